@@ -1,0 +1,194 @@
+//! The server's configuration: one clap-derived struct, every option also an environment
+//! variable `OCI_PYPI_<OPTION>`. Read once at startup; no other module reads the environment.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::storage::registry::Origin;
+
+/// oci-pypi: serve and accept Python packages (wheels and sdists) stored in any OCI registry.
+///
+/// Point pip, uv or twine at `http://HOST:PORT/<registry>/<namespace>/`; the credentials they
+/// send are used towards the registry.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "oci-pypi", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "OCI_PYPI_HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// Port to listen on (the `PORT` variable is honoured too) [default: 8080]
+    #[arg(long, env = "OCI_PYPI_PORT")]
+    pub port: Option<u16>,
+
+    /// Path prefix the server is mounted under, such as `/pypi` (empty: none).
+    #[arg(long, env = "OCI_PYPI_SUBPATH", default_value = "", value_parser = parse_subpath)]
+    pub subpath: String,
+
+    /// Registries that may be reached, as comma-separated origins with their scheme, such as
+    /// `https://ghcr.io,http://127.0.0.1:5000`. Empty: any public https registry.
+    #[arg(long, env = "OCI_PYPI_REGISTRIES", value_delimiter = ',', value_parser = parse_origin)]
+    pub registries: Vec<Origin>,
+
+    /// Largest distribution file accepted, in bytes or with a unit (`512MiB`, `8GiB`, `2GB`).
+    #[arg(long, env = "OCI_PYPI_MAX_UPLOAD_SIZE", default_value = "8GiB", value_parser = parse_size)]
+    pub max_upload_size: u64,
+
+    /// A username whose password is passed to the registry as a ready bearer token (for
+    /// registries whose tokens are not obtained through the token flow).
+    #[arg(long, env = "OCI_PYPI_BEARER_USERNAME")]
+    pub bearer_username: Option<String>,
+
+    /// Seconds allowed to connect to a registry.
+    #[arg(long, env = "OCI_PYPI_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub connect_timeout: u64,
+
+    /// Seconds a registry may stay silent in the middle of a response.
+    #[arg(long, env = "OCI_PYPI_READ_TIMEOUT", default_value_t = 60)]
+    pub read_timeout: u64,
+
+    /// Log filter: a level (`info`, `debug`) or tracing directives (`oci_pypi=debug`).
+    #[arg(long, env = "OCI_PYPI_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format.
+    #[arg(long, env = "OCI_PYPI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The port used when neither `--port`, `OCI_PYPI_PORT` nor `PORT` is set.
+pub const DEFAULT_PORT: u16 = 8080;
+
+impl Config {
+    /// Parses the command line and the environment; `PORT` fills in a missing port.
+    #[must_use]
+    pub fn load() -> Self {
+        let mut config = Self::parse();
+        if config.port.is_none() {
+            config.port = std::env::var("PORT").ok().and_then(|p| p.trim().parse().ok());
+        }
+        config
+    }
+
+    /// The port to listen on.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(DEFAULT_PORT)
+    }
+
+    /// Connect timeout towards registries.
+    #[must_use]
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout.max(1))
+    }
+
+    /// Idle read timeout towards registries.
+    #[must_use]
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_secs(self.read_timeout.max(1))
+    }
+
+    /// A configuration for tests and embedding: loopback, no prefix, the given registries.
+    #[must_use]
+    pub fn for_registries(registries: Vec<Origin>) -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: Some(0),
+            subpath: String::new(),
+            registries,
+            max_upload_size: 8 * 1024 * 1024 * 1024,
+            bearer_username: None,
+            connect_timeout: 10,
+            read_timeout: 60,
+            log_level: "info".to_owned(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+fn parse_origin(input: &str) -> Result<Origin, String> {
+    Origin::parse(input).map_err(|error| error.to_string())
+}
+
+fn parse_subpath(input: &str) -> Result<String, String> {
+    let trimmed = input.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if !trimmed.starts_with('/') || trimmed.contains("//") || trimmed.contains(['?', '#', '%']) {
+        return Err(format!("`{input}` is not a path prefix such as `/pypi`"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Parses `1048576`, `512MiB`, `8GiB`, `2GB`, `100kB` (case-insensitive units).
+fn parse_size(input: &str) -> Result<u64, String> {
+    let text = input.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{input}` is not a size such as `8GiB` or `500MB`"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        "tb" => 1_000_000_000_000,
+        "tib" | "t" => 1 << 40,
+        _ => return Err(format!("`{input}` has an unknown unit (use B, kB, MB, GB, KiB, MiB, GiB)")),
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("`{input}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
+        assert_eq!(parse_size("2GB").unwrap(), 2_000_000_000);
+        assert_eq!(parse_size("512 mib").unwrap(), 512 << 20);
+        assert_eq!(parse_size("5XB").unwrap_err(), "`5XB` has an unknown unit (use B, kB, MB, GB, KiB, MiB, GiB)");
+        assert!(parse_size("GiB").is_err());
+    }
+
+    #[test]
+    fn subpaths() {
+        assert_eq!(parse_subpath("").unwrap(), "");
+        assert_eq!(parse_subpath("/").unwrap(), "");
+        assert_eq!(parse_subpath("/pypi/").unwrap(), "/pypi");
+        assert!(parse_subpath("pypi").is_err());
+    }
+
+    #[test]
+    fn parses_registry_list_from_the_command_line() {
+        let config = Config::try_parse_from([
+            "oci-pypi",
+            "--registries",
+            "https://ghcr.io,http://127.0.0.1:5000",
+        ])
+        .unwrap();
+        assert_eq!(config.registries.len(), 2);
+        let error = Config::try_parse_from(["oci-pypi", "--registries", "ftp://x"]).unwrap_err();
+        assert!(error.to_string().contains("the scheme must be `http` or `https`"));
+    }
+}

@@ -1,0 +1,161 @@
+//! The only place an HTTP status is chosen. 4xx bodies say what was wrong (one line); 5xx
+//! bodies say which upstream failed, never its raw answer; the cause is logged here, once.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use super::route::RouteError;
+use crate::index::IndexError;
+use crate::layout::LayoutError;
+use crate::storage::StorageError;
+
+/// The realm announced to clients so that pip's keyring and uv's prompts ask for credentials.
+pub const REALM: &str = "oci-pypi";
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The path does not route.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// The index refused or failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The request itself is unusable (headers, body framing).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The client asked for a format we cannot produce.
+    #[error("{0}")]
+    NotAcceptable(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Route(RouteError::BadEncoding(_)) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Route(RouteError::NotFound(_)) => StatusCode::NOT_FOUND,
+            Self::Route(RouteError::MethodNotAllowed(_)) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::Index(error) => index_status(error),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Index(IndexError::Storage(StorageError::RateLimited { retry_after, .. })) => {
+                Some(retry_after.unwrap_or(5))
+            }
+            Self::Index(IndexError::Contended { .. }) => Some(1),
+            _ => None,
+        }
+    }
+}
+
+fn index_status(error: &IndexError) -> StatusCode {
+    use IndexError as E;
+    match error {
+        E::Packaging(_)
+        | E::SecondSdist { .. }
+        | E::DigestMismatch { .. }
+        | E::MissingContent
+        | E::EmptyFile { .. }
+        | E::BodyIncomplete(_) => StatusCode::BAD_REQUEST,
+        E::Layout(LayoutError::MalformedIndex { .. }) => StatusCode::BAD_GATEWAY,
+        E::Layout(_) => StatusCode::BAD_REQUEST,
+        E::Storage(storage) => storage_status(storage),
+        E::RegistryNotAllowed { .. } => StatusCode::FORBIDDEN,
+        E::ProjectNotFound { .. } | E::VersionNotFound { .. } | E::FileNotFound { .. } => {
+            StatusCode::NOT_FOUND
+        }
+        E::FileExists { .. } | E::ForeignTag { .. } => StatusCode::CONFLICT,
+        E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        E::Retired(_) => StatusCode::GONE,
+        E::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn storage_status(error: &StorageError) -> StatusCode {
+    use StorageError as S;
+    match error {
+        S::InvalidReference { .. } => StatusCode::BAD_REQUEST,
+        S::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+        S::Forbidden { .. } | S::NotAllowed { .. } => StatusCode::FORBIDDEN,
+        S::RateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        S::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        S::Upstream { .. } | S::Unreachable { .. } | S::InvalidResponse { .. } | S::UploadAborted(_) => {
+            StatusCode::BAD_GATEWAY
+        }
+    }
+}
+
+/// The error and its sources, for the log.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.to_string();
+        if status.is_server_error() {
+            tracing::error!(http.status = status.as_u16(), "{}", chain(&self));
+        } else {
+            tracing::info!(http.status = status.as_u16(), "refused: {message}");
+        }
+        let mut response = (status, format!("{message}\n")).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = format!("Basic realm=\"{REALM}\"");
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        // Old upload clients show only the reason phrase: put the message there too (PyPI does).
+        if status.is_client_error() && message.is_ascii() && message.len() <= 512 {
+            if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(message.into_bytes()) {
+                response.extensions_mut().insert(reason);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthorized_carries_a_basic_challenge_and_no_secret() {
+        let error = ApiError::Index(IndexError::Storage(StorageError::Unauthorized {
+            registry: "http://127.0.0.1:5000".to_owned(),
+        }));
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Basic realm=\"oci-pypi\""
+        );
+    }
+
+    #[test]
+    fn conflicts_start_with_file_already_exists() {
+        let error = ApiError::Index(IndexError::FileExists {
+            filename: "a-1.0.tar.gz".to_owned(),
+            existing_sha256: "ab".to_owned(),
+        });
+        assert!(error.to_string().starts_with("File already exists"));
+        assert_eq!(error.into_response().status(), StatusCode::CONFLICT);
+    }
+}

@@ -1,0 +1,108 @@
+//! Distribution files: download (GET, HEAD, ranges) and delete, and release deletes.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+
+use super::AppState;
+use super::error::ApiError;
+use super::route::Scope;
+use crate::index::{Caller, IndexError};
+use crate::packaging::{ProjectName, Version};
+
+/// Files never change once stored (overwrites are refused): let clients keep them.
+const FILE_CACHE_CONTROL: &str = "max-age=365000000, immutable";
+
+/// GET or HEAD of a file.
+///
+/// # Errors
+/// What locating or opening the file fails with.
+pub async fn download(
+    state: &AppState,
+    caller: &Caller,
+    scope: &Scope,
+    project: &str,
+    filename: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let location = state.index.locate(&scope.registry, &scope.namespace)?;
+    let project = ProjectName::parse(project).map_err(IndexError::from)?;
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let head = method == Method::HEAD;
+    let file = state
+        .index
+        .open_file(caller, &location, &project, filename, range, head)
+        .await?;
+    let status = StatusCode::from_u16(file.status).unwrap_or(StatusCode::OK);
+    let content_type = file.content_type();
+    let etag = format!("\"sha256:{}\"", file.file.sha256);
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, etag)
+        .header(
+            header::CACHE_CONTROL,
+            if caller.is_authenticated() {
+                format!("private, {FILE_CACHE_CONTROL}")
+            } else {
+                FILE_CACHE_CONTROL.to_owned()
+            },
+        );
+    if let Some(length) = file.content_length {
+        builder = builder.header(header::CONTENT_LENGTH, length);
+    }
+    if let Some(range) = &file.content_range {
+        builder = builder.header(header::CONTENT_RANGE, range);
+    }
+    let body = if head { Body::empty() } else { Body::from_stream(file.body) };
+    builder
+        .body(body)
+        .map_err(|error| ApiError::BadRequest(format!("cannot build the response: {error}")))
+}
+
+/// DELETE of a file.
+///
+/// # Errors
+/// What locating or deleting fails with.
+pub async fn delete_file(
+    state: &AppState,
+    caller: &Caller,
+    scope: &Scope,
+    project: &str,
+    filename: &str,
+) -> Result<Response, ApiError> {
+    let location = state.index.locate(&scope.registry, &scope.namespace)?;
+    let project = ProjectName::parse(project).map_err(IndexError::from)?;
+    state.index.delete_file(caller, &location, &project, filename).await?;
+    Ok(deleted())
+}
+
+/// DELETE of a release.
+///
+/// # Errors
+/// What locating, parsing the version or deleting fails with.
+pub async fn delete_version(
+    state: &AppState,
+    caller: &Caller,
+    scope: &Scope,
+    project: &str,
+    version: &str,
+) -> Result<Response, ApiError> {
+    let location = state.index.locate(&scope.registry, &scope.namespace)?;
+    let project = ProjectName::parse(project).map_err(IndexError::from)?;
+    let version = Version::parse(version)
+        .map_err(crate::packaging::PackagingError::from)
+        .map_err(IndexError::from)?;
+    state.index.delete_version(caller, &location, &project, &version).await?;
+    Ok(deleted())
+}
+
+fn deleted() -> Response {
+    let mut response = (StatusCode::OK, "Deleted\n").into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

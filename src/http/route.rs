@@ -1,0 +1,294 @@
+//! The URL scheme, parsed from the raw request path. PyOCI-compatible:
+//!
+//! | method | path | meaning |
+//! |---|---|---|
+//! | GET | `/<registry>/<namespace>/<project>/` | project page (PEP 503) |
+//! | GET | `/<registry>/<namespace>/<project>/<filename>` | file |
+//! | GET | `/<registry>/<namespace>/<project>/json` | releases JSON (PyPI JSON API shape) |
+//! | DELETE | `/<registry>/<namespace>/<project>/<filename>` | delete a file |
+//! | DELETE | `/<registry>/<namespace>/<project>/<version>` | delete a release |
+//! | POST | `/<registry>/<namespace>/` or `.../legacy/` | upload (legacy API) |
+//! | GET | `/<registry>/<namespace>/+simple/` | all projects (PEP 503 root) |
+//! | GET | `/<registry>/<namespace>/+simple/<project>/` | project page, under that root |
+//!
+//! `<namespace>` has one or more segments. `+simple` cannot be a project name, so the project
+//! list never collides with a project page. Every segment is percent-decoded; the registry
+//! segment may be a host (`ghcr.io`) or a percent-encoded origin (`http%3A%2F%2Fhost%3A5000`).
+
+use http::Method;
+
+/// The reserved segment of the project list (never a valid project name).
+pub const SIMPLE_SEGMENT: &str = "+simple";
+
+/// What a request is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/`
+    Root,
+    /// `/health`
+    Health,
+    /// All projects of a namespace.
+    ProjectList(Scope),
+    /// One project's page.
+    ProjectPage(Scope, String),
+    /// A project page asked for without its trailing slash.
+    AddSlash,
+    /// A project's releases as JSON.
+    ReleasesJson(Scope, String),
+    /// One file of a project.
+    File(Scope, String, String),
+    /// One release of a project (DELETE only).
+    Version(Scope, String, String),
+    /// An upload.
+    Upload(Scope),
+}
+
+/// Registry and namespace, as written in the URL (decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The registry segment.
+    pub registry: String,
+    /// The namespace, segments joined with `/`.
+    pub namespace: String,
+}
+
+/// Why a path does not route.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// A `%` not followed by two hex digits, or bytes that are not UTF-8.
+    #[error("malformed percent-encoding in path segment `{0}`")]
+    BadEncoding(String),
+    /// Nothing lives at this path.
+    #[error("no such page: `{0}`")]
+    NotFound(String),
+    /// The path exists but not for this method.
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(Method),
+}
+
+/// Parses a raw (still percent-encoded) request path, already stripped of the subpath prefix.
+///
+/// # Errors
+/// [`RouteError`] for malformed encoding, unknown paths and wrong methods.
+pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
+    let trailing_slash = raw_path.len() > 1 && raw_path.ends_with('/');
+    let trimmed = raw_path.trim_start_matches('/').trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(Route::Root);
+    }
+    let mut segments = trimmed
+        .split('/')
+        .map(decode)
+        .collect::<Result<Vec<String>, RouteError>>()?;
+    join_decoded_origin(&mut segments);
+    if segments == ["health"] {
+        return Ok(Route::Health);
+    }
+    let not_found = || RouteError::NotFound(raw_path.chars().take(200).collect());
+    if segments.len() < 2 {
+        return Err(not_found());
+    }
+    match *method {
+        Method::POST => Ok(Route::Upload(upload_scope(&segments))),
+        Method::GET | Method::HEAD if trailing_slash => Ok(page(&segments)),
+        Method::GET | Method::HEAD => leaf(&segments, false).ok_or_else(not_found),
+        Method::DELETE => leaf(&segments, true).ok_or_else(not_found),
+        _ => Err(RouteError::MethodNotAllowed(method.clone())),
+    }
+}
+
+/// A proxy that decoded `%2F` turns `http%3A%2F%2Fhost` into `http:` `` `host`: join them back.
+fn join_decoded_origin(segments: &mut Vec<String>) {
+    let is_scheme = segments.first().is_some_and(|s| s == "http:" || s == "https:");
+    if is_scheme && segments.len() > 2 && segments.get(1).is_some_and(String::is_empty) {
+        let scheme = segments.remove(0);
+        segments.remove(0);
+        if let Some(host) = segments.first_mut() {
+            *host = format!("{scheme}//{host}");
+        }
+    }
+}
+
+fn scope(segments: &[String]) -> Scope {
+    Scope {
+        registry: segments.first().cloned().unwrap_or_default(),
+        namespace: segments.get(1..).unwrap_or_default().join("/"),
+    }
+}
+
+fn upload_scope(segments: &[String]) -> Scope {
+    let end = match segments.last() {
+        Some(last) if last == "legacy" && segments.len() > 2 => segments.len() - 1,
+        _ => segments.len(),
+    };
+    scope(segments.get(..end).unwrap_or_default())
+}
+
+/// Paths ending in `/`: the project list or a project page.
+fn page(segments: &[String]) -> Route {
+    let n = segments.len();
+    let last = segments.last().cloned().unwrap_or_default();
+    let before_last = segments.get(n.saturating_sub(2)).map(String::as_str);
+    if n == 2 || (n >= 3 && last == SIMPLE_SEGMENT) {
+        let end = if last == SIMPLE_SEGMENT { n - 1 } else { n };
+        return Route::ProjectList(scope(segments.get(..end).unwrap_or_default()));
+    }
+    let end = if n >= 4 && before_last == Some(SIMPLE_SEGMENT) { n - 2 } else { n - 1 };
+    Route::ProjectPage(scope(segments.get(..end).unwrap_or_default()), last)
+}
+
+/// Paths without a trailing `/`: a file, the JSON, a release (DELETE), or a page to redirect.
+fn leaf(segments: &[String], delete: bool) -> Option<Route> {
+    let n = segments.len();
+    let last = segments.last()?.clone();
+    if n < 4 {
+        return (!delete).then_some(Route::AddSlash);
+    }
+    let project = segments.get(n - 2)?.clone();
+    let simple_root = n >= 5 && segments.get(n - 3).is_some_and(|s| s == SIMPLE_SEGMENT);
+    let end = if simple_root { n - 3 } else { n - 2 };
+    let scope = scope(segments.get(..end)?);
+    if is_distribution_filename(&last) {
+        return Some(Route::File(scope, project, last));
+    }
+    if delete {
+        return Some(Route::Version(scope, project, last));
+    }
+    if last == "json" {
+        return Some(Route::ReleasesJson(scope, project));
+    }
+    Some(Route::AddSlash)
+}
+
+/// Whether a segment names a distribution file rather than a project or a version.
+#[must_use]
+pub fn is_distribution_filename(segment: &str) -> bool {
+    [".whl", ".tar.gz", ".zip"].iter().any(|ext| segment.ends_with(ext))
+}
+
+/// Strict percent-decoding: every `%` must start a valid escape, the result must be UTF-8.
+fn decode(segment: &str) -> Result<String, RouteError> {
+    let bad = || RouteError::BadEncoding(segment.chars().take(200).collect());
+    let bytes = segment.as_bytes();
+    for (i, byte) in bytes.iter().enumerate() {
+        if *byte == b'%' {
+            let escape = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+            if !escape.iter().all(u8::is_ascii_hexdigit) {
+                return Err(bad());
+            }
+        }
+    }
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(registry: &str, namespace: &str) -> Scope {
+        Scope {
+            registry: registry.to_owned(),
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    fn get(path: &str) -> Route {
+        parse(&Method::GET, path).unwrap()
+    }
+
+    #[test]
+    fn pages_and_lists() {
+        assert_eq!(get("/"), Route::Root);
+        assert_eq!(get("/health"), Route::Health);
+        assert_eq!(get("/ghcr.io/org/"), Route::ProjectList(scope("ghcr.io", "org")));
+        assert_eq!(get("/ghcr.io/org/+simple/"), Route::ProjectList(scope("ghcr.io", "org")));
+        assert_eq!(get("/ghcr.io/a/b/c/+simple/"), Route::ProjectList(scope("ghcr.io", "a/b/c")));
+        assert_eq!(
+            get("/ghcr.io/org/hello/"),
+            Route::ProjectPage(scope("ghcr.io", "org"), "hello".to_owned())
+        );
+        assert_eq!(
+            get("/ghcr.io/org/team1/python/hello-world/"),
+            Route::ProjectPage(scope("ghcr.io", "org/team1/python"), "hello-world".to_owned())
+        );
+        assert_eq!(
+            get("/ghcr.io/org/+simple/hello/"),
+            Route::ProjectPage(scope("ghcr.io", "org"), "hello".to_owned())
+        );
+        assert_eq!(get("/ghcr.io/org/hello"), Route::AddSlash);
+        assert_eq!(get("/ghcr.io/org"), Route::AddSlash);
+    }
+
+    #[test]
+    fn files_and_json() {
+        assert_eq!(
+            get("/ghcr.io/org/hello/hello-1.0.tar.gz"),
+            Route::File(scope("ghcr.io", "org"), "hello".to_owned(), "hello-1.0.tar.gz".to_owned())
+        );
+        assert_eq!(
+            get("/ghcr.io/a/b/hello/hello-1.0-py3-none-any.whl"),
+            Route::File(scope("ghcr.io", "a/b"), "hello".to_owned(), "hello-1.0-py3-none-any.whl".to_owned())
+        );
+        assert_eq!(
+            get("/ghcr.io/org/+simple/hello/hello-1.0.tar.gz"),
+            Route::File(scope("ghcr.io", "org"), "hello".to_owned(), "hello-1.0.tar.gz".to_owned())
+        );
+        assert_eq!(
+            get("/ghcr.io/org/hello/json"),
+            Route::ReleasesJson(scope("ghcr.io", "org"), "hello".to_owned())
+        );
+    }
+
+    #[test]
+    fn registry_segment_forms() {
+        assert_eq!(
+            get("/http%3A%2F%2F127.0.0.1%3A5000/org/hello/"),
+            Route::ProjectPage(scope("http://127.0.0.1:5000", "org"), "hello".to_owned())
+        );
+        assert_eq!(
+            get("/http://127.0.0.1:5000/org/hello/"),
+            Route::ProjectPage(scope("http://127.0.0.1:5000", "org"), "hello".to_owned())
+        );
+        assert_eq!(
+            get("/127.0.0.1:5000/org/hello/"),
+            Route::ProjectPage(scope("127.0.0.1:5000", "org"), "hello".to_owned())
+        );
+    }
+
+    #[test]
+    fn uploads_and_deletes() {
+        let post = |path| parse(&Method::POST, path).unwrap();
+        assert_eq!(post("/ghcr.io/org/"), Route::Upload(scope("ghcr.io", "org")));
+        assert_eq!(post("/ghcr.io/org"), Route::Upload(scope("ghcr.io", "org")));
+        assert_eq!(post("/ghcr.io/org/legacy/"), Route::Upload(scope("ghcr.io", "org")));
+        assert_eq!(post("/ghcr.io/a/b/legacy"), Route::Upload(scope("ghcr.io", "a/b")));
+        let delete = |path| parse(&Method::DELETE, path).unwrap();
+        assert_eq!(
+            delete("/ghcr.io/org/hello/1.0"),
+            Route::Version(scope("ghcr.io", "org"), "hello".to_owned(), "1.0".to_owned())
+        );
+        assert_eq!(
+            delete("/ghcr.io/org/hello/hello-1.0.tar.gz"),
+            Route::File(scope("ghcr.io", "org"), "hello".to_owned(), "hello-1.0.tar.gz".to_owned())
+        );
+        assert!(parse(&Method::DELETE, "/ghcr.io/org").is_err());
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            parse(&Method::GET, "/ghcr.io/o%zzrg/x/").unwrap_err().to_string(),
+            "malformed percent-encoding in path segment `o%zzrg`"
+        );
+        assert_eq!(
+            parse(&Method::GET, "/ghcr.io/org%/x/").unwrap_err().to_string(),
+            "malformed percent-encoding in path segment `org%`"
+        );
+        assert!(matches!(parse(&Method::GET, "/%FF/x/y/"), Err(RouteError::BadEncoding(_))));
+        assert!(matches!(parse(&Method::PUT, "/a/b/c/"), Err(RouteError::MethodNotAllowed(_))));
+        assert!(matches!(parse(&Method::GET, "/favicon.ico"), Err(RouteError::NotFound(_))));
+    }
+}

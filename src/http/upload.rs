@@ -1,0 +1,139 @@
+//! The legacy upload endpoint: a `multipart/form-data` POST whose `content` part is streamed to
+//! the registry as it arrives; the other parts are form fields.
+//!
+//! Specification: <https://docs.pypi.org/api/upload/>. Answers 200 on success and for an
+//! identical re-upload (as PyPI does), never redirects.
+
+use axum::extract::{FromRequest as _, Multipart, Request};
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+
+use super::AppState;
+use super::error::ApiError;
+use super::route::Scope;
+use crate::index::{Caller, IndexError, PendingUpload, UploadOutcome};
+use crate::packaging::UploadForm;
+
+/// The largest text field accepted (long descriptions included).
+const MAX_FIELD_SIZE: usize = 4 * 1024 * 1024;
+/// The largest total of text fields.
+const MAX_FIELDS_SIZE: usize = 16 * 1024 * 1024;
+
+/// POST of an upload.
+///
+/// # Errors
+/// Oversized or malformed bodies, and everything the index refuses.
+pub async fn upload(
+    state: &AppState,
+    caller: &Caller,
+    scope: &Scope,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let limit = state.index.options().max_upload_size;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit.saturating_add(MAX_FIELDS_SIZE as u64)) {
+        return Err(IndexError::TooLarge { limit }.into());
+    }
+    let location = state.index.locate(&scope.registry, &scope.namespace)?;
+    let multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let mut reader = FormReader {
+        multipart,
+        form: UploadForm::default(),
+        fields_size: 0,
+    };
+    let mut pending = None;
+    let read = reader.read(state, caller, &location, &mut pending).await;
+    let outcome = match (read, pending) {
+        (Err(error), Some(pending)) => {
+            pending.abort().await;
+            return Err(error);
+        }
+        (Err(error), None) => return Err(error),
+        (Ok(()), None) => return Err(IndexError::MissingContent.into()),
+        (Ok(()), Some(pending)) => pending.finish(&reader.form).await?,
+    };
+    let status_text = match outcome {
+        UploadOutcome::Created => "OK\n",
+        UploadOutcome::AlreadyExists => "OK: the identical file was already stored\n",
+    };
+    Ok((StatusCode::OK, status_text).into_response())
+}
+
+struct FormReader {
+    multipart: Multipart,
+    form: UploadForm,
+    fields_size: usize,
+}
+
+impl FormReader {
+    /// Reads every part: text fields into the form, the `content` part into an upload.
+    async fn read(
+        &mut self,
+        state: &AppState,
+        caller: &Caller,
+        location: &crate::index::Location,
+        pending: &mut Option<PendingUpload>,
+    ) -> Result<(), ApiError> {
+        loop {
+            let field = self.multipart.next_field().await.map_err(body_error)?;
+            let Some(mut field) = field else { return Ok(()) };
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == "content" {
+                if pending.is_some() {
+                    return Err(ApiError::BadRequest("the form has more than one `content` part".to_owned()));
+                }
+                let filename = field.file_name().ok_or(IndexError::MissingContent)?.to_owned();
+                let upload = pending.insert(
+                    state.index.begin_upload(caller, location, &filename, &self.form).await?,
+                );
+                while let Some(chunk) = field.chunk().await.map_err(body_error)? {
+                    upload.write(chunk).await?;
+                }
+            } else if field.file_name().is_some() {
+                // Other file parts (`gpg_signature`) are not kept; drain them within limits.
+                while let Some(chunk) = field.chunk().await.map_err(body_error)? {
+                    count(&mut self.fields_size, &name, chunk.len())?;
+                }
+            } else {
+                let mut value = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(body_error)? {
+                    count(&mut self.fields_size, &name, chunk.len())?;
+                    if value.len() + chunk.len() > MAX_FIELD_SIZE {
+                        return Err(ApiError::BadRequest(format!(
+                            "form field `{}` is larger than {MAX_FIELD_SIZE} bytes",
+                            name.escape_default()
+                        )));
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                let text = String::from_utf8(value).map_err(|_| {
+                    ApiError::BadRequest(format!("form field `{}` is not UTF-8", name.escape_default()))
+                })?;
+                self.form.add(&name, text);
+            }
+        }
+    }
+
+}
+
+/// Adds `length` to the running total of form bytes, refusing past the limit.
+fn count(total: &mut usize, name: &str, length: usize) -> Result<(), ApiError> {
+    *total += length;
+    if *total > MAX_FIELDS_SIZE {
+        return Err(ApiError::BadRequest(format!(
+            "the form fields (at `{}`) exceed {MAX_FIELDS_SIZE} bytes",
+            name.escape_default()
+        )));
+    }
+    Ok(())
+}
+
+fn body_error(error: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::Index(IndexError::BodyIncomplete(error.body_text()))
+}

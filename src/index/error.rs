@@ -1,0 +1,110 @@
+//! The errors of the index layer: what went wrong, in terms a package-index user understands.
+
+use crate::layout::LayoutError;
+use crate::packaging::PackagingError;
+use crate::storage::StorageError;
+
+/// Why an index operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// Bad input: a name, version, filename or form field.
+    #[error(transparent)]
+    Packaging(#[from] PackagingError),
+    /// A namespace, or a version that cannot be stored.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// The registry refused or failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The URL names a registry this server does not serve.
+    #[error("registry `{registry}` is not served here: {reason}")]
+    RegistryNotAllowed {
+        /// The registry segment of the URL.
+        registry: String,
+        /// Why.
+        reason: String,
+    },
+    /// The project has no releases in this namespace.
+    #[error("project `{project}` was not found in `{namespace}`")]
+    ProjectNotFound {
+        /// The normalized project name.
+        project: String,
+        /// The namespace.
+        namespace: String,
+    },
+    /// The release does not exist.
+    #[error("version `{version}` of `{project}` was not found")]
+    VersionNotFound {
+        /// The project.
+        project: String,
+        /// The version.
+        version: String,
+    },
+    /// The file does not exist.
+    #[error("file `{filename}` was not found")]
+    FileNotFound {
+        /// The filename.
+        filename: String,
+    },
+    /// A different file with this name is already stored.
+    #[error(
+        "File already exists: `{filename}` is stored with sha256 `{existing_sha256}`; files cannot be replaced, publish a new version instead"
+    )]
+    FileExists {
+        /// The filename.
+        filename: String,
+        /// The sha256 of the stored file.
+        existing_sha256: String,
+    },
+    /// The release already has a different sdist.
+    #[error("release `{version}` already has the sdist `{existing}`: only one sdist may be uploaded per release")]
+    SecondSdist {
+        /// The release.
+        version: String,
+        /// The sdist it has.
+        existing: String,
+    },
+    /// A tag named like the release holds something that is not a Python release.
+    #[error("tag `{tag}` already holds content that is not a Python release; refusing to overwrite it")]
+    ForeignTag {
+        /// The tag.
+        tag: String,
+    },
+    /// A digest sent in the form does not match the uploaded bytes.
+    #[error("the `{field}` sent (`{sent}`) does not match the uploaded file's (`{computed}`)")]
+    DigestMismatch {
+        /// The form field.
+        field: &'static str,
+        /// The value sent.
+        sent: String,
+        /// The value computed.
+        computed: String,
+    },
+    /// The uploaded file has no bytes.
+    #[error("the uploaded file `{filename}` is empty")]
+    EmptyFile {
+        /// The filename.
+        filename: String,
+    },
+    /// The upload has no `content` file part.
+    #[error("the upload has no file: send it as the form part `content` with a filename")]
+    MissingContent,
+    /// The body is larger than the configured limit.
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// `:action` is one that PyPI retired.
+    #[error("`:action` = `{0}` is no longer supported: upload files with `file_upload`")]
+    Retired(String),
+    /// The request body could not be read to the end.
+    #[error("the upload body could not be read: {0}")]
+    BodyIncomplete(String),
+    /// Concurrent writers kept overwriting each other's release index.
+    #[error("release `{version}` is being changed by other uploads at the same time; retry")]
+    Contended {
+        /// The release.
+        version: String,
+    },
+}

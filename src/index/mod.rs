@@ -1,0 +1,128 @@
+//! What "a Python package index" means on top of OCI: listing projects and releases, serving
+//! files, accepting uploads and deletes, for one caller against one registry namespace.
+//! Knows no HTTP framework and no HTTP client: it speaks `packaging`, `layout` and `storage`.
+//!
+//! Standards served: PEP 503 (simple repository API), the legacy upload API
+//! (<https://docs.pypi.org/api/upload/>), and PyPI's JSON API shape for Renovate.
+
+mod delete;
+mod download;
+mod error;
+mod listing;
+mod registries;
+mod update;
+mod upload;
+
+use std::sync::Arc;
+
+pub use download::FileDownload;
+pub use error::IndexError;
+pub use listing::{ProjectPage, Release};
+pub use registries::RegistryPolicy;
+pub use upload::{PendingUpload, UploadOutcome};
+
+use crate::layout::Namespace;
+use crate::storage::registry::{Origin, Registry, RegistryAuth, RegistryClient, Secret};
+
+/// Concurrent registry requests made for one listing.
+const LISTING_CONCURRENCY: usize = 16;
+
+/// Who is asking: the credentials of the request, if any.
+#[derive(Debug, Clone, Default)]
+pub enum Caller {
+    /// No credentials.
+    #[default]
+    Anonymous,
+    /// HTTP Basic: a username and a password or token.
+    Basic {
+        /// The username (anything for a token: `__token__`, empty, ...).
+        username: String,
+        /// The password or token.
+        password: Secret,
+    },
+    /// A bearer token, passed to the registry as is.
+    Bearer(Secret),
+}
+
+impl Caller {
+    /// Whether the caller sent credentials.
+    #[must_use]
+    pub fn is_authenticated(&self) -> bool {
+        !matches!(self, Self::Anonymous)
+    }
+}
+
+/// Which registry namespace a request is about.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// The registry.
+    pub origin: Origin,
+    /// The namespace in it.
+    pub namespace: Namespace,
+}
+
+/// The settings the index needs.
+#[derive(Debug, Clone, Default)]
+pub struct IndexOptions {
+    /// Which registries may be reached.
+    pub registries: RegistryPolicy,
+    /// A username whose password is a ready registry bearer token.
+    pub bearer_username: Option<String>,
+    /// The largest upload accepted, in bytes.
+    pub max_upload_size: u64,
+}
+
+/// The index service, shared by all requests.
+#[derive(Debug, Clone)]
+pub struct Index {
+    client: Arc<RegistryClient>,
+    options: Arc<IndexOptions>,
+    locks: Arc<upload::ReleaseLocks>,
+}
+
+impl Index {
+    /// Builds the index over a shared registry client.
+    #[must_use]
+    pub fn new(client: Arc<RegistryClient>, options: IndexOptions) -> Self {
+        Self {
+            client,
+            options: Arc::new(options),
+            locks: Arc::new(upload::ReleaseLocks::default()),
+        }
+    }
+
+    /// The configured options.
+    #[must_use]
+    pub fn options(&self) -> &IndexOptions {
+        &self.options
+    }
+
+    /// Resolves a URL's registry segment and namespace.
+    ///
+    /// # Errors
+    /// [`IndexError::RegistryNotAllowed`] or an invalid namespace.
+    pub fn locate(&self, registry: &str, namespace: &str) -> Result<Location, IndexError> {
+        Ok(Location {
+            origin: self.options.registries.resolve(registry)?,
+            namespace: Namespace::parse(namespace)?,
+        })
+    }
+
+    /// The registry as `caller` sees it.
+    fn registry(&self, caller: &Caller, location: &Location) -> Registry {
+        let auth = match caller {
+            Caller::Anonymous => RegistryAuth::Anonymous,
+            Caller::Bearer(token) => RegistryAuth::Bearer(token.clone()),
+            Caller::Basic { username, password }
+                if self.options.bearer_username.as_deref() == Some(username.as_str()) =>
+            {
+                RegistryAuth::Bearer(password.clone())
+            }
+            Caller::Basic { username, password } => RegistryAuth::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            },
+        };
+        self.client.registry(location.origin.clone(), auth)
+    }
+}

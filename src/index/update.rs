@@ -1,0 +1,147 @@
+//! Changing a release index safely when several writers (tasks of this process, or other
+//! replicas) change the same release at once. Registries offer no compare-and-swap on tags, so
+//! each change is an optimistic loop: read the index, decide, write, then read again until the
+//! change is seen twice in a row after a pause; a writer that finds its change overwritten
+//! merges and writes again. Within one process, writers of one release also take a lock.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use super::IndexError;
+use crate::layout::ReleaseIndex;
+use crate::packaging::Version;
+use crate::storage::oci::MEDIA_TYPE_INDEX;
+use crate::storage::registry::Registry;
+use crate::storage::{Digest, Reference, Repository, Tag};
+
+/// Lock stripes: writers of one release in this process never race each other.
+const STRIPES: usize = 64;
+/// Rounds of read-decide-write before giving up with 503.
+const MAX_ROUNDS: usize = 12;
+/// Consecutive confirmations needed after a write.
+const CONFIRMATIONS: usize = 2;
+
+/// Striped locks keyed by registry, repository and tag.
+#[derive(Debug)]
+pub struct ReleaseLocks {
+    stripes: Vec<Mutex<()>>,
+    hasher: RandomState,
+}
+
+impl Default for ReleaseLocks {
+    fn default() -> Self {
+        Self {
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl ReleaseLocks {
+    fn stripe(&self, key: &str) -> &Mutex<()> {
+        let mut hasher = self.hasher.build_hasher();
+        key.hash(&mut hasher);
+        let slot = usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or_default();
+        self.stripes.get(slot).unwrap_or(&self.stripes[0])
+    }
+}
+
+/// What a writer wants done to the index it just read.
+#[derive(Debug)]
+pub enum Plan {
+    /// The index already says what the writer wants.
+    Done,
+    /// Store this index under the tag.
+    Put(ReleaseIndex),
+    /// Remove the index (the release has no files left).
+    Remove,
+}
+
+/// The release index under a tag, with its digest; `Ok(None)` when the tag does not exist.
+///
+/// # Errors
+/// [`IndexError::ForeignTag`] when the tag holds something else; storage errors.
+pub async fn read_release(
+    registry: &Registry,
+    repository: &Repository,
+    tag: &Tag,
+    version: &Version,
+) -> Result<Option<(ReleaseIndex, Digest)>, IndexError> {
+    let reference = Reference::Tag(tag.clone());
+    let Some(manifest) = registry.get_manifest(repository, &reference).await? else {
+        return Ok(None);
+    };
+    match ReleaseIndex::parse(&manifest.media_type, &manifest.bytes, version)? {
+        Some(index) => Ok(Some((index, manifest.digest))),
+        None => Err(IndexError::ForeignTag {
+            tag: tag.to_string(),
+        }),
+    }
+}
+
+/// Applies `decide` to the release until the registry holds its result. `decide` must be
+/// idempotent: given an index that already reflects the change, it answers [`Plan::Done`].
+///
+/// # Errors
+/// What `decide` returns; [`IndexError::Contended`] when the loop does not converge; storage
+/// errors.
+pub async fn update_release<F>(
+    locks: &ReleaseLocks,
+    registry: &Registry,
+    repository: &Repository,
+    tag: &Tag,
+    version: &Version,
+    mut decide: F,
+) -> Result<(), IndexError>
+where
+    F: FnMut(Option<&ReleaseIndex>) -> Result<Plan, IndexError> + Send,
+{
+    let key = format!("{}/{repository}:{tag}", registry.origin());
+    let _guard = locks.stripe(&key).lock().await;
+    let mut confirmations = 0;
+    let mut wrote = false;
+    for round in 0..MAX_ROUNDS {
+        let current = read_release(registry, repository, tag, version).await?;
+        match decide(current.as_ref().map(|(index, _)| index))? {
+            Plan::Done if !wrote => return Ok(()),
+            Plan::Done => {
+                confirmations += 1;
+                if confirmations >= CONFIRMATIONS {
+                    return Ok(());
+                }
+            }
+            Plan::Put(index) => {
+                confirmations = 0;
+                wrote = true;
+                let bytes = index.to_bytes(version)?;
+                let reference = Reference::Tag(tag.clone());
+                registry
+                    .put_manifest(repository, &reference, MEDIA_TYPE_INDEX, bytes)
+                    .await?;
+            }
+            Plan::Remove => {
+                confirmations = 0;
+                wrote = true;
+                if let Some((_, digest)) = current {
+                    registry.delete_manifest(repository, &digest).await?;
+                }
+            }
+        }
+        tokio::time::sleep(pause(round, &key)).await;
+    }
+    Err(IndexError::Contended {
+        version: version.to_string(),
+    })
+}
+
+/// A pause that grows with the round, with jitter so that competing writers drift apart.
+fn pause(round: usize, key: &str) -> Duration {
+    let mut hasher = RandomState::new().build_hasher();
+    (round, key).hash(&mut hasher);
+    let jitter = hasher.finish() % 50;
+    let base = 30_u64.saturating_mul(1 << round.min(5));
+    Duration::from_millis(base + jitter)
+}

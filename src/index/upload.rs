@@ -1,0 +1,292 @@
+//! Accepting an upload: the file streams to the registry while it is hashed; only once the
+//! form, the filename and every digest check out is the blob committed, its manifest pushed
+//! and the release index updated. A refused upload leaves the registry as it was.
+
+use blake2::Blake2b;
+use blake2::digest::consts::U32;
+use bytes::Bytes;
+use md5::Md5;
+use sha2::{Digest as _, Sha256};
+
+pub use super::update::ReleaseLocks;
+use super::update::{Plan, read_release, update_release};
+use super::{Caller, Index, IndexError, Location};
+use crate::layout::{self, FileManifest, NewFile, ReleaseIndex};
+use crate::packaging::{Action, DistFilename, DistKind, UploadForm, UploadMetadata};
+use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_MANIFEST};
+use crate::storage::registry::{BlobUpload, Registry};
+use crate::storage::{Digest, Reference, Repository, StorageError};
+
+/// Attempts at pushing a file manifest (CNCF distribution can briefly miss a blob that a
+/// parallel upload just pushed).
+const MANIFEST_ATTEMPTS: usize = 3;
+
+/// How an accepted upload went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// The file was stored.
+    Created,
+    /// The identical file was already stored; nothing changed.
+    AlreadyExists,
+}
+
+/// An upload whose bytes are being streamed to the registry.
+#[derive(Debug)]
+pub struct PendingUpload {
+    index: Index,
+    registry: Registry,
+    repository: Repository,
+    filename: DistFilename,
+    session: Option<BlobUpload>,
+    sha256: Sha256,
+    md5: Option<Md5>,
+    blake2: Option<Blake2b<U32>>,
+    size: u64,
+}
+
+impl Index {
+    /// Starts an upload of `filename`. `form` holds the fields that arrived before the file:
+    /// when they already disagree with it, the upload is refused before any byte is sent on.
+    ///
+    /// # Errors
+    /// Bad filename, bad or mismatching form fields, a version that cannot be a tag, or the
+    /// registry refusing to open an upload session.
+    pub async fn begin_upload(
+        &self,
+        caller: &Caller,
+        location: &Location,
+        filename: &str,
+        form: &UploadForm,
+    ) -> Result<PendingUpload, IndexError> {
+        let filename = DistFilename::parse(filename)?;
+        if form.has(":action") {
+            check_action(form)?;
+        }
+        if form.has("name") && form.has("version") {
+            form.finish()?.check_filename(&filename)?;
+        }
+        layout::tag_for(filename.version())?;
+        let repository = layout::repository(&location.namespace, filename.name())?;
+        let registry = self.registry(caller, location);
+        let session = registry.start_upload(&repository).await?;
+        Ok(PendingUpload {
+            index: self.clone(),
+            registry,
+            repository,
+            filename,
+            session: Some(session),
+            sha256: Sha256::new(),
+            md5: form.has("md5_digest").then(Md5::new),
+            blake2: form.has("blake2_256_digest").then(Blake2b::<U32>::new),
+            size: 0,
+        })
+    }
+}
+
+fn check_action(form: &UploadForm) -> Result<(), IndexError> {
+    match form.action()? {
+        Action::FileUpload => Ok(()),
+        Action::Retired(action) => Err(IndexError::Retired(action)),
+    }
+}
+
+impl PendingUpload {
+    /// Hashes the next bytes of the file and sends them on.
+    ///
+    /// # Errors
+    /// [`IndexError::TooLarge`] past the size limit; storage errors.
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), IndexError> {
+        self.size += chunk.len() as u64;
+        let limit = self.index.options.max_upload_size;
+        if self.size > limit {
+            return Err(IndexError::TooLarge { limit });
+        }
+        self.sha256.update(&chunk);
+        if let Some(md5) = &mut self.md5 {
+            md5.update(&chunk);
+        }
+        if let Some(blake2) = &mut self.blake2 {
+            blake2.update(&chunk);
+        }
+        match &mut self.session {
+            Some(session) => Ok(session.write(chunk).await?),
+            None => Err(StorageError::UploadAborted("the session is closed".to_owned()).into()),
+        }
+    }
+
+    /// Abandons the upload; nothing becomes visible.
+    pub async fn abort(mut self) {
+        if let Some(session) = self.session.take() {
+            session.cancel().await;
+        }
+    }
+
+    /// Validates the complete form and stores the file.
+    ///
+    /// # Errors
+    /// Every validation failure of the form, filename or digests, an existing different file,
+    /// a second sdist, or a registry failure. The upload is abandoned on error.
+    pub async fn finish(mut self, form: &UploadForm) -> Result<UploadOutcome, IndexError> {
+        let result = self.complete(form).await;
+        if result.is_err() {
+            if let Some(session) = self.session.take() {
+                session.cancel().await;
+            }
+        }
+        result
+    }
+
+    async fn complete(&mut self, form: &UploadForm) -> Result<UploadOutcome, IndexError> {
+        check_action(form)?;
+        let metadata = form.finish()?;
+        metadata.check_filename(&self.filename)?;
+        if self.size == 0 {
+            return Err(IndexError::EmptyFile {
+                filename: self.filename.to_string(),
+            });
+        }
+        let digest = self.check_digests(&metadata)?;
+        let created = now_rfc3339();
+        let manifest = layout::file_manifest(&NewFile {
+            filename: &self.filename,
+            digest: &digest,
+            size: self.size,
+            created: &created,
+            requires_python: metadata.requires_python.as_deref(),
+            project_urls: &metadata.project_urls,
+            classifiers: &metadata.classifiers,
+        })?;
+        let version = self.filename.version().clone();
+        let tag = layout::tag_for(&version)?;
+        let current = read_release(&self.registry, &self.repository, &tag, &version).await?;
+        let mut decide = self.planner(&manifest, &digest);
+        if let Plan::Done = decide(current.as_ref().map(|(index, _)| index))? {
+            return Ok(UploadOutcome::AlreadyExists);
+        }
+        let session = self.session.take().ok_or_else(|| {
+            StorageError::UploadAborted("the session is closed".to_owned())
+        })?;
+        session.commit(&digest).await?;
+        self.push_file_manifest(&manifest).await?;
+        let locks = &self.index.locks;
+        update_release(locks, &self.registry, &self.repository, &tag, &version, decide).await?;
+        tracing::info!(
+            project.name = %self.filename.name(),
+            project.version = %version,
+            oci.repository = %self.repository,
+            oci.digest = %digest,
+            size = self.size,
+            "stored `{}`",
+            self.filename
+        );
+        Ok(UploadOutcome::Created)
+    }
+
+    /// Compares the digests the form sent with those computed; returns the blob digest.
+    fn check_digests(&self, metadata: &UploadMetadata) -> Result<Digest, IndexError> {
+        let sha256 = hex::encode(self.sha256.clone().finalize());
+        let computed = [
+            ("sha256_digest", metadata.sha256.as_deref(), Some(sha256.clone())),
+            (
+                "md5_digest",
+                metadata.md5.as_deref(),
+                self.md5.clone().map(|h| hex::encode(h.finalize())),
+            ),
+            (
+                "blake2_256_digest",
+                metadata.blake2_256.as_deref(),
+                self.blake2.clone().map(|h| hex::encode(h.finalize())),
+            ),
+        ];
+        for (field, sent, computed) in computed {
+            if let (Some(sent), Some(computed)) = (sent, computed) {
+                if sent != computed {
+                    return Err(IndexError::DigestMismatch {
+                        field,
+                        sent: sent.to_owned(),
+                        computed,
+                    });
+                }
+            }
+        }
+        Ok(Digest::from_sha256_hex(&sha256)?)
+    }
+
+    /// The idempotent decision for this file: present with the same content → done; present
+    /// with other content → conflict; another sdist → refused; else add it.
+    fn planner(
+        &self,
+        manifest: &FileManifest,
+        digest: &Digest,
+    ) -> impl FnMut(Option<&ReleaseIndex>) -> Result<Plan, IndexError> + Send + use<> {
+        let filename = self.filename.clone();
+        let entry = manifest.entry.clone();
+        let sha256 = digest.hex().to_owned();
+        let created = manifest
+            .entry
+            .annotations
+            .get(layout::ANNOTATION_CREATED)
+            .cloned()
+            .unwrap_or_default();
+        move |current| {
+            let project = filename.name();
+            let version_text = filename.version().to_string();
+            let files = current.map(|index| index.files(project, &version_text)).unwrap_or_default();
+            if let Some(existing) = files.iter().find(|f| f.filename == filename.as_str()) {
+                if existing.sha256 == sha256 {
+                    return Ok(Plan::Done);
+                }
+                return Err(IndexError::FileExists {
+                    filename: filename.to_string(),
+                    existing_sha256: existing.sha256.clone(),
+                });
+            }
+            if filename.kind() == DistKind::Sdist {
+                if let Some(other) = files.iter().find(|f| f.kind == DistKind::Sdist) {
+                    return Err(IndexError::SecondSdist {
+                        version: version_text,
+                        existing: other.filename.clone(),
+                    });
+                }
+            }
+            let mut index = current.cloned().unwrap_or_else(|| ReleaseIndex::new(&created));
+            index.upsert(entry.clone());
+            Ok(Plan::Put(index))
+        }
+    }
+
+    /// Pushes the shared empty config blob and the file's manifest (by digest).
+    async fn push_file_manifest(&self, manifest: &FileManifest) -> Result<(), IndexError> {
+        let repository = &self.repository;
+        let digest = Digest::parse(&manifest.entry.digest)?;
+        let reference = Reference::Digest(digest);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let force = attempt > 1;
+            self.registry
+                .push_small_blob(repository, Bytes::from_static(EMPTY_BLOB), force)
+                .await?;
+            let pushed = self
+                .registry
+                .put_manifest(repository, &reference, MEDIA_TYPE_MANIFEST, manifest.bytes.clone())
+                .await;
+            match pushed {
+                Ok(_) => return Ok(()),
+                Err(StorageError::Upstream { status: 400, .. }) if attempt < MANIFEST_ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+}
+
+/// The time now, RFC 3339 UTC with seconds (`2024-11-20T20:23:36Z`).
+#[must_use]
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    now.format(&format).unwrap_or_default()
+}
+

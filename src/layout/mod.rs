@@ -1,0 +1,19 @@
+//! The mapping between the two worlds, and the only module that speaks both vocabularies:
+//! project → repository, version → tag, release → image index, file → image manifest whose
+//! layer is the file, file metadata → annotations. Pure: no I/O.
+//!
+//! The layout is PyOCI's (so registries holding PyOCI-published packages are served as they
+//! are, and PyOCI can read what we write), with PEP 503 names and reversible tags for every
+//! PEP 440 version. docs/design.md is the contract.
+
+mod error;
+mod naming;
+mod release;
+
+pub use error::LayoutError;
+pub use naming::{Namespace, project_of, repository, tag_for, version_of};
+pub use release::{
+    ANNOTATION_CREATED, ANNOTATION_PROJECT_URLS, ANNOTATION_REQUIRES_PYTHON, ANNOTATION_SHA256,
+    ANNOTATION_SIZE, ANNOTATION_TITLE, ARTIFACT_TYPE, FileManifest, NewFile, ReleaseIndex,
+    StoredFile, file_manifest,
+};

@@ -1,0 +1,75 @@
+//! oci-pypi: a private Python package index on top of any OCI registry.
+//!
+//! pip, uv and twine talk PEP 503 and the legacy upload API to this server; it stores and reads
+//! wheels and sdists as OCI artifacts (PyOCI's layout) through the distribution API, using the
+//! caller's own registry credentials.
+//!
+//! # Layout
+//!
+//! Dependencies point one way: `http → index → layout → {packaging, storage}`.
+//!
+//! - [`http`]: thin axum adapters: parse the URL, extract the caller, call one index method,
+//!   render. The only place a status code is chosen is `http::error`.
+//! - [`index`]: what a Python index means on OCI: listings, downloads, uploads, deletes.
+//! - [`layout`]: the mapping between the two worlds (project → repository, version → tag,
+//!   release → image index, file → manifest and layer); the only module speaking both.
+//! - [`packaging`]: pure Python packaging: names, versions, filenames, the upload form.
+//! - [`storage`]: OCI content: the registry client (auth, tokens, manifests, blobs); knows
+//!   nothing of Python.
+//! - [`config`], [`telemetry`]: configuration and logging, read and set up once at startup.
+
+pub mod config;
+pub mod http;
+pub mod index;
+pub mod layout;
+pub mod packaging;
+pub mod storage;
+pub mod telemetry;
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::index::{Index, IndexOptions, RegistryPolicy};
+use crate::storage::StorageError;
+use crate::storage::registry::{ClientOptions, RegistryClient};
+
+/// Builds the application state from the configuration.
+///
+/// # Errors
+/// [`StorageError`] when the HTTP client cannot be built.
+pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
+    let client = RegistryClient::new(&ClientOptions {
+        public_addresses_only: config.registries.is_empty(),
+        connect_timeout: config.connect_timeout(),
+        read_timeout: config.read_timeout(),
+    })?;
+    let index = Index::new(
+        client,
+        IndexOptions {
+            registries: RegistryPolicy::new(config.registries.clone()),
+            bearer_username: config.bearer_username.clone(),
+            max_upload_size: config.max_upload_size,
+        },
+    );
+    Ok(http::AppState {
+        index,
+        subpath: config.subpath.clone(),
+    })
+}
+
+/// Serves the index on `listener` until `shutdown` completes, then lets requests in flight
+/// finish.
+///
+/// # Errors
+/// When the state cannot be built or the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = state(config).map_err(std::io::Error::other)?;
+    let app = http::router(state);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

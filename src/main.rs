@@ -1,0 +1,52 @@
+//! The `oci-pypi` binary: parse the configuration, set up logging, bind, serve.
+
+use std::process::ExitCode;
+
+use oci_pypi::config::Config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::load();
+    oci_pypi::telemetry::init(&config);
+    let address = (config.host, config.port());
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("oci-pypi: cannot listen on {}:{}: {error}", config.host, config.port());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Ok(local) = listener.local_addr() {
+        tracing::info!(listen.address = %local, "oci-pypi {} listening on http://{local}", env!("CARGO_PKG_VERSION"));
+    }
+    match oci_pypi::serve(listener, &config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("oci-pypi: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            () = terminate => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing requests in flight");
+}

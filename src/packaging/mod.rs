@@ -1,0 +1,22 @@
+//! Pure Python packaging: project names (PEP 503), versions (PEP 440), distribution filenames
+//! (wheel and sdist), and the upload form's metadata. Synchronous, no I/O, and knows nothing of
+//! OCI or HTTP.
+//!
+//! Specifications:
+//! - <https://packaging.python.org/en/latest/specifications/name-normalization/>
+//! - <https://packaging.python.org/en/latest/specifications/version-specifiers/>
+//! - <https://packaging.python.org/en/latest/specifications/binary-distribution-format/>
+//! - <https://packaging.python.org/en/latest/specifications/source-distribution-format/>
+//! - <https://docs.pypi.org/api/upload/>
+
+mod error;
+mod filename;
+mod name;
+mod upload;
+pub mod version;
+
+pub use error::PackagingError;
+pub use filename::{DistFilename, DistKind};
+pub use name::ProjectName;
+pub use upload::{Action, UploadForm, UploadMetadata};
+pub use version::{Version, VersionError};

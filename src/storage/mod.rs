@@ -1,0 +1,14 @@
+//! Where OCI content lives. Today: a remote registry spoken to over the OCI distribution API.
+//! Knows manifests, indexes, tags, blobs and digests; knows nothing of Python.
+//!
+//! Specifications: the OCI distribution spec
+//! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md> and image spec
+//! <https://github.com/opencontainers/image-spec/blob/main/spec.md>.
+
+mod error;
+pub mod oci;
+mod reference;
+pub mod registry;
+
+pub use error::StorageError;
+pub use reference::{Digest, Reference, Repository, Tag, is_path_component};

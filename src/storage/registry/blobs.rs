@@ -1,0 +1,341 @@
+//! Blobs: streamed uploads (POST, one streamed PATCH, PUT with the digest) and streamed
+//! downloads that follow the registry's redirects to object storage without credentials.
+//!
+//! Spec sections "Pushing blobs" (chunked/streamed upload) and "Pulling blobs" of
+//! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt as _};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Access, Registry, is_public};
+use crate::storage::error::StorageError;
+use crate::storage::reference::{Digest, Repository};
+
+/// Chunks buffered between the caller and the registry during an upload.
+const UPLOAD_CHANNEL_CHUNKS: usize = 8;
+/// Redirects followed for one blob download.
+const MAX_REDIRECTS: usize = 5;
+
+type ChunkSender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// An open upload session: bytes written go to the registry as they come; nothing is visible
+/// until [`BlobUpload::commit`]; [`BlobUpload::cancel`] discards it.
+#[derive(Debug)]
+pub struct BlobUpload {
+    registry: Registry,
+    repository: Repository,
+    location: reqwest::Url,
+    sender: Option<ChunkSender>,
+    patch: Option<JoinHandle<Result<reqwest::Response, StorageError>>>,
+    written: u64,
+}
+
+/// A blob being downloaded.
+pub struct BlobDownload {
+    /// 200, 206 (a range), or 416 (range not satisfiable).
+    pub status: u16,
+    /// The body length, when known.
+    pub content_length: Option<u64>,
+    /// `Content-Range` of a 206 or 416.
+    pub content_range: Option<String>,
+    /// The bytes.
+    pub body: Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>,
+}
+
+impl std::fmt::Debug for BlobDownload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobDownload")
+            .field("status", &self.status)
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// Opens an upload session in `repository`.
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the registry refuses or fails.
+    pub async fn start_upload(&self, repository: &Repository) -> Result<BlobUpload, StorageError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/uploads/"));
+        let make = || self.http().post(&url).header(CONTENT_LENGTH, "0");
+        let response = self.send(Access::Push, Some(repository), &make).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.unexpected("upload start", response).await);
+        }
+        let location = self.upload_location(&response)?;
+        Ok(BlobUpload {
+            registry: self.clone(),
+            repository: repository.clone(),
+            location,
+            sender: None,
+            patch: None,
+            written: 0,
+        })
+    }
+
+    /// Uploads a small blob; returns its digest. Skips the upload when the registry already
+    /// has it, unless `force`.
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the registry refuses or fails.
+    pub async fn push_small_blob(
+        &self,
+        repository: &Repository,
+        bytes: Bytes,
+        force: bool,
+    ) -> Result<Digest, StorageError> {
+        let digest = Digest::of(&bytes);
+        if !force && self.blob_exists(repository, &digest).await? {
+            return Ok(digest);
+        }
+        let mut upload = self.start_upload(repository).await?;
+        upload.write(bytes).await?;
+        upload.commit(&digest).await?;
+        Ok(digest)
+    }
+
+    /// Whether `repository` holds the blob `digest`.
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the registry refuses or fails.
+    pub async fn blob_exists(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let response = self
+            .send(Access::Pull, Some(repository), &|| self.http().head(&url))
+            .await?;
+        match response.status() {
+            status if status.is_success() || status.is_redirection() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.unexpected("blob lookup", response).await),
+        }
+    }
+
+    /// Streams the blob `digest` (or the byte `range` of it, an HTTP `Range` value); `None`
+    /// when absent. With `head`, only the headers are fetched. Redirects are followed;
+    /// credentials go only to the registry itself.
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the registry refuses, fails, or redirects somewhere unsafe.
+    pub async fn get_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        range: Option<&str>,
+        head: bool,
+    ) -> Result<Option<BlobDownload>, StorageError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let method = if head { reqwest::Method::HEAD } else { reqwest::Method::GET };
+        let make = || {
+            let request = self.http().request(method.clone(), &url);
+            match range {
+                Some(range) => request.header(RANGE, range),
+                None => request,
+            }
+        };
+        let mut response = self.send(Access::Pull, Some(repository), &make).await?;
+        let mut current = reqwest::Url::parse(&url).map_err(|_| self.invalid("a bad blob URL"))?;
+        for _ in 0..MAX_REDIRECTS {
+            if !response.status().is_redirection() {
+                break;
+            }
+            current = self.redirect_target(&current, &response)?;
+            let mut request = self.http().request(method.clone(), current.clone());
+            if let Some(range) = range {
+                request = request.header(RANGE, range);
+            }
+            response = request.send().await.map_err(|error| self.transport(error))?;
+        }
+        match response.status() {
+            StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::RANGE_NOT_SATISFIABLE => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            status if status.is_redirection() => {
+                return Err(self.invalid("too many redirects for a blob"));
+            }
+            _ => return Err(self.unexpected("blob fetch", response).await),
+        }
+        let registry = self.clone();
+        Ok(Some(BlobDownload {
+            status: response.status().as_u16(),
+            content_length: response.content_length(),
+            content_range: response
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body: Box::pin(
+                response
+                    .bytes_stream()
+                    .map(move |chunk| chunk.map_err(|error| registry.transport(error))),
+            ),
+        }))
+    }
+
+    /// Where a redirect points, refusing schemes other than http(s) and internal addresses
+    /// other than the registry's own host.
+    fn redirect_target(
+        &self,
+        current: &reqwest::Url,
+        response: &reqwest::Response,
+    ) -> Result<reqwest::Url, StorageError> {
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.invalid("a redirect without Location"))?;
+        let target = current
+            .join(location)
+            .map_err(|_| self.invalid("a redirect to a malformed URL"))?;
+        if !matches!(target.scheme(), "http" | "https") {
+            return Err(self.invalid("a redirect to a scheme other than http(s)"));
+        }
+        let same_host = target.host_str() == Some(self.origin().host());
+        let internal_ip = match target.host() {
+            Some(url::Host::Ipv4(ip)) => !is_public(ip.into()),
+            Some(url::Host::Ipv6(ip)) => !is_public(ip.into()),
+            _ => false,
+        };
+        if internal_ip && !same_host {
+            return Err(self.invalid("a redirect to an internal address"));
+        }
+        Ok(target)
+    }
+
+    /// The absolute upload URL from a `Location` header; it must stay on this registry.
+    fn upload_location(&self, response: &reqwest::Response) -> Result<reqwest::Url, StorageError> {
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.invalid("an upload session without Location"))?;
+        let base = reqwest::Url::parse(&self.url("/"))
+            .map_err(|_| self.invalid("a bad registry URL"))?;
+        let url = base
+            .join(location)
+            .map_err(|_| self.invalid("an upload Location that is not a URL"))?;
+        if url.origin() != base.origin() {
+            return Err(self.invalid("an upload Location on another host"));
+        }
+        Ok(url)
+    }
+}
+
+impl BlobUpload {
+    /// Sends the next bytes of the blob.
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the registry stopped accepting the upload.
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let sender = match &self.sender {
+            Some(sender) => sender.clone(),
+            None => self.open_patch(),
+        };
+        self.written += chunk.len() as u64;
+        if sender.send(Ok(chunk)).await.is_err() {
+            // The request ended early: its result says why.
+            return Err(self.close_body().await.err().unwrap_or_else(|| {
+                StorageError::UploadAborted("the registry closed the upload".to_owned())
+            }));
+        }
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    #[must_use]
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn open_patch(&mut self) -> ChunkSender {
+        let (sender, receiver) = mpsc::channel(UPLOAD_CHANNEL_CHUNKS);
+        let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        let request = self
+            .registry
+            .http()
+            .patch(self.location.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body));
+        let registry = self.registry.clone();
+        let repository = self.repository.clone();
+        self.patch = Some(tokio::spawn(async move {
+            registry.send_once(Access::Push, &repository, request).await
+        }));
+        self.sender = Some(sender.clone());
+        sender
+    }
+
+    /// Ends the streamed PATCH and takes the next upload location from its answer.
+    async fn close_body(&mut self) -> Result<(), StorageError> {
+        self.sender = None;
+        let Some(patch) = self.patch.take() else {
+            return Ok(());
+        };
+        let response = patch
+            .await
+            .map_err(|_| StorageError::UploadAborted("the upload task failed".to_owned()))??;
+        if response.status() != StatusCode::ACCEPTED && !response.status().is_success() {
+            return Err(self.registry.unexpected("blob upload", response).await);
+        }
+        if response.headers().contains_key(LOCATION) {
+            self.location = self.registry.upload_location(&response)?;
+        }
+        Ok(())
+    }
+
+    /// Completes the upload: the registry checks the bytes against `digest` and only then
+    /// makes the blob visible.
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the registry refuses (for example a digest mismatch).
+    pub async fn commit(mut self, digest: &Digest) -> Result<(), StorageError> {
+        self.close_body().await?;
+        let mut url = self.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let request = self
+            .registry
+            .http()
+            .put(url)
+            .header(CONTENT_LENGTH, "0")
+            .header(CONTENT_TYPE, "application/octet-stream");
+        let response = self
+            .registry
+            .send_once(Access::Push, &self.repository, request)
+            .await?;
+        if response.status() != StatusCode::CREATED && !response.status().is_success() {
+            return Err(self.registry.unexpected("blob commit", response).await);
+        }
+        Ok(())
+    }
+
+    /// Abandons the upload; the registry discards what it received. Best effort.
+    pub async fn cancel(mut self) {
+        if let Some(sender) = self.sender.take() {
+            let _ = sender
+                .send(Err(std::io::Error::other("upload cancelled")))
+                .await;
+        }
+        if let Some(patch) = self.patch.take() {
+            patch.abort();
+        }
+        let request = self.registry.http().delete(self.location.clone());
+        let _ = self
+            .registry
+            .send_once(Access::Push, &self.repository, request)
+            .await;
+    }
+}

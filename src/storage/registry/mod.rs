@@ -1,0 +1,470 @@
+//! A client of the OCI distribution API over reqwest: authentication challenges and tokens,
+//! manifests, tags, the catalog, and streamed blob uploads and downloads.
+//!
+//! Specification: <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
+//! One [`RegistryClient`] is shared by the whole server (one connection pool, one token cache);
+//! a [`Registry`] is that client bound to one registry origin and one caller's credentials.
+
+mod address;
+mod auth;
+mod blobs;
+mod manifests;
+mod origin;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{RequestBuilder, Response, StatusCode};
+
+pub use address::{PublicOnlyResolver, is_public};
+pub use auth::{Challenge, RegistryAuth, Secret, parse_challenge};
+pub use blobs::{BlobDownload, BlobUpload};
+pub use origin::Origin;
+
+use super::error::StorageError;
+use super::reference::Repository;
+use auth::CachedToken;
+
+/// The longest error body read from a registry (only its OCI error code is kept).
+const MAX_ERROR_BODY: usize = 8 * 1024;
+
+/// How the shared client is built.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Refuse every address that is not public (used when no allow-list is configured).
+    pub public_addresses_only: bool,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed between two reads of a response (an idle timeout, not a total one).
+    pub read_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            public_addresses_only: false,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What an operation needs from the registry; selects the token scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Read manifests, tags and blobs.
+    Pull,
+    /// Also write them.
+    Push,
+    /// Delete manifests.
+    Delete,
+    /// List the repositories of the registry.
+    Catalog,
+}
+
+impl Access {
+    fn scope(self, repository: Option<&Repository>) -> String {
+        let name = repository.map_or("", Repository::as_str);
+        match self {
+            Self::Pull => format!("repository:{name}:pull"),
+            Self::Push => format!("repository:{name}:pull,push"),
+            Self::Delete => format!("repository:{name}:delete"),
+            Self::Catalog => "registry:catalog:*".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TokenKey {
+    origin: String,
+    credentials: String,
+    scope: String,
+}
+
+/// The server-wide registry client: connection pool, learned challenges and cached tokens.
+#[derive(Debug)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    public_addresses_only: bool,
+    challenges: Mutex<HashMap<String, Challenge>>,
+    tokens: Mutex<HashMap<TokenKey, CachedToken>>,
+}
+
+impl RegistryClient {
+    /// Builds the shared client.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidResponse`] if the TLS backend cannot be initialised.
+    pub fn new(options: &ClientOptions) -> Result<Arc<Self>, StorageError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("oci-pypi/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .no_proxy();
+        if options.public_addresses_only {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        let http = builder.build().map_err(|error| StorageError::InvalidResponse {
+            registry: String::new(),
+            reason: format!("cannot build the HTTP client: {error}"),
+        })?;
+        Ok(Arc::new(Self {
+            http,
+            public_addresses_only: options.public_addresses_only,
+            challenges: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The client bound to one registry and one caller's credentials.
+    #[must_use]
+    pub fn registry(self: &Arc<Self>, origin: Origin, auth: RegistryAuth) -> Registry {
+        Registry {
+            client: Arc::clone(self),
+            origin,
+            auth,
+        }
+    }
+}
+
+/// One registry, seen with one caller's credentials.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    client: Arc<RegistryClient>,
+    origin: Origin,
+    auth: RegistryAuth,
+}
+
+impl Registry {
+    /// The registry's origin.
+    #[must_use]
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        &self.client.http
+    }
+
+    /// Sends a request built by `make`, answering an authentication challenge once.
+    /// 401 (after the retry), 403 and 429 become errors; other statuses are returned.
+    async fn send(
+        &self,
+        access: Access,
+        repository: Option<&Repository>,
+        make: &(dyn Fn() -> RequestBuilder + Send + Sync),
+    ) -> Result<Response, StorageError> {
+        let key = self.token_key(access, repository);
+        let header = self.known_authorization(&key).await?;
+        let response = self.execute(make, header.as_deref()).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return self.check_denied(response, repository);
+        }
+        let challenge = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_challenge)
+            .ok_or_else(|| self.unauthorized())?;
+        self.remember_challenge(&challenge);
+        let Some(header) = self.answer_challenge(&challenge, &key, header.is_some()).await? else {
+            return Err(self.unauthorized());
+        };
+        let response = self.execute(make, Some(&header)).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            // A token was issued for these credentials but does not cover this operation.
+            let identified = !matches!(self.auth, RegistryAuth::Anonymous);
+            if identified && matches!(challenge, Challenge::Bearer { .. }) {
+                return Err(self.forbidden(repository));
+            }
+            return Err(self.unauthorized());
+        }
+        self.check_denied(response, repository)
+    }
+
+    /// Sends a request whose body cannot be rebuilt: authorization must already be known
+    /// (from an earlier request of the same `access`).
+    async fn send_once(
+        &self,
+        access: Access,
+        repository: &Repository,
+        request: RequestBuilder,
+    ) -> Result<Response, StorageError> {
+        let key = self.token_key(access, Some(repository));
+        let header = self.known_authorization(&key).await?;
+        let request = match header {
+            Some(value) => request.header(AUTHORIZATION, value),
+            None => request,
+        };
+        let response = request.send().await.map_err(|error| self.transport(error))?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(self.unauthorized());
+        }
+        self.check_denied(response, Some(repository))
+    }
+
+    async fn execute(
+        &self,
+        make: &(dyn Fn() -> RequestBuilder + Send + Sync),
+        authorization: Option<&str>,
+    ) -> Result<Response, StorageError> {
+        let mut request = make();
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        request.send().await.map_err(|error| self.transport(error))
+    }
+
+    fn check_denied(
+        &self,
+        response: Response,
+        repository: Option<&Repository>,
+    ) -> Result<Response, StorageError> {
+        match response.status() {
+            StatusCode::FORBIDDEN => Err(self.forbidden(repository)),
+            StatusCode::TOO_MANY_REQUESTS => Err(StorageError::RateLimited {
+                registry: self.origin.to_string(),
+                retry_after: response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok()),
+            }),
+            _ => Ok(response),
+        }
+    }
+
+    fn token_key(&self, access: Access, repository: Option<&Repository>) -> TokenKey {
+        TokenKey {
+            origin: self.origin.to_string(),
+            credentials: self.auth.fingerprint(),
+            scope: access.scope(repository),
+        }
+    }
+
+    /// The `Authorization` header to send up front, from what earlier requests taught us.
+    async fn known_authorization(&self, key: &TokenKey) -> Result<Option<String>, StorageError> {
+        if let RegistryAuth::Bearer(token) = &self.auth {
+            return Ok(Some(format!("Bearer {}", token.expose())));
+        }
+        let challenge = lock(&self.client.challenges).get(&key.origin).cloned();
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.auth.basic_header()),
+            Some(challenge @ Challenge::Bearer { .. }) => {
+                self.answer_challenge(&challenge, key, false).await
+            }
+        }
+    }
+
+    /// The header answering `challenge`, or `None` when we have nothing better to offer than
+    /// what was already sent.
+    async fn answer_challenge(
+        &self,
+        challenge: &Challenge,
+        key: &TokenKey,
+        already_sent: bool,
+    ) -> Result<Option<String>, StorageError> {
+        match (challenge, &self.auth) {
+            (Challenge::Basic, RegistryAuth::Basic { .. }) if !already_sent => {
+                Ok(self.auth.basic_header())
+            }
+            (Challenge::Basic, _) | (Challenge::Bearer { .. }, RegistryAuth::Bearer(_)) => Ok(None),
+            (Challenge::Bearer { realm, service, scope }, _) => {
+                if !already_sent {
+                    if let Some(token) = self.cached_token(key) {
+                        return Ok(Some(format!("Bearer {}", token.expose())));
+                    }
+                }
+                let scope = scope.as_deref().unwrap_or(&key.scope);
+                let token = self.fetch_token(realm, service.as_deref(), scope).await?;
+                lock(&self.client.tokens).insert(key.clone(), token.clone());
+                Ok(Some(format!("Bearer {}", token.token.expose())))
+            }
+        }
+    }
+
+    fn cached_token(&self, key: &TokenKey) -> Option<Secret> {
+        let mut tokens = lock(&self.client.tokens);
+        match tokens.get(key) {
+            Some(cached) if cached.expires > Instant::now() => Some(cached.token.clone()),
+            Some(_) => {
+                tokens.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember_challenge(&self, challenge: &Challenge) {
+        let general = match challenge {
+            Challenge::Basic => Challenge::Basic,
+            Challenge::Bearer { realm, service, .. } => Challenge::Bearer {
+                realm: realm.clone(),
+                service: service.clone(),
+                scope: None,
+            },
+        };
+        lock(&self.client.challenges).insert(self.origin.to_string(), general);
+    }
+
+    /// Runs the token flow against `realm`.
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<CachedToken, StorageError> {
+        let mut url = reqwest::Url::parse(realm).map_err(|_| self.bad_realm(realm))?;
+        let plain_http_allowed = self.origin.scheme() == "http";
+        if !(url.scheme() == "https" || (url.scheme() == "http" && plain_http_allowed)) {
+            return Err(self.bad_realm(realm));
+        }
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = service {
+                query.append_pair("service", service);
+            }
+            query.append_pair("scope", scope);
+        }
+        let mut request = self.http().get(url);
+        if let Some(basic) = self.auth.basic_header() {
+            request = request.header(AUTHORIZATION, basic);
+        }
+        let response = request.send().await.map_err(|error| self.transport(error))?;
+        match response.status() {
+            status if status.is_success() => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(self.unauthorized()),
+            status => return Err(self.upstream("token request", status, String::new())),
+        }
+        let body = read_limited(response, MAX_ERROR_BODY * 8)
+            .await
+            .map_err(|error| self.transport(error))?;
+        serde_json::from_slice::<auth::TokenResponse>(&body)
+            .ok()
+            .and_then(auth::TokenResponse::into_cached)
+            .ok_or_else(|| self.invalid("the token endpoint answered without a token"))
+    }
+
+    fn bad_realm(&self, realm: &str) -> StorageError {
+        let shown: String = realm.chars().take(120).collect();
+        self.invalid(&format!("token realm `{shown}` is not an acceptable URL"))
+    }
+
+    fn unauthorized(&self) -> StorageError {
+        StorageError::Unauthorized {
+            registry: self.origin.to_string(),
+        }
+    }
+
+    fn forbidden(&self, repository: Option<&Repository>) -> StorageError {
+        StorageError::Forbidden {
+            registry: self.origin.to_string(),
+            repository: repository.map_or_else(String::new, |r| r.to_string()),
+        }
+    }
+
+    fn invalid(&self, reason: &str) -> StorageError {
+        StorageError::InvalidResponse {
+            registry: self.origin.to_string(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn upstream(&self, operation: &str, status: StatusCode, code: String) -> StorageError {
+        StorageError::Upstream {
+            registry: self.origin.to_string(),
+            operation: operation.to_owned(),
+            status: status.as_u16(),
+            code,
+        }
+    }
+
+    fn transport(&self, error: reqwest::Error) -> StorageError {
+        let registry = self.origin.to_string();
+        if error.is_timeout() {
+            return StorageError::Timeout { registry };
+        }
+        if self.client.public_addresses_only && error.is_connect() {
+            let resolved = std::error::Error::source(&error)
+                .map(ToString::to_string)
+                .filter(|text| text.contains("no public address"));
+            if let Some(reason) = resolved {
+                return StorageError::NotAllowed { registry, reason };
+            }
+        }
+        StorageError::Unreachable {
+            registry,
+            source: error,
+        }
+    }
+
+    /// Turns an unexpected response into [`StorageError::Upstream`], keeping only the OCI
+    /// error code of its body (never the body itself).
+    async fn unexpected(&self, operation: &str, response: Response) -> StorageError {
+        let status = response.status();
+        let code = match read_limited(response, MAX_ERROR_BODY).await {
+            Ok(body) => oci_error_code(&body).map_or_else(String::new, |c| format!(" ({c})")),
+            Err(_) => String::new(),
+        };
+        self.upstream(operation, status, code)
+    }
+}
+
+/// The first `errors[].code` of an OCI error body, if it is a plain identifier.
+fn oci_error_code(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let code = value.get("errors")?.get(0)?.get("code")?.as_str()?;
+    let plain = !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+    plain.then(|| code.to_owned())
+}
+
+/// Reads at most `limit` bytes of a body; longer bodies are cut.
+async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+        if body.len() >= limit {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_only_plain_error_codes() {
+        let body = br#"{"errors":[{"code":"NAME_UNKNOWN","message":"secret detail"}]}"#;
+        assert_eq!(oci_error_code(body).as_deref(), Some("NAME_UNKNOWN"));
+        let injected = br#"{"errors":[{"code":"<script>alert(1)</script>"}]}"#;
+        assert_eq!(oci_error_code(injected), None);
+        assert_eq!(oci_error_code(b"not json"), None);
+    }
+
+    #[test]
+    fn scopes() {
+        let repository = Repository::parse("ns/foo").unwrap();
+        assert_eq!(Access::Pull.scope(Some(&repository)), "repository:ns/foo:pull");
+        assert_eq!(Access::Push.scope(Some(&repository)), "repository:ns/foo:pull,push");
+        assert_eq!(Access::Delete.scope(Some(&repository)), "repository:ns/foo:delete");
+        assert_eq!(Access::Catalog.scope(None), "registry:catalog:*");
+    }
+}
