@@ -167,7 +167,12 @@ impl Registry {
         let registry = self.clone();
         Ok(Some(BlobDownload {
             status: response.status().as_u16(),
-            content_length: response.content_length(),
+            // Read the header itself: for HEAD, reqwest reports the (empty) body's length.
+            content_length: response
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
             content_range: response
                 .headers()
                 .get(CONTENT_RANGE)

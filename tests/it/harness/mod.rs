@@ -1,0 +1,116 @@
+//! The integration-test harness: a real registry per test, the server on a free loopback
+//! port, and the real Python clients in an isolated sandbox.
+
+pub mod clients;
+pub mod registry;
+pub mod server;
+pub mod token_server;
+
+use std::path::Path;
+
+pub use clients::{DistSpec, Output, Sandbox};
+pub use registry::{AuthMode, Registry};
+pub use server::Server;
+
+/// Everything one end-to-end test needs: a registry, the server in front of it, a sandbox
+/// for the clients, and a namespace of its own.
+pub struct TestEnv {
+    pub registry: Registry,
+    pub server: Server,
+    pub sandbox: Sandbox,
+    pub namespace: String,
+}
+
+impl TestEnv {
+    /// A registry in `mode` and a server allowed to reach it.
+    pub async fn start(mode: AuthMode) -> anyhow::Result<TestEnv> {
+        Self::start_with(mode, |_| {}).await
+    }
+
+    /// Like [`TestEnv::start`], with a chance to change the server's configuration.
+    pub async fn start_with(
+        mode: AuthMode,
+        configure: impl FnOnce(&mut oci_pypi::config::Config),
+    ) -> anyhow::Result<TestEnv> {
+        let registry = Registry::start(mode).await?;
+        let server = Server::start_for(&registry, configure).await?;
+        Ok(TestEnv {
+            registry,
+            server,
+            sandbox: Sandbox::new()?,
+            namespace: "team/python".to_owned(),
+        })
+    }
+
+    /// The main credentials, if the registry has any.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        self.registry.credentials()
+    }
+
+    /// `http://127.0.0.1:P/<registry host>/<namespace>/` without credentials.
+    pub fn index_url(&self) -> String {
+        format!("{}/{}/{}/", self.server.url(), self.registry.host(), self.namespace)
+    }
+
+    /// The index URL with the main credentials in it (how pip and uv are given them here).
+    pub fn index_url_with_credentials(&self) -> String {
+        match self.credentials() {
+            Some((user, password)) => format!(
+                "http://{user}:{password}@{}/{}/{}/",
+                self.server.authority(),
+                self.registry.host(),
+                self.namespace
+            ),
+            None => self.index_url(),
+        }
+    }
+
+    /// `twine upload` of `files` with the main credentials.
+    pub async fn twine_upload(&self, files: &[&Path]) -> anyhow::Result<Output> {
+        self.twine_upload_to(&self.index_url(), files).await
+    }
+
+    /// `twine upload` to a given repository URL.
+    pub async fn twine_upload_to(&self, url: &str, files: &[&Path]) -> anyhow::Result<Output> {
+        let (user, password) = self
+            .credentials()
+            .unwrap_or_else(|| ("anonymous".to_owned(), "none".to_owned()));
+        let mut args = vec!["upload", "--non-interactive", "--disable-progress-bar", "--repository-url", url, "-u", &user, "-p", &password];
+        let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        self.sandbox.twine(&args).await
+    }
+
+    /// `uv publish` of `files` with the main credentials.
+    pub async fn uv_publish(&self, files: &[&Path]) -> anyhow::Result<Output> {
+        let url = self.index_url();
+        let mut args = vec!["publish", "--trusted-publishing", "never", "--publish-url", url.as_str()];
+        // An anonymous registry ignores credentials, but uv insists on sending some.
+        let (user, password) = self
+            .credentials()
+            .unwrap_or_else(|| ("anonymous".to_owned(), "none".to_owned()));
+        args.extend(["--username", user.as_str(), "--password", password.as_str()]);
+        let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        self.sandbox.uv(&args).await
+    }
+
+    /// A reqwest client request to the server, with the main credentials when `authenticated`.
+    pub fn http(&self, method: reqwest::Method, path: &str, authenticated: bool) -> reqwest::RequestBuilder {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .expect("client");
+        let request = client.request(method, format!("{}{path}", self.server.url()));
+        match (authenticated, self.credentials()) {
+            (true, Some((user, password))) => request.basic_auth(user, Some(password)),
+            _ => request,
+        }
+    }
+
+    /// The path of this test's namespace on the server: `/<registry host>/<namespace>`.
+    pub fn base_path(&self) -> String {
+        format!("/{}/{}", self.registry.host(), self.namespace)
+    }
+}

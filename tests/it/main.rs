@@ -1,0 +1,37 @@
+//! Integration tests: the real registry (CNCF distribution) in three auth modes, the server,
+//! and the real clients (pip, uv, twine).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod harness;
+
+mod auth;
+mod compat;
+mod publish;
+mod urls;
+
+/// Instantiates an `async fn scenario(mode: AuthMode) -> anyhow::Result<()>` as one test per
+/// registry auth mode: `scenario::anonymous`, `scenario::htpasswd`, `scenario::token`.
+#[macro_export]
+macro_rules! in_every_auth_mode {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use $crate::harness::AuthMode;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn anonymous() -> anyhow::Result<()> {
+                super::$scenario(AuthMode::Anonymous).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn htpasswd() -> anyhow::Result<()> {
+                super::$scenario(AuthMode::Htpasswd).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn token() -> anyhow::Result<()> {
+                super::$scenario(AuthMode::Token).await
+            }
+        }
+    )*};
+}

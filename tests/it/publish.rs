@@ -1,0 +1,178 @@
+//! Publishing with twine and uv, installing with pip and uv, re-uploads, conflicts and
+//! deletes, in every registry auth mode.
+
+use anyhow::Context as _;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::{AuthMode, DistSpec, TestEnv};
+use crate::in_every_auth_mode;
+
+in_every_auth_mode!(publish_and_install, reupload_and_conflict, delete_files_and_releases);
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+async fn publish_and_install(mode: AuthMode) -> anyhow::Result<()> {
+    let env = TestEnv::start(mode).await?;
+    let dep = DistSpec::new("oci-dep", "0.3.0");
+    let app = DistSpec::new("Oci.App", "1.2.0").requires("oci-dep>=0.3");
+    let dep_wheel = env.sandbox.wheel(&dep).await?;
+    let app_wheel = env.sandbox.wheel(&app).await?;
+    let app_sdist = env.sandbox.sdist(&app).await?;
+
+    env.twine_upload(&[&dep_wheel]).await?.assert_success();
+    env.uv_publish(&[&app_wheel, &app_sdist]).await?.assert_success();
+
+    let url = env.index_url_with_credentials();
+    let (out, target) = env.sandbox.pip_install(&url, &["oci-app"]).await?;
+    out.assert_success();
+    assert_eq!(env.sandbox.import_version(&target, &app.module()).await?, "1.2.0");
+    assert_eq!(env.sandbox.import_version(&target, &dep.module()).await?, "0.3.0");
+
+    let (out, target) = env.sandbox.uv_install(&url, &["oci-app"]).await?;
+    out.assert_success();
+    assert_eq!(env.sandbox.import_version(&target, &app.module()).await?, "1.2.0");
+    assert_eq!(env.sandbox.import_version(&target, &dep.module()).await?, "0.3.0");
+
+    // pip download verifies the page's #sha256= and must get the exact bytes.
+    let dest = env.sandbox.fresh_path("download");
+    let dest_text = dest.display().to_string();
+    let args = ["download", "--no-deps", "--dest", &dest_text, "--index-url", &url, "oci-app==1.2.0"];
+    env.sandbox.pip(&args).await?.assert_success();
+    let downloaded = std::fs::read(dest.join(app.wheel_filename()))?;
+    assert_eq!(downloaded, std::fs::read(&app_wheel)?);
+
+    // The sdist is served byte for byte too.
+    let path = format!("{}/oci-app/{}", env.base_path(), app.sdist_filename());
+    let response = env.http(Method::GET, &path, true).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await?.as_ref(), std::fs::read(&app_sdist)?.as_slice());
+
+    check_stored_layout(&env, &app_wheel, &app_sdist).await
+}
+
+/// The registry holds one index tagged `1.2.0` with one manifest per file, PyOCI-style.
+async fn check_stored_layout(
+    env: &TestEnv,
+    wheel: &std::path::Path,
+    sdist: &std::path::Path,
+) -> anyhow::Result<()> {
+    let direct = env.registry.direct();
+    let repository = "team/python/oci_app";
+    assert_eq!(direct.tags(repository).await?, vec!["1.2.0".to_owned()]);
+    let (media_type, _, body) = direct.manifest(repository, "1.2.0").await?.context("index")?;
+    assert_eq!(media_type, "application/vnd.oci.image.index.v1+json");
+    let index: Value = serde_json::from_slice(&body)?;
+    assert_eq!(index["artifactType"], "application/pyoci.package.v1");
+    let entries = index["manifests"].as_array().context("manifests")?;
+    assert_eq!(entries.len(), 2);
+    for (file, architecture) in [(wheel, "py3-none-any.whl"), (sdist, ".tar.gz")] {
+        let bytes = std::fs::read(file)?;
+        let entry = entries
+            .iter()
+            .find(|e| e["platform"]["architecture"] == architecture)
+            .with_context(|| format!("no entry for {architecture}"))?;
+        assert_eq!(entry["platform"]["os"], "any");
+        assert_eq!(entry["annotations"]["com.pyoci.sha256_digest"], sha256_hex(&bytes));
+        assert!(entry["annotations"]["org.opencontainers.image.created"].is_string());
+        let digest = entry["digest"].as_str().context("digest")?;
+        let (_, _, manifest) = direct.manifest(repository, digest).await?.context("manifest")?;
+        let manifest: Value = serde_json::from_slice(&manifest)?;
+        assert_eq!(manifest["artifactType"], "application/pyoci.package.v1");
+        assert_eq!(manifest["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+        assert_eq!(manifest["layers"][0]["mediaType"], "application/pyoci.package.v1");
+        assert_eq!(manifest["layers"][0]["size"], bytes.len());
+        let layer = manifest["layers"][0]["digest"].as_str().context("layer")?;
+        assert_eq!(direct.blob(repository, layer).await?, bytes);
+    }
+    Ok(())
+}
+
+async fn reupload_and_conflict(mode: AuthMode) -> anyhow::Result<()> {
+    let env = TestEnv::start(mode).await?;
+    let spec = DistSpec::new("conflicted", "1.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    // Identical re-uploads succeed: twine retries and uv publish rely on it.
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.uv_publish(&[&wheel]).await?.assert_success();
+
+    // A different file under the same name is refused, and the stored one is kept.
+    let other_dir = env.sandbox.fresh_path("other");
+    std::fs::create_dir_all(&other_dir)?;
+    let other = env.sandbox.wheel_into(&spec.clone().seed(7), &other_dir).await?;
+    assert_ne!(std::fs::read(&other)?, std::fs::read(&wheel)?);
+    let out = env.twine_upload(&[&other]).await?;
+    out.assert_failure();
+    assert!(out.combined().contains("File already exists"), "{}", out.dump());
+
+    let form = reqwest::multipart::Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("name", "conflicted")
+        .text("version", "1.0")
+        .part(
+            "content",
+            reqwest::multipart::Part::bytes(std::fs::read(&other)?).file_name(spec.wheel_filename()),
+        );
+    let path = format!("{}/", env.base_path());
+    let response = env.http(Method::POST, &path, true).multipart(form).send().await?;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(response.text().await?.starts_with("File already exists"));
+
+    let path = format!("{}/conflicted/{}", env.base_path(), spec.wheel_filename());
+    let stored = env.http(Method::GET, &path, true).send().await?.bytes().await?;
+    assert_eq!(stored.as_ref(), std::fs::read(&wheel)?.as_slice());
+    assert_eq!(env.registry.direct().tags("team/python/conflicted").await?, vec!["1.0".to_owned()]);
+    Ok(())
+}
+
+async fn delete_files_and_releases(mode: AuthMode) -> anyhow::Result<()> {
+    let env = TestEnv::start(mode).await?;
+    let one = DistSpec::new("deletable", "1.0");
+    let two = DistSpec::new("deletable", "2.0");
+    let files = [
+        env.sandbox.wheel(&one).await?,
+        env.sandbox.sdist(&one).await?,
+        env.sandbox.wheel(&two).await?,
+    ];
+    let paths: Vec<&std::path::Path> = files.iter().map(AsRef::as_ref).collect();
+    env.twine_upload(&paths).await?.assert_success();
+    let base = format!("{}/deletable", env.base_path());
+    let page = |env: &TestEnv| {
+        let request = env.http(Method::GET, &format!("{base}/"), true);
+        async move { request.send().await }
+    };
+
+    if mode != AuthMode::Anonymous {
+        let path = format!("{base}/{}", one.wheel_filename());
+        let anonymous = env.http(Method::DELETE, &path, false).send().await?;
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    }
+    let path = format!("{base}/{}", one.wheel_filename());
+    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::OK);
+    let html = page(&env).await?.text().await?;
+    assert!(!html.contains(&one.wheel_filename()), "{html}");
+    assert!(html.contains(&one.sdist_filename()), "{html}");
+    // Deleting it again: gone.
+    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::NOT_FOUND);
+
+    let path = format!("{base}/2.0");
+    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::OK);
+    assert_eq!(env.registry.direct().tags("team/python/deletable").await?, vec!["1.0".to_owned()]);
+    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::NOT_FOUND);
+
+    // The last file of the last release: the repository is left with no tags at all
+    // (`"tags": null`), which is a 404 project, not an error.
+    let path = format!("{base}/{}", one.sdist_filename());
+    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::OK);
+    assert!(env.registry.direct().tags("team/python/deletable").await?.is_empty());
+    assert_eq!(page(&env).await?.status(), StatusCode::NOT_FOUND);
+    let url = env.index_url_with_credentials();
+    let (out, _) = env.sandbox.pip_install(&url, &["deletable"]).await?;
+    out.assert_failure();
+    Ok(())
+}
