@@ -76,7 +76,9 @@ impl Config {
     pub fn load() -> Self {
         let mut config = Self::parse();
         if config.port.is_none() {
-            config.port = std::env::var("PORT").ok().and_then(|p| p.trim().parse().ok());
+            config.port = std::env::var("PORT")
+                .ok()
+                .and_then(|p| p.trim().parse().ok());
         }
         config
     }
@@ -135,7 +137,9 @@ fn parse_subpath(input: &str) -> Result<String, String> {
 /// Parses `1048576`, `512MiB`, `8GiB`, `2GB`, `100kB` (case-insensitive units).
 fn parse_size(input: &str) -> Result<u64, String> {
     let text = input.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let number: u64 = digits
         .parse()
@@ -150,7 +154,11 @@ fn parse_size(input: &str) -> Result<u64, String> {
         "gib" | "g" => 1 << 30,
         "tb" => 1_000_000_000_000,
         "tib" | "t" => 1 << 40,
-        _ => return Err(format!("`{input}` has an unknown unit (use B, kB, MB, GB, KiB, MiB, GiB)")),
+        _ => {
+            return Err(format!(
+                "`{input}` has an unknown unit (use B, kB, MB, GB, KiB, MiB, GiB)"
+            ));
+        }
     };
     number
         .checked_mul(multiplier)
@@ -167,7 +175,10 @@ mod tests {
         assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
         assert_eq!(parse_size("2GB").unwrap(), 2_000_000_000);
         assert_eq!(parse_size("512 mib").unwrap(), 512 << 20);
-        assert_eq!(parse_size("5XB").unwrap_err(), "`5XB` has an unknown unit (use B, kB, MB, GB, KiB, MiB, GiB)");
+        assert_eq!(
+            parse_size("5XB").unwrap_err(),
+            "`5XB` has an unknown unit (use B, kB, MB, GB, KiB, MiB, GiB)"
+        );
         assert!(parse_size("GiB").is_err());
     }
 
@@ -189,6 +200,10 @@ mod tests {
         .unwrap();
         assert_eq!(config.registries.len(), 2);
         let error = Config::try_parse_from(["oci-pypi", "--registries", "ftp://x"]).unwrap_err();
-        assert!(error.to_string().contains("the scheme must be `http` or `https`"));
+        assert!(
+            error
+                .to_string()
+                .contains("the scheme must be `http` or `https`")
+        );
     }
 }

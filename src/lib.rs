@@ -71,5 +71,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = state(config).map_err(std::io::Error::other)?;
     let app = http::router(state);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -12,7 +12,11 @@ async fn main() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("oci-pypi: cannot listen on {}:{}: {error}", config.host, config.port());
+            eprintln!(
+                "oci-pypi: cannot listen on {}:{}: {error}",
+                config.host,
+                config.port()
+            );
             return ExitCode::FAILURE;
         }
     };

@@ -49,13 +49,21 @@ mod tests {
 
     #[test]
     fn reads_basic_and_bearer() {
-        let Caller::Basic { username, password } = caller(&headers("Basic X190b2tlbl9fOnM6ZWNyZXQ=")).unwrap() else {
+        let Caller::Basic { username, password } =
+            caller(&headers("Basic X190b2tlbl9fOnM6ZWNyZXQ=")).unwrap()
+        else {
             panic!("expected basic");
         };
         assert_eq!(username, "__token__");
         assert_eq!(password.expose(), "s:ecret");
-        assert!(matches!(caller(&headers("Bearer abc")).unwrap(), Caller::Bearer(_)));
-        assert!(matches!(caller(&HeaderMap::new()).unwrap(), Caller::Anonymous));
+        assert!(matches!(
+            caller(&headers("Bearer abc")).unwrap(),
+            Caller::Bearer(_)
+        ));
+        assert!(matches!(
+            caller(&HeaderMap::new()).unwrap(),
+            Caller::Anonymous
+        ));
         for bad in ["Basic !!!", "Basic bm9jb2xvbg==", "Digest x", "Bearer "] {
             assert!(caller(&headers(bad)).is_err(), "{bad}");
         }

@@ -32,7 +32,9 @@ pub enum ApiError {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Route(RouteError::BadEncoding(_)) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Route(RouteError::BadEncoding(_)) | Self::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Route(RouteError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Route(RouteError::MethodNotAllowed(_)) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
@@ -82,9 +84,10 @@ fn storage_status(error: &StorageError) -> StatusCode {
         S::Forbidden { .. } | S::NotAllowed { .. } => StatusCode::FORBIDDEN,
         S::RateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
         S::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-        S::Upstream { .. } | S::Unreachable { .. } | S::InvalidResponse { .. } | S::UploadAborted(_) => {
-            StatusCode::BAD_GATEWAY
-        }
+        S::Upstream { .. }
+        | S::Unreachable { .. }
+        | S::InvalidResponse { .. }
+        | S::UploadAborted(_) => StatusCode::BAD_GATEWAY,
     }
 }
 
@@ -111,7 +114,10 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, format!("{message}\n")).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::UNAUTHORIZED {
             let challenge = format!("Basic realm=\"{REALM}\"");

@@ -56,7 +56,11 @@ pub async fn download(
     if let Some(range) = &file.content_range {
         builder = builder.header(header::CONTENT_RANGE, range);
     }
-    let body = if head { Body::empty() } else { Body::from_stream(file.body) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from_stream(file.body)
+    };
     builder
         .body(body)
         .map_err(|error| ApiError::BadRequest(format!("cannot build the response: {error}")))
@@ -75,7 +79,10 @@ pub async fn delete_file(
 ) -> Result<Response, ApiError> {
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
     let project = ProjectName::parse(project).map_err(IndexError::from)?;
-    state.index.delete_file(caller, &location, &project, filename).await?;
+    state
+        .index
+        .delete_file(caller, &location, &project, filename)
+        .await?;
     Ok(deleted())
 }
 
@@ -95,7 +102,10 @@ pub async fn delete_version(
     let version = Version::parse(version)
         .map_err(crate::packaging::PackagingError::from)
         .map_err(IndexError::from)?;
-    state.index.delete_version(caller, &location, &project, &version).await?;
+    state
+        .index
+        .delete_version(caller, &location, &project, &version)
+        .await?;
     Ok(deleted())
 }
 

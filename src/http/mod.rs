@@ -60,7 +60,10 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
     let caller = auth::caller(request.headers())?;
     let headers = request.headers().clone();
     match route {
-        Route::Root => Ok(text(StatusCode::OK, "oci-pypi: a Python package index on OCI registries; see /<registry>/<namespace>/+simple/\n")),
+        Route::Root => Ok(text(
+            StatusCode::OK,
+            "oci-pypi: a Python package index on OCI registries; see /<registry>/<namespace>/+simple/\n",
+        )),
         Route::Health => Ok(text(StatusCode::OK, "OK\n")),
         Route::AddSlash => Ok(add_slash(request.uri())),
         Route::ProjectList(scope) => pages::project_list(state, &caller, &scope, &headers).await,
@@ -74,7 +77,10 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
             files::delete_file(state, &caller, &scope, &project, &filename).await
         }
         Route::File(scope, project, filename) => {
-            files::download(state, &caller, &scope, &project, &filename, &method, &headers).await
+            files::download(
+                state, &caller, &scope, &project, &filename, &method, &headers,
+            )
+            .await
         }
         Route::Version(scope, project, version) => {
             files::delete_version(state, &caller, &scope, &project, &version).await
@@ -108,7 +114,12 @@ fn add_slash(uri: &http::Uri) -> Response {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -99,7 +99,11 @@ pub fn render_project_html(page: &ProjectPage) -> String {
             let href = escape(&encode_path_segment(&file.filename));
             let _ = write!(body, "    <a href=\"{href}#sha256={}\"", file.sha256);
             if let Some(requires_python) = &file.requires_python {
-                let _ = write!(body, " data-requires-python=\"{}\"", escape(requires_python));
+                let _ = write!(
+                    body,
+                    " data-requires-python=\"{}\"",
+                    escape(requires_python)
+                );
             }
             let _ = writeln!(body, ">{filename}</a><br>");
         }
@@ -112,14 +116,17 @@ pub fn render_project_html(page: &ProjectPage) -> String {
 #[must_use]
 pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value {
     let file_json = |file: &StoredFile| {
-        let upload_time = file.uploaded.as_deref().map(|t| t.trim_end_matches('Z').to_owned());
+        let upload_time = file
+            .uploaded
+            .as_deref()
+            .map(|t| t.trim_end_matches('Z').to_owned());
         json!({
             "filename": file.filename,
             "url": format!("{base}{}", encode_path_segment(&file.filename)),
             "digests": { "sha256": file.sha256 },
             "size": file.size,
             "packagetype": crate::packaging::DistFilename::parse(&file.filename)
-                .map(|f| f.packagetype()).unwrap_or("sdist"),
+                .map_or("sdist", |f| f.packagetype()),
             "python_version": crate::packaging::DistFilename::parse(&file.filename)
                 .map(|f| f.python_version().to_owned()).unwrap_or_default(),
             "requires_python": file.requires_python,
@@ -132,7 +139,12 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value
     let releases: BTreeMap<String, Vec<serde_json::Value>> = page
         .releases
         .iter()
-        .map(|r| (r.version.to_string(), r.files.iter().map(file_json).collect()))
+        .map(|r| {
+            (
+                r.version.to_string(),
+                r.files.iter().map(file_json).collect(),
+            )
+        })
         .collect();
     let latest = page.latest();
     let latest_file = latest.and_then(|r| r.files.first());
@@ -152,7 +164,12 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value
 
 /// A 200 with an `ETag`, a short `Cache-Control` (private for authenticated callers), or a
 /// 304 when the client already has this version.
-fn cacheable(headers: &HeaderMap, caller: &Caller, content_type: &'static str, body: String) -> Response {
+fn cacheable(
+    headers: &HeaderMap,
+    caller: &Caller,
+    content_type: &'static str,
+    body: String,
+) -> Response {
     let etag = format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())));
     let cache_control = if caller.is_authenticated() {
         format!("private, max-age={PAGE_MAX_AGE}")
@@ -162,7 +179,10 @@ fn cacheable(headers: &HeaderMap, caller: &Caller, content_type: &'static str, b
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim().trim_start_matches("W/") == etag));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|tag| tag.trim().trim_start_matches("W/") == etag)
+        });
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -224,7 +244,11 @@ mod tests {
             requires_python: requires_python.map(str::to_owned),
             project_urls: BTreeMap::from([("Homepage".to_owned(), "https://x".to_owned())]),
             manifest: Digest::of(b"m"),
-            kind: if filename.ends_with(".whl") { DistKind::Wheel } else { DistKind::Sdist },
+            kind: if filename.ends_with(".whl") {
+                DistKind::Wheel
+            } else {
+                DistKind::Sdist
+            },
         }
     }
 
@@ -238,7 +262,10 @@ mod tests {
                 },
                 Release {
                     version: Version::parse("2.0+local.1").unwrap(),
-                    files: vec![file("hello_world-2.0+local.1-py3-none-any.whl", Some(">=3.8,<4"))],
+                    files: vec![file(
+                        "hello_world-2.0+local.1-py3-none-any.whl",
+                        Some(">=3.8,<4"),
+                    )],
                 },
             ],
         }

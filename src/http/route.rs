@@ -99,7 +99,9 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
 
 /// A proxy that decoded `%2F` turns `http%3A%2F%2Fhost` into `http:` `` `host`: join them back.
 fn join_decoded_origin(segments: &mut Vec<String>) {
-    let is_scheme = segments.first().is_some_and(|s| s == "http:" || s == "https:");
+    let is_scheme = segments
+        .first()
+        .is_some_and(|s| s == "http:" || s == "https:");
     if is_scheme && segments.len() > 2 && segments.get(1).is_some_and(String::is_empty) {
         let scheme = segments.remove(0);
         segments.remove(0);
@@ -133,7 +135,11 @@ fn page(segments: &[String]) -> Route {
         let end = if last == SIMPLE_SEGMENT { n - 1 } else { n };
         return Route::ProjectList(scope(segments.get(..end).unwrap_or_default()));
     }
-    let end = if n >= 4 && before_last == Some(SIMPLE_SEGMENT) { n - 2 } else { n - 1 };
+    let end = if n >= 4 && before_last == Some(SIMPLE_SEGMENT) {
+        n - 2
+    } else {
+        n - 1
+    };
     Route::ProjectPage(scope(segments.get(..end).unwrap_or_default()), last)
 }
 
@@ -163,7 +169,9 @@ fn leaf(segments: &[String], delete: bool) -> Option<Route> {
 /// Whether a segment names a distribution file rather than a project or a version.
 #[must_use]
 pub fn is_distribution_filename(segment: &str) -> bool {
-    [".whl", ".tar.gz", ".zip"].iter().any(|ext| segment.ends_with(ext))
+    [".whl", ".tar.gz", ".zip"]
+        .iter()
+        .any(|ext| segment.ends_with(ext))
 }
 
 /// Strict percent-decoding: every `%` must start a valid escape, the result must be UTF-8.
@@ -203,16 +211,28 @@ mod tests {
     fn pages_and_lists() {
         assert_eq!(get("/"), Route::Root);
         assert_eq!(get("/health"), Route::Health);
-        assert_eq!(get("/ghcr.io/org/"), Route::ProjectList(scope("ghcr.io", "org")));
-        assert_eq!(get("/ghcr.io/org/+simple/"), Route::ProjectList(scope("ghcr.io", "org")));
-        assert_eq!(get("/ghcr.io/a/b/c/+simple/"), Route::ProjectList(scope("ghcr.io", "a/b/c")));
+        assert_eq!(
+            get("/ghcr.io/org/"),
+            Route::ProjectList(scope("ghcr.io", "org"))
+        );
+        assert_eq!(
+            get("/ghcr.io/org/+simple/"),
+            Route::ProjectList(scope("ghcr.io", "org"))
+        );
+        assert_eq!(
+            get("/ghcr.io/a/b/c/+simple/"),
+            Route::ProjectList(scope("ghcr.io", "a/b/c"))
+        );
         assert_eq!(
             get("/ghcr.io/org/hello/"),
             Route::ProjectPage(scope("ghcr.io", "org"), "hello".to_owned())
         );
         assert_eq!(
             get("/ghcr.io/org/team1/python/hello-world/"),
-            Route::ProjectPage(scope("ghcr.io", "org/team1/python"), "hello-world".to_owned())
+            Route::ProjectPage(
+                scope("ghcr.io", "org/team1/python"),
+                "hello-world".to_owned()
+            )
         );
         assert_eq!(
             get("/ghcr.io/org/+simple/hello/"),
@@ -226,15 +246,27 @@ mod tests {
     fn files_and_json() {
         assert_eq!(
             get("/ghcr.io/org/hello/hello-1.0.tar.gz"),
-            Route::File(scope("ghcr.io", "org"), "hello".to_owned(), "hello-1.0.tar.gz".to_owned())
+            Route::File(
+                scope("ghcr.io", "org"),
+                "hello".to_owned(),
+                "hello-1.0.tar.gz".to_owned()
+            )
         );
         assert_eq!(
             get("/ghcr.io/a/b/hello/hello-1.0-py3-none-any.whl"),
-            Route::File(scope("ghcr.io", "a/b"), "hello".to_owned(), "hello-1.0-py3-none-any.whl".to_owned())
+            Route::File(
+                scope("ghcr.io", "a/b"),
+                "hello".to_owned(),
+                "hello-1.0-py3-none-any.whl".to_owned()
+            )
         );
         assert_eq!(
             get("/ghcr.io/org/+simple/hello/hello-1.0.tar.gz"),
-            Route::File(scope("ghcr.io", "org"), "hello".to_owned(), "hello-1.0.tar.gz".to_owned())
+            Route::File(
+                scope("ghcr.io", "org"),
+                "hello".to_owned(),
+                "hello-1.0.tar.gz".to_owned()
+            )
         );
         assert_eq!(
             get("/ghcr.io/org/hello/json"),
@@ -261,18 +293,35 @@ mod tests {
     #[test]
     fn uploads_and_deletes() {
         let post = |path| parse(&Method::POST, path).unwrap();
-        assert_eq!(post("/ghcr.io/org/"), Route::Upload(scope("ghcr.io", "org")));
+        assert_eq!(
+            post("/ghcr.io/org/"),
+            Route::Upload(scope("ghcr.io", "org"))
+        );
         assert_eq!(post("/ghcr.io/org"), Route::Upload(scope("ghcr.io", "org")));
-        assert_eq!(post("/ghcr.io/org/legacy/"), Route::Upload(scope("ghcr.io", "org")));
-        assert_eq!(post("/ghcr.io/a/b/legacy"), Route::Upload(scope("ghcr.io", "a/b")));
+        assert_eq!(
+            post("/ghcr.io/org/legacy/"),
+            Route::Upload(scope("ghcr.io", "org"))
+        );
+        assert_eq!(
+            post("/ghcr.io/a/b/legacy"),
+            Route::Upload(scope("ghcr.io", "a/b"))
+        );
         let delete = |path| parse(&Method::DELETE, path).unwrap();
         assert_eq!(
             delete("/ghcr.io/org/hello/1.0"),
-            Route::Version(scope("ghcr.io", "org"), "hello".to_owned(), "1.0".to_owned())
+            Route::Version(
+                scope("ghcr.io", "org"),
+                "hello".to_owned(),
+                "1.0".to_owned()
+            )
         );
         assert_eq!(
             delete("/ghcr.io/org/hello/hello-1.0.tar.gz"),
-            Route::File(scope("ghcr.io", "org"), "hello".to_owned(), "hello-1.0.tar.gz".to_owned())
+            Route::File(
+                scope("ghcr.io", "org"),
+                "hello".to_owned(),
+                "hello-1.0.tar.gz".to_owned()
+            )
         );
         assert!(parse(&Method::DELETE, "/ghcr.io/org").is_err());
     }
@@ -280,15 +329,28 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(
-            parse(&Method::GET, "/ghcr.io/o%zzrg/x/").unwrap_err().to_string(),
+            parse(&Method::GET, "/ghcr.io/o%zzrg/x/")
+                .unwrap_err()
+                .to_string(),
             "malformed percent-encoding in path segment `o%zzrg`"
         );
         assert_eq!(
-            parse(&Method::GET, "/ghcr.io/org%/x/").unwrap_err().to_string(),
+            parse(&Method::GET, "/ghcr.io/org%/x/")
+                .unwrap_err()
+                .to_string(),
             "malformed percent-encoding in path segment `org%`"
         );
-        assert!(matches!(parse(&Method::GET, "/%FF/x/y/"), Err(RouteError::BadEncoding(_))));
-        assert!(matches!(parse(&Method::PUT, "/a/b/c/"), Err(RouteError::MethodNotAllowed(_))));
-        assert!(matches!(parse(&Method::GET, "/favicon.ico"), Err(RouteError::NotFound(_))));
+        assert!(matches!(
+            parse(&Method::GET, "/%FF/x/y/"),
+            Err(RouteError::BadEncoding(_))
+        ));
+        assert!(matches!(
+            parse(&Method::PUT, "/a/b/c/"),
+            Err(RouteError::MethodNotAllowed(_))
+        ));
+        assert!(matches!(
+            parse(&Method::GET, "/favicon.ico"),
+            Err(RouteError::NotFound(_))
+        ));
     }
 }

@@ -82,15 +82,25 @@ impl FormReader {
     ) -> Result<(), ApiError> {
         loop {
             let field = self.multipart.next_field().await.map_err(body_error)?;
-            let Some(mut field) = field else { return Ok(()) };
+            let Some(mut field) = field else {
+                return Ok(());
+            };
             let name = field.name().unwrap_or_default().to_owned();
             if name == "content" {
                 if pending.is_some() {
-                    return Err(ApiError::BadRequest("the form has more than one `content` part".to_owned()));
+                    return Err(ApiError::BadRequest(
+                        "the form has more than one `content` part".to_owned(),
+                    ));
                 }
-                let filename = field.file_name().ok_or(IndexError::MissingContent)?.to_owned();
+                let filename = field
+                    .file_name()
+                    .ok_or(IndexError::MissingContent)?
+                    .to_owned();
                 let upload = pending.insert(
-                    state.index.begin_upload(caller, location, &filename, &self.form).await?,
+                    state
+                        .index
+                        .begin_upload(caller, location, &filename, &self.form)
+                        .await?,
                 );
                 while let Some(chunk) = field.chunk().await.map_err(body_error)? {
                     upload.write(chunk).await?;
@@ -113,13 +123,15 @@ impl FormReader {
                     value.extend_from_slice(&chunk);
                 }
                 let text = String::from_utf8(value).map_err(|_| {
-                    ApiError::BadRequest(format!("form field `{}` is not UTF-8", name.escape_default()))
+                    ApiError::BadRequest(format!(
+                        "form field `{}` is not UTF-8",
+                        name.escape_default()
+                    ))
                 })?;
                 self.form.add(&name, text);
             }
         }
     }
-
 }
 
 /// Adds `length` to the running total of form bytes, refusing past the limit.
@@ -134,6 +146,7 @@ fn count(total: &mut usize, name: &str, length: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(body_error)`
 fn body_error(error: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::Index(IndexError::BodyIncomplete(error.body_text()))
 }

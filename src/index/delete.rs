@@ -36,7 +36,9 @@ impl Index {
         let Some((current, _)) = read_release(&registry, &repository, &tag, &version).await? else {
             return Err(not_found());
         };
-        let file = current.file(project, &version_text, filename).ok_or_else(not_found)?;
+        let file = current
+            .file(project, &version_text, filename)
+            .ok_or_else(not_found)?;
         let owned_project = project.clone();
         let owned_filename = filename.to_owned();
         let decide = move |current: Option<&ReleaseIndex>| {
@@ -44,10 +46,17 @@ impl Index {
                 return Ok(Plan::Done);
             };
             let mut index = index.clone();
-            if index.remove(&owned_project, &version_text, &owned_filename).is_none() {
+            if index
+                .remove(&owned_project, &version_text, &owned_filename)
+                .is_none()
+            {
                 return Ok(Plan::Done);
             }
-            Ok(if index.is_empty() { Plan::Remove } else { Plan::Put(index) })
+            Ok(if index.is_empty() {
+                Plan::Remove
+            } else {
+                Plan::Put(index)
+            })
         };
         update_release(&self.locks, &registry, &repository, &tag, &version, decide).await?;
         delete_manifests(&registry, &repository, &[file.manifest]).await;
@@ -69,7 +78,8 @@ impl Index {
         let registry = self.registry(caller, location);
         let repository = layout::repository(&location.namespace, project)?;
         let tag = layout::tag_for(version)?;
-        let Some((index, digest)) = read_release(&registry, &repository, &tag, version).await? else {
+        let Some((index, digest)) = read_release(&registry, &repository, &tag, version).await?
+        else {
             return Err(IndexError::VersionNotFound {
                 project: project.to_string(),
                 version: version.to_string(),

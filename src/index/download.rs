@@ -74,7 +74,9 @@ impl Index {
         let repository = layout::repository(&location.namespace, project)?;
         let version = parsed.version();
         let tag = layout::tag_for(version)?;
-        let manifest = registry.get_manifest(&repository, &Reference::Tag(tag)).await?;
+        let manifest = registry
+            .get_manifest(&repository, &Reference::Tag(tag))
+            .await?;
         let index = manifest
             .map(|m| ReleaseIndex::parse(&m.media_type, &m.bytes, version))
             .transpose()?
@@ -120,5 +122,7 @@ async fn fetch_layer(
         return Ok(None);
     };
     let layer_digest = Digest::parse(&layer.digest)?;
-    Ok(registry.get_blob(repository, &layer_digest, range, head).await?)
+    Ok(registry
+        .get_blob(repository, &layer_digest, range, head)
+        .await?)
 }

@@ -57,7 +57,9 @@ pub enum IndexError {
         existing_sha256: String,
     },
     /// The release already has a different sdist.
-    #[error("release `{version}` already has the sdist `{existing}`: only one sdist may be uploaded per release")]
+    #[error(
+        "release `{version}` already has the sdist `{existing}`: only one sdist may be uploaded per release"
+    )]
     SecondSdist {
         /// The release.
         version: String,
@@ -65,7 +67,9 @@ pub enum IndexError {
         existing: String,
     },
     /// A tag named like the release holds something that is not a Python release.
-    #[error("tag `{tag}` already holds content that is not a Python release; refusing to overwrite it")]
+    #[error(
+        "tag `{tag}` already holds content that is not a Python release; refusing to overwrite it"
+    )]
     ForeignTag {
         /// The tag.
         tag: String,

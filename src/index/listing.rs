@@ -55,7 +55,10 @@ impl Index {
             project: project.to_string(),
             namespace: location.namespace.to_string(),
         };
-        let tags = registry.list_tags(&repository).await?.ok_or_else(not_found)?;
+        let tags = registry
+            .list_tags(&repository)
+            .await?
+            .ok_or_else(not_found)?;
         let versions: Vec<(Tag, Version)> = tags
             .into_iter()
             .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
@@ -85,7 +88,10 @@ impl Index {
         tag: Tag,
         version: Version,
     ) -> Result<Option<Release>, IndexError> {
-        let Some(manifest) = registry.get_manifest(repository, &Reference::Tag(tag)).await? else {
+        let Some(manifest) = registry
+            .get_manifest(repository, &Reference::Tag(tag))
+            .await?
+        else {
             return Ok(None);
         };
         let index = match ReleaseIndex::parse(&manifest.media_type, &manifest.bytes, &version) {

@@ -49,16 +49,24 @@ impl RegistryPolicy {
                 let origin = Origin::parse(&lowered).map_err(|e| refuse(&e.to_string()))?;
                 self.allowed.iter().find(|allowed| **allowed == origin)
             } else {
-                self.allowed.iter().find(|allowed| allowed.authority() == lowered)
+                self.allowed
+                    .iter()
+                    .find(|allowed| allowed.authority() == lowered)
             };
             return found
                 .cloned()
                 .ok_or_else(|| refuse("it is not on this server's list of registries"));
         }
-        let candidate = if lowered.contains("://") { lowered } else { format!("https://{lowered}") };
+        let candidate = if lowered.contains("://") {
+            lowered
+        } else {
+            format!("https://{lowered}")
+        };
         let origin = Origin::parse(&candidate).map_err(|e| refuse(&e.to_string()))?;
         if origin.scheme() != "https" {
-            return Err(refuse("only https registries are served when no list of registries is configured"));
+            return Err(refuse(
+                "only https registries are served when no list of registries is configured",
+            ));
         }
         let host = origin.host().trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
@@ -84,15 +92,27 @@ mod tests {
     #[test]
     fn allow_list_takes_scheme_from_configuration() {
         let policy = policy(&["https://ghcr.io", "http://127.0.0.1:5000"]);
-        assert_eq!(policy.resolve("ghcr.io").unwrap().to_string(), "https://ghcr.io");
-        assert_eq!(policy.resolve("GHCR.io").unwrap().to_string(), "https://ghcr.io");
-        assert_eq!(policy.resolve("127.0.0.1:5000").unwrap().to_string(), "http://127.0.0.1:5000");
+        assert_eq!(
+            policy.resolve("ghcr.io").unwrap().to_string(),
+            "https://ghcr.io"
+        );
+        assert_eq!(
+            policy.resolve("GHCR.io").unwrap().to_string(),
+            "https://ghcr.io"
+        );
+        assert_eq!(
+            policy.resolve("127.0.0.1:5000").unwrap().to_string(),
+            "http://127.0.0.1:5000"
+        );
         assert_eq!(
             policy.resolve("http://127.0.0.1:5000").unwrap().to_string(),
             "http://127.0.0.1:5000"
         );
         assert_eq!(
-            policy.resolve("https://127.0.0.1:5000").unwrap_err().to_string(),
+            policy
+                .resolve("https://127.0.0.1:5000")
+                .unwrap_err()
+                .to_string(),
             "registry `https://127.0.0.1:5000` is not served here: it is not on this server's list of registries"
         );
         assert!(policy.resolve("docker.io").is_err());
@@ -102,7 +122,10 @@ mod tests {
     #[test]
     fn without_allow_list_only_public_https() {
         let policy = RegistryPolicy::default();
-        assert_eq!(policy.resolve("ghcr.io").unwrap().to_string(), "https://ghcr.io");
+        assert_eq!(
+            policy.resolve("ghcr.io").unwrap().to_string(),
+            "https://ghcr.io"
+        );
         for refused in [
             "127.0.0.1:5000",
             "http://ghcr.io",

@@ -5,7 +5,7 @@
 //! merges and writes again. Within one process, writers of one release also take a lock.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+use std::hash::BuildHasher as _;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -42,9 +42,7 @@ impl Default for ReleaseLocks {
 
 impl ReleaseLocks {
     fn stripe(&self, key: &str) -> &Mutex<()> {
-        let mut hasher = self.hasher.build_hasher();
-        key.hash(&mut hasher);
-        let slot = usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or_default();
+        let slot = usize::try_from(self.hasher.hash_one(key) % STRIPES as u64).unwrap_or_default();
         self.stripes.get(slot).unwrap_or(&self.stripes[0])
     }
 }
@@ -139,9 +137,7 @@ where
 
 /// A pause that grows with the round, with jitter so that competing writers drift apart.
 fn pause(round: usize, key: &str) -> Duration {
-    let mut hasher = RandomState::new().build_hasher();
-    (round, key).hash(&mut hasher);
-    let jitter = hasher.finish() % 50;
+    let jitter = RandomState::new().hash_one((round, key)) % 50;
     let base = 30_u64.saturating_mul(1 << round.min(5));
     Duration::from_millis(base + jitter)
 }

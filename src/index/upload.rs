@@ -163,13 +163,22 @@ impl PendingUpload {
         if let Plan::Done = decide(current.as_ref().map(|(index, _)| index))? {
             return Ok(UploadOutcome::AlreadyExists);
         }
-        let session = self.session.take().ok_or_else(|| {
-            StorageError::UploadAborted("the session is closed".to_owned())
-        })?;
+        let session = self
+            .session
+            .take()
+            .ok_or_else(|| StorageError::UploadAborted("the session is closed".to_owned()))?;
         session.commit(&digest).await?;
         self.push_file_manifest(&manifest).await?;
         let locks = &self.index.locks;
-        update_release(locks, &self.registry, &self.repository, &tag, &version, decide).await?;
+        update_release(
+            locks,
+            &self.registry,
+            &self.repository,
+            &tag,
+            &version,
+            decide,
+        )
+        .await?;
         tracing::info!(
             project.name = %self.filename.name(),
             project.version = %version,
@@ -186,7 +195,11 @@ impl PendingUpload {
     fn check_digests(&self, metadata: &UploadMetadata) -> Result<Digest, IndexError> {
         let sha256 = hex::encode(self.sha256.clone().finalize());
         let computed = [
-            ("sha256_digest", metadata.sha256.as_deref(), Some(sha256.clone())),
+            (
+                "sha256_digest",
+                metadata.sha256.as_deref(),
+                Some(sha256.clone()),
+            ),
             (
                 "md5_digest",
                 metadata.md5.as_deref(),
@@ -231,7 +244,9 @@ impl PendingUpload {
         move |current| {
             let project = filename.name();
             let version_text = filename.version().to_string();
-            let files = current.map(|index| index.files(project, &version_text)).unwrap_or_default();
+            let files = current
+                .map(|index| index.files(project, &version_text))
+                .unwrap_or_default();
             if let Some(existing) = files.iter().find(|f| f.filename == filename.as_str()) {
                 if existing.sha256 == sha256 {
                     return Ok(Plan::Done);
@@ -249,7 +264,9 @@ impl PendingUpload {
                     });
                 }
             }
-            let mut index = current.cloned().unwrap_or_else(|| ReleaseIndex::new(&created));
+            let mut index = current
+                .cloned()
+                .unwrap_or_else(|| ReleaseIndex::new(&created));
             index.upsert(entry.clone());
             Ok(Plan::Put(index))
         }
@@ -269,7 +286,12 @@ impl PendingUpload {
                 .await?;
             let pushed = self
                 .registry
-                .put_manifest(repository, &reference, MEDIA_TYPE_MANIFEST, manifest.bytes.clone())
+                .put_manifest(
+                    repository,
+                    &reference,
+                    MEDIA_TYPE_MANIFEST,
+                    manifest.bytes.clone(),
+                )
                 .await;
             match pushed {
                 Ok(_) => return Ok(()),
@@ -286,7 +308,7 @@ impl PendingUpload {
 #[must_use]
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     now.format(&format).unwrap_or_default()
 }
-

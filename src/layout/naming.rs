@@ -75,7 +75,10 @@ pub fn repository(namespace: &Namespace, project: &ProjectName) -> Result<Reposi
 /// The project a repository of `namespace` holds, or `None` when it is not one of its projects.
 #[must_use]
 pub fn project_of(namespace: &Namespace, repository: &Repository) -> Option<ProjectName> {
-    let rest = repository.as_str().strip_prefix(namespace.as_str())?.strip_prefix('/')?;
+    let rest = repository
+        .as_str()
+        .strip_prefix(namespace.as_str())?
+        .strip_prefix('/')?;
     if rest.contains('/') {
         return None;
     }
@@ -114,7 +117,10 @@ mod tests {
         let cases = [
             ("1.0", "1.0"),
             ("1.0.0", "1.0.0"),
-            ("2.5.1.dev4+g1664eb2.d20231017", "2.5.1.dev4-g1664eb2.d20231017"),
+            (
+                "2.5.1.dev4+g1664eb2.d20231017",
+                "2.5.1.dev4-g1664eb2.d20231017",
+            ),
             ("1!2.0", "1_2.0"),
             ("1!2.0rc1.post3.dev4+local.7", "1_2.0rc1.post3.dev4-local.7"),
             ("1.0a1", "1.0a1"),
@@ -123,13 +129,23 @@ mod tests {
             let tag = tag_for(&version(input)).unwrap();
             assert_eq!(tag.as_str(), expected);
             assert_eq!(version_of(&tag).unwrap(), version(input));
-            assert_eq!(version_of(&tag).unwrap().to_string(), version(input).to_string());
+            assert_eq!(
+                version_of(&tag).unwrap().to_string(),
+                version(input).to_string()
+            );
         }
     }
 
     #[test]
     fn foreign_tags_are_not_releases() {
-        for foreign in ["latest", "sha256-abcdef.sig", "v1.0", "main", "1.0-RC1", "01.0"] {
+        for foreign in [
+            "latest",
+            "sha256-abcdef.sig",
+            "v1.0",
+            "main",
+            "1.0-RC1",
+            "01.0",
+        ] {
             assert_eq!(version_of(&Tag::parse(foreign).unwrap()), None, "{foreign}");
         }
     }
@@ -139,7 +155,9 @@ mod tests {
         let long = format!("1.0+{}", "a".repeat(130));
         assert_eq!(
             tag_for(&version(&long)).unwrap_err().to_string(),
-            format!("version `{long}` is too long to be stored as an OCI tag (at most 128 characters)")
+            format!(
+                "version `{long}` is too long to be stored as an OCI tag (at most 128 characters)"
+            )
         );
     }
 
@@ -151,7 +169,10 @@ mod tests {
             let project = ProjectName::parse(spelling).unwrap();
             let repo = repository(&namespace, &project).unwrap();
             assert_eq!(repo.as_str(), "org/team1/python/hello_world");
-            assert_eq!(project_of(&namespace, &repo).unwrap().as_str(), "hello-world");
+            assert_eq!(
+                project_of(&namespace, &repo).unwrap().as_str(),
+                "hello-world"
+            );
         }
         let nested = Repository::parse("org/team1/python/a/b").unwrap();
         assert_eq!(project_of(&namespace, &nested), None);

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use super::error::LayoutError;
 use crate::packaging::{DistFilename, DistKind, ProjectName, Version};
 use crate::storage::Digest;
-use crate::storage::oci::{Descriptor, ImageIndex, ImageManifest, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Platform};
+use crate::storage::oci::{
+    Descriptor, ImageIndex, ImageManifest, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Platform,
+};
 
 /// `artifactType` of release indexes and file manifests, and the media type of file layers.
 pub const ARTIFACT_TYPE: &str = "application/pyoci.package.v1";
@@ -91,7 +93,9 @@ pub fn file_manifest(file: &NewFile<'_>) -> Result<FileManifest, LayoutError> {
         annotations: BTreeMap::new(),
         artifact_type: None,
     };
-    layer.annotations.insert(ANNOTATION_TITLE.to_owned(), file.filename.to_string());
+    layer
+        .annotations
+        .insert(ANNOTATION_TITLE.to_owned(), file.filename.to_string());
     let mut annotations = labels(file.classifiers);
     annotations.insert(ANNOTATION_CREATED.to_owned(), file.created.to_owned());
     let manifest = ImageManifest {
@@ -109,16 +113,25 @@ pub fn file_manifest(file: &NewFile<'_>) -> Result<FileManifest, LayoutError> {
         os: "any".to_owned(),
         other: BTreeMap::new(),
     });
-    let urls: BTreeMap<&str, &str> =
-        file.project_urls.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let urls: BTreeMap<&str, &str> = file
+        .project_urls
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let annotations = &mut entry.annotations;
     annotations.insert(ANNOTATION_SHA256.to_owned(), file.digest.hex().to_owned());
-    annotations.insert(ANNOTATION_PROJECT_URLS.to_owned(), serde_json::to_string(&urls).unwrap_or_default());
+    annotations.insert(
+        ANNOTATION_PROJECT_URLS.to_owned(),
+        serde_json::to_string(&urls).unwrap_or_default(),
+    );
     annotations.insert(ANNOTATION_CREATED.to_owned(), file.created.to_owned());
     annotations.insert(ANNOTATION_TITLE.to_owned(), file.filename.to_string());
     annotations.insert(ANNOTATION_SIZE.to_owned(), file.size.to_string());
     if let Some(requires_python) = file.requires_python {
-        annotations.insert(ANNOTATION_REQUIRES_PYTHON.to_owned(), requires_python.to_owned());
+        annotations.insert(
+            ANNOTATION_REQUIRES_PYTHON.to_owned(),
+            requires_python.to_owned(),
+        );
     }
     Ok(FileManifest {
         bytes: Bytes::from(bytes),
@@ -170,7 +183,11 @@ impl ReleaseIndex {
     ///
     /// # Errors
     /// [`LayoutError::MalformedIndex`] when it claims to be a release index but cannot be read.
-    pub fn parse(media_type: &str, bytes: &[u8], version: &Version) -> Result<Option<Self>, LayoutError> {
+    pub fn parse(
+        media_type: &str,
+        bytes: &[u8],
+        version: &Version,
+    ) -> Result<Option<Self>, LayoutError> {
         let declared_index = media_type == MEDIA_TYPE_INDEX || media_type.is_empty();
         if !declared_index {
             return Ok(None);
@@ -207,8 +224,15 @@ impl ReleaseIndex {
 
     /// The entry of `filename`, if the release has it.
     #[must_use]
-    pub fn file(&self, project: &ProjectName, version_text: &str, filename: &str) -> Option<StoredFile> {
-        self.files(project, version_text).into_iter().find(|f| f.filename == filename)
+    pub fn file(
+        &self,
+        project: &ProjectName,
+        version_text: &str,
+        filename: &str,
+    ) -> Option<StoredFile> {
+        self.files(project, version_text)
+            .into_iter()
+            .find(|f| f.filename == filename)
     }
 
     /// Adds (or replaces) the entry of the file that `entry` describes, keyed by its platform.
@@ -221,12 +245,15 @@ impl ReleaseIndex {
     }
 
     /// Removes the entry of `filename`; returns its manifest digest when it was there.
-    pub fn remove(&mut self, project: &ProjectName, version_text: &str, filename: &str) -> Option<Digest> {
-        let position = self
-            .index
-            .manifests
-            .iter()
-            .position(|entry| stored_file(entry, project, version_text).is_some_and(|f| f.filename == filename))?;
+    pub fn remove(
+        &mut self,
+        project: &ProjectName,
+        version_text: &str,
+        filename: &str,
+    ) -> Option<Digest> {
+        let position = self.index.manifests.iter().position(|entry| {
+            stored_file(entry, project, version_text).is_some_and(|f| f.filename == filename)
+        })?;
         let removed = self.index.manifests.remove(position);
         Digest::parse(&removed.digest).ok()
     }
@@ -240,7 +267,11 @@ impl ReleaseIndex {
     /// The manifest digests of every entry.
     #[must_use]
     pub fn manifest_digests(&self) -> Vec<Digest> {
-        self.index.manifests.iter().filter_map(|e| Digest::parse(&e.digest).ok()).collect()
+        self.index
+            .manifests
+            .iter()
+            .filter_map(|e| Digest::parse(&e.digest).ok())
+            .collect()
     }
 }
 
@@ -253,27 +284,32 @@ fn malformed(version: &Version, reason: &str) -> LayoutError {
 
 /// Reads one index entry; the filename comes from the title annotation or, for PyOCI's
 /// entries, from `<project>-<version>-<platform.architecture>`.
-fn stored_file(entry: &Descriptor, project: &ProjectName, version_text: &str) -> Option<StoredFile> {
+fn stored_file(
+    entry: &Descriptor,
+    project: &ProjectName,
+    version_text: &str,
+) -> Option<StoredFile> {
     let annotations = &entry.annotations;
     let sha256 = annotations.get(ANNOTATION_SHA256)?.to_ascii_lowercase();
     Digest::from_sha256_hex(&sha256).ok()?;
-    let filename = match annotations.get(ANNOTATION_TITLE) {
-        Some(title) => title.clone(),
-        None => {
-            let suffix = &entry.platform.as_ref()?.architecture;
-            let stem = format!("{}-{version_text}", project.filename_form());
-            if suffix.starts_with('.') {
-                format!("{stem}{suffix}")
-            } else {
-                format!("{stem}-{suffix}")
-            }
+    let filename = if let Some(title) = annotations.get(ANNOTATION_TITLE) {
+        title.clone()
+    } else {
+        let suffix = &entry.platform.as_ref()?.architecture;
+        let stem = format!("{}-{version_text}", project.filename_form());
+        if suffix.starts_with('.') {
+            format!("{stem}{suffix}")
+        } else {
+            format!("{stem}-{suffix}")
         }
     };
     let parsed = DistFilename::parse(&filename).ok()?;
     Some(StoredFile {
         filename,
         sha256,
-        size: annotations.get(ANNOTATION_SIZE).and_then(|s| s.parse().ok()),
+        size: annotations
+            .get(ANNOTATION_SIZE)
+            .and_then(|s| s.parse().ok()),
         uploaded: annotations.get(ANNOTATION_CREATED).cloned(),
         requires_python: annotations.get(ANNOTATION_REQUIRES_PYTHON).cloned(),
         project_urls: annotations

@@ -132,7 +132,10 @@ fn check_safe(input: &str) -> Result<(), PackagingError> {
         return Err(invalid(input, "a filename cannot contain `/` or `\\`"));
     }
     if input.contains("..") || input.starts_with('.') {
-        return Err(invalid(input, "a filename cannot start with `.` or contain `..`"));
+        return Err(invalid(
+            input,
+            "a filename cannot start with `.` or contain `..`",
+        ));
     }
     if input.chars().any(|c| c.is_control() || !c.is_ascii()) {
         return Err(invalid(
@@ -160,11 +163,12 @@ fn parse_wheel(input: &str, stem: &str) -> Result<DistFilename, PackagingError> 
             return Err(invalid(input, "a wheel build tag must start with a digit"));
         }
     }
-    if parts
-        .iter()
-        .skip(2)
-        .any(|tag| tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.')))
-    {
+    if parts.iter().skip(2).any(|tag| {
+        tag.is_empty()
+            || !tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+    }) {
         return Err(invalid(
             input,
             "wheel tags may contain only ASCII letters, digits, `_` and `.`",

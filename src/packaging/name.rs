@@ -120,7 +120,10 @@ mod tests {
     #[test]
     fn rejects_invalid_names_with_a_reason() {
         let cases = [
-            ("", "invalid project name ``: a project name cannot be empty"),
+            (
+                "",
+                "invalid project name ``: a project name cannot be empty",
+            ),
             (
                 "-foo",
                 "invalid project name `-foo`: it must start and end with a letter or digit",

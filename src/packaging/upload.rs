@@ -5,6 +5,8 @@
 //! lowercased with `-` → `_`; multiple-use fields are repeated parts). Unknown fields are kept
 //! out of the way, never refused.
 
+use base64::Engine as _;
+
 use super::error::PackagingError;
 use super::filename::DistFilename;
 use super::name::ProjectName;
@@ -127,7 +129,10 @@ impl UploadForm {
             md5: self.digest("md5_digest", 16)?,
             requires_python: self.non_empty("requires_python").map(str::to_owned),
             summary: self.non_empty("summary").map(str::to_owned),
-            project_urls: self.all("project_urls").filter_map(split_project_url).collect(),
+            project_urls: self
+                .all("project_urls")
+                .filter_map(split_project_url)
+                .collect(),
             classifiers: self.all("classifiers").map(str::to_owned).collect(),
         })
     }
@@ -141,11 +146,14 @@ impl UploadForm {
         if value.len() == length * 2 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(Some(value.to_ascii_lowercase()));
         }
-        use base64::Engine as _;
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         match engine.decode(value.trim_end_matches('=')) {
             Ok(bytes) if bytes.len() == length => Ok(Some(hex::encode(bytes))),
-            _ => Err(invalid_field(field, value, "is not a hex digest of the right length")),
+            _ => Err(invalid_field(
+                field,
+                value,
+                "is not a hex digest of the right length",
+            )),
         }
     }
 }
@@ -229,7 +237,10 @@ mod tests {
         let metadata = form.finish().unwrap();
         assert_eq!(metadata.name.as_str(), "foo-bar");
         assert_eq!(metadata.sha256.as_deref(), Some(SHA));
-        assert_eq!(metadata.md5.as_deref(), Some("098f6bcd4621d373cade4e832627b4f6"));
+        assert_eq!(
+            metadata.md5.as_deref(),
+            Some("098f6bcd4621d373cade4e832627b4f6")
+        );
         assert_eq!(metadata.requires_python.as_deref(), Some(">=3.8"));
         assert_eq!(
             metadata.project_urls,
@@ -254,8 +265,14 @@ mod tests {
                 &[(":action", "file_upload"), ("protocol_version", "2")],
                 "invalid form field `protocol_version`: `2` is not supported: only protocol version 1 exists",
             ),
-            (&[(":action", "file_upload"), ("version", "1")], "missing form field `name`"),
-            (&[(":action", "file_upload"), ("name", "x")], "missing form field `version`"),
+            (
+                &[(":action", "file_upload"), ("version", "1")],
+                "missing form field `name`",
+            ),
+            (
+                &[(":action", "file_upload"), ("name", "x")],
+                "missing form field `version`",
+            ),
             (
                 &[
                     (":action", "file_upload"),
@@ -281,15 +298,23 @@ mod tests {
 
     #[test]
     fn filename_must_match_name_and_version() {
-        let metadata = form(&[("name", "foo"), ("version", "1.0")]).finish().unwrap();
+        let metadata = form(&[("name", "foo"), ("version", "1.0")])
+            .finish()
+            .unwrap();
         let other_name = DistFilename::parse("bar-1.0.tar.gz").unwrap();
         assert_eq!(
-            metadata.check_filename(&other_name).unwrap_err().to_string(),
+            metadata
+                .check_filename(&other_name)
+                .unwrap_err()
+                .to_string(),
             "filename `bar-1.0.tar.gz` does not match form field `name` = `foo`"
         );
         let other_version = DistFilename::parse("foo-2.0.tar.gz").unwrap();
         assert_eq!(
-            metadata.check_filename(&other_version).unwrap_err().to_string(),
+            metadata
+                .check_filename(&other_version)
+                .unwrap_err()
+                .to_string(),
             "filename `foo-2.0.tar.gz` does not match form field `version` = `1.0`"
         );
     }

@@ -26,7 +26,11 @@ impl Repository {
     /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` or the name is too long.
     pub fn parse(input: &str) -> Result<Self, StorageError> {
         if input.len() > MAX_REPOSITORY_LENGTH {
-            return Err(invalid("repository", input, "is longer than 255 characters"));
+            return Err(invalid(
+                "repository",
+                input,
+                "is longer than 255 characters",
+            ));
         }
         if !input.split('/').all(is_path_component) {
             return Err(invalid(
@@ -92,7 +96,11 @@ impl Tag {
             return Err(invalid("tag", input, "is longer than 128 characters"));
         }
         if !valid_start || !valid_rest {
-            return Err(invalid("tag", input, "is not `[a-zA-Z0-9_][a-zA-Z0-9._-]*`"));
+            return Err(invalid(
+                "tag",
+                input,
+                "is not `[a-zA-Z0-9_][a-zA-Z0-9._-]*`",
+            ));
         }
         Ok(Self(input.to_owned()))
     }
@@ -116,7 +124,11 @@ impl Digest {
     pub fn parse(input: &str) -> Result<Self, StorageError> {
         match input.strip_prefix("sha256:") {
             Some(hex) if is_sha256_hex(hex) => Ok(Self(input.to_owned())),
-            _ => Err(invalid("digest", input, "is not `sha256:` and 64 lowercase hex digits")),
+            _ => Err(invalid(
+                "digest",
+                input,
+                "is not `sha256:` and 64 lowercase hex digits",
+            )),
         }
     }
 
@@ -148,7 +160,10 @@ impl Digest {
 }
 
 fn is_sha256_hex(hex: &str) -> bool {
-    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// What a manifest is addressed by: a tag or a digest.
@@ -208,10 +223,19 @@ mod tests {
 
     #[test]
     fn repositories() {
-        for valid in ["a", "org/team1/python/hello_world", "a.b", "a__b", "a---b", "a-b_c.d/e"] {
+        for valid in [
+            "a",
+            "org/team1/python/hello_world",
+            "a.b",
+            "a__b",
+            "a---b",
+            "a-b_c.d/e",
+        ] {
             Repository::parse(valid).unwrap();
         }
-        for invalid in ["", "A", "a//b", "a/", "/a", "a___b", "a._b", "-a", "a-", "a+b", "a b"] {
+        for invalid in [
+            "", "A", "a//b", "a/", "/a", "a___b", "a._b", "-a", "a-", "a+b", "a b",
+        ] {
             assert!(Repository::parse(invalid).is_err(), "{invalid}");
         }
         assert_eq!(
@@ -222,7 +246,14 @@ mod tests {
 
     #[test]
     fn tags() {
-        for valid in ["1.0", "1.0-abc", "_x", "latest", "sha256-abc.sig", &"a".repeat(128)] {
+        for valid in [
+            "1.0",
+            "1.0-abc",
+            "_x",
+            "latest",
+            "sha256-abc.sig",
+            &"a".repeat(128),
+        ] {
             Tag::parse(valid).unwrap();
         }
         for invalid in ["", ".x", "-x", "1!0", "1+0", &"a".repeat(129)] {

@@ -1,7 +1,12 @@
 //! Integration tests: the real registry (CNCF distribution) in three auth modes, the server,
 //! and the real clients (pip, uv, twine).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    missing_docs
+)]
 
 mod harness;
 

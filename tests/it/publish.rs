@@ -9,7 +9,11 @@ use sha2::{Digest as _, Sha256};
 use crate::harness::{AuthMode, DistSpec, TestEnv};
 use crate::in_every_auth_mode;
 
-in_every_auth_mode!(publish_and_install, reupload_and_conflict, delete_files_and_releases);
+in_every_auth_mode!(
+    publish_and_install,
+    reupload_and_conflict,
+    delete_files_and_releases
+);
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -24,23 +28,45 @@ async fn publish_and_install(mode: AuthMode) -> anyhow::Result<()> {
     let app_sdist = env.sandbox.sdist(&app).await?;
 
     env.twine_upload(&[&dep_wheel]).await?.assert_success();
-    env.uv_publish(&[&app_wheel, &app_sdist]).await?.assert_success();
+    env.uv_publish(&[&app_wheel, &app_sdist])
+        .await?
+        .assert_success();
 
     let url = env.index_url_with_credentials();
     let (out, target) = env.sandbox.pip_install(&url, &["oci-app"]).await?;
     out.assert_success();
-    assert_eq!(env.sandbox.import_version(&target, &app.module()).await?, "1.2.0");
-    assert_eq!(env.sandbox.import_version(&target, &dep.module()).await?, "0.3.0");
+    assert_eq!(
+        env.sandbox.import_version(&target, &app.module()).await?,
+        "1.2.0"
+    );
+    assert_eq!(
+        env.sandbox.import_version(&target, &dep.module()).await?,
+        "0.3.0"
+    );
 
     let (out, target) = env.sandbox.uv_install(&url, &["oci-app"]).await?;
     out.assert_success();
-    assert_eq!(env.sandbox.import_version(&target, &app.module()).await?, "1.2.0");
-    assert_eq!(env.sandbox.import_version(&target, &dep.module()).await?, "0.3.0");
+    assert_eq!(
+        env.sandbox.import_version(&target, &app.module()).await?,
+        "1.2.0"
+    );
+    assert_eq!(
+        env.sandbox.import_version(&target, &dep.module()).await?,
+        "0.3.0"
+    );
 
     // pip download verifies the page's #sha256= and must get the exact bytes.
     let dest = env.sandbox.fresh_path("download");
     let dest_text = dest.display().to_string();
-    let args = ["download", "--no-deps", "--dest", &dest_text, "--index-url", &url, "oci-app==1.2.0"];
+    let args = [
+        "download",
+        "--no-deps",
+        "--dest",
+        &dest_text,
+        "--index-url",
+        &url,
+        "oci-app==1.2.0",
+    ];
     env.sandbox.pip(&args).await?.assert_success();
     let downloaded = std::fs::read(dest.join(app.wheel_filename()))?;
     assert_eq!(downloaded, std::fs::read(&app_wheel)?);
@@ -49,7 +75,10 @@ async fn publish_and_install(mode: AuthMode) -> anyhow::Result<()> {
     let path = format!("{}/oci-app/{}", env.base_path(), app.sdist_filename());
     let response = env.http(Method::GET, &path, true).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.bytes().await?.as_ref(), std::fs::read(&app_sdist)?.as_slice());
+    assert_eq!(
+        response.bytes().await?.as_ref(),
+        std::fs::read(&app_sdist)?.as_slice()
+    );
 
     check_stored_layout(&env, &app_wheel, &app_sdist).await
 }
@@ -63,7 +92,10 @@ async fn check_stored_layout(
     let direct = env.registry.direct();
     let repository = "team/python/oci_app";
     assert_eq!(direct.tags(repository).await?, vec!["1.2.0".to_owned()]);
-    let (media_type, _, body) = direct.manifest(repository, "1.2.0").await?.context("index")?;
+    let (media_type, _, body) = direct
+        .manifest(repository, "1.2.0")
+        .await?
+        .context("index")?;
     assert_eq!(media_type, "application/vnd.oci.image.index.v1+json");
     let index: Value = serde_json::from_slice(&body)?;
     assert_eq!(index["artifactType"], "application/pyoci.package.v1");
@@ -76,14 +108,26 @@ async fn check_stored_layout(
             .find(|e| e["platform"]["architecture"] == architecture)
             .with_context(|| format!("no entry for {architecture}"))?;
         assert_eq!(entry["platform"]["os"], "any");
-        assert_eq!(entry["annotations"]["com.pyoci.sha256_digest"], sha256_hex(&bytes));
+        assert_eq!(
+            entry["annotations"]["com.pyoci.sha256_digest"],
+            sha256_hex(&bytes)
+        );
         assert!(entry["annotations"]["org.opencontainers.image.created"].is_string());
         let digest = entry["digest"].as_str().context("digest")?;
-        let (_, _, manifest) = direct.manifest(repository, digest).await?.context("manifest")?;
+        let (_, _, manifest) = direct
+            .manifest(repository, digest)
+            .await?
+            .context("manifest")?;
         let manifest: Value = serde_json::from_slice(&manifest)?;
         assert_eq!(manifest["artifactType"], "application/pyoci.package.v1");
-        assert_eq!(manifest["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
-        assert_eq!(manifest["layers"][0]["mediaType"], "application/pyoci.package.v1");
+        assert_eq!(
+            manifest["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        assert_eq!(
+            manifest["layers"][0]["mediaType"],
+            "application/pyoci.package.v1"
+        );
         assert_eq!(manifest["layers"][0]["size"], bytes.len());
         let layer = manifest["layers"][0]["digest"].as_str().context("layer")?;
         assert_eq!(direct.blob(repository, layer).await?, bytes);
@@ -103,11 +147,18 @@ async fn reupload_and_conflict(mode: AuthMode) -> anyhow::Result<()> {
     // A different file under the same name is refused, and the stored one is kept.
     let other_dir = env.sandbox.fresh_path("other");
     std::fs::create_dir_all(&other_dir)?;
-    let other = env.sandbox.wheel_into(&spec.clone().seed(7), &other_dir).await?;
+    let other = env
+        .sandbox
+        .wheel_into(&spec.clone().seed(7), &other_dir)
+        .await?;
     assert_ne!(std::fs::read(&other)?, std::fs::read(&wheel)?);
     let out = env.twine_upload(&[&other]).await?;
     out.assert_failure();
-    assert!(out.combined().contains("File already exists"), "{}", out.dump());
+    assert!(
+        out.combined().contains("File already exists"),
+        "{}",
+        out.dump()
+    );
 
     let form = reqwest::multipart::Form::new()
         .text(":action", "file_upload")
@@ -116,17 +167,30 @@ async fn reupload_and_conflict(mode: AuthMode) -> anyhow::Result<()> {
         .text("version", "1.0")
         .part(
             "content",
-            reqwest::multipart::Part::bytes(std::fs::read(&other)?).file_name(spec.wheel_filename()),
+            reqwest::multipart::Part::bytes(std::fs::read(&other)?)
+                .file_name(spec.wheel_filename()),
         );
     let path = format!("{}/", env.base_path());
-    let response = env.http(Method::POST, &path, true).multipart(form).send().await?;
+    let response = env
+        .http(Method::POST, &path, true)
+        .multipart(form)
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(response.text().await?.starts_with("File already exists"));
 
     let path = format!("{}/conflicted/{}", env.base_path(), spec.wheel_filename());
-    let stored = env.http(Method::GET, &path, true).send().await?.bytes().await?;
+    let stored = env
+        .http(Method::GET, &path, true)
+        .send()
+        .await?
+        .bytes()
+        .await?;
     assert_eq!(stored.as_ref(), std::fs::read(&wheel)?.as_slice());
-    assert_eq!(env.registry.direct().tags("team/python/conflicted").await?, vec!["1.0".to_owned()]);
+    assert_eq!(
+        env.registry.direct().tags("team/python/conflicted").await?,
+        vec!["1.0".to_owned()]
+    );
     Ok(())
 }
 
@@ -153,23 +217,47 @@ async fn delete_files_and_releases(mode: AuthMode) -> anyhow::Result<()> {
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     }
     let path = format!("{base}/{}", one.wheel_filename());
-    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::OK);
+    assert_eq!(
+        env.http(Method::DELETE, &path, true).send().await?.status(),
+        StatusCode::OK
+    );
     let html = page(&env).await?.text().await?;
     assert!(!html.contains(&one.wheel_filename()), "{html}");
     assert!(html.contains(&one.sdist_filename()), "{html}");
     // Deleting it again: gone.
-    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        env.http(Method::DELETE, &path, true).send().await?.status(),
+        StatusCode::NOT_FOUND
+    );
 
     let path = format!("{base}/2.0");
-    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::OK);
-    assert_eq!(env.registry.direct().tags("team/python/deletable").await?, vec!["1.0".to_owned()]);
-    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        env.http(Method::DELETE, &path, true).send().await?.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        env.registry.direct().tags("team/python/deletable").await?,
+        vec!["1.0".to_owned()]
+    );
+    assert_eq!(
+        env.http(Method::DELETE, &path, true).send().await?.status(),
+        StatusCode::NOT_FOUND
+    );
 
     // The last file of the last release: the repository is left with no tags at all
     // (`"tags": null`), which is a 404 project, not an error.
     let path = format!("{base}/{}", one.sdist_filename());
-    assert_eq!(env.http(Method::DELETE, &path, true).send().await?.status(), StatusCode::OK);
-    assert!(env.registry.direct().tags("team/python/deletable").await?.is_empty());
+    assert_eq!(
+        env.http(Method::DELETE, &path, true).send().await?.status(),
+        StatusCode::OK
+    );
+    assert!(
+        env.registry
+            .direct()
+            .tags("team/python/deletable")
+            .await?
+            .is_empty()
+    );
     assert_eq!(page(&env).await?.status(), StatusCode::NOT_FOUND);
     let url = env.index_url_with_credentials();
     let (out, _) = env.sandbox.pip_install(&url, &["deletable"]).await?;

@@ -3,9 +3,9 @@
 //! services such as 169.254.169.254), carrier-grade NAT, multicast and reserved ranges are
 //! refused, after DNS resolution, so that the server cannot be used to reach internal hosts.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::future::Future;
 
 /// Whether `ip` is a publicly routable unicast address.
 #[must_use]
@@ -110,7 +110,13 @@ mod tests {
 
     #[test]
     fn allows_public_addresses() {
-        for address in ["140.82.112.34", "8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for address in [
+            "140.82.112.34",
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             let ip: IpAddr = address.parse().unwrap();
             assert!(is_public(ip), "{address} must be allowed");
         }

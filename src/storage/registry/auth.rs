@@ -204,7 +204,10 @@ mod tests {
 
     #[test]
     fn parses_challenges() {
-        assert_eq!(parse_challenge(r#"Basic realm="registry""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="registry""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(
             parse_challenge(
                 r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#

@@ -135,7 +135,11 @@ impl Registry {
         head: bool,
     ) -> Result<Option<BlobDownload>, StorageError> {
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
-        let method = if head { reqwest::Method::HEAD } else { reqwest::Method::GET };
+        let method = if head {
+            reqwest::Method::HEAD
+        } else {
+            reqwest::Method::GET
+        };
         let make = || {
             let request = self.http().request(method.clone(), &url);
             match range {
@@ -154,7 +158,10 @@ impl Registry {
             if let Some(range) = range {
                 request = request.header(RANGE, range);
             }
-            response = request.send().await.map_err(|error| self.transport(error))?;
+            response = request
+                .send()
+                .await
+                .map_err(|error| self.transport(error))?;
         }
         match response.status() {
             StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::RANGE_NOT_SATISFIABLE => {}
@@ -223,8 +230,8 @@ impl Registry {
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| self.invalid("an upload session without Location"))?;
-        let base = reqwest::Url::parse(&self.url("/"))
-            .map_err(|_| self.invalid("a bad registry URL"))?;
+        let base =
+            reqwest::Url::parse(&self.url("/")).map_err(|_| self.invalid("a bad registry URL"))?;
         let url = base
             .join(location)
             .map_err(|_| self.invalid("an upload Location that is not a URL"))?;

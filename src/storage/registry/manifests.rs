@@ -51,15 +51,25 @@ impl Registry {
     ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses or fails.
-    pub async fn list_tags(&self, repository: &Repository) -> Result<Option<Vec<Tag>>, StorageError> {
+    pub async fn list_tags(
+        &self,
+        repository: &Repository,
+    ) -> Result<Option<Vec<Tag>>, StorageError> {
         let first = format!("/v2/{repository}/tags/list?n={PAGE_SIZE}");
-        let pages = self.paginate(Access::Pull, Some(repository), first, "tag list").await?;
+        let pages = self
+            .paginate(Access::Pull, Some(repository), first, "tag list")
+            .await?;
         let Some(pages) = pages else { return Ok(None) };
         let mut tags = Vec::new();
         for page in pages {
             let list: TagList = serde_json::from_slice(&page)
                 .map_err(|_| self.invalid("the tag list is not valid JSON"))?;
-            tags.extend(list.tags.unwrap_or_default().iter().filter_map(|t| Tag::parse(t).ok()));
+            tags.extend(
+                list.tags
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|t| Tag::parse(t).ok()),
+            );
         }
         Ok(Some(tags))
     }
@@ -70,7 +80,9 @@ impl Registry {
     /// A [`StorageError`] when the registry refuses, fails, or has no catalog.
     pub async fn catalog(&self) -> Result<Vec<Repository>, StorageError> {
         let first = format!("/v2/_catalog?n={PAGE_SIZE}");
-        let pages = self.paginate(Access::Catalog, None, first, "catalog").await?;
+        let pages = self
+            .paginate(Access::Catalog, None, first, "catalog")
+            .await?;
         let Some(pages) = pages else {
             return Err(self.invalid("the registry has no catalog API"));
         };
@@ -99,7 +111,9 @@ impl Registry {
                 return Err(self.invalid("the registry paginates without end"));
             }
             let url = self.url(&path);
-            let response = self.send(access, repository, &|| self.http().get(&url)).await?;
+            let response = self
+                .send(access, repository, &|| self.http().get(&url))
+                .await?;
             match response.status() {
                 StatusCode::OK => {}
                 StatusCode::NOT_FOUND => return Ok(None),
@@ -139,7 +153,10 @@ impl Registry {
             _ => return Err(self.unexpected("manifest fetch", response).await),
         }
         let media_type = content_type(&response);
-        if response.content_length().is_some_and(|n| n > MAX_MANIFEST_SIZE as u64) {
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_MANIFEST_SIZE as u64)
+        {
             return Err(self.invalid("the manifest is larger than 4 MiB"));
         }
         let body = read_limited(response, MAX_MANIFEST_SIZE + 1)
@@ -227,7 +244,9 @@ impl Registry {
     ) -> Result<(), StorageError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
         let response = self
-            .send(Access::Delete, Some(repository), &|| self.http().delete(&url))
+            .send(Access::Delete, Some(repository), &|| {
+                self.http().delete(&url)
+            })
             .await?;
         match response.status() {
             status if status.is_success() => Ok(()),
@@ -242,7 +261,14 @@ fn content_type(response: &reqwest::Response) -> String {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .map(|value| value.split(';').next().unwrap_or_default().trim().to_owned())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
         .unwrap_or_default()
 }
 
@@ -250,9 +276,11 @@ fn content_type(response: &reqwest::Response) -> String {
 fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|link| {
         let (target, params) = link.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| p.trim().replace(' ', "").eq_ignore_ascii_case("rel=\"next\""));
+        let is_next = params.split(';').any(|p| {
+            p.trim()
+                .replace(' ', "")
+                .eq_ignore_ascii_case("rel=\"next\"")
+        });
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
         // Only relative links are followed: an absolute one could point anywhere.
         (is_next && target.starts_with("/v2/")).then(|| target.to_owned())

@@ -108,10 +108,12 @@ impl RegistryClient {
         if options.public_addresses_only {
             builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
         }
-        let http = builder.build().map_err(|error| StorageError::InvalidResponse {
-            registry: String::new(),
-            reason: format!("cannot build the HTTP client: {error}"),
-        })?;
+        let http = builder
+            .build()
+            .map_err(|error| StorageError::InvalidResponse {
+                registry: String::new(),
+                reason: format!("cannot build the HTTP client: {error}"),
+            })?;
         Ok(Arc::new(Self {
             http,
             public_addresses_only: options.public_addresses_only,
@@ -175,7 +177,10 @@ impl Registry {
             .and_then(parse_challenge)
             .ok_or_else(|| self.unauthorized())?;
         self.remember_challenge(&challenge);
-        let Some(header) = self.answer_challenge(&challenge, &key, header.is_some()).await? else {
+        let Some(header) = self
+            .answer_challenge(&challenge, &key, header.is_some())
+            .await?
+        else {
             return Err(self.unauthorized());
         };
         let response = self.execute(make, Some(&header)).await?;
@@ -204,7 +209,10 @@ impl Registry {
             Some(value) => request.header(AUTHORIZATION, value),
             None => request,
         };
-        let response = request.send().await.map_err(|error| self.transport(error))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport(error))?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(self.unauthorized());
         }
@@ -278,7 +286,14 @@ impl Registry {
                 Ok(self.auth.basic_header())
             }
             (Challenge::Basic, _) | (Challenge::Bearer { .. }, RegistryAuth::Bearer(_)) => Ok(None),
-            (Challenge::Bearer { realm, service, scope }, _) => {
+            (
+                Challenge::Bearer {
+                    realm,
+                    service,
+                    scope,
+                },
+                _,
+            ) => {
                 if !already_sent {
                     if let Some(token) = self.cached_token(key) {
                         return Ok(Some(format!("Bearer {}", token.expose())));
@@ -339,7 +354,10 @@ impl Registry {
         if let Some(basic) = self.auth.basic_header() {
             request = request.header(AUTHORIZATION, basic);
         }
-        let response = request.send().await.map_err(|error| self.transport(error))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport(error))?;
         match response.status() {
             status if status.is_success() => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(self.unauthorized()),
@@ -368,7 +386,7 @@ impl Registry {
     fn forbidden(&self, repository: Option<&Repository>) -> StorageError {
         StorageError::Forbidden {
             registry: self.origin.to_string(),
-            repository: repository.map_or_else(String::new, |r| r.to_string()),
+            repository: repository.map_or_else(String::new, ToString::to_string),
         }
     }
 
@@ -462,9 +480,18 @@ mod tests {
     #[test]
     fn scopes() {
         let repository = Repository::parse("ns/foo").unwrap();
-        assert_eq!(Access::Pull.scope(Some(&repository)), "repository:ns/foo:pull");
-        assert_eq!(Access::Push.scope(Some(&repository)), "repository:ns/foo:pull,push");
-        assert_eq!(Access::Delete.scope(Some(&repository)), "repository:ns/foo:delete");
+        assert_eq!(
+            Access::Pull.scope(Some(&repository)),
+            "repository:ns/foo:pull"
+        );
+        assert_eq!(
+            Access::Push.scope(Some(&repository)),
+            "repository:ns/foo:pull,push"
+        );
+        assert_eq!(
+            Access::Delete.scope(Some(&repository)),
+            "repository:ns/foo:delete"
+        );
         assert_eq!(Access::Catalog.scope(None), "registry:catalog:*");
     }
 }

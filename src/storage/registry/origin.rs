@@ -67,7 +67,9 @@ impl Origin {
     #[must_use]
     pub fn host(&self) -> &str {
         match self.authority.rsplit_once(':') {
-            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':') => {
+            Some((host, port))
+                if port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':') =>
+            {
                 host
             }
             _ => &self.authority,
@@ -93,7 +95,10 @@ mod tests {
         let local = Origin::parse("http://127.0.0.1:5000/").unwrap();
         assert_eq!(local.to_string(), "http://127.0.0.1:5000");
         assert_eq!(local.host(), "127.0.0.1");
-        assert_eq!(Origin::parse("https://GHCR.io:443").unwrap().authority(), "ghcr.io");
+        assert_eq!(
+            Origin::parse("https://GHCR.io:443").unwrap().authority(),
+            "ghcr.io"
+        );
         let v6 = Origin::parse("http://[::1]:5000").unwrap();
         assert_eq!(v6.authority(), "[::1]:5000");
         assert_eq!(v6.host(), "[::1]");
@@ -103,7 +108,10 @@ mod tests {
     fn refuses_what_is_not_an_origin() {
         let cases = [
             ("ftp://x", "the scheme must be `http` or `https`"),
-            ("https://u:p@x", "credentials do not belong in a registry origin"),
+            (
+                "https://u:p@x",
+                "credentials do not belong in a registry origin",
+            ),
             ("https://x/path", "an origin has no path, query or fragment"),
             ("https://x?q", "an origin has no path, query or fragment"),
             ("ghcr.io", "expected an origin such as `https://ghcr.io`"),

@@ -49,7 +49,12 @@ impl TestEnv {
 
     /// `http://127.0.0.1:P/<registry host>/<namespace>/` without credentials.
     pub fn index_url(&self) -> String {
-        format!("{}/{}/{}/", self.server.url(), self.registry.host(), self.namespace)
+        format!(
+            "{}/{}/{}/",
+            self.server.url(),
+            self.registry.host(),
+            self.namespace
+        )
     }
 
     /// The index URL with the main credentials in it (how pip and uv are given them here).
@@ -75,7 +80,17 @@ impl TestEnv {
         let (user, password) = self
             .credentials()
             .unwrap_or_else(|| ("anonymous".to_owned(), "none".to_owned()));
-        let mut args = vec!["upload", "--non-interactive", "--disable-progress-bar", "--repository-url", url, "-u", &user, "-p", &password];
+        let mut args = vec![
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            url,
+            "-u",
+            &user,
+            "-p",
+            &password,
+        ];
         let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         args.extend(paths.iter().map(String::as_str));
         self.sandbox.twine(&args).await
@@ -84,7 +99,13 @@ impl TestEnv {
     /// `uv publish` of `files` with the main credentials.
     pub async fn uv_publish(&self, files: &[&Path]) -> anyhow::Result<Output> {
         let url = self.index_url();
-        let mut args = vec!["publish", "--trusted-publishing", "never", "--publish-url", url.as_str()];
+        let mut args = vec![
+            "publish",
+            "--trusted-publishing",
+            "never",
+            "--publish-url",
+            url.as_str(),
+        ];
         // An anonymous registry ignores credentials, but uv insists on sending some.
         let (user, password) = self
             .credentials()
@@ -96,7 +117,12 @@ impl TestEnv {
     }
 
     /// A reqwest client request to the server, with the main credentials when `authenticated`.
-    pub fn http(&self, method: reqwest::Method, path: &str, authenticated: bool) -> reqwest::RequestBuilder {
+    pub fn http(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authenticated: bool,
+    ) -> reqwest::RequestBuilder {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

@@ -1,5 +1,7 @@
 //! The oci-pypi server under test, on a free loopback port, in the test's runtime.
 
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 
 use oci_pypi::config::Config;
