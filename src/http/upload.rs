@@ -11,7 +11,7 @@ use http::{StatusCode, header};
 use super::AppState;
 use super::error::ApiError;
 use super::route::Scope;
-use crate::index::{Caller, IndexError, PendingUpload, UploadOutcome};
+use crate::index::{Caller, IndexError, PendingUpload, UploadOutcome, refuse_without_file};
 use crate::packaging::UploadForm;
 
 /// The largest text field accepted (long descriptions included).
@@ -55,7 +55,7 @@ pub async fn upload(
             return Err(error);
         }
         (Err(error), None) => return Err(error),
-        (Ok(()), None) => return Err(IndexError::MissingContent.into()),
+        (Ok(()), None) => return Err(refuse_without_file(&reader.form).into()),
         (Ok(()), Some(pending)) => pending.finish(&reader.form).await?,
     };
     let status_text = match outcome {

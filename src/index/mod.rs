@@ -19,7 +19,7 @@ pub use download::FileDownload;
 pub use error::IndexError;
 pub use listing::{ProjectPage, Release};
 pub use registries::RegistryPolicy;
-pub use upload::{PendingUpload, UploadOutcome};
+pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
 
 use crate::layout::Namespace;
 use crate::storage::registry::{Origin, Registry, RegistryAuth, RegistryClient, Secret};

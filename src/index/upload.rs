@@ -83,6 +83,15 @@ impl Index {
     }
 }
 
+/// Why a form without a file part is refused: a bad or retired action, else the missing file.
+#[must_use]
+pub fn refuse_without_file(form: &UploadForm) -> IndexError {
+    match check_action(form) {
+        Err(error) => error,
+        Ok(()) => IndexError::MissingContent,
+    }
+}
+
 fn check_action(form: &UploadForm) -> Result<(), IndexError> {
     match form.action()? {
         Action::FileUpload => Ok(()),

@@ -1,1 +1,372 @@
-//! placeholder
+//! The URL scheme: PyOCI-compatible paths, the project list, the releases JSON, redirects,
+//! registry segments, the subpath, and refusals of what the server must not serve.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::harness::{AuthMode, DistSpec, TestEnv};
+
+/// A project page without its trailing slash redirects (GET only); uploads are never
+/// redirected, with or without slash, at the namespace or at `legacy/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_pages_but_never_uploads() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let spec = DistSpec::new("slashy", "1.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    let sdist = env.sandbox.sdist(&spec).await?;
+    let legacy = format!("{}legacy/", env.index_url());
+    env.twine_upload_to(&legacy, &[&wheel])
+        .await?
+        .assert_success();
+    let no_slash = env.index_url().trim_end_matches('/').to_owned();
+    env.twine_upload_to(&no_slash, &[&sdist])
+        .await?
+        .assert_success();
+
+    let page = format!("{}/slashy", env.base_path());
+    let response = env.http(Method::GET, &page, false).send().await?;
+    assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(response.headers()["location"], format!("{page}/").as_str());
+    let listed = env
+        .http(Method::GET, &format!("{page}/"), false)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(listed.contains(&spec.wheel_filename()) && listed.contains(&spec.sdist_filename()));
+
+    // A path starting with `//` must not redirect to another host.
+    let response = env
+        .http(Method::GET, "//evil.example/x", false)
+        .send()
+        .await?;
+    if response.status() == StatusCode::MOVED_PERMANENTLY {
+        let location = response.headers()["location"].to_str()?.to_owned();
+        assert!(!location.starts_with("//"), "{location}");
+    }
+    Ok(())
+}
+
+/// The namespace's project list lives at `+simple/` (never a project name) and at the
+/// namespace itself for one-segment namespaces; pip can use `+simple/` as its index URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_list_and_simple_root() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Token).await?;
+    env.namespace = "org/team1/python".to_owned();
+    for name in ["alpha", "Beta.Two"] {
+        let wheel = env.sandbox.wheel(&DistSpec::new(name, "1.0")).await?;
+        env.twine_upload(&[&wheel]).await?.assert_success();
+    }
+    // Another namespace's project must not be listed.
+    let mut other = TestEnv::start(AuthMode::Anonymous).await?;
+    other.namespace = "elsewhere".to_owned();
+    drop(other);
+
+    let list = format!("{}/+simple/", env.base_path());
+    let response = env.http(Method::GET, &list, true).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await?;
+    assert!(html.contains("<a href=\"alpha/\">alpha</a>"), "{html}");
+    assert!(
+        html.contains("<a href=\"beta-two/\">beta-two</a>"),
+        "{html}"
+    );
+
+    let (user, password) = env.credentials().unwrap();
+    let simple = format!(
+        "http://{user}:{password}@{}{}/+simple/",
+        env.server.authority(),
+        env.base_path()
+    );
+    let (out, target) = env.sandbox.pip_install(&simple, &["beta-two"]).await?;
+    out.assert_success();
+    let module = DistSpec::new("Beta.Two", "1.0").module();
+    assert_eq!(env.sandbox.import_version(&target, &module).await?, "1.0");
+    Ok(())
+}
+
+/// PyOCI clients write the registry as a percent-encoded origin; proxies may decode `%2F`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_segment_as_encoded_origin() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let spec = DistSpec::new("encoded", "1.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let encoded = env
+        .registry
+        .origin()
+        .replace(':', "%3A")
+        .replace('/', "%2F");
+    let (user, password) = env.credentials().unwrap();
+    let url = format!(
+        "http://{user}:{password}@{}/{encoded}/{}/",
+        env.server.authority(),
+        env.namespace
+    );
+    let (out, target) = env.sandbox.pip_install(&url, &["encoded"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &spec.module()).await?,
+        "1.0"
+    );
+    let decoded = format!("/{}/{}/encoded/", env.registry.origin(), env.namespace);
+    let response = env.http(Method::GET, &decoded, true).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    Ok(())
+}
+
+/// Registries off the allow-list are refused with 403 before any connection; bad paths are 4xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_registries_off_the_list_and_bad_paths() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    for registry in [
+        "ghcr.io",
+        "127.0.0.1:1",
+        "https%3A%2F%2F127.0.0.1%3A5000",
+        "169.254.169.254",
+    ] {
+        let path = format!("/{registry}/ns/pkg/");
+        let response = env.http(Method::GET, &path, false).send().await?;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{registry}");
+        let body = response.text().await?;
+        assert!(body.contains("is not served here"), "{body}");
+    }
+    let cases = [
+        (
+            format!("{}/pk%zzg/", env.base_path()),
+            StatusCode::BAD_REQUEST,
+            "malformed percent-encoding",
+        ),
+        (
+            format!("/{}/Bad Namespace/pkg/", env.registry.host()),
+            StatusCode::BAD_REQUEST,
+            "invalid namespace",
+        ),
+        (
+            format!("{}/-pkg-/", env.base_path()),
+            StatusCode::BAD_REQUEST,
+            "invalid project name",
+        ),
+        (
+            "/favicon.ico".to_owned(),
+            StatusCode::NOT_FOUND,
+            "no such page",
+        ),
+    ];
+    for (path, status, message) in cases {
+        let response = env.http(Method::GET, &path, false).send().await?;
+        assert_eq!(response.status(), status, "{path}");
+        let body = response.text().await?;
+        assert!(body.contains(message), "{path}: {body}");
+    }
+    assert_eq!(
+        env.http(Method::GET, "/health", false)
+            .send()
+            .await?
+            .status(),
+        StatusCode::OK
+    );
+    Ok(())
+}
+
+/// Mounted under a subpath, everything lives below it and pip works through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_under_a_subpath() -> anyhow::Result<()> {
+    let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
+        config.subpath = "/pypi".to_owned();
+    })
+    .await?;
+    let spec = DistSpec::new("nested", "1.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    let url = format!("{}/pypi{}/", env.server.url(), env.base_path());
+    env.twine_upload_to(&url, &[&wheel]).await?.assert_success();
+    let (out, target) = env.sandbox.pip_install(&url, &["nested"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &spec.module()).await?,
+        "1.0"
+    );
+    let outside = env
+        .http(Method::GET, &format!("{}/nested/", env.base_path()), false)
+        .send()
+        .await?;
+    assert_eq!(outside.status(), StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+/// The releases JSON that Renovate's pypi datasource reads carries real release data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_json_for_renovate() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    for version in ["1.0", "1.1", "2.0b1"] {
+        let spec = DistSpec::new("renovated", version);
+        let wheel = env.sandbox.wheel(&spec).await?;
+        let bytes = std::fs::read(&wheel)?;
+        let form = reqwest::multipart::Form::new()
+            .text(":action", "file_upload")
+            .text("protocol_version", "1")
+            .text("metadata_version", "2.4")
+            .text("name", "renovated")
+            .text("version", version)
+            .text("filetype", "bdist_wheel")
+            .text("pyversion", "py3")
+            .text("requires_python", ">=3.9")
+            .text("project_urls", "Source, https://example.org/renovated")
+            .text("project_urls", "Changelog, https://example.org/changes")
+            .part(
+                "content",
+                reqwest::multipart::Part::bytes(bytes).file_name(spec.wheel_filename()),
+            );
+        let path = format!("{}/", env.base_path());
+        let response = env
+            .http(Method::POST, &path, true)
+            .multipart(form)
+            .send()
+            .await?;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await?
+        );
+    }
+    let path = format!("{}/renovated/json", env.base_path());
+    let response = env.http(Method::GET, &path, true).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()?
+            .starts_with("application/json")
+    );
+    let json: Value = response.json().await?;
+    assert_eq!(json["info"]["name"], "renovated");
+    assert_eq!(json["info"]["version"], "1.1");
+    assert_eq!(
+        json["info"]["project_urls"]["Source"],
+        "https://example.org/renovated"
+    );
+    let releases = json["releases"].as_object().unwrap();
+    assert_eq!(releases.len(), 3);
+    let file = &json["releases"]["2.0b1"][0];
+    assert_eq!(file["filename"], "renovated-2.0b1-py3-none-any.whl");
+    assert_eq!(file["requires_python"], ">=3.9");
+    assert_eq!(file["packagetype"], "bdist_wheel");
+    assert_eq!(file["yanked"], false);
+    assert!(
+        file["upload_time_iso_8601"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    assert_eq!(file["digests"]["sha256"].as_str().unwrap().len(), 64);
+    let url = file["url"].as_str().unwrap();
+    let download = env.http(Method::GET, url, true).send().await?;
+    assert_eq!(download.status(), StatusCode::OK);
+    Ok(())
+}
+
+/// Malformed uploads are 4xx with a reason naming the bad value, and store nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_uploads_are_refused_and_store_nothing() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let spec = DistSpec::new("strict", "1.0");
+    let wheel = std::fs::read(env.sandbox.wheel(&spec).await?)?;
+    let good = |form: reqwest::multipart::Form| {
+        form.text(":action", "file_upload")
+            .text("protocol_version", "1")
+    };
+    let content =
+        |name: &str| reqwest::multipart::Part::bytes(wheel.clone()).file_name(name.to_owned());
+    let cases: Vec<(reqwest::multipart::Form, StatusCode, &str)> = vec![
+        (
+            good(reqwest::multipart::Form::new())
+                .text("name", "strict")
+                .text("version", "1.0"),
+            StatusCode::BAD_REQUEST,
+            "the upload has no file",
+        ),
+        (
+            reqwest::multipart::Form::new()
+                .text(":action", "frobnicate")
+                .text("name", "strict")
+                .text("version", "1.0")
+                .part("content", content(&spec.wheel_filename())),
+            StatusCode::BAD_REQUEST,
+            "`frobnicate`",
+        ),
+        (
+            reqwest::multipart::Form::new()
+                .text(":action", "file_upload")
+                .text("protocol_version", "2")
+                .text("name", "strict")
+                .text("version", "1.0")
+                .part("content", content(&spec.wheel_filename())),
+            StatusCode::BAD_REQUEST,
+            "`protocol_version`",
+        ),
+        (
+            good(reqwest::multipart::Form::new())
+                .text("name", "other")
+                .text("version", "1.0")
+                .part("content", content(&spec.wheel_filename())),
+            StatusCode::BAD_REQUEST,
+            "does not match form field `name`",
+        ),
+        (
+            good(reqwest::multipart::Form::new())
+                .text("name", "strict")
+                .text("version", "1.1")
+                .part("content", content(&spec.wheel_filename())),
+            StatusCode::BAD_REQUEST,
+            "does not match form field `version`",
+        ),
+        (
+            good(reqwest::multipart::Form::new())
+                .text("name", "strict")
+                .text("version", "1.0")
+                .part("content", content("../strict-1.0-py3-none-any.whl")),
+            StatusCode::BAD_REQUEST,
+            "cannot contain `/`",
+        ),
+        (
+            good(reqwest::multipart::Form::new())
+                .text("name", "strict")
+                .text("version", "1.0")
+                .text("sha256_digest", "0".repeat(64))
+                .part("content", content(&spec.wheel_filename())),
+            StatusCode::BAD_REQUEST,
+            "does not match the uploaded file",
+        ),
+        (
+            good(reqwest::multipart::Form::new())
+                .text("name", "strict")
+                .text("version", "1.0")
+                .part("content", content("strict-1.0.exe")),
+            StatusCode::BAD_REQUEST,
+            "`strict-1.0.exe`",
+        ),
+        (
+            reqwest::multipart::Form::new()
+                .text(":action", "submit")
+                .text("name", "strict"),
+            StatusCode::GONE,
+            "no longer supported",
+        ),
+    ];
+    let path = format!("{}/", env.base_path());
+    for (form, status, message) in cases {
+        let response = env
+            .http(Method::POST, &path, false)
+            .multipart(form)
+            .send()
+            .await?;
+        assert_eq!(response.status(), status, "{message}");
+        let body = response.text().await?;
+        assert!(body.contains(message), "expected `{message}` in: {body}");
+    }
+    assert!(
+        env.registry.direct().catalog().await?.is_empty(),
+        "nothing may be stored"
+    );
+    Ok(())
+}
