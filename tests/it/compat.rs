@@ -1,1 +1,581 @@
-//! placeholder
+//! Compatibility: releases written by PyOCI itself are served as they are, foreign content
+//! sharing a repository (container images, signatures, odd tags) is skipped and never
+//! overwritten, PEP 440 versions survive the trip through OCI tags in the right order, and
+//! project names are normalized the PEP 503 way.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::registry::{DirectClient, sha256_digest};
+use crate::harness::{AuthMode, DistSpec, TestEnv};
+use crate::in_every_auth_mode;
+
+in_every_auth_mode!(pyoci_written_packages_are_served);
+
+const ARTIFACT_TYPE: &str = "application/pyoci.package.v1";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const EMPTY_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+/// PyOCI's timestamps: RFC 3339 UTC with seconds.
+const CREATED: &str = "2024-11-20T20:23:36Z";
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn empty_config() -> Value {
+    json!({ "mediaType": EMPTY_MEDIA_TYPE, "digest": EMPTY_DIGEST, "size": 2 })
+}
+
+/// Writes one release exactly as PyOCI 0.1.40 does: per file a layer blob (the raw file), the
+/// empty config, an image manifest pushed by digest; then the image index pushed by tag, with
+/// one entry per file (platform = file suffix, PyOCI's three annotations, no title, no size).
+/// `files` are `(platform architecture, file bytes)`.
+async fn push_pyoci_release(
+    direct: &DirectClient,
+    repository: &str,
+    tag: &str,
+    files: &[(&str, Vec<u8>)],
+    project_urls: &str,
+) -> anyhow::Result<()> {
+    let mut entries = Vec::new();
+    for (architecture, bytes) in files {
+        let layer = direct.push_blob(repository, bytes.clone()).await?;
+        assert_eq!(
+            direct.push_blob(repository, b"{}".to_vec()).await?,
+            EMPTY_DIGEST
+        );
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": ARTIFACT_TYPE,
+            "config": empty_config(),
+            "layers": [{ "mediaType": ARTIFACT_TYPE, "digest": layer, "size": bytes.len() }],
+            "annotations": { "org.opencontainers.image.created": CREATED },
+        }))?;
+        let digest = sha256_digest(&manifest);
+        let pushed = direct
+            .put_manifest(repository, &digest, OCI_MANIFEST, manifest.clone())
+            .await?;
+        assert_eq!(pushed, digest);
+        entries.push(json!({
+            "mediaType": OCI_MANIFEST,
+            "digest": digest,
+            "size": manifest.len(),
+            "platform": { "architecture": architecture, "os": "any" },
+            "annotations": {
+                "com.pyoci.sha256_digest": sha256_hex(bytes),
+                "com.pyoci.project_urls": project_urls,
+                "org.opencontainers.image.created": CREATED,
+            },
+        }));
+    }
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "artifactType": ARTIFACT_TYPE,
+        "manifests": entries,
+        "annotations": { "org.opencontainers.image.created": CREATED },
+    }))?;
+    direct
+        .put_manifest(repository, tag, OCI_INDEX, index)
+        .await?;
+    Ok(())
+}
+
+/// One `<a>` of a PEP 503 page.
+#[derive(Debug, Clone)]
+struct Link {
+    /// The href without its fragment.
+    href: String,
+    /// The `#sha256=` fragment's value.
+    sha256: String,
+    /// The anchor text (the filename).
+    text: String,
+}
+
+/// The anchors of a PEP 503 page, in page order (a minimal parser for the server's own output).
+fn links(html: &str) -> Vec<Link> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<a href=\"") {
+        rest = &rest[start + "<a href=\"".len()..];
+        let Some(end) = rest.find('"') else { break };
+        let (href, fragment) = rest[..end].split_once('#').unwrap_or((&rest[..end], ""));
+        let sha256 = fragment
+            .strip_prefix("sha256=")
+            .unwrap_or_default()
+            .to_owned();
+        let Some(open) = rest.find('>') else { break };
+        let Some(close) = rest.find("</a>") else {
+            break;
+        };
+        out.push(Link {
+            href: href.to_owned(),
+            sha256,
+            text: rest[open + 1..close].to_owned(),
+        });
+        rest = &rest[close..];
+    }
+    out
+}
+
+/// GET a page of the server (authenticated); its status and body.
+async fn get_text(env: &TestEnv, path: &str) -> anyhow::Result<(StatusCode, String)> {
+    let response = env.http(Method::GET, path, true).send().await?;
+    Ok((response.status(), response.text().await?))
+}
+
+/// GET a project page, which must be 200; its anchors.
+async fn project_links(env: &TestEnv, project: &str) -> anyhow::Result<Vec<Link>> {
+    let path = format!("{}/{project}/", env.base_path());
+    let (status, html) = get_text(env, &path).await?;
+    assert_eq!(status, StatusCode::OK, "GET {path}: {html}");
+    Ok(links(&html))
+}
+
+/// GET a project's releases JSON, which must be 200.
+async fn releases_json(env: &TestEnv, project: &str) -> anyhow::Result<Value> {
+    let path = format!("{}/{project}/json", env.base_path());
+    let (status, body) = get_text(env, &path).await?;
+    assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+    Ok(serde_json::from_str(&body)?)
+}
+
+fn release_keys(json: &Value) -> anyhow::Result<BTreeSet<String>> {
+    let releases = json["releases"].as_object().context("releases")?;
+    Ok(releases.keys().cloned().collect())
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Releases written by PyOCI 0.1.40 (no title or size annotations, filenames only implied by
+/// the platform) are listed with the right names and hashes, installable with their
+/// dependencies, described by the JSON, and local versions come back with their `+`.
+async fn pyoci_written_packages_are_served(mode: AuthMode) -> anyhow::Result<()> {
+    let env = TestEnv::start(mode).await?;
+    let direct = env.registry.direct();
+    let urls = r#"{"Homepage":"https://example.org"}"#;
+
+    let dep = DistSpec::new("legacy-dep", "0.2.0");
+    let dep_wheel = std::fs::read(env.sandbox.wheel(&dep).await?)?;
+    push_pyoci_release(
+        &direct,
+        "team/python/legacy_dep",
+        "0.2.0",
+        &[("py3-none-any.whl", dep_wheel)],
+        "{}",
+    )
+    .await?;
+
+    let pkg = DistSpec::new("legacy-pkg", "0.9.0").requires("legacy-dep>=0.2");
+    let wheel = std::fs::read(env.sandbox.wheel(&pkg).await?)?;
+    let sdist = std::fs::read(env.sandbox.sdist(&pkg).await?)?;
+    let repository = "team/python/legacy_pkg";
+    push_pyoci_release(
+        &direct,
+        repository,
+        "0.9.0",
+        &[
+            ("py3-none-any.whl", wheel.clone()),
+            (".tar.gz", sdist.clone()),
+        ],
+        urls,
+    )
+    .await?;
+
+    // The page names the files PyOCI-style and carries the hashes from the index annotations.
+    let listed = project_links(&env, "legacy-pkg").await?;
+    let names: Vec<&str> = listed.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "legacy_pkg-0.9.0-py3-none-any.whl",
+            "legacy_pkg-0.9.0.tar.gz"
+        ]
+    );
+    assert_eq!(pkg.wheel_filename(), names[0]);
+    assert_eq!(pkg.sdist_filename(), names[1]);
+    assert_eq!(listed[0].sha256, sha256_hex(&wheel));
+    assert_eq!(listed[1].sha256, sha256_hex(&sdist));
+
+    // pip verifies those hashes and follows the dependency into the other PyOCI project.
+    let url = env.index_url_with_credentials();
+    let (out, target) = env.sandbox.pip_install(&url, &["legacy-pkg"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &pkg.module()).await?,
+        "0.9.0"
+    );
+    assert_eq!(
+        env.sandbox.import_version(&target, &dep.module()).await?,
+        "0.2.0"
+    );
+
+    let json = releases_json(&env, "legacy-pkg").await?;
+    assert_eq!(json["info"]["version"], "0.9.0", "{json:#}");
+    assert_eq!(
+        json["info"]["project_urls"]["Homepage"], "https://example.org",
+        "{json:#}"
+    );
+    assert_eq!(release_keys(&json)?, set(&["0.9.0"]));
+    let files = json["releases"]["0.9.0"]
+        .as_array()
+        .context("0.9.0 files")?;
+    let json_names: BTreeSet<&str> = files
+        .iter()
+        .filter_map(|f| f["filename"].as_str())
+        .collect();
+    assert_eq!(
+        json_names,
+        BTreeSet::from([
+            "legacy_pkg-0.9.0-py3-none-any.whl",
+            "legacy_pkg-0.9.0.tar.gz"
+        ])
+    );
+
+    // A local version: PyOCI tags `1.0.0+abc.1` as `1.0.0-abc.1`.
+    let local = DistSpec::new("legacy-pkg", "1.0.0+abc.1").requires("legacy-dep>=0.2");
+    let local_wheel = std::fs::read(env.sandbox.wheel(&local).await?)?;
+    push_pyoci_release(
+        &direct,
+        repository,
+        "1.0.0-abc.1",
+        &[("py3-none-any.whl", local_wheel.clone())],
+        urls,
+    )
+    .await?;
+    let listed = project_links(&env, "legacy-pkg").await?;
+    let local_name = "legacy_pkg-1.0.0+abc.1-py3-none-any.whl";
+    assert_eq!(local.wheel_filename(), local_name);
+    let link = listed
+        .iter()
+        .find(|l| l.text == local_name)
+        .with_context(|| format!("{local_name} not listed: {listed:?}"))?;
+    assert_eq!(link.sha256, sha256_hex(&local_wheel));
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    // Downloaded through the page's own href, and by its plain name.
+    for href in [link.href.clone(), local_name.to_owned()] {
+        let path = format!("{}/legacy-pkg/{href}", env.base_path());
+        let response = env.http(Method::GET, &path, true).send().await?;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        assert_eq!(
+            response.bytes().await?.as_ref(),
+            local_wheel.as_slice(),
+            "GET {path}"
+        );
+    }
+    let json = releases_json(&env, "legacy-pkg").await?;
+    assert_eq!(release_keys(&json)?, set(&["0.9.0", "1.0.0+abc.1"]));
+    assert_eq!(json["info"]["version"], "1.0.0+abc.1");
+    Ok(())
+}
+
+/// A real-looking container image: (layer.tar.gz bytes, diff_id of the uncompressed tar).
+async fn container_layer(env: &TestEnv) -> anyhow::Result<(Vec<u8>, String)> {
+    const CODE: &str = "\
+import gzip, hashlib, io, sys, tarfile
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode='w', format=tarfile.PAX_FORMAT) as tar:
+    data = b'hello from a container\\n'
+    info = tarfile.TarInfo('hello.txt')
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+raw = buf.getvalue()
+with open(sys.argv[1], 'wb') as f:
+    f.write(gzip.compress(raw, mtime=0))
+print('sha256:' + hashlib.sha256(raw).hexdigest())
+";
+    let path = env.sandbox.fresh_path("layer");
+    let path_text = path.display().to_string();
+    let out = env.sandbox.python(&["-c", CODE, &path_text]).await?;
+    out.assert_success();
+    Ok((std::fs::read(&path)?, out.stdout.trim().to_owned()))
+}
+
+/// Pushes a plain OCI container image manifest (by digest); returns (digest, bytes).
+async fn push_container_image(
+    env: &TestEnv,
+    direct: &DirectClient,
+    repository: &str,
+) -> anyhow::Result<(String, Vec<u8>)> {
+    let (layer, diff_id) = container_layer(env).await?;
+    let layer_size = layer.len();
+    let layer_digest = direct.push_blob(repository, layer).await?;
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": { "Cmd": ["/bin/sh"] },
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+        "history": [{ "created": CREATED, "created_by": "oci-pypi tests" }],
+    }))?;
+    let config_size = config.len();
+    let config_digest = direct.push_blob(repository, config).await?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": layer_digest,
+            "size": layer_size,
+        }],
+    }))?;
+    let digest = sha256_digest(&manifest);
+    direct
+        .put_manifest(repository, &digest, OCI_MANIFEST, manifest.clone())
+        .await?;
+    Ok((digest, manifest))
+}
+
+/// Pushes a cosign-like signature manifest under `sha256-<hex>.sig`; returns the tag.
+async fn push_signature(
+    direct: &DirectClient,
+    repository: &str,
+    signed: &str,
+) -> anyhow::Result<String> {
+    let payload = serde_json::to_vec(&json!({
+        "critical": {
+            "identity": { "docker-reference": repository },
+            "image": { "docker-manifest-digest": signed },
+            "type": "cosign container image signature",
+        },
+        "optional": null,
+    }))?;
+    let payload_size = payload.len();
+    let payload_digest = direct.push_blob(repository, payload).await?;
+    direct.push_blob(repository, b"{}".to_vec()).await?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "config": empty_config(),
+        "layers": [{
+            "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+            "digest": payload_digest,
+            "size": payload_size,
+            "annotations": { "dev.cosignproject.cosign/signature": "MEUCIQDtest" },
+        }],
+    }))?;
+    let tag = format!("{}.sig", signed.replace(':', "-"));
+    direct
+        .put_manifest(repository, &tag, OCI_MANIFEST, manifest)
+        .await?;
+    Ok(tag)
+}
+
+/// Container images, signatures and non-release tags sharing a project's repository are
+/// skipped when listing, and a release tag holding foreign content is never overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_tags_are_skipped() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let spec = DistSpec::new("shared-repo", "1.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    let sdist = env.sandbox.sdist(&spec).await?;
+    env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
+
+    let direct = env.registry.direct();
+    let repository = "team/python/shared_repo";
+    let (image, image_bytes) = push_container_image(&env, &direct, repository).await?;
+    for tag in ["latest", "v2.0", "3.0"] {
+        direct
+            .put_manifest(repository, tag, OCI_MANIFEST, image_bytes.clone())
+            .await?;
+    }
+    let signature = push_signature(&direct, repository, &image).await?;
+    let tags: BTreeSet<String> = direct.tags(repository).await?.into_iter().collect();
+    assert_eq!(tags, set(&["1.0", "3.0", "latest", "v2.0", &signature]));
+
+    let listed = project_links(&env, "shared-repo").await?;
+    let names: BTreeSet<String> = listed.iter().map(|l| l.text.clone()).collect();
+    assert_eq!(
+        names,
+        set(&[&spec.wheel_filename(), &spec.sdist_filename()])
+    );
+
+    let url = env.index_url_with_credentials();
+    let (out, target) = env.sandbox.pip_install(&url, &["shared-repo"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &spec.module()).await?,
+        "1.0"
+    );
+
+    let json = releases_json(&env, "shared-repo").await?;
+    assert_eq!(release_keys(&json)?, set(&["1.0"]), "{json:#}");
+    assert_eq!(json["info"]["version"], "1.0");
+
+    // `3.0` is a valid version, but its tag holds a container image: refuse, do not clobber.
+    let three = DistSpec::new("shared-repo", "3.0");
+    let three_wheel = env.sandbox.wheel(&three).await?;
+    let form = reqwest::multipart::Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("name", "shared-repo")
+        .text("version", "3.0")
+        .text("sha256_digest", sha256_hex(&std::fs::read(&three_wheel)?))
+        .part(
+            "content",
+            reqwest::multipart::Part::bytes(std::fs::read(&three_wheel)?)
+                .file_name(three.wheel_filename()),
+        );
+    let path = format!("{}/", env.base_path());
+    let response = env
+        .http(Method::POST, &path, true)
+        .multipart(form)
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.text().await?;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("not a Python release"), "{body}");
+    assert!(body.contains("3.0"), "{body}");
+
+    // twine reports the refusal too.
+    let out = env.twine_upload(&[&three_wheel]).await?;
+    out.assert_failure();
+    assert!(
+        out.combined().contains("not a Python release"),
+        "{}",
+        out.dump()
+    );
+
+    let (media_type, digest, bytes) = direct
+        .manifest(repository, "3.0")
+        .await?
+        .context("3.0 is gone")?;
+    assert_eq!(media_type, OCI_MANIFEST);
+    assert_eq!(digest, image);
+    assert_eq!(bytes, image_bytes);
+    let tags: BTreeSet<String> = direct.tags(repository).await?.into_iter().collect();
+    assert_eq!(tags, set(&["1.0", "3.0", "latest", "v2.0", &signature]));
+    Ok(())
+}
+
+/// PEP 440 versions (epochs, local versions, post- and pre-releases) map to OCI tags and back,
+/// and pages, the JSON and resolvers see them in PEP 440 order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pep440_versions_round_trip_and_order() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let versions = [
+        "1.0",
+        "1.10",
+        "1.9",
+        "2.0rc1",
+        "1!0.5",
+        "1.0+local.7",
+        "1.0.post1",
+    ];
+    let mut wheels = Vec::new();
+    for version in versions {
+        wheels.push(
+            env.sandbox
+                .wheel(&DistSpec::new("ordered", version))
+                .await?,
+        );
+    }
+    let paths: Vec<&std::path::Path> = wheels.iter().map(AsRef::as_ref).collect();
+    env.twine_upload(&paths).await?.assert_success();
+
+    let tags: BTreeSet<String> = env
+        .registry
+        .direct()
+        .tags("team/python/ordered")
+        .await?
+        .into_iter()
+        .collect();
+    assert_eq!(
+        tags,
+        set(&[
+            "1.0",
+            "1.10",
+            "1.9",
+            "2.0rc1",
+            "1_0.5",
+            "1.0-local.7",
+            "1.0.post1"
+        ])
+    );
+
+    let listed = project_links(&env, "ordered").await?;
+    let names: Vec<String> = listed.iter().map(|l| l.text.clone()).collect();
+    let expected: Vec<String> = [
+        "1.0",
+        "1.0+local.7",
+        "1.0.post1",
+        "1.9",
+        "1.10",
+        "2.0rc1",
+        "1!0.5",
+    ]
+    .iter()
+    .map(|v| DistSpec::new("ordered", v).wheel_filename())
+    .collect();
+    assert_eq!(names, expected);
+
+    let url = env.index_url_with_credentials();
+    for (requirement, installed) in [
+        ("ordered", "1!0.5"),
+        ("ordered<1!0", "1.10"),
+        ("ordered==1.0+local.7", "1.0+local.7"),
+    ] {
+        let (out, target) = env.sandbox.pip_install(&url, &[requirement]).await?;
+        out.assert_success();
+        assert_eq!(
+            env.sandbox.import_version(&target, "ordered").await?,
+            installed,
+            "pip install '{requirement}'"
+        );
+    }
+
+    let json = releases_json(&env, "ordered").await?;
+    assert_eq!(json["info"]["version"], "1!0.5", "{json:#}");
+    assert_eq!(release_keys(&json)?, set(&versions));
+    Ok(())
+}
+
+/// Every spelling of a project name reaches the same repository, page and package.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_normalized() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let spec = DistSpec::new("Mixed.Case_Name", "1.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+
+    let direct = env.registry.direct();
+    let catalog = direct.catalog().await?;
+    assert_eq!(catalog, vec!["team/python/mixed_case_name".to_owned()]);
+    assert_eq!(
+        direct.tags("team/python/mixed_case_name").await?,
+        vec!["1.0".to_owned()]
+    );
+
+    let filename = spec.wheel_filename();
+    assert_eq!(filename, "mixed_case_name-1.0-py3-none-any.whl");
+    for spelling in ["mixed-case-name", "Mixed.Case_Name", "MIXED--case__name"] {
+        let listed = project_links(&env, spelling).await?;
+        let names: Vec<&str> = listed.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(names, [filename.as_str()], "page of {spelling}");
+    }
+
+    let url = env.index_url_with_credentials();
+    let (out, target) = env.sandbox.pip_install(&url, &["mixed_case.NAME"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &spec.module()).await?,
+        "1.0"
+    );
+    Ok(())
+}
