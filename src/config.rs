@@ -49,6 +49,15 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_READ_TIMEOUT", default_value_t = 60)]
     pub read_timeout: u64,
 
+    /// Registry requests made at once to build one project page.
+    #[arg(long, env = "OCI_PYPI_LISTING_CONCURRENCY", default_value_t = 32)]
+    pub listing_concurrency: usize,
+
+    /// Seconds a caller's project page is reused without asking the registry again (0: never).
+    /// Changes made through this server are visible at once; others after this delay.
+    #[arg(long, env = "OCI_PYPI_LISTING_CACHE_TTL", default_value_t = 5)]
+    pub listing_cache_ttl: u64,
+
     /// Log filter: a level (`info`, `debug`) or tracing directives (`oci_pypi=debug`).
     #[arg(long, env = "OCI_PYPI_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -113,6 +122,8 @@ impl Config {
             bearer_username: None,
             connect_timeout: 10,
             read_timeout: 60,
+            listing_concurrency: 32,
+            listing_cache_ttl: 5,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
         }

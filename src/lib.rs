@@ -51,6 +51,8 @@ pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
             registries: RegistryPolicy::new(config.registries.clone()),
             bearer_username: config.bearer_username.clone(),
             max_upload_size: config.max_upload_size,
+            listing_concurrency: config.listing_concurrency.max(1),
+            listing_ttl: std::time::Duration::from_secs(config.listing_cache_ttl),
         },
     );
     Ok(http::AppState {

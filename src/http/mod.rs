@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod error;
 mod files;
+pub mod negotiate;
 mod pages;
 pub mod route;
 mod upload;
+mod yank;
 
 use axum::Router;
 use axum::body::Body;
@@ -19,7 +21,7 @@ use crate::index::Index;
 use error::ApiError;
 use route::Route;
 
-pub use pages::{escape, render_project_html, render_releases_json};
+pub use pages::{escape, render_project_html, render_project_json, render_releases_json};
 
 /// What every request handler shares.
 #[derive(Debug, Clone)]
@@ -66,9 +68,16 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
         )),
         Route::Health => Ok(text(StatusCode::OK, "OK\n")),
         Route::AddSlash => Ok(add_slash(request.uri())),
-        Route::ProjectList(scope) => pages::project_list(state, &caller, &scope, &headers).await,
+        Route::ProjectList(scope) => {
+            let format = page_format(&request)?;
+            pages::project_list(state, &caller, &scope, &headers, format).await
+        }
         Route::ProjectPage(scope, project) => {
-            pages::project_page(state, &caller, &scope, &project, &headers).await
+            let format = page_format(&request)?;
+            pages::project_page(state, &caller, &scope, &project, &headers, format).await
+        }
+        Route::Yank(scope, project, target) => {
+            yank::yank(state, &caller, &scope, &project, &target, request).await
         }
         Route::ReleasesJson(scope, project) => {
             pages::releases_json(state, &caller, &scope, &project, &raw_path, &headers).await
@@ -87,6 +96,23 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
         }
         Route::Upload(scope) => upload::upload(state, &caller, &scope, request).await,
     }
+}
+
+/// The simple-API format a page request asks for (`?format=` or `Accept`).
+fn page_format(request: &Request) -> Result<negotiate::Format, ApiError> {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let query = request.uri().query().unwrap_or_default();
+    let format = query.split('&').find_map(|pair| {
+        let value = pair.strip_prefix("format=")?;
+        percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()
+            .map(std::borrow::Cow::into_owned)
+    });
+    negotiate::negotiate(accept, format.as_deref())
 }
 
 /// The path below the configured prefix, or `None` when it is outside it.

@@ -1,7 +1,9 @@
-//! Index pages: the project list and project pages (PEP 503 HTML), and the releases JSON that
-//! Renovate's pypi datasource reads (the shape of PyPI's `/pypi/<project>/json`).
+//! Index pages: the project list and project pages in both simple-API serializations (PEP 503
+//! HTML, PEP 691 JSON with PEP 700 fields), and the releases JSON that Renovate's pypi
+//! datasource reads (the shape of PyPI's `/pypi/<project>/json`).
 //!
-//! Specifications: <https://peps.python.org/pep-0503/>, <https://peps.python.org/pep-0629/>.
+//! Specifications: <https://packaging.python.org/en/latest/specifications/simple-repository-api/>
+//! (PEP 503, 592, 629, 658, 691, 700, 714).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,35 +15,40 @@ use sha2::{Digest as _, Sha256};
 
 use super::AppState;
 use super::error::ApiError;
+use super::negotiate::Format;
 use super::route::Scope;
-use crate::index::{Caller, ProjectPage};
+use crate::index::{Caller, IndexError, ProjectPage};
 use crate::layout::StoredFile;
-use crate::packaging::ProjectName;
+use crate::packaging::{DistFilename, ProjectName};
 
-/// The simple API version our pages follow (PEP 629).
-const API_VERSION: &str = "1.0";
+/// The simple API version our pages follow (PEP 629): 1.1 has `versions`, `size`, `upload-time`.
+const API_VERSION: &str = "1.1";
 /// How long clients may reuse a page before asking again.
 const PAGE_MAX_AGE: u32 = 30;
 
-/// GET of a project page.
+/// GET of a project page, in the negotiated format.
 ///
 /// # Errors
-/// What locating, naming or listing fails with.
+/// What locating, naming or listing fails with; 406 when no format is acceptable.
 pub async fn project_page(
     state: &AppState,
     caller: &Caller,
     scope: &Scope,
     project: &str,
     headers: &HeaderMap,
+    format: Format,
 ) -> Result<Response, ApiError> {
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let name = ProjectName::parse(project).map_err(crate::index::IndexError::from)?;
+    let name = ProjectName::parse(project).map_err(IndexError::from)?;
     let page = state.index.project_page(caller, &location, &name).await?;
-    let body = render_project_html(&page);
-    Ok(cacheable(headers, caller, "text/html; charset=utf-8", body))
+    let body = match format {
+        Format::Json => render_project_json(&page).to_string(),
+        Format::Html | Format::TextHtml => render_project_html(&page),
+    };
+    Ok(cacheable(headers, caller, format.content_type(), body))
 }
 
-/// GET of the project list.
+/// GET of the project list, in the negotiated format.
 ///
 /// # Errors
 /// What locating or listing fails with.
@@ -50,16 +57,27 @@ pub async fn project_list(
     caller: &Caller,
     scope: &Scope,
     headers: &HeaderMap,
+    format: Format,
 ) -> Result<Response, ApiError> {
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
     let projects = state.index.project_list(caller, &location).await?;
-    let mut body = page_head("Simple index");
-    for project in &projects {
-        let name = escape(project.as_str());
-        let _ = writeln!(body, "    <a href=\"{name}/\">{name}</a><br>");
-    }
-    body.push_str("  </body>\n</html>\n");
-    Ok(cacheable(headers, caller, "text/html; charset=utf-8", body))
+    let body = match format {
+        Format::Json => json!({
+            "meta": { "api-version": API_VERSION },
+            "projects": projects.iter().map(|p| json!({ "name": p.as_str() })).collect::<Vec<_>>(),
+        })
+        .to_string(),
+        Format::Html | Format::TextHtml => {
+            let mut body = page_head("Simple index");
+            for project in &projects {
+                let name = escape(project.as_str());
+                let _ = writeln!(body, "    <a href=\"{name}/\">{name}</a><br>");
+            }
+            body.push_str("  </body>\n</html>\n");
+            body
+        }
+    };
+    Ok(cacheable(headers, caller, format.content_type(), body))
 }
 
 /// GET of the releases JSON. File URLs are absolute paths next to the JSON's own path.
@@ -75,7 +93,7 @@ pub async fn releases_json(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let name = ProjectName::parse(project).map_err(crate::index::IndexError::from)?;
+    let name = ProjectName::parse(project).map_err(IndexError::from)?;
     let page = state.index.project_page(caller, &location, &name).await?;
     let base = request_path.strip_suffix("json").unwrap_or(request_path);
     let body = render_releases_json(&page, base).to_string();
@@ -88,28 +106,82 @@ fn page_head(title: &str) -> String {
     )
 }
 
-/// The PEP 503 page of a project: one anchor per file, `#sha256=` fragment,
-/// `data-requires-python` HTML-escaped, hrefs relative to the page.
+/// The HTML page of a project: one anchor per file with the `#sha256=` fragment, relative
+/// href, and the data attributes of PEP 503/592 (`data-requires-python` HTML-escaped,
+/// `data-yanked`) plus `data-size` and `data-upload-time`, which uv reads.
 #[must_use]
 pub fn render_project_html(page: &ProjectPage) -> String {
     let mut body = page_head(&format!("Links for {}", escape(page.name.as_str())));
-    for release in &page.releases {
-        for file in &release.files {
-            let filename = escape(&file.filename);
-            let href = escape(&encode_path_segment(&file.filename));
-            let _ = write!(body, "    <a href=\"{href}#sha256={}\"", file.sha256);
-            if let Some(requires_python) = &file.requires_python {
-                let _ = write!(
-                    body,
-                    " data-requires-python=\"{}\"",
-                    escape(requires_python)
-                );
-            }
-            let _ = writeln!(body, ">{filename}</a><br>");
+    for file in page.releases.iter().flat_map(|r| &r.files) {
+        let filename = escape(&file.filename);
+        let href = escape(&encode_path_segment(&file.filename));
+        let _ = write!(body, "    <a href=\"{href}#sha256={}\"", file.sha256);
+        if let Some(requires_python) = &file.requires_python {
+            let _ = write!(
+                body,
+                " data-requires-python=\"{}\"",
+                escape(requires_python)
+            );
         }
+        match file.yanked.as_deref() {
+            Some("") => body.push_str(" data-yanked=\"\""),
+            Some(reason) => {
+                let _ = write!(body, " data-yanked=\"{}\"", escape(reason));
+            }
+            None => {}
+        }
+        if let Some(size) = file.size {
+            let _ = write!(body, " data-size=\"{size}\"");
+        }
+        if let Some(uploaded) = &file.uploaded {
+            let _ = write!(body, " data-upload-time=\"{}\"", escape(uploaded));
+        }
+        let _ = writeln!(body, ">{filename}</a><br>");
     }
     body.push_str("  </body>\n</html>\n");
     body
+}
+
+/// The JSON page of a project (PEP 691, with PEP 700's `versions`, `size`, `upload-time`).
+#[must_use]
+pub fn render_project_json(page: &ProjectPage) -> serde_json::Value {
+    let files: Vec<serde_json::Value> = page
+        .releases
+        .iter()
+        .flat_map(|r| &r.files)
+        .map(|file| {
+            let mut object = json!({
+                "filename": file.filename,
+                "url": encode_path_segment(&file.filename),
+                "hashes": { "sha256": file.sha256 },
+                "requires-python": file.requires_python,
+                "size": file.size,
+                "upload-time": file.uploaded,
+                "yanked": yanked_json(file),
+            });
+            if file.size.is_none() {
+                if let Some(map) = object.as_object_mut() {
+                    map.remove("size");
+                }
+            }
+            object
+        })
+        .collect();
+    json!({
+        "meta": { "api-version": API_VERSION },
+        "name": page.name.as_str(),
+        "versions": page.releases.iter().map(|r| r.version.to_string()).collect::<Vec<_>>(),
+        "files": files,
+    })
+}
+
+/// `false`, `true`, or the reason (PEP 691 forbids an empty-string reason).
+fn yanked_json(file: &StoredFile) -> serde_json::Value {
+    match file.yanked.as_deref() {
+        None => json!(false),
+        Some("") => json!(true),
+        Some(reason) => json!(reason),
+    }
 }
 
 /// The releases JSON, in the shape of PyPI's JSON API.
@@ -120,20 +192,19 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value
             .uploaded
             .as_deref()
             .map(|t| t.trim_end_matches('Z').to_owned());
+        let parsed = DistFilename::parse(&file.filename).ok();
         json!({
             "filename": file.filename,
             "url": format!("{base}{}", encode_path_segment(&file.filename)),
             "digests": { "sha256": file.sha256 },
             "size": file.size,
-            "packagetype": crate::packaging::DistFilename::parse(&file.filename)
-                .map_or("sdist", |f| f.packagetype()),
-            "python_version": crate::packaging::DistFilename::parse(&file.filename)
-                .map(|f| f.python_version().to_owned()).unwrap_or_default(),
+            "packagetype": parsed.as_ref().map_or("sdist", DistFilename::packagetype),
+            "python_version": parsed.as_ref().map(|f| f.python_version().to_owned()),
             "requires_python": file.requires_python,
             "upload_time": upload_time,
             "upload_time_iso_8601": file.uploaded,
-            "yanked": false,
-            "yanked_reason": null,
+            "yanked": file.yanked.is_some(),
+            "yanked_reason": file.yanked.as_deref().filter(|r| !r.is_empty()),
         })
     };
     let releases: BTreeMap<String, Vec<serde_json::Value>> = page
@@ -154,7 +225,7 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value
             "version": latest.map(|r| r.version.to_string()),
             "requires_python": latest_file.and_then(|f| f.requires_python.clone()),
             "project_urls": latest_file.map(|f| f.project_urls.clone()).unwrap_or_default(),
-            "yanked": false,
+            "yanked": latest.is_some_and(|r| r.files.iter().all(|f| f.yanked.is_some())),
         },
         "releases": releases,
         "urls": latest.map(|r| r.files.iter().map(file_json).collect::<Vec<_>>()).unwrap_or_default(),
@@ -162,8 +233,8 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value
     })
 }
 
-/// A 200 with an `ETag`, a short `Cache-Control` (private for authenticated callers), or a
-/// 304 when the client already has this version.
+/// A 200 with an `ETag`, a short `Cache-Control` (private for authenticated callers) and
+/// `Vary: Accept`, or a 304 when the client already has this version.
 fn cacheable(
     headers: &HeaderMap,
     caller: &Caller,
@@ -190,6 +261,10 @@ fn cacheable(
     };
     let response_headers = response.headers_mut();
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response_headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Authorization"),
+    );
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response_headers.insert(header::ETAG, value);
     }
@@ -229,71 +304,4 @@ fn encode_path_segment(segment: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::index::Release;
-    use crate::packaging::{DistKind, Version};
-    use crate::storage::Digest;
-
-    fn file(filename: &str, requires_python: Option<&str>) -> StoredFile {
-        StoredFile {
-            filename: filename.to_owned(),
-            sha256: "ab".repeat(32),
-            size: Some(10),
-            uploaded: Some("2024-11-20T20:23:36Z".to_owned()),
-            requires_python: requires_python.map(str::to_owned),
-            project_urls: BTreeMap::from([("Homepage".to_owned(), "https://x".to_owned())]),
-            manifest: Digest::of(b"m"),
-            kind: if filename.ends_with(".whl") {
-                DistKind::Wheel
-            } else {
-                DistKind::Sdist
-            },
-        }
-    }
-
-    fn page() -> ProjectPage {
-        ProjectPage {
-            name: ProjectName::parse("Hello_World").unwrap(),
-            releases: vec![
-                Release {
-                    version: Version::parse("1.0").unwrap(),
-                    files: vec![file("hello_world-1.0.tar.gz", None)],
-                },
-                Release {
-                    version: Version::parse("2.0+local.1").unwrap(),
-                    files: vec![file(
-                        "hello_world-2.0+local.1-py3-none-any.whl",
-                        Some(">=3.8,<4"),
-                    )],
-                },
-            ],
-        }
-    }
-
-    #[test]
-    fn html_snapshot() {
-        let sha = "ab".repeat(32);
-        let expected = format!(
-            "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.0\">\n    <title>Links for hello-world</title>\n  </head>\n  <body>\n    <h1>Links for hello-world</h1>\n    <a href=\"hello_world-1.0.tar.gz#sha256={sha}\">hello_world-1.0.tar.gz</a><br>\n    <a href=\"hello_world-2.0+local.1-py3-none-any.whl#sha256={sha}\" data-requires-python=\"&gt;=3.8,&lt;4\">hello_world-2.0+local.1-py3-none-any.whl</a><br>\n  </body>\n</html>\n"
-        );
-        assert_eq!(render_project_html(&page()), expected);
-    }
-
-    #[test]
-    fn releases_json_shape() {
-        let value = render_releases_json(&page(), "/r/ns/hello-world/");
-        assert_eq!(value["info"]["name"], "hello-world");
-        assert_eq!(value["info"]["version"], "2.0+local.1");
-        assert_eq!(value["info"]["project_urls"]["Homepage"], "https://x");
-        let file = &value["releases"]["1.0"][0];
-        assert_eq!(file["url"], "/r/ns/hello-world/hello_world-1.0.tar.gz");
-        assert_eq!(file["packagetype"], "sdist");
-        assert_eq!(file["python_version"], "source");
-        assert_eq!(file["upload_time"], "2024-11-20T20:23:36");
-        assert_eq!(file["upload_time_iso_8601"], "2024-11-20T20:23:36Z");
-        assert_eq!(file["yanked"], false);
-        assert_eq!(value["urls"][0]["packagetype"], "bdist_wheel");
-        assert_eq!(value["urls"][0]["requires_python"], ">=3.8,<4");
-    }
-}
+mod tests;

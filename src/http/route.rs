@@ -11,6 +11,8 @@
 //! | GET | `/<registry>/<namespace>/+simple/` | all projects (PEP 503 root) |
 //! | GET | `/<registry>/<namespace>/+simple/<project>/` | project page, under that root |
 //!
+//! | POST, DELETE | `/<registry>/<namespace>/+yank/<project>/<version or filename>` | yank, un-yank (PEP 592) |
+//!
 //! `<namespace>` has one or more segments. `+simple` cannot be a project name, so the project
 //! list never collides with a project page. Every segment is percent-decoded; the registry
 //! segment may be a host (`ghcr.io`) or a percent-encoded origin (`http%3A%2F%2Fhost%3A5000`).
@@ -19,6 +21,8 @@ use http::Method;
 
 /// The reserved segment of the project list (never a valid project name).
 pub const SIMPLE_SEGMENT: &str = "+simple";
+/// The reserved segment of the yank API.
+pub const YANK_SEGMENT: &str = "+yank";
 
 /// What a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +45,8 @@ pub enum Route {
     Version(Scope, String, String),
     /// An upload.
     Upload(Scope),
+    /// Yank (POST) or un-yank (DELETE) a release or a file.
+    Yank(Scope, String, String),
 }
 
 /// Registry and namespace, as written in the URL (decoded).
@@ -88,6 +94,9 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
     if segments.len() < 2 {
         return Err(not_found());
     }
+    if let Some(position) = segments.iter().position(|s| s == YANK_SEGMENT) {
+        return yank(method, &segments, position).ok_or_else(not_found);
+    }
     match *method {
         Method::POST => Ok(Route::Upload(upload_scope(&segments))),
         Method::GET | Method::HEAD if trailing_slash => Ok(page(&segments)),
@@ -124,6 +133,23 @@ fn upload_scope(segments: &[String]) -> Scope {
         _ => segments.len(),
     };
     scope(segments.get(..end).unwrap_or_default())
+}
+
+/// `/<registry>/<namespace>/+yank/<project>/<target>`, for POST and DELETE.
+fn yank(method: &Method, segments: &[String], position: usize) -> Option<Route> {
+    if position < 2 || segments.len() != position + 3 {
+        return None;
+    }
+    if !matches!(*method, Method::POST | Method::DELETE) {
+        return None;
+    }
+    let project = segments.get(position + 1)?.clone();
+    let target = segments.get(position + 2)?.clone();
+    Some(Route::Yank(
+        scope(segments.get(..position)?),
+        project,
+        target,
+    ))
 }
 
 /// Paths ending in `/`: the project list or a project page.
@@ -324,6 +350,25 @@ mod tests {
             )
         );
         assert!(parse(&Method::DELETE, "/ghcr.io/org").is_err());
+        assert_eq!(
+            parse(&Method::POST, "/ghcr.io/a/b/+yank/hello/1.0").unwrap(),
+            Route::Yank(
+                scope("ghcr.io", "a/b"),
+                "hello".to_owned(),
+                "1.0".to_owned()
+            )
+        );
+        assert_eq!(
+            delete("/ghcr.io/a/+yank/hello/hello-1.0.tar.gz"),
+            Route::Yank(
+                scope("ghcr.io", "a"),
+                "hello".to_owned(),
+                "hello-1.0.tar.gz".to_owned()
+            )
+        );
+        assert!(parse(&Method::GET, "/ghcr.io/a/+yank/hello/1.0").is_err());
+        assert!(parse(&Method::POST, "/ghcr.io/+yank/hello/1.0").is_err());
+        assert!(parse(&Method::POST, "/ghcr.io/a/+yank/hello").is_err());
     }
 
     #[test]

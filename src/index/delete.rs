@@ -59,6 +59,7 @@ impl Index {
             })
         };
         update_release(&self.locks, &registry, &repository, &tag, &version, decide).await?;
+        self.forget_project(location, &repository);
         delete_manifests(&registry, &repository, &[file.manifest]).await;
         tracing::info!(oci.repository = %repository, "deleted `{filename}`");
         Ok(())
@@ -86,6 +87,7 @@ impl Index {
             });
         };
         registry.delete_manifest(&repository, &digest).await?;
+        self.forget_project(location, &repository);
         delete_manifests(&registry, &repository, &index.manifest_digests()).await;
         tracing::info!(oci.repository = %repository, oci.tag = %tag, "deleted release `{version}`");
         Ok(())

@@ -1,10 +1,15 @@
 //! Listings: the releases and files of a project, and the projects of a namespace.
 
+use std::sync::Arc;
+
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
-use super::{Caller, Index, IndexError, LISTING_CONCURRENCY, Location};
+use super::cache::ProjectKey;
+use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex, StoredFile};
 use crate::packaging::{ProjectName, Version};
+use crate::storage::oci::ImageManifest;
+use crate::storage::registry::{ManifestFetch, Registry};
 use crate::storage::{Reference, Repository, Tag};
 
 /// One release and its files.
@@ -26,13 +31,15 @@ pub struct ProjectPage {
 }
 
 impl ProjectPage {
-    /// The newest release that is not a pre-release, else the newest of all.
+    /// The newest release that is not a pre-release and not wholly yanked, else the newest.
     #[must_use]
     pub fn latest(&self) -> Option<&Release> {
+        let usable = |r: &&Release| r.files.iter().any(|f| f.yanked.is_none());
         self.releases
             .iter()
             .rev()
-            .find(|r| !r.version.is_prerelease())
+            .find(|r| !r.version.is_prerelease() && usable(r))
+            .or_else(|| self.releases.iter().rev().find(usable))
             .or_else(|| self.releases.last())
     }
 }
@@ -48,9 +55,14 @@ impl Index {
         caller: &Caller,
         location: &Location,
         project: &ProjectName,
-    ) -> Result<ProjectPage, IndexError> {
+    ) -> Result<Arc<ProjectPage>, IndexError> {
         let registry = self.registry(caller, location);
         let repository = layout::repository(&location.namespace, project)?;
+        let key: ProjectKey = (location.origin.to_string(), repository.to_string());
+        let fingerprint = registry.credentials_fingerprint();
+        if let Some(page) = self.cache.fresh_page(&fingerprint, &key) {
+            return Ok(page);
+        }
         let not_found = || IndexError::ProjectNotFound {
             project: project.to_string(),
             namespace: location.namespace.to_string(),
@@ -63,9 +75,16 @@ impl Index {
             .into_iter()
             .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
             .collect();
+        let context = ReleaseContext {
+            index: self,
+            registry: &registry,
+            repository: &repository,
+            key: &key,
+            project,
+        };
         let mut releases: Vec<Release> = stream::iter(versions)
-            .map(|(tag, version)| self.read_release(&registry, &repository, project, tag, version))
-            .buffer_unordered(LISTING_CONCURRENCY)
+            .map(|(tag, version)| context.read_release(tag, version))
+            .buffer_unordered(self.options.listing_concurrency.max(1))
             .try_filter_map(|release| async move { Ok(release) })
             .try_collect()
             .await?;
@@ -73,41 +92,19 @@ impl Index {
             return Err(not_found());
         }
         releases.sort_by(|a, b| a.version.cmp(&b.version));
-        Ok(ProjectPage {
+        context.fill_sizes(&mut releases).await?;
+        let page = Arc::new(ProjectPage {
             name: project.clone(),
             releases,
-        })
+        });
+        self.cache.store_page(&fingerprint, &key, Arc::clone(&page));
+        Ok(page)
     }
 
-    /// One release; `None` when the tag is gone or holds foreign or malformed content.
-    async fn read_release(
-        &self,
-        registry: &crate::storage::registry::Registry,
-        repository: &Repository,
-        project: &ProjectName,
-        tag: Tag,
-        version: Version,
-    ) -> Result<Option<Release>, IndexError> {
-        let Some(manifest) = registry
-            .get_manifest(repository, &Reference::Tag(tag))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let index = match ReleaseIndex::parse(&manifest.media_type, &manifest.bytes, &version) {
-            Ok(Some(index)) => index,
-            Ok(None) => return Ok(None),
-            Err(error) => {
-                tracing::warn!(
-                    oci.repository = %repository,
-                    oci.digest = %manifest.digest,
-                    "skipping an unreadable release index: {error}"
-                );
-                return Ok(None);
-            }
-        };
-        let files = index.files(project, &version.to_string());
-        Ok((!files.is_empty()).then_some(Release { version, files }))
+    /// Forgets cached pages of a project changed through this server.
+    pub(super) fn forget_project(&self, location: &Location, repository: &Repository) {
+        self.cache
+            .forget(&(location.origin.to_string(), repository.to_string()));
     }
 
     /// The projects of a namespace, sorted (from the registry's catalog).
@@ -128,5 +125,89 @@ impl Index {
         projects.sort();
         projects.dedup();
         Ok(projects)
+    }
+}
+
+/// What reading the releases of one page needs.
+struct ReleaseContext<'a> {
+    index: &'a Index,
+    registry: &'a Registry,
+    repository: &'a Repository,
+    key: &'a ProjectKey,
+    project: &'a ProjectName,
+}
+
+impl ReleaseContext<'_> {
+    /// One release, revalidated against the cache with the caller's credentials; `None` when
+    /// the tag is gone or holds foreign or malformed content.
+    async fn read_release(
+        &self,
+        tag: Tag,
+        version: Version,
+    ) -> Result<Option<Release>, IndexError> {
+        let cache = &self.index.cache;
+        let known = cache.release(self.key, tag.as_str());
+        let reference = Reference::Tag(tag.clone());
+        let fetched = self
+            .registry
+            .get_manifest_if_changed(self.repository, &reference, known.as_ref().map(|(d, _)| d))
+            .await?;
+        let manifest = match fetched {
+            ManifestFetch::Unchanged => return Ok(known.and_then(|(_, release)| release)),
+            ManifestFetch::Missing => return Ok(None),
+            ManifestFetch::Fetched(manifest) => manifest,
+        };
+        let release = match ReleaseIndex::parse(&manifest.media_type, &manifest.bytes, &version) {
+            Ok(Some(index)) => {
+                let files = index.files(self.project, &version.to_string());
+                (!files.is_empty()).then_some(Release { version, files })
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(
+                    oci.repository = %self.repository,
+                    oci.digest = %manifest.digest,
+                    "skipping an unreadable release index: {error}"
+                );
+                None
+            }
+        };
+        cache.store_release(self.key, tag.as_str(), manifest.digest, release.clone());
+        Ok(release)
+    }
+
+    /// Files whose index entry records no size (written by PyOCI) get it from their manifest.
+    async fn fill_sizes(&self, releases: &mut [Release]) -> Result<(), IndexError> {
+        let origin = self.key.0.as_str();
+        let missing: Vec<_> = releases
+            .iter()
+            .flat_map(|r| &r.files)
+            .filter(|f| f.size.is_none() && self.index.cache.size(origin, &f.manifest).is_none())
+            .map(|f| f.manifest.clone())
+            .collect();
+        stream::iter(missing)
+            .map(|digest| async move {
+                let reference = Reference::Digest(digest.clone());
+                let manifest = self
+                    .registry
+                    .get_manifest(self.repository, &reference)
+                    .await?;
+                let size = manifest
+                    .and_then(|m| serde_json::from_slice::<ImageManifest>(&m.bytes).ok())
+                    .and_then(|m| m.layers.first().map(|layer| layer.size));
+                if let Some(size) = size {
+                    self.index.cache.store_size(origin, digest, size);
+                }
+                Ok::<(), IndexError>(())
+            })
+            .buffer_unordered(self.index.options.listing_concurrency.max(1))
+            .try_collect::<()>()
+            .await?;
+        for file in releases.iter_mut().flat_map(|r| &mut r.files) {
+            if file.size.is_none() {
+                file.size = self.index.cache.size(origin, &file.manifest);
+            }
+        }
+        Ok(())
     }
 }

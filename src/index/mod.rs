@@ -5,6 +5,7 @@
 //! Standards served: PEP 503 (simple repository API), the legacy upload API
 //! (<https://docs.pypi.org/api/upload/>), and PyPI's JSON API shape for Renovate.
 
+mod cache;
 mod delete;
 mod download;
 mod error;
@@ -12,8 +13,10 @@ mod listing;
 mod registries;
 mod update;
 mod upload;
+mod yank;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use download::FileDownload;
 pub use error::IndexError;
@@ -23,9 +26,6 @@ pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
 
 use crate::layout::Namespace;
 use crate::storage::registry::{Origin, Registry, RegistryAuth, RegistryClient, Secret};
-
-/// Concurrent registry requests made for one listing.
-const LISTING_CONCURRENCY: usize = 16;
 
 /// Who is asking: the credentials of the request, if any.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +70,10 @@ pub struct IndexOptions {
     pub bearer_username: Option<String>,
     /// The largest upload accepted, in bytes.
     pub max_upload_size: u64,
+    /// Registry requests made at once for one listing.
+    pub listing_concurrency: usize,
+    /// How long a caller's project page is reused without asking the registry.
+    pub listing_ttl: Duration,
 }
 
 /// The index service, shared by all requests.
@@ -78,6 +82,7 @@ pub struct Index {
     client: Arc<RegistryClient>,
     options: Arc<IndexOptions>,
     locks: Arc<upload::ReleaseLocks>,
+    cache: Arc<cache::ListingCache>,
 }
 
 impl Index {
@@ -86,6 +91,7 @@ impl Index {
     pub fn new(client: Arc<RegistryClient>, options: IndexOptions) -> Self {
         Self {
             client,
+            cache: Arc::new(cache::ListingCache::new(options.listing_ttl)),
             options: Arc::new(options),
             locks: Arc::new(upload::ReleaseLocks::default()),
         }

@@ -35,6 +35,7 @@ pub enum UploadOutcome {
 pub struct PendingUpload {
     index: Index,
     registry: Registry,
+    location: Location,
     repository: Repository,
     filename: DistFilename,
     session: Option<BlobUpload>,
@@ -72,6 +73,7 @@ impl Index {
         Ok(PendingUpload {
             index: self.clone(),
             registry,
+            location: location.clone(),
             repository,
             filename,
             session: Some(session),
@@ -188,6 +190,7 @@ impl PendingUpload {
             decide,
         )
         .await?;
+        self.index.forget_project(&self.location, &self.repository);
         tracing::info!(
             project.name = %self.filename.name(),
             project.version = %version,

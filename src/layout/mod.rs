@@ -14,6 +14,6 @@ pub use error::LayoutError;
 pub use naming::{Namespace, project_of, repository, tag_for, version_of};
 pub use release::{
     ANNOTATION_CREATED, ANNOTATION_PROJECT_URLS, ANNOTATION_REQUIRES_PYTHON, ANNOTATION_SHA256,
-    ANNOTATION_SIZE, ANNOTATION_TITLE, ARTIFACT_TYPE, FileManifest, NewFile, ReleaseIndex,
-    StoredFile, file_manifest,
+    ANNOTATION_SIZE, ANNOTATION_TITLE, ANNOTATION_YANKED, ARTIFACT_TYPE, FileManifest, NewFile,
+    ReleaseIndex, StoredFile, file_manifest,
 };

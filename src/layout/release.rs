@@ -28,6 +28,9 @@ pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 pub const ANNOTATION_SIZE: &str = "dev.oci-pypi.size";
 /// Index-entry annotation: the upload form's `requires_python` (oci-pypi).
 pub const ANNOTATION_REQUIRES_PYTHON: &str = "dev.oci-pypi.requires-python";
+/// Index-entry annotation: present when the file is yanked (PEP 592); the value is the reason,
+/// possibly empty (oci-pypi).
+pub const ANNOTATION_YANKED: &str = "dev.oci-pypi.yanked";
 /// Classifier prefix that becomes a manifest annotation (PyOCI: `PyOCI :: Label :: k :: v`).
 const LABEL_CLASSIFIER: &str = "PyOCI :: Label :: ";
 
@@ -46,6 +49,8 @@ pub struct StoredFile {
     pub requires_python: Option<String>,
     /// Project URLs recorded with it.
     pub project_urls: BTreeMap<String, String>,
+    /// `Some(reason)` when yanked (the reason may be empty).
+    pub yanked: Option<String>,
     /// The manifest holding it.
     pub manifest: Digest,
     /// Whether it is a wheel or an sdist.
@@ -258,6 +263,39 @@ impl ReleaseIndex {
         Digest::parse(&removed.digest).ok()
     }
 
+    /// Yanks (`Some(reason)`) or un-yanks (`None`) the file named `filename`, or every file
+    /// when `filename` is `None`. Returns whether anything changed; `None` when the file is
+    /// not in the release.
+    pub fn set_yanked(
+        &mut self,
+        project: &ProjectName,
+        version_text: &str,
+        filename: Option<&str>,
+        yanked: Option<&str>,
+    ) -> Option<bool> {
+        let mut found = false;
+        let mut changed = false;
+        for entry in &mut self.index.manifests {
+            let Some(file) = stored_file(entry, project, version_text) else {
+                continue;
+            };
+            if filename.is_some_and(|name| name != file.filename) {
+                continue;
+            }
+            found = true;
+            if file.yanked.as_deref() != yanked {
+                changed = true;
+                match yanked {
+                    Some(reason) => entry
+                        .annotations
+                        .insert(ANNOTATION_YANKED.to_owned(), reason.to_owned()),
+                    None => entry.annotations.remove(ANNOTATION_YANKED),
+                };
+            }
+        }
+        found.then_some(changed)
+    }
+
     /// Whether the release has no entries left.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -316,6 +354,7 @@ fn stored_file(
             .get(ANNOTATION_PROJECT_URLS)
             .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default(),
+        yanked: annotations.get(ANNOTATION_YANKED).cloned(),
         manifest: Digest::parse(&entry.digest).ok()?,
         kind: parsed.kind(),
     })

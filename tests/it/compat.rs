@@ -161,7 +161,8 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 /// the platform) are listed with the right names and hashes, installable with their
 /// dependencies, described by the JSON, and local versions come back with their `+`.
 async fn pyoci_written_packages_are_served(mode: AuthMode) -> anyhow::Result<()> {
-    let env = TestEnv::start(mode).await?;
+    // The registry is changed behind the server's back: no page reuse.
+    let env = TestEnv::start_with(mode, |config| config.listing_cache_ttl = 0).await?;
     let direct = env.registry.direct();
     let urls = r#"{"Homepage":"https://example.org"}"#;
 

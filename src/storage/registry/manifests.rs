@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, IF_NONE_MATCH, LINK};
 
 use super::{Access, Registry, read_limited};
 use crate::storage::error::StorageError;
@@ -31,6 +31,17 @@ fn accept_manifests() -> String {
         MEDIA_TYPE_DOCKER_MANIFEST,
     ]
     .join(", ")
+}
+
+/// The answer to a conditional manifest fetch.
+#[derive(Debug, Clone)]
+pub enum ManifestFetch {
+    /// The manifest is still the one the caller holds.
+    Unchanged,
+    /// The manifest (new, or not known before).
+    Fetched(StoredManifest),
+    /// No such manifest.
+    Missing,
 }
 
 #[derive(serde::Deserialize)]
@@ -143,13 +154,43 @@ impl Registry {
         repository: &Repository,
         reference: &Reference,
     ) -> Result<Option<StoredManifest>, StorageError> {
+        match self
+            .get_manifest_if_changed(repository, reference, None)
+            .await?
+        {
+            ManifestFetch::Fetched(manifest) => Ok(Some(manifest)),
+            ManifestFetch::Missing | ManifestFetch::Unchanged => Ok(None),
+        }
+    }
+
+    /// Like [`Registry::get_manifest`], but when the caller already holds the manifest with
+    /// digest `known`, asks the registry with `If-None-Match` and gets
+    /// [`ManifestFetch::Unchanged`] back (no body) if it still is the same. Registries that
+    /// ignore the condition simply send the manifest again.
+    ///
+    /// # Errors
+    /// As [`Registry::get_manifest`].
+    pub async fn get_manifest_if_changed(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        known: Option<&Digest>,
+    ) -> Result<ManifestFetch, StorageError> {
         let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
         let accept = accept_manifests();
-        let make = || self.http().get(&url).header(ACCEPT, &accept);
+        let condition = known.map(|digest| format!("\"{digest}\""));
+        let make = || {
+            let request = self.http().get(&url).header(ACCEPT, &accept);
+            match &condition {
+                Some(etag) => request.header(IF_NONE_MATCH, etag),
+                None => request,
+            }
+        };
         let response = self.send(Access::Pull, Some(repository), &make).await?;
         match response.status() {
             StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
+            StatusCode::NOT_MODIFIED if known.is_some() => return Ok(ManifestFetch::Unchanged),
+            StatusCode::NOT_FOUND => return Ok(ManifestFetch::Missing),
             _ => return Err(self.unexpected("manifest fetch", response).await),
         }
         let media_type = content_type(&response);
@@ -171,7 +212,10 @@ impl Registry {
                 return Err(self.invalid(&format!("manifest `{expected}` has other content")));
             }
         }
-        Ok(Some(StoredManifest {
+        if known == Some(&digest) {
+            return Ok(ManifestFetch::Unchanged);
+        }
+        Ok(ManifestFetch::Fetched(StoredManifest {
             media_type,
             digest,
             bytes: Bytes::from(body),

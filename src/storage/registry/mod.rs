@@ -21,6 +21,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 pub use address::{PublicOnlyResolver, is_public};
 pub use auth::{Challenge, RegistryAuth, Secret, parse_challenge};
 pub use blobs::{BlobDownload, BlobUpload};
+pub use manifests::ManifestFetch;
 pub use origin::Origin;
 
 use super::error::StorageError;
@@ -146,6 +147,12 @@ impl Registry {
     #[must_use]
     pub fn origin(&self) -> &Origin {
         &self.origin
+    }
+
+    /// A fingerprint of the caller's credentials, to key per-caller caches.
+    #[must_use]
+    pub fn credentials_fingerprint(&self) -> String {
+        self.auth.fingerprint()
     }
 
     fn url(&self, path: &str) -> String {

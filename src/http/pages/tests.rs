@@ -1,0 +1,124 @@
+//! Snapshot tests of the rendered pages.
+
+use super::*;
+use crate::index::Release;
+use crate::packaging::{DistKind, Version};
+use crate::storage::Digest;
+
+fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> StoredFile {
+    StoredFile {
+        filename: filename.to_owned(),
+        sha256: "ab".repeat(32),
+        size: Some(10),
+        uploaded: Some("2024-11-20T20:23:36Z".to_owned()),
+        requires_python: requires_python.map(str::to_owned),
+        project_urls: BTreeMap::from([("Homepage".to_owned(), "https://x".to_owned())]),
+        yanked: yanked.map(str::to_owned),
+        manifest: Digest::of(b"m"),
+        kind: if filename.ends_with(".whl") {
+            DistKind::Wheel
+        } else {
+            DistKind::Sdist
+        },
+    }
+}
+
+fn page() -> ProjectPage {
+    ProjectPage {
+        name: ProjectName::parse("Hello_World").unwrap(),
+        releases: vec![
+            Release {
+                version: Version::parse("1.0").unwrap(),
+                files: vec![file("hello_world-1.0.tar.gz", None, Some(""))],
+            },
+            Release {
+                version: Version::parse("2.0+local.1").unwrap(),
+                files: vec![file(
+                    "hello_world-2.0+local.1-py3-none-any.whl",
+                    Some(">=3.8,<4"),
+                    Some("broken <build>"),
+                )],
+            },
+        ],
+    }
+}
+
+#[test]
+fn html_snapshot() {
+    let sha = "ab".repeat(32);
+    let expected = format!(
+        r#"<!DOCTYPE html>
+<html>
+  <head>
+    <meta name="pypi:repository-version" content="1.1">
+    <title>Links for hello-world</title>
+  </head>
+  <body>
+    <h1>Links for hello-world</h1>
+    <a href="hello_world-1.0.tar.gz#sha256={sha}" data-yanked="" data-size="10" data-upload-time="2024-11-20T20:23:36Z">hello_world-1.0.tar.gz</a><br>
+    <a href="hello_world-2.0+local.1-py3-none-any.whl#sha256={sha}" data-requires-python="&gt;=3.8,&lt;4" data-yanked="broken &lt;build&gt;" data-size="10" data-upload-time="2024-11-20T20:23:36Z">hello_world-2.0+local.1-py3-none-any.whl</a><br>
+  </body>
+</html>
+"#
+    );
+    assert_eq!(render_project_html(&page()), expected);
+}
+
+#[test]
+fn json_snapshot() {
+    let sha = "ab".repeat(32);
+    let expected = json!({
+        "meta": { "api-version": "1.1" },
+        "name": "hello-world",
+        "versions": ["1.0", "2.0+local.1"],
+        "files": [
+            {
+                "filename": "hello_world-1.0.tar.gz",
+                "url": "hello_world-1.0.tar.gz",
+                "hashes": { "sha256": sha },
+                "requires-python": null,
+                "size": 10,
+                "upload-time": "2024-11-20T20:23:36Z",
+                "yanked": true,
+            },
+            {
+                "filename": "hello_world-2.0+local.1-py3-none-any.whl",
+                "url": "hello_world-2.0+local.1-py3-none-any.whl",
+                "hashes": { "sha256": sha },
+                "requires-python": ">=3.8,<4",
+                "size": 10,
+                "upload-time": "2024-11-20T20:23:36Z",
+                "yanked": "broken <build>",
+            },
+        ],
+    });
+    assert_eq!(render_project_json(&page()), expected);
+}
+
+#[test]
+fn releases_json_shape() {
+    let value = render_releases_json(&page(), "/r/ns/hello-world/");
+    assert_eq!(value["info"]["name"], "hello-world");
+    // 2.0+local.1 is the newest but wholly yanked: 1.0 is yanked too, so the newest stays.
+    assert_eq!(value["info"]["version"], "2.0+local.1");
+    assert_eq!(value["info"]["project_urls"]["Homepage"], "https://x");
+    let file = &value["releases"]["1.0"][0];
+    assert_eq!(file["url"], "/r/ns/hello-world/hello_world-1.0.tar.gz");
+    assert_eq!(file["packagetype"], "sdist");
+    assert_eq!(file["python_version"], "source");
+    assert_eq!(file["upload_time"], "2024-11-20T20:23:36");
+    assert_eq!(file["upload_time_iso_8601"], "2024-11-20T20:23:36Z");
+    assert_eq!(file["yanked"], true);
+    assert_eq!(file["yanked_reason"], serde_json::Value::Null);
+    assert_eq!(value["urls"][0]["packagetype"], "bdist_wheel");
+    assert_eq!(value["urls"][0]["requires_python"], ">=3.8,<4");
+    assert_eq!(value["urls"][0]["yanked_reason"], "broken <build>");
+}
+
+#[test]
+fn escapes_html() {
+    assert_eq!(
+        escape(r#"<a href="x">'&'</a>"#),
+        "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
+    );
+}

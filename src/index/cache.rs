@@ -1,0 +1,188 @@
+//! What listings remember between requests.
+//!
+//! - Pages, per caller (keyed by a fingerprint of their credentials), reused as they are for a
+//!   short time: a burst of CI jobs asking for the same page costs the registry nothing.
+//! - Releases, per tag, with the digest they had: after the page expires, each release is
+//!   revalidated with the caller's own credentials (`If-None-Match`), so a cached release is
+//!   only ever served to a caller the registry just accepted.
+//! - Layer sizes of files whose index entry does not record one (PyOCI's), by manifest
+//!   digest: content-addressed, immutable, read only after the caller was authorised.
+//!
+//! Every map is bounded; uploads, deletes and yanks through this server forget the project.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::listing::{ProjectPage, Release};
+use crate::storage::Digest;
+
+/// Pages kept at most.
+const MAX_PAGES: usize = 4096;
+/// Releases kept at most.
+const MAX_RELEASES: usize = 200_000;
+/// Sizes kept at most.
+const MAX_SIZES: usize = 200_000;
+
+/// Where a page or release lives: registry origin and repository.
+pub type ProjectKey = (String, String);
+/// A caller's page: when it was built, and the page.
+type PageEntry = (Instant, Arc<ProjectPage>);
+/// A release under a tag: its index digest, and the release (`None`: not a release).
+type ReleaseEntry = (Digest, Option<Release>);
+
+/// The listing caches of one server.
+#[derive(Debug)]
+pub struct ListingCache {
+    ttl: Duration,
+    pages: Mutex<HashMap<(String, ProjectKey), PageEntry>>,
+    releases: Mutex<HashMap<(ProjectKey, String), ReleaseEntry>>,
+    sizes: Mutex<HashMap<(String, Digest), u64>>,
+}
+
+impl ListingCache {
+    /// Caches whose pages stay fresh for `ttl` (zero disables page reuse).
+    #[must_use]
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            pages: Mutex::default(),
+            releases: Mutex::default(),
+            sizes: Mutex::default(),
+        }
+    }
+
+    /// A page built less than the TTL ago for the same caller.
+    pub fn fresh_page(&self, caller: &str, project: &ProjectKey) -> Option<Arc<ProjectPage>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let pages = lock(&self.pages);
+        let (built, page) = pages.get(&(caller.to_owned(), project.clone()))?;
+        (built.elapsed() < self.ttl).then(|| Arc::clone(page))
+    }
+
+    /// Remembers a page built for `caller`.
+    pub fn store_page(&self, caller: &str, project: &ProjectKey, page: Arc<ProjectPage>) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut pages = lock(&self.pages);
+        make_room(&mut pages, MAX_PAGES, |(built, _)| {
+            built.elapsed() >= self.ttl
+        });
+        pages.insert((caller.to_owned(), project.clone()), (Instant::now(), page));
+    }
+
+    /// The release last seen under `tag`, with the digest of its index.
+    pub fn release(&self, project: &ProjectKey, tag: &str) -> Option<(Digest, Option<Release>)> {
+        lock(&self.releases)
+            .get(&(project.clone(), tag.to_owned()))
+            .cloned()
+    }
+
+    /// Remembers the release under `tag` (`None`: the tag holds no release).
+    pub fn store_release(
+        &self,
+        project: &ProjectKey,
+        tag: &str,
+        digest: Digest,
+        release: Option<Release>,
+    ) {
+        let mut releases = lock(&self.releases);
+        make_room(&mut releases, MAX_RELEASES, |_| false);
+        releases.insert((project.clone(), tag.to_owned()), (digest, release));
+    }
+
+    /// The layer size of a file manifest, if known.
+    pub fn size(&self, origin: &str, manifest: &Digest) -> Option<u64> {
+        lock(&self.sizes)
+            .get(&(origin.to_owned(), manifest.clone()))
+            .copied()
+    }
+
+    /// Remembers the layer size of a file manifest.
+    pub fn store_size(&self, origin: &str, manifest: Digest, size: u64) {
+        let mut sizes = lock(&self.sizes);
+        make_room(&mut sizes, MAX_SIZES, |_| false);
+        sizes.insert((origin.to_owned(), manifest), size);
+    }
+
+    /// Forgets every page of a project (after a change made through this server).
+    pub fn forget(&self, project: &ProjectKey) {
+        lock(&self.pages).retain(|(_, key), _| key != project);
+    }
+}
+
+/// Keeps `map` under `limit`: drops stale entries first, then an arbitrary half.
+fn make_room<K: Eq + Hash + Clone, V>(
+    map: &mut HashMap<K, V>,
+    limit: usize,
+    stale: impl Fn(&V) -> bool,
+) {
+    if map.len() < limit {
+        return;
+    }
+    map.retain(|_, value| !stale(value));
+    if map.len() >= limit {
+        let doomed: Vec<K> = map.keys().take(map.len() / 2 + 1).cloned().collect();
+        for key in doomed {
+            map.remove(&key);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packaging::ProjectName;
+
+    fn page() -> Arc<ProjectPage> {
+        Arc::new(ProjectPage {
+            name: ProjectName::parse("a").unwrap(),
+            releases: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn pages_are_per_caller_and_expire() {
+        let cache = ListingCache::new(Duration::from_millis(50));
+        let key = ("http://r".to_owned(), "ns/a".to_owned());
+        cache.store_page("alice", &key, page());
+        assert!(cache.fresh_page("alice", &key).is_some());
+        assert!(cache.fresh_page("bob", &key).is_none());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.fresh_page("alice", &key).is_none());
+    }
+
+    #[test]
+    fn forget_drops_every_callers_page() {
+        let cache = ListingCache::new(Duration::from_secs(60));
+        let key = ("http://r".to_owned(), "ns/a".to_owned());
+        cache.store_page("alice", &key, page());
+        cache.store_page("bob", &key, page());
+        cache.forget(&key);
+        assert!(cache.fresh_page("alice", &key).is_none());
+        assert!(cache.fresh_page("bob", &key).is_none());
+    }
+
+    #[test]
+    fn zero_ttl_disables_pages() {
+        let cache = ListingCache::new(Duration::ZERO);
+        let key = ("http://r".to_owned(), "ns/a".to_owned());
+        cache.store_page("alice", &key, page());
+        assert!(cache.fresh_page("alice", &key).is_none());
+    }
+
+    #[test]
+    fn maps_stay_bounded() {
+        let mut map: HashMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+        make_room(&mut map, 10, |_| false);
+        assert!(map.len() < 10);
+    }
+}

@@ -1,0 +1,90 @@
+//! Yanking (PEP 592): marking a file or a whole release as not to be chosen by installers
+//! unless pinned exactly, and undoing it. The mark lives on the release index entry.
+//!
+//! Specification: <https://packaging.python.org/en/latest/specifications/file-yanking/>.
+
+use super::update::{Plan, update_release};
+use super::{Caller, Index, IndexError, Location};
+use crate::layout::{self, ReleaseIndex};
+use crate::packaging::{DistFilename, PackagingError, ProjectName, Version};
+
+/// The longest yank reason kept.
+const MAX_REASON_LENGTH: usize = 1000;
+
+impl Index {
+    /// Yanks (`Some(reason)`, the reason may be empty) or un-yanks (`None`) `target`: a
+    /// filename, or a version for every file of the release.
+    ///
+    /// # Errors
+    /// [`IndexError::FileNotFound`] or [`IndexError::VersionNotFound`]; a bad target; storage
+    /// errors.
+    pub async fn set_yanked(
+        &self,
+        caller: &Caller,
+        location: &Location,
+        project: &ProjectName,
+        target: &str,
+        yanked: Option<&str>,
+    ) -> Result<(), IndexError> {
+        let (version, filename) = parse_target(project, target)?;
+        let reason = yanked.map(|r| {
+            r.chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_REASON_LENGTH)
+                .collect::<String>()
+        });
+        let registry = self.registry(caller, location);
+        let repository = layout::repository(&location.namespace, project)?;
+        let tag = layout::tag_for(&version)?;
+        let version_text = version.to_string();
+        let owned_project = project.clone();
+        let not_found = {
+            let version_text = version_text.clone();
+            let project = project.to_string();
+            let filename = filename.clone();
+            move || match &filename {
+                Some(filename) => IndexError::FileNotFound {
+                    filename: filename.clone(),
+                },
+                None => IndexError::VersionNotFound {
+                    project: project.clone(),
+                    version: version_text.clone(),
+                },
+            }
+        };
+        let decide = move |current: Option<&ReleaseIndex>| {
+            let mut index = current.cloned().ok_or_else(&not_found)?;
+            match index.set_yanked(
+                &owned_project,
+                &version_text,
+                filename.as_deref(),
+                reason.as_deref(),
+            ) {
+                None => Err(not_found()),
+                Some(false) => Ok(Plan::Done),
+                Some(true) => Ok(Plan::Put(index)),
+            }
+        };
+        update_release(&self.locks, &registry, &repository, &tag, &version, decide).await?;
+        self.forget_project(location, &repository);
+        tracing::info!(oci.repository = %repository, "{} `{target}`", if yanked.is_some() { "yanked" } else { "un-yanked" });
+        Ok(())
+    }
+}
+
+/// A filename (with its version) or a bare version.
+fn parse_target(
+    project: &ProjectName,
+    target: &str,
+) -> Result<(Version, Option<String>), IndexError> {
+    if let Ok(filename) = DistFilename::parse(target) {
+        if filename.name() != project {
+            return Err(IndexError::FileNotFound {
+                filename: target.escape_default().to_string(),
+            });
+        }
+        return Ok((filename.version().clone(), Some(target.to_owned())));
+    }
+    let version = Version::parse(target).map_err(PackagingError::from)?;
+    Ok((version, None))
+}
