@@ -13,6 +13,7 @@ mod harness;
 mod auth;
 mod compat;
 mod publish;
+mod standards;
 mod urls;
 
 /// Instantiates an `async fn scenario(mode: AuthMode) -> anyhow::Result<()>` as one test per

@@ -1,0 +1,798 @@
+//! A small fake OCI registry, only for the faults a real registry will not produce: errors,
+//! stalls, truncated or corrupted bodies, malformed JSON, foreign content under a release tag,
+//! rate limits and odd authentication challenges.
+//!
+//! It serves a minimal OCI distribution API
+//! (<https://github.com/opencontainers/distribution-spec/blob/main/spec.md>) from memory: tag
+//! lists, manifests (GET, HEAD, PUT, DELETE), blobs (GET, HEAD) and streamed uploads (POST,
+//! PATCH, PUT, DELETE). It starts with ONE release of one project in the layout of
+//! docs/design.md: repository [`REPOSITORY`], tag [`TAG`], an image index with one wheel entry
+//! ([`FILENAME`], whose bytes are [`file_bytes`]). Uploads are stored, so the server's write
+//! protocol can run against it.
+//!
+//! Each [`Endpoint`] has a [`Fault`] (none by default) and a request counter. The registry runs
+//! on `127.0.0.1:<free port>` in its own OS thread with its own tokio runtime, so it outlives
+//! the runtime of any one `#[tokio::test]`; it stops when dropped.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+/// The namespace of the one project served.
+pub const NAMESPACE: &str = "ns";
+/// The one project served.
+pub const PROJECT: &str = "demo";
+/// Its repository.
+pub const REPOSITORY: &str = "ns/demo";
+/// The tag of its one release.
+pub const TAG: &str = "1.0";
+/// The one file of that release.
+pub const FILENAME: &str = "demo-1.0-py3-none-any.whl";
+/// Text that [`Fault::ErrorBodyWithSecretText`] puts in its error body, and that must never
+/// reach a client.
+pub const SECRET_MARKER: &str = "FAKE-REGISTRY-SECRET-3c9e51d0";
+
+const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+const ARTIFACT_TYPE: &str = "application/pyoci.package.v1";
+/// The largest request body read (manifests and upload chunks).
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// The bytes of [`FILENAME`]: not a real wheel (nothing here unpacks it), but deterministic
+/// and long enough to be cut in half.
+pub fn file_bytes() -> Bytes {
+    let mut bytes = b"PK\x03\x04 fake wheel of demo 1.0\n".to_vec();
+    bytes.extend((0..4096u32).map(|i| (i.wrapping_mul(31) ^ (i >> 3)) as u8));
+    Bytes::from(bytes)
+}
+
+/// The sha256 of [`file_bytes`], hex.
+pub fn file_sha256() -> String {
+    hex::encode(Sha256::digest(file_bytes()))
+}
+
+/// A group of requests a fault can be set on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `GET /v2/<name>/tags/list`
+    TagsList,
+    /// `GET /v2/<name>/manifests/<reference>`
+    ManifestGet,
+    /// `HEAD /v2/<name>/manifests/<reference>`
+    ManifestHead,
+    /// `PUT /v2/<name>/manifests/<reference>`
+    ManifestPut,
+    /// `DELETE /v2/<name>/manifests/<digest>`
+    ManifestDelete,
+    /// `GET /v2/<name>/blobs/<digest>`
+    BlobGet,
+    /// `HEAD /v2/<name>/blobs/<digest>`
+    BlobHead,
+    /// `POST /v2/<name>/blobs/uploads/`
+    UploadPost,
+    /// `PATCH /v2/<name>/blobs/uploads/<id>`
+    UploadPatch,
+    /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`
+    UploadPut,
+    /// `DELETE /v2/<name>/blobs/uploads/<id>`
+    UploadDelete,
+    /// Anything else (`/v2/`, unknown paths).
+    Other,
+}
+
+/// What an endpoint does wrong.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Fault {
+    /// Nothing: a correct answer.
+    #[default]
+    None,
+    /// This status with this body (as `application/json`).
+    Status(u16, String),
+    /// Stay silent this long before the correct answer (make it longer than the server's read
+    /// timeout).
+    Delay(Duration),
+    /// The correct headers, `Content-Length` included, but only half of the body before the
+    /// connection is cut.
+    TruncatedBody,
+    /// The correct headers (`Docker-Content-Digest` included) with content of the same length
+    /// that does not match the digest.
+    WrongDigestBlob,
+    /// A successful answer whose body is cut-off JSON (headers kept).
+    MalformedJson,
+    /// A manifest request by tag, for a tag that exists, answers with a plain container image
+    /// manifest.
+    PlainContainerImage,
+    /// 429 with `Retry-After: <seconds>`.
+    RetryAfter(u64),
+    /// 401 with this `WWW-Authenticate`.
+    Challenge(String),
+    /// 500 whose JSON error body (message, detail, a second error code) holds
+    /// [`SECRET_MARKER`].
+    ErrorBodyWithSecretText,
+}
+
+#[derive(Clone)]
+struct Stored {
+    media_type: String,
+    bytes: Bytes,
+}
+
+#[derive(Default)]
+struct Store {
+    /// `(repository, tag or digest)` → manifest.
+    manifests: HashMap<(String, String), Stored>,
+    /// `(repository, digest)` → blob.
+    blobs: HashMap<(String, String), Bytes>,
+    /// Upload id → `(repository, bytes so far)`.
+    uploads: HashMap<String, (String, Vec<u8>)>,
+}
+
+struct Shared {
+    faults: Mutex<HashMap<Endpoint, Fault>>,
+    counts: Mutex<HashMap<Endpoint, usize>>,
+    store: Mutex<Store>,
+    next_upload: AtomicUsize,
+}
+
+/// The fake registry; stops when dropped.
+pub struct FakeRegistry {
+    shared: Arc<Shared>,
+    address: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeRegistry {
+    /// Starts the registry with its one release and no faults.
+    pub fn start() -> anyhow::Result<FakeRegistry> {
+        let shared = Arc::new(Shared {
+            faults: Mutex::new(HashMap::new()),
+            counts: Mutex::new(HashMap::new()),
+            store: Mutex::new(initial_store()?),
+            next_upload: AtomicUsize::new(1),
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding")?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-registry-{}", address.port()))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => return drop(ready_tx.send(Err(error.into()))),
+                };
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(error) => return drop(ready_tx.send(Err(error.into()))),
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    // Not graceful: stalled answers must not keep Drop waiting.
+                    tokio::select! {
+                        result = axum::serve(listener, app) => if let Err(error) = result {
+                            eprintln!("fake registry on {address} failed: {error}");
+                        },
+                        _ = stopped => {}
+                    }
+                });
+            })?;
+        ready_rx.recv().context("the fake registry thread died")??;
+        Ok(FakeRegistry {
+            shared,
+            address,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// `127.0.0.1:PORT`, the registry segment of the server's URLs.
+    pub fn host(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// Makes `endpoint` misbehave (until changed or cleared).
+    pub fn set_fault(&self, endpoint: Endpoint, fault: Fault) {
+        lock(&self.shared.faults).insert(endpoint, fault);
+    }
+
+    /// Makes every endpoint behave again.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    /// Requests received so far at `endpoint` (faulty answers included).
+    pub fn requests(&self, endpoint: Endpoint) -> usize {
+        lock(&self.shared.counts)
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests received so far at every endpoint.
+    pub fn total_requests(&self) -> usize {
+        lock(&self.shared.counts).values().sum()
+    }
+
+    /// Whether `repository` has `tag` (for checking what an upload left behind).
+    pub fn has_tag(&self, repository: &str, tag: &str) -> bool {
+        lock(&self.shared.store)
+            .manifests
+            .contains_key(&(repository.to_owned(), tag.to_owned()))
+    }
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn compact(value: &serde_json::Value) -> anyhow::Result<Bytes> {
+    Ok(Bytes::from(serde_json::to_vec(value)?))
+}
+
+/// The one release: the wheel blob, the empty config, the file manifest, the index (by tag and
+/// by digest).
+fn initial_store() -> anyhow::Result<Store> {
+    let created = "2026-01-02T03:04:05Z";
+    let file = file_bytes();
+    let file_digest = digest_of(&file);
+    let empty = Bytes::from_static(b"{}");
+    let manifest = compact(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "config": { "mediaType": MEDIA_TYPE_EMPTY, "digest": digest_of(&empty), "size": 2 },
+        "layers": [{
+            "mediaType": ARTIFACT_TYPE,
+            "digest": file_digest,
+            "size": file.len(),
+            "annotations": { "org.opencontainers.image.title": FILENAME },
+        }],
+        "annotations": { "org.opencontainers.image.created": created },
+    }))?;
+    let index = compact(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_INDEX,
+        "artifactType": ARTIFACT_TYPE,
+        "manifests": [{
+            "mediaType": MEDIA_TYPE_MANIFEST,
+            "digest": digest_of(&manifest),
+            "size": manifest.len(),
+            "platform": { "architecture": "py3-none-any.whl", "os": "any" },
+            "annotations": {
+                "com.pyoci.project_urls": "{}",
+                "com.pyoci.sha256_digest": file_sha256(),
+                "dev.oci-pypi.size": file.len().to_string(),
+                "org.opencontainers.image.created": created,
+                "org.opencontainers.image.title": FILENAME,
+            },
+        }],
+        "annotations": { "org.opencontainers.image.created": created },
+    }))?;
+    let mut store = Store::default();
+    let repository = REPOSITORY.to_owned();
+    for blob in [file, empty] {
+        store
+            .blobs
+            .insert((repository.clone(), digest_of(&blob)), blob);
+    }
+    let stored = |media_type: &str, bytes: &Bytes| Stored {
+        media_type: media_type.to_owned(),
+        bytes: bytes.clone(),
+    };
+    store.manifests.insert(
+        (repository.clone(), digest_of(&manifest)),
+        stored(MEDIA_TYPE_MANIFEST, &manifest),
+    );
+    store.manifests.insert(
+        (repository.clone(), digest_of(&index)),
+        stored(MEDIA_TYPE_INDEX, &index),
+    );
+    store
+        .manifests
+        .insert((repository, TAG.to_owned()), stored(MEDIA_TYPE_INDEX, &index));
+    Ok(store)
+}
+
+/// What a request is about.
+#[derive(Debug)]
+enum Target {
+    Tags { repository: String },
+    Manifest { repository: String, reference: String },
+    Blob { repository: String, digest: String },
+    UploadStart { repository: String },
+    Upload { repository: String, id: String },
+    Nothing,
+}
+
+fn classify(method: &Method, path: &str) -> (Endpoint, Target) {
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return (Endpoint::Other, Target::Nothing);
+    };
+    let owned = |s: &str| s.to_owned();
+    let target = if let Some(repository) = rest.strip_suffix("/tags/list") {
+        Target::Tags {
+            repository: owned(repository),
+        }
+    } else if let Some((repository, id)) = rest.rsplit_once("/blobs/uploads/") {
+        if id.is_empty() {
+            Target::UploadStart {
+                repository: owned(repository),
+            }
+        } else {
+            Target::Upload {
+                repository: owned(repository),
+                id: owned(id),
+            }
+        }
+    } else if let Some((repository, reference)) = rest.rsplit_once("/manifests/") {
+        Target::Manifest {
+            repository: owned(repository),
+            reference: owned(reference),
+        }
+    } else if let Some((repository, digest)) = rest.rsplit_once("/blobs/") {
+        Target::Blob {
+            repository: owned(repository),
+            digest: owned(digest),
+        }
+    } else {
+        Target::Nothing
+    };
+    let endpoint = match (&target, method.as_str()) {
+        (Target::Tags { .. }, "GET") => Endpoint::TagsList,
+        (Target::Manifest { .. }, "GET") => Endpoint::ManifestGet,
+        (Target::Manifest { .. }, "HEAD") => Endpoint::ManifestHead,
+        (Target::Manifest { .. }, "PUT") => Endpoint::ManifestPut,
+        (Target::Manifest { .. }, "DELETE") => Endpoint::ManifestDelete,
+        (Target::Blob { .. }, "GET") => Endpoint::BlobGet,
+        (Target::Blob { .. }, "HEAD") => Endpoint::BlobHead,
+        (Target::UploadStart { .. }, "POST") => Endpoint::UploadPost,
+        (Target::Upload { .. }, "PATCH") => Endpoint::UploadPatch,
+        (Target::Upload { .. }, "PUT") => Endpoint::UploadPut,
+        (Target::Upload { .. }, "DELETE") => Endpoint::UploadDelete,
+        _ => Endpoint::Other,
+    };
+    (endpoint, target)
+}
+
+/// A complete answer, before a fault may spoil it.
+struct Reply {
+    status: StatusCode,
+    headers: Vec<(HeaderName, String)>,
+    body: Bytes,
+}
+
+impl Reply {
+    fn new(status: StatusCode) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    fn header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn body(mut self, content_type: &str, body: Bytes) -> Self {
+        self.headers
+            .push((header::CONTENT_TYPE, content_type.to_owned()));
+        self.body = body;
+        self
+    }
+
+    fn error(status: StatusCode, code: &str, message: &str) -> Self {
+        let body = serde_json::json!({ "errors": [{ "code": code, "message": message }] });
+        Self::new(status).body("application/json", Bytes::from(body.to_string()))
+    }
+
+    fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == header::CONTENT_TYPE)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The response; for HEAD the body is left out but its length is still announced.
+    fn into_response(self, head: bool) -> Response {
+        let length = self.body.len();
+        let body = if head {
+            Body::empty()
+        } else {
+            Body::from(self.body)
+        };
+        let mut response = self.headers_onto(Response::new(body));
+        *response.status_mut() = self.status;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        response
+    }
+
+    /// The response with its full `Content-Length` but half of the body, then a cut.
+    fn into_truncated_response(self) -> Response {
+        let length = self.body.len();
+        let half = self.body.slice(..length / 2);
+        let chunks = futures_util::stream::unfold(Some(half), |state| async move {
+            match state {
+                Some(half) => Some((Ok::<Bytes, std::io::Error>(half), None)),
+                None => {
+                    // Let the first half reach the client before the connection is cut.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Some((Err(std::io::Error::other("truncated on purpose")), None))
+                }
+            }
+        });
+        let mut response = self.headers_onto(Response::new(Body::from_stream(chunks)));
+        *response.status_mut() = self.status;
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        response
+    }
+
+    fn headers_onto(&self, mut response: Response) -> Response {
+        for (name, value) in &self.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                response.headers_mut().append(name.clone(), value);
+            }
+        }
+        response
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let method = request.method().clone();
+    let head = method == Method::HEAD;
+    let (endpoint, target) = classify(&method, request.uri().path());
+    let by_tag = matches!(&target, Target::Manifest { reference, .. } if !reference.contains(':'));
+    *lock(&shared.counts).entry(endpoint).or_insert(0) += 1;
+    let fault = lock(&shared.faults)
+        .get(&endpoint)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(reply) = fault_reply(&fault) {
+        return reply.into_response(head);
+    }
+    if let Fault::Delay(delay) = &fault {
+        tokio::time::sleep(*delay).await;
+    }
+    let reply = shared.serve(target, request).await;
+    match fault {
+        Fault::TruncatedBody if !head => reply.into_truncated_response(),
+        Fault::WrongDigestBlob if reply.status.is_success() => corrupt(reply).into_response(head),
+        Fault::MalformedJson if reply.status.is_success() => malformed(reply).into_response(head),
+        Fault::PlainContainerImage if reply.status.is_success() && by_tag => {
+            plain_image().into_response(head)
+        }
+        _ => reply.into_response(head),
+    }
+}
+
+/// The answer of a fault that replaces the real answer altogether.
+fn fault_reply(fault: &Fault) -> Option<Reply> {
+    match fault {
+        Fault::Status(status, body) => Some(
+            Reply::new(StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+                .body("application/json", Bytes::from(body.clone())),
+        ),
+        Fault::RetryAfter(seconds) => Some(
+            Reply::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOOMANYREQUESTS",
+                "slow down",
+            )
+            .header(header::RETRY_AFTER, seconds.to_string()),
+        ),
+        Fault::Challenge(challenge) => Some(
+            Reply::error(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "authentication required",
+            )
+            .header(header::WWW_AUTHENTICATE, challenge.clone()),
+        ),
+        Fault::ErrorBodyWithSecretText => {
+            let body = serde_json::json!({ "errors": [
+                {
+                    "code": "UNKNOWN",
+                    "message": format!("database password is {SECRET_MARKER}"),
+                    "detail": { "dsn": format!("postgres://admin:{SECRET_MARKER}@db/registry") },
+                },
+                { "code": SECRET_MARKER, "message": SECRET_MARKER },
+            ]});
+            Some(
+                Reply::new(StatusCode::INTERNAL_SERVER_ERROR)
+                    .header(HeaderName::from_static("x-debug"), SECRET_MARKER)
+                    .body("application/json", Bytes::from(body.to_string())),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Same length, other bytes: every byte flipped.
+fn corrupt(mut reply: Reply) -> Reply {
+    reply.body = reply.body.iter().map(|b| !b).collect::<Vec<u8>>().into();
+    reply
+}
+
+/// The first half of the body, which for JSON is never JSON.
+fn malformed(mut reply: Reply) -> Reply {
+    let half = reply.body.len() / 2;
+    let cut = reply.body.slice(..half);
+    reply.body = if cut.is_empty() {
+        Bytes::from_static(b"{\"schemaVersion\": 2, \"manifests\": [")
+    } else {
+        cut
+    };
+    reply.headers.retain(|(name, _)| {
+        name != HeaderName::from_static("docker-content-digest") && name != header::ETAG
+    });
+    let digest = digest_of(&reply.body);
+    reply.header(HeaderName::from_static("docker-content-digest"), digest)
+}
+
+/// A plain container image manifest (what `docker push` leaves under a tag).
+fn plain_image() -> Reply {
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": digest_of(config),
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": format!("sha256:{}", "ab".repeat(32)),
+            "size": 1234,
+        }],
+    });
+    let bytes = Bytes::from(manifest.to_string());
+    let digest = digest_of(&bytes);
+    Reply::new(StatusCode::OK)
+        .header(HeaderName::from_static("docker-content-digest"), digest)
+        .body(MEDIA_TYPE_MANIFEST, bytes)
+}
+
+impl Shared {
+    async fn serve(&self, target: Target, request: Request) -> Reply {
+        let method = request.method().clone();
+        let query = request.uri().query().unwrap_or_default().to_owned();
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let needs_body = matches!(method, Method::PUT | Method::PATCH);
+        let body = if needs_body {
+            match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
+                Ok(body) => body,
+                Err(_) => return Reply::error(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", ""),
+            }
+        } else {
+            Bytes::new()
+        };
+        match (target, method.as_str()) {
+            (Target::Nothing, _) => Reply::new(StatusCode::OK).body("application/json", "{}".into()),
+            (Target::Tags { repository }, "GET") => self.tags(&repository),
+            (
+                Target::Manifest {
+                    repository,
+                    reference,
+                },
+                "GET" | "HEAD",
+            ) => self.get_manifest(&repository, &reference),
+            (
+                Target::Manifest {
+                    repository,
+                    reference,
+                },
+                "PUT",
+            ) => self.put_manifest(&repository, &reference, &content_type, body),
+            (
+                Target::Manifest {
+                    repository,
+                    reference,
+                },
+                "DELETE",
+            ) => self.delete_manifest(&repository, &reference),
+            (Target::Blob { repository, digest }, "GET" | "HEAD") => {
+                self.get_blob(&repository, &digest)
+            }
+            (Target::UploadStart { repository }, "POST") => self.start_upload(&repository),
+            (Target::Upload { repository, id }, "PATCH") => {
+                self.append_upload(&repository, &id, &body)
+            }
+            (Target::Upload { repository, id }, "PUT") => {
+                self.commit_upload(&repository, &id, &query, &body)
+            }
+            (Target::Upload { id, .. }, "DELETE") => {
+                lock(&self.store).uploads.remove(&id);
+                Reply::new(StatusCode::NO_CONTENT)
+            }
+            _ => Reply::error(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", "not here"),
+        }
+    }
+
+    fn tags(&self, repository: &str) -> Reply {
+        let store = lock(&self.store);
+        let mut tags: Vec<&str> = store
+            .manifests
+            .keys()
+            .filter(|(name, reference)| name == repository && !reference.contains(':'))
+            .map(|(_, reference)| reference.as_str())
+            .collect();
+        if tags.is_empty() {
+            return Reply::error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "no such repository");
+        }
+        tags.sort_unstable();
+        let body = serde_json::json!({ "name": repository, "tags": tags });
+        Reply::new(StatusCode::OK).body("application/json", Bytes::from(body.to_string()))
+    }
+
+    fn get_manifest(&self, repository: &str, reference: &str) -> Reply {
+        let key = (repository.to_owned(), reference.to_owned());
+        let Some(stored) = lock(&self.store).manifests.get(&key).cloned() else {
+            return Reply::error(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+            );
+        };
+        let digest = digest_of(&stored.bytes);
+        Reply::new(StatusCode::OK)
+            .header(HeaderName::from_static("docker-content-digest"), &*digest)
+            .header(header::ETAG, format!("\"{digest}\""))
+            .body(&stored.media_type, stored.bytes)
+    }
+
+    fn put_manifest(&self, repository: &str, reference: &str, media_type: &str, body: Bytes) -> Reply {
+        let digest = digest_of(&body);
+        if reference.starts_with("sha256:") && reference != digest {
+            return Reply::error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "digest mismatch");
+        }
+        let stored = Stored {
+            media_type: media_type.to_owned(),
+            bytes: body,
+        };
+        let mut store = lock(&self.store);
+        for key in [reference, digest.as_str()] {
+            store
+                .manifests
+                .insert((repository.to_owned(), key.to_owned()), stored.clone());
+        }
+        Reply::new(StatusCode::CREATED)
+            .header(
+                header::LOCATION,
+                format!("/v2/{repository}/manifests/{digest}"),
+            )
+            .header(HeaderName::from_static("docker-content-digest"), digest)
+    }
+
+    fn delete_manifest(&self, repository: &str, reference: &str) -> Reply {
+        let mut store = lock(&self.store);
+        let Some(deleted) = store
+            .manifests
+            .remove(&(repository.to_owned(), reference.to_owned()))
+        else {
+            return Reply::error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown");
+        };
+        // Deleting by digest removes every tag pointing at it.
+        store
+            .manifests
+            .retain(|(name, _), stored| name != repository || stored.bytes != deleted.bytes);
+        Reply::new(StatusCode::ACCEPTED)
+    }
+
+    fn get_blob(&self, repository: &str, digest: &str) -> Reply {
+        let key = (repository.to_owned(), digest.to_owned());
+        let Some(blob) = lock(&self.store).blobs.get(&key).cloned() else {
+            return Reply::error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown");
+        };
+        Reply::new(StatusCode::OK)
+            .header(HeaderName::from_static("docker-content-digest"), digest)
+            .body("application/octet-stream", blob)
+    }
+
+    fn start_upload(&self, repository: &str) -> Reply {
+        let id = format!(
+            "upload-{}",
+            self.next_upload.fetch_add(1, Ordering::Relaxed)
+        );
+        lock(&self.store)
+            .uploads
+            .insert(id.clone(), (repository.to_owned(), Vec::new()));
+        upload_accepted(repository, &id, 0)
+    }
+
+    fn append_upload(&self, repository: &str, id: &str, body: &[u8]) -> Reply {
+        let mut store = lock(&self.store);
+        let Some((_, bytes)) = store.uploads.get_mut(id) else {
+            return Reply::error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "no session");
+        };
+        bytes.extend_from_slice(body);
+        upload_accepted(repository, id, bytes.len())
+    }
+
+    fn commit_upload(&self, repository: &str, id: &str, query: &str, body: &[u8]) -> Reply {
+        let expected = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "digest")
+            .map(|(_, value)| value.into_owned());
+        let mut store = lock(&self.store);
+        let Some((_, mut bytes)) = store.uploads.remove(id) else {
+            return Reply::error(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "no session");
+        };
+        bytes.extend_from_slice(body);
+        let digest = digest_of(&bytes);
+        if expected.as_deref() != Some(digest.as_str()) {
+            return Reply::error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "digest mismatch");
+        }
+        store
+            .blobs
+            .insert((repository.to_owned(), digest.clone()), Bytes::from(bytes));
+        Reply::new(StatusCode::CREATED)
+            .header(header::LOCATION, format!("/v2/{repository}/blobs/{digest}"))
+            .header(HeaderName::from_static("docker-content-digest"), digest)
+    }
+}
+
+fn upload_accepted(repository: &str, id: &str, received: usize) -> Reply {
+    Reply::new(StatusCode::ACCEPTED)
+        .header(
+            header::LOCATION,
+            format!("/v2/{repository}/blobs/uploads/{id}"),
+        )
+        .header(
+            header::RANGE,
+            format!("0-{}", received.saturating_sub(1)),
+        )
+        .header(HeaderName::from_static("docker-upload-uuid"), id)
+}

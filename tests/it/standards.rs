@@ -1,0 +1,300 @@
+//! The modern simple API: PEP 691 negotiation, PEP 700 fields, PEP 592 yanking and
+//! `Requires-Python`, seen through real pip and uv.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::harness::{AuthMode, DistSpec, TestEnv};
+
+const JSON: &str = "application/vnd.pypi.simple.v1+json";
+const HTML: &str = "application/vnd.pypi.simple.v1+html";
+
+/// Every `Accept` combination gets the right serialization, `Vary: Accept`, and 406 when
+/// nothing fits; the JSON validates against the PEP 691/700 shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_negotiation() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let spec = DistSpec::new("negotiated", "1.0").requires_python(">=3.8");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    let sdist = env.sandbox.sdist(&spec).await?;
+    env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
+    let page = format!("{}/negotiated/", env.base_path());
+    let pip = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
+    let cases: [(Option<&str>, &str, StatusCode, Option<&str>); 9] = [
+        (None, "", StatusCode::OK, Some("text/html")),
+        (Some("*/*"), "", StatusCode::OK, Some("text/html")),
+        (Some(pip), "", StatusCode::OK, Some(JSON)),
+        (Some(HTML), "", StatusCode::OK, Some(HTML)),
+        (Some("text/html"), "", StatusCode::OK, Some("text/html")),
+        (
+            Some("application/vnd.pypi.simple.latest+json"),
+            "",
+            StatusCode::OK,
+            Some(JSON),
+        ),
+        (
+            Some("text/html;q=0.5, application/vnd.pypi.simple.v1+json;q=0.4"),
+            "",
+            StatusCode::OK,
+            Some("text/html"),
+        ),
+        (
+            Some("application/json"),
+            "",
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+        ),
+        (
+            Some("text/html"),
+            "?format=application/vnd.pypi.simple.v1%2Bjson",
+            StatusCode::OK,
+            Some(JSON),
+        ),
+    ];
+    for (accept, query, status, content_type) in cases {
+        let mut request = env.http(Method::GET, &format!("{page}{query}"), true);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let response = request.send().await?;
+        assert_eq!(response.status(), status, "{accept:?} {query}");
+        if let Some(expected) = content_type {
+            let got = response.headers()["content-type"].to_str()?.to_owned();
+            assert!(got.starts_with(expected), "{accept:?}: {got}");
+            assert!(response.headers()["vary"].to_str()?.contains("Accept"));
+        }
+    }
+
+    let json: Value = env
+        .http(Method::GET, &page, true)
+        .header("accept", JSON)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(json["meta"]["api-version"], "1.1");
+    assert_eq!(json["name"], "negotiated");
+    assert_eq!(json["versions"], serde_json::json!(["1.0"]));
+    let files = json["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    for file in files {
+        let filename = file["filename"].as_str().unwrap();
+        let bytes = std::fs::read(env.sandbox.dist_dir().join(filename))?;
+        assert_eq!(file["size"], bytes.len());
+        assert_eq!(file["hashes"]["sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(file["requires-python"], ">=3.8");
+        assert_eq!(file["yanked"], false);
+        let upload_time = file["upload-time"].as_str().unwrap();
+        assert!(
+            upload_time.len() >= 20 && upload_time.ends_with('Z'),
+            "{upload_time}"
+        );
+        let url = format!("{page}{}", file["url"].as_str().unwrap());
+        let download = env.http(Method::GET, &url, true).send().await?;
+        assert_eq!(download.bytes().await?.as_ref(), bytes.as_slice());
+    }
+
+    let list = format!("{}/+simple/", env.base_path());
+    let projects: Value = env
+        .http(Method::GET, &list, true)
+        .header("accept", JSON)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(projects["meta"]["api-version"], "1.1");
+    assert_eq!(
+        projects["projects"],
+        serde_json::json!([{ "name": "negotiated" }])
+    );
+    Ok(())
+}
+
+/// Pages carry an ETag and answer a matching `If-None-Match` with 304.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_revalidate_with_etags() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let wheel = env.sandbox.wheel(&DistSpec::new("tagged", "1.0")).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let page = format!("{}/tagged/", env.base_path());
+    let first = env.http(Method::GET, &page, false).send().await?;
+    let etag = first.headers()["etag"].to_str()?.to_owned();
+    assert!(
+        first.headers()["cache-control"]
+            .to_str()?
+            .contains("max-age=")
+    );
+    let again = env
+        .http(Method::GET, &page, false)
+        .header("if-none-match", &etag)
+        .send()
+        .await?;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    // A new upload changes the page (and the ETag) at once through this server.
+    let wheel = env.sandbox.wheel(&DistSpec::new("tagged", "1.1")).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let changed = env
+        .http(Method::GET, &page, false)
+        .header("if-none-match", &etag)
+        .send()
+        .await?;
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert!(changed.text().await?.contains("tagged-1.1"));
+    Ok(())
+}
+
+/// A yanked release is skipped by pip and uv unless pinned exactly; un-yanking restores it;
+/// the mark and reason show in HTML, JSON and the releases JSON.
+async fn yanked_releases_are_skipped(mode: AuthMode) -> anyhow::Result<()> {
+    let env = TestEnv::start(mode).await?;
+    let old = DistSpec::new("yanky", "1.0");
+    let new = DistSpec::new("yanky", "1.1");
+    for spec in [&old, &new] {
+        let wheel = env.sandbox.wheel(spec).await?;
+        env.twine_upload(&[&wheel]).await?.assert_success();
+    }
+    let yank = format!("{}/+yank/yanky/1.1", env.base_path());
+    if mode != AuthMode::Anonymous {
+        let anonymous = env.http(Method::POST, &yank, false).send().await?;
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = env
+        .http(Method::POST, &yank, true)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("reason=broken+%3Cbuild%3E")
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await?
+    );
+
+    let url = env.index_url_with_credentials();
+    let (out, target) = env.sandbox.pip_install(&url, &["yanky"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &new.module()).await?,
+        "1.0"
+    );
+    let (out, target) = env.sandbox.pip_install(&url, &["yanky==1.1"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &new.module()).await?,
+        "1.1"
+    );
+    let (out, target) = env.sandbox.uv_install(&url, &["yanky"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &new.module()).await?,
+        "1.0"
+    );
+
+    let page = format!("{}/yanky/", env.base_path());
+    let html = env
+        .http(Method::GET, &page, true)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        html.contains("data-yanked=\"broken &lt;build&gt;\""),
+        "{html}"
+    );
+    let json: Value = env
+        .http(Method::GET, &page, true)
+        .header("accept", JSON)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(json["files"][1]["yanked"], "broken <build>");
+    assert_eq!(json["files"][0]["yanked"], false);
+    let releases: Value = env
+        .http(Method::GET, &format!("{page}json"), true)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(releases["releases"]["1.1"][0]["yanked"], true);
+    assert_eq!(releases["info"]["version"], "1.0");
+
+    // Yanking again is a no-op; un-yanking restores 1.1 as the default choice.
+    let again = env
+        .http(Method::POST, &yank, true)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("reason=broken+%3Cbuild%3E")
+        .send()
+        .await?;
+    assert_eq!(again.status(), StatusCode::OK);
+    let unyank = env.http(Method::DELETE, &yank, true).send().await?;
+    assert_eq!(unyank.status(), StatusCode::OK);
+    let (out, target) = env.sandbox.pip_install(&url, &["yanky"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &new.module()).await?,
+        "1.1"
+    );
+
+    // Yanking one file by name, and a file that does not exist.
+    let by_file = format!("{}/+yank/yanky/{}", env.base_path(), old.wheel_filename());
+    let response = env.http(Method::POST, &by_file, true).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let json: Value = env
+        .http(Method::GET, &page, true)
+        .header("accept", JSON)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(json["files"][0]["yanked"], true);
+    let missing = format!("{}/+yank/yanky/9.9", env.base_path());
+    assert_eq!(
+        env.http(Method::POST, &missing, true)
+            .send()
+            .await?
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    Ok(())
+}
+
+crate::in_every_auth_mode!(yanked_releases_are_skipped);
+
+/// pip and uv skip a release whose `Requires-Python` excludes their interpreter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requires_python_is_honoured() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let usable = DistSpec::new("pyreq", "1.0").requires_python(">=3.8");
+    let future = DistSpec::new("pyreq", "2.0").requires_python(">=4");
+    for spec in [&usable, &future] {
+        let wheel = env.sandbox.wheel(spec).await?;
+        env.uv_publish(&[&wheel]).await?.assert_success();
+    }
+    let html = env
+        .http(Method::GET, &format!("{}/pyreq/", env.base_path()), false)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(html.contains("data-requires-python=\"&gt;=4\""), "{html}");
+    let url = env.index_url();
+    let (out, target) = env.sandbox.pip_install(&url, &["pyreq"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox
+            .import_version(&target, &usable.module())
+            .await?,
+        "1.0"
+    );
+    let (out, target) = env.sandbox.uv_install(&url, &["pyreq"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox
+            .import_version(&target, &usable.module())
+            .await?,
+        "1.0"
+    );
+    Ok(())
+}
