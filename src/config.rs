@@ -58,6 +58,15 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_LISTING_CACHE_TTL", default_value_t = 5)]
     pub listing_cache_ttl: u64,
 
+    /// Keep only the newest N releases of a project in listings (PEP 440 order); 0 lists all.
+    #[arg(long, env = "OCI_PYPI_MAX_VERSIONS", default_value_t = 0)]
+    pub max_versions: usize,
+
+    /// What to do when a registry redirects a file download to object storage on another
+    /// host: `stream` the bytes through this server, or `redirect` the client there.
+    #[arg(long, env = "OCI_PYPI_BLOB_REDIRECTS", value_enum, default_value_t = BlobRedirects::Stream)]
+    pub blob_redirects: BlobRedirects,
+
     /// Log filter: a level (`info`, `debug`) or tracing directives (`oci_pypi=debug`).
     #[arg(long, env = "OCI_PYPI_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -65,6 +74,15 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "OCI_PYPI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// How registry redirects of file downloads are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlobRedirects {
+    /// Follow them and stream the bytes through.
+    Stream,
+    /// Send the client to the redirect target.
+    Redirect,
 }
 
 /// How log lines are written.
@@ -124,6 +142,8 @@ impl Config {
             read_timeout: 60,
             listing_concurrency: 32,
             listing_cache_ttl: 5,
+            max_versions: 0,
+            blob_redirects: BlobRedirects::Stream,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
         }

@@ -53,6 +53,8 @@ pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
             max_upload_size: config.max_upload_size,
             listing_concurrency: config.listing_concurrency.max(1),
             listing_ttl: std::time::Duration::from_secs(config.listing_cache_ttl),
+            max_versions: config.max_versions,
+            pass_blob_redirects: config.blob_redirects == config::BlobRedirects::Redirect,
         },
     );
     Ok(http::AppState {

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use super::AppState;
 use super::error::ApiError;
 use super::route::Scope;
-use crate::index::{Caller, IndexError};
+use crate::index::{Caller, FileRequest, IndexError};
 use crate::packaging::{ProjectName, Version};
 
 /// Files never change once stored (overwrites are refused): let clients keep them.
@@ -30,10 +30,14 @@ pub async fn download(
     let project = ProjectName::parse(project).map_err(IndexError::from)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let head = method == Method::HEAD;
+    let request = FileRequest { range, head };
     let file = state
         .index
-        .open_file(caller, &location, &project, filename, range, head)
+        .open_file(caller, &location, &project, filename, request)
         .await?;
+    if let Some(target) = &file.redirect {
+        return Ok(redirect(target));
+    }
     let status = StatusCode::from_u16(file.status).unwrap_or(StatusCode::OK);
     let content_type = file.content_type();
     let etag = format!("\"sha256:{}\"", file.file.sha256);
@@ -107,6 +111,19 @@ pub async fn delete_version(
         .delete_version(caller, &location, &project, &version)
         .await?;
     Ok(deleted())
+}
+
+/// A temporary redirect to where the registry keeps the bytes (pre-signed URLs expire: the
+/// redirect itself is not cached; the file URL in pages stays ours).
+fn redirect(target: &str) -> Response {
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    if let Ok(value) = HeaderValue::from_str(target) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn deleted() -> Response {

@@ -1,28 +1,33 @@
-//! Serving a distribution file: find it in its release index, stream its layer blob.
+//! Serving a distribution file: find it in its release index, stream its layer blob, and check
+//! on the way that the bytes are the ones the index records.
 
 use std::pin::Pin;
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
+use sha2::{Digest as _, Sha256};
 
 use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex, StoredFile};
 use crate::packaging::{DistFilename, DistKind, ProjectName};
 use crate::storage::oci::ImageManifest;
-use crate::storage::registry::{BlobDownload, Registry};
+use crate::storage::registry::{BlobDownload, BlobRequest, Registry};
 use crate::storage::{Digest, Reference, Repository, StorageError};
 
 /// A file on its way to the client.
 pub struct FileDownload {
     /// What the index records about the file.
     pub file: StoredFile,
-    /// 200, 206 or 416.
+    /// 200, 206, 416, or 307 with [`FileDownload::redirect`].
     pub status: u16,
+    /// Where the client gets the bytes, when the registry's redirects are passed on.
+    pub redirect: Option<String>,
     /// Length of the body, when known.
     pub content_length: Option<u64>,
     /// `Content-Range` of a 206 or 416.
     pub content_range: Option<String>,
-    /// The bytes.
+    /// The bytes; a whole-file body ends with an error if they do not hash to the recorded
+    /// sha256, so the client sees a failed download rather than wrong bytes.
     pub body: Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>,
 }
 
@@ -47,9 +52,17 @@ impl FileDownload {
     }
 }
 
+/// How a file is asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileRequest<'a> {
+    /// An HTTP `Range` value.
+    pub range: Option<&'a str>,
+    /// Headers only.
+    pub head: bool,
+}
+
 impl Index {
-    /// Opens `filename` of `project` for reading, optionally a byte `range` of it, or only its
-    /// headers (`head`).
+    /// Opens `filename` of `project` for reading.
     ///
     /// # Errors
     /// [`IndexError::FileNotFound`] when the release has no such file; a packaging error for a
@@ -60,8 +73,7 @@ impl Index {
         location: &Location,
         project: &ProjectName,
         filename: &str,
-        range: Option<&str>,
-        head: bool,
+        request: FileRequest<'_>,
     ) -> Result<FileDownload, IndexError> {
         let not_found = || IndexError::FileNotFound {
             filename: filename.escape_default().to_string(),
@@ -85,15 +97,27 @@ impl Index {
         let file = index
             .file(project, &version.to_string(), filename)
             .ok_or_else(not_found)?;
-        let blob = fetch_layer(&registry, &repository, &file, range, head)
+        let blob_request = BlobRequest {
+            range: request.range,
+            head: request.head,
+            pass_redirects: self.options.pass_blob_redirects,
+        };
+        let blob = fetch_layer(&registry, &repository, &file, blob_request)
             .await?
             .ok_or_else(not_found)?;
+        let whole = blob.status == 200 && !request.head && blob.redirect.is_none();
+        let body = if whole {
+            verified(blob.body, file.sha256.clone())
+        } else {
+            blob.body
+        };
         Ok(FileDownload {
             file,
             status: blob.status,
+            redirect: blob.redirect,
             content_length: blob.content_length,
             content_range: blob.content_range,
-            body: blob.body,
+            body,
         })
     }
 }
@@ -104,11 +128,10 @@ async fn fetch_layer(
     registry: &Registry,
     repository: &Repository,
     file: &StoredFile,
-    range: Option<&str>,
-    head: bool,
+    request: BlobRequest<'_>,
 ) -> Result<Option<BlobDownload>, IndexError> {
     let digest = Digest::from_sha256_hex(&file.sha256)?;
-    if let Some(blob) = registry.get_blob(repository, &digest, range, head).await? {
+    if let Some(blob) = registry.get_blob(repository, &digest, request).await? {
         return Ok(Some(blob));
     }
     let reference = Reference::Digest(file.manifest.clone());
@@ -123,6 +146,72 @@ async fn fetch_layer(
     };
     let layer_digest = Digest::parse(&layer.digest)?;
     Ok(registry
-        .get_blob(repository, &layer_digest, range, head)
+        .get_blob(repository, &layer_digest, request)
         .await?)
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>;
+
+/// Passes `body` through, hashing it; at the end, an error if it was not `sha256`.
+fn verified(body: ByteStream, sha256: String) -> ByteStream {
+    let state = (body, Sha256::new(), sha256, false);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |(mut body, mut hasher, expected, done)| async move {
+            if done {
+                return None;
+            }
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    hasher.update(&chunk);
+                    Some((Ok(chunk), (body, hasher, expected, false)))
+                }
+                Some(Err(error)) => Some((Err(error), (body, hasher, expected, true))),
+                None => {
+                    let computed = hex::encode(hasher.clone().finalize());
+                    if computed == expected {
+                        return None;
+                    }
+                    tracing::error!(
+                        oci.digest = %expected,
+                        "the registry sent bytes hashing to {computed}: download aborted"
+                    );
+                    let error = StorageError::InvalidResponse {
+                        registry: String::new(),
+                        reason: format!("the blob does not match its digest `sha256:{expected}`"),
+                    };
+                    Some((Err(error), (body, hasher, expected, true)))
+                }
+            }
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream_of(chunks: &[&'static [u8]]) -> ByteStream {
+        let items: Vec<Result<Bytes, StorageError>> =
+            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        Box::pin(futures_util::stream::iter(items))
+    }
+
+    #[tokio::test]
+    async fn matching_bytes_pass_through() {
+        let expected = hex::encode(Sha256::digest(b"hello world"));
+        let body = verified(stream_of(&[b"hello ", b"world"]), expected);
+        let items: Vec<_> = body.collect().await;
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().all(Result::is_ok));
+    }
+
+    #[tokio::test]
+    async fn wrong_bytes_end_with_an_error() {
+        let expected = hex::encode(Sha256::digest(b"hello world"));
+        let body = verified(stream_of(&[b"hello ", b"w0rld"]), expected);
+        let items: Vec<_> = body.collect().await;
+        assert_eq!(items.len(), 3);
+        assert!(items.last().is_some_and(Result::is_err));
+    }
 }

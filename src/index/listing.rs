@@ -71,10 +71,14 @@ impl Index {
             .list_tags(&repository)
             .await?
             .ok_or_else(not_found)?;
-        let versions: Vec<(Tag, Version)> = tags
+        let mut versions: Vec<(Tag, Version)> = tags
             .into_iter()
             .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
             .collect();
+        if self.options.max_versions > 0 && versions.len() > self.options.max_versions {
+            versions.sort_by(|a, b| b.1.cmp(&a.1));
+            versions.truncate(self.options.max_versions);
+        }
         let context = ReleaseContext {
             index: self,
             registry: &registry,

@@ -18,7 +18,7 @@ mod yank;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use download::FileDownload;
+pub use download::{FileDownload, FileRequest};
 pub use error::IndexError;
 pub use listing::{ProjectPage, Release};
 pub use registries::RegistryPolicy;
@@ -74,6 +74,11 @@ pub struct IndexOptions {
     pub listing_concurrency: usize,
     /// How long a caller's project page is reused without asking the registry.
     pub listing_ttl: Duration,
+    /// Keep only the newest releases of a project in listings (PEP 440 order); 0: all.
+    pub max_versions: usize,
+    /// Hand a registry's blob redirects (to object storage) to the client instead of
+    /// streaming the bytes through.
+    pub pass_blob_redirects: bool,
 }
 
 /// The index service, shared by all requests.

@@ -36,10 +36,24 @@ pub struct BlobUpload {
     written: u64,
 }
 
+/// How to fetch a blob.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlobRequest<'a> {
+    /// An HTTP `Range` value, passed on.
+    pub range: Option<&'a str>,
+    /// Only the headers.
+    pub head: bool,
+    /// When the registry redirects to another host (object storage), hand the redirect back
+    /// instead of streaming the bytes through.
+    pub pass_redirects: bool,
+}
+
 /// A blob being downloaded.
 pub struct BlobDownload {
-    /// 200, 206 (a range), or 416 (range not satisfiable).
+    /// 200, 206 (a range), 416 (range not satisfiable), or 307 with [`BlobDownload::redirect`].
     pub status: u16,
+    /// Where the registry sends the client for the bytes, when redirects are passed on.
+    pub redirect: Option<String>,
     /// The body length, when known.
     pub content_length: Option<u64>,
     /// `Content-Range` of a 206 or 416.
@@ -121,9 +135,8 @@ impl Registry {
         }
     }
 
-    /// Streams the blob `digest` (or the byte `range` of it, an HTTP `Range` value); `None`
-    /// when absent. With `head`, only the headers are fetched. Redirects are followed;
-    /// credentials go only to the registry itself.
+    /// Streams the blob `digest` as `request` says; `None` when absent. Redirects are followed
+    /// (or passed back); credentials go only to the registry itself.
     ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses, fails, or redirects somewhere unsafe.
@@ -131,9 +144,13 @@ impl Registry {
         &self,
         repository: &Repository,
         digest: &Digest,
-        range: Option<&str>,
-        head: bool,
+        request: BlobRequest<'_>,
     ) -> Result<Option<BlobDownload>, StorageError> {
+        let BlobRequest {
+            range,
+            head,
+            pass_redirects,
+        } = request;
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let method = if head {
             reqwest::Method::HEAD
@@ -154,6 +171,16 @@ impl Registry {
                 break;
             }
             current = self.redirect_target(&current, &response)?;
+            let registry_origin = reqwest::Url::parse(&self.url("/")).map(|u| u.origin()).ok();
+            if pass_redirects && registry_origin != Some(current.origin()) {
+                return Ok(Some(BlobDownload {
+                    status: StatusCode::TEMPORARY_REDIRECT.as_u16(),
+                    redirect: Some(current.to_string()),
+                    content_length: None,
+                    content_range: None,
+                    body: Box::pin(futures_util::stream::empty()),
+                }));
+            }
             let mut request = self.http().request(method.clone(), current.clone());
             if let Some(range) = range {
                 request = request.header(RANGE, range);
@@ -174,6 +201,7 @@ impl Registry {
         let registry = self.clone();
         Ok(Some(BlobDownload {
             status: response.status().as_u16(),
+            redirect: None,
             // Read the header itself: for HEAD, reqwest reports the (empty) body's length.
             content_length: response
                 .headers()

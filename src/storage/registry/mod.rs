@@ -20,7 +20,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 
 pub use address::{PublicOnlyResolver, is_public};
 pub use auth::{Challenge, RegistryAuth, Secret, parse_challenge};
-pub use blobs::{BlobDownload, BlobUpload};
+pub use blobs::{BlobDownload, BlobRequest, BlobUpload};
 pub use manifests::ManifestFetch;
 pub use origin::Origin;
 
