@@ -76,9 +76,10 @@ USER 10001:10001
 EXPOSE 8080
 
 # GET /health answers 200 while the server runs; it lives under the subpath
-# when OCI_PYPI_SUBPATH is set.
+# when OCI_PYPI_SUBPATH is set. The shell (not Docker) expands the variables,
+# so the check follows the port and subpath given at `docker run -e`.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
-    CMD curl -fsS -o /dev/null "http://127.0.0.1:${OCI_PYPI_PORT:-8080}${OCI_PYPI_SUBPATH%/}/health" || exit 1
+    CMD ["/bin/sh", "-c", "curl -fsS -o /dev/null \"http://127.0.0.1:${OCI_PYPI_PORT:-8080}${OCI_PYPI_SUBPATH%/}/health\" || exit 1"]
 
 # The server stops cleanly on SIGTERM (docker stop), finishing requests in flight.
 ENTRYPOINT ["/usr/local/bin/oci-pypi"]

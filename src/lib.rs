@@ -27,6 +27,7 @@ pub mod storage;
 pub mod telemetry;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -34,19 +35,23 @@ use crate::config::Config;
 use crate::index::{Index, IndexOptions, RegistryPolicy};
 use crate::storage::StorageError;
 use crate::storage::registry::{ClientOptions, RegistryClient};
+use crate::telemetry::Metrics;
 
 /// Builds the application state from the configuration.
 ///
 /// # Errors
 /// [`StorageError`] when the HTTP client cannot be built.
 pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
+    let metrics = Arc::new(Metrics::default());
     let client = RegistryClient::new(&ClientOptions {
         public_addresses_only: config.registries.is_empty(),
         connect_timeout: config.connect_timeout(),
         read_timeout: config.read_timeout(),
+        metrics: Arc::clone(&metrics),
     })?;
     let index = Index::new(
         client,
+        Arc::clone(&metrics),
         IndexOptions {
             registries: RegistryPolicy::new(config.registries.clone()),
             bearer_username: config.bearer_username.clone(),
@@ -59,6 +64,7 @@ pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
     );
     Ok(http::AppState {
         index,
+        metrics,
         subpath: config.subpath.clone(),
     })
 }

@@ -15,9 +15,16 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt as _;
+
 use crate::index::Index;
+use crate::telemetry::Metrics;
 use error::ApiError;
 use route::Route;
 
@@ -28,6 +35,8 @@ pub use pages::{escape, render_project_html, render_project_json, render_release
 pub struct AppState {
     /// The index service.
     pub index: Index,
+    /// This server's metrics.
+    pub metrics: Arc<Metrics>,
     /// The path prefix the server is mounted under (`""` or `/pypi`).
     pub subpath: String,
 }
@@ -38,27 +47,54 @@ pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.index.options().max_upload_size)
         .unwrap_or(usize::MAX)
         .saturating_add(32 * 1024 * 1024);
+    let request_id = http::HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        let id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        // The path only: a query could carry anything, and credentials never appear in paths.
+        tracing::info_span!("request", http.method = %request.method(), http.path = %request.uri().path(), request.id = %id)
+    });
     Router::new()
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
 
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
-    match handle(&state, request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
+    let started = Instant::now();
+    let method = request.method().clone();
+    let (name, response) = match route_of(&state, &request) {
+        Err(error) => ("unknown", error.into_response()),
+        Ok(route) => {
+            let name = route.name();
+            let response = handle(&state, route, request).await;
+            (name, response.unwrap_or_else(IntoResponse::into_response))
+        }
+    };
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .record_request(name, method.as_str(), status, started.elapsed());
+    response
 }
 
-async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError> {
-    let raw_path = request.uri().path().to_owned();
-    let Some(path) = strip_subpath(&raw_path, &state.subpath) else {
-        return Err(route::RouteError::NotFound(raw_path).into());
+fn route_of(state: &AppState, request: &Request) -> Result<Route, ApiError> {
+    let raw_path = request.uri().path();
+    let Some(path) = strip_subpath(raw_path, &state.subpath) else {
+        return Err(route::RouteError::NotFound(raw_path.to_owned()).into());
     };
+    Ok(route::parse(request.method(), path)?)
+}
+
+async fn handle(state: &AppState, route: Route, request: Request) -> Result<Response, ApiError> {
+    let raw_path = request.uri().path().to_owned();
     let method = request.method().clone();
-    let route = route::parse(&method, path)?;
     let caller = auth::caller(request.headers())?;
     let headers = request.headers().clone();
     match route {
@@ -67,6 +103,15 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
             "oci-pypi: a Python package index on OCI registries; see /<registry>/<namespace>/+simple/\n",
         )),
         Route::Health => Ok(text(StatusCode::OK, "OK\n")),
+        Route::Ready => Ok(ready(state).await),
+        Route::Metrics => Ok((
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            state.metrics.render(),
+        )
+            .into_response()),
         Route::AddSlash => Ok(add_slash(request.uri())),
         Route::ProjectList(scope) => {
             let format = page_format(&request)?;
@@ -86,16 +131,44 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, ApiError
             files::delete_file(state, &caller, &scope, &project, &filename).await
         }
         Route::File(scope, project, filename) => {
-            files::download(
+            let response = files::download(
                 state, &caller, &scope, &project, &filename, &method, &headers,
             )
-            .await
+            .await?;
+            Ok(count_bytes(response, &state.metrics))
         }
         Route::Version(scope, project, version) => {
             files::delete_version(state, &caller, &scope, &project, &version).await
         }
         Route::Upload(scope) => upload::upload(state, &caller, &scope, request).await,
     }
+}
+
+/// 200 when every configured registry answers, 503 naming the ones that do not.
+async fn ready(state: &AppState) -> Response {
+    let unreachable = state.index.unreachable_registries().await;
+    if unreachable.is_empty() {
+        return text(StatusCode::OK, "ready\n");
+    }
+    let body = format!("not ready: cannot reach {}\n", unreachable.join(", "));
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Counts the bytes of a file body as they are sent.
+fn count_bytes(response: Response, metrics: &Arc<Metrics>) -> Response {
+    let metrics = Arc::clone(metrics);
+    let (parts, body) = response.into_parts();
+    let counted = body.into_data_stream().inspect(move |chunk| {
+        if let Ok(chunk) = chunk {
+            metrics.download_bytes(chunk.len() as u64);
+        }
+    });
+    Response::from_parts(parts, Body::from_stream(counted))
 }
 
 /// The simple-API format a page request asks for (`?format=` or `Accept`).

@@ -29,8 +29,12 @@ pub const YANK_SEGMENT: &str = "+yank";
 pub enum Route {
     /// `/`
     Root,
-    /// `/health`
+    /// `/health`: liveness.
     Health,
+    /// `/ready`: the configured registries answer.
+    Ready,
+    /// `/metrics`: Prometheus metrics.
+    Metrics,
     /// All projects of a namespace.
     ProjectList(Scope),
     /// One project's page.
@@ -47,6 +51,27 @@ pub enum Route {
     Upload(Scope),
     /// Yank (POST) or un-yank (DELETE) a release or a file.
     Yank(Scope, String, String),
+}
+
+impl Route {
+    /// A low-cardinality name for metrics and logs.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Health => "health",
+            Self::Ready => "ready",
+            Self::Metrics => "metrics",
+            Self::ProjectList(_) => "project_list",
+            Self::ProjectPage(..) => "project_page",
+            Self::AddSlash => "redirect",
+            Self::ReleasesJson(..) => "releases_json",
+            Self::File(..) => "file",
+            Self::Version(..) => "version",
+            Self::Upload(_) => "upload",
+            Self::Yank(..) => "yank",
+        }
+    }
 }
 
 /// Registry and namespace, as written in the URL (decoded).
@@ -87,8 +112,11 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
         .map(decode)
         .collect::<Result<Vec<String>, RouteError>>()?;
     join_decoded_origin(&mut segments);
-    if segments == ["health"] {
-        return Ok(Route::Health);
+    match segments.as_slice() {
+        [only] if only == "health" => return Ok(Route::Health),
+        [only] if only == "ready" => return Ok(Route::Ready),
+        [only] if only == "metrics" => return Ok(Route::Metrics),
+        _ => {}
     }
     let not_found = || RouteError::NotFound(raw_path.chars().take(200).collect());
     if segments.len() < 2 {

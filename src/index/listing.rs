@@ -61,8 +61,10 @@ impl Index {
         let key: ProjectKey = (location.origin.to_string(), repository.to_string());
         let fingerprint = registry.credentials_fingerprint();
         if let Some(page) = self.cache.fresh_page(&fingerprint, &key) {
+            self.metrics.record_cache("page", "hit");
             return Ok(page);
         }
+        self.metrics.record_cache("page", "miss");
         let not_found = || IndexError::ProjectNotFound {
             project: project.to_string(),
             namespace: location.namespace.to_string(),
@@ -156,11 +158,16 @@ impl ReleaseContext<'_> {
             .registry
             .get_manifest_if_changed(self.repository, &reference, known.as_ref().map(|(d, _)| d))
             .await?;
+        let metrics = &self.index.metrics;
         let manifest = match fetched {
-            ManifestFetch::Unchanged => return Ok(known.and_then(|(_, release)| release)),
+            ManifestFetch::Unchanged => {
+                metrics.record_cache("release", "unchanged");
+                return Ok(known.and_then(|(_, release)| release));
+            }
             ManifestFetch::Missing => return Ok(None),
             ManifestFetch::Fetched(manifest) => manifest,
         };
+        metrics.record_cache("release", if known.is_some() { "changed" } else { "miss" });
         let release = match ReleaseIndex::parse(&manifest.media_type, &manifest.bytes, &version) {
             Ok(Some(index)) => {
                 let files = index.files(self.project, &version.to_string());

@@ -26,6 +26,7 @@ pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
 
 use crate::layout::Namespace;
 use crate::storage::registry::{Origin, Registry, RegistryAuth, RegistryClient, Secret};
+use crate::telemetry::Metrics;
 
 /// Who is asking: the credentials of the request, if any.
 #[derive(Debug, Clone, Default)]
@@ -88,14 +89,16 @@ pub struct Index {
     options: Arc<IndexOptions>,
     locks: Arc<upload::ReleaseLocks>,
     cache: Arc<cache::ListingCache>,
+    metrics: Arc<Metrics>,
 }
 
 impl Index {
     /// Builds the index over a shared registry client.
     #[must_use]
-    pub fn new(client: Arc<RegistryClient>, options: IndexOptions) -> Self {
+    pub fn new(client: Arc<RegistryClient>, metrics: Arc<Metrics>, options: IndexOptions) -> Self {
         Self {
             client,
+            metrics,
             cache: Arc::new(cache::ListingCache::new(options.listing_ttl)),
             options: Arc::new(options),
             locks: Arc::new(upload::ReleaseLocks::default()),
@@ -117,6 +120,21 @@ impl Index {
             origin: self.options.registries.resolve(registry)?,
             namespace: Namespace::parse(namespace)?,
         })
+    }
+
+    /// The configured registries that do not answer (none when no list is configured).
+    pub async fn unreachable_registries(&self) -> Vec<String> {
+        let mut unreachable = Vec::new();
+        for origin in self.options.registries.allowed() {
+            let registry = self
+                .client
+                .registry(origin.clone(), RegistryAuth::Anonymous);
+            if let Err(error) = registry.ping().await {
+                tracing::warn!("readiness: {error}");
+                unreachable.push(origin.to_string());
+            }
+        }
+        unreachable
     }
 
     /// The registry as `caller` sees it.

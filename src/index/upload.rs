@@ -2,6 +2,8 @@
 //! form, the filename and every digest check out is the blob committed, its manifest pushed
 //! and the release index updated. A refused upload leaves the registry as it was.
 
+use std::sync::Arc;
+
 use blake2::Blake2b;
 use blake2::digest::consts::U32;
 use bytes::Bytes;
@@ -16,6 +18,7 @@ use crate::packaging::{Action, DistFilename, DistKind, UploadForm, UploadMetadat
 use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_MANIFEST};
 use crate::storage::registry::{BlobUpload, Registry};
 use crate::storage::{Digest, Reference, Repository, StorageError};
+use crate::telemetry::Metrics;
 
 /// Attempts at pushing a file manifest (CNCF distribution can briefly miss a blob that a
 /// parallel upload just pushed).
@@ -39,6 +42,7 @@ pub struct PendingUpload {
     repository: Repository,
     filename: DistFilename,
     session: Option<BlobUpload>,
+    _in_flight: InFlight,
     sha256: Sha256,
     md5: Option<Md5>,
     blake2: Option<Blake2b<U32>>,
@@ -77,6 +81,7 @@ impl Index {
             repository,
             filename,
             session: Some(session),
+            _in_flight: InFlight::start(&self.metrics),
             sha256: Sha256::new(),
             md5: form.has("md5_digest").then(Md5::new),
             blake2: form.has("blake2_256_digest").then(Blake2b::<U32>::new),
@@ -108,6 +113,7 @@ impl PendingUpload {
     /// [`IndexError::TooLarge`] past the size limit; storage errors.
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), IndexError> {
         self.size += chunk.len() as u64;
+        self.index.metrics.upload_bytes(chunk.len() as u64);
         let limit = self.index.options.max_upload_size;
         if self.size > limit {
             return Err(IndexError::TooLarge { limit });
@@ -313,6 +319,23 @@ impl PendingUpload {
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+}
+
+/// Counts an upload in flight for as long as it lives.
+#[derive(Debug)]
+struct InFlight(Arc<Metrics>);
+
+impl InFlight {
+    fn start(metrics: &Arc<Metrics>) -> Self {
+        metrics.uploads_in_flight(1);
+        Self(Arc::clone(metrics))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.uploads_in_flight(-1);
     }
 }
 

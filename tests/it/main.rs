@@ -10,8 +10,11 @@
 
 mod harness;
 
+mod ops;
+
 mod auth;
 mod compat;
+mod faults;
 mod publish;
 mod standards;
 mod urls;

@@ -185,10 +185,7 @@ impl Registry {
             if let Some(range) = range {
                 request = request.header(RANGE, range);
             }
-            response = request
-                .send()
-                .await
-                .map_err(|error| self.transport(error))?;
+            response = self.observe(request.send().await)?;
         }
         match response.status() {
             StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::RANGE_NOT_SATISFIABLE => {}

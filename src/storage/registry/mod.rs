@@ -26,6 +26,7 @@ pub use origin::Origin;
 
 use super::error::StorageError;
 use super::reference::Repository;
+use crate::telemetry::Metrics;
 use auth::CachedToken;
 
 /// The longest error body read from a registry (only its OCI error code is kept).
@@ -40,6 +41,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Time allowed between two reads of a response (an idle timeout, not a total one).
     pub read_timeout: Duration,
+    /// Where registry requests are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for ClientOptions {
@@ -48,6 +51,7 @@ impl Default for ClientOptions {
             public_addresses_only: false,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            metrics: Arc::default(),
         }
     }
 }
@@ -88,6 +92,7 @@ struct TokenKey {
 #[derive(Debug)]
 pub struct RegistryClient {
     http: reqwest::Client,
+    metrics: Arc<Metrics>,
     public_addresses_only: bool,
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<TokenKey, CachedToken>>,
@@ -117,6 +122,7 @@ impl RegistryClient {
             })?;
         Ok(Arc::new(Self {
             http,
+            metrics: Arc::clone(&options.metrics),
             public_addresses_only: options.public_addresses_only,
             challenges: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
@@ -216,10 +222,7 @@ impl Registry {
             Some(value) => request.header(AUTHORIZATION, value),
             None => request,
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|error| self.transport(error))?;
+        let response = self.observe(request.send().await)?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(self.unauthorized());
         }
@@ -235,7 +238,34 @@ impl Registry {
         if let Some(value) = authorization {
             request = request.header(AUTHORIZATION, value);
         }
-        request.send().await.map_err(|error| self.transport(error))
+        self.observe(request.send().await)
+    }
+
+    /// Counts a registry request by outcome and turns transport errors into storage errors.
+    fn observe(&self, result: Result<Response, reqwest::Error>) -> Result<Response, StorageError> {
+        let outcome = match &result {
+            Ok(response) if response.status().is_success() => "2xx",
+            Ok(response) if response.status().is_redirection() => "3xx",
+            Ok(response) if response.status().is_client_error() => "4xx",
+            Ok(_) => "5xx",
+            Err(error) if error.is_timeout() => "timeout",
+            Err(_) => "error",
+        };
+        self.client.metrics.record_registry_request(outcome);
+        result.map_err(|error| self.transport(error))
+    }
+
+    /// Whether the registry answers at all (`GET /v2/`; a 401 counts as an answer).
+    ///
+    /// # Errors
+    /// A [`StorageError`] when it cannot be reached or answers 5xx.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        let url = self.url("/v2/");
+        let response = self.observe(self.http().get(&url).send().await)?;
+        if response.status().is_server_error() {
+            return Err(self.unexpected("ping", response).await);
+        }
+        Ok(())
     }
 
     fn check_denied(
@@ -361,10 +391,7 @@ impl Registry {
         if let Some(basic) = self.auth.basic_header() {
             request = request.header(AUTHORIZATION, basic);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|error| self.transport(error))?;
+        let response = self.observe(request.send().await)?;
         match response.status() {
             status if status.is_success() => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(self.unauthorized()),

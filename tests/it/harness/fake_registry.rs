@@ -330,20 +330,34 @@ fn initial_store() -> anyhow::Result<Store> {
         (repository.clone(), digest_of(&index)),
         stored(MEDIA_TYPE_INDEX, &index),
     );
-    store
-        .manifests
-        .insert((repository, TAG.to_owned()), stored(MEDIA_TYPE_INDEX, &index));
+    store.manifests.insert(
+        (repository, TAG.to_owned()),
+        stored(MEDIA_TYPE_INDEX, &index),
+    );
     Ok(store)
 }
 
 /// What a request is about.
 #[derive(Debug)]
 enum Target {
-    Tags { repository: String },
-    Manifest { repository: String, reference: String },
-    Blob { repository: String, digest: String },
-    UploadStart { repository: String },
-    Upload { repository: String, id: String },
+    Tags {
+        repository: String,
+    },
+    Manifest {
+        repository: String,
+        reference: String,
+    },
+    Blob {
+        repository: String,
+        digest: String,
+    },
+    UploadStart {
+        repository: String,
+    },
+    Upload {
+        repository: String,
+        id: String,
+    },
     Nothing,
 }
 
@@ -443,7 +457,7 @@ impl Reply {
         let body = if head {
             Body::empty()
         } else {
-            Body::from(self.body)
+            Body::from(self.body.clone())
         };
         let mut response = self.headers_onto(Response::new(body));
         *response.status_mut() = self.status;
@@ -579,7 +593,8 @@ fn malformed(mut reply: Reply) -> Reply {
 
 /// A plain container image manifest (what `docker push` leaves under a tag).
 fn plain_image() -> Reply {
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_TYPE_MANIFEST,
@@ -621,7 +636,9 @@ impl Shared {
             Bytes::new()
         };
         match (target, method.as_str()) {
-            (Target::Nothing, _) => Reply::new(StatusCode::OK).body("application/json", "{}".into()),
+            (Target::Nothing, _) => {
+                Reply::new(StatusCode::OK).body("application/json", "{}".into())
+            }
             (Target::Tags { repository }, "GET") => self.tags(&repository),
             (
                 Target::Manifest {
@@ -694,7 +711,13 @@ impl Shared {
             .body(&stored.media_type, stored.bytes)
     }
 
-    fn put_manifest(&self, repository: &str, reference: &str, media_type: &str, body: Bytes) -> Reply {
+    fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        body: Bytes,
+    ) -> Reply {
         let digest = digest_of(&body);
         if reference.starts_with("sha256:") && reference != digest {
             return Reply::error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "digest mismatch");
@@ -723,7 +746,11 @@ impl Shared {
             .manifests
             .remove(&(repository.to_owned(), reference.to_owned()))
         else {
-            return Reply::error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown");
+            return Reply::error(
+                StatusCode::NOT_FOUND,
+                "MANIFEST_UNKNOWN",
+                "manifest unknown",
+            );
         };
         // Deleting by digest removes every tag pointing at it.
         store
@@ -790,9 +817,6 @@ fn upload_accepted(repository: &str, id: &str, received: usize) -> Reply {
             header::LOCATION,
             format!("/v2/{repository}/blobs/uploads/{id}"),
         )
-        .header(
-            header::RANGE,
-            format!("0-{}", received.saturating_sub(1)),
-        )
+        .header(header::RANGE, format!("0-{}", received.saturating_sub(1)))
         .header(HeaderName::from_static("docker-upload-uuid"), id)
 }

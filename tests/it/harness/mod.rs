@@ -2,6 +2,7 @@
 //! port, and the real Python clients in an isolated sandbox.
 
 pub mod clients;
+pub mod fake_registry;
 pub mod registry;
 pub mod server;
 pub mod token_server;

@@ -1,4 +1,9 @@
-//! Logging: a tracing subscriber writing text or JSON lines, filtered by the configured level.
+//! Logging (a tracing subscriber writing text or JSON lines, filtered by the configured level)
+//! and metrics.
+
+pub mod metrics;
+
+pub use metrics::Metrics;
 
 use tracing_subscriber::EnvFilter;
 

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Benchmarks oci-pypi against the real registry it fronts (Debian's docker-registry, CNCF
+# distribution 2.8), side by side in one run, and prints a markdown report:
+#
+#   1. upload and download of large wheels through oci-pypi vs. straight to the registry (curl
+#      for both), as MB/s and the ratio proxy/direct;
+#   2. the server's peak RSS (VmHWM) while it moves each file, one fresh process per phase;
+#   3. cold and warm project-page latency for 10, 100 and 500 releases, and the registry
+#      requests each page costs (a counting reverse proxy sits between oci-pypi and the
+#      registry);
+#   4. warm project-page throughput with 64 concurrent clients (wrk).
+#
+#   scripts/bench.sh            full run (256 MiB and 1 GiB files; about 5 minutes of work)
+#   scripts/bench.sh --quick    smoke test (8 MiB and 32 MiB files, few samples; under a minute)
+#   scripts/bench.sh --output FILE   also write the report to FILE
+#
+# Only 127.0.0.1 is contacted. Everything is started here and stopped on exit; the temporary
+# directory (wheels, registry storage, logs) is deleted unless BENCH_KEEP=1.
+# BENCH_STORAGE=tmpfs puts the registry's storage and the wheels on /dev/shm instead of the disk.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+quick=0
+output=""
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --output) output="$2"; shift ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        *) log "unknown argument: $1"; exit 2 ;;
+    esac
+    shift
+done
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # wrk is optional: without it the driver's own load generator is used.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || log "could not install every package (${missing[*]}); continuing with what is there"
+fi
+registry_bin="$(command -v docker-registry || echo /usr/bin/docker-registry)"
+
+# Two separate builds: the server exactly as it ships (no dev-dependency features), then the
+# driver.
+log "building the server (release)"
+cargo build --release --locked --bin oci-pypi
+log "building the benchmark driver (release example)"
+cargo build --release --locked --example bench
+
+base="${TMPDIR:-/tmp}"
+if [ "${BENCH_STORAGE:-disk}" = tmpfs ]; then base=/dev/shm; fi
+work="$(mktemp -d "$base/oci-pypi-bench.XXXXXX")"
+driver_pid=""
+cleanup() {
+    status=$?
+    if [ -n "$driver_pid" ] && kill -0 "$driver_pid" 2>/dev/null; then
+        kill "$driver_pid" 2>/dev/null || true
+        wait "$driver_pid" 2>/dev/null || true
+    fi
+    # The driver records every process it starts; stop any it could not.
+    if [ -f "$work/pids" ]; then
+        while read -r pid; do
+            kill "$pid" 2>/dev/null || true
+        done <"$work/pids"
+    fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        log "kept $work"
+    else
+        rm -rf "$work"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A wheel that is a real zip: the payload (random bytes, stored uncompressed), then
+# <name>-<version>.dist-info/METADATA, WHEEL and RECORD at the end of the archive.
+make_wheel() { # name version payload_bytes directory
+    python3 - "$@" <<'PY'
+import base64, hashlib, os, sys, zipfile
+
+name, version, size, directory = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+path = os.path.join(directory, f"{name}-{version}-py3-none-any.whl")
+dist_info = f"{name}-{version}.dist-info"
+
+def record_hash(data_hash):
+    return "sha256=" + base64.urlsafe_b64encode(data_hash.digest()).rstrip(b"=").decode()
+
+records = []
+with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+    info = zipfile.ZipInfo(f"{name}/payload.bin", date_time=(2026, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    digest, left = hashlib.sha256(), size
+    with archive.open(info, "w", force_zip64=size >= 2**31) as member:
+        while left:
+            block = os.urandom(min(left, 1 << 20))
+            digest.update(block)
+            member.write(block)
+            left -= len(block)
+    records.append(f"{name}/payload.bin,{record_hash(digest)},{size}")
+    records.append(f"{name}/__init__.py,,0")
+    archive.writestr(f"{name}/__init__.py", b"")
+    texts = {
+        "METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                    "Summary: oci-pypi benchmark payload\n",
+        "WHEEL": "Wheel-Version: 1.0\nGenerator: oci-pypi-bench\nRoot-Is-Purelib: true\n"
+                 "Tag: py3-none-any\n",
+    }
+    for filename, text in texts.items():
+        data = text.encode()
+        archive.writestr(f"{dist_info}/{filename}", data)
+        records.append(f"{dist_info}/{filename},{record_hash(hashlib.sha256(data))},{len(data)}")
+    records.append(f"{dist_info}/RECORD,,")
+    archive.writestr(f"{dist_info}/RECORD", ("\n".join(records) + "\n").encode())
+with zipfile.ZipFile(path) as archive:
+    names = archive.namelist()
+    assert names[-1] == f"{dist_info}/RECORD" and f"{dist_info}/METADATA" in names, names
+print(path)
+PY
+}
+
+if [ "$quick" = 1 ]; then
+    sizes=("bench8mib:$((8 << 20))" "bench32mib:$((32 << 20))")
+    driver_args=(--reps 1 --releases 10,50 --cold-samples 3 --warm-samples 50 --load-seconds 2)
+else
+    sizes=("bench256mib:$((256 << 20))" "bench1gib:$((1 << 30))")
+    driver_args=(--reps 3 --releases 10,100,500 --cold-samples 20 --warm-samples 200 --load-seconds 10)
+fi
+
+wheel_args=()
+for entry in "${sizes[@]}"; do
+    name="${entry%%:*}"
+    bytes="${entry#*:}"
+    log "generating a wheel with a $bytes-byte payload"
+    wheel_args+=(--wheel "$(make_wheel "$name" 1.0.0 "$bytes" "$work")")
+done
+
+if command -v wrk >/dev/null 2>&1; then
+    driver_args+=(--wrk "$(command -v wrk)")
+fi
+if [ -n "$output" ]; then
+    driver_args+=(--output "$output")
+fi
+
+log "running (work directory $work)"
+target/release/examples/bench \
+    --server-bin target/release/oci-pypi \
+    --registry-bin "$registry_bin" \
+    --work-dir "$work" \
+    "${wheel_args[@]}" "${driver_args[@]}" &
+driver_pid=$!
+wait "$driver_pid"
+driver_pid=""

@@ -1,0 +1,286 @@
+//! Prometheus metrics, kept per server instance (tests run several servers in one process)
+//! and rendered in the Prometheus text exposition format.
+//!
+//! Format: <https://prometheus.io/docs/instrumenting/exposition_formats/>. Labels are low
+//! cardinality by construction (route kinds, methods, status codes, outcomes): never paths,
+//! project names or anything a caller controls, and never credentials.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// The metrics of one server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(&'static str, Labels), u64>>,
+    histograms: Mutex<BTreeMap<(&'static str, Labels), Histogram>>,
+    uploads_in_flight: AtomicI64,
+    upload_bytes: AtomicU64,
+    download_bytes: AtomicU64,
+}
+
+/// What each metric means, for `# HELP`.
+const HELP: [(&str, &str, &str); 8] = [
+    (
+        "oci_pypi_http_requests_total",
+        "counter",
+        "HTTP requests answered, by route, method and status.",
+    ),
+    (
+        "oci_pypi_http_request_duration_seconds",
+        "histogram",
+        "Time to the response head, by route.",
+    ),
+    (
+        "oci_pypi_registry_requests_total",
+        "counter",
+        "Requests made to registries, by outcome.",
+    ),
+    (
+        "oci_pypi_cache_lookups_total",
+        "counter",
+        "Listing cache lookups, by cache and result.",
+    ),
+    (
+        "oci_pypi_uploads_in_flight",
+        "gauge",
+        "Uploads being received right now.",
+    ),
+    (
+        "oci_pypi_upload_bytes_total",
+        "counter",
+        "Bytes of distribution files received.",
+    ),
+    (
+        "oci_pypi_download_bytes_total",
+        "counter",
+        "Bytes of distribution files sent.",
+    ),
+    (
+        "oci_pypi_build_info",
+        "gauge",
+        "Always 1; the version label says which build runs.",
+    ),
+];
+
+impl Metrics {
+    /// Counts one answered HTTP request.
+    pub fn record_request(
+        &self,
+        route: &'static str,
+        method: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let labels = vec![
+            ("route", route.to_owned()),
+            ("method", method.to_owned()),
+            ("status", status.to_string()),
+        ];
+        self.add("oci_pypi_http_requests_total", labels, 1);
+        let mut histograms = lock(&self.histograms);
+        let histogram = histograms
+            .entry((
+                "oci_pypi_http_request_duration_seconds",
+                vec![("route", route.to_owned())],
+            ))
+            .or_default();
+        let seconds = elapsed.as_secs_f64();
+        for (bucket, bound) in histogram.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        histogram.count += 1;
+        histogram.sum += seconds;
+    }
+
+    /// Counts one registry request by outcome (`2xx`, `4xx`, `5xx`, `error`, ...).
+    pub fn record_registry_request(&self, outcome: &'static str) {
+        self.add(
+            "oci_pypi_registry_requests_total",
+            vec![("outcome", outcome.to_owned())],
+            1,
+        );
+    }
+
+    /// Counts a listing cache lookup (`cache`: `page` or `release`; `result`: `hit`, `miss`,
+    /// `revalidated`).
+    pub fn record_cache(&self, cache: &'static str, result: &'static str) {
+        let labels = vec![("cache", cache.to_owned()), ("result", result.to_owned())];
+        self.add("oci_pypi_cache_lookups_total", labels, 1);
+    }
+
+    /// An upload started (`+1`) or ended (`-1`).
+    pub fn uploads_in_flight(&self, delta: i64) {
+        self.uploads_in_flight.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Counts received file bytes.
+    pub fn upload_bytes(&self, bytes: u64) {
+        self.upload_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts sent file bytes.
+    pub fn download_bytes(&self, bytes: u64) {
+        self.download_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn add(&self, name: &'static str, labels: Labels, value: u64) {
+        *lock(&self.counters).entry((name, labels)).or_default() += value;
+    }
+
+    /// The Prometheus text exposition of every metric.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counters = lock(&self.counters);
+        let histograms = lock(&self.histograms);
+        for (name, kind, help) in HELP {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            match name {
+                "oci_pypi_uploads_in_flight" => {
+                    let _ = writeln!(
+                        out,
+                        "{name} {}",
+                        self.uploads_in_flight.load(Ordering::Relaxed)
+                    );
+                }
+                "oci_pypi_upload_bytes_total" => {
+                    let _ = writeln!(out, "{name} {}", self.upload_bytes.load(Ordering::Relaxed));
+                }
+                "oci_pypi_download_bytes_total" => {
+                    let _ = writeln!(
+                        out,
+                        "{name} {}",
+                        self.download_bytes.load(Ordering::Relaxed)
+                    );
+                }
+                "oci_pypi_build_info" => {
+                    let _ = writeln!(out, "{name}{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+                }
+                "oci_pypi_http_request_duration_seconds" => {
+                    render_histograms(&mut out, name, &histograms)
+                }
+                _ => {
+                    for ((metric, labels), value) in
+                        counters.iter().filter(|((m, _), _)| *m == name)
+                    {
+                        let _ = writeln!(out, "{metric}{} {value}", render_labels(labels, None));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn render_histograms(
+    out: &mut String,
+    name: &str,
+    histograms: &BTreeMap<(&'static str, Labels), Histogram>,
+) {
+    for ((_, labels), histogram) in histograms.iter().filter(|((m, _), _)| *m == name) {
+        for (count, bound) in histogram.buckets.iter().zip(BUCKETS) {
+            let le = format!("{bound}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{} {count}",
+                render_labels(labels, Some(&le))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{} {}",
+            render_labels(labels, Some("+Inf")),
+            histogram.count
+        );
+        let _ = writeln!(
+            out,
+            "{name}_sum{} {}",
+            render_labels(labels, None),
+            histogram.sum
+        );
+        let _ = writeln!(
+            out,
+            "{name}_count{} {}",
+            render_labels(labels, None),
+            histogram.count
+        );
+    }
+}
+
+fn render_labels(labels: &Labels, le: Option<&str>) -> String {
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(key, value)| format!("{key}=\"{}\"", escape_label(value)))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_gauges() {
+        let metrics = Metrics::default();
+        metrics.record_request("project_page", "GET", 200, Duration::from_millis(3));
+        metrics.record_request("project_page", "GET", 200, Duration::from_millis(30));
+        metrics.record_registry_request("2xx");
+        metrics.uploads_in_flight(1);
+        metrics.download_bytes(42);
+        let text = metrics.render();
+        assert!(text.contains("oci_pypi_http_requests_total{route=\"project_page\",method=\"GET\",status=\"200\"} 2"), "{text}");
+        assert!(text.contains("oci_pypi_http_request_duration_seconds_bucket{route=\"project_page\",le=\"0.005\"} 1"), "{text}");
+        assert!(text.contains("oci_pypi_http_request_duration_seconds_bucket{route=\"project_page\",le=\"+Inf\"} 2"), "{text}");
+        assert!(
+            text.contains("oci_pypi_http_request_duration_seconds_count{route=\"project_page\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("oci_pypi_registry_requests_total{outcome=\"2xx\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("oci_pypi_uploads_in_flight 1"), "{text}");
+        assert!(text.contains("oci_pypi_download_bytes_total 42"), "{text}");
+        assert!(
+            text.contains("# TYPE oci_pypi_http_requests_total counter"),
+            "{text}"
+        );
+    }
+}

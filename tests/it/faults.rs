@@ -1,0 +1,762 @@
+//! Fault injection: the server in front of a fake registry that fails in ways a real one will
+//! not (errors, stalls, cut or corrupted bodies, malformed or foreign content, rate limits,
+//! unusable challenges). For a project page, a file download and an upload, every fault must
+//! map to the documented status (`src/http/error.rs`), never reflect the registry's body or the
+//! caller's credentials, never be a 500, and never take the server down.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use oci_pypi::config::Config;
+use oci_pypi::storage::registry::Origin;
+use reqwest::header::{CONTENT_LENGTH, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{RequestBuilder, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::fake_registry::{
+    self, Endpoint, FILENAME, FakeRegistry, Fault, NAMESPACE, PROJECT, REPOSITORY, SECRET_MARKER,
+};
+use crate::harness::{DistSpec, Sandbox, Server};
+
+const USERNAME: &str = "fault-tester";
+/// The caller's password: it must never come back in an answer.
+const PASSWORD: &str = "pw-FAULTS-never-echo-8d2f61";
+/// A stall far beyond the read timeout of the slow cases (the fake is dropped long before).
+const STALL: Duration = Duration::from_secs(30);
+/// The challenge the server answers 401 with.
+const OUR_CHALLENGE: &str = "Basic realm=\"oci-pypi\"";
+
+/// A fake registry and the server in front of it.
+struct Rig {
+    fake: FakeRegistry,
+    server: Server,
+    /// The registry segment of the server's URLs.
+    host: String,
+    client: reqwest::Client,
+}
+
+impl Rig {
+    async fn start() -> anyhow::Result<Rig> {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(configure: impl FnOnce(&mut Config)) -> anyhow::Result<Rig> {
+        let fake = FakeRegistry::start()?;
+        let origin = fake.origin();
+        Self::start_towards(fake, &origin, configure).await
+    }
+
+    /// A server whose one registry is `origin` (not necessarily the fake).
+    async fn start_towards(
+        fake: FakeRegistry,
+        origin: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Rig> {
+        let mut config = Config::for_registries(vec![Origin::parse(origin)?]);
+        configure(&mut config);
+        let server = Server::start(config).await?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(Duration::from_secs(20))
+            .build()?;
+        Ok(Rig {
+            fake,
+            server,
+            host: origin.trim_start_matches("http://").to_owned(),
+            client,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}/{path}", self.server.url(), self.host)
+    }
+
+    fn authenticate(request: RequestBuilder, authenticated: bool) -> RequestBuilder {
+        if authenticated {
+            request.basic_auth(USERNAME, Some(PASSWORD))
+        } else {
+            request
+        }
+    }
+
+    /// GET of the project page, with credentials.
+    async fn page(&self) -> anyhow::Result<Answer> {
+        self.page_as(true).await
+    }
+
+    async fn page_as(&self, authenticated: bool) -> anyhow::Result<Answer> {
+        let request = self
+            .client
+            .get(self.url(&format!("{NAMESPACE}/{PROJECT}/")));
+        self.send("project page", Self::authenticate(request, authenticated))
+            .await
+    }
+
+    /// GET of the release's one file, with credentials.
+    async fn file(&self) -> anyhow::Result<Answer> {
+        self.file_as(true).await
+    }
+
+    async fn file_as(&self, authenticated: bool) -> anyhow::Result<Answer> {
+        let request = self
+            .client
+            .get(self.url(&format!("{NAMESPACE}/{PROJECT}/{FILENAME}")));
+        self.send("file download", Self::authenticate(request, authenticated))
+            .await
+    }
+
+    /// POST of a small valid wheel of `demo` at `version`, with credentials.
+    async fn upload(&self, version: &str) -> anyhow::Result<Answer> {
+        self.upload_as(version, true).await
+    }
+
+    async fn upload_as(&self, version: &str, authenticated: bool) -> anyhow::Result<Answer> {
+        let (filename, bytes) = wheel(version).await?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let form = reqwest::multipart::Form::new()
+            .text(":action", "file_upload")
+            .text("protocol_version", "1")
+            .text("metadata_version", "2.1")
+            .text("name", PROJECT)
+            .text("version", version.to_owned())
+            .text("filetype", "bdist_wheel")
+            .text("pyversion", "py3")
+            .text("sha256_digest", sha256)
+            .part(
+                "content",
+                reqwest::multipart::Part::bytes(bytes).file_name(filename.clone()),
+            );
+        let request = self
+            .client
+            .post(self.url(&format!("{NAMESPACE}/")))
+            .multipart(form);
+        let what = format!("upload of `{filename}`");
+        self.send(&what, Self::authenticate(request, authenticated))
+            .await
+    }
+
+    /// Sends, reads the whole body (recording a cut instead of failing), and checks that the
+    /// answer is clean.
+    async fn send(&self, what: &str, request: RequestBuilder) -> anyhow::Result<Answer> {
+        let mut response = request.send().await.with_context(|| {
+            format!("{what}: no HTTP answer from the server (did a handler panic?)")
+        })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        let mut body_error = None;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(error) => {
+                    body_error = Some(format!("{error:?}"));
+                    break;
+                }
+            }
+        }
+        let answer = Answer {
+            what: what.to_owned(),
+            status,
+            headers,
+            body: Bytes::from(body),
+            body_error,
+        };
+        answer.assert_clean();
+        Ok(answer)
+    }
+
+    /// Makes the endpoints the three operations reach first misbehave in the same way: the tag
+    /// list (page), the release index (file), the upload session (upload).
+    fn fail_first_steps(&self, fault: &Fault) {
+        for endpoint in [
+            Endpoint::TagsList,
+            Endpoint::ManifestGet,
+            Endpoint::UploadPost,
+        ] {
+            self.fake.set_fault(endpoint, fault.clone());
+        }
+    }
+
+    /// After the faults are gone, everything works again (no poisoned cache or state).
+    async fn assert_recovers(&self) -> anyhow::Result<()> {
+        self.fake.clear_faults();
+        self.page().await?.expect(StatusCode::OK).mentions(FILENAME);
+        let file = self.file().await?;
+        file.expect(StatusCode::OK);
+        assert_eq!(file.body, fake_registry::file_bytes(), "{}", file.what);
+        self.upload("2.0").await?.expect(StatusCode::OK);
+        Ok(())
+    }
+
+    /// The server is alive: `/health` answers 200, and its task stops cleanly (a panicked or
+    /// failed serve task makes `stop` fail).
+    async fn finish(self) -> anyhow::Result<()> {
+        let Rig {
+            fake,
+            server,
+            client,
+            ..
+        } = self;
+        let health = client
+            .get(format!("{}/health", server.url()))
+            .send()
+            .await
+            .context("the server does not answer /health any more")?;
+        anyhow::ensure!(health.status() == StatusCode::OK, "/health: {health:?}");
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(5), server.stop())
+            .await
+            .context("the server did not stop within 5 s")?
+            .context("the server task failed or panicked")?;
+        drop(fake);
+        Ok(())
+    }
+}
+
+/// What the server answered.
+struct Answer {
+    what: String,
+    status: StatusCode,
+    headers: HeaderMap,
+    /// The bytes that arrived.
+    body: Bytes,
+    /// Why the body stopped before its end, if it did.
+    body_error: Option<String>,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn expect(&self, expected: StatusCode) -> &Self {
+        assert_eq!(self.status, expected, "{}: {}", self.what, self.text());
+        self
+    }
+
+    fn expect_one_of(&self, expected: &[StatusCode]) -> &Self {
+        assert!(
+            expected.contains(&self.status),
+            "{}: expected one of {expected:?}, got {}: {}",
+            self.what,
+            self.status,
+            self.text()
+        );
+        self
+    }
+
+    fn mentions(&self, text: &str) -> &Self {
+        assert!(
+            self.text().contains(text),
+            "{}: expected `{text}` in: {}",
+            self.what,
+            self.text()
+        );
+        self
+    }
+
+    fn header(&self, name: reqwest::header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A 401 must ask for credentials the way pip and uv understand, never relay the
+    /// registry's challenge.
+    fn expect_our_challenge_if_401(&self) -> &Self {
+        if self.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(
+                self.header(WWW_AUTHENTICATE),
+                Some(OUR_CHALLENGE),
+                "{}",
+                self.what
+            );
+        }
+        self
+    }
+
+    /// Never a 500; never the registry's secret text or the caller's credentials, in the body
+    /// or in a header.
+    fn assert_clean(&self) {
+        assert_ne!(
+            self.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}: {}",
+            self.what,
+            self.text()
+        );
+        let basic = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(format!("{USERNAME}:{PASSWORD}"))
+        };
+        let text = self.text();
+        for secret in [SECRET_MARKER, PASSWORD, basic.as_str()] {
+            assert!(
+                !text.contains(secret),
+                "{}: the body leaks `{secret}`: {text}",
+                self.what
+            );
+            for (name, value) in &self.headers {
+                let value = String::from_utf8_lossy(value.as_bytes());
+                assert!(
+                    !value.contains(secret),
+                    "{}: header `{name}` leaks `{secret}`",
+                    self.what
+                );
+            }
+        }
+    }
+
+    /// The body arrived whole: no cut, and as long as announced.
+    fn is_complete(&self) -> bool {
+        let declared = self
+            .header(CONTENT_LENGTH)
+            .and_then(|v| v.parse::<usize>().ok());
+        self.body_error.is_none() && declared.is_none_or(|n| n == self.body.len())
+    }
+}
+
+/// A small valid wheel of `demo` (built once per version by `make_dist.py`): its filename and
+/// bytes.
+async fn wheel(version: &str) -> anyhow::Result<(String, Vec<u8>)> {
+    static WHEELS: Mutex<BTreeMap<String, (String, Vec<u8>)>> = Mutex::new(BTreeMap::new());
+    if let Some(hit) = WHEELS.lock().unwrap().get(version).cloned() {
+        return Ok(hit);
+    }
+    let sandbox = Sandbox::new()?;
+    let spec = DistSpec::new(PROJECT, version);
+    let path = sandbox.wheel(&spec).await?;
+    let built = (spec.wheel_filename(), std::fs::read(path)?);
+    WHEELS
+        .lock()
+        .unwrap()
+        .insert(version.to_owned(), built.clone());
+    Ok(built)
+}
+
+/// The faults' fixture itself: with no fault the fake registry serves the page, the file and
+/// uploads like a registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_fake_registry_serves_page_file_and_upload() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    rig.page()
+        .await?
+        .expect(StatusCode::OK)
+        .mentions(FILENAME)
+        .mentions(&fake_registry::file_sha256());
+    let file = rig.file().await?;
+    file.expect(StatusCode::OK);
+    assert!(file.is_complete());
+    assert_eq!(file.body, fake_registry::file_bytes());
+    rig.upload("2.0").await?.expect(StatusCode::OK);
+    assert!(rig.fake.has_tag(REPOSITORY, "2.0"));
+    rig.page()
+        .await?
+        .expect(StatusCode::OK)
+        .mentions("demo-2.0-py3-none-any.whl");
+    rig.upload("2.0")
+        .await?
+        .expect(StatusCode::OK)
+        .mentions("already stored");
+    // The canned 1.0 file has other bytes than a fresh wheel of 1.0.
+    rig.upload("1.0")
+        .await?
+        .expect(StatusCode::CONFLICT)
+        .mentions("File already exists");
+    rig.finish().await
+}
+
+/// Nothing listens where the registry should be: 502, and the reason names the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_down_is_502_naming_the_registry() -> anyhow::Result<()> {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let rig = Rig::start_towards(
+        FakeRegistry::start()?,
+        &format!("http://{dead}"),
+        |config| {
+            config.connect_timeout = 1;
+        },
+    )
+    .await?;
+    let host = dead.to_string();
+    rig.page()
+        .await?
+        .expect(StatusCode::BAD_GATEWAY)
+        .mentions(&host);
+    rig.file()
+        .await?
+        .expect(StatusCode::BAD_GATEWAY)
+        .mentions(&host);
+    rig.upload("2.0")
+        .await?
+        .expect(StatusCode::BAD_GATEWAY)
+        .mentions(&host);
+    rig.finish().await
+}
+
+/// A registry 500 whose body holds secrets: 502 naming the registry, with none of that body
+/// (only the OCI error code may be kept); at every step of a download and an upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_500_is_502_without_its_body() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    let host = rig.fake.host();
+    rig.fail_first_steps(&Fault::ErrorBodyWithSecretText);
+    for answer in [
+        rig.page().await?,
+        rig.file().await?,
+        rig.upload("2.0").await?,
+    ] {
+        answer.expect(StatusCode::BAD_GATEWAY).mentions(&host);
+    }
+    for endpoint in [
+        Endpoint::TagsList,
+        Endpoint::ManifestGet,
+        Endpoint::UploadPost,
+    ] {
+        assert!(
+            rig.fake.requests(endpoint) > 0,
+            "{endpoint:?} never reached"
+        );
+    }
+
+    // Later steps: the blob, the streamed upload, its commit, the file manifest, the index.
+    let later = [
+        (Endpoint::BlobGet, true),
+        (Endpoint::UploadPatch, false),
+        (Endpoint::UploadPut, false),
+        (Endpoint::ManifestPut, false),
+    ];
+    for (endpoint, download) in later {
+        rig.fake.clear_faults();
+        rig.fake.set_fault(endpoint, Fault::ErrorBodyWithSecretText);
+        let before = rig.fake.requests(endpoint);
+        let answer = if download {
+            rig.file().await?
+        } else {
+            rig.upload("2.0").await?
+        };
+        answer.expect(StatusCode::BAD_GATEWAY).mentions(&host);
+        assert!(
+            rig.fake.requests(endpoint) > before,
+            "{endpoint:?} never reached"
+        );
+        assert!(
+            !rig.fake.has_tag(REPOSITORY, "2.0"),
+            "a failed upload left a release behind ({endpoint:?})"
+        );
+    }
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// A registry 503 (and other statuses): 503 and 500 become 502; 403 stays 403; a registry 401
+/// with a Basic challenge becomes our own 401 challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_statuses_map_to_ours() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    let body = |code: &str| format!(r#"{{"errors":[{{"code":"{code}","message":"nope"}}]}}"#);
+    let cases = [
+        (
+            Fault::Status(503, body("UNAVAILABLE")),
+            StatusCode::BAD_GATEWAY,
+        ),
+        (
+            Fault::Status(500, "plain text".to_owned()),
+            StatusCode::BAD_GATEWAY,
+        ),
+        (Fault::Status(504, String::new()), StatusCode::BAD_GATEWAY),
+        (Fault::Status(403, body("DENIED")), StatusCode::FORBIDDEN),
+        (
+            Fault::Challenge("Basic realm=\"fake-registry\"".to_owned()),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    for (fault, expected) in cases {
+        rig.fail_first_steps(&fault);
+        for answer in [
+            rig.page().await?,
+            rig.file().await?,
+            rig.upload("2.0").await?,
+        ] {
+            answer.expect(expected).expect_our_challenge_if_401();
+            if expected == StatusCode::BAD_GATEWAY {
+                answer.mentions(&rig.fake.host());
+            }
+        }
+    }
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// A registry that stays silent longer than the read timeout: 504, in about the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_registry_is_504() -> anyhow::Result<()> {
+    let rig = Rig::start_with(|config| {
+        config.read_timeout = 1;
+        config.connect_timeout = 1;
+    })
+    .await?;
+    wheel("2.0").await?;
+    rig.fail_first_steps(&Fault::Delay(STALL));
+    let started = Instant::now();
+    let (page, file, upload) = tokio::join!(rig.page(), rig.file(), rig.upload("2.0"));
+    for answer in [page?, file?, upload?] {
+        answer
+            .expect(StatusCode::GATEWAY_TIMEOUT)
+            .mentions(&rig.fake.host());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// Stalls at later steps: the blob download, the streamed upload and its commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_blob_and_upload_steps_are_504() -> anyhow::Result<()> {
+    let rig = Rig::start_with(|config| {
+        config.read_timeout = 1;
+        config.connect_timeout = 1;
+    })
+    .await?;
+    wheel("2.0").await?;
+    rig.fake.set_fault(Endpoint::BlobGet, Fault::Delay(STALL));
+    rig.fake
+        .set_fault(Endpoint::UploadPatch, Fault::Delay(STALL));
+    let (file, upload) = tokio::join!(rig.file(), rig.upload("2.0"));
+    file?.expect(StatusCode::GATEWAY_TIMEOUT);
+    upload?.expect(StatusCode::GATEWAY_TIMEOUT);
+    rig.fake.clear_faults();
+    rig.fake.set_fault(Endpoint::UploadPut, Fault::Delay(STALL));
+    rig.upload("2.0").await?.expect(StatusCode::GATEWAY_TIMEOUT);
+    assert!(!rig.fake.has_tag(REPOSITORY, "2.0"));
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// A registry 429 with `Retry-After`: 503 with a `Retry-After` (the registry's seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_is_503_with_retry_after() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    rig.fail_first_steps(&Fault::RetryAfter(7));
+    let first = [
+        rig.page().await?,
+        rig.file().await?,
+        rig.upload("2.0").await?,
+    ];
+    rig.fake.clear_faults();
+    rig.fake.set_fault(Endpoint::BlobGet, Fault::RetryAfter(7));
+    rig.fake
+        .set_fault(Endpoint::UploadPatch, Fault::RetryAfter(7));
+    let later = [rig.file().await?, rig.upload("2.0").await?];
+    for answer in first.iter().chain(&later) {
+        answer.expect(StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.header(RETRY_AFTER), Some("7"), "{}", answer.what);
+    }
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// A blob cut short: the client must see a failed download, never a complete 200 with the
+/// wrong bytes. Cut tag lists and manifests are 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_bodies_fail_visibly() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    rig.fake.set_fault(Endpoint::BlobGet, Fault::TruncatedBody);
+    let file = rig.file().await?;
+    if file.status == StatusCode::OK {
+        assert!(
+            !file.is_complete(),
+            "a cut blob was served as a complete 200 ({} bytes, Content-Length {:?})",
+            file.body.len(),
+            file.header(CONTENT_LENGTH)
+        );
+        assert_ne!(file.body, fake_registry::file_bytes());
+    } else {
+        file.expect(StatusCode::BAD_GATEWAY);
+    }
+
+    rig.fake.clear_faults();
+    rig.fake.set_fault(Endpoint::TagsList, Fault::TruncatedBody);
+    rig.page().await?.expect(StatusCode::BAD_GATEWAY);
+    rig.fake.clear_faults();
+    rig.fake
+        .set_fault(Endpoint::ManifestGet, Fault::TruncatedBody);
+    rig.page().await?.expect(StatusCode::BAD_GATEWAY);
+    rig.file().await?.expect(StatusCode::BAD_GATEWAY);
+    // The upload reads the release index of 1.0 before deciding anything.
+    rig.upload("1.0").await?.expect(StatusCode::BAD_GATEWAY);
+    assert_eq!(rig.fake.requests(Endpoint::UploadPut), 0);
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// A blob whose bytes do not match its digest: the client must not get a complete 200 with
+/// those bytes (under an `ETag` naming the right sha256, cacheable as immutable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "server bug: a blob whose content does not match its digest is streamed to the client \
+            as a complete 200 (src/storage/registry/blobs.rs `get_blob` and \
+            src/index/download.rs never verify the sha256 of what they relay)"]
+async fn corrupted_blob_is_not_served_as_complete() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    rig.fake
+        .set_fault(Endpoint::BlobGet, Fault::WrongDigestBlob);
+    let file = rig.file().await?;
+    assert!(
+        file.status != StatusCode::OK || !file.is_complete(),
+        "{}: a blob that does not match its digest was served as a complete 200 ({} bytes, \
+         ETag {:?})",
+        file.what,
+        file.body.len(),
+        file.header(reqwest::header::ETAG)
+    );
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// A release index that is not JSON: skipped on the project page (documented in
+/// docs/design.md, "Malformed release indexes are skipped in listings"), so a project whose only
+/// release it is answers 404; the file download and an upload to that release are 502 (the
+/// upload writes nothing). A tag list that is not JSON is 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_index_is_skipped_on_pages_and_502_elsewhere() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    rig.fake
+        .set_fault(Endpoint::ManifestGet, Fault::MalformedJson);
+    rig.page().await?.expect(StatusCode::NOT_FOUND);
+    let json = rig
+        .send(
+            "releases JSON",
+            rig.client
+                .get(rig.url(&format!("{NAMESPACE}/{PROJECT}/json")))
+                .basic_auth(USERNAME, Some(PASSWORD)),
+        )
+        .await?;
+    json.expect(StatusCode::NOT_FOUND);
+    rig.file().await?.expect(StatusCode::BAD_GATEWAY);
+    rig.upload("1.0").await?.expect(StatusCode::BAD_GATEWAY);
+    assert_eq!(rig.fake.requests(Endpoint::UploadPut), 0);
+    assert_eq!(rig.fake.requests(Endpoint::ManifestPut), 0);
+
+    rig.fake.clear_faults();
+    rig.fake.set_fault(Endpoint::TagsList, Fault::MalformedJson);
+    rig.page()
+        .await?
+        .expect(StatusCode::BAD_GATEWAY)
+        .mentions(&rig.fake.host());
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// The release tag points at a plain container image: the release is skipped (404, as it is the
+/// only one), its file is not found, and an upload to that version is refused (409) rather than
+/// overwriting the image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_container_image_at_the_tag_is_skipped() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    rig.fake
+        .set_fault(Endpoint::ManifestGet, Fault::PlainContainerImage);
+    rig.fake
+        .set_fault(Endpoint::ManifestHead, Fault::PlainContainerImage);
+    rig.page().await?.expect(StatusCode::NOT_FOUND);
+    rig.file().await?.expect(StatusCode::NOT_FOUND);
+    rig.upload("1.0")
+        .await?
+        .expect(StatusCode::CONFLICT)
+        .mentions("not a Python release");
+    assert_eq!(rig.fake.requests(Endpoint::ManifestPut), 0);
+    assert_eq!(rig.fake.requests(Endpoint::UploadPut), 0);
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// Challenges the server cannot answer: 401 with our Basic challenge (so clients retry with
+/// credentials) or 502, never 500; anonymous or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_challenges_are_401_or_502() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    let challenges = [
+        "garbage",
+        "!!! ,,, ===",
+        "Bearer",
+        "Bearer realm=\"\"",
+        "Bearer service=\"fake\",scope=\"repository:ns/demo:pull\"",
+        "Bearer realm=\"unterminated",
+        "Negotiate YIIBhgYGKwYBBQUCoIIBejCCAXag",
+        "Digest realm=\"fake\", nonce=\"abc\", qop=\"auth\"",
+    ];
+    let allowed = [StatusCode::UNAUTHORIZED, StatusCode::BAD_GATEWAY];
+    for challenge in challenges {
+        rig.fail_first_steps(&Fault::Challenge(challenge.to_owned()));
+        for authenticated in [false, true] {
+            let answers = [
+                rig.page_as(authenticated).await?,
+                rig.file_as(authenticated).await?,
+                rig.upload_as("2.0", authenticated).await?,
+            ];
+            for answer in answers {
+                answer.expect_one_of(&allowed).expect_our_challenge_if_401();
+            }
+        }
+    }
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// Token realms that are not http(s) URLs: refused (401 or 502, never 500), and nothing
+/// connects to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_realm_on_another_scheme_is_refused() -> anyhow::Result<()> {
+    let trap = std::net::TcpListener::bind("127.0.0.1:0")?;
+    trap.set_nonblocking(true)?;
+    let port = trap.local_addr()?.port();
+    let realms = [
+        format!("ftp://127.0.0.1:{port}/token"),
+        format!("gopher://127.0.0.1:{port}/_token"),
+        format!("ws://127.0.0.1:{port}/token"),
+        format!("//127.0.0.1:{port}/token"),
+        "file:///etc/passwd".to_owned(),
+        "data:text/plain,token".to_owned(),
+    ];
+    let allowed = [StatusCode::UNAUTHORIZED, StatusCode::BAD_GATEWAY];
+    for realm in realms {
+        // A server of its own each time: a refused challenge must not depend on earlier ones.
+        let rig = Rig::start().await?;
+        let challenge = format!("Bearer realm=\"{realm}\",service=\"fake\"");
+        rig.fail_first_steps(&Fault::Challenge(challenge));
+        for answer in [
+            rig.page().await?,
+            rig.file().await?,
+            rig.upload("2.0").await?,
+        ] {
+            answer.expect_one_of(&allowed).expect_our_challenge_if_401();
+        }
+        rig.finish().await?;
+        match trap.accept() {
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("something connected to the realm `{realm}`: {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+/// Once the registry stops sending an unusable token realm, requests work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_after_a_refused_token_realm() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    rig.fake.set_fault(
+        Endpoint::TagsList,
+        Fault::Challenge("Bearer realm=\"ftp://127.0.0.1:1/token\",service=\"fake\"".to_owned()),
+    );
+    rig.page()
+        .await?
+        .expect_one_of(&[StatusCode::UNAUTHORIZED, StatusCode::BAD_GATEWAY]);
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
