@@ -176,7 +176,7 @@ impl Metrics {
                     let _ = writeln!(out, "{name}{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
                 }
                 "oci_pypi_http_request_duration_seconds" => {
-                    render_histograms(&mut out, name, &histograms)
+                    render_histograms(&mut out, name, &histograms);
                 }
                 _ => {
                     for ((metric, labels), value) in
