@@ -67,6 +67,10 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_BLOB_REDIRECTS", value_enum, default_value_t = BlobRedirects::Stream)]
     pub blob_redirects: BlobRedirects,
 
+    /// Seconds to let requests in flight finish after SIGTERM before exiting.
+    #[arg(long, env = "OCI_PYPI_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+
     /// Log filter: a level (`info`, `debug`) or tracing directives (`oci_pypi=debug`).
     #[arg(long, env = "OCI_PYPI_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -128,6 +132,12 @@ impl Config {
         Duration::from_secs(self.read_timeout.max(1))
     }
 
+    /// Grace period for requests in flight at shutdown.
+    #[must_use]
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace)
+    }
+
     /// A configuration for tests and embedding: loopback, no prefix, the given registries.
     #[must_use]
     pub fn for_registries(registries: Vec<Origin>) -> Self {
@@ -144,6 +154,7 @@ impl Config {
             listing_cache_ttl: 5,
             max_versions: 0,
             blob_redirects: BlobRedirects::Stream,
+            shutdown_grace: 30,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
         }

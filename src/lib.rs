@@ -69,8 +69,8 @@ pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
     })
 }
 
-/// Serves the index on `listener` until `shutdown` completes, then lets requests in flight
-/// finish.
+/// Serves the index on `listener` until `shutdown` completes, then stops accepting and lets
+/// requests in flight (uploads above all) finish, for at most the configured grace period.
 ///
 /// # Errors
 /// When the state cannot be built or the listener fails.
@@ -81,7 +81,22 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = state(config).map_err(std::io::Error::other)?;
     let app = http::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let grace = config.shutdown_grace();
+    let deadline = async move {
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!("requests still in flight after {}s: exiting anyway", grace.as_secs());
+            Ok(())
+        }
+    }
 }

@@ -65,7 +65,10 @@ impl Process {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("{url}: the process exited ({status}); log:\n{}", self.log_text());
+                bail!(
+                    "{url}: the process exited ({status}); log:\n{}",
+                    self.log_text()
+                );
             }
             if http.get(&url).send().await.is_ok() {
                 return Ok(());
@@ -103,7 +106,10 @@ pub async fn start_registry(bin: &Path, dir: &Path) -> anyhow::Result<Process> {
         std::fs::write(dir.join("config.yml"), config)?;
         let log = dir.join("registry.log");
         let mut command = Command::new(bin);
-        command.arg("serve").arg(dir.join("config.yml")).current_dir(dir);
+        command
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .current_dir(dir);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("REGISTRY_") {
                 command.env_remove(key);
@@ -153,7 +159,12 @@ pub async fn start_server(
     bail!("could not start oci-pypi on a free port")
 }
 
-fn spawn(mut command: Command, port: u16, log: PathBuf, work_dir: &Path) -> anyhow::Result<Process> {
+fn spawn(
+    mut command: Command,
+    port: u16,
+    log: PathBuf,
+    work_dir: &Path,
+) -> anyhow::Result<Process> {
     let file = std::fs::File::create(&log)?;
     command
         .stdin(Stdio::null())
@@ -200,7 +211,10 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     // Fields after the name start at field 3 (state); utime and stime are fields 14 and 15.
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let ticks = |index: usize| -> anyhow::Result<f64> {
-        let value: u64 = fields.get(index).context("short /proc/<pid>/stat")?.parse()?;
+        let value: u64 = fields
+            .get(index)
+            .context("short /proc/<pid>/stat")?
+            .parse()?;
         #[allow(clippy::cast_precision_loss)]
         Ok(value as f64)
     };

@@ -533,7 +533,7 @@ struct TarStream<'a> {
 impl<'a> TarStream<'a> {
     fn new(head: &'a [u8], complete: bool) -> Step<Self> {
         if !head.starts_with(&[0x1f, 0x8b]) {
-            let short = head.len() < 2 && !complete;
+            let short = [0x1f, 0x8b].starts_with(head) && !complete;
             return Err(if short {
                 Failure::OutOfReach
             } else {
@@ -1040,4 +1040,1179 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(le_bytes(bytes, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::write::{DeflateEncoder, GzEncoder};
+    use flate2::{Compress, Compression, FlushCompress};
+
+    use super::*;
+
+    const METADATA: &[u8] =
+        b"Metadata-Version: 2.1\nName: foo-bar\nVersion: 1.0\n\nThe description.\n";
+    const DIST_INFO: &str = "foo_bar-1.0.dist-info";
+    const PATH: &str = "foo_bar-1.0.dist-info/METADATA";
+
+    // ---- a tiny zip writer ----------------------------------------------------------------
+
+    /// One zip entry as written: its (compressed) data and what the central directory declares.
+    #[derive(Clone)]
+    struct ZipEntry {
+        name: Vec<u8>,
+        method: u16,
+        flags: u16,
+        data: Vec<u8>,
+        size: u64,
+        crc: u32,
+    }
+
+    impl ZipEntry {
+        fn stored(name: &str, content: &[u8]) -> Self {
+            let (size, crc) = (content.len() as u64, crc32fast::hash(content));
+            let (name, data) = (name.as_bytes().to_vec(), content.to_vec());
+            Self {
+                name,
+                method: 0,
+                flags: 0,
+                data,
+                size,
+                crc,
+            }
+        }
+
+        fn deflated(name: &str, content: &[u8]) -> Self {
+            let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
+            encoder.write_all(content).unwrap();
+            Self {
+                data: encoder.finish().unwrap(),
+                method: 8,
+                ..Self::stored(name, content)
+            }
+        }
+    }
+
+    #[derive(Clone, Copy, Default)]
+    struct ZipOptions {
+        zip64: bool,
+        descriptor: bool,
+    }
+
+    fn put16(out: &mut Vec<u8>, value: u16) {
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn put32(out: &mut Vec<u8>, value: u32) {
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn put64(out: &mut Vec<u8>, value: u64) {
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn zip64_extra(values: &[u64]) -> Vec<u8> {
+        let mut extra = Vec::new();
+        put16(&mut extra, 0x0001);
+        put16(&mut extra, u16::try_from(values.len() * 8).unwrap());
+        values.iter().for_each(|value| put64(&mut extra, *value));
+        extra
+    }
+
+    fn write_zip(entries: &[ZipEntry], options: ZipOptions) -> Vec<u8> {
+        let narrow = |value: u64| {
+            if options.zip64 {
+                u32::MAX
+            } else {
+                u32::try_from(value).unwrap()
+            }
+        };
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        for entry in entries {
+            let (offset, compressed) = (out.len() as u64, entry.data.len() as u64);
+            let flags = entry.flags | if options.descriptor { 8 } else { 0 };
+            let local_extra = if options.zip64 {
+                zip64_extra(&[entry.size, compressed])
+            } else {
+                vec![]
+            };
+            let (crc, local_compressed, local_size) = if options.descriptor {
+                (0, 0, 0)
+            } else {
+                (entry.crc, narrow(compressed), narrow(entry.size))
+            };
+            put32(&mut out, 0x0403_4b50);
+            put16(&mut out, 45);
+            put16(&mut out, flags);
+            put16(&mut out, entry.method);
+            put32(&mut out, 0x0021_0000);
+            put32(&mut out, crc);
+            put32(&mut out, local_compressed);
+            put32(&mut out, local_size);
+            put16(&mut out, u16::try_from(entry.name.len()).unwrap());
+            put16(&mut out, u16::try_from(local_extra.len()).unwrap());
+            out.extend_from_slice(&entry.name);
+            out.extend_from_slice(&local_extra);
+            out.extend_from_slice(&entry.data);
+            if options.descriptor {
+                put32(&mut out, 0x0807_4b50);
+                put32(&mut out, entry.crc);
+                if options.zip64 {
+                    put64(&mut out, compressed);
+                    put64(&mut out, entry.size);
+                } else {
+                    put32(&mut out, narrow(compressed));
+                    put32(&mut out, narrow(entry.size));
+                }
+            }
+            let central_extra = if options.zip64 {
+                zip64_extra(&[entry.size, compressed, offset])
+            } else {
+                vec![]
+            };
+            put32(&mut central, 0x0201_4b50);
+            put16(&mut central, 0x031e);
+            put16(&mut central, 45);
+            put16(&mut central, flags);
+            put16(&mut central, entry.method);
+            put32(&mut central, 0x0021_0000);
+            put32(&mut central, entry.crc);
+            put32(&mut central, narrow(compressed));
+            put32(&mut central, narrow(entry.size));
+            put16(&mut central, u16::try_from(entry.name.len()).unwrap());
+            put16(&mut central, u16::try_from(central_extra.len()).unwrap());
+            central.extend_from_slice(&[0; 10]); // comment length, disk, attributes
+            put32(&mut central, narrow(offset));
+            central.extend_from_slice(&entry.name);
+            central.extend_from_slice(&central_extra);
+        }
+        let (directory_offset, directory_size) = (out.len() as u64, central.len() as u64);
+        out.extend_from_slice(&central);
+        let count = entries.len() as u64;
+        if options.zip64 {
+            let record = out.len() as u64;
+            put32(&mut out, 0x0606_4b50);
+            put64(&mut out, 44);
+            put16(&mut out, 0x031e);
+            put16(&mut out, 45);
+            put64(&mut out, 0); // disk numbers
+            put64(&mut out, count);
+            put64(&mut out, count);
+            put64(&mut out, directory_size);
+            put64(&mut out, directory_offset);
+            put32(&mut out, 0x0706_4b50);
+            put32(&mut out, 0);
+            put64(&mut out, record);
+            put32(&mut out, 1);
+        }
+        put32(&mut out, 0x0605_4b50);
+        put32(&mut out, 0); // disk numbers
+        let short_count = if options.zip64 {
+            0xFFFF
+        } else {
+            u16::try_from(count).unwrap()
+        };
+        put16(&mut out, short_count);
+        put16(&mut out, short_count);
+        put32(&mut out, narrow(directory_size));
+        put32(&mut out, narrow(directory_offset));
+        put16(&mut out, 0);
+        out
+    }
+
+    fn wheel_entries(metadata: ZipEntry) -> Vec<ZipEntry> {
+        vec![
+            ZipEntry::deflated("foo_bar/__init__.py", b"print('hello')\n"),
+            ZipEntry::stored("foo_bar-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"),
+            metadata,
+            ZipEntry::stored("foo_bar-1.0.dist-info/RECORD", b""),
+        ]
+    }
+
+    fn wheel(options: ZipOptions) -> Vec<u8> {
+        write_zip(&wheel_entries(ZipEntry::deflated(PATH, METADATA)), options)
+    }
+
+    /// Inspects the last `tail` bytes of `file` (all of it when larger).
+    fn inspect_tail(
+        file: &[u8],
+        tail: usize,
+        dist_info: &str,
+    ) -> Result<WheelInspection, MetadataError> {
+        let start = file.len().saturating_sub(tail);
+        inspect_wheel(&file[start..], file.len() as u64, dist_info)
+    }
+
+    fn found(bytes: &[u8]) -> Result<WheelInspection, MetadataError> {
+        Ok(WheelInspection::Metadata(bytes.to_vec()))
+    }
+
+    /// Pseudo-random, incompressible bytes.
+    fn noise(length: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        (0..length)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect()
+    }
+
+    /// Raw deflate blocks for `mebibytes` MiB of zeros, built by repeating one sync-flushed
+    /// MiB: a bomb of any size without compressing it.
+    fn zeros_deflated(mebibytes: usize, last: bool) -> Vec<u8> {
+        let mut compressor = Compress::new(Compression::fast(), false);
+        let mut chunk = Vec::with_capacity(1 << 20);
+        compressor
+            .compress_vec(&vec![0; 1 << 20], &mut chunk, FlushCompress::Sync)
+            .unwrap();
+        assert_eq!(compressor.total_in(), 1 << 20);
+        let mut stream = chunk.repeat(mebibytes);
+        if last {
+            stream.extend_from_slice(&[0x03, 0x00]); // an empty final fixed-Huffman block
+        }
+        stream
+    }
+
+    // ---- wheels ----------------------------------------------------------------------------
+
+    #[test]
+    fn finds_stored_and_deflated_metadata_with_exact_bytes() {
+        for entry in [
+            ZipEntry::stored(PATH, METADATA),
+            ZipEntry::deflated(PATH, METADATA),
+        ] {
+            let file = write_zip(&wheel_entries(entry), ZipOptions::default());
+            assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), found(METADATA));
+            assert_eq!(inspect_tail(&file, 1 << 20, DIST_INFO), found(METADATA));
+        }
+    }
+
+    #[test]
+    fn finds_metadata_with_data_descriptors_and_zip64() {
+        let cases = [(false, true), (true, false), (true, true)];
+        for (zip64, descriptor) in cases {
+            let file = wheel(ZipOptions { zip64, descriptor });
+            assert_eq!(
+                inspect_tail(&file, file.len(), DIST_INFO),
+                found(METADATA),
+                "{zip64} {descriptor}"
+            );
+        }
+    }
+
+    #[test]
+    fn finds_metadata_behind_a_prefix_the_tail_does_not_hold() {
+        for zip64 in [false, true] {
+            let mut entries = vec![ZipEntry::stored("foo_bar/data.bin", &noise(300_000))];
+            entries.extend(wheel_entries(ZipEntry::deflated(PATH, METADATA)));
+            let file = write_zip(
+                &entries,
+                ZipOptions {
+                    zip64,
+                    descriptor: false,
+                },
+            );
+            assert_eq!(inspect_tail(&file, 4096, DIST_INFO), found(METADATA));
+        }
+    }
+
+    #[test]
+    fn falls_back_to_the_single_dist_info_metadata() {
+        let file = write_zip(
+            &wheel_entries(ZipEntry::stored("Foo.Bar-1.0.dist-info/METADATA", METADATA)),
+            ZipOptions::default(),
+        );
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), found(METADATA));
+        // Nested METADATA files are not candidates.
+        let mut entries =
+            wheel_entries(ZipEntry::stored("Foo.Bar-1.0.dist-info/METADATA", METADATA));
+        entries.push(ZipEntry::stored(
+            "foo_bar/vendor/x-1.dist-info/METADATA",
+            b"other",
+        ));
+        let file = write_zip(&entries, ZipOptions::default());
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), found(METADATA));
+    }
+
+    #[test]
+    fn prefers_the_exact_dist_info() {
+        let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
+        entries.insert(
+            0,
+            ZipEntry::stored("other-2.0.dist-info/METADATA", b"other"),
+        );
+        let file = write_zip(&entries, ZipOptions::default());
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), found(METADATA));
+    }
+
+    #[test]
+    fn refuses_missing_ambiguous_and_duplicate_metadata() {
+        let file = write_zip(
+            &wheel_entries(ZipEntry::stored("foo_bar/x", b"")),
+            ZipOptions::default(),
+        );
+        let missing = MetadataError::MissingMember("wheel", PATH.to_owned());
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), Err(missing));
+
+        let mut entries = wheel_entries(ZipEntry::stored("a-1.dist-info/METADATA", METADATA));
+        entries.push(ZipEntry::stored("b-1.dist-info/METADATA", METADATA));
+        let file = write_zip(&entries, ZipOptions::default());
+        let error = inspect_tail(&file, file.len(), DIST_INFO).unwrap_err();
+        assert_eq!(
+            error,
+            MetadataError::AmbiguousMember("wheel", PATH.to_owned(), "*.dist-info/METADATA")
+        );
+
+        let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
+        entries.push(ZipEntry::stored(PATH, b"Name: evil"));
+        let file = write_zip(&entries, ZipOptions::default());
+        let error = inspect_tail(&file, file.len(), DIST_INFO).unwrap_err();
+        assert_eq!(error, MetadataError::DuplicateEntry(PATH.to_owned()));
+    }
+
+    #[test]
+    fn out_of_reach_when_the_tail_is_too_short() {
+        let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
+        entries.push(ZipEntry::stored("foo_bar/late.bin", &noise(100_000)));
+        let file = write_zip(&entries, ZipOptions::default());
+        let directory_size =
+            4 * 46 + entries.iter().map(|entry| entry.name.len()).sum::<usize>() + 22;
+        // The central directory is held, METADATA is not.
+        assert_eq!(
+            inspect_tail(&file, directory_size + 10, DIST_INFO),
+            Ok(WheelInspection::OutOfReach)
+        );
+        // Part of the central directory, only the end record, or not even that.
+        for tail in [directory_size - 10, 22, 21, 5, 0] {
+            assert_eq!(
+                inspect_tail(&file, tail, DIST_INFO),
+                Ok(WheelInspection::OutOfReach),
+                "{tail}"
+            );
+        }
+        // The zip64 locator lies before the tail.
+        let file = wheel(ZipOptions {
+            zip64: true,
+            descriptor: false,
+        });
+        assert_eq!(
+            inspect_tail(&file, 30, DIST_INFO),
+            Ok(WheelInspection::OutOfReach)
+        );
+        assert_eq!(
+            inspect_tail(&file, 60, DIST_INFO),
+            Ok(WheelInspection::OutOfReach)
+        );
+    }
+
+    #[test]
+    fn refuses_files_that_are_not_zips() {
+        let not_zip = MetadataError::NotZip("no end-of-central-directory record");
+        for file in [&b""[..], b"hello", &noise(100_000), &METADATA.repeat(10)] {
+            assert_eq!(
+                inspect_tail(file, file.len(), DIST_INFO),
+                Err(not_zip.clone())
+            );
+        }
+        // A long tail without an end record is not a zip, whatever precedes it.
+        let file = noise(200_000);
+        assert_eq!(inspect_tail(&file, 70_000, DIST_INFO), Err(not_zip));
+        assert_eq!(
+            inspect_wheel(b"abc", 2, DIST_INFO),
+            Err(MetadataError::TailTooLong(3, 2))
+        );
+    }
+
+    #[test]
+    fn refuses_corrupt_central_directories() {
+        let file = wheel(ZipOptions::default());
+        let eocd = file.len() - 22;
+        let patch = |at: usize, bytes: &[u8]| {
+            let mut file = file.clone();
+            file[at..at + bytes.len()].copy_from_slice(bytes);
+            inspect_tail(&file, file.len(), DIST_INFO).unwrap_err()
+        };
+        let size = u32::from_le_bytes(file[eocd + 12..eocd + 16].try_into().unwrap());
+        let offset = u32::from_le_bytes(file[eocd + 16..eocd + 20].try_into().unwrap());
+        assert!(
+            matches!(patch(eocd + 12, &(size + 1).to_le_bytes()), MetadataError::CorruptZip(message) if message.contains("extends past its end record"))
+        );
+        assert!(
+            matches!(patch(eocd + 16, &u32::MAX.to_le_bytes()), MetadataError::CorruptZip(message) if message.contains("zip64"))
+        );
+        assert!(
+            matches!(patch(eocd + 16, &(offset - 1).to_le_bytes()), MetadataError::CorruptZip(message) if message.contains("no central directory header"))
+        );
+        assert!(
+            matches!(patch(eocd + 8, &[9, 0, 9, 0]), MetadataError::CorruptZip(message) if message.contains("do not fit"))
+        );
+        assert!(matches!(
+            patch(eocd + 4, &[1, 0]),
+            MetadataError::UnsupportedZip(_)
+        ));
+        // A truncated archive (the start cut off, offsets unchanged) points before the file.
+        let cut = &file[100..];
+        assert!(matches!(
+            inspect_wheel(cut, cut.len() as u64, DIST_INFO),
+            Err(MetadataError::CorruptZip(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_too_many_entries() {
+        let mut file = wheel(ZipOptions {
+            zip64: true,
+            descriptor: false,
+        });
+        let record = file.len() - 22 - 20 - 56;
+        file[record + 24..record + 40]
+            .copy_from_slice(&[2_000_000_u64.to_le_bytes(), 2_000_000_u64.to_le_bytes()].concat());
+        assert_eq!(
+            inspect_tail(&file, file.len(), DIST_INFO),
+            Err(MetadataError::TooManyEntries(2_000_000))
+        );
+    }
+
+    #[test]
+    fn refuses_a_crc_mismatch_and_a_wrong_local_header() {
+        let mut entry = ZipEntry::stored(PATH, METADATA);
+        entry.crc ^= 1;
+        let file = write_zip(&wheel_entries(entry), ZipOptions::default());
+        let error = MetadataError::CorruptEntry(PATH.to_owned(), "CRC-32 mismatch");
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), Err(error));
+
+        let mut file = write_zip(&[ZipEntry::stored(PATH, METADATA)], ZipOptions::default());
+        file[30] = b'F'; // the local header's name
+        assert!(
+            matches!(inspect_tail(&file, file.len(), DIST_INFO), Err(MetadataError::CorruptZip(message)) if message.contains("names another file"))
+        );
+    }
+
+    #[test]
+    fn refuses_zip_bombs_without_inflating_them() {
+        let bomb = zeros_deflated(100, true);
+        let entry = |size: u64| ZipEntry {
+            size,
+            crc: 0,
+            ..ZipEntry {
+                data: bomb.clone(),
+                method: 8,
+                ..ZipEntry::stored(PATH, b"")
+            }
+        };
+        let too_large = MetadataError::TooLarge(PATH.to_owned());
+        // Honest sizes are refused before inflating; lying ones when the output passes them.
+        let file = write_zip(
+            &[entry(100 << 20)],
+            ZipOptions {
+                zip64: true,
+                descriptor: false,
+            },
+        );
+        assert_eq!(
+            inspect_tail(&file, file.len(), DIST_INFO),
+            Err(too_large.clone())
+        );
+        let file = write_zip(&[entry(u64::from(u32::MAX) - 1)], ZipOptions::default());
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), Err(too_large));
+        let lying = MetadataError::CorruptEntry(
+            PATH.to_owned(),
+            "it inflates to more than its declared size",
+        );
+        for size in [1000, MAX_METADATA_SIZE] {
+            let file = write_zip(&[entry(size)], ZipOptions::default());
+            assert_eq!(
+                inspect_tail(&file, file.len(), DIST_INFO),
+                Err(lying.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn the_bomb_builder_makes_valid_deflate() {
+        let zeros = inflate(&zeros_deflated(3, true), 4 << 20).unwrap();
+        assert!(zeros.len() == 3 << 20 && zeros.iter().all(|byte| *byte == 0));
+    }
+
+    #[test]
+    fn refuses_path_traversal() {
+        for name in [
+            "../evil",
+            "/etc/passwd",
+            "foo/../../evil",
+            "\\evil",
+            "a\\..\\b",
+            "C:/evil",
+            "a\0b",
+        ] {
+            let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
+            entries.push(ZipEntry::stored(name, b"x"));
+            let file = write_zip(&entries, ZipOptions::default());
+            let error = MetadataError::UnsafeEntryName(display(name.as_bytes()));
+            assert_eq!(
+                inspect_tail(&file, file.len(), DIST_INFO),
+                Err(error),
+                "{name}"
+            );
+        }
+        // Dots inside a name are fine.
+        let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
+        entries.push(ZipEntry::stored("foo_bar/a..b/..c", b"x"));
+        let file = write_zip(&entries, ZipOptions::default());
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), found(METADATA));
+    }
+
+    #[test]
+    fn refuses_unsupported_methods_and_encryption() {
+        let mut entry = ZipEntry::stored(PATH, METADATA);
+        entry.method = 14;
+        let file = write_zip(&[entry.clone()], ZipOptions::default());
+        let error = inspect_tail(&file, file.len(), DIST_INFO).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "compression method 14 of `foo_bar-1.0.dist-info/METADATA` is not supported"
+        );
+        entry.method = 0;
+        entry.flags = 1;
+        let file = write_zip(&[entry], ZipOptions::default());
+        assert!(matches!(
+            inspect_tail(&file, file.len(), DIST_INFO),
+            Err(MetadataError::UnsupportedZip(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_invalid_deflate_data() {
+        let mut entry = ZipEntry::deflated(PATH, METADATA);
+        entry.data = vec![0xFF; 40];
+        let file = write_zip(&[entry.clone()], ZipOptions::default());
+        let error = MetadataError::CorruptEntry(PATH.to_owned(), "invalid deflate data");
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), Err(error));
+        let good = ZipEntry::deflated(PATH, METADATA);
+        entry.data = good.data[..good.data.len() / 2].to_vec();
+        let file = write_zip(&[entry], ZipOptions::default());
+        assert!(matches!(
+            inspect_tail(&file, file.len(), DIST_INFO),
+            Err(MetadataError::CorruptEntry(..))
+        ));
+    }
+
+    #[test]
+    fn never_panics_on_mutated_or_truncated_wheels() {
+        for options in [
+            ZipOptions::default(),
+            ZipOptions {
+                zip64: true,
+                descriptor: true,
+            },
+        ] {
+            let file = wheel(options);
+            for at in 0..file.len() {
+                for value in [0x00, 0xFF, file[at] ^ 0x80] {
+                    let mut mutated = file.clone();
+                    mutated[at] = value;
+                    for tail in [mutated.len(), 200, 64] {
+                        let _ = inspect_tail(&mutated, tail, DIST_INFO);
+                    }
+                }
+                let _ = inspect_tail(&file[..at], at, DIST_INFO);
+                let _ = inspect_wheel(&file[at..], file.len() as u64, DIST_INFO);
+            }
+        }
+    }
+
+    // ---- a tiny tar writer -----------------------------------------------------------------
+
+    const PKG_INFO: &[u8] = b"Metadata-Version: 2.2\nName: foo-bar\nVersion: 1.0\n";
+    const TOP: &str = "foo_bar-1.0";
+
+    fn tar_header(name: &[u8], size: u64, kind: u8, prefix: &[u8]) -> Vec<u8> {
+        let mut block = vec![0; 512];
+        block[..name.len()].copy_from_slice(name);
+        block[100..124].copy_from_slice(b"0000644\x000000000\x000000000\x00");
+        block[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        block[136..148].copy_from_slice(b"00000000000\0");
+        block[156] = kind;
+        block[257..265].copy_from_slice(b"ustar\x0000");
+        block[345..345 + prefix.len()].copy_from_slice(prefix);
+        block[148..156].copy_from_slice(b"        ");
+        let sum: u32 = block.iter().map(|byte| u32::from(*byte)).sum();
+        block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        block
+    }
+
+    fn tar_entry(tar: &mut Vec<u8>, header: Vec<u8>, content: &[u8]) {
+        tar.extend_from_slice(&header);
+        tar.extend_from_slice(content);
+        tar.resize(tar.len().next_multiple_of(512), 0);
+    }
+
+    fn tar_file(tar: &mut Vec<u8>, name: &str, content: &[u8]) {
+        tar_entry(
+            tar,
+            tar_header(name.as_bytes(), content.len() as u64, b'0', b""),
+            content,
+        );
+    }
+
+    fn pax_record(key: &str, value: &str) -> Vec<u8> {
+        let body = format!(" {key}={value}\n");
+        let mut length = body.len() + 1;
+        while format!("{length}{body}").len() != length {
+            length += 1;
+        }
+        format!("{length}{body}").into_bytes()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        gzip_with(bytes, Compression::fast())
+    }
+
+    fn gzip_with(bytes: &[u8], level: Compression) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), level);
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// A gzipped tar of regular files, closed by two zero blocks.
+    fn sdist(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut tar = Vec::new();
+        for (name, content) in files {
+            tar_file(&mut tar, name, content);
+        }
+        tar.extend_from_slice(&[0; 1024]);
+        gzip(&tar)
+    }
+
+    fn sdist_found(bytes: &[u8]) -> Result<SdistInspection, MetadataError> {
+        Ok(SdistInspection::Metadata(bytes.to_vec()))
+    }
+
+    // ---- sdists ----------------------------------------------------------------------------
+
+    #[test]
+    fn finds_pkg_info_in_a_ustar_sdist() {
+        let mut tar = Vec::new();
+        tar_entry(&mut tar, tar_header(b"foo_bar-1.0/", 0, b'5', b""), b"");
+        tar_file(&mut tar, "foo_bar-1.0/setup.py", b"import setuptools\n");
+        tar_file(
+            &mut tar,
+            "foo_bar-1.0/src/foo_bar.egg-info/PKG-INFO",
+            b"nested",
+        );
+        tar_file(&mut tar, "foo_bar-1.0/PKG-INFO", PKG_INFO);
+        tar.extend_from_slice(&[0; 1024]);
+        let file = gzip(&tar);
+        assert_eq!(inspect_sdist(&file, true, TOP), sdist_found(PKG_INFO));
+        assert_eq!(inspect_sdist(&file, false, TOP), sdist_found(PKG_INFO));
+        let file = sdist(&[("./foo_bar-1.0/PKG-INFO", PKG_INFO)]);
+        assert_eq!(inspect_sdist(&file, true, TOP), sdist_found(PKG_INFO));
+    }
+
+    #[test]
+    fn finds_pkg_info_under_a_ustar_prefix() {
+        let top = "f".repeat(120);
+        let mut tar = Vec::new();
+        tar_entry(
+            &mut tar,
+            tar_header(b"PKG-INFO", PKG_INFO.len() as u64, b'0', top.as_bytes()),
+            PKG_INFO,
+        );
+        let file = gzip(&tar);
+        assert_eq!(inspect_sdist(&file, true, &top), sdist_found(PKG_INFO));
+    }
+
+    #[test]
+    fn finds_pkg_info_under_a_gnu_long_name() {
+        let top = "g".repeat(150);
+        let path = format!("{top}/PKG-INFO");
+        let mut tar = Vec::new();
+        let long_name = [path.as_bytes(), b"\0"].concat();
+        tar_entry(
+            &mut tar,
+            tar_header(b"././@LongLink", long_name.len() as u64, b'L', b""),
+            &long_name,
+        );
+        tar_entry(
+            &mut tar,
+            tar_header(&path.as_bytes()[..100], PKG_INFO.len() as u64, b'0', b""),
+            PKG_INFO,
+        );
+        tar.extend_from_slice(&[0; 1024]);
+        assert_eq!(
+            inspect_sdist(&gzip(&tar), true, &top),
+            sdist_found(PKG_INFO)
+        );
+    }
+
+    #[test]
+    fn finds_pkg_info_under_a_pax_path_after_a_pax_size() {
+        let top = "p".repeat(150);
+        let mut tar = Vec::new();
+        let global = pax_record("comment", "made by a test");
+        tar_entry(
+            &mut tar,
+            tar_header(b"pax_global_header", global.len() as u64, b'g', b""),
+            &global,
+        );
+        // An entry whose real size only the pax header gives.
+        let size = pax_record("size", "1000");
+        tar_entry(
+            &mut tar,
+            tar_header(b"PaxHeaders/big", size.len() as u64, b'x', b""),
+            &size,
+        );
+        tar_entry(&mut tar, tar_header(b"big", 0, b'0', b""), &[b'x'; 1000]);
+        let path = pax_record("path", &format!("{top}/PKG-INFO"));
+        tar_entry(
+            &mut tar,
+            tar_header(b"PaxHeaders/PKG-INFO", path.len() as u64, b'x', b""),
+            &path,
+        );
+        tar_entry(
+            &mut tar,
+            tar_header(b"truncated-name", PKG_INFO.len() as u64, b'0', b""),
+            PKG_INFO,
+        );
+        assert_eq!(
+            inspect_sdist(&gzip(&tar), true, &top),
+            sdist_found(PKG_INFO)
+        );
+    }
+
+    #[test]
+    fn finds_pkg_info_across_gzip_members() {
+        let mut tar = Vec::new();
+        tar_file(&mut tar, "foo_bar-1.0/setup.py", &noise(5000));
+        tar_file(&mut tar, "foo_bar-1.0/PKG-INFO", PKG_INFO);
+        let file = [gzip(&tar[..1000]), gzip(&tar[1000..])].concat();
+        assert_eq!(inspect_sdist(&file, true, TOP), sdist_found(PKG_INFO));
+    }
+
+    #[test]
+    fn falls_back_to_the_single_top_level_pkg_info() {
+        let file = sdist(&[
+            ("Foo-Bar-1.0/PKG-INFO", PKG_INFO),
+            ("Foo-Bar-1.0/a/PKG-INFO", b"x"),
+        ]);
+        assert_eq!(inspect_sdist(&file, true, TOP), sdist_found(PKG_INFO));
+        let file = sdist(&[("a-1.0/PKG-INFO", PKG_INFO), ("b-1.0/PKG-INFO", PKG_INFO)]);
+        let error = MetadataError::AmbiguousMember(
+            "sdist",
+            "foo_bar-1.0/PKG-INFO".to_owned(),
+            "*/PKG-INFO",
+        );
+        assert_eq!(inspect_sdist(&file, true, TOP), Err(error));
+        let file = sdist(&[("foo_bar-1.0/setup.py", b"")]);
+        let error = MetadataError::MissingMember("sdist", "foo_bar-1.0/PKG-INFO".to_owned());
+        assert_eq!(inspect_sdist(&file, true, TOP), Err(error.clone()));
+        // The end-of-archive marker settles it even in a partial head.
+        assert_eq!(inspect_sdist(&file, false, TOP), Err(error));
+    }
+
+    #[test]
+    fn out_of_reach_when_the_head_ends_first() {
+        let file = sdist(&[
+            ("foo_bar-1.0/data.bin", &noise(300_000)),
+            ("foo_bar-1.0/PKG-INFO", PKG_INFO),
+        ]);
+        for head in [32_768, 100, 11, 2, 1, 0] {
+            assert_eq!(
+                inspect_sdist(&file[..head], false, TOP),
+                Ok(SdistInspection::OutOfReach),
+                "{head}"
+            );
+        }
+        let truncated = inspect_sdist(&file[..32_768], true, TOP);
+        assert_eq!(
+            truncated,
+            Err(MetadataError::CorruptGzip("the stream is truncated"))
+        );
+        assert_eq!(inspect_sdist(&file, false, TOP), sdist_found(PKG_INFO));
+    }
+
+    #[test]
+    fn out_of_reach_after_64_mib_of_output() {
+        let mut prefix = Compress::new(Compression::fast(), false);
+        let header = tar_header(b"foo_bar-1.0/zeros", 70 << 20, b'0', b"");
+        let mut stream = Vec::with_capacity(4096);
+        prefix
+            .compress_vec(&header, &mut stream, FlushCompress::Sync)
+            .unwrap();
+        stream.extend(zeros_deflated(70, false));
+        let mut rest = Vec::new();
+        tar_file(&mut rest, "foo_bar-1.0/PKG-INFO", PKG_INFO);
+        let mut suffix = DeflateEncoder::new(Vec::new(), Compression::fast());
+        suffix.write_all(&rest).unwrap();
+        stream.extend(suffix.finish().unwrap());
+        let file = [
+            &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff][..],
+            &stream,
+            &[0; 8],
+        ]
+        .concat();
+        assert_eq!(
+            inspect_sdist(&file, true, TOP),
+            Ok(SdistInspection::OutOfReach)
+        );
+    }
+
+    #[test]
+    fn refuses_files_that_are_not_gzip() {
+        let zip = wheel(ZipOptions::default());
+        for (file, complete) in [
+            (&zip[..], true),
+            (&zip[..], false),
+            (b"", true),
+            (b"x", false),
+        ] {
+            assert_eq!(
+                inspect_sdist(file, complete, TOP),
+                Err(MetadataError::NotGzip)
+            );
+        }
+        let not_deflate = [
+            0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
+        let error = MetadataError::CorruptGzip("invalid compressed data");
+        assert_eq!(inspect_sdist(&not_deflate, true, TOP), Err(error));
+    }
+
+    #[test]
+    fn refuses_corrupt_tar_headers_and_streams() {
+        let mut tar = tar_header(b"foo_bar-1.0/PKG-INFO", 5, b'0', b"");
+        tar[0] = b'F';
+        let error = MetadataError::CorruptTar("header checksum mismatch".to_owned());
+        assert_eq!(inspect_sdist(&gzip(&tar), true, TOP), Err(error));
+        // A stream that ends inside an entry.
+        let mut tar = tar_header(b"foo_bar-1.0/setup.py", 5000, b'0', b"");
+        tar.extend_from_slice(&[b'x'; 100]);
+        let error = MetadataError::CorruptTar("the archive ends inside an entry".to_owned());
+        assert_eq!(inspect_sdist(&gzip(&tar), true, TOP), Err(error));
+        // A damaged gzip trailer, read when the tar has no end-of-archive marker.
+        let mut tar = Vec::new();
+        tar_file(&mut tar, "foo_bar-1.0/setup.py", b"");
+        let mut file = gzip(&tar);
+        let at = file.len() - 6;
+        file[at] ^= 1;
+        assert!(matches!(
+            inspect_sdist(&file, true, TOP),
+            Err(MetadataError::CorruptGzip(_))
+        ));
+        // A malformed pax record.
+        let mut tar = Vec::new();
+        tar_entry(
+            &mut tar,
+            tar_header(b"PaxHeaders/x", 9, b'x', b""),
+            b"99 path=x",
+        );
+        let error = MetadataError::CorruptTar("malformed pax record".to_owned());
+        assert_eq!(inspect_sdist(&gzip(&tar), true, TOP), Err(error));
+    }
+
+    #[test]
+    fn refuses_oversized_members_and_headers() {
+        let tar = tar_header(b"foo_bar-1.0/PKG-INFO", 17 << 20, b'0', b"");
+        let error = MetadataError::TooLarge("foo_bar-1.0/PKG-INFO".to_owned());
+        assert_eq!(inspect_sdist(&gzip(&tar), false, TOP), Err(error));
+        let tar = tar_header(b"PaxHeaders/x", 2 << 20, b'x', b"");
+        let error = inspect_sdist(&gzip(&tar), false, TOP).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "corrupt tar archive: a `x` header of 2097152 bytes is larger than 1 MiB"
+        );
+    }
+
+    #[test]
+    fn refuses_sdist_path_traversal() {
+        let file = sdist(&[("../evil", b"x"), ("foo_bar-1.0/PKG-INFO", PKG_INFO)]);
+        assert_eq!(
+            inspect_sdist(&file, true, TOP),
+            Err(MetadataError::UnsafeEntryName("../evil".to_owned()))
+        );
+    }
+
+    #[test]
+    fn parses_tar_numbers() {
+        let cases: [(&[u8], Option<u64>); 7] = [
+            (b"00000001750\0", Some(1000)),
+            (b"  1750 \0", Some(1000)),
+            (b"\0\0\0", Some(0)),
+            (b"0000000008\0", None),
+            (&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00], Some(256)),
+            (&[0xff, 0xff, 0xff, 0xff], None),
+            (
+                &[
+                    0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                ],
+                None,
+            ),
+        ];
+        for (field, expected) in cases {
+            assert_eq!(parse_tar_number(field), expected, "{field:?}");
+        }
+    }
+
+    #[test]
+    fn never_panics_on_mutated_or_truncated_sdists() {
+        let mut tar = Vec::new();
+        let path = pax_record("path", "foo_bar-1.0/PKG-INFO");
+        tar_entry(
+            &mut tar,
+            tar_header(b"PaxHeaders/x", path.len() as u64, b'x', b""),
+            &path,
+        );
+        tar_file(&mut tar, "x", PKG_INFO);
+        let file = gzip(&tar);
+        for at in 0..file.len() {
+            let mut mutated = file.clone();
+            mutated[at] ^= 0x55;
+            let _ = inspect_sdist(&mutated, true, TOP);
+            let _ = inspect_sdist(&file[..at], false, TOP);
+            let _ = inspect_sdist(&file[..at], true, TOP);
+        }
+        // Mutate every byte of both headers, keeping their checksums valid.
+        for header in [0, 1024] {
+            for at in (header..header + 512).filter(|at| !(header + 148..header + 156).contains(at))
+            {
+                for value in [0x00, 0x80, 0xFF, b'7', b'/', b'.'] {
+                    let mut mutated = tar.clone();
+                    mutated[at] = value;
+                    let block = &mut mutated[header..header + 512];
+                    block[148..156].copy_from_slice(b"        ");
+                    let sum: u32 = block.iter().map(|byte| u32::from(*byte)).sum();
+                    block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+                    let _ = inspect_sdist(&gzip_with(&mutated, Compression::none()), true, TOP);
+                }
+            }
+        }
+    }
+
+    // ---- core metadata ---------------------------------------------------------------------
+
+    const FULL: &str = "Metadata-Version: 2.2\n\
+        Name: foo-bar\n\
+        Version: 1.0\n\
+        Summary: A summary\n  folded over two lines\n\
+        Requires-Python: >=3.8\n\
+        Requires-Dist: requests>=2\n\
+        requires-dist: tomli; python_version < \"3.11\"\n\
+        Provides-Extra: test\n\
+        Requires-Dist: pytest; extra == \"test\"\n\
+        Dynamic: Classifier\n\
+        Classifier: Programming Language :: Python\n\
+        Description-Content-Type: text/markdown\n\
+        \n\
+        Name: not-a-header\n\
+        # The description\n";
+
+    #[test]
+    fn parses_core_metadata() {
+        let metadata = CoreMetadata::parse(FULL.as_bytes()).unwrap();
+        assert_eq!(
+            metadata,
+            CoreMetadata {
+                metadata_version: "2.2".to_owned(),
+                name: "foo-bar".to_owned(),
+                version: "1.0".to_owned(),
+                requires_python: Some(">=3.8".to_owned()),
+                requires_dist: vec![
+                    "requests>=2".to_owned(),
+                    "tomli; python_version < \"3.11\"".to_owned(),
+                    "pytest; extra == \"test\"".to_owned(),
+                ],
+                provides_extra: vec!["test".to_owned()],
+                dynamic: vec!["Classifier".to_owned()],
+                summary: Some("A summary  folded over two lines".to_owned()),
+            }
+        );
+        let crlf = FULL.replace('\n', "\r\n");
+        assert_eq!(CoreMetadata::parse(crlf.as_bytes()), Ok(metadata));
+    }
+
+    #[test]
+    fn parses_minimal_metadata() {
+        let metadata =
+            CoreMetadata::parse(b"metadata-version: 1.0\nNAME: x\nVersion:1\nSummary: \n").unwrap();
+        assert_eq!(
+            (metadata.name.as_str(), metadata.version.as_str()),
+            ("x", "1")
+        );
+        assert_eq!((metadata.summary, metadata.requires_python), (None, None));
+        assert!(metadata.requires_dist.is_empty() && metadata.dynamic.is_empty());
+    }
+
+    #[test]
+    fn refuses_invalid_metadata() {
+        let cases: [(&[u8], MetadataError); 8] = [
+            (
+                b"Metadata-Version: 2.1\nVersion: 1.0\n",
+                MetadataError::MissingField("Name"),
+            ),
+            (
+                b"Metadata-Version: 2.1\nName: x\nVersion: \n",
+                MetadataError::MissingField("Version"),
+            ),
+            (
+                b"Name: x\nVersion: 1\n",
+                MetadataError::MissingField("Metadata-Version"),
+            ),
+            (
+                b"Metadata-Version: 2.1\nName: x\n\nVersion: 1\n",
+                MetadataError::MissingField("Version"),
+            ),
+            (
+                b"Metadata-Version: 2.1\nName: \xff\nVersion: 1\n",
+                MetadataError::NotUtf8,
+            ),
+            (
+                b"Metadata-Version: 2.1\nName: x\nVersion: 1\n\n\xff",
+                MetadataError::NotUtf8,
+            ),
+            (
+                b"Metadata-Version: 2.1\nName x\n",
+                MetadataError::InvalidLine("Name x".to_owned()),
+            ),
+            (b"Name: a\nname: b\n", MetadataError::RepeatedField("Name")),
+        ];
+        for (bytes, error) in cases {
+            assert_eq!(
+                CoreMetadata::parse(bytes),
+                Err(error),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let continuation = CoreMetadata::parse(b"  folded\nName: x\n").unwrap_err();
+        assert_eq!(
+            continuation,
+            MetadataError::InvalidLine("  folded".to_owned())
+        );
+        let bad_name = CoreMetadata::parse(b"Bad Field: x\n").unwrap_err();
+        assert_eq!(
+            bad_name,
+            MetadataError::InvalidLine("Bad Field: x".to_owned())
+        );
+    }
+
+    #[test]
+    fn judges_sdist_reliability() {
+        let cases: [(&str, &[&str], bool); 13] = [
+            ("2.2", &[], true),
+            ("2.4", &["Classifier", "License"], true),
+            ("2.10", &[], true),
+            ("3.0", &[], true),
+            ("2.1", &[], false),
+            ("1.0", &[], false),
+            ("2", &[], false),
+            ("two", &[], false),
+            ("2.2", &["Requires-Dist"], false),
+            ("2.2", &["requires-python"], false),
+            ("2.2", &["Provides-Extra"], false),
+            ("2.2", &["Name"], false),
+            ("2.3", &["Classifier", "VERSION"], false),
+        ];
+        for (version, dynamic, reliable) in cases {
+            let mut text = format!("Metadata-Version: {version}\nName: x\nVersion: 1\n");
+            dynamic
+                .iter()
+                .for_each(|field| text.push_str(&format!("Dynamic: {field}\n")));
+            let metadata = CoreMetadata::parse(text.as_bytes()).unwrap();
+            assert_eq!(
+                metadata.is_reliable_for_sdist(),
+                reliable,
+                "{version} {dynamic:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_messages() {
+        let path = || PATH.to_owned();
+        let cases = [
+            (
+                MetadataError::TailTooLong(10, 5),
+                "a tail of 10 bytes is longer than the file of 5 bytes",
+            ),
+            (
+                MetadataError::NotZip("no end-of-central-directory record"),
+                "not a zip archive: no end-of-central-directory record",
+            ),
+            (
+                MetadataError::CorruptZip("x".to_owned()),
+                "corrupt zip archive: x",
+            ),
+            (
+                MetadataError::UnsupportedZip("the archive spans several disks".to_owned()),
+                "unsupported zip archive: the archive spans several disks",
+            ),
+            (
+                MetadataError::TooManyEntries(2_000_000),
+                "the central directory declares 2000000 entries, more than 1000000",
+            ),
+            (
+                MetadataError::UnsafeEntryName("../x".to_owned()),
+                "the archive has an unsafe entry name `../x`",
+            ),
+            (
+                MetadataError::DuplicateEntry(path()),
+                "the archive has more than one `foo_bar-1.0.dist-info/METADATA`",
+            ),
+            (
+                MetadataError::MissingMember("wheel", path()),
+                "the wheel has no `foo_bar-1.0.dist-info/METADATA`",
+            ),
+            (
+                MetadataError::AmbiguousMember("sdist", "a-1/PKG-INFO".to_owned(), "*/PKG-INFO"),
+                "the sdist has no `a-1/PKG-INFO` and more than one `*/PKG-INFO`",
+            ),
+            (
+                MetadataError::UnsupportedCompression(14, "x/METADATA".to_owned()),
+                "compression method 14 of `x/METADATA` is not supported",
+            ),
+            (
+                MetadataError::TooLarge(path()),
+                "`foo_bar-1.0.dist-info/METADATA` is larger than 16 MiB",
+            ),
+            (
+                MetadataError::CorruptEntry(path(), "CRC-32 mismatch"),
+                "`foo_bar-1.0.dist-info/METADATA` is corrupt: CRC-32 mismatch",
+            ),
+            (MetadataError::NotGzip, "not a gzip file"),
+            (
+                MetadataError::CorruptGzip("the stream is truncated"),
+                "corrupt gzip stream: the stream is truncated",
+            ),
+            (
+                MetadataError::CorruptTar("header checksum mismatch".to_owned()),
+                "corrupt tar archive: header checksum mismatch",
+            ),
+            (MetadataError::NotUtf8, "metadata is not UTF-8"),
+            (
+                MetadataError::InvalidLine("Name x".to_owned()),
+                "metadata line `Name x` is not a `Field: value` header",
+            ),
+            (
+                MetadataError::MissingField("Name"),
+                "metadata is missing the `Name` field",
+            ),
+            (
+                MetadataError::RepeatedField("Version"),
+                "metadata repeats the single-use field `Version`",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_shown_escaped_and_truncated() {
+        assert_eq!(display(b"a\nb\x1b\xff"), "a\\nb\\u{1b}\u{fffd}");
+        assert_eq!(display(&[b'a'; 1000]).len(), MAX_SHOWN);
+    }
 }

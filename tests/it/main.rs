@@ -16,6 +16,7 @@ mod auth;
 mod compat;
 mod faults;
 mod publish;
+mod replicas;
 mod standards;
 mod urls;
 

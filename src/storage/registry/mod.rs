@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 pub use address::{PublicOnlyResolver, is_public};
 pub use auth::{Challenge, RegistryAuth, Secret, parse_challenge};
@@ -29,6 +29,8 @@ use super::reference::Repository;
 use crate::telemetry::Metrics;
 use auth::CachedToken;
 
+/// Attempts for a read that meets a transient failure.
+const READ_ATTEMPTS: u32 = 3;
 /// The longest error body read from a registry (only its OCI error code is kept).
 const MAX_ERROR_BODY: usize = 8 * 1024;
 
@@ -229,16 +231,34 @@ impl Registry {
         self.check_denied(response, Some(repository))
     }
 
+    /// Sends one request; reads (GET, HEAD) that meet a transient server error or a dropped
+    /// connection are tried again, a bounded number of times, with a growing pause.
     async fn execute(
         &self,
         make: &(dyn Fn() -> RequestBuilder + Send + Sync),
         authorization: Option<&str>,
     ) -> Result<Response, StorageError> {
-        let mut request = make();
-        if let Some(value) = authorization {
-            request = request.header(AUTHORIZATION, value);
+        let idempotent = make()
+            .build()
+            .is_ok_and(|r| matches!(*r.method(), Method::GET | Method::HEAD));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = make();
+            if let Some(value) = authorization {
+                request = request.header(AUTHORIZATION, value);
+            }
+            let result = request.send().await;
+            let transient = match &result {
+                Ok(response) => matches!(response.status().as_u16(), 500 | 502 | 503 | 504),
+                Err(error) => error.is_connect() || error.is_request(),
+            };
+            if !(idempotent && transient && attempt < READ_ATTEMPTS) {
+                return self.observe(result);
+            }
+            self.client.metrics.record_registry_request("retried");
+            tokio::time::sleep(Duration::from_millis(50 * (1 << attempt))).await;
         }
-        self.observe(request.send().await)
     }
 
     /// Counts a registry request by outcome and turns transport errors into storage errors.

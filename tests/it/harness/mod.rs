@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod fake_registry;
+pub mod process;
 pub mod registry;
 pub mod server;
 pub mod token_server;

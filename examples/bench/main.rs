@@ -1,0 +1,174 @@
+//! Benchmark driver for oci-pypi, run by `scripts/bench.sh` (see docs/benchmarks.md).
+//!
+//! Against the real registry (Debian's `docker-registry`, started here on a free loopback
+//! port) and the release build of the server, in one run:
+//!
+//! 1. large wheels up and down through oci-pypi and straight to the registry (curl for both);
+//! 2. the server's peak RSS per transfer phase (a fresh server process per phase);
+//! 3. project-page latency, cold and warm, with the registry requests each page costs, counted
+//!    by a reverse proxy in this process between oci-pypi and the registry;
+//! 4. warm page throughput with concurrent clients (wrk, or a built-in load generator).
+//!
+//! Prints a markdown report. Only 127.0.0.1 is contacted.
+
+mod load;
+mod pages;
+mod procs;
+mod proxy;
+mod report;
+mod seed;
+mod stats;
+mod transfers;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use crate::pages::Pages;
+use crate::proxy::CountingProxy;
+use crate::report::{LoadRow, Report};
+use crate::transfers::{Transfers, Wheel};
+
+/// Benchmarks oci-pypi against the registry it fronts.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The oci-pypi release binary.
+    #[arg(long)]
+    server_bin: PathBuf,
+    /// Debian's docker-registry (CNCF distribution).
+    #[arg(long, default_value = "/usr/bin/docker-registry")]
+    registry_bin: PathBuf,
+    /// Scratch directory (registry storage, logs); the caller deletes it.
+    #[arg(long)]
+    work_dir: PathBuf,
+    /// A wheel to move up and down (`<name>-<version>-py3-none-any.whl`); repeatable.
+    #[arg(long = "wheel")]
+    wheels: Vec<PathBuf>,
+    /// Repetitions of each transfer.
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Project sizes (releases) of the page phases.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,500")]
+    releases: Vec<usize>,
+    /// Cold pages measured per mode.
+    #[arg(long, default_value_t = 20)]
+    cold_samples: usize,
+    /// Warm pages measured.
+    #[arg(long, default_value_t = 200)]
+    warm_samples: usize,
+    /// Duration of each throughput run, in seconds.
+    #[arg(long, default_value_t = 10)]
+    load_seconds: u64,
+    /// Concurrent clients of each throughput run.
+    #[arg(long, default_value_t = 64)]
+    load_connections: usize,
+    /// wrk; without it, the built-in load generator is used.
+    #[arg(long)]
+    wrk: Option<PathBuf>,
+    /// Also write the report here.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let registry_dir = args.work_dir.join("registry");
+    std::fs::create_dir_all(&registry_dir)?;
+    let registry = procs::start_registry(&args.registry_bin, &registry_dir).await?;
+    eprintln!("bench: registry on {}", registry.origin());
+    let mut report = Report::new(
+        &args.wheels,
+        &args.registry_bin,
+        args.wrk.as_deref(),
+        args.reps,
+    );
+
+    let transfers = Transfers {
+        server_bin: &args.server_bin,
+        work_dir: &args.work_dir,
+        registry: &registry,
+        reps: args.reps,
+    };
+    for path in &args.wheels {
+        let wheel = Wheel::open(path)?;
+        report.transfers.push(transfers.run(&wheel).await?);
+    }
+
+    let proxy = CountingProxy::start(&registry.origin()).await?;
+    for &releases in &args.releases {
+        eprintln!("bench: seeding {releases} releases");
+        let project = pages::project_name(releases);
+        seed::seed_project(&registry.origin(), pages::NAMESPACE, &project, releases)
+            .await
+            .with_context(|| format!("seeding {project}"))?;
+    }
+    let pages = Pages {
+        server_bin: &args.server_bin,
+        work_dir: &args.work_dir,
+        registry: &registry,
+        proxy: &proxy,
+        cold_samples: args.cold_samples,
+        warm_samples: args.warm_samples,
+    };
+    for &releases in &args.releases {
+        report.pages.push(pages.run(releases).await?);
+    }
+
+    let largest = args.releases.iter().copied().max().unwrap_or(0);
+    for &releases in &args.releases {
+        report
+            .load
+            .push(load_run(&args, &proxy, releases, None).await?);
+        if releases == largest {
+            report
+                .load
+                .push(load_run(&args, &proxy, releases, Some(3600)).await?);
+        }
+    }
+
+    let text = report.render();
+    println!("{text}");
+    if let Some(output) = &args.output {
+        std::fs::write(output, &text)?;
+    }
+    Ok(())
+}
+
+/// Throughput of the warm page of the project with `releases` releases, on a fresh server
+/// (default page cache, or `ttl` seconds), counting the registry requests it makes meanwhile.
+async fn load_run(
+    args: &Args,
+    proxy: &CountingProxy,
+    releases: usize,
+    ttl: Option<u64>,
+) -> anyhow::Result<LoadRow> {
+    eprintln!("bench: throughput, {releases} releases, ttl {ttl:?}");
+    let ttl_text = ttl.map(|t| t.to_string());
+    let mut extra = Vec::new();
+    if let Some(ttl) = &ttl_text {
+        extra.extend(["--listing-cache-ttl", ttl.as_str()]);
+    }
+    let server =
+        procs::start_server(&args.server_bin, &args.work_dir, &proxy.origin(), &extra).await?;
+    let url = Pages::url(&server, &proxy.host(), releases);
+    pages::fetch(&pages::client()?, &url, releases).await?;
+    proxy.reset();
+    let result = load::run(
+        args.wrk.as_deref(),
+        &url,
+        args.load_connections,
+        args.load_seconds,
+    )
+    .await?;
+    let registry_requests = proxy.take().len();
+    let peak_kib = server.peak_rss_kib()?;
+    Ok(LoadRow {
+        releases,
+        ttl: ttl.map_or_else(|| "5 s (default)".to_owned(), |t| format!("{t} s")),
+        result,
+        registry_requests,
+        peak_kib,
+    })
+}

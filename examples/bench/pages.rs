@@ -1,0 +1,259 @@
+//! Phase 3: project-page latency, cold and warm, and the registry requests each page costs
+//! (counted and timed by the proxy between oci-pypi and the registry).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+
+use crate::procs::{self, Process};
+use crate::proxy::{CountingProxy, Record};
+
+/// Namespace of the seeded projects.
+pub const NAMESPACE: &str = "pages";
+
+/// What one page mode measured.
+pub struct PageRow {
+    pub mode: &'static str,
+    /// Latency of each measured page, as the client saw it.
+    pub latencies: Vec<Duration>,
+    /// Registry requests per page (empty when not counted).
+    pub requests: Vec<usize>,
+    /// The slowest registry request of each page (empty when not counted).
+    pub slowest: Vec<Duration>,
+    /// Registry requests answered 304, in total.
+    pub not_modified: usize,
+    /// Registry requests, in total.
+    pub total_requests: usize,
+    /// CPU milliseconds per page: (oci-pypi, registry, bench process = proxy and client).
+    pub cpu_ms: (f64, f64, f64),
+}
+
+/// The rows of one project size, and the server's memory after the warm rows.
+pub struct PageResult {
+    pub releases: usize,
+    pub page_bytes: usize,
+    pub rows: Vec<PageRow>,
+    pub warm_peak_kib: u64,
+}
+
+/// What the page phases need.
+pub struct Pages<'a> {
+    pub server_bin: &'a Path,
+    pub work_dir: &'a Path,
+    pub registry: &'a Process,
+    pub proxy: &'a CountingProxy,
+    pub cold_samples: usize,
+    pub warm_samples: usize,
+}
+
+/// The project seeded with `releases` releases.
+pub fn project_name(releases: usize) -> String {
+    format!("project{releases}")
+}
+
+impl Pages<'_> {
+    /// The page URL of `project` on `server`, registry `registry_host`.
+    pub fn url(server: &Process, registry_host: &str, releases: usize) -> String {
+        format!(
+            "{}/{registry_host}/{NAMESPACE}/{}/",
+            server.origin(),
+            project_name(releases)
+        )
+    }
+
+    /// Every mode for the project with `releases` releases.
+    pub async fn run(&self, releases: usize) -> anyhow::Result<PageResult> {
+        eprintln!("bench: project pages with {releases} releases");
+        let mut rows = Vec::new();
+        rows.push(self.cold_restarts(releases, true).await?);
+        rows.push(self.cold_restarts(releases, false).await?);
+        rows.push(self.revalidations(releases).await?);
+        let (warm, warm_peak_kib, page_bytes) = self.warm(releases).await?;
+        rows.push(warm);
+        Ok(PageResult {
+            releases,
+            page_bytes,
+            rows,
+            warm_peak_kib,
+        })
+    }
+
+    /// The first page of a freshly started server, `cold_samples` times.
+    async fn cold_restarts(&self, releases: usize, counted: bool) -> anyhow::Result<PageRow> {
+        let mode = if counted {
+            "cold: first page after a restart"
+        } else {
+            "cold: first page after a restart, no counting proxy"
+        };
+        let mut row = PageRow::new(mode);
+        let (origin, host) = if counted {
+            (self.proxy.origin(), self.proxy.host())
+        } else {
+            (self.registry.origin(), self.registry.host())
+        };
+        for _ in 0..self.cold_samples {
+            let server = procs::start_server(self.server_bin, self.work_dir, &origin, &[]).await?;
+            let url = Pages::url(&server, &host, releases);
+            let client = client()?;
+            self.proxy.reset();
+            self.measure(&mut row, &server, counted, async || {
+                fetch(&client, &url, releases).await
+            })
+            .await?;
+        }
+        row.per_page(self.cold_samples);
+        Ok(row)
+    }
+
+    /// Pages of a server that keeps no page (`--listing-cache-ttl 0`): each one lists the tags
+    /// and revalidates every release with `If-None-Match`.
+    async fn revalidations(&self, releases: usize) -> anyhow::Result<PageRow> {
+        let mut row = PageRow::new("ttl=0: every release revalidated (If-None-Match)");
+        let server = procs::start_server(
+            self.server_bin,
+            self.work_dir,
+            &self.proxy.origin(),
+            &["--listing-cache-ttl", "0"],
+        )
+        .await?;
+        let url = Pages::url(&server, &self.proxy.host(), releases);
+        let client = client()?;
+        fetch(&client, &url, releases).await?;
+        for _ in 0..self.cold_samples {
+            self.proxy.reset();
+            self.measure(&mut row, &server, true, async || {
+                fetch(&client, &url, releases).await
+            })
+            .await?;
+        }
+        row.per_page(self.cold_samples);
+        Ok(row)
+    }
+
+    /// Repeated pages of one server with the default page cache (5 s), after one first load.
+    async fn warm(&self, releases: usize) -> anyhow::Result<(PageRow, u64, usize)> {
+        let mut row = PageRow::new("warm: repeated requests, default ttl (5 s)");
+        let server =
+            procs::start_server(self.server_bin, self.work_dir, &self.proxy.origin(), &[]).await?;
+        let url = Pages::url(&server, &self.proxy.host(), releases);
+        let client = client()?;
+        let page_bytes = fetch(&client, &url, releases).await?;
+        self.proxy.reset();
+        let cpu = Cpu::snapshot(&server, self.registry)?;
+        for _ in 0..self.warm_samples {
+            let started = Instant::now();
+            fetch(&client, &url, releases).await?;
+            row.latencies.push(started.elapsed());
+        }
+        let records = self.proxy.take();
+        row.add_records(&records);
+        cpu.add_to(&mut row, &server, self.registry)?;
+        row.per_page(self.warm_samples);
+        Ok((row, server.peak_rss_kib()?, page_bytes))
+    }
+
+    /// Times one page and adds it, its registry requests and CPU use to `row`.
+    async fn measure(
+        &self,
+        row: &mut PageRow,
+        server: &Process,
+        counted: bool,
+        page: impl AsyncFn() -> anyhow::Result<usize>,
+    ) -> anyhow::Result<()> {
+        let cpu = Cpu::snapshot(server, self.registry)?;
+        let started = Instant::now();
+        page().await?;
+        row.latencies.push(started.elapsed());
+        cpu.add_to(row, server, self.registry)?;
+        let records = self.proxy.take();
+        if counted {
+            row.requests.push(records.len());
+            row.slowest
+                .push(records.iter().map(|r| r.duration).max().unwrap_or_default());
+            row.add_records(&records);
+        }
+        Ok(())
+    }
+}
+
+impl PageRow {
+    fn new(mode: &'static str) -> Self {
+        Self {
+            mode,
+            latencies: Vec::new(),
+            requests: Vec::new(),
+            slowest: Vec::new(),
+            not_modified: 0,
+            total_requests: 0,
+            cpu_ms: (0.0, 0.0, 0.0),
+        }
+    }
+
+    fn add_records(&mut self, records: &[Record]) {
+        self.not_modified += records.iter().filter(|r| r.status == 304).count();
+        self.total_requests += records.len();
+        if let Some(bad) = records.iter().find(|r| r.status >= 400) {
+            eprintln!("bench: registry answered {} to {}", bad.status, bad.path);
+        }
+    }
+
+    /// Turns CPU totals into per-page figures.
+    fn per_page(&mut self, pages: usize) {
+        #[allow(clippy::cast_precision_loss)]
+        let pages = pages.max(1) as f64;
+        self.cpu_ms = (
+            self.cpu_ms.0 / pages,
+            self.cpu_ms.1 / pages,
+            self.cpu_ms.2 / pages,
+        );
+    }
+}
+
+/// CPU seconds of the server, the registry and this process at one moment.
+struct Cpu(f64, f64, f64);
+
+impl Cpu {
+    fn snapshot(server: &Process, registry: &Process) -> anyhow::Result<Self> {
+        Ok(Self(
+            server.cpu_seconds()?,
+            registry.cpu_seconds()?,
+            procs::cpu_seconds(std::process::id())?,
+        ))
+    }
+
+    fn add_to(
+        &self,
+        row: &mut PageRow,
+        server: &Process,
+        registry: &Process,
+    ) -> anyhow::Result<()> {
+        let now = Self::snapshot(server, registry)?;
+        row.cpu_ms.0 += (now.0 - self.0) * 1000.0;
+        row.cpu_ms.1 += (now.1 - self.1) * 1000.0;
+        row.cpu_ms.2 += (now.2 - self.2) * 1000.0;
+        Ok(())
+    }
+}
+
+/// A keep-alive client that never goes through a proxy.
+pub fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()?)
+}
+
+/// GETs a project page (HTML, as with no `Accept`), checks it lists `files` files; its size.
+pub async fn fetch(client: &reqwest::Client, url: &str, files: usize) -> anyhow::Result<usize> {
+    let response = client.get(url).send().await?;
+    let status = response.status();
+    let body = response.text().await?;
+    ensure!(status == 200, "GET {url}: {status}: {body}");
+    let listed = body.matches("#sha256=").count();
+    ensure!(
+        listed == files,
+        "GET {url}: {listed} files listed, wanted {files}"
+    );
+    Ok(body.len())
+}

@@ -1,0 +1,396 @@
+//! The markdown report: machine, tables of every phase, and the targets met or missed.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::load::LoadResult;
+use crate::pages::{PageResult, PageRow};
+use crate::stats::{median, mib, ms, percentile, verdict};
+use crate::transfers::{DirectionResult, TransferResult};
+
+/// Target: throughput through oci-pypi relative to direct.
+const TARGET_RATIO: f64 = 0.8;
+/// Target: server peak RSS while moving a 1 GiB file, KiB.
+const TARGET_PEAK_KIB: u64 = 64 * 1024;
+/// Target: warm page p50 for 500 releases.
+const TARGET_WARM_P50: Duration = Duration::from_millis(2);
+/// Target: warm page throughput for 500 releases with 64 clients.
+const TARGET_RPS: f64 = 5000.0;
+/// Target: cold page over its slowest registry request.
+const TARGET_COLD_RATIO: f64 = 3.0;
+
+/// One throughput run.
+pub struct LoadRow {
+    pub releases: usize,
+    pub ttl: String,
+    pub result: LoadResult,
+    pub registry_requests: usize,
+    pub peak_kib: u64,
+}
+
+/// Everything measured, and how.
+pub struct Report {
+    header: String,
+    pub transfers: Vec<TransferResult>,
+    pub pages: Vec<PageResult>,
+    pub load: Vec<LoadRow>,
+}
+
+impl Report {
+    pub fn new(wheels: &[PathBuf], registry_bin: &Path, wrk: Option<&Path>, reps: usize) -> Self {
+        let mut header = String::new();
+        let now = time::OffsetDateTime::now_utc();
+        let _ = writeln!(header, "- date (UTC): {now}");
+        let _ = writeln!(
+            header,
+            "- CPU: {}, {} cores online (`nproc`)",
+            cpu_model(),
+            cores()
+        );
+        let _ = writeln!(header, "- memory: {}", first_line("/proc/meminfo"));
+        let _ = writeln!(
+            header,
+            "- kernel: {}",
+            first_line("/proc/sys/kernel/osrelease")
+        );
+        let _ = writeln!(
+            header,
+            "- oci-pypi: commit {}",
+            command_line("git", &["describe", "--always", "--dirty"])
+        );
+        let _ = writeln!(
+            header,
+            "- registry: {}",
+            command_line(&registry_bin.to_string_lossy(), &["--version"])
+        );
+        let _ = writeln!(header, "- client: {}", command_line("curl", &["--version"]));
+        let load_tool = wrk.map_or_else(
+            || "built-in closed-loop generator".to_owned(),
+            |w| command_line(&w.to_string_lossy(), &["-v"]),
+        );
+        let _ = writeln!(header, "- load generator: {load_tool}");
+        let names: Vec<String> = wheels
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        let _ = writeln!(
+            header,
+            "- wheels: {} ({reps} repetitions each)",
+            names.join(", ")
+        );
+        Self {
+            header,
+            transfers: Vec::new(),
+            pages: Vec::new(),
+            load: Vec::new(),
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::from("## Run\n\n");
+        out.push_str(&self.header);
+        self.render_transfers(&mut out);
+        self.render_memory(&mut out);
+        self.render_pages(&mut out);
+        self.render_load(&mut out);
+        self.render_targets(&mut out);
+        out
+    }
+
+    fn render_transfers(&self, out: &mut String) {
+        out.push_str(
+            "\n## 1. Transfers (MB/s = 10^6 bytes/s; median of the repetitions, [min–max])\n\n\
+             | file | direction | through oci-pypi | straight to the registry | ratio |\n\
+             |---|---|---|---|---|\n",
+        );
+        for transfer in &self.transfers {
+            for (direction, result) in directions(transfer) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {direction} | {} | {} | {:.2}x |",
+                    transfer.label,
+                    rates(&result.proxy),
+                    rates(&result.direct),
+                    ratio(result)
+                );
+            }
+        }
+    }
+
+    fn render_memory(&self, out: &mut String) {
+        out.push_str(
+            "\n## 2. Server memory and CPU per transfer phase (one fresh server per phase)\n\n\
+             | file | direction | VmHWM at start | VmHWM at end | oci-pypi CPU s/GiB | \
+             registry CPU s/GiB via oci-pypi | registry CPU s/GiB direct |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for transfer in &self.transfers {
+            #[allow(clippy::cast_precision_loss)]
+            let gib = transfer.size as f64 / f64::from(1 << 30)
+                * transfer.upload.proxy.len().max(1) as f64;
+            for (direction, result) in directions(transfer) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {direction} | {} | {} | {:.2} | {:.2} | {:.2} |",
+                    transfer.label,
+                    mib(result.idle_peak_kib),
+                    mib(result.peak_kib),
+                    result.server_cpu / gib,
+                    result.registry_cpu_proxied / gib,
+                    result.registry_cpu_direct / gib,
+                );
+            }
+        }
+    }
+
+    fn render_pages(&self, out: &mut String) {
+        out.push_str(
+            "\n## 3. Project pages (HTML; nearest-rank percentiles: with 20 samples p99 is the \
+             maximum)\n\n\
+             | releases | mode | pages | p50 | p99 | registry requests per page | 304s per page | \
+             slowest registry request p50 [max] | page / slowest request p50 [max] | \
+             CPU ms per page: oci-pypi / registry / proxy+client |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for page in &self.pages {
+            for row in &page.rows {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} / {:.1} |",
+                    page.releases,
+                    row.mode,
+                    row.latencies.len(),
+                    ms(percentile(&row.latencies, 50.0)),
+                    ms(percentile(&row.latencies, 99.0)),
+                    requests_per_page(row),
+                    not_modified_per_page(row),
+                    slowest(row),
+                    cold_ratio_text(row),
+                    row.cpu_ms.0,
+                    row.cpu_ms.1,
+                    row.cpu_ms.2,
+                );
+            }
+        }
+        out.push_str(
+            "\n| releases | page size | server VmHWM after the warm pages |\n|---|---|---|\n",
+        );
+        for page in &self.pages {
+            let _ = writeln!(
+                out,
+                "| {} | {} bytes | {} |",
+                page.releases,
+                page.page_bytes,
+                mib(page.warm_peak_kib)
+            );
+        }
+    }
+
+    fn render_load(&self, out: &mut String) {
+        out.push_str(
+            "\n## 4. Warm page throughput\n\n\
+             | releases | page cache ttl | tool | req/s | p50 | p99 | requests | errors | \
+             registry requests during the run | server VmHWM |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for row in &self.load {
+            let r = &row.result;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+                row.releases,
+                row.ttl,
+                r.tool,
+                r.requests_per_second,
+                ms(r.p50),
+                ms(r.p99),
+                r.requests,
+                r.errors,
+                row.registry_requests,
+                mib(row.peak_kib),
+            );
+        }
+    }
+
+    fn render_targets(&self, out: &mut String) {
+        out.push_str("\n## Targets\n\n| target | measured | verdict |\n|---|---|---|\n");
+        for transfer in &self.transfers {
+            for (direction, result) in directions(transfer) {
+                let value = ratio(result);
+                let _ = writeln!(
+                    out,
+                    "| {direction} {} through oci-pypi ≥ {TARGET_RATIO}x direct | {value:.2}x | {} |",
+                    transfer.label,
+                    verdict(value >= TARGET_RATIO)
+                );
+            }
+        }
+        if let Some(largest) = self.transfers.iter().max_by_key(|t| t.size) {
+            for (direction, result) in directions(largest) {
+                let _ = writeln!(
+                    out,
+                    "| server peak RSS < 64 MiB, {direction} of {} | {} | {} |",
+                    largest.label,
+                    mib(result.peak_kib),
+                    verdict(result.peak_kib < TARGET_PEAK_KIB)
+                );
+            }
+        }
+        if let Some(page) = self.pages.iter().max_by_key(|p| p.releases) {
+            if let Some(warm) = page.rows.iter().find(|r| r.mode.starts_with("warm")) {
+                let p50 = percentile(&warm.latencies, 50.0);
+                let _ = writeln!(
+                    out,
+                    "| warm page, {} releases, p50 < 2 ms (one client) | {} | {} |",
+                    page.releases,
+                    ms(p50),
+                    verdict(p50 < TARGET_WARM_P50)
+                );
+            }
+        }
+        for row in &self.load {
+            if Some(row.releases) == self.pages.iter().map(|p| p.releases).max() {
+                let r = &row.result;
+                let _ = writeln!(
+                    out,
+                    "| warm page, {} releases, ttl {}, ≥ 5,000 req/s with {} | {:.0} req/s (p50 {}) | {} |",
+                    row.releases,
+                    row.ttl,
+                    r.tool,
+                    r.requests_per_second,
+                    ms(r.p50),
+                    verdict(r.requests_per_second >= TARGET_RPS && r.errors == 0)
+                );
+            }
+        }
+        for page in &self.pages {
+            for row in page
+                .rows
+                .iter()
+                .filter(|r| !r.slowest.is_empty() && !r.mode.starts_with("warm"))
+            {
+                let ratios = cold_ratios(row);
+                let value = median(&ratios);
+                let _ = writeln!(
+                    out,
+                    "| {} releases, {}: page ≤ 3x its slowest registry request | {value:.1}x (p50 of {} pages; worst {:.1}x) | {} |",
+                    page.releases,
+                    row.mode,
+                    ratios.len(),
+                    ratios.iter().copied().fold(0.0, f64::max),
+                    verdict(value <= TARGET_COLD_RATIO)
+                );
+            }
+        }
+    }
+}
+
+fn directions(transfer: &TransferResult) -> [(&'static str, &DirectionResult); 2] {
+    [
+        ("upload", &transfer.upload),
+        ("download", &transfer.download),
+    ]
+}
+
+fn ratio(result: &DirectionResult) -> f64 {
+    median(&result.proxy) / median(&result.direct)
+}
+
+fn rates(values: &[f64]) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    format!("{:.0} [{min:.0}–{max:.0}]", median(values))
+}
+
+fn requests_per_page(row: &PageRow) -> String {
+    if row.requests.is_empty() {
+        if row.mode.starts_with("warm") {
+            #[allow(clippy::cast_precision_loss)]
+            let value = row.total_requests as f64 / row.latencies.len().max(1) as f64;
+            return format!("{value:.2} ({} in all)", row.total_requests);
+        }
+        return "not counted".to_owned();
+    }
+    let min = row.requests.iter().min().copied().unwrap_or(0);
+    let max = row.requests.iter().max().copied().unwrap_or(0);
+    if min == max {
+        min.to_string()
+    } else {
+        format!("{min}–{max}")
+    }
+}
+
+fn not_modified_per_page(row: &PageRow) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let value = row.not_modified as f64 / row.latencies.len().max(1) as f64;
+    format!("{value:.1}")
+}
+
+fn slowest(row: &PageRow) -> String {
+    if row.slowest.is_empty() {
+        return "–".to_owned();
+    }
+    format!(
+        "{} [{}]",
+        ms(percentile(&row.slowest, 50.0)),
+        ms(percentile(&row.slowest, 100.0))
+    )
+}
+
+fn cold_ratios(row: &PageRow) -> Vec<f64> {
+    row.latencies
+        .iter()
+        .zip(&row.slowest)
+        .filter(|(_, slowest)| !slowest.is_zero())
+        .map(|(page, slowest)| page.as_secs_f64() / slowest.as_secs_f64())
+        .collect()
+}
+
+fn cold_ratio_text(row: &PageRow) -> String {
+    let ratios = cold_ratios(row);
+    if ratios.is_empty() {
+        return "–".to_owned();
+    }
+    let worst = ratios.iter().copied().fold(0.0, f64::max);
+    format!("{:.1}x [{worst:.1}x]", median(&ratios))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or_else(|| "unknown".to_owned(), |(_, v)| v.trim().to_owned())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+}
+
+fn first_line(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or("unknown")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn command_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&o.stderr));
+            text.lines().next().unwrap_or_default().trim().to_owned()
+        })
+        .filter(|line| !line.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

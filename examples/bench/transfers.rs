@@ -1,0 +1,400 @@
+//! Phase 1 and 2: large files up and down, through oci-pypi and straight to the registry, with
+//! the same client (curl, streaming from and to files), and the server's peak RSS per phase
+//! (one fresh server process per size and direction).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail, ensure};
+use sha2::{Digest as _, Sha256};
+
+use crate::procs::{self, Process};
+use crate::stats::mb_per_s;
+
+/// Namespace (repository prefix) of the transfer phases.
+const NAMESPACE: &str = "bench";
+/// Repository the direct uploads go to.
+const DIRECT_REPOSITORY: &str = "bench/direct";
+
+/// A wheel on disk.
+pub struct Wheel {
+    pub path: PathBuf,
+    pub filename: String,
+    pub project: String,
+    pub version: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl Wheel {
+    /// Reads the name and version from the filename and hashes the file.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let filename = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .context("a wheel path without a file name")?
+            .to_owned();
+        let mut parts = filename.split('-');
+        let (Some(project), Some(version)) = (parts.next(), parts.next()) else {
+            bail!("`{filename}` is not a wheel filename");
+        };
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0; 1 << 20];
+        loop {
+            let read = file.read(&mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            project: project.to_owned(),
+            version: version.to_owned(),
+            size: std::fs::metadata(path)?.len(),
+            sha256: hex::encode(hasher.finalize()),
+            filename,
+        })
+    }
+
+    /// "256 MiB", "1 GiB" (of the whole file, rounded down).
+    pub fn label(&self) -> String {
+        if self.size >= 1 << 30 {
+            format!("{} GiB", self.size >> 30)
+        } else {
+            format!("{} MiB", self.size >> 20)
+        }
+    }
+}
+
+/// One direction of one file.
+pub struct DirectionResult {
+    /// MB/s of each repetition through oci-pypi.
+    pub proxy: Vec<f64>,
+    /// MB/s of each repetition straight to the registry.
+    pub direct: Vec<f64>,
+    /// The server's VmHWM right after start, KiB.
+    pub idle_peak_kib: u64,
+    /// The server's VmHWM at the end of the phase, KiB.
+    pub peak_kib: u64,
+    /// CPU seconds the server used, over all repetitions through it.
+    pub server_cpu: f64,
+    /// CPU seconds the registry used for the transfers through oci-pypi.
+    pub registry_cpu_proxied: f64,
+    /// CPU seconds the registry used for the direct transfers.
+    pub registry_cpu_direct: f64,
+}
+
+/// Both directions of one file.
+pub struct TransferResult {
+    pub label: String,
+    pub size: u64,
+    pub upload: DirectionResult,
+    pub download: DirectionResult,
+}
+
+/// What the transfer phases need.
+pub struct Transfers<'a> {
+    pub server_bin: &'a Path,
+    pub work_dir: &'a Path,
+    pub registry: &'a Process,
+    pub reps: usize,
+}
+
+impl Transfers<'_> {
+    /// Uploads then downloads `wheel`, `reps` times each way and each path.
+    pub async fn run(&self, wheel: &Wheel) -> anyhow::Result<TransferResult> {
+        eprintln!(
+            "bench: transfers of {} ({} bytes)",
+            wheel.filename, wheel.size
+        );
+        let upload = self
+            .phase(
+                wheel,
+                async |server: &Process, last: bool| {
+                    let seconds = self.proxy_upload(server, wheel).await?;
+                    if !last {
+                        self.delete_release(wheel).await?;
+                    }
+                    Ok(seconds)
+                },
+                async || self.direct_upload(wheel).await,
+            )
+            .await?;
+        let download = self
+            .phase(
+                wheel,
+                async |server: &Process, _last: bool| self.proxy_download(server, wheel).await,
+                async || self.direct_download(wheel).await,
+            )
+            .await?;
+        Ok(TransferResult {
+            label: wheel.label(),
+            size: wheel.size,
+            upload,
+            download,
+        })
+    }
+
+    /// Runs `through` (via oci-pypi) then `straight` (to the registry) `reps` times, against
+    /// one fresh server; their rates, and the CPU and memory they cost.
+    async fn phase(
+        &self,
+        wheel: &Wheel,
+        through: impl AsyncFn(&Process, bool) -> anyhow::Result<f64>,
+        straight: impl AsyncFn() -> anyhow::Result<f64>,
+    ) -> anyhow::Result<DirectionResult> {
+        let server =
+            procs::start_server(self.server_bin, self.work_dir, &self.registry.origin(), &[])
+                .await?;
+        let mut result = DirectionResult {
+            proxy: Vec::new(),
+            direct: Vec::new(),
+            idle_peak_kib: server.peak_rss_kib()?,
+            peak_kib: 0,
+            server_cpu: 0.0,
+            registry_cpu_proxied: 0.0,
+            registry_cpu_direct: 0.0,
+        };
+        for rep in 0..self.reps {
+            let (server_before, registry_before) =
+                (server.cpu_seconds()?, self.registry.cpu_seconds()?);
+            let seconds = through(&server, rep + 1 == self.reps).await?;
+            result.proxy.push(mb_per_s(wheel.size, seconds));
+            let registry_between = self.registry.cpu_seconds()?;
+            result.server_cpu += server.cpu_seconds()? - server_before;
+            result.registry_cpu_proxied += registry_between - registry_before;
+            let seconds = straight().await?;
+            result.direct.push(mb_per_s(wheel.size, seconds));
+            result.registry_cpu_direct += self.registry.cpu_seconds()? - registry_between;
+        }
+        result.peak_kib = server.peak_rss_kib()?;
+        Ok(result)
+    }
+
+    async fn proxy_upload(&self, server: &Process, wheel: &Wheel) -> anyhow::Result<f64> {
+        let url = format!("{}/{}/{NAMESPACE}/", server.origin(), self.registry.host());
+        let fields = [
+            ":action=file_upload".to_owned(),
+            "protocol_version=1".to_owned(),
+            format!("name={}", wheel.project),
+            format!("version={}", wheel.version),
+            format!("sha256_digest={}", wheel.sha256),
+            format!(
+                "content=@{};filename={};type=application/octet-stream",
+                wheel.path.display(),
+                wheel.filename
+            ),
+        ];
+        let mut args: Vec<String> = Vec::new();
+        for field in fields {
+            args.push("-F".to_owned());
+            args.push(field);
+        }
+        args.push(url);
+        let out = self.curl(&args, None).await?;
+        out.expect(200, "upload through oci-pypi")?;
+        ensure!(
+            out.uploaded >= wheel.size,
+            "curl sent only {} bytes",
+            out.uploaded
+        );
+        Ok(out.seconds)
+    }
+
+    async fn direct_upload(&self, wheel: &Wheel) -> anyhow::Result<f64> {
+        let registry = self.registry.origin();
+        let start = format!("{registry}/v2/{DIRECT_REPOSITORY}/blobs/uploads/");
+        let post = self
+            .curl(
+                &strings(&["-X", "POST", "-H", "Content-Length: 0", &start]),
+                None,
+            )
+            .await?;
+        post.expect(202, "upload session")?;
+        let patch_url = post.location(&registry)?;
+        let path = wheel.path.to_string_lossy();
+        let patch = self
+            .curl(
+                &strings(&[
+                    "-X",
+                    "PATCH",
+                    "-H",
+                    "Content-Type: application/octet-stream",
+                    "-T",
+                    &path,
+                    &patch_url,
+                ]),
+                None,
+            )
+            .await?;
+        patch.expect(202, "streamed PATCH")?;
+        ensure!(
+            patch.uploaded >= wheel.size,
+            "curl sent only {} bytes",
+            patch.uploaded
+        );
+        let location = patch.location(&registry)?;
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put_url = format!("{location}{separator}digest=sha256:{}", wheel.sha256);
+        let put = self
+            .curl(
+                &strings(&["-X", "PUT", "-H", "Content-Length: 0", &put_url]),
+                None,
+            )
+            .await?;
+        put.expect(201, "commit")?;
+        Ok(post.seconds + patch.seconds + put.seconds)
+    }
+
+    async fn proxy_download(&self, server: &Process, wheel: &Wheel) -> anyhow::Result<f64> {
+        let url = format!(
+            "{}/{}/{NAMESPACE}/{}/{}",
+            server.origin(),
+            self.registry.host(),
+            wheel.project,
+            wheel.filename
+        );
+        self.download(&url, wheel).await
+    }
+
+    async fn direct_download(&self, wheel: &Wheel) -> anyhow::Result<f64> {
+        let url = format!(
+            "{}/v2/{DIRECT_REPOSITORY}/blobs/sha256:{}",
+            self.registry.origin(),
+            wheel.sha256
+        );
+        self.download(&url, wheel).await
+    }
+
+    async fn download(&self, url: &str, wheel: &Wheel) -> anyhow::Result<f64> {
+        let out = self
+            .curl(&[url.to_owned()], Some(Path::new("/dev/null")))
+            .await?;
+        out.expect(200, url)?;
+        ensure!(
+            out.downloaded == wheel.size,
+            "{url}: got {} of {} bytes",
+            out.downloaded,
+            wheel.size
+        );
+        Ok(out.seconds)
+    }
+
+    /// Removes the release index (and so its tag) so that the next upload stores it again.
+    async fn delete_release(&self, wheel: &Wheel) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        let url = format!(
+            "{}/v2/{NAMESPACE}/{}/manifests/{}",
+            self.registry.origin(),
+            wheel.project,
+            wheel.version
+        );
+        let head = http
+            .head(&url)
+            .header("accept", "application/vnd.oci.image.index.v1+json")
+            .send()
+            .await?;
+        let digest = head
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .with_context(|| format!("HEAD {url}: {} without a digest", head.status()))?
+            .to_owned();
+        let manifests = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+        let deleted = http.delete(format!("{manifests}/{digest}")).send().await?;
+        ensure!(
+            deleted.status() == 202,
+            "DELETE {digest}: {}",
+            deleted.status()
+        );
+        Ok(())
+    }
+
+    /// Runs curl (never through a proxy, `Expect: 100-continue` off) with the body going to
+    /// `sink` (a scratch file by default).
+    async fn curl(&self, args: &[String], sink: Option<&Path>) -> anyhow::Result<CurlOutcome> {
+        let scratch = self.work_dir.join("curl-body");
+        let headers = self.work_dir.join("curl-headers");
+        let output = tokio::process::Command::new("curl")
+            .args(["--noproxy", "*", "-sS", "-H", "Expect:"])
+            .arg("-o")
+            .arg(sink.unwrap_or(&scratch))
+            .arg("-D")
+            .arg(&headers)
+            .args([
+                "-w",
+                "%{http_code} %{time_total} %{size_upload} %{size_download}",
+            ])
+            .args(args)
+            .output()
+            .await
+            .context("running curl")?;
+        ensure!(
+            output.status.success(),
+            "curl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let [status, seconds, uploaded, downloaded] = fields[..] else {
+            bail!("unexpected curl -w output `{text}`");
+        };
+        let body = if sink.is_none() {
+            std::fs::read_to_string(&scratch).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(CurlOutcome {
+            status: status.parse()?,
+            seconds: seconds.parse()?,
+            uploaded: uploaded.parse()?,
+            downloaded: downloaded.parse()?,
+            headers: std::fs::read_to_string(&headers).unwrap_or_default(),
+            body,
+        })
+    }
+}
+
+struct CurlOutcome {
+    status: u16,
+    seconds: f64,
+    uploaded: u64,
+    downloaded: u64,
+    headers: String,
+    body: String,
+}
+
+impl CurlOutcome {
+    fn expect(&self, status: u16, what: &str) -> anyhow::Result<()> {
+        ensure!(
+            self.status == status,
+            "{what}: HTTP {} (wanted {status}): {}",
+            self.status,
+            self.body.chars().take(500).collect::<String>()
+        );
+        Ok(())
+    }
+
+    /// The last `Location` header, made absolute against `origin`.
+    fn location(&self, origin: &str) -> anyhow::Result<String> {
+        let value = self
+            .headers
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(name, _)| name.eq_ignore_ascii_case("location"))
+            .map(|(_, value)| value.trim().to_owned())
+            .next_back()
+            .context("no Location header")?;
+        Ok(if value.starts_with('/') {
+            format!("{origin}{value}")
+        } else {
+            value
+        })
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|item| (*item).to_owned()).collect()
+}

@@ -1,0 +1,200 @@
+//! Several server processes in front of one registry: no lost uploads when they race, a
+//! graceful shutdown that lets an upload finish, and logs that never carry a credential.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::process::ServerProcess;
+use crate::harness::{AuthMode, DistSpec, Registry, Sandbox};
+
+fn upload_form(name: &str, version: &str, filename: &str, bytes: Vec<u8>) -> Form {
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("name", name.to_owned())
+        .text("version", version.to_owned())
+        .text("sha256_digest", sha256)
+        .part("content", Part::bytes(bytes).file_name(filename.to_owned()))
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// 16 CI jobs upload 16 different wheels of one version at the same moment, through two
+/// server processes: every one is listed and downloadable afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_uploads_through_two_processes_are_all_kept() -> anyhow::Result<()> {
+    let registry = Registry::start(AuthMode::Token).await?;
+    let (user, password) = registry.credentials().unwrap();
+    let servers = [
+        ServerProcess::start(&registry.origin(), &[]).await?,
+        ServerProcess::start(&registry.origin(), &[]).await?,
+    ];
+    let sandbox = Sandbox::new()?;
+    let mut wheels = Vec::new();
+    for i in 0..16 {
+        let spec = DistSpec::new("racy", "1.0").tag(&format!("py3-none-plat{i}"));
+        let path = sandbox.wheel(&spec).await?;
+        wheels.push((spec.wheel_filename(), std::fs::read(path)?));
+    }
+    let base = format!("/{}/ci/racy", registry.host());
+    let uploads = wheels.iter().enumerate().map(|(i, (filename, bytes))| {
+        let url = format!("{}/{}/ci/", servers[i % 2].url(), registry.host());
+        let form = upload_form("racy", "1.0", filename, bytes.clone());
+        let request = client()
+            .post(url)
+            .basic_auth(&user, Some(&password))
+            .multipart(form);
+        async move { request.send().await }
+    });
+    for response in futures_util::future::join_all(uploads).await {
+        let response = response?;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.text().await?
+        );
+    }
+
+    let page = client()
+        .get(format!("{}{base}/", servers[0].url()))
+        .basic_auth(&user, Some(&password))
+        .send()
+        .await?
+        .text()
+        .await?;
+    for (i, (filename, bytes)) in wheels.iter().enumerate() {
+        assert!(
+            page.contains(filename.as_str()),
+            "{filename} is missing from:\n{page}"
+        );
+        let url = format!("{}{base}/{filename}", servers[(i + 1) % 2].url());
+        let response = client()
+            .get(url)
+            .basic_auth(&user, Some(&password))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.bytes().await?.as_ref(), bytes.as_slice());
+    }
+    let (_, _, index) = registry.direct().manifest("ci/racy", "1.0").await?.unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&index)?;
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 16);
+    Ok(())
+}
+
+/// SIGTERM while an upload is streaming: the server stops accepting, the upload completes
+/// and is stored, then the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_an_upload_finish() -> anyhow::Result<()> {
+    let registry = Registry::start(AuthMode::Anonymous).await?;
+    let mut server = ServerProcess::start(&registry.origin(), &[]).await?;
+    let sandbox = Sandbox::new()?;
+    let spec = DistSpec::new("graceful", "1.0").payload_bytes(2 * 1024 * 1024);
+    let bytes = std::fs::read(sandbox.wheel(&spec).await?)?;
+    // A body that trickles in over about a second.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(128 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let body = futures_util::StreamExt::then(futures_util::stream::iter(chunks), |chunk| async {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        chunk
+    });
+    let part = Part::stream_with_length(reqwest::Body::wrap_stream(body), bytes.len() as u64)
+        .file_name(spec.wheel_filename());
+    let form = Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("name", "graceful")
+        .text("version", "1.0")
+        .part("content", part);
+    let url = format!("{}/{}/ci/", server.url(), registry.host());
+    let upload = tokio::spawn(client().post(url).multipart(form).send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.terminate()?;
+    let response = upload.await??;
+    assert_eq!(response.status(), StatusCode::OK, "{}", server.log());
+    let status = server.wait(Duration::from_secs(10)).await?;
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(
+        registry.direct().tags("ci/graceful").await?,
+        vec!["1.0".to_owned()]
+    );
+    let stored = registry
+        .direct()
+        .manifest("ci/graceful", "1.0")
+        .await?
+        .unwrap()
+        .2;
+    assert!(String::from_utf8_lossy(&stored).contains(&hex::encode(Sha256::digest(&bytes))));
+    Ok(())
+}
+
+/// With debug logging on, neither passwords, tokens nor Authorization values appear in the
+/// log, whatever the outcome of the requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_carry_credentials() -> anyhow::Result<()> {
+    let registry = Registry::start(AuthMode::Token).await?;
+    let (user, password) = registry.credentials().unwrap();
+    let server = ServerProcess::start(&registry.origin(), &[]).await?;
+    let sandbox = Sandbox::new()?;
+    let spec = DistSpec::new("secretive", "1.0");
+    let bytes = std::fs::read(sandbox.wheel(&spec).await?)?;
+    let base = format!("{}/{}/ci", server.url(), registry.host());
+    let form = upload_form("secretive", "1.0", &spec.wheel_filename(), bytes);
+    let ok = client()
+        .post(format!("{base}/"))
+        .basic_auth(&user, Some(&password))
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let wrong = "wrong-password-4f1c";
+    for (who, secret) in [
+        (user.as_str(), password.as_str()),
+        (user.as_str(), wrong),
+        ("__token__", wrong),
+    ] {
+        for path in [
+            "secretive/",
+            "secretive/json",
+            "nothing-here/",
+            &format!("secretive/{}", spec.wheel_filename()),
+        ] {
+            client()
+                .get(format!("{base}/{path}"))
+                .basic_auth(who, Some(secret))
+                .send()
+                .await?;
+        }
+    }
+    let log = server.log();
+    assert!(
+        log.contains("secretive"),
+        "the log should show the traffic:\n{log}"
+    );
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    for secret in [
+        password.as_str(),
+        wrong,
+        basic.as_str(),
+        "Basic ",
+        "Bearer ",
+        "eyJ",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "`{secret}` appears in the log:\n{log}"
+        );
+    }
+    Ok(())
+}
