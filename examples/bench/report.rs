@@ -55,11 +55,9 @@ impl Report {
             "- kernel: {}",
             first_line("/proc/sys/kernel/osrelease")
         );
-        let _ = writeln!(
-            header,
-            "- oci-pypi: commit {}",
-            command_line("git", &["describe", "--always", "--dirty"])
-        );
+        let revision = std::env::var("BENCH_REVISION")
+            .unwrap_or_else(|_| command_line("git", &["describe", "--always", "--dirty"]));
+        let _ = writeln!(header, "- oci-pypi: commit {revision}");
         let _ = writeln!(
             header,
             "- registry: {}",

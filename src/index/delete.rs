@@ -6,8 +6,7 @@ use super::update::{Plan, read_release, update_release};
 use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex};
 use crate::packaging::{DistFilename, ProjectName, Version};
-use crate::storage::registry::Registry;
-use crate::storage::{Digest, Repository};
+use crate::storage::{Digest, Repository, Store};
 
 impl Index {
     /// Deletes one file of a release.
@@ -33,7 +32,9 @@ impl Index {
         let version = parsed.version().clone();
         let tag = layout::tag_for(&version)?;
         let version_text = version.to_string();
-        let Some((current, _)) = read_release(&registry, &repository, &tag, &version).await? else {
+        let Some((current, _)) =
+            read_release(registry.as_ref(), &repository, &tag, &version).await?
+        else {
             return Err(not_found());
         };
         let file = current
@@ -58,9 +59,17 @@ impl Index {
                 Plan::Put(index)
             })
         };
-        update_release(&self.locks, &registry, &repository, &tag, &version, decide).await?;
+        update_release(
+            &self.locks,
+            registry.as_ref(),
+            &repository,
+            &tag,
+            &version,
+            decide,
+        )
+        .await?;
         self.forget_project(location, &repository);
-        delete_manifests(&registry, &repository, &[file.manifest]).await;
+        delete_manifests(registry.as_ref(), &repository, &[file.manifest]).await;
         tracing::info!(oci.repository = %repository, "deleted `{filename}`");
         Ok(())
     }
@@ -79,7 +88,8 @@ impl Index {
         let registry = self.registry(caller, location);
         let repository = layout::repository(&location.namespace, project)?;
         let tag = layout::tag_for(version)?;
-        let Some((index, digest)) = read_release(&registry, &repository, &tag, version).await?
+        let Some((index, digest)) =
+            read_release(registry.as_ref(), &repository, &tag, version).await?
         else {
             return Err(IndexError::VersionNotFound {
                 project: project.to_string(),
@@ -88,7 +98,7 @@ impl Index {
         };
         registry.delete_manifest(&repository, &digest).await?;
         self.forget_project(location, &repository);
-        delete_manifests(&registry, &repository, &index.manifest_digests()).await;
+        delete_manifests(registry.as_ref(), &repository, &index.manifest_digests()).await;
         tracing::info!(oci.repository = %repository, oci.tag = %tag, "deleted release `{version}`");
         Ok(())
     }
@@ -96,7 +106,7 @@ impl Index {
 
 /// Deletes file manifests that no index lists any more. Best effort: a leftover manifest is
 /// invisible garbage, not an error worth failing a delete for.
-async fn delete_manifests(registry: &Registry, repository: &Repository, digests: &[Digest]) {
+async fn delete_manifests(registry: &dyn Store, repository: &Repository, digests: &[Digest]) {
     for digest in digests {
         if let Err(error) = registry.delete_manifest(repository, digest).await {
             tracing::warn!(

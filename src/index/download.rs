@@ -11,8 +11,9 @@ use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex, StoredFile};
 use crate::packaging::{DistFilename, DistKind, ProjectName};
 use crate::storage::oci::ImageManifest;
-use crate::storage::registry::{BlobDownload, BlobRequest, Registry};
-use crate::storage::{Digest, Reference, Repository, StorageError};
+use crate::storage::{
+    BlobDownload, BlobRequest, ByteStream, Digest, Reference, Repository, StorageError, Store,
+};
 
 /// A file on its way to the client.
 pub struct FileDownload {
@@ -102,7 +103,7 @@ impl Index {
             head: request.head,
             pass_redirects: self.options.pass_blob_redirects,
         };
-        let blob = fetch_layer(&registry, &repository, &file, blob_request)
+        let blob = fetch_layer(registry.as_ref(), &repository, &file, blob_request)
             .await?
             .ok_or_else(not_found)?;
         let whole = blob.status == 200 && !request.head && blob.redirect.is_none();
@@ -125,7 +126,7 @@ impl Index {
 /// The file's bytes: the layer digest is the file's sha256; when a registry lost that blob
 /// under that name, the manifest says where the layer really is.
 async fn fetch_layer(
-    registry: &Registry,
+    registry: &dyn Store,
     repository: &Repository,
     file: &StoredFile,
     request: BlobRequest<'_>,
@@ -149,8 +150,6 @@ async fn fetch_layer(
         .get_blob(repository, &layer_digest, request)
         .await?)
 }
-
-type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>;
 
 /// Passes `body` through, hashing it; at the end, an error if it was not `sha256`.
 fn verified(body: ByteStream, sha256: String) -> ByteStream {

@@ -9,8 +9,7 @@ use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex, StoredFile};
 use crate::packaging::{ProjectName, Version};
 use crate::storage::oci::ImageManifest;
-use crate::storage::registry::{ManifestFetch, Registry};
-use crate::storage::{Reference, Repository, Tag};
+use crate::storage::{ManifestFetch, Reference, Repository, Store, Tag};
 
 /// One release and its files.
 #[derive(Debug, Clone)]
@@ -83,7 +82,7 @@ impl Index {
         }
         let context = ReleaseContext {
             index: self,
-            registry: &registry,
+            registry: registry.as_ref(),
             repository: &repository,
             key: &key,
             project,
@@ -137,7 +136,7 @@ impl Index {
 /// What reading the releases of one page needs.
 struct ReleaseContext<'a> {
     index: &'a Index,
-    registry: &'a Registry,
+    registry: &'a dyn Store,
     repository: &'a Repository,
     key: &'a ProjectKey,
     project: &'a ProjectName,

@@ -25,7 +25,8 @@ pub use registries::RegistryPolicy;
 pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
 
 use crate::layout::Namespace;
-use crate::storage::registry::{Origin, Registry, RegistryAuth, RegistryClient, Secret};
+use crate::storage::Store;
+use crate::storage::registry::{Origin, RegistryAuth, RegistryClient, Secret};
 use crate::telemetry::Metrics;
 
 /// Who is asking: the credentials of the request, if any.
@@ -137,8 +138,8 @@ impl Index {
         unreachable
     }
 
-    /// The registry as `caller` sees it.
-    fn registry(&self, caller: &Caller, location: &Location) -> Registry {
+    /// The store as `caller` sees it.
+    fn registry(&self, caller: &Caller, location: &Location) -> Arc<dyn Store> {
         let auth = match caller {
             Caller::Anonymous => RegistryAuth::Anonymous,
             Caller::Bearer(token) => RegistryAuth::Bearer(token.clone()),
@@ -152,6 +153,6 @@ impl Index {
                 password: password.clone(),
             },
         };
-        self.client.registry(location.origin.clone(), auth)
+        Arc::new(self.client.registry(location.origin.clone(), auth))
     }
 }

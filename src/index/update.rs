@@ -14,8 +14,7 @@ use super::IndexError;
 use crate::layout::ReleaseIndex;
 use crate::packaging::Version;
 use crate::storage::oci::MEDIA_TYPE_INDEX;
-use crate::storage::registry::Registry;
-use crate::storage::{Digest, Reference, Repository, Tag};
+use crate::storage::{Digest, Reference, Repository, Store, Tag};
 
 /// Lock stripes: writers of one release in this process never race each other.
 const STRIPES: usize = 64;
@@ -63,7 +62,7 @@ pub enum Plan {
 /// # Errors
 /// [`IndexError::ForeignTag`] when the tag holds something else; storage errors.
 pub async fn read_release(
-    registry: &Registry,
+    registry: &dyn Store,
     repository: &Repository,
     tag: &Tag,
     version: &Version,
@@ -88,7 +87,7 @@ pub async fn read_release(
 /// errors.
 pub async fn update_release<F>(
     locks: &ReleaseLocks,
-    registry: &Registry,
+    registry: &dyn Store,
     repository: &Repository,
     tag: &Tag,
     version: &Version,
@@ -97,7 +96,7 @@ pub async fn update_release<F>(
 where
     F: FnMut(Option<&ReleaseIndex>) -> Result<Plan, IndexError> + Send,
 {
-    let key = format!("{}/{repository}:{tag}", registry.origin());
+    let key = format!("{}/{repository}:{tag}", registry.location());
     let _guard = locks.stripe(&key).lock().await;
     let mut confirmations = 0;
     let mut wrote = false;

@@ -16,8 +16,7 @@ use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, FileManifest, NewFile, ReleaseIndex};
 use crate::packaging::{Action, DistFilename, DistKind, UploadForm, UploadMetadata};
 use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_MANIFEST};
-use crate::storage::registry::{BlobUpload, Registry};
-use crate::storage::{Digest, Reference, Repository, StorageError};
+use crate::storage::{BlobWriter, Digest, Reference, Repository, StorageError, Store};
 use crate::telemetry::Metrics;
 
 /// Attempts at pushing a file manifest (CNCF distribution can briefly miss a blob that a
@@ -37,11 +36,11 @@ pub enum UploadOutcome {
 #[derive(Debug)]
 pub struct PendingUpload {
     index: Index,
-    registry: Registry,
+    registry: Arc<dyn Store>,
     location: Location,
     repository: Repository,
     filename: DistFilename,
-    session: Option<BlobUpload>,
+    session: Option<Box<dyn BlobWriter>>,
     _in_flight: InFlight,
     sha256: Sha256,
     md5: Option<Md5>,
@@ -175,7 +174,8 @@ impl PendingUpload {
         })?;
         let version = self.filename.version().clone();
         let tag = layout::tag_for(&version)?;
-        let current = read_release(&self.registry, &self.repository, &tag, &version).await?;
+        let current =
+            read_release(self.registry.as_ref(), &self.repository, &tag, &version).await?;
         let mut decide = self.planner(&manifest, &digest);
         if let Plan::Done = decide(current.as_ref().map(|(index, _)| index))? {
             return Ok(UploadOutcome::AlreadyExists);
@@ -189,7 +189,7 @@ impl PendingUpload {
         let locks = &self.index.locks;
         update_release(
             locks,
-            &self.registry,
+            self.registry.as_ref(),
             &self.repository,
             &tag,
             &version,

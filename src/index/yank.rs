@@ -65,7 +65,15 @@ impl Index {
                 Some(true) => Ok(Plan::Put(index)),
             }
         };
-        update_release(&self.locks, &registry, &repository, &tag, &version, decide).await?;
+        update_release(
+            &self.locks,
+            registry.as_ref(),
+            &repository,
+            &tag,
+            &version,
+            decide,
+        )
+        .await?;
         self.forget_project(location, &repository);
         tracing::info!(oci.repository = %repository, "{} `{target}`", if yanked.is_some() { "yanked" } else { "un-yanked" });
         Ok(())

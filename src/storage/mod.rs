@@ -9,6 +9,8 @@ mod error;
 pub mod oci;
 mod reference;
 pub mod registry;
+mod store;
 
 pub use error::StorageError;
 pub use reference::{Digest, Reference, Repository, Tag, is_path_component};
+pub use store::{BlobDownload, BlobRequest, BlobWriter, ByteStream, ManifestFetch, Store};

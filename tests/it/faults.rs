@@ -504,11 +504,7 @@ async fn registry_statuses_map_to_ours() -> anyhow::Result<()> {
 /// A registry that stays silent longer than the read timeout: 504, in about the timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_registry_is_504() -> anyhow::Result<()> {
-    let rig = Rig::start_with(|config| {
-        config.read_timeout = 1;
-        config.connect_timeout = 1;
-    })
-    .await?;
+    let rig = Rig::start_with(fast_timeouts).await?;
     wheel("2.0").await?;
     rig.fail_first_steps(&Fault::Delay(STALL));
     let started = Instant::now();
@@ -518,6 +514,7 @@ async fn slow_registry_is_504() -> anyhow::Result<()> {
             .expect(StatusCode::GATEWAY_TIMEOUT)
             .mentions(&rig.fake.host());
     }
+    // Reads may be tried again after a stall (at most three attempts of one read timeout).
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
@@ -527,26 +524,56 @@ async fn slow_registry_is_504() -> anyhow::Result<()> {
     rig.finish().await
 }
 
-/// Stalls at later steps: the blob download, the streamed upload and its commit.
+/// Stalls at later steps: the blob download, and the streamed upload then its commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_blob_and_upload_steps_are_504() -> anyhow::Result<()> {
-    let rig = Rig::start_with(|config| {
-        config.read_timeout = 1;
-        config.connect_timeout = 1;
-    })
-    .await?;
+    let rig = Rig::start_with(fast_timeouts).await?;
     wheel("2.0").await?;
     rig.fake.set_fault(Endpoint::BlobGet, Fault::Delay(STALL));
     rig.fake
         .set_fault(Endpoint::UploadPatch, Fault::Delay(STALL));
-    let (file, upload) = tokio::join!(rig.file(), rig.upload("2.0"));
+    let uploads = async {
+        let stalled_patch = rig.upload("2.0").await?;
+        rig.fake.set_fault(Endpoint::UploadPatch, Fault::None);
+        rig.fake.set_fault(Endpoint::UploadPut, Fault::Delay(STALL));
+        let stalled_commit = rig.upload("2.0").await?;
+        anyhow::Ok([stalled_patch, stalled_commit])
+    };
+    let (file, uploads) = tokio::join!(rig.file(), uploads);
     file?.expect(StatusCode::GATEWAY_TIMEOUT);
-    upload?.expect(StatusCode::GATEWAY_TIMEOUT);
-    rig.fake.clear_faults();
-    rig.fake.set_fault(Endpoint::UploadPut, Fault::Delay(STALL));
-    rig.upload("2.0").await?.expect(StatusCode::GATEWAY_TIMEOUT);
+    for upload in uploads? {
+        upload.expect(StatusCode::GATEWAY_TIMEOUT);
+    }
+    assert!(rig.fake.requests(Endpoint::UploadPut) > 0);
     assert!(!rig.fake.has_tag(REPOSITORY, "2.0"));
     rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// One-second timeouts towards the registry, for the slow cases.
+fn fast_timeouts(config: &mut Config) {
+    config.read_timeout = 1;
+    config.connect_timeout = 1;
+}
+
+/// A registry that stalls is given one read timeout, not one per retry: a stall is not a
+/// dropped connection, and with the default 60 s read timeout three attempts keep a client
+/// (pip gives up after 15 s) and a server task waiting for three minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "server bug (probably unintended): GETs that time out are sent again up to 3 times \
+            (src/storage/registry/mod.rs `execute`: reqwest reports a read timeout as \
+            `is_request()`, which is treated as transient), so a stall costs 3 read timeouts"]
+async fn stalled_reads_are_not_retried() -> anyhow::Result<()> {
+    let rig = Rig::start_with(fast_timeouts).await?;
+    rig.fake.set_fault(Endpoint::TagsList, Fault::Delay(STALL));
+    let started = Instant::now();
+    rig.page().await?.expect(StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(rig.fake.requests(Endpoint::TagsList), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     rig.finish().await
 }
 

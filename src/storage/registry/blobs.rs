@@ -4,10 +4,8 @@
 //! Spec sections "Pushing blobs" (chunked/streamed upload) and "Pulling blobs" of
 //! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
 
-use std::pin::Pin;
-
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt as _};
+use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use tokio::sync::mpsc;
@@ -16,6 +14,7 @@ use tokio::task::JoinHandle;
 use super::{Access, Registry, is_public};
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
+use crate::storage::store::{BlobDownload, BlobRequest};
 
 /// Chunks buffered between the caller and the registry during an upload.
 const UPLOAD_CHANNEL_CHUNKS: usize = 8;
@@ -34,41 +33,6 @@ pub struct BlobUpload {
     sender: Option<ChunkSender>,
     patch: Option<JoinHandle<Result<reqwest::Response, StorageError>>>,
     written: u64,
-}
-
-/// How to fetch a blob.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BlobRequest<'a> {
-    /// An HTTP `Range` value, passed on.
-    pub range: Option<&'a str>,
-    /// Only the headers.
-    pub head: bool,
-    /// When the registry redirects to another host (object storage), hand the redirect back
-    /// instead of streaming the bytes through.
-    pub pass_redirects: bool,
-}
-
-/// A blob being downloaded.
-pub struct BlobDownload {
-    /// 200, 206 (a range), 416 (range not satisfiable), or 307 with [`BlobDownload::redirect`].
-    pub status: u16,
-    /// Where the registry sends the client for the bytes, when redirects are passed on.
-    pub redirect: Option<String>,
-    /// The body length, when known.
-    pub content_length: Option<u64>,
-    /// `Content-Range` of a 206 or 416.
-    pub content_range: Option<String>,
-    /// The bytes.
-    pub body: Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>,
-}
-
-impl std::fmt::Debug for BlobDownload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobDownload")
-            .field("status", &self.status)
-            .field("content_length", &self.content_length)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Registry {
@@ -92,27 +56,6 @@ impl Registry {
             patch: None,
             written: 0,
         })
-    }
-
-    /// Uploads a small blob; returns its digest. Skips the upload when the registry already
-    /// has it, unless `force`.
-    ///
-    /// # Errors
-    /// A [`StorageError`] when the registry refuses or fails.
-    pub async fn push_small_blob(
-        &self,
-        repository: &Repository,
-        bytes: Bytes,
-        force: bool,
-    ) -> Result<Digest, StorageError> {
-        let digest = Digest::of(&bytes);
-        if !force && self.blob_exists(repository, &digest).await? {
-            return Ok(digest);
-        }
-        let mut upload = self.start_upload(repository).await?;
-        upload.write(bytes).await?;
-        upload.commit(&digest).await?;
-        Ok(digest)
     }
 
     /// Whether `repository` holds the blob `digest`.

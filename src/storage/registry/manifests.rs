@@ -15,6 +15,7 @@ use crate::storage::oci::{
     StoredManifest,
 };
 use crate::storage::reference::{Digest, Reference, Repository, Tag};
+use crate::storage::store::ManifestFetch;
 
 /// The largest manifest read (the distribution spec suggests registries accept at least 4 MiB).
 const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
@@ -31,17 +32,6 @@ fn accept_manifests() -> String {
         MEDIA_TYPE_DOCKER_MANIFEST,
     ]
     .join(", ")
-}
-
-/// The answer to a conditional manifest fetch.
-#[derive(Debug, Clone)]
-pub enum ManifestFetch {
-    /// The manifest is still the one the caller holds.
-    Unchanged,
-    /// The manifest (new, or not known before).
-    Fetched(StoredManifest),
-    /// No such manifest.
-    Missing,
 }
 
 #[derive(serde::Deserialize)]
@@ -143,33 +133,14 @@ impl Registry {
         Ok(Some(pages))
     }
 
-    /// Fetches a manifest or index by tag or digest; `None` when it does not exist. The bytes
-    /// are checked against the digest when fetched by digest.
-    ///
-    /// # Errors
-    /// A [`StorageError`] when the registry refuses, fails, or sends something too big or not
-    /// matching its digest.
-    pub async fn get_manifest(
-        &self,
-        repository: &Repository,
-        reference: &Reference,
-    ) -> Result<Option<StoredManifest>, StorageError> {
-        match self
-            .get_manifest_if_changed(repository, reference, None)
-            .await?
-        {
-            ManifestFetch::Fetched(manifest) => Ok(Some(manifest)),
-            ManifestFetch::Missing | ManifestFetch::Unchanged => Ok(None),
-        }
-    }
-
-    /// Like [`Registry::get_manifest`], but when the caller already holds the manifest with
+    /// A manifest by tag or digest (checked against the digest when fetched by digest). When the caller already holds the manifest with
     /// digest `known`, asks the registry with `If-None-Match` and gets
     /// [`ManifestFetch::Unchanged`] back (no body) if it still is the same. Registries that
     /// ignore the condition simply send the manifest again.
     ///
     /// # Errors
-    /// As [`Registry::get_manifest`].
+    /// A [`StorageError`] when the registry refuses, fails, or sends something too big or not
+    /// matching its digest.
     pub async fn get_manifest_if_changed(
         &self,
         repository: &Repository,

@@ -10,6 +10,7 @@ mod auth;
 mod blobs;
 mod manifests;
 mod origin;
+mod store;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,8 +21,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 pub use address::{PublicOnlyResolver, is_public};
 pub use auth::{Challenge, RegistryAuth, Secret, parse_challenge};
-pub use blobs::{BlobDownload, BlobRequest, BlobUpload};
-pub use manifests::ManifestFetch;
+pub use blobs::BlobUpload;
 pub use origin::Origin;
 
 use super::error::StorageError;

@@ -1,0 +1,171 @@
+//! The one interface to OCI content, whatever holds it: a remote registry (the distribution
+//! API) or a local OCI image-layout directory. The index layer talks only to this trait.
+
+use std::fmt;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+use super::error::StorageError;
+use super::oci::StoredManifest;
+use super::reference::{Digest, Reference, Repository, Tag};
+
+/// The answer to a conditional manifest fetch.
+#[derive(Debug, Clone)]
+pub enum ManifestFetch {
+    /// The manifest is still the one the caller holds.
+    Unchanged,
+    /// The manifest (new, or not known before).
+    Fetched(StoredManifest),
+    /// No such manifest.
+    Missing,
+}
+
+/// How to fetch a blob.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlobRequest<'a> {
+    /// An HTTP `Range` value (`bytes=0-99`, `bytes=-100`, `bytes=100-`).
+    pub range: Option<&'a str>,
+    /// Only the headers.
+    pub head: bool,
+    /// When the content lives on another host (object storage behind a registry), hand that
+    /// location back instead of streaming the bytes through.
+    pub pass_redirects: bool,
+}
+
+/// A stream of blob bytes.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>;
+
+/// A blob being downloaded.
+pub struct BlobDownload {
+    /// 200, 206 (a range), 416 (range not satisfiable), or 307 with [`BlobDownload::redirect`].
+    pub status: u16,
+    /// Where the client should get the bytes, when redirects are passed on.
+    pub redirect: Option<String>,
+    /// The body length, when known.
+    pub content_length: Option<u64>,
+    /// `Content-Range` of a 206 or 416.
+    pub content_range: Option<String>,
+    /// The bytes.
+    pub body: ByteStream,
+}
+
+impl fmt::Debug for BlobDownload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobDownload")
+            .field("status", &self.status)
+            .field("content_length", &self.content_length)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An open blob upload: bytes written are not visible until [`BlobWriter::commit`].
+#[async_trait]
+pub trait BlobWriter: Send + Sync + fmt::Debug {
+    /// Sends the next bytes.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError>;
+    /// Makes the blob visible, after checking the bytes against `digest`.
+    async fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StorageError>;
+    /// Discards the upload. Best effort.
+    async fn cancel(self: Box<Self>);
+}
+
+/// Where OCI content lives, as seen by one caller.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// A short description for logs and errors (`http://127.0.0.1:5000`, `local store`).
+    fn location(&self) -> String;
+
+    /// A fingerprint of the caller's credentials, to key per-caller caches.
+    fn credentials_fingerprint(&self) -> String;
+
+    /// Whether the store answers at all.
+    async fn ping(&self) -> Result<(), StorageError>;
+
+    /// Every tag of `repository`; `None` when the repository does not exist.
+    async fn list_tags(&self, repository: &Repository) -> Result<Option<Vec<Tag>>, StorageError>;
+
+    /// Every repository.
+    async fn catalog(&self) -> Result<Vec<Repository>, StorageError>;
+
+    /// A manifest by tag or digest, or [`ManifestFetch::Unchanged`] when it still has digest
+    /// `known`.
+    async fn get_manifest_if_changed(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        known: Option<&Digest>,
+    ) -> Result<ManifestFetch, StorageError>;
+
+    /// A manifest by tag or digest; `None` when absent.
+    async fn get_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<Option<StoredManifest>, StorageError> {
+        match self
+            .get_manifest_if_changed(repository, reference, None)
+            .await?
+        {
+            ManifestFetch::Fetched(manifest) => Ok(Some(manifest)),
+            ManifestFetch::Missing | ManifestFetch::Unchanged => Ok(None),
+        }
+    }
+
+    /// Stores a manifest under a tag or its digest; returns its digest.
+    async fn put_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        media_type: &str,
+        body: Bytes,
+    ) -> Result<Digest, StorageError>;
+
+    /// Deletes a manifest by digest, and every tag pointing at it. Deleting what is already
+    /// gone succeeds.
+    async fn delete_manifest(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<(), StorageError>;
+
+    /// Whether `repository` holds the blob `digest`.
+    async fn blob_exists(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, StorageError>;
+
+    /// Opens an upload in `repository`.
+    async fn start_upload(
+        &self,
+        repository: &Repository,
+    ) -> Result<Box<dyn BlobWriter>, StorageError>;
+
+    /// Stores a small blob; returns its digest. Skips it when present, unless `force`.
+    async fn push_small_blob(
+        &self,
+        repository: &Repository,
+        bytes: Bytes,
+        force: bool,
+    ) -> Result<Digest, StorageError> {
+        let digest = Digest::of(&bytes);
+        if !force && self.blob_exists(repository, &digest).await? {
+            return Ok(digest);
+        }
+        let mut upload = self.start_upload(repository).await?;
+        upload.write(bytes).await?;
+        upload.commit(&digest).await?;
+        Ok(digest)
+    }
+
+    /// Reads the blob `digest` as `request` says; `None` when absent.
+    async fn get_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        request: BlobRequest<'_>,
+    ) -> Result<Option<BlobDownload>, StorageError>;
+}
