@@ -61,6 +61,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         | E::DigestMismatch { .. }
         | E::MissingContent
         | E::EmptyFile { .. }
+        | E::InvalidDistribution { .. }
         | E::BodyIncomplete(_) => StatusCode::BAD_REQUEST,
         E::Layout(LayoutError::MalformedIndex { .. }) => StatusCode::BAD_GATEWAY,
         E::Layout(_) => StatusCode::BAD_REQUEST,

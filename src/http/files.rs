@@ -13,47 +13,64 @@ use crate::packaging::{ProjectName, Version};
 /// Files never change once stored (overwrites are refused): let clients keep them.
 const FILE_CACHE_CONTROL: &str = "max-age=365000000, immutable";
 
-/// GET or HEAD of a file.
+/// What a GET or HEAD of a file or of its metadata asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// The distribution file.
+    File,
+    /// Its core metadata (PEP 658).
+    Metadata,
+}
+
+/// GET or HEAD of a file, or of its `.metadata`.
 ///
 /// # Errors
 /// What locating or opening the file fails with.
 pub async fn download(
     state: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    project: &str,
-    filename: &str,
+    target: (&Scope, &str, &str),
+    wanted: Wanted,
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    let (scope, project, filename) = target;
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
     let project = ProjectName::parse(project).map_err(IndexError::from)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let head = method == Method::HEAD;
     let request = FileRequest { range, head };
-    let file = state
-        .index
-        .open_file(caller, &location, &project, filename, request)
-        .await?;
+    let index = &state.index;
+    let (file, content_type) = match wanted {
+        Wanted::File => {
+            let file = index
+                .open_file(caller, &location, &project, filename, request)
+                .await?;
+            let content_type = file.content_type();
+            (file, content_type)
+        }
+        Wanted::Metadata => {
+            let file = index
+                .open_metadata(caller, &location, &project, filename, request)
+                .await?;
+            (file, "text/plain; charset=utf-8")
+        }
+    };
     if let Some(target) = &file.redirect {
         return Ok(redirect(target));
     }
     let status = StatusCode::from_u16(file.status).unwrap_or(StatusCode::OK);
-    let content_type = file.content_type();
-    let etag = format!("\"sha256:{}\"", file.file.sha256);
+    let cache_control = if caller.is_authenticated() {
+        format!("private, {FILE_CACHE_CONTROL}")
+    } else {
+        FILE_CACHE_CONTROL.to_owned()
+    };
     let mut builder = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, content_type)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, etag)
-        .header(
-            header::CACHE_CONTROL,
-            if caller.is_authenticated() {
-                format!("private, {FILE_CACHE_CONTROL}")
-            } else {
-                FILE_CACHE_CONTROL.to_owned()
-            },
-        );
+        .header(header::ETAG, format!("\"sha256:{}\"", file.file.sha256))
+        .header(header::CACHE_CONTROL, cache_control);
     if let Some(length) = file.content_length {
         builder = builder.header(header::CONTENT_LENGTH, length);
     }

@@ -131,11 +131,16 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
             files::delete_file(state, &caller, &scope, &project, &filename).await
         }
         Route::File(scope, project, filename) => {
-            let response = files::download(
-                state, &caller, &scope, &project, &filename, &method, &headers,
-            )
-            .await?;
+            let target = (&scope, project.as_str(), filename.as_str());
+            let wanted = files::Wanted::File;
+            let response =
+                files::download(state, &caller, target, wanted, &method, &headers).await?;
             Ok(count_bytes(response, &state.metrics))
+        }
+        Route::Metadata(scope, project, filename) => {
+            let target = (&scope, project.as_str(), filename.as_str());
+            let wanted = files::Wanted::Metadata;
+            files::download(state, &caller, target, wanted, &method, &headers).await
         }
         Route::Version(scope, project, version) => {
             files::delete_version(state, &caller, &scope, &project, &version).await

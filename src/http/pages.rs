@@ -108,7 +108,8 @@ fn page_head(title: &str) -> String {
 
 /// The HTML page of a project: one anchor per file with the `#sha256=` fragment, relative
 /// href, and the data attributes of PEP 503/592 (`data-requires-python` HTML-escaped,
-/// `data-yanked`) plus `data-size` and `data-upload-time`, which uv reads.
+/// `data-yanked`), PEP 658/714 `data-core-metadata` (and its legacy twin) when the metadata is
+/// stored, plus `data-size` and `data-upload-time`, which uv reads.
 #[must_use]
 pub fn render_project_html(page: &ProjectPage) -> String {
     let mut body = page_head(&format!("Links for {}", escape(page.name.as_str())));
@@ -121,6 +122,12 @@ pub fn render_project_html(page: &ProjectPage) -> String {
                 body,
                 " data-requires-python=\"{}\"",
                 escape(requires_python)
+            );
+        }
+        if let Some(sha256) = &file.core_metadata {
+            let _ = write!(
+                body,
+                " data-core-metadata=\"sha256={sha256}\" data-dist-info-metadata=\"sha256={sha256}\""
             );
         }
         match file.yanked.as_deref() {
@@ -158,6 +165,7 @@ pub fn render_project_json(page: &ProjectPage) -> serde_json::Value {
                 "size": file.size,
                 "upload-time": file.uploaded,
                 "yanked": yanked_json(file),
+                "core-metadata": file.core_metadata.as_ref().map_or(json!(false), |sha256| json!({ "sha256": sha256 })),
             });
             if file.size.is_none() {
                 if let Some(map) = object.as_object_mut() {

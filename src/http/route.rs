@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | GET | `/<registry>/<namespace>/<project>/` | project page (PEP 503) |
 //! | GET | `/<registry>/<namespace>/<project>/<filename>` | file |
+//! | GET | `/<registry>/<namespace>/<project>/<filename>.metadata` | core metadata (PEP 658) |
 //! | GET | `/<registry>/<namespace>/<project>/json` | releases JSON (PyPI JSON API shape) |
 //! | DELETE | `/<registry>/<namespace>/<project>/<filename>` | delete a file |
 //! | DELETE | `/<registry>/<namespace>/<project>/<version>` | delete a release |
@@ -45,6 +46,8 @@ pub enum Route {
     ReleasesJson(Scope, String),
     /// One file of a project.
     File(Scope, String, String),
+    /// The core metadata of one file (PEP 658): `<filename>.metadata`.
+    Metadata(Scope, String, String),
     /// One release of a project (DELETE only).
     Version(Scope, String, String),
     /// An upload.
@@ -67,6 +70,7 @@ impl Route {
             Self::AddSlash => "redirect",
             Self::ReleasesJson(..) => "releases_json",
             Self::File(..) => "file",
+            Self::Metadata(..) => "metadata",
             Self::Version(..) => "version",
             Self::Upload(_) => "upload",
             Self::Yank(..) => "yank",
@@ -211,6 +215,12 @@ fn leaf(segments: &[String], delete: bool) -> Option<Route> {
     if is_distribution_filename(&last) {
         return Some(Route::File(scope, project, last));
     }
+    if let Some(file) = last
+        .strip_suffix(".metadata")
+        .filter(|f| is_distribution_filename(f))
+    {
+        return (!delete).then(|| Route::Metadata(scope, project, file.to_owned()));
+    }
     if delete {
         return Some(Route::Version(scope, project, last));
     }
@@ -321,6 +331,21 @@ mod tests {
                 "hello".to_owned(),
                 "hello-1.0.tar.gz".to_owned()
             )
+        );
+        assert_eq!(
+            get("/ghcr.io/org/hello/hello-1.0-py3-none-any.whl.metadata"),
+            Route::Metadata(
+                scope("ghcr.io", "org"),
+                "hello".to_owned(),
+                "hello-1.0-py3-none-any.whl".to_owned()
+            )
+        );
+        assert!(
+            parse(
+                &Method::DELETE,
+                "/ghcr.io/org/hello/hello-1.0-py3-none-any.whl.metadata"
+            )
+            .is_err()
         );
         assert_eq!(
             get("/ghcr.io/org/hello/json"),

@@ -2,6 +2,7 @@
 //! on the way that the bytes are the ones the index records.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
@@ -63,19 +64,14 @@ pub struct FileRequest<'a> {
 }
 
 impl Index {
-    /// Opens `filename` of `project` for reading.
-    ///
-    /// # Errors
-    /// [`IndexError::FileNotFound`] when the release has no such file; a packaging error for a
-    /// malformed filename; a storage error when the registry refuses or fails.
-    pub async fn open_file(
+    /// The store, repository and index record of `filename`.
+    async fn find_file(
         &self,
         caller: &Caller,
         location: &Location,
         project: &ProjectName,
         filename: &str,
-        request: FileRequest<'_>,
-    ) -> Result<FileDownload, IndexError> {
+    ) -> Result<(Arc<dyn Store>, Repository, StoredFile), IndexError> {
         let not_found = || IndexError::FileNotFound {
             filename: filename.escape_default().to_string(),
         };
@@ -98,6 +94,74 @@ impl Index {
         let file = index
             .file(project, &version.to_string(), filename)
             .ok_or_else(not_found)?;
+        Ok((registry, repository, file))
+    }
+
+    /// Opens the core metadata of `filename` (PEP 658), when it was stored.
+    ///
+    /// # Errors
+    /// [`IndexError::FileNotFound`] when the file or its metadata is not stored; storage
+    /// errors.
+    pub async fn open_metadata(
+        &self,
+        caller: &Caller,
+        location: &Location,
+        project: &ProjectName,
+        filename: &str,
+        request: FileRequest<'_>,
+    ) -> Result<FileDownload, IndexError> {
+        let (registry, repository, file) =
+            self.find_file(caller, location, project, filename).await?;
+        let not_found = || IndexError::FileNotFound {
+            filename: format!("{}.metadata", filename.escape_default()),
+        };
+        let sha256 = file.core_metadata.clone().ok_or_else(not_found)?;
+        let digest = Digest::from_sha256_hex(&sha256)?;
+        let blob_request = BlobRequest {
+            range: request.range,
+            head: request.head,
+            pass_redirects: false,
+        };
+        let blob = registry
+            .get_blob(&repository, &digest, blob_request)
+            .await?
+            .ok_or_else(not_found)?;
+        let whole = blob.status == 200 && !request.head;
+        Ok(FileDownload {
+            file: StoredFile {
+                sha256: sha256.clone(),
+                ..file
+            },
+            status: blob.status,
+            redirect: None,
+            content_length: blob.content_length,
+            content_range: blob.content_range,
+            body: if whole {
+                verified(blob.body, sha256)
+            } else {
+                blob.body
+            },
+        })
+    }
+
+    /// Opens `filename` of `project` for reading.
+    ///
+    /// # Errors
+    /// [`IndexError::FileNotFound`] when the release has no such file; a packaging error for a
+    /// malformed filename; a storage error when the registry refuses or fails.
+    pub async fn open_file(
+        &self,
+        caller: &Caller,
+        location: &Location,
+        project: &ProjectName,
+        filename: &str,
+        request: FileRequest<'_>,
+    ) -> Result<FileDownload, IndexError> {
+        let (registry, repository, file) =
+            self.find_file(caller, location, project, filename).await?;
+        let not_found = || IndexError::FileNotFound {
+            filename: filename.escape_default().to_string(),
+        };
         let blob_request = BlobRequest {
             range: request.range,
             head: request.head,

@@ -84,6 +84,14 @@ pub enum IndexError {
         /// The value computed.
         computed: String,
     },
+    /// The file's content is not what its name says (not a zip, no metadata, other name).
+    #[error("`{filename}` is not a valid distribution: {reason}")]
+    InvalidDistribution {
+        /// The filename.
+        filename: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The uploaded file has no bytes.
     #[error("the uploaded file `{filename}` is empty")]
     EmptyFile {

@@ -9,6 +9,7 @@ mod cache;
 mod delete;
 mod download;
 mod error;
+mod inspect;
 mod listing;
 mod registries;
 mod update;

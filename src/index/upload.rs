@@ -10,6 +10,7 @@ use bytes::Bytes;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
+use super::inspect::{self, Sample};
 pub use super::update::ReleaseLocks;
 use super::update::{Plan, read_release, update_release};
 use super::{Caller, Index, IndexError, Location};
@@ -42,6 +43,7 @@ pub struct PendingUpload {
     filename: DistFilename,
     session: Option<Box<dyn BlobWriter>>,
     _in_flight: InFlight,
+    sample: Sample,
     sha256: Sha256,
     md5: Option<Md5>,
     blake2: Option<Blake2b<U32>>,
@@ -63,6 +65,7 @@ impl Index {
         form: &UploadForm,
     ) -> Result<PendingUpload, IndexError> {
         let filename = DistFilename::parse(filename)?;
+        let sample = Sample::for_file(&filename);
         if form.has(":action") {
             check_action(form)?;
         }
@@ -81,6 +84,7 @@ impl Index {
             filename,
             session: Some(session),
             _in_flight: InFlight::start(&self.metrics),
+            sample,
             sha256: Sha256::new(),
             md5: form.has("md5_digest").then(Md5::new),
             blake2: form.has("blake2_256_digest").then(Blake2b::<U32>::new),
@@ -118,6 +122,7 @@ impl PendingUpload {
             return Err(IndexError::TooLarge { limit });
         }
         self.sha256.update(&chunk);
+        self.sample.push(&chunk);
         if let Some(md5) = &mut self.md5 {
             md5.update(&chunk);
         }
@@ -162,6 +167,8 @@ impl PendingUpload {
             });
         }
         let digest = self.check_digests(&metadata)?;
+        let core = inspect::core_metadata(&self.filename, &self.sample, self.size)?;
+        let core_digest = core.as_deref().map(Digest::of);
         let created = now_rfc3339();
         let manifest = layout::file_manifest(&NewFile {
             filename: &self.filename,
@@ -171,6 +178,9 @@ impl PendingUpload {
             requires_python: metadata.requires_python.as_deref(),
             project_urls: &metadata.project_urls,
             classifiers: &metadata.classifiers,
+            core_metadata: core_digest
+                .as_ref()
+                .zip(core.as_ref().map(|c| c.len() as u64)),
         })?;
         let version = self.filename.version().clone();
         let tag = layout::tag_for(&version)?;
@@ -185,7 +195,8 @@ impl PendingUpload {
             .take()
             .ok_or_else(|| StorageError::UploadAborted("the session is closed".to_owned()))?;
         session.commit(&digest).await?;
-        self.push_file_manifest(&manifest).await?;
+        let config = core.map_or_else(|| Bytes::from_static(EMPTY_BLOB), Bytes::from);
+        self.push_file_manifest(&manifest, config).await?;
         let locks = &self.index.locks;
         update_release(
             locks,
@@ -290,8 +301,13 @@ impl PendingUpload {
         }
     }
 
-    /// Pushes the shared empty config blob and the file's manifest (by digest).
-    async fn push_file_manifest(&self, manifest: &FileManifest) -> Result<(), IndexError> {
+    /// Pushes the config blob (the core metadata, or the shared empty blob) and the file's
+    /// manifest (by digest).
+    async fn push_file_manifest(
+        &self,
+        manifest: &FileManifest,
+        config: Bytes,
+    ) -> Result<(), IndexError> {
         let repository = &self.repository;
         let digest = Digest::parse(&manifest.entry.digest)?;
         let reference = Reference::Digest(digest);
@@ -300,7 +316,7 @@ impl PendingUpload {
             attempt += 1;
             let force = attempt > 1;
             self.registry
-                .push_small_blob(repository, Bytes::from_static(EMPTY_BLOB), force)
+                .push_small_blob(repository, config.clone(), force)
                 .await?;
             let pushed = self
                 .registry

@@ -28,6 +28,11 @@ pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 pub const ANNOTATION_SIZE: &str = "dev.oci-pypi.size";
 /// Index-entry annotation: the upload form's `requires_python` (oci-pypi).
 pub const ANNOTATION_REQUIRES_PYTHON: &str = "dev.oci-pypi.requires-python";
+/// Index-entry annotation: the sha256 (hex) of the file's core metadata (its `METADATA`), which
+/// the file manifest holds as its config blob (oci-pypi).
+pub const ANNOTATION_CORE_METADATA: &str = "dev.oci-pypi.core-metadata.sha256";
+/// Media type of the config blob holding a file's core metadata (PEP 658).
+pub const MEDIA_TYPE_CORE_METADATA: &str = "application/vnd.oci-pypi.core-metadata.v1";
 /// Index-entry annotation: present when the file is yanked (PEP 592); the value is the reason,
 /// possibly empty (oci-pypi).
 pub const ANNOTATION_YANKED: &str = "dev.oci-pypi.yanked";
@@ -51,6 +56,8 @@ pub struct StoredFile {
     pub project_urls: BTreeMap<String, String>,
     /// `Some(reason)` when yanked (the reason may be empty).
     pub yanked: Option<String>,
+    /// The sha256 of its core metadata, when stored (PEP 658).
+    pub core_metadata: Option<String>,
     /// The manifest holding it.
     pub manifest: Digest,
     /// Whether it is a wheel or an sdist.
@@ -74,6 +81,8 @@ pub struct NewFile<'a> {
     pub project_urls: &'a [(String, String)],
     /// `classifiers` from the form.
     pub classifiers: &'a [String],
+    /// The committed core-metadata blob and its size, when extracted.
+    pub core_metadata: Option<(&'a Digest, u64)>,
 }
 
 /// The image manifest of one file, and the index entry pointing at it.
@@ -107,7 +116,17 @@ pub fn file_manifest(file: &NewFile<'_>) -> Result<FileManifest, LayoutError> {
         schema_version: 2,
         media_type: Some(MEDIA_TYPE_MANIFEST.to_owned()),
         artifact_type: Some(ARTIFACT_TYPE.to_owned()),
-        config: Descriptor::empty(),
+        config: match file.core_metadata {
+            Some((digest, size)) => Descriptor {
+                media_type: MEDIA_TYPE_CORE_METADATA.to_owned(),
+                digest: digest.as_str().to_owned(),
+                size,
+                platform: None,
+                annotations: BTreeMap::new(),
+                artifact_type: None,
+            },
+            None => Descriptor::empty(),
+        },
         layers: vec![layer],
         annotations,
     };
@@ -132,6 +151,9 @@ pub fn file_manifest(file: &NewFile<'_>) -> Result<FileManifest, LayoutError> {
     annotations.insert(ANNOTATION_CREATED.to_owned(), file.created.to_owned());
     annotations.insert(ANNOTATION_TITLE.to_owned(), file.filename.to_string());
     annotations.insert(ANNOTATION_SIZE.to_owned(), file.size.to_string());
+    if let Some((digest, _)) = file.core_metadata {
+        annotations.insert(ANNOTATION_CORE_METADATA.to_owned(), digest.hex().to_owned());
+    }
     if let Some(requires_python) = file.requires_python {
         annotations.insert(
             ANNOTATION_REQUIRES_PYTHON.to_owned(),
@@ -355,6 +377,10 @@ fn stored_file(
             .and_then(|json| serde_json::from_str(json).ok())
             .unwrap_or_default(),
         yanked: annotations.get(ANNOTATION_YANKED).cloned(),
+        core_metadata: annotations
+            .get(ANNOTATION_CORE_METADATA)
+            .filter(|hex| Digest::from_sha256_hex(hex).is_ok())
+            .cloned(),
         manifest: Digest::parse(&entry.digest).ok()?,
         kind: parsed.kind(),
     })

@@ -35,6 +35,8 @@ pub struct DistFilename {
     tail: String,
     /// The wheel's python tag, `source` for an sdist.
     python_tag: String,
+    /// `{name}-{version}` exactly as written in the filename.
+    stem: String,
 }
 
 impl DistFilename {
@@ -97,6 +99,18 @@ impl DistFilename {
     #[must_use]
     pub fn python_version(&self) -> &str {
         &self.python_tag
+    }
+
+    /// The wheel's `.dist-info` directory as its filename spells it (`foo_bar-1.0.dist-info`).
+    #[must_use]
+    pub fn dist_info_dir(&self) -> String {
+        format!("{}.dist-info", self.stem)
+    }
+
+    /// The sdist's top-level directory as its filename spells it (`foo_bar-1.0`).
+    #[must_use]
+    pub fn sdist_dir(&self) -> &str {
+        &self.stem
     }
 
     /// What follows `{name}-{version}-` in a wheel name (`py3-none-any.whl`, with the build tag
@@ -213,6 +227,7 @@ fn finish(
         kind,
         tail,
         python_tag: python_tag.to_owned(),
+        stem: format!("{name}-{version}"),
     })
 }
 
@@ -229,6 +244,7 @@ mod tests {
         assert_eq!(wheel.packagetype(), "bdist_wheel");
         assert_eq!(wheel.python_version(), "py3");
         assert_eq!(wheel.distinguishing_suffix(), "py3-none-any.whl");
+        assert_eq!(wheel.dist_info_dir(), "Foo_Bar-1.0.post1.dist-info");
 
         let built = DistFilename::parse(
             "baz-2.5.1.dev4+g1664eb2.d20231017-1234-cp311-cp311-macosx_13_0_x86_64.whl",
@@ -253,6 +269,7 @@ mod tests {
         assert_eq!(sdist.kind(), DistKind::Sdist);
         assert_eq!(sdist.python_version(), "source");
         assert_eq!(sdist.distinguishing_suffix(), ".tar.gz");
+        assert_eq!(sdist.sdist_dir(), "foo_bar-1.0rc1");
         let legacy = DistFilename::parse("foo-bar-1.0.zip").unwrap();
         assert_eq!(legacy.name().as_str(), "foo-bar");
         assert_eq!(legacy.distinguishing_suffix(), ".zip");

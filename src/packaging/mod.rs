@@ -11,12 +11,17 @@
 
 mod error;
 mod filename;
+mod metadata;
 mod name;
 mod upload;
 pub mod version;
 
 pub use error::PackagingError;
 pub use filename::{DistFilename, DistKind};
+pub use metadata::{
+    CoreMetadata, MAX_METADATA_SIZE, MetadataError, SdistInspection, WheelInspection,
+    inspect_sdist, inspect_wheel,
+};
 pub use name::ProjectName;
 pub use upload::{Action, UploadForm, UploadMetadata};
 pub use version::{Version, VersionError};

@@ -3,6 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use sha2::Digest as _;
 
 use crate::harness::{AuthMode, DistSpec, TestEnv};
 
@@ -296,5 +297,173 @@ async fn requires_python_is_honoured() -> anyhow::Result<()> {
             .await?,
         "1.0"
     );
+    Ok(())
+}
+
+fn counter(metrics: &str, line_start: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(line_start))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// uv resolves a tree of private dependencies from the PEP 658 metadata files alone: the
+/// server sees metadata requests and not one wheel download. The `.metadata` served is the
+/// wheel's own `METADATA`, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let specs = [
+        DistSpec::new("meta-app", "1.0")
+            .requires("meta-lib-a>=1")
+            .requires("meta-lib-b"),
+        DistSpec::new("meta-lib-a", "1.2").requires("meta-lib-c==0.5"),
+        DistSpec::new("meta-lib-b", "2.0"),
+        DistSpec::new("meta-lib-c", "0.5"),
+    ];
+    for spec in &specs {
+        let wheel = env.sandbox.wheel(spec).await?;
+        env.twine_upload(&[&wheel]).await?.assert_success();
+    }
+    let page = format!("{}/meta-lib-a/", env.base_path());
+    let json: Value = env
+        .http(Method::GET, &page, true)
+        .header("accept", JSON)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let advertised = json["files"][0]["core-metadata"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let html = env
+        .http(Method::GET, &page, true)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        html.contains(&format!("data-core-metadata=\"sha256={advertised}\"")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("data-dist-info-metadata=\"sha256={advertised}\"")),
+        "{html}"
+    );
+    let metadata_url = format!("{page}{}.metadata", specs[1].wheel_filename());
+    let metadata = env
+        .http(Method::GET, &metadata_url, true)
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    assert_eq!(hex::encode(sha2::Sha256::digest(&metadata)), advertised);
+    let text = String::from_utf8(metadata.to_vec())?;
+    assert!(
+        text.contains("Name: meta-lib-a") && text.contains("Requires-Dist: meta-lib-c==0.5"),
+        "{text}"
+    );
+
+    let before = env
+        .http(Method::GET, "/metrics", false)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let requirements = env.sandbox.path().join("requirements.in");
+    std::fs::write(&requirements, "meta-app\n")?;
+    let requirements = requirements.display().to_string();
+    let url = env.index_url_with_credentials();
+    let out = env
+        .sandbox
+        .uv(&[
+            "pip",
+            "compile",
+            &requirements,
+            "--index-url",
+            &url,
+            "--python-version",
+            "3.11",
+            "--no-header",
+        ])
+        .await?;
+    out.assert_success();
+    for pin in [
+        "meta-app==1.0",
+        "meta-lib-a==1.2",
+        "meta-lib-b==2.0",
+        "meta-lib-c==0.5",
+    ] {
+        assert!(out.stdout.contains(pin), "{pin} missing:\n{}", out.dump());
+    }
+    let after = env
+        .http(Method::GET, "/metrics", false)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let files = "oci_pypi_http_requests_total{route=\"file\"";
+    let metadata = "oci_pypi_http_requests_total{route=\"metadata\"";
+    assert_eq!(
+        counter(&after, files) - counter(&before, files),
+        0,
+        "uv downloaded wheels:\n{after}"
+    );
+    assert!(
+        counter(&after, metadata) - counter(&before, metadata) >= 4,
+        "{after}"
+    );
+    Ok(())
+}
+
+/// Content that is not what its name says is refused with 400 and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_distributions_are_refused() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let impostor = std::fs::read(env.sandbox.wheel(&DistSpec::new("impostor", "1.0")).await?)?;
+    let sdist = std::fs::read(env.sandbox.sdist(&DistSpec::new("impostor", "1.0")).await?)?;
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "victim-1.0-py3-none-any.whl",
+            impostor.clone(),
+            "its metadata describes `impostor` `1.0`",
+        ),
+        (
+            "victim-1.0-py3-none-any.whl",
+            b"PK\x03\x04 definitely not a zip".to_vec(),
+            "not a zip archive",
+        ),
+        ("victim-1.0.tar.gz", impostor.clone(), "not a gzip"),
+        (
+            "victim-1.0.tar.gz",
+            sdist,
+            "its metadata describes `impostor` `1.0`",
+        ),
+    ];
+    for (filename, bytes, reason) in cases {
+        let form = reqwest::multipart::Form::new()
+            .text(":action", "file_upload")
+            .text("protocol_version", "1")
+            .text("name", "victim")
+            .text("version", "1.0")
+            .part(
+                "content",
+                reqwest::multipart::Part::bytes(bytes).file_name(filename),
+            );
+        let response = env
+            .http(Method::POST, &format!("{}/", env.base_path()), false)
+            .multipart(form)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{filename}");
+        let body = response.text().await?;
+        assert!(
+            body.contains(reason) && body.contains(filename),
+            "{filename}: {body}"
+        );
+    }
+    assert!(env.registry.direct().catalog().await?.is_empty());
     Ok(())
 }

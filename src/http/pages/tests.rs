@@ -6,6 +6,7 @@ use crate::packaging::{DistKind, Version};
 use crate::storage::Digest;
 
 fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> StoredFile {
+    let core_metadata = filename.ends_with(".whl").then(|| "cd".repeat(32));
     StoredFile {
         filename: filename.to_owned(),
         sha256: "ab".repeat(32),
@@ -14,6 +15,7 @@ fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> 
         requires_python: requires_python.map(str::to_owned),
         project_urls: BTreeMap::from([("Homepage".to_owned(), "https://x".to_owned())]),
         yanked: yanked.map(str::to_owned),
+        core_metadata,
         manifest: Digest::of(b"m"),
         kind: if filename.ends_with(".whl") {
             DistKind::Wheel
@@ -46,6 +48,7 @@ fn page() -> ProjectPage {
 #[test]
 fn html_snapshot() {
     let sha = "ab".repeat(32);
+    let meta = "cd".repeat(32);
     let expected = format!(
         r#"<!DOCTYPE html>
 <html>
@@ -56,7 +59,7 @@ fn html_snapshot() {
   <body>
     <h1>Links for hello-world</h1>
     <a href="hello_world-1.0.tar.gz#sha256={sha}" data-yanked="" data-size="10" data-upload-time="2024-11-20T20:23:36Z">hello_world-1.0.tar.gz</a><br>
-    <a href="hello_world-2.0+local.1-py3-none-any.whl#sha256={sha}" data-requires-python="&gt;=3.8,&lt;4" data-yanked="broken &lt;build&gt;" data-size="10" data-upload-time="2024-11-20T20:23:36Z">hello_world-2.0+local.1-py3-none-any.whl</a><br>
+    <a href="hello_world-2.0+local.1-py3-none-any.whl#sha256={sha}" data-requires-python="&gt;=3.8,&lt;4" data-core-metadata="sha256={meta}" data-dist-info-metadata="sha256={meta}" data-yanked="broken &lt;build&gt;" data-size="10" data-upload-time="2024-11-20T20:23:36Z">hello_world-2.0+local.1-py3-none-any.whl</a><br>
   </body>
 </html>
 "#
@@ -80,6 +83,7 @@ fn json_snapshot() {
                 "size": 10,
                 "upload-time": "2024-11-20T20:23:36Z",
                 "yanked": true,
+                "core-metadata": false,
             },
             {
                 "filename": "hello_world-2.0+local.1-py3-none-any.whl",
@@ -89,6 +93,7 @@ fn json_snapshot() {
                 "size": 10,
                 "upload-time": "2024-11-20T20:23:36Z",
                 "yanked": "broken <build>",
+                "core-metadata": { "sha256": "cd".repeat(32) },
             },
         ],
     });
