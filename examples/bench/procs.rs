@@ -27,10 +27,6 @@ impl Process {
         self.child.id()
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// `http://127.0.0.1:PORT`
     pub fn origin(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
