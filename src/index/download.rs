@@ -215,35 +215,61 @@ async fn fetch_layer(
         .await?)
 }
 
-/// Passes `body` through, hashing it; at the end, an error if it was not `sha256`.
+/// Passes `body` through, hashing it. Each chunk is held back until the next one arrives, and
+/// the last one until the whole body is known to hash to `sha256`: on a mismatch the client
+/// gets an error and a body shorter than announced, never a complete response with wrong bytes.
 fn verified(body: ByteStream, sha256: String) -> ByteStream {
-    let state = (body, Sha256::new(), sha256, false);
+    struct State {
+        body: ByteStream,
+        hasher: Sha256,
+        expected: String,
+        held: Option<Bytes>,
+        done: bool,
+    }
+    let state = State {
+        body,
+        hasher: Sha256::new(),
+        expected: sha256,
+        held: None,
+        done: false,
+    };
     Box::pin(futures_util::stream::unfold(
         state,
-        |(mut body, mut hasher, expected, done)| async move {
-            if done {
-                return None;
-            }
-            match body.next().await {
-                Some(Ok(chunk)) => {
-                    hasher.update(&chunk);
-                    Some((Ok(chunk), (body, hasher, expected, false)))
+        |mut state| async move {
+            loop {
+                if state.done {
+                    return None;
                 }
-                Some(Err(error)) => Some((Err(error), (body, hasher, expected, true))),
-                None => {
-                    let computed = hex::encode(hasher.clone().finalize());
-                    if computed == expected {
-                        return None;
+                match state.body.next().await {
+                    Some(Ok(chunk)) => {
+                        state.hasher.update(&chunk);
+                        if let Some(previous) = state.held.replace(chunk) {
+                            return Some((Ok(previous), state));
+                        }
                     }
-                    tracing::error!(
-                        oci.digest = %expected,
-                        "the registry sent bytes hashing to {computed}: download aborted"
-                    );
-                    let error = StorageError::InvalidResponse {
-                        registry: String::new(),
-                        reason: format!("the blob does not match its digest `sha256:{expected}`"),
-                    };
-                    Some((Err(error), (body, hasher, expected, true)))
+                    Some(Err(error)) => {
+                        state.done = true;
+                        return Some((Err(error), state));
+                    }
+                    None => {
+                        state.done = true;
+                        let computed = hex::encode(state.hasher.clone().finalize());
+                        if computed == state.expected {
+                            return state.held.take().map(|last| (Ok(last), state));
+                        }
+                        tracing::error!(
+                            oci.digest = %state.expected,
+                            "the registry sent bytes hashing to {computed}: download aborted"
+                        );
+                        let error = StorageError::InvalidResponse {
+                            registry: String::new(),
+                            reason: format!(
+                                "the blob does not match its digest `sha256:{}`",
+                                state.expected
+                            ),
+                        };
+                        return Some((Err(error), state));
+                    }
                 }
             }
         },
@@ -274,7 +300,9 @@ mod tests {
         let expected = hex::encode(Sha256::digest(b"hello world"));
         let body = verified(stream_of(&[b"hello ", b"w0rld"]), expected);
         let items: Vec<_> = body.collect().await;
-        assert_eq!(items.len(), 3);
+        // The last chunk is withheld: the client never receives the complete wrong body.
+        assert_eq!(items.len(), 2);
+        assert_eq!(items.first().unwrap().as_ref().unwrap().as_ref(), b"hello ");
         assert!(items.last().is_some_and(Result::is_err));
     }
 }

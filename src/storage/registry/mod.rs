@@ -191,13 +191,14 @@ impl Registry {
             .and_then(|value| value.to_str().ok())
             .and_then(parse_challenge)
             .ok_or_else(|| self.unauthorized())?;
-        self.remember_challenge(&challenge);
         let Some(header) = self
             .answer_challenge(&challenge, &key, header.is_some())
             .await?
         else {
             return Err(self.unauthorized());
         };
+        // Only a challenge we could answer is worth answering up front next time.
+        self.remember_challenge(&challenge);
         let response = self.execute(make, Some(&header)).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             // A token was issued for these credentials but does not cover this operation.
@@ -251,7 +252,9 @@ impl Registry {
             let result = request.send().await;
             let transient = match &result {
                 Ok(response) => matches!(response.status().as_u16(), 500 | 502 | 503 | 504),
-                Err(error) => error.is_connect() || error.is_request(),
+                // A timeout is not retried: the registry had its chance, and retrying would
+                // multiply the wait.
+                Err(error) => !error.is_timeout() && (error.is_connect() || error.is_request()),
             };
             if !(idempotent && transient && attempt < READ_ATTEMPTS) {
                 return self.observe(result);
@@ -325,7 +328,14 @@ impl Registry {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(self.auth.basic_header()),
             Some(challenge @ Challenge::Bearer { .. }) => {
-                self.answer_challenge(&challenge, key, false).await
+                match self.answer_challenge(&challenge, key, false).await {
+                    Ok(header) => Ok(header),
+                    // The registry may have changed its mind: ask without, and learn again.
+                    Err(_) => {
+                        lock(&self.client.challenges).remove(&key.origin);
+                        Ok(None)
+                    }
+                }
             }
         }
     }
@@ -395,10 +405,10 @@ impl Registry {
         service: Option<&str>,
         scope: &str,
     ) -> Result<CachedToken, StorageError> {
-        let mut url = reqwest::Url::parse(realm).map_err(|_| self.bad_realm(realm))?;
+        let mut url = reqwest::Url::parse(realm).map_err(|_| self.bad_realm())?;
         let plain_http_allowed = self.origin.scheme() == "http";
         if !(url.scheme() == "https" || (url.scheme() == "http" && plain_http_allowed)) {
-            return Err(self.bad_realm(realm));
+            return Err(self.bad_realm());
         }
         {
             let mut query = url.query_pairs_mut();
@@ -426,9 +436,9 @@ impl Registry {
             .ok_or_else(|| self.invalid("the token endpoint answered without a token"))
     }
 
-    fn bad_realm(&self, realm: &str) -> StorageError {
-        let shown: String = realm.chars().take(120).collect();
-        self.invalid(&format!("token realm `{shown}` is not an acceptable URL"))
+    /// The realm itself is not quoted: it comes from the registry and may carry anything.
+    fn bad_realm(&self) -> StorageError {
+        self.invalid("its token realm is not an http(s) URL this server may use")
     }
 
     fn unauthorized(&self) -> StorageError {
