@@ -328,13 +328,12 @@ impl Registry {
             None => Ok(None),
             Some(Challenge::Basic) => Ok(self.auth.basic_header()),
             Some(challenge @ Challenge::Bearer { .. }) => {
-                match self.answer_challenge(&challenge, key, false).await {
-                    Ok(header) => Ok(header),
+                if let Ok(header) = self.answer_challenge(&challenge, key, false).await {
+                    Ok(header)
+                } else {
                     // The registry may have changed its mind: ask without, and learn again.
-                    Err(_) => {
-                        lock(&self.client.challenges).remove(&key.origin);
-                        Ok(None)
-                    }
+                    lock(&self.client.challenges).remove(&key.origin);
+                    Ok(None)
                 }
             }
         }
