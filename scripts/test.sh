@@ -31,6 +31,9 @@ fi
 scripts/test-venv.sh
 export OCI_PYPI_TEST_VENV="$repo_root/target/test-venv"
 
+log "lint the CI workflows and the Dockerfile"
+scripts/lint-ci-files.sh
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy -D warnings"

@@ -19,7 +19,7 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,
 
-    /// Port to listen on (the `PORT` variable is honoured too) [default: 8080]
+    /// Port to listen on; without it the `PORT` variable, then 8080
     #[arg(long, env = "OCI_PYPI_PORT")]
     pub port: Option<u16>,
 
