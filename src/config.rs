@@ -15,8 +15,8 @@ use crate::storage::registry::Origin;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "oci-pypi", version, about, long_about = None)]
 pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "OCI_PYPI_HOST", default_value = "0.0.0.0")]
+    /// Address to listen on (`0.0.0.0` for every interface, as in the container image).
+    #[arg(long, env = "OCI_PYPI_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
     /// Port to listen on; without it the `PORT` variable, then 8080
@@ -28,9 +28,15 @@ pub struct Config {
     pub subpath: String,
 
     /// Registries that may be reached, as comma-separated origins with their scheme, such as
-    /// `https://ghcr.io,http://127.0.0.1:5000`. Empty: any public https registry.
-    #[arg(long, env = "OCI_PYPI_REGISTRIES", value_delimiter = ',', value_parser = parse_origin)]
-    pub registries: Vec<Origin>,
+    /// `https://ghcr.io,http://127.0.0.1:5000`; `*` allows any public https registry (private,
+    /// loopback and link-local addresses stay refused). None: only the local store.
+    #[arg(long, env = "OCI_PYPI_REGISTRIES", value_delimiter = ',', value_parser = parse_registry)]
+    pub registries: Vec<RegistryEntry>,
+
+    /// Directory of the local OCI image-layout store, served under the registry segment
+    /// `local` (`/local/<namespace>/`). Without registries it defaults to `./oci-pypi-data`.
+    #[arg(long, env = "OCI_PYPI_STORE_DIR")]
+    pub store_dir: Option<std::path::PathBuf>,
 
     /// Largest distribution file accepted, in bytes or with a unit (`512MiB`, `8GiB`, `2GB`).
     #[arg(long, env = "OCI_PYPI_MAX_UPLOAD_SIZE", default_value = "8GiB", value_parser = parse_size)]
@@ -98,6 +104,9 @@ pub enum LogFormat {
     Json,
 }
 
+/// The local store's directory when none is configured and no registry is listed.
+pub const DEFAULT_STORE_DIR: &str = "./oci-pypi-data";
+
 /// The port used when neither `--port`, `OCI_PYPI_PORT` nor `PORT` is set.
 pub const DEFAULT_PORT: u16 = 8080;
 
@@ -132,6 +141,34 @@ impl Config {
         Duration::from_secs(self.read_timeout.max(1))
     }
 
+    /// The registry origins listed.
+    #[must_use]
+    pub fn registry_origins(&self) -> Vec<Origin> {
+        self.registries
+            .iter()
+            .filter_map(|entry| match entry {
+                RegistryEntry::Origin(origin) => Some(origin.clone()),
+                RegistryEntry::AnyPublic => None,
+            })
+            .collect()
+    }
+
+    /// Whether any public https registry may be reached.
+    #[must_use]
+    pub fn any_public_registry(&self) -> bool {
+        self.registries.contains(&RegistryEntry::AnyPublic)
+    }
+
+    /// The local store's directory, when the local store is served.
+    #[must_use]
+    pub fn local_store_dir(&self) -> Option<std::path::PathBuf> {
+        match (&self.store_dir, self.registries.is_empty()) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, true) => Some(std::path::PathBuf::from(DEFAULT_STORE_DIR)),
+            (None, false) => None,
+        }
+    }
+
     /// Grace period for requests in flight at shutdown.
     #[must_use]
     pub fn shutdown_grace(&self) -> Duration {
@@ -145,7 +182,8 @@ impl Config {
             host: IpAddr::from([127, 0, 0, 1]),
             port: Some(0),
             subpath: String::new(),
-            registries,
+            registries: registries.into_iter().map(RegistryEntry::Origin).collect(),
+            store_dir: None,
             max_upload_size: 8 * 1024 * 1024 * 1024,
             bearer_username: None,
             connect_timeout: 10,
@@ -161,8 +199,20 @@ impl Config {
     }
 }
 
-fn parse_origin(input: &str) -> Result<Origin, String> {
-    Origin::parse(input).map_err(|error| error.to_string())
+/// One entry of `--registries`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryEntry {
+    /// This registry.
+    Origin(Origin),
+    /// Any public https registry.
+    AnyPublic,
+}
+
+fn parse_registry(input: &str) -> Result<RegistryEntry, String> {
+    if input.trim() == "*" {
+        return Ok(RegistryEntry::AnyPublic);
+    }
+    Origin::parse(input).map(RegistryEntry::Origin).map_err(|error| error.to_string())
 }
 
 fn parse_subpath(input: &str) -> Result<String, String> {
@@ -241,6 +291,13 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.registries.len(), 2);
+        assert!(!config.any_public_registry());
+        assert_eq!(config.local_store_dir(), None);
+        let any = Config::try_parse_from(["oci-pypi", "--registries", "*"]).unwrap();
+        assert!(any.any_public_registry());
+        assert!(any.registry_origins().is_empty());
+        let local = Config::try_parse_from(["oci-pypi"]).unwrap();
+        assert_eq!(local.local_store_dir(), Some(std::path::PathBuf::from("./oci-pypi-data")));
         let error = Config::try_parse_from(["oci-pypi", "--registries", "ftp://x"]).unwrap_err();
         assert!(
             error

@@ -44,7 +44,7 @@ use crate::telemetry::Metrics;
 pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
     let metrics = Arc::new(Metrics::default());
     let client = RegistryClient::new(&ClientOptions {
-        public_addresses_only: config.registries.is_empty(),
+        public_addresses_only: config.any_public_registry(),
         connect_timeout: config.connect_timeout(),
         read_timeout: config.read_timeout(),
         metrics: Arc::clone(&metrics),
@@ -53,13 +53,14 @@ pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
         client,
         Arc::clone(&metrics),
         IndexOptions {
-            registries: RegistryPolicy::new(config.registries.clone()),
+            registries: RegistryPolicy::new(config.registry_origins(), config.any_public_registry()),
             bearer_username: config.bearer_username.clone(),
             max_upload_size: config.max_upload_size,
             listing_concurrency: config.listing_concurrency.max(1),
             listing_ttl: std::time::Duration::from_secs(config.listing_cache_ttl),
             max_versions: config.max_versions,
             pass_blob_redirects: config.blob_redirects == config::BlobRedirects::Redirect,
+            local_store: None,
         },
     );
     Ok(http::AppState {

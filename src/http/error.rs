@@ -88,7 +88,11 @@ fn storage_status(error: &StorageError) -> StatusCode {
         S::Upstream { .. }
         | S::Unreachable { .. }
         | S::InvalidResponse { .. }
+        | S::Corrupted { .. }
         | S::UploadAborted(_) => StatusCode::BAD_GATEWAY,
+        S::Io { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        S::DigestMismatch { .. } => StatusCode::BAD_REQUEST,
+        S::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
     }
 }
 

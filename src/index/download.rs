@@ -79,7 +79,7 @@ impl Index {
         if parsed.name() != project {
             return Err(not_found());
         }
-        let registry = self.registry(caller, location);
+        let registry = self.registry(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
         let version = parsed.version();
         let tag = layout::tag_for(version)?;

@@ -55,9 +55,9 @@ impl Index {
         location: &Location,
         project: &ProjectName,
     ) -> Result<Arc<ProjectPage>, IndexError> {
-        let registry = self.registry(caller, location);
+        let registry = self.registry(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
-        let key: ProjectKey = (location.origin.to_string(), repository.to_string());
+        let key: ProjectKey = (location.target.to_string(), repository.to_string());
         let fingerprint = registry.credentials_fingerprint();
         if let Some(page) = self.cache.fresh_page(&fingerprint, &key) {
             self.metrics.record_cache("page", "hit");
@@ -109,7 +109,7 @@ impl Index {
     /// Forgets cached pages of a project changed through this server.
     pub(super) fn forget_project(&self, location: &Location, repository: &Repository) {
         self.cache
-            .forget(&(location.origin.to_string(), repository.to_string()));
+            .forget(&(location.target.to_string(), repository.to_string()));
     }
 
     /// The projects of a namespace, sorted (from the registry's catalog).
@@ -121,7 +121,7 @@ impl Index {
         caller: &Caller,
         location: &Location,
     ) -> Result<Vec<ProjectName>, IndexError> {
-        let registry = self.registry(caller, location);
+        let registry = self.registry(caller, location)?;
         let repositories = registry.catalog().await?;
         let mut projects: Vec<ProjectName> = repositories
             .iter()

@@ -58,10 +58,31 @@ impl Caller {
 /// Which registry namespace a request is about.
 #[derive(Debug, Clone)]
 pub struct Location {
-    /// The registry.
-    pub origin: Origin,
+    /// Where the content lives.
+    pub target: Target,
     /// The namespace in it.
     pub namespace: Namespace,
+}
+
+/// The URL's registry segment that names the local store.
+pub const LOCAL_SEGMENT: &str = "local";
+
+/// Where a namespace's content lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A remote registry.
+    Registry(Origin),
+    /// The local image-layout store.
+    Local,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Registry(origin) => origin.fmt(f),
+            Self::Local => f.write_str(LOCAL_SEGMENT),
+        }
+    }
 }
 
 /// The settings the index needs.
@@ -82,6 +103,8 @@ pub struct IndexOptions {
     /// Hand a registry's blob redirects (to object storage) to the client instead of
     /// streaming the bytes through.
     pub pass_blob_redirects: bool,
+    /// The local store served under the `local` registry segment, when there is one.
+    pub local_store: Option<Arc<dyn Store>>,
 }
 
 /// The index service, shared by all requests.
@@ -118,15 +141,26 @@ impl Index {
     /// # Errors
     /// [`IndexError::RegistryNotAllowed`] or an invalid namespace.
     pub fn locate(&self, registry: &str, namespace: &str) -> Result<Location, IndexError> {
+        let target = if registry == LOCAL_SEGMENT && self.options.local_store.is_some() {
+            Target::Local
+        } else {
+            Target::Registry(self.options.registries.resolve(registry)?)
+        };
         Ok(Location {
-            origin: self.options.registries.resolve(registry)?,
+            target,
             namespace: Namespace::parse(namespace)?,
         })
     }
 
-    /// The configured registries that do not answer (none when no list is configured).
+    /// The configured stores that do not answer (none when no list is configured).
     pub async fn unreachable_registries(&self) -> Vec<String> {
         let mut unreachable = Vec::new();
+        if let Some(local) = &self.options.local_store {
+            if let Err(error) = local.ping().await {
+                tracing::warn!("readiness: {error}");
+                unreachable.push(local.location());
+            }
+        }
         for origin in self.options.registries.allowed() {
             let registry = self
                 .client
@@ -140,7 +174,20 @@ impl Index {
     }
 
     /// The store as `caller` sees it.
-    fn registry(&self, caller: &Caller, location: &Location) -> Arc<dyn Store> {
+    ///
+    /// # Errors
+    /// [`IndexError::RegistryNotAllowed`] for the local store when none is configured.
+    fn registry(&self, caller: &Caller, location: &Location) -> Result<Arc<dyn Store>, IndexError> {
+        let origin = match (&location.target, &self.options.local_store) {
+            (Target::Registry(origin), _) => origin.clone(),
+            (Target::Local, Some(local)) => return Ok(Arc::clone(local)),
+            (Target::Local, None) => {
+                return Err(IndexError::RegistryNotAllowed {
+                    registry: LOCAL_SEGMENT.to_owned(),
+                    reason: "no local store is configured".to_owned(),
+                });
+            }
+        };
         let auth = match caller {
             Caller::Anonymous => RegistryAuth::Anonymous,
             Caller::Bearer(token) => RegistryAuth::Bearer(token.clone()),
@@ -154,6 +201,6 @@ impl Index {
                 password: password.clone(),
             },
         };
-        Arc::new(self.client.registry(location.origin.clone(), auth))
+        Ok(Arc::new(self.client.registry(origin, auth)))
     }
 }

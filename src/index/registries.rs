@@ -1,6 +1,6 @@
-//! Which registries a request may reach. With an allow-list, only those origins (each with its
-//! own scheme). Without one, any `https` registry whose address is public: the server must not
-//! become an open proxy into private networks.
+//! Which registries a request may reach: the origins of the allow-list (each with its own
+//! scheme), and, only when the operator opts in, any `https` registry whose address is public.
+//! The server must never become an open proxy into private networks.
 
 use std::net::IpAddr;
 
@@ -11,19 +11,14 @@ use crate::storage::registry::{Origin, is_public};
 #[derive(Debug, Clone, Default)]
 pub struct RegistryPolicy {
     allowed: Vec<Origin>,
+    any_public: bool,
 }
 
 impl RegistryPolicy {
-    /// A policy allowing exactly `allowed`; an empty list allows any public `https` registry.
+    /// A policy allowing `allowed`, and any public `https` registry when `any_public`.
     #[must_use]
-    pub fn new(allowed: Vec<Origin>) -> Self {
-        Self { allowed }
-    }
-
-    /// Whether an allow-list is configured.
-    #[must_use]
-    pub fn is_restricted(&self) -> bool {
-        !self.allowed.is_empty()
+    pub fn new(allowed: Vec<Origin>, any_public: bool) -> Self {
+        Self { allowed, any_public }
     }
 
     /// The allowed origins.
@@ -44,18 +39,17 @@ impl RegistryPolicy {
             reason: reason.to_owned(),
         };
         let lowered = segment.trim().to_ascii_lowercase();
-        if self.is_restricted() {
-            let found = if lowered.contains("://") {
-                let origin = Origin::parse(&lowered).map_err(|e| refuse(&e.to_string()))?;
-                self.allowed.iter().find(|allowed| **allowed == origin)
-            } else {
-                self.allowed
-                    .iter()
-                    .find(|allowed| allowed.authority() == lowered)
-            };
-            return found
-                .cloned()
-                .ok_or_else(|| refuse("it is not on this server's list of registries"));
+        let found = if lowered.contains("://") {
+            let origin = Origin::parse(&lowered).map_err(|e| refuse(&e.to_string()))?;
+            self.allowed.iter().find(|allowed| **allowed == origin)
+        } else {
+            self.allowed.iter().find(|allowed| allowed.authority() == lowered)
+        };
+        if let Some(origin) = found {
+            return Ok(origin.clone());
+        }
+        if !self.any_public {
+            return Err(refuse("it is not on this server's list of registries"));
         }
         let candidate = if lowered.contains("://") {
             lowered
@@ -65,7 +59,7 @@ impl RegistryPolicy {
         let origin = Origin::parse(&candidate).map_err(|e| refuse(&e.to_string()))?;
         if origin.scheme() != "https" {
             return Err(refuse(
-                "only https registries are served when no list of registries is configured",
+                "only https registries are served beyond the configured list",
             ));
         }
         let host = origin.host().trim_start_matches('[').trim_end_matches(']');
@@ -86,7 +80,7 @@ mod tests {
     use super::*;
 
     fn policy(origins: &[&str]) -> RegistryPolicy {
-        RegistryPolicy::new(origins.iter().map(|o| Origin::parse(o).unwrap()).collect())
+        RegistryPolicy::new(origins.iter().map(|o| Origin::parse(o).unwrap()).collect(), false)
     }
 
     #[test]
@@ -120,8 +114,8 @@ mod tests {
     }
 
     #[test]
-    fn without_allow_list_only_public_https() {
-        let policy = RegistryPolicy::default();
+    fn any_public_means_only_public_https() {
+        let policy = RegistryPolicy::new(Vec::new(), true);
         assert_eq!(
             policy.resolve("ghcr.io").unwrap().to_string(),
             "https://ghcr.io"

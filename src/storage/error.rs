@@ -81,4 +81,38 @@ pub enum StorageError {
     /// The upload session failed on our side (the body stream ended with an error).
     #[error("the upload was interrupted: {0}")]
     UploadAborted(String),
+    /// The local store could not read or write one of its files.
+    #[error("the local store cannot use `{path}`")]
+    Io {
+        /// The file or directory, relative to the store's root.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Content of the local store is damaged (bytes that do not match their digest, a file
+    /// that is not what its name says).
+    #[error("the local store holds corrupted content at `{path}`: {reason}")]
+    Corrupted {
+        /// The file, relative to the store's root.
+        path: String,
+        /// What is wrong, naming the digest concerned.
+        reason: String,
+    },
+    /// The bytes of an upload or a manifest do not have the digest they were stored under.
+    #[error("the content has digest `{actual}`, not the `{expected}` given")]
+    DigestMismatch {
+        /// The digest given.
+        expected: String,
+        /// The digest of the bytes.
+        actual: String,
+    },
+    /// A manifest larger than the store accepts.
+    #[error("the manifest is {size} bytes, more than the {limit} bytes allowed")]
+    ManifestTooLarge {
+        /// Its size.
+        size: usize,
+        /// The largest size accepted.
+        limit: usize,
+    },
 }

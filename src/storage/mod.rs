@@ -6,6 +6,7 @@
 //! <https://github.com/opencontainers/image-spec/blob/main/spec.md>.
 
 mod error;
+pub mod local;
 pub mod oci;
 mod reference;
 pub mod registry;
