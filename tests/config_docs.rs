@@ -1,7 +1,12 @@
 //! docs/configuration.md is generated from the clap configuration, so it cannot drift: this test
 //! renders it again and compares. Run with `OCI_PYPI_UPDATE_DOCS=1` to rewrite the file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    missing_docs
+)]
 
 use clap::CommandFactory as _;
 use oci_pypi::config::Config;
@@ -20,12 +25,19 @@ fn render() -> String {
         if id == "help" || id == "version" {
             continue;
         }
-        let flag = argument.get_long().map(|l| format!("`--{l}`")).unwrap_or_default();
+        let flag = argument
+            .get_long()
+            .map(|l| format!("`--{l}`"))
+            .unwrap_or_default();
         let env = argument
             .get_env()
             .map(|e| format!("`{}`", e.to_string_lossy()))
             .unwrap_or_default();
-        let env = if id == "port" { format!("{env}, then `PORT`") } else { env };
+        let env = if id == "port" {
+            format!("{env}, then `PORT`")
+        } else {
+            env
+        };
         let defaults: Vec<String> = argument
             .get_default_values()
             .iter()
@@ -46,7 +58,15 @@ fn render() -> String {
             .iter()
             .map(|v| format!("`{}`", v.get_name()))
             .collect();
-        let help = if values.is_empty() { help } else { format!("{}. One of {}.", help.trim_end_matches('.'), values.join(", ")) };
+        let help = if values.is_empty() {
+            help
+        } else {
+            format!(
+                "{}. One of {}.",
+                help.trim_end_matches('.'),
+                values.join(", ")
+            )
+        };
         out.push_str(&format!("| {flag} | {env} | {default} | {help} |\n"));
     }
     out
@@ -73,7 +93,9 @@ fn every_option_has_an_environment_variable_and_help() {
         if id == "help" || id == "version" {
             continue;
         }
-        let env = argument.get_env().unwrap_or_else(|| panic!("--{id} has no environment variable"));
+        let env = argument
+            .get_env()
+            .unwrap_or_else(|| panic!("--{id} has no environment variable"));
         assert!(env.to_string_lossy().starts_with("OCI_PYPI_"), "{id}");
         assert!(argument.get_help().is_some(), "--{id} has no help");
     }

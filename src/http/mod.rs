@@ -6,6 +6,7 @@ pub mod error;
 mod files;
 pub mod negotiate;
 mod pages;
+mod promote;
 pub mod route;
 mod upload;
 mod yank;
@@ -121,6 +122,9 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
             let format = page_format(&request)?;
             pages::project_page(state, &caller, &scope, &project, &headers, format).await
         }
+        Route::Promote(scope, project, target) => {
+            promote::promote(state, &caller, &scope, &project, &target, request).await
+        }
         Route::Yank(scope, project, target) => {
             yank::yank(state, &caller, &scope, &project, &target, request).await
         }
@@ -174,6 +178,19 @@ fn count_bytes(response: Response, metrics: &Arc<Metrics>) -> Response {
         }
     });
     Response::from_parts(parts, Body::from_stream(counted))
+}
+
+/// A field of an `application/x-www-form-urlencoded` string.
+pub(crate) fn form_field(encoded: &str, name: &str) -> Option<String> {
+    encoded.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| {
+            let spaced = value.replace('+', " ");
+            percent_encoding::percent_decode_str(&spaced)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
 }
 
 /// The simple-API format a page request asks for (`?format=` or `Accept`).

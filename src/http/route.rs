@@ -13,6 +13,7 @@
 //! | GET | `/<registry>/<namespace>/+simple/<project>/` | project page, under that root |
 //!
 //! | POST, DELETE | `/<registry>/<namespace>/+yank/<project>/<version or filename>` | yank, un-yank (PEP 592) |
+//! | POST | `/<registry>/<namespace>/+promote/<project>/<version or filename>` | promote (`to=<registry>/<namespace>`) |
 //!
 //! `<namespace>` has one or more segments. `+simple` cannot be a project name, so the project
 //! list never collides with a project page. Every segment is percent-decoded; the registry
@@ -24,6 +25,8 @@ use http::Method;
 pub const SIMPLE_SEGMENT: &str = "+simple";
 /// The reserved segment of the yank API.
 pub const YANK_SEGMENT: &str = "+yank";
+/// The reserved segment of the promotion API.
+pub const PROMOTE_SEGMENT: &str = "+promote";
 
 /// What a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +57,8 @@ pub enum Route {
     Upload(Scope),
     /// Yank (POST) or un-yank (DELETE) a release or a file.
     Yank(Scope, String, String),
+    /// Promote a release or a file (POST).
+    Promote(Scope, String, String),
 }
 
 impl Route {
@@ -74,6 +79,7 @@ impl Route {
             Self::Version(..) => "version",
             Self::Upload(_) => "upload",
             Self::Yank(..) => "yank",
+            Self::Promote(..) => "promote",
         }
     }
 }
@@ -126,8 +132,9 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
     if segments.len() < 2 {
         return Err(not_found());
     }
-    if let Some(position) = segments.iter().position(|s| s == YANK_SEGMENT) {
-        return yank(method, &segments, position).ok_or_else(not_found);
+    let is_action = |s: &String| s == YANK_SEGMENT || s == PROMOTE_SEGMENT;
+    if let Some(position) = segments.iter().position(is_action) {
+        return action(method, &segments, position).ok_or_else(not_found);
     }
     match *method {
         Method::POST => Ok(Route::Upload(upload_scope(&segments))),
@@ -167,21 +174,21 @@ fn upload_scope(segments: &[String]) -> Scope {
     scope(segments.get(..end).unwrap_or_default())
 }
 
-/// `/<registry>/<namespace>/+yank/<project>/<target>`, for POST and DELETE.
-fn yank(method: &Method, segments: &[String], position: usize) -> Option<Route> {
+/// `/<registry>/<namespace>/+yank|+promote/<project>/<target>`.
+fn action(method: &Method, segments: &[String], position: usize) -> Option<Route> {
     if position < 2 || segments.len() != position + 3 {
-        return None;
-    }
-    if !matches!(*method, Method::POST | Method::DELETE) {
         return None;
     }
     let project = segments.get(position + 1)?.clone();
     let target = segments.get(position + 2)?.clone();
-    Some(Route::Yank(
-        scope(segments.get(..position)?),
-        project,
-        target,
-    ))
+    let scope = scope(segments.get(..position)?);
+    match (segments.get(position)?.as_str(), method) {
+        (YANK_SEGMENT, &Method::POST | &Method::DELETE) => {
+            Some(Route::Yank(scope, project, target))
+        }
+        (PROMOTE_SEGMENT, &Method::POST) => Some(Route::Promote(scope, project, target)),
+        _ => None,
+    }
 }
 
 /// Paths ending in `/`: the project list or a project page.
@@ -422,6 +429,11 @@ mod tests {
         assert!(parse(&Method::GET, "/ghcr.io/a/+yank/hello/1.0").is_err());
         assert!(parse(&Method::POST, "/ghcr.io/+yank/hello/1.0").is_err());
         assert!(parse(&Method::POST, "/ghcr.io/a/+yank/hello").is_err());
+        assert_eq!(
+            parse(&Method::POST, "/ghcr.io/a/+promote/hello/1.0").unwrap(),
+            Route::Promote(scope("ghcr.io", "a"), "hello".to_owned(), "1.0".to_owned())
+        );
+        assert!(parse(&Method::DELETE, "/ghcr.io/a/+promote/hello/1.0").is_err());
     }
 
     #[test]

@@ -57,7 +57,7 @@ async fn reason(request: Request) -> Result<String, ApiError> {
     let from_query = request
         .uri()
         .query()
-        .and_then(|query| field(query, "reason"));
+        .and_then(|query| super::form_field(query, "reason"));
     let is_json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -84,33 +84,20 @@ async fn reason(request: Request) -> Result<String, ApiError> {
     }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("the body is not UTF-8".to_owned()))?;
-    Ok(field(text, "reason").unwrap_or_default())
-}
-
-/// A field of an `application/x-www-form-urlencoded` string.
-fn field(encoded: &str, name: &str) -> Option<String> {
-    encoded.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| {
-            let spaced = value.replace('+', " ");
-            percent_encoding::percent_decode_str(&spaced)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
+    Ok(super::form_field(text, "reason").unwrap_or_default())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::form_field;
 
     #[test]
     fn reads_form_fields() {
         assert_eq!(
-            field("reason=broken+build%21&x=1", "reason").as_deref(),
+            form_field("reason=broken+build%21&x=1", "reason").as_deref(),
             Some("broken build!")
         );
-        assert_eq!(field("x=1", "reason"), None);
-        assert_eq!(field("reason", "reason").as_deref(), Some(""));
+        assert_eq!(form_field("x=1", "reason"), None);
+        assert_eq!(form_field("reason", "reason").as_deref(), Some(""));
     }
 }

@@ -11,6 +11,7 @@ mod download;
 mod error;
 mod inspect;
 mod listing;
+mod promote;
 mod registries;
 mod update;
 mod upload;
@@ -22,10 +23,12 @@ use std::time::Duration;
 pub use download::{FileDownload, FileRequest};
 pub use error::IndexError;
 pub use listing::{ProjectPage, Release};
+pub use promote::{Promotion, PromotionReport};
 pub use registries::RegistryPolicy;
 pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
 
 use crate::layout::Namespace;
+use crate::packaging::{DistFilename, PackagingError, ProjectName, Version};
 use crate::storage::Store;
 use crate::storage::registry::{Origin, RegistryAuth, RegistryClient, Secret};
 use crate::telemetry::Metrics;
@@ -203,4 +206,21 @@ impl Index {
         };
         Ok(Arc::new(self.client.registry(origin, auth)))
     }
+}
+
+/// A filename (with its version) or a bare version.
+pub(crate) fn parse_target(
+    project: &ProjectName,
+    target: &str,
+) -> Result<(Version, Option<String>), IndexError> {
+    if let Ok(filename) = DistFilename::parse(target) {
+        if filename.name() != project {
+            return Err(IndexError::FileNotFound {
+                filename: target.escape_default().to_string(),
+            });
+        }
+        return Ok((filename.version().clone(), Some(target.to_owned())));
+    }
+    let version = Version::parse(target).map_err(PackagingError::from)?;
+    Ok((version, None))
 }

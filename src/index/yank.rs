@@ -4,9 +4,9 @@
 //! Specification: <https://packaging.python.org/en/latest/specifications/file-yanking/>.
 
 use super::update::{Plan, update_release};
-use super::{Caller, Index, IndexError, Location};
+use super::{Caller, Index, IndexError, Location, parse_target};
 use crate::layout::{self, ReleaseIndex};
-use crate::packaging::{DistFilename, PackagingError, ProjectName, Version};
+use crate::packaging::ProjectName;
 
 /// The longest yank reason kept.
 const MAX_REASON_LENGTH: usize = 1000;
@@ -78,21 +78,4 @@ impl Index {
         tracing::info!(oci.repository = %repository, "{} `{target}`", if yanked.is_some() { "yanked" } else { "un-yanked" });
         Ok(())
     }
-}
-
-/// A filename (with its version) or a bare version.
-fn parse_target(
-    project: &ProjectName,
-    target: &str,
-) -> Result<(Version, Option<String>), IndexError> {
-    if let Ok(filename) = DistFilename::parse(target) {
-        if filename.name() != project {
-            return Err(IndexError::FileNotFound {
-                filename: target.escape_default().to_string(),
-            });
-        }
-        return Ok((filename.version().clone(), Some(target.to_owned())));
-    }
-    let version = Version::parse(target).map_err(PackagingError::from)?;
-    Ok((version, None))
 }

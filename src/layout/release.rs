@@ -33,6 +33,10 @@ pub const ANNOTATION_REQUIRES_PYTHON: &str = "dev.oci-pypi.requires-python";
 pub const ANNOTATION_CORE_METADATA: &str = "dev.oci-pypi.core-metadata.sha256";
 /// Media type of the config blob holding a file's core metadata (PEP 658).
 pub const MEDIA_TYPE_CORE_METADATA: &str = "application/vnd.oci-pypi.core-metadata.v1";
+/// Index-entry annotation: where a promoted file came from, `<registry>/<repository>:<tag>`.
+pub const ANNOTATION_PROMOTED_FROM: &str = "dev.oci-pypi.promoted-from";
+/// Index-entry annotation: when a file was promoted, RFC 3339 UTC.
+pub const ANNOTATION_PROMOTED_AT: &str = "dev.oci-pypi.promoted-at";
 /// Index-entry annotation: present when the file is yanked (PEP 592); the value is the reason,
 /// possibly empty (oci-pypi).
 pub const ANNOTATION_YANKED: &str = "dev.oci-pypi.yanked";
@@ -262,6 +266,23 @@ impl ReleaseIndex {
             .find(|f| f.filename == filename)
     }
 
+    /// The raw index entry of `filename`.
+    #[must_use]
+    pub fn entry(
+        &self,
+        project: &ProjectName,
+        version_text: &str,
+        filename: &str,
+    ) -> Option<Descriptor> {
+        self.index
+            .manifests
+            .iter()
+            .find(|entry| {
+                stored_file(entry, project, version_text).is_some_and(|f| f.filename == filename)
+            })
+            .cloned()
+    }
+
     /// Adds (or replaces) the entry of the file that `entry` describes, keyed by its platform.
     pub fn upsert(&mut self, entry: Descriptor) {
         let key = entry.platform.as_ref().map(|p| p.architecture.clone());
@@ -333,6 +354,19 @@ impl ReleaseIndex {
             .filter_map(|e| Digest::parse(&e.digest).ok())
             .collect()
     }
+}
+
+/// The entry of a promoted file: the source's entry (digest, upload time, metadata kept) with
+/// where and when it was promoted from.
+#[must_use]
+pub fn promoted_entry(mut entry: Descriptor, source: &str, at: &str) -> Descriptor {
+    entry
+        .annotations
+        .insert(ANNOTATION_PROMOTED_FROM.to_owned(), source.to_owned());
+    entry
+        .annotations
+        .insert(ANNOTATION_PROMOTED_AT.to_owned(), at.to_owned());
+    entry
 }
 
 fn malformed(version: &Version, reason: &str) -> LayoutError {

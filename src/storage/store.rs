@@ -138,6 +138,18 @@ pub trait Store: Send + Sync + fmt::Debug {
         digest: &Digest,
     ) -> Result<bool, StorageError>;
 
+    /// Makes the blob `digest` of `from` (a repository of the same store) available in
+    /// `repository` without copying bytes through this server; `Ok(false)` when the store
+    /// cannot, and the caller must copy.
+    async fn mount_blob(
+        &self,
+        _repository: &Repository,
+        _from: &Repository,
+        _digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        Ok(false)
+    }
+
     /// Opens an upload in `repository`.
     async fn start_upload(
         &self,

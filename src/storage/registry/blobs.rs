@@ -58,6 +58,36 @@ impl Registry {
         })
     }
 
+    /// Cross-repository blob mount ("Mounting a blob from another repository"): 201 means the
+    /// blob is now in `repository`; a registry that answers 202 opened an upload instead,
+    /// which is cancelled, and the caller copies the bytes.
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the registry refuses or fails.
+    pub async fn mount_blob(
+        &self,
+        repository: &Repository,
+        from: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        let url = self.url(&format!(
+            "/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"
+        ));
+        let make = || self.http().post(&url).header(CONTENT_LENGTH, "0");
+        let response = self.send(Access::Push, Some(repository), &make).await?;
+        match response.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                if let Ok(location) = self.upload_location(&response) {
+                    let request = self.http().delete(location);
+                    let _ = self.send_once(Access::Push, repository, request).await;
+                }
+                Ok(false)
+            }
+            _ => Err(self.unexpected("blob mount", response).await),
+        }
+    }
+
     /// Whether `repository` holds the blob `digest`.
     ///
     /// # Errors

@@ -414,7 +414,10 @@ impl Registry {
             if let Some(service) = service {
                 query.append_pair("service", service);
             }
-            query.append_pair("scope", scope);
+            // A challenge may ask for several scopes, space-separated: one parameter each.
+            for part in scope.split_whitespace() {
+                query.append_pair("scope", part);
+            }
         }
         let mut request = self.http().get(url);
         if let Some(basic) = self.auth.basic_header() {

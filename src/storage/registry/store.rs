@@ -65,6 +65,15 @@ impl Store for Registry {
         Registry::blob_exists(self, repository, digest).await
     }
 
+    async fn mount_blob(
+        &self,
+        repository: &Repository,
+        from: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        Registry::mount_blob(self, repository, from, digest).await
+    }
+
     async fn start_upload(
         &self,
         repository: &Repository,

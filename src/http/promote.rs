@@ -1,0 +1,106 @@
+//! The promotion API: `POST /<registry>/<namespace>/+promote/<project>/<version or filename>`
+//! with `to=<registry>/<namespace>` (query, form field or JSON `{"to": ..., "move": ...}`) and
+//! optionally `move=true` to delete from the source once copied. The caller's credentials are
+//! used on both sides; for different credentials per side, use `oci-pypi promote`.
+
+use axum::body::to_bytes;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::route::Scope;
+use crate::index::{Caller, IndexError, Promotion};
+use crate::packaging::ProjectName;
+
+/// The largest request body read.
+const MAX_BODY: usize = 16 * 1024;
+
+/// POST of a promotion.
+///
+/// # Errors
+/// A missing or malformed destination, and what the index refuses.
+pub async fn promote(
+    state: &AppState,
+    caller: &Caller,
+    scope: &Scope,
+    project: &str,
+    target: &str,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let from = state.index.locate(&scope.registry, &scope.namespace)?;
+    let project = ProjectName::parse(project).map_err(IndexError::from)?;
+    let (to, remove_source) = parameters(request).await?;
+    let (registry, namespace) = to.split_once('/').ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "`to` = `{}` is not `<registry>/<namespace>`",
+            to.escape_default()
+        ))
+    })?;
+    let to = state.index.locate(registry, namespace)?;
+    let promotion = Promotion {
+        from: &from,
+        to: &to,
+        project: &project,
+        target,
+        remove_source,
+    };
+    let report = state.index.promote(caller, caller, &promotion).await?;
+    let body = json!({
+        "copied": report.copied,
+        "already_there": report.already_there,
+        "removed_source": report.removed_source,
+    });
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `to` and `move`, from the query, a form body or a JSON body.
+async fn parameters(request: Request) -> Result<(String, bool), ApiError> {
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let body = to_bytes(request.into_body(), MAX_BODY).await.map_err(|_| {
+        ApiError::BadRequest(format!("the request body is larger than {MAX_BODY} bytes"))
+    })?;
+    let (mut to, mut remove) = (
+        super::form_field(&query, "to"),
+        super::form_field(&query, "move"),
+    );
+    if is_json && !body.is_empty() {
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+            ApiError::BadRequest(
+                "the body is not JSON like {\"to\": \"<registry>/<namespace>\"}".to_owned(),
+            )
+        })?;
+        to = to.or_else(|| value.get("to").and_then(|v| v.as_str()).map(str::to_owned));
+        remove = remove.or_else(|| value.get("move").map(ToString::to_string));
+    } else if !body.is_empty() {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| ApiError::BadRequest("the body is not UTF-8".to_owned()))?;
+        to = to.or_else(|| super::form_field(text, "to"));
+        remove = remove.or_else(|| super::form_field(text, "move"));
+    }
+    let to = to.filter(|t| !t.is_empty()).ok_or_else(|| {
+        ApiError::BadRequest("missing `to`: the destination `<registry>/<namespace>`".to_owned())
+    })?;
+    let remove = match remove.as_deref().map(str::trim) {
+        None | Some("" | "false" | "0" | "no") => false,
+        Some("true" | "1" | "yes") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`move` = `{}` is not true or false",
+                other.escape_default()
+            )));
+        }
+    };
+    Ok((to, remove))
+}

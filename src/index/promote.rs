@@ -1,0 +1,280 @@
+//! Promotion: copying a release (or one of its files) from one namespace to another, within a
+//! registry (blobs are mounted, no bytes move) or across registries and stores (blobs are
+//! streamed), keeping digests, core metadata and upload time, recording where and when the
+//! copy came from. Idempotent; never overwrites a different file of the same name.
+
+use futures_util::StreamExt as _;
+
+use super::update::{Plan, read_release, update_release};
+use super::upload::now_rfc3339;
+use super::{Caller, Index, IndexError, Location, parse_target};
+use crate::layout::{self, ReleaseIndex};
+use crate::packaging::{DistFilename, ProjectName, Version};
+use crate::storage::oci::{ImageManifest, MEDIA_TYPE_MANIFEST};
+use crate::storage::{BlobRequest, Digest, Reference, Repository, StorageError, Store};
+
+/// What to promote.
+#[derive(Debug, Clone)]
+pub struct Promotion<'a> {
+    /// Where the release is.
+    pub from: &'a Location,
+    /// Where it goes.
+    pub to: &'a Location,
+    /// The project.
+    pub project: &'a ProjectName,
+    /// A version (every file of the release) or one filename.
+    pub target: &'a str,
+    /// Delete from the source once copied.
+    pub remove_source: bool,
+}
+
+/// What a promotion did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PromotionReport {
+    /// Files copied.
+    pub copied: Vec<String>,
+    /// Files the destination already had, identical.
+    pub already_there: Vec<String>,
+    /// Whether the source was removed.
+    pub removed_source: bool,
+}
+
+/// Both ends of a promotion.
+struct Ends {
+    source: std::sync::Arc<dyn Store>,
+    destination: std::sync::Arc<dyn Store>,
+    source_repository: Repository,
+    destination_repository: Repository,
+    same_store: bool,
+}
+
+impl Index {
+    /// Promotes a release or a file.
+    ///
+    /// # Errors
+    /// [`IndexError::VersionNotFound`] / [`IndexError::FileNotFound`] for what the source lacks;
+    /// [`IndexError::FileExists`] when the destination has a different file of that name;
+    /// storage errors.
+    pub async fn promote(
+        &self,
+        source_caller: &Caller,
+        destination_caller: &Caller,
+        promotion: &Promotion<'_>,
+    ) -> Result<PromotionReport, IndexError> {
+        let (version, filename) = parse_target(promotion.project, promotion.target)?;
+        let ends = Ends {
+            source: self.registry(source_caller, promotion.from)?,
+            destination: self.registry(destination_caller, promotion.to)?,
+            source_repository: layout::repository(&promotion.from.namespace, promotion.project)?,
+            destination_repository: layout::repository(&promotion.to.namespace, promotion.project)?,
+            same_store: promotion.from.target == promotion.to.target,
+        };
+        let tag = layout::tag_for(&version)?;
+        let version_text = version.to_string();
+        let (index, _) = read_release(
+            ends.source.as_ref(),
+            &ends.source_repository,
+            &tag,
+            &version,
+        )
+        .await?
+        .ok_or_else(|| IndexError::VersionNotFound {
+            project: promotion.project.to_string(),
+            version: version_text.clone(),
+        })?;
+        let mut files = index.files(promotion.project, &version_text);
+        if let Some(name) = &filename {
+            files.retain(|f| &f.filename == name);
+            if files.is_empty() {
+                return Err(IndexError::FileNotFound {
+                    filename: name.clone(),
+                });
+            }
+        }
+        let source = format!("{}/{}:{tag}", promotion.from.target, ends.source_repository);
+        let mut report = PromotionReport::default();
+        for file in &files {
+            let entry = index
+                .entry(promotion.project, &version_text, &file.filename)
+                .ok_or_else(|| IndexError::FileNotFound {
+                    filename: file.filename.clone(),
+                })?;
+            let copied = self
+                .promote_file(
+                    &ends,
+                    &tag,
+                    &version,
+                    (&file.filename, &file.sha256),
+                    layout::promoted_entry(entry, &source, &now_rfc3339()),
+                )
+                .await?;
+            if copied {
+                report.copied.push(file.filename.clone());
+            } else {
+                report.already_there.push(file.filename.clone());
+            }
+        }
+        self.forget_project(promotion.to, &ends.destination_repository);
+        if promotion.remove_source {
+            self.remove_promoted(source_caller, promotion, &version, filename.as_deref())
+                .await?;
+            report.removed_source = true;
+        }
+        tracing::info!(
+            oci.repository = %ends.destination_repository,
+            "promoted {} file(s) of `{}` {version_text} from {source}",
+            report.copied.len(),
+            promotion.project
+        );
+        Ok(report)
+    }
+
+    /// Copies one file's blobs and manifest, then adds its entry to the destination release.
+    /// Returns `false` when the destination already had the identical file.
+    async fn promote_file(
+        &self,
+        ends: &Ends,
+        tag: &crate::storage::Tag,
+        version: &Version,
+        (filename, sha256): (&str, &str),
+        entry: crate::storage::oci::Descriptor,
+    ) -> Result<bool, IndexError> {
+        let destination = ends.destination.as_ref();
+        let repository = &ends.destination_repository;
+        if let Some((current, _)) = read_release(destination, repository, tag, version).await? {
+            let project = DistFilename::parse(filename)?.name().clone();
+            if let Some(existing) = current.file(&project, &version.to_string(), filename) {
+                if existing.sha256 == sha256 {
+                    return Ok(false);
+                }
+                return Err(IndexError::FileExists {
+                    filename: filename.to_owned(),
+                    existing_sha256: existing.sha256,
+                });
+            }
+        }
+        let manifest_digest = Digest::parse(&entry.digest)?;
+        let manifest = ends
+            .source
+            .get_manifest(
+                &ends.source_repository,
+                &Reference::Digest(manifest_digest.clone()),
+            )
+            .await?
+            .ok_or_else(|| IndexError::FileNotFound {
+                filename: filename.to_owned(),
+            })?;
+        let parsed: ImageManifest =
+            serde_json::from_slice(&manifest.bytes).map_err(|_| StorageError::InvalidResponse {
+                registry: ends.source.location(),
+                reason: format!("the manifest of `{filename}` is not an image manifest"),
+            })?;
+        for blob in std::iter::once(&parsed.config).chain(&parsed.layers) {
+            copy_blob(ends, &Digest::parse(&blob.digest)?).await?;
+        }
+        let reference = Reference::Digest(manifest_digest);
+        destination
+            .put_manifest(
+                repository,
+                &reference,
+                MEDIA_TYPE_MANIFEST,
+                manifest.bytes.clone(),
+            )
+            .await?;
+        let owned = (filename.to_owned(), sha256.to_owned());
+        let project = DistFilename::parse(filename)?.name().clone();
+        let version_text = version.to_string();
+        let decide = move |current: Option<&ReleaseIndex>| {
+            if let Some(existing) = current.and_then(|i| i.file(&project, &version_text, &owned.0))
+            {
+                if existing.sha256 == owned.1 {
+                    return Ok(Plan::Done);
+                }
+                return Err(IndexError::FileExists {
+                    filename: owned.0.clone(),
+                    existing_sha256: existing.sha256,
+                });
+            }
+            let created = entry
+                .annotations
+                .get(layout::ANNOTATION_CREATED)
+                .cloned()
+                .unwrap_or_default();
+            let mut index = current
+                .cloned()
+                .unwrap_or_else(|| ReleaseIndex::new(&created));
+            index.upsert(entry.clone());
+            Ok(Plan::Put(index))
+        };
+        update_release(&self.locks, destination, repository, tag, version, decide).await?;
+        Ok(true)
+    }
+
+    /// Deletes what was promoted from the source (a move).
+    async fn remove_promoted(
+        &self,
+        caller: &Caller,
+        promotion: &Promotion<'_>,
+        version: &Version,
+        filename: Option<&str>,
+    ) -> Result<(), IndexError> {
+        match filename {
+            Some(name) => {
+                self.delete_file(caller, promotion.from, promotion.project, name)
+                    .await
+            }
+            None => {
+                self.delete_version(caller, promotion.from, promotion.project, version)
+                    .await
+            }
+        }
+    }
+}
+
+/// Makes a blob present at the destination: nothing when it already is, a mount within one
+/// store, otherwise a streamed copy verified against its digest.
+async fn copy_blob(ends: &Ends, digest: &Digest) -> Result<(), IndexError> {
+    let destination = ends.destination.as_ref();
+    if destination
+        .blob_exists(&ends.destination_repository, digest)
+        .await?
+    {
+        return Ok(());
+    }
+    if ends.same_store
+        && destination
+            .mount_blob(
+                &ends.destination_repository,
+                &ends.source_repository,
+                digest,
+            )
+            .await?
+    {
+        return Ok(());
+    }
+    let not_found = || StorageError::InvalidResponse {
+        registry: ends.source.location(),
+        reason: format!("blob `{digest}` is missing"),
+    };
+    let download = ends
+        .source
+        .get_blob(&ends.source_repository, digest, BlobRequest::default())
+        .await?
+        .ok_or_else(not_found)?;
+    let mut upload = destination
+        .start_upload(&ends.destination_repository)
+        .await?;
+    let mut body = download.body;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => upload.write(chunk).await?,
+            Err(error) => {
+                upload.cancel().await;
+                return Err(error.into());
+            }
+        }
+    }
+    // The destination checks the bytes against the digest before committing.
+    upload.commit(digest).await?;
+    Ok(())
+}
