@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::storage::registry::Origin;
 
@@ -77,6 +77,27 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
 
+    /// A TOML file of trust policies that enables trusted publishing (OIDC tokens from CI
+    /// exchanged at `/_/oidc/mint-token` for short-lived upload tokens); see
+    /// docs/trusted-publishing.md.
+    #[arg(long, env = "OCI_PYPI_TRUSTED_PUBLISHERS")]
+    pub trusted_publishers: Option<std::path::PathBuf>,
+
+    /// The audience (`aud`) that OIDC tokens must be issued for, announced at
+    /// `/_/oidc/audience`.
+    #[arg(long, env = "OCI_PYPI_OIDC_AUDIENCE", default_value = "oci-pypi")]
+    pub oidc_audience: String,
+
+    /// A file holding the secret (at least 32 bytes) that signs upload tokens; give every
+    /// replica the same one. Without it a random secret is made at startup, and tokens work
+    /// only on the replica that minted them.
+    #[arg(long, env = "OCI_PYPI_TOKEN_SECRET_FILE")]
+    pub token_secret_file: Option<std::path::PathBuf>,
+
+    /// Seconds an upload token minted by trusted publishing stays valid.
+    #[arg(long, env = "OCI_PYPI_UPLOAD_TOKEN_LIFETIME", default_value_t = 900)]
+    pub upload_token_lifetime: u64,
+
     /// Log filter: a level (`info`, `debug`) or tracing directives (`oci_pypi=debug`).
     #[arg(long, env = "OCI_PYPI_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -84,6 +105,88 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "OCI_PYPI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// The command line: serve (the default), or run a one-off command with the same settings.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "oci-pypi", version, about, long_about = None)]
+pub struct Cli {
+    /// Server settings (also used by the commands).
+    #[command(flatten)]
+    pub config: Config,
+    /// A command to run instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Parses the command line and the environment; `PORT` fills in a missing port.
+    #[must_use]
+    pub fn load() -> Self {
+        let mut cli = Self::parse();
+        if cli.config.port.is_none() {
+            cli.config.port = std::env::var("PORT").ok().and_then(|p| p.trim().parse().ok());
+        }
+        cli
+    }
+}
+
+/// One-off commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Copy a release, or one file of it, to another namespace or registry (promotion).
+    Promote(PromoteArgs),
+    /// Copy every release of every project of a namespace to another namespace or registry,
+    /// for instance from the local store (`local/<namespace>`) to a registry.
+    CopyNamespace(CopyNamespaceArgs),
+}
+
+/// Where a command reads from and writes to, and with which credentials.
+#[derive(Debug, Clone, Args)]
+pub struct Ends {
+    /// Source: `<registry>/<namespace>` as in index URLs (`ghcr.io/org/staging`, `local/team`).
+    #[arg(long)]
+    pub from: String,
+    /// Destination: `<registry>/<namespace>`.
+    #[arg(long)]
+    pub to: String,
+    /// Username for the source registry.
+    #[arg(long, env = "OCI_PYPI_FROM_USERNAME")]
+    pub from_username: Option<String>,
+    /// Password or token for the source registry.
+    #[arg(long, env = "OCI_PYPI_FROM_PASSWORD", hide_env_values = true)]
+    pub from_password: Option<String>,
+    /// Username for the destination registry.
+    #[arg(long, env = "OCI_PYPI_TO_USERNAME")]
+    pub to_username: Option<String>,
+    /// Password or token for the destination registry.
+    #[arg(long, env = "OCI_PYPI_TO_PASSWORD", hide_env_values = true)]
+    pub to_password: Option<String>,
+    /// Delete from the source once copied (a move).
+    #[arg(long = "move")]
+    pub remove_source: bool,
+}
+
+/// `oci-pypi promote`.
+#[derive(Debug, Clone, Args)]
+pub struct PromoteArgs {
+    /// Source, destination and credentials.
+    #[command(flatten)]
+    pub ends: Ends,
+    /// The project.
+    #[arg(long)]
+    pub project: String,
+    /// A version (every file of the release) or one filename.
+    #[arg(long)]
+    pub target: String,
+}
+
+/// `oci-pypi copy-namespace`.
+#[derive(Debug, Clone, Args)]
+pub struct CopyNamespaceArgs {
+    /// Source, destination and credentials.
+    #[command(flatten)]
+    pub ends: Ends,
 }
 
 /// How registry redirects of file downloads are handled.
@@ -111,18 +214,6 @@ pub const DEFAULT_STORE_DIR: &str = "./oci-pypi-data";
 pub const DEFAULT_PORT: u16 = 8080;
 
 impl Config {
-    /// Parses the command line and the environment; `PORT` fills in a missing port.
-    #[must_use]
-    pub fn load() -> Self {
-        let mut config = Self::parse();
-        if config.port.is_none() {
-            config.port = std::env::var("PORT")
-                .ok()
-                .and_then(|p| p.trim().parse().ok());
-        }
-        config
-    }
-
     /// The port to listen on.
     #[must_use]
     pub fn port(&self) -> u16 {
@@ -193,10 +284,21 @@ impl Config {
             max_versions: 0,
             blob_redirects: BlobRedirects::Stream,
             shutdown_grace: 30,
+            trusted_publishers: None,
+            oidc_audience: "oci-pypi".to_owned(),
+            token_secret_file: None,
+            upload_token_lifetime: 900,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
         }
     }
+}
+
+/// The value of an environment variable that the trusted publishers file names
+/// (`password_env`): read once at startup, here, like the rest of the configuration.
+#[must_use]
+pub fn environment_variable(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// One entry of `--registries`.

@@ -16,13 +16,18 @@
 //! - [`packaging`]: pure Python packaging: names, versions, filenames, the upload form.
 //! - [`storage`]: OCI content: the registry client (auth, tokens, manifests, blobs); knows
 //!   nothing of Python.
-//! - [`config`], [`telemetry`]: configuration and logging, read and set up once at startup.
+//! - [`publishing`]: trusted publishing: trust policies, OIDC token verification, and the
+//!   short-lived upload tokens exchanged for them (used by `http`, uses `storage` types).
+//! - [`config`], [`telemetry`]: configuration and logging, read and set up once at startup;
+//!   [`commands`]: one-off commands (promotion, copying a namespace) run with the same settings.
 
+pub mod commands;
 pub mod config;
 pub mod http;
 pub mod index;
 pub mod layout;
 pub mod packaging;
+pub mod publishing;
 pub mod storage;
 pub mod telemetry;
 
@@ -33,15 +38,28 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::index::{Index, IndexOptions, RegistryPolicy};
+use crate::publishing::{PublishingError, TrustedPublishing};
 use crate::storage::StorageError;
 use crate::storage::registry::{ClientOptions, RegistryClient};
 use crate::telemetry::Metrics;
 
+/// Why the application state cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The registry client.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Trusted publishing: its policy file or token secret.
+    #[error(transparent)]
+    Publishing(#[from] PublishingError),
+}
+
 /// Builds the application state from the configuration.
 ///
 /// # Errors
-/// [`StorageError`] when the HTTP client cannot be built.
-pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
+/// [`StartError`] when the HTTP client cannot be built, or the trusted publishers file or
+/// token secret cannot be used.
+pub fn state(config: &Config) -> Result<http::AppState, StartError> {
     let metrics = Arc::new(Metrics::default());
     let client = RegistryClient::new(&ClientOptions {
         public_addresses_only: config.any_public_registry(),
@@ -53,7 +71,10 @@ pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
         client,
         Arc::clone(&metrics),
         IndexOptions {
-            registries: RegistryPolicy::new(config.registry_origins(), config.any_public_registry()),
+            registries: RegistryPolicy::new(
+                config.registry_origins(),
+                config.any_public_registry(),
+            ),
             bearer_username: config.bearer_username.clone(),
             max_upload_size: config.max_upload_size,
             listing_concurrency: config.listing_concurrency.max(1),
@@ -67,6 +88,7 @@ pub fn state(config: &Config) -> Result<http::AppState, StorageError> {
         index,
         metrics,
         subpath: config.subpath.clone(),
+        publishing: TrustedPublishing::from_config(config)?.map(Arc::new),
     })
 }
 

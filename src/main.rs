@@ -1,13 +1,26 @@
-//! The `oci-pypi` binary: parse the configuration, set up logging, bind, serve.
+//! The `oci-pypi` binary: parse the configuration, set up logging, bind, serve (or run a
+//! one-off command).
 
 use std::process::ExitCode;
 
-use oci_pypi::config::Config;
+use oci_pypi::config::Cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::load();
+    let Cli { config, command } = Cli::load();
     oci_pypi::telemetry::init(&config);
+    if let Some(command) = command {
+        return match oci_pypi::commands::run(&command, &config).await {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("oci-pypi: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let address = (config.host, config.port());
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,

@@ -5,8 +5,41 @@ use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
 use super::error::ApiError;
-use crate::index::Caller;
+use crate::index::{Caller, PublisherGrant};
+use crate::publishing::{TOKEN_PREFIX, TrustedPublishing};
 use crate::storage::registry::Secret;
+
+/// The caller, with upload tokens from trusted publishing recognised (a password, whatever
+/// the username, or a bearer token that starts with `oci-pypi.`) and verified. Without
+/// trusted publishing such a password is an ordinary one.
+///
+/// # Errors
+/// A malformed header; [`ApiError::UploadToken`] for an upload token that does not verify or
+/// has expired.
+pub fn authenticate(
+    headers: &HeaderMap,
+    publishing: Option<&TrustedPublishing>,
+) -> Result<Caller, ApiError> {
+    let caller = caller(headers)?;
+    let (token, publishing) = match (&caller, publishing) {
+        (Caller::Basic { password: token, .. } | Caller::Bearer(token), Some(publishing))
+            if token.expose().starts_with(TOKEN_PREFIX) =>
+        {
+            (token, publishing)
+        }
+        _ => return Ok(caller),
+    };
+    let scope = publishing
+        .verify(token.expose())
+        .map_err(ApiError::UploadToken)?;
+    Ok(Caller::Publisher(PublisherGrant {
+        publisher: scope.policy,
+        registry: scope.registry,
+        namespaces: scope.namespaces,
+        username: scope.credential.username,
+        password: scope.credential.password,
+    }))
+}
 
 /// The caller of a request: Basic credentials (any username, so `__token__` + token works),
 /// a bearer token, or nobody.

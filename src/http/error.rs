@@ -7,6 +7,7 @@ use http::{HeaderValue, StatusCode, header};
 use super::route::RouteError;
 use crate::index::IndexError;
 use crate::layout::LayoutError;
+use crate::publishing::PublishingError;
 use crate::storage::StorageError;
 
 /// The realm announced to clients so that pip's keyring and uv's prompts ask for credentials.
@@ -27,6 +28,12 @@ pub enum ApiError {
     /// The client asked for a format we cannot produce.
     #[error("{0}")]
     NotAcceptable(String),
+    /// Trusted publishing refused an OIDC token exchange (answered as PyPI does, in JSON).
+    #[error(transparent)]
+    TokenExchange(PublishingError),
+    /// An upload token from trusted publishing that is not (or no longer) valid.
+    #[error(transparent)]
+    UploadToken(PublishingError),
 }
 
 impl ApiError {
@@ -39,6 +46,8 @@ impl ApiError {
             Self::Route(RouteError::MethodNotAllowed(_)) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Self::Index(error) => index_status(error),
+            Self::TokenExchange(error) => token_exchange_status(error),
+            Self::UploadToken(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -74,7 +83,52 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         E::Retired(_) => StatusCode::GONE,
         E::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::PublisherNamespace { .. } | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,
     }
+}
+
+/// PyPI answers every refused exchange with 422; a server without policies has no exchange.
+fn token_exchange_status(error: &PublishingError) -> StatusCode {
+    use PublishingError as P;
+    match error {
+        P::NotEnabled => StatusCode::NOT_FOUND,
+        P::InvalidPayload(_) | P::InvalidToken(_) | P::NoMatchingPublisher { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        P::IssuerUnavailable { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The `code` of a refused exchange, as PyPI names them.
+fn token_exchange_code(error: &PublishingError) -> &'static str {
+    use PublishingError as P;
+    match error {
+        P::NotEnabled => "not-enabled",
+        P::InvalidPayload(_) => "invalid-payload",
+        P::InvalidToken(_) => "invalid-token",
+        P::NoMatchingPublisher { .. } => "invalid-publisher",
+        P::IssuerUnavailable { .. } => "issuer-unavailable",
+        _ => "server-error",
+    }
+}
+
+/// `{"message": ..., "errors": [{"code": ..., "description": ...}]}`, PyPI's shape.
+fn token_exchange_response(status: StatusCode, error: &PublishingError, message: String) -> Response {
+    let description = match error {
+        PublishingError::IssuerUnavailable { .. } => message,
+        _ if status.is_server_error() => "internal error; the cause is in the server log".to_owned(),
+        _ => message,
+    };
+    let body = serde_json::json!({
+        "message": "Token request failed",
+        "errors": [{"code": token_exchange_code(error), "description": description}],
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 fn storage_status(error: &StorageError) -> StatusCode {
@@ -116,6 +170,9 @@ impl IntoResponse for ApiError {
             tracing::error!(http.status = status.as_u16(), "{}", chain(&self));
         } else {
             tracing::info!(http.status = status.as_u16(), "refused: {message}");
+        }
+        if let Self::TokenExchange(error) = &self {
+            return token_exchange_response(status, error, message);
         }
         let mut response = (status, format!("{message}\n")).into_response();
         let headers = response.headers_mut();

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 mod files;
 pub mod negotiate;
+mod oidc;
 mod pages;
 mod promote;
 pub mod route;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The path prefix the server is mounted under (`""` or `/pypi`).
     pub subpath: String,
+    /// Trusted publishing, when trust policies are configured.
+    pub publishing: Option<Arc<crate::publishing::TrustedPublishing>>,
 }
 
 /// The application: one fallback handler routes every path (namespaces have any number of
@@ -87,7 +90,11 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
 
 fn route_of(state: &AppState, request: &Request) -> Result<Route, ApiError> {
     let raw_path = request.uri().path();
-    let Some(path) = strip_subpath(raw_path, &state.subpath) else {
+    // Clients derive the trusted publishing endpoints from the host alone: serve them at
+    // the root too.
+    let Some(path) = strip_subpath(raw_path, &state.subpath)
+        .or_else(|| raw_path.starts_with(route::OIDC_PREFIX).then_some(raw_path))
+    else {
         return Err(route::RouteError::NotFound(raw_path.to_owned()).into());
     };
     Ok(route::parse(request.method(), path)?)
@@ -96,7 +103,11 @@ fn route_of(state: &AppState, request: &Request) -> Result<Route, ApiError> {
 async fn handle(state: &AppState, route: Route, request: Request) -> Result<Response, ApiError> {
     let raw_path = request.uri().path().to_owned();
     let method = request.method().clone();
-    let caller = auth::caller(request.headers())?;
+    let caller = match route {
+        // The exchange takes no credentials: a stale upload token must not stand in its way.
+        Route::OidcAudience | Route::MintToken => crate::index::Caller::Anonymous,
+        _ => auth::authenticate(request.headers(), state.publishing.as_deref())?,
+    };
     let headers = request.headers().clone();
     match route {
         Route::Root => Ok(text(
@@ -114,6 +125,8 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
         )
             .into_response()),
         Route::AddSlash => Ok(add_slash(request.uri())),
+        Route::OidcAudience => oidc::audience(state),
+        Route::MintToken => oidc::mint_token(state, request).await,
         Route::ProjectList(scope) => {
             let format = page_format(&request)?;
             pages::project_list(state, &caller, &scope, &headers, format).await

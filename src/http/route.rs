@@ -27,6 +27,8 @@ pub const SIMPLE_SEGMENT: &str = "+simple";
 pub const YANK_SEGMENT: &str = "+yank";
 /// The reserved segment of the promotion API.
 pub const PROMOTE_SEGMENT: &str = "+promote";
+/// Where the trusted publishing endpoints live, at the host root and under the subpath.
+pub const OIDC_PREFIX: &str = "/_/oidc/";
 
 /// What a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,10 @@ pub enum Route {
     Ready,
     /// `/metrics`: Prometheus metrics.
     Metrics,
+    /// `GET /_/oidc/audience`: the audience of trusted publishing.
+    OidcAudience,
+    /// `POST /_/oidc/mint-token`: an OIDC token exchanged for an upload token.
+    MintToken,
     /// All projects of a namespace.
     ProjectList(Scope),
     /// One project's page.
@@ -70,6 +76,8 @@ impl Route {
             Self::Health => "health",
             Self::Ready => "ready",
             Self::Metrics => "metrics",
+            Self::OidcAudience => "oidc_audience",
+            Self::MintToken => "mint_token",
             Self::ProjectList(_) => "project_list",
             Self::ProjectPage(..) => "project_page",
             Self::AddSlash => "redirect",
@@ -126,6 +134,9 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
         [only] if only == "health" => return Ok(Route::Health),
         [only] if only == "ready" => return Ok(Route::Ready),
         [only] if only == "metrics" => return Ok(Route::Metrics),
+        [underscore, oidc, endpoint] if underscore == "_" && oidc == "oidc" => {
+            return oidc_route(method, endpoint, raw_path);
+        }
         _ => {}
     }
     let not_found = || RouteError::NotFound(raw_path.chars().take(200).collect());
@@ -142,6 +153,16 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
         Method::GET | Method::HEAD => leaf(&segments, false).ok_or_else(not_found),
         Method::DELETE => leaf(&segments, true).ok_or_else(not_found),
         _ => Err(RouteError::MethodNotAllowed(method.clone())),
+    }
+}
+
+/// `/_/oidc/audience` (GET) and `/_/oidc/mint-token` (POST).
+fn oidc_route(method: &Method, endpoint: &str, raw_path: &str) -> Result<Route, RouteError> {
+    match (endpoint, method) {
+        ("audience", &Method::GET | &Method::HEAD) => Ok(Route::OidcAudience),
+        ("mint-token", &Method::POST) => Ok(Route::MintToken),
+        ("audience" | "mint-token", _) => Err(RouteError::MethodNotAllowed(method.clone())),
+        _ => Err(RouteError::NotFound(raw_path.chars().take(200).collect())),
     }
 }
 
@@ -358,6 +379,23 @@ mod tests {
             get("/ghcr.io/org/hello/json"),
             Route::ReleasesJson(scope("ghcr.io", "org"), "hello".to_owned())
         );
+    }
+
+    #[test]
+    fn oidc_endpoints() {
+        assert_eq!(get("/_/oidc/audience"), Route::OidcAudience);
+        assert_eq!(
+            parse(&Method::POST, "/_/oidc/mint-token").unwrap(),
+            Route::MintToken
+        );
+        assert_eq!(
+            parse(&Method::GET, "/_/oidc/mint-token"),
+            Err(RouteError::MethodNotAllowed(Method::GET))
+        );
+        assert!(matches!(
+            parse(&Method::GET, "/_/oidc/other"),
+            Err(RouteError::NotFound(_))
+        ));
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub async fn upload(
         return Err(IndexError::TooLarge { limit }.into());
     }
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
+    state.index.authorize_upload(caller, &location)?;
     let multipart = Multipart::from_request(request, state)
         .await
         .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;

@@ -113,6 +113,26 @@ pub enum IndexError {
     /// The request body could not be read to the end.
     #[error("the upload body could not be read: {0}")]
     BodyIncomplete(String),
+    /// An upload token from trusted publishing used for another registry or namespace.
+    #[error(
+        "this upload token (trusted publisher `{publisher}`) may publish only to {allowed}, not to `{requested}`"
+    )]
+    PublisherNamespace {
+        /// The trust policy.
+        publisher: String,
+        /// The registry and namespace of the request.
+        requested: String,
+        /// Where it may publish.
+        allowed: String,
+    },
+    /// An upload token from trusted publishing used for anything but an upload.
+    #[error(
+        "this upload token (trusted publisher `{publisher}`) allows uploads only; use registry credentials to read, delete or yank"
+    )]
+    PublisherUploadOnly {
+        /// The trust policy.
+        publisher: String,
+    },
     /// Concurrent writers kept overwriting each other's release index.
     #[error("release `{version}` is being changed by other uploads at the same time; retry")]
     Contended {

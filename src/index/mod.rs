@@ -12,6 +12,7 @@ mod error;
 mod inspect;
 mod listing;
 mod promote;
+mod publisher;
 mod registries;
 mod update;
 mod upload;
@@ -24,6 +25,7 @@ pub use download::{FileDownload, FileRequest};
 pub use error::IndexError;
 pub use listing::{ProjectPage, Release};
 pub use promote::{Promotion, PromotionReport};
+pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;
 pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
 
@@ -48,6 +50,9 @@ pub enum Caller {
     },
     /// A bearer token, passed to the registry as is.
     Bearer(Secret),
+    /// An upload token from trusted publishing, verified: uploads only, to its policy's
+    /// namespaces, made with its policy's registry credential.
+    Publisher(PublisherGrant),
 }
 
 impl Caller {
@@ -181,6 +186,9 @@ impl Index {
     /// # Errors
     /// [`IndexError::RegistryNotAllowed`] for the local store when none is configured.
     fn registry(&self, caller: &Caller, location: &Location) -> Result<Arc<dyn Store>, IndexError> {
+        if let Caller::Publisher(grant) = caller {
+            return Err(publisher::upload_only(grant));
+        }
         let origin = match (&location.target, &self.options.local_store) {
             (Target::Registry(origin), _) => origin.clone(),
             (Target::Local, Some(local)) => return Ok(Arc::clone(local)),
@@ -203,6 +211,7 @@ impl Index {
                 username: username.clone(),
                 password: password.clone(),
             },
+            Caller::Publisher(grant) => return Err(publisher::upload_only(grant)),
         };
         Ok(Arc::new(self.client.registry(origin, auth)))
     }

@@ -12,6 +12,7 @@ use crate::layout::{self, ReleaseIndex};
 use crate::packaging::{DistFilename, ProjectName, Version};
 use crate::storage::oci::{ImageManifest, MEDIA_TYPE_MANIFEST};
 use crate::storage::{BlobRequest, Digest, Reference, Repository, StorageError, Store};
+use crate::telemetry::Metrics;
 
 /// What to promote.
 #[derive(Debug, Clone)]
@@ -170,7 +171,7 @@ impl Index {
                 reason: format!("the manifest of `{filename}` is not an image manifest"),
             })?;
         for blob in std::iter::once(&parsed.config).chain(&parsed.layers) {
-            copy_blob(ends, &Digest::parse(&blob.digest)?).await?;
+            copy_blob(ends, &Digest::parse(&blob.digest)?, &self.metrics).await?;
         }
         let reference = Reference::Digest(manifest_digest);
         destination
@@ -233,7 +234,7 @@ impl Index {
 
 /// Makes a blob present at the destination: nothing when it already is, a mount within one
 /// store, otherwise a streamed copy verified against its digest.
-async fn copy_blob(ends: &Ends, digest: &Digest) -> Result<(), IndexError> {
+async fn copy_blob(ends: &Ends, digest: &Digest, metrics: &Metrics) -> Result<(), IndexError> {
     let destination = ends.destination.as_ref();
     if destination
         .blob_exists(&ends.destination_repository, digest)
@@ -250,8 +251,10 @@ async fn copy_blob(ends: &Ends, digest: &Digest) -> Result<(), IndexError> {
             )
             .await?
     {
+        metrics.record_blob_copy("mount");
         return Ok(());
     }
+    metrics.record_blob_copy("stream");
     let not_found = || StorageError::InvalidResponse {
         registry: ends.source.location(),
         reason: format!("blob `{digest}` is missing"),

@@ -18,7 +18,10 @@ impl RegistryPolicy {
     /// A policy allowing `allowed`, and any public `https` registry when `any_public`.
     #[must_use]
     pub fn new(allowed: Vec<Origin>, any_public: bool) -> Self {
-        Self { allowed, any_public }
+        Self {
+            allowed,
+            any_public,
+        }
     }
 
     /// The allowed origins.
@@ -43,7 +46,9 @@ impl RegistryPolicy {
             let origin = Origin::parse(&lowered).map_err(|e| refuse(&e.to_string()))?;
             self.allowed.iter().find(|allowed| **allowed == origin)
         } else {
-            self.allowed.iter().find(|allowed| allowed.authority() == lowered)
+            self.allowed
+                .iter()
+                .find(|allowed| allowed.authority() == lowered)
         };
         if let Some(origin) = found {
             return Ok(origin.clone());
@@ -80,7 +85,10 @@ mod tests {
     use super::*;
 
     fn policy(origins: &[&str]) -> RegistryPolicy {
-        RegistryPolicy::new(origins.iter().map(|o| Origin::parse(o).unwrap()).collect(), false)
+        RegistryPolicy::new(
+            origins.iter().map(|o| Origin::parse(o).unwrap()).collect(),
+            false,
+        )
     }
 
     #[test]

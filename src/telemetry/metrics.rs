@@ -36,7 +36,8 @@ pub struct Metrics {
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 8] = [
+const HELP: [(&str, &str, &str); 9] = [
+    ("oci_pypi_blob_copies_total", "counter", "Blobs copied by promotions, by method (mount, stream)."),
     (
         "oci_pypi_http_requests_total",
         "counter",
@@ -125,6 +126,11 @@ impl Metrics {
     pub fn record_cache(&self, cache: &'static str, result: &'static str) {
         let labels = vec![("cache", cache.to_owned()), ("result", result.to_owned())];
         self.add("oci_pypi_cache_lookups_total", labels, 1);
+    }
+
+    /// Counts a blob copied for a promotion (`method`: `mount` or `stream`).
+    pub fn record_blob_copy(&self, method: &'static str) {
+        self.add("oci_pypi_blob_copies_total", vec![("method", method.to_owned())], 1);
     }
 
     /// An upload started (`+1`) or ended (`-1`).

@@ -3,7 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::harness::{AuthMode, DistSpec, TestEnv};
+use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
 
 /// Publishes one wheel of `name` 1.0 and returns its spec.
 async fn publish_one(env: &TestEnv, name: &str) -> anyhow::Result<DistSpec> {
@@ -127,7 +127,7 @@ async fn read_only_user_gets_403_on_writes() -> anyhow::Result<()> {
         .await?;
     assert_eq!(delete.status(), StatusCode::FORBIDDEN);
     assert_eq!(
-        env.registry.direct().tags("team/python/guarded").await?,
+        env.storage().tags("team/python/guarded").await?,
         vec!["1.0".to_owned()]
     );
     Ok(())
@@ -203,8 +203,8 @@ async fn bearer_username_passes_a_ready_token() -> anyhow::Result<()> {
 
 /// An unknown project is a plain 404 for a caller the registry accepts (uv and pip then move
 /// on), in every mode.
-async fn unknown_project_is_404(mode: AuthMode) -> anyhow::Result<()> {
-    let env = TestEnv::start(mode).await?;
+async fn unknown_project_is_404(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
     publish_one(&env, "known").await?;
     for path in [
         format!("{}/unknown-project/", env.base_path()),
@@ -226,4 +226,4 @@ async fn unknown_project_is_404(mode: AuthMode) -> anyhow::Result<()> {
     Ok(())
 }
 
-crate::in_every_auth_mode!(unknown_project_is_404);
+crate::in_every_backend!(unknown_project_is_404);

@@ -15,6 +15,7 @@ mod ops;
 mod auth;
 mod compat;
 mod faults;
+mod promotion;
 mod publish;
 mod replicas;
 mod standards;
@@ -41,6 +42,37 @@ macro_rules! in_every_auth_mode {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn token() -> anyhow::Result<()> {
                 super::$scenario(AuthMode::Token).await
+            }
+        }
+    )*};
+}
+
+/// Instantiates an `async fn scenario(backend: Backend) -> anyhow::Result<()>` once per
+/// backend: the real registry in each auth mode, and the local store.
+#[macro_export]
+macro_rules! in_every_backend {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use $crate::harness::{AuthMode, Backend};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn anonymous() -> anyhow::Result<()> {
+                super::$scenario(Backend::Registry(AuthMode::Anonymous)).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn htpasswd() -> anyhow::Result<()> {
+                super::$scenario(Backend::Registry(AuthMode::Htpasswd)).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn token() -> anyhow::Result<()> {
+                super::$scenario(Backend::Registry(AuthMode::Token)).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn local() -> anyhow::Result<()> {
+                super::$scenario(Backend::Local).await
             }
         }
     )*};

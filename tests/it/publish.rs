@@ -6,10 +6,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::harness::{AuthMode, DistSpec, TestEnv};
-use crate::in_every_auth_mode;
+use crate::harness::{Backend, DistSpec, TestEnv};
+use crate::in_every_backend;
 
-in_every_auth_mode!(
+in_every_backend!(
     publish_and_install,
     reupload_and_conflict,
     delete_files_and_releases
@@ -19,8 +19,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-async fn publish_and_install(mode: AuthMode) -> anyhow::Result<()> {
-    let env = TestEnv::start(mode).await?;
+async fn publish_and_install(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
     let dep = DistSpec::new("oci-dep", "0.3.0");
     let app = DistSpec::new("Oci.App", "1.2.0").requires("oci-dep>=0.3");
     let dep_wheel = env.sandbox.wheel(&dep).await?;
@@ -89,7 +89,7 @@ async fn check_stored_layout(
     wheel: &std::path::Path,
     sdist: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let direct = env.registry.direct();
+    let direct = env.storage();
     let repository = "team/python/oci_app";
     assert_eq!(direct.tags(repository).await?, vec!["1.2.0".to_owned()]);
     let (media_type, _, body) = direct
@@ -135,8 +135,8 @@ async fn check_stored_layout(
     Ok(())
 }
 
-async fn reupload_and_conflict(mode: AuthMode) -> anyhow::Result<()> {
-    let env = TestEnv::start(mode).await?;
+async fn reupload_and_conflict(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
     let spec = DistSpec::new("conflicted", "1.0");
     let wheel = env.sandbox.wheel(&spec).await?;
     env.twine_upload(&[&wheel]).await?.assert_success();
@@ -188,14 +188,14 @@ async fn reupload_and_conflict(mode: AuthMode) -> anyhow::Result<()> {
         .await?;
     assert_eq!(stored.as_ref(), std::fs::read(&wheel)?.as_slice());
     assert_eq!(
-        env.registry.direct().tags("team/python/conflicted").await?,
+        env.storage().tags("team/python/conflicted").await?,
         vec!["1.0".to_owned()]
     );
     Ok(())
 }
 
-async fn delete_files_and_releases(mode: AuthMode) -> anyhow::Result<()> {
-    let env = TestEnv::start(mode).await?;
+async fn delete_files_and_releases(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
     let one = DistSpec::new("deletable", "1.0");
     let two = DistSpec::new("deletable", "2.0");
     let files = [
@@ -211,7 +211,7 @@ async fn delete_files_and_releases(mode: AuthMode) -> anyhow::Result<()> {
         async move { request.send().await }
     };
 
-    if mode != AuthMode::Anonymous {
+    if backend.needs_credentials() {
         let path = format!("{base}/{}", one.wheel_filename());
         let anonymous = env.http(Method::DELETE, &path, false).send().await?;
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
@@ -236,7 +236,7 @@ async fn delete_files_and_releases(mode: AuthMode) -> anyhow::Result<()> {
         StatusCode::OK
     );
     assert_eq!(
-        env.registry.direct().tags("team/python/deletable").await?,
+        env.storage().tags("team/python/deletable").await?,
         vec!["1.0".to_owned()]
     );
     assert_eq!(

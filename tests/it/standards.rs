@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::harness::{AuthMode, DistSpec, TestEnv};
+use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
 
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 const HTML: &str = "application/vnd.pypi.simple.v1+html";
@@ -146,8 +146,8 @@ async fn pages_revalidate_with_etags() -> anyhow::Result<()> {
 
 /// A yanked release is skipped by pip and uv unless pinned exactly; un-yanking restores it;
 /// the mark and reason show in HTML, JSON and the releases JSON.
-async fn yanked_releases_are_skipped(mode: AuthMode) -> anyhow::Result<()> {
-    let env = TestEnv::start(mode).await?;
+async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
     let old = DistSpec::new("yanky", "1.0");
     let new = DistSpec::new("yanky", "1.1");
     for spec in [&old, &new] {
@@ -155,7 +155,7 @@ async fn yanked_releases_are_skipped(mode: AuthMode) -> anyhow::Result<()> {
         env.twine_upload(&[&wheel]).await?.assert_success();
     }
     let yank = format!("{}/+yank/yanky/1.1", env.base_path());
-    if mode != AuthMode::Anonymous {
+    if backend.needs_credentials() {
         let anonymous = env.http(Method::POST, &yank, false).send().await?;
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     }
@@ -261,7 +261,7 @@ async fn yanked_releases_are_skipped(mode: AuthMode) -> anyhow::Result<()> {
     Ok(())
 }
 
-crate::in_every_auth_mode!(yanked_releases_are_skipped);
+crate::in_every_backend!(yanked_releases_are_skipped);
 
 /// pip and uv skip a release whose `Requires-Python` excludes their interpreter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,6 +464,6 @@ async fn invalid_distributions_are_refused() -> anyhow::Result<()> {
             "{filename}: {body}"
         );
     }
-    assert!(env.registry.direct().catalog().await?.is_empty());
+    assert!(env.storage().catalog().await?.is_empty());
     Ok(())
 }

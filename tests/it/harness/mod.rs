@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod fake_registry;
+pub mod probe;
 pub mod process;
 pub mod registry;
 pub mod server;
@@ -14,13 +15,32 @@ pub use clients::{DistSpec, Output, Sandbox};
 pub use registry::{AuthMode, Registry};
 pub use server::Server;
 
+/// Where the server under test keeps packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A real registry in this auth mode.
+    Registry(AuthMode),
+    /// The local image-layout store.
+    Local,
+}
+
+impl Backend {
+    /// Whether writes need credentials.
+    pub fn needs_credentials(self) -> bool {
+        matches!(self, Self::Registry(AuthMode::Htpasswd | AuthMode::Token))
+    }
+}
+
 /// Everything one end-to-end test needs: a registry, the server in front of it, a sandbox
-/// for the clients, and a namespace of its own.
+/// for the clients, and a namespace of its own. With the local backend, the server also has a
+/// local store in a temporary directory, and the index URLs name it (`/local/...`).
 pub struct TestEnv {
     pub registry: Registry,
     pub server: Server,
     pub sandbox: Sandbox,
     pub namespace: String,
+    pub backend: Backend,
+    store: Option<tempfile::TempDir>,
 }
 
 impl TestEnv {
@@ -34,19 +54,66 @@ impl TestEnv {
         mode: AuthMode,
         configure: impl FnOnce(&mut oci_pypi::config::Config),
     ) -> anyhow::Result<TestEnv> {
+        Self::start_backend_with(Backend::Registry(mode), configure).await
+    }
+
+    /// A server over `backend`.
+    pub async fn start_backend(backend: Backend) -> anyhow::Result<TestEnv> {
+        Self::start_backend_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestEnv::start_backend`], with a chance to change the server's configuration.
+    pub async fn start_backend_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut oci_pypi::config::Config),
+    ) -> anyhow::Result<TestEnv> {
+        let mode = match backend {
+            Backend::Registry(mode) => mode,
+            Backend::Local => AuthMode::Anonymous,
+        };
         let registry = Registry::start(mode).await?;
-        let server = Server::start_for(&registry, configure).await?;
+        let store = match backend {
+            Backend::Local => Some(tempfile::tempdir()?),
+            Backend::Registry(_) => None,
+        };
+        let store_dir = store.as_ref().map(|dir| dir.path().join("store"));
+        let server = Server::start_for(&registry, |config| {
+            config.store_dir = store_dir;
+            configure(config);
+        })
+        .await?;
         Ok(TestEnv {
             registry,
             server,
             sandbox: Sandbox::new()?,
             namespace: "team/python".to_owned(),
+            backend,
+            store,
         })
     }
 
-    /// The main credentials, if the registry has any.
+    /// The main credentials, if the backend has any.
     pub fn credentials(&self) -> Option<(String, String)> {
-        self.registry.credentials()
+        match self.backend {
+            Backend::Registry(_) => self.registry.credentials(),
+            Backend::Local => None,
+        }
+    }
+
+    /// The URL's registry segment: the registry's host, or `local`.
+    pub fn segment(&self) -> String {
+        match self.backend {
+            Backend::Registry(_) => self.registry.host(),
+            Backend::Local => "local".to_owned(),
+        }
+    }
+
+    /// What is stored, seen without the server.
+    pub fn storage(&self) -> probe::Probe {
+        match &self.store {
+            Some(dir) => probe::Probe::Local(dir.path().join("store")),
+            None => probe::Probe::Registry(self.registry.direct()),
+        }
     }
 
     /// `http://127.0.0.1:P/<registry host>/<namespace>/` without credentials.
@@ -54,7 +121,7 @@ impl TestEnv {
         format!(
             "{}/{}/{}/",
             self.server.url(),
-            self.registry.host(),
+            self.segment(),
             self.namespace
         )
     }
@@ -65,7 +132,7 @@ impl TestEnv {
             Some((user, password)) => format!(
                 "http://{user}:{password}@{}/{}/{}/",
                 self.server.authority(),
-                self.registry.host(),
+                self.segment(),
                 self.namespace
             ),
             None => self.index_url(),
@@ -139,6 +206,6 @@ impl TestEnv {
 
     /// The path of this test's namespace on the server: `/<registry host>/<namespace>`.
     pub fn base_path(&self) -> String {
-        format!("/{}/{}", self.registry.host(), self.namespace)
+        format!("/{}/{}", self.segment(), self.namespace)
     }
 }

@@ -1,0 +1,106 @@
+//! One-off commands run with the server's settings instead of serving: promotion of a release
+//! and copying a whole namespace (how a local store moves to a registry).
+
+use crate::config::{Command, Config, CopyNamespaceArgs, Ends, PromoteArgs};
+use crate::index::{Caller, Index, IndexError, Location, Promotion, PromotionReport};
+use crate::storage::registry::Secret;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// A command-line value that cannot be used.
+    #[error("{0}")]
+    Argument(String),
+    /// The server could not be set up.
+    #[error("cannot start: {0}")]
+    Setup(String),
+    /// The index refused or failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// Runs `command`; returns the report to print (JSON).
+///
+/// # Errors
+/// Bad arguments, setup failures, and what the index refuses.
+pub async fn run(command: &Command, config: &Config) -> Result<String, CommandError> {
+    let state = crate::state(config).map_err(|error| CommandError::Setup(error.to_string()))?;
+    let index = &state.index;
+    let reports = match command {
+        Command::Promote(args) => vec![promote(index, args).await?],
+        Command::CopyNamespace(args) => copy_namespace(index, args).await?,
+    };
+    let total: PromotionReport = reports.into_iter().fold(PromotionReport::default(), |mut all, r| {
+        all.copied.extend(r.copied);
+        all.already_there.extend(r.already_there);
+        all.removed_source |= r.removed_source;
+        all
+    });
+    Ok(serde_json::json!({
+        "copied": total.copied,
+        "already_there": total.already_there,
+        "removed_source": total.removed_source,
+    })
+    .to_string())
+}
+
+async fn promote(index: &Index, args: &PromoteArgs) -> Result<PromotionReport, CommandError> {
+    let (from, to) = (locate(index, &args.ends.from)?, locate(index, &args.ends.to)?);
+    let project = crate::packaging::ProjectName::parse(&args.project).map_err(IndexError::from)?;
+    let promotion = Promotion {
+        from: &from,
+        to: &to,
+        project: &project,
+        target: &args.target,
+        remove_source: args.ends.remove_source,
+    };
+    let (source, destination) = callers(&args.ends);
+    Ok(index.promote(&source, &destination, &promotion).await?)
+}
+
+async fn copy_namespace(index: &Index, args: &CopyNamespaceArgs) -> Result<Vec<PromotionReport>, CommandError> {
+    let (from, to) = (locate(index, &args.ends.from)?, locate(index, &args.ends.to)?);
+    let (source, destination) = callers(&args.ends);
+    let mut reports = Vec::new();
+    for project in index.project_list(&source, &from).await? {
+        let page = match index.project_page(&source, &from, &project).await {
+            Ok(page) => page,
+            Err(IndexError::ProjectNotFound { .. }) => continue,
+            Err(error) => return Err(error.into()),
+        };
+        for release in &page.releases {
+            let target = release.version.to_string();
+            let promotion = Promotion {
+                from: &from,
+                to: &to,
+                project: &project,
+                target: &target,
+                remove_source: args.ends.remove_source,
+            };
+            reports.push(index.promote(&source, &destination, &promotion).await?);
+        }
+    }
+    Ok(reports)
+}
+
+/// `<registry>/<namespace>` → a location.
+fn locate(index: &Index, text: &str) -> Result<Location, CommandError> {
+    let (registry, namespace) = text.trim_matches('/').split_once('/').ok_or_else(|| {
+        CommandError::Argument(format!("`{}` is not `<registry>/<namespace>`", text.escape_default()))
+    })?;
+    Ok(index.locate(registry, namespace)?)
+}
+
+fn callers(ends: &Ends) -> (Caller, Caller) {
+    let caller = |username: &Option<String>, password: &Option<String>| match (username, password) {
+        (_, None) => Caller::Anonymous,
+        (username, Some(password)) => Caller::Basic {
+            username: username.clone().unwrap_or_default(),
+            password: Secret::new(password.clone()),
+        },
+    };
+    (
+        caller(&ends.from_username, &ends.from_password),
+        caller(&ends.to_username, &ends.to_password),
+    )
+}

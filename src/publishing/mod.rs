@@ -1,0 +1,306 @@
+//! Trusted publishing: CI jobs exchange an OIDC ID token from their provider (GitHub Actions,
+//! GitLab CI, any OIDC issuer) for a short-lived upload token, as PyPI does, so that no
+//! long-lived registry secret lives in CI.
+//!
+//! Owns the trust policies (which tokens may publish to which registry namespace, with which
+//! registry credential), OIDC token verification against the issuers' published keys, and the
+//! upload tokens it mints. Knows nothing of HTTP routing or of Python packages.
+//!
+//! Protocol: <https://docs.pypi.org/trusted-publishers/internals/> (`/_/oidc/audience`,
+//! `/_/oidc/mint-token`); tokens are OpenID Connect ID tokens (RFC 7519, RFC 7517).
+
+mod error;
+mod keys;
+mod oidc;
+pub mod policy;
+pub mod token;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use error::PublishingError;
+pub use policy::{Credential, Policies, TrustPolicy};
+pub use token::{TOKEN_PREFIX, TokenClaims, TokenSigner};
+
+use crate::config::Config;
+use crate::storage::registry::{Origin, Secret};
+
+/// The audience announced when none is configured.
+pub const DEFAULT_AUDIENCE: &str = "oci-pypi";
+
+/// How the service is set up.
+#[derive(Debug)]
+pub struct PublishingOptions {
+    /// The `aud` that OIDC tokens must carry.
+    pub audience: String,
+    /// The trust policies.
+    pub policies: Policies,
+    /// Signs and verifies upload tokens.
+    pub signer: TokenSigner,
+    /// How long an upload token lives.
+    pub lifetime: Duration,
+}
+
+/// The trusted publishing service, shared by all requests.
+#[derive(Debug)]
+pub struct TrustedPublishing {
+    audience: String,
+    policies: Vec<TrustPolicy>,
+    keys: keys::KeyCache,
+    signer: TokenSigner,
+    lifetime: Duration,
+}
+
+/// An upload token just minted.
+#[derive(Debug, Clone)]
+pub struct MintedToken {
+    /// The token, to be sent as the upload password.
+    pub token: Secret,
+    /// When it expires, in seconds since the epoch.
+    pub expires: u64,
+}
+
+/// What a verified upload token allows: uploads to these namespaces of this registry, made
+/// with the policy's credential.
+#[derive(Debug, Clone)]
+pub struct UploadScope {
+    /// The trust policy.
+    pub policy: String,
+    /// The registry.
+    pub registry: Origin,
+    /// The namespaces, lowercase.
+    pub namespaces: Vec<String>,
+    /// The registry credential for the upload.
+    pub credential: Credential,
+}
+
+impl TrustedPublishing {
+    /// The service for `config`, or `None` without `--trusted-publishers`.
+    ///
+    /// # Errors
+    /// An unreadable or invalid policy file or token secret, or a policy whose registry is
+    /// not among `--registries`.
+    pub fn from_config(config: &Config) -> Result<Option<Self>, PublishingError> {
+        let Some(path) = &config.trusted_publishers else {
+            return Ok(None);
+        };
+        let policies = policy::load(path, &crate::config::environment_variable)?;
+        let listed = config.registry_origins();
+        for policy in &policies.policies {
+            let https = policy.registry.scheme() == "https";
+            let allowed = listed.contains(&policy.registry) || (config.any_public_registry() && https);
+            if !allowed {
+                return Err(PublishingError::InvalidPolicies {
+                    path: path.display().to_string(),
+                    reason: format!(
+                        "policy `{}`: `registry` `{}` is not among --registries",
+                        policy.name, policy.registry
+                    ),
+                });
+            }
+        }
+        let signer = if let Some(file) = &config.token_secret_file {
+            TokenSigner::from_file(file)?
+        } else {
+            tracing::warn!(
+                "no --token-secret-file: upload tokens minted here are accepted only by this process, until it restarts"
+            );
+            TokenSigner::random()?
+        };
+        let service = Self::new(PublishingOptions {
+            audience: config.oidc_audience.clone(),
+            policies,
+            signer,
+            lifetime: Duration::from_secs(config.upload_token_lifetime.max(1)),
+        })?;
+        tracing::info!(
+            publishing.policies = service.policies.len(),
+            "trusted publishing enabled with {} polic{} (audience `{}`)",
+            service.policies.len(),
+            if service.policies.len() == 1 { "y" } else { "ies" },
+            service.audience
+        );
+        Ok(Some(service))
+    }
+
+    /// The service with these options.
+    ///
+    /// # Errors
+    /// [`PublishingError::IssuerUnavailable`] when the HTTP client cannot be built.
+    pub fn new(options: PublishingOptions) -> Result<Self, PublishingError> {
+        let issuers = options
+            .policies
+            .policies
+            .iter()
+            .map(|policy| policy.issuer.clone());
+        Ok(Self {
+            audience: options.audience,
+            keys: keys::KeyCache::new(issuers)?,
+            policies: options.policies.policies,
+            signer: options.signer,
+            lifetime: options.lifetime,
+        })
+    }
+
+    /// The audience OIDC tokens must be requested for.
+    #[must_use]
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Exchanges a CI provider's OIDC token for an upload token.
+    ///
+    /// # Errors
+    /// [`PublishingError::InvalidToken`] when the token does not verify,
+    /// [`PublishingError::NoMatchingPublisher`] when no policy matches its claims,
+    /// [`PublishingError::IssuerUnavailable`] when the issuer's keys cannot be fetched.
+    pub async fn mint(&self, oidc_token: &str) -> Result<MintedToken, PublishingError> {
+        let unverified = oidc::inspect(oidc_token)?;
+        let issuer = unverified.issuer.clone();
+        if !self.policies.iter().any(|policy| policy.issuer == issuer) {
+            return Err(PublishingError::InvalidToken(format!(
+                "issuer `{}` is not trusted here",
+                issuer.escape_default()
+            )));
+        }
+        let keys = self.keys.keys(&issuer, unverified.kid.as_deref()).await?;
+        let now = unix_now();
+        let claims = oidc::verify(oidc_token, &unverified, &keys, &self.audience, now)?;
+        let subject = claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let policy = self
+            .policies
+            .iter()
+            .find(|policy| policy.issuer == issuer && policy.matches(&claims))
+            .ok_or_else(|| PublishingError::NoMatchingPublisher {
+                issuer: issuer.clone(),
+                subject: subject.escape_default().to_string(),
+            })?;
+        let expires = now.saturating_add(self.lifetime.as_secs());
+        let jti = hex::encode(token::random_bytes::<16>()?);
+        let token = self.signer.sign(&TokenClaims {
+            policy: policy.name.clone(),
+            registry: policy.registry.to_string(),
+            namespaces: policy.namespaces.clone(),
+            iat: now,
+            exp: expires,
+            jti: jti.clone(),
+        })?;
+        tracing::info!(
+            publishing.policy = %policy.name,
+            oidc.issuer = %issuer,
+            oidc.subject = %subject,
+            token.id = %jti,
+            "minted an upload token for trusted publisher `{}` (subject `{subject}`)",
+            policy.name
+        );
+        Ok(MintedToken {
+            token: Secret::new(token),
+            expires,
+        })
+    }
+
+    /// What an upload token (the password of an upload) allows.
+    ///
+    /// # Errors
+    /// [`PublishingError::InvalidUploadToken`], [`PublishingError::UploadTokenExpired`], or
+    /// [`PublishingError::UnknownPublisher`] when its policy was removed or changed registry.
+    pub fn verify(&self, upload_token: &str) -> Result<UploadScope, PublishingError> {
+        let claims = self.signer.verify(upload_token, unix_now())?;
+        let policy = self
+            .policies
+            .iter()
+            .find(|policy| policy.name == claims.policy && policy.registry.to_string() == claims.registry)
+            .ok_or_else(|| PublishingError::UnknownPublisher(claims.policy.clone()))?;
+        // Namespaces removed from the policy since the token was minted are no longer allowed.
+        let namespaces = claims
+            .namespaces
+            .into_iter()
+            .filter(|namespace| policy.namespaces.contains(namespace))
+            .collect();
+        Ok(UploadScope {
+            policy: policy.name.clone(),
+            registry: policy.registry.clone(),
+            namespaces,
+            credential: policy.credential.clone(),
+        })
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> TrustedPublishing {
+        let text = r#"
+            [[policy]]
+            name = "app"
+            issuer = "https://gitlab.com"
+            registry = "https://ghcr.io"
+            namespaces = ["acme/python", "acme/staging"]
+            claims = { project_path = "acme/app" }
+            credential = { username = "bot", password_env = "TOKEN" }
+        "#;
+        let environment = |_: &str| Some("registry-password".to_owned());
+        let policies = policy::parse(text, std::path::Path::new("p.toml"), &environment).unwrap();
+        TrustedPublishing::new(PublishingOptions {
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            policies,
+            signer: TokenSigner::new(vec![1; 32]),
+            lifetime: Duration::from_secs(60),
+        })
+        .unwrap()
+    }
+
+    fn upload_token(service: &TrustedPublishing, policy: &str, namespaces: &[&str]) -> String {
+        service
+            .signer
+            .sign(&TokenClaims {
+                policy: policy.to_owned(),
+                registry: "https://ghcr.io".to_owned(),
+                namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
+                iat: unix_now(),
+                exp: unix_now() + 60,
+                jti: "id".to_owned(),
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn upload_tokens_carry_the_policy_credential_and_namespaces() {
+        let service = service();
+        let scope = service
+            .verify(&upload_token(&service, "app", &["acme/python", "other"]))
+            .unwrap();
+        assert_eq!(scope.policy, "app");
+        assert_eq!(scope.namespaces, vec!["acme/python".to_owned()]);
+        assert_eq!(scope.credential.password.expose(), "registry-password");
+        let error = service
+            .verify(&upload_token(&service, "gone", &["acme/python"]))
+            .unwrap_err();
+        assert!(matches!(error, PublishingError::UnknownPublisher(_)), "{error}");
+    }
+
+    #[tokio::test]
+    async fn mint_refuses_unknown_issuers_without_fetching() {
+        use base64::Engine as _;
+        let part = |value: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+        };
+        let token = format!(
+            "{}.{}.c2ln",
+            part(serde_json::json!({"alg": "RS256", "jku": "https://evil.example/keys"})),
+            part(serde_json::json!({"iss": "https://evil.example", "aud": "oci-pypi"}))
+        );
+        let error = service().mint(&token).await.unwrap_err().to_string();
+        assert!(error.contains("issuer `https://evil.example` is not trusted here"), "{error}");
+    }
+}

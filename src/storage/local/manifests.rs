@@ -1,0 +1,214 @@
+//! Manifests and tags of a layout: manifests are blobs; a tag is an `index.json` entry.
+//!
+//! Specification: <https://github.com/opencontainers/image-spec/blob/main/image-layout.md>
+//! ("index.json file", "Blobs"). `index.json` is only rewritten under the layout's lock, and a
+//! tag is only added once the manifest's blob is in place, so a tag never dangles.
+
+use std::fs;
+use std::io::{self, Read as _};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::LocalStore;
+use super::blobs::store_bytes;
+use super::index_json::IndexJson;
+use super::layout::{self, Layout};
+use crate::storage::error::StorageError;
+use crate::storage::oci::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, StoredManifest};
+use crate::storage::reference::{Digest, Reference, Repository, Tag};
+use crate::storage::store::ManifestFetch;
+
+/// The largest manifest stored or read (the distribution spec's suggested minimum limit).
+const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
+
+impl LocalStore {
+    /// The tags of `repository`; `None` when it does not exist.
+    pub(super) fn list_tags_blocking(
+        &self,
+        repository: &Repository,
+    ) -> Result<Option<Vec<Tag>>, StorageError> {
+        let Some(layout) = self.find_layout(repository)? else {
+            return Ok(None);
+        };
+        Ok(Some(IndexJson::read(self, &layout)?.tags()))
+    }
+
+    /// A manifest by tag or digest, or `Unchanged` when it has digest `known` (then its blob
+    /// is not read).
+    pub(super) fn get_manifest_blocking(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        known: Option<&Digest>,
+    ) -> Result<ManifestFetch, StorageError> {
+        let Some(layout) = self.find_layout(repository)? else {
+            return Ok(ManifestFetch::Missing);
+        };
+        let (digest, tagged_media_type) = match reference {
+            Reference::Tag(tag) => match IndexJson::read(self, &layout)?.find(tag) {
+                Some(tagged) => (tagged.digest, Some(tagged.media_type)),
+                None => return Ok(ManifestFetch::Missing),
+            },
+            Reference::Digest(digest) => (digest.clone(), None),
+        };
+        if known == Some(&digest) {
+            return Ok(ManifestFetch::Unchanged);
+        }
+        let Some(bytes) = self.read_manifest(&layout, &digest)? else {
+            // A tag whose blob is gone: a delete raced with this read.
+            return Ok(ManifestFetch::Missing);
+        };
+        let media_type = tagged_media_type.unwrap_or_else(|| media_type_of(&bytes));
+        Ok(ManifestFetch::Fetched(StoredManifest {
+            media_type,
+            digest,
+            bytes,
+        }))
+    }
+
+    /// Stores a manifest's blob and, for a tag, points the tag at it.
+    pub(super) fn put_manifest_blocking(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        media_type: &str,
+        body: &Bytes,
+    ) -> Result<Digest, StorageError> {
+        if body.len() > MAX_MANIFEST_SIZE {
+            return Err(StorageError::ManifestTooLarge {
+                size: body.len(),
+                limit: MAX_MANIFEST_SIZE,
+            });
+        }
+        let digest = Digest::of(body);
+        let layout = self.create_layout(repository)?;
+        let tag = match reference {
+            Reference::Digest(expected) if expected != &digest => {
+                return Err(StorageError::DigestMismatch {
+                    expected: expected.to_string(),
+                    actual: digest.to_string(),
+                });
+            }
+            Reference::Digest(_) => {
+                store_bytes(self, &layout, &digest, body)?;
+                return Ok(digest);
+            }
+            Reference::Tag(tag) => tag,
+        };
+        let mut descriptor = Descriptor::of(media_type, body);
+        descriptor.artifact_type = artifact_type_of(body);
+        // Written outside the lock (the slow part), then checked again under it: a concurrent
+        // delete of the same digest may have removed it, and a tag must never dangle.
+        store_bytes(self, &layout, &digest, body)?;
+        let _lock = layout.lock(self)?;
+        store_bytes(self, &layout, &digest, body)?;
+        let mut index = IndexJson::read(self, &layout)?;
+        if index.set_tag(tag, descriptor) {
+            index.write(self, &layout)?;
+        }
+        tracing::debug!(oci.repository = %repository, oci.digest = %digest, "tagged `{repository}:{tag}`");
+        Ok(digest)
+    }
+
+    /// Removes every tag pointing at `digest`, then its blob. What is gone already is fine.
+    pub(super) fn delete_manifest_blocking(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        let Some(layout) = self.find_layout(repository)? else {
+            return Ok(());
+        };
+        let _lock = layout.lock(self)?;
+        let mut index = IndexJson::read(self, &layout)?;
+        if index.remove_digest(digest) {
+            index.write(self, &layout)?;
+        }
+        let path = layout.blob_path(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => layout::sync_dir(self, &layout.blobs_dir()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(self.io_at(&path)(error)),
+        }
+    }
+
+    /// The bytes of manifest `digest`, checked against it; `None` when absent.
+    fn read_manifest(
+        &self,
+        layout: &Layout,
+        digest: &Digest,
+    ) -> Result<Option<Bytes>, StorageError> {
+        let path = layout.blob_path(digest);
+        let corrupted = |reason: String| StorageError::Corrupted {
+            path: self.display_path(&path),
+            reason,
+        };
+        let Some(size) = layout::file_size(self, &path)? else {
+            return Ok(None);
+        };
+        if size > MAX_MANIFEST_SIZE as u64 {
+            return Err(corrupted(format!(
+                "manifest `{digest}` is larger than 4 MiB"
+            )));
+        }
+        let mut bytes = Vec::new();
+        match fs::File::open(&path) {
+            Ok(file) => file
+                .take(MAX_MANIFEST_SIZE as u64 + 1)
+                .read_to_end(&mut bytes)
+                .map_err(self.io_at(&path))?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(self.io_at(&path)(error)),
+        };
+        if bytes.len() > MAX_MANIFEST_SIZE {
+            return Err(corrupted(format!(
+                "manifest `{digest}` is larger than 4 MiB"
+            )));
+        }
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(corrupted(format!(
+                "manifest `{digest}` has content of digest `{actual}`"
+            )));
+        }
+        Ok(Some(Bytes::from(bytes)))
+    }
+}
+
+/// A manifest's media type from its own `mediaType` field; without one, an index when it has
+/// `manifests`, an image manifest otherwise.
+fn media_type_of(bytes: &[u8]) -> String {
+    let Ok(Value::Object(document)) = serde_json::from_slice::<Value>(bytes) else {
+        return MEDIA_TYPE_MANIFEST.to_owned();
+    };
+    match document.get("mediaType").and_then(Value::as_str) {
+        Some(media_type) => media_type.to_owned(),
+        None if document.contains_key("manifests") => MEDIA_TYPE_INDEX.to_owned(),
+        None => MEDIA_TYPE_MANIFEST.to_owned(),
+    }
+}
+
+/// The `artifactType` of a manifest, for its index entry.
+fn artifact_type_of(bytes: &[u8]) -> Option<String> {
+    let document: Value = serde_json::from_slice(bytes).ok()?;
+    document.get("artifactType")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_from_the_document() {
+        assert_eq!(media_type_of(br#"{"mediaType":"x/y"}"#), "x/y");
+        assert_eq!(media_type_of(br#"{"manifests":[]}"#), MEDIA_TYPE_INDEX);
+        assert_eq!(media_type_of(br#"{"layers":[]}"#), MEDIA_TYPE_MANIFEST);
+        assert_eq!(media_type_of(b"not json"), MEDIA_TYPE_MANIFEST);
+        assert_eq!(
+            artifact_type_of(br#"{"artifactType":"application/pyoci.package.v1"}"#).as_deref(),
+            Some("application/pyoci.package.v1")
+        );
+        assert_eq!(artifact_type_of(b"[]"), None);
+    }
+}
