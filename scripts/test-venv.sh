@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (idempotently) the Python virtualenv holding the real package
-# clients used by the integration tests: pip, twine and uv.
+# clients used by the integration tests: pip, twine, uv and poetry.
 #
 #   scripts/test-venv.sh [DIR]
 #
@@ -17,6 +17,8 @@ set -euo pipefail
 PIP_VERSION="26.3"
 TWINE_VERSION="7.0.0"
 UV_VERSION="0.13.9"
+POETRY_VERSION="2.5.1"
+PYPISERVER_VERSION="2.4.2"
 
 PYTHON="${PYTHON:-python3}"
 
@@ -38,13 +40,13 @@ unset VIRTUAL_ENV PYTHONHOME PYTHONPATH
 
 py_version="$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
     || die "cannot run '$PYTHON'"
-wanted="python=$py_version pip=$PIP_VERSION twine=$TWINE_VERSION uv=$UV_VERSION"
+wanted="python=$py_version pip=$PIP_VERSION twine=$TWINE_VERSION uv=$UV_VERSION poetry=$POETRY_VERSION pypiserver=$PYPISERVER_VERSION"
 
 venv_python="$venv_dir/bin/python"
 
 if [[ -f "$marker" ]] && [[ "$(cat "$marker")" == "$wanted" ]] \
     && "$venv_python" -c 'import sys' >/dev/null 2>&1 \
-    && [[ -x "$venv_dir/bin/pip" && -x "$venv_dir/bin/twine" && -x "$venv_dir/bin/uv" ]]; then
+    && [[ -x "$venv_dir/bin/pip" && -x "$venv_dir/bin/twine" && -x "$venv_dir/bin/uv" && -x "$venv_dir/bin/poetry" ]]; then
     log "up to date: $venv_dir ($wanted)"
     exit 0
 fi
@@ -72,14 +74,16 @@ log "installing pip==$PIP_VERSION"
 "$venv_python" -m pip install --no-cache-dir --quiet --upgrade "pip==$PIP_VERSION" \
     || die "could not install pip==$PIP_VERSION from PyPI"
 
-log "installing twine==$TWINE_VERSION uv==$UV_VERSION"
+log "installing twine==$TWINE_VERSION uv==$UV_VERSION poetry==$POETRY_VERSION pypiserver==$PYPISERVER_VERSION"
 "$venv_python" -m pip install --no-cache-dir --quiet "twine==$TWINE_VERSION" "uv==$UV_VERSION" \
-    || die "could not install twine/uv from PyPI"
+    "poetry==$POETRY_VERSION" "pypiserver==$PYPISERVER_VERSION" \
+    || die "could not install twine/uv/poetry/pypiserver from PyPI"
 
 # Sanity check: every client runs.
 "$venv_dir/bin/pip" --version >/dev/null || die "pip does not run"
 "$venv_dir/bin/twine" --version >/dev/null || die "twine does not run"
 "$venv_dir/bin/uv" --version >/dev/null || die "uv does not run"
+"$venv_dir/bin/poetry" --version >/dev/null || die "poetry does not run"
 
 printf '%s\n' "$wanted" > "$marker"
 log "ready: $venv_dir ($wanted)"

@@ -30,12 +30,15 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
         Command::Promote(args) => vec![promote(index, args).await?],
         Command::CopyNamespace(args) => copy_namespace(index, args).await?,
     };
-    let total: PromotionReport = reports.into_iter().fold(PromotionReport::default(), |mut all, r| {
-        all.copied.extend(r.copied);
-        all.already_there.extend(r.already_there);
-        all.removed_source |= r.removed_source;
-        all
-    });
+    let total: PromotionReport =
+        reports
+            .into_iter()
+            .fold(PromotionReport::default(), |mut all, r| {
+                all.copied.extend(r.copied);
+                all.already_there.extend(r.already_there);
+                all.removed_source |= r.removed_source;
+                all
+            });
     Ok(serde_json::json!({
         "copied": total.copied,
         "already_there": total.already_there,
@@ -45,7 +48,10 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
 }
 
 async fn promote(index: &Index, args: &PromoteArgs) -> Result<PromotionReport, CommandError> {
-    let (from, to) = (locate(index, &args.ends.from)?, locate(index, &args.ends.to)?);
+    let (from, to) = (
+        locate(index, &args.ends.from)?,
+        locate(index, &args.ends.to)?,
+    );
     let project = crate::packaging::ProjectName::parse(&args.project).map_err(IndexError::from)?;
     let promotion = Promotion {
         from: &from,
@@ -58,8 +64,14 @@ async fn promote(index: &Index, args: &PromoteArgs) -> Result<PromotionReport, C
     Ok(index.promote(&source, &destination, &promotion).await?)
 }
 
-async fn copy_namespace(index: &Index, args: &CopyNamespaceArgs) -> Result<Vec<PromotionReport>, CommandError> {
-    let (from, to) = (locate(index, &args.ends.from)?, locate(index, &args.ends.to)?);
+async fn copy_namespace(
+    index: &Index,
+    args: &CopyNamespaceArgs,
+) -> Result<Vec<PromotionReport>, CommandError> {
+    let (from, to) = (
+        locate(index, &args.ends.from)?,
+        locate(index, &args.ends.to)?,
+    );
     let (source, destination) = callers(&args.ends);
     let mut reports = Vec::new();
     for project in index.project_list(&source, &from).await? {
@@ -86,7 +98,10 @@ async fn copy_namespace(index: &Index, args: &CopyNamespaceArgs) -> Result<Vec<P
 /// `<registry>/<namespace>` → a location.
 fn locate(index: &Index, text: &str) -> Result<Location, CommandError> {
     let (registry, namespace) = text.trim_matches('/').split_once('/').ok_or_else(|| {
-        CommandError::Argument(format!("`{}` is not `<registry>/<namespace>`", text.escape_default()))
+        CommandError::Argument(format!(
+            "`{}` is not `<registry>/<namespace>`",
+            text.escape_default()
+        ))
     })?;
     Ok(index.locate(registry, namespace)?)
 }

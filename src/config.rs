@@ -98,6 +98,20 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPLOAD_TOKEN_LIFETIME", default_value_t = 900)]
     pub upload_token_lifetime: u64,
 
+    /// Upstream indexes for names a namespace does not have, as comma-separated
+    /// `<registry>/<namespace>=<simple index URL>` (`ghcr.io/org=https://pypi.org/simple/`).
+    /// A name the namespace has is never looked up upstream.
+    #[arg(long, env = "OCI_PYPI_UPSTREAMS", value_delimiter = ',')]
+    pub upstreams: Vec<String>,
+
+    /// Names that may come from upstream (comma-separated, `*` wildcards); empty: all.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_ALLOW", value_delimiter = ',')]
+    pub upstream_allow: Vec<String>,
+
+    /// Names that never come from upstream (comma-separated, `*` wildcards).
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_DENY", value_delimiter = ',')]
+    pub upstream_deny: Vec<String>,
+
     /// Log filter: a level (`info`, `debug`) or tracing directives (`oci_pypi=debug`).
     #[arg(long, env = "OCI_PYPI_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -125,7 +139,9 @@ impl Cli {
     pub fn load() -> Self {
         let mut cli = Self::parse();
         if cli.config.port.is_none() {
-            cli.config.port = std::env::var("PORT").ok().and_then(|p| p.trim().parse().ok());
+            cli.config.port = std::env::var("PORT")
+                .ok()
+                .and_then(|p| p.trim().parse().ok());
         }
         cli
     }
@@ -284,6 +300,9 @@ impl Config {
             max_versions: 0,
             blob_redirects: BlobRedirects::Stream,
             shutdown_grace: 30,
+            upstreams: Vec::new(),
+            upstream_allow: Vec::new(),
+            upstream_deny: Vec::new(),
             trusted_publishers: None,
             oidc_audience: "oci-pypi".to_owned(),
             token_secret_file: None,
@@ -314,7 +333,9 @@ fn parse_registry(input: &str) -> Result<RegistryEntry, String> {
     if input.trim() == "*" {
         return Ok(RegistryEntry::AnyPublic);
     }
-    Origin::parse(input).map(RegistryEntry::Origin).map_err(|error| error.to_string())
+    Origin::parse(input)
+        .map(RegistryEntry::Origin)
+        .map_err(|error| error.to_string())
 }
 
 fn parse_subpath(input: &str) -> Result<String, String> {
@@ -399,7 +420,10 @@ mod tests {
         assert!(any.any_public_registry());
         assert!(any.registry_origins().is_empty());
         let local = Config::try_parse_from(["oci-pypi"]).unwrap();
-        assert_eq!(local.local_store_dir(), Some(std::path::PathBuf::from("./oci-pypi-data")));
+        assert_eq!(
+            local.local_store_dir(),
+            Some(std::path::PathBuf::from("./oci-pypi-data"))
+        );
         let error = Config::try_parse_from(["oci-pypi", "--registries", "ftp://x"]).unwrap_err();
         assert!(
             error

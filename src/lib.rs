@@ -30,6 +30,7 @@ pub mod packaging;
 pub mod publishing;
 pub mod storage;
 pub mod telemetry;
+pub mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,10 +39,13 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::index::{Index, IndexOptions, RegistryPolicy};
+use crate::index::{Target, UpstreamRoute, Upstreams};
 use crate::publishing::{PublishingError, TrustedPublishing};
 use crate::storage::StorageError;
+use crate::storage::local::LocalStore;
 use crate::storage::registry::{ClientOptions, RegistryClient};
 use crate::telemetry::Metrics;
+use crate::upstream::UpstreamIndex;
 
 /// Why the application state cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,9 @@ pub enum StartError {
     /// Trusted publishing: its policy file or token secret.
     #[error(transparent)]
     Publishing(#[from] PublishingError),
+    /// A setting that cannot be used.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Builds the application state from the configuration.
@@ -67,21 +74,25 @@ pub fn state(config: &Config) -> Result<http::AppState, StartError> {
         read_timeout: config.read_timeout(),
         metrics: Arc::clone(&metrics),
     })?;
+    let registries = RegistryPolicy::new(config.registry_origins(), config.any_public_registry());
+    let local_store = match config.local_store_dir() {
+        Some(dir) => Some(Arc::new(LocalStore::open(dir)?) as Arc<dyn storage::Store>),
+        None => None,
+    };
+    let upstreams = upstreams(config, &registries)?;
     let index = Index::new(
         client,
         Arc::clone(&metrics),
         IndexOptions {
-            registries: RegistryPolicy::new(
-                config.registry_origins(),
-                config.any_public_registry(),
-            ),
+            registries,
             bearer_username: config.bearer_username.clone(),
             max_upload_size: config.max_upload_size,
             listing_concurrency: config.listing_concurrency.max(1),
             listing_ttl: std::time::Duration::from_secs(config.listing_cache_ttl),
             max_versions: config.max_versions,
             pass_blob_redirects: config.blob_redirects == config::BlobRedirects::Redirect,
-            local_store: None,
+            local_store,
+            upstreams,
         },
     );
     Ok(http::AppState {
@@ -89,6 +100,42 @@ pub fn state(config: &Config) -> Result<http::AppState, StartError> {
         metrics,
         subpath: config.subpath.clone(),
         publishing: TrustedPublishing::from_config(config)?.map(Arc::new),
+    })
+}
+
+/// The `--upstreams` entries: `<registry>/<namespace>=<simple index URL>`.
+fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, StartError> {
+    let mut routes = Vec::new();
+    for entry in &config.upstreams {
+        let bad = |reason: &str| {
+            StartError::Config(format!("upstream `{}`: {reason}", entry.escape_default()))
+        };
+        let (place, url) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("expected `<registry>/<namespace>=<simple index URL>`"))?;
+        let (registry, namespace) = place
+            .trim()
+            .trim_matches('/')
+            .split_once('/')
+            .ok_or_else(|| bad("expected `<registry>/<namespace>` before `=`"))?;
+        let target = if registry == index::LOCAL_SEGMENT {
+            Target::Local
+        } else {
+            Target::Registry(
+                registries
+                    .resolve(registry)
+                    .map_err(|e| bad(&e.to_string()))?,
+            )
+        };
+        routes.push(UpstreamRoute {
+            target,
+            namespace: layout::Namespace::parse(namespace).map_err(|e| bad(&e.to_string()))?,
+            index: Arc::new(UpstreamIndex::new(url.trim()).map_err(|e| bad(&e.to_string()))?),
+        });
+    }
+    Ok(Upstreams {
+        routes,
+        names: upstream::NameFilter::new(&config.upstream_allow, &config.upstream_deny),
     })
 }
 

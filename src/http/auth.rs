@@ -22,11 +22,13 @@ pub fn authenticate(
 ) -> Result<Caller, ApiError> {
     let caller = caller(headers)?;
     let (token, publishing) = match (&caller, publishing) {
-        (Caller::Basic { password: token, .. } | Caller::Bearer(token), Some(publishing))
-            if token.expose().starts_with(TOKEN_PREFIX) =>
-        {
-            (token, publishing)
-        }
+        (
+            Caller::Basic {
+                password: token, ..
+            }
+            | Caller::Bearer(token),
+            Some(publishing),
+        ) if token.expose().starts_with(TOKEN_PREFIX) => (token, publishing),
         _ => return Ok(caller),
     };
     let scope = publishing

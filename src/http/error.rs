@@ -83,6 +83,8 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         E::Retired(_) => StatusCode::GONE,
         E::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::Upstream(crate::upstream::UpstreamError::BadUrl(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        E::Upstream(_) => StatusCode::BAD_GATEWAY,
         E::PublisherNamespace { .. } | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,
     }
 }
@@ -114,10 +116,16 @@ fn token_exchange_code(error: &PublishingError) -> &'static str {
 }
 
 /// `{"message": ..., "errors": [{"code": ..., "description": ...}]}`, PyPI's shape.
-fn token_exchange_response(status: StatusCode, error: &PublishingError, message: String) -> Response {
+fn token_exchange_response(
+    status: StatusCode,
+    error: &PublishingError,
+    message: String,
+) -> Response {
     let description = match error {
         PublishingError::IssuerUnavailable { .. } => message,
-        _ if status.is_server_error() => "internal error; the cause is in the server log".to_owned(),
+        _ if status.is_server_error() => {
+            "internal error; the cause is in the server log".to_owned()
+        }
         _ => message,
     };
     let body = serde_json::json!({

@@ -33,7 +33,9 @@ struct MintRequest {
 /// `not-enabled` without trust policies.
 pub fn audience(state: &AppState) -> Result<Response, ApiError> {
     let publishing = enabled(state)?;
-    Ok(no_store(Json(serde_json::json!({"audience": publishing.audience()}))))
+    Ok(no_store(Json(
+        serde_json::json!({"audience": publishing.audience()}),
+    )))
 }
 
 /// `POST /_/oidc/mint-token`.

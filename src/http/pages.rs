@@ -17,7 +17,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::negotiate::Format;
 use super::route::Scope;
-use crate::index::{Caller, IndexError, ProjectPage};
+use crate::index::{Caller, IndexError, Listing, ProjectPage};
 use crate::layout::StoredFile;
 use crate::packaging::{DistFilename, ProjectName};
 
@@ -40,10 +40,14 @@ pub async fn project_page(
 ) -> Result<Response, ApiError> {
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
     let name = ProjectName::parse(project).map_err(IndexError::from)?;
-    let page = state.index.project_page(caller, &location, &name).await?;
-    let body = match format {
-        Format::Json => render_project_json(&page).to_string(),
-        Format::Html | Format::TextHtml => render_project_html(&page),
+    let listing = state.index.listing(caller, &location, &name).await?;
+    let body = match (&listing, format) {
+        (Listing::Local(page), Format::Json) => render_project_json(page).to_string(),
+        (Listing::Local(page), Format::Html | Format::TextHtml) => render_project_html(page),
+        (Listing::Upstream(page), Format::Json) => upstream::render_json(&name, page).to_string(),
+        (Listing::Upstream(page), Format::Html | Format::TextHtml) => {
+            upstream::render_html(&name, page)
+        }
     };
     Ok(cacheable(headers, caller, format.content_type(), body))
 }
@@ -313,3 +317,4 @@ fn encode_path_segment(segment: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+mod upstream;

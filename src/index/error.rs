@@ -24,6 +24,9 @@ pub enum IndexError {
         /// Why.
         reason: String,
     },
+    /// The namespace's upstream index failed.
+    #[error(transparent)]
+    Upstream(#[from] crate::upstream::UpstreamError),
     /// The project has no releases in this namespace.
     #[error("project `{project}` was not found in `{namespace}`")]
     ProjectNotFound {

@@ -16,6 +16,7 @@ mod publisher;
 mod registries;
 mod update;
 mod upload;
+mod upstreams;
 mod yank;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use promote::{Promotion, PromotionReport};
 pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;
 pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
+pub use upstreams::{Listing, UpstreamRoute, Upstreams};
 
 use crate::layout::Namespace;
 use crate::packaging::{DistFilename, PackagingError, ProjectName, Version};
@@ -113,6 +115,8 @@ pub struct IndexOptions {
     pub pass_blob_redirects: bool,
     /// The local store served under the `local` registry segment, when there is one.
     pub local_store: Option<Arc<dyn Store>>,
+    /// Upstream indexes for names a namespace does not have.
+    pub upstreams: Upstreams,
 }
 
 /// The index service, shared by all requests.

@@ -37,6 +37,9 @@ pub enum PackagingError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Another index's simple page that cannot be read.
+    #[error("the simple page {0}")]
+    InvalidPage(&'static str),
     /// The uploaded filename disagrees with the form's `name` or `version`.
     #[error("filename `{filename}` does not match form field `{field}` = `{value}`")]
     FieldMismatch {

@@ -13,6 +13,7 @@ mod error;
 mod filename;
 mod metadata;
 mod name;
+mod simple;
 mod upload;
 pub mod version;
 
@@ -23,5 +24,8 @@ pub use metadata::{
     inspect_sdist, inspect_wheel,
 };
 pub use name::ProjectName;
+pub use simple::{
+    CoreMetadataRef, MAX_PAGE_SIZE, SimpleFile, SimplePage, parse_html_page, parse_json_page,
+};
 pub use upload::{Action, UploadForm, UploadMetadata};
 pub use version::{Version, VersionError};

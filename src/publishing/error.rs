@@ -76,6 +76,8 @@ pub enum PublishingError {
         expired: u64,
     },
     /// An upload token minted for a trust policy that is no longer configured.
-    #[error("the upload token was minted for trusted publisher `{0}`, which is no longer configured")]
+    #[error(
+        "the upload token was minted for trusted publisher `{0}`, which is no longer configured"
+    )]
     UnknownPublisher(String),
 }

@@ -101,7 +101,10 @@ impl KeyCache {
             .as_ref()
             .is_some_and(|set| set.fetched.elapsed() >= MIN_REFRESH);
         if found.is_empty() && kid.is_some() && may_refresh {
-            tracing::info!(oidc.issuer = issuer, "unknown key id: fetching the keys of `{issuer}` again");
+            tracing::info!(
+                oidc.issuer = issuer,
+                "unknown key id: fetching the keys of `{issuer}` again"
+            );
             self.refresh(issuer, &mut cached).await?;
             found = select(cached.as_ref(), kid);
         }
@@ -109,10 +112,18 @@ impl KeyCache {
     }
 
     /// Fetches the key set; on failure an older set, if any, stays in use.
-    async fn refresh(&self, issuer: &str, cached: &mut Option<KeySet>) -> Result<(), PublishingError> {
+    async fn refresh(
+        &self,
+        issuer: &str,
+        cached: &mut Option<KeySet>,
+    ) -> Result<(), PublishingError> {
         match self.fetch(issuer).await {
             Ok(keys) => {
-                tracing::info!(oidc.issuer = issuer, oidc.keys = keys.len(), "fetched the signing keys of `{issuer}`");
+                tracing::info!(
+                    oidc.issuer = issuer,
+                    oidc.keys = keys.len(),
+                    "fetched the signing keys of `{issuer}`"
+                );
                 *cached = Some(KeySet {
                     keys,
                     fetched: Instant::now(),
@@ -162,7 +173,11 @@ impl KeyCache {
             .collect())
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str, limit: usize) -> Result<T, String> {
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        limit: usize,
+    ) -> Result<T, String> {
         let mut response = self
             .http
             .get(url)
@@ -184,7 +199,8 @@ impl KeyCache {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|error| format!("`{url}` answered invalid JSON: {error}"))
+        serde_json::from_slice(&body)
+            .map_err(|error| format!("`{url}` answered invalid JSON: {error}"))
     }
 }
 
@@ -197,7 +213,12 @@ fn select(set: Option<&KeySet>, kid: Option<&str>) -> Vec<Jwk> {
     set.keys
         .iter()
         .filter(|key| !matches!(key.algorithm, AlgorithmParameters::OctetKey(_)))
-        .filter(|key| matches!(key.common.public_key_use, None | Some(PublicKeyUse::Signature)))
+        .filter(|key| {
+            matches!(
+                key.common.public_key_use,
+                None | Some(PublicKeyUse::Signature)
+            )
+        })
         .filter(|key| kid.is_none_or(|kid| key.common.key_id.as_deref() == Some(kid)))
         .cloned()
         .collect()
@@ -233,12 +254,27 @@ mod tests {
     #[test]
     fn key_sets_stay_on_the_issuers_origin() {
         let issuer = "https://token.actions.githubusercontent.com";
-        assert!(same_origin(issuer, "https://token.actions.githubusercontent.com/.well-known/jwks"));
-        assert!(same_origin(issuer, "https://token.actions.githubusercontent.com:443/keys"));
-        assert!(!same_origin(issuer, "http://token.actions.githubusercontent.com/keys"));
+        assert!(same_origin(
+            issuer,
+            "https://token.actions.githubusercontent.com/.well-known/jwks"
+        ));
+        assert!(same_origin(
+            issuer,
+            "https://token.actions.githubusercontent.com:443/keys"
+        ));
+        assert!(!same_origin(
+            issuer,
+            "http://token.actions.githubusercontent.com/keys"
+        ));
         assert!(!same_origin(issuer, "https://evil.example/keys"));
-        assert!(!same_origin(issuer, "https://u:p@token.actions.githubusercontent.com/keys"));
-        assert!(!same_origin("http://127.0.0.1:80", "http://127.0.0.1:81/keys"));
+        assert!(!same_origin(
+            issuer,
+            "https://u:p@token.actions.githubusercontent.com/keys"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:80",
+            "http://127.0.0.1:81/keys"
+        ));
     }
 
     #[test]

@@ -87,7 +87,8 @@ impl TrustedPublishing {
         let listed = config.registry_origins();
         for policy in &policies.policies {
             let https = policy.registry.scheme() == "https";
-            let allowed = listed.contains(&policy.registry) || (config.any_public_registry() && https);
+            let allowed =
+                listed.contains(&policy.registry) || (config.any_public_registry() && https);
             if !allowed {
                 return Err(PublishingError::InvalidPolicies {
                     path: path.display().to_string(),
@@ -116,7 +117,11 @@ impl TrustedPublishing {
             publishing.policies = service.policies.len(),
             "trusted publishing enabled with {} polic{} (audience `{}`)",
             service.policies.len(),
-            if service.policies.len() == 1 { "y" } else { "ies" },
+            if service.policies.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            },
             service.audience
         );
         Ok(Some(service))
@@ -212,7 +217,9 @@ impl TrustedPublishing {
         let policy = self
             .policies
             .iter()
-            .find(|policy| policy.name == claims.policy && policy.registry.to_string() == claims.registry)
+            .find(|policy| {
+                policy.name == claims.policy && policy.registry.to_string() == claims.registry
+            })
             .ok_or_else(|| PublishingError::UnknownPublisher(claims.policy.clone()))?;
         // Namespaces removed from the policy since the token was minted are no longer allowed.
         let namespaces = claims
@@ -286,7 +293,49 @@ mod tests {
         let error = service
             .verify(&upload_token(&service, "gone", &["acme/python"]))
             .unwrap_err();
-        assert!(matches!(error, PublishingError::UnknownPublisher(_)), "{error}");
+        assert!(
+            matches!(error, PublishingError::UnknownPublisher(_)),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn policies_may_only_name_listed_registries() {
+        let dir = std::env::temp_dir().join(format!("oci-pypi-policies-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("password"), "pw\n").unwrap();
+        let path = dir.join("publishers.toml");
+        std::fs::write(
+            &path,
+            r#"
+                [[policy]]
+                name = "app"
+                issuer = "https://gitlab.com"
+                registry = "https://ghcr.io"
+                namespaces = ["acme"]
+                claims = { project_path = "acme/app" }
+                credential = { username = "bot", password_file = "password" }
+            "#,
+        )
+        .unwrap();
+        let registries = vec![Origin::parse("http://127.0.0.1:5000").unwrap()];
+        let mut config = Config::for_registries(registries);
+        config.trusted_publishers = Some(path.clone());
+        let error = TrustedPublishing::from_config(&config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("policy `app`: `registry` `https://ghcr.io` is not among --registries"),
+            "{error}"
+        );
+        config
+            .registries
+            .push(crate::config::RegistryEntry::AnyPublic);
+        let service = TrustedPublishing::from_config(&config).unwrap().unwrap();
+        assert_eq!(service.audience(), DEFAULT_AUDIENCE);
+        config.trusted_publishers = None;
+        assert!(TrustedPublishing::from_config(&config).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
@@ -301,6 +350,9 @@ mod tests {
             part(serde_json::json!({"iss": "https://evil.example", "aud": "oci-pypi"}))
         );
         let error = service().mint(&token).await.unwrap_err().to_string();
-        assert!(error.contains("issuer `https://evil.example` is not trusted here"), "{error}");
+        assert!(
+            error.contains("issuer `https://evil.example` is not trusted here"),
+            "{error}"
+        );
     }
 }

@@ -48,11 +48,15 @@ fn invalid(reason: impl Into<String>) -> PublishingError {
 /// algorithm and an `iss` claim.
 pub fn inspect(token: &str) -> Result<Unverified, PublishingError> {
     if token.len() > MAX_TOKEN_LENGTH {
-        return Err(invalid(format!("it is longer than {MAX_TOKEN_LENGTH} bytes")));
+        return Err(invalid(format!(
+            "it is longer than {MAX_TOKEN_LENGTH} bytes"
+        )));
     }
     let parts: Vec<&str> = token.split('.').collect();
     let [header, payload, _signature] = parts.as_slice() else {
-        return Err(invalid("it is not a JWT (three base64url parts separated by `.`)"));
+        return Err(invalid(
+            "it is not a JWT (three base64url parts separated by `.`)",
+        ));
     };
     let header = decode_part(header).ok_or_else(|| invalid("its header is not base64url JSON"))?;
     let name = header
@@ -72,7 +76,8 @@ pub fn inspect(token: &str) -> Result<Unverified, PublishingError> {
             ))
         })?;
     let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
-    let claims = decode_part(payload).ok_or_else(|| invalid("its payload is not base64url JSON"))?;
+    let claims =
+        decode_part(payload).ok_or_else(|| invalid("its payload is not base64url JSON"))?;
     let issuer = claims
         .get("iss")
         .and_then(Value::as_str)
@@ -139,8 +144,13 @@ fn suits(key: &Jwk, algorithm: Algorithm) -> bool {
     use jsonwebtoken::jwk::AlgorithmParameters as Parameters;
     let family = matches!(
         (&key.algorithm, algorithm),
-        (Parameters::RSA(_), Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512)
-            | (Parameters::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384)
+        (
+            Parameters::RSA(_),
+            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512
+        ) | (
+            Parameters::EllipticCurve(_),
+            Algorithm::ES256 | Algorithm::ES384
+        )
     );
     let named = key
         .common
@@ -153,11 +163,18 @@ fn is_signature_error(error: &jsonwebtoken::errors::Error) -> bool {
     use jsonwebtoken::errors::ErrorKind as Kind;
     matches!(
         error.kind(),
-        Kind::InvalidSignature | Kind::InvalidRsaKey(_) | Kind::InvalidEcdsaKey | Kind::InvalidKeyFormat
+        Kind::InvalidSignature
+            | Kind::InvalidRsaKey(_)
+            | Kind::InvalidEcdsaKey
+            | Kind::InvalidKeyFormat
     )
 }
 
-fn explain(error: &jsonwebtoken::errors::Error, unverified: &Unverified, audience: &str) -> PublishingError {
+fn explain(
+    error: &jsonwebtoken::errors::Error,
+    unverified: &Unverified,
+    audience: &str,
+) -> PublishingError {
     use jsonwebtoken::errors::ErrorKind as Kind;
     invalid(match error.kind() {
         Kind::ExpiredSignature => "it has expired (`exp` is past)".to_owned(),
@@ -177,7 +194,10 @@ fn check_claims(
     issuer: &str,
     now: u64,
 ) -> Result<Map<String, Value>, PublishingError> {
-    let claimed = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+    let claimed = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if claimed.trim_end_matches('/') != issuer {
         return Err(invalid("its `iss` claim is not its issuer"));
     }
@@ -219,9 +239,16 @@ mod tests {
             let error = inspect(&token(&serde_json::json!({"alg": alg}), &claims))
                 .unwrap_err()
                 .to_string();
-            assert!(error.contains(&format!("algorithm `{alg}` is not accepted")), "{error}");
+            assert!(
+                error.contains(&format!("algorithm `{alg}` is not accepted")),
+                "{error}"
+            );
         }
-        let ok = inspect(&token(&serde_json::json!({"alg": "RS256", "kid": "k"}), &claims)).unwrap();
+        let ok = inspect(&token(
+            &serde_json::json!({"alg": "RS256", "kid": "k"}),
+            &claims,
+        ))
+        .unwrap();
         assert_eq!(ok.issuer, "https://issuer.example");
         assert_eq!(ok.kid.as_deref(), Some("k"));
     }
@@ -232,9 +259,18 @@ mod tests {
         let cases = [
             ("a.b".to_owned(), "not a JWT"),
             ("!!.e30.x".to_owned(), "header is not base64url JSON"),
-            (token(&serde_json::json!({}), &serde_json::json!({})), "no `alg`"),
-            (token(&header, &serde_json::json!({"sub": "x"})), "no `iss` claim"),
-            (format!("{}.!!.x", part(&header)), "payload is not base64url JSON"),
+            (
+                token(&serde_json::json!({}), &serde_json::json!({})),
+                "no `alg`",
+            ),
+            (
+                token(&header, &serde_json::json!({"sub": "x"})),
+                "no `iss` claim",
+            ),
+            (
+                format!("{}.!!.x", part(&header)),
+                "payload is not base64url JSON",
+            ),
             ("a".repeat(MAX_TOKEN_LENGTH + 1), "longer than"),
         ];
         for (text, expected) in cases {
@@ -252,7 +288,9 @@ mod tests {
         let other = claims(serde_json::json!({"iss": "https://j.example", "iat": 100}));
         assert!(check_claims(other, "https://i.example", 100).is_err());
         let future = claims(serde_json::json!({"iss": "https://i.example", "iat": 1000}));
-        let error = check_claims(future, "https://i.example", 100).unwrap_err().to_string();
+        let error = check_claims(future, "https://i.example", 100)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("issued in the future"), "{error}");
         let missing = claims(serde_json::json!({"iss": "https://i.example"}));
         assert!(check_claims(missing, "https://i.example", 100).is_err());
@@ -268,7 +306,8 @@ mod tests {
         assert!(!suits(&rsa, Algorithm::RS384));
         assert!(!suits(&rsa, Algorithm::ES256));
         let unnamed: Jwk =
-            serde_json::from_value(serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"})).unwrap();
+            serde_json::from_value(serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}))
+                .unwrap();
         assert!(suits(&unnamed, Algorithm::RS512));
     }
 }

@@ -263,7 +263,10 @@ fn check_policy(
 fn parse_issuer(input: &str, allow_insecure: bool) -> Result<String, String> {
     let trimmed = input.trim().trim_end_matches('/');
     let url = url::Url::parse(trimmed).map_err(|_| {
-        format!("`{}` is not a URL such as `{GITHUB_ISSUER}`", input.escape_default())
+        format!(
+            "`{}` is not a URL such as `{GITHUB_ISSUER}`",
+            input.escape_default()
+        )
     })?;
     if !url.username().is_empty()
         || url.password().is_some()
@@ -298,7 +301,11 @@ fn parse_claims(
             toml::Value::String(text) => text,
             toml::Value::Boolean(flag) => flag.to_string(),
             toml::Value::Integer(number) => number.to_string(),
-            _ => return Err(format!("`{name}` must be a string, a boolean or an integer")),
+            _ => {
+                return Err(format!(
+                    "`{name}` must be a string, a boolean or an integer"
+                ));
+            }
         };
         if text.is_empty() || text == "*" {
             return Err(format!(
@@ -315,7 +322,10 @@ fn parse_claims(
         }
         _ => return Ok(claims),
     };
-    if !claims.iter().any(|(name, _)| required.contains(&name.as_str())) {
+    if !claims
+        .iter()
+        .any(|(name, _)| required.contains(&name.as_str()))
+    {
         return Err(format!(
             "must pin one of {} for issuer `{issuer}`, or any of its users could publish",
             required
@@ -444,7 +454,7 @@ mod tests {
             (GOOD.replace("name = \"app\"\n", ""), "missing field `name`"),
             (
                 GOOD.replace("https://token", "http://token"),
-                "policy `app`: `issuer` `http://token.actions.githubusercontent.com` must be an https URL",
+                "policy `app`: `issuer` `http://token.actions.githubusercontent.com/` must be an https URL",
             ),
             (
                 GOOD.replace("https://ghcr.io", "ftp://ghcr.io"),
@@ -479,7 +489,10 @@ mod tests {
                 "unknown field `password`",
             ),
             (
-                GOOD.replace("password_env = \"REGISTRY_TOKEN\"", "password_file = \"nope\""),
+                GOOD.replace(
+                    "password_env = \"REGISTRY_TOKEN\"",
+                    "password_file = \"nope\"",
+                ),
                 "`password_file` `/etc/oci-pypi/nope`",
             ),
             (
@@ -515,12 +528,17 @@ mod tests {
     #[test]
     fn other_issuers_need_some_claim() {
         let text = GOOD
-            .replace("https://token.actions.githubusercontent.com/", "https://idp.example")
+            .replace(
+                "https://token.actions.githubusercontent.com/",
+                "https://idp.example",
+            )
             .replace(
                 "{ repository = \"acme/app\", ref = \"refs/tags/*\", ref_protected = true }",
                 "{}",
             );
-        let error = parse(&text, Path::new("p.toml"), &env).unwrap_err().to_string();
+        let error = parse(&text, Path::new("p.toml"), &env)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("must name at least one claim"), "{error}");
         let error = parse(GOOD, Path::new("p.toml"), &no_env)
             .unwrap_err()

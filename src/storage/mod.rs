@@ -1,4 +1,5 @@
-//! Where OCI content lives. Today: a remote registry spoken to over the OCI distribution API.
+//! Where OCI content lives: a remote registry spoken to over the OCI distribution API, or a
+//! local OCI image-layout directory, both behind one trait ([`Store`]).
 //! Knows manifests, indexes, tags, blobs and digests; knows nothing of Python.
 //!
 //! Specifications: the OCI distribution spec

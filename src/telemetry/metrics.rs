@@ -37,7 +37,11 @@ pub struct Metrics {
 
 /// What each metric means, for `# HELP`.
 const HELP: [(&str, &str, &str); 9] = [
-    ("oci_pypi_blob_copies_total", "counter", "Blobs copied by promotions, by method (mount, stream)."),
+    (
+        "oci_pypi_blob_copies_total",
+        "counter",
+        "Blobs copied by promotions, by method (mount, stream).",
+    ),
     (
         "oci_pypi_http_requests_total",
         "counter",
@@ -130,7 +134,11 @@ impl Metrics {
 
     /// Counts a blob copied for a promotion (`method`: `mount` or `stream`).
     pub fn record_blob_copy(&self, method: &'static str) {
-        self.add("oci_pypi_blob_copies_total", vec![("method", method.to_owned())], 1);
+        self.add(
+            "oci_pypi_blob_copies_total",
+            vec![("method", method.to_owned())],
+            1,
+        );
     }
 
     /// An upload started (`+1`) or ended (`-1`).

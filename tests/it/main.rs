@@ -14,11 +14,15 @@ mod ops;
 
 mod auth;
 mod compat;
+mod examples;
 mod faults;
+mod local_store;
 mod promotion;
 mod publish;
 mod replicas;
 mod standards;
+mod trusted_publishing;
+mod upstream;
 mod urls;
 
 /// Instantiates an `async fn scenario(mode: AuthMode) -> anyhow::Result<()>` as one test per

@@ -120,10 +120,30 @@ async fn check_stored_layout(
             .context("manifest")?;
         let manifest: Value = serde_json::from_slice(&manifest)?;
         assert_eq!(manifest["artifactType"], "application/pyoci.package.v1");
-        assert_eq!(
-            manifest["config"]["mediaType"],
-            "application/vnd.oci.empty.v1+json"
-        );
+        // The config is the core metadata (wheels, reliable sdist PKG-INFO) or empty.
+        let config = &manifest["config"];
+        let config_digest = config["digest"].as_str().context("config digest")?;
+        if config["mediaType"] == "application/vnd.oci-pypi.core-metadata.v1" {
+            let metadata = String::from_utf8(direct.blob(repository, config_digest).await?)?;
+            assert!(
+                metadata.starts_with("Metadata-Version:") && metadata.contains("Name: "),
+                "{metadata}"
+            );
+            let advertised = entry["annotations"]["dev.oci-pypi.core-metadata.sha256"].as_str();
+            assert_eq!(
+                Some(config_digest.trim_start_matches("sha256:")),
+                advertised
+            );
+        } else {
+            assert_eq!(config["mediaType"], "application/vnd.oci.empty.v1+json");
+            assert!(entry["annotations"]["dev.oci-pypi.core-metadata.sha256"].is_null());
+        }
+        if architecture.ends_with(".whl") {
+            assert_eq!(
+                config["mediaType"],
+                "application/vnd.oci-pypi.core-metadata.v1"
+            );
+        }
         assert_eq!(
             manifest["layers"][0]["mediaType"],
             "application/pyoci.package.v1"

@@ -66,7 +66,6 @@ impl Layout {
             .open(&path)
             .map_err(store.io_at(&path))?;
         // `File::lock` (flock on Unix, LockFileEx on Windows) is stable since Rust 1.89.
-        #[allow(clippy::incompatible_msrv)]
         file.lock().map_err(store.io_at(&path))?;
         Ok(IndexLock { file })
     }
@@ -81,7 +80,6 @@ pub(super) struct IndexLock {
 impl Drop for IndexLock {
     fn drop(&mut self) {
         // Closing the file releases the lock too; unlocking first only makes it prompt.
-        #[allow(clippy::incompatible_msrv)]
         let _ = self.file.unlock();
     }
 }

@@ -643,6 +643,78 @@ print(m.__version__)
     }
 }
 
+/// Environment variables that would point poetry at this machine's configuration.
+const POETRY_PREFIX: &str = "POETRY_";
+
+impl Sandbox {
+    /// Runs `bash SCRIPT` (a user-facing script such as an example's `run.sh`) with the
+    /// sandbox's isolation, the venv's `bin` first on `PATH` (so `pip`, `uv`, `twine`,
+    /// `poetry` and `python3` are the venv's), poetry isolated too (its config, cache and
+    /// data directories inside the sandbox, no keyring, virtualenvs in the project), plus
+    /// `env` (which may override all of it). The working directory is the sandbox. Errors if
+    /// the script cannot be started or runs past the timeout; a non-zero exit is not an
+    /// error.
+    pub async fn run_script(&self, script: &Path, env: &[(&str, &str)]) -> anyhow::Result<Output> {
+        let script_text = script.display().to_string();
+        let (shown, secrets) = describe("bash", &[&script_text], env);
+        let mut cmd = tokio::process::Command::new("bash");
+        cmd.arg(script)
+            .current_dir(self.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        self.isolate(&mut cmd);
+        for (key, _) in std::env::vars_os() {
+            if key
+                .to_str()
+                .is_some_and(|k| k.to_ascii_uppercase().starts_with(POETRY_PREFIX))
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        let dir = |sub: &str| self.path().join(sub).into_os_string();
+        cmd.env("POETRY_CONFIG_DIR", dir("poetry-config"))
+            .env("POETRY_CACHE_DIR", dir("poetry-cache"))
+            .env("POETRY_DATA_DIR", dir("poetry-data"))
+            .env("POETRY_KEYRING_ENABLED", "false")
+            .env("POETRY_VIRTUALENVS_IN_PROJECT", "true")
+            .env("POETRY_NO_INTERACTION", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+
+        let child = cmd.spawn().with_context(|| format!("starting `{shown}`"))?;
+        let pid = child.id();
+        match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+            Ok(result) => {
+                let out = result.with_context(|| format!("waiting for `{shown}`"))?;
+                Ok(Output {
+                    status: exit_code(&out.status),
+                    stdout: strip_ansi(&String::from_utf8_lossy(&out.stdout)),
+                    stderr: strip_ansi(&String::from_utf8_lossy(&out.stderr)),
+                    command: shown,
+                    secrets,
+                })
+            }
+            Err(_) => {
+                if let Some(pid) = pid {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-KILL", "--", &format!("-{pid}")])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+                bail!(
+                    "`{shown}` did not finish within {:?} and was killed",
+                    self.timeout
+                )
+            }
+        }
+    }
+}
+
 /// Removes terminal escape sequences (twine forces colour on).
 pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

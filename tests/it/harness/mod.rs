@@ -3,10 +3,12 @@
 
 pub mod clients;
 pub mod fake_registry;
+pub mod oidc_issuer;
 pub mod probe;
 pub mod process;
 pub mod registry;
 pub mod server;
+pub mod tls_front;
 pub mod token_server;
 
 use std::path::Path;
@@ -90,6 +92,20 @@ impl TestEnv {
             backend,
             store,
         })
+    }
+
+    /// Replaces the server by one configured by `configure` (same registry and store).
+    pub async fn reconfigure(
+        &mut self,
+        configure: impl FnOnce(&mut oci_pypi::config::Config),
+    ) -> anyhow::Result<()> {
+        let store_dir = self.store.as_ref().map(|dir| dir.path().join("store"));
+        self.server = Server::start_for(&self.registry, |config| {
+            config.store_dir = store_dir;
+            configure(config);
+        })
+        .await?;
+        Ok(())
     }
 
     /// The main credentials, if the backend has any.

@@ -1,0 +1,312 @@
+//! Another Python package index (PyPI, or any PEP 503/691 index) that a namespace falls back
+//! to for names it does not have. Pages are fetched asking for PEP 691 JSON first, so that
+//! `upload-time`, `yanked`, `requires-python` and `core-metadata` pass through intact; HTML
+//! (pypiserver, older indexes) is read too. Pages are kept for a short while.
+//!
+//! The upstream URL is operator configuration, so it is trusted; file URLs from its pages are
+//! only passed to clients (never fetched here) and only when they are http(s).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::{StatusCode, Url};
+
+use crate::packaging::{MAX_PAGE_SIZE, ProjectName, SimpleFile, parse_html_page, parse_json_page};
+
+/// What clients of simple indexes send, preferring JSON.
+const ACCEPT_PAGES: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
+/// How long a fetched page is reused.
+const PAGE_TTL: Duration = Duration::from_secs(30);
+/// Pages kept at most.
+const MAX_CACHED: usize = 4096;
+
+/// Why an upstream index could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The configured URL is not an absolute http(s) URL.
+    #[error("upstream index `{0}` is not an http(s) URL")]
+    BadUrl(String),
+    /// It could not be reached or did not answer in time.
+    #[error("upstream index `{url}` is unreachable")]
+    Unreachable {
+        /// The index URL.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// It answered with an unexpected status.
+    #[error("upstream index `{url}` answered {status}")]
+    Status {
+        /// The index URL.
+        url: String,
+        /// The status.
+        status: u16,
+    },
+    /// Its page could not be read.
+    #[error("upstream index `{url}` sent an unreadable page: {reason}")]
+    Invalid {
+        /// The index URL.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// A project as an upstream index lists it; file URLs are absolute.
+#[derive(Debug, Clone)]
+pub struct UpstreamProject {
+    /// The page's URL (what PEP 708 `tracks` points at).
+    pub page_url: String,
+    /// Its files.
+    pub files: Vec<SimpleFile>,
+}
+
+type Cached = (Instant, Option<Arc<UpstreamProject>>);
+
+/// A client of one upstream index.
+#[derive(Debug)]
+pub struct UpstreamIndex {
+    base: Url,
+    http: reqwest::Client,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl UpstreamIndex {
+    /// A client of the simple index at `url` (its root, such as `https://pypi.org/simple/`).
+    ///
+    /// # Errors
+    /// [`UpstreamError::BadUrl`] when it is not an absolute http(s) URL.
+    pub fn new(url: &str) -> Result<Self, UpstreamError> {
+        let mut base = Url::parse(url).map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(UpstreamError::BadUrl(url.to_owned()));
+        }
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("oci-pypi/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
+        Ok(Self {
+            base,
+            http,
+            cache: Mutex::default(),
+        })
+    }
+
+    /// The index root URL.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// The project's page; `None` when the index does not have it.
+    ///
+    /// # Errors
+    /// An [`UpstreamError`] when the index fails.
+    pub async fn project(
+        &self,
+        name: &ProjectName,
+    ) -> Result<Option<Arc<UpstreamProject>>, UpstreamError> {
+        if let Some((fetched, project)) = lock(&self.cache).get(name.as_str()) {
+            if fetched.elapsed() < PAGE_TTL {
+                return Ok(project.clone());
+            }
+        }
+        let project = self.fetch(name).await?.map(Arc::new);
+        let mut cache = lock(&self.cache);
+        if cache.len() >= MAX_CACHED {
+            cache.retain(|_, (fetched, _)| fetched.elapsed() < PAGE_TTL);
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+        }
+        cache.insert(name.as_str().to_owned(), (Instant::now(), project.clone()));
+        Ok(project)
+    }
+
+    async fn fetch(&self, name: &ProjectName) -> Result<Option<UpstreamProject>, UpstreamError> {
+        let url = self
+            .base
+            .join(&format!("{name}/"))
+            .map_err(|_| UpstreamError::BadUrl(self.url().to_owned()))?;
+        let unreachable = |source| UpstreamError::Unreachable {
+            url: self.url().to_owned(),
+            source,
+        };
+        let response = self
+            .http
+            .get(url)
+            .header(ACCEPT, ACCEPT_PAGES)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
+            status => {
+                return Err(UpstreamError::Status {
+                    url: self.url().to_owned(),
+                    status: status.as_u16(),
+                });
+            }
+        }
+        let page_url = response.url().clone();
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_PAGE_SIZE as u64)
+        {
+            return Err(self.invalid("the page is too large"));
+        }
+        let body = response.bytes().await.map_err(unreachable)?;
+        if body.len() > MAX_PAGE_SIZE {
+            return Err(self.invalid("the page is too large"));
+        }
+        let page = if is_json {
+            parse_json_page(&body)
+        } else {
+            parse_html_page(&body)
+        }
+        .map_err(|error| self.invalid(&error.to_string()))?;
+        let files = page
+            .files
+            .into_iter()
+            .filter_map(|mut file| {
+                let absolute = page_url.join(&file.url).ok()?;
+                matches!(absolute.scheme(), "http" | "https").then(|| {
+                    file.url = absolute.to_string();
+                    file
+                })
+            })
+            .collect();
+        Ok(Some(UpstreamProject {
+            page_url: page_url.to_string(),
+            files,
+        }))
+    }
+
+    fn invalid(&self, reason: &str) -> UpstreamError {
+        UpstreamError::Invalid {
+            url: self.url().to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Which names may come from upstream: every name unless an allow-list is given, never a
+/// denied one. Patterns are normalized names, with `*` matching any run of characters.
+#[derive(Debug, Clone, Default)]
+pub struct NameFilter {
+    allow: Vec<String>,
+    deny: Vec<String>,
+}
+
+impl NameFilter {
+    /// A filter from allow and deny patterns (normalized on the way in).
+    #[must_use]
+    pub fn new(allow: &[String], deny: &[String]) -> Self {
+        let normalize = |patterns: &[String]| {
+            patterns
+                .iter()
+                .map(|p| p.trim().to_ascii_lowercase().replace(['_', '.'], "-"))
+                .filter(|p| !p.is_empty())
+                .collect()
+        };
+        Self {
+            allow: normalize(allow),
+            deny: normalize(deny),
+        }
+    }
+
+    /// Whether `name` may be served from upstream.
+    #[must_use]
+    pub fn allows(&self, name: &ProjectName) -> bool {
+        let name = name.as_str();
+        let allowed = self.allow.is_empty() || self.allow.iter().any(|p| glob(p, name));
+        allowed && !self.deny.iter().any(|p| glob(p, name))
+    }
+}
+
+/// `*` matches any run of characters; everything else literally.
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(position) => rest = rest.get(position + part.len()..).unwrap_or_default(),
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> ProjectName {
+        ProjectName::parse(text).unwrap()
+    }
+
+    #[test]
+    fn filters_names() {
+        let open = NameFilter::default();
+        assert!(open.allows(&name("requests")));
+        let filter = NameFilter::new(
+            &["requests".to_owned(), "urllib3*".to_owned()],
+            &["internal-*".to_owned()],
+        );
+        assert!(filter.allows(&name("Requests")));
+        assert!(filter.allows(&name("urllib3_secure")));
+        assert!(!filter.allows(&name("numpy")));
+        let deny = NameFilter::new(&[], &["internal_*".to_owned(), "*-private".to_owned()]);
+        assert!(!deny.allows(&name("internal.tools")));
+        assert!(!deny.allows(&name("x-private")));
+        assert!(deny.allows(&name("public")));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("a*c", "abc"));
+        assert!(glob("a*", "a"));
+        assert!(glob("*", "anything"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "axxbyy"));
+        assert!(!glob("abc", "abcd"));
+    }
+
+    #[test]
+    fn refuses_bad_urls() {
+        assert!(UpstreamIndex::new("ftp://x/simple/").is_err());
+        assert!(UpstreamIndex::new("pypi.org/simple").is_err());
+        assert_eq!(
+            UpstreamIndex::new("https://pypi.org/simple").unwrap().url(),
+            "https://pypi.org/simple/"
+        );
+    }
+}

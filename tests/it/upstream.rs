@@ -1,0 +1,178 @@
+//! A namespace with an upstream index (a real pypiserver on loopback): names the namespace
+//! lacks come from upstream, names it has never do.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::harness::{AuthMode, DistSpec, TestEnv};
+
+/// A pypiserver serving a directory, stopped on drop.
+struct PypiServer {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl PypiServer {
+    async fn start(env: &TestEnv, packages: &std::path::Path) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let program = env.sandbox.venv().join("bin/pypi-server");
+        let child = tokio::process::Command::new(program)
+            .args([
+                "run",
+                "-p",
+                &port.to_string(),
+                "-i",
+                "127.0.0.1",
+                "-a",
+                ".",
+                "-P",
+                ".",
+            ])
+            .args(["--disable-fallback"])
+            .arg(packages)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting pypi-server")?;
+        let server = Self { child, port };
+        let client = reqwest::Client::builder().no_proxy().build()?;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if client.get(server.url()).send().await.is_ok() {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("pypi-server did not start")
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/simple/", self.port)
+    }
+}
+
+impl Drop for PypiServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// One `--index-url` installs a private package with its public dependency; a public name that
+/// also exists privately is served only from the namespace; denied names never come from
+/// upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    for spec in [
+        DistSpec::new("public-dep", "3.1").requires_python(">=3.8"),
+        DistSpec::new("shadowed", "9.0"),
+        DistSpec::new("denied-thing", "1.0"),
+    ] {
+        env.sandbox.wheel_into(&spec, &public).await?;
+    }
+    let upstream = PypiServer::start(&env, &public).await?;
+    let place = format!("{}/{}", env.registry.host(), env.namespace);
+    let upstreams = vec![format!("{place}={}", upstream.url())];
+    env.reconfigure(|config| {
+        config.upstreams = upstreams;
+        config.upstream_deny = vec!["denied-*".to_owned()];
+    })
+    .await?;
+
+    let app = DistSpec::new("private-app", "1.0")
+        .requires("public-dep>=3")
+        .requires("shadowed");
+    let shadowed = DistSpec::new("shadowed", "1.0");
+    for spec in [&app, &shadowed] {
+        let wheel = env.sandbox.wheel(spec).await?;
+        env.twine_upload(&[&wheel]).await?.assert_success();
+    }
+
+    let url = env.index_url_with_credentials();
+    let (out, target) = env.sandbox.pip_install(&url, &["private-app"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &app.module()).await?,
+        "1.0"
+    );
+    assert_eq!(
+        env.sandbox.import_version(&target, "public_dep").await?,
+        "3.1"
+    );
+    assert_eq!(
+        env.sandbox
+            .import_version(&target, &shadowed.module())
+            .await?,
+        "1.0"
+    );
+    let (out, target) = env.sandbox.uv_install(&url, &["private-app"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, "public_dep").await?,
+        "3.1"
+    );
+
+    // The upstream page passes data through and says where it comes from.
+    let page = format!("{}/public-dep/", env.base_path());
+    let json: Value = env
+        .http(Method::GET, &page, true)
+        .header("accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(json["versions"], serde_json::json!(["3.1"]));
+    assert_eq!(
+        json["meta"]["tracks"][0],
+        format!("{}public-dep/", upstream.url())
+    );
+    let file = &json["files"][0];
+    assert!(
+        file["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("http://127.0.0.1:{}/", upstream.port))
+    );
+    assert_eq!(file["hashes"]["sha256"].as_str().unwrap().len(), 64);
+
+    // A name the namespace has: never the upstream version, even the newer 9.0.
+    let html = env
+        .http(Method::GET, &format!("{}/shadowed/", env.base_path()), true)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        html.contains("shadowed-1.0-py3-none-any.whl") && !html.contains("9.0"),
+        "{html}"
+    );
+    let (out, target) = env.sandbox.pip_install(&url, &["shadowed"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox
+            .import_version(&target, &shadowed.module())
+            .await?,
+        "1.0"
+    );
+
+    // Denied names and names upstream lacks: 404.
+    for name in ["denied-thing", "nowhere-at-all"] {
+        let response = env
+            .http(Method::GET, &format!("{}/{name}/", env.base_path()), true)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}");
+    }
+    // Without credentials the registry answers first: no upstream page for anonymous callers.
+    let anonymous = env.http(Method::GET, &page, false).send().await?;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    Ok(())
+}
