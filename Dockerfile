@@ -72,6 +72,11 @@ RUN ["/usr/local/bin/oci-pypi", "--help"]
 ENV OCI_PYPI_HOST=0.0.0.0 \
     OCI_PYPI_PORT=8080
 
+# Without registries configured the server keeps packages in ./oci-pypi-data (the local OCI
+# image-layout store): run from /data, a volume the non-root user owns.
+RUN mkdir -p /data && chown 10001:10001 /data
+WORKDIR /data
+VOLUME ["/data"]
 USER 10001:10001
 EXPOSE 8080
 
