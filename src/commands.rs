@@ -1,8 +1,11 @@
 //! One-off commands run with the server's settings instead of serving: promotion of a release
 //! and copying a whole namespace (how a local store moves to a registry).
 
-use crate::config::{Command, Config, CopyNamespaceArgs, Ends, PromoteArgs};
-use crate::index::{Caller, Index, IndexError, Location, Promotion, PromotionReport};
+use crate::config::{BackfillArgs, Command, Config, CopyNamespaceArgs, Ends, PromoteArgs};
+use crate::index::{
+    BackfillReport, Caller, Index, IndexError, Location, Promotion, PromotionReport,
+};
+use crate::packaging::ProjectName;
 use crate::storage::registry::Secret;
 
 /// Why a command failed.
@@ -29,6 +32,7 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
     let reports = match command {
         Command::Promote(args) => vec![promote(index, args).await?],
         Command::CopyNamespace(args) => copy_namespace(index, args).await?,
+        Command::BackfillMetadata(args) => return backfill(index, args).await,
     };
     let total: PromotionReport =
         reports
@@ -52,7 +56,7 @@ async fn promote(index: &Index, args: &PromoteArgs) -> Result<PromotionReport, C
         locate(index, &args.ends.from)?,
         locate(index, &args.ends.to)?,
     );
-    let project = crate::packaging::ProjectName::parse(&args.project).map_err(IndexError::from)?;
+    let project = ProjectName::parse(&args.project).map_err(IndexError::from)?;
     let promotion = Promotion {
         from: &from,
         to: &to,
@@ -95,6 +99,32 @@ async fn copy_namespace(
     Ok(reports)
 }
 
+async fn backfill(index: &Index, args: &BackfillArgs) -> Result<String, CommandError> {
+    let location = locate(index, &args.namespace)?;
+    let caller = caller(args.username.as_ref(), args.password.as_ref());
+    let projects = match &args.project {
+        Some(name) => vec![ProjectName::parse(name).map_err(IndexError::from)?],
+        None => index.project_list(&caller, &location).await?,
+    };
+    let mut total = BackfillReport::default();
+    for project in projects {
+        match index.backfill_metadata(&caller, &location, &project).await {
+            Ok(report) => {
+                total.updated.extend(report.updated);
+                total.skipped.extend(report.skipped);
+            }
+            Err(IndexError::ProjectNotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let skipped: Vec<_> = total
+        .skipped
+        .iter()
+        .map(|(file, reason)| serde_json::json!({ "file": file, "reason": reason }))
+        .collect();
+    Ok(serde_json::json!({ "updated": total.updated, "skipped": skipped }).to_string())
+}
+
 /// `<registry>/<namespace>` → a location.
 fn locate(index: &Index, text: &str) -> Result<Location, CommandError> {
     let (registry, namespace) = text.trim_matches('/').split_once('/').ok_or_else(|| {
@@ -107,15 +137,18 @@ fn locate(index: &Index, text: &str) -> Result<Location, CommandError> {
 }
 
 fn callers(ends: &Ends) -> (Caller, Caller) {
-    let caller = |username: &Option<String>, password: &Option<String>| match (username, password) {
-        (_, None) => Caller::Anonymous,
-        (username, Some(password)) => Caller::Basic {
-            username: username.clone().unwrap_or_default(),
+    (
+        caller(ends.from_username.as_ref(), ends.from_password.as_ref()),
+        caller(ends.to_username.as_ref(), ends.to_password.as_ref()),
+    )
+}
+
+fn caller(username: Option<&String>, password: Option<&String>) -> Caller {
+    match password {
+        None => Caller::Anonymous,
+        Some(password) => Caller::Basic {
+            username: username.cloned().unwrap_or_default(),
             password: Secret::new(password.clone()),
         },
-    };
-    (
-        caller(&ends.from_username, &ends.from_password),
-        caller(&ends.to_username, &ends.to_password),
-    )
+    }
 }

@@ -155,6 +155,26 @@ pub enum Command {
     /// Copy every release of every project of a namespace to another namespace or registry,
     /// for instance from the local store (`local/<namespace>`) to a registry.
     CopyNamespace(CopyNamespaceArgs),
+    /// Extract and store the core metadata (PEP 658) of files stored without it (older
+    /// uploads, PyOCI's), so that installers can resolve without downloading them.
+    BackfillMetadata(BackfillArgs),
+}
+
+/// `oci-pypi backfill-metadata`.
+#[derive(Debug, Clone, Args)]
+pub struct BackfillArgs {
+    /// Where: `<registry>/<namespace>` as in index URLs.
+    #[arg(long)]
+    pub namespace: String,
+    /// Only this project (default: every project of the namespace).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Username for the registry.
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token for the registry.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
 }
 
 /// Where a command reads from and writes to, and with which credentials.

@@ -5,6 +5,7 @@
 //! Standards served: PEP 503 (simple repository API), the legacy upload API
 //! (<https://docs.pypi.org/api/upload/>), and PyPI's JSON API shape for Renovate.
 
+mod backfill;
 mod cache;
 mod delete;
 mod download;
@@ -22,6 +23,7 @@ mod yank;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use backfill::BackfillReport;
 pub use download::{FileDownload, FileRequest};
 pub use error::IndexError;
 pub use listing::{ProjectPage, Release};

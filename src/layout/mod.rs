@@ -16,5 +16,5 @@ pub use release::{
     ANNOTATION_CORE_METADATA, ANNOTATION_CREATED, ANNOTATION_PROJECT_URLS, ANNOTATION_PROMOTED_AT,
     ANNOTATION_PROMOTED_FROM, ANNOTATION_REQUIRES_PYTHON, ANNOTATION_SHA256, ANNOTATION_SIZE,
     ANNOTATION_TITLE, ANNOTATION_YANKED, ARTIFACT_TYPE, FileManifest, MEDIA_TYPE_CORE_METADATA,
-    NewFile, ReleaseIndex, StoredFile, file_manifest, promoted_entry,
+    NewFile, ReleaseIndex, StoredFile, file_manifest, promoted_entry, with_core_metadata,
 };

@@ -292,6 +292,26 @@ impl ReleaseIndex {
         self.index.manifests.push(entry);
     }
 
+    /// Replaces the entry of `filename` in place; returns whether it was there.
+    pub fn replace(
+        &mut self,
+        project: &ProjectName,
+        version_text: &str,
+        filename: &str,
+        entry: Descriptor,
+    ) -> bool {
+        let slot = self.index.manifests.iter_mut().find(|existing| {
+            stored_file(existing, project, version_text).is_some_and(|f| f.filename == filename)
+        });
+        match slot {
+            Some(slot) => {
+                *slot = entry;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Removes the entry of `filename`; returns its manifest digest when it was there.
     pub fn remove(
         &mut self,
@@ -354,6 +374,50 @@ impl ReleaseIndex {
             .filter_map(|e| Digest::parse(&e.digest).ok())
             .collect()
     }
+}
+
+/// A file's manifest and index entry once its core metadata is known after the fact (a
+/// backfill): the manifest's config becomes the metadata blob, everything else is kept, and
+/// the entry points at the new manifest and advertises the metadata.
+///
+/// # Errors
+/// [`LayoutError::MalformedIndex`] when `manifest` is not a JSON object.
+pub fn with_core_metadata(
+    manifest: &[u8],
+    entry: &Descriptor,
+    (digest, size): (&Digest, u64),
+    version: &Version,
+) -> Result<FileManifest, LayoutError> {
+    let mut value: serde_json::Value = serde_json::from_slice(manifest)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .ok_or_else(|| malformed(version, "a file manifest is not a JSON object"))?;
+    let config = Descriptor {
+        media_type: MEDIA_TYPE_CORE_METADATA.to_owned(),
+        digest: digest.as_str().to_owned(),
+        size,
+        platform: None,
+        annotations: BTreeMap::new(),
+        artifact_type: None,
+    };
+    if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "config".to_owned(),
+            serde_json::to_value(config).unwrap_or_default(),
+        );
+    }
+    let bytes = to_json(&value, version)?;
+    let mut entry = entry.clone();
+    let described = Descriptor::of(&entry.media_type, &bytes);
+    entry.digest = described.digest;
+    entry.size = described.size;
+    entry
+        .annotations
+        .insert(ANNOTATION_CORE_METADATA.to_owned(), digest.hex().to_owned());
+    Ok(FileManifest {
+        bytes: Bytes::from(bytes),
+        entry,
+    })
 }
 
 /// The entry of a promoted file: the source's entry (digest, upload time, metadata kept) with

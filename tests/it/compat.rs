@@ -580,3 +580,89 @@ async fn names_are_normalized() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `oci-pypi backfill-metadata` gives files written without core metadata (PyOCI's) their PEP
+/// 658 metadata; the file manifests keep exactly one layer, as PyOCI reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_gives_pyoci_files_their_metadata() -> anyhow::Result<()> {
+    let env =
+        TestEnv::start_with(AuthMode::Htpasswd, |config| config.listing_cache_ttl = 0).await?;
+    let direct = env.registry.direct();
+    let pkg = DistSpec::new("legacy-meta", "0.1.0");
+    let wheel = std::fs::read(env.sandbox.wheel(&pkg).await?)?;
+    let sdist = std::fs::read(env.sandbox.sdist(&pkg).await?)?;
+    let repository = "team/python/legacy_meta";
+    let files = [("py3-none-any.whl", wheel.clone()), (".tar.gz", sdist)];
+    push_pyoci_release(&direct, repository, "0.1.0", &files, "{}").await?;
+    let page = format!("{}/legacy-meta/", env.base_path());
+    let (_, html) = get_text(&env, &page).await?;
+    assert!(!html.contains("data-core-metadata"), "{html}");
+
+    let (user, password) = env.credentials().unwrap();
+    let run = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
+            .args([
+                "backfill-metadata",
+                "--namespace",
+                &format!("{}/team/python", env.registry.host()),
+            ])
+            .env("OCI_PYPI_REGISTRIES", env.registry.origin())
+            .env("OCI_PYPI_USERNAME", &user)
+            .env("OCI_PYPI_PASSWORD", &password)
+            .env("OCI_PYPI_LOG_LEVEL", "warn")
+            .output()
+    };
+    let output = run().await?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim())?;
+    assert_eq!(report["updated"], json!([pkg.wheel_filename()]), "{report}");
+
+    let (_, html) = get_text(&env, &page).await?;
+    assert!(html.contains("data-core-metadata=\"sha256="), "{html}");
+    let metadata_path = format!("{page}{}.metadata", pkg.wheel_filename());
+    let (status, metadata) = get_text(&env, &metadata_path).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        metadata.contains("Name: legacy-meta") && metadata.contains("Version: 0.1.0"),
+        "{metadata}"
+    );
+
+    let (_, _, index) = direct
+        .manifest(repository, "0.1.0")
+        .await?
+        .context("index")?;
+    let index: Value = serde_json::from_slice(&index)?;
+    for entry in index["manifests"].as_array().context("entries")? {
+        let digest = entry["digest"].as_str().context("digest")?;
+        let (_, _, manifest) = direct
+            .manifest(repository, digest)
+            .await?
+            .context("manifest")?;
+        let manifest: Value = serde_json::from_slice(&manifest)?;
+        assert_eq!(
+            manifest["layers"].as_array().map(Vec::len),
+            Some(1),
+            "{manifest}"
+        );
+    }
+    let (out, target) = env
+        .sandbox
+        .pip_install(&env.index_url_with_credentials(), &["legacy-meta"])
+        .await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &pkg.module()).await?,
+        "0.1.0"
+    );
+
+    // Nothing left to do the second time.
+    let output = run().await?;
+    let report: Value = serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim())?;
+    assert_eq!(report["updated"], json!([]), "{report}");
+    Ok(())
+}
