@@ -9,7 +9,7 @@
 )]
 
 use clap::CommandFactory as _;
-use oci_pypi::config::Config;
+use oci_pypi::config::{Cli, Config};
 
 fn render() -> String {
     let command = Config::command();
@@ -69,6 +69,33 @@ fn render() -> String {
         };
         out.push_str(&format!("| {flag} | {env} | {default} | {help} |\n"));
     }
+    out.push_str(
+        "\n## Commands\n\n`oci-pypi <command>` runs a one-off command with the settings above \
+         (registries, store) instead of serving. Secrets are read from the environment.\n",
+    );
+    for command in Cli::command().get_subcommands() {
+        if command.get_name() == "help" {
+            continue;
+        }
+        let about = command.get_about().map(ToString::to_string).unwrap_or_default();
+        out.push_str(&format!(
+            "\n### `oci-pypi {}`\n\n{about}.\n\n| flag | environment | description |\n|---|---|---|\n",
+            command.get_name()
+        ));
+        for argument in command.get_arguments() {
+            let id = argument.get_id().as_str();
+            if id == "help" {
+                continue;
+            }
+            let flag = argument.get_long().map(|l| format!("`--{l}`")).unwrap_or_default();
+            let env = argument
+                .get_env()
+                .map(|e| format!("`{}`", e.to_string_lossy()))
+                .unwrap_or_default();
+            let help = argument.get_help().map(ToString::to_string).unwrap_or_default();
+            out.push_str(&format!("| {flag} | {env} | {help} |\n"));
+        }
+    }
     out
 }
 
@@ -88,6 +115,7 @@ fn configuration_reference_is_up_to_date() {
 
 #[test]
 fn every_option_has_an_environment_variable_and_help() {
+    let _ = Cli::command();
     for argument in Config::command().get_arguments() {
         let id = argument.get_id().as_str();
         if id == "help" || id == "version" {
