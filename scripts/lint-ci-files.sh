@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Lints the CI and deployment files: the GitHub workflows with actionlint
-# (with its ShellCheck pass over every `run:` script) and the Dockerfile with
-# hadolint. Exits non-zero on any finding.
+# Lints the CI and deployment files: the GitHub workflows (the repository's and
+# the example ones under examples/github-actions) with actionlint (with its
+# ShellCheck pass over every `run:` script), the examples' run.sh scripts with
+# ShellCheck, and the Dockerfile with hadolint. Exits non-zero on any finding.
 #
 #   scripts/lint-ci-files.sh
 #
@@ -93,7 +94,9 @@ fi
 status=0
 
 workflows=()
-for file in .github/workflows/*.yml .github/workflows/*.yaml; do
+# The repository's workflows, and the example workflows users copy (examples/github-actions).
+for file in .github/workflows/*.yml .github/workflows/*.yaml \
+    examples/github-actions/*.yml examples/github-actions/*.yaml; do
     [[ -f "$file" ]] && workflows+=("$file")
 done
 if [[ "${#workflows[@]}" -gt 0 ]]; then
@@ -102,6 +105,15 @@ if [[ "${#workflows[@]}" -gt 0 ]]; then
     "$bin_dir/actionlint" -shellcheck "$shellcheck_bin" "${workflows[@]}" || status=1
 else
     log "no workflow files under .github/workflows"
+fi
+
+scripts=()
+for file in examples/*/run.sh; do
+    [[ -f "$file" ]] && scripts+=("$file")
+done
+if [[ "${#scripts[@]}" -gt 0 && -n "$shellcheck_bin" ]]; then
+    log "shellcheck ${scripts[*]}"
+    "$shellcheck_bin" "${scripts[@]}" || status=1
 fi
 
 if [[ -f Dockerfile ]]; then
