@@ -14,6 +14,8 @@
 //!
 //! | POST, DELETE | `/<registry>/<namespace>/+yank/<project>/<version or filename>` | yank, un-yank (PEP 592) |
 //! | POST | `/<registry>/<namespace>/+promote/<project>/<version or filename>` | promote (`to=<registry>/<namespace>`) |
+//! | GET | `/_/oidc/audience` | trusted publishing audience |
+//! | POST | `/_/oidc/mint-token` | OIDC token → upload token (trusted publishing) |
 //!
 //! `<namespace>` has one or more segments. `+simple` cannot be a project name, so the project
 //! list never collides with a project page. Every segment is percent-decoded; the registry
