@@ -6,15 +6,14 @@
 //! are, and PyOCI can read what we write), with PEP 503 names and reversible tags for every
 //! PEP 440 version. docs/design.md is the contract.
 
+mod annotations;
 mod error;
+mod file;
 mod naming;
 mod release;
 
+pub use annotations::*;
 pub use error::LayoutError;
+pub use file::{FileManifest, NewFile, file_manifest, promoted_entry, with_core_metadata};
 pub use naming::{Namespace, project_of, repository, tag_for, version_of};
-pub use release::{
-    ANNOTATION_CORE_METADATA, ANNOTATION_CREATED, ANNOTATION_PROJECT_URLS, ANNOTATION_PROMOTED_AT,
-    ANNOTATION_PROMOTED_FROM, ANNOTATION_REQUIRES_PYTHON, ANNOTATION_SHA256, ANNOTATION_SIZE,
-    ANNOTATION_TITLE, ANNOTATION_YANKED, ARTIFACT_TYPE, FileManifest, MEDIA_TYPE_CORE_METADATA,
-    NewFile, ReleaseIndex, StoredFile, file_manifest, promoted_entry, with_core_metadata,
-};
+pub use release::{ReleaseIndex, StoredFile};

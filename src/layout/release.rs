@@ -1,5 +1,6 @@
 //! One release as OCI content: an image index tagged with the version, one entry per file,
-//! each entry an image manifest whose single layer is the file itself. Compatible with PyOCI.
+//! each entry an image manifest whose single layer is the file itself. Compatible with PyOCI:
+//! its entries (no title, no size) are read as well as ours.
 //!
 //! See docs/design.md for the full contract.
 
@@ -7,41 +8,16 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use super::annotations::{
+    ANNOTATION_CORE_METADATA, ANNOTATION_CREATED, ANNOTATION_PROJECT_URLS,
+    ANNOTATION_REQUIRES_PYTHON, ANNOTATION_SHA256, ANNOTATION_SIZE, ANNOTATION_TITLE,
+    ANNOTATION_YANKED, ARTIFACT_TYPE,
+};
 use super::error::LayoutError;
+use super::file::{malformed, to_json};
 use crate::packaging::{DistFilename, DistKind, ProjectName, Version};
 use crate::storage::Digest;
-use crate::storage::oci::{
-    Descriptor, ImageIndex, ImageManifest, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Platform,
-};
-
-/// `artifactType` of release indexes and file manifests, and the media type of file layers.
-pub const ARTIFACT_TYPE: &str = "application/pyoci.package.v1";
-/// Index-entry annotation: the file's sha256, hex without prefix (PyOCI).
-pub const ANNOTATION_SHA256: &str = "com.pyoci.sha256_digest";
-/// Index-entry annotation: project URLs as a JSON object in a string (PyOCI).
-pub const ANNOTATION_PROJECT_URLS: &str = "com.pyoci.project_urls";
-/// Creation time, RFC 3339 UTC with seconds (OCI pre-defined annotation).
-pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
-/// The file's exact name (OCI pre-defined annotation), on index entries and layers.
-pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
-/// Index-entry annotation: the file's size in bytes (oci-pypi).
-pub const ANNOTATION_SIZE: &str = "dev.oci-pypi.size";
-/// Index-entry annotation: the upload form's `requires_python` (oci-pypi).
-pub const ANNOTATION_REQUIRES_PYTHON: &str = "dev.oci-pypi.requires-python";
-/// Index-entry annotation: the sha256 (hex) of the file's core metadata (its `METADATA`), which
-/// the file manifest holds as its config blob (oci-pypi).
-pub const ANNOTATION_CORE_METADATA: &str = "dev.oci-pypi.core-metadata.sha256";
-/// Media type of the config blob holding a file's core metadata (PEP 658).
-pub const MEDIA_TYPE_CORE_METADATA: &str = "application/vnd.oci-pypi.core-metadata.v1";
-/// Index-entry annotation: where a promoted file came from, `<registry>/<repository>:<tag>`.
-pub const ANNOTATION_PROMOTED_FROM: &str = "dev.oci-pypi.promoted-from";
-/// Index-entry annotation: when a file was promoted, RFC 3339 UTC.
-pub const ANNOTATION_PROMOTED_AT: &str = "dev.oci-pypi.promoted-at";
-/// Index-entry annotation: present when the file is yanked (PEP 592); the value is the reason,
-/// possibly empty (oci-pypi).
-pub const ANNOTATION_YANKED: &str = "dev.oci-pypi.yanked";
-/// Classifier prefix that becomes a manifest annotation (PyOCI: `PyOCI :: Label :: k :: v`).
-const LABEL_CLASSIFIER: &str = "PyOCI :: Label :: ";
+use crate::storage::oci::{Descriptor, ImageIndex, MEDIA_TYPE_INDEX};
 
 /// One distribution file as recorded in a release index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,124 +42,6 @@ pub struct StoredFile {
     pub manifest: Digest,
     /// Whether it is a wheel or an sdist.
     pub kind: DistKind,
-}
-
-/// What is recorded about a file at upload.
-#[derive(Debug, Clone)]
-pub struct NewFile<'a> {
-    /// The file's name.
-    pub filename: &'a DistFilename,
-    /// The committed layer blob.
-    pub digest: &'a Digest,
-    /// The layer's size.
-    pub size: u64,
-    /// Upload time, RFC 3339 UTC with seconds.
-    pub created: &'a str,
-    /// `requires_python` from the form.
-    pub requires_python: Option<&'a str>,
-    /// `project_urls` from the form.
-    pub project_urls: &'a [(String, String)],
-    /// `classifiers` from the form.
-    pub classifiers: &'a [String],
-    /// The committed core-metadata blob and its size, when extracted.
-    pub core_metadata: Option<(&'a Digest, u64)>,
-}
-
-/// The image manifest of one file, and the index entry pointing at it.
-#[derive(Debug, Clone)]
-pub struct FileManifest {
-    /// The manifest's exact bytes (its digest is computed over them).
-    pub bytes: Bytes,
-    /// The entry to put in the release index.
-    pub entry: Descriptor,
-}
-
-/// Builds the manifest of a file and its index entry.
-///
-/// # Errors
-/// Never in practice: serialization of these plain structures cannot fail.
-pub fn file_manifest(file: &NewFile<'_>) -> Result<FileManifest, LayoutError> {
-    let mut layer = Descriptor {
-        media_type: ARTIFACT_TYPE.to_owned(),
-        digest: file.digest.as_str().to_owned(),
-        size: file.size,
-        platform: None,
-        annotations: BTreeMap::new(),
-        artifact_type: None,
-    };
-    layer
-        .annotations
-        .insert(ANNOTATION_TITLE.to_owned(), file.filename.to_string());
-    let mut annotations = labels(file.classifiers);
-    annotations.insert(ANNOTATION_CREATED.to_owned(), file.created.to_owned());
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(MEDIA_TYPE_MANIFEST.to_owned()),
-        artifact_type: Some(ARTIFACT_TYPE.to_owned()),
-        config: match file.core_metadata {
-            Some((digest, size)) => Descriptor {
-                media_type: MEDIA_TYPE_CORE_METADATA.to_owned(),
-                digest: digest.as_str().to_owned(),
-                size,
-                platform: None,
-                annotations: BTreeMap::new(),
-                artifact_type: None,
-            },
-            None => Descriptor::empty(),
-        },
-        layers: vec![layer],
-        annotations,
-    };
-    let bytes = to_json(&manifest, file.filename.version())?;
-    let mut entry = Descriptor::of(MEDIA_TYPE_MANIFEST, &bytes);
-    entry.platform = Some(Platform {
-        architecture: file.filename.distinguishing_suffix().to_owned(),
-        os: "any".to_owned(),
-        other: BTreeMap::new(),
-    });
-    let urls: BTreeMap<&str, &str> = file
-        .project_urls
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let annotations = &mut entry.annotations;
-    annotations.insert(ANNOTATION_SHA256.to_owned(), file.digest.hex().to_owned());
-    annotations.insert(
-        ANNOTATION_PROJECT_URLS.to_owned(),
-        serde_json::to_string(&urls).unwrap_or_default(),
-    );
-    annotations.insert(ANNOTATION_CREATED.to_owned(), file.created.to_owned());
-    annotations.insert(ANNOTATION_TITLE.to_owned(), file.filename.to_string());
-    annotations.insert(ANNOTATION_SIZE.to_owned(), file.size.to_string());
-    if let Some((digest, _)) = file.core_metadata {
-        annotations.insert(ANNOTATION_CORE_METADATA.to_owned(), digest.hex().to_owned());
-    }
-    if let Some(requires_python) = file.requires_python {
-        annotations.insert(
-            ANNOTATION_REQUIRES_PYTHON.to_owned(),
-            requires_python.to_owned(),
-        );
-    }
-    Ok(FileManifest {
-        bytes: Bytes::from(bytes),
-        entry,
-    })
-}
-
-/// Manifest annotations from `PyOCI :: Label :: <key> :: <value>` classifiers.
-fn labels(classifiers: &[String]) -> BTreeMap<String, String> {
-    classifiers
-        .iter()
-        .filter_map(|c| c.strip_prefix(LABEL_CLASSIFIER)?.split_once(" :: "))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
-}
-
-fn to_json<T: serde::Serialize>(value: &T, version: &Version) -> Result<Vec<u8>, LayoutError> {
-    serde_json::to_vec(value).map_err(|error| LayoutError::MalformedIndex {
-        version: version.to_string(),
-        reason: error.to_string(),
-    })
 }
 
 /// The image index of one release.
@@ -376,70 +234,6 @@ impl ReleaseIndex {
     }
 }
 
-/// A file's manifest and index entry once its core metadata is known after the fact (a
-/// backfill): the manifest's config becomes the metadata blob, everything else is kept, and
-/// the entry points at the new manifest and advertises the metadata.
-///
-/// # Errors
-/// [`LayoutError::MalformedIndex`] when `manifest` is not a JSON object.
-pub fn with_core_metadata(
-    manifest: &[u8],
-    entry: &Descriptor,
-    (digest, size): (&Digest, u64),
-    version: &Version,
-) -> Result<FileManifest, LayoutError> {
-    let mut value: serde_json::Value = serde_json::from_slice(manifest)
-        .ok()
-        .filter(serde_json::Value::is_object)
-        .ok_or_else(|| malformed(version, "a file manifest is not a JSON object"))?;
-    let config = Descriptor {
-        media_type: MEDIA_TYPE_CORE_METADATA.to_owned(),
-        digest: digest.as_str().to_owned(),
-        size,
-        platform: None,
-        annotations: BTreeMap::new(),
-        artifact_type: None,
-    };
-    if let Some(object) = value.as_object_mut() {
-        object.insert(
-            "config".to_owned(),
-            serde_json::to_value(config).unwrap_or_default(),
-        );
-    }
-    let bytes = to_json(&value, version)?;
-    let mut entry = entry.clone();
-    let described = Descriptor::of(&entry.media_type, &bytes);
-    entry.digest = described.digest;
-    entry.size = described.size;
-    entry
-        .annotations
-        .insert(ANNOTATION_CORE_METADATA.to_owned(), digest.hex().to_owned());
-    Ok(FileManifest {
-        bytes: Bytes::from(bytes),
-        entry,
-    })
-}
-
-/// The entry of a promoted file: the source's entry (digest, upload time, metadata kept) with
-/// where and when it was promoted from.
-#[must_use]
-pub fn promoted_entry(mut entry: Descriptor, source: &str, at: &str) -> Descriptor {
-    entry
-        .annotations
-        .insert(ANNOTATION_PROMOTED_FROM.to_owned(), source.to_owned());
-    entry
-        .annotations
-        .insert(ANNOTATION_PROMOTED_AT.to_owned(), at.to_owned());
-    entry
-}
-
-fn malformed(version: &Version, reason: &str) -> LayoutError {
-    LayoutError::MalformedIndex {
-        version: version.to_string(),
-        reason: reason.to_owned(),
-    }
-}
-
 /// Reads one index entry; the filename comes from the title annotation or, for PyOCI's
 /// entries, from `<project>-<version>-<platform.architecture>`.
 fn stored_file(
@@ -482,4 +276,179 @@ fn stored_file(
         manifest: Digest::parse(&entry.digest).ok()?,
         kind: parsed.kind(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::file::{NewFile, file_manifest};
+
+    const CREATED: &str = "2024-11-20T20:23:36Z";
+
+    fn version(text: &str) -> Version {
+        Version::parse(text).unwrap()
+    }
+
+    fn project() -> ProjectName {
+        ProjectName::parse("hello-world").unwrap()
+    }
+
+    /// An index exactly as PyOCI 0.1.40 writes it: no title, no size.
+    fn pyoci_index() -> Vec<u8> {
+        let sha = "ab".repeat(32);
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "artifactType": "application/pyoci.package.v1",
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": format!("sha256:{}", "01".repeat(32)),
+                    "size": 500,
+                    "platform": { "architecture": "py3-none-any.whl", "os": "any" },
+                    "annotations": {
+                        "com.pyoci.sha256_digest": sha,
+                        "com.pyoci.project_urls": "{\"Homepage\":\"https://example.org\"}",
+                        "org.opencontainers.image.created": CREATED
+                    }
+                },
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": format!("sha256:{}", "02".repeat(32)),
+                    "size": 500,
+                    "platform": { "architecture": ".tar.gz", "os": "any" },
+                    "annotations": { "com.pyoci.sha256_digest": sha }
+                },
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": format!("sha256:{}", "03".repeat(32)),
+                    "size": 500,
+                    "platform": { "architecture": "amd64", "os": "linux" }
+                }
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_pyoci_indexes() {
+        let index = ReleaseIndex::parse(MEDIA_TYPE_INDEX, &pyoci_index(), &version("1.0.0+abc.1"))
+            .unwrap()
+            .unwrap();
+        let files = index.files(&project(), "1.0.0+abc.1");
+        let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "hello_world-1.0.0+abc.1-py3-none-any.whl",
+                "hello_world-1.0.0+abc.1.tar.gz"
+            ]
+        );
+        let wheel = &files[0];
+        assert_eq!(wheel.kind, DistKind::Wheel);
+        assert_eq!(wheel.size, None);
+        assert_eq!(wheel.uploaded.as_deref(), Some(CREATED));
+        assert_eq!(wheel.project_urls["Homepage"], "https://example.org");
+        assert_eq!(wheel.core_metadata, None);
+        assert_eq!(files[1].kind, DistKind::Sdist);
+    }
+
+    #[test]
+    fn other_content_is_foreign_not_an_error() {
+        let plain = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+        assert!(
+            ReleaseIndex::parse(MEDIA_TYPE_INDEX, plain, &version("1"))
+                .unwrap()
+                .is_none()
+        );
+        let manifest = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
+        let media = "application/vnd.oci.image.manifest.v1+json";
+        assert!(
+            ReleaseIndex::parse(media, manifest, &version("1"))
+                .unwrap()
+                .is_none()
+        );
+        let broken =
+            br#"{"schemaVersion":2,"artifactType":"application/pyoci.package.v1","manifests":7}"#;
+        assert!(ReleaseIndex::parse(MEDIA_TYPE_INDEX, broken, &version("1")).is_err());
+        let error = ReleaseIndex::parse(MEDIA_TYPE_INDEX, b"{nope", &version("1")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the release index of `1` is malformed: not JSON"
+        );
+    }
+
+    fn new_entry(filename: &str, sha_byte: &str) -> Descriptor {
+        let parsed = DistFilename::parse(filename).unwrap();
+        let digest = Digest::from_sha256_hex(&sha_byte.repeat(32)).unwrap();
+        let file = NewFile {
+            filename: &parsed,
+            digest: &digest,
+            size: 10,
+            created: CREATED,
+            requires_python: Some(">=3.9"),
+            project_urls: &[],
+            classifiers: &[],
+            core_metadata: None,
+        };
+        file_manifest(&file).unwrap().entry
+    }
+
+    #[test]
+    fn edits_round_trip_through_bytes() {
+        let v = version("2.0");
+        let mut index = ReleaseIndex::new(CREATED);
+        index.upsert(new_entry("hello_world-2.0-py3-none-any.whl", "aa"));
+        index.upsert(new_entry("hello_world-2.0.tar.gz", "bb"));
+        // The same file again replaces its entry instead of adding one.
+        index.upsert(new_entry("hello_world-2.0-py3-none-any.whl", "cc"));
+        let bytes = index.to_bytes(&v).unwrap();
+        let mut read = ReleaseIndex::parse(MEDIA_TYPE_INDEX, &bytes, &v)
+            .unwrap()
+            .unwrap();
+        assert_eq!(read, index);
+        let files = read.files(&project(), "2.0");
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[1].sha256, "cc".repeat(32));
+        assert_eq!(files[1].requires_python.as_deref(), Some(">=3.9"));
+
+        assert_eq!(
+            read.set_yanked(&project(), "2.0", None, Some("bad")),
+            Some(true)
+        );
+        assert_eq!(
+            read.set_yanked(&project(), "2.0", None, Some("bad")),
+            Some(false)
+        );
+        assert!(
+            read.files(&project(), "2.0")
+                .iter()
+                .all(|f| f.yanked.as_deref() == Some("bad"))
+        );
+        assert_eq!(
+            read.set_yanked(&project(), "2.0", Some("hello_world-2.0.tar.gz"), None),
+            Some(true)
+        );
+        assert_eq!(
+            read.set_yanked(&project(), "2.0", Some("nope-2.0.tar.gz"), None),
+            None
+        );
+
+        let replacement = new_entry("hello_world-2.0.tar.gz", "dd");
+        assert!(read.replace(&project(), "2.0", "hello_world-2.0.tar.gz", replacement));
+        assert_eq!(read.files(&project(), "2.0")[0].sha256, "dd".repeat(32));
+
+        let removed = read.remove(&project(), "2.0", "hello_world-2.0.tar.gz");
+        assert!(removed.is_some());
+        assert!(
+            read.remove(&project(), "2.0", "hello_world-2.0.tar.gz")
+                .is_none()
+        );
+        assert!(!read.is_empty());
+        assert!(
+            read.remove(&project(), "2.0", "hello_world-2.0-py3-none-any.whl")
+                .is_some()
+        );
+        assert!(read.is_empty());
+    }
 }
