@@ -11,10 +11,11 @@ mod blobs;
 mod manifests;
 mod origin;
 mod store;
+mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -308,139 +309,6 @@ impl Registry {
             }),
             _ => Ok(response),
         }
-    }
-
-    fn token_key(&self, access: Access, repository: Option<&Repository>) -> TokenKey {
-        TokenKey {
-            origin: self.origin.to_string(),
-            credentials: self.auth.fingerprint(),
-            scope: access.scope(repository),
-        }
-    }
-
-    /// The `Authorization` header to send up front, from what earlier requests taught us.
-    async fn known_authorization(&self, key: &TokenKey) -> Result<Option<String>, StorageError> {
-        if let RegistryAuth::Bearer(token) = &self.auth {
-            return Ok(Some(format!("Bearer {}", token.expose())));
-        }
-        let challenge = lock(&self.client.challenges).get(&key.origin).cloned();
-        match challenge {
-            None => Ok(None),
-            Some(Challenge::Basic) => Ok(self.auth.basic_header()),
-            Some(challenge @ Challenge::Bearer { .. }) => {
-                if let Ok(header) = self.answer_challenge(&challenge, key, false).await {
-                    Ok(header)
-                } else {
-                    // The registry may have changed its mind: ask without, and learn again.
-                    lock(&self.client.challenges).remove(&key.origin);
-                    Ok(None)
-                }
-            }
-        }
-    }
-
-    /// The header answering `challenge`, or `None` when we have nothing better to offer than
-    /// what was already sent.
-    async fn answer_challenge(
-        &self,
-        challenge: &Challenge,
-        key: &TokenKey,
-        already_sent: bool,
-    ) -> Result<Option<String>, StorageError> {
-        match (challenge, &self.auth) {
-            (Challenge::Basic, RegistryAuth::Basic { .. }) if !already_sent => {
-                Ok(self.auth.basic_header())
-            }
-            (Challenge::Basic, _) | (Challenge::Bearer { .. }, RegistryAuth::Bearer(_)) => Ok(None),
-            (
-                Challenge::Bearer {
-                    realm,
-                    service,
-                    scope,
-                },
-                _,
-            ) => {
-                if !already_sent {
-                    if let Some(token) = self.cached_token(key) {
-                        return Ok(Some(format!("Bearer {}", token.expose())));
-                    }
-                }
-                let scope = scope.as_deref().unwrap_or(&key.scope);
-                let token = self.fetch_token(realm, service.as_deref(), scope).await?;
-                lock(&self.client.tokens).insert(key.clone(), token.clone());
-                Ok(Some(format!("Bearer {}", token.token.expose())))
-            }
-        }
-    }
-
-    fn cached_token(&self, key: &TokenKey) -> Option<Secret> {
-        let mut tokens = lock(&self.client.tokens);
-        match tokens.get(key) {
-            Some(cached) if cached.expires > Instant::now() => Some(cached.token.clone()),
-            Some(_) => {
-                tokens.remove(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn remember_challenge(&self, challenge: &Challenge) {
-        let general = match challenge {
-            Challenge::Basic => Challenge::Basic,
-            Challenge::Bearer { realm, service, .. } => Challenge::Bearer {
-                realm: realm.clone(),
-                service: service.clone(),
-                scope: None,
-            },
-        };
-        lock(&self.client.challenges).insert(self.origin.to_string(), general);
-    }
-
-    /// Runs the token flow against `realm`.
-    async fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scope: &str,
-    ) -> Result<CachedToken, StorageError> {
-        let mut url = reqwest::Url::parse(realm).map_err(|_| self.bad_realm())?;
-        let plain_http_allowed = self.origin.scheme() == "http";
-        if !(url.scheme() == "https" || (url.scheme() == "http" && plain_http_allowed)) {
-            return Err(self.bad_realm());
-        }
-        {
-            let mut query = url.query_pairs_mut();
-            if let Some(service) = service {
-                query.append_pair("service", service);
-            }
-            // A challenge may ask for several scopes, space-separated: one parameter each.
-            for part in scope.split_whitespace() {
-                query.append_pair("scope", part);
-            }
-        }
-        let mut request = self.http().get(url);
-        if let Some(basic) = self.auth.basic_header() {
-            request = request.header(AUTHORIZATION, basic);
-        }
-        let response = self.observe(request.send().await)?;
-        match response.status() {
-            status if status.is_success() => {}
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(self.unauthorized()),
-            status => return Err(self.upstream("token request", status, String::new())),
-        }
-        let body = read_limited(response, MAX_ERROR_BODY * 8)
-            .await
-            .map_err(|error| self.transport(error))?;
-        serde_json::from_slice::<auth::TokenResponse>(&body)
-            .ok()
-            .and_then(auth::TokenResponse::into_cached)
-            .ok_or_else(|| self.invalid("the token endpoint answered without a token"))
-    }
-
-    /// The realm itself is not quoted: it comes from the registry and may carry anything.
-    fn bad_realm(&self) -> StorageError {
-        self.invalid("its token realm is not an http(s) URL this server may use")
     }
 
     fn unauthorized(&self) -> StorageError {
