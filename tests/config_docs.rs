@@ -77,7 +77,10 @@ fn render() -> String {
         if command.get_name() == "help" {
             continue;
         }
-        let about = command.get_about().map(ToString::to_string).unwrap_or_default();
+        let about = command
+            .get_about()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         out.push_str(&format!(
             "\n### `oci-pypi {}`\n\n{about}.\n\n| flag | environment | description |\n|---|---|---|\n",
             command.get_name()
@@ -87,12 +90,18 @@ fn render() -> String {
             if id == "help" {
                 continue;
             }
-            let flag = argument.get_long().map(|l| format!("`--{l}`")).unwrap_or_default();
+            let flag = argument
+                .get_long()
+                .map(|l| format!("`--{l}`"))
+                .unwrap_or_default();
             let env = argument
                 .get_env()
                 .map(|e| format!("`{}`", e.to_string_lossy()))
                 .unwrap_or_default();
-            let help = argument.get_help().map(ToString::to_string).unwrap_or_default();
+            let help = argument
+                .get_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             out.push_str(&format!("| {flag} | {env} | {help} |\n"));
         }
     }
