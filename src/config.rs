@@ -112,6 +112,11 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPSTREAM_DENY", value_delimiter = ',')]
     pub upstream_deny: Vec<String>,
 
+    /// How upstream files reach clients: `link` (page URLs point upstream) or `proxy` (they
+    /// point here and the server streams them, checking their sha256).
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_FILES", value_enum, default_value_t = UpstreamFiles::Link)]
+    pub upstream_files: UpstreamFiles,
+
     /// Log filter: a level (`info`, `debug`) or tracing directives (`oci_pypi=debug`).
     #[arg(long, env = "OCI_PYPI_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -119,6 +124,15 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "OCI_PYPI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Export traces over OTLP/HTTP (protobuf) to this OpenTelemetry collector, such as
+    /// `http://127.0.0.1:4318` (`/v1/traces` is appended). None: no traces are exported.
+    #[arg(long, env = "OCI_PYPI_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
+    pub otlp_endpoint: Option<url::Url>,
+
+    /// The service name (`service.name`) that exported traces carry.
+    #[arg(long, env = "OCI_PYPI_OTLP_SERVICE_NAME", default_value = "oci-pypi")]
+    pub otlp_service_name: String,
 }
 
 /// The command line: serve (the default), or run a one-off command with the same settings.
@@ -234,6 +248,15 @@ pub enum BlobRedirects {
     Redirect,
 }
 
+/// How upstream files reach clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpstreamFiles {
+    /// Page URLs point at the upstream index's files.
+    Link,
+    /// Page URLs point at this server, which streams the files.
+    Proxy,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -323,12 +346,15 @@ impl Config {
             upstreams: Vec::new(),
             upstream_allow: Vec::new(),
             upstream_deny: Vec::new(),
+            upstream_files: UpstreamFiles::Link,
             trusted_publishers: None,
             oidc_audience: "oci-pypi".to_owned(),
             token_secret_file: None,
             upload_token_lifetime: 900,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
+            otlp_service_name: "oci-pypi".to_owned(),
         }
     }
 }
@@ -356,6 +382,15 @@ fn parse_registry(input: &str) -> Result<RegistryEntry, String> {
     Origin::parse(input)
         .map(RegistryEntry::Origin)
         .map_err(|error| error.to_string())
+}
+
+fn parse_otlp_endpoint(input: &str) -> Result<url::Url, String> {
+    match url::Url::parse(input.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
+        _ => Err(format!(
+            "`{input}` is not a collector URL such as `http://127.0.0.1:4318`"
+        )),
+    }
 }
 
 fn parse_subpath(input: &str) -> Result<String, String> {

@@ -136,6 +136,7 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
     Ok(Upstreams {
         routes,
         names: upstream::NameFilter::new(&config.upstream_allow, &config.upstream_deny),
+        proxy_files: config.upstream_files == config::UpstreamFiles::Proxy,
     })
 }
 

@@ -41,21 +41,19 @@ pub async fn download(
     let head = method == Method::HEAD;
     let request = FileRequest { range, head };
     let index = &state.index;
-    let (file, content_type) = match wanted {
+    let file = match wanted {
         Wanted::File => {
-            let file = index
+            index
                 .open_file(caller, &location, &project, filename, request)
-                .await?;
-            let content_type = file.content_type();
-            (file, content_type)
+                .await?
         }
         Wanted::Metadata => {
-            let file = index
+            index
                 .open_metadata(caller, &location, &project, filename, request)
-                .await?;
-            (file, "text/plain; charset=utf-8")
+                .await?
         }
     };
+    let content_type = file.content_type;
     if let Some(target) = &file.redirect {
         return Ok(redirect(target));
     }
@@ -69,7 +67,7 @@ pub async fn download(
         .status(status)
         .header(header::CONTENT_TYPE, content_type)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, format!("\"sha256:{}\"", file.file.sha256))
+        .header(header::ETAG, format!("\"sha256:{}\"", file.sha256))
         .header(header::CACHE_CONTROL, cache_control);
     if let Some(length) = file.content_length {
         builder = builder.header(header::CONTENT_LENGTH, length);

@@ -44,9 +44,11 @@ pub async fn project_page(
     let body = match (&listing, format) {
         (Listing::Local(page), Format::Json) => render_project_json(page).to_string(),
         (Listing::Local(page), Format::Html | Format::TextHtml) => render_project_html(page),
-        (Listing::Upstream(page), Format::Json) => upstream::render_json(&name, page).to_string(),
-        (Listing::Upstream(page), Format::Html | Format::TextHtml) => {
-            upstream::render_html(&name, page)
+        (Listing::Upstream { page, proxied }, Format::Json) => {
+            upstream::render_json(&name, page, *proxied).to_string()
+        }
+        (Listing::Upstream { page, proxied }, Format::Html | Format::TextHtml) => {
+            upstream::render_html(&name, page, *proxied)
         }
     };
     Ok(cacheable(headers, caller, format.content_type(), body))
@@ -304,7 +306,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Percent-encodes what cannot appear raw in a path segment (filenames are mostly safe).
-fn encode_path_segment(segment: &str) -> String {
+pub(super) fn encode_path_segment(segment: &str) -> String {
     const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'.')

@@ -18,8 +18,10 @@ use crate::storage::{
 
 /// A file on its way to the client.
 pub struct FileDownload {
-    /// What the index records about the file.
-    pub file: StoredFile,
+    /// The file's sha256 (hex), as recorded.
+    pub sha256: String,
+    /// The media type to serve it with (never a compressed encoding).
+    pub content_type: &'static str,
     /// 200, 206, 416, or 307 with [`FileDownload::redirect`].
     pub status: u16,
     /// Where the client gets the bytes, when the registry's redirects are passed on.
@@ -36,23 +38,24 @@ pub struct FileDownload {
 impl std::fmt::Debug for FileDownload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileDownload")
-            .field("file", &self.file.filename)
+            .field("sha256", &self.sha256)
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
 }
 
-impl FileDownload {
-    /// The media type to serve the file with (never a compressed encoding).
-    #[must_use]
-    pub fn content_type(&self) -> &'static str {
-        match (self.file.kind, self.file.filename.ends_with(".zip")) {
-            (DistKind::Sdist, true) => "application/zip",
-            (DistKind::Sdist, false) => "application/gzip",
-            (DistKind::Wheel, _) => "application/octet-stream",
-        }
+/// The media type of a distribution file (never a compressed encoding: clients hash the
+/// exact bytes).
+fn content_type(file: &StoredFile) -> &'static str {
+    match (file.kind, file.filename.ends_with(".zip")) {
+        (DistKind::Sdist, true) => "application/zip",
+        (DistKind::Sdist, false) => "application/gzip",
+        (DistKind::Wheel, _) => "application/octet-stream",
     }
 }
+
+/// The media type of a core-metadata file.
+pub const METADATA_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// How a file is asked for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -111,7 +114,17 @@ impl Index {
         request: FileRequest<'_>,
     ) -> Result<FileDownload, IndexError> {
         let (registry, repository, file) =
-            self.find_file(caller, location, project, filename).await?;
+            match self.find_file(caller, location, project, filename).await {
+                Err(IndexError::FileNotFound { filename: missing }) => {
+                    let upstream = (true, request);
+                    let fallback =
+                        self.open_upstream_file(caller, location, project, filename, upstream);
+                    return fallback
+                        .await?
+                        .ok_or(IndexError::FileNotFound { filename: missing });
+                }
+                found => found?,
+            };
         let not_found = || IndexError::FileNotFound {
             filename: format!("{}.metadata", filename.escape_default()),
         };
@@ -128,10 +141,8 @@ impl Index {
             .ok_or_else(not_found)?;
         let whole = blob.status == 200 && !request.head;
         Ok(FileDownload {
-            file: StoredFile {
-                sha256: sha256.clone(),
-                ..file
-            },
+            sha256: sha256.clone(),
+            content_type: METADATA_CONTENT_TYPE,
             status: blob.status,
             redirect: None,
             content_length: blob.content_length,
@@ -158,7 +169,17 @@ impl Index {
         request: FileRequest<'_>,
     ) -> Result<FileDownload, IndexError> {
         let (registry, repository, file) =
-            self.find_file(caller, location, project, filename).await?;
+            match self.find_file(caller, location, project, filename).await {
+                Err(IndexError::FileNotFound { filename: missing }) => {
+                    let upstream = (false, request);
+                    let fallback =
+                        self.open_upstream_file(caller, location, project, filename, upstream);
+                    return fallback
+                        .await?
+                        .ok_or(IndexError::FileNotFound { filename: missing });
+                }
+                found => found?,
+            };
         let not_found = || IndexError::FileNotFound {
             filename: filename.escape_default().to_string(),
         };
@@ -177,7 +198,8 @@ impl Index {
             blob.body
         };
         Ok(FileDownload {
-            file,
+            sha256: file.sha256.clone(),
+            content_type: content_type(&file),
             status: blob.status,
             redirect: blob.redirect,
             content_length: blob.content_length,
@@ -218,7 +240,7 @@ async fn fetch_layer(
 /// Passes `body` through, hashing it. Each chunk is held back until the next one arrives, and
 /// the last one until the whole body is known to hash to `sha256`: on a mismatch the client
 /// gets an error and a body shorter than announced, never a complete response with wrong bytes.
-fn verified(body: ByteStream, sha256: String) -> ByteStream {
+pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
     struct State {
         body: ByteStream,
         hasher: Sha256,

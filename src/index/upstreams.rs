@@ -4,9 +4,14 @@
 
 use std::sync::Arc;
 
+use futures_util::StreamExt as _;
+
+use super::download::{FileDownload, FileRequest, METADATA_CONTENT_TYPE, verified};
 use super::{Caller, Index, IndexError, Location, ProjectPage, Target};
 use crate::layout::Namespace;
+use crate::packaging::CoreMetadataRef;
 use crate::packaging::ProjectName;
+use crate::storage::{ByteStream, StorageError};
 use crate::upstream::{NameFilter, UpstreamIndex, UpstreamProject};
 
 /// A namespace's upstream index.
@@ -27,6 +32,9 @@ pub struct Upstreams {
     pub routes: Vec<UpstreamRoute>,
     /// Names that may come from upstream.
     pub names: NameFilter,
+    /// Serve upstream files through this server (their URLs in pages are ours) instead of
+    /// linking to upstream.
+    pub proxy_files: bool,
 }
 
 /// What a project page shows: the namespace's own releases, or an upstream's page.
@@ -35,7 +43,12 @@ pub enum Listing {
     /// The project lives in the namespace.
     Local(Arc<ProjectPage>),
     /// The project comes from the namespace's upstream index.
-    Upstream(Arc<UpstreamProject>),
+    Upstream {
+        /// Its upstream page.
+        page: Arc<UpstreamProject>,
+        /// Whether its files are served through this server.
+        proxied: bool,
+    },
 }
 
 impl Index {
@@ -54,17 +67,101 @@ impl Index {
         let Err(IndexError::ProjectNotFound { .. }) = &local else {
             return local.map(Listing::Local);
         };
-        let upstreams = &self.options.upstreams;
-        let route = upstreams
-            .routes
-            .iter()
-            .find(|r| r.target == location.target && r.namespace == location.namespace);
-        let Some(route) = route.filter(|_| upstreams.names.allows(project)) else {
+        let Some(route) = self.upstream_route(location, project) else {
             return local.map(Listing::Local);
         };
         match route.index.project(project).await? {
-            Some(page) => Ok(Listing::Upstream(page)),
+            Some(page) => Ok(Listing::Upstream {
+                page,
+                proxied: self.options.upstreams.proxy_files,
+            }),
             None => local.map(Listing::Local),
         }
+    }
+
+    /// The upstream that may serve `project` in `location`.
+    fn upstream_route(&self, location: &Location, project: &ProjectName) -> Option<&UpstreamRoute> {
+        let upstreams = &self.options.upstreams;
+        upstreams
+            .routes
+            .iter()
+            .find(|r| r.target == location.target && r.namespace == location.namespace)
+            .filter(|_| upstreams.names.allows(project))
+    }
+
+    /// A file (or its `.metadata`) of an upstream project, fetched through this server: only
+    /// in proxy mode, and only when the namespace does not have the project itself.
+    ///
+    /// # Errors
+    /// [`IndexError::FileNotFound`] when upstream does not list it; upstream and storage errors.
+    pub async fn open_upstream_file(
+        &self,
+        caller: &Caller,
+        location: &Location,
+        project: &ProjectName,
+        filename: &str,
+        (metadata, request): (bool, FileRequest<'_>),
+    ) -> Result<Option<FileDownload>, IndexError> {
+        let route = self.upstream_route(location, project);
+        let Some(route) = route.filter(|_| self.options.upstreams.proxy_files) else {
+            return Ok(None);
+        };
+        match self.project_page(caller, location, project).await {
+            Err(IndexError::ProjectNotFound { .. }) => {}
+            Ok(_) => return Ok(None),
+            Err(error) => return Err(error),
+        }
+        let not_found = || IndexError::FileNotFound {
+            filename: filename.escape_default().to_string(),
+        };
+        let page = route.index.project(project).await?.ok_or_else(not_found)?;
+        let file = page
+            .files
+            .iter()
+            .find(|f| f.filename == filename)
+            .ok_or_else(not_found)?;
+        let (url, sha256, content_type) = if metadata {
+            let CoreMetadataRef::Sha256(hash) = &file.core_metadata else {
+                return Err(not_found());
+            };
+            (
+                format!("{}.metadata", file.url),
+                hash.clone(),
+                METADATA_CONTENT_TYPE,
+            )
+        } else {
+            let hash = file.hashes.get("sha256").cloned().ok_or_else(not_found)?;
+            let kind = if filename.ends_with(".whl") {
+                "application/octet-stream"
+            } else {
+                "application/gzip"
+            };
+            (file.url.clone(), hash, kind)
+        };
+        let download = route
+            .index
+            .download(&url, request.range, request.head)
+            .await?;
+        let whole = download.status == 200 && !request.head;
+        let source = route.index.url().to_owned();
+        let body: ByteStream = Box::pin(download.response.bytes_stream().map(move |chunk| {
+            chunk.map_err(|error| StorageError::InvalidResponse {
+                registry: source.clone(),
+                reason: error.to_string(),
+            })
+        }));
+        Ok(Some(FileDownload {
+            content_type,
+            status: download.status,
+            redirect: None,
+            content_length: download.content_length,
+            content_range: download.content_range,
+            body: if whole {
+                verified(body, sha256.clone())
+            } else {
+                body
+            },
+            sha256,
+        }))
     }
 }

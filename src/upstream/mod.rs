@@ -66,11 +66,26 @@ pub struct UpstreamProject {
 
 type Cached = (Instant, Option<Arc<UpstreamProject>>);
 
+/// A file being fetched from upstream for a client (the proxy mode).
+#[derive(Debug)]
+pub struct UpstreamDownload {
+    /// 200, 206 or 416.
+    pub status: u16,
+    /// Body length, when known.
+    pub content_length: Option<u64>,
+    /// `Content-Range` of a 206 or 416.
+    pub content_range: Option<String>,
+    /// The response, to stream.
+    pub response: reqwest::Response,
+}
+
 /// A client of one upstream index.
 #[derive(Debug)]
 pub struct UpstreamIndex {
     base: Url,
     http: reqwest::Client,
+    /// For file URLs on other hosts than the index: public addresses only.
+    public_http: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -94,9 +109,18 @@ impl UpstreamIndex {
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
+        let public_http = reqwest::Client::builder()
+            .user_agent(concat!("oci-pypi/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(crate::storage::registry::PublicOnlyResolver))
+            .build()
+            .map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
         Ok(Self {
             base,
             http,
+            public_http,
             cache: Mutex::default(),
         })
     }
@@ -195,6 +219,74 @@ impl UpstreamIndex {
             page_url: page_url.to_string(),
             files,
         }))
+    }
+
+    /// Fetches a file (or its `.metadata`) that one of this index's pages lists, for a client.
+    /// Files on the index's own host are fetched as is; files elsewhere only from public
+    /// addresses, without following redirects, so a page cannot point the server at internal
+    /// hosts.
+    ///
+    /// # Errors
+    /// An [`UpstreamError`] when the URL is unusable, or the host fails or answers otherwise.
+    pub async fn download(
+        &self,
+        url: &str,
+        range: Option<&str>,
+        head: bool,
+    ) -> Result<UpstreamDownload, UpstreamError> {
+        let target = Url::parse(url).map_err(|_| self.invalid("a file URL is not a URL"))?;
+        if !matches!(target.scheme(), "http" | "https") {
+            return Err(self.invalid("a file URL is not http(s)"));
+        }
+        let same_host = target.host_str() == self.base.host_str()
+            && target.port_or_known_default() == self.base.port_or_known_default();
+        let internal_literal = match target.host() {
+            Some(url::Host::Ipv4(ip)) => !crate::storage::registry::is_public(ip.into()),
+            Some(url::Host::Ipv6(ip)) => !crate::storage::registry::is_public(ip.into()),
+            _ => false,
+        };
+        if !same_host && internal_literal {
+            return Err(self.invalid("a file URL points at an internal address"));
+        }
+        let client = if same_host {
+            &self.http
+        } else {
+            &self.public_http
+        };
+        let method = if head {
+            reqwest::Method::HEAD
+        } else {
+            reqwest::Method::GET
+        };
+        let mut request = client.request(method, target);
+        if let Some(range) = range {
+            request = request.header(reqwest::header::RANGE, range);
+        }
+        let unreachable = |source| UpstreamError::Unreachable {
+            url: self.url().to_owned(),
+            source,
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        if !matches!(status, 200 | 206 | 416) {
+            return Err(UpstreamError::Status {
+                url: self.url().to_owned(),
+                status,
+            });
+        }
+        let header = |name: reqwest::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Ok(UpstreamDownload {
+            status,
+            content_length: header(reqwest::header::CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+            content_range: header(reqwest::header::CONTENT_RANGE),
+            response,
+        })
     }
 
     fn invalid(&self, reason: &str) -> UpstreamError {

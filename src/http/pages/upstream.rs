@@ -10,9 +10,18 @@ use super::{API_VERSION, escape, page_head};
 use crate::packaging::{CoreMetadataRef, DistFilename, ProjectName, SimpleFile};
 use crate::upstream::UpstreamProject;
 
+/// Where a client gets a file: upstream, or through this server (proxied: relative to the page).
+fn file_url(file: &SimpleFile, proxied: bool) -> String {
+    if proxied {
+        super::encode_path_segment(&file.filename)
+    } else {
+        file.url.clone()
+    }
+}
+
 /// The HTML page.
 #[must_use]
-pub fn render_html(name: &ProjectName, project: &UpstreamProject) -> String {
+pub fn render_html(name: &ProjectName, project: &UpstreamProject, proxied: bool) -> String {
     let mut body = page_head(&format!("Links for {}", escape(name.as_str())));
     let tracks = format!(
         "    <meta name=\"pypi:tracks\" content=\"{}\">\n",
@@ -20,7 +29,7 @@ pub fn render_html(name: &ProjectName, project: &UpstreamProject) -> String {
     );
     body = body.replacen("  </head>\n", &format!("{tracks}  </head>\n"), 1);
     for file in &project.files {
-        let mut href = file.url.clone();
+        let mut href = file_url(file, proxied);
         if let Some((algorithm, digest)) = preferred_hash(file) {
             let _ = write!(href, "#{algorithm}={digest}");
         }
@@ -55,7 +64,11 @@ pub fn render_html(name: &ProjectName, project: &UpstreamProject) -> String {
 
 /// The JSON page.
 #[must_use]
-pub fn render_json(name: &ProjectName, project: &UpstreamProject) -> serde_json::Value {
+pub fn render_json(
+    name: &ProjectName,
+    project: &UpstreamProject,
+    proxied: bool,
+) -> serde_json::Value {
     let mut versions: Vec<_> = project
         .files
         .iter()
@@ -70,7 +83,7 @@ pub fn render_json(name: &ProjectName, project: &UpstreamProject) -> serde_json:
         .map(|file| {
             let mut object = json!({
                 "filename": file.filename,
-                "url": file.url,
+                "url": file_url(file, proxied),
                 "hashes": file.hashes,
                 "requires-python": file.requires_python,
                 "yanked": match file.yanked.as_deref() {
