@@ -467,3 +467,76 @@ async fn invalid_distributions_are_refused() -> anyhow::Result<()> {
     assert!(env.storage().catalog().await?.is_empty());
     Ok(())
 }
+
+/// Every field real clients send is accepted: metadata 2.5 fields, repeated fields,
+/// `attestations`, no `pyversion` for an sdist, unknown fields, dashed names PyPI ignores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_accept_every_field_clients_send() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let spec = DistSpec::new("fieldy", "1.0").requires_python(">=3.9");
+    let sdist = std::fs::read(env.sandbox.sdist(&spec).await?)?;
+    let sha256 = hex::encode(sha2::Sha256::digest(&sdist));
+    let mut form = reqwest::multipart::Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("metadata_version", "2.5")
+        .text("name", "Fieldy")
+        .text("version", "1.0")
+        .text("filetype", "sdist")
+        .text("sha256_digest", sha256)
+        .text("requires_python", ">=3.9")
+        .text("summary", "A package with every field")
+        .text("description", "# Fieldy\n\nLong text.")
+        .text("description_content_type", "text/markdown")
+        .text("license_expression", "MIT")
+        .text("attestations", "[]")
+        .text("comment", "uploaded by a test")
+        .text("Description-Content-Type", "ignored by PyPI")
+        .text("some_future_field", "whatever");
+    for (field, value) in [
+        ("classifiers", "Programming Language :: Python :: 3"),
+        ("classifiers", "License :: OSI Approved :: MIT License"),
+        ("requires_dist", "requests>=2"),
+        ("requires_dist", "rich; extra == 'cli'"),
+        ("provides_extra", "cli"),
+        ("project_urls", "Homepage, https://example.org"),
+        ("project_urls", "Issues, https://example.org/issues"),
+        ("import_names", "fieldy"),
+        ("dynamic", "Classifier"),
+        ("license_file", "LICENSE"),
+    ] {
+        form = form.text(field, value);
+    }
+    let form = form.part(
+        "content",
+        reqwest::multipart::Part::bytes(sdist).file_name(spec.sdist_filename()),
+    );
+    let response = env
+        .http(Method::POST, &format!("{}/", env.base_path()), false)
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await?
+    );
+    let json: Value = env
+        .http(
+            Method::GET,
+            &format!("{}/fieldy/json", env.base_path()),
+            false,
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        json["info"]["project_urls"]["Issues"],
+        "https://example.org/issues"
+    );
+    assert_eq!(json["releases"]["1.0"][0]["requires_python"], ">=3.9");
+    assert_eq!(json["releases"]["1.0"][0]["packagetype"], "sdist");
+    Ok(())
+}
