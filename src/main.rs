@@ -8,7 +8,8 @@ use oci_pypi::config::Cli;
 #[tokio::main]
 async fn main() -> ExitCode {
     let Cli { config, command } = Cli::load();
-    oci_pypi::telemetry::init(&config);
+    // Dropped last, on every return: sends the traces not yet exported.
+    let _telemetry = oci_pypi::telemetry::init(&config);
     if let Some(command) = command {
         return match oci_pypi::commands::run(&command, &config).await {
             Ok(report) => {

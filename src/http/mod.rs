@@ -59,7 +59,9 @@ pub fn router(state: AppState) -> Router {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         // The path only: a query could carry anything, and credentials never appear in paths.
-        tracing::info_span!("request", http.method = %request.method(), http.path = %request.uri().path(), request.id = %id)
+        let span = tracing::info_span!("request", http.method = %request.method(), http.path = %request.uri().path(), request.id = %id, http.status = tracing::field::Empty, otel.kind = "server");
+        crate::telemetry::follow_remote_parent(&span, request.headers());
+        span
     });
     Router::new()
         .fallback(dispatch)
@@ -82,6 +84,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         }
     };
     let status = response.status().as_u16();
+    tracing::Span::current().record("http.status", i64::from(status));
     state
         .metrics
         .record_request(name, method.as_str(), status, started.elapsed());

@@ -1,22 +1,67 @@
-//! Logging (a tracing subscriber writing text or JSON lines, filtered by the configured level)
-//! and metrics.
+//! Logging (a tracing subscriber writing text or JSON lines, filtered by the configured level),
+//! metrics, and optional trace export over OTLP.
 
 pub mod metrics;
+mod otlp;
 
 pub use metrics::Metrics;
+pub use otlp::follow_remote_parent;
 
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::{Config, LogFormat};
 
-/// Installs the global subscriber. Safe to call more than once (later calls do nothing).
-pub fn init(config: &Config) {
+/// Keeps trace export running: dropping it sends the spans not yet exported (waiting for the
+/// collector a few seconds at most). Holds nothing when no collector is configured.
+#[derive(Debug, Default)]
+#[must_use = "dropping the guard stops trace export"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            if let Err(error) = provider.shutdown() {
+                tracing::warn!("exporting the last traces failed: {error}");
+            }
+        }
+    }
+}
+
+/// Installs the global subscriber, with trace export when `--otlp-endpoint` is set. Safe to
+/// call more than once (later calls do nothing).
+pub fn init(config: &Config) -> Telemetry {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let _ = match config.log_format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let format = tracing_subscriber::fmt::layer().with_target(false);
+    let format = match config.log_format {
+        LogFormat::Text => format.boxed(),
+        LogFormat::Json => format.json().flatten_event(true).boxed(),
     };
+    let (provider, export_error) = match &config.otlp_endpoint {
+        None => (None, None),
+        Some(endpoint) => match otlp::start(endpoint, &config.otlp_service_name) {
+            Ok(provider) => (Some(provider), None),
+            Err(error) => (None, Some(error)),
+        },
+    };
+    let installed = tracing_subscriber::registry()
+        .with(provider.as_ref().map(otlp::layer))
+        .with(format.with_filter(filter))
+        .try_init()
+        .is_ok();
+    if let Some(error) = export_error {
+        tracing::warn!("traces are not exported: {error}");
+    }
+    if let (Some(endpoint), true) = (&config.otlp_endpoint, installed && provider.is_some()) {
+        let host = endpoint.host_str().unwrap_or_default();
+        tracing::info!(otlp.host = %host, "exporting traces to the collector at {host}");
+    }
+    Telemetry {
+        provider: provider.filter(|_| installed),
+    }
 }

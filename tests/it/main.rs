@@ -21,6 +21,7 @@ mod promotion;
 mod publish;
 mod replicas;
 mod standards;
+mod telemetry;
 mod trusted_publishing;
 mod upstream;
 mod urls;

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use tracing::Instrument as _;
 
 pub use address::{PublicOnlyResolver, is_public};
 pub use auth::{Challenge, RegistryAuth, Secret, parse_challenge};
@@ -233,9 +234,30 @@ impl Registry {
         self.check_denied(response, Some(repository))
     }
 
+    /// Sends one request in a `registry` span (method, path without the query, status).
+    async fn execute(
+        &self,
+        make: &(dyn Fn() -> RequestBuilder + Send + Sync),
+        authorization: Option<&str>,
+    ) -> Result<Response, StorageError> {
+        let (method, path) = make()
+            .build()
+            .map(|r| (r.method().to_string(), r.url().path().to_owned()))
+            .unwrap_or_default();
+        let span = tracing::info_span!("registry", otel.kind = "client", http.method = %method, url.path = %path, http.status = tracing::field::Empty);
+        let result = self
+            .execute_with_retries(make, authorization)
+            .instrument(span.clone())
+            .await;
+        if let Ok(response) = &result {
+            span.record("http.status", i64::from(response.status().as_u16()));
+        }
+        result
+    }
+
     /// Sends one request; reads (GET, HEAD) that meet a transient server error or a dropped
     /// connection are tried again, a bounded number of times, with a growing pause.
-    async fn execute(
+    async fn execute_with_retries(
         &self,
         make: &(dyn Fn() -> RequestBuilder + Send + Sync),
         authorization: Option<&str>,
