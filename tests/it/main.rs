@@ -13,12 +13,15 @@ mod harness;
 mod ops;
 
 mod auth;
+mod bad_input;
+mod cli;
 mod compat;
 mod examples;
 mod faults;
 mod local_store;
 mod promotion;
 mod publish;
+mod redirects;
 mod replicas;
 mod standards;
 mod telemetry;

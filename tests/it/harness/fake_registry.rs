@@ -1,6 +1,6 @@
 //! A small fake OCI registry, only for the faults a real registry will not produce: errors,
 //! stalls, truncated or corrupted bodies, malformed JSON, foreign content under a release tag,
-//! rate limits and odd authentication challenges.
+//! rate limits, odd authentication challenges and blob redirects to object storage.
 //!
 //! It serves a minimal OCI distribution API
 //! (<https://github.com/opencontainers/distribution-spec/blob/main/spec.md>) from memory: tag
@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -124,6 +124,10 @@ pub enum Fault {
     /// 500 whose JSON error body (message, detail, a second error code) holds
     /// [`SECRET_MARKER`].
     ErrorBodyWithSecretText,
+    /// On blob GET and HEAD: `307 Temporary Redirect` to this base followed by the blob's
+    /// digest (`<base>sha256:<hex>`), as registries that keep blobs in object storage answer.
+    /// Other endpoints answer normally.
+    RedirectBlob(String),
 }
 
 #[derive(Clone)]
@@ -147,6 +151,10 @@ struct Shared {
     counts: Mutex<HashMap<Endpoint, usize>>,
     store: Mutex<Store>,
     next_upload: AtomicUsize,
+    /// Whether requests without `Authorization` get a Basic challenge.
+    require_auth: AtomicBool,
+    /// Requests per endpoint that carried an `Authorization` header.
+    authorized: Mutex<HashMap<Endpoint, usize>>,
 }
 
 /// The fake registry; stops when dropped.
@@ -165,6 +173,8 @@ impl FakeRegistry {
             counts: Mutex::new(HashMap::new()),
             store: Mutex::new(initial_store()?),
             next_upload: AtomicUsize::new(1),
+            require_auth: AtomicBool::new(false),
+            authorized: Mutex::new(HashMap::new()),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding")?;
         listener.set_nonblocking(true)?;
@@ -239,6 +249,21 @@ impl FakeRegistry {
     /// Requests received so far at every endpoint.
     pub fn total_requests(&self) -> usize {
         lock(&self.shared.counts).values().sum()
+    }
+
+    /// From now on, answers every request that has no `Authorization` header with 401 and
+    /// `WWW-Authenticate: Basic realm="fake"`, as a registry with accounts does (any
+    /// credentials are then accepted). Without it the server never needs to send credentials.
+    pub fn require_basic_auth(&self) {
+        self.shared.require_auth.store(true, Ordering::Relaxed);
+    }
+
+    /// Requests received so far at `endpoint` that carried an `Authorization` header.
+    pub fn authorized_requests(&self, endpoint: Endpoint) -> usize {
+        lock(&self.shared.authorized)
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Whether `repository` has `tag` (for checking what an upload left behind).
@@ -505,12 +530,28 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let (endpoint, target) = classify(&method, request.uri().path());
     let by_tag = matches!(&target, Target::Manifest { reference, .. } if !reference.contains(':'));
     *lock(&shared.counts).entry(endpoint).or_insert(0) += 1;
+    if request.headers().contains_key(header::AUTHORIZATION) {
+        *lock(&shared.authorized).entry(endpoint).or_insert(0) += 1;
+    } else if shared.require_auth.load(Ordering::Relaxed) {
+        return Reply::error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "authentication required",
+        )
+        .header(header::WWW_AUTHENTICATE, "Basic realm=\"fake\"")
+        .into_response(head);
+    }
     let fault = lock(&shared.faults)
         .get(&endpoint)
         .cloned()
         .unwrap_or_default();
     if let Some(reply) = fault_reply(&fault) {
         return reply.into_response(head);
+    }
+    if let (Fault::RedirectBlob(base), Target::Blob { digest, .. }) = (&fault, &target) {
+        return Reply::new(StatusCode::TEMPORARY_REDIRECT)
+            .header(header::LOCATION, format!("{base}{digest}"))
+            .into_response(head);
     }
     if let Fault::Delay(delay) = &fault {
         tokio::time::sleep(*delay).await;

@@ -1,0 +1,300 @@
+//! The real binary's command line (issue 7): bad configuration exits non-zero with one line
+//! on stderr that names the bad value; `--help` and `--version` are what a newcomer reads.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+/// How long the binary may take to refuse a configuration (it should take milliseconds).
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether a stderr line is one of the hints clap prints under its own errors (the possible
+/// values of an enum, a tip, where to find help): help around the error, not the error.
+fn is_clap_hint(line: &str) -> bool {
+    line == "For more information, try '--help'."
+        || line.starts_with("[possible values: ")
+        || line.starts_with("tip: ")
+}
+
+/// What one run of the binary did.
+struct Run {
+    what: String,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Asserts a non-zero exit and one error line on stderr containing every one of `names`;
+    /// returns that line.
+    fn assert_refused(&self, names: &[&str]) -> String {
+        assert!(
+            matches!(self.code, Some(code) if code != 0),
+            "{}: expected a non-zero exit code, got {:?}\nstderr: {}",
+            self.what,
+            self.code,
+            self.stderr
+        );
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !is_clap_hint(line))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{}: expected one error line on stderr, got:\n{}",
+            self.what,
+            self.stderr
+        );
+        let line = lines[0].to_owned();
+        for name in names {
+            assert!(
+                line.contains(name),
+                "{}: the error does not name `{name}`: {line}",
+                self.what
+            );
+        }
+        line
+    }
+
+    fn assert_success(&self) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "{}: expected success\nstdout: {}\nstderr: {}",
+            self.what,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `oci-pypi <args>` in a fresh directory (so that a default `./oci-pypi-data` lands
+/// nowhere that matters), with no `OCI_PYPI_*` or `PORT` variables but `env`; kills it if it
+/// has not exited within [`EXIT_TIMEOUT`].
+async fn run(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Run> {
+    let dir = tempfile::tempdir()?;
+    run_in(dir.path(), args, env).await
+}
+
+async fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Run> {
+    let what = format!("oci-pypi {} (env {env:?})", args.join(" "));
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"));
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("OCI_PYPI_") || name == "PORT" || name == "RUST_LOG" {
+            command.env_remove(&key);
+        }
+    }
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = command.spawn().context("starting oci-pypi")?;
+    let output = tokio::time::timeout(EXIT_TIMEOUT, child.wait_with_output())
+        .await
+        .with_context(|| format!("{what}: still running after {EXIT_TIMEOUT:?}"))??;
+    Ok(Run {
+        what,
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// A bad configuration: the arguments, the environment variables, and what the one error
+/// line must name.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+
+/// Settings the binary cannot start with, given as flags or as environment variables: each
+/// names the bad value on one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_settings_exit_with_one_line_naming_the_value() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("store").display().to_string();
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--registries", "ftp://x"],
+            vec![],
+            vec!["ftp://x", "scheme"],
+        ),
+        (
+            vec![],
+            vec![("OCI_PYPI_REGISTRIES", "https://ghcr.io,ftp://x")],
+            vec!["ftp://x", "scheme"],
+        ),
+        (
+            vec!["--max-upload-size", "5XB"],
+            vec![],
+            vec!["5XB", "unit"],
+        ),
+        (
+            vec![],
+            vec![("OCI_PYPI_MAX_UPLOAD_SIZE", "lots")],
+            vec!["lots"],
+        ),
+        (vec!["--port", "70000"], vec![], vec!["70000"]),
+        (
+            vec!["--host", "localhost:8080"],
+            vec![],
+            vec!["localhost:8080"],
+        ),
+        (
+            vec!["--subpath", "pypi", "--store-dir", &store],
+            vec![],
+            vec!["pypi"],
+        ),
+        (vec!["--blob-redirects", "follow"], vec![], vec!["follow"]),
+        (
+            vec!["--host", "127.0.0.1", "--port", "0", "--store-dir", &store],
+            vec![("OCI_PYPI_UPSTREAMS", "bogus")],
+            vec!["bogus"],
+        ),
+        (
+            vec![
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--store-dir",
+                &store,
+                "--upstreams",
+                "local/team=not a url",
+            ],
+            vec![],
+            vec!["local/team=not a url"],
+        ),
+        (
+            vec![
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--store-dir",
+                &store,
+                "--upstreams",
+                "registry.example/team=https://pypi.org/simple/",
+            ],
+            vec![],
+            vec!["registry.example"],
+        ),
+    ];
+    for (args, env, names) in cases {
+        let refused = run(&args, &env).await?;
+        let line = refused.assert_refused(&names);
+        eprintln!("{}: {line}", refused.what);
+    }
+    Ok(())
+}
+
+/// The port is taken: the binary says which address it could not listen on, and exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_in_use_exits_with_one_line() -> anyhow::Result<()> {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port().to_string();
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("store").display().to_string();
+    let args = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--store-dir",
+        &store,
+    ];
+    let refused = run(&args, &[]).await?;
+    refused.assert_refused(&[&format!("127.0.0.1:{port}")]);
+    assert!(
+        refused.stderr.to_lowercase().contains("in use"),
+        "the reason is not given: {}",
+        refused.stderr
+    );
+    // The same through `OCI_PYPI_PORT`, and through `PORT`.
+    for variable in ["OCI_PYPI_PORT", "PORT"] {
+        let env = [(variable, port.as_str()), ("OCI_PYPI_STORE_DIR", &store)];
+        run(&["--host", "127.0.0.1"], &env)
+            .await?
+            .assert_refused(&[&format!("127.0.0.1:{port}")]);
+    }
+    drop(taken);
+    Ok(())
+}
+
+/// A data directory that cannot be used (an existing file; a directory inside a file): the
+/// binary names it and exits, instead of serving a store that fails every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_store_dir_exits_with_one_line() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"a file, not a directory")?;
+    let inside = file.join("store");
+    for store in [&file, &inside] {
+        let store = store.display().to_string();
+        let args = ["--host", "127.0.0.1", "--port", "0", "--store-dir", &store];
+        run(&args, &[]).await?.assert_refused(&[&store]);
+        let env = [("OCI_PYPI_STORE_DIR", store.as_str())];
+        run(&["--host", "127.0.0.1", "--port", "0"], &env)
+            .await?
+            .assert_refused(&[&store]);
+    }
+    // Without any setting, the default store is `./oci-pypi-data`: a file there is refused too.
+    let cwd = tempfile::tempdir()?;
+    std::fs::write(cwd.path().join("oci-pypi-data"), b"a file")?;
+    run_in(cwd.path(), &["--host", "127.0.0.1", "--port", "0"], &[])
+        .await?
+        .assert_refused(&["oci-pypi-data"]);
+    Ok(())
+}
+
+/// `--help` explains the options and their environment variables; `--version` prints the
+/// version of Cargo.toml. Both succeed and write nothing to stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_and_version() -> anyhow::Result<()> {
+    let help = run(&["--help"], &[]).await?;
+    help.assert_success();
+    assert!(help.stderr.is_empty(), "{}", help.stderr);
+    for text in [
+        "--registries",
+        "--store-dir",
+        "--max-upload-size",
+        "--blob-redirects",
+        "--port",
+        "OCI_PYPI_REGISTRIES",
+        "OCI_PYPI_STORE_DIR",
+        "OCI_PYPI_MAX_UPLOAD_SIZE",
+        "OCI_PYPI_BLOB_REDIRECTS",
+        "OCI_PYPI_HOST",
+        "OCI_PYPI_PORT",
+        "OCI_PYPI_LOG_FORMAT",
+        "PORT",
+        "promote",
+        "copy-namespace",
+        "--version",
+    ] {
+        assert!(help.stdout.contains(text), "--help lacks `{text}`");
+    }
+    let short = run(&["-h"], &[]).await?;
+    short.assert_success();
+    assert!(short.stdout.contains("OCI_PYPI_REGISTRIES"));
+
+    for flag in ["--version", "-V"] {
+        let version = run(&[flag], &[]).await?;
+        version.assert_success();
+        assert!(version.stderr.is_empty(), "{}", version.stderr);
+        assert_eq!(
+            version.stdout.trim(),
+            format!("oci-pypi {}", env!("CARGO_PKG_VERSION")),
+            "{flag}"
+        );
+    }
+    Ok(())
+}
