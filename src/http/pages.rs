@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -17,7 +19,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::negotiate::Format;
 use super::route::Scope;
-use crate::index::{Caller, IndexError, Listing, ProjectPage};
+use crate::index::{Caller, IndexError, Listing, ProjectPage, Rendered};
 use crate::layout::StoredFile;
 use crate::packaging::{DistFilename, ProjectName};
 
@@ -41,17 +43,22 @@ pub async fn project_page(
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
     let name = ProjectName::parse(project).map_err(IndexError::from)?;
     let listing = state.index.listing(caller, &location, &name).await?;
-    let body = match (&listing, format) {
-        (Listing::Local(page), Format::Json) => render_project_json(page).to_string(),
-        (Listing::Local(page), Format::Html | Format::TextHtml) => render_project_html(page),
-        (Listing::Upstream { page, proxied }, Format::Json) => {
-            upstream::render_json(&name, page, *proxied).to_string()
-        }
+    let rendered = match (&listing, format) {
+        // A local page is rendered once per snapshot and format, then reused while fresh.
+        (Listing::Local(page), Format::Json) => page
+            .renders
+            .get_or_render("json", || rendered(render_project_json(page).to_string())),
+        (Listing::Local(page), Format::Html | Format::TextHtml) => page
+            .renders
+            .get_or_render("html", || rendered(render_project_html(page))),
+        (Listing::Upstream { page, proxied }, Format::Json) => Arc::new(rendered(
+            upstream::render_json(&name, page, *proxied).to_string(),
+        )),
         (Listing::Upstream { page, proxied }, Format::Html | Format::TextHtml) => {
-            upstream::render_html(&name, page, *proxied)
+            Arc::new(rendered(upstream::render_html(&name, page, *proxied)))
         }
     };
-    Ok(cacheable(headers, caller, format.content_type(), body))
+    Ok(cacheable(headers, caller, format.content_type(), &rendered))
 }
 
 /// GET of the project list, in the negotiated format.
@@ -83,7 +90,12 @@ pub async fn project_list(
             body
         }
     };
-    Ok(cacheable(headers, caller, format.content_type(), body))
+    Ok(cacheable(
+        headers,
+        caller,
+        format.content_type(),
+        &rendered(body),
+    ))
 }
 
 /// GET of the releases JSON. File URLs are absolute paths next to the JSON's own path.
@@ -103,7 +115,12 @@ pub async fn releases_json(
     let page = state.index.project_page(caller, &location, &name).await?;
     let base = request_path.strip_suffix("json").unwrap_or(request_path);
     let body = render_releases_json(&page, base).to_string();
-    Ok(cacheable(headers, caller, "application/json", body))
+    Ok(cacheable(
+        headers,
+        caller,
+        "application/json",
+        &rendered(body),
+    ))
 }
 
 fn page_head(title: &str) -> String {
@@ -247,15 +264,24 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value
     })
 }
 
+/// A body with its `ETag` (the SHA-256 of the bytes).
+fn rendered(body: String) -> Rendered {
+    let etag = format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())));
+    Rendered {
+        body: Bytes::from(body),
+        etag,
+    }
+}
+
 /// A 200 with an `ETag`, a short `Cache-Control` (private for authenticated callers) and
 /// `Vary: Accept`, or a 304 when the client already has this version.
 fn cacheable(
     headers: &HeaderMap,
     caller: &Caller,
     content_type: &'static str,
-    body: String,
+    rendered: &Rendered,
 ) -> Response {
-    let etag = format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())));
+    let etag = &rendered.etag;
     let cache_control = if caller.is_authenticated() {
         format!("private, max-age={PAGE_MAX_AGE}")
     } else {
@@ -266,12 +292,12 @@ fn cacheable(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(',')
-                .any(|tag| tag.trim().trim_start_matches("W/") == etag)
+                .any(|tag| tag.trim().trim_start_matches("W/") == etag.as_str())
         });
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, body).into_response()
+        (StatusCode::OK, rendered.body.clone()).into_response()
     };
     let response_headers = response.headers_mut();
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -279,7 +305,7 @@ fn cacheable(
         header::VARY,
         HeaderValue::from_static("Accept, Authorization"),
     );
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
         response_headers.insert(header::ETAG, value);
     }
     if let Ok(value) = HeaderValue::from_str(&cache_control) {

@@ -40,6 +40,21 @@ pub async fn upload(
     }
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
     state.index.authorize_upload(caller, &location)?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err(ApiError::BadRequest(format!(
+            "an upload is a `multipart/form-data` body, not `{}`",
+            crate::packaging::shown(content_type)
+        )));
+    }
     let multipart = Multipart::from_request(request, state)
         .await
         .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;

@@ -24,6 +24,8 @@ const MAX_PAGES: usize = 4096;
 const MAX_RELEASES: usize = 200_000;
 /// Sizes kept at most.
 const MAX_SIZES: usize = 200_000;
+/// Lock stripes for page rebuilds.
+const REBUILD_STRIPES: usize = 64;
 
 /// Where a page or release lives: registry origin and repository.
 pub type ProjectKey = (String, String);
@@ -39,6 +41,8 @@ pub struct ListingCache {
     pages: Mutex<HashMap<(String, ProjectKey), PageEntry>>,
     releases: Mutex<HashMap<(ProjectKey, String), ReleaseEntry>>,
     sizes: Mutex<HashMap<(String, Digest), u64>>,
+    rebuilds: Vec<tokio::sync::Mutex<()>>,
+    hasher: std::collections::hash_map::RandomState,
 }
 
 impl ListingCache {
@@ -50,7 +54,19 @@ impl ListingCache {
             pages: Mutex::default(),
             releases: Mutex::default(),
             sizes: Mutex::default(),
+            rebuilds: (0..REBUILD_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
         }
+    }
+
+    /// The lock a rebuild of `caller`'s page of `project` holds (striped).
+    pub fn rebuild_lock(&self, caller: &str, project: &ProjectKey) -> &tokio::sync::Mutex<()> {
+        use std::hash::BuildHasher as _;
+        let slot = self.hasher.hash_one((caller, project)) % REBUILD_STRIPES as u64;
+        let slot = usize::try_from(slot).unwrap_or_default();
+        self.rebuilds.get(slot).unwrap_or(&self.rebuilds[0])
     }
 
     /// A page built less than the TTL ago for the same caller.
@@ -146,6 +162,7 @@ mod tests {
         Arc::new(ProjectPage {
             name: ProjectName::parse("a").unwrap(),
             releases: Vec::new(),
+            renders: super::super::listing::Renders::default(),
         })
     }
 

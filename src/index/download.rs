@@ -237,20 +237,31 @@ async fn fetch_layer(
         .await?)
 }
 
-/// Passes `body` through, hashing it. Each chunk is held back until the next one arrives, and
-/// the last one until the whole body is known to hash to `sha256`: on a mismatch the client
-/// gets an error and a body shorter than announced, never a complete response with wrong bytes.
+/// Passes `body` through while another thread hashes it (so hashing does not hold up the
+/// copy). Each chunk is held back until the next one arrives, and the last one until the whole
+/// body is known to hash to `sha256`: on a mismatch the client gets an error and a body
+/// shorter than announced, never a complete response with wrong bytes.
 pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
     struct State {
         body: ByteStream,
-        hasher: Sha256,
+        to_hasher: Option<tokio::sync::mpsc::Sender<Bytes>>,
+        hashed: Option<tokio::task::JoinHandle<String>>,
         expected: String,
         held: Option<Bytes>,
         done: bool,
     }
+    let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+    let hashed = tokio::task::spawn_blocking(move || {
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = chunks.blocking_recv() {
+            hasher.update(&chunk);
+        }
+        hex::encode(hasher.finalize())
+    });
     let state = State {
         body,
-        hasher: Sha256::new(),
+        to_hasher: Some(to_hasher),
+        hashed: Some(hashed),
         expected: sha256,
         held: None,
         done: false,
@@ -264,7 +275,10 @@ pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
                 }
                 match state.body.next().await {
                     Some(Ok(chunk)) => {
-                        state.hasher.update(&chunk);
+                        if let Some(sender) = &state.to_hasher {
+                            // Waits only when the hasher is a whole queue behind.
+                            let _ = sender.send(chunk.clone()).await;
+                        }
                         if let Some(previous) = state.held.replace(chunk) {
                             return Some((Ok(previous), state));
                         }
@@ -275,13 +289,17 @@ pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
                     }
                     None => {
                         state.done = true;
-                        let computed = hex::encode(state.hasher.clone().finalize());
+                        state.to_hasher = None;
+                        let computed = match state.hashed.take() {
+                            Some(task) => task.await.unwrap_or_default(),
+                            None => String::new(),
+                        };
                         if computed == state.expected {
                             return state.held.take().map(|last| (Ok(last), state));
                         }
                         tracing::error!(
                             oci.digest = %state.expected,
-                            "the registry sent bytes hashing to {computed}: download aborted"
+                            "the store sent bytes hashing to {computed}: download aborted"
                         );
                         let error = StorageError::InvalidResponse {
                             registry: String::new(),
@@ -297,6 +315,9 @@ pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
         },
     ))
 }
+
+/// Chunks queued for the hashing thread of one download.
+const HASH_QUEUE: usize = 32;
 
 #[cfg(test)]
 mod tests {

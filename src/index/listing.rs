@@ -27,6 +27,43 @@ pub struct ProjectPage {
     pub name: ProjectName,
     /// Its releases, oldest first (PEP 440 order).
     pub releases: Vec<Release>,
+    /// Serializations of this page made so far, kept with it while it is reused.
+    pub renders: Renders,
+}
+
+/// Serializations of one page snapshot, by format name: rendering (and hashing for the
+/// `ETag`) happens once per snapshot instead of once per request.
+#[derive(Debug, Default)]
+pub struct Renders(std::sync::Mutex<std::collections::HashMap<&'static str, Arc<Rendered>>>);
+
+/// One serialization of a page.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The body.
+    pub body: bytes::Bytes,
+    /// Its strong `ETag` value, quoted.
+    pub etag: String,
+}
+
+impl Clone for Renders {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl Renders {
+    /// The serialization `format`, made by `render` the first time.
+    pub fn get_or_render(
+        &self,
+        format: &'static str,
+        render: impl FnOnce() -> Rendered,
+    ) -> Arc<Rendered> {
+        let mut renders = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(renders.entry(format).or_insert_with(|| Arc::new(render())))
+    }
 }
 
 impl ProjectPage {
@@ -59,6 +96,13 @@ impl Index {
         let repository = layout::repository(&location.namespace, project)?;
         let key: ProjectKey = (location.target.to_string(), repository.to_string());
         let fingerprint = registry.credentials_fingerprint();
+        if let Some(page) = self.cache.fresh_page(&fingerprint, &key) {
+            self.metrics.record_cache("page", "hit");
+            return Ok(page);
+        }
+        // One rebuild per caller and project at a time: the others wait for it and reuse it
+        // (no stampede when a popular page expires under load).
+        let _rebuilding = self.cache.rebuild_lock(&fingerprint, &key).lock().await;
         if let Some(page) = self.cache.fresh_page(&fingerprint, &key) {
             self.metrics.record_cache("page", "hit");
             return Ok(page);
@@ -101,6 +145,7 @@ impl Index {
         let page = Arc::new(ProjectPage {
             name: project.clone(),
             releases,
+            renders: Renders::default(),
         });
         self.cache.store_page(&fingerprint, &key, Arc::clone(&page));
         Ok(page)

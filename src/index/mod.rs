@@ -26,7 +26,7 @@ use std::time::Duration;
 pub use backfill::BackfillReport;
 pub use download::{FileDownload, FileRequest};
 pub use error::IndexError;
-pub use listing::{ProjectPage, Release};
+pub use listing::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
 pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;

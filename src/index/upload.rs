@@ -65,6 +65,13 @@ impl Index {
         form: &UploadForm,
     ) -> Result<PendingUpload, IndexError> {
         let filename = DistFilename::parse(filename)?;
+        if filename.kind() == DistKind::Sdist && !filename.as_str().ends_with(".tar.gz") {
+            // PEP 625: new sdists are `.tar.gz`; legacy `.zip` ones are still served, not taken.
+            return Err(IndexError::InvalidDistribution {
+                filename: filename.to_string(),
+                reason: "a source distribution must be a `.tar.gz` (PEP 625)".to_owned(),
+            });
+        }
         let sample = Sample::for_file(&filename);
         if form.has(":action") {
             check_action(form)?;

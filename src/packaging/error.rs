@@ -2,6 +2,25 @@
 
 use super::version::VersionError;
 
+/// How a bad value is quoted in a message: escaped (no newline or control character can
+/// split the one-line reason) and cut to a readable length.
+#[must_use]
+pub fn shown(input: &str) -> String {
+    const MAX_SHOWN: usize = 100;
+    let mut text = String::new();
+    for c in input.chars().take(MAX_SHOWN) {
+        if c.is_control() || c == '\\' {
+            text.extend(c.escape_default());
+        } else {
+            text.push(c);
+        }
+    }
+    if input.chars().nth(MAX_SHOWN).is_some() {
+        text.push('…');
+    }
+    text
+}
+
 /// Why a name, version, filename or upload form was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PackagingError {

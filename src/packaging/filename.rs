@@ -130,7 +130,7 @@ impl fmt::Display for DistFilename {
 
 fn invalid(input: &str, reason: &str) -> PackagingError {
     PackagingError::InvalidFilename {
-        input: input.escape_default().to_string(),
+        input: super::error::shown(input),
         reason: reason.to_owned(),
     }
 }

@@ -17,7 +17,7 @@ mod simple;
 mod upload;
 pub mod version;
 
-pub use error::PackagingError;
+pub use error::{PackagingError, shown};
 pub use filename::{DistFilename, DistKind};
 pub use metadata::{
     CoreMetadata, MAX_METADATA_SIZE, MetadataError, SdistInspection, WheelInspection,

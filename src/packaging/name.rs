@@ -24,7 +24,7 @@ impl ProjectName {
     /// digits, `.`, `-`, `_`, or starts or ends with a separator.
     pub fn parse(input: &str) -> Result<Self, PackagingError> {
         let invalid = |reason: &'static str| PackagingError::InvalidName {
-            input: input.to_owned(),
+            input: super::error::shown(input),
             reason,
         };
         if input.is_empty() {

@@ -328,7 +328,7 @@ impl<'a> Parser<'a> {
 
     fn invalid(&self) -> VersionError {
         VersionError::Invalid {
-            input: self.input.to_owned(),
+            input: crate::packaging::shown(self.input),
         }
     }
 
@@ -368,7 +368,7 @@ impl<'a> Parser<'a> {
                 .checked_mul(10)
                 .and_then(|v| v.checked_add(u64::from(d - b'0')))
                 .ok_or_else(|| VersionError::NumberTooLarge {
-                    input: self.input.to_owned(),
+                    input: crate::packaging::shown(self.input),
                     number: String::from_utf8_lossy(digits).into_owned(),
                 })?;
         }

@@ -27,6 +27,7 @@ fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> 
 
 fn page() -> ProjectPage {
     ProjectPage {
+        renders: crate::index::Renders::default(),
         name: ProjectName::parse("Hello_World").unwrap(),
         releases: vec![
             Release {
