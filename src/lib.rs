@@ -151,6 +151,20 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = state(config).map_err(std::io::Error::other)?;
+    serve_state(listener, state, config.shutdown_grace(), shutdown).await
+}
+
+/// Serves an already built state (see [`serve`]), letting requests in flight finish for at
+/// most `grace` after `shutdown` completes.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve_state(
+    listener: TcpListener,
+    state: http::AppState,
+    grace: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = http::router(state);
     let (stopping, mut stopped) = tokio::sync::watch::channel(false);
     let signal = async move {
@@ -158,7 +172,6 @@ pub async fn serve(
         let _ = stopping.send(true);
     };
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let grace = config.shutdown_grace();
     let deadline = async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
         tokio::time::sleep(grace).await;

@@ -22,6 +22,14 @@ async fn main() -> ExitCode {
             }
         };
     }
+    // Everything that can be wrong in the configuration is found before listening.
+    let state = match oci_pypi::state(&config) {
+        Ok(state) => state,
+        Err(error) => {
+            eprintln!("oci-pypi: {}", chain(&error));
+            return ExitCode::FAILURE;
+        }
+    };
     let address = (config.host, config.port());
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
@@ -37,13 +45,25 @@ async fn main() -> ExitCode {
     if let Ok(local) = listener.local_addr() {
         tracing::info!(listen.address = %local, "oci-pypi {} listening on http://{local}", env!("CARGO_PKG_VERSION"));
     }
-    match oci_pypi::serve(listener, &config, shutdown_signal()).await {
+    match oci_pypi::serve_state(listener, state, config.shutdown_grace(), shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("oci-pypi: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Completes on SIGINT or SIGTERM.
