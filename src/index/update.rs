@@ -1,7 +1,7 @@
 //! Changing a release index safely when several writers (tasks of this process, or other
 //! replicas) change the same release at once. Registries offer no compare-and-swap on tags, so
 //! each change is an optimistic loop: read the index, decide, write, then read again until the
-//! change is seen twice in a row after a pause; a writer that finds its change overwritten
+//! change is seen twice, once at once and once after a pause; a writer that finds its change overwritten
 //! merges and writes again. Within one process, writers of one release also take a lock.
 
 use std::collections::hash_map::RandomState;
@@ -20,8 +20,11 @@ use crate::storage::{Digest, Reference, Repository, Store, Tag};
 const STRIPES: usize = 64;
 /// Rounds of read-decide-write before giving up with 503.
 const MAX_ROUNDS: usize = 12;
-/// Consecutive confirmations needed after a write.
+/// Consecutive confirmations needed after a write: one at once, one after a pause.
 const CONFIRMATIONS: usize = 2;
+/// The pause before the second confirmation: longer than another writer takes from reading
+/// the index to having its write land, so a write that raced ours is seen and merged.
+const CONFIRMATION_PAUSE: Duration = Duration::from_millis(300);
 
 /// Striped locks keyed by registry, repository and tag.
 #[derive(Debug)]
@@ -100,15 +103,27 @@ where
     let _guard = locks.stripe(&key).lock().await;
     let mut confirmations = 0;
     let mut wrote = false;
+    let mut backed_off = false;
     for round in 0..MAX_ROUNDS {
         let current = read_release(registry, repository, tag, version).await?;
-        match decide(current.as_ref().map(|(index, _)| index))? {
+        let plan = decide(current.as_ref().map(|(index, _)| index))?;
+        if wrote && !backed_off && !matches!(plan, Plan::Done) {
+            // Our change was overwritten: back off (with jitter), then read again and merge
+            // what is there then, so competing writers drift apart instead of colliding.
+            tokio::time::sleep(pause(round, &key)).await;
+            backed_off = true;
+            continue;
+        }
+        backed_off = false;
+        match plan {
             Plan::Done if !wrote => return Ok(()),
             Plan::Done => {
                 confirmations += 1;
                 if confirmations >= CONFIRMATIONS {
                     return Ok(());
                 }
+                // The second look comes after another writer's read-to-write time has passed.
+                tokio::time::sleep(CONFIRMATION_PAUSE).await;
             }
             Plan::Put(index) => {
                 confirmations = 0;
@@ -127,7 +142,6 @@ where
                 }
             }
         }
-        tokio::time::sleep(pause(round, &key)).await;
     }
     Err(IndexError::Contended {
         version: version.to_string(),
