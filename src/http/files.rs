@@ -7,20 +7,11 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use super::AppState;
 use super::error::ApiError;
 use super::route::Scope;
-use crate::index::{Caller, FileRequest, IndexError};
+use crate::index::{Caller, FileRequest, IndexError, Wanted};
 use crate::packaging::{ProjectName, Version};
 
 /// Files never change once stored (overwrites are refused): let clients keep them.
 const FILE_CACHE_CONTROL: &str = "max-age=365000000, immutable";
-
-/// What a GET or HEAD of a file or of its metadata asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wanted {
-    /// The distribution file.
-    File,
-    /// Its core metadata (PEP 658).
-    Metadata,
-}
 
 /// GET or HEAD of a file, or of its `.metadata`.
 ///
@@ -40,19 +31,10 @@ pub async fn download(
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let head = method == Method::HEAD;
     let request = FileRequest { range, head };
-    let index = &state.index;
-    let file = match wanted {
-        Wanted::File => {
-            index
-                .open_file(caller, &location, &project, filename, request)
-                .await?
-        }
-        Wanted::Metadata => {
-            index
-                .open_metadata(caller, &location, &project, filename, request)
-                .await?
-        }
-    };
+    let file = state
+        .index
+        .open(caller, &location, &project, filename, (wanted, request))
+        .await?;
     let content_type = file.content_type;
     if let Some(target) = &file.redirect {
         return Ok(redirect(target));

@@ -152,14 +152,14 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
         }
         Route::File(scope, project, filename) => {
             let target = (&scope, project.as_str(), filename.as_str());
-            let wanted = files::Wanted::File;
+            let wanted = crate::index::Wanted::File;
             let response =
                 files::download(state, &caller, target, wanted, &method, &headers).await?;
             Ok(count_bytes(response, &state.metrics))
         }
         Route::Metadata(scope, project, filename) => {
             let target = (&scope, project.as_str(), filename.as_str());
-            let wanted = files::Wanted::Metadata;
+            let wanted = crate::index::Wanted::Metadata;
             files::download(state, &caller, target, wanted, &method, &headers).await
         }
         Route::Version(scope, project, version) => {

@@ -57,6 +57,15 @@ fn content_type(file: &StoredFile) -> &'static str {
 /// The media type of a core-metadata file.
 pub const METADATA_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
+/// What a download is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// The distribution file.
+    File,
+    /// Its core metadata (PEP 658).
+    Metadata,
+}
+
 /// How a file is asked for.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FileRequest<'a> {
@@ -100,86 +109,50 @@ impl Index {
         Ok((registry, repository, file))
     }
 
-    /// Opens the core metadata of `filename` (PEP 658), when it was stored.
+    /// Opens `filename` of `project`, or its core metadata (PEP 658), for reading: from the
+    /// namespace, or, for a name it does not have, through its upstream index in proxy mode.
     ///
     /// # Errors
-    /// [`IndexError::FileNotFound`] when the file or its metadata is not stored; storage
-    /// errors.
-    pub async fn open_metadata(
+    /// [`IndexError::FileNotFound`] when there is no such file (or metadata); a packaging
+    /// error for a malformed filename; storage and upstream errors.
+    pub async fn open(
         &self,
         caller: &Caller,
         location: &Location,
         project: &ProjectName,
         filename: &str,
-        request: FileRequest<'_>,
+        (wanted, request): (Wanted, FileRequest<'_>),
     ) -> Result<FileDownload, IndexError> {
-        let (registry, repository, file) =
-            match self.find_file(caller, location, project, filename).await {
-                Err(IndexError::FileNotFound { filename: missing }) => {
-                    let upstream = (true, request);
-                    let fallback =
-                        self.open_upstream_file(caller, location, project, filename, upstream);
-                    return fallback
-                        .await?
-                        .ok_or(IndexError::FileNotFound { filename: missing });
+        match self.find_file(caller, location, project, filename).await {
+            Ok((registry, repository, file)) => match wanted {
+                Wanted::File => {
+                    self.local_file(registry.as_ref(), &repository, file, filename, request)
+                        .await
                 }
-                found => found?,
-            };
-        let not_found = || IndexError::FileNotFound {
-            filename: format!("{}.metadata", filename.escape_default()),
-        };
-        let sha256 = file.core_metadata.clone().ok_or_else(not_found)?;
-        let digest = Digest::from_sha256_hex(&sha256)?;
-        let blob_request = BlobRequest {
-            range: request.range,
-            head: request.head,
-            pass_redirects: false,
-        };
-        let blob = registry
-            .get_blob(&repository, &digest, blob_request)
-            .await?
-            .ok_or_else(not_found)?;
-        let whole = blob.status == 200 && !request.head;
-        Ok(FileDownload {
-            sha256: sha256.clone(),
-            content_type: METADATA_CONTENT_TYPE,
-            status: blob.status,
-            redirect: None,
-            content_length: blob.content_length,
-            content_range: blob.content_range,
-            body: if whole {
-                verified(blob.body, sha256)
-            } else {
-                blob.body
+                Wanted::Metadata => {
+                    local_metadata(registry.as_ref(), &repository, file, filename, request).await
+                }
             },
-        })
+            Err(IndexError::FileNotFound { filename: missing }) => {
+                let upstream = (wanted == Wanted::Metadata, request);
+                let fallback =
+                    self.open_upstream_file(caller, location, project, filename, upstream);
+                fallback
+                    .await?
+                    .ok_or(IndexError::FileNotFound { filename: missing })
+            }
+            Err(error) => Err(error),
+        }
     }
 
-    /// Opens `filename` of `project` for reading.
-    ///
-    /// # Errors
-    /// [`IndexError::FileNotFound`] when the release has no such file; a packaging error for a
-    /// malformed filename; a storage error when the registry refuses or fails.
-    pub async fn open_file(
+    async fn local_file(
         &self,
-        caller: &Caller,
-        location: &Location,
-        project: &ProjectName,
+        registry: &dyn Store,
+        repository: &Repository,
+        file: StoredFile,
         filename: &str,
         request: FileRequest<'_>,
     ) -> Result<FileDownload, IndexError> {
-        let (registry, repository, file) =
-            match self.find_file(caller, location, project, filename).await {
-                Err(IndexError::FileNotFound { filename: missing }) => {
-                    let upstream = (false, request);
-                    let fallback =
-                        self.open_upstream_file(caller, location, project, filename, upstream);
-                    return fallback
-                        .await?
-                        .ok_or(IndexError::FileNotFound { filename: missing });
-                }
-                found => found?,
-            };
         let not_found = || IndexError::FileNotFound {
             filename: filename.escape_default().to_string(),
         };
@@ -188,7 +161,7 @@ impl Index {
             head: request.head,
             pass_redirects: self.options.pass_blob_redirects,
         };
-        let blob = fetch_layer(registry.as_ref(), &repository, &file, blob_request)
+        let blob = fetch_layer(registry, repository, &file, blob_request)
             .await?
             .ok_or_else(not_found)?;
         let whole = blob.status == 200 && !request.head && blob.redirect.is_none();
@@ -207,6 +180,44 @@ impl Index {
             body,
         })
     }
+}
+
+/// The core metadata of a stored file (PEP 658), when it was stored.
+async fn local_metadata(
+    registry: &dyn Store,
+    repository: &Repository,
+    file: StoredFile,
+    filename: &str,
+    request: FileRequest<'_>,
+) -> Result<FileDownload, IndexError> {
+    let not_found = || IndexError::FileNotFound {
+        filename: format!("{}.metadata", filename.escape_default()),
+    };
+    let sha256 = file.core_metadata.ok_or_else(not_found)?;
+    let digest = Digest::from_sha256_hex(&sha256)?;
+    let blob_request = BlobRequest {
+        range: request.range,
+        head: request.head,
+        pass_redirects: false,
+    };
+    let blob = registry
+        .get_blob(repository, &digest, blob_request)
+        .await?
+        .ok_or_else(not_found)?;
+    let whole = blob.status == 200 && !request.head;
+    Ok(FileDownload {
+        sha256: sha256.clone(),
+        content_type: METADATA_CONTENT_TYPE,
+        status: blob.status,
+        redirect: None,
+        content_length: blob.content_length,
+        content_range: blob.content_range,
+        body: if whole {
+            verified(blob.body, sha256)
+        } else {
+            blob.body
+        },
+    })
 }
 
 /// The file's bytes: the layer digest is the file's sha256; when a registry lost that blob

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use backfill::BackfillReport;
-pub use download::{FileDownload, FileRequest};
+pub use download::{FileDownload, FileRequest, Wanted};
 pub use error::IndexError;
 pub use listing::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
