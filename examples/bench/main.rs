@@ -11,6 +11,7 @@
 //!
 //! Prints a markdown report. Only 127.0.0.1 is contacted.
 
+mod curl;
 mod load;
 mod pages;
 mod procs;
@@ -18,6 +19,7 @@ mod proxy;
 mod report;
 mod seed;
 mod stats;
+mod targets;
 mod transfers;
 
 use std::path::PathBuf;
@@ -74,9 +76,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let registry_dir = args.work_dir.join("registry");
-    std::fs::create_dir_all(&registry_dir)?;
-    let registry = procs::start_registry(&args.registry_bin, &registry_dir).await?;
+    let registry = procs::start_registry(&args.registry_bin, &args.work_dir).await?;
     eprintln!("bench: registry on {}", registry.origin());
     let mut report = Report::new(
         &args.wheels,
@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         args.reps,
     );
 
+    report.note_load("start");
     let transfers = Transfers {
         server_bin: &args.server_bin,
         work_dir: &args.work_dir,
@@ -96,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         report.transfers.push(transfers.run(&wheel).await?);
     }
 
+    report.note_load("after the transfers");
     let proxy = CountingProxy::start(&registry.origin()).await?;
     for &releases in &args.releases {
         eprintln!("bench: seeding {releases} releases");
@@ -116,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         report.pages.push(pages.run(releases).await?);
     }
 
+    report.note_load("after the pages");
     let largest = args.releases.iter().copied().max().unwrap_or(0);
     for &releases in &args.releases {
         report
@@ -128,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    report.note_load("end");
     let text = report.render();
     println!("{text}");
     if let Some(output) = &args.output {
@@ -155,6 +159,7 @@ async fn load_run(
     let url = Pages::url(&server, &proxy.host(), releases);
     pages::fetch(&pages::client()?, &url, releases).await?;
     proxy.reset();
+    let cpu_before = server.cpu_seconds()?;
     let result = load::run(
         args.wrk.as_deref(),
         &url,
@@ -162,6 +167,7 @@ async fn load_run(
         args.load_seconds,
     )
     .await?;
+    let server_cpu = server.cpu_seconds()? - cpu_before;
     let registry_requests = proxy.take().len();
     let peak_kib = server.peak_rss_kib()?;
     Ok(LoadRow {
@@ -170,5 +176,6 @@ async fn load_run(
         result,
         registry_requests,
         peak_kib,
+        server_cpu,
     })
 }

@@ -21,6 +21,10 @@ pub struct PageRow {
     pub requests: Vec<usize>,
     /// The slowest registry request of each page (empty when not counted).
     pub slowest: Vec<Duration>,
+    /// The same requests replayed one at a time after the page: the slowest of each page.
+    pub alone_slowest: Vec<Duration>,
+    /// The same requests replayed one at a time after the page: their sum, per page.
+    pub alone_sum: Vec<Duration>,
     /// Registry requests answered 304, in total.
     pub not_modified: usize,
     /// Registry requests, in total.
@@ -172,6 +176,10 @@ impl Pages<'_> {
             row.slowest
                 .push(records.iter().map(|r| r.duration).max().unwrap_or_default());
             row.add_records(&records);
+            let alone = self.proxy.replay(&records).await?;
+            row.alone_slowest
+                .push(alone.iter().max().copied().unwrap_or_default());
+            row.alone_sum.push(alone.iter().sum());
         }
         Ok(())
     }
@@ -184,6 +192,8 @@ impl PageRow {
             latencies: Vec::new(),
             requests: Vec::new(),
             slowest: Vec::new(),
+            alone_slowest: Vec::new(),
+            alone_sum: Vec::new(),
             not_modified: 0,
             total_requests: 0,
             cpu_ms: (0.0, 0.0, 0.0),

@@ -84,8 +84,10 @@ impl Drop for Process {
     }
 }
 
-/// Starts docker-registry (anonymous, filesystem storage under `dir`) on a free port.
-pub async fn start_registry(bin: &Path, dir: &Path) -> anyhow::Result<Process> {
+/// Starts docker-registry (anonymous, filesystem storage under `<work_dir>/registry`) on a
+/// free port.
+pub async fn start_registry(bin: &Path, work_dir: &Path) -> anyhow::Result<Process> {
+    let dir = work_dir.join("registry");
     let storage = dir.join("storage");
     std::fs::create_dir_all(&storage)?;
     for _ in 0..5 {
@@ -105,13 +107,13 @@ pub async fn start_registry(bin: &Path, dir: &Path) -> anyhow::Result<Process> {
         command
             .arg("serve")
             .arg(dir.join("config.yml"))
-            .current_dir(dir);
+            .current_dir(&dir);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("REGISTRY_") {
                 command.env_remove(key);
             }
         }
-        let mut process = spawn(command, port, log, dir)?;
+        let mut process = spawn(command, port, log, work_dir)?;
         match process.wait_ready("/v2/").await {
             Ok(()) => return Ok(process),
             Err(error) if process.log_text().contains("address already in use") => {

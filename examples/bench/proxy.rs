@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse as _, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, Method, StatusCode, header};
 use tokio::task::JoinHandle;
 
 /// Largest request body forwarded (page phases send none).
@@ -20,7 +20,10 @@ const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 /// One forwarded request.
 #[derive(Debug, Clone)]
 pub struct Record {
+    pub method: Method,
     pub path: String,
+    /// The request headers that shape the answer (`Accept`, `If-None-Match`, `Range`).
+    pub headers: HeaderMap,
     pub status: u16,
     pub duration: Duration,
 }
@@ -81,6 +84,36 @@ impl CountingProxy {
     pub fn take(&self) -> Vec<Record> {
         std::mem::take(&mut *lock(&self.shared.records))
     }
+
+    /// Sends `records` again straight to the registry, one at a time, and times each (to the
+    /// end of its body): what each request costs when it does not queue behind the others.
+    pub async fn replay(&self, records: &[Record]) -> anyhow::Result<Vec<Duration>> {
+        let mut durations = Vec::with_capacity(records.len());
+        for record in records {
+            let started = Instant::now();
+            let response = self
+                .shared
+                .http
+                .request(
+                    record.method.clone(),
+                    format!("{}{}", self.shared.upstream, record.path),
+                )
+                .headers(record.headers.clone())
+                .send()
+                .await?;
+            let status = response.status().as_u16();
+            response.bytes().await?;
+            durations.push(started.elapsed());
+            anyhow::ensure!(
+                status == record.status,
+                "replaying {} {}: {status}, first {}",
+                record.method,
+                record.path,
+                record.status
+            );
+        }
+        Ok(durations)
+    }
 }
 
 impl Drop for CountingProxy {
@@ -92,6 +125,10 @@ impl Drop for CountingProxy {
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
+    let replayable: HeaderMap = [header::ACCEPT, header::IF_NONE_MATCH, header::RANGE]
+        .into_iter()
+        .filter_map(|name| Some((name.clone(), parts.headers.get(&name)?.clone())))
+        .collect();
     let path = parts
         .uri
         .path_and_query()
@@ -102,7 +139,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     };
     let mut builder = shared
         .http
-        .request(parts.method, format!("{}{path}", shared.upstream))
+        .request(parts.method.clone(), format!("{}{path}", shared.upstream))
         .headers(end_to_end(&parts.headers));
     if !body.is_empty() {
         builder = builder.body(body);
@@ -123,7 +160,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         }
     };
     lock(&shared.records).push(Record {
+        method: parts.method,
         path,
+        headers: replayable,
         status: status.as_u16(),
         duration,
     });

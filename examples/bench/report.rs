@@ -7,19 +7,9 @@ use std::time::Duration;
 
 use crate::load::LoadResult;
 use crate::pages::{PageResult, PageRow};
-use crate::stats::{median, mib, ms, percentile, verdict};
+use crate::stats::{median, mib, ms, percentile};
+use crate::targets;
 use crate::transfers::{DirectionResult, TransferResult};
-
-/// Target: throughput through oci-pypi relative to direct.
-const TARGET_RATIO: f64 = 0.8;
-/// Target: server peak RSS while moving a 1 GiB file, KiB.
-const TARGET_PEAK_KIB: u64 = 64 * 1024;
-/// Target: warm page p50 for 500 releases.
-const TARGET_WARM_P50: Duration = Duration::from_millis(2);
-/// Target: warm page throughput for 500 releases with 64 clients.
-const TARGET_RPS: f64 = 5000.0;
-/// Target: cold page over its slowest registry request.
-const TARGET_COLD_RATIO: f64 = 3.0;
 
 /// One throughput run.
 pub struct LoadRow {
@@ -28,6 +18,8 @@ pub struct LoadRow {
     pub result: LoadResult,
     pub registry_requests: usize,
     pub peak_kib: u64,
+    /// CPU seconds the server used during the run.
+    pub server_cpu: f64,
 }
 
 /// Everything measured, and how.
@@ -36,6 +28,8 @@ pub struct Report {
     pub transfers: Vec<TransferResult>,
     pub pages: Vec<PageResult>,
     pub load: Vec<LoadRow>,
+    /// `/proc/loadavg` at moments of the run: other work on the machine skews every figure.
+    loads: Vec<(&'static str, String)>,
 }
 
 impl Report {
@@ -83,35 +77,52 @@ impl Report {
             transfers: Vec::new(),
             pages: Vec::new(),
             load: Vec::new(),
+            loads: Vec::new(),
         }
+    }
+
+    /// Notes the machine's load average now.
+    pub fn note_load(&mut self, moment: &'static str) {
+        let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let averages: Vec<&str> = text.split_whitespace().take(3).collect();
+        self.loads.push((moment, averages.join(" ")));
     }
 
     pub fn render(&self) -> String {
         let mut out = String::from("## Run\n\n");
         out.push_str(&self.header);
+        let loads: Vec<String> = self
+            .loads
+            .iter()
+            .map(|(moment, averages)| format!("{moment}: {averages}"))
+            .collect();
+        let _ = writeln!(out, "- load average (1, 5, 15 min) {}", loads.join("; "));
         self.render_transfers(&mut out);
         self.render_memory(&mut out);
         self.render_pages(&mut out);
         self.render_load(&mut out);
-        self.render_targets(&mut out);
+        targets::render(self, &mut out);
         out
     }
 
     fn render_transfers(&self, out: &mut String) {
         out.push_str(
             "\n## 1. Transfers (MB/s = 10^6 bytes/s; median of the repetitions, [min–max])\n\n\
-             | file | direction | through oci-pypi | straight to the registry | ratio |\n\
-             |---|---|---|---|---|\n",
+             | file | direction | through oci-pypi | straight to the registry | ratio | \
+             through oci-pypi, `Range: bytes=0-` (sha256 not checked) | its ratio |\n\
+             |---|---|---|---|---|---|---|\n",
         );
         for transfer in &self.transfers {
             for (direction, result) in directions(transfer) {
                 let _ = writeln!(
                     out,
-                    "| {} | {direction} | {} | {} | {:.2}x |",
+                    "| {} | {direction} | {} | {} | {:.2}x | {} | {} |",
                     transfer.label,
                     rates(&result.proxy),
                     rates(&result.direct),
-                    ratio(result)
+                    ratio(result),
+                    unverified_rates(result),
+                    unverified_ratio(result),
                 );
             }
         }
@@ -148,15 +159,14 @@ impl Report {
             "\n## 3. Project pages (HTML; nearest-rank percentiles: with 20 samples p99 is the \
              maximum)\n\n\
              | releases | mode | pages | p50 | p99 | registry requests per page | 304s per page | \
-             slowest registry request p50 [max] | page / slowest request p50 [max] | \
              CPU ms per page: oci-pypi / registry / proxy+client |\n\
-             |---|---|---|---|---|---|---|---|---|---|\n",
+             |---|---|---|---|---|---|---|---|\n",
         );
         for page in &self.pages {
             for row in &page.rows {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} / {:.1} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} / {:.1} |",
                     page.releases,
                     row.mode,
                     row.latencies.len(),
@@ -164,11 +174,33 @@ impl Report {
                     ms(percentile(&row.latencies, 99.0)),
                     requests_per_page(row),
                     not_modified_per_page(row),
-                    slowest(row),
-                    cold_ratio_text(row),
                     row.cpu_ms.0,
                     row.cpu_ms.1,
                     row.cpu_ms.2,
+                );
+            }
+        }
+        out.push_str(
+            "\n### Cold pages against their registry requests\n\n\
+             *During the page*: each request timed by the counting proxy while the page was \
+             built (queueing at the registry included). *Alone*: the same requests replayed \
+             straight to the registry one at a time right after the page.\n\n\
+             | releases | mode | slowest request during the page p50 [max] | page / it p50 [max] | \
+             slowest request alone p50 [max] | page / it p50 [max] | sum of the requests alone p50 |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for page in &self.pages {
+            for row in page.rows.iter().filter(|r| !r.slowest.is_empty()) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    page.releases,
+                    row.mode,
+                    p50_max(&row.slowest),
+                    ratio_text(&ratios(&row.latencies, &row.slowest)),
+                    p50_max(&row.alone_slowest),
+                    ratio_text(&ratios(&row.latencies, &row.alone_slowest)),
+                    ms(percentile(&row.alone_sum, 50.0)),
                 );
             }
         }
@@ -190,14 +222,16 @@ impl Report {
         out.push_str(
             "\n## 4. Warm page throughput\n\n\
              | releases | page cache ttl | tool | req/s | p50 | p99 | requests | errors | \
-             registry requests during the run | server VmHWM |\n\
-             |---|---|---|---|---|---|---|---|---|---|\n",
+             registry requests during the run | server VmHWM | oci-pypi CPU s (ms per 1000 requests) |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for row in &self.load {
             let r = &row.result;
+            #[allow(clippy::cast_precision_loss)]
+            let cpu_per_thousand = row.server_cpu * 1e6 / r.requests.max(1) as f64;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} ({:.0}) |",
                 row.releases,
                 row.ttl,
                 r.tool,
@@ -208,92 +242,41 @@ impl Report {
                 r.errors,
                 row.registry_requests,
                 mib(row.peak_kib),
+                row.server_cpu,
+                cpu_per_thousand,
             );
-        }
-    }
-
-    fn render_targets(&self, out: &mut String) {
-        out.push_str("\n## Targets\n\n| target | measured | verdict |\n|---|---|---|\n");
-        for transfer in &self.transfers {
-            for (direction, result) in directions(transfer) {
-                let value = ratio(result);
-                let _ = writeln!(
-                    out,
-                    "| {direction} {} through oci-pypi ≥ {TARGET_RATIO}x direct | {value:.2}x | {} |",
-                    transfer.label,
-                    verdict(value >= TARGET_RATIO)
-                );
-            }
-        }
-        if let Some(largest) = self.transfers.iter().max_by_key(|t| t.size) {
-            for (direction, result) in directions(largest) {
-                let _ = writeln!(
-                    out,
-                    "| server peak RSS < 64 MiB, {direction} of {} | {} | {} |",
-                    largest.label,
-                    mib(result.peak_kib),
-                    verdict(result.peak_kib < TARGET_PEAK_KIB)
-                );
-            }
-        }
-        if let Some(page) = self.pages.iter().max_by_key(|p| p.releases) {
-            if let Some(warm) = page.rows.iter().find(|r| r.mode.starts_with("warm")) {
-                let p50 = percentile(&warm.latencies, 50.0);
-                let _ = writeln!(
-                    out,
-                    "| warm page, {} releases, p50 < 2 ms (one client) | {} | {} |",
-                    page.releases,
-                    ms(p50),
-                    verdict(p50 < TARGET_WARM_P50)
-                );
-            }
-        }
-        for row in &self.load {
-            if Some(row.releases) == self.pages.iter().map(|p| p.releases).max() {
-                let r = &row.result;
-                let _ = writeln!(
-                    out,
-                    "| warm page, {} releases, ttl {}, ≥ 5,000 req/s with {} | {:.0} req/s (p50 {}) | {} |",
-                    row.releases,
-                    row.ttl,
-                    r.tool,
-                    r.requests_per_second,
-                    ms(r.p50),
-                    verdict(r.requests_per_second >= TARGET_RPS && r.errors == 0)
-                );
-            }
-        }
-        for page in &self.pages {
-            for row in page
-                .rows
-                .iter()
-                .filter(|r| !r.slowest.is_empty() && !r.mode.starts_with("warm"))
-            {
-                let ratios = cold_ratios(row);
-                let value = median(&ratios);
-                let _ = writeln!(
-                    out,
-                    "| {} releases, {}: page ≤ 3x its slowest registry request | {value:.1}x (p50 of {} pages; worst {:.1}x) | {} |",
-                    page.releases,
-                    row.mode,
-                    ratios.len(),
-                    ratios.iter().copied().fold(0.0, f64::max),
-                    verdict(value <= TARGET_COLD_RATIO)
-                );
-            }
         }
     }
 }
 
-fn directions(transfer: &TransferResult) -> [(&'static str, &DirectionResult); 2] {
+pub fn directions(transfer: &TransferResult) -> [(&'static str, &DirectionResult); 2] {
     [
         ("upload", &transfer.upload),
         ("download", &transfer.download),
     ]
 }
 
-fn ratio(result: &DirectionResult) -> f64 {
+pub fn ratio(result: &DirectionResult) -> f64 {
     median(&result.proxy) / median(&result.direct)
+}
+
+fn unverified_rates(result: &DirectionResult) -> String {
+    if result.proxy_unverified.is_empty() {
+        "–".to_owned()
+    } else {
+        rates(&result.proxy_unverified)
+    }
+}
+
+fn unverified_ratio(result: &DirectionResult) -> String {
+    if result.proxy_unverified.is_empty() {
+        "–".to_owned()
+    } else {
+        format!(
+            "{:.2}x",
+            median(&result.proxy_unverified) / median(&result.direct)
+        )
+    }
 }
 
 fn rates(values: &[f64]) -> String {
@@ -326,33 +309,30 @@ fn not_modified_per_page(row: &PageRow) -> String {
     format!("{value:.1}")
 }
 
-fn slowest(row: &PageRow) -> String {
-    if row.slowest.is_empty() {
-        return "–".to_owned();
-    }
+fn p50_max(samples: &[Duration]) -> String {
     format!(
         "{} [{}]",
-        ms(percentile(&row.slowest, 50.0)),
-        ms(percentile(&row.slowest, 100.0))
+        ms(percentile(samples, 50.0)),
+        ms(percentile(samples, 100.0))
     )
 }
 
-fn cold_ratios(row: &PageRow) -> Vec<f64> {
-    row.latencies
+/// Each page's latency over its slowest request.
+pub fn ratios(pages: &[Duration], slowest: &[Duration]) -> Vec<f64> {
+    pages
         .iter()
-        .zip(&row.slowest)
+        .zip(slowest)
         .filter(|(_, slowest)| !slowest.is_zero())
         .map(|(page, slowest)| page.as_secs_f64() / slowest.as_secs_f64())
         .collect()
 }
 
-fn cold_ratio_text(row: &PageRow) -> String {
-    let ratios = cold_ratios(row);
-    if ratios.is_empty() {
+fn ratio_text(values: &[f64]) -> String {
+    if values.is_empty() {
         return "–".to_owned();
     }
-    let worst = ratios.iter().copied().fold(0.0, f64::max);
-    format!("{:.1}x [{worst:.1}x]", median(&ratios))
+    let worst = values.iter().copied().fold(0.0, f64::max);
+    format!("{:.1}x [{worst:.1}x]", median(values))
 }
 
 fn cpu_model() -> String {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail, ensure};
 use sha2::{Digest as _, Sha256};
 
+use crate::curl;
 use crate::procs::{self, Process};
 use crate::stats::mb_per_s;
 
@@ -74,6 +75,8 @@ pub struct DirectionResult {
     pub proxy: Vec<f64>,
     /// MB/s of each repetition straight to the registry.
     pub direct: Vec<f64>,
+    /// MB/s of each download through oci-pypi as a `Range: bytes=0-` request (not verified).
+    pub proxy_unverified: Vec<f64>,
     /// The server's VmHWM right after start, KiB.
     pub idle_peak_kib: u64,
     /// The server's VmHWM at the end of the phase, KiB.
@@ -120,6 +123,7 @@ impl Transfers<'_> {
                     Ok(seconds)
                 },
                 async || self.direct_upload(wheel).await,
+                async |_server: &Process| Ok(None),
             )
             .await?;
         let download = self
@@ -127,6 +131,9 @@ impl Transfers<'_> {
                 wheel,
                 async |server: &Process, _last: bool| self.proxy_download(server, wheel).await,
                 async || self.direct_download(wheel).await,
+                async |server: &Process| {
+                    Ok(Some(self.proxy_download_unverified(server, wheel).await?))
+                },
             )
             .await?;
         Ok(TransferResult {
@@ -138,12 +145,14 @@ impl Transfers<'_> {
     }
 
     /// Runs `through` (via oci-pypi) then `straight` (to the registry) `reps` times, against
-    /// one fresh server; their rates, and the CPU and memory they cost.
+    /// one fresh server; their rates, and the CPU and memory they cost. `extra` is a
+    /// diagnostic measurement through oci-pypi, left out of the CPU figures.
     async fn phase(
         &self,
         wheel: &Wheel,
         through: impl AsyncFn(&Process, bool) -> anyhow::Result<f64>,
         straight: impl AsyncFn() -> anyhow::Result<f64>,
+        extra: impl AsyncFn(&Process) -> anyhow::Result<Option<f64>>,
     ) -> anyhow::Result<DirectionResult> {
         let server =
             procs::start_server(self.server_bin, self.work_dir, &self.registry.origin(), &[])
@@ -151,6 +160,7 @@ impl Transfers<'_> {
         let mut result = DirectionResult {
             proxy: Vec::new(),
             direct: Vec::new(),
+            proxy_unverified: Vec::new(),
             idle_peak_kib: server.peak_rss_kib()?,
             peak_kib: 0,
             server_cpu: 0.0,
@@ -168,6 +178,9 @@ impl Transfers<'_> {
             let seconds = straight().await?;
             result.direct.push(mb_per_s(wheel.size, seconds));
             result.registry_cpu_direct += self.registry.cpu_seconds()? - registry_between;
+            if let Some(seconds) = extra(&server).await? {
+                result.proxy_unverified.push(mb_per_s(wheel.size, seconds));
+            }
         }
         result.peak_kib = server.peak_rss_kib()?;
         Ok(result)
@@ -193,7 +206,7 @@ impl Transfers<'_> {
             args.push(field);
         }
         args.push(url);
-        let out = self.curl(&args, None).await?;
+        let out = curl::run(self.work_dir, &args, None).await?;
         out.expect(200, "upload through oci-pypi")?;
         ensure!(
             out.uploaded >= wheel.size,
@@ -206,29 +219,29 @@ impl Transfers<'_> {
     async fn direct_upload(&self, wheel: &Wheel) -> anyhow::Result<f64> {
         let registry = self.registry.origin();
         let start = format!("{registry}/v2/{DIRECT_REPOSITORY}/blobs/uploads/");
-        let post = self
-            .curl(
-                &strings(&["-X", "POST", "-H", "Content-Length: 0", &start]),
-                None,
-            )
-            .await?;
+        let post = curl::run(
+            self.work_dir,
+            &strings(&["-X", "POST", "-H", "Content-Length: 0", &start]),
+            None,
+        )
+        .await?;
         post.expect(202, "upload session")?;
         let patch_url = post.location(&registry)?;
-        let path = wheel.path.to_string_lossy();
-        let patch = self
-            .curl(
-                &strings(&[
-                    "-X",
-                    "PATCH",
-                    "-H",
-                    "Content-Type: application/octet-stream",
-                    "-T",
-                    &path,
-                    &patch_url,
-                ]),
-                None,
-            )
-            .await?;
+        let file = wheel.path.to_string_lossy();
+        let patch = curl::run(
+            self.work_dir,
+            &strings(&[
+                "-X",
+                "PATCH",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "-T",
+                &file,
+                &patch_url,
+            ]),
+            None,
+        )
+        .await?;
         patch.expect(202, "streamed PATCH")?;
         ensure!(
             patch.uploaded >= wheel.size,
@@ -238,12 +251,12 @@ impl Transfers<'_> {
         let location = patch.location(&registry)?;
         let separator = if location.contains('?') { '&' } else { '?' };
         let put_url = format!("{location}{separator}digest=sha256:{}", wheel.sha256);
-        let put = self
-            .curl(
-                &strings(&["-X", "PUT", "-H", "Content-Length: 0", &put_url]),
-                None,
-            )
-            .await?;
+        let put = curl::run(
+            self.work_dir,
+            &strings(&["-X", "PUT", "-H", "Content-Length: 0", &put_url]),
+            None,
+        )
+        .await?;
         put.expect(201, "commit")?;
         Ok(post.seconds + patch.seconds + put.seconds)
     }
@@ -256,7 +269,24 @@ impl Transfers<'_> {
             wheel.project,
             wheel.filename
         );
-        self.download(&url, wheel).await
+        self.download(&url, wheel, false).await
+    }
+
+    /// The same download with `Range: bytes=0-`: a 206, which oci-pypi streams without
+    /// checking the sha256 (it checks only whole-file 200s). Shows what the check costs.
+    async fn proxy_download_unverified(
+        &self,
+        server: &Process,
+        wheel: &Wheel,
+    ) -> anyhow::Result<f64> {
+        let url = format!(
+            "{}/{}/{NAMESPACE}/{}/{}",
+            server.origin(),
+            self.registry.host(),
+            wheel.project,
+            wheel.filename
+        );
+        self.download(&url, wheel, true).await
     }
 
     async fn direct_download(&self, wheel: &Wheel) -> anyhow::Result<f64> {
@@ -265,14 +295,17 @@ impl Transfers<'_> {
             self.registry.origin(),
             wheel.sha256
         );
-        self.download(&url, wheel).await
+        self.download(&url, wheel, false).await
     }
 
-    async fn download(&self, url: &str, wheel: &Wheel) -> anyhow::Result<f64> {
-        let out = self
-            .curl(&[url.to_owned()], Some(Path::new("/dev/null")))
-            .await?;
-        out.expect(200, url)?;
+    /// GETs `url` to /dev/null (the whole file as a 206 with `Range: bytes=0-` when `ranged`).
+    async fn download(&self, url: &str, wheel: &Wheel, ranged: bool) -> anyhow::Result<f64> {
+        let mut args = vec![url.to_owned()];
+        if ranged {
+            args.extend(["-r".to_owned(), "0-".to_owned()]);
+        }
+        let out = curl::run(self.work_dir, &args, Some(Path::new("/dev/null"))).await?;
+        out.expect(if ranged { 206 } else { 200 }, url)?;
         ensure!(
             out.downloaded == wheel.size,
             "{url}: got {} of {} bytes",
@@ -310,88 +343,6 @@ impl Transfers<'_> {
             deleted.status()
         );
         Ok(())
-    }
-
-    /// Runs curl (never through a proxy, `Expect: 100-continue` off) with the body going to
-    /// `sink` (a scratch file by default).
-    async fn curl(&self, args: &[String], sink: Option<&Path>) -> anyhow::Result<CurlOutcome> {
-        let scratch = self.work_dir.join("curl-body");
-        let headers = self.work_dir.join("curl-headers");
-        let output = tokio::process::Command::new("curl")
-            .args(["--noproxy", "*", "-sS", "-H", "Expect:"])
-            .arg("-o")
-            .arg(sink.unwrap_or(&scratch))
-            .arg("-D")
-            .arg(&headers)
-            .args([
-                "-w",
-                "%{http_code} %{time_total} %{size_upload} %{size_download}",
-            ])
-            .args(args)
-            .output()
-            .await
-            .context("running curl")?;
-        ensure!(
-            output.status.success(),
-            "curl {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let fields: Vec<&str> = text.split_whitespace().collect();
-        let [status, seconds, uploaded, downloaded] = fields[..] else {
-            bail!("unexpected curl -w output `{text}`");
-        };
-        let body = if sink.is_none() {
-            std::fs::read_to_string(&scratch).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(CurlOutcome {
-            status: status.parse()?,
-            seconds: seconds.parse()?,
-            uploaded: uploaded.parse()?,
-            downloaded: downloaded.parse()?,
-            headers: std::fs::read_to_string(&headers).unwrap_or_default(),
-            body,
-        })
-    }
-}
-
-struct CurlOutcome {
-    status: u16,
-    seconds: f64,
-    uploaded: u64,
-    downloaded: u64,
-    headers: String,
-    body: String,
-}
-
-impl CurlOutcome {
-    fn expect(&self, status: u16, what: &str) -> anyhow::Result<()> {
-        ensure!(
-            self.status == status,
-            "{what}: HTTP {} (wanted {status}): {}",
-            self.status,
-            self.body.chars().take(500).collect::<String>()
-        );
-        Ok(())
-    }
-
-    /// The last `Location` header, made absolute against `origin`.
-    fn location(&self, origin: &str) -> anyhow::Result<String> {
-        let value = self
-            .headers
-            .lines()
-            .filter_map(|line| line.split_once(':'))
-            .filter(|(name, _)| name.eq_ignore_ascii_case("location"))
-            .map(|(_, value)| value.trim().to_owned())
-            .next_back()
-            .context("no Location header")?;
-        Ok(if value.starts_with('/') {
-            format!("{origin}{value}")
-        } else {
-            value
-        })
     }
 }
 
