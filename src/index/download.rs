@@ -248,30 +248,47 @@ async fn fetch_layer(
         .await?)
 }
 
-/// Passes `body` through while another thread hashes it (so hashing does not hold up the
-/// copy). Each chunk is held back until the next one arrives, and the last one until the whole
-/// body is known to hash to `sha256`: on a mismatch the client gets an error and a body
-/// shorter than announced, never a complete response with wrong bytes.
+/// Passes `body` through while another thread hashes it, in batches of about a megabyte (so
+/// hashing neither holds up the copy nor costs a thread wake-up per chunk). Each chunk is held
+/// back until the next one arrives, and the last one until the whole body is known to hash to
+/// `sha256`: on a mismatch the client gets an error and a body shorter than announced, never a
+/// complete response with wrong bytes.
 pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
     struct State {
         body: ByteStream,
-        to_hasher: Option<tokio::sync::mpsc::Sender<Bytes>>,
+        to_hasher: Option<tokio::sync::mpsc::Sender<Vec<Bytes>>>,
+        batch: Vec<Bytes>,
+        batched: usize,
         hashed: Option<tokio::task::JoinHandle<String>>,
         expected: String,
         held: Option<Bytes>,
         done: bool,
     }
-    let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+    impl State {
+        /// Hands the gathered chunks to the hashing thread.
+        async fn send_batch(&mut self) {
+            let batch = std::mem::take(&mut self.batch);
+            self.batched = 0;
+            if let (Some(sender), false) = (&self.to_hasher, batch.is_empty()) {
+                let _ = sender.send(batch).await;
+            }
+        }
+    }
+    let (to_hasher, mut batches) = tokio::sync::mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
     let hashed = tokio::task::spawn_blocking(move || {
         let mut hasher = Sha256::new();
-        while let Some(chunk) = chunks.blocking_recv() {
-            hasher.update(&chunk);
+        while let Some(batch) = batches.blocking_recv() {
+            for chunk in batch {
+                hasher.update(&chunk);
+            }
         }
         hex::encode(hasher.finalize())
     });
     let state = State {
         body,
         to_hasher: Some(to_hasher),
+        batch: Vec::new(),
+        batched: 0,
         hashed: Some(hashed),
         expected: sha256,
         held: None,
@@ -286,9 +303,10 @@ pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
                 }
                 match state.body.next().await {
                     Some(Ok(chunk)) => {
-                        if let Some(sender) = &state.to_hasher {
-                            // Waits only when the hasher is a whole queue behind.
-                            let _ = sender.send(chunk.clone()).await;
+                        state.batched += chunk.len();
+                        state.batch.push(chunk.clone());
+                        if state.batched >= HASH_BATCH {
+                            state.send_batch().await;
                         }
                         if let Some(previous) = state.held.replace(chunk) {
                             return Some((Ok(previous), state));
@@ -300,6 +318,7 @@ pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
                     }
                     None => {
                         state.done = true;
+                        state.send_batch().await;
                         state.to_hasher = None;
                         let computed = match state.hashed.take() {
                             Some(task) => task.await.unwrap_or_default(),
@@ -327,8 +346,10 @@ pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
     ))
 }
 
-/// Chunks queued for the hashing thread of one download.
-const HASH_QUEUE: usize = 32;
+/// Batches queued for the hashing thread of one download.
+const HASH_QUEUE: usize = 8;
+/// Bytes gathered before a batch goes to the hashing thread.
+const HASH_BATCH: usize = 1 << 20;
 
 #[cfg(test)]
 mod tests {
