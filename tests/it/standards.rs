@@ -540,3 +540,44 @@ async fn uploads_accept_every_field_clients_send() -> anyhow::Result<()> {
     assert_eq!(json["releases"]["1.0"][0]["packagetype"], "sdist");
     Ok(())
 }
+
+/// Every release is listed (no silent cap); a configured cap keeps the newest by PEP 440, not
+/// by tag order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_cap_keeps_the_newest() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
+    let versions = ["1.9", "1.10", "2.0rc1", "1.2", "0.1"];
+    let mut wheels = Vec::new();
+    for version in versions {
+        wheels.push(env.sandbox.wheel(&DistSpec::new("capped", version)).await?);
+    }
+    let paths: Vec<&std::path::Path> = wheels.iter().map(AsRef::as_ref).collect();
+    env.twine_upload(&paths).await?.assert_success();
+    let page = format!("{}/capped/", env.base_path());
+    let listed = |json: &Value| {
+        json["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let json: Value = env
+        .http(Method::GET, &page, false)
+        .header("accept", JSON)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(listed(&json), ["0.1", "1.2", "1.9", "1.10", "2.0rc1"]);
+    env.reconfigure(|config| config.max_versions = 2).await?;
+    let json: Value = env
+        .http(Method::GET, &page, false)
+        .header("accept", JSON)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(listed(&json), ["1.10", "2.0rc1"]);
+    Ok(())
+}
