@@ -79,6 +79,17 @@ impl ListingCache {
         (built.elapsed() < self.ttl).then(|| Arc::clone(page))
     }
 
+    /// A page built for the same caller that expired less than one more TTL ago: what is
+    /// served while a rebuild is under way.
+    pub fn recent_page(&self, caller: &str, project: &ProjectKey) -> Option<Arc<ProjectPage>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let pages = lock(&self.pages);
+        let (built, page) = pages.get(&(caller.to_owned(), project.clone()))?;
+        (built.elapsed() < self.ttl * 2).then(|| Arc::clone(page))
+    }
+
     /// Remembers a page built for `caller`.
     pub fn store_page(&self, caller: &str, project: &ProjectKey, page: Arc<ProjectPage>) {
         if self.ttl.is_zero() {
@@ -86,7 +97,7 @@ impl ListingCache {
         }
         let mut pages = lock(&self.pages);
         make_room(&mut pages, MAX_PAGES, |(built, _)| {
-            built.elapsed() >= self.ttl
+            built.elapsed() >= self.ttl * 2
         });
         pages.insert((caller.to_owned(), project.clone()), (Instant::now(), page));
     }
@@ -175,6 +186,19 @@ mod tests {
         assert!(cache.fresh_page("bob", &key).is_none());
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.fresh_page("alice", &key).is_none());
+    }
+
+    #[test]
+    fn recent_pages_outlive_fresh_ones_by_one_ttl() {
+        let cache = ListingCache::new(Duration::from_millis(40));
+        let key = ("http://r".to_owned(), "ns/a".to_owned());
+        cache.store_page("alice", &key, page());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(cache.fresh_page("alice", &key).is_none());
+        assert!(cache.recent_page("alice", &key).is_some());
+        assert!(cache.recent_page("bob", &key).is_none());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(cache.recent_page("alice", &key).is_none());
     }
 
     #[test]

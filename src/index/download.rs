@@ -248,7 +248,7 @@ async fn fetch_layer(
         .await?)
 }
 
-/// Passes `body` through while another thread hashes it, in batches of about a megabyte (so
+/// Passes `body` through while another thread hashes it, in batches of half a megabyte (so
 /// hashing neither holds up the copy nor costs a thread wake-up per chunk). Each chunk is held
 /// back until the next one arrives, and the last one until the whole body is known to hash to
 /// `sha256`: on a mismatch the client gets an error and a body shorter than announced, never a
@@ -347,9 +347,9 @@ pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
 }
 
 /// Batches queued for the hashing thread of one download.
-const HASH_QUEUE: usize = 8;
+const HASH_QUEUE: usize = 4;
 /// Bytes gathered before a batch goes to the hashing thread.
-const HASH_BATCH: usize = 1 << 20;
+const HASH_BATCH: usize = 512 << 10;
 
 #[cfg(test)]
 mod tests {

@@ -100,9 +100,20 @@ impl Index {
             self.metrics.record_cache("page", "hit");
             return Ok(page);
         }
-        // One rebuild per caller and project at a time: the others wait for it and reuse it
-        // (no stampede when a popular page expires under load).
-        let _rebuilding = self.cache.rebuild_lock(&fingerprint, &key).lock().await;
+        // One rebuild per caller and project at a time (no stampede when a popular page expires
+        // under load): while it runs, the same caller gets the page it was last shown, if that
+        // is only just stale; otherwise it waits for the rebuild and reuses it.
+        let lock = self.cache.rebuild_lock(&fingerprint, &key);
+        let _rebuilding = match lock.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                if let Some(page) = self.cache.recent_page(&fingerprint, &key) {
+                    self.metrics.record_cache("page", "stale");
+                    return Ok(page);
+                }
+                lock.lock().await
+            }
+        };
         if let Some(page) = self.cache.fresh_page(&fingerprint, &key) {
             self.metrics.record_cache("page", "hit");
             return Ok(page);
