@@ -104,15 +104,14 @@ impl Index {
         // under load): while it runs, the same caller gets the page it was last shown, if that
         // is only just stale; otherwise it waits for the rebuild and reuses it.
         let lock = self.cache.rebuild_lock(&fingerprint, &key);
-        let _rebuilding = match lock.try_lock() {
-            Ok(guard) => guard,
-            Err(_) => {
-                if let Some(page) = self.cache.recent_page(&fingerprint, &key) {
-                    self.metrics.record_cache("page", "stale");
-                    return Ok(page);
-                }
-                lock.lock().await
+        let _rebuilding = if let Ok(guard) = lock.try_lock() {
+            guard
+        } else {
+            if let Some(page) = self.cache.recent_page(&fingerprint, &key) {
+                self.metrics.record_cache("page", "stale");
+                return Ok(page);
             }
+            lock.lock().await
         };
         if let Some(page) = self.cache.fresh_page(&fingerprint, &key) {
             self.metrics.record_cache("page", "hit");
