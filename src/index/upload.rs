@@ -156,10 +156,10 @@ impl PendingUpload {
     /// a second sdist, or a registry failure. The upload is abandoned on error.
     pub async fn finish(mut self, form: &UploadForm) -> Result<UploadOutcome, IndexError> {
         let result = self.complete(form).await;
-        if result.is_err() {
-            if let Some(session) = self.session.take() {
-                session.cancel().await;
-            }
+        // A refused upload, or one whose identical file was already there, leaves no trace:
+        // the session is discarded unless it was committed.
+        if let Some(session) = self.session.take() {
+            session.cancel().await;
         }
         result
     }
