@@ -157,6 +157,9 @@ fn check_safe(input: &str) -> Result<(), PackagingError> {
             "a filename cannot contain control or non-ASCII characters",
         ));
     }
+    if input.contains(' ') {
+        return Err(invalid(input, "a filename cannot contain spaces"));
+    }
     Ok(())
 }
 
@@ -278,6 +281,12 @@ mod tests {
     #[test]
     fn error_messages_name_the_bad_value() {
         let cases = [
+            (
+                // Found by the `dist_filename` fuzz target: versions parse with surrounding
+                // whitespace trimmed, so a space slipped through into the stored filename.
+                "o- 0.zip",
+                "invalid filename `o- 0.zip`: a filename cannot contain spaces",
+            ),
             (
                 "foo-1.0.exe",
                 "invalid filename `foo-1.0.exe`: expected a wheel (`.whl`) or a source distribution (`.tar.gz`, `.zip`)",

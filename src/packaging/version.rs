@@ -41,6 +41,19 @@ pub enum VersionError {
         /// The limit, [`MAX_VERSION_LEN`].
         max: usize,
     },
+    /// The input fits in [`MAX_VERSION_LEN`] bytes but its normalized form does not (implicit
+    /// numbers such as `1r` → `1.post0` make it longer), so it could not be stored and read back.
+    #[error(
+        "invalid version `{input}`: its normalized form is {len} bytes, longer than the limit of {max} bytes"
+    )]
+    NormalizedTooLong {
+        /// The rejected input, as given.
+        input: String,
+        /// Length of the normalized form in bytes.
+        len: usize,
+        /// The limit, [`MAX_VERSION_LEN`].
+        max: usize,
+    },
 }
 
 /// The kind of a pre-release segment, in PEP 440 order (`a` < `b` < `rc`).
@@ -93,12 +106,21 @@ pub fn parse(input: &str) -> Result<Version, VersionError> {
             max: MAX_VERSION_LEN,
         });
     }
-    Parser {
+    let version = Parser {
         input,
         bytes: input.trim().as_bytes(),
         pos: 0,
     }
-    .version()
+    .version()?;
+    let len = version.to_string().len();
+    if len > MAX_VERSION_LEN {
+        return Err(VersionError::NormalizedTooLong {
+            input: crate::packaging::shown(input),
+            len,
+            max: MAX_VERSION_LEN,
+        });
+    }
+    Ok(version)
 }
 
 impl FromStr for Version {
@@ -669,6 +691,23 @@ mod tests {
             parse(&long),
             Err(VersionError::TooLong { len: 401, max: 256 })
         );
+    }
+
+    /// Found by the `version` fuzz target: `0r.+…` fits in 256 bytes, but `r` normalizes to
+    /// `.post0`, so the normalized form did not; it must be refused rather than stored under a
+    /// tag that cannot be read back.
+    #[test]
+    fn normalized_form_within_the_limit() {
+        let input = format!("0r.+{}", "7".repeat(252));
+        assert_eq!(input.len(), MAX_VERSION_LEN);
+        let error = parse(&input).unwrap_err();
+        assert!(
+            matches!(error, VersionError::NormalizedTooLong { len: 260, max: 256, .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("normalized form is 260 bytes"), "{error}");
+        let fits = format!("0r.+{}", "7".repeat(248));
+        assert_eq!(v(&fits).to_string().len(), MAX_VERSION_LEN);
     }
 
     const ORDERED: &[&str] = &[
