@@ -22,7 +22,10 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-log() { printf 'bench: %s\n' "$*" >&2; }
+driver_name=bench
+driver_keep="${BENCH_KEEP:-0}"
+# shellcheck source=scripts/lib/driver.sh
+source scripts/lib/driver.sh
 
 quick=0
 output=""
@@ -54,38 +57,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 registry_bin="$(command -v docker-registry || echo /usr/bin/docker-registry)"
 
-# Two separate builds: the server exactly as it ships (no dev-dependency features), then the
-# driver.
-log "building the server (release)"
-cargo build --release --locked --bin oci-pypi
-log "building the benchmark driver (release example)"
-cargo build --release --locked --example bench
+driver_build
 
 base="${TMPDIR:-/tmp}"
 if [ "${BENCH_STORAGE:-disk}" = tmpfs ]; then base=/dev/shm; fi
-work="$(mktemp -d "$base/oci-pypi-bench.XXXXXX")"
-driver_pid=""
-cleanup() {
-    status=$?
-    if [ -n "$driver_pid" ] && kill -0 "$driver_pid" 2>/dev/null; then
-        kill "$driver_pid" 2>/dev/null || true
-        wait "$driver_pid" 2>/dev/null || true
-    fi
-    # The driver records every process it starts; stop any it could not.
-    if [ -f "$work/pids" ]; then
-        while read -r pid; do
-            kill "$pid" 2>/dev/null || true
-        done <"$work/pids"
-    fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        log "kept $work"
-    else
-        rm -rf "$work"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+driver_workdir "$base"
 
 # A wheel that is a real zip: the payload (random bytes, stored uncompressed), then
 # <name>-<version>.dist-info/METADATA, WHEEL and RECORD at the end of the archive.
@@ -156,12 +132,4 @@ if [ -n "$output" ]; then
     driver_args+=(--output "$output")
 fi
 
-log "running (work directory $work)"
-target/release/examples/bench \
-    --server-bin target/release/oci-pypi \
-    --registry-bin "$registry_bin" \
-    --work-dir "$work" \
-    "${wheel_args[@]}" "${driver_args[@]}" &
-driver_pid=$!
-wait "$driver_pid"
-driver_pid=""
+driver_run "${wheel_args[@]}" "${driver_args[@]}"

@@ -14,10 +14,12 @@
 mod curl;
 mod load;
 mod pages;
+#[path = "../common/procs.rs"]
 mod procs;
 mod proxy;
 mod report;
 mod seed;
+#[path = "../common/stats.rs"]
 mod stats;
 mod targets;
 mod transfers;
@@ -35,15 +37,8 @@ use crate::transfers::{Transfers, Wheel};
 /// Benchmarks oci-pypi against the registry it fronts.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The oci-pypi release binary.
-    #[arg(long)]
-    server_bin: PathBuf,
-    /// Debian's docker-registry (CNCF distribution).
-    #[arg(long, default_value = "/usr/bin/docker-registry")]
-    registry_bin: PathBuf,
-    /// Scratch directory (registry storage, logs); the caller deletes it.
-    #[arg(long)]
-    work_dir: PathBuf,
+    #[command(flatten)]
+    bins: procs::Binaries,
     /// A wheel to move up and down (`<name>-<version>-py3-none-any.whl`); repeatable.
     #[arg(long = "wheel")]
     wheels: Vec<PathBuf>,
@@ -76,19 +71,24 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let registry = procs::start_registry(&args.registry_bin, &args.work_dir).await?;
+    let registry = procs::start_registry(
+        &args.bins.registry_bin,
+        &args.bins.work_dir.join("registry"),
+        None,
+    )
+    .await?;
     eprintln!("bench: registry on {}", registry.origin());
     let mut report = Report::new(
         &args.wheels,
-        &args.registry_bin,
+        &args.bins.registry_bin,
         args.wrk.as_deref(),
         args.reps,
     );
 
     report.note_load("start");
     let transfers = Transfers {
-        server_bin: &args.server_bin,
-        work_dir: &args.work_dir,
+        server_bin: &args.bins.server_bin,
+        work_dir: &args.bins.work_dir,
         registry: &registry,
         reps: args.reps,
     };
@@ -107,8 +107,8 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("seeding {project}"))?;
     }
     let pages = Pages {
-        server_bin: &args.server_bin,
-        work_dir: &args.work_dir,
+        server_bin: &args.bins.server_bin,
+        work_dir: &args.bins.work_dir,
         registry: &registry,
         proxy: &proxy,
         cold_samples: args.cold_samples,
@@ -154,8 +154,13 @@ async fn load_run(
     if let Some(ttl) = &ttl_text {
         extra.extend(["--listing-cache-ttl", ttl.as_str()]);
     }
-    let server =
-        procs::start_server(&args.server_bin, &args.work_dir, &proxy.origin(), &extra).await?;
+    let server = procs::start_server(
+        &args.bins.server_bin,
+        &args.bins.work_dir,
+        &proxy.origin(),
+        &extra,
+    )
+    .await?;
     let url = Pages::url(&server, &proxy.host(), releases);
     pages::fetch(&pages::client()?, &url, releases).await?;
     proxy.reset();

@@ -97,7 +97,9 @@ impl Pages<'_> {
             (self.registry.origin(), self.registry.host())
         };
         for _ in 0..self.cold_samples {
-            let server = procs::start_server(self.server_bin, self.work_dir, &origin, &[]).await?;
+            let server =
+                procs::start_server(self.server_bin, self.work_dir, &origin, procs::NO_FLAGS)
+                    .await?;
             let url = Pages::url(&server, &host, releases);
             let client = client()?;
             self.proxy.reset();
@@ -138,8 +140,13 @@ impl Pages<'_> {
     /// Repeated pages of one server with the default page cache (5 s), after one first load.
     async fn warm(&self, releases: usize) -> anyhow::Result<(PageRow, u64, usize)> {
         let mut row = PageRow::new("warm: repeated requests, default ttl (5 s)");
-        let server =
-            procs::start_server(self.server_bin, self.work_dir, &self.proxy.origin(), &[]).await?;
+        let server = procs::start_server(
+            self.server_bin,
+            self.work_dir,
+            &self.proxy.origin(),
+            procs::NO_FLAGS,
+        )
+        .await?;
         let url = Pages::url(&server, &self.proxy.host(), releases);
         let client = client()?;
         let page_bytes = fetch(&client, &url, releases).await?;

@@ -154,9 +154,13 @@ impl Transfers<'_> {
         straight: impl AsyncFn() -> anyhow::Result<f64>,
         extra: impl AsyncFn(&Process) -> anyhow::Result<Option<f64>>,
     ) -> anyhow::Result<DirectionResult> {
-        let server =
-            procs::start_server(self.server_bin, self.work_dir, &self.registry.origin(), &[])
-                .await?;
+        let server = procs::start_server(
+            self.server_bin,
+            self.work_dir,
+            &self.registry.origin(),
+            procs::NO_FLAGS,
+        )
+        .await?;
         let mut result = DirectionResult {
             proxy: Vec::new(),
             direct: Vec::new(),

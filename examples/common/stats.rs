@@ -1,4 +1,6 @@
-//! Percentiles and number formatting for the report.
+//! Percentiles and number formatting for the reports of `examples/bench` and `examples/soak`
+//! (shared through `#[path]`; each uses its own part).
+#![allow(dead_code)]
 
 use std::time::Duration;
 

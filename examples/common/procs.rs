@@ -1,5 +1,11 @@
-//! The processes under test: the real registry (Debian's `docker-registry`) and oci-pypi
-//! release binaries, on free loopback ports, with their memory and CPU read from `/proc`.
+//! The processes the benchmark and the soak test drive: the real registry (Debian's
+//! `docker-registry`, anonymous or behind an htpasswd file) and oci-pypi release binaries, on free
+//! loopback ports, with their memory and CPU read from `/proc`. Every pid is appended to
+//! `<work_dir>/pids` so that the calling script (`scripts/lib/driver.sh`) can stop what the
+//! driver could not.
+//!
+//! Shared by `examples/bench` and `examples/soak` through `#[path]`; not an example itself.
+#![allow(dead_code)] // each driver uses its own part of this
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,7 +19,24 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Linux's `USER_HZ`: the unit of utime and stime in `/proc/<pid>/stat`.
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
+/// No extra server flags.
+pub const NO_FLAGS: &[&str] = &[];
+
 static SERVERS_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// The binaries under test and the scratch directory, as command-line flags.
+#[derive(Debug, clap::Args)]
+pub struct Binaries {
+    /// The oci-pypi release binary.
+    #[arg(long)]
+    pub server_bin: PathBuf,
+    /// Debian's docker-registry (CNCF distribution).
+    #[arg(long, default_value = "/usr/bin/docker-registry")]
+    pub registry_bin: PathBuf,
+    /// Scratch directory (registry storage, logs); the caller deletes it.
+    #[arg(long)]
+    pub work_dir: PathBuf,
+}
 
 /// A child process that is killed when dropped.
 pub struct Process {
@@ -22,14 +45,18 @@ pub struct Process {
     log: PathBuf,
 }
 
+/// Resident memory of a process, in KiB.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the peak so far.
+    pub peak_kib: u64,
+}
+
 impl Process {
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    /// `http://127.0.0.1:PORT`
-    pub fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// `127.0.0.1:PORT`
@@ -37,9 +64,23 @@ impl Process {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// `http://127.0.0.1:PORT`
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// Resident memory now and at its peak.
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        Ok(Memory {
+            rss_kib: status_field(&status, "VmRSS:")?,
+            peak_kib: status_field(&status, "VmHWM:")?,
+        })
+    }
+
     /// Peak resident set size so far (`VmHWM`), in KiB.
     pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
-        status_field(self.pid(), "VmHWM:")
+        Ok(self.memory()?.peak_kib)
     }
 
     /// User + system CPU seconds used so far.
@@ -47,7 +88,13 @@ impl Process {
         cpu_seconds(self.pid())
     }
 
-    fn log_text(&self) -> String {
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -84,12 +131,29 @@ impl Drop for Process {
     }
 }
 
-/// Starts docker-registry (anonymous, filesystem storage under `<work_dir>/registry`) on a
-/// free port.
-pub async fn start_registry(bin: &Path, work_dir: &Path) -> anyhow::Result<Process> {
-    let dir = work_dir.join("registry");
+/// Starts docker-registry with filesystem storage under `dir` (created) on a free port; with
+/// `credentials`, behind an htpasswd file holding that one user.
+pub async fn start_registry(
+    bin: &Path,
+    dir: &Path,
+    credentials: Option<(&str, &str)>,
+) -> anyhow::Result<Process> {
     let storage = dir.join("storage");
     std::fs::create_dir_all(&storage)?;
+    let auth = match credentials {
+        None => String::new(),
+        Some((user, password)) => {
+            let hash =
+                bcrypt::hash_with_result(password, 4)?.format_for_version(bcrypt::Version::TwoY);
+            let path = dir.join("htpasswd");
+            std::fs::write(&path, format!("{user}:{hash}\n"))?;
+            format!(
+                "auth:\n  htpasswd:\n    realm: oci-pypi-driver\n    path: {}\n",
+                serde_json::to_string(&path.to_string_lossy())?
+            )
+        }
+    };
+    let work_dir = dir.parent().unwrap_or(dir);
     for _ in 0..5 {
         let port = free_port()?;
         let config = format!(
@@ -97,27 +161,26 @@ pub async fn start_registry(bin: &Path, work_dir: &Path) -> anyhow::Result<Proce
              log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: 127.0.0.1:{port}\n  secret: oci-pypi-bench-secret\n\
-             health:\n  storagedriver:\n    enabled: false\n",
+             http:\n  addr: 127.0.0.1:{port}\n  secret: oci-pypi-driver-secret\n\
+             health:\n  storagedriver:\n    enabled: false\n{auth}",
             serde_json::to_string(&storage.to_string_lossy())?,
         );
         std::fs::write(dir.join("config.yml"), config)?;
-        let log = dir.join("registry.log");
         let mut command = Command::new(bin);
         command
             .arg("serve")
             .arg(dir.join("config.yml"))
-            .current_dir(&dir);
+            .current_dir(dir);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("REGISTRY_") {
                 command.env_remove(key);
             }
         }
-        let mut process = spawn(command, port, log, work_dir)?;
+        let mut process = spawn(command, port, dir.join("registry.log"), work_dir)?;
         match process.wait_ready("/v2/").await {
             Ok(()) => return Ok(process),
             Err(error) if process.log_text().contains("address already in use") => {
-                eprintln!("bench: registry port {port} taken, retrying: {error:#}");
+                eprintln!("registry port {port} taken, retrying: {error:#}");
             }
             Err(error) => return Err(error),
         }
@@ -125,19 +188,18 @@ pub async fn start_registry(bin: &Path, work_dir: &Path) -> anyhow::Result<Proce
     bail!("could not start the registry on a free port")
 }
 
-/// Starts the oci-pypi release binary allowed to reach `registry_origin`, with `extra` flags.
-pub async fn start_server(
+/// Starts the oci-pypi binary on a free loopback port, allowed to reach `registry_origin`, with
+/// `extra` flags; its log is `<work_dir>/logs/server-<n>.log`.
+pub async fn start_server<S: AsRef<std::ffi::OsStr>>(
     bin: &Path,
     work_dir: &Path,
     registry_origin: &str,
-    extra: &[&str],
+    extra: &[S],
 ) -> anyhow::Result<Process> {
     let logs = work_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     for _ in 0..5 {
         let port = free_port()?;
-        let number = SERVERS_STARTED.fetch_add(1, Ordering::Relaxed);
-        let log = logs.join(format!("server-{number}.log"));
         let mut command = Command::new(bin);
         command
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -145,11 +207,13 @@ pub async fn start_server(
             .args(extra)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        let number = SERVERS_STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = logs.join(format!("server-{number}.log"));
         let mut process = spawn(command, port, log, work_dir)?;
         match process.wait_ready("/health").await {
             Ok(()) => return Ok(process),
             Err(error) if process.log_text().contains("cannot listen") => {
-                eprintln!("bench: server port {port} taken, retrying: {error:#}");
+                eprintln!("server port {port} taken, retrying: {error:#}");
             }
             Err(error) => return Err(error),
         }
@@ -171,7 +235,6 @@ fn spawn(
     let child = command
         .spawn()
         .with_context(|| format!("spawning {command:?}"))?;
-    // scripts/bench.sh kills whatever is listed here if the driver dies.
     let mut pids = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -186,12 +249,11 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn status_field(pid: u32, field: &str) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+fn status_field(status: &str, field: &str) -> anyhow::Result<u64> {
     let line = status
         .lines()
         .find(|line| line.starts_with(field))
-        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+        .with_context(|| format!("no {field} in /proc/<pid>/status"))?;
     let kib = line
         .split_whitespace()
         .nth(1)
