@@ -240,12 +240,7 @@ impl UpstreamIndex {
         }
         let same_host = target.host_str() == self.base.host_str()
             && target.port_or_known_default() == self.base.port_or_known_default();
-        let internal_literal = match target.host() {
-            Some(url::Host::Ipv4(ip)) => !crate::storage::registry::is_public(ip.into()),
-            Some(url::Host::Ipv6(ip)) => !crate::storage::registry::is_public(ip.into()),
-            _ => false,
-        };
-        if !same_host && internal_literal {
+        if !same_host && crate::storage::registry::is_internal_literal(&target) {
             return Err(self.invalid("a file URL points at an internal address"));
         }
         let client = if same_host {

@@ -7,6 +7,18 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 
+/// Whether `url` names its host by a literal IP address that is not public. Such URLs bypass
+/// DNS, so [`PublicOnlyResolver`] never sees them: every URL a remote party hands us (token
+/// realms, redirects, upstream file URLs) must be checked with this as well.
+#[must_use]
+pub fn is_internal_literal(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => !is_public(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !is_public(ip.into()),
+        _ => false,
+    }
+}
+
 /// Whether `ip` is a publicly routable unicast address.
 #[must_use]
 pub fn is_public(ip: IpAddr) -> bool {
@@ -73,6 +85,45 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_internal_hosts() {
+        for url in [
+            "https://10.1.2.3/token",
+            "http://169.254.169.254/latest/meta-data/",
+            "https://[::1]:8443/",
+            "https://[::ffff:192.168.0.1]/",
+            "http://127.0.0.1:5000/v2/",
+        ] {
+            let url = url::Url::parse(url).unwrap();
+            assert!(is_internal_literal(&url), "{url} must count as internal");
+        }
+        for url in [
+            "https://8.8.8.8/token",
+            "https://ghcr.io/token",
+            "https://localhost/token", // a name: the resolver's business
+            "https://[2606:4700::1111]/",
+        ] {
+            let url = url::Url::parse(url).unwrap();
+            assert!(
+                !is_internal_literal(&url),
+                "{url} is not an internal literal"
+            );
+        }
+    }
+
+    /// Names go through DNS, then only public addresses are kept: `localhost` resolves to
+    /// loopback only, so nothing is left and the lookup fails (only loopback is ever resolved).
+    #[tokio::test]
+    async fn resolver_drops_internal_addresses_after_resolution() {
+        use reqwest::dns::Resolve as _;
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let error = match PublicOnlyResolver.resolve(name).await {
+            Ok(addresses) => panic!("localhost resolved to {:?}", addresses.collect::<Vec<_>>()),
+            Err(error) => error.to_string(),
+        };
+        assert_eq!(error, "`localhost` resolves to no public address");
+    }
 
     #[test]
     fn refuses_internal_addresses() {

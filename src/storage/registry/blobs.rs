@@ -11,7 +11,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RAN
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{Access, Registry, is_public};
+use super::{Access, Registry, is_internal_literal};
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
 use crate::storage::store::{BlobDownload, BlobRequest};
@@ -210,12 +210,7 @@ impl Registry {
             return Err(self.invalid("a redirect to a scheme other than http(s)"));
         }
         let same_host = target.host_str() == Some(self.origin().host());
-        let internal_ip = match target.host() {
-            Some(url::Host::Ipv4(ip)) => !is_public(ip.into()),
-            Some(url::Host::Ipv6(ip)) => !is_public(ip.into()),
-            _ => false,
-        };
-        if internal_ip && !same_host {
+        if is_internal_literal(&target) && !same_host {
             return Err(self.invalid("a redirect to an internal address"));
         }
         Ok(target)

@@ -21,7 +21,7 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tracing::Instrument as _;
 
-pub use address::{PublicOnlyResolver, is_public};
+pub use address::{PublicOnlyResolver, is_internal_literal, is_public};
 pub use auth::{Challenge, RegistryAuth, Secret, parse_challenge};
 pub use blobs::BlobUpload;
 pub use origin::Origin;

@@ -119,6 +119,11 @@ impl Registry {
         if !(url.scheme() == "https" || (url.scheme() == "http" && plain_http_allowed)) {
             return Err(self.bad_realm());
         }
+        // Serving any public registry, a realm must be public too: a literal internal IP
+        // would bypass the public-only resolver and receive the caller's credentials.
+        if self.client.public_addresses_only && super::is_internal_literal(&url) {
+            return Err(self.bad_realm());
+        }
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = service {
@@ -151,5 +156,48 @@ impl Registry {
     /// The realm itself is not quoted: it comes from the registry and may carry anything.
     pub(super) fn bad_realm(&self) -> StorageError {
         self.invalid("its token realm is not an http(s) URL this server may use")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::registry::{ClientOptions, Origin, RegistryAuth, RegistryClient};
+
+    fn registry(public_addresses_only: bool, origin: &str) -> Registry {
+        let client = RegistryClient::new(&ClientOptions {
+            public_addresses_only,
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        client.registry(Origin::parse(origin).unwrap(), RegistryAuth::Anonymous)
+    }
+
+    /// Serving any public registry, a hostile one could name an internal address as its token
+    /// realm to have the caller's credentials sent there; it is refused before any request.
+    #[tokio::test]
+    async fn public_only_refuses_internal_realms() {
+        let public = registry(true, "https://registry.example");
+        for realm in [
+            "https://10.0.0.5/token",
+            "https://169.254.169.254/latest/meta-data/iam",
+            "https://[::1]:8443/token",
+            "https://127.0.0.1/token",
+        ] {
+            let error = public
+                .fetch_token(realm, Some("svc"), "repository:a/b:pull")
+                .await
+                .unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                public.bad_realm().to_string(),
+                "realm {realm}"
+            );
+        }
+        let plain = public
+            .fetch_token("http://auth.example/token", None, "repository:a/b:pull")
+            .await
+            .unwrap_err();
+        assert_eq!(plain.to_string(), public.bad_realm().to_string());
     }
 }
