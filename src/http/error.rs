@@ -68,6 +68,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::Packaging(_)
         | E::SecondSdist { .. }
         | E::DigestMismatch { .. }
+        | E::DigestAfterContent { .. }
         | E::MissingContent
         | E::EmptyFile { .. }
         | E::InvalidDistribution { .. }

@@ -87,6 +87,15 @@ pub enum IndexError {
         /// The value computed.
         computed: String,
     },
+    /// A digest field came after the file part, when the bytes were already streamed on
+    /// unhashed (digests are computed on the way, for the fields sent before `content`).
+    #[error(
+        "the `{field}` field came after the file content, so it could not be checked; send digest fields before `content`"
+    )]
+    DigestAfterContent {
+        /// The form field.
+        field: &'static str,
+    },
     /// The file's content is not what its name says (not a zip, no metadata, other name).
     #[error("`{filename}` is not a valid distribution: {reason}")]
     InvalidDistribution {

@@ -248,6 +248,9 @@ impl PendingUpload {
             ),
         ];
         for (field, sent, computed) in computed {
+            if let (Some(_), None) = (sent, &computed) {
+                return Err(IndexError::DigestAfterContent { field });
+            }
             if let (Some(sent), Some(computed)) = (sent, computed) {
                 if sent != computed {
                     return Err(IndexError::DigestMismatch {

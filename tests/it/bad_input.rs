@@ -1,8 +1,7 @@
 //! The bad-input table of issue 5, against the real registry: every malformed upload gets a
 //! 4xx whose one-line reason names the bad value, and leaves the registry exactly as it was
 //! (same repositories, same tags, each tag on the same manifest: no orphan tag, no half
-//! index). Bad input that is answered wrongly today is in `#[ignore]`d tests below the table,
-//! one per server bug, with the same row format.
+//! index).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,6 +28,8 @@ const PROJECT: &str = "x";
 struct Upload {
     fields: Vec<(String, String)>,
     file: Option<FilePart>,
+    /// Fields sent after the file part.
+    trailing: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -57,7 +58,15 @@ impl Upload {
                 filename: Some(filename.to_owned()),
                 bytes: bytes.to_vec(),
             }),
+            trailing: Vec::new(),
         }
+    }
+
+    /// Sends a field after the file part instead of before it.
+    fn after_file(mut self, name: &str, value: &str) -> Upload {
+        self.fields.retain(|(field, _)| field != name);
+        self.trailing.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// Sets a field (replacing any value it had).
@@ -102,6 +111,9 @@ impl Upload {
             }
             form = form.part("content", part);
         }
+        for (name, value) in &self.trailing {
+            form = form.text(name.clone(), value.clone());
+        }
         form
     }
 
@@ -112,6 +124,9 @@ impl Upload {
             body.extend_from_slice(&file.bytes);
             body.extend_from_slice(b"\r\n");
         }
+        for (name, value) in &self.trailing {
+            body.extend_from_slice(&raw_field(name, value));
+        }
         body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
         body
     }
@@ -121,12 +136,7 @@ impl Upload {
     fn raw_head(&self) -> Vec<u8> {
         let mut body = Vec::new();
         for (name, value) in &self.fields {
-            body.extend_from_slice(
-                format!(
-                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-                )
-                .as_bytes(),
-            );
+            body.extend_from_slice(&raw_field(name, value));
         }
         if let Some(file) = &self.file {
             let filename = file
@@ -144,6 +154,12 @@ impl Upload {
         }
         body
     }
+}
+
+/// One text field of a hand-built multipart body.
+fn raw_field(name: &str, value: &str) -> Vec<u8> {
+    format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+        .into_bytes()
 }
 
 /// How a row's request is sent.
@@ -373,6 +389,12 @@ async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::R
             form(good.clone().set("blake2_256_digest", &zeros(64))),
             bad,
             &format!("`blake2_256_digest` sent (`{}`)", zeros(64)),
+        ),
+        row(
+            "an md5 digest sent after the file, when it can no longer be checked",
+            form(good.clone().after_file("md5_digest", &zeros(32))),
+            bad,
+            "the `md5_digest` field came after the file content",
         ),
         row(
             "md5 digest mismatch",
