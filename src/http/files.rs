@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use super::AppState;
 use super::error::ApiError;
 use super::route::Scope;
-use crate::index::{Caller, FileRequest, IndexError, Wanted};
+use crate::index::{Caller, FileRequest, IndexError, Location, Wanted};
 use crate::packaging::{ProjectName, Version};
 
 /// Files never change once stored (overwrites are refused): let clients keep them.
@@ -30,6 +30,17 @@ pub async fn download(
     let project = ProjectName::parse(project).map_err(IndexError::from)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let head = method == Method::HEAD;
+    let cache_control = if caller.is_authenticated() {
+        format!("private, {FILE_CACHE_CONTROL}")
+    } else {
+        FILE_CACHE_CONTROL.to_owned()
+    };
+    let file_ref = (&location, &project, filename);
+    if let Some(response) =
+        unchanged(state, caller, file_ref, wanted, headers, &cache_control).await?
+    {
+        return Ok(response);
+    }
     let request = FileRequest { range, head };
     let file = state
         .index
@@ -40,16 +51,11 @@ pub async fn download(
         return Ok(redirect(target));
     }
     let status = StatusCode::from_u16(file.status).unwrap_or(StatusCode::OK);
-    let cache_control = if caller.is_authenticated() {
-        format!("private, {FILE_CACHE_CONTROL}")
-    } else {
-        FILE_CACHE_CONTROL.to_owned()
-    };
     let mut builder = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, content_type)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, format!("\"sha256:{}\"", file.sha256))
+        .header(header::ETAG, etag(&file.sha256))
         .header(header::CACHE_CONTROL, cache_control);
     if let Some(length) = file.content_length {
         builder = builder.header(header::CONTENT_LENGTH, length);
@@ -65,6 +71,64 @@ pub async fn download(
     builder
         .body(body)
         .map_err(|error| ApiError::BadRequest(format!("cannot build the response: {error}")))
+}
+
+/// 304 when `If-None-Match` names the file's ETag. Files never change, so a client holding the
+/// ETag needs no bytes, and finding that out takes headers only (RFC 9110 evaluates
+/// `If-None-Match` before `Range`).
+async fn unchanged(
+    state: &AppState,
+    caller: &Caller,
+    (location, project, filename): (&Location, &ProjectName, &str),
+    wanted: Wanted,
+    headers: &HeaderMap,
+    cache_control: &str,
+) -> Result<Option<Response>, ApiError> {
+    let Some(condition) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let probe = FileRequest {
+        range: None,
+        head: true,
+    };
+    let sha256 = state
+        .index
+        .open(caller, location, project, filename, (wanted, probe))
+        .await?
+        .sha256;
+    Ok(none_match(condition, &etag(&sha256)).then(|| not_modified(&sha256, cache_control)))
+}
+
+/// The strong ETag of a file: its sha256.
+fn etag(sha256: &str) -> String {
+    format!("\"sha256:{sha256}\"")
+}
+
+/// Whether an `If-None-Match` value is `*` or lists `etag` (weak comparison, as RFC 9110
+/// section 13.1.2 asks: a `W/` prefix is ignored).
+fn none_match(condition: &str, etag: &str) -> bool {
+    condition.trim() == "*"
+        || condition
+            .split(',')
+            .any(|candidate| candidate.trim().trim_start_matches("W/") == etag)
+}
+
+/// 304 with the headers a 200 would carry that let the client keep using its copy.
+fn not_modified(sha256: &str, cache_control: &str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::ETAG, etag(sha256).as_str()),
+        (header::CACHE_CONTROL, cache_control),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }
 
 /// DELETE of a file.
@@ -129,4 +193,26 @@ fn deleted() -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let etag = etag("ab12");
+        assert_eq!(etag, "\"sha256:ab12\"");
+        for (condition, expected) in [
+            ("\"sha256:ab12\"", true),
+            ("W/\"sha256:ab12\"", true),
+            ("\"other\", \"sha256:ab12\"", true),
+            (" * ", true),
+            ("\"sha256:ab13\"", false),
+            ("sha256:ab12", false),
+            ("", false),
+        ] {
+            assert_eq!(none_match(condition, &etag), expected, "{condition}");
+        }
+    }
 }

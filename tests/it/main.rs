@@ -16,6 +16,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod compat;
+mod downloads;
 mod examples;
 mod faults;
 mod local_store;

@@ -1,0 +1,164 @@
+//! File downloads as HTTP caches and download managers see them: exact length and media type,
+//! a digest ETag with `If-None-Match` revalidation, immutable caching, no content coding,
+//! HEAD, and byte ranges (RFC 9110), in every backend.
+
+use std::path::Path;
+
+use reqwest::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+    ETAG, HeaderMap, IF_NONE_MATCH, RANGE,
+};
+use reqwest::{Method, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::{Backend, DistSpec, TestEnv};
+use crate::in_every_backend;
+
+in_every_backend!(downloads_are_cacheable_and_ranged);
+
+/// A year, the least a cache should be allowed to keep an immutable file.
+const YEAR_SECONDS: u64 = 365 * 24 * 3600;
+
+async fn downloads_are_cacheable_and_ranged(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
+    let spec = DistSpec::new("fetched", "1.0").payload_bytes(64 * 1024);
+    let wheel = env.sandbox.wheel(&spec).await?;
+    let sdist = env.sandbox.sdist(&spec).await?;
+    env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
+    check_file(&env, &wheel, "application/octet-stream").await?;
+    check_file(&env, &sdist, "application/gzip").await
+}
+
+/// Every header and status of one file's downloads.
+async fn check_file(env: &TestEnv, file: &Path, content_type: &str) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file)?;
+    let size = bytes.len();
+    assert!(size > 100, "{} is too small for the ranges", file.display());
+    let filename = file.file_name().unwrap().to_str().unwrap();
+    let path = format!("{}/fetched/{filename}", env.base_path());
+    let get = |headers: &[(reqwest::header::HeaderName, &str)]| {
+        let mut request = env.http(Method::GET, &path, true);
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
+        request.send()
+    };
+    let etag = format!("\"sha256:{}\"", hex::encode(Sha256::digest(&bytes)));
+    let private = env.credentials().is_some();
+
+    // The whole file, never content-coded (clients hash the bytes as sent).
+    let whole = get(&[(ACCEPT_ENCODING, "gzip, br, deflate")]).await?;
+    assert_eq!(whole.status(), StatusCode::OK, "{filename}");
+    let headers = whole.headers().clone();
+    check_entity_headers(&headers, content_type, &etag, private);
+    assert_eq!(header(&headers, CONTENT_LENGTH), size.to_string());
+    assert!(headers.get(CONTENT_ENCODING).is_none(), "{headers:?}");
+    assert_eq!(whole.bytes().await?.as_ref(), bytes.as_slice());
+
+    // HEAD: the same headers, no body.
+    let head = env.http(Method::HEAD, &path, true).send().await?;
+    assert_eq!(head.status(), StatusCode::OK);
+    let head_headers = head.headers().clone();
+    check_entity_headers(&head_headers, content_type, &etag, private);
+    assert_eq!(header(&head_headers, CONTENT_LENGTH), size.to_string());
+    assert!(head.bytes().await?.is_empty());
+
+    // A range, a suffix range, an unsatisfiable range.
+    let part = get(&[(RANGE, "bytes=10-99")]).await?;
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    let part_headers = part.headers().clone();
+    check_entity_headers(&part_headers, content_type, &etag, private);
+    assert_eq!(
+        header(&part_headers, CONTENT_RANGE),
+        format!("bytes 10-99/{size}")
+    );
+    assert_eq!(header(&part_headers, CONTENT_LENGTH), "90");
+    assert_eq!(part.bytes().await?.as_ref(), &bytes[10..100]);
+
+    let suffix = get(&[(RANGE, "bytes=-16")]).await?;
+    assert_eq!(suffix.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        header(suffix.headers(), CONTENT_RANGE),
+        format!("bytes {}-{}/{size}", size - 16, size - 1)
+    );
+    assert_eq!(suffix.bytes().await?.as_ref(), &bytes[size - 16..]);
+
+    let beyond = get(&[(RANGE, &format!("bytes={size}-"))]).await?;
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        header(beyond.headers(), CONTENT_RANGE),
+        format!("bytes */{size}")
+    );
+
+    check_revalidation(env, &path, &bytes, &etag).await
+}
+
+/// `If-None-Match` with the file's ETag (strong or weak, alone or in a list, with or without a
+/// range, GET or HEAD) gives 304 and no body; another ETag gives the file.
+async fn check_revalidation(
+    env: &TestEnv,
+    path: &str,
+    bytes: &[u8],
+    etag: &str,
+) -> anyhow::Result<()> {
+    let weak = format!("W/{etag}");
+    let listed = format!("\"sha256:{}\", {etag}", "0".repeat(64));
+    let cases: [(Method, &str, Option<&str>); 5] = [
+        (Method::GET, etag, None),
+        (Method::GET, &weak, None),
+        (Method::GET, &listed, None),
+        (Method::GET, etag, Some("bytes=0-9")),
+        (Method::HEAD, etag, None),
+    ];
+    for (method, condition, range) in cases {
+        let mut request = env
+            .http(method.clone(), path, true)
+            .header(IF_NONE_MATCH, condition);
+        if let Some(range) = range {
+            request = request.header(RANGE, range);
+        }
+        let response = request.send().await?;
+        assert_eq!(
+            response.status(),
+            StatusCode::NOT_MODIFIED,
+            "{method} {condition} {range:?}"
+        );
+        assert_eq!(header(response.headers(), ETAG), etag);
+        assert!(header(response.headers(), CACHE_CONTROL).contains("immutable"));
+        assert!(response.bytes().await?.is_empty());
+    }
+    let stale = format!("\"sha256:{}\"", "0".repeat(64));
+    let response = env
+        .http(Method::GET, path, true)
+        .header(IF_NONE_MATCH, &stale)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await?.as_ref(), bytes);
+    Ok(())
+}
+
+/// The headers every 200 and 206 of a file carries.
+fn check_entity_headers(headers: &HeaderMap, content_type: &str, etag: &str, private: bool) {
+    assert_eq!(header(headers, CONTENT_TYPE), content_type, "{headers:?}");
+    assert_eq!(header(headers, ETAG), etag);
+    assert_eq!(header(headers, "accept-ranges"), "bytes");
+    let cache_control = header(headers, CACHE_CONTROL);
+    let directives: Vec<&str> = cache_control.split(',').map(str::trim).collect();
+    assert!(directives.contains(&"immutable"), "{cache_control}");
+    assert_eq!(directives.contains(&"private"), private, "{cache_control}");
+    let max_age = directives
+        .iter()
+        .find_map(|d| d.strip_prefix("max-age="))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(max_age >= YEAR_SECONDS, "{cache_control}");
+}
+
+fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
