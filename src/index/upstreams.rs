@@ -1,6 +1,11 @@
 //! Falling back to an upstream index for names a namespace does not have. A project that
 //! exists in the namespace is served only from it (upstream is never consulted or merged for
 //! that name): that is what keeps dependency confusion out.
+//!
+//! Pages never advertise what cannot be served (PEP 658: a `.metadata` that 404s breaks pip).
+//! In proxy mode every file and `.metadata` is checked against its upstream sha256 on the way
+//! through, so only what comes with one is offered: a file without a sha256 is not listed, and
+//! core metadata given as a bare `true` is not advertised (clients then read the wheel).
 
 use std::sync::Arc;
 
@@ -9,8 +14,7 @@ use futures_util::StreamExt as _;
 use super::download::{FileDownload, FileRequest, METADATA_CONTENT_TYPE, verified};
 use super::{Caller, Index, IndexError, Location, ProjectPage, Target};
 use crate::layout::Namespace;
-use crate::packaging::CoreMetadataRef;
-use crate::packaging::ProjectName;
+use crate::packaging::{CoreMetadataRef, ProjectName, SimpleFile};
 use crate::storage::{ByteStream, StorageError};
 use crate::upstream::{NameFilter, UpstreamIndex, UpstreamProject};
 
@@ -49,6 +53,29 @@ pub enum Listing {
         /// Whether its files are served through this server.
         proxied: bool,
     },
+}
+
+/// Core metadata that is not advertised.
+static NOT_OFFERED: CoreMetadataRef = CoreMetadataRef::Absent;
+
+impl Listing {
+    /// Whether an upstream page lists `file`: always when linking upstream; in proxy mode only
+    /// when upstream gives its sha256, which every proxied download is checked against.
+    #[must_use]
+    pub fn offers_file(file: &SimpleFile, proxied: bool) -> bool {
+        !proxied || file.hashes.contains_key("sha256")
+    }
+
+    /// The core metadata advertised for an upstream `file`: upstream's own when linking (the
+    /// client fetches it there); in proxy mode only with its sha256, since a `.metadata`
+    /// without one cannot be checked and is not served.
+    #[must_use]
+    pub fn offered_core_metadata(file: &SimpleFile, proxied: bool) -> &CoreMetadataRef {
+        match &file.core_metadata {
+            CoreMetadataRef::Present if proxied => &NOT_OFFERED,
+            advertised => advertised,
+        }
+    }
 }
 
 impl Index {
@@ -93,7 +120,9 @@ impl Index {
     /// in proxy mode, and only when the namespace does not have the project itself.
     ///
     /// # Errors
-    /// [`IndexError::FileNotFound`] when upstream does not list it; upstream and storage errors.
+    /// [`IndexError::FileNotFound`] when upstream does not list it or the page does not offer it
+    /// ([`Listing::offers_file`], [`Listing::offered_core_metadata`]); upstream and storage
+    /// errors.
     pub async fn open_upstream_file(
         &self,
         caller: &Caller,
@@ -118,10 +147,10 @@ impl Index {
         let file = page
             .files
             .iter()
-            .find(|f| f.filename == filename)
+            .find(|f| f.filename == filename && Listing::offers_file(f, true))
             .ok_or_else(not_found)?;
         let (url, sha256, content_type) = if metadata {
-            let CoreMetadataRef::Sha256(hash) = &file.core_metadata else {
+            let CoreMetadataRef::Sha256(hash) = Listing::offered_core_metadata(file, true) else {
                 return Err(not_found());
             };
             (

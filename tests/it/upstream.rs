@@ -142,6 +142,22 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
             .starts_with(&format!("http://127.0.0.1:{}/", upstream.port))
     );
     assert_eq!(file["hashes"]["sha256"].as_str().unwrap().len(), 64);
+    // `Requires-Python` (public-dep is built with >=3.8) comes through exactly as upstream
+    // gives it: pypiserver 2.4 does not emit it, and then none is made up.
+    let upstream_page = reqwest::Client::builder()
+        .no_proxy()
+        .build()?
+        .get(format!("{}public-dep/", upstream.url()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let expected = if upstream_page.contains("data-requires-python=\"&gt;=3.8\"") {
+        Value::from(">=3.8")
+    } else {
+        Value::Null
+    };
+    assert_eq!(file["requires-python"], expected, "{upstream_page}");
 
     // A name the namespace has: never the upstream version, even the newer 9.0.
     let html = env
@@ -212,6 +228,13 @@ async fn upstream_files_can_be_proxied() -> anyhow::Result<()> {
         .await?;
     let url = json["files"][0]["url"].as_str().context("url")?;
     assert_eq!(url, dependency.wheel_filename(), "{json}");
+    // pypiserver offers no core metadata: none is advertised, and none is served.
+    assert_eq!(json["files"][0]["core-metadata"], false, "{json}");
+    let metadata = env
+        .http(Method::GET, &format!("{page}{url}.metadata"), false)
+        .send()
+        .await?;
+    assert_eq!(metadata.status(), StatusCode::NOT_FOUND);
     let response = env
         .http(Method::GET, &format!("{page}{url}"), false)
         .send()

@@ -1,14 +1,25 @@
 //! Project pages of names served from a namespace's upstream index: the upstream's files with
 //! their own absolute URLs, hashes, `requires-python`, yanked state, upload time and core
-//! metadata passed through, plus a PEP 708 `tracks` pointing at the upstream project.
+//! metadata passed through, plus a PEP 708 `tracks` pointing at the upstream project. In
+//! proxy mode only what the server can serve is offered ([`Listing::offers_file`],
+//! [`Listing::offered_core_metadata`]).
 
 use std::fmt::Write as _;
 
 use serde_json::json;
 
 use super::{API_VERSION, escape, page_head};
+use crate::index::Listing;
 use crate::packaging::{CoreMetadataRef, DistFilename, ProjectName, SimpleFile};
 use crate::upstream::UpstreamProject;
+
+/// The files a page lists.
+fn offered(project: &UpstreamProject, proxied: bool) -> impl Iterator<Item = &SimpleFile> {
+    project
+        .files
+        .iter()
+        .filter(move |file| Listing::offers_file(file, proxied))
+}
 
 /// Where a client gets a file: upstream, or through this server (proxied: relative to the page).
 fn file_url(file: &SimpleFile, proxied: bool) -> String {
@@ -28,7 +39,7 @@ pub fn render_html(name: &ProjectName, project: &UpstreamProject, proxied: bool)
         escape(&project.page_url)
     );
     body = body.replacen("  </head>\n", &format!("{tracks}  </head>\n"), 1);
-    for file in &project.files {
+    for file in offered(project, proxied) {
         let mut href = file_url(file, proxied);
         if let Some((algorithm, digest)) = preferred_hash(file) {
             let _ = write!(href, "#{algorithm}={digest}");
@@ -41,7 +52,7 @@ pub fn render_html(name: &ProjectName, project: &UpstreamProject, proxied: bool)
                 escape(requires_python)
             );
         }
-        let metadata = match &file.core_metadata {
+        let metadata = match Listing::offered_core_metadata(file, proxied) {
             CoreMetadataRef::Absent => None,
             CoreMetadataRef::Present => Some("true".to_owned()),
             CoreMetadataRef::Sha256(hash) => Some(format!("sha256={hash}")),
@@ -56,6 +67,12 @@ pub fn render_html(name: &ProjectName, project: &UpstreamProject, proxied: bool)
         if let Some(reason) = &file.yanked {
             let _ = write!(body, " data-yanked=\"{}\"", escape(reason));
         }
+        if let Some(size) = file.size {
+            let _ = write!(body, " data-size=\"{size}\"");
+        }
+        if let Some(time) = &file.upload_time {
+            let _ = write!(body, " data-upload-time=\"{}\"", escape(time));
+        }
         let _ = writeln!(body, ">{}</a><br>", escape(&file.filename));
     }
     body.push_str("  </body>\n</html>\n");
@@ -69,17 +86,13 @@ pub fn render_json(
     project: &UpstreamProject,
     proxied: bool,
 ) -> serde_json::Value {
-    let mut versions: Vec<_> = project
-        .files
-        .iter()
+    let mut versions: Vec<_> = offered(project, proxied)
         .filter_map(|f| DistFilename::parse(&f.filename).ok())
         .map(|f| f.version().clone())
         .collect();
     versions.sort();
     versions.dedup();
-    let files: Vec<serde_json::Value> = project
-        .files
-        .iter()
+    let files: Vec<serde_json::Value> = offered(project, proxied)
         .map(|file| {
             let mut object = json!({
                 "filename": file.filename,
@@ -91,7 +104,7 @@ pub fn render_json(
                     Some("") => json!(true),
                     Some(reason) => json!(reason),
                 },
-                "core-metadata": match &file.core_metadata {
+                "core-metadata": match Listing::offered_core_metadata(file, proxied) {
                     CoreMetadataRef::Absent => json!(false),
                     CoreMetadataRef::Present => json!(true),
                     CoreMetadataRef::Sha256(hash) => json!({ "sha256": hash }),
@@ -122,4 +135,181 @@ fn preferred_hash(file: &SimpleFile) -> Option<(&str, &str)> {
         .get_key_value("sha256")
         .or_else(|| file.hashes.iter().next())
         .map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packaging::parse_json_page;
+
+    const PAGE_URL: &str = "https://upstream.example/simple/demo/";
+
+    /// A PEP 691 page as PyPI serves it: a wheel with everything, an sdist yanked without a
+    /// reason whose metadata is a bare `true`, and an old wheel with only an md5.
+    fn fixture() -> UpstreamProject {
+        let page = json!({
+            "meta": { "api-version": "1.1" },
+            "name": "demo",
+            "files": [
+                {
+                    "filename": "demo-1.0-py3-none-any.whl",
+                    "url": "https://files.example/demo-1.0-py3-none-any.whl",
+                    "hashes": { "sha256": "aa".repeat(32) },
+                    "requires-python": ">=3.8,<4",
+                    "yanked": "broken <build>",
+                    "upload-time": "2024-11-20T20:23:36.123456Z",
+                    "size": 1234,
+                    "core-metadata": { "sha256": "bb".repeat(32) },
+                    "data-dist-info-metadata": { "sha256": "bb".repeat(32) },
+                },
+                {
+                    "filename": "demo-1.0.tar.gz",
+                    "url": "https://files.example/demo-1.0.tar.gz",
+                    "hashes": { "sha256": "cc".repeat(32) },
+                    "requires-python": null,
+                    "yanked": true,
+                    "upload-time": "2024-11-21T00:00:00Z",
+                    "size": 99,
+                    "core-metadata": true,
+                },
+                {
+                    "filename": "demo-0.9-py3-none-any.whl",
+                    "url": "https://files.example/demo-0.9-py3-none-any.whl",
+                    "hashes": { "md5": "dd".repeat(16) },
+                    "size": 5,
+                    "core-metadata": false,
+                },
+            ],
+        });
+        let parsed = parse_json_page(page.to_string().as_bytes()).unwrap();
+        UpstreamProject {
+            page_url: PAGE_URL.to_owned(),
+            files: parsed.files,
+        }
+    }
+
+    fn name() -> ProjectName {
+        ProjectName::parse("Demo").unwrap()
+    }
+
+    fn wheel_json(url: &str) -> serde_json::Value {
+        json!({
+            "filename": "demo-1.0-py3-none-any.whl",
+            "url": url,
+            "hashes": { "sha256": "aa".repeat(32) },
+            "requires-python": ">=3.8,<4",
+            "yanked": "broken <build>",
+            "upload-time": "2024-11-20T20:23:36.123456Z",
+            "size": 1234,
+            "core-metadata": { "sha256": "bb".repeat(32) },
+        })
+    }
+
+    fn sdist_json(url: &str, core_metadata: bool) -> serde_json::Value {
+        json!({
+            "filename": "demo-1.0.tar.gz",
+            "url": url,
+            "hashes": { "sha256": "cc".repeat(32) },
+            "requires-python": null,
+            "yanked": true,
+            "upload-time": "2024-11-21T00:00:00Z",
+            "size": 99,
+            "core-metadata": core_metadata,
+        })
+    }
+
+    #[test]
+    fn json_links_pass_everything_through() {
+        let expected = json!({
+            "meta": { "api-version": "1.1", "tracks": [PAGE_URL] },
+            "name": "demo",
+            "versions": ["0.9", "1.0"],
+            "files": [
+                wheel_json("https://files.example/demo-1.0-py3-none-any.whl"),
+                sdist_json("https://files.example/demo-1.0.tar.gz", true),
+                {
+                    "filename": "demo-0.9-py3-none-any.whl",
+                    "url": "https://files.example/demo-0.9-py3-none-any.whl",
+                    "hashes": { "md5": "dd".repeat(16) },
+                    "requires-python": null,
+                    "yanked": false,
+                    "size": 5,
+                    "core-metadata": false,
+                },
+            ],
+        });
+        assert_eq!(render_json(&name(), &fixture(), false), expected);
+    }
+
+    /// Proxied: URLs are relative (this server), and only what the server can check against a
+    /// sha256 is offered: no md5-only file, no hash-less core metadata.
+    #[test]
+    fn json_proxied_offers_only_what_is_served() {
+        let expected = json!({
+            "meta": { "api-version": "1.1", "tracks": [PAGE_URL] },
+            "name": "demo",
+            "versions": ["1.0"],
+            "files": [
+                wheel_json("demo-1.0-py3-none-any.whl"),
+                sdist_json("demo-1.0.tar.gz", false),
+            ],
+        });
+        assert_eq!(render_json(&name(), &fixture(), true), expected);
+    }
+
+    fn html(anchors: &[String]) -> String {
+        let mut page = format!(
+            "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.1\">\n    <title>Links for demo</title>\n    <meta name=\"pypi:tracks\" content=\"{PAGE_URL}\">\n  </head>\n  <body>\n    <h1>Links for demo</h1>\n"
+        );
+        for anchor in anchors {
+            let _ = writeln!(page, "    {anchor}<br>");
+        }
+        page + "  </body>\n</html>\n"
+    }
+
+    fn wheel_html(base: &str) -> String {
+        let (sha, meta) = ("aa".repeat(32), "bb".repeat(32));
+        format!(
+            r#"<a href="{base}demo-1.0-py3-none-any.whl#sha256={sha}" data-requires-python="&gt;=3.8,&lt;4" data-core-metadata="sha256={meta}" data-dist-info-metadata="sha256={meta}" data-yanked="broken &lt;build&gt;" data-size="1234" data-upload-time="2024-11-20T20:23:36.123456Z">demo-1.0-py3-none-any.whl</a>"#
+        )
+    }
+
+    fn sdist_html(base: &str, core_metadata: &str) -> String {
+        let sha = "cc".repeat(32);
+        format!(
+            r#"<a href="{base}demo-1.0.tar.gz#sha256={sha}"{core_metadata} data-yanked="" data-size="99" data-upload-time="2024-11-21T00:00:00Z">demo-1.0.tar.gz</a>"#
+        )
+    }
+
+    #[test]
+    fn html_links_pass_everything_through() {
+        let base = "https://files.example/";
+        let md5 = "dd".repeat(16);
+        let expected = html(&[
+            wheel_html(base),
+            sdist_html(
+                base,
+                r#" data-core-metadata="true" data-dist-info-metadata="true""#,
+            ),
+            format!(
+                r#"<a href="{base}demo-0.9-py3-none-any.whl#md5={md5}" data-size="5">demo-0.9-py3-none-any.whl</a>"#
+            ),
+        ]);
+        assert_eq!(render_html(&name(), &fixture(), false), expected);
+    }
+
+    #[test]
+    fn html_proxied_offers_only_what_is_served() {
+        let expected = html(&[wheel_html(""), sdist_html("", "")]);
+        assert_eq!(render_html(&name(), &fixture(), true), expected);
+    }
+
+    /// The page's JSON round-trips through the parser a client would use (ours).
+    #[test]
+    fn rendered_json_parses_back() {
+        let fixture = fixture();
+        let rendered = render_json(&name(), &fixture, false).to_string();
+        let parsed = parse_json_page(rendered.as_bytes()).unwrap();
+        assert_eq!(parsed.files, fixture.files);
+    }
 }
