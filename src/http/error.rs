@@ -227,6 +227,16 @@ mod tests {
     }
 
     #[test]
+    fn contention_is_503_with_retry_after() {
+        let error = ApiError::Index(IndexError::Contended {
+            version: "1.0".to_owned(),
+        });
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+    }
+
+    #[test]
     fn conflicts_start_with_file_already_exists() {
         let error = ApiError::Index(IndexError::FileExists {
             filename: "a-1.0.tar.gz".to_owned(),

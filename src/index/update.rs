@@ -154,3 +154,79 @@ fn pause(round: usize, key: &str) -> Duration {
     let base = 30_u64.saturating_mul(1 << round.min(5));
     Duration::from_millis(base + jitter)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::local::LocalStore;
+
+    /// A writer whose change never holds (each read shows an index that is not what it wants,
+    /// as when other writers keep overwriting the tag) gives up after [`MAX_ROUNDS`] writes with
+    /// [`IndexError::Contended`] (answered 503 with `Retry-After`: see `http::error`).
+    #[tokio::test(start_paused = true)]
+    async fn a_change_that_never_holds_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let repository = Repository::parse("team/python/pkg").unwrap();
+        let version: Version = "1.0".parse().unwrap();
+        let tag = crate::layout::tag_for(&version).unwrap();
+        let mut decisions = 0_u32;
+        let result = update_release(
+            &ReleaseLocks::default(),
+            &store,
+            &repository,
+            &tag,
+            &version,
+            |_current| {
+                decisions += 1;
+                // Never satisfied by what is there: a new index every time.
+                let created = format!("2026-01-01T00:{:02}:{:02}Z", decisions / 60, decisions % 60);
+                Ok(Plan::Put(ReleaseIndex::new(&created)))
+            },
+        )
+        .await;
+        let Err(error) = result else {
+            panic!("converged after {decisions} decisions")
+        };
+        assert!(
+            matches!(&error, IndexError::Contended { version } if version == "1.0"),
+            "{error:?}"
+        );
+        assert_eq!(usize::try_from(decisions).unwrap(), MAX_ROUNDS);
+    }
+
+    /// An idempotent writer whose change holds writes once and confirms twice.
+    #[tokio::test(start_paused = true)]
+    async fn a_change_that_holds_is_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let repository = Repository::parse("team/python/pkg").unwrap();
+        let version: Version = "1.0".parse().unwrap();
+        let tag = crate::layout::tag_for(&version).unwrap();
+        let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
+        let mut decisions = 0;
+        update_release(
+            &ReleaseLocks::default(),
+            &store,
+            &repository,
+            &tag,
+            &version,
+            |current| {
+                decisions += 1;
+                Ok(match current {
+                    Some(index) if *index == wanted => Plan::Done,
+                    _ => Plan::Put(wanted.clone()),
+                })
+            },
+        )
+        .await
+        .unwrap();
+        // Write, confirm at once, confirm after the pause.
+        assert_eq!(decisions, 3);
+        let (stored, _) = read_release(&store, &repository, &tag, &version)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored, wanted);
+    }
+}
