@@ -3,7 +3,10 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
+use std::path::Path;
+
+use crate::harness::token_server::{Grant, TokenUser};
+use crate::harness::{AuthMode, Backend, DistSpec, Output, TestEnv};
 
 /// Publishes one wheel of `name` 1.0 and returns its spec.
 async fn publish_one(env: &TestEnv, name: &str) -> anyhow::Result<DistSpec> {
@@ -11,6 +14,39 @@ async fn publish_one(env: &TestEnv, name: &str) -> anyhow::Result<DistSpec> {
     let wheel = env.sandbox.wheel(&spec).await?;
     env.twine_upload(&[&wheel]).await?.assert_success();
     Ok(spec)
+}
+
+/// `twine upload` of `file` as `username` with `password`.
+async fn twine_upload_as(
+    env: &TestEnv,
+    username: &str,
+    password: &str,
+    file: &Path,
+) -> anyhow::Result<Output> {
+    let url = env.index_url();
+    let path = file.display().to_string();
+    let args = [
+        "upload",
+        "--non-interactive",
+        "--disable-progress-bar",
+        "--repository-url",
+        &url,
+        "-u",
+        username,
+        "-p",
+        password,
+        &path,
+    ];
+    env.sandbox.twine(&args).await
+}
+
+/// The index URL with `username:password@` in it (how pip is given credentials).
+fn index_url_as(env: &TestEnv, username: &str, password: &str) -> String {
+    format!(
+        "http://{username}:{password}@{}{}/",
+        env.server.authority(),
+        env.base_path()
+    )
 }
 
 /// Without credentials, or with wrong ones, a private registry's project answers 401 with a
@@ -185,6 +221,30 @@ async fn bearer_username_passes_a_ready_token() -> anyhow::Result<()> {
         env.sandbox.import_version(&target, &spec.module()).await?,
         "1.0"
     );
+    // Uploads go through with a push token; a pull token may not push.
+    let push = env
+        .registry
+        .direct()
+        .token("repository:team/python/tokened:pull,push")
+        .await?;
+    let two = env.sandbox.wheel(&DistSpec::new("tokened", "2.0")).await?;
+    twine_upload_as(&env, "oauth2accesstoken", &push, &two)
+        .await?
+        .assert_success();
+    let three = env.sandbox.wheel(&DistSpec::new("tokened", "3.0")).await?;
+    let out = twine_upload_as(&env, "oauth2accesstoken", &token, &three).await?;
+    out.assert_failure();
+    // The registry's `insufficient_scope` is not told apart from a bad token (yet): 401 or 403.
+    let combined = out.combined();
+    assert!(
+        combined.contains("403") || combined.contains("401"),
+        "{}",
+        out.dump()
+    );
+    let mut tags = env.storage().tags("team/python/tokened").await?;
+    tags.sort();
+    assert_eq!(tags, ["1.0", "2.0"]);
+
     let tokens = env.registry.token_server().unwrap().requests();
     let page = format!("{}/tokened/", env.base_path());
     let response = env
@@ -227,3 +287,148 @@ async fn unknown_project_is_404(backend: Backend) -> anyhow::Result<()> {
 }
 
 crate::in_every_backend!(unknown_project_is_404);
+
+/// As ghcr.io takes a PAT as the password of any username, a token registry that does so works
+/// through the server with `__token__` and with an empty username (Basic `:secret`, passed on
+/// as it came): twine uploads, pip installs. A registry token presented as a password grants
+/// what that token holds, no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_as_password_works_with_any_username() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Token).await?;
+    let token_server = env.registry.token_server().unwrap();
+    let pat = token_server.personal_access_token(Grant::All);
+    for (username, version) in [("__token__", "1.0"), ("", "2.0")] {
+        let spec = DistSpec::new("pat-pkg", version);
+        let wheel = env.sandbox.wheel(&spec).await?;
+        twine_upload_as(&env, username, &pat, &wheel)
+            .await?
+            .assert_success();
+        let url = index_url_as(&env, username, &pat);
+        let requirement = format!("pat-pkg=={version}");
+        let (out, target) = env.sandbox.pip_install(&url, &[&requirement]).await?;
+        out.assert_success();
+        assert_eq!(
+            env.sandbox.import_version(&target, &spec.module()).await?,
+            version,
+            "username `{username}`"
+        );
+    }
+    let log = token_server.request_log();
+    for username in ["__token__", ""] {
+        assert!(
+            log.iter()
+                .any(|r| r.user.as_deref() == Some(username) && r.status == 200),
+            "no token issued to `{username}`: {log:?}"
+        );
+    }
+    let mut tags = env.storage().tags("team/python/pat_pkg").await?;
+    tags.sort();
+    assert_eq!(tags, ["1.0", "2.0"]);
+
+    // A pull token of the repository, as the password of any username: installs, no uploads.
+    let pull = env
+        .registry
+        .direct()
+        .token("repository:team/python/pat_pkg:pull")
+        .await?;
+    let url = index_url_as(&env, "whoever", &pull);
+    let (out, target) = env.sandbox.pip_install(&url, &["pat-pkg"]).await?;
+    out.assert_success();
+    assert_eq!(env.sandbox.import_version(&target, "pat_pkg").await?, "2.0");
+    let three = env.sandbox.wheel(&DistSpec::new("pat-pkg", "3.0")).await?;
+    let out = twine_upload_as(&env, "whoever", &pull, &three).await?;
+    out.assert_failure();
+    assert!(out.combined().contains("403"), "{}", out.dump());
+
+    // An unknown secret is refused under any username.
+    for username in ["__token__", ""] {
+        let out = twine_upload_as(&env, username, "pat_not-issued", &three).await?;
+        out.assert_failure();
+        assert!(out.combined().contains("401"), "{}", out.dump());
+    }
+    let mut tags = env.storage().tags("team/python/pat_pkg").await?;
+    tags.sort();
+    assert_eq!(tags, ["1.0", "2.0"]);
+    Ok(())
+}
+
+crate::in_every_auth_mode!(cached_pages_are_never_shown_to_another_caller);
+
+/// Within a long listing-cache TTL, a page built for one caller is never answered to another:
+/// anonymous callers and wrong passwords get 401, and a valid user the registry does not allow
+/// on the repository is refused too. Pages for authenticated callers are `private`; on an
+/// anonymous registry an anonymous caller's page is not.
+async fn cached_pages_are_never_shown_to_another_caller(mode: AuthMode) -> anyhow::Result<()> {
+    let env = TestEnv::start_with(mode, |config| config.listing_cache_ttl = 300).await?;
+    let spec = publish_one(&env, "cached-page").await?;
+    let base = env.base_path();
+    let paths = [
+        format!("{base}/cached-page/"),
+        format!("{base}/cached-page/json"),
+        format!("{base}/+simple/"),
+        format!("{base}/cached-page/{}.metadata", spec.wheel_filename()),
+    ];
+    // What only the real answer holds, per path.
+    let markers = [
+        "#sha256=",
+        "\"releases\"",
+        "href=\"cached-page/\"",
+        "Metadata-Version",
+    ];
+    let authenticated = mode != AuthMode::Anonymous;
+    for (path, marker) in paths.iter().zip(markers) {
+        for _ in 0..2 {
+            let good = env.http(Method::GET, path, authenticated).send().await?;
+            assert_eq!(good.status(), StatusCode::OK, "{path}");
+            let cache_control = good.headers()["cache-control"].to_str()?.to_owned();
+            assert_eq!(
+                cache_control.starts_with("private"),
+                authenticated,
+                "{path}: {cache_control}"
+            );
+            let body = good.text().await?;
+            assert!(body.contains(marker), "{path}: {body}");
+        }
+    }
+    if !authenticated {
+        return Ok(());
+    }
+
+    if mode == AuthMode::Token {
+        let outsider = TokenUser::new(
+            "outsider",
+            "outsider-password",
+            Grant::Within(vec!["elsewhere/".to_owned()]),
+        );
+        env.registry.token_server().unwrap().add_user(outsider);
+    }
+    let mut callers: Vec<(&str, Option<(&str, &str)>)> = vec![
+        ("anonymous", None),
+        ("wrong password", Some(("ci-user", "not-the-password"))),
+    ];
+    if mode == AuthMode::Token {
+        callers.push(("outsider", Some(("outsider", "outsider-password"))));
+    }
+    for (path, marker) in paths.iter().zip(markers) {
+        for (who, credentials) in &callers {
+            let mut request = env.http(Method::GET, path, false);
+            if let Some((user, password)) = credentials {
+                request = request.basic_auth(user, Some(password));
+            }
+            let response = request.send().await?;
+            let status = response.status();
+            let body = response.text().await?;
+            let expected = if *who == "outsider" {
+                [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].as_slice()
+            } else {
+                [StatusCode::UNAUTHORIZED].as_slice()
+            };
+            assert!(expected.contains(&status), "{who} {path}: {status} {body}");
+            assert!(!body.contains(marker), "{who} {path}: {body}");
+        }
+    }
+    // The first caller still gets its page.
+    let good = env.http(Method::GET, &paths[0], true).send().await?;
+    assert_eq!(good.status(), StatusCode::OK);
+    Ok(())
+}

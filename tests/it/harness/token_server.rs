@@ -34,13 +34,18 @@ pub const ISSUER: &str = "test-issuer";
 /// Lifetime of issued tokens, in seconds.
 pub const TOKEN_TTL_SECS: i64 = 300;
 
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a user (or a secret) may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grant {
     /// Every requested action on every repository, and the catalog.
     All,
     /// Only `pull` on repositories; nothing on the catalog.
     PullOnly,
+    /// Every requested action on repositories whose name starts with one of these prefixes
+    /// (`team-b/`); nothing elsewhere, nothing on the catalog.
+    Within(Vec<String>),
+    /// At most this access: what a registry token carries, when it is presented as a password.
+    Exactly(Vec<Access>),
 }
 
 #[derive(Debug, Clone)]
@@ -126,7 +131,10 @@ impl Signer {
 }
 
 struct Shared {
-    users: HashMap<String, TokenUser>,
+    users: Mutex<HashMap<String, TokenUser>>,
+    /// Passwords accepted under any username (as ghcr.io takes a PAT): operator secrets, and
+    /// every registry token this server issued (granting at most that token's access).
+    secrets: Mutex<HashMap<String, Grant>>,
     signer: Signer,
     requests: AtomicUsize,
     log: Mutex<Vec<TokenRequest>>,
@@ -163,7 +171,8 @@ impl TokenServer {
         std::fs::write(dir.path().join("root.crt"), &cert_pem)?;
 
         let shared = Arc::new(Shared {
-            users: users.into_iter().map(|u| (u.username.clone(), u)).collect(),
+            users: Mutex::new(users.into_iter().map(|u| (u.username.clone(), u)).collect()),
+            secrets: Mutex::new(HashMap::new()),
             signer,
             requests: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
@@ -264,6 +273,21 @@ impl TokenServer {
         self.shared.log.lock().unwrap().clone()
     }
 
+    /// Adds a user (for example one with [`Grant::Within`]) while the server runs.
+    pub fn add_user(&self, user: TokenUser) {
+        let mut users = self.shared.users.lock().unwrap();
+        users.insert(user.username.clone(), user);
+    }
+
+    /// A new personal-access-token-like secret with `grant`, accepted as the password of any
+    /// username (as ghcr.io accepts a PAT whatever the username).
+    pub fn personal_access_token(&self, grant: Grant) -> String {
+        let secret = format!("pat_{}", random_hex(20));
+        let mut secrets = self.shared.secrets.lock().unwrap();
+        secrets.insert(secret.clone(), grant);
+        secret
+    }
+
     /// Mints a token directly, signed with the trusted key: one with hand-picked
     /// access, or an expired one with a negative `ttl_secs` (distribution 2.8
     /// allows 60 s of clock leeway, so use e.g. -120).
@@ -310,12 +334,11 @@ async fn token(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
     let (user, grant) = match auth.map(parse_basic) {
-        None => (None, None),
-        Some(Some((name, password))) => match shared.users.get(&name) {
-            Some(u) if u.password == password => (Some(name), Some(u.grant)),
-            _ => (Some(name), None),
-        },
-        Some(None) => (None, None),
+        None | Some(None) => (None, None),
+        Some(Some((name, password))) => {
+            let grant = shared.grant_of(&name, &password);
+            (Some(name), grant)
+        }
     };
     let record = |status: StatusCode| {
         shared.log.lock().unwrap().push(TokenRequest {
@@ -330,7 +353,7 @@ async fn token(
         let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication failed"}]});
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     }
-    let access: Vec<Access> = match grant {
+    let access: Vec<Access> = match &grant {
         Some(g) => scopes.iter().filter_map(|s| grant_scope(g, s)).collect(),
         None => Vec::new(),
     };
@@ -343,6 +366,10 @@ async fn token(
     ) {
         Ok(jwt) => {
             record(StatusCode::OK);
+            if grant.is_some() {
+                let mut secrets = shared.secrets.lock().unwrap();
+                secrets.insert(jwt.clone(), Grant::Exactly(access));
+            }
             let issued_at = time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
@@ -361,8 +388,20 @@ async fn token(
     }
 }
 
+impl Shared {
+    /// What `username` with `password` may do: a user's own password, or a secret (a PAT or an
+    /// issued token) under any username; `None` when neither matches.
+    fn grant_of(&self, username: &str, password: &str) -> Option<Grant> {
+        let users = self.users.lock().unwrap();
+        if let Some(user) = users.get(username).filter(|u| u.password == password) {
+            return Some(user.grant.clone());
+        }
+        self.secrets.lock().unwrap().get(password).cloned()
+    }
+}
+
 /// `type:name:actions` → granted access entry, if any action is granted.
-fn grant_scope(grant: Grant, scope: &str) -> Option<Access> {
+fn grant_scope(grant: &Grant, scope: &str) -> Option<Access> {
     let (kind, rest) = scope.split_once(':')?;
     let (name, actions) = rest.rsplit_once(':')?;
     let requested = actions
@@ -372,7 +411,18 @@ fn grant_scope(grant: Grant, scope: &str) -> Option<Access> {
     let granted: Vec<String> = match (grant, kind) {
         (Grant::All, _) => requested.collect(),
         (Grant::PullOnly, "repository") => requested.filter(|a| a == "pull").collect(),
-        (Grant::PullOnly, _) => Vec::new(),
+        (Grant::Within(prefixes), "repository")
+            if prefixes.iter().any(|p| name.starts_with(p.as_str())) =>
+        {
+            requested.collect()
+        }
+        (Grant::PullOnly | Grant::Within(_), _) => Vec::new(),
+        (Grant::Exactly(held), _) => requested
+            .filter(|a| {
+                held.iter()
+                    .any(|h| h.kind == kind && h.name == name && h.actions.contains(a))
+            })
+            .collect(),
     };
     (!granted.is_empty()).then(|| Access {
         kind: kind.to_string(),
