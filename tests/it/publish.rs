@@ -1,6 +1,8 @@
 //! Publishing with twine and uv, installing with pip and uv, re-uploads, conflicts and
 //! deletes, in every registry auth mode.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -80,7 +82,62 @@ async fn publish_and_install(backend: Backend) -> anyhow::Result<()> {
         std::fs::read(&app_sdist)?.as_slice()
     );
 
+    for (project, files) in [
+        ("oci-dep", vec![&dep_wheel]),
+        ("oci-app", vec![&app_wheel, &app_sdist]),
+    ] {
+        check_page_hashes(&env, project, &files).await?;
+    }
     check_stored_layout(&env, &app_wheel, &app_sdist).await
+}
+
+/// The project page (HTML and PEP 691 JSON) lists exactly `files`, each link carrying
+/// `#sha256=` (and `hashes.sha256`) equal to the SHA-256 of the bytes that were uploaded.
+async fn check_page_hashes(
+    env: &TestEnv,
+    project: &str,
+    files: &[&std::path::PathBuf],
+) -> anyhow::Result<()> {
+    let expected: BTreeMap<String, String> = files
+        .iter()
+        .map(|file| {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            Ok((name, sha256_hex(&std::fs::read(file)?)))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let page = format!("{}/{project}/", env.base_path());
+    let response = env.http(Method::GET, &page, true).send().await?;
+    assert_eq!(response.status(), StatusCode::OK, "{page}");
+    let html = response.text().await?;
+    let mut listed = BTreeMap::new();
+    for anchor in html.split("<a href=\"").skip(1) {
+        let href = &anchor[..anchor.find('"').context("unterminated href")?];
+        let (path, fragment) = href.split_once('#').unwrap_or((href, ""));
+        let filename = path.rsplit('/').next().unwrap_or_default().to_owned();
+        let hash = fragment.strip_prefix("sha256=").unwrap_or_default();
+        listed.insert(filename, hash.to_owned());
+    }
+    assert_eq!(listed, expected, "{html}");
+
+    let response = env
+        .http(Method::GET, &page, true)
+        .header("accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK, "{page} as JSON");
+    let json: Value = response.json().await?;
+    let listed: BTreeMap<String, String> = json["files"]
+        .as_array()
+        .context("files")?
+        .iter()
+        .map(|file| {
+            let name = file["filename"].as_str().unwrap_or_default().to_owned();
+            let hash = file["hashes"]["sha256"].as_str().unwrap_or_default();
+            (name, hash.to_owned())
+        })
+        .collect();
+    assert_eq!(listed, expected, "{json:#}");
+    Ok(())
 }
 
 /// The registry holds one index tagged `1.2.0` with one manifest per file, PyOCI-style.
