@@ -8,7 +8,7 @@ use futures_util::StreamExt as _;
 use super::update::{Plan, read_release, update_release};
 use super::upload::now_rfc3339;
 use super::{Caller, Index, IndexError, Location, parse_target};
-use crate::layout::{self, ReleaseIndex};
+use crate::layout::{self, ReleaseIndex, StoredFile};
 use crate::packaging::{DistFilename, ProjectName, Version};
 use crate::storage::oci::{ImageManifest, MEDIA_TYPE_MANIFEST};
 use crate::storage::{BlobRequest, Digest, Reference, Repository, StorageError, Store};
@@ -54,8 +54,9 @@ impl Index {
     ///
     /// # Errors
     /// [`IndexError::VersionNotFound`] / [`IndexError::FileNotFound`] for what the source lacks;
-    /// [`IndexError::FileExists`] when the destination has a different file of that name;
-    /// storage errors.
+    /// [`IndexError::FileExists`] when the destination has a different file of one of the
+    /// names: every file is checked before any is copied, so the destination is left as it
+    /// was; storage errors.
     pub async fn promote(
         &self,
         source_caller: &Caller,
@@ -72,48 +73,46 @@ impl Index {
         };
         let tag = layout::tag_for(&version)?;
         let version_text = version.to_string();
-        let (index, _) = read_release(
-            ends.source.as_ref(),
-            &ends.source_repository,
+        let (index, files) = source_files(
+            &ends,
+            &tag,
+            &version,
+            promotion.project,
+            filename.as_deref(),
+        )
+        .await?;
+        let source = format!("{}/{}:{tag}", promotion.from.target, ends.source_repository);
+        // Every file is checked against the destination before anything is copied, so that a
+        // refusal leaves the destination as it was.
+        let current = read_release(
+            ends.destination.as_ref(),
+            &ends.destination_repository,
             &tag,
             &version,
         )
         .await?
-        .ok_or_else(|| IndexError::VersionNotFound {
-            project: promotion.project.to_string(),
-            version: version_text.clone(),
-        })?;
-        let mut files = index.files(promotion.project, &version_text);
-        if let Some(name) = &filename {
-            files.retain(|f| &f.filename == name);
-            if files.is_empty() {
-                return Err(IndexError::FileNotFound {
-                    filename: name.clone(),
-                });
-            }
-        }
-        let source = format!("{}/{}:{tag}", promotion.from.target, ends.source_repository);
-        let mut report = PromotionReport::default();
-        for file in &files {
+        .map(|(current, _)| current);
+        let (to_copy, already_there) =
+            check_destination(current.as_ref(), promotion.project, &version_text, files)?;
+        let mut report = PromotionReport {
+            already_there,
+            ..PromotionReport::default()
+        };
+        for file in &to_copy {
             let entry = index
                 .entry(promotion.project, &version_text, &file.filename)
                 .ok_or_else(|| IndexError::FileNotFound {
                     filename: file.filename.clone(),
                 })?;
-            let copied = self
-                .promote_file(
-                    &ends,
-                    &tag,
-                    &version,
-                    (&file.filename, &file.sha256),
-                    layout::promoted_entry(entry, &source, &now_rfc3339()),
-                )
-                .await?;
-            if copied {
-                report.copied.push(file.filename.clone());
-            } else {
-                report.already_there.push(file.filename.clone());
-            }
+            self.promote_file(
+                &ends,
+                &tag,
+                &version,
+                (&file.filename, &file.sha256),
+                layout::promoted_entry(entry, &source, &now_rfc3339()),
+            )
+            .await?;
+            report.copied.push(file.filename.clone());
         }
         self.forget_project(promotion.to, &ends.destination_repository);
         if promotion.remove_source {
@@ -130,8 +129,8 @@ impl Index {
         Ok(report)
     }
 
-    /// Copies one file's blobs and manifest, then adds its entry to the destination release.
-    /// Returns `false` when the destination already had the identical file.
+    /// Copies one file's blobs and manifest, then adds its entry to the destination release
+    /// (refused there too if a different file of that name arrived meanwhile).
     async fn promote_file(
         &self,
         ends: &Ends,
@@ -139,21 +138,9 @@ impl Index {
         version: &Version,
         (filename, sha256): (&str, &str),
         entry: crate::storage::oci::Descriptor,
-    ) -> Result<bool, IndexError> {
+    ) -> Result<(), IndexError> {
         let destination = ends.destination.as_ref();
         let repository = &ends.destination_repository;
-        if let Some((current, _)) = read_release(destination, repository, tag, version).await? {
-            let project = DistFilename::parse(filename)?.name().clone();
-            if let Some(existing) = current.file(&project, &version.to_string(), filename) {
-                if existing.sha256 == sha256 {
-                    return Ok(false);
-                }
-                return Err(IndexError::FileExists {
-                    filename: filename.to_owned(),
-                    existing_sha256: existing.sha256,
-                });
-            }
-        }
         let manifest_digest = Digest::parse(&entry.digest)?;
         let manifest = ends
             .source
@@ -208,7 +195,7 @@ impl Index {
             Ok(Plan::Put(index))
         };
         update_release(&self.locks, destination, repository, tag, version, decide).await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Deletes what was promoted from the source (a move).
@@ -230,6 +217,64 @@ impl Index {
             }
         }
     }
+}
+
+/// The source release and the files of it to promote: all, or the one named.
+///
+/// # Errors
+/// [`IndexError::VersionNotFound`] / [`IndexError::FileNotFound`] for what the source lacks.
+async fn source_files(
+    ends: &Ends,
+    tag: &crate::storage::Tag,
+    version: &Version,
+    project: &ProjectName,
+    filename: Option<&str>,
+) -> Result<(ReleaseIndex, Vec<StoredFile>), IndexError> {
+    let version_text = version.to_string();
+    let (index, _) = read_release(ends.source.as_ref(), &ends.source_repository, tag, version)
+        .await?
+        .ok_or_else(|| IndexError::VersionNotFound {
+            project: project.to_string(),
+            version: version_text.clone(),
+        })?;
+    let mut files = index.files(project, &version_text);
+    if let Some(name) = filename {
+        files.retain(|f| f.filename == name);
+        if files.is_empty() {
+            return Err(IndexError::FileNotFound {
+                filename: name.to_owned(),
+            });
+        }
+    }
+    Ok((index, files))
+}
+
+/// Splits the files to promote into those to copy and the names of those the destination
+/// already has, identical.
+///
+/// # Errors
+/// [`IndexError::FileExists`] when the destination has a different file of one of the names.
+fn check_destination(
+    current: Option<&ReleaseIndex>,
+    project: &ProjectName,
+    version_text: &str,
+    files: Vec<StoredFile>,
+) -> Result<(Vec<StoredFile>, Vec<String>), IndexError> {
+    let mut to_copy = Vec::new();
+    let mut already_there = Vec::new();
+    for file in files {
+        match current.and_then(|c| c.file(project, version_text, &file.filename)) {
+            None => to_copy.push(file),
+            Some(existing) if existing.sha256 == file.sha256 => already_there.push(file.filename),
+            Some(existing) => {
+                return Err(IndexError::FileExists {
+                    filename: file.filename,
+                    existing_sha256: existing.sha256,
+                });
+            }
+        }
+    }
+    Ok((to_copy, already_there))
 }
 
 /// Makes a blob present at the destination: nothing when it already is, a mount within one
