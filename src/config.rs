@@ -51,7 +51,9 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_CONNECT_TIMEOUT", default_value_t = 10)]
     pub connect_timeout: u64,
 
-    /// Seconds a registry may stay silent in the middle of a response.
+    /// Seconds a registry may stay silent: before the first byte of its answer, and between
+    /// two reads in the middle of one (an idle timeout, not a total one: large files are not
+    /// cut off).
     #[arg(long, env = "OCI_PYPI_READ_TIMEOUT", default_value_t = 60)]
     pub read_timeout: u64,
 

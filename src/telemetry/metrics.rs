@@ -84,6 +84,19 @@ const HELP: [(&str, &str, &str); 9] = [
     ),
 ];
 
+/// The method as a label: the standard methods by name, anything else (extension methods
+/// the caller invents) as `OTHER`, so that callers cannot add series at will.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    KNOWN
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("OTHER")
+}
+
 impl Metrics {
     /// Counts one answered HTTP request.
     pub fn record_request(
@@ -95,7 +108,7 @@ impl Metrics {
     ) {
         let labels = vec![
             ("route", route.to_owned()),
-            ("method", method.to_owned()),
+            ("method", method_label(method).to_owned()),
             ("status", status.to_string()),
         ];
         self.add("oci_pypi_http_requests_total", labels, 1);
@@ -269,6 +282,23 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        let metrics = Metrics::default();
+        for method in ["FOO1", "FOO2", "get", "DELETE"] {
+            metrics.record_request("unknown", method, 405, Duration::from_millis(1));
+        }
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "oci_pypi_http_requests_total{route=\"unknown\",method=\"OTHER\",status=\"405\"} 3"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("method=\"DELETE\""), "{text}");
+        assert!(!text.contains("FOO"), "{text}");
+    }
 
     #[test]
     fn renders_counters_histograms_and_gauges() {

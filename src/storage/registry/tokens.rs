@@ -16,6 +16,28 @@ use super::{
 use crate::storage::error::StorageError;
 use crate::storage::reference::Repository;
 
+/// Tokens kept at most; beyond, new tokens are used but not cached.
+const MAX_CACHED_TOKENS: usize = 10_000;
+/// Expired tokens are swept whenever the cache reaches a multiple of this size.
+const SWEEP_EVERY: usize = 256;
+
+/// Caches `token` under `key`. Expired tokens are otherwise dropped only when their own key is
+/// looked up again, so the cache is swept as it grows, and bounded: many distinct callers or
+/// repositories cannot make it grow for the life of the process.
+fn remember(
+    tokens: &mut std::collections::HashMap<TokenKey, CachedToken>,
+    key: &TokenKey,
+    token: &CachedToken,
+    now: Instant,
+) {
+    if tokens.len() % SWEEP_EVERY == SWEEP_EVERY - 1 || tokens.len() >= MAX_CACHED_TOKENS {
+        tokens.retain(|_, cached| cached.expires > now);
+    }
+    if tokens.len() < MAX_CACHED_TOKENS || tokens.contains_key(key) {
+        tokens.insert(key.clone(), token.clone());
+    }
+}
+
 impl Registry {
     pub(super) fn token_key(&self, access: Access, repository: Option<&Repository>) -> TokenKey {
         TokenKey {
@@ -77,7 +99,7 @@ impl Registry {
                 }
                 let scope = scope.as_deref().unwrap_or(&key.scope);
                 let token = self.fetch_token(realm, service.as_deref(), scope).await?;
-                lock(&self.client.tokens).insert(key.clone(), token.clone());
+                remember(&mut lock(&self.client.tokens), key, &token, Instant::now());
                 Ok(Some(format!("Bearer {}", token.token.expose())))
             }
         }
@@ -162,6 +184,48 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    fn key(n: usize) -> TokenKey {
+        TokenKey {
+            origin: "https://registry.example".to_owned(),
+            credentials: format!("caller-{n}"),
+            scope: "repository:a/b:pull".to_owned(),
+        }
+    }
+
+    fn token(expires: Instant) -> CachedToken {
+        CachedToken {
+            token: Secret::new("t".to_owned()),
+            expires,
+        }
+    }
+
+    #[test]
+    fn token_cache_is_swept_and_bounded() {
+        let now = Instant::now();
+        let mut tokens = HashMap::new();
+        // Expired tokens of many one-off callers are swept as the cache grows.
+        for n in 0..SWEEP_EVERY * 4 {
+            remember(
+                &mut tokens,
+                &key(n),
+                &token(now),
+                now + Duration::from_secs(1),
+            );
+        }
+        assert!(tokens.len() < SWEEP_EVERY, "{} kept", tokens.len());
+        // Live tokens are kept up to the bound, then no more are cached.
+        tokens.clear();
+        let later = now + Duration::from_secs(3600);
+        for n in 0..MAX_CACHED_TOKENS + 10 {
+            remember(&mut tokens, &key(n), &token(later), now);
+        }
+        assert_eq!(tokens.len(), MAX_CACHED_TOKENS);
+        assert!(tokens.contains_key(&key(0)));
+        assert!(!tokens.contains_key(&key(MAX_CACHED_TOKENS)));
+    }
     use crate::storage::registry::{ClientOptions, Origin, RegistryAuth, RegistryClient};
 
     fn registry(public_addresses_only: bool, origin: &str) -> Registry {
