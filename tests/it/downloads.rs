@@ -1,17 +1,24 @@
-//! File downloads as HTTP caches and download managers see them: exact length and media type,
-//! a digest ETag with `If-None-Match` revalidation, immutable caching, no content coding,
-//! HEAD, and byte ranges (RFC 9110), in every backend.
+//! What clients fetch, seen closely: file downloads as HTTP caches and download managers see
+//! them (exact length and media type, a digest ETag with `If-None-Match` revalidation, immutable
+//! caching, no content coding, HEAD, byte ranges; RFC 9110) in every backend, and the project
+//! page of a project with more releases than one page of a registry's tag list.
 
 use std::path::Path;
 
+use oci_pypi::config::Config;
+use oci_pypi::storage::registry::Origin;
 use reqwest::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
     ETAG, HeaderMap, IF_NONE_MATCH, RANGE,
 };
 use reqwest::{Method, StatusCode};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::harness::{Backend, DistSpec, TestEnv};
+use crate::harness::fake_registry::{
+    self, Endpoint, FakeRegistry, NAMESPACE, PROJECT, TAG, TAG_PAGE_SIZE,
+};
+use crate::harness::{Backend, DistSpec, Server, TestEnv};
 use crate::in_every_backend;
 
 in_every_backend!(downloads_are_cacheable_and_ranged);
@@ -161,4 +168,67 @@ fn header(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Stri
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// 121 releases behind a registry that lists tags [`TAG_PAGE_SIZE`] at a time: the server
+/// follows the `Link` pages, and the JSON page (PEP 691) lists every release once, oldest to
+/// newest by PEP 440 (not in the registry's lexical tag order), each with its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_release_is_listed_across_tag_pages() -> anyhow::Result<()> {
+    let fake = FakeRegistry::start()?;
+    let mut pep440: Vec<String> = (1..=118).map(|minor| format!("0.{minor}")).collect();
+    pep440.extend(["1.0rc1", TAG, "1.0.post1"].map(str::to_owned));
+    for version in pep440.iter().filter(|v| *v != TAG) {
+        fake.add_release(version)?;
+    }
+    assert!(pep440.len() > 2 * TAG_PAGE_SIZE);
+    let server =
+        Server::start(Config::for_registries(vec![Origin::parse(&fake.origin())?])).await?;
+    let page = format!("{}/{}/{NAMESPACE}/{PROJECT}/", server.url(), fake.host());
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let response = client
+        .get(&page)
+        .header("accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let json: Value = response.json().await?;
+    let strings = |values: &Value, key: &str| -> Vec<String> {
+        values
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let v = if key.is_empty() { v } else { &v[key] };
+                v.as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(strings(&json["versions"], ""), pep440);
+    let mut listed = strings(&json["files"], "filename");
+    listed.sort_unstable();
+    let mut expected: Vec<String> = pep440
+        .iter()
+        .map(|v| fake_registry::release_filename(v))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+    let newest = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|file| file["filename"] == fake_registry::release_filename("1.0.post1"))
+        .unwrap();
+    assert_eq!(
+        newest["hashes"]["sha256"],
+        hex::encode(Sha256::digest(fake_registry::release_file_bytes(
+            "1.0.post1"
+        )))
+    );
+    let pages = fake.requests(Endpoint::TagsList);
+    assert!(
+        pages >= 3,
+        "{pages} tag-list requests: pagination was not followed"
+    );
+    Ok(())
 }

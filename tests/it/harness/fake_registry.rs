@@ -4,11 +4,12 @@
 //!
 //! It serves a minimal OCI distribution API
 //! (<https://github.com/opencontainers/distribution-spec/blob/main/spec.md>) from memory: tag
-//! lists, manifests (GET, HEAD, PUT, DELETE), blobs (GET, HEAD) and streamed uploads (POST,
-//! PATCH, PUT, DELETE). It starts with ONE release of one project in the layout of
-//! docs/design.md: repository [`REPOSITORY`], tag [`TAG`], an image index with one wheel entry
-//! ([`FILENAME`], whose bytes are [`file_bytes`]). Uploads are stored, so the server's write
-//! protocol can run against it.
+//! lists (paginated [`TAG_PAGE_SIZE`] at a time with `Link: <...>; rel="next"`, as the spec's
+//! "Listing Tags" describes), manifests (GET, HEAD, PUT, DELETE), blobs (GET, HEAD) and streamed
+//! uploads (POST, PATCH, PUT, DELETE). It starts with ONE release of one project in the layout
+//! of docs/design.md: repository [`REPOSITORY`], tag [`TAG`], an image index with one wheel
+//! entry ([`FILENAME`], whose bytes are [`file_bytes`]); [`FakeRegistry::add_release`] adds more.
+//! Uploads are stored, so the server's write protocol can run against it.
 //!
 //! Each [`Endpoint`] has a [`Fault`] (none by default) and a request counter. The registry runs
 //! on `127.0.0.1:<free port>` in its own OS thread with its own tokio runtime, so it outlives
@@ -50,15 +51,27 @@ const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const MEDIA_TYPE_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 const ARTIFACT_TYPE: &str = "application/pyoci.package.v1";
+/// The most tags one tag-list page holds, whatever `n` the client asks for (registries cap it).
+pub const TAG_PAGE_SIZE: usize = 50;
 /// The largest request body read (manifests and upload chunks).
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// The bytes of [`FILENAME`]: not a real wheel (nothing here unpacks it), but deterministic
 /// and long enough to be cut in half.
 pub fn file_bytes() -> Bytes {
-    let mut bytes = b"PK\x03\x04 fake wheel of demo 1.0\n".to_vec();
+    release_file_bytes(TAG)
+}
+
+/// The bytes of the wheel of [`PROJECT`] `version` ([`file_bytes`] for [`TAG`]).
+pub fn release_file_bytes(version: &str) -> Bytes {
+    let mut bytes = format!("PK\x03\x04 fake wheel of demo {version}\n").into_bytes();
     bytes.extend((0..4096u32).map(|i| (i.wrapping_mul(31) ^ (i >> 3)) as u8));
     Bytes::from(bytes)
+}
+
+/// The filename of the wheel of [`PROJECT`] `version` ([`FILENAME`] for [`TAG`]).
+pub fn release_filename(version: &str) -> String {
+    format!("{PROJECT}-{version}-py3-none-any.whl")
 }
 
 /// The sha256 of [`file_bytes`], hex.
@@ -266,6 +279,12 @@ impl FakeRegistry {
             .unwrap_or(0)
     }
 
+    /// Adds a release of [`PROJECT`] tagged `version`, laid out like the first one, with one
+    /// wheel ([`release_filename`], bytes [`release_file_bytes`]).
+    pub fn add_release(&self, version: &str) -> anyhow::Result<()> {
+        insert_release(&mut lock(&self.shared.store), version)
+    }
+
     /// Whether `repository` has `tag` (for checking what an upload left behind).
     pub fn has_tag(&self, repository: &str, tag: &str) -> bool {
         lock(&self.shared.store)
@@ -297,12 +316,21 @@ fn compact(value: &serde_json::Value) -> anyhow::Result<Bytes> {
     Ok(Bytes::from(serde_json::to_vec(value)?))
 }
 
-/// The one release: the wheel blob, the empty config, the file manifest, the index (by tag and
-/// by digest).
+/// The store with its one release.
 fn initial_store() -> anyhow::Result<Store> {
+    let mut store = Store::default();
+    insert_release(&mut store, TAG)?;
+    Ok(store)
+}
+
+/// A release of [`PROJECT`]: the wheel blob, the empty config, the file manifest, the index (by
+/// tag and by digest).
+fn insert_release(store: &mut Store, version: &str) -> anyhow::Result<()> {
     let created = "2026-01-02T03:04:05Z";
-    let file = file_bytes();
+    let filename = release_filename(version);
+    let file = release_file_bytes(version);
     let file_digest = digest_of(&file);
+    let file_sha256 = hex::encode(Sha256::digest(&file));
     let empty = Bytes::from_static(b"{}");
     let manifest = compact(&serde_json::json!({
         "schemaVersion": 2,
@@ -313,7 +341,7 @@ fn initial_store() -> anyhow::Result<Store> {
             "mediaType": ARTIFACT_TYPE,
             "digest": file_digest,
             "size": file.len(),
-            "annotations": { "org.opencontainers.image.title": FILENAME },
+            "annotations": { "org.opencontainers.image.title": filename },
         }],
         "annotations": { "org.opencontainers.image.created": created },
     }))?;
@@ -328,15 +356,14 @@ fn initial_store() -> anyhow::Result<Store> {
             "platform": { "architecture": "py3-none-any.whl", "os": "any" },
             "annotations": {
                 "com.pyoci.project_urls": "{}",
-                "com.pyoci.sha256_digest": file_sha256(),
+                "com.pyoci.sha256_digest": file_sha256,
                 "dev.oci-pypi.size": file.len().to_string(),
                 "org.opencontainers.image.created": created,
-                "org.opencontainers.image.title": FILENAME,
+                "org.opencontainers.image.title": filename,
             },
         }],
         "annotations": { "org.opencontainers.image.created": created },
     }))?;
-    let mut store = Store::default();
     let repository = REPOSITORY.to_owned();
     for blob in [file, empty] {
         store
@@ -356,10 +383,10 @@ fn initial_store() -> anyhow::Result<Store> {
         stored(MEDIA_TYPE_INDEX, &index),
     );
     store.manifests.insert(
-        (repository, TAG.to_owned()),
+        (repository, version.to_owned()),
         stored(MEDIA_TYPE_INDEX, &index),
     );
-    Ok(store)
+    Ok(())
 }
 
 /// What a request is about.
@@ -680,7 +707,7 @@ impl Shared {
             (Target::Nothing, _) => {
                 Reply::new(StatusCode::OK).body("application/json", "{}".into())
             }
-            (Target::Tags { repository }, "GET") => self.tags(&repository),
+            (Target::Tags { repository }, "GET") => self.tags(&repository, &query),
             (
                 Target::Manifest {
                     repository,
@@ -720,7 +747,9 @@ impl Shared {
         }
     }
 
-    fn tags(&self, repository: &str) -> Reply {
+    /// One page of the tags in lexical order: at most `n` (and [`TAG_PAGE_SIZE`]) of those
+    /// after `last`, with a relative `Link` to the next page when more remain.
+    fn tags(&self, repository: &str, query: &str) -> Reply {
         let store = lock(&self.store);
         let mut tags: Vec<&str> = store
             .manifests
@@ -732,8 +761,34 @@ impl Shared {
             return Reply::error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "no such repository");
         }
         tags.sort_unstable();
-        let body = serde_json::json!({ "name": repository, "tags": tags });
-        Reply::new(StatusCode::OK).body("application/json", Bytes::from(body.to_string()))
+        let parameter = |key: &str| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.into_owned())
+        };
+        let size = parameter("n")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .map_or(TAG_PAGE_SIZE, |n| n.min(TAG_PAGE_SIZE));
+        let last = parameter("last");
+        let after: Vec<&str> = tags
+            .into_iter()
+            .filter(|tag| last.as_deref().is_none_or(|last| *tag > last))
+            .collect();
+        let page = &after[..after.len().min(size)];
+        let body = serde_json::json!({ "name": repository, "tags": page });
+        let reply =
+            Reply::new(StatusCode::OK).body("application/json", Bytes::from(body.to_string()));
+        match page.last() {
+            Some(last) if after.len() > page.len() => {
+                let last: String = url::form_urlencoded::byte_serialize(last.as_bytes()).collect();
+                reply.header(
+                    header::LINK,
+                    format!("</v2/{repository}/tags/list?n={size}&last={last}>; rel=\"next\""),
+                )
+            }
+            _ => reply,
+        }
     }
 
     fn get_manifest(&self, repository: &str, reference: &str) -> Reply {
