@@ -47,8 +47,18 @@ async fn redirects_pages_but_never_uploads() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The hrefs of a page's anchors, in page order.
+fn hrefs(html: &str) -> Vec<String> {
+    html.split("<a href=\"")
+        .skip(1)
+        .filter_map(|anchor| anchor.split_once('"').map(|(href, _)| href.to_owned()))
+        .collect()
+}
+
 /// The namespace's project list lives at `+simple/` (never a project name) and at the
-/// namespace itself for one-segment namespaces; pip can use `+simple/` as its index URL.
+/// namespace itself for one-segment namespaces; pip can use `+simple/` as its index URL. It
+/// lists the namespace's own projects only: not those of a sibling namespace on the same
+/// registry, of a namespace nested inside it, or of one whose name merely starts the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_list_and_simple_root() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Token).await?;
@@ -57,10 +67,29 @@ async fn project_list_and_simple_root() -> anyhow::Result<()> {
         let wheel = env.sandbox.wheel(&DistSpec::new(name, "1.0")).await?;
         env.twine_upload(&[&wheel]).await?.assert_success();
     }
-    // Another namespace's project must not be listed.
-    let mut other = TestEnv::start(AuthMode::Anonymous).await?;
-    other.namespace = "elsewhere".to_owned();
-    drop(other);
+    // Other namespaces of the same registry, each with a project of its own.
+    let others = [
+        ("org/team2/python", "gamma"),
+        ("org/team1/python/extra", "delta"),
+        ("org/team1/python2", "epsilon"),
+    ];
+    for (namespace, project) in others {
+        let wheel = env.sandbox.wheel(&DistSpec::new(project, "1.0")).await?;
+        let url = format!("{}/{}/{namespace}/", env.server.url(), env.registry.host());
+        env.twine_upload_to(&url, &[&wheel]).await?.assert_success();
+    }
+    let mut catalog = env.registry.direct().catalog().await?;
+    catalog.sort();
+    assert_eq!(
+        catalog,
+        [
+            "org/team1/python/alpha",
+            "org/team1/python/beta_two",
+            "org/team1/python/extra/delta",
+            "org/team1/python2/epsilon",
+            "org/team2/python/gamma",
+        ]
+    );
 
     let list = format!("{}/+simple/", env.base_path());
     let response = env.http(Method::GET, &list, true).send().await?;
@@ -71,6 +100,14 @@ async fn project_list_and_simple_root() -> anyhow::Result<()> {
         html.contains("<a href=\"beta-two/\">beta-two</a>"),
         "{html}"
     );
+    assert_eq!(hrefs(&html), ["alpha/", "beta-two/"], "{html}");
+    for (namespace, project) in others {
+        let list = format!("/{}/{namespace}/+simple/", env.registry.host());
+        let response = env.http(Method::GET, &list, true).send().await?;
+        assert_eq!(response.status(), StatusCode::OK, "{list}");
+        let html = response.text().await?;
+        assert_eq!(hrefs(&html), [format!("{project}/")], "{list}: {html}");
+    }
 
     let (user, password) = env.credentials().unwrap();
     let simple = format!(
@@ -82,6 +119,9 @@ async fn project_list_and_simple_root() -> anyhow::Result<()> {
     out.assert_success();
     let module = DistSpec::new("Beta.Two", "1.0").module();
     assert_eq!(env.sandbox.import_version(&target, &module).await?, "1.0");
+    // A sibling's project is not found through this namespace.
+    let (out, _) = env.sandbox.pip_install(&simple, &["gamma"]).await?;
+    out.assert_failure();
     Ok(())
 }
 
