@@ -418,6 +418,97 @@ async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An sdist's PKG-INFO is its core metadata (PEP 658) only when it is reliable (PEP 643,
+/// Metadata-Version 2.2 or later): then the page advertises its hash and `.metadata` serves
+/// exactly those bytes; a 2.1 sdist advertises nothing and has no `.metadata`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdist_metadata_from_pkg_info() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let reliable = DistSpec::new("sdist-meta", "2.0")
+        .metadata_version("2.2")
+        .requires_python(">=3.8")
+        .requires("meta-dep>=1");
+    let legacy = DistSpec::new("sdist-meta", "1.0");
+    let reliable_sdist = env.sandbox.sdist(&reliable).await?;
+    let legacy_sdist = env.sandbox.sdist(&legacy).await?;
+    env.twine_upload(&[&legacy_sdist, &reliable_sdist])
+        .await?
+        .assert_success();
+    let page = format!("{}/sdist-meta/", env.base_path());
+    let json: Value = env
+        .http(Method::GET, &page, false)
+        .header("accept", JSON)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let file = |filename: String| {
+        json["files"]
+            .as_array()
+            .and_then(|files| files.iter().find(|f| f["filename"] == filename.as_str()))
+            .cloned()
+            .unwrap_or_else(|| panic!("{filename} not listed: {json}"))
+    };
+    let advertised = file(reliable.sdist_filename())["core-metadata"]["sha256"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no core-metadata hash: {json}"))
+        .to_owned();
+    assert_eq!(file(legacy.sdist_filename())["core-metadata"], false);
+
+    let html = env
+        .http(Method::GET, &page, false)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let anchor = |filename: String| {
+        html.lines()
+            .find(|line| line.contains(&format!(">{filename}</a>")))
+            .unwrap_or_else(|| panic!("{filename} not listed: {html}"))
+            .to_owned()
+    };
+    let reliable_anchor = anchor(reliable.sdist_filename());
+    for attribute in ["data-core-metadata", "data-dist-info-metadata"] {
+        assert!(
+            reliable_anchor.contains(&format!("{attribute}=\"sha256={advertised}\"")),
+            "{reliable_anchor}"
+        );
+        assert!(
+            !anchor(legacy.sdist_filename()).contains(attribute),
+            "{html}"
+        );
+    }
+
+    let response = env
+        .http(
+            Method::GET,
+            &format!("{page}{}.metadata", reliable.sdist_filename()),
+            false,
+        )
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let metadata = response.bytes().await?;
+    assert_eq!(hex::encode(sha2::Sha256::digest(&metadata)), advertised);
+    let text = String::from_utf8(metadata.to_vec())?;
+    assert!(
+        text.starts_with("Metadata-Version: 2.2\n")
+            && text.contains("Requires-Python: >=3.8")
+            && text.contains("Requires-Dist: meta-dep>=1"),
+        "{text}"
+    );
+    let missing = env
+        .http(
+            Method::GET,
+            &format!("{page}{}.metadata", legacy.sdist_filename()),
+            false,
+        )
+        .send()
+        .await?;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    Ok(())
+}
+
 /// Content that is not what its name says is refused with 400 and stores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_distributions_are_refused() -> anyhow::Result<()> {

@@ -158,6 +158,9 @@ pub struct DistSpec {
     /// Wheel build tag (must start with a digit).
     pub build_tag: Option<String>,
     pub requires_python: Option<String>,
+    /// `Metadata-Version` of METADATA and PKG-INFO; `2.1` when `None`. From 2.2 an sdist's
+    /// PKG-INFO is reliable (PEP 643) and the index serves it as the sdist's `.metadata`.
+    pub metadata_version: Option<String>,
     /// Size of a pseudo-random `<module>/payload.bin`.
     pub payload_bytes: Option<u64>,
     /// Seed of the payload (0 when `None`); another seed gives another file
@@ -187,6 +190,10 @@ impl DistSpec {
     }
     pub fn requires_python(mut self, spec: &str) -> Self {
         self.requires_python = Some(spec.to_owned());
+        self
+    }
+    pub fn metadata_version(mut self, version: &str) -> Self {
+        self.metadata_version = Some(version.to_owned());
         self
     }
     pub fn payload_bytes(mut self, n: u64) -> Self {
@@ -256,6 +263,10 @@ impl DistSpec {
         if let Some(r) = &self.requires_python {
             a.push("--requires-python".into());
             a.push(r.clone());
+        }
+        if let Some(v) = &self.metadata_version {
+            a.push("--metadata-version".into());
+            a.push(v.clone());
         }
         if let Some(n) = self.payload_bytes {
             a.push("--payload-bytes".into());
