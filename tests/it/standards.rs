@@ -10,16 +10,9 @@ use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 const HTML: &str = "application/vnd.pypi.simple.v1+html";
 
-/// Every `Accept` combination gets the right serialization, `Vary: Accept`, and 406 when
-/// nothing fits; the JSON validates against the PEP 691/700 shape.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn content_negotiation() -> anyhow::Result<()> {
-    let env = TestEnv::start(AuthMode::Htpasswd).await?;
-    let spec = DistSpec::new("negotiated", "1.0").requires_python(">=3.8");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    let sdist = env.sandbox.sdist(&spec).await?;
-    env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
-    let page = format!("{}/negotiated/", env.base_path());
+/// Runs every `Accept` / `?format=` case against `url`: the serialization chosen,
+/// `Vary: Accept`, 406 when nothing fits, and the API version (PEP 629) in both forms.
+async fn assert_negotiates(env: &TestEnv, url: &str) -> anyhow::Result<()> {
     let pip = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
     let cases: [(Option<&str>, &str, StatusCode, Option<&str>); 9] = [
         (None, "", StatusCode::OK, Some("text/html")),
@@ -53,18 +46,51 @@ async fn content_negotiation() -> anyhow::Result<()> {
         ),
     ];
     for (accept, query, status, content_type) in cases {
-        let mut request = env.http(Method::GET, &format!("{page}{query}"), true);
+        let mut request = env.http(Method::GET, &format!("{url}{query}"), true);
         if let Some(accept) = accept {
             request = request.header("accept", accept);
         }
         let response = request.send().await?;
-        assert_eq!(response.status(), status, "{accept:?} {query}");
+        assert_eq!(response.status(), status, "{url}: {accept:?} {query}");
         if let Some(expected) = content_type {
             let got = response.headers()["content-type"].to_str()?.to_owned();
-            assert!(got.starts_with(expected), "{accept:?}: {got}");
+            assert!(got.starts_with(expected), "{url}: {accept:?}: {got}");
             assert!(response.headers()["vary"].to_str()?.contains("Accept"));
         }
     }
+    let html = env
+        .http(Method::GET, url, true)
+        .header("accept", HTML)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        html.contains(r#"<meta name="pypi:repository-version" content="1.1">"#),
+        "{html}"
+    );
+    let json: Value = env
+        .http(Method::GET, url, true)
+        .header("accept", JSON)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(json["meta"]["api-version"], "1.1", "{json}");
+    Ok(())
+}
+
+/// Every `Accept` combination gets the right serialization of a project page, `Vary: Accept`,
+/// and 406 when nothing fits; the JSON validates against the PEP 691/700 shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_negotiation() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let spec = DistSpec::new("negotiated", "1.0").requires_python(">=3.8");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    let sdist = env.sandbox.sdist(&spec).await?;
+    env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
+    let page = format!("{}/negotiated/", env.base_path());
+    assert_negotiates(&env, &page).await?;
 
     let json: Value = env
         .http(Method::GET, &page, true)
@@ -73,7 +99,6 @@ async fn content_negotiation() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    assert_eq!(json["meta"]["api-version"], "1.1");
     assert_eq!(json["name"], "negotiated");
     assert_eq!(json["versions"], serde_json::json!(["1.0"]));
     let files = json["files"].as_array().unwrap();
@@ -94,8 +119,24 @@ async fn content_negotiation() -> anyhow::Result<()> {
         let download = env.http(Method::GET, &url, true).send().await?;
         assert_eq!(download.bytes().await?.as_ref(), bytes.as_slice());
     }
+    Ok(())
+}
 
+/// The project list (`+simple/`) negotiates exactly like a project page, and both forms list
+/// the namespace's projects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_list_content_negotiation() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    for spec in [
+        DistSpec::new("Listed.One", "1.0"),
+        DistSpec::new("listed-two", "1.0"),
+    ] {
+        let wheel = env.sandbox.wheel(&spec).await?;
+        env.twine_upload(&[&wheel]).await?.assert_success();
+    }
     let list = format!("{}/+simple/", env.base_path());
+    assert_negotiates(&env, &list).await?;
+
     let projects: Value = env
         .http(Method::GET, &list, true)
         .header("accept", JSON)
@@ -103,11 +144,22 @@ async fn content_negotiation() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    assert_eq!(projects["meta"]["api-version"], "1.1");
     assert_eq!(
         projects["projects"],
-        serde_json::json!([{ "name": "negotiated" }])
+        serde_json::json!([{ "name": "listed-one" }, { "name": "listed-two" }])
     );
+    let html = env
+        .http(Method::GET, &list, true)
+        .send()
+        .await?
+        .text()
+        .await?;
+    for name in ["listed-one", "listed-two"] {
+        assert!(
+            html.contains(&format!("<a href=\"{name}/\">{name}</a>")),
+            "{html}"
+        );
+    }
     Ok(())
 }
 
