@@ -75,20 +75,8 @@ pub async fn project_list(
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
     let projects = state.index.project_list(caller, &location).await?;
     let body = match format {
-        Format::Json => json!({
-            "meta": { "api-version": API_VERSION },
-            "projects": projects.iter().map(|p| json!({ "name": p.as_str() })).collect::<Vec<_>>(),
-        })
-        .to_string(),
-        Format::Html | Format::TextHtml => {
-            let mut body = page_head("Simple index");
-            for project in &projects {
-                let name = escape(project.as_str());
-                let _ = writeln!(body, "    <a href=\"{name}/\">{name}</a><br>");
-            }
-            body.push_str("  </body>\n</html>\n");
-            body
-        }
+        Format::Json => render_list_json(&projects).to_string(),
+        Format::Html | Format::TextHtml => render_list_html(&projects),
     };
     Ok(cacheable(
         headers,
@@ -203,6 +191,27 @@ pub fn render_project_json(page: &ProjectPage) -> serde_json::Value {
         "name": page.name.as_str(),
         "versions": page.releases.iter().map(|r| r.version.to_string()).collect::<Vec<_>>(),
         "files": files,
+    })
+}
+
+/// The HTML project list (PEP 503): one anchor per project, relative to the list's URL.
+#[must_use]
+pub fn render_list_html(projects: &[ProjectName]) -> String {
+    let mut body = page_head("Simple index");
+    for project in projects {
+        let name = escape(project.as_str());
+        let _ = writeln!(body, "    <a href=\"{name}/\">{name}</a><br>");
+    }
+    body.push_str("  </body>\n</html>\n");
+    body
+}
+
+/// The JSON project list (PEP 691).
+#[must_use]
+pub fn render_list_json(projects: &[ProjectName]) -> serde_json::Value {
+    json!({
+        "meta": { "api-version": API_VERSION },
+        "projects": projects.iter().map(|p| json!({ "name": p.as_str() })).collect::<Vec<_>>(),
     })
 }
 

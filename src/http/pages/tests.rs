@@ -101,6 +101,49 @@ fn json_snapshot() {
     assert_eq!(render_project_json(&page()), expected);
 }
 
+fn projects() -> Vec<ProjectName> {
+    ["Hello_World", "zope.interface"]
+        .into_iter()
+        .map(|name| ProjectName::parse(name).unwrap())
+        .collect()
+}
+
+#[test]
+fn list_html_snapshot() {
+    let expected = r#"<!DOCTYPE html>
+<html>
+  <head>
+    <meta name="pypi:repository-version" content="1.1">
+    <title>Simple index</title>
+  </head>
+  <body>
+    <h1>Simple index</h1>
+    <a href="hello-world/">hello-world</a><br>
+    <a href="zope-interface/">zope-interface</a><br>
+  </body>
+</html>
+"#;
+    assert_eq!(render_list_html(&projects()), expected);
+}
+
+#[test]
+fn list_json_snapshot() {
+    let expected = json!({
+        "meta": { "api-version": "1.1" },
+        "projects": [{ "name": "hello-world" }, { "name": "zope-interface" }],
+    });
+    assert_eq!(render_list_json(&projects()), expected);
+}
+
+#[test]
+fn empty_list_snapshots() {
+    assert!(render_list_html(&[]).ends_with("<h1>Simple index</h1>\n  </body>\n</html>\n"));
+    assert_eq!(
+        render_list_json(&[]),
+        json!({ "meta": { "api-version": "1.1" }, "projects": [] })
+    );
+}
+
 #[test]
 fn releases_json_shape() {
     let value = render_releases_json(&page(), "/r/ns/hello-world/");
