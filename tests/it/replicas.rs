@@ -1,7 +1,7 @@
 //! Several server processes in front of one registry: no lost uploads when they race, a
 //! graceful shutdown that lets an upload finish, and logs that never carry a credential.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
@@ -92,8 +92,8 @@ async fn parallel_uploads_through_two_processes_are_all_kept() -> anyhow::Result
     Ok(())
 }
 
-/// SIGTERM while an upload is streaming: the server stops accepting, the upload completes
-/// and is stored, then the process exits.
+/// SIGTERM while an upload is streaming: new connections are refused at once, while the
+/// upload still completes and is stored; then the process exits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_an_upload_finish() -> anyhow::Result<()> {
     let registry = Registry::start(AuthMode::Anonymous).await?;
@@ -101,11 +101,11 @@ async fn shutdown_lets_an_upload_finish() -> anyhow::Result<()> {
     let sandbox = Sandbox::new()?;
     let spec = DistSpec::new("graceful", "1.0").payload_bytes(2 * 1024 * 1024);
     let bytes = std::fs::read(sandbox.wheel(&spec).await?)?;
-    // A body that trickles in over about a second.
+    // A body that trickles in over about three seconds.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        bytes.chunks(128 * 1024).map(|c| Ok(c.to_vec())).collect();
+        bytes.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
     let body = futures_util::StreamExt::then(futures_util::stream::iter(chunks), |chunk| async {
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         chunk
     });
     let part = Part::stream_with_length(reqwest::Body::wrap_stream(body), bytes.len() as u64)
@@ -118,8 +118,21 @@ async fn shutdown_lets_an_upload_finish() -> anyhow::Result<()> {
         .part("content", part);
     let url = format!("{}/{}/ci/", server.url(), registry.host());
     let upload = tokio::spawn(client().post(url).multipart(form).send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_uploads_in_flight(&server).await?;
     server.terminate()?;
+    let refused_after = connection_refused_within(&server, Duration::from_secs(2)).await?;
+    assert!(
+        !upload.is_finished(),
+        "the upload ended before the listener closed ({refused_after:?} after SIGTERM)"
+    );
+    let late = client()
+        .get(format!("{}/health", server.url()))
+        .send()
+        .await;
+    assert!(
+        late.as_ref().is_err_and(reqwest::Error::is_connect),
+        "a request after SIGTERM: {late:?}"
+    );
     let response = upload.await??;
     assert_eq!(response.status(), StatusCode::OK, "{}", server.log());
     let status = server.wait(Duration::from_secs(10)).await?;
@@ -136,6 +149,127 @@ async fn shutdown_lets_an_upload_finish() -> anyhow::Result<()> {
         .2;
     assert!(String::from_utf8_lossy(&stored).contains(&hex::encode(Sha256::digest(&bytes))));
     Ok(())
+}
+
+/// An upload that stalls halfway holds the process after SIGTERM for the grace period
+/// (`OCI_PYPI_SHUTDOWN_GRACE`) and no longer: it then exits, leaving no release behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_gives_up_on_a_stalled_upload_after_the_grace_period() -> anyhow::Result<()> {
+    const GRACE: Duration = Duration::from_secs(2);
+    let registry = Registry::start(AuthMode::Anonymous).await?;
+    let grace = GRACE.as_secs().to_string();
+    let settings = [("OCI_PYPI_SHUTDOWN_GRACE", grace.as_str())];
+    let mut server = ServerProcess::start(&registry.origin(), &settings).await?;
+    let sandbox = Sandbox::new()?;
+    let spec = DistSpec::new("stalled", "1.0").payload_bytes(256 * 1024);
+    let bytes = std::fs::read(sandbox.wheel(&spec).await?)?;
+    let _stalled = send_half_an_upload(&server, &registry, &spec.wheel_filename(), &bytes).await?;
+    wait_for_uploads_in_flight(&server).await?;
+    server.terminate()?;
+    let signalled = Instant::now();
+    let status = server.wait(GRACE + Duration::from_secs(5)).await;
+    let waited = signalled.elapsed();
+    let status = status.map_err(|_| {
+        anyhow::anyhow!(
+            "still running {waited:?} after SIGTERM with a {GRACE:?} grace:\n{}",
+            server.log()
+        )
+    })?;
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        waited + Duration::from_millis(300) >= GRACE,
+        "exited after {waited:?}, before the {GRACE:?} grace was over"
+    );
+    assert!(server.log().contains("exiting anyway"), "{}", server.log());
+    assert!(registry.direct().tags("ci/stalled").await?.is_empty());
+    Ok(())
+}
+
+/// Opens a connection and sends an upload's headers (with the full `Content-Length`) and half
+/// its body; the connection stays open, silent, as long as the stream is kept.
+async fn send_half_an_upload(
+    server: &ServerProcess,
+    registry: &Registry,
+    filename: &str,
+    bytes: &[u8],
+) -> anyhow::Result<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt as _;
+    let boundary = "stalled-upload-boundary";
+    let mut body = Vec::new();
+    for (name, value) in [
+        (":action", "file_upload"),
+        ("protocol_version", "1"),
+        ("name", "stalled"),
+        ("version", "1.0"),
+    ] {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .into_bytes(),
+        );
+    }
+    body.extend(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; \
+             filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let authority = server.url().trim_start_matches("http://").to_owned();
+    let head = format!(
+        "POST /{}/ci/ HTTP/1.1\r\nHost: {authority}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: {}\r\n\r\n",
+        registry.host(),
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&authority).await?;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body[..body.len() / 2]).await?;
+    stream.flush().await?;
+    Ok(stream)
+}
+
+/// Waits until the server counts an upload in flight (its handler is reading the body).
+async fn wait_for_uploads_in_flight(server: &ServerProcess) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let metrics = client()
+            .get(format!("{}/metrics", server.url()))
+            .send()
+            .await?
+            .text()
+            .await?;
+        if metrics
+            .lines()
+            .any(|line| line == "oci_pypi_uploads_in_flight 1")
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("no upload in flight:\n{}", server.log())
+}
+
+/// How long after now the server's port refuses connections, polling up to `limit`.
+async fn connection_refused_within(
+    server: &ServerProcess,
+    limit: Duration,
+) -> anyhow::Result<Duration> {
+    let authority = server.url().trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        match tokio::net::TcpStream::connect(&authority).await {
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return Ok(started.elapsed());
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    anyhow::bail!("connections were still accepted {limit:?} after SIGTERM")
 }
 
 /// With debug logging on, neither passwords, tokens nor Authorization values appear in the
