@@ -17,6 +17,14 @@ pub enum CommandError {
     /// The server could not be set up.
     #[error("cannot start: {0}")]
     Setup(String),
+    /// The health check failed.
+    #[error("{url}: {reason}")]
+    Unhealthy {
+        /// What was asked.
+        url: String,
+        /// Why it is not healthy.
+        reason: String,
+    },
     /// The index refused or failed.
     #[error(transparent)]
     Index(#[from] IndexError),
@@ -27,12 +35,16 @@ pub enum CommandError {
 /// # Errors
 /// Bad arguments, setup failures, and what the index refuses.
 pub async fn run(command: &Command, config: &Config) -> Result<String, CommandError> {
+    if let Command::Healthcheck = command {
+        return healthcheck(config).await;
+    }
     let state = crate::state(config).map_err(|error| CommandError::Setup(error.to_string()))?;
     let index = &state.index;
     let reports = match command {
         Command::Promote(args) => vec![promote(index, args).await?],
         Command::CopyNamespace(args) => copy_namespace(index, args).await?,
         Command::BackfillMetadata(args) => return backfill(index, args).await,
+        Command::Healthcheck => return healthcheck(config).await,
     };
     let total: PromotionReport =
         reports
@@ -49,6 +61,40 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
         "removed_source": total.removed_source,
     })
     .to_string())
+}
+
+/// `GET /health` of the server these settings describe, over loopback when it listens on
+/// every address. Builds no state: a health check must not open stores or read secrets.
+async fn healthcheck(config: &Config) -> Result<String, CommandError> {
+    let host = match config.host {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let address = std::net::SocketAddr::new(host, config.port());
+    let url = format!("http://{address}{}/health", config.subpath);
+    let unhealthy = |reason: String| CommandError::Unhealthy {
+        url: url.clone(),
+        reason,
+    };
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|error| unhealthy(error.to_string()))?;
+    let response = client.get(&url).send().await.map_err(|error| {
+        unhealthy(if error.is_timeout() {
+            "no answer within 3 s".to_owned()
+        } else if error.is_connect() {
+            "cannot connect".to_owned()
+        } else {
+            error.to_string()
+        })
+    })?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(unhealthy(format!("answered {}", response.status())));
+    }
+    Ok(format!("healthy: {url}"))
 }
 
 async fn promote(index: &Index, args: &PromoteArgs) -> Result<PromotionReport, CommandError> {

@@ -174,6 +174,10 @@ pub enum Command {
     /// Extract and store the core metadata (PEP 658) of files stored without it (older
     /// uploads, PyOCI's), so that installers can resolve without downloading them.
     BackfillMetadata(BackfillArgs),
+    /// Exit 0 when the server configured by the same settings (host, port, subpath) answers
+    /// `GET /health` with 200 within 3 s, 1 otherwise: a container health check that needs no
+    /// shell and no curl.
+    Healthcheck,
 }
 
 /// `oci-pypi backfill-metadata`.

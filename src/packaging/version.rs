@@ -702,10 +702,20 @@ mod tests {
         assert_eq!(input.len(), MAX_VERSION_LEN);
         let error = parse(&input).unwrap_err();
         assert!(
-            matches!(error, VersionError::NormalizedTooLong { len: 260, max: 256, .. }),
+            matches!(
+                error,
+                VersionError::NormalizedTooLong {
+                    len: 260,
+                    max: 256,
+                    ..
+                }
+            ),
             "{error:?}"
         );
-        assert!(error.to_string().contains("normalized form is 260 bytes"), "{error}");
+        assert!(
+            error.to_string().contains("normalized form is 260 bytes"),
+            "{error}"
+        );
         let fits = format!("0r.+{}", "7".repeat(248));
         assert_eq!(v(&fits).to_string().len(), MAX_VERSION_LEN);
     }

@@ -298,3 +298,44 @@ async fn help_and_version() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `oci-pypi healthcheck` (the container's HEALTHCHECK, which has no shell and no curl): exit 0
+/// against a running server with the same settings, even when it listens on every address;
+/// one line naming the URL and exit 1 when nothing answers or `/health` is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_command_follows_the_server_settings() -> anyhow::Result<()> {
+    let server = crate::harness::process::ServerProcess::start("http://127.0.0.1:9", &[]).await?;
+    let port = server
+        .url()
+        .rsplit(':')
+        .next()
+        .context("a port")?
+        .to_owned();
+    let healthy = run(
+        &["healthcheck"],
+        &[("OCI_PYPI_HOST", "0.0.0.0"), ("OCI_PYPI_PORT", &port)],
+    )
+    .await?;
+    healthy.assert_success();
+    assert_eq!(
+        healthy.stdout.trim(),
+        format!("healthy: http://127.0.0.1:{port}/health")
+    );
+
+    let wrong_subpath = run(&["--port", &port, "--subpath", "/pypi", "healthcheck"], &[]).await?;
+    wrong_subpath.assert_refused(&[
+        &format!("http://127.0.0.1:{port}/pypi/health"),
+        "answered 403",
+    ]);
+
+    let nothing = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port()
+        .to_string();
+    let down = run(&["healthcheck"], &[("PORT", &nothing)]).await?;
+    down.assert_refused(&[
+        &format!("http://127.0.0.1:{nothing}/health"),
+        "cannot connect",
+    ]);
+    Ok(())
+}
