@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 
@@ -32,6 +33,103 @@ fn blob_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+/// Polls `probe` every 20 ms until it returns something, at most `timeout`.
+async fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < timeout {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// With no configuration at all (no `OCI_PYPI_*` variables, no registry flags), the binary
+/// serves a local store in `./oci-pypi-data`: the README's quick start works as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_config_quick_start() -> anyhow::Result<()> {
+    let cwd = tempfile::tempdir()?;
+    let logs = tempfile::tempdir()?;
+    let log = logs.path().join("server.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
+        .args(["--port", &port.to_string()])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(cwd.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(std::fs::File::options().append(true).open(&log)?)
+        .kill_on_drop(true)
+        .spawn()?;
+    let origin = format!("http://127.0.0.1:{port}");
+    let healthy = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .await;
+    let server_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    healthy.with_context(|| format!("oci-pypi did not start:\n{}", server_log()))?;
+    let health = client().get(format!("{origin}/health")).send().await?;
+    assert_eq!(health.status(), StatusCode::OK, "{}", server_log());
+
+    // The README's quick start, with its namespace.
+    let sandbox = Sandbox::new()?;
+    let spec = DistSpec::new("my-package", "0.1.0");
+    let wheel = sandbox.wheel(&spec).await?;
+    let index = format!("{origin}/local/my-team/");
+    let wheel_text = wheel.display().to_string();
+    let args = [
+        "upload",
+        "--non-interactive",
+        "--disable-progress-bar",
+        "--repository-url",
+        &index,
+        "-u",
+        "any",
+        "-p",
+        "any",
+        &wheel_text,
+    ];
+    sandbox.twine(&args).await?.assert_success();
+    let (out, target) = sandbox.pip_install(&index, &["my-package"]).await?;
+    out.assert_success();
+    assert_eq!(
+        sandbox.import_version(&target, &spec.module()).await?,
+        "0.1.0"
+    );
+
+    let data = cwd.path().join("oci-pypi-data");
+    let created: Vec<String> = std::fs::read_dir(cwd.path())?
+        .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<_>>()?;
+    assert_eq!(created, ["oci-pypi-data"], "{}", server_log());
+    assert!(data.is_dir(), "no ./oci-pypi-data:\n{}", server_log());
+    let layout = data.join("my-team/my_package");
+    let marker: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("oci-layout"))?)?;
+    assert_eq!(marker["imageLayoutVersion"], "1.0.0");
+    let index_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json"))?)?;
+    let manifests = index_json["manifests"].as_array().context("manifests")?;
+    assert!(
+        manifests
+            .iter()
+            .any(|m| { m["annotations"]["org.opencontainers.image.ref.name"] == "0.1.0" }),
+        "{index_json:#}"
+    );
+    assert_eq!(
+        blob_files(&data).len(),
+        blob_files(&layout).len(),
+        "blobs outside the project's layout"
+    );
+    assert!(!blob_files(&layout).is_empty());
+    child.kill().await?;
+    Ok(())
 }
 
 /// The server is killed (SIGKILL) while a wheel streams into the local store: afterwards no
@@ -71,8 +169,21 @@ async fn a_crash_mid_upload_leaves_nothing_visible() -> anyhow::Result<()> {
             .multipart(form(reqwest::Body::wrap_stream(body)))
             .send(),
     );
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Kill only once bytes of the wheel have been streamed to disk, well before its end.
+    let uploads = store.join(".uploads");
+    let streamed = wait_for(Duration::from_secs(20), || {
+        let sizes = std::fs::read_dir(&uploads)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| entry.metadata().ok())
+            .map(|metadata| metadata.len());
+        sizes.max().filter(|&size| size > 0)
+    })
+    .await;
     server.kill().await?;
+    let streamed = streamed.context("no upload bytes reached <store>/.uploads/")?;
+    assert!(streamed < bytes.len() as u64, "{streamed} bytes streamed");
     assert!(upload.await?.is_err(), "the upload cannot have completed");
 
     let layout = store.join("team/crashy");
