@@ -1,9 +1,14 @@
 //! Operations: metrics move with traffic, readiness follows the registry, request ids are
-//! propagated.
+//! propagated, JSON logs are one object per line.
 
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
+use serde_json::Value;
 
-use crate::harness::{AuthMode, DistSpec, Server, TestEnv};
+use crate::harness::process::ServerProcess;
+use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, Server, TestEnv};
 
 fn value(metrics: &str, line_start: &str) -> f64 {
     metrics
@@ -30,12 +35,54 @@ async fn metrics_count_traffic() -> anyhow::Result<()> {
     let size = std::fs::metadata(&wheel)?.len() as f64;
     env.twine_upload(&[&wheel]).await?.assert_success();
     let page = format!("{}/metered/", env.base_path());
+    let metrics = || async {
+        let response = env.http(Method::GET, "/metrics", false).send().await?;
+        anyhow::Ok(response.text().await?)
+    };
+    let page_miss = "oci_pypi_cache_lookups_total{cache=\"page\",result=\"miss\"}";
+    let page_hit = "oci_pypi_cache_lookups_total{cache=\"page\",result=\"hit\"}";
+    let release_miss = "oci_pypi_cache_lookups_total{cache=\"release\",result=\"miss\"}";
+    // The upload made the page cold: the first view is a miss (its release read for the first
+    // time), the next two are hits.
+    let cold = metrics().await?;
+    let mut seen = Vec::new();
     for _ in 0..3 {
         assert_eq!(
             env.http(Method::GET, &page, true).send().await?.status(),
             StatusCode::OK
         );
+        seen.push(metrics().await?);
     }
+    assert_eq!(
+        value(&seen[0], page_miss) - value(&cold, page_miss),
+        1.0,
+        "{}",
+        seen[0]
+    );
+    assert_eq!(
+        value(&seen[0], page_hit) - value(&cold, page_hit),
+        0.0,
+        "{}",
+        seen[0]
+    );
+    assert_eq!(
+        value(&seen[0], release_miss) - value(&cold, release_miss),
+        1.0,
+        "{}",
+        seen[0]
+    );
+    assert_eq!(
+        value(&seen[2], page_miss),
+        value(&seen[0], page_miss),
+        "{}",
+        seen[2]
+    );
+    assert_eq!(
+        value(&seen[2], page_hit) - value(&seen[0], page_hit),
+        2.0,
+        "{}",
+        seen[2]
+    );
     let file = format!("{page}{}", spec.wheel_filename());
     env.http(Method::GET, &file, true)
         .send()
@@ -61,13 +108,6 @@ async fn metrics_count_traffic() -> anyhow::Result<()> {
     assert!(
         value(&after, "oci_pypi_registry_requests_total{outcome=\"2xx\"}")
             > value(&before, "oci_pypi_registry_requests_total{outcome=\"2xx\"}")
-    );
-    assert!(
-        value(
-            &after,
-            "oci_pypi_cache_lookups_total{cache=\"page\",result=\"hit\"}"
-        ) >= 1.0,
-        "{after}"
     );
     assert!(
         value(
@@ -119,4 +159,89 @@ async fn request_ids_are_propagated() -> anyhow::Result<()> {
         .await?;
     assert_eq!(response.headers()["x-request-id"], "ci-job-42");
     Ok(())
+}
+
+/// With `--log-format json` (`OCI_PYPI_LOG_FORMAT=json`), every line the process writes while
+/// serving uploads, pages, downloads and errors is one JSON object with a timestamp and a
+/// level, and the lines of each request carry its `x-request-id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_objects_carrying_request_ids() -> anyhow::Result<()> {
+    let registry = Registry::start(AuthMode::Anonymous).await?;
+    let settings = [("OCI_PYPI_LOG_FORMAT", "json")];
+    let mut server = ServerProcess::start(&registry.origin(), &settings).await?;
+    let sandbox = Sandbox::new()?;
+    let spec = DistSpec::new("journaled", "1.0");
+    let wheel = std::fs::read(sandbox.wheel(&spec).await?)?;
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let base = format!("{}/{}/ci", server.url(), registry.host());
+    let form = Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("name", "journaled")
+        .text("version", "1.0")
+        .part(
+            "content",
+            Part::bytes(wheel).file_name(spec.wheel_filename()),
+        );
+    let requests = [
+        (
+            "ops-upload-1",
+            client.post(format!("{base}/")).multipart(form),
+        ),
+        ("ops-page-2", client.get(format!("{base}/journaled/"))),
+        (
+            "ops-file-3",
+            client.get(format!("{base}/journaled/{}", spec.wheel_filename())),
+        ),
+        ("ops-missing-4", client.get(format!("{base}/nothing-here/"))),
+        (
+            "ops-health-5",
+            client.get(format!("{}/health", server.url())),
+        ),
+    ];
+    for (id, request) in requests {
+        let response = request.header("x-request-id", id).send().await?;
+        assert_eq!(response.headers()["x-request-id"], id);
+        response.bytes().await?;
+    }
+    server.terminate()?;
+    server.wait(Duration::from_secs(10)).await?;
+
+    let log = server.log();
+    let mut lines = Vec::new();
+    for line in log.lines().filter(|line| !line.trim().is_empty()) {
+        let parsed: Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {line}\n{log}"));
+        assert!(parsed.is_object(), "{line}");
+        assert!(parsed["timestamp"].is_string(), "{line}");
+        assert!(parsed["level"].is_string(), "{line}");
+        lines.push(parsed);
+    }
+    for line in &lines {
+        if let Some(id) = request_id(line) {
+            assert!(!id.is_empty(), "a request line without its id: {line}");
+        }
+    }
+    for id in [
+        "ops-upload-1",
+        "ops-page-2",
+        "ops-file-3",
+        "ops-missing-4",
+        "ops-health-5",
+    ] {
+        assert!(
+            lines.iter().any(|line| request_id(line) == Some(id)),
+            "no log line carries request id `{id}`:\n{log}"
+        );
+    }
+    Ok(())
+}
+
+/// The `request.id` of the request span a JSON log line was written in, if any.
+fn request_id(line: &Value) -> Option<&str> {
+    let spans = line["spans"].as_array().into_iter().flatten();
+    spans
+        .chain(std::iter::once(&line["span"]))
+        .find(|span| span["name"] == "request")
+        .map(|span| span["request.id"].as_str().unwrap_or_default())
 }
