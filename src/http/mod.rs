@@ -79,7 +79,9 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         Err(error) => ("unknown", error.into_response()),
         Ok(route) => {
             let name = route.name();
-            let response = handle(&state, route, request).await;
+            let id = request.headers().get("x-request-id").cloned();
+            let response =
+                crate::telemetry::with_request_id(id, handle(&state, route, request)).await;
             (name, response.unwrap_or_else(IntoResponse::into_response))
         }
     };

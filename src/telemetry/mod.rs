@@ -7,6 +7,32 @@ mod otlp;
 pub use metrics::Metrics;
 pub use otlp::follow_remote_parent;
 
+tokio::task_local! {
+    /// The `x-request-id` of the request being handled.
+    static REQUEST_ID: http::HeaderValue;
+}
+
+/// Runs `handling` with `id` as the request id that [`outgoing_headers`] passes on.
+pub async fn with_request_id<F: Future>(id: Option<http::HeaderValue>, handling: F) -> F::Output {
+    match id {
+        Some(id) => REQUEST_ID.scope(id, handling).await,
+        None => handling.await,
+    }
+}
+
+/// Headers that tie a request this server makes (to a registry) to the request it serves:
+/// the same `x-request-id`, and the trace context of the current span when traces are
+/// exported.
+#[must_use]
+pub fn outgoing_headers() -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    if let Ok(id) = REQUEST_ID.try_with(Clone::clone) {
+        headers.insert(http::HeaderName::from_static("x-request-id"), id);
+    }
+    otlp::inject_context(&tracing::Span::current(), &mut headers);
+    headers
+}
+
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;

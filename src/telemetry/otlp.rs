@@ -61,6 +61,16 @@ pub(super) fn start(
     Ok(provider)
 }
 
+/// The W3C `traceparent` (and `tracestate`) of `span`, for a request this server makes, so
+/// that the registry's own traces join the caller's; nothing when no collector is configured
+/// (the propagator is then a no-op).
+pub fn inject_context(span: &tracing::Span, headers: &mut http::HeaderMap) {
+    let context = span.context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));
+    });
+}
+
 /// The subscriber layer turning this crate's spans into exported ones.
 pub(super) fn layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + Send + Sync + 'static
 where

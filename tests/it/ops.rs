@@ -161,6 +161,49 @@ async fn request_ids_are_propagated() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The request id travels on to the registry: every registry request made to serve a page or
+/// a file carries the `x-request-id` of the request it serves (given by the caller, or
+/// generated), so the registry's logs can be joined with ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_reach_the_registry() -> anyhow::Result<()> {
+    use crate::harness::fake_registry::{FILENAME, FakeRegistry, NAMESPACE, PROJECT};
+    let fake = FakeRegistry::start()?;
+    let config =
+        oci_pypi::config::Config::for_registries(vec![oci_pypi::storage::registry::Origin::parse(
+            &fake.origin(),
+        )?]);
+    let server = Server::start(config).await?;
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let base = format!("{}/{}/{NAMESPACE}/{PROJECT}", server.url(), fake.host());
+    for (id, url) in [
+        ("page-7f3a", format!("{base}/")),
+        ("file-91c2", format!("{base}/{FILENAME}")),
+    ] {
+        let before = fake.request_ids().len();
+        let response = client.get(&url).header("x-request-id", id).send().await?;
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        response.bytes().await?;
+        let seen = fake.request_ids().split_off(before);
+        assert!(!seen.is_empty(), "{url}: no registry request");
+        assert!(
+            seen.iter().all(|seen| seen == id),
+            "{url}: registry requests carried {seen:?}, not `{id}`"
+        );
+    }
+    // Without one from the caller, the generated id is passed on.
+    let before = fake.request_ids().len();
+    let response = client.get(format!("{base}/{FILENAME}")).send().await?;
+    let generated = response.headers()["x-request-id"].to_str()?.to_owned();
+    response.bytes().await?;
+    let seen = fake.request_ids().split_off(before);
+    assert!(!seen.is_empty(), "no registry request");
+    assert!(
+        seen.iter().all(|seen| *seen == generated),
+        "{seen:?} vs {generated}"
+    );
+    server.stop().await
+}
+
 /// With `--log-format json` (`OCI_PYPI_LOG_FORMAT=json`), every line the process writes while
 /// serving uploads, pages, downloads and errors is one JSON object with a timestamp and a
 /// level, and the lines of each request carry its `x-request-id`.

@@ -200,6 +200,44 @@ async fn spans_are_exported_over_otlp_without_credentials() -> anyhow::Result<()
     Ok(())
 }
 
+/// With trace export on, registry requests carry a W3C `traceparent` in the caller's trace,
+/// naming the exported `registry` span as parent, so the registry's traces join ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_requests_carry_the_trace_context() -> anyhow::Result<()> {
+    use crate::harness::fake_registry::{FakeRegistry, NAMESPACE, PROJECT};
+    let collector = Collector::start().await?;
+    let fake = FakeRegistry::start()?;
+    let settings = [("OCI_PYPI_OTLP_ENDPOINT", collector.url.as_str())];
+    let server = ServerProcess::start(&fake.origin(), &settings).await?;
+    let before = fake.traceparents().len();
+    let response = client()
+        .get(format!(
+            "{}/{}/{NAMESPACE}/{PROJECT}/",
+            server.url(),
+            fake.host()
+        ))
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let sent = fake.traceparents().split_off(before);
+    stop(server).await?;
+    assert!(!sent.is_empty(), "no registry request");
+    let spans = spans(&collector.bodies())?;
+    for parent in &sent {
+        let parts: Vec<&str> = parent.split('-').collect();
+        assert_eq!(parts.len(), 4, "traceparent `{parent}`");
+        assert_eq!(parts[1], TRACE_ID, "traceparent `{parent}`");
+        assert_ne!(parts[2], PARENT_SPAN_ID, "traceparent `{parent}`");
+        let exported = spans
+            .iter()
+            .map(|(_, span)| span)
+            .any(|span| span.name == "registry" && hex::encode(&span.span_id) == parts[2]);
+        assert!(exported, "`{parent}` names no exported registry span");
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_exported_without_an_endpoint() -> anyhow::Result<()> {
     let collector = Collector::start().await?;

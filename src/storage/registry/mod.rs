@@ -223,6 +223,7 @@ impl Registry {
     ) -> Result<Response, StorageError> {
         let key = self.token_key(access, Some(repository));
         let header = self.known_authorization(&key).await?;
+        let request = request.headers(crate::telemetry::outgoing_headers());
         let request = match header {
             Some(value) => request.header(AUTHORIZATION, value),
             None => request,
@@ -268,7 +269,7 @@ impl Registry {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut request = make();
+            let mut request = make().headers(crate::telemetry::outgoing_headers());
             if let Some(value) = authorization {
                 request = request.header(AUTHORIZATION, value);
             }

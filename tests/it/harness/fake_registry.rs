@@ -168,6 +168,9 @@ struct Shared {
     require_auth: AtomicBool,
     /// Requests per endpoint that carried an `Authorization` header.
     authorized: Mutex<HashMap<Endpoint, usize>>,
+    /// The `x-request-id` and `traceparent` of every request (empty when absent), in arrival
+    /// order.
+    correlation: Mutex<Vec<(String, String)>>,
 }
 
 /// The fake registry; stops when dropped.
@@ -188,6 +191,7 @@ impl FakeRegistry {
             next_upload: AtomicUsize::new(1),
             require_auth: AtomicBool::new(false),
             authorized: Mutex::new(HashMap::new()),
+            correlation: Mutex::new(Vec::new()),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding")?;
         listener.set_nonblocking(true)?;
@@ -277,6 +281,18 @@ impl FakeRegistry {
             .get(&endpoint)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The `x-request-id` of every request received so far (empty when it had none).
+    pub fn request_ids(&self) -> Vec<String> {
+        let seen = lock(&self.shared.correlation);
+        seen.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    /// The `traceparent` of every request received so far (empty when it had none).
+    pub fn traceparents(&self) -> Vec<String> {
+        let seen = lock(&self.shared.correlation);
+        seen.iter().map(|(_, parent)| parent.clone()).collect()
     }
 
     /// Adds a release of [`PROJECT`] tagged `version`, laid out like the first one, with one
@@ -557,6 +573,16 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let (endpoint, target) = classify(&method, request.uri().path());
     let by_tag = matches!(&target, Target::Manifest { reference, .. } if !reference.contains(':'));
     *lock(&shared.counts).entry(endpoint).or_insert(0) += 1;
+    let correlation = ["x-request-id", "traceparent"].map(|name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let [request_id, traceparent] = correlation;
+    lock(&shared.correlation).push((request_id, traceparent));
     if request.headers().contains_key(header::AUTHORIZATION) {
         *lock(&shared.authorized).entry(endpoint).or_insert(0) += 1;
     } else if shared.require_auth.load(Ordering::Relaxed) {
