@@ -4,13 +4,21 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::harness::{AuthMode, DistSpec, TestEnv};
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
+
+crate::in_every_backend!(
+    redirects_pages_but_never_uploads,
+    project_list_and_simple_root,
+    releases_json_for_renovate,
+    malformed_uploads_are_refused_and_store_nothing,
+);
 
 /// A project page without its trailing slash redirects (GET only); uploads are never
 /// redirected, with or without slash, at the namespace or at `legacy/`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redirects_pages_but_never_uploads() -> anyhow::Result<()> {
-    let env = TestEnv::start(AuthMode::Anonymous).await?;
+async fn redirects_pages_but_never_uploads(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
     let spec = DistSpec::new("slashy", "1.0");
     let wheel = env.sandbox.wheel(&spec).await?;
     let sdist = env.sandbox.sdist(&spec).await?;
@@ -28,7 +36,7 @@ async fn redirects_pages_but_never_uploads() -> anyhow::Result<()> {
     assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
     assert_eq!(response.headers()["location"], format!("{page}/").as_str());
     let listed = env
-        .http(Method::GET, &format!("{page}/"), false)
+        .http(Method::GET, &format!("{page}/"), true)
         .send()
         .await?
         .text()
@@ -59,9 +67,8 @@ fn hrefs(html: &str) -> Vec<String> {
 /// namespace itself for one-segment namespaces; pip can use `+simple/` as its index URL. It
 /// lists the namespace's own projects only: not those of a sibling namespace on the same
 /// registry, of a namespace nested inside it, or of one whose name merely starts the same.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn project_list_and_simple_root() -> anyhow::Result<()> {
-    let mut env = TestEnv::start(AuthMode::Token).await?;
+async fn project_list_and_simple_root(backend: Backend) -> anyhow::Result<()> {
+    let mut env = TestEnv::start_backend(backend).await?;
     env.namespace = "org/team1/python".to_owned();
     for name in ["alpha", "Beta.Two"] {
         let wheel = env.sandbox.wheel(&DistSpec::new(name, "1.0")).await?;
@@ -75,10 +82,10 @@ async fn project_list_and_simple_root() -> anyhow::Result<()> {
     ];
     for (namespace, project) in others {
         let wheel = env.sandbox.wheel(&DistSpec::new(project, "1.0")).await?;
-        let url = format!("{}/{}/{namespace}/", env.server.url(), env.registry.host());
+        let url = format!("{}/{}/{namespace}/", env.server.url(), env.segment());
         env.twine_upload_to(&url, &[&wheel]).await?.assert_success();
     }
-    let mut catalog = env.registry.direct().catalog().await?;
+    let mut catalog = env.storage().catalog().await?;
     catalog.sort();
     assert_eq!(
         catalog,
@@ -102,19 +109,14 @@ async fn project_list_and_simple_root() -> anyhow::Result<()> {
     );
     assert_eq!(hrefs(&html), ["alpha/", "beta-two/"], "{html}");
     for (namespace, project) in others {
-        let list = format!("/{}/{namespace}/+simple/", env.registry.host());
+        let list = format!("/{}/{namespace}/+simple/", env.segment());
         let response = env.http(Method::GET, &list, true).send().await?;
         assert_eq!(response.status(), StatusCode::OK, "{list}");
         let html = response.text().await?;
         assert_eq!(hrefs(&html), [format!("{project}/")], "{list}: {html}");
     }
 
-    let (user, password) = env.credentials().unwrap();
-    let simple = format!(
-        "http://{user}:{password}@{}{}/+simple/",
-        env.server.authority(),
-        env.base_path()
-    );
+    let simple = format!("{}+simple/", env.index_url_with_credentials());
     let (out, target) = env.sandbox.pip_install(&simple, &["beta-two"]).await?;
     out.assert_success();
     let module = DistSpec::new("Beta.Two", "1.0").module();
@@ -235,13 +237,14 @@ async fn serves_under_a_subpath() -> anyhow::Result<()> {
 }
 
 /// The releases JSON that Renovate's pypi datasource reads carries real release data.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn releases_json_for_renovate() -> anyhow::Result<()> {
-    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+async fn releases_json_for_renovate(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
+    let mut uploaded = std::collections::BTreeMap::new();
     for version in ["1.0", "1.1", "2.0b1"] {
         let spec = DistSpec::new("renovated", version);
         let wheel = env.sandbox.wheel(&spec).await?;
         let bytes = std::fs::read(&wheel)?;
+        uploaded.insert(version, bytes.clone());
         let form = reqwest::multipart::Form::new()
             .text(":action", "file_upload")
             .text("protocol_version", "1")
@@ -298,17 +301,45 @@ async fn releases_json_for_renovate() -> anyhow::Result<()> {
             .unwrap()
             .ends_with('Z')
     );
-    assert_eq!(file["digests"]["sha256"].as_str().unwrap().len(), 64);
+    let wheel = &uploaded["2.0b1"];
+    assert_eq!(
+        file["digests"]["sha256"].as_str().unwrap(),
+        hex::encode(Sha256::digest(wheel))
+    );
     let url = file["url"].as_str().unwrap();
     let download = env.http(Method::GET, url, true).send().await?;
     assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.bytes().await?.as_ref(), wheel.as_slice());
+
+    // PEP 658: the wheel's core metadata, served next to it with the hash the page advertises.
+    let metadata_url = format!("{url}.metadata");
+    let response = env.http(Method::GET, &metadata_url, true).send().await?;
+    assert_eq!(response.status(), StatusCode::OK, "{metadata_url}");
+    let metadata = response.bytes().await?;
+    let text = String::from_utf8_lossy(&metadata);
+    assert!(
+        text.contains("Name: renovated") && text.contains("Version: 2.0b1"),
+        "{text}"
+    );
+    let page = format!("{}/renovated/", env.base_path());
+    let html = env
+        .http(Method::GET, &page, true)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let advertised = format!(
+        "renovated-2.0b1-py3-none-any.whl#sha256={}\" data-requires-python=\"&gt;=3.9\" data-core-metadata=\"sha256={}\"",
+        hex::encode(Sha256::digest(wheel)),
+        hex::encode(Sha256::digest(&metadata))
+    );
+    assert!(html.contains(&advertised), "{advertised} not in {html}");
     Ok(())
 }
 
 /// Malformed uploads are 4xx with a reason naming the bad value, and store nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_uploads_are_refused_and_store_nothing() -> anyhow::Result<()> {
-    let env = TestEnv::start(AuthMode::Anonymous).await?;
+async fn malformed_uploads_are_refused_and_store_nothing(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
     let spec = DistSpec::new("strict", "1.0");
     let wheel = std::fs::read(env.sandbox.wheel(&spec).await?)?;
     let good = |form: reqwest::multipart::Form| {
@@ -396,7 +427,7 @@ async fn malformed_uploads_are_refused_and_store_nothing() -> anyhow::Result<()>
     let path = format!("{}/", env.base_path());
     for (form, status, message) in cases {
         let response = env
-            .http(Method::POST, &path, false)
+            .http(Method::POST, &path, true)
             .multipart(form)
             .send()
             .await?;
@@ -405,7 +436,7 @@ async fn malformed_uploads_are_refused_and_store_nothing() -> anyhow::Result<()>
         assert!(body.contains(message), "expected `{message}` in: {body}");
     }
     assert!(
-        env.registry.direct().catalog().await?.is_empty(),
+        env.storage().catalog().await?.is_empty(),
         "nothing may be stored"
     );
     Ok(())
