@@ -80,8 +80,11 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         Ok(route) => {
             let name = route.name();
             let id = request.headers().get("x-request-id").cloned();
-            let response =
-                crate::telemetry::with_request_id(id, handle(&state, route, request)).await;
+            let response = Box::pin(crate::telemetry::with_request_id(
+                id,
+                handle(&state, route, request),
+            ))
+            .await;
             (name, response.unwrap_or_else(IntoResponse::into_response))
         }
     };
