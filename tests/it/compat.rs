@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::harness::registry::{DirectClient, sha256_digest};
-use crate::harness::{AuthMode, DistSpec, TestEnv};
-use crate::in_every_auth_mode;
+use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
+use crate::{in_every_auth_mode, in_every_backend};
 
 in_every_auth_mode!(pyoci_written_packages_are_served);
+in_every_backend!(pep440_versions_round_trip_and_order, names_are_normalized);
 
 const ARTIFACT_TYPE: &str = "application/pyoci.package.v1";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -467,9 +468,8 @@ async fn foreign_tags_are_skipped() -> anyhow::Result<()> {
 
 /// PEP 440 versions (epochs, local versions, post- and pre-releases) map to OCI tags and back,
 /// and pages, the JSON and resolvers see them in PEP 440 order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pep440_versions_round_trip_and_order() -> anyhow::Result<()> {
-    let env = TestEnv::start(AuthMode::Anonymous).await?;
+async fn pep440_versions_round_trip_and_order(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
     let versions = [
         "1.0",
         "1.10",
@@ -491,8 +491,7 @@ async fn pep440_versions_round_trip_and_order() -> anyhow::Result<()> {
     env.twine_upload(&paths).await?.assert_success();
 
     let tags: BTreeSet<String> = env
-        .registry
-        .direct()
+        .storage()
         .tags("team/python/ordered")
         .await?
         .into_iter()
@@ -548,18 +547,17 @@ async fn pep440_versions_round_trip_and_order() -> anyhow::Result<()> {
 }
 
 /// Every spelling of a project name reaches the same repository, page and package.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn names_are_normalized() -> anyhow::Result<()> {
-    let env = TestEnv::start(AuthMode::Anonymous).await?;
+async fn names_are_normalized(backend: Backend) -> anyhow::Result<()> {
+    let env = TestEnv::start_backend(backend).await?;
     let spec = DistSpec::new("Mixed.Case_Name", "1.0");
     let wheel = env.sandbox.wheel(&spec).await?;
     env.twine_upload(&[&wheel]).await?.assert_success();
 
-    let direct = env.registry.direct();
-    let catalog = direct.catalog().await?;
+    let storage = env.storage();
+    let catalog = storage.catalog().await?;
     assert_eq!(catalog, vec!["team/python/mixed_case_name".to_owned()]);
     assert_eq!(
-        direct.tags("team/python/mixed_case_name").await?,
+        storage.tags("team/python/mixed_case_name").await?,
         vec!["1.0".to_owned()]
     );
 
