@@ -187,16 +187,22 @@ impl Registry {
         if response.status() != StatusCode::UNAUTHORIZED {
             return self.check_denied(response, repository);
         }
-        let challenge = response
+        let raw_challenge = response
             .headers()
             .get(WWW_AUTHENTICATE)
             .and_then(|value| value.to_str().ok())
-            .and_then(parse_challenge)
-            .ok_or_else(|| self.unauthorized())?;
+            .unwrap_or_default();
+        let challenge = parse_challenge(raw_challenge).ok_or_else(|| self.unauthorized())?;
         let Some(header) = self
             .answer_challenge(&challenge, &key, header.is_some())
             .await?
         else {
+            // The caller's own token was sent: the registry tells a valid token that does not
+            // cover this operation (`insufficient_scope`, RFC 6750) from a bad one.
+            let own_token = matches!(self.auth, RegistryAuth::Bearer(_));
+            if own_token && raw_challenge.contains("error=\"insufficient_scope\"") {
+                return Err(self.forbidden(repository));
+            }
             return Err(self.unauthorized());
         };
         // Only a challenge we could answer is worth answering up front next time.
