@@ -46,10 +46,15 @@ pub struct Examples {
 
 impl Examples {
     pub async fn start() -> anyhow::Result<Examples> {
-        let env = TestEnv::start(AuthMode::Htpasswd).await?;
+        Self::start_in(AuthMode::Htpasswd).await
+    }
+
+    /// The same in another authentication mode (one with credentials).
+    pub async fn start_in(mode: AuthMode) -> anyhow::Result<Examples> {
+        let env = TestEnv::start(mode).await?;
         let (username, password) = env
             .credentials()
-            .context("an htpasswd registry has credentials")?;
+            .context("the examples need a registry with credentials")?;
         let poetry = env.sandbox.venv().join("bin/poetry");
         ensure!(
             poetry.is_file(),
@@ -222,6 +227,43 @@ async fn twine_publish() -> anyhow::Result<()> {
         .await?;
     out.assert_success();
     assert_eq!(ex.listed(&ex.env.namespace, PACKAGE).await?, files);
+    Ok(())
+}
+
+/// The example's default: `__token__` as the username and a token as the password, as with a
+/// ghcr.io personal access token (the token registry takes the secret under any username).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twine_publish_with_a_token_as_token_user() -> anyhow::Result<()> {
+    let ex = Examples::start_in(AuthMode::Token).await?;
+    let token_server = ex.env.registry.token_server().context("a token registry")?;
+    let token = token_server.personal_access_token(crate::harness::token_server::Grant::All);
+    let dist = ex.env.sandbox.fresh_path("dist");
+    let files = ex.build(&DistSpec::new(PACKAGE, "1.0.0"), &dist).await?;
+    let dist = path_str(&dist);
+    let before = token_server.request_log().len();
+    let out = ex
+        .run(
+            "twine-publish",
+            &[
+                ("USERNAME", ""),
+                ("PASSWORD", ""),
+                ("TOKEN", &token),
+                ("DIST_DIR", &dist),
+            ],
+        )
+        .await?;
+    out.assert_success();
+    assert_eq!(ex.listed(&ex.env.namespace, PACKAGE).await?, files);
+    let users: Vec<Option<String>> = token_server
+        .request_log()
+        .split_off(before)
+        .into_iter()
+        .map(|request| request.user)
+        .collect();
+    assert!(
+        users.contains(&Some("__token__".to_owned())),
+        "the token flow ran as {users:?}"
+    );
     Ok(())
 }
 
