@@ -18,6 +18,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::harness::fake_registry::{
     self, Endpoint, FILENAME, FakeRegistry, Fault, NAMESPACE, PROJECT, REPOSITORY, SECRET_MARKER,
+    TAG,
 };
 use crate::harness::{DistSpec, Sandbox, Server};
 
@@ -887,4 +888,45 @@ async fn fake_registry_faults_do_what_they_say() -> anyhow::Result<()> {
     assert_eq!(fake.requests(Endpoint::BlobGet), 2);
     assert_eq!(fake.requests(Endpoint::ManifestGet), 1);
     Ok(())
+}
+
+/// Distribution answers 500 to a manifest delete that races another writer's tag change in
+/// the same repository: deletes are idempotent, so one such answer is tried again instead of
+/// failing the user's delete; a registry that keeps failing is still a 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_manifest_delete_failure_is_retried() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    let unknown = Fault::Status(
+        500,
+        r#"{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}"#.to_owned(),
+    );
+    let delete = |version: &str| {
+        let url = rig.url(&format!(
+            "{NAMESPACE}/{PROJECT}/{}",
+            fake_registry::release_filename(version)
+        ));
+        rig.send(
+            "file delete",
+            Rig::authenticate(rig.client.delete(url), true),
+        )
+    };
+    rig.fake.set_fault(
+        Endpoint::ManifestDelete,
+        Fault::Once(Box::new(unknown.clone())),
+    );
+    let before = rig.fake.requests(Endpoint::ManifestDelete);
+    delete(TAG).await?.expect(StatusCode::OK);
+    assert!(
+        rig.fake.requests(Endpoint::ManifestDelete) >= before + 2,
+        "the failed delete was not tried again"
+    );
+    rig.file().await?.expect(StatusCode::NOT_FOUND);
+
+    rig.upload("2.0").await?.expect(StatusCode::OK);
+    rig.fake.set_fault(Endpoint::ManifestDelete, unknown);
+    delete("2.0")
+        .await?
+        .expect(StatusCode::BAD_GATEWAY)
+        .mentions(&rig.fake.host());
+    rig.finish().await
 }

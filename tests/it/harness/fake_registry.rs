@@ -141,6 +141,8 @@ pub enum Fault {
     /// digest (`<base>sha256:<hex>`), as registries that keep blobs in object storage answer.
     /// Other endpoints answer normally.
     RedirectBlob(String),
+    /// The inner fault for the next request only; then a correct answer.
+    Once(Box<Fault>),
 }
 
 #[derive(Clone)]
@@ -594,10 +596,16 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         .header(header::WWW_AUTHENTICATE, "Basic realm=\"fake\"")
         .into_response(head);
     }
-    let fault = lock(&shared.faults)
-        .get(&endpoint)
-        .cloned()
-        .unwrap_or_default();
+    let fault = {
+        let mut faults = lock(&shared.faults);
+        match faults.get(&endpoint).cloned().unwrap_or_default() {
+            Fault::Once(inner) => {
+                faults.remove(&endpoint);
+                *inner
+            }
+            fault => fault,
+        }
+    };
     if let Some(reply) = fault_reply(&fault) {
         return reply.into_response(head);
     }
