@@ -38,6 +38,39 @@ async fn parallel_uploads_through_two_processes_are_all_kept() -> anyhow::Result
         ServerProcess::start(&registry.origin(), &[]).await?,
         ServerProcess::start(&registry.origin(), &[]).await?,
     ];
+    race_sixteen_uploads(&servers, &registry.host(), Some((&user, &password))).await?;
+    let (_, _, index) = registry.direct().manifest("ci/racy", "1.0").await?.unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&index)?;
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 16);
+    Ok(())
+}
+
+/// The same race with the local store: two processes sharing one store directory (file
+/// locks and atomic renames instead of the registry's protocol) keep all 16 files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_uploads_into_a_shared_local_store_are_all_kept() -> anyhow::Result<()> {
+    let registry = Registry::start(AuthMode::Anonymous).await?;
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("store").display().to_string();
+    let settings = [("OCI_PYPI_STORE_DIR", store.as_str())];
+    let servers = [
+        ServerProcess::start(&registry.origin(), &settings).await?,
+        ServerProcess::start(&registry.origin(), &settings).await?,
+    ];
+    race_sixteen_uploads(&servers, "local", None).await
+}
+
+/// Uploads 16 wheels of `racy` 1.0 to `/<segment>/ci/` at once, alternating between the two
+/// servers; then each is listed by the first and downloads byte for byte from the other.
+async fn race_sixteen_uploads(
+    servers: &[ServerProcess; 2],
+    segment: &str,
+    credentials: Option<(&str, &str)>,
+) -> anyhow::Result<()> {
+    let authenticate = |request: reqwest::RequestBuilder| match credentials {
+        Some((user, password)) => request.basic_auth(user, Some(password)),
+        None => request,
+    };
     let sandbox = Sandbox::new()?;
     let mut wheels = Vec::new();
     for i in 0..16 {
@@ -45,14 +78,11 @@ async fn parallel_uploads_through_two_processes_are_all_kept() -> anyhow::Result
         let path = sandbox.wheel(&spec).await?;
         wheels.push((spec.wheel_filename(), std::fs::read(path)?));
     }
-    let base = format!("/{}/ci/racy", registry.host());
+    let base = format!("/{segment}/ci/racy");
     let uploads = wheels.iter().enumerate().map(|(i, (filename, bytes))| {
-        let url = format!("{}/{}/ci/", servers[i % 2].url(), registry.host());
+        let url = format!("{}/{segment}/ci/", servers[i % 2].url());
         let form = upload_form("racy", "1.0", filename, bytes.clone());
-        let request = client()
-            .post(url)
-            .basic_auth(&user, Some(&password))
-            .multipart(form);
+        let request = authenticate(client().post(url)).multipart(form);
         async move { request.send().await }
     });
     for response in futures_util::future::join_all(uploads).await {
@@ -65,9 +95,7 @@ async fn parallel_uploads_through_two_processes_are_all_kept() -> anyhow::Result
         );
     }
 
-    let page = client()
-        .get(format!("{}{base}/", servers[0].url()))
-        .basic_auth(&user, Some(&password))
+    let page = authenticate(client().get(format!("{}{base}/", servers[0].url())))
         .send()
         .await?
         .text()
@@ -78,17 +106,10 @@ async fn parallel_uploads_through_two_processes_are_all_kept() -> anyhow::Result
             "{filename} is missing from:\n{page}"
         );
         let url = format!("{}{base}/{filename}", servers[(i + 1) % 2].url());
-        let response = client()
-            .get(url)
-            .basic_auth(&user, Some(&password))
-            .send()
-            .await?;
+        let response = authenticate(client().get(url)).send().await?;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.bytes().await?.as_ref(), bytes.as_slice());
     }
-    let (_, _, index) = registry.direct().manifest("ci/racy", "1.0").await?.unwrap();
-    let index: serde_json::Value = serde_json::from_slice(&index)?;
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 16);
     Ok(())
 }
 
