@@ -137,10 +137,10 @@ impl Index {
     pub fn new(client: Arc<RegistryClient>, metrics: Arc<Metrics>, options: IndexOptions) -> Self {
         Self {
             client,
+            locks: Arc::new(upload::ReleaseLocks::new(Arc::clone(&metrics))),
             metrics,
             cache: Arc::new(cache::ListingCache::new(options.listing_ttl)),
             options: Arc::new(options),
-            locks: Arc::new(upload::ReleaseLocks::default()),
         }
     }
 

@@ -6,6 +6,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -15,6 +16,7 @@ use crate::layout::ReleaseIndex;
 use crate::packaging::Version;
 use crate::storage::oci::MEDIA_TYPE_INDEX;
 use crate::storage::{Digest, Reference, Repository, Store, Tag};
+use crate::telemetry::Metrics;
 
 /// Lock stripes: writers of one release in this process never race each other.
 const STRIPES: usize = 64;
@@ -26,23 +28,31 @@ const CONFIRMATIONS: usize = 2;
 /// the index to having its write land, so a write that raced ours is seen and merged.
 const CONFIRMATION_PAUSE: Duration = Duration::from_millis(300);
 
-/// Striped locks keyed by registry, repository and tag.
+/// Striped locks keyed by registry, repository and tag, and where merges are counted.
 #[derive(Debug)]
 pub struct ReleaseLocks {
     stripes: Vec<Mutex<()>>,
     hasher: RandomState,
+    metrics: Arc<Metrics>,
 }
 
 impl Default for ReleaseLocks {
     fn default() -> Self {
-        Self {
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            hasher: RandomState::new(),
-        }
+        Self::new(Arc::default())
     }
 }
 
 impl ReleaseLocks {
+    /// Locks whose merges are counted in `metrics`.
+    #[must_use]
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: RandomState::new(),
+            metrics,
+        }
+    }
+
     fn stripe(&self, key: &str) -> &Mutex<()> {
         let slot = usize::try_from(self.hasher.hash_one(key) % STRIPES as u64).unwrap_or_default();
         self.stripes.get(slot).unwrap_or(&self.stripes[0])
@@ -110,6 +120,7 @@ where
         if wrote && !backed_off && !matches!(plan, Plan::Done) {
             // Our change was overwritten: back off (with jitter), then read again and merge
             // what is there then, so competing writers drift apart instead of colliding.
+            locks.metrics.record_release_merge();
             tokio::time::sleep(pause(round, &key)).await;
             backed_off = true;
             continue;
@@ -171,8 +182,9 @@ mod tests {
         let version: Version = "1.0".parse().unwrap();
         let tag = crate::layout::tag_for(&version).unwrap();
         let mut decisions = 0_u32;
+        let metrics = Arc::new(Metrics::default());
         let result = update_release(
-            &ReleaseLocks::default(),
+            &ReleaseLocks::new(Arc::clone(&metrics)),
             &store,
             &repository,
             &tag,
@@ -193,6 +205,15 @@ mod tests {
             "{error:?}"
         );
         assert_eq!(usize::try_from(decisions).unwrap(), MAX_ROUNDS);
+        // Every other round found the last write overwritten and backed off.
+        assert!(
+            metrics.render().contains(&format!(
+                "oci_pypi_release_index_merges_total {}",
+                MAX_ROUNDS / 2
+            )),
+            "{}",
+            metrics.render()
+        );
     }
 
     /// An idempotent writer whose change holds writes once and confirms twice.

@@ -36,7 +36,12 @@ pub struct Metrics {
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 9] = [
+const HELP: [(&str, &str, &str); 10] = [
+    (
+        "oci_pypi_release_index_merges_total",
+        "counter",
+        "Release index changes found overwritten by a concurrent writer (another task or replica) and merged again.",
+    ),
     (
         "oci_pypi_blob_copies_total",
         "counter",
@@ -127,6 +132,11 @@ impl Metrics {
         }
         histogram.count += 1;
         histogram.sum += seconds;
+    }
+
+    /// Counts a release index change that a concurrent writer overwrote, merged again.
+    pub fn record_release_merge(&self) {
+        self.add("oci_pypi_release_index_merges_total", Vec::new(), 1);
     }
 
     /// Counts one registry request by outcome (`2xx`, `4xx`, `5xx`, `error`, ...).
