@@ -9,6 +9,9 @@
 //!   digest: content-addressed, immutable, read only after the caller was authorised.
 //!
 //! Every map is bounded; uploads, deletes and yanks through this server forget the project.
+//! A page whose build began before such a change is not kept (see [`Generation`]): it may
+//! show the project as it was, and would otherwise be served for another TTL (found by the
+//! soak test: a deleted file listed again).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -26,6 +29,13 @@ const MAX_RELEASES: usize = 200_000;
 const MAX_SIZES: usize = 200_000;
 /// Lock stripes for page rebuilds.
 const REBUILD_STRIPES: usize = 64;
+/// Change counters, striped by project.
+const GENERATION_STRIPES: usize = 1024;
+
+/// How many changes a project (or another project of its stripe) has seen, read before a page
+/// build starts: the page is kept only if no change came in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64);
 
 /// Where a page or release lives: registry origin and repository.
 pub type ProjectKey = (String, String);
@@ -42,6 +52,7 @@ pub struct ListingCache {
     releases: Mutex<HashMap<(ProjectKey, String), ReleaseEntry>>,
     sizes: Mutex<HashMap<(String, Digest), u64>>,
     rebuilds: Vec<tokio::sync::Mutex<()>>,
+    generations: Vec<std::sync::atomic::AtomicU64>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -57,6 +68,9 @@ impl ListingCache {
             rebuilds: (0..REBUILD_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            generations: (0..GENERATION_STRIPES)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
             hasher: std::collections::hash_map::RandomState::new(),
         }
     }
@@ -67,6 +81,21 @@ impl ListingCache {
         let slot = self.hasher.hash_one((caller, project)) % REBUILD_STRIPES as u64;
         let slot = usize::try_from(slot).unwrap_or_default();
         self.rebuilds.get(slot).unwrap_or(&self.rebuilds[0])
+    }
+
+    fn generation_slot(&self, project: &ProjectKey) -> &std::sync::atomic::AtomicU64 {
+        use std::hash::BuildHasher as _;
+        let slot = self.hasher.hash_one(project) % GENERATION_STRIPES as u64;
+        let slot = usize::try_from(slot).unwrap_or_default();
+        self.generations.get(slot).unwrap_or(&self.generations[0])
+    }
+
+    /// Where `project` stands now; read it before reading the registry for a page.
+    pub fn generation(&self, project: &ProjectKey) -> Generation {
+        Generation(
+            self.generation_slot(project)
+                .load(std::sync::atomic::Ordering::SeqCst),
+        )
     }
 
     /// A page built less than the TTL ago for the same caller.
@@ -90,12 +119,23 @@ impl ListingCache {
         (built.elapsed() < self.ttl * 2).then(|| Arc::clone(page))
     }
 
-    /// Remembers a page built for `caller`.
-    pub fn store_page(&self, caller: &str, project: &ProjectKey, page: Arc<ProjectPage>) {
+    /// Remembers a page built for `caller` from what the registry held after `since`; not if
+    /// the project changed through this server since then.
+    pub fn store_page(
+        &self,
+        caller: &str,
+        project: &ProjectKey,
+        page: Arc<ProjectPage>,
+        since: Generation,
+    ) {
         if self.ttl.is_zero() {
             return;
         }
         let mut pages = lock(&self.pages);
+        // Checked under the lock `forget` removes pages under, after counting the change.
+        if self.generation(project) != since {
+            return;
+        }
         make_room(&mut pages, MAX_PAGES, |(built, _)| {
             built.elapsed() >= self.ttl * 2
         });
@@ -136,9 +176,15 @@ impl ListingCache {
         sizes.insert((origin.to_owned(), manifest), size);
     }
 
-    /// Forgets every page of a project (after a change made through this server).
+    /// Forgets every page and release of a project (after a change made through this server),
+    /// and keeps pages whose build is under way from being stored. Releases are forgotten too:
+    /// revalidating one by its digest is only as good as the registry's answer to
+    /// `If-None-Match`, which for a tag left behind by a failed delete is a 304.
     pub fn forget(&self, project: &ProjectKey) {
+        self.generation_slot(project)
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         lock(&self.pages).retain(|(_, key), _| key != project);
+        lock(&self.releases).retain(|(key, _), _| key != project);
     }
 }
 
@@ -181,7 +227,7 @@ mod tests {
     fn pages_are_per_caller_and_expire() {
         let cache = ListingCache::new(Duration::from_millis(50));
         let key = ("http://r".to_owned(), "ns/a".to_owned());
-        cache.store_page("alice", &key, page());
+        cache.store_page("alice", &key, page(), cache.generation(&key));
         assert!(cache.fresh_page("alice", &key).is_some());
         assert!(cache.fresh_page("bob", &key).is_none());
         std::thread::sleep(Duration::from_millis(60));
@@ -192,7 +238,7 @@ mod tests {
     fn recent_pages_outlive_fresh_ones_by_one_ttl() {
         let cache = ListingCache::new(Duration::from_millis(40));
         let key = ("http://r".to_owned(), "ns/a".to_owned());
-        cache.store_page("alice", &key, page());
+        cache.store_page("alice", &key, page(), cache.generation(&key));
         std::thread::sleep(Duration::from_millis(50));
         assert!(cache.fresh_page("alice", &key).is_none());
         assert!(cache.recent_page("alice", &key).is_some());
@@ -205,18 +251,47 @@ mod tests {
     fn forget_drops_every_callers_page() {
         let cache = ListingCache::new(Duration::from_secs(60));
         let key = ("http://r".to_owned(), "ns/a".to_owned());
-        cache.store_page("alice", &key, page());
-        cache.store_page("bob", &key, page());
+        let other = ("http://r".to_owned(), "ns/b".to_owned());
+        let digest = Digest::of(b"index");
+        cache.store_release(&key, "1.0", digest.clone(), None);
+        cache.store_release(&other, "1.0", digest, None);
+        cache.store_page("alice", &key, page(), cache.generation(&key));
+        cache.store_page("bob", &key, page(), cache.generation(&key));
         cache.forget(&key);
         assert!(cache.fresh_page("alice", &key).is_none());
         assert!(cache.fresh_page("bob", &key).is_none());
+        assert!(cache.release(&key, "1.0").is_none());
+        assert!(cache.release(&other, "1.0").is_some());
+    }
+
+    /// A build that read the registry before a change must not store what it saw: the
+    /// change's own `forget` already ran, so the old page would be served for another TTL.
+    #[test]
+    fn pages_built_across_a_change_are_not_kept() {
+        let cache = ListingCache::new(Duration::from_secs(60));
+        let key = ("http://r".to_owned(), "ns/a".to_owned());
+        let other = ("http://r".to_owned(), "ns/b".to_owned());
+        let before = cache.generation(&key);
+        let other_before = cache.generation(&other);
+        cache.forget(&key); // a delete through this server, while the build runs
+        cache.store_page("alice", &key, page(), before);
+        assert!(cache.fresh_page("alice", &key).is_none());
+        assert!(cache.recent_page("alice", &key).is_none());
+        // A build that began after the change is kept; other projects are not affected
+        // (unless they share the stripe).
+        cache.store_page("alice", &key, page(), cache.generation(&key));
+        assert!(cache.fresh_page("alice", &key).is_some());
+        if cache.generation(&other) == other_before {
+            cache.store_page("alice", &other, page(), other_before);
+            assert!(cache.fresh_page("alice", &other).is_some());
+        }
     }
 
     #[test]
     fn zero_ttl_disables_pages() {
         let cache = ListingCache::new(Duration::ZERO);
         let key = ("http://r".to_owned(), "ns/a".to_owned());
-        cache.store_page("alice", &key, page());
+        cache.store_page("alice", &key, page(), cache.generation(&key));
         assert!(cache.fresh_page("alice", &key).is_none());
     }
 

@@ -118,6 +118,7 @@ impl Index {
             return Ok(page);
         }
         self.metrics.record_cache("page", "miss");
+        let generation = self.cache.generation(&key);
         let not_found = || IndexError::ProjectNotFound {
             project: project.to_string(),
             namespace: location.namespace.to_string(),
@@ -157,7 +158,8 @@ impl Index {
             releases,
             renders: Renders::default(),
         });
-        self.cache.store_page(&fingerprint, &key, Arc::clone(&page));
+        self.cache
+            .store_page(&fingerprint, &key, Arc::clone(&page), generation);
         Ok(page)
     }
 

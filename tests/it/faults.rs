@@ -890,16 +890,14 @@ async fn fake_registry_faults_do_what_they_say() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Distribution answers 500 to a manifest delete that races another writer's tag change in
-/// the same repository: deletes are idempotent, so one such answer is tried again instead of
-/// failing the user's delete; a registry that keeps failing is still a 502.
+/// Distribution deletes a manifest, then the tags on it; when the second step fails (500, as
+/// when another writer changes a tag of the repository at the same moment) the tag is left
+/// pointing at nothing, and deleting again answers 404. The server puts the manifest back by
+/// digest and deletes it again, so the release's tag is really gone; a registry that keeps
+/// failing is a 502.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transient_manifest_delete_failure_is_retried() -> anyhow::Result<()> {
+async fn a_half_done_manifest_delete_is_repaired() -> anyhow::Result<()> {
     let rig = Rig::start().await?;
-    let unknown = Fault::Status(
-        500,
-        r#"{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}"#.to_owned(),
-    );
     let delete = |version: &str| {
         let url = rig.url(&format!(
             "{NAMESPACE}/{PROJECT}/{}",
@@ -910,20 +908,32 @@ async fn a_transient_manifest_delete_failure_is_retried() -> anyhow::Result<()> 
             Rig::authenticate(rig.client.delete(url), true),
         )
     };
+    // The release's only file: the release index goes, and with it the tag.
+    rig.page().await?.expect(StatusCode::OK).mentions(FILENAME);
     rig.fake.set_fault(
         Endpoint::ManifestDelete,
-        Fault::Once(Box::new(unknown.clone())),
+        Fault::Once(Box::new(Fault::HalfDelete)),
     );
     let before = rig.fake.requests(Endpoint::ManifestDelete);
     delete(TAG).await?.expect(StatusCode::OK);
     assert!(
         rig.fake.requests(Endpoint::ManifestDelete) >= before + 2,
-        "the failed delete was not tried again"
+        "the half-done delete was not done again"
+    );
+    assert!(
+        !rig.fake.has_tag(REPOSITORY, TAG),
+        "the tag was left behind, pointing at a deleted index"
     );
     rig.file().await?.expect(StatusCode::NOT_FOUND);
 
     rig.upload("2.0").await?.expect(StatusCode::OK);
-    rig.fake.set_fault(Endpoint::ManifestDelete, unknown);
+    rig.fake.set_fault(
+        Endpoint::ManifestDelete,
+        Fault::Status(
+            500,
+            r#"{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}"#.to_owned(),
+        ),
+    );
     delete("2.0")
         .await?
         .expect(StatusCode::BAD_GATEWAY)

@@ -19,6 +19,8 @@ use crate::storage::store::ManifestFetch;
 
 /// The largest manifest read (the distribution spec suggests registries accept at least 4 MiB).
 const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
+/// Deletes tried at most when the registry answers 5xx (each after putting the manifest back).
+const DELETE_ROUNDS: u32 = 4;
 /// Page size asked for when listing (registries may ignore it).
 const PAGE_SIZE: usize = 1000;
 /// The most pages followed, so that a misbehaving registry cannot loop us forever.
@@ -249,6 +251,13 @@ impl Registry {
     /// Deletes a manifest by digest (which also removes every tag pointing at it). Deleting
     /// what is already gone succeeds.
     ///
+    /// Distribution deletes in two steps: the manifest's revision, then every tag on it. When
+    /// the second step fails (it answers 500 when another writer changes a tag of the
+    /// repository at the same moment), the tags are left pointing at a manifest that is gone,
+    /// and deleting again answers 404: the tag stays listed, and answers 304 to a client that
+    /// still knows its digest. So the manifest is read first, and after a 5xx it is put back
+    /// by digest (which does not touch any tag) and deleted again, a bounded number of times.
+    ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses or fails (some registries do not allow
     /// deletes at all: that is an `Upstream` 405).
@@ -257,16 +266,42 @@ impl Registry {
         repository: &Repository,
         digest: &Digest,
     ) -> Result<(), StorageError> {
+        let by_digest = Reference::Digest(digest.clone());
+        let saved = match self
+            .get_manifest_if_changed(repository, &by_digest, None)
+            .await?
+        {
+            ManifestFetch::Fetched(manifest) => manifest,
+            ManifestFetch::Missing | ManifestFetch::Unchanged => return Ok(()),
+        };
         let url = self.url(&format!("/v2/{repository}/manifests/{digest}"));
-        let response = self
-            .send(Access::Delete, Some(repository), &|| {
-                self.http().delete(&url)
-            })
+        let mut round = 0;
+        loop {
+            round += 1;
+            let response = self
+                .send(Access::Delete, Some(repository), &|| {
+                    self.http().delete(&url)
+                })
+                .await?;
+            let status = response.status();
+            if status.is_success() || status == StatusCode::NOT_FOUND {
+                return Ok(());
+            }
+            if !status.is_server_error() || round >= DELETE_ROUNDS {
+                return Err(self.unexpected("manifest delete", response).await);
+            }
+            tracing::warn!(
+                oci.repository = %repository,
+                oci.digest = %digest,
+                "the registry answered {status} to a manifest delete: putting it back and deleting again"
+            );
+            self.put_manifest(
+                repository,
+                &by_digest,
+                &saved.media_type,
+                saved.bytes.clone(),
+            )
             .await?;
-        match response.status() {
-            status if status.is_success() => Ok(()),
-            StatusCode::NOT_FOUND => Ok(()),
-            _ => Err(self.unexpected("manifest delete", response).await),
         }
     }
 }

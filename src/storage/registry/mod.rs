@@ -31,7 +31,7 @@ use super::reference::Repository;
 use crate::telemetry::Metrics;
 use auth::CachedToken;
 
-/// Attempts for a read or a delete that meets a transient failure.
+/// Attempts for a read that meets a transient failure.
 const READ_ATTEMPTS: u32 = 3;
 /// The longest error body read from a registry (only its OCI error code is kept).
 const MAX_ERROR_BODY: usize = 8 * 1024;
@@ -262,10 +262,9 @@ impl Registry {
         result
     }
 
-    /// Sends one request; reads (GET, HEAD) and deletes (idempotent: a manifest already gone is
-    /// a success) that meet a transient server error or a dropped connection are tried again,
-    /// a bounded number of times, with a growing pause. Distribution answers 500 to a manifest
-    /// delete that races another writer's tag change in the same repository.
+    /// Sends one request; reads (GET, HEAD) that meet a transient server error or a dropped
+    /// connection are tried again, a bounded number of times, with a growing pause. (Manifest
+    /// deletes have their own repair loop: `delete_manifest`.)
     async fn execute_with_retries(
         &self,
         make: &(dyn Fn() -> RequestBuilder + Send + Sync),
@@ -273,7 +272,7 @@ impl Registry {
     ) -> Result<Response, StorageError> {
         let idempotent = make()
             .build()
-            .is_ok_and(|r| matches!(*r.method(), Method::GET | Method::HEAD | Method::DELETE));
+            .is_ok_and(|r| matches!(*r.method(), Method::GET | Method::HEAD));
         let mut attempt = 0;
         loop {
             attempt += 1;

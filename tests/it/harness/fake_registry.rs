@@ -143,6 +143,11 @@ pub enum Fault {
     RedirectBlob(String),
     /// The inner fault for the next request only; then a correct answer.
     Once(Box<Fault>),
+    /// On a manifest DELETE by digest: the manifest goes, but the tags on it stay (pointing at
+    /// nothing), and the answer is 500, as distribution answers when its tag lookup fails
+    /// half-way through a delete. Such a tag stays listed, answers 404, and 304 to an
+    /// `If-None-Match` naming the digest it points at.
+    HalfDelete,
 }
 
 #[derive(Clone)]
@@ -617,6 +622,26 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     if let Fault::Delay(delay) = &fault {
         tokio::time::sleep(*delay).await;
     }
+    if let (
+        Fault::HalfDelete,
+        Target::Manifest {
+            repository,
+            reference,
+        },
+    ) = (&fault, &target)
+    {
+        if method == Method::DELETE {
+            lock(&shared.store)
+                .manifests
+                .remove(&(repository.clone(), reference.clone()));
+            return Reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN",
+                "unknown error",
+            )
+            .into_response(head);
+        }
+    }
     let reply = shared.serve(target, request).await;
     match fault {
         Fault::TruncatedBody if !head => reply.into_truncated_response(),
@@ -728,6 +753,11 @@ impl Shared {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let if_none_match = request
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let needs_body = matches!(method, Method::PUT | Method::PATCH);
         let body = if needs_body {
             match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
@@ -748,7 +778,7 @@ impl Shared {
                     reference,
                 },
                 "GET" | "HEAD",
-            ) => self.get_manifest(&repository, &reference),
+            ) => self.get_manifest(&repository, &reference, if_none_match.as_deref()),
             (
                 Target::Manifest {
                     repository,
@@ -825,16 +855,40 @@ impl Shared {
         }
     }
 
-    fn get_manifest(&self, repository: &str, reference: &str) -> Reply {
-        let key = (repository.to_owned(), reference.to_owned());
-        let Some(stored) = lock(&self.store).manifests.get(&key).cloned() else {
-            return Reply::error(
+    /// As distribution: a tag resolves to a digest, `If-None-Match` is compared with it, and
+    /// only then is the manifest itself looked up (so a tag left pointing at a deleted
+    /// manifest answers 304 to its old digest, 404 otherwise).
+    fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        if_none_match: Option<&str>,
+    ) -> Reply {
+        let unknown = || {
+            Reply::error(
                 StatusCode::NOT_FOUND,
                 "MANIFEST_UNKNOWN",
                 "manifest unknown",
-            );
+            )
+        };
+        let store = lock(&self.store);
+        let key = (repository.to_owned(), reference.to_owned());
+        let Some(stored) = store.manifests.get(&key).cloned() else {
+            return unknown();
         };
         let digest = digest_of(&stored.bytes);
+        if if_none_match.is_some_and(|etag| etag.trim_matches('"') == digest) {
+            return Reply::new(StatusCode::NOT_MODIFIED)
+                .header(HeaderName::from_static("docker-content-digest"), &*digest)
+                .header(header::ETAG, format!("\"{digest}\""));
+        }
+        if !store
+            .manifests
+            .contains_key(&(repository.to_owned(), digest.clone()))
+        {
+            return unknown();
+        }
+        drop(store);
         Reply::new(StatusCode::OK)
             .header(HeaderName::from_static("docker-content-digest"), &*digest)
             .header(header::ETAG, format!("\"{digest}\""))
