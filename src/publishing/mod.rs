@@ -15,6 +15,7 @@ mod oidc;
 pub mod policy;
 pub mod token;
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use error::PublishingError;
@@ -48,7 +49,12 @@ pub struct TrustedPublishing {
     keys: keys::KeyCache,
     signer: TokenSigner,
     lifetime: Duration,
+    /// OIDC tokens already exchanged here, by issuer and `jti`, until they expire.
+    exchanged: std::sync::Mutex<HashMap<(String, String), u64>>,
 }
+
+/// OIDC token ids remembered at most (expired ones are dropped first).
+const MAX_EXCHANGED: usize = 100_000;
 
 /// An upload token just minted.
 #[derive(Debug, Clone)]
@@ -143,6 +149,7 @@ impl TrustedPublishing {
             policies: options.policies.policies,
             signer: options.signer,
             lifetime: options.lifetime,
+            exchanged: std::sync::Mutex::default(),
         })
     }
 
@@ -183,6 +190,7 @@ impl TrustedPublishing {
                 issuer: issuer.clone(),
                 subject: subject.escape_default().to_string(),
             })?;
+        self.first_exchange(&issuer, &claims, now)?;
         let expires = now.saturating_add(self.lifetime.as_secs());
         let jti = hex::encode(token::random_bytes::<16>()?);
         let token = self.signer.sign(&TokenClaims {
@@ -205,6 +213,44 @@ impl TrustedPublishing {
             token: Secret::new(token),
             expires,
         })
+    }
+
+    /// Refuses an OIDC token this process already exchanged (by its `jti`, as PyPI does), so
+    /// that a token copied from a CI log cannot be exchanged again while it is valid. Per
+    /// process: replicas do not share what they saw, which the short lifetime of CI tokens
+    /// bounds. Tokens without a `jti` cannot be told apart and are not refused.
+    fn first_exchange(
+        &self,
+        issuer: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        now: u64,
+    ) -> Result<(), PublishingError> {
+        let Some(jti) = claims.get("jti").and_then(serde_json::Value::as_str) else {
+            return Ok(());
+        };
+        let expires = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(now);
+        let mut exchanged = self
+            .exchanged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (issuer.to_owned(), jti.to_owned());
+        if exchanged.get(&key).is_some_and(|until| *until >= now) {
+            return Err(PublishingError::InvalidToken(format!(
+                "this token (jti `{}`) was already exchanged; request a new one",
+                jti.chars().take(64).collect::<String>().escape_default()
+            )));
+        }
+        if exchanged.len() >= MAX_EXCHANGED {
+            exchanged.retain(|_, until| *until >= now);
+        }
+        if exchanged.len() < MAX_EXCHANGED {
+            // Until the verification would refuse it anyway (`exp` plus the clock leeway).
+            exchanged.insert(key, expires.saturating_add(oidc::LEEWAY));
+        }
+        Ok(())
     }
 
     /// What an upload token (the password of an upload) allows.

@@ -391,12 +391,19 @@ async fn refused_exchanges_say_why() -> anyhow::Result<()> {
         issuer.jwks_requests()
     );
 
-    // And a good token still works.
-    let (status, body) = setup.mint(&issuer.mint(good_claims())).await?;
+    // And a good token still works, once: the same token again (its `jti`) is refused.
+    let good = issuer.mint(good_claims());
+    let (status, body) = setup.mint(&good).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["token"].as_str().unwrap().starts_with("oci-pypi."));
     let expires = body["expires"].as_i64().unwrap();
     assert!((now + 890..=unix_now() + 900).contains(&expires), "{body}");
+    let (status, body) = setup.mint(&good).await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "replayed: {body}");
+    let (code, description) = first_error(&body);
+    assert_eq!(code, "invalid-token", "{body}");
+    assert!(description.contains("already exchanged"), "{description}");
+    assert!(body.get("token").is_none(), "{body}");
     Ok(())
 }
 
