@@ -52,7 +52,7 @@ impl Index {
                 }
             }
         }
-        self.forget_project(location, &repository);
+        self.forget_project(location, &repository, None);
         Ok(report)
     }
 

@@ -176,15 +176,17 @@ impl ListingCache {
         sizes.insert((origin.to_owned(), manifest), size);
     }
 
-    /// Forgets every page and release of a project (after a change made through this server),
-    /// and keeps pages whose build is under way from being stored. Releases are forgotten too:
-    /// revalidating one by its digest is only as good as the registry's answer to
-    /// `If-None-Match`, which for a tag left behind by a failed delete is a 304.
-    pub fn forget(&self, project: &ProjectKey) {
+    /// Forgets every page of a project after a change made through this server, and the
+    /// release under `tag` (every release of it with `None`), and keeps pages whose build is
+    /// under way from being stored. The changed release is forgotten because revalidating it
+    /// by digest is only as good as the registry's answer to `If-None-Match`, which for a tag
+    /// left behind by a half-done delete is a 304.
+    pub fn forget(&self, project: &ProjectKey, tag: Option<&str>) {
         self.generation_slot(project)
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         lock(&self.pages).retain(|(_, key), _| key != project);
-        lock(&self.releases).retain(|(key, _), _| key != project);
+        lock(&self.releases)
+            .retain(|(key, cached), _| key != project || tag.is_some_and(|tag| tag != cached));
     }
 }
 
@@ -254,13 +256,18 @@ mod tests {
         let other = ("http://r".to_owned(), "ns/b".to_owned());
         let digest = Digest::of(b"index");
         cache.store_release(&key, "1.0", digest.clone(), None);
+        cache.store_release(&key, "2.0", digest.clone(), None);
         cache.store_release(&other, "1.0", digest, None);
         cache.store_page("alice", &key, page(), cache.generation(&key));
         cache.store_page("bob", &key, page(), cache.generation(&key));
-        cache.forget(&key);
+        cache.forget(&key, Some("1.0"));
         assert!(cache.fresh_page("alice", &key).is_none());
         assert!(cache.fresh_page("bob", &key).is_none());
         assert!(cache.release(&key, "1.0").is_none());
+        assert!(cache.release(&key, "2.0").is_some());
+        assert!(cache.release(&other, "1.0").is_some());
+        cache.forget(&key, None);
+        assert!(cache.release(&key, "2.0").is_none());
         assert!(cache.release(&other, "1.0").is_some());
     }
 
@@ -273,7 +280,7 @@ mod tests {
         let other = ("http://r".to_owned(), "ns/b".to_owned());
         let before = cache.generation(&key);
         let other_before = cache.generation(&other);
-        cache.forget(&key); // a delete through this server, while the build runs
+        cache.forget(&key, None); // a delete through this server, while the build runs
         cache.store_page("alice", &key, page(), before);
         assert!(cache.fresh_page("alice", &key).is_none());
         assert!(cache.recent_page("alice", &key).is_none());

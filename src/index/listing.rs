@@ -163,10 +163,18 @@ impl Index {
         Ok(page)
     }
 
-    /// Forgets cached pages of a project changed through this server.
-    pub(super) fn forget_project(&self, location: &Location, repository: &Repository) {
-        self.cache
-            .forget(&(location.target.to_string(), repository.to_string()));
+    /// Forgets cached pages of a project changed through this server, and its release under
+    /// `tag` (all of them with `None`).
+    pub(super) fn forget_project(
+        &self,
+        location: &Location,
+        repository: &Repository,
+        tag: Option<&Tag>,
+    ) {
+        self.cache.forget(
+            &(location.target.to_string(), repository.to_string()),
+            tag.map(Tag::as_str),
+        );
     }
 
     /// The projects of a namespace, sorted (from the registry's catalog).

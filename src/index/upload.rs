@@ -214,7 +214,8 @@ impl PendingUpload {
             decide,
         )
         .await?;
-        self.index.forget_project(&self.location, &self.repository);
+        self.index
+            .forget_project(&self.location, &self.repository, Some(&tag));
         tracing::info!(
             project.name = %self.filename.name(),
             project.version = %version,
