@@ -190,6 +190,43 @@ async fn request_ids_reach_the_registry() -> anyhow::Result<()> {
             "{url}: registry requests carried {seen:?}, not `{id}`"
         );
     }
+    // An upload: the blob PATCH streams from a task of its own, and carries the id too.
+    let sandbox = Sandbox::new()?;
+    let spec = DistSpec::new(PROJECT, "2.0");
+    let wheel = std::fs::read(sandbox.wheel(&spec).await?)?;
+    let form = Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("name", PROJECT)
+        .text("version", "2.0")
+        .part(
+            "content",
+            Part::bytes(wheel).file_name(spec.wheel_filename()),
+        );
+    let before = fake.request_ids().len();
+    let before_patches = fake.requests(crate::harness::fake_registry::Endpoint::UploadPatch);
+    let response = client
+        .post(format!("{}/{}/{NAMESPACE}/", server.url(), fake.host()))
+        .header("x-request-id", "upload-5d1e")
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await?
+    );
+    assert!(
+        fake.requests(crate::harness::fake_registry::Endpoint::UploadPatch) > before_patches,
+        "the upload streamed no PATCH"
+    );
+    let seen = fake.request_ids().split_off(before);
+    assert!(
+        seen.iter().all(|seen| seen == "upload-5d1e"),
+        "upload: registry requests carried {seen:?}"
+    );
+
     // Without one from the caller, the generated id is passed on.
     let before = fake.request_ids().len();
     let response = client.get(format!("{base}/{FILENAME}")).send().await?;

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use super::{Access, Registry, is_internal_literal};
 use crate::storage::error::StorageError;
@@ -274,12 +275,15 @@ impl BlobUpload {
             .http()
             .patch(self.location.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
+            // Taken here: the spawned task has neither the request id nor the span.
+            .headers(crate::telemetry::outgoing_headers())
             .body(reqwest::Body::wrap_stream(body));
         let registry = self.registry.clone();
         let repository = self.repository.clone();
-        self.patch = Some(tokio::spawn(async move {
-            registry.send_once(Access::Push, &repository, request).await
-        }));
+        self.patch = Some(tokio::spawn(
+            async move { registry.send_once(Access::Push, &repository, request).await }
+                .in_current_span(),
+        ));
         self.sender = Some(sender.clone());
         sender
     }
