@@ -58,14 +58,17 @@ impl Sample {
         }
     }
 
-    /// The last bytes, at most the tail limit.
+    /// The last bytes, at most the tail limit, copied once into a buffer of exactly that
+    /// size (the part of the first chunk before them is skipped, not copied).
     fn tail(&self) -> Vec<u8> {
-        let skip = self.tail_length.saturating_sub(TAIL_LIMIT);
+        let mut skip = self.tail_length.saturating_sub(TAIL_LIMIT);
         let mut tail = Vec::with_capacity(self.tail_length - skip);
         for chunk in &self.tail {
-            tail.extend_from_slice(chunk);
+            let from = skip.min(chunk.len());
+            skip -= from;
+            tail.extend_from_slice(chunk.get(from..).unwrap_or_default());
         }
-        tail.split_off(skip)
+        tail
     }
 }
 
@@ -121,14 +124,24 @@ mod tests {
     fn tail_keeps_the_last_bytes() {
         let filename = DistFilename::parse("a-1.0-py3-none-any.whl").unwrap();
         let mut sample = Sample::for_file(&filename);
-        let chunk = Bytes::from(vec![1_u8; 3 << 20]);
-        for _ in 0..4 {
-            sample.push(&chunk);
+        let mut all = Vec::new();
+        for n in 0..4_u8 {
+            // Distinct bytes, so that an offset error shows.
+            let chunk: Vec<u8> = (0..3_usize << 20)
+                .map(|i| {
+                    n.wrapping_mul(31)
+                        .wrapping_add(u8::try_from(i % 251).unwrap())
+                })
+                .collect();
+            all.extend_from_slice(&chunk);
+            sample.push(&Bytes::from(chunk));
         }
         sample.push(&Bytes::from_static(b"end"));
+        all.extend_from_slice(b"end");
         let tail = sample.tail();
         assert_eq!(tail.len(), TAIL_LIMIT);
-        assert!(tail.ends_with(b"end"));
+        assert_eq!(tail.capacity(), TAIL_LIMIT, "copied once, at its size");
+        assert!(tail.as_slice() == &all[all.len() - TAIL_LIMIT..]);
         assert!(sample.tail_length <= TAIL_LIMIT + (3 << 20) + 3);
     }
 
