@@ -129,11 +129,11 @@ impl Transfers<'_> {
         let download = self
             .phase(
                 wheel,
-                async |server: &Process, _last: bool| self.proxy_download(server, wheel).await,
-                async || self.direct_download(wheel).await,
-                async |server: &Process| {
-                    Ok(Some(self.proxy_download_unverified(server, wheel).await?))
+                async |server: &Process, _last: bool| {
+                    self.proxy_download(server, wheel, false).await
                 },
+                async || self.direct_download(wheel).await,
+                async |server: &Process| Ok(Some(self.proxy_download(server, wheel, true).await?)),
             )
             .await?;
         Ok(TransferResult {
@@ -265,23 +265,14 @@ impl Transfers<'_> {
         Ok(post.seconds + patch.seconds + put.seconds)
     }
 
-    async fn proxy_download(&self, server: &Process, wheel: &Wheel) -> anyhow::Result<f64> {
-        let url = format!(
-            "{}/{}/{NAMESPACE}/{}/{}",
-            server.origin(),
-            self.registry.host(),
-            wheel.project,
-            wheel.filename
-        );
-        self.download(&url, wheel, false).await
-    }
-
-    /// The same download with `Range: bytes=0-`: a 206, which oci-pypi streams without
-    /// checking the sha256 (it checks only whole-file 200s). Shows what the check costs.
-    async fn proxy_download_unverified(
+    /// The file through oci-pypi; `ranged`, with `Range: bytes=0-`: a 206, which oci-pypi
+    /// streams without checking the sha256 (it checks only whole-file 200s), to show what the
+    /// check costs.
+    async fn proxy_download(
         &self,
         server: &Process,
         wheel: &Wheel,
+        ranged: bool,
     ) -> anyhow::Result<f64> {
         let url = format!(
             "{}/{}/{NAMESPACE}/{}/{}",
@@ -290,7 +281,7 @@ impl Transfers<'_> {
             wheel.project,
             wheel.filename
         );
-        self.download(&url, wheel, true).await
+        self.download(&url, wheel, ranged).await
     }
 
     async fn direct_download(&self, wheel: &Wheel) -> anyhow::Result<f64> {
