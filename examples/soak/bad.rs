@@ -79,8 +79,7 @@ pub async fn bad_request(client: &mut Client) {
 }
 
 async fn send_upload(client: &mut Client, form: Form, filename: String) {
-    let url = format!("{}/", client.shared.base);
-    let request = client.request(Method::POST, &url).multipart(form);
+    let request = crate::ops::upload_request(client, form);
     client.send("bad_request", request, &[400]).await;
     client.refused.push(filename);
 }

@@ -91,27 +91,28 @@ async fn step(client: &mut Client, operation: Operation) {
     }
 }
 
-/// The upload form twine sends.
-fn form(wheel: &Wheel, name: &str, sha256: &str) -> Form {
+/// The upload form twine sends for `wheel`.
+fn form(wheel: &Wheel) -> Form {
     Form::new()
         .text(":action", "file_upload")
         .text("protocol_version", "1")
         .text("metadata_version", "2.1")
-        .text("name", name.to_owned())
+        .text("name", wheel.project.clone())
         .text("version", wheel.version.clone())
         .text("filetype", "bdist_wheel")
         .text("pyversion", "py3")
         .text("requires_python", ">=3.8")
-        .text("sha256_digest", sha256.to_owned())
+        .text("sha256_digest", wheel.sha256.clone())
         .part(
             "content",
             Part::bytes(wheel.bytes.clone()).file_name(wheel.filename.clone()),
         )
 }
 
-fn upload_request(client: &Client, form: Form) -> reqwest::RequestBuilder {
+/// `POST <base>/` with `form`: an upload.
+pub fn upload_request(client: &Client, form: Form) -> reqwest::RequestBuilder {
     client
-        .request(Method::POST, &format!("{}/", client.shared.base))
+        .request(Method::POST, &client.url(""))
         .multipart(form)
 }
 
@@ -139,7 +140,7 @@ fn new_wheel(client: &mut Client) -> Wheel {
 
 async fn upload(client: &mut Client) {
     let wheel = new_wheel(client);
-    let request = upload_request(client, form(&wheel, &wheel.project, &wheel.sha256));
+    let request = upload_request(client, form(&wheel));
     match client.send("upload", request, &[200]).await {
         Some(answer) if answer.status == 200 => {
             let release = (wheel.project.clone(), wheel.version.clone());
@@ -167,7 +168,7 @@ fn random_live(client: &mut Client) -> Stored {
 
 async fn reupload(client: &mut Client) {
     let wheel = random_live(client).wheel;
-    let request = upload_request(client, form(&wheel, &wheel.project, &wheel.sha256));
+    let request = upload_request(client, form(&wheel));
     client.send("reupload_identical", request, &[200]).await;
 }
 
@@ -182,7 +183,7 @@ async fn conflict(client: &mut Client) {
         .to_owned();
     let payload = client.bytes(300);
     let other = wheel::build(&stored.project, &stored.version, &platform, &payload);
-    let request = upload_request(client, form(&other, &other.project, &other.sha256));
+    let request = upload_request(client, form(&other));
     client.send("reupload_conflict", request, &[409]).await;
 }
 
