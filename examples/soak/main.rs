@@ -77,10 +77,13 @@ async fn main() -> anyhow::Result<ExitCode> {
         "anonymous" => None,
         other => bail!("unknown --auth `{other}`: use htpasswd or anonymous"),
     };
-    let registry_dir = args.bins.work_dir.join("registry");
-    std::fs::create_dir_all(&registry_dir)?;
     let login = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-    let registry = procs::start_registry(&args.bins.registry_bin, &registry_dir, login).await?;
+    let registry = procs::start_registry(
+        &args.bins.registry_bin,
+        &args.bins.work_dir.join("registry"),
+        login,
+    )
+    .await?;
     let mut server = procs::start_server(
         &args.bins.server_bin,
         &args.bins.work_dir,
