@@ -39,10 +39,6 @@ while [ "$#" -gt 0 ]; do
     shift
 done
 
-as_root() {
-    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
-
 missing=()
 command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
@@ -50,9 +46,9 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_get update -qq
     # wrk is optional: without it the driver's own load generator is used.
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || log "could not install every package (${missing[*]}); continuing with what is there"
 fi
 registry_bin="$(command -v docker-registry || echo /usr/bin/docker-registry)"

@@ -26,9 +26,8 @@ source scripts/lib/driver.sh
 registry_bin="${OCI_PYPI_TEST_REGISTRY_BIN:-$(command -v docker-registry || echo /usr/bin/docker-registry)}"
 if [ ! -x "$registry_bin" ]; then
     log "installing Debian's docker-registry"
-    if [ "$(id -u)" = 0 ]; then as_root=(); else as_root=(sudo); fi
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends docker-registry >/dev/null
     registry_bin=/usr/bin/docker-registry
 fi
 

@@ -4,6 +4,7 @@
 #
 #   driver_name=soak; driver_keep=${SOAK_KEEP:-0}
 #   source scripts/lib/driver.sh
+#   apt_get install -y PACKAGE   # apt-get as root (sudo unless root)
 #   driver_build                 # cargo build --release: the server, then examples/$driver_name
 #   driver_workdir [BASE]        # sets $work (under BASE, default $TMPDIR or /tmp) and the traps
 #   driver_run ARGS...           # target/release/examples/$driver_name --server-bin ... ARGS
@@ -12,6 +13,13 @@
 # killed, and $work is deleted unless $driver_keep is 1.
 
 log() { printf '%s: %s\n' "$driver_name" "$*" >&2; }
+
+# apt-get ARGS..., as root (through sudo unless already root), non-interactive.
+apt_get() {
+    local sudo=()
+    if [ "$(id -u)" != 0 ]; then sudo=(sudo); fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "$@"
+}
 
 driver_build() {
     # Two separate builds: the server exactly as it ships (no dev-dependency features), then the
