@@ -33,7 +33,7 @@ while [ "$#" -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --output) output="$2"; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) log "unknown argument: $1"; exit 2 ;;
     esac
     shift
