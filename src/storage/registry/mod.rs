@@ -247,13 +247,21 @@ impl Registry {
         make: &(dyn Fn() -> RequestBuilder + Send + Sync),
         authorization: Option<&str>,
     ) -> Result<Response, StorageError> {
-        let (method, path) = make()
+        // Built once here, for the span and to know whether retries are safe.
+        let (method, path, idempotent) = make()
             .build()
-            .map(|r| (r.method().to_string(), r.url().path().to_owned()))
+            .map(|r| {
+                let idempotent = matches!(*r.method(), Method::GET | Method::HEAD);
+                (
+                    r.method().to_string(),
+                    r.url().path().to_owned(),
+                    idempotent,
+                )
+            })
             .unwrap_or_default();
         let span = tracing::info_span!("registry", otel.kind = "client", http.method = %method, url.path = %path, http.status = tracing::field::Empty);
         let result = self
-            .execute_with_retries(make, authorization)
+            .execute_with_retries(make, authorization, idempotent)
             .instrument(span.clone())
             .await;
         if let Ok(response) = &result {
@@ -262,17 +270,15 @@ impl Registry {
         result
     }
 
-    /// Sends one request; reads (GET, HEAD) that meet a transient server error or a dropped
-    /// connection are tried again, a bounded number of times, with a growing pause. (Manifest
-    /// deletes have their own repair loop: `delete_manifest`.)
+    /// Sends one request; reads (`idempotent`: GET, HEAD) that meet a transient server error or
+    /// a dropped connection are tried again, a bounded number of times, with a growing pause.
+    /// (Manifest deletes have their own repair loop: `delete_manifest`.)
     async fn execute_with_retries(
         &self,
         make: &(dyn Fn() -> RequestBuilder + Send + Sync),
         authorization: Option<&str>,
+        idempotent: bool,
     ) -> Result<Response, StorageError> {
-        let idempotent = make()
-            .build()
-            .is_ok_and(|r| matches!(*r.method(), Method::GET | Method::HEAD));
         let mut attempt = 0;
         loop {
             attempt += 1;
