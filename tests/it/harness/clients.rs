@@ -393,21 +393,36 @@ impl Sandbox {
         };
         let (shown, secrets) = describe(program, args, env);
 
-        let mut cmd = tokio::process::Command::new(&exe);
-        cmd.args(args)
-            .current_dir(self.path())
+        let mut cmd = self.isolated_command(&exe);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.finish(cmd, shown, secrets).await
+    }
+
+    /// `program` in the sandbox: isolated, no stdin, output captured, killed on drop, in a
+    /// process group of its own (so that a timeout also ends the processes it started: build
+    /// backends, ...).
+    fn isolated_command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.current_dir(self.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
-            // Its own process group, so that a timeout also ends the
-            // processes it started (build backends, ...).
             .process_group(0);
         self.isolate(&mut cmd);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        cmd
+    }
 
+    /// Runs `cmd` (shown as `shown`) to its end or the timeout, whichever comes first.
+    async fn finish(
+        &self,
+        mut cmd: tokio::process::Command,
+        shown: String,
+        secrets: Vec<String>,
+    ) -> anyhow::Result<Output> {
         let child = cmd.spawn().with_context(|| format!("starting `{shown}`"))?;
         let pid = child.id();
         match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
@@ -668,15 +683,8 @@ impl Sandbox {
     pub async fn run_script(&self, script: &Path, env: &[(&str, &str)]) -> anyhow::Result<Output> {
         let script_text = script.display().to_string();
         let (shown, secrets) = describe("bash", &[&script_text], env);
-        let mut cmd = tokio::process::Command::new("bash");
-        cmd.arg(script)
-            .current_dir(self.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
-        self.isolate(&mut cmd);
+        let mut cmd = self.isolated_command("bash");
+        cmd.arg(script);
         for (key, _) in std::env::vars_os() {
             if key
                 .to_str()
@@ -696,33 +704,7 @@ impl Sandbox {
             cmd.env(k, v);
         }
 
-        let child = cmd.spawn().with_context(|| format!("starting `{shown}`"))?;
-        let pid = child.id();
-        match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Ok(result) => {
-                let out = result.with_context(|| format!("waiting for `{shown}`"))?;
-                Ok(Output {
-                    status: exit_code(&out.status),
-                    stdout: strip_ansi(&String::from_utf8_lossy(&out.stdout)),
-                    stderr: strip_ansi(&String::from_utf8_lossy(&out.stderr)),
-                    command: shown,
-                    secrets,
-                })
-            }
-            Err(_) => {
-                if let Some(pid) = pid {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-KILL", "--", &format!("-{pid}")])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                }
-                bail!(
-                    "`{shown}` did not finish within {:?} and was killed",
-                    self.timeout
-                )
-            }
-        }
+        self.finish(cmd, shown, secrets).await
     }
 }
 
