@@ -110,10 +110,7 @@ fn etag(sha256: &str) -> String {
 /// Whether an `If-None-Match` value is `*` or lists `etag` (weak comparison, as RFC 9110
 /// section 13.1.2 asks: a `W/` prefix is ignored).
 fn none_match(condition: &str, etag: &str) -> bool {
-    condition.trim() == "*"
-        || condition
-            .split(',')
-            .any(|candidate| candidate.trim().trim_start_matches("W/") == etag)
+    condition.trim() == "*" || super::lists_etag(condition, etag)
 }
 
 /// 304 with the headers a 200 would carry that let the client keep using its copy.

@@ -255,6 +255,14 @@ fn add_slash(uri: &http::Uri) -> Response {
     response
 }
 
+/// Whether an `If-None-Match` value lists `etag`, compared weakly (RFC 9110 section 13.1.2:
+/// a `W/` prefix is ignored).
+fn lists_etag(condition: &str, etag: &str) -> bool {
+    condition
+        .split(',')
+        .any(|candidate| candidate.trim().trim_start_matches("W/") == etag)
+}
+
 fn text(status: StatusCode, body: &'static str) -> Response {
     (
         status,

@@ -299,10 +299,7 @@ fn cacheable(
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|tag| tag.trim().trim_start_matches("W/") == etag.as_str())
-        });
+        .is_some_and(|v| super::lists_etag(v, etag));
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
