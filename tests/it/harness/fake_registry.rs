@@ -18,12 +18,10 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -32,6 +30,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
+
+use super::background::{self, Background};
 
 /// The namespace of the one project served.
 pub const NAMESPACE: &str = "ns";
@@ -182,10 +182,9 @@ struct Shared {
 
 /// The fake registry; stops when dropped.
 pub struct FakeRegistry {
+    /// First, so that it stops before anything it uses goes.
+    server: Background,
     shared: Arc<Shared>,
-    address: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeRegistry {
@@ -200,56 +199,22 @@ impl FakeRegistry {
             authorized: Mutex::new(HashMap::new()),
             correlation: Mutex::new(Vec::new()),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding")?;
-        listener.set_nonblocking(true)?;
-        let address = listener.local_addr()?;
+        let listener = background::bind("the fake registry")?;
         let app = Router::new()
             .fallback(handle)
             .with_state(Arc::clone(&shared));
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-registry-{}", address.port()))
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(error) => return drop(ready_tx.send(Err(error.into()))),
-                };
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => listener,
-                        Err(error) => return drop(ready_tx.send(Err(error.into()))),
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    // Not graceful: stalled answers must not keep Drop waiting.
-                    tokio::select! {
-                        result = axum::serve(listener, app) => if let Err(error) = result {
-                            eprintln!("fake registry on {address} failed: {error}");
-                        },
-                        _ = stopped => {}
-                    }
-                });
-            })?;
-        ready_rx.recv().context("the fake registry thread died")??;
-        Ok(FakeRegistry {
-            shared,
-            address,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        })
+        let server = Background::serve(listener, "fake-registry", app)?;
+        Ok(FakeRegistry { shared, server })
     }
 
     /// `http://127.0.0.1:PORT`
     pub fn origin(&self) -> String {
-        format!("http://{}", self.address)
+        format!("http://{}", self.server.address())
     }
 
     /// `127.0.0.1:PORT`, the registry segment of the server's URLs.
     pub fn host(&self) -> String {
-        self.address.to_string()
+        self.server.address().to_string()
     }
 
     /// Makes `endpoint` misbehave (until changed or cleared).
@@ -313,17 +278,6 @@ impl FakeRegistry {
         lock(&self.shared.store)
             .manifests
             .contains_key(&(repository.to_owned(), tag.to_owned()))
-    }
-}
-
-impl Drop for FakeRegistry {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The integration-test harness: a real registry per test, the server on a free loopback
 //! port, and the real Python clients in an isolated sandbox.
 
+pub mod background;
 pub mod clients;
 pub mod fake_registry;
 pub mod oidc_issuer;

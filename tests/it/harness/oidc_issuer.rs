@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context as _;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -25,6 +24,7 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
+use super::background::{self, Background};
 use super::token_server::random_hex;
 
 /// The key id of the published key.
@@ -83,17 +83,16 @@ struct Shared {
 }
 
 pub struct OidcIssuer {
+    /// First, so that it stops before anything it uses goes.
+    server: Background,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl OidcIssuer {
     /// Starts serving discovery, JWKS and the GitHub token request.
     pub fn start() -> anyhow::Result<OidcIssuer> {
         keys();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding the issuer")?;
-        listener.set_nonblocking(true)?;
+        let listener = background::bind("the issuer")?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             issuer: format!("http://127.0.0.1:{port}"),
@@ -108,38 +107,8 @@ impl OidcIssuer {
             .route("/jwks", get(jwks))
             .route(GITHUB_TOKEN_PATH, get(github_token))
             .with_state(shared.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
-        let thread = std::thread::Builder::new()
-            .name(format!("oidc-issuer-{port}"))
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => return drop(ready_tx.send(Err(e.into()))),
-                };
-                rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => return drop(ready_tx.send(Err(e.into()))),
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    tokio::select! {
-                        r = axum::serve(listener, app) => if let Err(e) = r {
-                            eprintln!("oidc issuer on port {port} failed: {e}");
-                        },
-                        _ = rx => {}
-                    }
-                });
-            })?;
-        ready_rx.recv().context("issuer thread died")??;
-        Ok(OidcIssuer {
-            shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        let server = Background::serve(listener, "oidc-issuer", app)?;
+        Ok(OidcIssuer { shared, server })
     }
 
     /// The issuer URL (`iss`): `http://127.0.0.1:PORT`.
@@ -242,17 +211,6 @@ impl OidcIssuer {
 
     fn sign(&self, header: &Header, claims: &Value, key: &EncodingKey) -> String {
         jsonwebtoken::encode(header, claims, key).expect("signing a test token")
-    }
-}
-
-impl Drop for OidcIssuer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -12,16 +12,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use super::background::{self, Background};
+
 pub struct TlsFront {
-    port: u16,
+    /// First, so that it stops before anything it uses goes.
+    server: Background,
     dir: tempfile::TempDir,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TlsFront {
@@ -43,62 +43,23 @@ impl TlsFront {
             )?;
         let acceptor = TlsAcceptor::from(Arc::new(config));
 
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding TLS front")?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
-        let thread = std::thread::Builder::new()
-            .name(format!("tls-front-{port}"))
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => return drop(ready_tx.send(Err(e.into()))),
-                };
-                rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => return drop(ready_tx.send(Err(e.into()))),
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    tokio::select! {
-                        () = accept_loop(listener, acceptor, backend) => {},
-                        _ = rx => {}
-                    }
-                });
-            })?;
-        ready_rx.recv().context("TLS front thread died")??;
-        Ok(TlsFront {
-            port,
-            dir,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        let server = Background::run(
+            background::bind("the TLS front")?,
+            "tls-front",
+            2,
+            |listener| accept_loop(listener, acceptor, backend),
+        )?;
+        Ok(TlsFront { dir, server })
     }
 
     /// `https://127.0.0.1:PORT`
     pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        format!("https://127.0.0.1:{}", self.server.port())
     }
 
     /// The certificate to trust (PEM).
     pub fn cert_path(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
-    }
-}
-
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -29,6 +29,8 @@ use rcgen::PublicKeyData as _;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use super::background::{self, Background};
+
 pub const SERVICE: &str = "test-registry";
 pub const ISSUER: &str = "test-issuer";
 /// Lifetime of issued tokens, in seconds.
@@ -141,12 +143,11 @@ struct Shared {
 }
 
 pub struct TokenServer {
+    /// First, so that it stops before anything it uses goes.
+    server: Background,
     shared: Arc<Shared>,
-    port: u16,
     cert_pem: String,
     dir: tempfile::TempDir,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TokenServer {
@@ -178,49 +179,15 @@ impl TokenServer {
             log: Mutex::new(Vec::new()),
         });
 
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").context("binding token server")?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new()
             .route("/token", get(token))
             .with_state(shared.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
-        let thread = std::thread::Builder::new()
-            .name(format!("token-server-{port}"))
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => return drop(ready_tx.send(Err(e.into()))),
-                };
-                rt.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => return drop(ready_tx.send(Err(e.into()))),
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    // Not a graceful shutdown: idle keep-alive connections of
-                    // clients must not keep the server (and Drop) waiting.
-                    tokio::select! {
-                        r = axum::serve(listener, app) => if let Err(e) = r {
-                            eprintln!("token server on port {port} failed: {e}");
-                        },
-                        _ = rx => {}
-                    }
-                });
-            })?;
-        ready_rx.recv().context("token server thread died")??;
+        let server = Background::serve(background::bind("the token server")?, "token-server", app)?;
         Ok(TokenServer {
             shared,
-            port,
             cert_pem,
             dir,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            server,
         })
     }
 
@@ -233,12 +200,12 @@ impl TokenServer {
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// `http://127.0.0.1:PORT/token`, for `auth.token.realm`.
     pub fn realm(&self) -> String {
-        format!("http://127.0.0.1:{}/token", self.port)
+        format!("http://127.0.0.1:{}/token", self.server.port())
     }
 
     pub fn service(&self) -> &'static str {
@@ -293,17 +260,6 @@ impl TokenServer {
     /// allows 60 s of clock leeway, so use e.g. -120).
     pub fn mint(&self, subject: &str, access: &[Access], ttl_secs: i64) -> anyhow::Result<String> {
         self.shared.signer.sign(subject, SERVICE, access, ttl_secs)
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
