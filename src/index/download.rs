@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex, StoredFile};
-use crate::packaging::{DistFilename, DistKind, ProjectName};
+use crate::packaging::{DistFilename, ProjectName};
 use crate::storage::oci::ImageManifest;
 use crate::storage::{
     BlobDownload, BlobRequest, ByteStream, Digest, Reference, Repository, StorageError, Store,
@@ -44,13 +44,15 @@ impl std::fmt::Debug for FileDownload {
     }
 }
 
-/// The media type of a distribution file (never a compressed encoding: clients hash the
-/// exact bytes).
-fn content_type(file: &StoredFile) -> &'static str {
-    match (file.kind, file.filename.ends_with(".zip")) {
-        (DistKind::Sdist, true) => "application/zip",
-        (DistKind::Sdist, false) => "application/gzip",
-        (DistKind::Wheel, _) => "application/octet-stream",
+/// The media type of a distribution file, by its name, stored or upstream (never a compressed
+/// encoding: clients hash the exact bytes).
+pub(super) fn content_type(filename: &str) -> &'static str {
+    if filename.ends_with(".whl") {
+        "application/octet-stream"
+    } else if filename.ends_with(".zip") {
+        "application/zip"
+    } else {
+        "application/gzip"
     }
 }
 
@@ -172,7 +174,7 @@ impl Index {
         };
         Ok(FileDownload {
             sha256: file.sha256.clone(),
-            content_type: content_type(&file),
+            content_type: content_type(&file.filename),
             status: blob.status,
             redirect: blob.redirect,
             content_length: blob.content_length,
@@ -354,6 +356,17 @@ const HASH_BATCH: usize = 512 << 10;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_types_by_filename() {
+        for (filename, expected) in [
+            ("a-1.0-py3-none-any.whl", "application/octet-stream"),
+            ("a-1.0.tar.gz", "application/gzip"),
+            ("a-1.0.zip", "application/zip"),
+        ] {
+            assert_eq!(content_type(filename), expected, "{filename}");
+        }
+    }
 
     fn stream_of(chunks: &[&'static [u8]]) -> ByteStream {
         let items: Vec<Result<Bytes, StorageError>> =

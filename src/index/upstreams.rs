@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 
-use super::download::{FileDownload, FileRequest, METADATA_CONTENT_TYPE, verified};
+use super::download::{FileDownload, FileRequest, METADATA_CONTENT_TYPE, content_type, verified};
 use super::{Caller, Index, IndexError, Location, ProjectPage, Target};
 use crate::layout::Namespace;
 use crate::packaging::{CoreMetadataRef, ProjectName, SimpleFile};
@@ -160,12 +160,7 @@ impl Index {
             )
         } else {
             let hash = file.hashes.get("sha256").cloned().ok_or_else(not_found)?;
-            let kind = if filename.ends_with(".whl") {
-                "application/octet-stream"
-            } else {
-                "application/gzip"
-            };
-            (file.url.clone(), hash, kind)
+            (file.url.clone(), hash, content_type(filename))
         };
         let download = route
             .index
