@@ -10,6 +10,42 @@ use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 const HTML: &str = "application/vnd.pypi.simple.v1+html";
 
+/// GET `url` as PEP 691 JSON.
+async fn get_pep691(env: &TestEnv, url: &str, authenticated: bool) -> anyhow::Result<Value> {
+    let request = env.http(Method::GET, url, authenticated);
+    Ok(request.header("accept", JSON).send().await?.json().await?)
+}
+
+/// GET `url` without an `Accept` header; the body as JSON (the releases JSON).
+async fn get_json(env: &TestEnv, url: &str, authenticated: bool) -> anyhow::Result<Value> {
+    Ok(env
+        .http(Method::GET, url, authenticated)
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
+/// GET `url` without an `Accept` header; the body as text (HTML for a page).
+async fn get_text(env: &TestEnv, url: &str, authenticated: bool) -> anyhow::Result<String> {
+    Ok(env
+        .http(Method::GET, url, authenticated)
+        .send()
+        .await?
+        .text()
+        .await?)
+}
+
+/// POSTs to `yank` (a `+yank/...` URL) with the reason `broken <build>`, authenticated.
+async fn yank_broken(env: &TestEnv, yank: &str) -> anyhow::Result<reqwest::Response> {
+    Ok(env
+        .http(Method::POST, yank, true)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("reason=broken+%3Cbuild%3E")
+        .send()
+        .await?)
+}
+
 /// Runs every `Accept` / `?format=` case against `url`: the serialization chosen,
 /// `Vary: Accept`, 406 when nothing fits, and the API version (PEP 629) in both forms.
 async fn assert_negotiates(env: &TestEnv, url: &str) -> anyhow::Result<()> {
@@ -69,13 +105,7 @@ async fn assert_negotiates(env: &TestEnv, url: &str) -> anyhow::Result<()> {
         html.contains(r#"<meta name="pypi:repository-version" content="1.1">"#),
         "{html}"
     );
-    let json: Value = env
-        .http(Method::GET, url, true)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json = get_pep691(env, url, true).await?;
     assert_eq!(json["meta"]["api-version"], "1.1", "{json}");
     Ok(())
 }
@@ -92,13 +122,7 @@ async fn content_negotiation() -> anyhow::Result<()> {
     let page = format!("{}/negotiated/", env.base_path());
     assert_negotiates(&env, &page).await?;
 
-    let json: Value = env
-        .http(Method::GET, &page, true)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json = get_pep691(&env, &page, true).await?;
     assert_eq!(json["name"], "negotiated");
     assert_eq!(json["versions"], serde_json::json!(["1.0"]));
     let files = json["files"].as_array().unwrap();
@@ -137,23 +161,12 @@ async fn project_list_content_negotiation() -> anyhow::Result<()> {
     let list = format!("{}/+simple/", env.base_path());
     assert_negotiates(&env, &list).await?;
 
-    let projects: Value = env
-        .http(Method::GET, &list, true)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let projects = get_pep691(&env, &list, true).await?;
     assert_eq!(
         projects["projects"],
         serde_json::json!([{ "name": "listed-one" }, { "name": "listed-two" }])
     );
-    let html = env
-        .http(Method::GET, &list, true)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = get_text(&env, &list, true).await?;
     for name in ["listed-one", "listed-two"] {
         assert!(
             html.contains(&format!("<a href=\"{name}/\">{name}</a>")),
@@ -211,12 +224,7 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
         let anonymous = env.http(Method::POST, &yank, false).send().await?;
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     }
-    let response = env
-        .http(Method::POST, &yank, true)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("reason=broken+%3Cbuild%3E")
-        .send()
-        .await?;
+    let response = yank_broken(&env, &yank).await?;
     assert_eq!(
         response.status(),
         StatusCode::OK,
@@ -245,41 +253,20 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
     );
 
     let page = format!("{}/yanky/", env.base_path());
-    let html = env
-        .http(Method::GET, &page, true)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = get_text(&env, &page, true).await?;
     assert!(
         html.contains("data-yanked=\"broken &lt;build&gt;\""),
         "{html}"
     );
-    let json: Value = env
-        .http(Method::GET, &page, true)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json = get_pep691(&env, &page, true).await?;
     assert_eq!(json["files"][1]["yanked"], "broken <build>");
     assert_eq!(json["files"][0]["yanked"], false);
-    let releases: Value = env
-        .http(Method::GET, &format!("{page}json"), true)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let releases = get_json(&env, &format!("{page}json"), true).await?;
     assert_eq!(releases["releases"]["1.1"][0]["yanked"], true);
     assert_eq!(releases["info"]["version"], "1.0");
 
     // Yanking again is a no-op; un-yanking restores 1.1 as the default choice.
-    let again = env
-        .http(Method::POST, &yank, true)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("reason=broken+%3Cbuild%3E")
-        .send()
-        .await?;
+    let again = yank_broken(&env, &yank).await?;
     assert_eq!(again.status(), StatusCode::OK);
     let unyank = env.http(Method::DELETE, &yank, true).send().await?;
     assert_eq!(unyank.status(), StatusCode::OK);
@@ -294,13 +281,7 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
     let by_file = format!("{}/+yank/yanky/{}", env.base_path(), old.wheel_filename());
     let response = env.http(Method::POST, &by_file, true).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
-    let json: Value = env
-        .http(Method::GET, &page, true)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json = get_pep691(&env, &page, true).await?;
     assert_eq!(json["files"][0]["yanked"], true);
     let missing = format!("{}/+yank/yanky/9.9", env.base_path());
     assert_eq!(
@@ -325,12 +306,7 @@ async fn requires_python_is_honoured() -> anyhow::Result<()> {
         let wheel = env.sandbox.wheel(spec).await?;
         env.uv_publish(&[&wheel]).await?.assert_success();
     }
-    let html = env
-        .http(Method::GET, &format!("{}/pyreq/", env.base_path()), false)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = get_text(&env, &format!("{}/pyreq/", env.base_path()), false).await?;
     assert!(html.contains("data-requires-python=\"&gt;=4\""), "{html}");
     let url = env.index_url();
     let (out, target) = env.sandbox.pip_install(&url, &["pyreq"]).await?;
@@ -379,23 +355,12 @@ async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
         env.twine_upload(&[&wheel]).await?.assert_success();
     }
     let page = format!("{}/meta-lib-a/", env.base_path());
-    let json: Value = env
-        .http(Method::GET, &page, true)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json = get_pep691(&env, &page, true).await?;
     let advertised = json["files"][0]["core-metadata"]["sha256"]
         .as_str()
         .unwrap()
         .to_owned();
-    let html = env
-        .http(Method::GET, &page, true)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = get_text(&env, &page, true).await?;
     assert!(
         html.contains(&format!("data-core-metadata=\"sha256={advertised}\"")),
         "{html}"
@@ -418,12 +383,7 @@ async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
         "{text}"
     );
 
-    let before = env
-        .http(Method::GET, "/metrics", false)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let before = get_text(&env, "/metrics", false).await?;
     let requirements = env.sandbox.path().join("requirements.in");
     std::fs::write(&requirements, "meta-app\n")?;
     let requirements = requirements.display().to_string();
@@ -450,12 +410,7 @@ async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
     ] {
         assert!(out.stdout.contains(pin), "{pin} missing:\n{}", out.dump());
     }
-    let after = env
-        .http(Method::GET, "/metrics", false)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let after = get_text(&env, "/metrics", false).await?;
     let files = "oci_pypi_http_requests_total{route=\"file\"";
     let metadata = "oci_pypi_http_requests_total{route=\"metadata\"";
     assert_eq!(
@@ -487,13 +442,7 @@ async fn sdist_metadata_from_pkg_info() -> anyhow::Result<()> {
         .await?
         .assert_success();
     let page = format!("{}/sdist-meta/", env.base_path());
-    let json: Value = env
-        .http(Method::GET, &page, false)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json = get_pep691(&env, &page, false).await?;
     let file = |filename: String| {
         json["files"]
             .as_array()
@@ -507,12 +456,7 @@ async fn sdist_metadata_from_pkg_info() -> anyhow::Result<()> {
         .to_owned();
     assert_eq!(file(legacy.sdist_filename())["core-metadata"], false);
 
-    let html = env
-        .http(Method::GET, &page, false)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = get_text(&env, &page, false).await?;
     let anchor = |filename: String| {
         html.lines()
             .find(|line| line.contains(&format!(">{filename}</a>")))
@@ -665,16 +609,7 @@ async fn uploads_accept_every_field_clients_send() -> anyhow::Result<()> {
         "{}",
         response.text().await?
     );
-    let json: Value = env
-        .http(
-            Method::GET,
-            &format!("{}/fieldy/json", env.base_path()),
-            false,
-        )
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json = get_json(&env, &format!("{}/fieldy/json", env.base_path()), false).await?;
     assert_eq!(
         json["info"]["project_urls"]["Issues"],
         "https://example.org/issues"
@@ -705,22 +640,10 @@ async fn release_cap_keeps_the_newest() -> anyhow::Result<()> {
             .map(|v| v.as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    let json: Value = env
-        .http(Method::GET, &page, false)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json = get_pep691(&env, &page, false).await?;
     assert_eq!(listed(&json), ["0.1", "1.2", "1.9", "1.10", "2.0rc1"]);
     env.reconfigure(|config| config.max_versions = 2).await?;
-    let json: Value = env
-        .http(Method::GET, &page, false)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json = get_pep691(&env, &page, false).await?;
     assert_eq!(listed(&json), ["1.10", "2.0rc1"]);
     Ok(())
 }
