@@ -15,10 +15,12 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::listing::{ProjectPage, Release};
+use super::stripes::Stripes;
 use crate::storage::Digest;
 
 /// Pages kept at most.
@@ -51,9 +53,8 @@ pub struct ListingCache {
     pages: Mutex<HashMap<(String, ProjectKey), PageEntry>>,
     releases: Mutex<HashMap<(ProjectKey, String), ReleaseEntry>>,
     sizes: Mutex<HashMap<(String, Digest), u64>>,
-    rebuilds: Vec<tokio::sync::Mutex<()>>,
-    generations: Vec<std::sync::atomic::AtomicU64>,
-    hasher: std::collections::hash_map::RandomState,
+    rebuilds: Stripes<tokio::sync::Mutex<()>>,
+    generations: Stripes<AtomicU64>,
 }
 
 impl ListingCache {
@@ -65,37 +66,19 @@ impl ListingCache {
             pages: Mutex::default(),
             releases: Mutex::default(),
             sizes: Mutex::default(),
-            rebuilds: (0..REBUILD_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
-            generations: (0..GENERATION_STRIPES)
-                .map(|_| std::sync::atomic::AtomicU64::new(0))
-                .collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            rebuilds: Stripes::new(REBUILD_STRIPES, || tokio::sync::Mutex::new(())),
+            generations: Stripes::new(GENERATION_STRIPES, AtomicU64::default),
         }
     }
 
     /// The lock a rebuild of `caller`'s page of `project` holds (striped).
     pub fn rebuild_lock(&self, caller: &str, project: &ProjectKey) -> &tokio::sync::Mutex<()> {
-        use std::hash::BuildHasher as _;
-        let slot = self.hasher.hash_one((caller, project)) % REBUILD_STRIPES as u64;
-        let slot = usize::try_from(slot).unwrap_or_default();
-        self.rebuilds.get(slot).unwrap_or(&self.rebuilds[0])
-    }
-
-    fn generation_slot(&self, project: &ProjectKey) -> &std::sync::atomic::AtomicU64 {
-        use std::hash::BuildHasher as _;
-        let slot = self.hasher.hash_one(project) % GENERATION_STRIPES as u64;
-        let slot = usize::try_from(slot).unwrap_or_default();
-        self.generations.get(slot).unwrap_or(&self.generations[0])
+        self.rebuilds.get((caller, project))
     }
 
     /// Where `project` stands now; read it before reading the registry for a page.
     pub fn generation(&self, project: &ProjectKey) -> Generation {
-        Generation(
-            self.generation_slot(project)
-                .load(std::sync::atomic::Ordering::SeqCst),
-        )
+        Generation(self.generations.get(project).load(Ordering::SeqCst))
     }
 
     /// A page built less than the TTL ago for the same caller.
@@ -182,8 +165,7 @@ impl ListingCache {
     /// by digest is only as good as the registry's answer to `If-None-Match`, which for a tag
     /// left behind by a half-done delete is a 304.
     pub fn forget(&self, project: &ProjectKey, tag: Option<&str>) {
-        self.generation_slot(project)
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.generations.get(project).fetch_add(1, Ordering::SeqCst);
         lock(&self.pages).retain(|(_, key), _| key != project);
         lock(&self.releases)
             .retain(|(key, cached), _| key != project || tag.is_some_and(|tag| tag != cached));

@@ -15,6 +15,7 @@ mod listing;
 mod promote;
 mod publisher;
 mod registries;
+mod stripes;
 mod update;
 mod upload;
 mod upstreams;

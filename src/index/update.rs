@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use super::IndexError;
+use super::stripes::Stripes;
 use crate::layout::ReleaseIndex;
 use crate::packaging::Version;
 use crate::storage::oci::MEDIA_TYPE_INDEX;
@@ -31,8 +32,7 @@ const CONFIRMATION_PAUSE: Duration = Duration::from_millis(300);
 /// Striped locks keyed by registry, repository and tag, and where merges are counted.
 #[derive(Debug)]
 pub struct ReleaseLocks {
-    stripes: Vec<Mutex<()>>,
-    hasher: RandomState,
+    stripes: Stripes<Mutex<()>>,
     metrics: Arc<Metrics>,
 }
 
@@ -47,15 +47,9 @@ impl ReleaseLocks {
     #[must_use]
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            hasher: RandomState::new(),
+            stripes: Stripes::new(STRIPES, || Mutex::new(())),
             metrics,
         }
-    }
-
-    fn stripe(&self, key: &str) -> &Mutex<()> {
-        let slot = usize::try_from(self.hasher.hash_one(key) % STRIPES as u64).unwrap_or_default();
-        self.stripes.get(slot).unwrap_or(&self.stripes[0])
     }
 }
 
@@ -110,7 +104,7 @@ where
     F: FnMut(Option<&ReleaseIndex>) -> Result<Plan, IndexError> + Send,
 {
     let key = format!("{}/{repository}:{tag}", registry.location());
-    let _guard = locks.stripe(&key).lock().await;
+    let _guard = locks.stripes.get(&key).lock().await;
     let mut confirmations = 0;
     let mut wrote = false;
     let mut backed_off = false;
