@@ -40,15 +40,6 @@ async fn twine_upload_as(
     env.sandbox.twine(&args).await
 }
 
-/// The index URL with `username:password@` in it (how pip is given credentials).
-fn index_url_as(env: &TestEnv, username: &str, password: &str) -> String {
-    format!(
-        "http://{username}:{password}@{}{}/",
-        env.server.authority(),
-        env.base_path()
-    )
-}
-
 /// Without credentials, or with wrong ones, a private registry's project answers 401 with a
 /// Basic challenge, and no body ever echoes a password.
 async fn refusals_are_401_with_a_challenge(mode: AuthMode) -> anyhow::Result<()> {
@@ -123,12 +114,7 @@ async fn read_only_user_gets_403_on_writes() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Token).await?;
     let spec = publish_one(&env, "guarded").await?;
     let (reader, password) = env.registry.reader_credentials().unwrap();
-    let url = format!(
-        "http://{reader}:{password}@{}/{}/{}/",
-        env.server.authority(),
-        env.registry.host(),
-        env.namespace
-    );
+    let url = env.index_url_as(&reader, &password);
     let (out, target) = env.sandbox.pip_install(&url, &["guarded"]).await?;
     out.assert_success();
     assert_eq!(
@@ -209,12 +195,7 @@ async fn bearer_username_passes_a_ready_token() -> anyhow::Result<()> {
         .direct()
         .token("repository:team/python/tokened:pull")
         .await?;
-    let url = format!(
-        "http://oauth2accesstoken:{token}@{}/{}/{}/",
-        env.server.authority(),
-        env.registry.host(),
-        env.namespace
-    );
+    let url = env.index_url_as("oauth2accesstoken", &token);
     let (out, target) = env.sandbox.pip_install(&url, &["tokened"]).await?;
     out.assert_success();
     assert_eq!(
@@ -303,7 +284,7 @@ async fn a_token_as_password_works_with_any_username() -> anyhow::Result<()> {
         twine_upload_as(&env, username, &pat, &wheel)
             .await?
             .assert_success();
-        let url = index_url_as(&env, username, &pat);
+        let url = env.index_url_as(username, &pat);
         let requirement = format!("pat-pkg=={version}");
         let (out, target) = env.sandbox.pip_install(&url, &[&requirement]).await?;
         out.assert_success();
@@ -331,7 +312,7 @@ async fn a_token_as_password_works_with_any_username() -> anyhow::Result<()> {
         .direct()
         .token("repository:team/python/pat_pkg:pull")
         .await?;
-    let url = index_url_as(&env, "whoever", &pull);
+    let url = env.index_url_as("whoever", &pull);
     let (out, target) = env.sandbox.pip_install(&url, &["pat-pkg"]).await?;
     out.assert_success();
     assert_eq!(env.sandbox.import_version(&target, "pat_pkg").await?, "2.0");

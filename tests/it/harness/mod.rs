@@ -146,14 +146,18 @@ impl TestEnv {
     /// The index URL with the main credentials in it (how pip and uv are given them here).
     pub fn index_url_with_credentials(&self) -> String {
         match self.credentials() {
-            Some((user, password)) => format!(
-                "http://{user}:{password}@{}/{}/{}/",
-                self.server.authority(),
-                self.segment(),
-                self.namespace
-            ),
+            Some((user, password)) => self.index_url_as(&user, &password),
             None => self.index_url(),
         }
+    }
+
+    /// The index URL with `username:password@` in it.
+    pub fn index_url_as(&self, username: &str, password: &str) -> String {
+        format!(
+            "http://{username}:{password}@{}{}/",
+            self.server.authority(),
+            self.base_path()
+        )
     }
 
     /// `twine upload` of `files` with the main credentials.
