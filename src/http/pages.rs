@@ -128,36 +128,57 @@ pub fn render_project_html(page: &ProjectPage) -> String {
         let filename = escape(&file.filename);
         let href = escape(&encode_path_segment(&file.filename));
         let _ = write!(body, "    <a href=\"{href}#sha256={}\"", file.sha256);
-        if let Some(requires_python) = &file.requires_python {
-            let _ = write!(
-                body,
-                " data-requires-python=\"{}\"",
-                escape(requires_python)
-            );
-        }
-        if let Some(sha256) = &file.core_metadata {
-            let _ = write!(
-                body,
-                " data-core-metadata=\"sha256={sha256}\" data-dist-info-metadata=\"sha256={sha256}\""
-            );
-        }
-        match file.yanked.as_deref() {
-            Some("") => body.push_str(" data-yanked=\"\""),
-            Some(reason) => {
-                let _ = write!(body, " data-yanked=\"{}\"", escape(reason));
-            }
-            None => {}
-        }
-        if let Some(size) = file.size {
-            let _ = write!(body, " data-size=\"{size}\"");
-        }
-        if let Some(uploaded) = &file.uploaded {
-            let _ = write!(body, " data-upload-time=\"{}\"", escape(uploaded));
-        }
+        let core_metadata = file
+            .core_metadata
+            .as_ref()
+            .map(|sha256| format!("sha256={sha256}"));
+        write_data_attributes(
+            &mut body,
+            file.requires_python.as_deref(),
+            core_metadata.as_deref(),
+            file.yanked.as_deref(),
+            (file.size, file.uploaded.as_deref()),
+        );
         let _ = writeln!(body, ">{filename}</a><br>");
     }
     body.push_str("  </body>\n</html>\n");
     body
+}
+
+/// The data attributes of a file's anchor, after its `href`: PEP 503's
+/// `data-requires-python`, PEP 658/714's `data-core-metadata` (and its legacy twin), PEP 592's
+/// `data-yanked`, and the `data-size` and `data-upload-time` that uv reads. Values are
+/// HTML-escaped.
+fn write_data_attributes(
+    body: &mut String,
+    requires_python: Option<&str>,
+    core_metadata: Option<&str>,
+    yanked: Option<&str>,
+    (size, upload_time): (Option<u64>, Option<&str>),
+) {
+    if let Some(requires_python) = requires_python {
+        let _ = write!(
+            body,
+            " data-requires-python=\"{}\"",
+            escape(requires_python)
+        );
+    }
+    if let Some(metadata) = core_metadata {
+        let value = escape(metadata);
+        let _ = write!(
+            body,
+            " data-core-metadata=\"{value}\" data-dist-info-metadata=\"{value}\""
+        );
+    }
+    if let Some(reason) = yanked {
+        let _ = write!(body, " data-yanked=\"{}\"", escape(reason));
+    }
+    if let Some(size) = size {
+        let _ = write!(body, " data-size=\"{size}\"");
+    }
+    if let Some(time) = upload_time {
+        let _ = write!(body, " data-upload-time=\"{}\"", escape(time));
+    }
 }
 
 /// The JSON page of a project (PEP 691, with PEP 700's `versions`, `size`, `upload-time`).

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{API_VERSION, escape, page_head};
+use super::{API_VERSION, escape, page_head, write_data_attributes};
 use crate::index::Listing;
 use crate::packaging::{CoreMetadataRef, DistFilename, ProjectName, SimpleFile};
 use crate::upstream::UpstreamProject;
@@ -45,34 +45,18 @@ pub fn render_html(name: &ProjectName, project: &UpstreamProject, proxied: bool)
             let _ = write!(href, "#{algorithm}={digest}");
         }
         let _ = write!(body, "    <a href=\"{}\"", escape(&href));
-        if let Some(requires_python) = &file.requires_python {
-            let _ = write!(
-                body,
-                " data-requires-python=\"{}\"",
-                escape(requires_python)
-            );
-        }
         let metadata = match Listing::offered_core_metadata(file, proxied) {
             CoreMetadataRef::Absent => None,
             CoreMetadataRef::Present => Some("true".to_owned()),
             CoreMetadataRef::Sha256(hash) => Some(format!("sha256={hash}")),
         };
-        if let Some(metadata) = metadata {
-            let value = escape(&metadata);
-            let _ = write!(
-                body,
-                " data-core-metadata=\"{value}\" data-dist-info-metadata=\"{value}\""
-            );
-        }
-        if let Some(reason) = &file.yanked {
-            let _ = write!(body, " data-yanked=\"{}\"", escape(reason));
-        }
-        if let Some(size) = file.size {
-            let _ = write!(body, " data-size=\"{size}\"");
-        }
-        if let Some(time) = &file.upload_time {
-            let _ = write!(body, " data-upload-time=\"{}\"", escape(time));
-        }
+        write_data_attributes(
+            &mut body,
+            file.requires_python.as_deref(),
+            metadata.as_deref(),
+            file.yanked.as_deref(),
+            (file.size, file.upload_time.as_deref()),
+        );
         let _ = writeln!(body, ">{}</a><br>", escape(&file.filename));
     }
     body.push_str("  </body>\n</html>\n");
