@@ -21,6 +21,9 @@ pub const EXAMPLE_INDEX_URL: &str = "https://pypi.example.com/ghcr.io/my-org/";
 /// The private package the examples publish and install.
 pub const PACKAGE: &str = "acme-greeting";
 
+/// The namespace [`Examples::run_on_project`] publishes to.
+const BUILT: &str = "team/built";
+
 /// A proxy that refuses every connection: clients may reach loopback (exempt through the
 /// sandbox's `NO_PROXY`) and nothing else, so no example can lean on PyPI.
 const NO_NETWORK: [(&str, &str); 4] = [
@@ -123,11 +126,35 @@ impl Examples {
         Ok(sorted(vec![spec.wheel_filename(), spec.sdist_filename()]))
     }
 
+    /// Builds version 1.0.0 of the package into a fresh directory; its file names and the
+    /// directory (for `DIST_DIR`).
+    pub async fn build_package(&self) -> anyhow::Result<(Vec<String>, String)> {
+        let dist = self.env.sandbox.fresh_path("dist");
+        let files = self.build(&DistSpec::new(PACKAGE, "1.0.0"), &dist).await?;
+        Ok((files, path_str(&dist)))
+    }
+
+    /// Runs `examples/<name>/run.sh` (as [`Examples::run`]) on a fresh project directory
+    /// (`PROJECT_DIR`), publishing to [`BUILT`] (`INDEX_URL`), plus `extra`.
+    pub async fn run_on_project(
+        &self,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Output> {
+        let project = path_str(&self.env.sandbox.fresh_path("project"));
+        let built = self.index_url(BUILT);
+        let mut env = vec![
+            ("INDEX_URL", built.as_str()),
+            ("PROJECT_DIR", project.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        self.run(name, &env).await
+    }
+
     /// Publishes `spec`'s wheel (and sdist) to `namespace` with the harness's twine.
     pub async fn publish(&self, spec: &DistSpec, namespace: &str) -> anyhow::Result<()> {
         let dir = self.env.sandbox.fresh_path("dist");
-        self.env.sandbox.wheel_into(spec, &dir).await?;
-        self.env.sandbox.sdist_into(spec, &dir).await?;
+        self.build(spec, &dir).await?;
         let wheel = dir.join(spec.wheel_filename());
         let sdist = dir.join(spec.sdist_filename());
         self.env
@@ -196,9 +223,7 @@ fn path_str(path: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twine_publish() -> anyhow::Result<()> {
     let ex = Examples::start().await?;
-    let dist = ex.env.sandbox.fresh_path("dist");
-    let files = ex.build(&DistSpec::new(PACKAGE, "1.0.0"), &dist).await?;
-    let dist = path_str(&dist);
+    let (files, dist) = ex.build_package().await?;
 
     // Credentials matter: a wrong token is refused and nothing is stored.
     let out = ex
@@ -237,9 +262,7 @@ async fn twine_publish_with_a_token_as_token_user() -> anyhow::Result<()> {
     let ex = Examples::start_in(AuthMode::Token).await?;
     let token_server = ex.env.registry.token_server().context("a token registry")?;
     let token = token_server.personal_access_token(crate::harness::token_server::Grant::All);
-    let dist = ex.env.sandbox.fresh_path("dist");
-    let files = ex.build(&DistSpec::new(PACKAGE, "1.0.0"), &dist).await?;
-    let dist = path_str(&dist);
+    let (files, dist) = ex.build_package().await?;
     let before = token_server.request_log().len();
     let out = ex
         .run(
@@ -270,9 +293,7 @@ async fn twine_publish_with_a_token_as_token_user() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uv_publish() -> anyhow::Result<()> {
     let ex = Examples::start().await?;
-    let dist = ex.env.sandbox.fresh_path("dist");
-    let files = ex.build(&DistSpec::new(PACKAGE, "1.0.0"), &dist).await?;
-    let dist = path_str(&dist);
+    let (files, dist) = ex.build_package().await?;
 
     ex.run("uv-publish", &[("DIST_DIR", &dist)])
         .await?
@@ -285,29 +306,17 @@ async fn uv_publish() -> anyhow::Result<()> {
     assert!(out.combined().contains("already exists, skipping"), "{out}");
 
     // Without DIST_DIR the project itself is built (`uv build`) and published.
-    let project = path_str(&ex.env.sandbox.fresh_path("project"));
-    let built = ex.index_url("team/built");
-    let out = ex
-        .run(
-            "uv-publish",
-            &[
-                ("DIST_DIR", ""),
-                ("INDEX_URL", &built),
-                ("PROJECT_DIR", &project),
-            ],
-        )
-        .await?;
-    out.assert_success();
-    assert_eq!(ex.listed("team/built", PACKAGE).await?, files);
+    ex.run_on_project("uv-publish", &[("DIST_DIR", "")])
+        .await?
+        .assert_success();
+    assert_eq!(ex.listed(BUILT, PACKAGE).await?, files);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poetry_publish() -> anyhow::Result<()> {
     let ex = Examples::start().await?;
-    let dist = ex.env.sandbox.fresh_path("dist");
-    let files = ex.build(&DistSpec::new(PACKAGE, "1.0.0"), &dist).await?;
-    let dist = path_str(&dist);
+    let (files, dist) = ex.build_package().await?;
 
     ex.run("poetry-publish", &[("DIST_DIR", &dist)])
         .await?
@@ -315,15 +324,10 @@ async fn poetry_publish() -> anyhow::Result<()> {
     assert_eq!(ex.listed(&ex.env.namespace, PACKAGE).await?, files);
 
     // Without DIST_DIR: `poetry publish --build`.
-    let project = path_str(&ex.env.sandbox.fresh_path("project"));
-    let built = ex.index_url("team/built");
-    ex.run(
-        "poetry-publish",
-        &[("INDEX_URL", &built), ("PROJECT_DIR", &project)],
-    )
-    .await?
-    .assert_success();
-    assert_eq!(ex.listed("team/built", PACKAGE).await?, files);
+    ex.run_on_project("poetry-publish", &[])
+        .await?
+        .assert_success();
+    assert_eq!(ex.listed(BUILT, PACKAGE).await?, files);
 
     // poetry wrote its configuration inside the sandbox, not in the machine's.
     let config = std::fs::read_to_string(ex.env.sandbox.path().join("poetry-config/config.toml"))?;
