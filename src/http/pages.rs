@@ -196,7 +196,7 @@ pub fn render_project_json(page: &ProjectPage) -> serde_json::Value {
                 "requires-python": file.requires_python,
                 "size": file.size,
                 "upload-time": file.uploaded,
-                "yanked": yanked_json(file),
+                "yanked": yanked_json(file.yanked.as_deref()),
                 "core-metadata": file.core_metadata.as_ref().map_or(json!(false), |sha256| json!({ "sha256": sha256 })),
             });
             if file.size.is_none() {
@@ -237,8 +237,8 @@ pub fn render_list_json(projects: &[ProjectName]) -> serde_json::Value {
 }
 
 /// `false`, `true`, or the reason (PEP 691 forbids an empty-string reason).
-fn yanked_json(file: &StoredFile) -> serde_json::Value {
-    match file.yanked.as_deref() {
+fn yanked_json(yanked: Option<&str>) -> serde_json::Value {
+    match yanked {
         None => json!(false),
         Some("") => json!(true),
         Some(reason) => json!(reason),

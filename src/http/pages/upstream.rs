@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{API_VERSION, escape, page_head, write_data_attributes};
+use super::{API_VERSION, escape, page_head, write_data_attributes, yanked_json};
 use crate::index::Listing;
 use crate::packaging::{CoreMetadataRef, DistFilename, ProjectName, SimpleFile};
 use crate::upstream::UpstreamProject;
@@ -83,11 +83,7 @@ pub fn render_json(
                 "url": file_url(file, proxied),
                 "hashes": file.hashes,
                 "requires-python": file.requires_python,
-                "yanked": match file.yanked.as_deref() {
-                    None => json!(false),
-                    Some("") => json!(true),
-                    Some(reason) => json!(reason),
-                },
+                "yanked": yanked_json(file.yanked.as_deref()),
                 "core-metadata": match Listing::offered_core_metadata(file, proxied) {
                     CoreMetadataRef::Absent => json!(false),
                     CoreMetadataRef::Present => json!(true),
