@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, HeaderMap, LOCATION};
 
 use crate::harness::Server;
+use crate::harness::background::{self, Background};
 use crate::harness::fake_registry::{
     self, Endpoint, FILENAME, FakeRegistry, Fault, NAMESPACE, PROJECT,
 };
@@ -26,34 +27,24 @@ const PASSWORD: &str = "pw-REDIRECTS-registry-only-41c7";
 /// A stand-in for object storage (S3, GCS, Azure Blob) on its own port: serves the fake
 /// registry's one file at `/storage/<digest>` and records the headers of every request.
 struct ObjectStorage {
-    address: std::net::SocketAddr,
+    server: Background,
     seen: Arc<Mutex<Vec<HeaderMap>>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl ObjectStorage {
-    async fn start() -> anyhow::Result<ObjectStorage> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
+    fn start() -> anyhow::Result<ObjectStorage> {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new()
             .route("/storage/{digest}", axum::routing::get(serve_object))
             .with_state(Arc::clone(&seen));
-        let task = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
-                eprintln!("object storage on {address} failed: {error}");
-            }
-        });
-        Ok(ObjectStorage {
-            address,
-            seen,
-            task,
-        })
+        let listener = background::bind("object storage")?;
+        let server = Background::serve(listener, "object-storage", app)?;
+        Ok(ObjectStorage { server, seen })
     }
 
     /// `http://127.0.0.1:PORT/storage/`: the fake registry appends the digest.
     fn base(&self) -> String {
-        format!("http://{}/storage/", self.address)
+        format!("http://{}/storage/", self.server.address())
     }
 
     /// Where the registry sends a download of the fake's one file.
@@ -85,12 +76,6 @@ impl ObjectStorage {
                 );
             }
         }
-    }
-}
-
-impl Drop for ObjectStorage {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -171,7 +156,7 @@ impl Rig {
 /// the server itself; the registry got the caller's credentials, object storage none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_redirected_blobs_without_credentials() -> anyhow::Result<()> {
-    let storage = ObjectStorage::start().await?;
+    let storage = ObjectStorage::start()?;
     let rig = Rig::start(&storage.base(), BlobRedirects::Stream).await?;
 
     let response = rig.file(reqwest::Method::GET).await?;
@@ -217,7 +202,7 @@ async fn streams_redirected_blobs_without_credentials() -> anyhow::Result<()> {
 /// server itself never contacts object storage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passes_redirects_to_the_client_when_configured() -> anyhow::Result<()> {
-    let storage = ObjectStorage::start().await?;
+    let storage = ObjectStorage::start()?;
     let rig = Rig::start(&storage.base(), BlobRedirects::Redirect).await?;
 
     let response = rig.file(reqwest::Method::GET).await?;
@@ -263,7 +248,10 @@ async fn passes_redirects_to_the_client_when_configured() -> anyhow::Result<()> 
     let ours = reqwest::Url::parse(&rig.server.url())?;
     assert_eq!(link.origin(), ours.origin(), "{href}");
     assert_eq!(link.path(), reqwest::Url::parse(&rig.file_url())?.path());
-    assert!(!html.contains(&storage.address.to_string()), "{html}");
+    assert!(
+        !html.contains(&storage.server.address().to_string()),
+        "{html}"
+    );
     Ok(())
 }
 
@@ -280,8 +268,8 @@ fn file_href(html: &str) -> Option<String> {
 /// addresses are never contacted (the server refuses before connecting).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_redirects_to_internal_addresses_and_other_schemes() -> anyhow::Result<()> {
-    let storage = ObjectStorage::start().await?;
-    let port = storage.address.port();
+    let storage = ObjectStorage::start()?;
+    let port = storage.server.address().port();
     let targets = [
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "//169.254.169.254/latest/meta-data/".to_owned(),

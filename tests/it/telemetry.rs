@@ -16,6 +16,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind};
 use prost::Message as _;
 
+use crate::harness::background::{self, Background};
 use crate::harness::process::ServerProcess;
 use crate::harness::{AuthMode, Registry};
 
@@ -27,31 +28,27 @@ const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
 struct Collector {
     url: String,
     bodies: Arc<Mutex<Vec<Bytes>>>,
-    task: tokio::task::JoinHandle<()>,
+    _server: Background,
 }
 
 impl Collector {
-    async fn start() -> anyhow::Result<Self> {
+    fn start() -> anyhow::Result<Self> {
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new()
             .route("/v1/traces", post(receive))
             .with_state(Arc::clone(&bodies));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = background::bind("the collector")?;
         let url = format!("http://{}", listener.local_addr()?);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { url, bodies, task })
+        let server = Background::serve(listener, "otlp-collector", app)?;
+        Ok(Self {
+            url,
+            bodies,
+            _server: server,
+        })
     }
 
     fn bodies(&self) -> Vec<Bytes> {
         self.bodies.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -133,7 +130,7 @@ async fn stop(mut server: ServerProcess) -> anyhow::Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_are_exported_over_otlp_without_credentials() -> anyhow::Result<()> {
-    let collector = Collector::start().await?;
+    let collector = Collector::start()?;
     let registry = Registry::start(AuthMode::Htpasswd).await?;
     let (user, password) = registry.credentials().unwrap();
     let settings = [("OCI_PYPI_OTLP_ENDPOINT", collector.url.as_str())];
@@ -205,7 +202,7 @@ async fn spans_are_exported_over_otlp_without_credentials() -> anyhow::Result<()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_requests_carry_the_trace_context() -> anyhow::Result<()> {
     use crate::harness::fake_registry::{FakeRegistry, NAMESPACE, PROJECT};
-    let collector = Collector::start().await?;
+    let collector = Collector::start()?;
     let fake = FakeRegistry::start()?;
     let settings = [("OCI_PYPI_OTLP_ENDPOINT", collector.url.as_str())];
     let server = ServerProcess::start(&fake.origin(), &settings).await?;
@@ -240,7 +237,7 @@ async fn registry_requests_carry_the_trace_context() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_exported_without_an_endpoint() -> anyhow::Result<()> {
-    let collector = Collector::start().await?;
+    let collector = Collector::start()?;
     let registry = Registry::start(AuthMode::Htpasswd).await?;
     // The standard OpenTelemetry variable alone does not turn export on.
     let settings = [("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url.as_str())];
