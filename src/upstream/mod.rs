@@ -14,6 +14,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 
 use crate::packaging::{MAX_PAGE_SIZE, ProjectName, SimpleFile, parse_html_page, parse_json_page};
+use crate::storage::registry::read_limited;
 
 /// What clients of simple indexes send, preferring JSON.
 const ACCEPT_PAGES: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
@@ -194,7 +195,10 @@ impl UpstreamIndex {
         {
             return Err(self.invalid("the page is too large"));
         }
-        let body = response.bytes().await.map_err(unreachable)?;
+        // A page sent without a length is read no further than one byte past the limit.
+        let body = read_limited(response, MAX_PAGE_SIZE + 1)
+            .await
+            .map_err(unreachable)?;
         if body.len() > MAX_PAGE_SIZE {
             return Err(self.invalid("the page is too large"));
         }

@@ -417,8 +417,11 @@ fn oci_error_code(body: &[u8]) -> Option<String> {
     plain.then(|| code.to_owned())
 }
 
-/// Reads at most `limit` bytes of a body; longer bodies are cut.
-async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+/// Reads at most `limit` bytes of a body; longer bodies are cut (and the rest is not read).
+pub(crate) async fn read_limited(
+    mut response: Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         let room = limit.saturating_sub(body.len());
