@@ -119,8 +119,10 @@ impl ReleaseIndex {
         version_text: &str,
         filename: &str,
     ) -> Option<StoredFile> {
-        self.files(project, version_text)
-            .into_iter()
+        self.index
+            .manifests
+            .iter()
+            .filter_map(|entry| stored_file(entry, project, version_text))
             .find(|f| f.filename == filename)
     }
 
