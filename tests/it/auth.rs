@@ -23,21 +23,9 @@ async fn twine_upload_as(
     password: &str,
     file: &Path,
 ) -> anyhow::Result<Output> {
-    let url = env.index_url();
-    let path = file.display().to_string();
-    let args = [
-        "upload",
-        "--non-interactive",
-        "--disable-progress-bar",
-        "--repository-url",
-        &url,
-        "-u",
-        username,
-        "-p",
-        password,
-        &path,
-    ];
-    env.sandbox.twine(&args).await
+    env.sandbox
+        .twine_upload(&env.index_url(), username, password, &[file])
+        .await
 }
 
 /// Without credentials, or with wrong ones, a private registry's project answers 401 with a
@@ -71,20 +59,7 @@ async fn refusals_are_401_with_a_challenge(mode: AuthMode) -> anyhow::Result<()>
     // twine with a wrong password fails with 401.
     let spec = DistSpec::new("private-pkg", "2.0");
     let wheel = env.sandbox.wheel(&spec).await?;
-    let url = env.index_url();
-    let path = wheel.display().to_string();
-    let args = [
-        "upload",
-        "--non-interactive",
-        "--repository-url",
-        &url,
-        "-u",
-        "ci-user",
-        "-p",
-        "wrong",
-        &path,
-    ];
-    let out = env.sandbox.twine(&args).await?;
+    let out = twine_upload_as(&env, "ci-user", "wrong", &wheel).await?;
     out.assert_failure();
     assert!(out.combined().contains("401"), "{}", out.dump());
     assert!(
@@ -124,20 +99,7 @@ async fn read_only_user_gets_403_on_writes() -> anyhow::Result<()> {
 
     let other = DistSpec::new("guarded", "2.0");
     let wheel = env.sandbox.wheel(&other).await?;
-    let index = env.index_url();
-    let path = wheel.display().to_string();
-    let args = [
-        "upload",
-        "--non-interactive",
-        "--repository-url",
-        &index,
-        "-u",
-        &reader,
-        "-p",
-        &password,
-        &path,
-    ];
-    let out = env.sandbox.twine(&args).await?;
+    let out = twine_upload_as(&env, &reader, &password, &wheel).await?;
     out.assert_failure();
     assert!(out.combined().contains("403"), "{}", out.dump());
 

@@ -82,20 +82,10 @@ async fn zero_config_quick_start() -> anyhow::Result<()> {
     let spec = DistSpec::new("my-package", "0.1.0");
     let wheel = sandbox.wheel(&spec).await?;
     let index = format!("{origin}/local/my-team/");
-    let wheel_text = wheel.display().to_string();
-    let args = [
-        "upload",
-        "--non-interactive",
-        "--disable-progress-bar",
-        "--repository-url",
-        &index,
-        "-u",
-        "any",
-        "-p",
-        "any",
-        &wheel_text,
-    ];
-    sandbox.twine(&args).await?.assert_success();
+    sandbox
+        .twine_upload(&index, "any", "any", &[&wheel])
+        .await?
+        .assert_success();
     let (out, target) = sandbox.pip_install(&index, &["my-package"]).await?;
     out.assert_success();
     assert_eq!(

@@ -418,19 +418,11 @@ async fn upload_tokens_publish_to_their_namespace_only() -> anyhow::Result<()> {
 
     // twine, as a CI job would run it after its own exchange.
     let url = setup.index_url(NAMESPACE);
-    let path = wheel.display().to_string();
-    let args = [
-        "upload",
-        "--non-interactive",
-        "--repository-url",
-        &url,
-        "-u",
-        "__token__",
-        "-p",
-        &token,
-        &path,
-    ];
-    setup.sandbox.twine(&args).await?.assert_success();
+    setup
+        .sandbox
+        .twine_upload(&url, "__token__", &token, &[&wheel])
+        .await?
+        .assert_success();
     let direct = setup.registry.direct();
     assert_eq!(
         direct.tags("team/python/scoped").await?,
@@ -562,21 +554,12 @@ async fn upload_tokens_work_on_replicas_sharing_the_secret() -> anyhow::Result<(
 
     let spec = DistSpec::new("replicated", "1.0");
     let wheel = setup.sandbox.wheel(&spec).await?;
-    let path = wheel.display().to_string();
     for (server, accepted) in [(&stranger, false), (&replica, true)] {
         let url = format!("{}/{}/{NAMESPACE}/", server.url(), setup.registry.host());
-        let args = [
-            "upload",
-            "--non-interactive",
-            "--repository-url",
-            &url,
-            "-u",
-            "__token__",
-            "-p",
-            &token,
-            &path,
-        ];
-        let out = setup.sandbox.twine(&args).await?;
+        let out = setup
+            .sandbox
+            .twine_upload(&url, "__token__", &token, &[&wheel])
+            .await?;
         if accepted {
             out.assert_success();
         } else {

@@ -372,6 +372,30 @@ impl Sandbox {
         self.run_with_env("twine", args, &[]).await
     }
 
+    /// `twine upload` of `files` to the repository `url` as `username` with `password`.
+    pub async fn twine_upload(
+        &self,
+        url: &str,
+        username: &str,
+        password: &str,
+        files: &[&Path],
+    ) -> anyhow::Result<Output> {
+        let mut args = vec![
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            url,
+            "-u",
+            username,
+            "-p",
+            password,
+        ];
+        let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        self.twine(&args).await
+    }
+
     /// Runs `<venv>/bin/python ARGS`.
     pub async fn python(&self, args: &[&str]) -> anyhow::Result<Output> {
         self.run_with_env("python", args, &[]).await

@@ -170,20 +170,9 @@ impl TestEnv {
         let (user, password) = self
             .credentials()
             .unwrap_or_else(|| ("anonymous".to_owned(), "none".to_owned()));
-        let mut args = vec![
-            "upload",
-            "--non-interactive",
-            "--disable-progress-bar",
-            "--repository-url",
-            url,
-            "-u",
-            &user,
-            "-p",
-            &password,
-        ];
-        let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-        args.extend(paths.iter().map(String::as_str));
-        self.sandbox.twine(&args).await
+        self.sandbox
+            .twine_upload(url, &user, &password, files)
+            .await
     }
 
     /// `uv publish` of `files` with the main credentials.
