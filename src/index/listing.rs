@@ -21,7 +21,7 @@ pub struct Release {
 }
 
 /// Everything a project page shows.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ProjectPage {
     /// The project.
     pub name: ProjectName,
@@ -43,12 +43,6 @@ pub struct Rendered {
     pub body: bytes::Bytes,
     /// Its strong `ETag` value, quoted.
     pub etag: String,
-}
-
-impl Clone for Renders {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
 }
 
 impl Renders {
