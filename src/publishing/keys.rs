@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::error::PublishingError;
+use crate::storage::registry::read_limited;
 
 /// How long a key set is used before it is fetched again.
 const KEYS_TTL: Duration = Duration::from_secs(3600);
@@ -178,7 +179,7 @@ impl KeyCache {
         url: &str,
         limit: usize,
     ) -> Result<T, String> {
-        let mut response = self
+        let response = self
             .http
             .get(url)
             .header(http::header::ACCEPT, "application/json")
@@ -188,16 +189,11 @@ impl KeyCache {
         if !response.status().is_success() {
             return Err(format!("`{url}` answered {}", response.status()));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = read_limited(response, limit + 1)
             .await
-            .map_err(|error| format!("`{url}`: {}", without_url(&error)))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(format!("`{url}` answered more than {limit} bytes"));
-            }
-            body.extend_from_slice(&chunk);
+            .map_err(|error| format!("`{url}`: {}", without_url(&error)))?;
+        if body.len() > limit {
+            return Err(format!("`{url}` answered more than {limit} bytes"));
         }
         serde_json::from_slice(&body)
             .map_err(|error| format!("`{url}` answered invalid JSON: {error}"))
