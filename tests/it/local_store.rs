@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 
 use crate::harness::process::ServerProcess;
-use crate::harness::{AuthMode, Backend, DistSpec, Registry, Sandbox, TestEnv};
+use crate::harness::{AuthMode, Backend, DistSpec, Registry, Sandbox, TestEnv, assert_status};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -195,12 +195,7 @@ async fn a_crash_mid_upload_leaves_nothing_visible() -> anyhow::Result<()> {
         .multipart(form(reqwest::Body::from(bytes.clone())))
         .send()
         .await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await?
-    );
+    assert_status(response, StatusCode::OK).await?;
     let file = format!(
         "{}/local/team/crashy/{}",
         server.url(),

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::harness::process::ServerProcess;
-use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, Server, TestEnv};
+use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, Server, TestEnv, assert_status};
 
 fn value(metrics: &str, line_start: &str) -> f64 {
     metrics
@@ -211,12 +211,7 @@ async fn request_ids_reach_the_registry() -> anyhow::Result<()> {
         .multipart(form)
         .send()
         .await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await?
-    );
+    assert_status(response, StatusCode::OK).await?;
     assert!(
         fake.requests(crate::harness::fake_registry::Endpoint::UploadPatch) > before_patches,
         "the upload streamed no PATCH"

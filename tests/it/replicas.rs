@@ -8,7 +8,7 @@ use reqwest::multipart::{Form, Part};
 use sha2::{Digest as _, Sha256};
 
 use crate::harness::process::ServerProcess;
-use crate::harness::{AuthMode, DistSpec, Registry, Sandbox};
+use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, assert_status};
 
 fn upload_form(name: &str, version: &str, filename: &str, bytes: Vec<u8>) -> Form {
     let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -87,12 +87,7 @@ async fn race_sixteen_uploads(
     });
     for response in futures_util::future::join_all(uploads).await {
         let response = response?;
-        assert_eq!(
-            response.status(),
-            StatusCode::OK,
-            "{}",
-            response.text().await?
-        );
+        assert_status(response, StatusCode::OK).await?;
     }
 
     let page = authenticate(client().get(format!("{}{base}/", servers[0].url())))

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
+use crate::harness::{AuthMode, Backend, DistSpec, TestEnv, assert_status};
 
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 const HTML: &str = "application/vnd.pypi.simple.v1+html";
@@ -225,12 +225,7 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     }
     let response = yank_broken(&env, &yank).await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await?
-    );
+    assert_status(response, StatusCode::OK).await?;
 
     let url = env.index_url_with_credentials();
     let (out, target) = env.sandbox.pip_install(&url, &["yanky"]).await?;
@@ -603,12 +598,7 @@ async fn uploads_accept_every_field_clients_send() -> anyhow::Result<()> {
         .multipart(form)
         .send()
         .await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await?
-    );
+    assert_status(response, StatusCode::OK).await?;
     let json = get_json(&env, &format!("{}/fieldy/json", env.base_path()), false).await?;
     assert_eq!(
         json["info"]["project_urls"]["Issues"],

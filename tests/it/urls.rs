@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
+use crate::harness::{AuthMode, Backend, DistSpec, TestEnv, assert_status};
 
 crate::in_every_backend!(
     redirects_pages_but_never_uploads,
@@ -266,12 +266,7 @@ async fn releases_json_for_renovate(backend: Backend) -> anyhow::Result<()> {
             .multipart(form)
             .send()
             .await?;
-        assert_eq!(
-            response.status(),
-            StatusCode::OK,
-            "{}",
-            response.text().await?
-        );
+        assert_status(response, StatusCode::OK).await?;
     }
     let path = format!("{}/renovated/json", env.base_path());
     let response = env.http(Method::GET, &path, true).send().await?;

@@ -219,3 +219,12 @@ impl TestEnv {
         format!("/{}/{}", self.segment(), self.namespace)
     }
 }
+
+/// Asserts that `response` answered `expected`, with its body in the message when not.
+pub async fn assert_status(
+    response: reqwest::Response,
+    expected: reqwest::StatusCode,
+) -> anyhow::Result<()> {
+    assert_eq!(response.status(), expected, "{}", response.text().await?);
+    Ok(())
+}
