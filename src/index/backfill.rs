@@ -65,8 +65,9 @@ impl Index {
         let Some(metadata) = read_metadata(store, repository, file, &filename).await? else {
             return Ok(false);
         };
+        let size = metadata.len() as u64;
         let metadata_digest = store
-            .push_small_blob(repository, metadata.clone().into(), false)
+            .push_small_blob(repository, metadata.into(), false)
             .await?;
         let reference = Reference::Digest(file.manifest.clone());
         let manifest = store
@@ -87,7 +88,6 @@ impl Index {
             .ok_or_else(|| IndexError::FileNotFound {
                 filename: file.filename.clone(),
             })?;
-        let size = metadata.len() as u64;
         let rebuilt =
             layout::with_core_metadata(&manifest.bytes, &entry, (&metadata_digest, size), version)?;
         let new_reference = Reference::Digest(Digest::parse(&rebuilt.entry.digest)?);
