@@ -25,14 +25,7 @@ fn render() -> String {
         if id == "help" || id == "version" {
             continue;
         }
-        let flag = argument
-            .get_long()
-            .map(|l| format!("`--{l}`"))
-            .unwrap_or_default();
-        let env = argument
-            .get_env()
-            .map(|e| format!("`{}`", e.to_string_lossy()))
-            .unwrap_or_default();
+        let (flag, env) = flag_and_env(argument);
         let env = if id == "port" {
             format!("{env}, then `PORT`")
         } else {
@@ -90,14 +83,7 @@ fn render() -> String {
             if id == "help" {
                 continue;
             }
-            let flag = argument
-                .get_long()
-                .map(|l| format!("`--{l}`"))
-                .unwrap_or_default();
-            let env = argument
-                .get_env()
-                .map(|e| format!("`{}`", e.to_string_lossy()))
-                .unwrap_or_default();
+            let (flag, env) = flag_and_env(argument);
             let help = argument
                 .get_help()
                 .map(ToString::to_string)
@@ -136,4 +122,17 @@ fn every_option_has_an_environment_variable_and_help() {
         assert!(env.to_string_lossy().starts_with("OCI_PYPI_"), "{id}");
         assert!(argument.get_help().is_some(), "--{id} has no help");
     }
+}
+
+/// An argument's `` `--flag` `` and `` `ENV` `` cells (empty when it has none).
+fn flag_and_env(argument: &clap::Arg) -> (String, String) {
+    let flag = argument
+        .get_long()
+        .map(|l| format!("`--{l}`"))
+        .unwrap_or_default();
+    let env = argument
+        .get_env()
+        .map(|e| format!("`{}`", e.to_string_lossy()))
+        .unwrap_or_default();
+    (flag, env)
 }
