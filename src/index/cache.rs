@@ -83,23 +83,27 @@ impl ListingCache {
 
     /// A page built less than the TTL ago for the same caller.
     pub fn fresh_page(&self, caller: &str, project: &ProjectKey) -> Option<Arc<ProjectPage>> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let pages = lock(&self.pages);
-        let (built, page) = pages.get(&(caller.to_owned(), project.clone()))?;
-        (built.elapsed() < self.ttl).then(|| Arc::clone(page))
+        self.page_younger_than(caller, project, self.ttl)
     }
 
     /// A page built for the same caller that expired less than one more TTL ago: what is
     /// served while a rebuild is under way.
     pub fn recent_page(&self, caller: &str, project: &ProjectKey) -> Option<Arc<ProjectPage>> {
+        self.page_younger_than(caller, project, self.ttl * 2)
+    }
+
+    fn page_younger_than(
+        &self,
+        caller: &str,
+        project: &ProjectKey,
+        age: Duration,
+    ) -> Option<Arc<ProjectPage>> {
         if self.ttl.is_zero() {
             return None;
         }
         let pages = lock(&self.pages);
         let (built, page) = pages.get(&(caller.to_owned(), project.clone()))?;
-        (built.elapsed() < self.ttl * 2).then(|| Arc::clone(page))
+        (built.elapsed() < age).then(|| Arc::clone(page))
     }
 
     /// Remembers a page built for `caller` from what the registry held after `since`; not if
