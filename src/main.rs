@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
     let state = match oci_pypi::state(&config) {
         Ok(state) => state,
         Err(error) => {
-            eprintln!("oci-pypi: {}", chain(&error));
+            eprintln!("oci-pypi: {}", oci_pypi::telemetry::error_chain(&error));
             return ExitCode::FAILURE;
         }
     };
@@ -52,18 +52,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Completes on SIGINT or SIGTERM.

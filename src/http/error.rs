@@ -159,24 +159,16 @@ fn storage_status(error: &StorageError) -> StatusCode {
     }
 }
 
-/// The error and its sources, for the log.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = self.to_string();
         if status.is_server_error() {
-            tracing::error!(http.status = status.as_u16(), "{}", chain(&self));
+            tracing::error!(
+                http.status = status.as_u16(),
+                "{}",
+                crate::telemetry::error_chain(&self)
+            );
         } else {
             tracing::info!(http.status = status.as_u16(), "refused: {message}");
         }

@@ -41,6 +41,20 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::{Config, LogFormat};
 
+/// An error and its causes on one line (`outer: cause: root cause`), for logs and the
+/// command line.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Keeps trace export running: dropping it sends the spans not yet exported (waiting for the
 /// collector a few seconds at most). Holds nothing when no collector is configured.
 #[derive(Debug, Default)]
