@@ -41,11 +41,18 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
     let state = crate::state(config).map_err(|error| CommandError::Setup(error.to_string()))?;
     let index = &state.index;
     let reports = match command {
-        Command::Promote(args) => vec![promote(index, args).await?],
-        Command::CopyNamespace(args) => copy_namespace(index, args).await?,
-        Command::BackfillMetadata(args) => return backfill(index, args).await,
+        Command::Promote(args) => promote(index, args).await.map(|report| vec![report]),
+        Command::CopyNamespace(args) => copy_namespace(index, args).await,
+        Command::BackfillMetadata(args) => {
+            let report = backfill(index, args).await;
+            index.finish_background_work().await;
+            return report;
+        }
         Command::Healthcheck => return healthcheck(config).await,
     };
+    // The listing documents of what changed are brought up to date before exiting.
+    index.finish_background_work().await;
+    let reports = reports?;
     let total: PromotionReport =
         reports
             .into_iter()

@@ -61,10 +61,38 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_LISTING_CONCURRENCY", default_value_t = 32)]
     pub listing_concurrency: usize,
 
-    /// Seconds a caller's project page is reused without asking the registry again (0: never).
-    /// Changes made through this server are visible at once; others after this delay.
+    /// Seconds a project page may be served from memory without asking the registry (0:
+    /// never). From half of it on, a request starts a background refresh and is answered at
+    /// once. Changes made through this server are visible at once; changes made elsewhere
+    /// (another replica, another tool) within this delay. Each caller's right to read a
+    /// project is also checked with the registry at most this often.
     #[arg(long, env = "OCI_PYPI_LISTING_CACHE_TTL", default_value_t = 5)]
     pub listing_cache_ttl: u64,
+
+    /// About how much memory cached project pages may take, in bytes or with a unit
+    /// (`256MiB`); the pages read longest ago are dropped first.
+    #[arg(long, env = "OCI_PYPI_LISTING_CACHE_MEMORY", default_value = "256MiB", value_parser = parse_size)]
+    pub listing_cache_memory: u64,
+
+    /// Per-project listing documents (under the tag `oci-pypi.listing`, see docs/design.md),
+    /// which make a project page cost a few registry requests whatever its number of
+    /// releases: `write` reads them and keeps them up to date, `read` only reads them, `off`
+    /// reads every release tag instead.
+    #[arg(long, env = "OCI_PYPI_LISTING_DOCUMENTS", value_enum, default_value_t = ListingDocumentsMode::Write)]
+    pub listing_documents: ListingDocumentsMode,
+
+    /// Seconds between background checks of a project served from its listing document
+    /// against every release tag, which catch releases changed by tools that do not keep
+    /// the document (0: never).
+    #[arg(long, env = "OCI_PYPI_LISTING_AUDIT_INTERVAL", default_value_t = 600)]
+    pub listing_audit_interval: u64,
+
+    /// Check the sha256 of every whole-file download on the server. Off by default: files are
+    /// fetched from the registry by their sha256 (content-addressed, checked by the registry
+    /// on push), and clients check it against the page; a file whose blob had to be found
+    /// through its manifest is always checked.
+    #[arg(long, env = "OCI_PYPI_VERIFY_DOWNLOADS")]
+    pub verify_downloads: bool,
 
     /// Keep only the newest N releases of a project in listings (PEP 440 order); 0 lists all.
     #[arg(long, env = "OCI_PYPI_MAX_VERSIONS", default_value_t = 0)]
@@ -254,6 +282,17 @@ pub enum BlobRedirects {
     Redirect,
 }
 
+/// What the server does with per-project listing documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListingDocumentsMode {
+    /// Never read them.
+    Off,
+    /// Read them, never write them.
+    Read,
+    /// Read them and keep them up to date.
+    Write,
+}
+
 /// How upstream files reach clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum UpstreamFiles {
@@ -346,6 +385,10 @@ impl Config {
             read_timeout: 60,
             listing_concurrency: 32,
             listing_cache_ttl: 5,
+            listing_cache_memory: 256 << 20,
+            listing_documents: ListingDocumentsMode::Write,
+            listing_audit_interval: 600,
+            verify_downloads: false,
             max_versions: 0,
             blob_redirects: BlobRedirects::Stream,
             shutdown_grace: 30,

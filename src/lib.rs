@@ -38,7 +38,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::index::{Index, IndexOptions, RegistryPolicy};
+use crate::index::{Index, IndexOptions, ListingDocuments, RegistryPolicy};
 use crate::index::{Target, UpstreamRoute, Upstreams};
 use crate::publishing::{PublishingError, TrustedPublishing};
 use crate::storage::StorageError;
@@ -89,6 +89,15 @@ pub fn state(config: &Config) -> Result<http::AppState, StartError> {
             max_upload_size: config.max_upload_size,
             listing_concurrency: config.listing_concurrency.max(1),
             listing_ttl: std::time::Duration::from_secs(config.listing_cache_ttl),
+            listing_cache_memory: usize::try_from(config.listing_cache_memory)
+                .unwrap_or(usize::MAX),
+            listing_documents: match config.listing_documents {
+                config::ListingDocumentsMode::Off => ListingDocuments::Off,
+                config::ListingDocumentsMode::Read => ListingDocuments::Read,
+                config::ListingDocumentsMode::Write => ListingDocuments::Write,
+            },
+            listing_audit_interval: std::time::Duration::from_secs(config.listing_audit_interval),
+            verify_downloads: config.verify_downloads,
             max_versions: config.max_versions,
             pass_blob_redirects: config.blob_redirects == config::BlobRedirects::Redirect,
             local_store,
@@ -165,6 +174,7 @@ pub async fn serve_state(
     grace: std::time::Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let index = state.index.clone();
     let app = http::router(state);
     let (stopping, mut stopped) = tokio::sync::watch::channel(false);
     let signal = async move {
@@ -172,6 +182,12 @@ pub async fn serve_state(
         let _ = stopping.send(true);
     };
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    // Listing documents being brought up to date after changes are finished too.
+    let server = async move {
+        let result = server.await;
+        index.finish_background_work().await;
+        result
+    };
     let deadline = async move {
         let _ = stopped.wait_for(|stopped| *stopped).await;
         tokio::time::sleep(grace).await;

@@ -101,11 +101,22 @@ async fn main() -> anyhow::Result<()> {
     let proxy = CountingProxy::start(&registry.origin()).await?;
     for &releases in &args.releases {
         eprintln!("bench: seeding {releases} releases");
-        let project = pages::project_name(releases);
-        seed::seed_project(&registry.origin(), pages::NAMESPACE, &project, releases)
+        for (project, writer) in [
+            (pages::project_name(releases), seed::Writer::OciPypi),
+            (pages::pyoci_project_name(releases), seed::Writer::Pyoci),
+        ] {
+            seed::seed_project(
+                &registry.origin(),
+                pages::NAMESPACE,
+                &project,
+                releases,
+                writer,
+            )
             .await
             .with_context(|| format!("seeding {project}"))?;
+        }
     }
+    write_listing_documents(&args, &registry, &proxy).await?;
     let pages = Pages {
         server_bin: &args.bins.server_bin,
         work_dir: &args.bins.work_dir,
@@ -137,6 +148,49 @@ async fn main() -> anyhow::Result<()> {
     if let Some(output) = &args.output {
         std::fs::write(output, &text)?;
     }
+    Ok(())
+}
+
+/// Has a server write the listing document of each `project<N>` (its first page leaves one
+/// behind, in the background), and waits until the registry holds them, so that the page
+/// phases measure projects "written by this server". The `pyoci<N>` projects keep none.
+async fn write_listing_documents(
+    args: &Args,
+    registry: &procs::Process,
+    proxy: &CountingProxy,
+) -> anyhow::Result<()> {
+    let server = procs::start_server(
+        &args.bins.server_bin,
+        &args.bins.work_dir,
+        &proxy.origin(),
+        procs::NO_FLAGS,
+    )
+    .await?;
+    let http = pages::client()?;
+    for &releases in &args.releases {
+        let url = Pages::url(&server, &proxy.host(), releases);
+        pages::fetch(&http, &url, releases).await?;
+        let tags = format!(
+            "{}/v2/{}/{}/tags/list",
+            registry.origin(),
+            pages::NAMESPACE,
+            pages::project_name(releases)
+        );
+        let started = std::time::Instant::now();
+        loop {
+            let listed = http.get(&tags).send().await?.text().await?;
+            if listed.contains("oci-pypi.listing") {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "no listing document for {releases} releases: {listed}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    // The writer confirms its document once more after a pause before it is done.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     Ok(())
 }
 

@@ -51,30 +51,45 @@ pub struct Pages<'a> {
     pub warm_samples: usize,
 }
 
-/// The project seeded with `releases` releases.
+/// The project seeded with `releases` releases as oci-pypi writes them (and given its
+/// listing document by a first server before the measurements).
 pub fn project_name(releases: usize) -> String {
     format!("project{releases}")
 }
 
+/// The project seeded with `releases` releases exactly as PyOCI writes them (no listing
+/// document, no sizes in the release indexes).
+pub fn pyoci_project_name(releases: usize) -> String {
+    format!("pyoci{releases}")
+}
+
+/// Flags of the servers that read PyOCI's data: they never write a listing document (as a
+/// caller without push rights, or a registry refusing the tag), so every cold page is the
+/// tag list and one GET per release.
+const READ_ONLY_DOCUMENTS: &[&str] = &["--listing-documents", "read"];
+
 impl Pages<'_> {
     /// The page URL of `project` on `server`, registry `registry_host`.
     pub fn url(server: &Process, registry_host: &str, releases: usize) -> String {
-        format!(
-            "{}/{registry_host}/{NAMESPACE}/{}/",
-            server.origin(),
-            project_name(releases)
-        )
+        Self::project_url(server, registry_host, &project_name(releases))
     }
 
-    /// Every mode for the project with `releases` releases.
+    /// The page URL of any `project` on `server`, registry `registry_host`.
+    fn project_url(server: &Process, registry_host: &str, project: &str) -> String {
+        format!("{}/{registry_host}/{NAMESPACE}/{project}/", server.origin())
+    }
+
+    /// Every mode for the projects with `releases` releases.
     pub async fn run(&self, releases: usize) -> anyhow::Result<PageResult> {
         eprintln!("bench: project pages with {releases} releases");
         let mut rows = Vec::new();
         rows.push(self.cold_restarts(releases, true).await?);
         rows.push(self.cold_restarts(releases, false).await?);
+        rows.push(self.pyoci_cold_restarts(releases).await?);
         rows.push(self.revalidations(releases).await?);
         let (warm, warm_peak_kib, page_bytes) = self.warm(releases).await?;
         rows.push(warm);
+        rows.push(self.warm_expiring(releases).await?);
         Ok(PageResult {
             releases,
             page_bytes,
@@ -104,6 +119,31 @@ impl Pages<'_> {
             let client = client()?;
             self.proxy.reset();
             self.measure(&mut row, &server, counted, async || {
+                fetch(&client, &url, releases).await
+            })
+            .await?;
+        }
+        row.per_page(self.cold_samples);
+        Ok(row)
+    }
+
+    /// The first page of a freshly started server, on data PyOCI wrote, `cold_samples` times:
+    /// no listing document (and none written), so the tag list and one GET per release.
+    async fn pyoci_cold_restarts(&self, releases: usize) -> anyhow::Result<PageRow> {
+        let mut row = PageRow::new("cold, PyOCI's data (no document, none written)");
+        let project = pyoci_project_name(releases);
+        for _ in 0..self.cold_samples {
+            let server = procs::start_server(
+                self.server_bin,
+                self.work_dir,
+                &self.proxy.origin(),
+                READ_ONLY_DOCUMENTS,
+            )
+            .await?;
+            let url = Self::project_url(&server, &self.proxy.host(), &project);
+            let client = client()?;
+            self.proxy.reset();
+            self.measure(&mut row, &server, true, async || {
                 fetch(&client, &url, releases).await
             })
             .await?;
@@ -164,7 +204,41 @@ impl Pages<'_> {
         Ok((row, server.peak_rss_kib()?, page_bytes))
     }
 
-    /// Times one page and adds it, its registry requests and CPU use to `row`.
+    /// Sequential requests for three seconds to a server whose pages live one second
+    /// (`--listing-cache-ttl 1`): the cache expires (and is refreshed) several times during
+    /// the run, and no request should wait for it.
+    async fn warm_expiring(&self, releases: usize) -> anyhow::Result<PageRow> {
+        let mut row = PageRow::new("warm, ttl 1 s expiring during 3 s of requests");
+        let server = procs::start_server(
+            self.server_bin,
+            self.work_dir,
+            &self.proxy.origin(),
+            &["--listing-cache-ttl", "1"],
+        )
+        .await?;
+        let url = Pages::url(&server, &self.proxy.host(), releases);
+        let client = client()?;
+        fetch(&client, &url, releases).await?;
+        self.proxy.reset();
+        let cpu = Cpu::snapshot(&server, self.registry)?;
+        let run = Instant::now();
+        while run.elapsed() < Duration::from_secs(3) {
+            let started = Instant::now();
+            fetch(&client, &url, releases).await?;
+            row.latencies.push(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let records = self.proxy.take();
+        row.add_records(&records);
+        cpu.add_to(&mut row, &server, self.registry)?;
+        row.per_page(row.latencies.len());
+        Ok(row)
+    }
+
+    /// Times one page and adds it, its registry requests and CPU use to `row`. The requests
+    /// counted are those the server made for the page itself (from its `/metrics`: background
+    /// work, such as reading PyOCI's file sizes once, is counted apart), and the ones timed
+    /// are those that reached the registry while the page was built.
     async fn measure(
         &self,
         row: &mut PageRow,
@@ -172,14 +246,26 @@ impl Pages<'_> {
         counted: bool,
         page: impl AsyncFn() -> anyhow::Result<usize>,
     ) -> anyhow::Result<()> {
+        let before = if counted {
+            request_path_requests(server).await?
+        } else {
+            0
+        };
         let cpu = Cpu::snapshot(server, self.registry)?;
         let started = Instant::now();
         page().await?;
-        row.latencies.push(started.elapsed());
+        let ended = Instant::now();
+        row.latencies.push(ended - started);
         cpu.add_to(row, server, self.registry)?;
-        let records = self.proxy.take();
+        let records: Vec<Record> = self
+            .proxy
+            .take()
+            .into_iter()
+            .filter(|record| record.started >= started && record.started <= ended)
+            .collect();
         if counted {
-            row.requests.push(records.len());
+            row.requests
+                .push(request_path_requests(server).await? - before);
             row.slowest
                 .push(records.iter().map(|r| r.duration).max().unwrap_or_default());
             row.add_records(&records);
@@ -251,6 +337,27 @@ impl Cpu {
         row.cpu_ms.2 += (now.2 - self.2) * 1000.0;
         Ok(())
     }
+}
+
+/// Registry requests `server` made to answer requests (all of them minus those of its
+/// background work), from its `/metrics`.
+async fn request_path_requests(server: &Process) -> anyhow::Result<usize> {
+    let text = client()?
+        .get(format!("{}/metrics", server.origin()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let sum = |prefix: &str| -> f64 {
+        text.lines()
+            .filter(|line| line.starts_with(prefix))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let all = sum("oci_pypi_registry_requests_total");
+    let background = sum("oci_pypi_background_registry_requests_total");
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok((all - background).max(0.0) as usize)
 }
 
 /// A keep-alive client that never goes through a proxy.

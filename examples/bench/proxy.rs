@@ -25,6 +25,8 @@ pub struct Record {
     /// The request headers that shape the answer (`Accept`, `If-None-Match`, `Range`).
     pub headers: HeaderMap,
     pub status: u16,
+    /// When the request reached the proxy.
+    pub started: Instant,
     pub duration: Duration,
 }
 
@@ -164,6 +166,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         path,
         headers: replayable,
         status: status.as_u16(),
+        started,
         duration,
     });
     let mut response = Response::new(Body::from(bytes));

@@ -109,7 +109,7 @@ impl Report {
         out.push_str(
             "\n## 1. Transfers (MB/s = 10^6 bytes/s; median of the repetitions, [min–max])\n\n\
              | file | direction | through oci-pypi | straight to the registry | ratio | \
-             through oci-pypi, `Range: bytes=0-` (sha256 not checked) | its ratio |\n\
+             through oci-pypi with `--verify-downloads` (sha256 checked on the server) | its ratio |\n\
              |---|---|---|---|---|---|---|\n",
         );
         for transfer in &self.transfers {
@@ -121,8 +121,8 @@ impl Report {
                     rates(&result.proxy),
                     rates(&result.direct),
                     ratio(result),
-                    unverified_rates(result),
-                    unverified_ratio(result),
+                    verified_rates(result),
+                    verified_ratio(result),
                 );
             }
         }
@@ -260,21 +260,21 @@ pub fn ratio(result: &DirectionResult) -> f64 {
     median(&result.proxy) / median(&result.direct)
 }
 
-fn unverified_rates(result: &DirectionResult) -> String {
-    if result.proxy_unverified.is_empty() {
+fn verified_rates(result: &DirectionResult) -> String {
+    if result.proxy_verified.is_empty() {
         "–".to_owned()
     } else {
-        rates(&result.proxy_unverified)
+        rates(&result.proxy_verified)
     }
 }
 
-fn unverified_ratio(result: &DirectionResult) -> String {
-    if result.proxy_unverified.is_empty() {
+fn verified_ratio(result: &DirectionResult) -> String {
+    if result.proxy_verified.is_empty() {
         "–".to_owned()
     } else {
         format!(
             "{:.2}x",
-            median(&result.proxy_unverified) / median(&result.direct)
+            median(&result.proxy_verified) / median(&result.direct)
         )
     }
 }

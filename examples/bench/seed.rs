@@ -1,6 +1,8 @@
 //! Seeds projects straight into the registry with the storage layout of docs/design.md: per
 //! release one small file blob, its image manifest (pushed by digest) and a release index
-//! tagged with the version (`1.0.N`).
+//! tagged with the version (`1.0.N`). Either as oci-pypi writes releases (title and size
+//! recorded in the index), or exactly as PyOCI does (neither: the size is only in the file's
+//! manifest).
 
 use anyhow::{Context as _, ensure};
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
@@ -15,18 +17,29 @@ const CREATED: &str = "2026-01-01T00:00:00Z";
 /// Releases pushed at once.
 const SEED_CONCURRENCY: usize = 8;
 
+/// Who wrote the releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// oci-pypi: index entries with title and size.
+    OciPypi,
+    /// PyOCI 0.1.x: index entries with PyOCI's three annotations only.
+    Pyoci,
+}
+
 /// Pushes `releases` releases (`1.0.0` … `1.0.<releases-1>`) of `project` to
-/// `<origin>/v2/<namespace>/<project>`.
+/// `<origin>/v2/<namespace>/<project>`, as `writer` writes them.
 pub async fn seed_project(
     origin: &str,
     namespace: &str,
     project: &str,
     releases: usize,
+    writer: Writer,
 ) -> anyhow::Result<()> {
     let seeder = Seeder {
         http: reqwest::Client::builder().no_proxy().build()?,
         base: format!("{origin}/v2/{namespace}/{project}"),
         project: project.to_owned(),
+        writer,
     };
     // The shared config blob first: parallel pushes of one blob confuse distribution 2.8.
     seeder.push_blob(b"{}".to_vec()).await?;
@@ -41,6 +54,7 @@ struct Seeder {
     http: reqwest::Client,
     base: String,
     project: String,
+    writer: Writer,
 }
 
 impl Seeder {
@@ -68,6 +82,20 @@ impl Seeder {
         self.put_manifest(&manifest_digest, MEDIA_TYPE_MANIFEST, manifest)
             .await?;
         let sha256_hex = file_digest.trim_start_matches("sha256:");
+        let annotations = match self.writer {
+            Writer::OciPypi => json!({
+                "com.pyoci.project_urls": "{}",
+                "com.pyoci.sha256_digest": sha256_hex,
+                "dev.oci-pypi.size": size.to_string(),
+                "org.opencontainers.image.created": CREATED,
+                "org.opencontainers.image.title": filename,
+            }),
+            Writer::Pyoci => json!({
+                "com.pyoci.project_urls": "{}",
+                "com.pyoci.sha256_digest": sha256_hex,
+                "org.opencontainers.image.created": CREATED,
+            }),
+        };
         let index = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": MEDIA_TYPE_INDEX,
@@ -77,13 +105,7 @@ impl Seeder {
                 "digest": manifest_digest,
                 "size": manifest_size,
                 "platform": { "architecture": "py3-none-any.whl", "os": "any" },
-                "annotations": {
-                    "com.pyoci.project_urls": "{}",
-                    "com.pyoci.sha256_digest": sha256_hex,
-                    "dev.oci-pypi.size": size.to_string(),
-                    "org.opencontainers.image.created": CREATED,
-                    "org.opencontainers.image.title": filename,
-                },
+                "annotations": annotations,
             }],
             "annotations": { "org.opencontainers.image.created": CREATED },
         }))?;

@@ -52,7 +52,7 @@ impl Index {
                 }
             }
         }
-        self.forget_project(location, &repository, None);
+        self.changed(&store, location, project, None)?;
         Ok(report)
     }
 

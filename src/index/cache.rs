@@ -1,36 +1,46 @@
-//! What listings remember between requests.
+//! What listings remember between requests, shared by every caller: content read from the
+//! registry is the same for everyone the registry lets read it, so only the authorization
+//! check is per caller.
 //!
-//! - Pages, per caller (keyed by a fingerprint of their credentials), reused as they are for a
-//!   short time: a burst of CI jobs asking for the same page costs the registry nothing.
-//! - Releases, per tag, with the digest they had: after the page expires, each release is
-//!   revalidated with the caller's own credentials (`If-None-Match`), so a cached release is
-//!   only ever served to a caller the registry just accepted.
-//! - Layer sizes of files whose index entry does not record one (PyOCI's), by manifest
-//!   digest: content-addressed, immutable, read only after the caller was authorised.
+//! - Projects: the page last built, when, and the listing document it came from. A page is
+//!   never served older than the TTL; from half the TTL on, a request starts one background
+//!   refresh and is answered at once (see `listing.rs`).
+//! - Readers: when each caller (a fingerprint of its credentials) was last let read each
+//!   project by the registry. A caller is served a cached page only within the TTL of its
+//!   own last successful registry request for that project.
+//! - Tags: per release tag, the digest of its index, the exact bytes and the release read
+//!   from them: a release is read once and revalidated with `If-None-Match`.
+//! - Sizes: layer sizes of files whose index entry records none (PyOCI's), by manifest digest
+//!   (content-addressed, immutable).
 //!
-//! Every map is bounded; uploads, deletes and yanks through this server forget the project.
-//! A page whose build began before such a change is not kept (see [`Generation`]): it may
-//! show the project as it was, and would otherwise be served for another TTL (found by the
-//! soak test: a deleted file listed again).
+//! Every map is bounded, pages by count and by an estimate of their memory. Changes through
+//! this server forget the project's page. A page whose build began before such a change is
+//! not kept (see [`Generation`]): it may show the project as it was (found by the soak test:
+//! a deleted file listed again).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::listing::{ProjectPage, Release};
+use bytes::Bytes;
+
+use super::page::{ProjectPage, Release};
 use super::stripes::Stripes;
+use crate::layout::ProjectListing;
 use crate::storage::Digest;
 
 /// Pages kept at most.
 const MAX_PAGES: usize = 4096;
-/// Releases kept at most.
-const MAX_RELEASES: usize = 200_000;
+/// Caller authorizations kept at most.
+const MAX_READERS: usize = 65_536;
+/// Tags kept at most.
+const MAX_TAGS: usize = 100_000;
 /// Sizes kept at most.
 const MAX_SIZES: usize = 200_000;
-/// Lock stripes for page rebuilds.
-const REBUILD_STRIPES: usize = 64;
+/// Lock stripes for page builds.
+const BUILD_STRIPES: usize = 64;
 /// Change counters, striped by project.
 const GENERATION_STRIPES: usize = 1024;
 
@@ -41,39 +51,83 @@ pub struct Generation(u64);
 
 /// Where a page or release lives: registry origin and repository.
 pub type ProjectKey = (String, String);
-/// A caller's page: when it was built, and the page.
-type PageEntry = (Instant, Arc<ProjectPage>);
-/// A release under a tag: its index digest, and the release (`None`: not a release).
-type ReleaseEntry = (Digest, Option<Release>);
+
+/// A project as last read.
+#[derive(Debug, Clone)]
+pub struct CachedProject {
+    /// The page.
+    pub page: Arc<ProjectPage>,
+    /// When it was read from the registry.
+    pub built: Instant,
+    /// The listing document it was read with: the digest of its manifest, and the document.
+    pub document: Option<(Digest, Arc<ProjectListing>)>,
+    /// Estimated memory, for the budget.
+    weight: usize,
+}
+
+/// What a release tag held when last read.
+#[derive(Debug, Clone)]
+pub struct CachedTag {
+    /// The digest of the manifest under the tag.
+    pub digest: Digest,
+    /// Its exact bytes, when it is a release index.
+    pub index: Option<Bytes>,
+    /// The release read from it (`None`: not a release, or one without files).
+    pub release: Option<Release>,
+}
+
+/// How recently a caller was let read a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authorization {
+    /// Within half the TTL: serve.
+    Fresh,
+    /// Within the TTL: serve, and check again in the background.
+    Aging,
+    /// Never, or longer ago: check before serving.
+    Expired,
+}
 
 /// The listing caches of one server.
 #[derive(Debug)]
 pub struct ListingCache {
     ttl: Duration,
-    pages: Mutex<HashMap<(String, ProjectKey), PageEntry>>,
-    releases: Mutex<HashMap<(ProjectKey, String), ReleaseEntry>>,
+    budget: usize,
+    projects: Mutex<Projects>,
+    readers: Mutex<HashMap<(String, ProjectKey), Instant>>,
+    tags: Mutex<HashMap<(ProjectKey, String), CachedTag>>,
     sizes: Mutex<HashMap<(String, Digest), u64>>,
-    rebuilds: Stripes<tokio::sync::Mutex<()>>,
+    background: Mutex<HashSet<(ProjectKey, String)>>,
+    builds: Stripes<tokio::sync::Mutex<()>>,
     generations: Stripes<AtomicU64>,
 }
 
+#[derive(Debug, Default)]
+struct Projects {
+    map: HashMap<ProjectKey, CachedProject>,
+    weight: usize,
+}
+
 impl ListingCache {
-    /// Caches whose pages stay fresh for `ttl` (zero disables page reuse).
+    /// Caches whose pages are served for at most `ttl` (zero disables page reuse), within
+    /// about `budget` bytes of pages.
     #[must_use]
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, budget: usize) -> Self {
         Self {
             ttl,
-            pages: Mutex::default(),
-            releases: Mutex::default(),
+            budget,
+            projects: Mutex::default(),
+            readers: Mutex::default(),
+            tags: Mutex::default(),
             sizes: Mutex::default(),
-            rebuilds: Stripes::new(REBUILD_STRIPES, || tokio::sync::Mutex::new(())),
+            background: Mutex::default(),
+            builds: Stripes::new(BUILD_STRIPES, || tokio::sync::Mutex::new(())),
             generations: Stripes::new(GENERATION_STRIPES, AtomicU64::default),
         }
     }
 
-    /// The lock a rebuild of `caller`'s page of `project` holds (striped).
-    pub fn rebuild_lock(&self, caller: &str, project: &ProjectKey) -> &tokio::sync::Mutex<()> {
-        self.rebuilds.get((caller, project))
+    /// The lock a synchronous build of `project`'s page holds (striped).
+    pub fn build_lock(&self, project: &ProjectKey) -> &tokio::sync::Mutex<()> {
+        self.builds.get(project)
     }
 
     /// Where `project` stands now; read it before reading the registry for a page.
@@ -81,72 +135,114 @@ impl ListingCache {
         Generation(self.generations.get(project).load(Ordering::SeqCst))
     }
 
-    /// A page built less than the TTL ago for the same caller.
-    pub fn fresh_page(&self, caller: &str, project: &ProjectKey) -> Option<Arc<ProjectPage>> {
-        self.page_younger_than(caller, project, self.ttl)
-    }
-
-    /// A page built for the same caller that expired less than one more TTL ago: what is
-    /// served while a rebuild is under way.
-    pub fn recent_page(&self, caller: &str, project: &ProjectKey) -> Option<Arc<ProjectPage>> {
-        self.page_younger_than(caller, project, self.ttl * 2)
-    }
-
-    fn page_younger_than(
-        &self,
-        caller: &str,
-        project: &ProjectKey,
-        age: Duration,
-    ) -> Option<Arc<ProjectPage>> {
+    /// The project as last read, if younger than the TTL.
+    pub fn project(&self, project: &ProjectKey) -> Option<CachedProject> {
         if self.ttl.is_zero() {
             return None;
         }
-        let pages = lock(&self.pages);
-        let (built, page) = pages.get(&(caller.to_owned(), project.clone()))?;
-        (built.elapsed() < age).then(|| Arc::clone(page))
+        let projects = lock(&self.projects);
+        let cached = projects.map.get(project)?;
+        (cached.built.elapsed() < self.ttl).then(|| cached.clone())
     }
 
-    /// Remembers a page built for `caller` from what the registry held after `since`; not if
-    /// the project changed through this server since then.
-    pub fn store_page(
+    /// The listing document the project was last read with, whatever its age: what a refresh
+    /// revalidates with `If-None-Match`.
+    pub fn document(&self, project: &ProjectKey) -> Option<(Digest, Arc<ProjectListing>)> {
+        lock(&self.projects)
+            .map
+            .get(project)
+            .and_then(|cached| cached.document.clone())
+    }
+
+    /// Whether a page built at `built` should be refreshed (it is past half the TTL).
+    #[must_use]
+    pub fn aging(&self, built: Instant) -> bool {
+        built.elapsed() >= self.ttl / 2
+    }
+
+    /// Remembers a project read from what the registry held after `since`; not if the
+    /// project changed through this server since then.
+    pub fn store_project(
         &self,
-        caller: &str,
         project: &ProjectKey,
         page: Arc<ProjectPage>,
+        document: Option<(Digest, Arc<ProjectListing>)>,
         since: Generation,
     ) {
         if self.ttl.is_zero() {
             return;
         }
-        let mut pages = lock(&self.pages);
+        let files: usize = page.releases.iter().map(|r| r.files.len()).sum();
+        // The page's files, and room for its HTML and JSON renders (about 1 KB per file).
+        let weight = 1024 + files * 1536;
+        let mut projects = lock(&self.projects);
         // Checked under the lock `forget` removes pages under, after counting the change.
         if self.generation(project) != since {
             return;
         }
-        make_room(&mut pages, MAX_PAGES, |(built, _)| {
-            built.elapsed() >= self.ttl * 2
-        });
-        pages.insert((caller.to_owned(), project.clone()), (Instant::now(), page));
+        if let Some(old) = projects.map.remove(project) {
+            projects.weight = projects.weight.saturating_sub(old.weight);
+        }
+        while !projects.map.is_empty()
+            && (projects.map.len() >= MAX_PAGES || projects.weight + weight > self.budget)
+        {
+            evict_oldest(&mut projects);
+        }
+        projects.weight += weight;
+        let cached = CachedProject {
+            page,
+            built: Instant::now(),
+            document,
+            weight,
+        };
+        projects.map.insert(project.clone(), cached);
     }
 
-    /// The release last seen under `tag`, with the digest of its index.
-    pub fn release(&self, project: &ProjectKey, tag: &str) -> Option<(Digest, Option<Release>)> {
-        lock(&self.releases)
+    /// How recently `caller` was let read `project`.
+    pub fn authorization(&self, caller: &str, project: &ProjectKey) -> Authorization {
+        let readers = lock(&self.readers);
+        match readers.get(&(caller.to_owned(), project.clone())) {
+            Some(at) if at.elapsed() < self.ttl / 2 => Authorization::Fresh,
+            Some(at) if at.elapsed() < self.ttl => Authorization::Aging,
+            _ => Authorization::Expired,
+        }
+    }
+
+    /// Remembers that the registry just let `caller` read `project`.
+    pub fn authorize(&self, caller: &str, project: &ProjectKey) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut readers = lock(&self.readers);
+        make_room(&mut readers, MAX_READERS, |at| at.elapsed() >= self.ttl);
+        readers.insert((caller.to_owned(), project.clone()), Instant::now());
+    }
+
+    /// Forgets that `caller` may read `project` (the registry refused it).
+    pub fn deauthorize(&self, caller: &str, project: &ProjectKey) {
+        lock(&self.readers).remove(&(caller.to_owned(), project.clone()));
+    }
+
+    /// Claims the background job `job` for `project`; `None` while another holds it.
+    pub fn claim(self: &Arc<Self>, project: &ProjectKey, job: impl Into<String>) -> Option<Claim> {
+        let key = (project.clone(), job.into());
+        lock(&self.background)
+            .insert(key.clone())
+            .then(|| Claim(Arc::clone(self), key))
+    }
+
+    /// What the tag held when last read.
+    pub fn tag(&self, project: &ProjectKey, tag: &str) -> Option<CachedTag> {
+        lock(&self.tags)
             .get(&(project.clone(), tag.to_owned()))
             .cloned()
     }
 
-    /// Remembers the release under `tag` (`None`: the tag holds no release).
-    pub fn store_release(
-        &self,
-        project: &ProjectKey,
-        tag: &str,
-        digest: Digest,
-        release: Option<Release>,
-    ) {
-        let mut releases = lock(&self.releases);
-        make_room(&mut releases, MAX_RELEASES, |_| false);
-        releases.insert((project.clone(), tag.to_owned()), (digest, release));
+    /// Remembers what the tag holds.
+    pub fn store_tag(&self, project: &ProjectKey, tag: &str, cached: CachedTag) {
+        let mut tags = lock(&self.tags);
+        make_room(&mut tags, MAX_TAGS, |_| false);
+        tags.insert((project.clone(), tag.to_owned()), cached);
     }
 
     /// The layer size of a file manifest, if known.
@@ -163,16 +259,42 @@ impl ListingCache {
         sizes.insert((origin.to_owned(), manifest), size);
     }
 
-    /// Forgets every page of a project after a change made through this server, and the
-    /// release under `tag` (every release of it with `None`), and keeps pages whose build is
-    /// under way from being stored. The changed release is forgotten because revalidating it
-    /// by digest is only as good as the registry's answer to `If-None-Match`, which for a tag
-    /// left behind by a half-done delete is a 304.
+    /// Forgets the page of a project after a change made through this server, and what the
+    /// tag `tag` held (every tag of it with `None`), and keeps pages whose build is under way
+    /// from being stored. The changed tag is forgotten because revalidating it by digest is
+    /// only as good as the registry's answer to `If-None-Match`, which for a tag left behind
+    /// by a half-done delete is a 304.
     pub fn forget(&self, project: &ProjectKey, tag: Option<&str>) {
         self.generations.get(project).fetch_add(1, Ordering::SeqCst);
-        lock(&self.pages).retain(|(_, key), _| key != project);
-        lock(&self.releases)
+        let mut projects = lock(&self.projects);
+        if let Some(old) = projects.map.remove(project) {
+            projects.weight = projects.weight.saturating_sub(old.weight);
+        }
+        drop(projects);
+        lock(&self.tags)
             .retain(|(key, cached), _| key != project || tag.is_some_and(|tag| tag != cached));
+    }
+}
+
+/// A background job's hold on a project; released when dropped.
+#[derive(Debug)]
+pub struct Claim(Arc<ListingCache>, (ProjectKey, String));
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        lock(&self.0.background).remove(&self.1);
+    }
+}
+
+/// Drops the page read longest ago.
+fn evict_oldest(projects: &mut Projects) {
+    let oldest = projects
+        .map
+        .iter()
+        .min_by_key(|(_, cached)| cached.built)
+        .map(|(key, _)| key.clone());
+    if let Some(old) = oldest.and_then(|key| projects.map.remove(&key)) {
+        projects.weight = projects.weight.saturating_sub(old.weight);
     }
 }
 
@@ -203,89 +325,139 @@ mod tests {
     use super::*;
     use crate::packaging::ProjectName;
 
-    fn page() -> Arc<ProjectPage> {
-        Arc::new(ProjectPage {
-            name: ProjectName::parse("a").unwrap(),
-            releases: Vec::new(),
-            renders: super::super::listing::Renders::default(),
-        })
+    fn page(files: usize) -> Arc<ProjectPage> {
+        let file = crate::layout::StoredFile {
+            filename: "a-1.0.tar.gz".to_owned(),
+            sha256: "0".repeat(64),
+            size: Some(1),
+            uploaded: None,
+            requires_python: None,
+            project_urls: std::collections::BTreeMap::new(),
+            yanked: None,
+            core_metadata: None,
+            manifest: Digest::of(b"m"),
+            kind: crate::packaging::DistKind::Sdist,
+        };
+        Arc::new(ProjectPage::new(
+            ProjectName::parse("a").unwrap(),
+            vec![Release {
+                version: "1.0".parse().unwrap(),
+                files: vec![file; files],
+            }],
+        ))
+    }
+
+    fn key(name: &str) -> ProjectKey {
+        ("http://r".to_owned(), format!("ns/{name}"))
     }
 
     #[test]
-    fn pages_are_per_caller_and_expire() {
-        let cache = ListingCache::new(Duration::from_millis(50));
-        let key = ("http://r".to_owned(), "ns/a".to_owned());
-        cache.store_page("alice", &key, page(), cache.generation(&key));
-        assert!(cache.fresh_page("alice", &key).is_some());
-        assert!(cache.fresh_page("bob", &key).is_none());
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(cache.fresh_page("alice", &key).is_none());
+    fn projects_are_shared_and_expire() {
+        let cache = ListingCache::new(Duration::from_millis(60), 1 << 30);
+        let key = key("a");
+        cache.store_project(&key, page(1), None, cache.generation(&key));
+        let cached = cache.project(&key).unwrap();
+        assert!(!cache.aging(cached.built));
+        std::thread::sleep(Duration::from_millis(35));
+        assert!(cache.aging(cache.project(&key).unwrap().built));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(cache.project(&key).is_none());
     }
 
     #[test]
-    fn recent_pages_outlive_fresh_ones_by_one_ttl() {
-        let cache = ListingCache::new(Duration::from_millis(40));
-        let key = ("http://r".to_owned(), "ns/a".to_owned());
-        cache.store_page("alice", &key, page(), cache.generation(&key));
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(cache.fresh_page("alice", &key).is_none());
-        assert!(cache.recent_page("alice", &key).is_some());
-        assert!(cache.recent_page("bob", &key).is_none());
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(cache.recent_page("alice", &key).is_none());
+    fn callers_are_authorized_one_by_one_for_the_ttl() {
+        let cache = ListingCache::new(Duration::from_millis(60), 1 << 30);
+        let key = key("a");
+        assert_eq!(cache.authorization("alice", &key), Authorization::Expired);
+        cache.authorize("alice", &key);
+        assert_eq!(cache.authorization("alice", &key), Authorization::Fresh);
+        assert_eq!(cache.authorization("bob", &key), Authorization::Expired);
+        assert_eq!(
+            cache.authorization("alice", &("http://r".to_owned(), "ns/b".to_owned())),
+            Authorization::Expired
+        );
+        std::thread::sleep(Duration::from_millis(35));
+        assert_eq!(cache.authorization("alice", &key), Authorization::Aging);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(cache.authorization("alice", &key), Authorization::Expired);
+        cache.authorize("alice", &key);
+        cache.deauthorize("alice", &key);
+        assert_eq!(cache.authorization("alice", &key), Authorization::Expired);
     }
 
     #[test]
-    fn forget_drops_every_callers_page() {
-        let cache = ListingCache::new(Duration::from_secs(60));
-        let key = ("http://r".to_owned(), "ns/a".to_owned());
-        let other = ("http://r".to_owned(), "ns/b".to_owned());
+    fn forget_drops_the_page_and_the_changed_tag() {
+        let cache = ListingCache::new(Duration::from_secs(60), 1 << 30);
+        let key = key("a");
+        let other = self::key("b");
+        let tag = |digest: &Digest| CachedTag {
+            digest: digest.clone(),
+            index: None,
+            release: None,
+        };
         let digest = Digest::of(b"index");
-        cache.store_release(&key, "1.0", digest.clone(), None);
-        cache.store_release(&key, "2.0", digest.clone(), None);
-        cache.store_release(&other, "1.0", digest, None);
-        cache.store_page("alice", &key, page(), cache.generation(&key));
-        cache.store_page("bob", &key, page(), cache.generation(&key));
+        cache.store_tag(&key, "1.0", tag(&digest));
+        cache.store_tag(&key, "2.0", tag(&digest));
+        cache.store_tag(&other, "1.0", tag(&digest));
+        cache.store_project(&key, page(1), None, cache.generation(&key));
         cache.forget(&key, Some("1.0"));
-        assert!(cache.fresh_page("alice", &key).is_none());
-        assert!(cache.fresh_page("bob", &key).is_none());
-        assert!(cache.release(&key, "1.0").is_none());
-        assert!(cache.release(&key, "2.0").is_some());
-        assert!(cache.release(&other, "1.0").is_some());
+        assert!(cache.project(&key).is_none());
+        assert!(cache.tag(&key, "1.0").is_none());
+        assert!(cache.tag(&key, "2.0").is_some());
+        assert!(cache.tag(&other, "1.0").is_some());
         cache.forget(&key, None);
-        assert!(cache.release(&key, "2.0").is_none());
-        assert!(cache.release(&other, "1.0").is_some());
+        assert!(cache.tag(&key, "2.0").is_none());
+        assert!(cache.tag(&other, "1.0").is_some());
     }
 
     /// A build that read the registry before a change must not store what it saw: the
     /// change's own `forget` already ran, so the old page would be served for another TTL.
     #[test]
     fn pages_built_across_a_change_are_not_kept() {
-        let cache = ListingCache::new(Duration::from_secs(60));
-        let key = ("http://r".to_owned(), "ns/a".to_owned());
-        let other = ("http://r".to_owned(), "ns/b".to_owned());
+        let cache = ListingCache::new(Duration::from_secs(60), 1 << 30);
+        let key = key("a");
         let before = cache.generation(&key);
-        let other_before = cache.generation(&other);
         cache.forget(&key, None); // a delete through this server, while the build runs
-        cache.store_page("alice", &key, page(), before);
-        assert!(cache.fresh_page("alice", &key).is_none());
-        assert!(cache.recent_page("alice", &key).is_none());
-        // A build that began after the change is kept; other projects are not affected
-        // (unless they share the stripe).
-        cache.store_page("alice", &key, page(), cache.generation(&key));
-        assert!(cache.fresh_page("alice", &key).is_some());
-        if cache.generation(&other) == other_before {
-            cache.store_page("alice", &other, page(), other_before);
-            assert!(cache.fresh_page("alice", &other).is_some());
-        }
+        cache.store_project(&key, page(1), None, before);
+        assert!(cache.project(&key).is_none());
+        cache.store_project(&key, page(1), None, cache.generation(&key));
+        assert!(cache.project(&key).is_some());
     }
 
     #[test]
-    fn zero_ttl_disables_pages() {
-        let cache = ListingCache::new(Duration::ZERO);
-        let key = ("http://r".to_owned(), "ns/a".to_owned());
-        cache.store_page("alice", &key, page(), cache.generation(&key));
-        assert!(cache.fresh_page("alice", &key).is_none());
+    fn zero_ttl_disables_pages_and_authorizations() {
+        let cache = ListingCache::new(Duration::ZERO, 1 << 30);
+        let key = key("a");
+        cache.store_project(&key, page(1), None, cache.generation(&key));
+        assert!(cache.project(&key).is_none());
+        cache.authorize("alice", &key);
+        assert_eq!(cache.authorization("alice", &key), Authorization::Expired);
+    }
+
+    /// Pages stay within the memory budget: the oldest go first.
+    #[test]
+    fn pages_stay_within_the_budget() {
+        let cache = ListingCache::new(Duration::from_secs(60), 100_000);
+        for i in 0..20 {
+            let key = key(&format!("p{i}"));
+            cache.store_project(&key, page(10), None, cache.generation(&key));
+        }
+        let projects = lock(&cache.projects);
+        assert!(projects.weight <= 100_000, "{}", projects.weight);
+        assert!(projects.map.len() < 20 && !projects.map.is_empty());
+        assert!(projects.map.contains_key(&key("p19")));
+        assert!(!projects.map.contains_key(&key("p0")));
+    }
+
+    #[test]
+    fn background_jobs_are_claimed_once() {
+        let cache = Arc::new(ListingCache::new(Duration::from_secs(60), 1 << 30));
+        let key = key("a");
+        let claim = cache.claim(&key, "refresh").unwrap();
+        assert!(cache.claim(&key, "refresh").is_none());
+        assert!(cache.claim(&key, "sizes").is_some());
+        drop(claim);
+        assert!(cache.claim(&key, "refresh").is_some());
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Index {
             decide,
         )
         .await?;
-        self.forget_project(location, &repository, Some(&tag));
+        self.changed(&registry, location, project, Some(&tag))?;
         delete_manifests(registry.as_ref(), &repository, &[file.manifest]).await;
         tracing::info!(oci.repository = %repository, "deleted `{filename}`");
         Ok(())
@@ -97,7 +97,7 @@ impl Index {
             });
         };
         registry.delete_manifest(&repository, &digest).await?;
-        self.forget_project(location, &repository, Some(&tag));
+        self.changed(&registry, location, project, Some(&tag))?;
         delete_manifests(registry.as_ref(), &repository, &index.manifest_digests()).await;
         tracing::info!(oci.repository = %repository, oci.tag = %tag, "deleted release `{version}`");
         Ok(())

@@ -1,76 +1,42 @@
 //! Listings: the releases and files of a project, and the projects of a namespace.
+//!
+//! A project's page is shared by every caller the registry lets read it (content-addressed
+//! data is the same for all of them); each caller's right to read is checked with the
+//! registry, with its own credentials, at most once per TTL. Pages are served from memory
+//! for at most the TTL; from half the TTL on, a request starts one background refresh and is
+//! answered at once, so under steady traffic no request waits for the registry.
 
 use std::sync::Arc;
 
-use futures_util::{StreamExt as _, TryStreamExt as _, stream};
+use tracing::Instrument as _;
 
-use super::cache::ProjectKey;
+use super::cache::{Authorization, ProjectKey};
+use super::document::Cause;
+use super::page::ProjectPage;
+use super::snapshot::{ProjectRef, Snapshot, Trust};
 use super::{Caller, Index, IndexError, Location};
-use crate::layout::{self, ReleaseIndex, StoredFile};
-use crate::packaging::{ProjectName, Version};
-use crate::storage::oci::ImageManifest;
-use crate::storage::{ManifestFetch, Reference, Repository, Store, Tag};
+use crate::layout;
+use crate::packaging::ProjectName;
+use crate::storage::{Repository, Store, Tag};
 
-/// One release and its files.
-#[derive(Debug, Clone)]
-pub struct Release {
-    /// The version.
-    pub version: Version,
-    /// Its files, in upload order.
-    pub files: Vec<StoredFile>,
+/// A project to serve, with the store as the caller sees it.
+#[derive(Clone)]
+struct Wanted {
+    store: Arc<dyn Store>,
+    caller: String,
+    key: ProjectKey,
+    repository: Repository,
+    project: ProjectName,
 }
 
-/// Everything a project page shows.
-#[derive(Debug)]
-pub struct ProjectPage {
-    /// The project.
-    pub name: ProjectName,
-    /// Its releases, oldest first (PEP 440 order).
-    pub releases: Vec<Release>,
-    /// Serializations of this page made so far, kept with it while it is reused.
-    pub renders: Renders,
-}
-
-/// Serializations of one page snapshot, by format name: rendering (and hashing for the
-/// `ETag`) happens once per snapshot instead of once per request.
-#[derive(Debug, Default)]
-pub struct Renders(std::sync::Mutex<std::collections::HashMap<&'static str, Arc<Rendered>>>);
-
-/// One serialization of a page.
-#[derive(Debug)]
-pub struct Rendered {
-    /// The body.
-    pub body: bytes::Bytes,
-    /// Its strong `ETag` value, quoted.
-    pub etag: String,
-}
-
-impl Renders {
-    /// The serialization `format`, made by `render` the first time.
-    pub fn get_or_render(
-        &self,
-        format: &'static str,
-        render: impl FnOnce() -> Rendered,
-    ) -> Arc<Rendered> {
-        let mut renders = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(renders.entry(format).or_insert_with(|| Arc::new(render())))
-    }
-}
-
-impl ProjectPage {
-    /// The newest release that is not a pre-release and not wholly yanked, else the newest.
-    #[must_use]
-    pub fn latest(&self) -> Option<&Release> {
-        let usable = |r: &&Release| r.files.iter().any(|f| f.yanked.is_none());
-        self.releases
-            .iter()
-            .rev()
-            .find(|r| !r.version.is_prerelease() && usable(r))
-            .or_else(|| self.releases.iter().rev().find(usable))
-            .or_else(|| self.releases.last())
+impl Wanted {
+    fn target(&self) -> ProjectRef<'_> {
+        ProjectRef {
+            store: self.store.as_ref(),
+            key: &self.key,
+            repository: &self.repository,
+            project: &self.project,
+        }
     }
 }
 
@@ -86,89 +52,209 @@ impl Index {
         location: &Location,
         project: &ProjectName,
     ) -> Result<Arc<ProjectPage>, IndexError> {
-        let registry = self.registry(caller, location)?;
+        let store = self.registry(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
-        let key: ProjectKey = (location.target.to_string(), repository.to_string());
-        let fingerprint = registry.credentials_fingerprint();
-        if let Some(page) = self.cache.fresh_page(&fingerprint, &key) {
-            self.metrics.record_cache("page", "hit");
+        let wanted = Wanted {
+            caller: store.credentials_fingerprint(),
+            key: (location.target.to_string(), repository.to_string()),
+            store,
+            repository,
+            project: project.clone(),
+        };
+        if let Some(page) = self.cached_page(&wanted).await? {
             return Ok(page);
         }
-        // One rebuild per caller and project at a time (no stampede when a popular page expires
-        // under load): while it runs, the same caller gets the page it was last shown, if that
-        // is only just stale; otherwise it waits for the rebuild and reuses it.
-        let lock = self.cache.rebuild_lock(&fingerprint, &key);
-        let _rebuilding = if let Ok(guard) = lock.try_lock() {
-            guard
-        } else {
-            if let Some(page) = self.cache.recent_page(&fingerprint, &key) {
-                self.metrics.record_cache("page", "stale");
-                return Ok(page);
-            }
-            lock.lock().await
-        };
-        if let Some(page) = self.cache.fresh_page(&fingerprint, &key) {
-            self.metrics.record_cache("page", "hit");
+        // No page young enough: one build per project at a time; the others wait for it and
+        // reuse it (after their own authorization check).
+        let _building = self.cache.build_lock(&wanted.key).lock().await;
+        if let Some(page) = self.cached_page(&wanted).await? {
             return Ok(page);
         }
         self.metrics.record_cache("page", "miss");
-        let generation = self.cache.generation(&key);
-        let not_found = || IndexError::ProjectNotFound {
-            project: project.to_string(),
-            namespace: location.namespace.to_string(),
+        self.refresh(&wanted, Trust::Document).await
+    }
+
+    /// The cached page, once the caller is known to be allowed to read it.
+    async fn cached_page(&self, wanted: &Wanted) -> Result<Option<Arc<ProjectPage>>, IndexError> {
+        let Some(cached) = self.cache.project(&wanted.key) else {
+            return Ok(None);
         };
-        let tags = registry
-            .list_tags(&repository)
-            .await?
-            .ok_or_else(not_found)?;
-        let mut versions: Vec<(Tag, Version)> = tags
-            .into_iter()
-            .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
-            .collect();
-        if self.options.max_versions > 0 && versions.len() > self.options.max_versions {
-            versions.sort_by(|a, b| b.1.cmp(&a.1));
-            versions.truncate(self.options.max_versions);
+        match self.cache.authorization(&wanted.caller, &wanted.key) {
+            Authorization::Fresh => {}
+            Authorization::Aging => self.spawn(wanted, "check", |index, wanted| async move {
+                let _ = index.check_reader(&wanted).await;
+            }),
+            Authorization::Expired => self.check_reader(wanted).await?,
         }
-        let context = ReleaseContext {
-            index: self,
-            registry: registry.as_ref(),
-            repository: &repository,
-            key: &key,
-            project,
+        if self.cache.aging(cached.built) {
+            self.metrics.record_cache("page", "stale");
+            self.spawn(wanted, "refresh", |index, wanted| async move {
+                if let Err(error) = index.refresh_owned(wanted.clone(), Trust::Document).await {
+                    tracing::warn!(oci.repository = %wanted.repository, "background refresh of a project page failed: {error}");
+                }
+            });
+        } else {
+            self.metrics.record_cache("page", "hit");
+        }
+        Ok(Some(cached.page))
+    }
+
+    /// Asks the registry, with the caller's credentials, whether it may read the project
+    /// (one tag list); remembers the answer.
+    async fn check_reader(&self, wanted: &Wanted) -> Result<(), IndexError> {
+        let found = wanted.store.list_tags(&wanted.repository).await;
+        match found {
+            Ok(Some(_)) => {
+                self.cache.authorize(&wanted.caller, &wanted.key);
+                Ok(())
+            }
+            Ok(None) => {
+                self.cache.deauthorize(&wanted.caller, &wanted.key);
+                Err(IndexError::ProjectNotFound {
+                    project: wanted.project.to_string(),
+                    namespace: namespace_of(&wanted.repository),
+                })
+            }
+            Err(error) => {
+                self.cache.deauthorize(&wanted.caller, &wanted.key);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Reads the project from the registry with the caller's credentials, keeps the page, and
+    /// starts what the read found missing: sizes to learn, the document to rewrite, an audit.
+    async fn refresh(&self, wanted: &Wanted, trust: Trust) -> Result<Arc<ProjectPage>, IndexError> {
+        let generation = self.cache.generation(&wanted.key);
+        let snapshot = match self.read_project(wanted.target(), trust).await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                if matches!(error, IndexError::ProjectNotFound { .. }) {
+                    self.cache.forget(&wanted.key, None);
+                }
+                return Err(error);
+            }
         };
-        let mut releases: Vec<Release> = stream::iter(versions)
-            .map(|(tag, version)| context.read_release(tag, version))
-            .buffer_unordered(self.options.listing_concurrency.max(1))
-            .try_filter_map(|release| async move { Ok(release) })
-            .try_collect()
-            .await?;
-        if releases.is_empty() {
-            return Err(not_found());
+        let Snapshot {
+            page,
+            document,
+            document_outdated,
+            unknown_sizes,
+            drifted,
+        } = snapshot;
+        if !drifted.is_empty() {
+            // Changed behind the document's back: read from the tags until it is rewritten
+            // (or, when this server does not write documents, for a while).
+            for tag in drifted {
+                self.rewrite_document(wanted.target(), &wanted.store, Cause::Changed(Some(tag)));
+            }
+            if self.options.listing_documents != super::ListingDocuments::Write {
+                self.distrust(&wanted.key);
+            }
         }
-        releases.sort_by(|a, b| a.version.cmp(&b.version));
-        context.fill_sizes(&mut releases).await?;
-        let page = Arc::new(ProjectPage {
-            name: project.clone(),
-            releases,
-            renders: Renders::default(),
-        });
+        let from_document = document.is_some();
+        let page = Arc::new(page);
         self.cache
-            .store_page(&fingerprint, &key, Arc::clone(&page), generation);
+            .store_project(&wanted.key, Arc::clone(&page), document, generation);
+        self.cache.authorize(&wanted.caller, &wanted.key);
+        if !unknown_sizes.is_empty() {
+            self.spawn(wanted, "sizes", move |index, wanted| async move {
+                index.learn_sizes(&wanted, unknown_sizes).await;
+            });
+        } else if document_outdated {
+            let cause = Cause::Outdated(wanted.caller.clone());
+            self.rewrite_document(wanted.target(), &wanted.store, cause);
+        }
+        let interval = self.options.listing_audit_interval;
+        if from_document
+            && trust == Trust::Document
+            && self.documents.audit_due(&wanted.key, interval)
+        {
+            self.spawn(wanted, "audit", |index, wanted| async move {
+                if let Err(error) = index.refresh_owned(wanted.clone(), Trust::Tags).await {
+                    tracing::warn!(oci.repository = %wanted.repository, "audit of a listing document failed: {error}");
+                }
+            });
+        }
         Ok(page)
     }
 
-    /// Forgets cached pages of a project changed through this server, and its release under
-    /// `tag` (all of them with `None`).
-    pub(super) fn forget_project(
+    /// [`Index::refresh`] as a boxed future, for the background jobs `refresh` itself starts.
+    fn refresh_owned(
+        self,
+        wanted: Wanted,
+        trust: Trust,
+    ) -> futures_util::future::BoxFuture<'static, Result<Arc<ProjectPage>, IndexError>> {
+        Box::pin(async move { self.refresh(&wanted, trust).await })
+    }
+
+    /// Reads the layer sizes the page lacks (PyOCI's entries record none) from the file
+    /// manifests, then refreshes the page and has the document record them, so they are
+    /// read once. Runs in the background: the page is served without them meanwhile.
+    async fn learn_sizes(&self, wanted: &Wanted, manifests: Vec<crate::storage::Digest>) {
+        use futures_util::StreamExt as _;
+        let target = wanted.target();
+        futures_util::stream::iter(manifests)
+            .map(|digest| async move {
+                if let Err(error) = self.layer_size(target, &digest).await {
+                    tracing::debug!(oci.digest = %digest, "file size not read: {error}");
+                }
+            })
+            .buffer_unordered(self.options.listing_concurrency.max(1))
+            .collect::<()>()
+            .await;
+        if let Err(error) = self
+            .clone()
+            .refresh_owned(wanted.clone(), Trust::Document)
+            .await
+        {
+            tracing::debug!(oci.repository = %wanted.repository, "refresh after learning sizes failed: {error}");
+        }
+    }
+
+    /// Runs `job` for the project in the background, unless the same job already runs.
+    fn spawn<F, Fut>(&self, wanted: &Wanted, job: &'static str, run: F)
+    where
+        F: FnOnce(Self, Wanted) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let job_key = if job == "check" {
+            format!("check {}", wanted.caller)
+        } else {
+            job.to_owned()
+        };
+        let Some(claim) = self.cache.claim(&wanted.key, job_key) else {
+            return;
+        };
+        let index = self.clone();
+        let wanted = wanted.clone();
+        let job = async move {
+            run(index, wanted).await;
+            drop(claim);
+        };
+        tokio::spawn(crate::telemetry::background(job).in_current_span());
+    }
+
+    /// After a change made through this server to `tag` (every tag with `None`) of a
+    /// project: forgets its cached page, and has its listing document brought up to date.
+    pub(super) fn changed(
         &self,
+        store: &Arc<dyn Store>,
         location: &Location,
-        repository: &Repository,
+        project: &ProjectName,
         tag: Option<&Tag>,
-    ) {
-        self.cache.forget(
-            &(location.target.to_string(), repository.to_string()),
-            tag.map(Tag::as_str),
-        );
+    ) -> Result<(), IndexError> {
+        let repository = layout::repository(&location.namespace, project)?;
+        let key = (location.target.to_string(), repository.to_string());
+        self.cache.forget(&key, tag.map(Tag::as_str));
+        let target = ProjectRef {
+            store: store.as_ref(),
+            key: &key,
+            repository: &repository,
+            project,
+        };
+        self.rewrite_document(target, store, Cause::Changed(tag.cloned()));
+        Ok(())
     }
 
     /// The projects of a namespace, sorted (from the registry's catalog).
@@ -192,91 +278,10 @@ impl Index {
     }
 }
 
-/// What reading the releases of one page needs.
-struct ReleaseContext<'a> {
-    index: &'a Index,
-    registry: &'a dyn Store,
-    repository: &'a Repository,
-    key: &'a ProjectKey,
-    project: &'a ProjectName,
-}
-
-impl ReleaseContext<'_> {
-    /// One release, revalidated against the cache with the caller's credentials; `None` when
-    /// the tag is gone or holds foreign or malformed content.
-    async fn read_release(
-        &self,
-        tag: Tag,
-        version: Version,
-    ) -> Result<Option<Release>, IndexError> {
-        let cache = &self.index.cache;
-        let known = cache.release(self.key, tag.as_str());
-        let reference = Reference::Tag(tag.clone());
-        let fetched = self
-            .registry
-            .get_manifest_if_changed(self.repository, &reference, known.as_ref().map(|(d, _)| d))
-            .await?;
-        let metrics = &self.index.metrics;
-        let manifest = match fetched {
-            ManifestFetch::Unchanged => {
-                metrics.record_cache("release", "unchanged");
-                return Ok(known.and_then(|(_, release)| release));
-            }
-            ManifestFetch::Missing => return Ok(None),
-            ManifestFetch::Fetched(manifest) => manifest,
-        };
-        metrics.record_cache("release", if known.is_some() { "changed" } else { "miss" });
-        let release = match ReleaseIndex::parse(&manifest.media_type, &manifest.bytes, &version) {
-            Ok(Some(index)) => {
-                let files = index.files(self.project, &version.to_string());
-                (!files.is_empty()).then_some(Release { version, files })
-            }
-            Ok(None) => None,
-            Err(error) => {
-                tracing::warn!(
-                    oci.repository = %self.repository,
-                    oci.digest = %manifest.digest,
-                    "skipping an unreadable release index: {error}"
-                );
-                None
-            }
-        };
-        cache.store_release(self.key, tag.as_str(), manifest.digest, release.clone());
-        Ok(release)
-    }
-
-    /// Files whose index entry records no size (written by PyOCI) get it from their manifest.
-    async fn fill_sizes(&self, releases: &mut [Release]) -> Result<(), IndexError> {
-        let origin = self.key.0.as_str();
-        let missing: Vec<_> = releases
-            .iter()
-            .flat_map(|r| &r.files)
-            .filter(|f| f.size.is_none() && self.index.cache.size(origin, &f.manifest).is_none())
-            .map(|f| f.manifest.clone())
-            .collect();
-        stream::iter(missing)
-            .map(|digest| async move {
-                let reference = Reference::Digest(digest.clone());
-                let manifest = self
-                    .registry
-                    .get_manifest(self.repository, &reference)
-                    .await?;
-                let size = manifest
-                    .and_then(|m| serde_json::from_slice::<ImageManifest>(&m.bytes).ok())
-                    .and_then(|m| m.layers.first().map(|layer| layer.size));
-                if let Some(size) = size {
-                    self.index.cache.store_size(origin, digest, size);
-                }
-                Ok::<(), IndexError>(())
-            })
-            .buffer_unordered(self.index.options.listing_concurrency.max(1))
-            .try_collect::<()>()
-            .await?;
-        for file in releases.iter_mut().flat_map(|r| &mut r.files) {
-            if file.size.is_none() {
-                file.size = self.index.cache.size(origin, &file.manifest);
-            }
-        }
-        Ok(())
-    }
+/// The namespace part of a project's repository (for messages).
+pub(super) fn namespace_of(repository: &Repository) -> String {
+    repository
+        .as_str()
+        .rsplit_once('/')
+        .map_or_else(String::new, |(namespace, _)| namespace.to_owned())
 }

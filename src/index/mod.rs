@@ -8,13 +8,16 @@
 mod backfill;
 mod cache;
 mod delete;
+mod document;
 mod download;
 mod error;
 mod inspect;
 mod listing;
+mod page;
 mod promote;
 mod publisher;
 mod registries;
+mod snapshot;
 mod stripes;
 mod update;
 mod upload;
@@ -27,7 +30,7 @@ use std::time::Duration;
 pub use backfill::BackfillReport;
 pub use download::{FileDownload, FileRequest, Wanted};
 pub use error::IndexError;
-pub use listing::{ProjectPage, Release, Rendered, Renders};
+pub use page::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
 pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;
@@ -109,8 +112,20 @@ pub struct IndexOptions {
     pub max_upload_size: u64,
     /// Registry requests made at once for one listing.
     pub listing_concurrency: usize,
-    /// How long a caller's project page is reused without asking the registry.
+    /// The longest a project page is served without asking the registry (and a caller's
+    /// right to read it trusted); refreshed in the background from half of it on.
     pub listing_ttl: Duration,
+    /// About how many bytes of project pages are kept in memory.
+    pub listing_cache_memory: usize,
+    /// Whether listing documents are read and kept up to date.
+    pub listing_documents: ListingDocuments,
+    /// How often a project served from its listing document is checked against every
+    /// release tag, in the background (changes made by tools that do not keep the document);
+    /// zero: never.
+    pub listing_audit_interval: Duration,
+    /// Check the sha256 of every whole-file download even when the store serves the blob by
+    /// that very digest (content-addressed: clients check it against the page anyway).
+    pub verify_downloads: bool,
     /// Keep only the newest releases of a project in listings (PEP 440 order); 0: all.
     pub max_versions: usize,
     /// Hand a registry's blob redirects (to object storage) to the client instead of
@@ -122,6 +137,20 @@ pub struct IndexOptions {
     pub upstreams: Upstreams,
 }
 
+/// What the server does with per-project listing documents (docs/design.md, "Listing
+/// documents").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListingDocuments {
+    /// Never read them; every page reads every release tag.
+    Off,
+    /// Read them, never write them.
+    Read,
+    /// Read them, and keep them up to date (write them on changes, and where a reader with
+    /// push rights finds one missing or behind).
+    #[default]
+    Write,
+}
+
 /// The index service, shared by all requests.
 #[derive(Debug, Clone)]
 pub struct Index {
@@ -129,6 +158,7 @@ pub struct Index {
     options: Arc<IndexOptions>,
     locks: Arc<upload::ReleaseLocks>,
     cache: Arc<cache::ListingCache>,
+    documents: Arc<document::Documents>,
     metrics: Arc<Metrics>,
 }
 
@@ -140,9 +170,18 @@ impl Index {
             client,
             locks: Arc::new(upload::ReleaseLocks::new(Arc::clone(&metrics))),
             metrics,
-            cache: Arc::new(cache::ListingCache::new(options.listing_ttl)),
+            cache: Arc::new(cache::ListingCache::new(
+                options.listing_ttl,
+                options.listing_cache_memory,
+            )),
+            documents: Arc::default(),
             options: Arc::new(options),
         }
+    }
+
+    /// Waits for the listing documents being written in the background (at shutdown).
+    pub async fn finish_background_work(&self) {
+        self.documents.finish().await;
     }
 
     /// The configured options.

@@ -114,7 +114,12 @@ impl Index {
             .await?;
             report.copied.push(file.filename.clone());
         }
-        self.forget_project(promotion.to, &ends.destination_repository, Some(&tag));
+        self.changed(
+            &ends.destination,
+            promotion.to,
+            promotion.project,
+            Some(&tag),
+        )?;
         if promotion.remove_source {
             self.remove_promoted(source_caller, promotion, &version, filename.as_deref())
                 .await?;

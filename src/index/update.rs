@@ -22,12 +22,12 @@ use crate::telemetry::Metrics;
 /// Lock stripes: writers of one release in this process never race each other.
 const STRIPES: usize = 64;
 /// Rounds of read-decide-write before giving up with 503.
-const MAX_ROUNDS: usize = 12;
+pub(super) const MAX_ROUNDS: usize = 12;
 /// Consecutive confirmations needed after a write: one at once, one after a pause.
-const CONFIRMATIONS: usize = 2;
+pub(super) const CONFIRMATIONS: usize = 2;
 /// The pause before the second confirmation: longer than another writer takes from reading
 /// the index to having its write land, so a write that raced ours is seen and merged.
-const CONFIRMATION_PAUSE: Duration = Duration::from_millis(300);
+pub(super) const CONFIRMATION_PAUSE: Duration = Duration::from_millis(300);
 
 /// Striped locks keyed by registry, repository and tag, and where merges are counted.
 #[derive(Debug)]
@@ -50,6 +50,16 @@ impl ReleaseLocks {
             stripes: Stripes::new(STRIPES, || Mutex::new(())),
             metrics,
         }
+    }
+
+    /// The lock of the document under `key` (`<store>/<repository>:<tag>`).
+    pub(super) fn of(&self, key: &str) -> &Mutex<()> {
+        self.stripes.get(key)
+    }
+
+    /// Counts a change found overwritten by another writer and merged again.
+    pub(super) fn record_merge(&self) {
+        self.metrics.record_release_merge();
     }
 }
 
@@ -154,7 +164,7 @@ where
 }
 
 /// A pause that grows with the round, with jitter so that competing writers drift apart.
-fn pause(round: usize, key: &str) -> Duration {
+pub(super) fn pause(round: usize, key: &str) -> Duration {
     let jitter = RandomState::new().hash_one((round, key)) % 50;
     let base = 30_u64.saturating_mul(1 << round.min(5));
     Duration::from_millis(base + jitter)

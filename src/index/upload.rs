@@ -214,8 +214,12 @@ impl PendingUpload {
             decide,
         )
         .await?;
-        self.index
-            .forget_project(&self.location, &self.repository, Some(&tag));
+        self.index.changed(
+            &self.registry,
+            &self.location,
+            self.filename.name(),
+            Some(&tag),
+        )?;
         tracing::info!(
             project.name = %self.filename.name(),
             project.version = %version,

@@ -74,7 +74,7 @@ impl Index {
             decide,
         )
         .await?;
-        self.forget_project(location, &repository, Some(&tag));
+        self.changed(&registry, location, project, Some(&tag))?;
         tracing::info!(oci.repository = %repository, "{} `{target}`", if yanked.is_some() { "yanked" } else { "un-yanked" });
         Ok(())
     }

@@ -9,11 +9,17 @@
 mod annotations;
 mod error;
 mod file;
+mod listing;
 mod naming;
 mod release;
 
 pub use annotations::*;
 pub use error::LayoutError;
 pub use file::{FileManifest, NewFile, file_manifest, promoted_entry, with_core_metadata};
+pub use listing::{
+    ARTIFACT_TYPE_LISTING, LISTING_SCHEMA, LISTING_TAG, ListedTag, ListingManifest, ListingProblem,
+    MEDIA_TYPE_LISTING, ProjectListing, listing_manifest, listing_manifest_without_data,
+    listing_tag, read_listing_manifest,
+};
 pub use naming::{Namespace, project_of, repository, tag_for, version_of};
 pub use release::{ReleaseIndex, StoredFile};

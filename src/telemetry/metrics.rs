@@ -36,7 +36,7 @@ pub struct Metrics {
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 10] = [
+const HELP: [(&str, &str, &str); 12] = [
     (
         "oci_pypi_release_index_merges_total",
         "counter",
@@ -61,6 +61,16 @@ const HELP: [(&str, &str, &str); 10] = [
         "oci_pypi_registry_requests_total",
         "counter",
         "Requests made to registries, by outcome.",
+    ),
+    (
+        "oci_pypi_background_registry_requests_total",
+        "counter",
+        "Of the requests made to registries, those made by background work (page refreshes, listing documents, file sizes), by outcome.",
+    ),
+    (
+        "oci_pypi_listing_document_writes_total",
+        "counter",
+        "Listing documents brought up to date, by result (written, unchanged, failed, refused).",
     ),
     (
         "oci_pypi_cache_lookups_total",
@@ -144,6 +154,23 @@ impl Metrics {
         self.add(
             "oci_pypi_registry_requests_total",
             vec![("outcome", outcome.to_owned())],
+            1,
+        );
+        if super::in_background() {
+            self.add(
+                "oci_pypi_background_registry_requests_total",
+                vec![("outcome", outcome.to_owned())],
+                1,
+            );
+        }
+    }
+
+    /// Counts a listing document rewrite by result (`written`, `unchanged`, `failed`,
+    /// `refused`).
+    pub fn record_document_write(&self, result: &'static str) {
+        self.add(
+            "oci_pypi_listing_document_writes_total",
+            vec![("result", result.to_owned())],
             1,
         );
     }

@@ -10,6 +10,35 @@ pub use otlp::follow_remote_parent;
 tokio::task_local! {
     /// The `x-request-id` of the request being handled.
     static REQUEST_ID: http::HeaderValue;
+    /// Set while background work (not a request) runs.
+    static BACKGROUND: ();
+}
+
+/// Runs `work` as background work started by the request being handled: it carries that
+/// request's id on, and the registry requests it makes are counted apart.
+pub fn background<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let id = current_request_id();
+    BACKGROUND.scope((), with_request_id(id, work))
+}
+
+/// Runs `work` (to be spawned as a task of its own) in the context of the current task: its
+/// request id, and whether it is background work.
+pub fn inherit<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let id = current_request_id();
+    let background = in_background();
+    async move {
+        if background {
+            BACKGROUND.scope((), with_request_id(id, work)).await
+        } else {
+            with_request_id(id, work).await
+        }
+    }
+}
+
+/// Whether the current task is background work (see [`background`]).
+#[must_use]
+pub fn in_background() -> bool {
+    BACKGROUND.try_with(|()| ()).is_ok()
 }
 
 /// Runs `handling` with `id` as the request id that [`outgoing_headers`] passes on.
@@ -18,6 +47,12 @@ pub async fn with_request_id<F: Future>(id: Option<http::HeaderValue>, handling:
         Some(id) => REQUEST_ID.scope(id, handling).await,
         None => handling.await,
     }
+}
+
+/// The request id of the request being handled, to hand to the background work it starts.
+#[must_use]
+pub fn current_request_id() -> Option<http::HeaderValue> {
+    REQUEST_ID.try_with(Clone::clone).ok()
 }
 
 /// Headers that tie a request this server makes (to a registry) to the request it serves:

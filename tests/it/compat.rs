@@ -38,7 +38,7 @@ fn empty_config() -> Value {
 /// empty config, an image manifest pushed by digest; then the image index pushed by tag, with
 /// one entry per file (platform = file suffix, PyOCI's three annotations, no title, no size).
 /// `files` are `(platform architecture, file bytes)`.
-async fn push_pyoci_release(
+pub(crate) async fn push_pyoci_release(
     direct: &DirectClient,
     repository: &str,
     tag: &str,

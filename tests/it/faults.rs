@@ -632,11 +632,14 @@ async fn truncated_bodies_fail_visibly() -> anyhow::Result<()> {
     rig.finish().await
 }
 
-/// A blob whose bytes do not match its digest: the client must not get a complete 200 with
-/// those bytes (under an `ETag` naming the right sha256, cacheable as immutable).
+/// A blob whose bytes do not match its digest. With `--verify-downloads` the client must not
+/// get a complete 200 with those bytes (under an `ETag` naming the right sha256, cacheable as
+/// immutable). By default the server does not hash downloads fetched by the file's own
+/// digest (the registry is content-addressed): the bytes go through, and the page's
+/// `#sha256=` is what lets the client refuse them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_blob_is_not_served_as_complete() -> anyhow::Result<()> {
-    let rig = Rig::start().await?;
+    let rig = Rig::start_with(|config| config.verify_downloads = true).await?;
     rig.fake
         .set_fault(Endpoint::BlobGet, Fault::WrongDigestBlob);
     // The last bytes are held back until the digest is checked: the client sees an error
@@ -645,7 +648,7 @@ async fn corrupted_blob_is_not_served_as_complete() -> anyhow::Result<()> {
     let url = rig.url(&format!("{NAMESPACE}/{PROJECT}/{FILENAME}"));
     let sent = rig
         .client
-        .get(url)
+        .get(&url)
         .basic_auth(USERNAME, Some(PASSWORD))
         .send()
         .await;
@@ -661,6 +664,26 @@ async fn corrupted_blob_is_not_served_as_complete() -> anyhow::Result<()> {
             "a blob that does not match its digest was served as a complete 200"
         );
     }
+    rig.assert_recovers().await?;
+    rig.finish().await?;
+
+    let rig = Rig::start().await?;
+    rig.fake
+        .set_fault(Endpoint::BlobGet, Fault::WrongDigestBlob);
+    let page = rig.page().await?;
+    page.expect(StatusCode::OK);
+    let advertised = format!("#sha256={}", fake_registry::file_sha256());
+    assert!(
+        String::from_utf8_lossy(&page.body).contains(&advertised),
+        "the page does not advertise the file's sha256"
+    );
+    let file = rig.file().await?;
+    let served = hex::encode(Sha256::digest(&file.body));
+    assert_ne!(
+        served,
+        fake_registry::file_sha256(),
+        "the corrupted blob was not served as it is: the client-side check is not exercised"
+    );
     rig.assert_recovers().await?;
     rig.finish().await
 }

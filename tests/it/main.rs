@@ -19,6 +19,7 @@ mod compat;
 mod downloads;
 mod examples;
 mod faults;
+mod listing_documents;
 mod local_store;
 mod promotion;
 mod publish;

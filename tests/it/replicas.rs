@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use sha2::{Digest as _, Sha256};
 
+use crate::harness::listing::eventually;
 use crate::harness::process::ServerProcess;
 use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, assert_status};
 
@@ -39,9 +40,19 @@ async fn parallel_uploads_through_two_processes_are_all_kept() -> anyhow::Result
         ServerProcess::start(&registry.origin(), &[]).await?,
     ];
     race_sixteen_uploads(&servers, &registry.host(), Some((&user, &password))).await?;
-    let (_, _, index) = registry.direct().manifest("ci/racy", "1.0").await?.unwrap();
+    let direct = registry.direct();
+    let (_, _, index) = direct.manifest("ci/racy", "1.0").await?.unwrap();
     let index: serde_json::Value = serde_json::from_slice(&index)?;
     assert_eq!(index["manifests"].as_array().unwrap().len(), 16);
+    // Both processes wrote the listing document at once too: it ends up recording the
+    // release exactly as its tag holds it, all 16 files.
+    let direct = &direct;
+    let index = &index;
+    eventually("the listing document records the 16 files", || async move {
+        let stored = direct.listing("ci/racy").await?;
+        Ok(stored.and_then(|s| s.index("1.0")).as_ref() == Some(index))
+    })
+    .await?;
     Ok(())
 }
 

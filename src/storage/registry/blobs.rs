@@ -280,9 +280,9 @@ impl BlobUpload {
             .body(reqwest::Body::wrap_stream(body));
         let registry = self.registry.clone();
         let repository = self.repository.clone();
+        let patch = async move { registry.send_once(Access::Push, &repository, request).await };
         self.patch = Some(tokio::spawn(
-            async move { registry.send_once(Access::Push, &repository, request).await }
-                .in_current_span(),
+            crate::telemetry::inherit(patch).in_current_span(),
         ));
         self.sender = Some(sender.clone());
         sender

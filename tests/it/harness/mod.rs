@@ -4,6 +4,7 @@
 pub mod background;
 pub mod clients;
 pub mod fake_registry;
+pub mod listing;
 pub mod oidc_issuer;
 pub mod probe;
 pub mod process;

@@ -16,10 +16,18 @@ pub enum Probe {
 }
 
 impl Probe {
-    /// The tags of `repository` (empty when it has none or does not exist).
+    /// The tags of `repository` without the listing document's (empty when it has none or
+    /// does not exist).
     pub async fn tags(&self, repository: &str) -> anyhow::Result<Vec<String>> {
+        let mut tags = self.all_tags(repository).await?;
+        tags.retain(|tag| tag != oci_pypi::layout::LISTING_TAG);
+        Ok(tags)
+    }
+
+    /// Every tag of `repository` (empty when it has none or does not exist).
+    pub async fn all_tags(&self, repository: &str) -> anyhow::Result<Vec<String>> {
         match self {
-            Self::Registry(direct) => direct.tags(repository).await,
+            Self::Registry(direct) => direct.all_tags(repository).await,
             Self::Local(root) => {
                 let Some(index) = read_index(&root.join(repository))? else {
                     return Ok(Vec::new());

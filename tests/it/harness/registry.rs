@@ -398,8 +398,17 @@ impl DirectClient {
             .await
     }
 
-    /// Tags of `repository`; empty on 404 or `"tags": null`.
+    /// Tags of `repository`, without the listing document's (`oci-pypi.listing`, a cache of
+    /// the others, checked by tests of its own: `listing_documents.rs`); empty on 404 or
+    /// `"tags": null`.
     pub async fn tags(&self, repository: &str) -> anyhow::Result<Vec<String>> {
+        let mut tags = self.all_tags(repository).await?;
+        tags.retain(|tag| tag != oci_pypi::layout::LISTING_TAG);
+        Ok(tags)
+    }
+
+    /// Every tag of `repository`; empty on 404 or `"tags": null`.
+    pub async fn all_tags(&self, repository: &str) -> anyhow::Result<Vec<String>> {
         let path = format!("/v2/{repository}/tags/list");
         let Some(resp) = self.get(&path, &pull(repository)).await? else {
             return Ok(Vec::new());

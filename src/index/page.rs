@@ -1,0 +1,79 @@
+//! What a project page shows: the releases of a project and their files, with the
+//! serializations made of one snapshot so far.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::layout::StoredFile;
+use crate::packaging::{ProjectName, Version};
+
+/// One release and its files.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// The version.
+    pub version: Version,
+    /// Its files, in upload order.
+    pub files: Vec<StoredFile>,
+}
+
+/// Everything a project page shows.
+#[derive(Debug)]
+pub struct ProjectPage {
+    /// The project.
+    pub name: ProjectName,
+    /// Its releases, oldest first (PEP 440 order).
+    pub releases: Vec<Release>,
+    /// Serializations of this page made so far, kept with it while it is reused.
+    pub renders: Renders,
+}
+
+/// Serializations of one page snapshot, by format name: rendering (and hashing for the
+/// `ETag`) happens once per snapshot instead of once per request.
+#[derive(Debug, Default)]
+pub struct Renders(Mutex<HashMap<&'static str, Arc<Rendered>>>);
+
+/// One serialization of a page.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The body.
+    pub body: bytes::Bytes,
+    /// Its strong `ETag` value, quoted.
+    pub etag: String,
+}
+
+impl Renders {
+    /// The serialization `format`, made by `render` the first time.
+    pub fn get_or_render(
+        &self,
+        format: &'static str,
+        render: impl FnOnce() -> Rendered,
+    ) -> Arc<Rendered> {
+        let mut renders = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(renders.entry(format).or_insert_with(|| Arc::new(render())))
+    }
+}
+
+impl ProjectPage {
+    /// A page of `releases` (sorted here, oldest first), not rendered yet.
+    #[must_use]
+    pub fn new(name: ProjectName, mut releases: Vec<Release>) -> Self {
+        releases.sort_by(|a, b| a.version.cmp(&b.version));
+        Self {
+            name,
+            releases,
+            renders: Renders::default(),
+        }
+    }
+
+    /// The newest release that is not a pre-release and not wholly yanked, else the newest.
+    #[must_use]
+    pub fn latest(&self) -> Option<&Release> {
+        let usable = |r: &&Release| r.files.iter().any(|f| f.yanked.is_none());
+        self.releases
+            .iter()
+            .rev()
+            .find(|r| !r.version.is_prerelease() && usable(r))
+            .or_else(|| self.releases.iter().rev().find(usable))
+            .or_else(|| self.releases.last())
+    }
+}

@@ -1,0 +1,437 @@
+//! Reading a project from its store, at a cost that does not grow with its releases when it
+//! has a listing document: the tag list, then the document (one manifest GET, revalidated
+//! with `If-None-Match`), checked against the tags; only the release tags the document lacks
+//! (or that changed through this server since it was written) are read one by one. Without
+//! a document (PyOCI's data, `skopeo copy`), every release tag is read: N+1 requests, each
+//! revalidated against what was read before.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures_util::{StreamExt as _, TryStreamExt as _, stream};
+
+use super::cache::{CachedTag, ProjectKey};
+use super::listing::namespace_of;
+use super::page::{ProjectPage, Release};
+use super::{Index, IndexError, ListingDocuments};
+use crate::layout::{self, ListedTag, ListingProblem, ProjectListing, ReleaseIndex};
+use crate::packaging::{ProjectName, Version};
+use crate::storage::oci::MEDIA_TYPE_INDEX;
+use crate::storage::{
+    BlobRequest, Digest, ManifestFetch, Reference, Repository, StorageError, Store, Tag,
+};
+
+/// The largest listing document read (a document beyond it is not used).
+const MAX_DOCUMENT_SIZE: usize = 256 << 20;
+
+/// One project in one store, as seen by one caller.
+#[derive(Clone, Copy)]
+pub(super) struct ProjectRef<'a> {
+    /// The store, with the caller's credentials.
+    pub store: &'a dyn Store,
+    /// Cache key: origin and repository.
+    pub key: &'a ProjectKey,
+    /// The repository.
+    pub repository: &'a Repository,
+    /// The project.
+    pub project: &'a ProjectName,
+}
+
+/// How much of a listing document to trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Trust {
+    /// Use what it records for every tag it has (the tag list says which tags exist).
+    Document,
+    /// Revalidate every release tag against the registry (an audit for changes made
+    /// behind the server's back, by tools that do not keep the document).
+    Tags,
+}
+
+/// A project as read.
+pub(super) struct Snapshot {
+    /// Its page.
+    pub page: ProjectPage,
+    /// The listing document read, with its manifest digest.
+    pub document: Option<(Digest, Arc<ProjectListing>)>,
+    /// The document is missing or differs from the tags, and may be (re)written.
+    pub document_outdated: bool,
+    /// File manifests whose layer size is not known yet.
+    pub unknown_sizes: Vec<Digest>,
+    /// Release tags the document records otherwise than the registry holds them now
+    /// (changed behind its back, or through this server and not recorded yet).
+    pub drifted: Vec<Tag>,
+}
+
+/// How one release tag was read.
+enum Read {
+    /// As the document records it.
+    Listed(Option<Release>),
+    /// From the registry: the document does not record the tag.
+    Missing(Option<Release>),
+    /// From the registry, which holds something else than the document records.
+    Drifted(Option<Release>, Tag),
+}
+
+impl Index {
+    /// Reads `target` from its store.
+    ///
+    /// # Errors
+    /// [`IndexError::ProjectNotFound`] when it has no release; storage errors.
+    pub(super) async fn read_project(
+        &self,
+        target: ProjectRef<'_>,
+        trust: Trust,
+    ) -> Result<Snapshot, IndexError> {
+        let not_found = || IndexError::ProjectNotFound {
+            project: target.project.to_string(),
+            namespace: namespace_of(target.repository),
+        };
+        let tags = target
+            .store
+            .list_tags(target.repository)
+            .await?
+            .ok_or_else(not_found)?;
+        let listing_tag = layout::listing_tag();
+        let has_document = tags.contains(&listing_tag);
+        let mut versions: Vec<(Tag, Version)> = tags
+            .into_iter()
+            .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
+            .collect();
+        let mode = self.options.listing_documents;
+        let document =
+            if has_document && mode != ListingDocuments::Off && !self.distrusted(target.key) {
+                self.read_document(target).await?
+            } else {
+                Err(None)
+            };
+        let (document, mut outdated) = match document {
+            Ok(found) => (Some(found), false),
+            // Absent, or unusable but ours to replace: write it.
+            Err(None) => (None, true),
+            Err(Some(problem)) => (None, problem.replaceable()),
+        };
+        let listing = document.as_ref().map(|(_, listing)| Arc::clone(listing));
+        let in_tags: HashSet<&Tag> = versions.iter().map(|(tag, _)| tag).collect();
+        if let Some(listing) = &listing {
+            outdated |= listing.tags.keys().any(|tag| !in_tags.contains(tag));
+        }
+        if self.options.max_versions > 0 && versions.len() > self.options.max_versions {
+            versions.sort_by(|a, b| b.1.cmp(&a.1));
+            versions.truncate(self.options.max_versions);
+        }
+        let changed = self.documents.changed_tags(target.key);
+        let reads = versions.into_iter().map(|(tag, version)| {
+            let listed = listing.as_ref().and_then(|l| l.tags.get(&tag)).cloned();
+            let trusted = trust == Trust::Document && !changed.contains(&tag);
+            async move {
+                let Some(listed) = listed else {
+                    // Not in the document (or none): read it, and the document is behind.
+                    let known = self.known_tag(target, &tag, None);
+                    let read = self.read_tag(target, &tag, &version, known).await?;
+                    return Ok::<_, IndexError>(Read::Missing(read.and_then(|c| c.release)));
+                };
+                if trusted {
+                    return Ok(Read::Listed(
+                        self.listed_release(target, &tag, &version, listed),
+                    ));
+                }
+                let known = self.known_tag(target, &tag, Some(&listed));
+                let read = self.read_tag(target, &tag, &version, known).await?;
+                let holds = read.as_ref().is_some_and(|c| c.digest == listed.digest);
+                let release = read.and_then(|cached| cached.release);
+                Ok(if holds {
+                    Read::Listed(release)
+                } else {
+                    Read::Drifted(release, tag)
+                })
+            }
+        });
+        let read: Vec<Read> = stream::iter(reads)
+            .buffer_unordered(self.options.listing_concurrency.max(1))
+            .try_collect()
+            .await?;
+        let mut releases = Vec::new();
+        let mut drifted = Vec::new();
+        for read in read {
+            let release = match read {
+                Read::Listed(release) => release,
+                Read::Missing(release) => {
+                    outdated = true;
+                    release
+                }
+                Read::Drifted(release, tag) => {
+                    outdated = true;
+                    if !changed.contains(&tag) {
+                        drifted.push(tag);
+                    }
+                    release
+                }
+            };
+            releases.extend(release);
+        }
+        if releases.is_empty() {
+            return Err(not_found());
+        }
+        let unknown_sizes = self.fill_sizes(target.key, listing.as_deref(), &mut releases);
+        outdated |= !unknown_sizes.is_empty();
+        Ok(Snapshot {
+            page: ProjectPage::new(target.project.clone(), releases),
+            document,
+            document_outdated: outdated && mode == ListingDocuments::Write,
+            unknown_sizes,
+            drifted,
+        })
+    }
+
+    /// The listing document under the listing tag: `Err(None)` when there is none,
+    /// `Err(Some(problem))` when it cannot be used.
+    async fn read_document(
+        &self,
+        target: ProjectRef<'_>,
+    ) -> Result<Result<(Digest, Arc<ProjectListing>), Option<ListingProblem>>, IndexError> {
+        let known = self.cache.document(target.key);
+        let reference = Reference::Tag(layout::listing_tag());
+        let fetched = target
+            .store
+            .get_manifest_if_changed(
+                target.repository,
+                &reference,
+                known.as_ref().map(|(d, _)| d),
+            )
+            .await?;
+        let manifest = match fetched {
+            ManifestFetch::Unchanged => {
+                self.metrics.record_cache("document", "unchanged");
+                return Ok(known.ok_or(None));
+            }
+            ManifestFetch::Missing => return Ok(Err(None)),
+            ManifestFetch::Fetched(manifest) => manifest,
+        };
+        self.metrics.record_cache("document", "fetched");
+        let parsed = match layout::read_listing_manifest(&manifest.media_type, &manifest.bytes) {
+            Ok(parsed) => parsed,
+            Err(problem) => return Ok(Err(Some(unusable(target, problem)))),
+        };
+        let bytes = match parsed.inline {
+            Some(bytes) => Some(bytes),
+            None => read_blob(target, &parsed.document).await?,
+        };
+        let Some(bytes) = bytes else {
+            let problem = ListingProblem::Malformed("its document blob is missing".to_owned());
+            return Ok(Err(Some(unusable(target, problem))));
+        };
+        match ProjectListing::parse(&bytes, target.repository) {
+            Ok(listing) => Ok(Ok((manifest.digest, Arc::new(listing)))),
+            Err(problem) => Ok(Err(Some(unusable(target, problem)))),
+        }
+    }
+
+    /// The release a listing document records under `tag`.
+    fn listed_release(
+        &self,
+        target: ProjectRef<'_>,
+        tag: &Tag,
+        version: &Version,
+        listed: ListedTag,
+    ) -> Option<Release> {
+        if let Some(cached) = self.cache.tag(target.key, tag.as_str()) {
+            if cached.digest == listed.digest {
+                return cached.release;
+            }
+        }
+        let release = listed
+            .index
+            .as_deref()
+            .and_then(|bytes| release_of(target, version, bytes, &listed.digest));
+        let cached = CachedTag {
+            digest: listed.digest,
+            index: listed.index,
+            release: release.clone(),
+        };
+        self.cache.store_tag(target.key, tag.as_str(), cached);
+        release
+    }
+
+    /// What `tag` held when last read here, or else what the document records.
+    pub(super) fn known_tag(
+        &self,
+        target: ProjectRef<'_>,
+        tag: &Tag,
+        listed: Option<&ListedTag>,
+    ) -> Option<CachedTag> {
+        self.cache.tag(target.key, tag.as_str()).or_else(|| {
+            listed.map(|listed| CachedTag {
+                digest: listed.digest.clone(),
+                index: listed.index.clone(),
+                release: None,
+            })
+        })
+    }
+
+    /// What `tag` holds now, revalidated against `known` with `If-None-Match`; `None` when
+    /// the tag is gone.
+    pub(super) async fn read_tag(
+        &self,
+        target: ProjectRef<'_>,
+        tag: &Tag,
+        version: &Version,
+        known: Option<CachedTag>,
+    ) -> Result<Option<CachedTag>, IndexError> {
+        let reference = Reference::Tag(tag.clone());
+        let fetched = target
+            .store
+            .get_manifest_if_changed(
+                target.repository,
+                &reference,
+                known.as_ref().map(|k| &k.digest),
+            )
+            .await?;
+        let (digest, index) = match fetched {
+            ManifestFetch::Unchanged => {
+                self.metrics.record_cache("release", "unchanged");
+                let Some(known) = known else { return Ok(None) };
+                if known.release.is_some() || known.index.is_none() {
+                    return Ok(Some(known));
+                }
+                (known.digest, known.index)
+            }
+            ManifestFetch::Missing => return Ok(None),
+            ManifestFetch::Fetched(manifest) => {
+                self.metrics
+                    .record_cache("release", if known.is_some() { "changed" } else { "miss" });
+                let parsed = ReleaseIndex::parse(&manifest.media_type, &manifest.bytes, version);
+                let (index, release) = match parsed {
+                    Ok(Some(index)) => (Some(manifest.bytes), files_of(target, version, &index)),
+                    Ok(None) => (None, None),
+                    Err(error) => {
+                        skipped(target, &manifest.digest, &error);
+                        (None, None)
+                    }
+                };
+                let cached = CachedTag {
+                    digest: manifest.digest,
+                    index,
+                    release,
+                };
+                self.cache
+                    .store_tag(target.key, tag.as_str(), cached.clone());
+                return Ok(Some(cached));
+            }
+        };
+        let release = index
+            .as_deref()
+            .and_then(|bytes| release_of(target, version, bytes, &digest));
+        let cached = CachedTag {
+            digest,
+            index,
+            release,
+        };
+        self.cache
+            .store_tag(target.key, tag.as_str(), cached.clone());
+        Ok(Some(cached))
+    }
+
+    /// Gives files whose index entry records no size (PyOCI's) the size learnt before or
+    /// recorded in the document; returns the manifests of those still unknown.
+    fn fill_sizes(
+        &self,
+        key: &ProjectKey,
+        listing: Option<&ProjectListing>,
+        releases: &mut [Release],
+    ) -> Vec<Digest> {
+        let origin = key.0.as_str();
+        let mut unknown = Vec::new();
+        for file in releases.iter_mut().flat_map(|r| &mut r.files) {
+            if file.size.is_some() {
+                continue;
+            }
+            file.size = self.cache.size(origin, &file.manifest).or_else(|| {
+                let size = listing?.sizes.get(&file.manifest).copied()?;
+                self.cache.store_size(origin, file.manifest.clone(), size);
+                Some(size)
+            });
+            if file.size.is_none() {
+                unknown.push(file.manifest.clone());
+            }
+        }
+        unknown
+    }
+}
+
+/// The release in a release index's bytes, if it has files.
+fn release_of(
+    target: ProjectRef<'_>,
+    version: &Version,
+    bytes: &[u8],
+    digest: &Digest,
+) -> Option<Release> {
+    match ReleaseIndex::parse(MEDIA_TYPE_INDEX, bytes, version) {
+        Ok(Some(index)) => files_of(target, version, &index),
+        Ok(None) => None,
+        Err(error) => {
+            skipped(target, digest, &error);
+            None
+        }
+    }
+}
+
+/// The release of a release index, if it has files.
+fn files_of(target: ProjectRef<'_>, version: &Version, index: &ReleaseIndex) -> Option<Release> {
+    let files = index.files(target.project, &version.to_string());
+    (!files.is_empty()).then(|| Release {
+        version: version.clone(),
+        files,
+    })
+}
+
+/// Malformed release indexes are skipped in listings (and logged), never fatal to the page.
+fn skipped(target: ProjectRef<'_>, digest: &Digest, error: &crate::layout::LayoutError) {
+    tracing::warn!(
+        oci.repository = %target.repository,
+        oci.digest = %digest,
+        "skipping an unreadable release index: {error}"
+    );
+}
+
+/// Logs why a listing document is not used, and passes the reason on.
+fn unusable(target: ProjectRef<'_>, problem: ListingProblem) -> ListingProblem {
+    tracing::warn!(
+        oci.repository = %target.repository,
+        "not using the listing document: {problem}; reading the release tags instead"
+    );
+    problem
+}
+
+/// A small blob, read whole (bounded).
+pub(super) async fn read_blob(
+    target: ProjectRef<'_>,
+    digest: &Digest,
+) -> Result<Option<bytes::Bytes>, IndexError> {
+    let Some(blob) = target
+        .store
+        .get_blob(target.repository, digest, BlobRequest::default())
+        .await?
+    else {
+        return Ok(None);
+    };
+    if blob
+        .content_length
+        .is_some_and(|length| length > MAX_DOCUMENT_SIZE as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = blob.body;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if bytes.len() + chunk.len() > MAX_DOCUMENT_SIZE {
+            return Err(StorageError::InvalidResponse {
+                registry: target.store.location(),
+                reason: format!("the listing document is larger than {MAX_DOCUMENT_SIZE} bytes"),
+            }
+            .into());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes.into()))
+}

@@ -1,0 +1,425 @@
+//! Listing documents (docs/design.md, "Listing documents"): a project page costs the tag list
+//! and one manifest whatever its number of releases; a document that is behind the tags,
+//! unreadable, tampered with, written for another repository, by a newer server or by
+//! another tool is never served as it is; a release changed behind the server's back is
+//! caught by the audit; a registry that refuses the document's tag still serves pages; one
+//! page serves every caller the registry lets read it, and only them.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::compat::push_pyoci_release;
+use crate::harness::fake_registry::{self, Endpoint, FakeRegistry, Fault};
+use crate::harness::listing::eventually;
+use crate::harness::registry::{DirectClient, sha256_digest};
+use crate::harness::{AuthMode, Server, TestEnv};
+
+const LISTING: &str = oci_pypi::layout::LISTING_TAG;
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Registry requests the server has made so far (every outcome), from `/metrics`.
+async fn registry_requests(server: &Server) -> anyhow::Result<f64> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let text = client
+        .get(format!("{}/metrics", server.url()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with("oci_pypi_registry_requests_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// Registry requests so far: all of them, and those made by background work.
+async fn registry_requests_split(server: &Server) -> anyhow::Result<(f64, f64)> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let text = client
+        .get(format!("{}/metrics", server.url()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let sum = |prefix: &str| -> f64 {
+        text.lines()
+            .filter(|line| line.starts_with(prefix))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Ok((
+        sum("oci_pypi_registry_requests_total"),
+        sum("oci_pypi_background_registry_requests_total"),
+    ))
+}
+
+/// The filenames a project page lists (HTML anchors' text).
+async fn listed(server: &Server, path: &str) -> anyhow::Result<Vec<String>> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let response = client.get(format!("{}{path}", server.url())).send().await?;
+    let status = response.status();
+    let body = response.text().await?;
+    anyhow::ensure!(status == StatusCode::OK, "GET {path}: {status}: {body}");
+    let mut names: Vec<String> = body
+        .split("</a>")
+        .filter_map(|anchor| Some(anchor.rsplit_once('>')?.1.to_owned()))
+        .filter(|name| !name.trim().is_empty())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Seeds `count` PyOCI-written releases (`1.0.<i>`, one wheel each, no size recorded).
+async fn seed(direct: &DirectClient, repository: &str, count: usize) -> anyhow::Result<()> {
+    for i in 0..count {
+        let bytes = format!("wheel {repository} {i}").into_bytes();
+        push_pyoci_release(
+            direct,
+            repository,
+            &format!("1.0.{i}"),
+            &[("py3-none-any.whl", bytes)],
+            "{}",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn wheels(project: &str, versions: impl IntoIterator<Item = usize>) -> Vec<String> {
+    let mut names: Vec<String> = versions
+        .into_iter()
+        .map(|i| format!("{project}-1.0.{i}-py3-none-any.whl"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A project written by PyOCI (no document, no sizes) is served from its tags, and the first
+/// reader with push rights leaves a document behind, sizes included: from then on a cold page
+/// costs two registry requests (the tag list and the document), whatever the number of
+/// releases, and lists the sizes. Each release the document records is the exact index under
+/// its tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let direct = env.registry.direct();
+    let repository = format!("{}/many", env.namespace);
+    seed(&direct, &repository, 12).await?;
+    let path = format!("{}/many/", env.base_path());
+    assert_eq!(listed(&env.server, &path).await?, wheels("many", 0..12));
+
+    let tags: Vec<String> = (0..12).map(|i| format!("1.0.{i}")).collect();
+    let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+    let stored = direct.wait_for_listing(&repository, &tag_refs).await?;
+    assert!(
+        stored.inline,
+        "a small document is embedded in its manifest"
+    );
+    for tag in &tags {
+        let (_, _, bytes) = direct.manifest(&repository, tag).await?.unwrap();
+        let index: serde_json::Value = serde_json::from_slice(&bytes)?;
+        assert_eq!(stored.index(tag), Some(index), "{tag}");
+    }
+    // Sizes are learnt in the background once, and recorded.
+    let (direct_ref, repository_ref) = (&direct, &repository);
+    eventually("the document records the 12 sizes", || async move {
+        let stored = direct_ref.listing(repository_ref).await?;
+        Ok(stored.is_some_and(|s| s.document["sizes"].as_object().map(|m| m.len()) == Some(12)))
+    })
+    .await?;
+
+    let cold = Server::start_for(&env.registry, |_| {}).await?;
+    let before = registry_requests(&cold).await?;
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let page = client
+        .get(format!("{}{path}", cold.url()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert_eq!(page.matches("data-size=").count(), 12, "{page}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        registry_requests(&cold).await? - before,
+        2.0,
+        "a cold page costs the tag list and the document"
+    );
+    Ok(())
+}
+
+/// Releases added and removed behind the server's back (another tool, a server that keeps no
+/// document) are seen at once: the tag list is the truth, and only the missing releases are
+/// read; the document then catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_document_behind_the_tags_is_caught_up() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let direct = env.registry.direct();
+    let repository = format!("{}/moving", env.namespace);
+    seed(&direct, &repository, 4).await?;
+    let path = format!("{}/moving/", env.base_path());
+    listed(&env.server, &path).await?;
+    direct
+        .wait_for_listing(&repository, &["1.0.0", "1.0.1", "1.0.2", "1.0.3"])
+        .await?;
+
+    // Behind its back: 1.0.1 deleted, 1.0.4 added.
+    let (_, digest, _) = direct.manifest(&repository, "1.0.1").await?.unwrap();
+    assert!(direct.delete_manifest(&repository, &digest).await?);
+    let bytes = b"wheel added behind the back".to_vec();
+    push_pyoci_release(
+        &direct,
+        &repository,
+        "1.0.4",
+        &[("py3-none-any.whl", bytes)],
+        "{}",
+    )
+    .await?;
+
+    let cold = Server::start_for(&env.registry, |_| {}).await?;
+    let before = registry_requests(&cold).await?;
+    assert_eq!(listed(&cold, &path).await?, wheels("moving", [0, 2, 3, 4]));
+    // The page itself: the tag list, the document, and the one release it lacks (its size
+    // and the document's rewrite come after, in the background).
+    direct
+        .wait_for_listing(&repository, &["1.0.0", "1.0.2", "1.0.3", "1.0.4"])
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (all, background) = registry_requests_split(&cold).await?;
+    assert_eq!(all - background - before, 3.0);
+    Ok(())
+}
+
+/// Documents that cannot be trusted are not used: the page comes from the tags, and the
+/// document is rewritten when it is ours (unreadable, tampered with, another repository's);
+/// a newer server's document and another tool's content under the tag are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_listing_documents_are_not_trusted() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let direct = env.registry.direct();
+    let repository = format!("{}/guarded", env.namespace);
+    seed(&direct, &repository, 2).await?;
+    let path = format!("{}/guarded/", env.base_path());
+    listed(&env.server, &path).await?;
+    let good = direct
+        .wait_for_listing(&repository, &["1.0.0", "1.0.1"])
+        .await?;
+    let expected = wheels("guarded", 0..2);
+
+    // A release index recorded with a file that is not in the registry, its digest unchanged.
+    let mut forged = good.document.clone();
+    let mut index = good.index("1.0.0").unwrap();
+    let mut extra = index["manifests"][0].clone();
+    extra["platform"]["architecture"] = json!("py2-none-any.whl");
+    index["manifests"].as_array_mut().unwrap().push(extra);
+    forged["tags"][0]["index"] = json!(index.to_string());
+    let mut newer = good.document.clone();
+    newer["schemaVersion"] = json!(2);
+    let mut elsewhere = good.document.clone();
+    elsewhere["repository"] = json!("someone/else");
+    let cases: [(&str, Vec<u8>, bool); 4] = [
+        ("not JSON", b"{ not json".to_vec(), true),
+        ("tampered index", forged.to_string().into_bytes(), true),
+        (
+            "another repository",
+            elsewhere.to_string().into_bytes(),
+            true,
+        ),
+        ("a newer schema", newer.to_string().into_bytes(), false),
+    ];
+    for (case, document, replaceable) in cases {
+        let digest = put_listing(&direct, &repository, document).await?;
+        let cold = Server::start_for(&env.registry, |_| {}).await?;
+        assert_eq!(listed(&cold, &path).await?, expected, "{case}");
+        if replaceable {
+            let (direct, repository, good, digest) = (&direct, &repository, &good, &digest);
+            eventually(case, || async move {
+                // Until it is rewritten, the document may not even be JSON.
+                let now = direct.listing(repository).await.ok().flatten();
+                Ok(now.is_some_and(|now| now.digest != *digest && now.document == good.document))
+            })
+            .await?;
+        } else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let (_, now, _) = direct.manifest(&repository, LISTING).await?.unwrap();
+            assert_eq!(now, digest, "{case}: overwritten");
+        }
+    }
+
+    // Another tool's content under the tag: never overwritten, never read as a listing.
+    let config = direct.push_blob(&repository, b"{}".to_vec()).await?;
+    let image = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2 },
+        "layers": [],
+    }))?;
+    let digest = direct
+        .put_manifest(&repository, LISTING, OCI_MANIFEST, image)
+        .await?;
+    let cold = Server::start_for(&env.registry, |_| {}).await?;
+    assert_eq!(listed(&cold, &path).await?, expected);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, now, _) = direct.manifest(&repository, LISTING).await?.unwrap();
+    assert_eq!(now, digest, "foreign content overwritten");
+    Ok(())
+}
+
+/// Puts `document` under the listing tag as the server would (layer blob, no embedded
+/// copy); returns the manifest's digest.
+async fn put_listing(
+    direct: &DirectClient,
+    repository: &str,
+    document: Vec<u8>,
+) -> anyhow::Result<String> {
+    let size = document.len();
+    let blob = direct.push_blob(repository, document).await?;
+    let empty = direct.push_blob(repository, b"{}".to_vec()).await?;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": oci_pypi::layout::ARTIFACT_TYPE_LISTING,
+        "config": { "mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2 },
+        "layers": [{ "mediaType": oci_pypi::layout::MEDIA_TYPE_LISTING, "digest": blob, "size": size }],
+    }))?;
+    assert_eq!(sha256_digest(&manifest).len(), 71);
+    direct
+        .put_manifest(repository, LISTING, OCI_MANIFEST, manifest)
+        .await
+}
+
+/// A release changed in place by a tool that does not keep the document (its tag list
+/// unchanged) is found by the background audit, and the document repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_changed_behind_the_documents_back_is_found_by_the_audit() -> anyhow::Result<()> {
+    let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
+        config.listing_cache_ttl = 1;
+        config.listing_audit_interval = 1;
+    })
+    .await?;
+    let direct = env.registry.direct();
+    let repository = format!("{}/edited", env.namespace);
+    seed(&direct, &repository, 1).await?;
+    let path = format!("{}/edited/", env.base_path());
+    listed(&env.server, &path).await?;
+    direct.wait_for_listing(&repository, &["1.0.0"]).await?;
+
+    let files = [
+        ("py3-none-any.whl", b"wheel edited 0".to_vec()),
+        (".tar.gz", b"sdist added in place".to_vec()),
+    ];
+    push_pyoci_release(&direct, &repository, "1.0.0", &files, "{}").await?;
+    let wanted = vec![
+        "edited-1.0.0-py3-none-any.whl".to_owned(),
+        "edited-1.0.0.tar.gz".to_owned(),
+    ];
+    let (server, path, wanted) = (&env.server, &path, &wanted);
+    eventually("the audit finds the sdist", || async move {
+        Ok(listed(server, path).await? == *wanted)
+    })
+    .await?;
+    let (direct, repository) = (&direct, &repository);
+    eventually("the document records the sdist", || async move {
+        let stored = direct.listing(repository).await?;
+        Ok(stored
+            .and_then(|s| s.index("1.0.0"))
+            .is_some_and(|index| index["manifests"].as_array().map(Vec::len) == Some(2)))
+    })
+    .await?;
+    Ok(())
+}
+
+/// A registry that refuses the listing document's tag still serves pages, from the tags; the
+/// refusal is remembered instead of being tried again on every page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_refuses_the_listing_tag_still_serves_pages() -> anyhow::Result<()> {
+    let fake = FakeRegistry::start()?;
+    fake.set_fault(
+        Endpoint::ManifestPut,
+        Fault::Status(403, r#"{"errors":[{"code":"DENIED"}]}"#.to_owned()),
+    );
+    let mut config =
+        oci_pypi::config::Config::for_registries(vec![oci_pypi::storage::registry::Origin::parse(
+            &fake.origin(),
+        )?]);
+    config.listing_cache_ttl = 0;
+    let server = Server::start(config).await?;
+    let path = format!(
+        "/{}/{}/{}/",
+        fake.host(),
+        fake_registry::NAMESPACE,
+        fake_registry::PROJECT
+    );
+    for _ in 0..5 {
+        assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        fake.requests(Endpoint::ManifestPut),
+        1,
+        "the refused document was tried again"
+    );
+    Ok(())
+}
+
+/// One page is shared by every caller the registry lets read it: 200 callers with made-up
+/// credentials (a registry without auth lets them all read) cost one tag list each, not a
+/// page build each. And a cached page is never shown to a caller the registry refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_page_serves_every_caller_the_registry_lets_read_it() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let direct = env.registry.direct();
+    let repository = format!("{}/shared", env.namespace);
+    seed(&direct, &repository, 20).await?;
+    let path = format!("{}/shared/", env.base_path());
+    listed(&env.server, &path).await?;
+    // Once the background work of that first page is done (sizes learnt, document written).
+    let tags: Vec<String> = (0..20).map(|i| format!("1.0.{i}")).collect();
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    direct.wait_for_listing(&repository, &tags).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = registry_requests(&env.server).await?;
+    for caller in 0..200 {
+        let response = env
+            .http(Method::GET, &path, false)
+            .basic_auth(format!("user{caller}"), Some(format!("made-up-{caller}")))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let spent = registry_requests(&env.server).await? - before;
+    assert!(
+        spent <= 200.0 + 30.0,
+        "200 callers cost {spent} registry requests (a page build each costs 21+)"
+    );
+
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let (user, password) = env.credentials().unwrap();
+    let spec = crate::harness::DistSpec::new("private", "1.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let path = format!("{}/private/", env.base_path());
+    let page = env.http(Method::GET, &path, true).send().await?;
+    assert_eq!(page.status(), StatusCode::OK);
+    for (name, credentials) in [
+        ("anonymous", None),
+        ("a wrong password", Some((user.clone(), "wrong".to_owned()))),
+        (
+            "an unknown user",
+            Some(("mallory".to_owned(), password.clone())),
+        ),
+    ] {
+        let request = env.http(Method::GET, &path, false);
+        let request = match credentials {
+            Some((user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        };
+        let response = request.send().await?;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+        let body = response.text().await?;
+        assert!(!body.contains("private-1.0"), "{name}: {body}");
+    }
+    Ok(())
+}
