@@ -38,6 +38,7 @@ pub fn authenticate(
         publisher: scope.policy,
         registry: scope.registry,
         namespaces: scope.namespaces,
+        projects: scope.projects,
         username: scope.credential.username,
         password: scope.credential.password,
     }))

@@ -86,7 +86,9 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,
         E::Upstream(crate::upstream::UpstreamError::BadUrl(_)) => StatusCode::INTERNAL_SERVER_ERROR,
         E::Upstream(_) => StatusCode::BAD_GATEWAY,
-        E::PublisherNamespace { .. } | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,
+        E::PublisherNamespace { .. }
+        | E::PublisherProject { .. }
+        | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,
     }
 }
 

@@ -137,6 +137,18 @@ pub enum IndexError {
         /// Where it may publish.
         allowed: String,
     },
+    /// An upload token from trusted publishing used for a project its policy does not name.
+    #[error(
+        "this upload token (trusted publisher `{publisher}`) may not publish project `{project}`: it may publish {allowed} (the policy's `projects`)"
+    )]
+    PublisherProject {
+        /// The trust policy.
+        publisher: String,
+        /// The project of the upload.
+        project: String,
+        /// The projects it may publish.
+        allowed: String,
+    },
     /// An upload token from trusted publishing used for anything but an upload.
     #[error(
         "this upload token (trusted publisher `{publisher}`) allows uploads only; use registry credentials to read, delete or yank"

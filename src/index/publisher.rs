@@ -1,10 +1,12 @@
 //! Callers holding an upload token from trusted publishing: they may upload, only to the
-//! registry and namespaces of their trust policy, and the registry sees the policy's
-//! credential, never the token. Every other operation refuses them.
+//! registry and namespaces of their trust policy (and only its projects, when it names
+//! them), and the registry sees the policy's credential, never the token. Every other
+//! operation refuses them.
 
 use std::sync::Arc;
 
 use super::{Caller, Index, IndexError, Location, Target};
+use crate::packaging::ProjectName;
 use crate::storage::Store;
 use crate::storage::registry::{Origin, RegistryAuth, Secret};
 
@@ -17,6 +19,8 @@ pub struct PublisherGrant {
     pub registry: Origin,
     /// The namespaces it may publish to, lowercase.
     pub namespaces: Vec<String>,
+    /// The projects it may publish, or `None` for any project of those namespaces.
+    pub projects: Option<Vec<ProjectName>>,
     /// The registry username of the policy's credential.
     pub username: String,
     /// The registry password of the policy's credential.
@@ -52,17 +56,19 @@ impl Index {
         })
     }
 
-    /// The store an upload writes to: for an upload token, the policy's registry with the
-    /// policy's credential, after the namespace check.
+    /// The store an upload of `project` writes to: for an upload token, the policy's
+    /// registry with the policy's credential, after the namespace and project checks.
     pub(super) fn upload_registry(
         &self,
         caller: &Caller,
         location: &Location,
+        project: &ProjectName,
     ) -> Result<Arc<dyn Store>, IndexError> {
         let Caller::Publisher(grant) = caller else {
             return self.registry(caller, location);
         };
         self.authorize_upload(caller, location)?;
+        authorize_project(grant, project)?;
         let auth = RegistryAuth::Basic {
             username: grant.username.clone(),
             password: grant.password.clone(),
@@ -71,9 +77,66 @@ impl Index {
     }
 }
 
+/// Refuses a project that the upload token does not name, when it names some.
+fn authorize_project(grant: &PublisherGrant, project: &ProjectName) -> Result<(), IndexError> {
+    let Some(projects) = &grant.projects else {
+        return Ok(());
+    };
+    if projects.contains(project) {
+        return Ok(());
+    }
+    let allowed = if projects.is_empty() {
+        "no project any more".to_owned()
+    } else {
+        let names: Vec<String> = projects.iter().map(|name| format!("`{name}`")).collect();
+        format!("only {}", names.join(", "))
+    };
+    Err(IndexError::PublisherProject {
+        publisher: grant.publisher.clone(),
+        project: project.to_string(),
+        allowed,
+    })
+}
+
 /// The refusal of anything but an upload for an upload token.
 pub(super) fn upload_only(grant: &PublisherGrant) -> IndexError {
     IndexError::PublisherUploadOnly {
         publisher: grant.publisher.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(projects: Option<&[&str]>) -> PublisherGrant {
+        PublisherGrant {
+            publisher: "app".to_owned(),
+            registry: Origin::parse("https://ghcr.io").unwrap(),
+            namespaces: vec!["acme".to_owned()],
+            projects: projects.map(|names| {
+                names
+                    .iter()
+                    .map(|n| ProjectName::parse(n).unwrap())
+                    .collect()
+            }),
+            username: "bot".to_owned(),
+            password: Secret::new("pw".to_owned()),
+        }
+    }
+
+    #[test]
+    fn upload_tokens_publish_only_the_projects_they_name() {
+        let project = |name| ProjectName::parse(name).unwrap();
+        assert!(authorize_project(&grant(None), &project("anything")).is_ok());
+        let listed = grant(Some(&["my-pkg", "other"]));
+        assert!(authorize_project(&listed, &project("My_Pkg")).is_ok());
+        let error = authorize_project(&listed, &project("my-pkg-evil")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "this upload token (trusted publisher `app`) may not publish project `my-pkg-evil`: it may publish only `my-pkg`, `other` (the policy's `projects`)"
+        );
+        let error = authorize_project(&grant(Some(&[])), &project("my-pkg")).unwrap_err();
+        assert!(error.to_string().contains("no project any more"), "{error}");
     }
 }

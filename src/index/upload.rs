@@ -81,7 +81,7 @@ impl Index {
         }
         layout::tag_for(filename.version())?;
         let repository = layout::repository(&location.namespace, filename.name())?;
-        let registry = self.upload_registry(caller, location)?;
+        let registry = self.upload_registry(caller, location, filename.name())?;
         let session = registry.start_upload(&repository).await?;
         Ok(PendingUpload {
             index: self.clone(),

@@ -5,6 +5,11 @@
 //! (<https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig>) and RFC 7517
 //! (JSON Web Key sets). Only the issuers named by trust policies are ever contacted, and the
 //! key set must live on the issuer's own origin; a token's header never names where keys are.
+//!
+//! Anyone can send a token that names a trusted issuer, so fetches are rationed per issuer:
+//! a key set is kept for [`KEYS_TTL`], an unknown key id refetches at most once per
+//! [`MIN_REFRESH`], and a failed fetch is not retried for [`FAILURE_TTL`] (exchanges in the
+//! meantime are refused with the same reason, or use the previous keys).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,18 +34,61 @@ const MAX_KEYS_SIZE: usize = 512 * 1024;
 const MAX_KEYS: usize = 64;
 /// The time allowed for one fetch.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a failed fetch is remembered: no fetch of that issuer is made meanwhile.
+const FAILURE_TTL: Duration = Duration::from_secs(30);
 
 /// The key sets of the configured issuers.
 #[derive(Debug)]
 pub struct KeyCache {
     http: reqwest::Client,
-    issuers: HashMap<String, Arc<Mutex<Option<KeySet>>>>,
+    /// One entry per configured issuer, made at startup: the cache cannot grow.
+    issuers: HashMap<String, Arc<Mutex<IssuerKeys>>>,
+}
+
+/// What is known of one issuer's keys.
+#[derive(Debug, Default)]
+struct IssuerKeys {
+    /// The last key set fetched.
+    set: Option<KeySet>,
+    /// The last fetch, when it failed.
+    failure: Option<Failure>,
 }
 
 #[derive(Debug)]
 struct KeySet {
     keys: Vec<Jwk>,
     fetched: Instant,
+}
+
+#[derive(Debug)]
+struct Failure {
+    at: Instant,
+    reason: String,
+}
+
+impl IssuerKeys {
+    /// Whether a fetch may be made at `now`: not while a failure is remembered.
+    fn may_fetch(&self, now: Instant) -> bool {
+        self.failure
+            .as_ref()
+            .is_none_or(|failure| now.saturating_duration_since(failure.at) >= FAILURE_TTL)
+    }
+
+    /// Whether the key set is missing or older than [`KEYS_TTL`].
+    fn stale(&self, now: Instant) -> bool {
+        self.set
+            .as_ref()
+            .is_none_or(|set| now.saturating_duration_since(set.fetched) >= KEYS_TTL)
+    }
+
+    /// Whether an unknown key id may refetch the set at `now`.
+    fn may_refresh_for_unknown_key(&self, now: Instant) -> bool {
+        self.may_fetch(now)
+            && self
+                .set
+                .as_ref()
+                .is_some_and(|set| now.saturating_duration_since(set.fetched) >= MIN_REFRESH)
+    }
 }
 
 #[derive(Deserialize)]
@@ -91,33 +139,37 @@ impl KeyCache {
             PublishingError::InvalidToken(format!("issuer `{issuer}` is not trusted here"))
         })?;
         let mut cached = slot.lock().await;
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|set| set.fetched.elapsed() < KEYS_TTL);
-        if !fresh {
+        if cached.stale(Instant::now()) {
             self.refresh(issuer, &mut cached).await?;
         }
-        let mut found = select(cached.as_ref(), kid);
-        let may_refresh = cached
-            .as_ref()
-            .is_some_and(|set| set.fetched.elapsed() >= MIN_REFRESH);
-        if found.is_empty() && kid.is_some() && may_refresh {
+        let mut found = select(cached.set.as_ref(), kid);
+        if found.is_empty() && kid.is_some() && cached.may_refresh_for_unknown_key(Instant::now()) {
             tracing::info!(
                 oidc.issuer = issuer,
                 "unknown key id: fetching the keys of `{issuer}` again"
             );
             self.refresh(issuer, &mut cached).await?;
-            found = select(cached.as_ref(), kid);
+            found = select(cached.set.as_ref(), kid);
         }
         Ok(found)
     }
 
-    /// Fetches the key set; on failure an older set, if any, stays in use.
-    async fn refresh(
-        &self,
-        issuer: &str,
-        cached: &mut Option<KeySet>,
-    ) -> Result<(), PublishingError> {
+    /// Fetches the key set, unless a fetch failed less than [`FAILURE_TTL`] ago; on failure
+    /// an older set, if any, stays in use.
+    async fn refresh(&self, issuer: &str, cached: &mut IssuerKeys) -> Result<(), PublishingError> {
+        if !cached.may_fetch(Instant::now()) {
+            return match (&cached.set, &cached.failure) {
+                (None, Some(failure)) => Err(PublishingError::IssuerUnavailable {
+                    issuer: issuer.to_owned(),
+                    reason: format!(
+                        "{} (not retried for {} s after a failure)",
+                        failure.reason,
+                        FAILURE_TTL.as_secs()
+                    ),
+                }),
+                _ => Ok(()),
+            };
+        }
         match self.fetch(issuer).await {
             Ok(keys) => {
                 tracing::info!(
@@ -125,17 +177,28 @@ impl KeyCache {
                     oidc.keys = keys.len(),
                     "fetched the signing keys of `{issuer}`"
                 );
-                *cached = Some(KeySet {
+                cached.set = Some(KeySet {
                     keys,
                     fetched: Instant::now(),
                 });
+                cached.failure = None;
                 Ok(())
             }
-            Err(error) if cached.is_some() => {
-                tracing::warn!(oidc.issuer = issuer, "keeping the previous keys: {error}");
-                Ok(())
+            Err(error) => {
+                let reason = match &error {
+                    PublishingError::IssuerUnavailable { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                cached.failure = Some(Failure {
+                    at: Instant::now(),
+                    reason,
+                });
+                if cached.set.is_some() {
+                    tracing::warn!(oidc.issuer = issuer, "keeping the previous keys: {error}");
+                    return Ok(());
+                }
+                Err(error)
             }
-            Err(error) => Err(error),
         }
     }
 
@@ -297,5 +360,43 @@ mod tests {
         assert!(ids(Some("c")).is_empty());
         assert_eq!(ids(None), ["a", "d"]);
         assert!(select(None, Some("a")).is_empty());
+    }
+
+    /// Security review, low finding: a failed fetch is remembered, so that tokens naming an
+    /// issuer that is down (or answers garbage) do not each make the server fetch again.
+    #[test]
+    fn failures_ration_fetches() {
+        // Times in seconds after `base`; each state is judged at `at(...)`.
+        let base = Instant::now();
+        let at = |seconds| base + Duration::from_secs(seconds);
+        let failed = |seconds| {
+            Some(Failure {
+                at: at(seconds),
+                reason: "down".to_owned(),
+            })
+        };
+        let fetched = |seconds| {
+            Some(KeySet {
+                keys: Vec::new(),
+                fetched: at(seconds),
+            })
+        };
+        let state = |set, failure| IssuerKeys { set, failure };
+
+        let empty = IssuerKeys::default();
+        assert!(empty.may_fetch(at(0)) && empty.stale(at(0)));
+        assert!(!empty.may_refresh_for_unknown_key(at(0)));
+        // Failed, nothing cached: no fetch until FAILURE_TTL has passed.
+        let down = state(None, failed(0));
+        assert!(!down.may_fetch(at(5)) && !down.may_fetch(at(29)));
+        assert!(down.may_fetch(at(30)));
+        // Keys past their TTL and the refetch failed: the old keys are used, no fetch.
+        let old = state(fetched(0), failed(4000));
+        assert!(old.stale(at(4001)) && !old.may_fetch(at(4001)));
+        // An unknown key id refetches at most every MIN_REFRESH, and not after a failure.
+        assert!(state(fetched(0), None).may_refresh_for_unknown_key(at(40)));
+        assert!(!state(fetched(0), None).may_refresh_for_unknown_key(at(10)));
+        assert!(!state(fetched(0), failed(30)).may_refresh_for_unknown_key(at(40)));
+        assert!(!state(fetched(0), None).stale(at(10)));
     }
 }

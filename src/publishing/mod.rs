@@ -9,6 +9,7 @@
 //! Protocol: <https://docs.pypi.org/trusted-publishers/internals/> (`/_/oidc/audience`,
 //! `/_/oidc/mint-token`); tokens are OpenID Connect ID tokens (RFC 7519, RFC 7517).
 
+mod claims;
 mod error;
 mod keys;
 mod oidc;
@@ -23,6 +24,7 @@ pub use policy::{Credential, Policies, TrustPolicy};
 pub use token::{TOKEN_PREFIX, TokenClaims, TokenSigner};
 
 use crate::config::Config;
+use crate::packaging::ProjectName;
 use crate::storage::registry::{Origin, Secret};
 
 /// The audience announced when none is configured.
@@ -65,8 +67,8 @@ pub struct MintedToken {
     pub expires: u64,
 }
 
-/// What a verified upload token allows: uploads to these namespaces of this registry, made
-/// with the policy's credential.
+/// What a verified upload token allows: uploads to these namespaces of this registry (of
+/// these projects only, when it names them), made with the policy's credential.
 #[derive(Debug, Clone)]
 pub struct UploadScope {
     /// The trust policy.
@@ -75,6 +77,8 @@ pub struct UploadScope {
     pub registry: Origin,
     /// The namespaces, lowercase.
     pub namespaces: Vec<String>,
+    /// The projects it may publish, or `None` for any project of the namespaces.
+    pub projects: Option<Vec<ProjectName>>,
     /// The registry credential for the upload.
     pub credential: Credential,
 }
@@ -197,6 +201,10 @@ impl TrustedPublishing {
             policy: policy.name.clone(),
             registry: policy.registry.to_string(),
             namespaces: policy.namespaces.clone(),
+            projects: policy
+                .projects
+                .as_ref()
+                .map(|projects| projects.iter().map(ToString::to_string).collect()),
             iat: now,
             exp: expires,
             jti: jti.clone(),
@@ -277,8 +285,35 @@ impl TrustedPublishing {
             policy: policy.name.clone(),
             registry: policy.registry.clone(),
             namespaces,
+            projects: allowed_projects(claims.projects, policy.projects.as_ref()),
             credential: policy.credential.clone(),
         })
+    }
+}
+
+/// The projects an upload token may publish: those it was minted with, less those its
+/// policy no longer names; the policy's when the token names none (minted before the policy
+/// listed any); `None` (any project) when neither does.
+fn allowed_projects(
+    minted: Option<Vec<String>>,
+    policy: Option<&Vec<ProjectName>>,
+) -> Option<Vec<ProjectName>> {
+    let minted = minted.map(|names| {
+        names
+            .iter()
+            .filter_map(|name| ProjectName::parse(name).ok())
+            .collect::<Vec<_>>()
+    });
+    match (minted, policy) {
+        (None, None) => None,
+        (None, Some(current)) => Some(current.clone()),
+        (Some(minted), None) => Some(minted),
+        (Some(minted), Some(current)) => Some(
+            minted
+                .into_iter()
+                .filter(|project| current.contains(project))
+                .collect(),
+        ),
     }
 }
 
@@ -320,6 +355,7 @@ mod tests {
                 policy: policy.to_owned(),
                 registry: "https://ghcr.io".to_owned(),
                 namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
+                projects: None,
                 iat: unix_now(),
                 exp: unix_now() + 60,
                 jti: "id".to_owned(),
@@ -335,6 +371,7 @@ mod tests {
             .unwrap();
         assert_eq!(scope.policy, "app");
         assert_eq!(scope.namespaces, vec!["acme/python".to_owned()]);
+        assert!(scope.projects.is_none());
         assert_eq!(scope.credential.password.expose(), "registry-password");
         let error = service
             .verify(&upload_token(&service, "gone", &["acme/python"]))
@@ -342,6 +379,34 @@ mod tests {
         assert!(
             matches!(error, PublishingError::UnknownPublisher(_)),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn upload_tokens_keep_the_narrowest_project_list() {
+        let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let projects = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| ProjectName::parse(n).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(allowed_projects(None, None), None);
+        assert_eq!(
+            allowed_projects(None, Some(&projects(&["a"]))),
+            Some(projects(&["a"]))
+        );
+        assert_eq!(
+            allowed_projects(Some(names(&["a", "b"])), None),
+            Some(projects(&["a", "b"]))
+        );
+        assert_eq!(
+            allowed_projects(Some(names(&["a", "b"])), Some(&projects(&["b", "c"]))),
+            Some(projects(&["b"]))
+        );
+        assert_eq!(
+            allowed_projects(Some(names(&["a"])), Some(&projects(&["c"]))),
+            Some(Vec::new())
         );
     }
 

@@ -9,6 +9,7 @@
 //! registry = "https://ghcr.io"
 //! namespaces = ["acme/python"]
 //! claims = { repository = "acme/app", ref = "refs/tags/*", environment = "release" }
+//! projects = ["acme-app"]
 //! credential = { username = "acme-bot", password_file = "/run/secrets/ghcr-token" }
 //! ```
 
@@ -18,7 +19,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::claims::{self, ClaimPattern};
 use super::error::PublishingError;
+use crate::packaging::ProjectName;
 use crate::storage::Repository;
 use crate::storage::registry::{Origin, Secret};
 
@@ -27,22 +30,6 @@ pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// The issuer of GitLab.com CI OIDC tokens.
 pub const GITLAB_ISSUER: &str = "https://gitlab.com";
 
-/// Claims of which a GitHub policy must pin one, or it would trust every repository.
-const GITHUB_IDENTITY: &[&str] = &[
-    "repository",
-    "repository_id",
-    "repository_owner",
-    "repository_owner_id",
-    "sub",
-];
-/// Claims of which a GitLab policy must pin one, or it would trust every project.
-const GITLAB_IDENTITY: &[&str] = &[
-    "project_path",
-    "project_id",
-    "namespace_path",
-    "namespace_id",
-    "sub",
-];
 /// The longest policy name (it travels in upload tokens).
 const MAX_NAME_LENGTH: usize = 64;
 
@@ -68,6 +55,8 @@ pub struct TrustPolicy {
     pub registry: Origin,
     /// The namespaces it may publish to, lowercase.
     pub namespaces: Vec<String>,
+    /// The projects it may publish, when it names them (else any project of the namespaces).
+    pub projects: Option<Vec<ProjectName>>,
     /// The registry credential used for its uploads.
     pub credential: Credential,
 }
@@ -79,29 +68,6 @@ pub struct Credential {
     pub username: String,
     /// The password or token.
     pub password: Secret,
-}
-
-/// What one claim must be: exactly a value, or (written with a trailing `*`) start with one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ClaimPattern {
-    Exact(String),
-    Prefix(String),
-}
-
-impl ClaimPattern {
-    fn parse(text: &str) -> Self {
-        match text.strip_suffix('*') {
-            Some(prefix) => Self::Prefix(prefix.to_owned()),
-            None => Self::Exact(text.to_owned()),
-        }
-    }
-
-    fn matches(&self, value: &str) -> bool {
-        match self {
-            Self::Exact(expected) => value == expected,
-            Self::Prefix(prefix) => value.starts_with(prefix.as_str()),
-        }
-    }
 }
 
 impl TrustPolicy {
@@ -144,6 +110,7 @@ struct RawPolicy {
     registry: String,
     namespaces: Vec<String>,
     claims: BTreeMap<String, toml::Value>,
+    projects: Option<Vec<String>>,
     credential: RawCredential,
 }
 
@@ -246,6 +213,11 @@ fn check_policy(
     let claims = parse_claims(&issuer, raw.claims).map_err(|r| field("claims", r))?;
     let registry = Origin::parse(&raw.registry).map_err(|e| field("registry", e.to_string()))?;
     let namespaces = parse_namespaces(&raw.namespaces).map_err(|r| field("namespaces", r))?;
+    let projects = raw
+        .projects
+        .map(|projects| parse_projects(&projects))
+        .transpose()
+        .map_err(|r| field("projects", r))?;
     let credential = read_credential(raw.credential, directory, environment)
         .map_err(|r| field("credential", r))?;
     Ok(TrustPolicy {
@@ -254,6 +226,7 @@ fn check_policy(
         claims,
         registry,
         namespaces,
+        projects,
         credential,
     })
 }
@@ -307,35 +280,31 @@ fn parse_claims(
                 ));
             }
         };
-        if text.is_empty() || text == "*" {
-            return Err(format!(
-                "`{name}` must name a value (a bare `*` would match anything: leave the claim out)"
-            ));
-        }
-        claims.push((name, ClaimPattern::parse(&text)));
+        let pattern = ClaimPattern::parse(&text).map_err(|reason| {
+            format!("`{name}` = `{}` {reason}", crate::packaging::shown(&text))
+        })?;
+        claims.push((name, pattern));
     }
-    let required = match issuer {
-        GITHUB_ISSUER => GITHUB_IDENTITY,
-        GITLAB_ISSUER => GITLAB_IDENTITY,
-        _ if claims.is_empty() => {
-            return Err("must name at least one claim that identifies the publisher".to_owned());
-        }
-        _ => return Ok(claims),
-    };
-    if !claims
-        .iter()
-        .any(|(name, _)| required.contains(&name.as_str()))
-    {
-        return Err(format!(
-            "must pin one of {} for issuer `{issuer}`, or any of its users could publish",
-            required
-                .iter()
-                .map(|claim| format!("`{claim}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
+    claims::check_identity(issuer, &claims)?;
     Ok(claims)
+}
+
+/// The projects a policy may publish, normalised (PEP 503) and without repeats.
+fn parse_projects(raw: &[String]) -> Result<Vec<ProjectName>, String> {
+    if raw.is_empty() {
+        return Err(
+            "must list at least one project, such as `[\"my-package\"]` (leave it out to allow every project of the namespaces)"
+                .to_owned(),
+        );
+    }
+    let mut projects = Vec::with_capacity(raw.len());
+    for name in raw {
+        let project = ProjectName::parse(name.trim()).map_err(|error| error.to_string())?;
+        if !projects.contains(&project) {
+            projects.push(project);
+        }
+    }
+    Ok(projects)
 }
 
 fn parse_namespaces(raw: &[String]) -> Result<Vec<String>, String> {
@@ -433,11 +402,12 @@ mod tests {
         }));
         assert!(policy.matches(&good));
         let as_text = claims(serde_json::json!({
-            "repository": "acme/app", "ref": "refs/tags/", "ref_protected": "true"
+            "repository": "acme/app", "ref": "refs/tags/v2", "ref_protected": "true"
         }));
         assert!(policy.matches(&as_text));
         for bad in [
             serde_json::json!({"repository": "acme/app", "ref": "refs/heads/main", "ref_protected": true}),
+            serde_json::json!({"repository": "acme/app", "ref": "refs/tags/", "ref_protected": true}),
             serde_json::json!({"repository": "acme/app2", "ref": "refs/tags/v1", "ref_protected": true}),
             serde_json::json!({"repository": "acme/app", "ref": "refs/tags/v1", "ref_protected": false}),
             serde_json::json!({"repository": "acme/app", "ref": "refs/tags/v1"}),
@@ -474,7 +444,31 @@ mod tests {
             ),
             (
                 GOOD.replace("\"refs/tags/*\"", "\"*\""),
-                "policy `app`: `claims` `ref` must name a value",
+                "policy `app`: `claims` `ref` = `*` must name a value",
+            ),
+            (
+                GOOD.replace("\"acme/app\"", "\"acme*\""),
+                "policy `app`: `claims` `repository` = `acme*` may only end with `*` after `/`",
+            ),
+            (
+                GOOD.replace("\"acme/app\"", "\"*/app\""),
+                "policy `app`: `claims` `repository` = `*/app` may only end with `*`",
+            ),
+            (
+                GOOD.replace(
+                    "ref_protected = true",
+                    "ref_protected = true, sub = \"repo:*\"",
+                )
+                .replace("repository = \"acme/app\", ", ""),
+                "policy `app`: `claims` must pin one of",
+            ),
+            (
+                GOOD.replace("namespaces", "projects = []\nnamespaces"),
+                "policy `app`: `projects` must list at least one project",
+            ),
+            (
+                GOOD.replace("namespaces", "projects = [\"a b\"]\nnamespaces"),
+                "policy `app`: `projects` invalid project name `a b`",
             ),
             (
                 GOOD.replace("ref_protected = true", "ref_protected = [1]"),
@@ -525,24 +519,66 @@ mod tests {
         assert!(parse_issuer("gitlab.com", false).is_err());
     }
 
+    /// Security review, finding 8b: self-hosted GitLab, GitHub Enterprise Server, GitHub's
+    /// per-enterprise issuer and any other issuer need an identity claim too, or every
+    /// project on them could publish.
     #[test]
-    fn other_issuers_need_some_claim() {
-        let text = GOOD
-            .replace(
-                "https://token.actions.githubusercontent.com/",
-                "https://idp.example",
-            )
-            .replace(
-                "{ repository = \"acme/app\", ref = \"refs/tags/*\", ref_protected = true }",
-                "{}",
+    fn every_issuer_needs_an_identity_claim() {
+        let unpinned = GOOD.replace("repository = \"acme/app\", ", "");
+        for issuer in [
+            "https://gitlab.acme.example",
+            "https://github.acme.example/_services/token",
+            "https://token.actions.githubusercontent.com/acme",
+            "https://idp.example",
+        ] {
+            let text = unpinned.replace("https://token.actions.githubusercontent.com/", issuer);
+            let error = parse_text(&text).unwrap_err();
+            assert!(
+                error.contains("policy `app`: `claims` must pin one of"),
+                "{issuer}: {error}"
             );
-        let error = parse(&text, Path::new("p.toml"), &env)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("must name at least one claim"), "{error}");
+            let pinned = GOOD.replace("https://token.actions.githubusercontent.com/", issuer);
+            assert!(parse_text(&pinned).is_ok(), "{issuer}");
+        }
         let error = parse(GOOD, Path::new("p.toml"), &no_env)
             .unwrap_err()
             .to_string();
         assert!(error.contains("REGISTRY_TOKEN"), "{error}");
+    }
+
+    /// The policy file of docs/trusted-publishing.md passes today's checks.
+    #[test]
+    fn the_documented_policy_file_is_valid() {
+        let docs = include_str!("../../docs/trusted-publishing.md");
+        let start = docs.find("```toml\n").unwrap() + "```toml\n".len();
+        let block = &docs[start..];
+        let block = &block[..block.find("```").unwrap()];
+        let text = block.replace(
+            "password_file = \"/run/secrets/ghcr-token\"",
+            "password_env = \"GHCR_TOKEN\"",
+        );
+        let any_env = |_: &str| Some("secret".to_owned());
+        let policies = parse(&text, Path::new("publishers.toml"), &any_env).unwrap();
+        let names: Vec<&str> = policies.policies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["acme-app-releases", "platform-libs"]);
+        assert!(policies.policies[0].projects.is_some());
+    }
+
+    /// Security review, finding 8a: `projects` is kept normalised, once each.
+    #[test]
+    fn projects_are_normalised() {
+        let text = GOOD.replace(
+            "namespaces",
+            "projects = [\"My.Package\", \"my_package\", \"other\"]\nnamespaces",
+        );
+        let policies = parse_text(&text).unwrap();
+        let projects: Vec<String> = policies.policies[0]
+            .projects
+            .iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(projects, ["my-package", "other"]);
+        assert!(parse_text(GOOD).unwrap().policies[0].projects.is_none());
     }
 }

@@ -33,6 +33,10 @@ pub struct TokenClaims {
     pub registry: String,
     /// The namespaces it may publish to.
     pub namespaces: Vec<String>,
+    /// The projects it may publish (normalised names), when its policy names them; left out
+    /// of the token otherwise (any project of the namespaces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projects: Option<Vec<String>>,
     /// When it was minted (seconds since the epoch).
     pub iat: u64,
     /// When it expires (seconds since the epoch).
@@ -158,6 +162,7 @@ mod tests {
             policy: "app".to_owned(),
             registry: "https://ghcr.io".to_owned(),
             namespaces: vec!["acme/python".to_owned()],
+            projects: Some(vec!["acme-app".to_owned()]),
             iat: 100,
             exp,
             jti: "abc".to_owned(),
@@ -170,6 +175,16 @@ mod tests {
         let token = signer.sign(&claims(200)).unwrap();
         assert!(token.starts_with(TOKEN_PREFIX));
         assert_eq!(signer.verify(&token, 199).unwrap(), claims(200));
+        let unrestricted = TokenClaims {
+            projects: None,
+            ..claims(200)
+        };
+        let token = signer.sign(&unrestricted).unwrap();
+        // Tokens of policies without `projects` read as before (older replicas accept them).
+        let payload = token[TOKEN_PREFIX.len()..].split('.').next().unwrap();
+        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert!(!json.contains("projects"), "{json}");
+        assert_eq!(signer.verify(&token, 199).unwrap(), unrestricted);
         assert!(matches!(
             signer.verify(&token, 200),
             Err(PublishingError::UploadTokenExpired { expired: 200 })
@@ -188,7 +203,7 @@ mod tests {
         // Another payload under the original signature.
         let (_, tag) = token.rsplit_once('.').unwrap();
         let mut forged = claims(200);
-        forged.namespaces = vec!["other".to_owned()];
+        forged.projects = None;
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         let forged = format!("{TOKEN_PREFIX}{forged_payload}.{tag}");
         assert!(signer.verify(&forged, 100).is_err());

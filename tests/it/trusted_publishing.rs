@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::oidc_issuer::{KEY_ID, OidcIssuer, unix_now};
+use crate::harness::registry::CI_USER;
 use crate::harness::tls_front::TlsFront;
 use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, Server};
 
@@ -26,31 +27,27 @@ struct Setup {
 
 impl Setup {
     async fn start(configure: impl FnOnce(&mut oci_pypi::config::Config)) -> anyhow::Result<Setup> {
+        Self::start_with_policy(CLAIMS, configure).await
+    }
+
+    /// [`Setup::start`] with these fields in the policy instead of [`CLAIMS`].
+    async fn start_with_policy(
+        fields: &str,
+        configure: impl FnOnce(&mut oci_pypi::config::Config),
+    ) -> anyhow::Result<Setup> {
         let registry = Registry::start(AuthMode::Token).await?;
         let issuer = OidcIssuer::start()?;
         let dir = tempfile::tempdir()?;
-        let (user, password) = registry.credentials().unwrap();
+        let (_, password) = registry.credentials().unwrap();
         std::fs::write(
             dir.path().join("registry-password"),
             format!("{password}\n"),
         )?;
-        let policies = format!(
-            r#"
-allow_insecure_issuer = true
-
-[[policy]]
-name = "acme-app"
-issuer = "{issuer}"
-registry = "{registry}"
-namespaces = ["{NAMESPACE}"]
-claims = {{ repository = "acme/app", ref = "refs/tags/*", ref_protected = true }}
-credential = {{ username = "{user}", password_file = "registry-password" }}
-"#,
-            issuer = issuer.url(),
-            registry = registry.origin(),
-        );
         let path = dir.path().join("publishers.toml");
-        std::fs::write(&path, policies)?;
+        std::fs::write(
+            &path,
+            policy_file(&issuer.url(), &registry.origin(), fields),
+        )?;
         let server = Server::start_for(&registry, |config| {
             config.trusted_publishers = Some(path);
             configure(config);
@@ -179,6 +176,29 @@ credential = {{ username = "{user}", password_file = "registry-password" }}
             .await?;
         Ok((response.status(), response.text().await?))
     }
+}
+
+/// The claims of the policy of [`Setup::start`].
+const CLAIMS: &str =
+    r#"claims = { repository = "acme/app", ref = "refs/tags/*", ref_protected = true }"#;
+
+/// A trusted publishers file with one policy, `acme-app`, that publishes to `registry`'s
+/// `team/python` as [`CI_USER`] (its password in `registry-password` next to the file) and holds
+/// `fields` (its claims, maybe `projects`).
+fn policy_file(issuer: &str, registry: &str, fields: &str) -> String {
+    format!(
+        r#"
+allow_insecure_issuer = true
+
+[[policy]]
+name = "acme-app"
+issuer = "{issuer}"
+registry = "{registry}"
+namespaces = ["{NAMESPACE}"]
+{fields}
+credential = {{ username = "{CI_USER}", password_file = "registry-password" }}
+"#
+    )
 }
 
 /// Claims of a tag build of `acme/app` (over the issuer's defaults).
@@ -625,5 +645,228 @@ async fn endpoints_live_at_the_root_and_under_the_subpath() -> anyhow::Result<()
             "{description}"
         );
     }
+    Ok(())
+}
+
+/// The claims inside an upload token (`oci-pypi.<base64url JSON>.<MAC>`).
+fn upload_token_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token
+        .strip_prefix("oci-pypi.")
+        .and_then(|rest| rest.split('.').next())
+        .unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+/// Security review, finding 8a: a policy that lists `projects` mints upload tokens that
+/// publish those projects only (compared PEP 503-normalised), not every project of the
+/// namespace. The list travels in the token, so a replica whose policy lost its `projects`
+/// still holds the token to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_tokens_publish_only_the_projects_of_their_policy() -> anyhow::Result<()> {
+    let secrets = tempfile::tempdir()?;
+    let secret = secrets.path().join("token-secret");
+    std::fs::write(&secret, "p".repeat(48))?;
+    let shared = secret.clone();
+    let fields = format!("{CLAIMS}\nprojects = [\"TP.Listed\"]");
+    let setup = Setup::start_with_policy(&fields, move |config| {
+        config.token_secret_file = Some(shared);
+    })
+    .await?;
+    let token = setup.upload_token().await?;
+    assert_eq!(
+        upload_token_claims(&token)["projects"],
+        json!(["tp-listed"]),
+        "{token}"
+    );
+
+    let listed = DistSpec::new("tp_listed", "1.0");
+    let file = setup.sandbox.wheel(&listed).await?;
+    let (status, body) = setup
+        .upload(NAMESPACE, &listed, &file, "__token__", &token)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Another project of the same namespace: refused before any byte reaches the registry.
+    let other = DistSpec::new("tp-unlisted", "1.0");
+    let file = setup.sandbox.wheel(&other).await?;
+    let (status, body) = setup
+        .upload(NAMESPACE, &other, &file, "__token__", &token)
+        .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("`tp-unlisted`"), "{body}");
+    assert!(body.contains("`tp-listed`"), "{body}");
+    let direct = setup.registry.direct();
+    assert!(direct.tags("team/python/tp_unlisted").await?.is_empty());
+    assert_eq!(direct.tags("team/python/tp_listed").await?, ["1.0"]);
+
+    // A replica sharing the secret whose policy has no `projects`: the token's list holds.
+    let dir = setup.dir.path().join("replica");
+    std::fs::create_dir(&dir)?;
+    std::fs::copy(
+        setup.dir.path().join("registry-password"),
+        dir.join("registry-password"),
+    )?;
+    let origin = setup.registry.origin();
+    let policies = policy_file(&setup.issuer.url(), &origin, CLAIMS);
+    std::fs::write(dir.join("publishers.toml"), policies)?;
+    let replica = Server::start_for(&setup.registry, move |config| {
+        config.trusted_publishers = Some(dir.join("publishers.toml"));
+        config.token_secret_file = Some(secret);
+    })
+    .await?;
+    let url = format!("{}/{}/{NAMESPACE}/", replica.url(), setup.registry.host());
+    let out = setup
+        .sandbox
+        .twine_upload(&url, "__token__", &token, &[&file])
+        .await?;
+    out.assert_failure();
+    assert!(out.combined().contains("403"), "{}", out.dump());
+    assert!(direct.tags("team/python/tp_unlisted").await?.is_empty());
+    Ok(())
+}
+
+/// What `oci_pypi::serve` says when started with a policy holding `fields` (for the test
+/// issuer on loopback, which is never contacted at startup); fails when it starts.
+async fn startup_refusal(fields: &str) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("registry-password"), "pw\n")?;
+    let path = dir.path().join("publishers.toml");
+    let registry = "http://127.0.0.1:9";
+    std::fs::write(&path, policy_file("http://127.0.0.1:9", registry, fields))?;
+    let mut config =
+        oci_pypi::config::Config::for_registries(vec![oci_pypi::storage::registry::Origin::parse(
+            registry,
+        )?]);
+    config.trusted_publishers = Some(path);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let serving = oci_pypi::serve(listener, &config, std::future::pending());
+    match tokio::time::timeout(std::time::Duration::from_secs(5), serving).await {
+        Ok(Err(error)) => Ok(error.to_string()),
+        Ok(Ok(())) => anyhow::bail!("the server stopped without an error: {fields}"),
+        Err(_) => anyhow::bail!("the server started with the policy {fields}"),
+    }
+}
+
+/// Security review, finding 8b and 8c: the server refuses to start with a policy that pins
+/// no publisher identity (whatever the issuer: a self-hosted GitLab, GHES, or this loopback
+/// issuer), with a `*` that could match more than whole segments (`acme*` would match
+/// `acme-evil`), or with an empty `projects`; the error names the policy and the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_that_trust_too_much_are_refused_at_startup() -> anyhow::Result<()> {
+    let cases = [
+        (
+            r#"claims = { ref = "refs/tags/*", ref_protected = true }"#,
+            "`claims` must pin one of",
+        ),
+        (
+            r#"claims = { repository_owner = "acme*" }"#,
+            "`claims` `repository_owner` = `acme*`",
+        ),
+        (
+            r#"claims = { repository = "acme/app", ref = "refs/tags/v*" }"#,
+            "`claims` `ref` = `refs/tags/v*`",
+        ),
+        (r#"claims = { sub = "repo:*" }"#, "`claims` must pin one of"),
+        (
+            &format!("{CLAIMS}\nprojects = []"),
+            "`projects` must list at least one project",
+        ),
+        (
+            &format!("{CLAIMS}\nprojects = [\"-bad-\"]"),
+            "`projects` invalid project name `-bad-`",
+        ),
+    ];
+    for (fields, expected) in cases {
+        let error = startup_refusal(fields).await?;
+        assert!(
+            error.contains("policy `acme-app`: "),
+            "{fields}: `{error}` does not name the policy"
+        );
+        assert!(
+            error.contains(expected),
+            "{fields}: `{error}` lacks `{expected}`"
+        );
+    }
+    Ok(())
+}
+
+/// Security review, finding 8c, through the real exchange: `*` stands for whole trailing
+/// segments, so `acme/*` matches `acme/app` but neither `acme-evil/app` nor `acme/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_wildcards_match_whole_segments_only() -> anyhow::Result<()> {
+    let fields = r#"claims = { repository = "acme/*", ref = "refs/tags/*" }"#;
+    let setup = Setup::start_with_policy(fields, |_| {}).await?;
+    let issuer = &setup.issuer;
+    let cases = [
+        (json!({"repository": "acme/app"}), true),
+        (
+            json!({"repository": "acme/app", "ref": "refs/tags/release/2"}),
+            true,
+        ),
+        (json!({"repository": "acme-evil/app"}), false),
+        (json!({"repository": "acmeevil/app"}), false),
+        (json!({"repository": "acme/"}), false),
+        (json!({"repository": "acme"}), false),
+        (
+            json!({"repository": "acme/app", "ref": "refs/tags/"}),
+            false,
+        ),
+        (
+            json!({"repository": "acme/app", "ref": "refs/tagsx/v1"}),
+            false,
+        ),
+    ];
+    for (overrides, accepted) in cases {
+        let (status, body) = setup
+            .mint(&issuer.mint(with(good_claims(), overrides.clone())))
+            .await?;
+        if accepted {
+            assert_eq!(status, StatusCode::OK, "{overrides}: {body}");
+        } else {
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{overrides}: {body}"
+            );
+            assert_eq!(
+                first_error(&body).0,
+                "invalid-publisher",
+                "{overrides}: {body}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Security review, low finding: an issuer whose discovery document cannot be fetched is
+/// not asked again for every exchange (anyone can send tokens naming a trusted issuer, and
+/// each would make the server fetch): the failure is remembered for a short while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_failures_are_not_refetched_for_every_exchange() -> anyhow::Result<()> {
+    let setup = Setup::start(|_| {}).await?;
+    let issuer = &setup.issuer;
+    issuer.set_failing(true);
+    for attempt in 0..5 {
+        let (status, body) = setup.mint(&issuer.mint(good_claims())).await?;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{attempt}: {body}");
+        let (code, description) = first_error(&body);
+        assert_eq!(code, "issuer-unavailable", "{body}");
+        assert!(description.contains("503"), "{description}");
+    }
+    assert_eq!(
+        (issuer.discovery_requests(), issuer.jwks_requests()),
+        (1, 0),
+        "fetches for 5 exchanges"
+    );
+    // Back up: still refused, without a fetch, until the failure is forgotten.
+    issuer.set_failing(false);
+    let (status, body) = setup.mint(&issuer.mint(good_claims())).await?;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(first_error(&body).1.contains("retried"), "{body}");
+    assert_eq!(issuer.discovery_requests(), 1);
     Ok(())
 }

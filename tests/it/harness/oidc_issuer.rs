@@ -10,7 +10,7 @@
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -77,6 +77,8 @@ struct Shared {
     request_token: String,
     /// The claims of the tokens handed to uv (over the defaults).
     github_claims: Mutex<Value>,
+    /// Whether discovery and the JWKS answer 503 (an issuer that is down).
+    failing: AtomicBool,
     discovery_requests: AtomicUsize,
     jwks_requests: AtomicUsize,
     token_requests: AtomicUsize,
@@ -98,6 +100,7 @@ impl OidcIssuer {
             issuer: format!("http://127.0.0.1:{port}"),
             request_token: random_hex(16),
             github_claims: Mutex::new(json!({})),
+            failing: AtomicBool::new(false),
             discovery_requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
@@ -138,6 +141,11 @@ impl OidcIssuer {
     /// Sets the claims of the tokens the GitHub endpoint hands out (over the defaults).
     pub fn set_github_claims(&self, claims: Value) {
         *self.shared.github_claims.lock().unwrap() = claims;
+    }
+
+    /// Makes discovery and the JWKS answer 503 (`true`) or work again (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.shared.failing.store(failing, Ordering::SeqCst);
     }
 
     /// A token signed with the published key: `claims` over the defaults (`iss`, `aud`
@@ -249,8 +257,11 @@ fn default_claims(issuer: &str, overrides: Value) -> Value {
     claims
 }
 
-async fn discovery(State(shared): State<Arc<Shared>>) -> Json<Value> {
+async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     shared.discovery_requests.fetch_add(1, Ordering::SeqCst);
+    if shared.failing.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+    }
     Json(json!({
         "issuer": shared.issuer,
         "jwks_uri": format!("{}/jwks", shared.issuer),
@@ -258,14 +269,18 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
     }))
+    .into_response()
 }
 
-async fn jwks(State(shared): State<Arc<Shared>>) -> Json<Value> {
+async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
     shared.jwks_requests.fetch_add(1, Ordering::SeqCst);
+    if shared.failing.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+    }
     let mut key = keys().0.jwk();
     key["kid"] = json!(KEY_ID);
     key["use"] = json!("sig");
-    Json(json!({"keys": [key]}))
+    Json(json!({"keys": [key]})).into_response()
 }
 
 async fn github_token(
