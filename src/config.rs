@@ -130,8 +130,14 @@ pub struct Config {
 
     /// Upstream indexes for names a namespace does not have, as comma-separated
     /// `<registry>/<namespace>=<simple index URL>` (`ghcr.io/org=https://pypi.org/simple/`).
-    /// A name the namespace has is never looked up upstream.
-    #[arg(long, env = "OCI_PYPI_UPSTREAMS", value_delimiter = ',')]
+    /// A name the namespace has is never looked up upstream. An index URL may carry
+    /// credentials (`https://user:token@host/simple/`); they are never shown.
+    #[arg(
+        long,
+        env = "OCI_PYPI_UPSTREAMS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub upstreams: Vec<String>,
 
     /// Names that may come from upstream (comma-separated, `*` wildcards); empty: all.
@@ -146,6 +152,12 @@ pub struct Config {
     /// point here and the server streams them, checking their sha256).
     #[arg(long, env = "OCI_PYPI_UPSTREAM_FILES", value_enum, default_value_t = UpstreamFiles::Link)]
     pub upstream_files: UpstreamFiles,
+
+    /// Send requests to upstream indexes through this HTTP proxy
+    /// (`http://user:password@proxy.internal:3128`). None: they go directly, whatever
+    /// `HTTP_PROXY`, `HTTPS_PROXY` or `ALL_PROXY` say (no client of this server reads those).
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_PROXY", hide_env_values = true)]
+    pub upstream_proxy: Option<String>,
 
     /// Log filter: a level (`info`, `debug`) or tracing directives (`oci_pypi=debug`).
     #[arg(long, env = "OCI_PYPI_LOG_LEVEL", default_value = "info")]
@@ -396,6 +408,7 @@ impl Config {
             upstream_allow: Vec::new(),
             upstream_deny: Vec::new(),
             upstream_files: UpstreamFiles::Link,
+            upstream_proxy: None,
             trusted_publishers: None,
             oidc_audience: "oci-pypi".to_owned(),
             token_secret_file: None,

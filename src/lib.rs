@@ -20,12 +20,14 @@
 //!   short-lived upload tokens exchanged for them (used by `http`, uses `storage` types).
 //! - [`config`], [`telemetry`]: configuration and logging, read and set up once at startup;
 //!   [`commands`]: one-off commands (promotion, copying a namespace) run with the same settings.
+//! - [`net`]: general networking helpers (how a URL is shown without its secrets).
 
 pub mod commands;
 pub mod config;
 pub mod http;
 pub mod index;
 pub mod layout;
+pub mod net;
 pub mod packaging;
 pub mod publishing;
 pub mod storage;
@@ -117,7 +119,12 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
     let mut routes = Vec::new();
     for entry in &config.upstreams {
         let bad = |reason: &str| {
-            StartError::Config(format!("upstream `{}`: {reason}", entry.escape_default()))
+            // The URL may carry credentials, with or without a scheme.
+            let shown = match entry.split_once('=') {
+                Some((place, url)) => format!("{place}={}", net::redact_url(url)),
+                None => net::redact(entry),
+            };
+            StartError::Config(format!("upstream `{}`: {reason}", shown.escape_default()))
         };
         let (place, url) = entry
             .split_once('=')
@@ -139,7 +146,10 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
         routes.push(UpstreamRoute {
             target,
             namespace: layout::Namespace::parse(namespace).map_err(|e| bad(&e.to_string()))?,
-            index: Arc::new(UpstreamIndex::new(url.trim()).map_err(|e| bad(&e.to_string()))?),
+            index: Arc::new(
+                UpstreamIndex::new(url.trim(), config.upstream_proxy.as_deref())
+                    .map_err(|e| bad(&e.to_string()))?,
+            ),
         });
     }
     Ok(Upstreams {

@@ -171,7 +171,7 @@ impl Index {
         let body: ByteStream = Box::pin(download.response.bytes_stream().map(move |chunk| {
             chunk.map_err(|error| StorageError::InvalidResponse {
                 registry: source.clone(),
-                reason: error.to_string(),
+                reason: crate::net::redact_error(error).to_string(),
             })
         }));
         Ok(Some(FileDownload {

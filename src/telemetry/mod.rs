@@ -77,7 +77,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use crate::config::{Config, LogFormat};
 
 /// An error and its causes on one line (`outer: cause: root cause`), for logs and the
-/// command line.
+/// command line; every URL in it redacted ([`crate::net::redact`]), whichever cause wrote it.
 #[must_use]
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -87,7 +87,7 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    crate::net::redact(&text)
 }
 
 /// Keeps trace export running: dropping it sends the spans not yet exported (waiting for the

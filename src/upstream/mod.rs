@@ -5,6 +5,11 @@
 //!
 //! The upstream URL is operator configuration, so it is trusted; file URLs from its pages are
 //! only passed to clients (never fetched here) and only when they are http(s).
+//!
+//! The URL may carry credentials (`https://user:token@host/simple/`): they are sent to the
+//! index only, and every error, log line and `Debug` shows the URL redacted
+//! ([`crate::net::redact_url`]). Requests use no proxy, unless one is configured
+//! (`--upstream-proxy`): the proxy environment variables are ignored.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,6 +18,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 
+use crate::net::{redact_error, redact_url};
 use crate::packaging::{MAX_PAGE_SIZE, ProjectName, SimpleFile, parse_html_page, parse_json_page};
 use crate::storage::registry::read_limited;
 
@@ -26,22 +32,25 @@ const MAX_CACHED: usize = 4096;
 /// Why an upstream index could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    /// The configured URL is not an absolute http(s) URL.
+    /// The configured URL is not an absolute http(s) URL (shown redacted).
     #[error("upstream index `{0}` is not an http(s) URL")]
     BadUrl(String),
+    /// The proxy configured for upstream requests cannot be used (shown redacted).
+    #[error("upstream proxy `{0}` cannot be used")]
+    BadProxy(String),
     /// It could not be reached or did not answer in time.
     #[error("upstream index `{url}` is unreachable")]
     Unreachable {
-        /// The index URL.
+        /// The index URL, redacted.
         url: String,
-        /// The transport error.
+        /// The transport error, its URL redacted.
         #[source]
         source: reqwest::Error,
     },
     /// It answered with an unexpected status.
     #[error("upstream index `{url}` answered {status}")]
     Status {
-        /// The index URL.
+        /// The index URL, redacted.
         url: String,
         /// The status.
         status: u16,
@@ -49,7 +58,7 @@ pub enum UpstreamError {
     /// Its page could not be read.
     #[error("upstream index `{url}` sent an unreadable page: {reason}")]
     Invalid {
-        /// The index URL.
+        /// The index URL, redacted.
         url: String,
         /// What was wrong.
         reason: String,
@@ -81,44 +90,54 @@ pub struct UpstreamDownload {
 }
 
 /// A client of one upstream index.
-#[derive(Debug)]
 pub struct UpstreamIndex {
+    /// The index root, with its credentials if it has any.
     base: Url,
+    /// The index root as it may be shown.
+    shown: String,
     http: reqwest::Client,
     /// For file URLs on other hosts than the index: public addresses only.
     public_http: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
+impl std::fmt::Debug for UpstreamIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamIndex")
+            .field("url", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
 impl UpstreamIndex {
-    /// A client of the simple index at `url` (its root, such as `https://pypi.org/simple/`).
+    /// A client of the simple index at `url` (its root, such as `https://pypi.org/simple/`),
+    /// reached through `proxy` when one is given, directly otherwise.
     ///
     /// # Errors
-    /// [`UpstreamError::BadUrl`] when it is not an absolute http(s) URL.
-    pub fn new(url: &str) -> Result<Self, UpstreamError> {
-        let mut base = Url::parse(url).map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
+    /// [`UpstreamError::BadUrl`] when it is not an absolute http(s) URL;
+    /// [`UpstreamError::BadProxy`] when the proxy cannot be used.
+    pub fn new(url: &str, proxy: Option<&str>) -> Result<Self, UpstreamError> {
+        let bad_url = || UpstreamError::BadUrl(redact_url(url));
+        let mut base = Url::parse(url).map_err(|_| bad_url())?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(UpstreamError::BadUrl(url.to_owned()));
+            return Err(bad_url());
         }
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("oci-pypi/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
+        let http = client(proxy)?
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
-            .map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
-        let public_http = reqwest::Client::builder()
-            .user_agent(concat!("oci-pypi/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
+            .map_err(|_| bad_url())?;
+        let public_http = client(proxy)?
             .read_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(crate::storage::registry::PublicOnlyResolver))
             .build()
-            .map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
+            .map_err(|_| bad_url())?;
         Ok(Self {
+            shown: redact_url(base.as_str()),
             base,
             http,
             public_http,
@@ -126,10 +145,10 @@ impl UpstreamIndex {
         })
     }
 
-    /// The index root URL.
+    /// The index root URL as it may be shown (credentials and query masked).
     #[must_use]
     pub fn url(&self) -> &str {
-        self.base.as_str()
+        &self.shown
     }
 
     /// The project's page; `None` when the index does not have it.
@@ -164,7 +183,7 @@ impl UpstreamIndex {
             .map_err(|_| UpstreamError::BadUrl(self.url().to_owned()))?;
         let unreachable = |source| UpstreamError::Unreachable {
             url: self.url().to_owned(),
-            source,
+            source: redact_error(source),
         };
         let response = self
             .http
@@ -263,7 +282,7 @@ impl UpstreamIndex {
         }
         let unreachable = |source| UpstreamError::Unreachable {
             url: self.url().to_owned(),
-            source,
+            source: redact_error(source),
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
@@ -294,6 +313,24 @@ impl UpstreamIndex {
             reason: reason.to_owned(),
         }
     }
+}
+
+/// A client builder with this server's user agent and connect timeout, that uses `proxy` (an
+/// http(s) URL) and only it: never one named by the environment (`HTTP_PROXY` and the like).
+fn client(proxy: Option<&str>) -> Result<reqwest::ClientBuilder, UpstreamError> {
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("oci-pypi/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10));
+    let Some(proxy) = proxy else {
+        return Ok(builder.no_proxy());
+    };
+    let bad_proxy = || UpstreamError::BadProxy(redact_url(proxy));
+    let url = Url::parse(proxy.trim()).map_err(|_| bad_proxy())?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(bad_proxy());
+    }
+    let proxy = reqwest::Proxy::all(url).map_err(|_| bad_proxy())?;
+    Ok(builder.proxy(proxy))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -393,11 +430,43 @@ mod tests {
 
     #[test]
     fn refuses_bad_urls() {
-        assert!(UpstreamIndex::new("ftp://x/simple/").is_err());
-        assert!(UpstreamIndex::new("pypi.org/simple").is_err());
+        assert!(UpstreamIndex::new("ftp://x/simple/", None).is_err());
+        assert!(UpstreamIndex::new("pypi.org/simple", None).is_err());
         assert_eq!(
-            UpstreamIndex::new("https://pypi.org/simple").unwrap().url(),
+            UpstreamIndex::new("https://pypi.org/simple", None)
+                .unwrap()
+                .url(),
             "https://pypi.org/simple/"
         );
+    }
+
+    #[test]
+    fn never_shows_credentials() {
+        let index =
+            UpstreamIndex::new("https://user:s3cret@pypi.example/simple?key=k3y", None).unwrap();
+        assert_eq!(index.url(), "https://***@pypi.example/simple/?***");
+        let debug = format!("{index:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("k3y"),
+            "{debug}"
+        );
+        let refused = UpstreamIndex::new("ftp://user:s3cret@pypi.example/", None).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "upstream index `ftp://***@pypi.example/` is not an http(s) URL"
+        );
+        let unparsable = UpstreamIndex::new("user:s3cret@pypi.example/simple", None).unwrap_err();
+        assert!(!unparsable.to_string().contains("s3cret"), "{unparsable}");
+    }
+
+    #[test]
+    fn takes_only_http_proxies() {
+        let proxied = UpstreamIndex::new("https://pypi.org/simple/", Some("http://u:p@proxy:3128"));
+        assert!(proxied.is_ok());
+        for proxy in ["socks5://u:s3cret@proxy:1080", "u:s3cret@proxy", "http://"] {
+            let refused = UpstreamIndex::new("https://pypi.org/simple/", Some(proxy)).unwrap_err();
+            assert!(matches!(refused, UpstreamError::BadProxy(_)), "{proxy}");
+            assert!(!refused.to_string().contains("s3cret"), "{refused}");
+        }
     }
 }

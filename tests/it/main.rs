@@ -25,6 +25,7 @@ mod promotion;
 mod publish;
 mod redirects;
 mod replicas;
+mod secrets;
 mod standards;
 mod telemetry;
 mod trusted_publishing;

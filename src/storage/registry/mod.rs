@@ -376,7 +376,10 @@ impl Registry {
         }
     }
 
+    /// A transport error, its URL redacted (an upload session's state, a presigned blob
+    /// redirect's signature live in the query).
     fn transport(&self, error: reqwest::Error) -> StorageError {
+        let error = crate::net::redact_error(error);
         let registry = self.origin.to_string();
         if error.is_timeout() {
             return StorageError::Timeout { registry };
