@@ -27,10 +27,11 @@ impl Index {
     /// Refuses an upload to `location` early when the caller may not make it.
     ///
     /// # Errors
-    /// [`IndexError::PublisherNamespace`] when an upload token names other namespaces.
+    /// [`IndexError::PublisherNamespace`] when an upload token names other namespaces; the
+    /// local store's refusals ([`Index::authorize_local_write`]).
     pub fn authorize_upload(&self, caller: &Caller, location: &Location) -> Result<(), IndexError> {
         let Caller::Publisher(grant) = caller else {
-            return Ok(());
+            return self.authorize_local_write(caller, location);
         };
         let allowed = location.target == Target::Registry(grant.registry.clone())
             && grant
@@ -52,6 +53,32 @@ impl Index {
         })
     }
 
+    /// Refuses an anonymous upload to a registry that asks for credentials, before its body
+    /// is read (a push needs more rights than `GET /v2/`, so it would be refused at the end).
+    ///
+    /// # Errors
+    /// [`StorageError::Unauthorized`](crate::storage::StorageError::Unauthorized) (answered
+    /// 401 with a challenge, so clients send credentials); the registry unreachable.
+    pub async fn refuse_anonymous_upload(
+        &self,
+        caller: &Caller,
+        location: &Location,
+    ) -> Result<(), IndexError> {
+        let (Caller::Anonymous, Target::Registry(origin)) = (caller, &location.target) else {
+            return Ok(());
+        };
+        let registry = self
+            .client
+            .registry(origin.clone(), RegistryAuth::Anonymous);
+        if registry.demands_credentials().await? {
+            return Err(crate::storage::StorageError::Unauthorized {
+                registry: origin.to_string(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// The store an upload writes to: for an upload token, the policy's registry with the
     /// policy's credential, after the namespace check.
     pub(super) fn upload_registry(
@@ -60,7 +87,7 @@ impl Index {
         location: &Location,
     ) -> Result<Arc<dyn Store>, IndexError> {
         let Caller::Publisher(grant) = caller else {
-            return self.registry(caller, location);
+            return self.writable(caller, location);
         };
         self.authorize_upload(caller, location)?;
         let auth = RegistryAuth::Basic {

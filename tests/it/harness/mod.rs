@@ -7,6 +7,7 @@ pub mod fake_registry;
 pub mod oidc_issuer;
 pub mod probe;
 pub mod process;
+pub mod raw;
 pub mod registry;
 pub mod server;
 pub mod tls_front;
