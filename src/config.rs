@@ -41,16 +41,12 @@ pub struct Config {
     /// Users of the local store: an htpasswd file of bcrypt entries (`htpasswd -nB NAME`
     /// prints one). Writes to the local store (upload, delete, yank, promote) need one of them
     /// (HTTP Basic), and so do reads unless `--local-public-reads` is given.
-    #[arg(
-        long,
-        env = "OCI_PYPI_LOCAL_USERS",
-        conflicts_with = "local_allow_anonymous_writes"
-    )]
+    #[arg(long, env = "OCI_PYPI_LOCAL_USERS")]
     pub local_users: Option<std::path::PathBuf>,
 
     /// With `--local-users`: let anyone who reaches the port read the local store (pages,
     /// files, metadata); writes still need a user.
-    #[arg(long, env = "OCI_PYPI_LOCAL_PUBLIC_READS", requires = "local_users")]
+    #[arg(long, env = "OCI_PYPI_LOCAL_PUBLIC_READS")]
     pub local_public_reads: bool,
 
     /// Let anyone who reaches the port write to the local store (upload, delete, yank,

@@ -71,7 +71,8 @@ pub enum StartError {
 /// [`StartError`] when the HTTP client cannot be built, or the trusted publishers file, the
 /// token secret or the local users file cannot be used.
 pub fn state(config: &Config) -> Result<http::AppState, StartError> {
-    let access = local_access(config)?;
+    let access = Arc::new(local_access(config)?);
+    let state = build_state(config, Arc::clone(&access))?;
     if let Some(dir) = config.local_store_dir() {
         let (description, open_to_strangers) = access.describe();
         let address = format!("{}:{}", config.host, config.port());
@@ -81,7 +82,7 @@ pub fn state(config: &Config) -> Result<http::AppState, StartError> {
             tracing::info!(listen.address = %address, "{description} (`{}`)", dir.display());
         }
     }
-    build_state(config, access)
+    Ok(state)
 }
 
 /// Builds the application state for a one-off command run by the operator, who has the local
@@ -90,12 +91,25 @@ pub fn state(config: &Config) -> Result<http::AppState, StartError> {
 /// # Errors
 /// As [`state`].
 pub fn operator_state(config: &Config) -> Result<http::AppState, StartError> {
-    build_state(config, LocalAccess::default())
+    build_state(config, Arc::new(LocalAccess::default()))
 }
 
 /// Who may use the local store: `--local-users`, or loopback and `--local-allow-anonymous-writes`.
 fn local_access(config: &Config) -> Result<LocalAccess, StartError> {
+    if config.local_users.is_some() && config.local_allow_anonymous_writes {
+        return Err(StartError::Config(
+            "`--local-users` and `--local-allow-anonymous-writes` contradict each other: \
+             give writers, or let anyone write"
+                .to_owned(),
+        ));
+    }
     let Some(path) = &config.local_users else {
+        if config.local_public_reads {
+            return Err(StartError::Config(
+                "`--local-public-reads` needs `--local-users` (without users, reads are public)"
+                    .to_owned(),
+            ));
+        }
         return Ok(LocalAccess::without_users(
             config.host,
             config.local_allow_anonymous_writes,
@@ -108,7 +122,10 @@ fn local_access(config: &Config) -> Result<LocalAccess, StartError> {
     LocalAccess::with_users(&text, config.local_public_reads).map_err(bad)
 }
 
-fn build_state(config: &Config, local_access: LocalAccess) -> Result<http::AppState, StartError> {
+fn build_state(
+    config: &Config,
+    local_access: Arc<LocalAccess>,
+) -> Result<http::AppState, StartError> {
     let metrics = Arc::new(Metrics::default());
     let client = RegistryClient::new(&ClientOptions {
         public_addresses_only: config.any_public_registry(),
@@ -134,7 +151,7 @@ fn build_state(config: &Config, local_access: LocalAccess) -> Result<http::AppSt
             max_versions: config.max_versions,
             pass_blob_redirects: config.blob_redirects == config::BlobRedirects::Redirect,
             local_store,
-            local_access: Arc::new(local_access),
+            local_access,
             upstreams,
         },
     );
