@@ -53,32 +53,6 @@ impl Index {
         })
     }
 
-    /// Refuses an anonymous upload to a registry that asks for credentials, before its body
-    /// is read (a push needs more rights than `GET /v2/`, so it would be refused at the end).
-    ///
-    /// # Errors
-    /// [`StorageError::Unauthorized`](crate::storage::StorageError::Unauthorized) (answered
-    /// 401 with a challenge, so clients send credentials); the registry unreachable.
-    pub async fn refuse_anonymous_upload(
-        &self,
-        caller: &Caller,
-        location: &Location,
-    ) -> Result<(), IndexError> {
-        let (Caller::Anonymous, Target::Registry(origin)) = (caller, &location.target) else {
-            return Ok(());
-        };
-        let registry = self
-            .client
-            .registry(origin.clone(), RegistryAuth::Anonymous);
-        if registry.demands_credentials().await? {
-            return Err(crate::storage::StorageError::Unauthorized {
-                registry: origin.to_string(),
-            }
-            .into());
-        }
-        Ok(())
-    }
-
     /// The store an upload writes to: for an upload token, the policy's registry with the
     /// policy's credential, after the namespace check.
     pub(super) fn upload_registry(
