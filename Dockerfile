@@ -7,6 +7,16 @@
 #   docker build -t oci-pypi .
 #   docker run --rm -p 8080:8080 -e OCI_PYPI_REGISTRIES=https://ghcr.io oci-pypi
 #
+# Without registries the local store is served from /data. The image listens on
+# 0.0.0.0, beyond loopback, so the local store refuses writes (403) until it has
+# users: mount an htpasswd file (bcrypt entries, `htpasswd -nbB NAME PASSWORD`)
+# and name it, which also makes reads need a user (OCI_PYPI_LOCAL_PUBLIC_READS=true
+# opens reads again):
+#
+#   docker run --rm -p 8080:8080 -v pypi-data:/data \
+#     -v "$PWD/htpasswd:/etc/oci-pypi/htpasswd:ro" \
+#     -e OCI_PYPI_LOCAL_USERS=/etc/oci-pypi/htpasswd oci-pypi
+#
 # Multi-arch (linux/amd64, linux/arm64) builds need nothing platform-specific:
 # each platform builds natively (under emulation when it is not the host's).
 
@@ -68,7 +78,8 @@ ENV OCI_PYPI_HOST=0.0.0.0 \
     OCI_PYPI_PORT=8080
 
 # Without registries configured the server keeps packages in ./oci-pypi-data (the local OCI
-# image-layout store): run from /data, a volume the non-root user owns.
+# image-layout store): run from /data, a volume the non-root user owns. Writes to it need a
+# user of OCI_PYPI_LOCAL_USERS (see the top of this file).
 COPY --from=builder --chown=65532:65532 /out/data /data
 WORKDIR /data
 VOLUME ["/data"]

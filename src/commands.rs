@@ -38,7 +38,8 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
     if let Command::Healthcheck = command {
         return healthcheck(config).await;
     }
-    let state = crate::state(config).map_err(|error| CommandError::Setup(error.to_string()))?;
+    let state =
+        crate::operator_state(config).map_err(|error| CommandError::Setup(error.to_string()))?;
     let index = &state.index;
     let reports = match command {
         Command::Promote(args) => promote(index, args).await.map(|report| vec![report]),

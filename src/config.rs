@@ -38,6 +38,23 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_STORE_DIR")]
     pub store_dir: Option<std::path::PathBuf>,
 
+    /// Users of the local store: an htpasswd file of bcrypt entries (`htpasswd -nB NAME`
+    /// prints one). Writes to the local store (upload, delete, yank, promote) need one of them
+    /// (HTTP Basic), and so do reads unless `--local-public-reads` is given.
+    #[arg(long, env = "OCI_PYPI_LOCAL_USERS")]
+    pub local_users: Option<std::path::PathBuf>,
+
+    /// With `--local-users`: let anyone who reaches the port read the local store (pages,
+    /// files, metadata); writes still need a user.
+    #[arg(long, env = "OCI_PYPI_LOCAL_PUBLIC_READS")]
+    pub local_public_reads: bool,
+
+    /// Let anyone who reaches the port write to the local store (upload, delete, yank,
+    /// promote). Listening on loopback (the default), they may anyway; listening beyond it
+    /// without this or `--local-users`, the local store refuses writes (403).
+    #[arg(long, env = "OCI_PYPI_LOCAL_ALLOW_ANONYMOUS_WRITES")]
+    pub local_allow_anonymous_writes: bool,
+
     /// Largest distribution file accepted, in bytes or with a unit (`512MiB`, `8GiB`, `2GB`).
     #[arg(long, env = "OCI_PYPI_MAX_UPLOAD_SIZE", default_value = "8GiB", value_parser = parse_size)]
     pub max_upload_size: u64,
@@ -102,6 +119,22 @@ pub struct Config {
     /// host: `stream` the bytes through this server, or `redirect` the client there.
     #[arg(long, env = "OCI_PYPI_BLOB_REDIRECTS", value_enum, default_value_t = BlobRedirects::Stream)]
     pub blob_redirects: BlobRedirects,
+
+    /// Uploads handled at once by this server; more are answered 503 with `Retry-After`
+    /// (0: no limit). Each wheel upload holds up to about 16 MiB of memory.
+    #[arg(long, env = "OCI_PYPI_MAX_CONCURRENT_UPLOADS", default_value_t = 16)]
+    pub max_concurrent_uploads: usize,
+
+    /// Seconds a client connection may take to send the headers of a request, counted from
+    /// when it opens or its last response ends; an idle keep-alive connection is closed after
+    /// as long.
+    #[arg(long, env = "OCI_PYPI_HEADER_TIMEOUT", default_value_t = 30)]
+    pub header_timeout: u64,
+
+    /// Seconds a request body (an upload) may stay silent before the request is cut off (an
+    /// idle timeout, not a total one: large uploads are not cut off).
+    #[arg(long, env = "OCI_PYPI_BODY_TIMEOUT", default_value_t = 60)]
+    pub body_timeout: u64,
 
     /// Seconds to let requests in flight finish after SIGTERM before exiting.
     #[arg(long, env = "OCI_PYPI_SHUTDOWN_GRACE", default_value_t = 30)]
@@ -376,6 +409,18 @@ impl Config {
         }
     }
 
+    /// How long a connection may take to send a request's headers (at least 1 s).
+    #[must_use]
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout.max(1))
+    }
+
+    /// How long a request body may stay silent (at least 1 s).
+    #[must_use]
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout.max(1))
+    }
+
     /// Grace period for requests in flight at shutdown.
     #[must_use]
     pub fn shutdown_grace(&self) -> Duration {
@@ -391,6 +436,9 @@ impl Config {
             subpath: String::new(),
             registries: registries.into_iter().map(RegistryEntry::Origin).collect(),
             store_dir: None,
+            local_users: None,
+            local_public_reads: false,
+            local_allow_anonymous_writes: false,
             max_upload_size: 8 * 1024 * 1024 * 1024,
             bearer_username: None,
             connect_timeout: 10,
@@ -403,6 +451,9 @@ impl Config {
             verify_downloads: false,
             max_versions: 0,
             blob_redirects: BlobRedirects::Stream,
+            max_concurrent_uploads: 16,
+            header_timeout: 30,
+            body_timeout: 60,
             shutdown_grace: 30,
             upstreams: Vec::new(),
             upstream_allow: Vec::new(),

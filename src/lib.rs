@@ -18,6 +18,8 @@
 //!   nothing of Python.
 //! - [`publishing`]: trusted publishing: trust policies, OIDC token verification, and the
 //!   short-lived upload tokens exchanged for them (used by `http`, uses `storage` types).
+//! - [`server`]: the connection loop (HTTP/1.1 and HTTP/2, header and body timeouts,
+//!   graceful shutdown).
 //! - [`config`], [`telemetry`]: configuration and logging, read and set up once at startup;
 //!   [`commands`]: one-off commands (promotion, copying a namespace) run with the same settings.
 //! - [`net`]: general networking helpers (how a URL is shown without its secrets).
@@ -30,6 +32,7 @@ pub mod layout;
 pub mod net;
 pub mod packaging;
 pub mod publishing;
+pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod upstream;
@@ -40,7 +43,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::index::{Index, IndexOptions, ListingDocuments, RegistryPolicy};
+use crate::index::{Index, IndexOptions, ListingDocuments, LocalAccess, RegistryPolicy};
 use crate::index::{Target, UpstreamRoute, Upstreams};
 use crate::publishing::{PublishingError, TrustedPublishing};
 use crate::storage::StorageError;
@@ -63,12 +66,68 @@ pub enum StartError {
     Config(String),
 }
 
-/// Builds the application state from the configuration.
+/// Builds the application state from the configuration, for serving: the local store takes
+/// the access policy the configuration gives it, which is logged.
 ///
 /// # Errors
-/// [`StartError`] when the HTTP client cannot be built, or the trusted publishers file or
-/// token secret cannot be used.
+/// [`StartError`] when the HTTP client cannot be built, or the trusted publishers file, the
+/// token secret or the local users file cannot be used.
 pub fn state(config: &Config) -> Result<http::AppState, StartError> {
+    let access = Arc::new(local_access(config)?);
+    let state = build_state(config, Arc::clone(&access))?;
+    if let Some(dir) = config.local_store_dir() {
+        let (description, open_to_strangers) = access.describe();
+        let address = format!("{}:{}", config.host, config.port());
+        if open_to_strangers {
+            tracing::warn!(listen.address = %address, "{description} (`{}`)", dir.display());
+        } else {
+            tracing::info!(listen.address = %address, "{description} (`{}`)", dir.display());
+        }
+    }
+    Ok(state)
+}
+
+/// Builds the application state for a one-off command run by the operator, who has the local
+/// store's directory anyway: no access policy applies to it.
+///
+/// # Errors
+/// As [`state`].
+pub fn operator_state(config: &Config) -> Result<http::AppState, StartError> {
+    build_state(config, Arc::new(LocalAccess::default()))
+}
+
+/// Who may use the local store: `--local-users`, or loopback and `--local-allow-anonymous-writes`.
+fn local_access(config: &Config) -> Result<LocalAccess, StartError> {
+    if config.local_users.is_some() && config.local_allow_anonymous_writes {
+        return Err(StartError::Config(
+            "`--local-users` and `--local-allow-anonymous-writes` contradict each other: \
+             give writers, or let anyone write"
+                .to_owned(),
+        ));
+    }
+    let Some(path) = &config.local_users else {
+        if config.local_public_reads {
+            return Err(StartError::Config(
+                "`--local-public-reads` needs `--local-users` (without users, reads are public)"
+                    .to_owned(),
+            ));
+        }
+        return Ok(LocalAccess::without_users(
+            config.host,
+            config.local_allow_anonymous_writes,
+        ));
+    };
+    let bad = |reason: String| {
+        StartError::Config(format!("local users file `{}`: {reason}", path.display()))
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| bad(error.to_string()))?;
+    LocalAccess::with_users(&text, config.local_public_reads).map_err(bad)
+}
+
+fn build_state(
+    config: &Config,
+    local_access: Arc<LocalAccess>,
+) -> Result<http::AppState, StartError> {
     let metrics = Arc::new(Metrics::default());
     let client = RegistryClient::new(&ClientOptions {
         public_addresses_only: config.any_public_registry(),
@@ -103,6 +162,7 @@ pub fn state(config: &Config) -> Result<http::AppState, StartError> {
             max_versions: config.max_versions,
             pass_blob_redirects: config.blob_redirects == config::BlobRedirects::Redirect,
             local_store,
+            local_access,
             upstreams,
         },
     );
@@ -111,6 +171,7 @@ pub fn state(config: &Config) -> Result<http::AppState, StartError> {
         metrics,
         subpath: config.subpath.clone(),
         publishing: TrustedPublishing::from_config(config)?.map(Arc::new),
+        uploads: http::UploadSlots::new(config.max_concurrent_uploads),
     })
 }
 
@@ -170,18 +231,41 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = state(config).map_err(std::io::Error::other)?;
-    serve_state(listener, state, config.shutdown_grace(), shutdown).await
+    serve_state(listener, state, ServeOptions::from_config(config), shutdown).await
+}
+
+/// How connections are served: the settings of [`serve_state`].
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// How long requests in flight may take to finish after shutdown.
+    pub grace: std::time::Duration,
+    /// The header and body timeouts of client connections.
+    pub timeouts: server::Timeouts,
+}
+
+impl ServeOptions {
+    /// The options the configuration sets.
+    #[must_use]
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            grace: config.shutdown_grace(),
+            timeouts: server::Timeouts {
+                header: config.header_timeout(),
+                body: config.body_timeout(),
+            },
+        }
+    }
 }
 
 /// Serves an already built state (see [`serve`]), letting requests in flight finish for at
-/// most `grace` after `shutdown` completes.
+/// most `options.grace` after `shutdown` completes.
 ///
 /// # Errors
 /// When the listener fails.
 pub async fn serve_state(
     listener: TcpListener,
     state: http::AppState,
-    grace: std::time::Duration,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let index = state.index.clone();
@@ -191,7 +275,8 @@ pub async fn serve_state(
         shutdown.await;
         let _ = stopping.send(true);
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let server = server::run(listener, app, options.timeouts, signal);
+    let grace = options.grace;
     // Listing documents being brought up to date after changes are finished too.
     let server = async move {
         let result = server.await;

@@ -45,7 +45,8 @@ async fn main() -> ExitCode {
     if let Ok(local) = listener.local_addr() {
         tracing::info!(listen.address = %local, "oci-pypi {} listening on http://{local}", env!("CARGO_PKG_VERSION"));
     }
-    match oci_pypi::serve_state(listener, state, config.shutdown_grace(), shutdown_signal()).await {
+    let options = oci_pypi::ServeOptions::from_config(&config);
+    match oci_pypi::serve_state(listener, state, options, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("oci-pypi: {error}");

@@ -84,11 +84,19 @@ async fn main() -> anyhow::Result<ExitCode> {
         login,
     )
     .await?;
+    // Every client may upload at once: room for all of them, unless told otherwise.
+    let mut server_flags = args.server_flags.clone();
+    if !server_flags
+        .iter()
+        .any(|flag| flag.starts_with("--max-concurrent-uploads"))
+    {
+        server_flags.push(format!("--max-concurrent-uploads={}", args.clients.max(1)));
+    }
     let mut server = procs::start_server(
         &args.bins.server_bin,
         &args.bins.work_dir,
         &registry.origin(),
-        &args.server_flags,
+        &server_flags,
     )
     .await?;
     eprintln!(

@@ -34,6 +34,20 @@ pub enum ApiError {
     /// An upload token from trusted publishing that is not (or no longer) valid.
     #[error(transparent)]
     UploadToken(PublishingError),
+    /// A state-changing request that a browser sent from another site (the header that says
+    /// so, quoted).
+    #[error(
+        "cross-site request refused: {0}; state-changing requests are only taken from this server's own origin or from non-browser clients"
+    )]
+    CrossSite(String),
+    /// Every upload place is taken (`--max-concurrent-uploads`).
+    #[error(
+        "too many uploads in progress (at most {limit} at once, `--max-concurrent-uploads`); try again shortly"
+    )]
+    Busy {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl ApiError {
@@ -48,6 +62,8 @@ impl ApiError {
             Self::Index(error) => index_status(error),
             Self::TokenExchange(error) => token_exchange_status(error),
             Self::UploadToken(_) => StatusCode::UNAUTHORIZED,
+            Self::CrossSite(_) => StatusCode::FORBIDDEN,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -56,7 +72,7 @@ impl ApiError {
             Self::Index(IndexError::Storage(StorageError::RateLimited { retry_after, .. })) => {
                 Some(retry_after.unwrap_or(5))
             }
-            Self::Index(IndexError::Contended { .. }) => Some(1),
+            Self::Index(IndexError::Contended { .. }) | Self::Busy { .. } => Some(1),
             _ => None,
         }
     }
@@ -89,6 +105,8 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::PublisherNamespace { .. }
         | E::PublisherProject { .. }
         | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,
+        E::LocalWritesRefused { .. } => StatusCode::FORBIDDEN,
+        E::LocalCredentials { .. } => StatusCode::UNAUTHORIZED,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod error;
 mod files;
 pub mod negotiate;
 mod oidc;
+mod origin;
 mod pages;
 mod promote;
 pub mod route;
@@ -31,6 +32,7 @@ use error::ApiError;
 use route::Route;
 
 pub use pages::{escape, render_project_html, render_project_json, render_releases_json};
+pub use upload::UploadSlots;
 
 /// What every request handler shares.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct AppState {
     pub subpath: String,
     /// Trusted publishing, when trust policies are configured.
     pub publishing: Option<Arc<crate::publishing::TrustedPublishing>>,
+    /// The places for uploads in progress.
+    pub uploads: UploadSlots,
 }
 
 /// The application: one fallback handler routes every path (namespaces have any number of
@@ -111,11 +115,18 @@ fn route_of(state: &AppState, request: &Request) -> Result<Route, ApiError> {
 async fn handle(state: &AppState, route: Route, request: Request) -> Result<Response, ApiError> {
     let raw_path = request.uri().path().to_owned();
     let method = request.method().clone();
+    origin::refuse_cross_site(&method, request.uri(), request.headers())?;
     let caller = match route {
         // The exchange takes no credentials: a stale upload token must not stand in its way.
         Route::OidcAudience | Route::MintToken => crate::index::Caller::Anonymous,
         _ => auth::authenticate(request.headers(), state.publishing.as_deref())?,
     };
+    if route
+        .scope()
+        .is_some_and(|scope| scope.registry == crate::index::LOCAL_SEGMENT)
+    {
+        state.index.verify_local_user(&caller).await;
+    }
     let headers = request.headers().clone();
     match route {
         Route::Root => Ok(text(
@@ -241,8 +252,11 @@ fn strip_subpath<'a>(path: &'a str, subpath: &str) -> Option<&'a str> {
 }
 
 fn add_slash(uri: &http::Uri) -> Response {
-    // One leading slash only: `//host/x` must not become a redirect to another host.
-    let mut location = format!("/{}/", uri.path().trim_start_matches('/'));
+    // One leading slash only: `//host/x` must not become a redirect to another host. Browsers
+    // read `\` as `/` in a path (WHATWG URL), so `/\host/x` would too: backslashes are sent
+    // percent-encoded, which browsers keep as they are.
+    let path = uri.path().trim_start_matches('/').replace('\\', "%5C");
+    let mut location = format!("/{path}/");
     if let Some(query) = uri.query() {
         location.push('?');
         location.push_str(query);
@@ -275,6 +289,21 @@ fn text(status: StatusCode, body: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trailing_slash_redirects_stay_on_this_host() {
+        for (path, expected) in [
+            ("/ghcr.io/org", "/ghcr.io/org/"),
+            ("//evil.example/x", "/evil.example/x/"),
+            ("/\\evil.example/x", "/%5Cevil.example/x/"),
+            ("/\\/evil.example", "/%5C/evil.example/"),
+            ("/a\\b/c?x=\\", "/a%5Cb/c/?x=\\"),
+        ] {
+            let uri: http::Uri = path.parse().unwrap();
+            let response = add_slash(&uri);
+            assert_eq!(response.headers()[header::LOCATION], expected, "{path}");
+        }
+    }
 
     #[test]
     fn subpaths() {

@@ -40,6 +40,9 @@ pub async fn promote(
         ))
     })?;
     let to = state.index.locate(registry, namespace)?;
+    if to.target == crate::index::Target::Local {
+        state.index.verify_local_user(caller).await;
+    }
     let promotion = Promotion {
         from: &from,
         to: &to,

@@ -94,6 +94,31 @@ impl Route {
     }
 }
 
+impl Route {
+    /// The registry and namespace the request is about, if any.
+    #[must_use]
+    pub fn scope(&self) -> Option<&Scope> {
+        match self {
+            Self::ProjectList(scope)
+            | Self::ProjectPage(scope, _)
+            | Self::ReleasesJson(scope, _)
+            | Self::File(scope, ..)
+            | Self::Metadata(scope, ..)
+            | Self::Version(scope, ..)
+            | Self::Upload(scope)
+            | Self::Yank(scope, ..)
+            | Self::Promote(scope, ..) => Some(scope),
+            Self::Root
+            | Self::Health
+            | Self::Ready
+            | Self::Metrics
+            | Self::OidcAudience
+            | Self::MintToken
+            | Self::AddSlash => None,
+        }
+    }
+}
+
 /// Registry and namespace, as written in the URL (decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {

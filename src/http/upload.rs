@@ -4,9 +4,12 @@
 //! Specification: <https://docs.pypi.org/api/upload/>. Answers 200 on success and for an
 //! identical re-upload (as PyPI does), never redirects.
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequest as _, Multipart, Request};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AppState;
 use super::error::ApiError;
@@ -14,10 +17,47 @@ use super::route::Scope;
 use crate::index::{Caller, IndexError, PendingUpload, UploadOutcome, refuse_without_file};
 use crate::packaging::UploadForm;
 
-/// The largest text field accepted (long descriptions included).
-const MAX_FIELD_SIZE: usize = 4 * 1024 * 1024;
-/// The largest total of text fields.
-const MAX_FIELDS_SIZE: usize = 16 * 1024 * 1024;
+/// The largest text field kept in memory.
+const MAX_FIELD_SIZE: usize = 256 * 1024;
+/// The largest total of the text fields kept in memory.
+const MAX_KEPT_SIZE: usize = 1024 * 1024;
+/// The largest total of every part but the file: text fields, the long description (read but
+/// not kept) and other file parts such as `gpg_signature`.
+const MAX_FORM_SIZE: usize = 4 * 1024 * 1024;
+/// Room for the multipart framing (boundaries, part headers) in a body's declared length.
+const FRAMING_ALLOWANCE: u64 = 64 * 1024;
+/// Fields read and counted but not kept: the index has no use for them, and they are the
+/// large ones (the long description, the README, is often hundreds of kilobytes).
+const DISCARDED_FIELDS: [&str; 1] = ["description"];
+
+/// The server-wide bound on uploads in progress (`--max-concurrent-uploads`).
+#[derive(Debug, Clone)]
+pub struct UploadSlots {
+    slots: Option<Arc<Semaphore>>,
+    limit: usize,
+}
+
+impl UploadSlots {
+    /// At most `limit` uploads at once; 0: no bound.
+    #[must_use]
+    pub fn new(limit: usize) -> Self {
+        Self {
+            slots: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
+            limit,
+        }
+    }
+
+    /// A place for one upload, held until dropped.
+    fn take(&self) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+        let Some(slots) = &self.slots else {
+            return Ok(None);
+        };
+        Arc::clone(slots)
+            .try_acquire_owned()
+            .map(Some)
+            .map_err(|_| ApiError::Busy { limit: self.limit })
+    }
+}
 
 /// POST of an upload.
 ///
@@ -35,11 +75,18 @@ pub async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit.saturating_add(MAX_FIELDS_SIZE as u64)) {
+    let form_allowance = MAX_FORM_SIZE as u64 + FRAMING_ALLOWANCE;
+    if declared.is_some_and(|length| length > limit.saturating_add(form_allowance)) {
         return Err(IndexError::TooLarge { limit }.into());
     }
+    // Everything that can be refused from the head alone is, before the body is read.
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
     state.index.authorize_upload(caller, &location)?;
+    state
+        .index
+        .refuse_anonymous_upload(caller, &location)
+        .await?;
+    let _slot = state.uploads.take()?;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -61,7 +108,8 @@ pub async fn upload(
     let mut reader = FormReader {
         multipart,
         form: UploadForm::default(),
-        fields_size: 0,
+        form_size: 0,
+        kept_size: 0,
     };
     let mut pending = None;
     let read = reader.read(state, caller, &location, &mut pending).await;
@@ -84,7 +132,10 @@ pub async fn upload(
 struct FormReader {
     multipart: Multipart,
     form: UploadForm,
-    fields_size: usize,
+    /// Bytes of every part but the file, so far.
+    form_size: usize,
+    /// Bytes of the fields kept, so far.
+    kept_size: usize,
 }
 
 impl FormReader {
@@ -121,18 +172,27 @@ impl FormReader {
                 while let Some(chunk) = field.chunk().await.map_err(body_error)? {
                     upload.write(chunk).await?;
                 }
-            } else if field.file_name().is_some() {
-                // Other file parts (`gpg_signature`) are not kept; drain them within limits.
+            } else if field.file_name().is_some() || DISCARDED_FIELDS.contains(&name.as_str()) {
+                // Other file parts (`gpg_signature`) and unused large fields are not kept;
+                // drain them within limits.
                 while let Some(chunk) = field.chunk().await.map_err(body_error)? {
-                    count(&mut self.fields_size, &name, chunk.len())?;
+                    count_form(&mut self.form_size, &name, chunk.len())?;
                 }
             } else {
                 let mut value = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(body_error)? {
-                    count(&mut self.fields_size, &name, chunk.len())?;
+                    count_form(&mut self.form_size, &name, chunk.len())?;
                     if value.len() + chunk.len() > MAX_FIELD_SIZE {
                         return Err(ApiError::BadRequest(format!(
-                            "form field `{}` is larger than {MAX_FIELD_SIZE} bytes",
+                            "form field `{}` is larger than {MAX_FIELD_SIZE} bytes (256 KiB)",
+                            name.escape_default()
+                        )));
+                    }
+                    self.kept_size += chunk.len();
+                    if self.kept_size > MAX_KEPT_SIZE {
+                        return Err(ApiError::BadRequest(format!(
+                            "the form fields kept in memory (at `{}`) exceed {MAX_KEPT_SIZE} \
+                             bytes (1 MiB)",
                             name.escape_default()
                         )));
                     }
@@ -151,11 +211,11 @@ impl FormReader {
 }
 
 /// Adds `length` to the running total of form bytes, refusing past the limit.
-fn count(total: &mut usize, name: &str, length: usize) -> Result<(), ApiError> {
+fn count_form(total: &mut usize, name: &str, length: usize) -> Result<(), ApiError> {
     *total += length;
-    if *total > MAX_FIELDS_SIZE {
+    if *total > MAX_FORM_SIZE {
         return Err(ApiError::BadRequest(format!(
-            "the form fields (at `{}`) exceed {MAX_FIELDS_SIZE} bytes",
+            "the form fields (at `{}`) exceed {MAX_FORM_SIZE} bytes (4 MiB)",
             name.escape_default()
         )));
     }

@@ -35,7 +35,7 @@ impl Index {
         project: &ProjectName,
     ) -> Result<BackfillReport, IndexError> {
         let page = self.project_page(caller, location, project).await?;
-        let store = self.registry(caller, location)?;
+        let store = self.writable(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
         let mut report = BackfillReport::default();
         for release in &page.releases {

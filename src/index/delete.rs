@@ -27,7 +27,7 @@ impl Index {
         if parsed.name() != project {
             return Err(not_found());
         }
-        let registry = self.registry(caller, location)?;
+        let registry = self.writable(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
         let version = parsed.version().clone();
         let tag = layout::tag_for(&version)?;
@@ -85,7 +85,7 @@ impl Index {
         project: &ProjectName,
         version: &Version,
     ) -> Result<(), IndexError> {
-        let registry = self.registry(caller, location)?;
+        let registry = self.writable(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
         let tag = layout::tag_for(version)?;
         let Some((index, digest)) =

@@ -157,6 +157,23 @@ pub enum IndexError {
         /// The trust policy.
         publisher: String,
     },
+    /// Nobody may write to the local store: the server listens beyond loopback and the
+    /// operator named no writers.
+    #[error(
+        "writes to the local store are turned off: this server listens on `{listen}`, beyond loopback, with no `--local-users`; give it an htpasswd file of writers with `--local-users`, or let anyone write with `--local-allow-anonymous-writes`"
+    )]
+    LocalWritesRefused {
+        /// The address the server listens on.
+        listen: String,
+    },
+    /// The local store needs one of its users, and the caller is none.
+    #[error(
+        "the local store needs the username and password of one of its users (`--local-users`) to {action}"
+    )]
+    LocalCredentials {
+        /// `read` or `write`.
+        action: &'static str,
+    },
     /// Concurrent writers kept overwriting each other's release index.
     #[error("release `{version}` is being changed by other uploads at the same time; retry")]
     Contended {

@@ -13,6 +13,7 @@ mod download;
 mod error;
 mod inspect;
 mod listing;
+mod local_access;
 mod page;
 mod promote;
 mod publisher;
@@ -30,6 +31,7 @@ use std::time::Duration;
 pub use backfill::BackfillReport;
 pub use download::{FileDownload, FileRequest, Wanted};
 pub use error::IndexError;
+pub use local_access::{LocalAccess, LocalUse};
 pub use page::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
 pub use publisher::PublisherGrant;
@@ -133,6 +135,8 @@ pub struct IndexOptions {
     pub pass_blob_redirects: bool,
     /// The local store served under the `local` registry segment, when there is one.
     pub local_store: Option<Arc<dyn Store>>,
+    /// Who may read and write the local store.
+    pub local_access: Arc<LocalAccess>,
     /// Upstream indexes for names a namespace does not have.
     pub upstreams: Upstreams,
 }
@@ -227,17 +231,53 @@ impl Index {
         unreachable
     }
 
-    /// The store as `caller` sees it.
+    /// Checks the password a caller sends for the local store, so that the checks of
+    /// [`LocalAccess`] can let it in; call it before serving a request about the local store.
+    pub async fn verify_local_user(&self, caller: &Caller) {
+        self.options.local_access.verify(caller).await;
+    }
+
+    /// Refuses `caller` early when it may not write to the local store `location` names (no
+    /// check for registries: they decide themselves).
     ///
     /// # Errors
-    /// [`IndexError::RegistryNotAllowed`] for the local store when none is configured.
+    /// [`IndexError::LocalWritesRefused`] or [`IndexError::LocalCredentials`].
+    pub fn authorize_local_write(
+        &self,
+        caller: &Caller,
+        location: &Location,
+    ) -> Result<(), IndexError> {
+        match location.target {
+            Target::Local => self.options.local_access.check(caller, LocalUse::Write),
+            Target::Registry(_) => Ok(()),
+        }
+    }
+
+    /// The store as `caller` sees it, for a change: [`Index::registry`] after the write check
+    /// of the local store.
+    ///
+    /// # Errors
+    /// As [`Index::authorize_local_write`] and [`Index::registry`].
+    fn writable(&self, caller: &Caller, location: &Location) -> Result<Arc<dyn Store>, IndexError> {
+        self.authorize_local_write(caller, location)?;
+        self.registry(caller, location)
+    }
+
+    /// The store as `caller` sees it, for reading (the local store checks the caller may).
+    ///
+    /// # Errors
+    /// [`IndexError::RegistryNotAllowed`] for the local store when none is configured;
+    /// [`IndexError::LocalCredentials`] when its reads need a user.
     fn registry(&self, caller: &Caller, location: &Location) -> Result<Arc<dyn Store>, IndexError> {
         if let Caller::Publisher(grant) = caller {
             return Err(publisher::upload_only(grant));
         }
         let origin = match (&location.target, &self.options.local_store) {
             (Target::Registry(origin), _) => origin.clone(),
-            (Target::Local, Some(local)) => return Ok(Arc::clone(local)),
+            (Target::Local, Some(local)) => {
+                self.options.local_access.check(caller, LocalUse::Read)?;
+                return Ok(Arc::clone(local));
+            }
             (Target::Local, None) => {
                 return Err(IndexError::RegistryNotAllowed {
                     registry: LOCAL_SEGMENT.to_owned(),

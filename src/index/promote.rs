@@ -65,8 +65,13 @@ impl Index {
     ) -> Result<PromotionReport, IndexError> {
         let (version, filename) = parse_target(promotion.project, promotion.target)?;
         let ends = Ends {
-            source: self.registry(source_caller, promotion.from)?,
-            destination: self.registry(destination_caller, promotion.to)?,
+            // A move deletes from the source: it must be writable before anything is copied.
+            source: if promotion.remove_source {
+                self.writable(source_caller, promotion.from)?
+            } else {
+                self.registry(source_caller, promotion.from)?
+            },
+            destination: self.writable(destination_caller, promotion.to)?,
             source_repository: layout::repository(&promotion.from.namespace, promotion.project)?,
             destination_repository: layout::repository(&promotion.to.namespace, promotion.project)?,
             same_store: promotion.from.target == promotion.to.target,

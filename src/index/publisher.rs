@@ -31,10 +31,11 @@ impl Index {
     /// Refuses an upload to `location` early when the caller may not make it.
     ///
     /// # Errors
-    /// [`IndexError::PublisherNamespace`] when an upload token names other namespaces.
+    /// [`IndexError::PublisherNamespace`] when an upload token names other namespaces; the
+    /// local store's refusals ([`Index::authorize_local_write`]).
     pub fn authorize_upload(&self, caller: &Caller, location: &Location) -> Result<(), IndexError> {
         let Caller::Publisher(grant) = caller else {
-            return Ok(());
+            return self.authorize_local_write(caller, location);
         };
         let allowed = location.target == Target::Registry(grant.registry.clone())
             && grant
@@ -65,7 +66,7 @@ impl Index {
         project: &ProjectName,
     ) -> Result<Arc<dyn Store>, IndexError> {
         let Caller::Publisher(grant) = caller else {
-            return self.registry(caller, location);
+            return self.writable(caller, location);
         };
         self.authorize_upload(caller, location)?;
         authorize_project(grant, project)?;

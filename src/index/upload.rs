@@ -51,6 +51,34 @@ pub struct PendingUpload {
 }
 
 impl Index {
+    /// Refuses an anonymous upload to a registry that asks for credentials, before its body
+    /// is read (a push needs more rights than `GET /v2/`, so it would be refused at the end).
+    ///
+    /// # Errors
+    /// [`StorageError::Unauthorized`](crate::storage::StorageError::Unauthorized) (answered
+    /// 401 with a challenge, so clients send credentials); the registry unreachable.
+    pub async fn refuse_anonymous_upload(
+        &self,
+        caller: &Caller,
+        location: &Location,
+    ) -> Result<(), IndexError> {
+        let (Caller::Anonymous, super::Target::Registry(origin)) = (caller, &location.target)
+        else {
+            return Ok(());
+        };
+        let registry = self.client.registry(
+            origin.clone(),
+            crate::storage::registry::RegistryAuth::Anonymous,
+        );
+        if registry.demands_credentials().await? {
+            return Err(crate::storage::StorageError::Unauthorized {
+                registry: origin.to_string(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Starts an upload of `filename`. `form` holds the fields that arrived before the file:
     /// when they already disagree with it, the upload is refused before any byte is sent on.
     ///

@@ -33,7 +33,7 @@ impl Index {
                 .take(MAX_REASON_LENGTH)
                 .collect::<String>()
         });
-        let registry = self.registry(caller, location)?;
+        let registry = self.writable(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
         let tag = layout::tag_for(&version)?;
         let version_text = version.to_string();

@@ -16,8 +16,10 @@ use crate::harness::{AuthMode, DistSpec, TestEnv};
 
 /// The server's `max_upload_size` in this test: small, so that oversized bodies are cheap.
 const LIMIT: u64 = 1 << 20;
-/// The server's limit of one text field (`MAX_FIELD_SIZE` in src/http/upload.rs).
-const FIELD_LIMIT: usize = 4 * 1024 * 1024;
+/// The server's limit of one text field it keeps (`MAX_FIELD_SIZE` in src/http/upload.rs).
+const FIELD_LIMIT: usize = 256 * 1024;
+/// The server's limit of all the form's parts but the file (`MAX_FORM_SIZE`).
+const FORM_LIMIT: usize = 4 * 1024 * 1024;
 /// The boundary of hand-built multipart bodies.
 const BOUNDARY: &str = "oci-pypi-bad-input-3f9a1c";
 /// The project every row uploads to.
@@ -565,13 +567,24 @@ async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::R
         ),
         row(
             "a field over the field limit",
-            // Fields go before the file, as twine sends `description`.
-            form(
-                good.clone()
-                    .set("description", &"d".repeat(FIELD_LIMIT + 1)),
-            ),
+            // Fields go before the file, as twine sends them.
+            form(good.clone().set("summary", &"d".repeat(FIELD_LIMIT + 1))),
             bad,
-            &format!("form field `description` is larger than {FIELD_LIMIT} bytes"),
+            &format!("form field `summary` is larger than {FIELD_LIMIT} bytes (256 KiB)"),
+        ),
+        row(
+            "fields over the form limit (the long description is not kept, but counted)",
+            form(good.clone().set("description", &"d".repeat(FORM_LIMIT + 1))),
+            bad,
+            &format!("the form fields (at `description`) exceed {FORM_LIMIT} bytes (4 MiB)"),
+        ),
+        row(
+            "kept fields over their total limit, in small parts",
+            form((0..5).fold(good.clone(), |upload, i| {
+                upload.set(&format!("field{i}"), &"c".repeat(FIELD_LIMIT - 10))
+            })),
+            bad,
+            "the form fields kept in memory (at `field4`) exceed 1048576 bytes (1 MiB)",
         ),
     ];
 

@@ -121,7 +121,37 @@ type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
 async fn bad_settings_exit_with_one_line_naming_the_value() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = dir.path().join("store").display().to_string();
+    let missing_users = dir.path().join("no-such-htpasswd").display().to_string();
+    let md5_users = dir.path().join("htpasswd-md5");
+    std::fs::write(&md5_users, "# users\nalice:$apr1$salt$hash\n")?;
+    let md5_users = md5_users.display().to_string();
     let cases: Vec<Case> = vec![
+        (
+            vec!["--store-dir", &store, "--local-users", &missing_users],
+            vec![],
+            vec![&missing_users],
+        ),
+        (
+            vec!["--store-dir", &store],
+            vec![("OCI_PYPI_LOCAL_USERS", &md5_users)],
+            vec![&md5_users, "line 2 (`alice`)", "bcrypt"],
+        ),
+        (
+            vec!["--store-dir", &store, "--local-public-reads"],
+            vec![],
+            vec!["--local-users"],
+        ),
+        (
+            vec![
+                "--store-dir",
+                &store,
+                "--local-users",
+                &md5_users,
+                "--local-allow-anonymous-writes",
+            ],
+            vec![],
+            vec!["--local-users", "--local-allow-anonymous-writes"],
+        ),
         (
             vec!["--registries", "ftp://x"],
             vec![],

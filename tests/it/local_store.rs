@@ -118,6 +118,15 @@ async fn zero_config_quick_start() -> anyhow::Result<()> {
         "blobs outside the project's layout"
     );
     assert!(!blob_files(&layout).is_empty());
+    // The startup log warns who may write to the store: here anyone reaching loopback.
+    let log = server_log();
+    assert!(
+        log.lines().any(|line| line.contains("WARN")
+            && line.contains(
+                "the local store takes uploads, deletes, yanks and promotions from anyone"
+            )),
+        "{log}"
+    );
     child.kill().await?;
     Ok(())
 }

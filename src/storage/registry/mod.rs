@@ -328,6 +328,17 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether the registry asks for credentials before anything: `GET /v2/` without them is
+    /// answered 401 (then an anonymous push cannot succeed either).
+    ///
+    /// # Errors
+    /// A [`StorageError`] when it cannot be reached.
+    pub async fn demands_credentials(&self) -> Result<bool, StorageError> {
+        let url = self.url("/v2/");
+        let response = self.execute(&|| self.http().get(&url), None).await?;
+        Ok(response.status() == StatusCode::UNAUTHORIZED)
+    }
+
     fn check_denied(
         &self,
         response: Response,

@@ -8,6 +8,7 @@ pub mod listing;
 pub mod oidc_issuer;
 pub mod probe;
 pub mod process;
+pub mod raw;
 pub mod registry;
 pub mod server;
 pub mod tls_front;

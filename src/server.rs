@@ -1,0 +1,248 @@
+//! The connection loop: accepts TCP connections and serves HTTP/1.1 and HTTP/2 (prior
+//! knowledge, as proxies speak it) on them with hyper, under two timeouts that keep slow or
+//! silent clients from holding connections for ever:
+//!
+//! - the **header timeout**: a connection with no request in progress (just opened, after an
+//!   answer, or sending a request head byte by byte: a slowloris) is closed once it has been
+//!   so for this long. It is counted per connection, outside hyper, so it covers HTTP/2 and
+//!   the protocol detection too (hyper's own HTTP/1 header timeout would not).
+//! - the **body timeout**: a request body that stays silent this long (between two chunks)
+//!   fails, and so does the request reading it.
+//!
+//! Shutdown stops accepting, asks every connection to finish its requests in flight and
+//! close, and returns once they all have.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tower::ServiceExt as _;
+use tower_http::timeout::TimeoutBody;
+
+/// The timeouts applied to client connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// How long a connection may stay without a request in progress.
+    pub header: Duration,
+    /// How long a request body may stay silent.
+    pub body: Duration,
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets the connections finish
+/// their requests in flight and returns when they are all closed.
+///
+/// # Errors
+/// None so far: accept errors are logged and retried.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stopping, stop) = watch::channel(false);
+    // Every connection task holds a receiver: when they are all dropped, all are closed.
+    let (closed, close) = watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let connection = serve_connection(stream, app.clone(), timeouts, stop.clone());
+                let close = close.clone();
+                tokio::spawn(async move {
+                    connection.await;
+                    drop(close);
+                });
+            }
+            Err(error) if is_per_connection(&error) => {}
+            Err(error) => {
+                // Out of file descriptors, typically: wait instead of spinning.
+                tracing::error!("cannot accept connections: {error}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    drop(listener);
+    let _ = stopping.send(true);
+    drop(close);
+    closed.closed().await;
+    Ok(())
+}
+
+/// Accept errors about one connection only (it went away before it was accepted).
+fn is_per_connection(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        error.kind(),
+        K::ConnectionRefused | K::ConnectionAborted | K::ConnectionReset
+    )
+}
+
+/// Serves one connection until it ends, idles past the header timeout, or is asked to stop.
+async fn serve_connection(
+    stream: TcpStream,
+    app: Router,
+    timeouts: Timeouts,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (activity, watch_activity) = watch::channel(Activity {
+        in_flight: 0,
+        since: Instant::now(),
+    });
+    let service = ConnectionService {
+        app,
+        activity: Arc::new(activity),
+        body_timeout: timeouts.body,
+    };
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let idle = idle_for(watch_activity, timeouts.header);
+    tokio::pin!(idle);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!("connection ended: {error}");
+                }
+                return;
+            }
+            () = &mut idle => {
+                tracing::debug!(
+                    "closing a connection without a request in progress for {}s",
+                    timeouts.header.as_secs()
+                );
+                return;
+            }
+            changed = stop.changed(), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// What a connection is doing: requests in progress, and since when that count is what it is.
+#[derive(Debug, Clone, Copy)]
+struct Activity {
+    in_flight: usize,
+    since: Instant,
+}
+
+/// Completes once the connection has had no request in progress for `timeout`.
+async fn idle_for(mut activity: watch::Receiver<Activity>, timeout: Duration) {
+    loop {
+        let now = *activity.borrow_and_update();
+        if now.in_flight == 0 {
+            tokio::select! {
+                () = tokio::time::sleep_until(now.since + timeout) => return,
+                changed = activity.changed() => {
+                    if changed.is_err() {
+                        // The connection is gone: nothing left to time out.
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        } else if activity.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The application seen by one connection: it counts the requests in progress (until their
+/// response body is sent or dropped) and times out silent request bodies.
+#[derive(Clone)]
+struct ConnectionService {
+    app: Router,
+    activity: Arc<watch::Sender<Activity>>,
+    body_timeout: Duration,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let guard = InFlight::start(&self.activity);
+        let timeout = self.body_timeout;
+        let request = request.map(|body| Body::new(TimeoutBody::new(timeout, body)));
+        let app = self.app.clone();
+        Box::pin(async move {
+            let response = app.oneshot(request).await?;
+            Ok(response.map(|body| {
+                Body::new(Tracked {
+                    body,
+                    _guard: guard,
+                })
+            }))
+        })
+    }
+}
+
+/// One request in progress on a connection, until dropped.
+struct InFlight(Arc<watch::Sender<Activity>>);
+
+impl InFlight {
+    fn start(activity: &Arc<watch::Sender<Activity>>) -> Self {
+        activity.send_modify(|now| {
+            now.in_flight += 1;
+            now.since = Instant::now();
+        });
+        Self(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|now| {
+            now.in_flight = now.in_flight.saturating_sub(1);
+            now.since = Instant::now();
+        });
+    }
+}
+
+/// A response body that keeps its request counted as in progress until it is sent.
+struct Tracked {
+    body: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
