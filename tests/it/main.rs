@@ -27,6 +27,7 @@ mod replicas;
 mod standards;
 mod telemetry;
 mod trusted_publishing;
+mod upload_inspection;
 mod upstream;
 mod urls;
 
