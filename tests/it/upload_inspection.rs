@@ -84,15 +84,19 @@ async fn build(
     Ok(path)
 }
 
-/// Uploads `path` as the legacy API's form does, declaring `evil` 1.0 whatever its content says
-/// (an attacker's client, not twine, which would send the metadata's name).
-async fn upload_as_evil(env: &TestEnv, path: &PathBuf) -> anyhow::Result<(StatusCode, String)> {
+/// Uploads `path` as the legacy API's form does, declaring `evil` `version` whatever its
+/// content says (an attacker's client, not twine, which would send the metadata's name).
+async fn upload_as_evil(
+    env: &TestEnv,
+    path: &PathBuf,
+    version: &str,
+) -> anyhow::Result<(StatusCode, String)> {
     let filename = path.file_name().unwrap().to_string_lossy().into_owned();
     let form = reqwest::multipart::Form::new()
         .text(":action", "file_upload")
         .text("protocol_version", "1")
         .text("name", "evil")
-        .text("version", "1.0")
+        .text("version", version.to_owned())
         .part(
             "content",
             reqwest::multipart::Part::bytes(std::fs::read(path)?).file_name(filename),
@@ -105,44 +109,35 @@ async fn upload_as_evil(env: &TestEnv, path: &PathBuf) -> anyhow::Result<(Status
     Ok((response.status(), response.text().await?))
 }
 
-/// `evil-1.0` files whose metadata says `totally-other` `9.9`, placed where the bounded sample
-/// does not reach: METADATA first in a wheel padded with 9 MiB (with and without data
+/// `evil` files whose metadata says `totally-other` `9.9`, placed where the bounded sample
+/// did not reach: METADATA first in a wheel padded with 9 MiB (1.0; 1.1 with data
 /// descriptors), PKG-INFO after 2 MiB in an sdist. Each is refused with a 400 naming the lie,
 /// and nothing is stored: no repository, no tag, no page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lying_metadata_outside_the_sample_is_refused() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Anonymous).await?;
     let lie = ("totally-other", "9.9");
-    let wheel = "evil-1.0-py3-none-any.whl";
-    let files = [
-        build(
-            &env,
-            wheel,
-            ("wheel", "evil", "1.0"),
-            lie,
-            (WHEEL_PAYLOAD, "seekable"),
-        )
-        .await?,
-        build(
-            &env,
-            wheel,
-            ("wheel", "evil", "1.0"),
-            lie,
-            (WHEEL_PAYLOAD, "descriptors"),
-        )
-        .await?,
-        build(
-            &env,
-            "evil-1.0.tar.gz",
-            ("sdist", "evil", "1.0"),
-            lie,
-            (SDIST_PAYLOAD, ""),
-        )
-        .await?,
+    let cases = [
+        (
+            "evil-1.0-py3-none-any.whl",
+            "wheel",
+            "1.0",
+            WHEEL_PAYLOAD,
+            "seekable",
+        ),
+        (
+            "evil-1.1-py3-none-any.whl",
+            "wheel",
+            "1.1",
+            WHEEL_PAYLOAD,
+            "descriptors",
+        ),
+        ("evil-1.0.tar.gz", "sdist", "1.0", SDIST_PAYLOAD, ""),
     ];
-    for path in &files {
-        let (status, body) = upload_as_evil(&env, path).await?;
-        let filename = path.file_name().unwrap().to_string_lossy();
+    for (filename, kind, version, payload, layout) in cases {
+        let built = (kind, "evil", version);
+        let path = build(&env, filename, built, lie, (payload, layout)).await?;
+        let (status, body) = upload_as_evil(&env, &path, version).await?;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{filename}: {body}");
         assert!(
             body.contains(&format!("`{filename}` is not a valid distribution"))
