@@ -25,6 +25,7 @@ mod tar;
 #[cfg(test)]
 pub(crate) mod testkit;
 mod zip;
+mod zip_entry;
 
 pub use self::capture::{CAPTURE_LIMIT, MetadataCapture};
 pub use self::core::CoreMetadata;
