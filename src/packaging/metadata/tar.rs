@@ -785,7 +785,12 @@ mod tests {
         for at in 0..file.len() {
             let mut mutated = file.clone();
             mutated[at] ^= 0x55;
-            let _ = inspect_sdist(&mutated, TOP);
+            let whole = inspect_sdist(&mutated, TOP);
+            let mut reader = SdistReader::new(TOP);
+            for piece in mutated.chunks(7) {
+                reader.push(piece);
+            }
+            assert_eq!(reader.finish(), whole, "byte {at}");
             let _ = inspect_sdist(&file[..at], TOP);
         }
         // Mutate every byte of both headers, keeping their checksums valid.

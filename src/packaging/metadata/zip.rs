@@ -749,8 +749,12 @@ mod tests {
                 for value in [0x00, 0xFF, file[at] ^ 0x80] {
                     let mut mutated = file.clone();
                     mutated[at] = value;
-                    for tail in [mutated.len(), 200, 64] {
-                        let _ = inspect_tail(&mutated, tail, DIST_INFO);
+                    let whole = inspect_tail(&mutated, mutated.len(), DIST_INFO);
+                    for tail in [200, 64] {
+                        // What the capture finds is what the whole file holds.
+                        if let Ok(found) = inspect_tail(&mutated, tail, DIST_INFO) {
+                            assert_eq!(whole.as_ref(), Ok(&found), "byte {at} = {value}");
+                        }
                     }
                 }
                 let _ = inspect_tail(&file[..at], at, DIST_INFO);
