@@ -25,7 +25,8 @@ const U32_SENTINEL: u32 = u32::MAX;
 /// The METADATA candidates of a wheel, gathered as its bytes stream by (see the module docs).
 #[derive(Debug, Default)]
 pub struct MetadataCapture {
-    /// Bytes not yet examined, or a local header cut by the end of the last chunk.
+    /// The last bytes of the stream, when they may start a signature or hold a local header
+    /// the next chunk completes (at most a header and its name).
     carry: Vec<u8>,
     /// Bytes seen so far.
     position: u64,
@@ -45,9 +46,51 @@ struct Candidate {
     wanted: u64,
 }
 
+/// How far a scan of local headers got.
+#[derive(Clone, Copy)]
+enum Scan {
+    /// Every signature before the limit was examined; the next one may start at this position.
+    Done(usize),
+    /// The local header at this position needs bytes that have not arrived yet.
+    Waiting(usize),
+}
+
 impl MetadataCapture {
-    /// Examines the next chunk of the stream.
+    /// Examines the next chunk of the stream. A chunk longer than a local header is scanned
+    /// where it lies; only its last bytes (a signature or local header it cuts) are copied, to
+    /// be completed by the next chunk.
     pub fn push(&mut self, chunk: &[u8]) {
+        self.extend_candidates(chunk);
+        let carry = std::mem::take(&mut self.carry);
+        let carry_start = self.position - to_u64(carry.len());
+        self.position += to_u64(chunk.len());
+        let longest = LOCAL_SIZE + MAX_CAPTURED_NAME;
+        if chunk.len() < longest {
+            let joined = [carry.as_slice(), chunk].concat();
+            let scan = self.examine(&joined, carry_start, joined.len(), &[]);
+            self.carry = joined
+                .get(keep_from(&joined, scan)..)
+                .unwrap_or_default()
+                .to_vec();
+            return;
+        }
+        if !carry.is_empty() {
+            // Headers that start in the carry, completed by the first bytes of the chunk (enough
+            // for any header followed, so none is left waiting).
+            let (head, rest) = chunk.split_at(longest);
+            let joined = [carry.as_slice(), head].concat();
+            self.examine(&joined, carry_start, carry.len(), rest);
+        }
+        let chunk_start = carry_start + to_u64(carry.len());
+        let scan = self.examine(chunk, chunk_start, chunk.len(), &[]);
+        self.carry = chunk
+            .get(keep_from(chunk, scan)..)
+            .unwrap_or_default()
+            .to_vec();
+    }
+
+    /// Gives every candidate still short of what it wants the chunk's bytes, within the limit.
+    fn extend_candidates(&mut self, chunk: &[u8]) {
         for candidate in &mut self.candidates {
             let missing = candidate.wanted - to_u64(candidate.bytes.len());
             let room = CAPTURE_LIMIT - self.kept;
@@ -58,49 +101,43 @@ impl MetadataCapture {
                 .extend_from_slice(chunk.get(..take).unwrap_or_default());
             self.kept += to_u64(take);
         }
-        let mut bytes = std::mem::take(&mut self.carry);
-        let start = self.position - to_u64(bytes.len());
-        bytes.extend_from_slice(chunk);
-        self.position += to_u64(chunk.len());
-        let keep_from = self.examine(&bytes, start);
-        bytes.drain(..keep_from);
-        self.carry = bytes;
     }
 
-    /// Finds the local headers in `bytes` (which start at stream offset `start`); returns where
-    /// the bytes to examine again with the next chunk begin.
-    fn examine(&mut self, bytes: &[u8], start: u64) -> usize {
+    /// Examines the local headers starting in `bytes` before `limit` (`bytes` starts at stream
+    /// offset `start`; `rest` is what follows it in the stream so far).
+    fn examine(&mut self, bytes: &[u8], start: u64, limit: usize, rest: &[u8]) -> Scan {
         let mut at = 0;
-        while let Some(found) = find_signature(bytes, at) {
+        while let Some(found) = find_signature(bytes, at).filter(|found| *found < limit) {
             let Some(header) = bytes.get(found..found + LOCAL_SIZE) else {
-                return found;
+                return Scan::Waiting(found);
             };
             let name_length = usize::from(u16_at(header, 26));
             if (SHORTEST_NAME..=MAX_CAPTURED_NAME).contains(&name_length) {
                 let name_end = found + LOCAL_SIZE + name_length;
                 let Some(name) = bytes.get(found + LOCAL_SIZE..name_end) else {
-                    return found;
+                    return Scan::Waiting(found);
                 };
                 if is_top_level_member(name, b".dist-info", b"METADATA") {
                     let from_header = bytes.get(found..).unwrap_or_default();
-                    self.add_candidate(start + to_u64(found), from_header);
+                    self.add_candidate(start + to_u64(found), from_header, rest);
                 }
             }
             at = found + LOCAL_SIGNATURE.len();
         }
-        at.max(bytes.len().saturating_sub(LOCAL_SIGNATURE.len() - 1))
+        Scan::Done(at)
     }
 
-    /// Keeps a candidate whose local header starts `bytes` (the stream from it so far).
-    fn add_candidate(&mut self, offset: u64, bytes: &[u8]) {
+    /// Keeps a candidate whose local header starts `first` (`first` then `rest`: the stream
+    /// from it so far).
+    fn add_candidate(&mut self, offset: u64, first: &[u8], rest: &[u8]) {
         if self.candidates.len() >= MAX_CANDIDATES || self.kept >= CAPTURE_LIMIT {
             self.dropped += 1;
             return;
         }
-        let flags = u16_at(bytes, 6);
-        let compressed = u32_at(bytes, 18);
+        let flags = u16_at(first, 6);
+        let compressed = u32_at(first, 18);
         let headers =
-            to_u64(LOCAL_SIZE) + u64::from(u16_at(bytes, 26)) + u64::from(u16_at(bytes, 28));
+            to_u64(LOCAL_SIZE) + u64::from(u16_at(first, 26)) + u64::from(u16_at(first, 28));
         // Without sizes in the local header (data descriptor, zip64), keep what METADATA may need.
         let data = if flags & DATA_DESCRIPTOR != 0 || compressed == U32_SENTINEL {
             CAPTURE_LIMIT
@@ -108,13 +145,16 @@ impl MetadataCapture {
             u64::from(compressed)
         };
         let wanted = headers.saturating_add(data);
-        let room = (CAPTURE_LIMIT - self.kept).min(wanted);
-        let take = usize::try_from(room).map_or(bytes.len(), |n| n.min(bytes.len()));
-        let kept = bytes.get(..take).unwrap_or_default().to_vec();
-        self.kept += to_u64(kept.len());
+        let room = usize::try_from((CAPTURE_LIMIT - self.kept).min(wanted)).unwrap_or(usize::MAX);
+        let mut bytes = Vec::new();
+        for part in [first, rest] {
+            let take = (room - bytes.len()).min(part.len());
+            bytes.extend_from_slice(part.get(..take).unwrap_or_default());
+        }
+        self.kept += to_u64(bytes.len());
         self.candidates.push(Candidate {
             offset,
-            bytes: kept,
+            bytes,
             wanted,
         });
     }
@@ -131,17 +171,37 @@ impl MetadataCapture {
     }
 }
 
-/// The first `PK\x03\x04` at or after `at` (Horspool: the window's last byte says how far the
-/// next possible match is, so most bytes are looked at once).
+/// Where the bytes to examine again with the next chunk begin: a waiting header, or the last
+/// bytes that may start a signature.
+fn keep_from(bytes: &[u8], scan: Scan) -> usize {
+    match scan {
+        Scan::Done(next) => next.max(bytes.len().saturating_sub(LOCAL_SIGNATURE.len() - 1)),
+        Scan::Waiting(at) => at,
+    }
+}
+
+/// The first `PK\x03\x04` at or after `at`. Eight bytes are tested at once for the `0x04`
+/// that ends a signature (the zero-byte test on a word XORed with `0x04` in every byte); only
+/// words that hold one are looked at byte by byte.
 fn find_signature(bytes: &[u8], mut at: usize) -> Option<usize> {
+    const FOURS: u64 = 0x0404_0404_0404_0404;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
     while let Some(window) = bytes.get(at..at + LOCAL_SIGNATURE.len()) {
-        at += match window.last() {
-            Some(0x04) if window == LOCAL_SIGNATURE => return Some(at),
-            Some(0x03) => 1,
-            Some(b'K') => 2,
-            Some(b'P') => 3,
-            _ => 4,
-        };
+        let word = bytes
+            .get(at + 3..at + 11)
+            .and_then(|word| <[u8; 8]>::try_from(word).ok());
+        if let Some(word) = word {
+            let x = u64::from_le_bytes(word) ^ FOURS;
+            if x.wrapping_sub(ONES) & !x & HIGHS == 0 {
+                at += 8;
+                continue;
+            }
+        }
+        if window == LOCAL_SIGNATURE {
+            return Some(at);
+        }
+        at += 1;
     }
     None
 }
@@ -250,25 +310,38 @@ mod tests {
 
     #[test]
     fn headers_across_chunk_boundaries_are_found() {
-        let mut file = noise(100);
+        let mut file = noise(2000);
         let header_at = file.len();
         file.extend(write_zip(
             &[ZipEntry::stored(PATH, METADATA)],
             ZipOptions::default(),
         ));
-        for chunk in 1..=(30 + PATH.len() + 5) {
+        file.extend(noise(2000));
+        let wanted = 30 + PATH.len() + METADATA.len();
+        let check = |pieces: &[&[u8]], case: &str| {
             let mut capture = MetadataCapture::default();
-            for piece in file.chunks(chunk) {
+            for piece in pieces {
                 capture.push(piece);
             }
             let kept = capture.candidate(header_at as u64).unwrap_or_default();
-            assert_eq!(
-                kept.len(),
-                30 + PATH.len() + METADATA.len(),
-                "chunk {chunk}"
+            assert_eq!(kept, &file[header_at..header_at + wanted], "{case}");
+            assert_eq!(capture.candidates.len(), 1, "{case}");
+            assert!(capture.carry.len() < LOCAL_SIGNATURE.len(), "{case}");
+        };
+        // Small chunks, copied whole.
+        for chunk in 1..=wanted + 5 {
+            let pieces: Vec<&[u8]> = file.chunks(chunk).collect();
+            check(&pieces, &format!("chunk {chunk}"));
+        }
+        // Long chunks cut anywhere in the signature, header or name; with a short one between.
+        for cut in header_at - 5..header_at + 70 {
+            let (first, second) = file.split_at(cut);
+            check(&[first, second], &format!("cut at {cut}"));
+            let (second, third) = second.split_at(2);
+            check(
+                &[first, second, third],
+                &format!("cut at {cut}, then 2 bytes"),
             );
-            assert!(file[header_at..].starts_with(kept));
-            assert_eq!(capture.candidates.len(), 1);
         }
     }
 
