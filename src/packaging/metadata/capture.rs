@@ -309,6 +309,21 @@ mod tests {
     }
 
     #[test]
+    fn a_truncated_stream_is_refused() {
+        let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
+        entries.insert(0, entries[2].clone());
+        entries.remove(3);
+        entries.push(ZipEntry::stored("foo_bar/payload.bin", &noise(100_000)));
+        let file = write_zip(&entries, ZipOptions::default());
+        let tail = directory_length(&entries, ZipOptions::default());
+        assert_eq!(streamed(&file, 4096, tail), Ok(METADATA.to_vec()));
+        for cut in [1, 21, 22, tail - 1, tail, tail + 1000] {
+            let short = &file[..file.len() - cut];
+            assert!(streamed(short, 4096, tail).is_err(), "{cut} bytes cut");
+        }
+    }
+
+    #[test]
     fn headers_across_chunk_boundaries_are_found() {
         let mut file = noise(2000);
         let header_at = file.len();
