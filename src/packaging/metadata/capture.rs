@@ -23,7 +23,7 @@ const DATA_DESCRIPTOR: u16 = 1 << 3;
 const U32_SENTINEL: u32 = u32::MAX;
 
 /// The METADATA candidates of a wheel, gathered as its bytes stream by (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MetadataCapture {
     /// The last bytes of the stream, when they may start a signature or hold a local header
     /// the next chunk completes (at most a header and its name).
@@ -37,8 +37,21 @@ pub struct MetadataCapture {
     dropped: usize,
 }
 
+/// Offsets and sizes, not the bytes kept.
+impl std::fmt::Debug for MetadataCapture {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let offsets: Vec<u64> = self.candidates.iter().map(|c| c.offset).collect();
+        formatter
+            .debug_struct("MetadataCapture")
+            .field("position", &self.position)
+            .field("candidates", &offsets)
+            .field("kept", &self.kept)
+            .field("dropped", &self.dropped)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A local file header and the bytes from it on, up to `wanted`.
-#[derive(Debug)]
 struct Candidate {
     offset: u64,
     bytes: Vec<u8>,
