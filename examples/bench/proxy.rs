@@ -143,6 +143,11 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         .http
         .request(parts.method.clone(), format!("{}{path}", shared.upstream))
         .headers(end_to_end(&parts.headers));
+    // The registry builds absolute upload URLs from `Host`: keep the proxy's, so that an
+    // upload session started through the proxy goes on through it.
+    if let Some(host) = parts.headers.get(header::HOST) {
+        builder = builder.header(header::HOST, host.clone());
+    }
     if !body.is_empty() {
         builder = builder.body(body);
     }

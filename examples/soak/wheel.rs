@@ -128,16 +128,15 @@ mod tests {
         let wheel = super::build("soak-p1", "1.2", "soak_c1_f1", b"x = 1\n");
         assert_eq!(wheel.filename, "soak_p1-1.2-py3-none-soak_c1_f1.whl");
         let filename = oci_pypi::packaging::DistFilename::parse(&wheel.filename).unwrap();
-        let tail = &wheel.bytes[..];
+        let mut capture = oci_pypi::packaging::MetadataCapture::default();
+        capture.push(&wheel.bytes);
         let found = oci_pypi::packaging::inspect_wheel(
-            tail,
+            &wheel.bytes,
             wheel.bytes.len() as u64,
+            &capture,
             &filename.dist_info_dir(),
         )
         .unwrap();
-        assert_eq!(
-            found,
-            oci_pypi::packaging::WheelInspection::Metadata(wheel.metadata.clone())
-        );
+        assert_eq!(found, wheel.metadata);
     }
 }

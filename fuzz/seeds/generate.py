@@ -26,17 +26,21 @@ def write(target, name, data):
         out.write(data if isinstance(data, bytes) else data.encode())
 
 
-def wheel(dist_info="foo_bar-1.0.dist-info", compression=zipfile.ZIP_DEFLATED, payload=b""):
+def wheel(dist_info="foo_bar-1.0.dist-info", compression=zipfile.ZIP_DEFLATED, payload=b"",
+          metadata_first=False):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
         def add(name, data):
             info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
             info.compress_type = compression
             archive.writestr(info, data)
+        if metadata_first:
+            add(f"{dist_info}/METADATA", METADATA)
         add("foo_bar/__init__.py", b"")
         if payload:
             add("foo_bar/payload.bin", payload)
-        add(f"{dist_info}/METADATA", METADATA)
+        if not metadata_first:
+            add(f"{dist_info}/METADATA", METADATA)
         add(f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         add(f"{dist_info}/RECORD", b"")
     return buffer.getvalue()
@@ -124,17 +128,18 @@ def main():
     wheels = [wheel(), wheel(compression=zipfile.ZIP_STORED), wheel("Foo_Bar-1.0.dist-info"),
               wheel("other-2.0.dist-info")]
     for i, data in enumerate(wheels):
-        write("wheel_metadata", f"seed-{i}", bytes([i, 0, 0]) + data)
+        write("wheel_metadata", f"seed-{i}", bytes([i]) + struct.pack("<HH", 0, 0) + data)
     big = wheel(payload=bytes(range(256)) * 16, compression=zipfile.ZIP_STORED)
-    tail = big[-1024:]
-    write("wheel_metadata", "seed-tail", bytes([0]) + struct.pack("<H", len(big) - len(tail)) + tail)
+    write("wheel_metadata", "seed-tail", bytes([0]) + struct.pack("<HH", 333, 1024) + big)
+    first = wheel(payload=bytes(range(256)) * 16, metadata_first=True)
+    write("wheel_metadata", "seed-first", bytes([0]) + struct.pack("<HH", 97, 400) + first)
 
     for i, (pax, long_name) in enumerate([(False, False), (True, False), (False, True), (True, True)]):
         tar = raw_tar(pax=pax, long_name=long_name)
-        write("sdist_metadata", f"seed-raw-{i}", bytes([0b11, 0]) + tar)
-        write("sdist_metadata", f"seed-gz-{i}", bytes([0b01, 0]) + gz(tar))
+        write("sdist_metadata", f"seed-raw-{i}", bytes([0b10, 0]) + tar)
+        write("sdist_metadata", f"seed-gz-{i}", bytes([0b00, 99]) + gz(tar))
     tar = raw_tar(top="Foo-Bar-1.0")
-    write("sdist_metadata", "seed-cut", bytes([0b0110, 40]) + tar)
+    write("sdist_metadata", "seed-cut", bytes([0b0111, 40]) + tar)
 
     write("core_metadata", "seed-0", METADATA)
     write("core_metadata", "seed-1", b"Metadata-Version: 2.4\r\nName: x\r\nVersion: 1\r\n"

@@ -144,5 +144,5 @@ async fn read_metadata(
         size += chunk.len() as u64;
         sample.push(&chunk);
     }
-    inspect::core_metadata(filename, &sample, size)
+    inspect::core_metadata(filename, &mut sample, size)
 }

@@ -202,7 +202,7 @@ impl PendingUpload {
             });
         }
         let digest = self.check_digests(&metadata)?;
-        let core = inspect::core_metadata(&self.filename, &self.sample, self.size)?;
+        let core = inspect::core_metadata(&self.filename, &mut self.sample, self.size)?;
         let core_digest = core.as_deref().map(Digest::of);
         let created = now_rfc3339();
         let manifest = layout::file_manifest(&NewFile {

@@ -19,9 +19,11 @@ pub mod version;
 
 pub use error::{PackagingError, shown};
 pub use filename::{DistFilename, DistKind};
+#[cfg(test)]
+pub(crate) use metadata::testkit;
 pub use metadata::{
-    CoreMetadata, MAX_METADATA_SIZE, MetadataError, SdistInspection, WheelInspection,
-    inspect_sdist, inspect_wheel,
+    CAPTURE_LIMIT, CoreMetadata, MAX_INFLATE_RATIO, MAX_METADATA_SIZE, MIN_INFLATE_ALLOWANCE,
+    MetadataCapture, MetadataError, SdistReader, inspect_sdist, inspect_wheel,
 };
 pub use name::ProjectName;
 pub use simple::{

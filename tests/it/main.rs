@@ -31,6 +31,7 @@ mod slow_clients;
 mod standards;
 mod telemetry;
 mod trusted_publishing;
+mod upload_inspection;
 mod upstream;
 mod urls;
 

@@ -1,8 +1,11 @@
-//! Core metadata of an uploaded distribution, read from the few bytes the server keeps of it:
-//! the end of a wheel (the central directory, and `.dist-info`, which the wheel spec recommends
-//! placing last) and the start of a `.tar.gz` sdist. It feeds PEP 658 `<file>.metadata` and
+//! Core metadata of an uploaded distribution, read as its bytes stream by, in bounded memory:
+//! a wheel's central directory from the end of the file it keeps, its METADATA from the tail or
+//! from the candidates met on the way (`capture`), wherever the archive puts it; a `.tar.gz`
+//! sdist inflated and walked to its end (`gzip`, `tar`). It feeds PEP 658 `<file>.metadata` and
 //! upload validation. Pure and synchronous; memory and CPU stay bounded whatever the input, and
 //! hostile archives (zip bombs, path traversal, lying sizes) end in an error, never a panic.
+//! What cannot be read from what was kept is an error too ([`MetadataError::Unreadable`]):
+//! a file is never taken unchecked.
 //!
 //! Specifications:
 //! - ZIP, PKWARE APPNOTE 6.3.x: <https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT>
@@ -15,14 +18,18 @@
 //! - PEP 643, reliable sdist metadata: <https://peps.python.org/pep-0643/>
 //! - PEP 658, serving metadata: <https://peps.python.org/pep-0658/>
 
+mod capture;
 mod core;
+mod gzip;
 mod tar;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 mod zip;
+mod zip_entry;
 
+pub use self::capture::{CAPTURE_LIMIT, MetadataCapture};
 pub use self::core::CoreMetadata;
-pub use self::tar::inspect_sdist;
+pub use self::tar::{MAX_INFLATE_RATIO, MIN_INFLATE_ALLOWANCE, SdistReader, inspect_sdist};
 pub use self::zip::inspect_wheel;
 
 /// The largest METADATA or PKG-INFO accepted, decompressed (16 MiB).
@@ -51,17 +58,25 @@ pub enum MetadataError {
     /// An entry that would escape the extraction directory (absolute, `..`, drive, NUL).
     #[error("the archive has an unsafe entry name `{0}`")]
     UnsafeEntryName(String),
-    /// The expected metadata file appears twice.
+    /// The metadata file appears twice.
     #[error("the archive has more than one `{0}`")]
     DuplicateEntry(String),
-    /// Neither the expected metadata file (second) nor a single fallback is in the archive
-    /// (first: `wheel` or `sdist`).
+    /// The archive (first: `wheel` or `sdist`) has no metadata file (second: the one expected).
     #[error("the {0} has no `{1}`")]
     MissingMember(&'static str, String),
-    /// The expected metadata file (second) is absent and several candidates match the pattern
-    /// (third) in the archive (first: `wheel` or `sdist`).
-    #[error("the {0} has no `{1}` and more than one `{2}`")]
-    AmbiguousMember(&'static str, String, &'static str),
+    /// A wheel with two top-level `.dist-info` directories, which installers refuse.
+    #[error("the wheel has more than one `.dist-info` directory: `{0}` and `{1}`")]
+    SeveralDistInfo(String, String),
+    /// An sdist with two top-level `*/PKG-INFO`.
+    #[error("the sdist has more than one top-level `PKG-INFO`: `{0}` and `{1}`")]
+    SeveralPkgInfo(String, String),
+    /// What the check needs lies outside the bytes kept while the file streamed.
+    #[error("its metadata cannot be checked: {0}")]
+    Unreadable(String),
+    /// An sdist inflating past its allowance (first): 50 times the compressed bytes, 64 MiB
+    /// at least.
+    #[error("the archive inflates to more than {0} bytes, over 50 times its size")]
+    InflatesTooMuch(u64),
     /// A zip compression method (first) other than stored (0) or deflate (8) for an entry.
     #[error("compression method {0} of `{1}` is not supported")]
     UnsupportedCompression(u16, String),
@@ -94,39 +109,6 @@ pub enum MetadataError {
     RepeatedField(&'static str),
 }
 
-/// What a wheel's tail says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WheelInspection {
-    /// `<name>.dist-info/METADATA` found and decompressed (exact bytes, unchanged).
-    Metadata(Vec<u8>),
-    /// The archive looks valid as far as the tail shows, but the METADATA entry (or part of the
-    /// central directory) lies before the tail: it cannot be extracted from the tail alone.
-    OutOfReach,
-}
-
-/// What an sdist's head says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SdistInspection {
-    /// `<top_dir>/PKG-INFO` found (exact bytes, unchanged).
-    Metadata(Vec<u8>),
-    /// The head ended (or 64 MiB were inflated) before PKG-INFO or the end of the archive.
-    OutOfReach,
-}
-
-/// How a step ends early: the data lies outside the kept bytes, or the input is invalid.
-enum Failure {
-    OutOfReach,
-    Invalid(MetadataError),
-}
-
-impl From<MetadataError> for Failure {
-    fn from(error: MetadataError) -> Self {
-        Self::Invalid(error)
-    }
-}
-
-type Step<T> = Result<T, Failure>;
-
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
 
@@ -153,20 +135,6 @@ fn is_top_level_member(name: &[u8], directory_suffix: &[u8], file: &[u8]) -> boo
             && directory.ends_with(directory_suffix)
             && !directory.contains(&b'/')
     })
-}
-
-fn missing_member(
-    archive: &'static str,
-    expected: &[u8],
-    candidates: usize,
-    pattern: &'static str,
-) -> Failure {
-    let member = display(expected);
-    if candidates == 0 {
-        MetadataError::MissingMember(archive, member).into()
-    } else {
-        MetadataError::AmbiguousMember(archive, member, pattern).into()
-    }
 }
 
 /// A hostile name made printable for an error message: lossy UTF-8, control characters escaped,
@@ -266,8 +234,23 @@ mod tests {
                 "the wheel has no `foo_bar-1.0.dist-info/METADATA`",
             ),
             (
-                MetadataError::AmbiguousMember("sdist", "a-1/PKG-INFO".to_owned(), "*/PKG-INFO"),
-                "the sdist has no `a-1/PKG-INFO` and more than one `*/PKG-INFO`",
+                MetadataError::SeveralDistInfo(
+                    "a-1.dist-info".to_owned(),
+                    "b-1.dist-info".to_owned(),
+                ),
+                "the wheel has more than one `.dist-info` directory: `a-1.dist-info` and `b-1.dist-info`",
+            ),
+            (
+                MetadataError::SeveralPkgInfo("a-1/PKG-INFO".to_owned(), "b-1/PKG-INFO".to_owned()),
+                "the sdist has more than one top-level `PKG-INFO`: `a-1/PKG-INFO` and `b-1/PKG-INFO`",
+            ),
+            (
+                MetadataError::Unreadable("x".to_owned()),
+                "its metadata cannot be checked: x",
+            ),
+            (
+                MetadataError::InflatesTooMuch(64 << 20),
+                "the archive inflates to more than 67108864 bytes, over 50 times its size",
             ),
             (
                 MetadataError::UnsupportedCompression(14, "x/METADATA".to_owned()),

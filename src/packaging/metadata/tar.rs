@@ -1,143 +1,94 @@
-//! The sdist side: inflates the kept head of a `.tar.gz` (gzip members, RFC 1952) on demand and
-//! walks its tar headers (ustar, GNU long names, pax `path`/`size`) to PKG-INFO.
+//! The sdist side: a `.tar.gz` inflated as it streams (gzip members, RFC 1952), its tar
+//! headers (ustar, GNU long names, pax `path`/`size`) walked to the end of the archive, and its
+//! single top-level `PKG-INFO` kept, wherever it lies.
 
-use std::io::{self, Read};
-
-use flate2::bufread::MultiGzDecoder;
-
+use super::gzip::{Inflater, Sink};
 use super::{
-    Failure, MAX_METADATA_SIZE, MetadataError, SdistInspection, Step, check_entry_name, display,
-    is_top_level_member, missing_member, parse_decimal, split_once, to_u64, until_nul,
+    MAX_METADATA_SIZE, MetadataError, check_entry_name, display, is_top_level_member,
+    parse_decimal, split_once, to_u64, until_nul,
 };
 
 /// The largest GNU long name or pax header data read from a tar archive.
 const MAX_TAR_EXTENSION: u64 = 1 << 20;
-/// How much of an sdist head is inflated before giving up on finding PKG-INFO.
-const MAX_SDIST_INFLATE: u64 = 64 << 20;
-const INFLATE_CHUNK: usize = 16 << 10;
+/// What may always be inflated from an sdist, whatever its size.
+pub const MIN_INFLATE_ALLOWANCE: u64 = 64 << 20;
+/// How many times its compressed size an sdist may inflate to, past [`MIN_INFLATE_ALLOWANCE`]
+/// (the threshold PyPI applies to zip uploads): a bound on the work a compression bomb costs.
+pub const MAX_INFLATE_RATIO: u64 = 50;
 const TAR_BLOCK: usize = 512;
 
-/// Inspects a `.tar.gz` sdist from its first bytes (`complete` when `head` is the whole file):
-/// inflates incrementally and walks the tar headers (ustar, GNU long names, pax `path`/`size`)
-/// looking for `{top_dir}/PKG-INFO` and, when it is absent, the single top-level `*/PKG-INFO`.
-/// Out of reach when an incomplete head ends first, or after 64 MiB of tar data.
+/// An sdist (`.tar.gz`) read as it streams: every tar header is seen, and the one top-level
+/// `*/PKG-INFO` kept (16 MiB at most). Memory stays bounded: the inflater's window, one tar
+/// header, a GNU long name or pax header (1 MiB at most) and PKG-INFO.
+pub struct SdistReader {
+    inflater: Inflater,
+    walker: TarWalker,
+    received: u64,
+    /// The first failure; what follows it is not read.
+    failure: Option<MetadataError>,
+}
+
+impl std::fmt::Debug for SdistReader {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SdistReader")
+            .field("received", &self.received)
+            .field("failure", &self.failure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SdistReader {
+    /// A reader expecting `{top_dir}/PKG-INFO` (e.g. `foo_bar-1.0`); another single top-level
+    /// `*/PKG-INFO` is accepted too (`Foo-Bar-1.0/PKG-INFO`).
+    #[must_use]
+    pub fn new(top_dir: &str) -> Self {
+        Self {
+            inflater: Inflater::new(),
+            walker: TarWalker::new(format!("{top_dir}/PKG-INFO").into_bytes()),
+            received: 0,
+            failure: None,
+        }
+    }
+
+    /// Reads the next chunk of the file. A failure is kept for [`Self::finish`].
+    pub fn push(&mut self, chunk: &[u8]) {
+        if self.failure.is_some() {
+            return;
+        }
+        self.received += to_u64(chunk.len());
+        let allowance = self
+            .received
+            .saturating_mul(MAX_INFLATE_RATIO)
+            .max(MIN_INFLATE_ALLOWANCE);
+        if let Err(error) = self.inflater.push(chunk, allowance, &mut self.walker) {
+            self.failure = Some(error);
+        }
+    }
+
+    /// The PKG-INFO found, once the whole file was pushed.
+    ///
+    /// # Errors
+    /// A [`MetadataError`] when the file is not gzip, the gzip or tar stream is corrupt or cut
+    /// short, inflates to more than 50 times its size (and 64 MiB), an entry name is unsafe,
+    /// or PKG-INFO is missing, ambiguous (two top-level `*/PKG-INFO`) or larger than 16 MiB.
+    pub fn finish(self) -> Result<Vec<u8>, MetadataError> {
+        if let Some(error) = self.failure {
+            return Err(error);
+        }
+        self.inflater.finish()?;
+        self.walker.finish()
+    }
+}
+
+/// Inspects a whole `.tar.gz` sdist in memory: [`SdistReader`] fed at once.
 ///
 /// # Errors
-/// A [`MetadataError`] when the file is not gzip, the gzip or tar stream is corrupt, an entry
-/// name is unsafe, or PKG-INFO is missing, ambiguous or larger than 16 MiB.
-pub fn inspect_sdist(
-    head: &[u8],
-    complete: bool,
-    top_dir: &str,
-) -> Result<SdistInspection, MetadataError> {
-    let expected = format!("{top_dir}/PKG-INFO");
-    let found = TarStream::new(head, complete)
-        .and_then(|mut stream| find_pkg_info(&mut stream, expected.as_bytes()));
-    match found {
-        Ok(bytes) => Ok(SdistInspection::Metadata(bytes)),
-        Err(Failure::OutOfReach) => Ok(SdistInspection::OutOfReach),
-        Err(Failure::Invalid(error)) => Err(error),
-    }
-}
-
-/// The tar bytes of an sdist, inflated on demand from the kept head (gzip, RFC 1952).
-struct TarStream<'a> {
-    decoder: MultiGzDecoder<&'a [u8]>,
-    complete: bool,
-    /// Inflated bytes not yet consumed are `buffer[start..end]`; the rest is scratch space.
-    buffer: Vec<u8>,
-    start: usize,
-    end: usize,
-    produced: u64,
-}
-
-impl<'a> TarStream<'a> {
-    fn new(head: &'a [u8], complete: bool) -> Step<Self> {
-        if !head.starts_with(&[0x1f, 0x8b]) {
-            let short = [0x1f, 0x8b].starts_with(head) && !complete;
-            return Err(if short {
-                Failure::OutOfReach
-            } else {
-                MetadataError::NotGzip.into()
-            });
-        }
-        let decoder = MultiGzDecoder::new(head);
-        let (buffer, start, end, produced) = (Vec::new(), 0, 0, 0);
-        Ok(Self {
-            decoder,
-            complete,
-            buffer,
-            start,
-            end,
-            produced,
-        })
-    }
-
-    fn available(&self) -> usize {
-        self.end - self.start
-    }
-
-    /// Exactly `length` bytes; `None` at a clean end of the stream.
-    fn read(&mut self, length: usize) -> Step<Option<Vec<u8>>> {
-        while self.available() < length {
-            if !self.inflate_more()? {
-                return if self.available() == 0 {
-                    Ok(None)
-                } else {
-                    Err(truncated_tar())
-                };
-            }
-        }
-        let end = self.start + length;
-        let bytes = self
-            .buffer
-            .get(self.start..end)
-            .unwrap_or_default()
-            .to_vec();
-        self.start = end;
-        Ok(Some(bytes))
-    }
-
-    fn skip(&mut self, mut length: u64) -> Step<()> {
-        while length > 0 {
-            if self.available() == 0 && !self.inflate_more()? {
-                return Err(truncated_tar());
-            }
-            let step = self
-                .available()
-                .min(usize::try_from(length).unwrap_or(usize::MAX));
-            self.start += step;
-            length -= to_u64(step);
-        }
-        Ok(())
-    }
-
-    /// Inflates one more chunk; `false` at the end of the last gzip member. Running out of
-    /// head, or past [`MAX_SDIST_INFLATE`], is out of reach.
-    fn inflate_more(&mut self) -> Step<bool> {
-        if self.produced >= MAX_SDIST_INFLATE {
-            return Err(Failure::OutOfReach);
-        }
-        self.buffer.copy_within(self.start..self.end, 0);
-        (self.start, self.end) = (0, self.available());
-        if self.buffer.len() < self.end + INFLATE_CHUNK {
-            self.buffer.resize(self.end + INFLATE_CHUNK, 0);
-        }
-        let scratch = self.buffer.get_mut(self.end..).unwrap_or_default();
-        let result = self.decoder.read(scratch);
-        let read = *result.as_ref().unwrap_or(&0);
-        self.end += read;
-        self.produced += to_u64(read);
-        let exhausted = self.decoder.get_ref().is_empty();
-        match result {
-            Ok(0) | Err(_) if exhausted && !self.complete => Err(Failure::OutOfReach),
-            Ok(read) => Ok(read > 0),
-            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
-                Err(MetadataError::CorruptGzip("the stream is truncated").into())
-            }
-            Err(_) => Err(MetadataError::CorruptGzip("invalid compressed data").into()),
-        }
-    }
+/// As [`SdistReader::finish`].
+pub fn inspect_sdist(file: &[u8], top_dir: &str) -> Result<Vec<u8>, MetadataError> {
+    let mut reader = SdistReader::new(top_dir);
+    reader.push(file);
+    reader.finish()
 }
 
 /// One tar header (ustar, with the GNU and pre-POSIX variants).
@@ -156,38 +107,157 @@ struct Overrides {
     global_path: Option<Vec<u8>>,
 }
 
-fn find_pkg_info(stream: &mut TarStream, expected: &[u8]) -> Step<Vec<u8>> {
-    let mut overrides = Overrides::default();
-    let (mut fallback, mut candidates) = (None, 0_usize);
-    while let Some(block) = stream.read(TAR_BLOCK)? {
+/// Where the walk is in the tar stream.
+enum Position {
+    /// Collecting the next 512-byte header.
+    Header,
+    /// Skipping data (and padding).
+    Skip(u64),
+    /// Collecting a GNU long name or pax header of `size` bytes.
+    Extension { kind: u8, size: u64 },
+    /// Collecting a top-level PKG-INFO of `size` bytes.
+    Member { path: Vec<u8>, size: u64 },
+    /// Past the end-of-archive block: what follows is not part of the archive.
+    End,
+}
+
+/// The tar stream walked as it is inflated.
+struct TarWalker {
+    expected: Vec<u8>,
+    position: Position,
+    /// The header block, extension data or PKG-INFO being collected.
+    buffer: Vec<u8>,
+    overrides: Overrides,
+    /// The first top-level PKG-INFO: its path and content.
+    found: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Sink for TarWalker {
+    fn write(&mut self, mut bytes: &[u8]) -> Result<(), MetadataError> {
+        while !bytes.is_empty() {
+            let used = match &mut self.position {
+                Position::End => return Ok(()),
+                Position::Skip(remaining) => {
+                    let used =
+                        usize::try_from(*remaining).map_or(bytes.len(), |r| r.min(bytes.len()));
+                    *remaining -= to_u64(used);
+                    if *remaining == 0 {
+                        self.position = Position::Header;
+                    }
+                    used
+                }
+                Position::Header => self.collect(bytes, TAR_BLOCK as u64),
+                Position::Extension { size, .. } | Position::Member { size, .. } => {
+                    let size = *size;
+                    self.collect(bytes, size)
+                }
+            };
+            bytes = bytes.get(used..).unwrap_or_default();
+            self.advance()?;
+        }
+        Ok(())
+    }
+}
+
+impl TarWalker {
+    fn new(expected: Vec<u8>) -> Self {
+        Self {
+            expected,
+            position: Position::Header,
+            buffer: Vec::new(),
+            overrides: Overrides::default(),
+            found: None,
+        }
+    }
+
+    /// Adds to the buffer until it holds `size` bytes; returns how many of `bytes` it took.
+    fn collect(&mut self, bytes: &[u8], size: u64) -> usize {
+        let missing = size - to_u64(self.buffer.len());
+        let used = usize::try_from(missing).map_or(bytes.len(), |m| m.min(bytes.len()));
+        self.buffer
+            .extend_from_slice(bytes.get(..used).unwrap_or_default());
+        used
+    }
+
+    /// Acts on a complete buffer: a header, an extension or PKG-INFO.
+    fn advance(&mut self) -> Result<(), MetadataError> {
+        let complete = match &self.position {
+            Position::Header => self.buffer.len() == TAR_BLOCK,
+            Position::Extension { size, .. } | Position::Member { size, .. } => {
+                to_u64(self.buffer.len()) == *size
+            }
+            Position::Skip(_) | Position::End => false,
+        };
+        if !complete {
+            return Ok(());
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        match std::mem::replace(&mut self.position, Position::Header) {
+            Position::Header => self.read_header(&buffer)?,
+            Position::Extension { kind, size } => {
+                match kind {
+                    b'L' => self.overrides.long_name = Some(until_nul(&buffer).to_vec()),
+                    b'x' => parse_pax(
+                        &buffer,
+                        &mut self.overrides.pax_path,
+                        &mut self.overrides.pax_size,
+                    )?,
+                    b'g' => parse_pax(&buffer, &mut self.overrides.global_path, &mut None)?,
+                    _ => {}
+                }
+                self.skip(tar_padding(size));
+            }
+            Position::Member { path, size } => {
+                self.found = Some((path, buffer));
+                self.skip(tar_padding(size));
+            }
+            Position::Skip(_) | Position::End => {}
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, length: u64) {
+        self.position = if length == 0 {
+            Position::Header
+        } else {
+            Position::Skip(length)
+        };
+    }
+
+    /// Reads a 512-byte header and decides what its data is.
+    fn read_header(&mut self, block: &[u8]) -> Result<(), MetadataError> {
         if block.iter().all(|byte| *byte == 0) {
-            break;
+            self.position = Position::End;
+            return Ok(());
         }
-        let header = parse_tar_header(&block)?;
-        if read_extension(stream, &header, &mut overrides)? {
-            continue;
+        let header = parse_tar_header(block)?;
+        if matches!(header.kind, b'L' | b'K' | b'x' | b'g') {
+            if header.size > MAX_TAR_EXTENSION {
+                let (kind, size) = (char::from(header.kind), header.size);
+                return Err(MetadataError::CorruptTar(format!(
+                    "a `{kind}` header of {size} bytes is larger than 1 MiB"
+                )));
+            }
+            self.position = Position::Extension {
+                kind: header.kind,
+                size: header.size,
+            };
+            return self.advance();
         }
+        let overrides = &mut self.overrides;
         let long_name = overrides.long_name.take();
         let path = overrides
             .pax_path
             .take()
             .or(long_name)
-            .or_else(|| overrides.global_path.clone());
-        let path = path.unwrap_or(header.name);
+            .or_else(|| overrides.global_path.clone())
+            .unwrap_or(header.name);
         let size = overrides.pax_size.take().unwrap_or(header.size);
         check_entry_name(&path)?;
-        let path = path.strip_prefix(b"./").unwrap_or(&path);
+        let path = path.strip_prefix(b"./").unwrap_or(&path).to_vec();
         let regular = matches!(header.kind, b'0' | b'\0' | b'7');
-        if regular && path == expected {
-            return read_member(stream, path, size);
-        }
-        if regular && is_top_level_member(path, b"", b"PKG-INFO") {
-            candidates += 1;
-            if candidates == 1 {
-                fallback = Some(read_member(stream, path, size)?);
-                stream.skip(tar_padding(size))?;
-                continue;
-            }
+        if regular && is_top_level_member(&path, b"", b"PKG-INFO") {
+            return self.start_member(path, size);
         }
         // Links, devices, directories and FIFOs have no data, whatever their size says.
         let size = if matches!(header.kind, b'1'..=b'6') {
@@ -195,48 +265,45 @@ fn find_pkg_info(stream: &mut TarStream, expected: &[u8]) -> Step<Vec<u8>> {
         } else {
             size
         };
-        stream.skip(
-            size.checked_add(tar_padding(size))
-                .ok_or_else(truncated_tar)?,
-        )?;
+        let skipped = size.checked_add(tar_padding(size)).ok_or_else(|| {
+            MetadataError::CorruptTar(format!("invalid size of `{}`", display(&path)))
+        })?;
+        self.skip(skipped);
+        Ok(())
     }
-    fallback
-        .filter(|_| candidates == 1)
-        .ok_or_else(|| missing_member("sdist", expected, candidates, "*/PKG-INFO"))
-}
 
-fn read_member(stream: &mut TarStream, path: &[u8], size: u64) -> Step<Vec<u8>> {
-    if size > MAX_METADATA_SIZE {
-        return Err(MetadataError::TooLarge(display(path)).into());
+    /// Starts collecting a top-level PKG-INFO; a second one makes the archive ambiguous.
+    fn start_member(&mut self, path: Vec<u8>, size: u64) -> Result<(), MetadataError> {
+        if let Some((first, _)) = &self.found {
+            return Err(if *first == path {
+                MetadataError::DuplicateEntry(display(&path))
+            } else {
+                MetadataError::SeveralPkgInfo(display(first), display(&path))
+            });
+        }
+        if size > MAX_METADATA_SIZE {
+            return Err(MetadataError::TooLarge(display(&path)));
+        }
+        self.position = Position::Member { path, size };
+        self.advance()
     }
-    let length = usize::try_from(size).unwrap_or(usize::MAX);
-    stream.read(length)?.ok_or_else(truncated_tar)
-}
 
-/// Consumes a GNU long-name (`L`, `K`) or pax (`x`, `g`) header; `false` for any other entry.
-fn read_extension(
-    stream: &mut TarStream,
-    header: &TarHeader,
-    overrides: &mut Overrides,
-) -> Step<bool> {
-    if !matches!(header.kind, b'L' | b'K' | b'x' | b'g') {
-        return Ok(false);
+    /// The PKG-INFO, once the stream has ended at an entry boundary.
+    fn finish(self) -> Result<Vec<u8>, MetadataError> {
+        let boundary = match self.position {
+            Position::Header => self.buffer.is_empty(),
+            Position::End => true,
+            _ => false,
+        };
+        if !boundary {
+            return Err(MetadataError::CorruptTar(
+                "the archive ends inside an entry".to_owned(),
+            ));
+        }
+        self.found
+            .map(|(_, content)| content)
+            .ok_or_else(|| MetadataError::MissingMember("sdist", display(&self.expected)))
     }
-    if header.size > MAX_TAR_EXTENSION {
-        let (kind, size) = (char::from(header.kind), header.size);
-        return Err(corrupt_tar(format!(
-            "a `{kind}` header of {size} bytes is larger than 1 MiB"
-        )));
-    }
-    let data = read_member(stream, &header.name, header.size)?;
-    stream.skip(tar_padding(header.size))?;
-    match header.kind {
-        b'L' => overrides.long_name = Some(until_nul(&data).to_vec()),
-        b'x' => parse_pax(&data, &mut overrides.pax_path, &mut overrides.pax_size)?,
-        b'g' => parse_pax(&data, &mut overrides.global_path, &mut None)?,
-        _ => {}
-    }
-    Ok(true)
 }
 
 fn parse_tar_header(block: &[u8]) -> Result<TarHeader, MetadataError> {
@@ -327,14 +394,6 @@ fn tar_padding(size: u64) -> u64 {
     (block - size % block) % block
 }
 
-fn truncated_tar() -> Failure {
-    corrupt_tar("the archive ends inside an entry")
-}
-
-fn corrupt_tar(reason: impl Into<String>) -> Failure {
-    MetadataError::CorruptTar(reason.into()).into()
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -350,10 +409,6 @@ mod tests {
 
     const PKG_INFO: &[u8] = b"Metadata-Version: 2.2\nName: foo-bar\nVersion: 1.0\n";
     const TOP: &str = "foo_bar-1.0";
-
-    fn sdist_found(bytes: &[u8]) -> SdistInspection {
-        SdistInspection::Metadata(bytes.to_vec())
-    }
 
     #[test]
     fn finds_pkg_info_in_a_ustar_sdist() {
@@ -374,10 +429,9 @@ mod tests {
         tar_file(&mut tar, "foo_bar-1.0/PKG-INFO", PKG_INFO);
         tar.extend_from_slice(&[0; 1024]);
         let file = gzip(&tar);
-        assert_eq!(inspect_sdist(&file, true, TOP), Ok(sdist_found(PKG_INFO)));
-        assert_eq!(inspect_sdist(&file, false, TOP), Ok(sdist_found(PKG_INFO)));
+        assert_eq!(inspect_sdist(&file, TOP), Ok(PKG_INFO.to_vec()));
         let file = sdist(&[("./foo_bar-1.0/PKG-INFO", PKG_INFO)]);
-        assert_eq!(inspect_sdist(&file, true, TOP), Ok(sdist_found(PKG_INFO)));
+        assert_eq!(inspect_sdist(&file, TOP), Ok(PKG_INFO.to_vec()));
     }
 
     #[test]
@@ -390,7 +444,7 @@ mod tests {
             PKG_INFO,
         );
         let file = gzip(&tar);
-        assert_eq!(inspect_sdist(&file, true, &top), Ok(sdist_found(PKG_INFO)));
+        assert_eq!(inspect_sdist(&file, &top), Ok(PKG_INFO.to_vec()));
     }
 
     #[test]
@@ -410,10 +464,7 @@ mod tests {
             PKG_INFO,
         );
         tar.extend_from_slice(&[0; 1024]);
-        assert_eq!(
-            inspect_sdist(&gzip(&tar), true, &top),
-            Ok(sdist_found(PKG_INFO))
-        );
+        assert_eq!(inspect_sdist(&gzip(&tar), &top), Ok(PKG_INFO.to_vec()));
     }
 
     #[test]
@@ -445,10 +496,7 @@ mod tests {
             &tar_header(b"truncated-name", PKG_INFO.len() as u64, b'0', b""),
             PKG_INFO,
         );
-        assert_eq!(
-            inspect_sdist(&gzip(&tar), true, &top),
-            Ok(sdist_found(PKG_INFO))
-        );
+        assert_eq!(inspect_sdist(&gzip(&tar), &top), Ok(PKG_INFO.to_vec()));
     }
 
     #[test]
@@ -457,7 +505,7 @@ mod tests {
         tar_file(&mut tar, "foo_bar-1.0/setup.py", &noise(5000));
         tar_file(&mut tar, "foo_bar-1.0/PKG-INFO", PKG_INFO);
         let file = [gzip(&tar[..1000]), gzip(&tar[1000..])].concat();
-        assert_eq!(inspect_sdist(&file, true, TOP), Ok(sdist_found(PKG_INFO)));
+        assert_eq!(inspect_sdist(&file, TOP), Ok(PKG_INFO.to_vec()));
     }
 
     #[test]
@@ -466,44 +514,150 @@ mod tests {
             ("Foo-Bar-1.0/PKG-INFO", PKG_INFO),
             ("Foo-Bar-1.0/a/PKG-INFO", b"x"),
         ]);
-        assert_eq!(inspect_sdist(&file, true, TOP), Ok(sdist_found(PKG_INFO)));
-        let file = sdist(&[("a-1.0/PKG-INFO", PKG_INFO), ("b-1.0/PKG-INFO", PKG_INFO)]);
-        let error = MetadataError::AmbiguousMember(
-            "sdist",
-            "foo_bar-1.0/PKG-INFO".to_owned(),
-            "*/PKG-INFO",
-        );
-        assert_eq!(inspect_sdist(&file, true, TOP), Err(error));
+        assert_eq!(inspect_sdist(&file, TOP), Ok(PKG_INFO.to_vec()));
         let file = sdist(&[("foo_bar-1.0/setup.py", b"")]);
         let error = MetadataError::MissingMember("sdist", "foo_bar-1.0/PKG-INFO".to_owned());
-        assert_eq!(inspect_sdist(&file, true, TOP), Err(error.clone()));
-        // The end-of-archive marker settles it even in a partial head.
-        assert_eq!(inspect_sdist(&file, false, TOP), Err(error));
+        assert_eq!(inspect_sdist(&file, TOP), Err(error));
     }
 
     #[test]
-    fn out_of_reach_when_the_head_ends_first() {
+    fn refuses_a_second_top_level_pkg_info_wherever_it_lies() {
+        let lie = b"Metadata-Version: 2.2\nName: totally-other\nVersion: 9.9\n";
+        let padding = noise(2 << 20);
+        let file = sdist(&[
+            ("foo_bar-1.0/PKG-INFO", PKG_INFO),
+            ("foo_bar-1.0/payload.bin", &padding),
+            ("foo_bar-1.0/PKG-INFO", lie),
+        ]);
+        let duplicate = MetadataError::DuplicateEntry("foo_bar-1.0/PKG-INFO".to_owned());
+        assert_eq!(inspect_sdist(&file, TOP), Err(duplicate));
+        let file = sdist(&[
+            ("foo_bar-1.0/PKG-INFO", PKG_INFO),
+            ("foo_bar-1.0/payload.bin", &padding),
+            ("other-9.9/PKG-INFO", lie),
+        ]);
+        let several = MetadataError::SeveralPkgInfo(
+            "foo_bar-1.0/PKG-INFO".to_owned(),
+            "other-9.9/PKG-INFO".to_owned(),
+        );
+        assert_eq!(inspect_sdist(&file, TOP), Err(several));
+        // PKG-INFO after 2 MiB (beyond what used to be read) is the one returned: its lie shows.
+        let file = sdist(&[
+            ("foo_bar-1.0/payload.bin", &padding),
+            ("foo_bar-1.0/PKG-INFO", lie),
+        ]);
+        assert_eq!(inspect_sdist(&file, TOP), Ok(lie.to_vec()));
+    }
+
+    #[test]
+    fn reads_the_same_in_any_chunks() {
+        let mut long = Vec::new();
+        let path = format!("{}/PKG-INFO", "g".repeat(150));
+        let long_name = [path.as_bytes(), b"\0"].concat();
+        tar_entry(
+            &mut long,
+            &tar_header(b"././@LongLink", long_name.len() as u64, b'L', b""),
+            &long_name,
+        );
+        tar_entry(
+            &mut long,
+            &tar_header(&path.as_bytes()[..100], PKG_INFO.len() as u64, b'0', b""),
+            PKG_INFO,
+        );
+        let files = [
+            sdist(&[
+                ("foo_bar-1.0/a", &noise(3000)),
+                ("foo_bar-1.0/PKG-INFO", PKG_INFO),
+            ]),
+            [gzip(&long[..700]), vec![0; 3], gzip(&long[700..])].concat(),
+            sdist(&[("foo_bar-1.0/setup.py", b"")]),
+            sdist(&[("foo_bar-1.0/a", &noise(3000))])[..2000].to_vec(),
+        ];
+        for file in files {
+            let whole = inspect_sdist(&file, TOP);
+            for chunk in [1, 7, 511, 512, 513, 4096] {
+                let mut reader = SdistReader::new(TOP);
+                for piece in file.chunks(chunk) {
+                    reader.push(piece);
+                }
+                assert_eq!(reader.finish(), whole, "chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_truncated_streams() {
         let file = sdist(&[
             ("foo_bar-1.0/data.bin", &noise(300_000)),
             ("foo_bar-1.0/PKG-INFO", PKG_INFO),
         ]);
-        for head in [32_768, 100, 11, 2, 1, 0] {
+        assert_eq!(inspect_sdist(&file, TOP), Ok(PKG_INFO.to_vec()));
+        let truncated = MetadataError::CorruptGzip("the stream is truncated");
+        for head in [32_768, 100, 11, 2] {
             assert_eq!(
-                inspect_sdist(&file[..head], false, TOP),
-                Ok(SdistInspection::OutOfReach),
+                inspect_sdist(&file[..head], TOP),
+                Err(truncated.clone()),
                 "{head}"
             );
         }
-        let truncated = inspect_sdist(&file[..32_768], true, TOP);
-        assert_eq!(
-            truncated,
-            Err(MetadataError::CorruptGzip("the stream is truncated"))
-        );
-        assert_eq!(inspect_sdist(&file, false, TOP), Ok(sdist_found(PKG_INFO)));
+        for head in [1, 0] {
+            assert_eq!(
+                inspect_sdist(&file[..head], TOP),
+                Err(MetadataError::NotGzip)
+            );
+        }
     }
 
     #[test]
-    fn out_of_reach_after_64_mib_of_output() {
+    fn ignores_what_follows_the_archive_and_zero_padding() {
+        let mut tar = Vec::new();
+        tar_file(&mut tar, "foo_bar-1.0/PKG-INFO", PKG_INFO);
+        tar.extend_from_slice(&[0; 1024]);
+        // Past the end-of-archive block, tar readers stop: so does the walk.
+        tar_file(&mut tar, "other-9.9/PKG-INFO", b"Name: other");
+        let file = [gzip(&tar), vec![0; 100]].concat();
+        assert_eq!(inspect_sdist(&file, TOP), Ok(PKG_INFO.to_vec()));
+        let garbage = [gzip(&tar), b"garbage".to_vec()].concat();
+        assert_eq!(
+            inspect_sdist(&garbage, TOP),
+            Err(MetadataError::CorruptGzip(
+                "trailing data after the last member"
+            ))
+        );
+    }
+
+    #[test]
+    fn reads_gzip_headers_with_every_optional_field() {
+        let mut tar = Vec::new();
+        tar_file(&mut tar, "foo_bar-1.0/PKG-INFO", PKG_INFO);
+        let plain = gzip(&tar);
+        // FHCRC, FEXTRA, FNAME, FCOMMENT: flags 0x1e, then the fields in that order.
+        let mut file = plain[..10].to_vec();
+        file[3] = 0x1e;
+        file.extend_from_slice(&[4, 0, b'a', b'b', 2, 0]);
+        file.extend_from_slice(b"foo_bar-1.0.tar\0a comment\0");
+        file.extend_from_slice(&[0x12, 0x34]);
+        file.extend_from_slice(&plain[10..]);
+        for chunk in [1, 3, file.len()] {
+            let mut reader = SdistReader::new(TOP);
+            for piece in file.chunks(chunk) {
+                reader.push(piece);
+            }
+            assert_eq!(reader.finish(), Ok(PKG_INFO.to_vec()), "chunk {chunk}");
+        }
+        let mut reserved = plain.clone();
+        reserved[3] = 0x80;
+        let invalid = MetadataError::CorruptGzip("invalid member header");
+        assert_eq!(inspect_sdist(&reserved, TOP), Err(invalid));
+        let mut length = plain.clone();
+        let at = length.len() - 1;
+        length[at] ^= 1;
+        let mismatch = MetadataError::CorruptGzip("length mismatch");
+        assert_eq!(inspect_sdist(&length, TOP), Err(mismatch));
+    }
+
+    #[test]
+    fn refuses_archives_that_inflate_too_much() {
         let mut prefix = Compress::new(Compression::fast(), false);
         let header = tar_header(b"foo_bar-1.0/zeros", 70 << 20, b'0', b"");
         let mut stream = Vec::with_capacity(4096);
@@ -522,31 +676,24 @@ mod tests {
             &[0; 8],
         ]
         .concat();
+        assert!(file.len() as u64 * MAX_INFLATE_RATIO < MIN_INFLATE_ALLOWANCE);
         assert_eq!(
-            inspect_sdist(&file, true, TOP),
-            Ok(SdistInspection::OutOfReach)
+            inspect_sdist(&file, TOP),
+            Err(MetadataError::InflatesTooMuch(MIN_INFLATE_ALLOWANCE))
         );
     }
 
     #[test]
     fn refuses_files_that_are_not_gzip() {
         let zip = wheel(ZipOptions::default());
-        for (file, complete) in [
-            (&zip[..], true),
-            (&zip[..], false),
-            (b"", true),
-            (b"x", false),
-        ] {
-            assert_eq!(
-                inspect_sdist(file, complete, TOP),
-                Err(MetadataError::NotGzip)
-            );
+        for file in [&zip[..], b"", b"x"] {
+            assert_eq!(inspect_sdist(file, TOP), Err(MetadataError::NotGzip));
         }
         let not_deflate = [
             0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff,
         ];
         let error = MetadataError::CorruptGzip("invalid compressed data");
-        assert_eq!(inspect_sdist(&not_deflate, true, TOP), Err(error));
+        assert_eq!(inspect_sdist(&not_deflate, TOP), Err(error));
     }
 
     #[test]
@@ -554,12 +701,12 @@ mod tests {
         let mut tar = tar_header(b"foo_bar-1.0/PKG-INFO", 5, b'0', b"");
         tar[0] = b'F';
         let error = MetadataError::CorruptTar("header checksum mismatch".to_owned());
-        assert_eq!(inspect_sdist(&gzip(&tar), true, TOP), Err(error));
+        assert_eq!(inspect_sdist(&gzip(&tar), TOP), Err(error));
         // A stream that ends inside an entry.
         let mut tar = tar_header(b"foo_bar-1.0/setup.py", 5000, b'0', b"");
         tar.extend_from_slice(&[b'x'; 100]);
         let error = MetadataError::CorruptTar("the archive ends inside an entry".to_owned());
-        assert_eq!(inspect_sdist(&gzip(&tar), true, TOP), Err(error));
+        assert_eq!(inspect_sdist(&gzip(&tar), TOP), Err(error));
         // A damaged gzip trailer, read when the tar has no end-of-archive marker.
         let mut tar = Vec::new();
         tar_file(&mut tar, "foo_bar-1.0/setup.py", b"");
@@ -567,7 +714,7 @@ mod tests {
         let at = file.len() - 6;
         file[at] ^= 1;
         assert!(matches!(
-            inspect_sdist(&file, true, TOP),
+            inspect_sdist(&file, TOP),
             Err(MetadataError::CorruptGzip(_))
         ));
         // A malformed pax record.
@@ -578,16 +725,16 @@ mod tests {
             b"99 path=x",
         );
         let error = MetadataError::CorruptTar("malformed pax record".to_owned());
-        assert_eq!(inspect_sdist(&gzip(&tar), true, TOP), Err(error));
+        assert_eq!(inspect_sdist(&gzip(&tar), TOP), Err(error));
     }
 
     #[test]
     fn refuses_oversized_members_and_headers() {
         let tar = tar_header(b"foo_bar-1.0/PKG-INFO", 17 << 20, b'0', b"");
         let error = MetadataError::TooLarge("foo_bar-1.0/PKG-INFO".to_owned());
-        assert_eq!(inspect_sdist(&gzip(&tar), false, TOP), Err(error));
+        assert_eq!(inspect_sdist(&gzip(&tar), TOP), Err(error));
         let tar = tar_header(b"PaxHeaders/x", 2 << 20, b'x', b"");
-        let error = inspect_sdist(&gzip(&tar), false, TOP).unwrap_err();
+        let error = inspect_sdist(&gzip(&tar), TOP).unwrap_err();
         assert_eq!(
             error.to_string(),
             "corrupt tar archive: a `x` header of 2097152 bytes is larger than 1 MiB"
@@ -598,7 +745,7 @@ mod tests {
     fn refuses_sdist_path_traversal() {
         let file = sdist(&[("../evil", b"x"), ("foo_bar-1.0/PKG-INFO", PKG_INFO)]);
         assert_eq!(
-            inspect_sdist(&file, true, TOP),
+            inspect_sdist(&file, TOP),
             Err(MetadataError::UnsafeEntryName("../evil".to_owned()))
         );
     }
@@ -638,9 +785,13 @@ mod tests {
         for at in 0..file.len() {
             let mut mutated = file.clone();
             mutated[at] ^= 0x55;
-            let _ = inspect_sdist(&mutated, true, TOP);
-            let _ = inspect_sdist(&file[..at], false, TOP);
-            let _ = inspect_sdist(&file[..at], true, TOP);
+            let whole = inspect_sdist(&mutated, TOP);
+            let mut reader = SdistReader::new(TOP);
+            for piece in mutated.chunks(7) {
+                reader.push(piece);
+            }
+            assert_eq!(reader.finish(), whole, "byte {at}");
+            let _ = inspect_sdist(&file[..at], TOP);
         }
         // Mutate every byte of both headers, keeping their checksums valid.
         for header in [0, 1024] {
@@ -653,7 +804,7 @@ mod tests {
                     block[148..156].copy_from_slice(b"        ");
                     let sum: u32 = block.iter().map(|byte| u32::from(*byte)).sum();
                     block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-                    let _ = inspect_sdist(&gzip_with(&mutated, Compression::none()), true, TOP);
+                    let _ = inspect_sdist(&gzip_with(&mutated, Compression::none()), TOP);
                 }
             }
         }

@@ -7,25 +7,25 @@ use std::io::Write;
 use flate2::write::{DeflateEncoder, GzEncoder};
 use flate2::{Compress, Compression, FlushCompress};
 
-pub(super) const METADATA: &[u8] =
+pub(crate) const METADATA: &[u8] =
     b"Metadata-Version: 2.1\nName: foo-bar\nVersion: 1.0\n\nThe description.\n";
-pub(super) const DIST_INFO: &str = "foo_bar-1.0.dist-info";
-pub(super) const PATH: &str = "foo_bar-1.0.dist-info/METADATA";
+pub(crate) const DIST_INFO: &str = "foo_bar-1.0.dist-info";
+pub(crate) const PATH: &str = "foo_bar-1.0.dist-info/METADATA";
 // ---- a tiny zip writer ----------------------------------------------------------------
 
 /// One zip entry as written: its (compressed) data and what the central directory declares.
 #[derive(Clone)]
-pub(super) struct ZipEntry {
-    pub(super) name: Vec<u8>,
-    pub(super) method: u16,
-    pub(super) flags: u16,
-    pub(super) data: Vec<u8>,
-    pub(super) size: u64,
-    pub(super) crc: u32,
+pub(crate) struct ZipEntry {
+    pub(crate) name: Vec<u8>,
+    pub(crate) method: u16,
+    pub(crate) flags: u16,
+    pub(crate) data: Vec<u8>,
+    pub(crate) size: u64,
+    pub(crate) crc: u32,
 }
 
 impl ZipEntry {
-    pub(super) fn stored(name: &str, content: &[u8]) -> Self {
+    pub(crate) fn stored(name: &str, content: &[u8]) -> Self {
         let (size, crc) = (content.len() as u64, crc32fast::hash(content));
         let (name, data) = (name.as_bytes().to_vec(), content.to_vec());
         Self {
@@ -38,7 +38,7 @@ impl ZipEntry {
         }
     }
 
-    pub(super) fn deflated(name: &str, content: &[u8]) -> Self {
+    pub(crate) fn deflated(name: &str, content: &[u8]) -> Self {
         let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
         encoder.write_all(content).unwrap();
         Self {
@@ -50,9 +50,9 @@ impl ZipEntry {
 }
 
 #[derive(Clone, Copy, Default)]
-pub(super) struct ZipOptions {
-    pub(super) zip64: bool,
-    pub(super) descriptor: bool,
+pub(crate) struct ZipOptions {
+    pub(crate) zip64: bool,
+    pub(crate) descriptor: bool,
 }
 
 fn put16(out: &mut Vec<u8>, value: u16) {
@@ -183,7 +183,7 @@ impl ZipOptions {
     }
 }
 
-pub(super) fn write_zip(entries: &[ZipEntry], options: ZipOptions) -> Vec<u8> {
+pub(crate) fn write_zip(entries: &[ZipEntry], options: ZipOptions) -> Vec<u8> {
     let (mut out, mut central) = (Vec::new(), Vec::new());
     for entry in entries {
         options.write_central(&mut central, entry, out.len() as u64);
@@ -195,7 +195,7 @@ pub(super) fn write_zip(entries: &[ZipEntry], options: ZipOptions) -> Vec<u8> {
     out
 }
 
-pub(super) fn wheel_entries(metadata: ZipEntry) -> Vec<ZipEntry> {
+pub(crate) fn wheel_entries(metadata: ZipEntry) -> Vec<ZipEntry> {
     vec![
         ZipEntry::deflated("foo_bar/__init__.py", b"print('hello')\n"),
         ZipEntry::stored("foo_bar-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\n"),
@@ -204,12 +204,12 @@ pub(super) fn wheel_entries(metadata: ZipEntry) -> Vec<ZipEntry> {
     ]
 }
 
-pub(super) fn wheel(options: ZipOptions) -> Vec<u8> {
+pub(crate) fn wheel(options: ZipOptions) -> Vec<u8> {
     write_zip(&wheel_entries(ZipEntry::deflated(PATH, METADATA)), options)
 }
 
 /// Pseudo-random, incompressible bytes.
-pub(super) fn noise(length: usize) -> Vec<u8> {
+pub(crate) fn noise(length: usize) -> Vec<u8> {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     (0..length)
         .map(|_| {
@@ -223,7 +223,7 @@ pub(super) fn noise(length: usize) -> Vec<u8> {
 
 /// Raw deflate blocks for `mebibytes` MiB of zeros, built by repeating one sync-flushed
 /// MiB: a bomb of any size without compressing it.
-pub(super) fn zeros_deflated(mebibytes: usize, last: bool) -> Vec<u8> {
+pub(crate) fn zeros_deflated(mebibytes: usize, last: bool) -> Vec<u8> {
     let mut compressor = Compress::new(Compression::fast(), false);
     let mut chunk = Vec::with_capacity(1 << 20);
     compressor
@@ -238,7 +238,7 @@ pub(super) fn zeros_deflated(mebibytes: usize, last: bool) -> Vec<u8> {
 }
 
 // ---- a tiny tar writer -----------------------------------------------------------------
-pub(super) fn tar_header(name: &[u8], size: u64, kind: u8, prefix: &[u8]) -> Vec<u8> {
+pub(crate) fn tar_header(name: &[u8], size: u64, kind: u8, prefix: &[u8]) -> Vec<u8> {
     let mut block = vec![0; 512];
     block[..name.len()].copy_from_slice(name);
     block[100..124].copy_from_slice(b"0000644\x000000000\x000000000\x00");
@@ -253,13 +253,13 @@ pub(super) fn tar_header(name: &[u8], size: u64, kind: u8, prefix: &[u8]) -> Vec
     block
 }
 
-pub(super) fn tar_entry(tar: &mut Vec<u8>, header: &[u8], content: &[u8]) {
+pub(crate) fn tar_entry(tar: &mut Vec<u8>, header: &[u8], content: &[u8]) {
     tar.extend_from_slice(header);
     tar.extend_from_slice(content);
     tar.resize(tar.len().next_multiple_of(512), 0);
 }
 
-pub(super) fn tar_file(tar: &mut Vec<u8>, name: &str, content: &[u8]) {
+pub(crate) fn tar_file(tar: &mut Vec<u8>, name: &str, content: &[u8]) {
     tar_entry(
         tar,
         &tar_header(name.as_bytes(), content.len() as u64, b'0', b""),
@@ -267,7 +267,7 @@ pub(super) fn tar_file(tar: &mut Vec<u8>, name: &str, content: &[u8]) {
     );
 }
 
-pub(super) fn pax_record(key: &str, value: &str) -> Vec<u8> {
+pub(crate) fn pax_record(key: &str, value: &str) -> Vec<u8> {
     let body = format!(" {key}={value}\n");
     let mut length = body.len() + 1;
     while format!("{length}{body}").len() != length {
@@ -276,18 +276,18 @@ pub(super) fn pax_record(key: &str, value: &str) -> Vec<u8> {
     format!("{length}{body}").into_bytes()
 }
 
-pub(super) fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     gzip_with(bytes, Compression::fast())
 }
 
-pub(super) fn gzip_with(bytes: &[u8], level: Compression) -> Vec<u8> {
+pub(crate) fn gzip_with(bytes: &[u8], level: Compression) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), level);
     encoder.write_all(bytes).unwrap();
     encoder.finish().unwrap()
 }
 
 /// A gzipped tar of regular files, closed by two zero blocks.
-pub(super) fn sdist(files: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn sdist(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut tar = Vec::new();
     for (name, content) in files {
         tar_file(&mut tar, name, content);

@@ -1,14 +1,12 @@
 //! The wheel side: finds the end-of-central-directory record (and its zip64 variant) in the
-//! kept tail, walks the central directory, and extracts METADATA from behind its local file
-//! header (stored or deflated, size- and CRC-checked).
+//! kept tail, walks the central directory, picks METADATA, and has `zip_entry` extract it from
+//! behind its local file header, in the tail or in the bytes [`MetadataCapture`] kept as the
+//! file streamed.
 
-use std::io::Read;
-
-use flate2::bufread::DeflateDecoder;
-
+use super::capture::MetadataCapture;
+use super::zip_entry::{Entry, entry_content};
 use super::{
-    Failure, MAX_METADATA_SIZE, MetadataError, Step, WheelInspection, check_entry_name, display,
-    is_top_level_member, missing_member, to_u64, u16_at, u32_at, u64_at,
+    MetadataError, check_entry_name, display, is_top_level_member, to_u64, u16_at, u32_at, u64_at,
 };
 
 /// The most central directory entries a wheel may declare.
@@ -22,36 +20,41 @@ const ZIP64_EOCD_SIGNATURE: u32 = 0x0606_4b50;
 const ZIP64_EOCD_SIZE: u64 = 56;
 const CENTRAL_SIGNATURE: u32 = 0x0201_4b50;
 const CENTRAL_SIZE: usize = 46;
-const LOCAL_SIGNATURE: u32 = 0x0403_4b50;
-const LOCAL_SIZE: u64 = 30;
 const ZIP64_EXTRA_ID: u16 = 0x0001;
 const U32_SENTINEL: u64 = 0xFFFF_FFFF;
 
-/// Inspects a wheel from its last bytes: `tail` holds the last `tail.len()` bytes of a file of
-/// `total_size` bytes. Looks for `{dist_info}/METADATA` (e.g. `foo_bar-1.0.dist-info`) and, when
-/// it is absent, for the single top-level `*.dist-info/METADATA`.
+pub(super) type Step<T> = Result<T, MetadataError>;
+
+/// Inspects a wheel once it has streamed: `tail` holds the last `tail.len()` bytes of a file of
+/// `total_size` bytes, `capture` the METADATA candidates met on the way. Reads the central
+/// directory from the tail, requires a single top-level `.dist-info` directory (the one
+/// installers accept) and returns its `METADATA`, wherever it lies.
 ///
 /// # Errors
 /// A [`MetadataError`] when the archive is not a zip, is corrupt or unsafe (entry names with
-/// `..` components or absolute paths), lacks METADATA, or its METADATA is unsupported, larger
-/// than 16 MiB, or fails its CRC-32.
+/// `..` components or absolute paths), has several `.dist-info` directories, lacks METADATA or
+/// holds it twice, its METADATA is unsupported, larger than 16 MiB, or fails its CRC-32, or
+/// when what is needed was not kept ([`MetadataError::Unreadable`]: a central directory
+/// larger than the tail, METADATA beyond what the capture keeps).
 pub fn inspect_wheel(
     tail: &[u8],
     total_size: u64,
+    capture: &MetadataCapture,
     dist_info: &str,
-) -> Result<WheelInspection, MetadataError> {
-    match read_wheel_metadata(tail, total_size, dist_info) {
-        Ok(bytes) => Ok(WheelInspection::Metadata(bytes)),
-        Err(Failure::OutOfReach) => Ok(WheelInspection::OutOfReach),
-        Err(Failure::Invalid(error)) => Err(error),
-    }
+) -> Result<Vec<u8>, MetadataError> {
+    let window = Window::new(tail, total_size)?;
+    let directory = locate_directory(&window)?;
+    let central = window.slice(directory.offset, directory.size, "the central directory")?;
+    let entry = select_metadata(central, directory.entries, dist_info)?;
+    entry_content(&window, capture, directory.offset, &entry)
 }
 
 /// The kept last bytes of a file, addressed by absolute file offsets.
-struct Window<'a> {
-    bytes: &'a [u8],
-    base: u64,
-    total: u64,
+pub(super) struct Window<'a> {
+    pub(super) bytes: &'a [u8],
+    /// The offset of `bytes` in the file.
+    pub(super) base: u64,
+    pub(super) total: u64,
 }
 
 impl<'a> Window<'a> {
@@ -63,20 +66,29 @@ impl<'a> Window<'a> {
         Ok(Self { bytes, base, total })
     }
 
-    /// The bytes at `offset..offset + length`; out of reach when they start before the tail.
+    /// The bytes at `offset..offset + length`; unreadable when they start before the tail.
     fn slice(&self, offset: u64, length: u64, what: &str) -> Step<&'a [u8]> {
         let past_end = || corrupt_zip(format!("{what} extends past the end of the file"));
         let end = offset
             .checked_add(length)
             .filter(|end| *end <= self.total)
             .ok_or_else(past_end)?;
-        let start = offset.checked_sub(self.base).ok_or(Failure::OutOfReach)?;
+        let start = offset
+            .checked_sub(self.base)
+            .ok_or_else(|| self.before_tail(what, offset))?;
         let start = usize::try_from(start).ok();
         let end = usize::try_from(end - self.base).ok();
         start
             .zip(end)
             .and_then(|(start, end)| self.bytes.get(start..end))
             .ok_or_else(past_end)
+    }
+
+    fn before_tail(&self, what: &str, offset: u64) -> MetadataError {
+        MetadataError::Unreadable(format!(
+            "{what} (at offset {offset}) lies before the last {} bytes kept to read it",
+            self.bytes.len()
+        ))
     }
 }
 
@@ -89,26 +101,6 @@ struct Directory {
     end: u64,
 }
 
-/// One central directory entry, with zip64 sizes applied.
-struct Entry<'a> {
-    name: &'a [u8],
-    flags: u16,
-    method: u16,
-    crc: u32,
-    compressed: u64,
-    size: u64,
-    local_offset: u64,
-}
-
-fn read_wheel_metadata(tail: &[u8], total_size: u64, dist_info: &str) -> Step<Vec<u8>> {
-    let window = Window::new(tail, total_size)?;
-    let directory = locate_directory(&window)?;
-    let central = window.slice(directory.offset, directory.size, "the central directory")?;
-    let expected = format!("{dist_info}/METADATA");
-    let entry = select_metadata(central, directory.entries, expected.as_bytes())?;
-    extract_entry(&window, directory.offset, &entry)
-}
-
 fn locate_directory(window: &Window) -> Step<Directory> {
     let eocd = find_eocd(window)?;
     let record = window.bytes.get(eocd..).unwrap_or_default();
@@ -118,7 +110,8 @@ fn locate_directory(window: &Window) -> Step<Directory> {
     let directory = match read_zip64_end(window, eocd)? {
         Some(directory) => directory,
         None if needs_zip64 && eocd < ZIP64_LOCATOR_SIZE && window.base > 0 => {
-            return Err(Failure::OutOfReach);
+            let locator = window.base + to_u64(eocd) - to_u64(ZIP64_LOCATOR_SIZE);
+            return Err(window.before_tail("the zip64 locator", locator));
         }
         None if needs_zip64 => return Err(corrupt_zip("zip64 sizes without a zip64 locator")),
         None => {
@@ -153,9 +146,12 @@ fn find_eocd(window: &Window) -> Step<usize> {
     match found {
         Some(at) => Ok(at),
         None if window.base > 0 && last.is_none_or(|last| last < MAX_COMMENT) => {
-            Err(Failure::OutOfReach)
+            Err(MetadataError::Unreadable(format!(
+                "no end-of-central-directory record in the last {} bytes kept",
+                bytes.len()
+            )))
         }
-        None => Err(MetadataError::NotZip("no end-of-central-directory record").into()),
+        None => Err(MetadataError::NotZip("no end-of-central-directory record")),
     }
 }
 
@@ -221,28 +217,39 @@ fn check_directory(directory: &Directory) -> Result<(), MetadataError> {
     Ok(())
 }
 
-/// Walks every entry (refusing unsafe names) and picks the exact METADATA, else the single
-/// top-level `*.dist-info/METADATA`.
-fn select_metadata<'a>(central: &'a [u8], count: u64, expected: &[u8]) -> Step<Entry<'a>> {
-    let (mut exact, mut fallback, mut candidates) = (None, None, 0_usize);
+/// Walks every entry (refusing unsafe names), requires at most one top-level `.dist-info`
+/// directory (as pip and uv do) and picks its `METADATA`, which must be there once.
+fn select_metadata<'a>(central: &'a [u8], count: u64, dist_info: &str) -> Step<Entry<'a>> {
+    let (mut directory, mut metadata): (Option<&[u8]>, Option<Entry>) = (None, None);
     let mut at = 0;
     for _ in 0..count {
         let (entry, next) = read_entry(central, at)?;
         at = next;
         check_entry_name(entry.name)?;
-        if entry.name == expected {
-            if exact.is_some() {
-                return Err(MetadataError::DuplicateEntry(display(expected)).into());
+        let top = entry
+            .name
+            .split(|byte| *byte == b'/')
+            .next()
+            .unwrap_or_default();
+        if top.len() > b".dist-info".len() && top.ends_with(b".dist-info") {
+            match directory {
+                Some(seen) if seen != top => {
+                    return Err(MetadataError::SeveralDistInfo(display(seen), display(top)));
+                }
+                _ => directory = Some(top),
             }
-            exact = Some(entry);
-        } else if is_top_level_member(entry.name, b".dist-info", b"METADATA") {
-            candidates += 1;
-            fallback = Some(entry);
+        }
+        if is_top_level_member(entry.name, b".dist-info", b"METADATA") {
+            if metadata.is_some() {
+                return Err(MetadataError::DuplicateEntry(display(entry.name)));
+            }
+            metadata = Some(entry);
         }
     }
-    exact
-        .or(fallback.filter(|_| candidates == 1))
-        .ok_or_else(|| missing_member("wheel", expected, candidates, "*.dist-info/METADATA"))
+    metadata.ok_or_else(|| {
+        let directory = directory.map_or_else(|| dist_info.to_owned(), display);
+        MetadataError::MissingMember("wheel", format!("{directory}/METADATA"))
+    })
 }
 
 /// Parses the central directory header at `at`; returns it and where the next one starts.
@@ -306,105 +313,40 @@ fn apply_zip64_extra(entry: &mut Entry, mut extra: &[u8]) -> Result<(), Metadata
     Err(corrupt("no zip64 extra field"))
 }
 
-/// Decompresses the chosen entry and checks its size and CRC-32.
-fn extract_entry(window: &Window, directory_offset: u64, entry: &Entry) -> Step<Vec<u8>> {
-    let name = display(entry.name);
-    let corrupt = |reason| MetadataError::CorruptEntry(name.clone(), reason);
-    if entry.flags & 1 != 0 {
-        return Err(unsupported_zip(format!("`{name}` is encrypted")));
-    }
-    if entry.method != 0 && entry.method != 8 {
-        return Err(MetadataError::UnsupportedCompression(entry.method, name).into());
-    }
-    if entry.size > MAX_METADATA_SIZE {
-        return Err(MetadataError::TooLarge(name).into());
-    }
-    let data = locate_data(window, directory_offset, entry, &name)?;
-    let content = if entry.method == 0 {
-        data.to_vec()
-    } else {
-        inflate(data, entry.size).map_err(corrupt)?
-    };
-    if to_u64(content.len()) != entry.size {
-        return Err(corrupt("its size differs from the central directory's").into());
-    }
-    if crc32fast::hash(&content) != entry.crc {
-        return Err(corrupt("CRC-32 mismatch").into());
-    }
-    Ok(content)
+pub(super) fn corrupt_zip(reason: impl Into<String>) -> MetadataError {
+    MetadataError::CorruptZip(reason.into())
 }
 
-/// Finds an entry's compressed data behind its local file header.
-fn locate_data<'a>(
-    window: &Window<'a>,
-    directory: u64,
-    entry: &Entry,
-    name: &str,
-) -> Step<&'a [u8]> {
-    let header = window.slice(entry.local_offset, LOCAL_SIZE, "a local file header")?;
-    if u32_at(header, 0) != LOCAL_SIGNATURE {
-        return Err(corrupt_zip(format!("no local file header for `{name}`")));
-    }
-    let name_offset = entry.local_offset + LOCAL_SIZE;
-    let name_length = u64::from(u16_at(header, 26));
-    if window.slice(name_offset, name_length, "a local file name")? != entry.name {
-        return Err(corrupt_zip(format!(
-            "the local file header of `{name}` names another file"
-        )));
-    }
-    let start = name_offset + name_length + u64::from(u16_at(header, 28));
-    if start
-        .checked_add(entry.compressed)
-        .is_none_or(|end| end > directory)
-    {
-        return Err(corrupt_zip(format!(
-            "the data of `{name}` overlaps the central directory"
-        )));
-    }
-    window.slice(start, entry.compressed, "entry data")
-}
-
-/// Inflates raw deflate data, refusing to produce more than `limit` bytes.
-fn inflate(input: &[u8], limit: u64) -> Result<Vec<u8>, &'static str> {
-    let mut output = Vec::new();
-    let mut decoder = DeflateDecoder::new(input).take(limit.saturating_add(1));
-    decoder
-        .read_to_end(&mut output)
-        .map_err(|_| "invalid deflate data")?;
-    if to_u64(output.len()) > limit {
-        return Err("it inflates to more than its declared size");
-    }
-    Ok(output)
-}
-
-fn corrupt_zip(reason: impl Into<String>) -> Failure {
-    MetadataError::CorruptZip(reason.into()).into()
-}
-
-fn unsupported_zip(reason: impl Into<String>) -> Failure {
-    MetadataError::UnsupportedZip(reason.into()).into()
+pub(super) fn unsupported_zip(reason: impl Into<String>) -> MetadataError {
+    MetadataError::UnsupportedZip(reason.into())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::MAX_METADATA_SIZE;
     use super::super::testkit::{
         DIST_INFO, METADATA, PATH, ZipEntry, ZipOptions, noise, wheel, wheel_entries, write_zip,
         zeros_deflated,
     };
+    use super::super::zip_entry::inflate;
     use super::*;
 
-    /// Inspects the last `tail` bytes of `file` (all of it when larger).
-    fn inspect_tail(
-        file: &[u8],
-        tail: usize,
-        dist_info: &str,
-    ) -> Result<WheelInspection, MetadataError> {
+    /// Streams `file` through a capture (in 4 KiB chunks) and inspects it with its last
+    /// `tail` bytes (all of it when larger).
+    fn inspect_tail(file: &[u8], tail: usize, dist_info: &str) -> Result<Vec<u8>, MetadataError> {
+        let mut capture = MetadataCapture::default();
+        for chunk in file.chunks(4096) {
+            capture.push(chunk);
+        }
         let start = file.len().saturating_sub(tail);
-        inspect_wheel(&file[start..], file.len() as u64, dist_info)
+        inspect_wheel(&file[start..], file.len() as u64, &capture, dist_info)
     }
 
-    fn found(bytes: &[u8]) -> WheelInspection {
-        WheelInspection::Metadata(bytes.to_vec())
+    /// Inspects the last `tail` bytes of `file` with nothing captured on the way.
+    fn inspect_uncaptured(file: &[u8], tail: usize) -> Result<Vec<u8>, MetadataError> {
+        let start = file.len().saturating_sub(tail);
+        let capture = MetadataCapture::default();
+        inspect_wheel(&file[start..], file.len() as u64, &capture, DIST_INFO)
     }
 
     #[test]
@@ -416,9 +358,12 @@ mod tests {
             let file = write_zip(&wheel_entries(entry), ZipOptions::default());
             assert_eq!(
                 inspect_tail(&file, file.len(), DIST_INFO),
-                Ok(found(METADATA))
+                Ok(METADATA.to_vec())
             );
-            assert_eq!(inspect_tail(&file, 1 << 20, DIST_INFO), Ok(found(METADATA)));
+            assert_eq!(
+                inspect_tail(&file, 1 << 20, DIST_INFO),
+                Ok(METADATA.to_vec())
+            );
         }
     }
 
@@ -429,7 +374,7 @@ mod tests {
             let file = wheel(ZipOptions { zip64, descriptor });
             assert_eq!(
                 inspect_tail(&file, file.len(), DIST_INFO),
-                Ok(found(METADATA)),
+                Ok(METADATA.to_vec()),
                 "{zip64} {descriptor}"
             );
         }
@@ -447,46 +392,53 @@ mod tests {
                     descriptor: false,
                 },
             );
-            assert_eq!(inspect_tail(&file, 4096, DIST_INFO), Ok(found(METADATA)));
+            assert_eq!(inspect_tail(&file, 4096, DIST_INFO), Ok(METADATA.to_vec()));
         }
     }
 
     #[test]
-    fn falls_back_to_the_single_dist_info_metadata() {
-        let file = write_zip(
-            &wheel_entries(ZipEntry::stored("Foo.Bar-1.0.dist-info/METADATA", METADATA)),
-            ZipOptions::default(),
-        );
-        assert_eq!(
-            inspect_tail(&file, file.len(), DIST_INFO),
-            Ok(found(METADATA))
-        );
-        // Nested METADATA files are not candidates.
-        let mut entries =
-            wheel_entries(ZipEntry::stored("Foo.Bar-1.0.dist-info/METADATA", METADATA));
-        entries.push(ZipEntry::stored(
-            "foo_bar/vendor/x-1.dist-info/METADATA",
-            b"other",
-        ));
+    fn reads_the_dist_info_directory_whatever_its_spelling() {
+        let entries = [
+            ZipEntry::stored("foo_bar/__init__.py", b""),
+            ZipEntry::stored("Foo.Bar-1.0.dist-info/METADATA", METADATA),
+            ZipEntry::stored("Foo.Bar-1.0.dist-info/RECORD", b""),
+            // Nested METADATA files are not candidates.
+            ZipEntry::stored("foo_bar/vendor/x-1.dist-info/METADATA", b"other"),
+        ];
         let file = write_zip(&entries, ZipOptions::default());
         assert_eq!(
             inspect_tail(&file, file.len(), DIST_INFO),
-            Ok(found(METADATA))
+            Ok(METADATA.to_vec())
         );
+        let missing =
+            MetadataError::MissingMember("wheel", "Foo.Bar-1.0.dist-info/METADATA".to_owned());
+        let file = write_zip(
+            &[entries[0].clone(), entries[2].clone()],
+            ZipOptions::default(),
+        );
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), Err(missing));
     }
 
     #[test]
-    fn prefers_the_exact_dist_info() {
+    fn refuses_several_dist_info_directories() {
+        // As pip and uv do: which one would be installed is not clear.
         let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
         entries.insert(
             0,
             ZipEntry::stored("other-2.0.dist-info/METADATA", b"other"),
         );
         let file = write_zip(&entries, ZipOptions::default());
-        assert_eq!(
+        let several =
+            MetadataError::SeveralDistInfo("other-2.0.dist-info".to_owned(), DIST_INFO.to_owned());
+        assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), Err(several));
+        // A second directory without METADATA counts too.
+        let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
+        entries.push(ZipEntry::stored("b-1.dist-info/RECORD", b""));
+        let file = write_zip(&entries, ZipOptions::default());
+        assert!(matches!(
             inspect_tail(&file, file.len(), DIST_INFO),
-            Ok(found(METADATA))
-        );
+            Err(MetadataError::SeveralDistInfo(..))
+        ));
     }
 
     #[test]
@@ -498,14 +450,15 @@ mod tests {
         let missing = MetadataError::MissingMember("wheel", PATH.to_owned());
         assert_eq!(inspect_tail(&file, file.len(), DIST_INFO), Err(missing));
 
-        let mut entries = wheel_entries(ZipEntry::stored("a-1.dist-info/METADATA", METADATA));
-        entries.push(ZipEntry::stored("b-1.dist-info/METADATA", METADATA));
+        let entries = [
+            ZipEntry::stored("a-1.dist-info/METADATA", METADATA),
+            ZipEntry::stored("b-1.dist-info/METADATA", METADATA),
+        ];
         let file = write_zip(&entries, ZipOptions::default());
         let error = inspect_tail(&file, file.len(), DIST_INFO).unwrap_err();
-        assert_eq!(
-            error,
-            MetadataError::AmbiguousMember("wheel", PATH.to_owned(), "*.dist-info/METADATA")
-        );
+        let several =
+            MetadataError::SeveralDistInfo("a-1.dist-info".to_owned(), "b-1.dist-info".to_owned());
+        assert_eq!(error, several);
 
         let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
         entries.push(ZipEntry::stored(PATH, b"Name: evil"));
@@ -515,38 +468,76 @@ mod tests {
     }
 
     #[test]
-    fn out_of_reach_when_the_tail_is_too_short() {
+    fn unreadable_when_the_tail_misses_the_central_directory() {
         let mut entries = wheel_entries(ZipEntry::stored(PATH, METADATA));
         entries.push(ZipEntry::stored("foo_bar/late.bin", &noise(100_000)));
         let file = write_zip(&entries, ZipOptions::default());
         let directory_size =
-            4 * 46 + entries.iter().map(|entry| entry.name.len()).sum::<usize>() + 22;
-        // The central directory is held, METADATA is not.
+            5 * 46 + entries.iter().map(|entry| entry.name.len()).sum::<usize>() + 22;
+        // The central directory is held, METADATA is not: the capture has it.
         assert_eq!(
             inspect_tail(&file, directory_size + 10, DIST_INFO),
-            Ok(WheelInspection::OutOfReach)
+            Ok(METADATA.to_vec())
+        );
+        // Without the capture, no local header is known there.
+        assert!(
+            matches!(inspect_uncaptured(&file, directory_size + 10), Err(MetadataError::CorruptZip(message)) if message.contains("no local file header for `foo_bar-1.0.dist-info/METADATA` at offset"))
         );
         // Part of the central directory, only the end record, or not even that.
-        for tail in [directory_size - 10, 22, 21, 5, 0] {
-            assert_eq!(
-                inspect_tail(&file, tail, DIST_INFO),
-                Ok(WheelInspection::OutOfReach),
-                "{tail}"
+        for tail in [directory_size - 10, 22] {
+            let error = inspect_tail(&file, tail, DIST_INFO).unwrap_err();
+            assert!(
+                matches!(&error, MetadataError::Unreadable(message) if message.starts_with("the central directory (at offset ")),
+                "{tail}: {error}"
             );
         }
-        // The zip64 locator lies before the tail.
+        for tail in [21, 5, 0] {
+            assert_eq!(
+                inspect_tail(&file, tail, DIST_INFO),
+                Err(MetadataError::Unreadable(format!(
+                    "no end-of-central-directory record in the last {tail} bytes kept"
+                ))),
+            );
+        }
+        // The zip64 locator, or the zip64 end record, lies before the tail.
         let file = wheel(ZipOptions {
             zip64: true,
             descriptor: false,
         });
-        assert_eq!(
-            inspect_tail(&file, 30, DIST_INFO),
-            Ok(WheelInspection::OutOfReach)
-        );
-        assert_eq!(
-            inspect_tail(&file, 60, DIST_INFO),
-            Ok(WheelInspection::OutOfReach)
-        );
+        for (tail, what) in [
+            (30, "the zip64 locator"),
+            (60, "the zip64 end-of-central-directory record"),
+        ] {
+            let error = inspect_tail(&file, tail, DIST_INFO).unwrap_err();
+            assert!(
+                matches!(&error, MetadataError::Unreadable(message) if message.starts_with(what)),
+                "{tail}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_a_local_header_that_disagrees_with_the_central_directory() {
+        let file = write_zip(&[ZipEntry::deflated(PATH, METADATA)], ZipOptions::default());
+        // Method, CRC-32, compressed size, size: offsets 8, 14, 18, 22 of the local header.
+        for (at, field) in [
+            (8, "compression method"),
+            (14, "CRC-32"),
+            (18, "compressed size"),
+            (22, "size"),
+        ] {
+            let mut patched = file.clone();
+            patched[at] ^= 1;
+            for tail in [patched.len(), patched.len() - 40] {
+                let error = inspect_tail(&patched, tail, DIST_INFO).unwrap_err();
+                assert_eq!(
+                    error.to_string(),
+                    format!(
+                        "corrupt zip archive: the local file header of `{PATH}` disagrees with the central directory on its {field}"
+                    )
+                );
+            }
+        }
     }
 
     #[test]
@@ -562,7 +553,7 @@ mod tests {
         let file = noise(200_000);
         assert_eq!(inspect_tail(&file, 70_000, DIST_INFO), Err(not_zip));
         assert_eq!(
-            inspect_wheel(b"abc", 2, DIST_INFO),
+            inspect_wheel(b"abc", 2, &MetadataCapture::default(), DIST_INFO),
             Err(MetadataError::TailTooLong(3, 2))
         );
     }
@@ -597,7 +588,7 @@ mod tests {
         // A truncated archive (the start cut off, offsets unchanged) points before the file.
         let cut = &file[100..];
         assert!(matches!(
-            inspect_wheel(cut, cut.len() as u64, DIST_INFO),
+            inspect_tail(cut, cut.len(), DIST_INFO),
             Err(MetadataError::CorruptZip(_))
         ));
     }
@@ -705,7 +696,7 @@ mod tests {
         let file = write_zip(&entries, ZipOptions::default());
         assert_eq!(
             inspect_tail(&file, file.len(), DIST_INFO),
-            Ok(found(METADATA))
+            Ok(METADATA.to_vec())
         );
     }
 
@@ -758,12 +749,16 @@ mod tests {
                 for value in [0x00, 0xFF, file[at] ^ 0x80] {
                     let mut mutated = file.clone();
                     mutated[at] = value;
-                    for tail in [mutated.len(), 200, 64] {
-                        let _ = inspect_tail(&mutated, tail, DIST_INFO);
+                    let whole = inspect_tail(&mutated, mutated.len(), DIST_INFO);
+                    for tail in [200, 64] {
+                        // What the capture finds is what the whole file holds.
+                        if let Ok(found) = inspect_tail(&mutated, tail, DIST_INFO) {
+                            assert_eq!(whole.as_ref(), Ok(&found), "byte {at} = {value}");
+                        }
                     }
                 }
                 let _ = inspect_tail(&file[..at], at, DIST_INFO);
-                let _ = inspect_wheel(&file[at..], file.len() as u64, DIST_INFO);
+                let _ = inspect_uncaptured(&file, file.len() - at);
             }
         }
     }
