@@ -39,6 +39,8 @@ const MAX_READERS: usize = 65_536;
 const MAX_TAGS: usize = 100_000;
 /// Sizes kept at most.
 const MAX_SIZES: usize = 200_000;
+/// Listing documents kept at most (their release indexes are shared with the tags kept).
+const MAX_DOCUMENTS: usize = 4096;
 /// Lock stripes for page builds.
 const BUILD_STRIPES: usize = 64;
 /// Change counters, striped by project.
@@ -59,11 +61,12 @@ pub struct CachedProject {
     pub page: Arc<ProjectPage>,
     /// When it was read from the registry.
     pub built: Instant,
-    /// The listing document it was read with: the digest of its manifest, and the document.
-    pub document: Option<(Digest, Arc<ProjectListing>)>,
     /// Estimated memory, for the budget.
     weight: usize,
 }
+
+/// A listing document as last read: the digest of its manifest, and the document.
+type CachedDocument = (Digest, Arc<ProjectListing>);
 
 /// What a release tag held when last read.
 #[derive(Debug, Clone)]
@@ -96,6 +99,7 @@ pub struct ListingCache {
     readers: Mutex<HashMap<(String, ProjectKey), Instant>>,
     tags: Mutex<HashMap<(ProjectKey, String), CachedTag>>,
     sizes: Mutex<HashMap<(String, Digest), u64>>,
+    documents: Mutex<HashMap<ProjectKey, CachedDocument>>,
     background: Mutex<HashSet<(ProjectKey, String)>>,
     builds: Stripes<tokio::sync::Mutex<()>>,
     generations: Stripes<AtomicU64>,
@@ -119,6 +123,7 @@ impl ListingCache {
             readers: Mutex::default(),
             tags: Mutex::default(),
             sizes: Mutex::default(),
+            documents: Mutex::default(),
             background: Mutex::default(),
             builds: Stripes::new(BUILD_STRIPES, || tokio::sync::Mutex::new(())),
             generations: Stripes::new(GENERATION_STRIPES, AtomicU64::default),
@@ -145,13 +150,24 @@ impl ListingCache {
         (cached.built.elapsed() < self.ttl).then(|| cached.clone())
     }
 
-    /// The listing document the project was last read with, whatever its age: what a refresh
-    /// revalidates with `If-None-Match`.
-    pub fn document(&self, project: &ProjectKey) -> Option<(Digest, Arc<ProjectListing>)> {
-        lock(&self.projects)
-            .map
-            .get(project)
-            .and_then(|cached| cached.document.clone())
+    /// The listing document the project was last read with, whatever its age and the TTL:
+    /// what the next read revalidates with `If-None-Match`.
+    pub fn document(&self, project: &ProjectKey) -> Option<CachedDocument> {
+        lock(&self.documents).get(project).cloned()
+    }
+
+    /// Remembers the listing document a project was read with (`None`: it has none).
+    pub fn store_document(&self, project: &ProjectKey, document: Option<CachedDocument>) {
+        let mut documents = lock(&self.documents);
+        match document {
+            Some(document) => {
+                make_room(&mut documents, MAX_DOCUMENTS, |_| false);
+                documents.insert(project.clone(), document);
+            }
+            None => {
+                documents.remove(project);
+            }
+        }
     }
 
     /// Whether a page built at `built` should be refreshed (it is past half the TTL).
@@ -162,13 +178,7 @@ impl ListingCache {
 
     /// Remembers a project read from what the registry held after `since`; not if the
     /// project changed through this server since then.
-    pub fn store_project(
-        &self,
-        project: &ProjectKey,
-        page: Arc<ProjectPage>,
-        document: Option<(Digest, Arc<ProjectListing>)>,
-        since: Generation,
-    ) {
+    pub fn store_project(&self, project: &ProjectKey, page: Arc<ProjectPage>, since: Generation) {
         if self.ttl.is_zero() {
             return;
         }
@@ -192,7 +202,6 @@ impl ListingCache {
         let cached = CachedProject {
             page,
             built: Instant::now(),
-            document,
             weight,
         };
         projects.map.insert(project.clone(), cached);
@@ -271,6 +280,7 @@ impl ListingCache {
             projects.weight = projects.weight.saturating_sub(old.weight);
         }
         drop(projects);
+        lock(&self.documents).remove(project);
         lock(&self.tags)
             .retain(|(key, cached), _| key != project || tag.is_some_and(|tag| tag != cached));
     }
@@ -355,7 +365,7 @@ mod tests {
     fn projects_are_shared_and_expire() {
         let cache = ListingCache::new(Duration::from_millis(60), 1 << 30);
         let key = key("a");
-        cache.store_project(&key, page(1), None, cache.generation(&key));
+        cache.store_project(&key, page(1), cache.generation(&key));
         let cached = cache.project(&key).unwrap();
         assert!(!cache.aging(cached.built));
         std::thread::sleep(Duration::from_millis(35));
@@ -399,7 +409,7 @@ mod tests {
         cache.store_tag(&key, "1.0", tag(&digest));
         cache.store_tag(&key, "2.0", tag(&digest));
         cache.store_tag(&other, "1.0", tag(&digest));
-        cache.store_project(&key, page(1), None, cache.generation(&key));
+        cache.store_project(&key, page(1), cache.generation(&key));
         cache.forget(&key, Some("1.0"));
         assert!(cache.project(&key).is_none());
         assert!(cache.tag(&key, "1.0").is_none());
@@ -418,9 +428,9 @@ mod tests {
         let key = key("a");
         let before = cache.generation(&key);
         cache.forget(&key, None); // a delete through this server, while the build runs
-        cache.store_project(&key, page(1), None, before);
+        cache.store_project(&key, page(1), before);
         assert!(cache.project(&key).is_none());
-        cache.store_project(&key, page(1), None, cache.generation(&key));
+        cache.store_project(&key, page(1), cache.generation(&key));
         assert!(cache.project(&key).is_some());
     }
 
@@ -428,7 +438,7 @@ mod tests {
     fn zero_ttl_disables_pages_and_authorizations() {
         let cache = ListingCache::new(Duration::ZERO, 1 << 30);
         let key = key("a");
-        cache.store_project(&key, page(1), None, cache.generation(&key));
+        cache.store_project(&key, page(1), cache.generation(&key));
         assert!(cache.project(&key).is_none());
         cache.authorize("alice", &key);
         assert_eq!(cache.authorization("alice", &key), Authorization::Expired);
@@ -440,7 +450,7 @@ mod tests {
         let cache = ListingCache::new(Duration::from_secs(60), 100_000);
         for i in 0..20 {
             let key = key(&format!("p{i}"));
-            cache.store_project(&key, page(10), None, cache.generation(&key));
+            cache.store_project(&key, page(10), cache.generation(&key));
         }
         let projects = lock(&cache.projects);
         assert!(projects.weight <= 100_000, "{}", projects.weight);

@@ -154,8 +154,9 @@ impl Index {
         }
         let from_document = document.is_some();
         let page = Arc::new(page);
+        self.cache.store_document(&wanted.key, document);
         self.cache
-            .store_project(&wanted.key, Arc::clone(&page), document, generation);
+            .store_project(&wanted.key, Arc::clone(&page), generation);
         self.cache.authorize(&wanted.caller, &wanted.key);
         if !unknown_sizes.is_empty() {
             self.spawn(wanted, "sizes", move |index, wanted| async move {

@@ -147,6 +147,20 @@ async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> an
         2.0,
         "a cold page costs the tag list and the document"
     );
+
+    // A server that keeps no page still revalidates the document instead of reading it again.
+    let uncached = Server::start_for(&env.registry, |config| config.listing_cache_ttl = 0).await?;
+    for _ in 0..3 {
+        assert_eq!(listed(&uncached, &path).await?, wheels("many", 0..12));
+    }
+    let metrics = client
+        .get(format!("{}/metrics", uncached.url()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let unchanged = "oci_pypi_cache_lookups_total{cache=\"document\",result=\"unchanged\"} 2";
+    assert!(metrics.contains(unchanged), "{metrics}");
     Ok(())
 }
 
