@@ -100,51 +100,57 @@ impl Pages<'_> {
 
     /// The first page of a freshly started server, `cold_samples` times.
     async fn cold_restarts(&self, releases: usize, counted: bool) -> anyhow::Result<PageRow> {
-        let mode = if counted {
-            "cold: first page after a restart"
+        let (mode, registry) = if counted {
+            ("cold: first page after a restart", None)
         } else {
-            "cold: first page after a restart, no counting proxy"
+            (
+                "cold: first page after a restart, no counting proxy",
+                Some(self.registry),
+            )
         };
-        let mut row = PageRow::new(mode);
-        let (origin, host) = if counted {
-            (self.proxy.origin(), self.proxy.host())
-        } else {
-            (self.registry.origin(), self.registry.host())
-        };
-        for _ in 0..self.cold_samples {
-            let server =
-                procs::start_server(self.server_bin, self.work_dir, &origin, procs::NO_FLAGS)
-                    .await?;
-            let url = Pages::url(&server, &host, releases);
-            let client = client()?;
-            self.proxy.reset();
-            self.measure(&mut row, &server, counted, async || {
-                fetch(&client, &url, releases).await
-            })
-            .await?;
-        }
-        row.per_page(self.cold_samples);
-        Ok(row)
+        let project = project_name(releases);
+        self.restarts(
+            PageRow::new(mode),
+            &project,
+            releases,
+            registry,
+            procs::NO_FLAGS,
+        )
+        .await
     }
 
     /// The first page of a freshly started server, on data PyOCI wrote, `cold_samples` times:
     /// no listing document (and none written), so the tag list and one GET per release.
     async fn pyoci_cold_restarts(&self, releases: usize) -> anyhow::Result<PageRow> {
-        let mut row = PageRow::new("cold, PyOCI's data (no document, none written)");
+        let row = PageRow::new("cold, PyOCI's data (no document, none written)");
         let project = pyoci_project_name(releases);
+        self.restarts(row, &project, releases, None, READ_ONLY_DOCUMENTS)
+            .await
+    }
+
+    /// The page of `project` (`files` files) on a freshly started server (with `flags`),
+    /// `cold_samples` times; through the counting proxy unless `registry` is given.
+    async fn restarts(
+        &self,
+        mut row: PageRow,
+        project: &str,
+        files: usize,
+        registry: Option<&Process>,
+        flags: &[&str],
+    ) -> anyhow::Result<PageRow> {
+        let counted = registry.is_none();
+        let (origin, host) = match registry {
+            Some(registry) => (registry.origin(), registry.host()),
+            None => (self.proxy.origin(), self.proxy.host()),
+        };
         for _ in 0..self.cold_samples {
-            let server = procs::start_server(
-                self.server_bin,
-                self.work_dir,
-                &self.proxy.origin(),
-                READ_ONLY_DOCUMENTS,
-            )
-            .await?;
-            let url = Self::project_url(&server, &self.proxy.host(), &project);
+            let server =
+                procs::start_server(self.server_bin, self.work_dir, &origin, flags).await?;
+            let url = Self::project_url(&server, &host, project);
             let client = client()?;
             self.proxy.reset();
-            self.measure(&mut row, &server, true, async || {
-                fetch(&client, &url, releases).await
+            self.measure(&mut row, &server, counted, async || {
+                fetch(&client, &url, files).await
             })
             .await?;
         }

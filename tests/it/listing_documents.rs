@@ -12,31 +12,16 @@ use serde_json::json;
 
 use crate::compat::push_pyoci_release;
 use crate::harness::fake_registry::{self, Endpoint, FakeRegistry, Fault};
-use crate::harness::listing::eventually;
+use crate::harness::listing::{StoredListing, eventually};
 use crate::harness::registry::{DirectClient, sha256_digest};
 use crate::harness::{AuthMode, Server, TestEnv};
 
 const LISTING: &str = oci_pypi::layout::LISTING_TAG;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-/// Registry requests the server has made so far (every outcome), from `/metrics`.
-async fn registry_requests(server: &Server) -> anyhow::Result<f64> {
-    let client = reqwest::Client::builder().no_proxy().build()?;
-    let text = client
-        .get(format!("{}/metrics", server.url()))
-        .send()
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .filter(|line| line.starts_with("oci_pypi_registry_requests_total"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
-}
-
-/// Registry requests so far: all of them, and those made by background work.
-async fn registry_requests_split(server: &Server) -> anyhow::Result<(f64, f64)> {
+/// Registry requests the server has made so far, from `/metrics`: all of them, and those
+/// its background work made.
+async fn registry_requests(server: &Server) -> anyhow::Result<(f64, f64)> {
     let client = reqwest::Client::builder().no_proxy().build()?;
     let text = client
         .get(format!("{}/metrics", server.url()))
@@ -88,6 +73,30 @@ async fn seed(direct: &DirectClient, repository: &str, count: usize) -> anyhow::
     Ok(())
 }
 
+/// The tags `1.0.0` … `1.0.<count-1>`.
+fn tags(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("1.0.{i}")).collect()
+}
+
+/// Seeds `count` PyOCI-written releases of `name` in the test's namespace, has the test's
+/// server serve its page once, and waits for the listing document that leaves behind;
+/// the repository, the page's path and the document.
+async fn seeded_with_listing(
+    env: &TestEnv,
+    name: &str,
+    count: usize,
+) -> anyhow::Result<(String, String, StoredListing)> {
+    let direct = env.registry.direct();
+    let repository = format!("{}/{name}", env.namespace);
+    seed(&direct, &repository, count).await?;
+    let path = format!("{}/{name}/", env.base_path());
+    assert_eq!(listed(&env.server, &path).await?, wheels(name, 0..count));
+    let tags = tags(count);
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+    let stored = direct.wait_for_listing(&repository, &tags).await?;
+    Ok((repository, path, stored))
+}
+
 fn wheels(project: &str, versions: impl IntoIterator<Item = usize>) -> Vec<String> {
     let mut names: Vec<String> = versions
         .into_iter()
@@ -106,14 +115,8 @@ fn wheels(project: &str, versions: impl IntoIterator<Item = usize>) -> Vec<Strin
 async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Anonymous).await?;
     let direct = env.registry.direct();
-    let repository = format!("{}/many", env.namespace);
-    seed(&direct, &repository, 12).await?;
-    let path = format!("{}/many/", env.base_path());
-    assert_eq!(listed(&env.server, &path).await?, wheels("many", 0..12));
-
-    let tags: Vec<String> = (0..12).map(|i| format!("1.0.{i}")).collect();
-    let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
-    let stored = direct.wait_for_listing(&repository, &tag_refs).await?;
+    let (repository, path, stored) = seeded_with_listing(&env, "many", 12).await?;
+    let tags = tags(12);
     assert!(
         stored.inline,
         "a small document is embedded in its manifest"
@@ -132,7 +135,7 @@ async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> an
     .await?;
 
     let cold = Server::start_for(&env.registry, |_| {}).await?;
-    let before = registry_requests(&cold).await?;
+    let (before, _) = registry_requests(&cold).await?;
     let client = reqwest::Client::builder().no_proxy().build()?;
     let page = client
         .get(format!("{}{path}", cold.url()))
@@ -143,7 +146,7 @@ async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> an
     assert_eq!(page.matches("data-size=").count(), 12, "{page}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        registry_requests(&cold).await? - before,
+        registry_requests(&cold).await?.0 - before,
         2.0,
         "a cold page costs the tag list and the document"
     );
@@ -171,13 +174,7 @@ async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> an
 async fn a_listing_document_behind_the_tags_is_caught_up() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Anonymous).await?;
     let direct = env.registry.direct();
-    let repository = format!("{}/moving", env.namespace);
-    seed(&direct, &repository, 4).await?;
-    let path = format!("{}/moving/", env.base_path());
-    listed(&env.server, &path).await?;
-    direct
-        .wait_for_listing(&repository, &["1.0.0", "1.0.1", "1.0.2", "1.0.3"])
-        .await?;
+    let (repository, path, _) = seeded_with_listing(&env, "moving", 4).await?;
 
     // Behind its back: 1.0.1 deleted, 1.0.4 added.
     let (_, digest, _) = direct.manifest(&repository, "1.0.1").await?.unwrap();
@@ -193,7 +190,7 @@ async fn a_listing_document_behind_the_tags_is_caught_up() -> anyhow::Result<()>
     .await?;
 
     let cold = Server::start_for(&env.registry, |_| {}).await?;
-    let before = registry_requests(&cold).await?;
+    let (before, _) = registry_requests(&cold).await?;
     assert_eq!(listed(&cold, &path).await?, wheels("moving", [0, 2, 3, 4]));
     // The page itself: the tag list, the document, and the one release it lacks (its size
     // and the document's rewrite come after, in the background).
@@ -201,7 +198,7 @@ async fn a_listing_document_behind_the_tags_is_caught_up() -> anyhow::Result<()>
         .wait_for_listing(&repository, &["1.0.0", "1.0.2", "1.0.3", "1.0.4"])
         .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (all, background) = registry_requests_split(&cold).await?;
+    let (all, background) = registry_requests(&cold).await?;
     assert_eq!(all - background - before, 3.0);
     Ok(())
 }
@@ -213,13 +210,7 @@ async fn a_listing_document_behind_the_tags_is_caught_up() -> anyhow::Result<()>
 async fn unusable_listing_documents_are_not_trusted() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Anonymous).await?;
     let direct = env.registry.direct();
-    let repository = format!("{}/guarded", env.namespace);
-    seed(&direct, &repository, 2).await?;
-    let path = format!("{}/guarded/", env.base_path());
-    listed(&env.server, &path).await?;
-    let good = direct
-        .wait_for_listing(&repository, &["1.0.0", "1.0.1"])
-        .await?;
+    let (repository, path, good) = seeded_with_listing(&env, "guarded", 2).await?;
     let expected = wheels("guarded", 0..2);
 
     // A release index recorded with a file that is not in the registry, its digest unchanged.
@@ -314,11 +305,7 @@ async fn a_release_changed_behind_the_documents_back_is_found_by_the_audit() -> 
     })
     .await?;
     let direct = env.registry.direct();
-    let repository = format!("{}/edited", env.namespace);
-    seed(&direct, &repository, 1).await?;
-    let path = format!("{}/edited/", env.base_path());
-    listed(&env.server, &path).await?;
-    direct.wait_for_listing(&repository, &["1.0.0"]).await?;
+    let (repository, path, _) = seeded_with_listing(&env, "edited", 1).await?;
 
     let files = [
         ("py3-none-any.whl", b"wheel edited 0".to_vec()),
@@ -384,17 +371,10 @@ async fn a_registry_that_refuses_the_listing_tag_still_serves_pages() -> anyhow:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_page_serves_every_caller_the_registry_lets_read_it() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Anonymous).await?;
-    let direct = env.registry.direct();
-    let repository = format!("{}/shared", env.namespace);
-    seed(&direct, &repository, 20).await?;
-    let path = format!("{}/shared/", env.base_path());
-    listed(&env.server, &path).await?;
     // Once the background work of that first page is done (sizes learnt, document written).
-    let tags: Vec<String> = (0..20).map(|i| format!("1.0.{i}")).collect();
-    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-    direct.wait_for_listing(&repository, &tags).await?;
+    let (_, path, _) = seeded_with_listing(&env, "shared", 20).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = registry_requests(&env.server).await?;
+    let (before, _) = registry_requests(&env.server).await?;
     for caller in 0..200 {
         let response = env
             .http(Method::GET, &path, false)
@@ -403,7 +383,7 @@ async fn one_page_serves_every_caller_the_registry_lets_read_it() -> anyhow::Res
             .await?;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let spent = registry_requests(&env.server).await? - before;
+    let spent = registry_requests(&env.server).await?.0 - before;
     assert!(
         spent <= 200.0 + 30.0,
         "200 callers cost {spent} registry requests (a page build each costs 21+)"
