@@ -79,14 +79,17 @@ impl Index {
         let Some(cached) = self.cache.project(&wanted.key) else {
             return Ok(None);
         };
+        let refresh = self.cache.aging(cached.built);
         match self.cache.authorization(&wanted.caller, &wanted.key) {
+            // The refresh below asks the registry with this caller's credentials.
+            Authorization::Fresh | Authorization::Aging if refresh => {}
             Authorization::Fresh => {}
             Authorization::Aging => self.spawn(wanted, "check", |index, wanted| async move {
                 let _ = index.check_reader(&wanted).await;
             }),
             Authorization::Expired => self.check_reader(wanted).await?,
         }
-        if self.cache.aging(cached.built) {
+        if refresh {
             self.metrics.record_cache("page", "stale");
             self.spawn(wanted, "refresh", |index, wanted| async move {
                 if let Err(error) = index.refresh_owned(wanted.clone(), Trust::Document).await {

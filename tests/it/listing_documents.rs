@@ -417,3 +417,38 @@ async fn one_page_serves_every_caller_the_registry_lets_read_it() -> anyhow::Res
     }
     Ok(())
 }
+
+/// Once a page exists, no request waits for the registry to refresh it: from half the TTL
+/// on, the page is served at once while one background refresh asks the registry, even when
+/// the registry takes far longer than the request (here it stalls its tag list for 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_never_wait_for_a_refresh() -> anyhow::Result<()> {
+    let fake = FakeRegistry::start()?;
+    let mut config =
+        oci_pypi::config::Config::for_registries(vec![oci_pypi::storage::registry::Origin::parse(
+            &fake.origin(),
+        )?]);
+    config.listing_cache_ttl = 4;
+    let server = Server::start(config).await?;
+    let path = format!(
+        "/{}/{}/{}/",
+        fake.host(),
+        fake_registry::NAMESPACE,
+        fake_registry::PROJECT
+    );
+    assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
+    // The listing document that first page leaves behind is written by then.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    fake.set_fault(Endpoint::TagsList, Fault::Delay(Duration::from_secs(30)));
+    let stalled_from = fake.requests(Endpoint::TagsList);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 0..5 {
+        let page = tokio::time::timeout(Duration::from_secs(5), listed(&server, &path)).await;
+        let page =
+            page.map_err(|_| anyhow::anyhow!("a request waited for the stalled registry"))?;
+        assert_eq!(page?, [fake_registry::FILENAME]);
+    }
+    // One refresh asked the registry (and is still waiting for it), not one per request.
+    assert_eq!(fake.requests(Endpoint::TagsList) - stalled_from, 1);
+    Ok(())
+}
