@@ -5,8 +5,8 @@ use crate::config::{BackfillArgs, Command, Config, CopyNamespaceArgs, Ends, Prom
 use crate::index::{
     BackfillReport, Caller, Index, IndexError, Location, Promotion, PromotionReport,
 };
+use crate::net::Secret;
 use crate::packaging::ProjectName;
-use crate::storage::registry::Secret;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +38,8 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
     if let Command::Healthcheck = command {
         return healthcheck(config).await;
     }
-    let state =
-        crate::operator_state(config).map_err(|error| CommandError::Setup(error.to_string()))?;
+    let state = crate::app::operator_state(config)
+        .map_err(|error| CommandError::Setup(error.to_string()))?;
     let index = &state.index;
     let reports = match command {
         Command::Promote(args) => promote(index, args).await.map(|report| vec![report]),

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::storage::registry::Origin;
+use crate::net::Origin;
+use crate::publishing::PublishingSettings;
+use crate::telemetry::{LogFormat, TelemetryOptions};
 
 /// oci-pypi: serve and accept Python packages (wheels and sdists) stored in any OCI registry.
 ///
@@ -347,15 +349,6 @@ pub enum UpstreamFiles {
     Proxy,
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// The local store's directory when none is configured and no registry is listed.
 pub const DEFAULT_STORE_DIR: &str = "./oci-pypi-data";
 
@@ -397,6 +390,30 @@ impl Config {
     #[must_use]
     pub fn any_public_registry(&self) -> bool {
         self.registries.contains(&RegistryEntry::AnyPublic)
+    }
+
+    /// What trusted publishing is set up with, or `None` without `--trusted-publishers`.
+    #[must_use]
+    pub fn trusted_publishing(&self) -> Option<PublishingSettings> {
+        Some(PublishingSettings {
+            policies_file: self.trusted_publishers.clone()?,
+            token_secret_file: self.token_secret_file.clone(),
+            audience: self.oidc_audience.clone(),
+            token_lifetime: Duration::from_secs(self.upload_token_lifetime.max(1)),
+            registries: self.registry_origins(),
+            any_public_registry: self.any_public_registry(),
+        })
+    }
+
+    /// What logging and tracing are set up with.
+    #[must_use]
+    pub fn telemetry(&self) -> TelemetryOptions {
+        TelemetryOptions {
+            log_level: self.log_level.clone(),
+            log_format: self.log_format,
+            otlp_endpoint: self.otlp_endpoint.clone(),
+            otlp_service_name: self.otlp_service_name.clone(),
+        }
     }
 
     /// The local store's directory, when the local store is served.
@@ -470,13 +487,6 @@ impl Config {
             otlp_service_name: "oci-pypi".to_owned(),
         }
     }
-}
-
-/// The value of an environment variable that the trusted publishers file names
-/// (`password_env`): read once at startup, here, like the rest of the configuration.
-#[must_use]
-pub fn environment_variable(name: &str) -> Option<String> {
-    std::env::var(name).ok()
 }
 
 /// One entry of `--registries`.

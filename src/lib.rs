@@ -14,16 +14,42 @@
 //! - [`layout`]: the mapping between the two worlds (project → repository, version → tag,
 //!   release → image index, file → manifest and layer); the only module speaking both.
 //! - [`packaging`]: pure Python packaging: names, versions, filenames, the upload form.
-//! - [`storage`]: OCI content: the registry client (auth, tokens, manifests, blobs); knows
-//!   nothing of Python.
+//! - [`storage`]: OCI content: the registry client (auth, tokens, manifests, blobs) and the
+//!   local image-layout store; knows nothing of Python.
 //! - [`publishing`]: trusted publishing: trust policies, OIDC token verification, and the
 //!   short-lived upload tokens exchanged for them (used by `http`, uses `storage` types).
+//! - [`upstream`]: the client of upstream Python indexes (PyPI and others).
 //! - [`server`]: the connection loop (HTTP/1.1 and HTTP/2, header and body timeouts,
 //!   graceful shutdown).
-//! - [`config`], [`telemetry`]: configuration and logging, read and set up once at startup;
-//!   [`commands`]: one-off commands (promotion, copying a namespace) run with the same settings.
-//! - [`net`]: general networking helpers (how a URL is shown without its secrets).
+//! - [`app`]: assembles the server from the configuration; [`commands`]: one-off commands
+//!   (promotion, copying a namespace) run with the same settings.
+//! - [`config`]: the settings, read once at startup; the only module that knows [`Config`]
+//!   (it hands the others their own option structs).
+//! - [`telemetry`]: logging, traces and metrics.
+//! - [`net`]: general networking helpers (origins, secrets, which addresses may be contacted,
+//!   bounded body reads, how a URL is shown without its secrets).
+//!
+//! # Layers
+//!
+//! Top first; a module uses only modules of the layers below its own, never one of its own
+//! layer or above (checked by `tests/architecture.rs`, which also refuses sibling modules
+//! that use each other at any depth):
+//!
+//! ```text
+//! commands
+//! app
+//! config
+//! http, server
+//! index, publishing
+//! layout, upstream
+//! packaging, storage
+//! telemetry
+//! net
+//! ```
+//!
+//! [`Config`]: config::Config
 
+pub mod app;
 pub mod commands;
 pub mod config;
 pub mod http;
@@ -37,261 +63,4 @@ pub mod storage;
 pub mod telemetry;
 pub mod upstream;
 
-use std::future::Future;
-use std::sync::Arc;
-
-use tokio::net::TcpListener;
-
-use crate::config::Config;
-use crate::index::{Index, IndexOptions, ListingDocuments, LocalAccess, RegistryPolicy};
-use crate::index::{Target, UpstreamRoute, Upstreams};
-use crate::publishing::{PublishingError, TrustedPublishing};
-use crate::storage::StorageError;
-use crate::storage::local::LocalStore;
-use crate::storage::registry::{ClientOptions, RegistryClient};
-use crate::telemetry::Metrics;
-use crate::upstream::UpstreamIndex;
-
-/// Why the application state cannot be built.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// The registry client.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// Trusted publishing: its policy file or token secret.
-    #[error(transparent)]
-    Publishing(#[from] PublishingError),
-    /// A setting that cannot be used.
-    #[error("{0}")]
-    Config(String),
-}
-
-/// Builds the application state from the configuration, for serving: the local store takes
-/// the access policy the configuration gives it, which is logged.
-///
-/// # Errors
-/// [`StartError`] when the HTTP client cannot be built, or the trusted publishers file, the
-/// token secret or the local users file cannot be used.
-pub fn state(config: &Config) -> Result<http::AppState, StartError> {
-    let access = Arc::new(local_access(config)?);
-    let state = build_state(config, Arc::clone(&access))?;
-    if let Some(dir) = config.local_store_dir() {
-        let (description, open_to_strangers) = access.describe();
-        let address = format!("{}:{}", config.host, config.port());
-        if open_to_strangers {
-            tracing::warn!(listen.address = %address, "{description} (`{}`)", dir.display());
-        } else {
-            tracing::info!(listen.address = %address, "{description} (`{}`)", dir.display());
-        }
-    }
-    Ok(state)
-}
-
-/// Builds the application state for a one-off command run by the operator, who has the local
-/// store's directory anyway: no access policy applies to it.
-///
-/// # Errors
-/// As [`state`].
-pub fn operator_state(config: &Config) -> Result<http::AppState, StartError> {
-    build_state(config, Arc::new(LocalAccess::default()))
-}
-
-/// Who may use the local store: `--local-users`, or loopback and `--local-allow-anonymous-writes`.
-fn local_access(config: &Config) -> Result<LocalAccess, StartError> {
-    if config.local_users.is_some() && config.local_allow_anonymous_writes {
-        return Err(StartError::Config(
-            "`--local-users` and `--local-allow-anonymous-writes` contradict each other: \
-             give writers, or let anyone write"
-                .to_owned(),
-        ));
-    }
-    let Some(path) = &config.local_users else {
-        if config.local_public_reads {
-            return Err(StartError::Config(
-                "`--local-public-reads` needs `--local-users` (without users, reads are public)"
-                    .to_owned(),
-            ));
-        }
-        return Ok(LocalAccess::without_users(
-            config.host,
-            config.local_allow_anonymous_writes,
-        ));
-    };
-    let bad = |reason: String| {
-        StartError::Config(format!("local users file `{}`: {reason}", path.display()))
-    };
-    let text = std::fs::read_to_string(path).map_err(|error| bad(error.to_string()))?;
-    LocalAccess::with_users(&text, config.local_public_reads).map_err(bad)
-}
-
-fn build_state(
-    config: &Config,
-    local_access: Arc<LocalAccess>,
-) -> Result<http::AppState, StartError> {
-    let metrics = Arc::new(Metrics::default());
-    let client = RegistryClient::new(&ClientOptions {
-        public_addresses_only: config.any_public_registry(),
-        connect_timeout: config.connect_timeout(),
-        read_timeout: config.read_timeout(),
-        metrics: Arc::clone(&metrics),
-    })?;
-    let registries = RegistryPolicy::new(config.registry_origins(), config.any_public_registry());
-    let local_store = match config.local_store_dir() {
-        Some(dir) => Some(Arc::new(LocalStore::open(dir)?) as Arc<dyn storage::Store>),
-        None => None,
-    };
-    let upstreams = upstreams(config, &registries)?;
-    let index = Index::new(
-        client,
-        Arc::clone(&metrics),
-        IndexOptions {
-            registries,
-            bearer_username: config.bearer_username.clone(),
-            max_upload_size: config.max_upload_size,
-            listing_concurrency: config.listing_concurrency.max(1),
-            listing_ttl: std::time::Duration::from_secs(config.listing_cache_ttl),
-            listing_cache_memory: usize::try_from(config.listing_cache_memory)
-                .unwrap_or(usize::MAX),
-            listing_documents: match config.listing_documents {
-                config::ListingDocumentsMode::Off => ListingDocuments::Off,
-                config::ListingDocumentsMode::Read => ListingDocuments::Read,
-                config::ListingDocumentsMode::Write => ListingDocuments::Write,
-            },
-            listing_audit_interval: std::time::Duration::from_secs(config.listing_audit_interval),
-            verify_downloads: config.verify_downloads,
-            max_versions: config.max_versions,
-            pass_blob_redirects: config.blob_redirects == config::BlobRedirects::Redirect,
-            local_store,
-            local_access,
-            upstreams,
-        },
-    );
-    Ok(http::AppState {
-        index,
-        metrics,
-        subpath: config.subpath.clone(),
-        publishing: TrustedPublishing::from_config(config)?.map(Arc::new),
-        uploads: http::UploadSlots::new(config.max_concurrent_uploads),
-    })
-}
-
-/// The `--upstreams` entries: `<registry>/<namespace>=<simple index URL>`.
-fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, StartError> {
-    let mut routes = Vec::new();
-    for entry in &config.upstreams {
-        let bad = |reason: &str| {
-            // The URL may carry credentials, with or without a scheme.
-            let shown = match entry.split_once('=') {
-                Some((place, url)) => format!("{place}={}", net::redact_url(url)),
-                None => net::redact(entry),
-            };
-            StartError::Config(format!("upstream `{}`: {reason}", shown.escape_default()))
-        };
-        let (place, url) = entry
-            .split_once('=')
-            .ok_or_else(|| bad("expected `<registry>/<namespace>=<simple index URL>`"))?;
-        let (registry, namespace) = place
-            .trim()
-            .trim_matches('/')
-            .split_once('/')
-            .ok_or_else(|| bad("expected `<registry>/<namespace>` before `=`"))?;
-        let target = if registry == index::LOCAL_SEGMENT {
-            Target::Local
-        } else {
-            Target::Registry(
-                registries
-                    .resolve(registry)
-                    .map_err(|e| bad(&e.to_string()))?,
-            )
-        };
-        routes.push(UpstreamRoute {
-            target,
-            namespace: layout::Namespace::parse(namespace).map_err(|e| bad(&e.to_string()))?,
-            index: Arc::new(
-                UpstreamIndex::new(url.trim(), config.upstream_proxy.as_deref())
-                    .map_err(|e| bad(&e.to_string()))?,
-            ),
-        });
-    }
-    Ok(Upstreams {
-        routes,
-        names: upstream::NameFilter::new(&config.upstream_allow, &config.upstream_deny),
-        proxy_files: config.upstream_files == config::UpstreamFiles::Proxy,
-    })
-}
-
-/// Serves the index on `listener` until `shutdown` completes, then stops accepting and lets
-/// requests in flight (uploads above all) finish, for at most the configured grace period.
-///
-/// # Errors
-/// When the state cannot be built or the listener fails.
-pub async fn serve(
-    listener: TcpListener,
-    config: &Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let state = state(config).map_err(std::io::Error::other)?;
-    serve_state(listener, state, ServeOptions::from_config(config), shutdown).await
-}
-
-/// How connections are served: the settings of [`serve_state`].
-#[derive(Debug, Clone, Copy)]
-pub struct ServeOptions {
-    /// How long requests in flight may take to finish after shutdown.
-    pub grace: std::time::Duration,
-    /// The header and body timeouts of client connections.
-    pub timeouts: server::Timeouts,
-}
-
-impl ServeOptions {
-    /// The options the configuration sets.
-    #[must_use]
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            grace: config.shutdown_grace(),
-            timeouts: server::Timeouts {
-                header: config.header_timeout(),
-                body: config.body_timeout(),
-            },
-        }
-    }
-}
-
-/// Serves an already built state (see [`serve`]), letting requests in flight finish for at
-/// most `options.grace` after `shutdown` completes.
-///
-/// # Errors
-/// When the listener fails.
-pub async fn serve_state(
-    listener: TcpListener,
-    state: http::AppState,
-    options: ServeOptions,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let index = state.index.clone();
-    let app = http::router(state);
-    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown.await;
-        let _ = stopping.send(true);
-    };
-    let server = server::run(listener, app, options.timeouts, signal);
-    let grace = options.grace;
-    // Listing documents being brought up to date after changes are finished too.
-    let server = async move {
-        let result = server.await;
-        index.finish_background_work().await;
-        result
-    };
-    let deadline = async move {
-        let _ = stopped.wait_for(|stopped| *stopped).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!("requests still in flight after {}s: exiting anyway", grace.as_secs());
-            Ok(())
-        }
-    }
-}
+pub use app::{ServeOptions, StartError, operator_state, serve, serve_state, state};

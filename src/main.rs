@@ -9,7 +9,7 @@ use oci_pypi::config::Cli;
 async fn main() -> ExitCode {
     let Cli { config, command } = Cli::load();
     // Dropped last, on every return: sends the traces not yet exported.
-    let _telemetry = oci_pypi::telemetry::init(&config);
+    let _telemetry = oci_pypi::telemetry::init(&config.telemetry());
     if let Some(command) = command {
         return match oci_pypi::commands::run(&command, &config).await {
             Ok(report) => {

@@ -6,8 +6,8 @@ use http::header::AUTHORIZATION;
 
 use super::error::ApiError;
 use crate::index::{Caller, PublisherGrant};
+use crate::net::Secret;
 use crate::publishing::{TOKEN_PREFIX, TrustedPublishing};
-use crate::storage::registry::Secret;
 
 /// The caller, with upload tokens from trusted publishing recognised (a password, whatever
 /// the username, or a bearer token that starts with `oci-pypi.`) and verified. Without

@@ -115,7 +115,7 @@ impl Index {
                 self.cache.deauthorize(&wanted.caller, &wanted.key);
                 Err(IndexError::ProjectNotFound {
                     project: wanted.project.to_string(),
-                    namespace: namespace_of(&wanted.repository),
+                    namespace: layout::namespace_of(&wanted.repository),
                 })
             }
             Err(error) => {
@@ -280,12 +280,4 @@ impl Index {
         projects.dedup();
         Ok(projects)
     }
-}
-
-/// The namespace part of a project's repository (for messages).
-pub(super) fn namespace_of(repository: &Repository) -> String {
-    repository
-        .as_str()
-        .rsplit_once('/')
-        .map_or_else(String::new, |(namespace, _)| namespace.to_owned())
 }

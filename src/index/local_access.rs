@@ -243,7 +243,7 @@ fn fingerprint(username: &str, password: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::registry::Secret;
+    use crate::net::Secret;
 
     fn basic(username: &str, password: &str) -> Caller {
         Caller::Basic {

@@ -40,9 +40,10 @@ pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
 pub use upstreams::{Listing, UpstreamRoute, Upstreams};
 
 use crate::layout::Namespace;
+use crate::net::{Origin, Secret};
 use crate::packaging::{DistFilename, PackagingError, ProjectName, Version};
 use crate::storage::Store;
-use crate::storage::registry::{Origin, RegistryAuth, RegistryClient, Secret};
+use crate::storage::registry::{RegistryAuth, RegistryClient};
 use crate::telemetry::Metrics;
 
 /// Who is asking: the credentials of the request, if any.

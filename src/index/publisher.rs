@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use super::{Caller, Index, IndexError, Location, Target};
+use crate::net::{Origin, Secret};
 use crate::packaging::ProjectName;
 use crate::storage::Store;
-use crate::storage::registry::{Origin, RegistryAuth, Secret};
+use crate::storage::registry::RegistryAuth;
 
 /// What a verified upload token allows.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::error::IndexError;
-use crate::storage::registry::{Origin, is_public};
+use crate::net::{Origin, is_public};
 
 /// The registries this server talks to.
 #[derive(Debug, Clone, Default)]

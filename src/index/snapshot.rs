@@ -11,7 +11,6 @@ use std::sync::Arc;
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
 use super::cache::{CachedTag, ProjectKey};
-use super::listing::namespace_of;
 use super::page::{ProjectPage, Release};
 use super::{Index, IndexError, ListingDocuments};
 use crate::layout::{self, ListedTag, ListingProblem, ProjectListing, ReleaseIndex};
@@ -84,7 +83,7 @@ impl Index {
     ) -> Result<Snapshot, IndexError> {
         let not_found = || IndexError::ProjectNotFound {
             project: target.project.to_string(),
-            namespace: namespace_of(target.repository),
+            namespace: layout::namespace_of(target.repository),
         };
         let tags = target
             .store

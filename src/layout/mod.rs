@@ -21,5 +21,5 @@ pub use listing::{
     MEDIA_TYPE_LISTING, ProjectListing, listing_manifest, listing_manifest_without_data,
     listing_tag, read_listing_manifest,
 };
-pub use naming::{Namespace, project_of, repository, tag_for, version_of};
+pub use naming::{Namespace, namespace_of, project_of, repository, tag_for, version_of};
 pub use release::{ReleaseIndex, StoredFile};

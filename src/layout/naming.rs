@@ -85,6 +85,16 @@ pub fn project_of(namespace: &Namespace, repository: &Repository) -> Option<Proj
     ProjectName::parse(rest).ok()
 }
 
+/// The namespace part of a project's repository, as shown in messages: `acme/team` for
+/// `acme/team/app`, empty for a repository without one.
+#[must_use]
+pub fn namespace_of(repository: &Repository) -> String {
+    repository
+        .as_str()
+        .rsplit_once('/')
+        .map_or_else(String::new, |(namespace, _)| namespace.to_owned())
+}
+
 /// The tag of a release.
 ///
 /// # Errors

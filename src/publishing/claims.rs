@@ -7,6 +7,11 @@
 //! `acme/*` matches `acme/app` but not `acme-evil/app` nor `acme/`. `acme*` is refused: as a
 //! prefix it would also match `acme-evil`, an owner anyone can register.
 
+/// The issuer of GitHub Actions OIDC tokens.
+pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// The issuer of GitLab.com CI OIDC tokens.
+pub const GITLAB_ISSUER: &str = "https://gitlab.com";
+
 /// The characters that end a segment, after which a `*` may stand.
 const SEPARATORS: &[char] = &['/', ':', '@'];
 
@@ -118,12 +123,12 @@ impl ClaimPattern {
 /// could publish.
 #[must_use]
 pub fn identity_claims(issuer: &str) -> &'static [&'static str] {
-    let github = issuer == super::policy::GITHUB_ISSUER
-        || issuer.starts_with(&format!("{}/", super::policy::GITHUB_ISSUER))
+    let github = issuer == GITHUB_ISSUER
+        || issuer.starts_with(&format!("{GITHUB_ISSUER}/"))
         || issuer.ends_with("/_services/token");
     if github {
         GITHUB_IDENTITY
-    } else if issuer == super::policy::GITLAB_ISSUER {
+    } else if issuer == GITLAB_ISSUER {
         GITLAB_IDENTITY
     } else {
         ANY_IDENTITY

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::error::PublishingError;
-use crate::storage::registry::read_limited;
+use crate::net::read_limited;
 
 /// How long a key set is used before it is fetched again.
 const KEYS_TTL: Duration = Duration::from_secs(3600);

@@ -17,15 +17,15 @@ pub mod policy;
 pub mod token;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use error::PublishingError;
 pub use policy::{Credential, Policies, TrustPolicy};
 pub use token::{TOKEN_PREFIX, TokenClaims, TokenSigner};
 
-use crate::config::Config;
+use crate::net::{Origin, Secret};
 use crate::packaging::ProjectName;
-use crate::storage::registry::{Origin, Secret};
 
 /// The audience announced when none is configured.
 pub const DEFAULT_AUDIENCE: &str = "oci-pypi";
@@ -83,22 +83,38 @@ pub struct UploadScope {
     pub credential: Credential,
 }
 
+/// What the configuration says about trusted publishing (`--trusted-publishers` and the
+/// settings that go with it).
+#[derive(Debug, Clone)]
+pub struct PublishingSettings {
+    /// The trust policy file.
+    pub policies_file: PathBuf,
+    /// The file holding the key upload tokens are signed with; `None`: a random key.
+    pub token_secret_file: Option<PathBuf>,
+    /// The audience OIDC tokens must carry.
+    pub audience: String,
+    /// How long a minted upload token lives.
+    pub token_lifetime: Duration,
+    /// The registries the server serves (policies may name only these).
+    pub registries: Vec<Origin>,
+    /// Whether any public https registry is served as well.
+    pub any_public_registry: bool,
+}
+
 impl TrustedPublishing {
-    /// The service for `config`, or `None` without `--trusted-publishers`.
+    /// The service these settings describe.
     ///
     /// # Errors
     /// An unreadable or invalid policy file or token secret, or a policy whose registry is
     /// not among `--registries`.
-    pub fn from_config(config: &Config) -> Result<Option<Self>, PublishingError> {
-        let Some(path) = &config.trusted_publishers else {
-            return Ok(None);
-        };
-        let policies = policy::load(path, &crate::config::environment_variable)?;
-        let listed = config.registry_origins();
+    pub fn load(settings: &PublishingSettings) -> Result<Self, PublishingError> {
+        let path = &settings.policies_file;
+        // `password_env` entries are read once, here, at startup.
+        let policies = policy::load(path, &|name| std::env::var(name).ok())?;
         for policy in &policies.policies {
             let https = policy.registry.scheme() == "https";
-            let allowed =
-                listed.contains(&policy.registry) || (config.any_public_registry() && https);
+            let allowed = settings.registries.contains(&policy.registry)
+                || (settings.any_public_registry && https);
             if !allowed {
                 return Err(PublishingError::InvalidPolicies {
                     path: path.display().to_string(),
@@ -109,7 +125,7 @@ impl TrustedPublishing {
                 });
             }
         }
-        let signer = if let Some(file) = &config.token_secret_file {
+        let signer = if let Some(file) = &settings.token_secret_file {
             TokenSigner::from_file(file)?
         } else {
             tracing::warn!(
@@ -118,10 +134,10 @@ impl TrustedPublishing {
             TokenSigner::random()?
         };
         let service = Self::new(PublishingOptions {
-            audience: config.oidc_audience.clone(),
+            audience: settings.audience.clone(),
             policies,
             signer,
-            lifetime: Duration::from_secs(config.upload_token_lifetime.max(1)),
+            lifetime: settings.token_lifetime,
         })?;
         tracing::info!(
             publishing.policies = service.policies.len(),
@@ -134,7 +150,7 @@ impl TrustedPublishing {
             },
             service.audience
         );
-        Ok(Some(service))
+        Ok(service)
     }
 
     /// The service with these options.
@@ -429,23 +445,22 @@ mod tests {
             "#,
         )
         .unwrap();
-        let registries = vec![Origin::parse("http://127.0.0.1:5000").unwrap()];
-        let mut config = Config::for_registries(registries);
-        config.trusted_publishers = Some(path.clone());
-        let error = TrustedPublishing::from_config(&config)
-            .unwrap_err()
-            .to_string();
+        let mut settings = PublishingSettings {
+            policies_file: path.clone(),
+            token_secret_file: None,
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            token_lifetime: Duration::from_secs(900),
+            registries: vec![Origin::parse("http://127.0.0.1:5000").unwrap()],
+            any_public_registry: false,
+        };
+        let error = TrustedPublishing::load(&settings).unwrap_err().to_string();
         assert!(
             error.contains("policy `app`: `registry` `https://ghcr.io` is not among --registries"),
             "{error}"
         );
-        config
-            .registries
-            .push(crate::config::RegistryEntry::AnyPublic);
-        let service = TrustedPublishing::from_config(&config).unwrap().unwrap();
+        settings.any_public_registry = true;
+        let service = TrustedPublishing::load(&settings).unwrap();
         assert_eq!(service.audience(), DEFAULT_AUDIENCE);
-        config.trusted_publishers = None;
-        assert!(TrustedPublishing::from_config(&config).unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

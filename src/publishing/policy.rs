@@ -21,14 +21,11 @@ use serde_json::{Map, Value};
 
 use super::claims::{self, ClaimPattern};
 use super::error::PublishingError;
+use crate::net::{Origin, Secret};
 use crate::packaging::ProjectName;
 use crate::storage::Repository;
-use crate::storage::registry::{Origin, Secret};
 
-/// The issuer of GitHub Actions OIDC tokens.
-pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
-/// The issuer of GitLab.com CI OIDC tokens.
-pub const GITLAB_ISSUER: &str = "https://gitlab.com";
+use super::claims::GITHUB_ISSUER;
 
 /// The longest policy name (it travels in upload tokens).
 const MAX_NAME_LENGTH: usize = 64;

@@ -74,8 +74,6 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::config::{Config, LogFormat};
-
 /// An error and its causes on one line (`outer: cause: root cause`), for logs and the
 /// command line; every URL in it redacted ([`crate::net::redact`]), whichever cause wrote it.
 #[must_use]
@@ -108,9 +106,32 @@ impl Drop for Telemetry {
     }
 }
 
-/// Installs the global subscriber, with trace export when `--otlp-endpoint` is set. Safe to
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What logging and tracing are set up with (from the configuration's `--log-*` and
+/// `--otlp-*` settings).
+#[derive(Debug, Clone)]
+pub struct TelemetryOptions {
+    /// Log filter: a level or tracing directives; an invalid one falls back to `info`.
+    pub log_level: String,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// The OpenTelemetry collector traces are exported to, if any.
+    pub otlp_endpoint: Option<url::Url>,
+    /// The `service.name` exported traces carry.
+    pub otlp_service_name: String,
+}
+
+/// Installs the global subscriber, with trace export when an OTLP endpoint is set. Safe to
 /// call more than once (later calls do nothing).
-pub fn init(config: &Config) -> Telemetry {
+pub fn init(config: &TelemetryOptions) -> Telemetry {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let format = tracing_subscriber::fmt::layer().with_target(false);
     let format = match config.log_format {

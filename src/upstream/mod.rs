@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 
+use crate::net::read_limited;
 use crate::net::{redact_error, redact_url};
 use crate::packaging::{MAX_PAGE_SIZE, ProjectName, SimpleFile, parse_html_page, parse_json_page};
-use crate::storage::registry::read_limited;
 
 /// What clients of simple indexes send, preferring JSON.
 const ACCEPT_PAGES: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
@@ -133,7 +133,7 @@ impl UpstreamIndex {
         let public_http = client(proxy)?
             .read_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(crate::storage::registry::PublicOnlyResolver))
+            .dns_resolver(Arc::new(crate::net::PublicOnlyResolver))
             .build()
             .map_err(|_| bad_url())?;
         Ok(Self {
@@ -263,7 +263,7 @@ impl UpstreamIndex {
         }
         let same_host = target.host_str() == self.base.host_str()
             && target.port_or_known_default() == self.base.port_or_known_default();
-        if !same_host && crate::storage::registry::is_internal_literal(&target) {
+        if !same_host && crate::net::is_internal_literal(&target) {
             return Err(self.invalid("a file URL points at an internal address"));
         }
         let client = if same_host {

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use oci_pypi::config::Config;
-use oci_pypi::storage::registry::Origin;
+use oci_pypi::net::Origin;
 use reqwest::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
     ETAG, HeaderMap, IF_NONE_MATCH, RANGE,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use bytes::Bytes;
 use oci_pypi::config::Config;
-use oci_pypi::storage::registry::Origin;
+use oci_pypi::net::Origin;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, StatusCode};
 use sha2::{Digest as _, Sha256};

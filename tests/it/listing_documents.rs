@@ -341,10 +341,9 @@ async fn a_registry_that_refuses_the_listing_tag_still_serves_pages() -> anyhow:
         Endpoint::ManifestPut,
         Fault::Status(403, r#"{"errors":[{"code":"DENIED"}]}"#.to_owned()),
     );
-    let mut config =
-        oci_pypi::config::Config::for_registries(vec![oci_pypi::storage::registry::Origin::parse(
-            &fake.origin(),
-        )?]);
+    let mut config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
+        &fake.origin(),
+    )?]);
     config.listing_cache_ttl = 0;
     let server = Server::start(config).await?;
     let path = format!(
@@ -424,10 +423,9 @@ async fn one_page_serves_every_caller_the_registry_lets_read_it() -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_never_wait_for_a_refresh() -> anyhow::Result<()> {
     let fake = FakeRegistry::start()?;
-    let mut config =
-        oci_pypi::config::Config::for_registries(vec![oci_pypi::storage::registry::Origin::parse(
-            &fake.origin(),
-        )?]);
+    let mut config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
+        &fake.origin(),
+    )?]);
     config.listing_cache_ttl = 4;
     let server = Server::start(config).await?;
     let path = format!(

@@ -183,10 +183,9 @@ async fn request_ids_are_propagated() -> anyhow::Result<()> {
 async fn request_ids_reach_the_registry() -> anyhow::Result<()> {
     use crate::harness::fake_registry::{FILENAME, FakeRegistry, NAMESPACE, PROJECT};
     let fake = FakeRegistry::start()?;
-    let config =
-        oci_pypi::config::Config::for_registries(vec![oci_pypi::storage::registry::Origin::parse(
-            &fake.origin(),
-        )?]);
+    let config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
+        &fake.origin(),
+    )?]);
     let server = Server::start(config).await?;
     let client = reqwest::Client::builder().no_proxy().build()?;
     let base = format!("{}/{}/{NAMESPACE}/{PROJECT}", server.url(), fake.host());

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use oci_pypi::config::{BlobRedirects, Config};
-use oci_pypi::storage::registry::Origin;
+use oci_pypi::net::Origin;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, HeaderMap, LOCATION};
 

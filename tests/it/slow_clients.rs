@@ -144,10 +144,9 @@ async fn slow_answers_outlive_the_header_timeout() -> anyhow::Result<()> {
         Endpoint::TagsList,
         Fault::Delay(Duration::from_millis(2500)),
     );
-    let mut config =
-        oci_pypi::config::Config::for_registries(vec![oci_pypi::storage::registry::Origin::parse(
-            &fake.origin(),
-        )?]);
+    let mut config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
+        &fake.origin(),
+    )?]);
     short_timeouts(&mut config);
     let server = Server::start(config).await?;
     let url = format!(

@@ -738,9 +738,7 @@ async fn startup_refusal(fields: &str) -> anyhow::Result<String> {
     let registry = "http://127.0.0.1:9";
     std::fs::write(&path, policy_file("http://127.0.0.1:9", registry, fields))?;
     let mut config =
-        oci_pypi::config::Config::for_registries(vec![oci_pypi::storage::registry::Origin::parse(
-            registry,
-        )?]);
+        oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(registry)?]);
     config.trusted_publishers = Some(path);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let serving = oci_pypi::serve(listener, &config, std::future::pending());

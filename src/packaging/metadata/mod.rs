@@ -26,6 +26,7 @@ mod tar;
 pub(crate) mod testkit;
 mod zip;
 mod zip_entry;
+mod zip_window;
 
 pub use self::capture::{CAPTURE_LIMIT, MetadataCapture};
 pub use self::core::CoreMetadata;

@@ -5,6 +5,7 @@
 
 use super::capture::MetadataCapture;
 use super::zip_entry::{Entry, entry_content};
+use super::zip_window::{Step, Window, corrupt_zip, unsupported_zip};
 use super::{
     MetadataError, check_entry_name, display, is_top_level_member, to_u64, u16_at, u32_at, u64_at,
 };
@@ -22,8 +23,6 @@ const CENTRAL_SIGNATURE: u32 = 0x0201_4b50;
 const CENTRAL_SIZE: usize = 46;
 const ZIP64_EXTRA_ID: u16 = 0x0001;
 const U32_SENTINEL: u64 = 0xFFFF_FFFF;
-
-pub(super) type Step<T> = Result<T, MetadataError>;
 
 /// Inspects a wheel once it has streamed: `tail` holds the last `tail.len()` bytes of a file of
 /// `total_size` bytes, `capture` the METADATA candidates met on the way. Reads the central
@@ -47,49 +46,6 @@ pub fn inspect_wheel(
     let central = window.slice(directory.offset, directory.size, "the central directory")?;
     let entry = select_metadata(central, directory.entries, dist_info)?;
     entry_content(&window, capture, directory.offset, &entry)
-}
-
-/// The kept last bytes of a file, addressed by absolute file offsets.
-pub(super) struct Window<'a> {
-    pub(super) bytes: &'a [u8],
-    /// The offset of `bytes` in the file.
-    pub(super) base: u64,
-    pub(super) total: u64,
-}
-
-impl<'a> Window<'a> {
-    fn new(bytes: &'a [u8], total: u64) -> Result<Self, MetadataError> {
-        let tail = to_u64(bytes.len());
-        let base = total
-            .checked_sub(tail)
-            .ok_or(MetadataError::TailTooLong(tail, total))?;
-        Ok(Self { bytes, base, total })
-    }
-
-    /// The bytes at `offset..offset + length`; unreadable when they start before the tail.
-    fn slice(&self, offset: u64, length: u64, what: &str) -> Step<&'a [u8]> {
-        let past_end = || corrupt_zip(format!("{what} extends past the end of the file"));
-        let end = offset
-            .checked_add(length)
-            .filter(|end| *end <= self.total)
-            .ok_or_else(past_end)?;
-        let start = offset
-            .checked_sub(self.base)
-            .ok_or_else(|| self.before_tail(what, offset))?;
-        let start = usize::try_from(start).ok();
-        let end = usize::try_from(end - self.base).ok();
-        start
-            .zip(end)
-            .and_then(|(start, end)| self.bytes.get(start..end))
-            .ok_or_else(past_end)
-    }
-
-    fn before_tail(&self, what: &str, offset: u64) -> MetadataError {
-        MetadataError::Unreadable(format!(
-            "{what} (at offset {offset}) lies before the last {} bytes kept to read it",
-            self.bytes.len()
-        ))
-    }
 }
 
 /// Where the central directory is, per the (zip64) end-of-central-directory record.
@@ -311,14 +267,6 @@ fn apply_zip64_extra(entry: &mut Entry, mut extra: &[u8]) -> Result<(), Metadata
         extra = extra.get(4 + length..).unwrap_or_default();
     }
     Err(corrupt("no zip64 extra field"))
-}
-
-pub(super) fn corrupt_zip(reason: impl Into<String>) -> MetadataError {
-    MetadataError::CorruptZip(reason.into())
-}
-
-pub(super) fn unsupported_zip(reason: impl Into<String>) -> MetadataError {
-    MetadataError::UnsupportedZip(reason.into())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::io::Read;
 use flate2::bufread::DeflateDecoder;
 
 use super::capture::{CAPTURE_LIMIT, MAX_CAPTURED_NAME, MetadataCapture};
-use super::zip::{Step, Window, corrupt_zip, unsupported_zip};
+use super::zip_window::{Step, Window, corrupt_zip, unsupported_zip};
 use super::{MAX_METADATA_SIZE, MetadataError, display, to_u64, u16_at, u32_at};
 
 const LOCAL_SIGNATURE: u32 = 0x0403_4b50;

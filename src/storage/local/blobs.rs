@@ -16,6 +16,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _, BufWriter};
 use tokio_util::io::ReaderStream;
 
+use super::files;
 use super::layout::{self, Layout};
 use super::range::{ByteRange, parse_range};
 use super::{LocalStore, blocking};
@@ -160,7 +161,7 @@ pub(super) fn place_blob(
     size: u64,
 ) -> Result<(), StorageError> {
     let target = layout.blob_path(digest);
-    if layout::file_size(store, &target)? == Some(size) {
+    if files::file_size(store, &target)? == Some(size) {
         let _ = fs::remove_file(temp);
         return Ok(());
     }
@@ -183,7 +184,7 @@ pub(super) fn place_blob(
         }
         Err(error) => return Err(store.io_at(&target)(error)),
     }
-    layout::sync_dir(store, &layout.blobs_dir())
+    files::sync_dir(store, &layout.blobs_dir())
 }
 
 /// Stores `bytes` (whose digest is `digest`) as a blob of `layout`, unless present.
@@ -194,7 +195,7 @@ pub(super) fn store_bytes(
     bytes: &[u8],
 ) -> Result<(), StorageError> {
     let size = bytes.len() as u64;
-    if layout::file_size(store, &layout.blob_path(digest))? == Some(size) {
+    if files::file_size(store, &layout.blob_path(digest))? == Some(size) {
         return Ok(());
     }
     let temp = store.temp_path();
@@ -221,7 +222,7 @@ impl LocalStore {
         digest: &Digest,
     ) -> Result<bool, StorageError> {
         match self.find_layout(repository)? {
-            Some(layout) => Ok(layout::file_size(self, &layout.blob_path(digest))?.is_some()),
+            Some(layout) => Ok(files::file_size(self, &layout.blob_path(digest))?.is_some()),
             None => Ok(false),
         }
     }
@@ -240,12 +241,12 @@ impl LocalStore {
             return Ok(false);
         };
         let source = source_layout.blob_path(digest);
-        let Some(size) = layout::file_size(self, &source)? else {
+        let Some(size) = files::file_size(self, &source)? else {
             return Ok(false);
         };
         let layout = self.create_layout(repository)?;
         let target = layout.blob_path(digest);
-        if layout::file_size(self, &target)? == Some(size) {
+        if files::file_size(self, &target)? == Some(size) {
             return Ok(true);
         }
         // Linked (or copied) under a temporary name, then renamed: `target` may hold a
@@ -287,7 +288,7 @@ pub(super) async fn get_blob(
             return Ok(None);
         };
         let path = layout.blob_path(&owned_digest);
-        Ok(layout::file_size(&owned, &path)?.map(|size| (path, size)))
+        Ok(files::file_size(&owned, &path)?.map(|size| (path, size)))
     })
     .await?;
     let Some((path, size)) = found else {

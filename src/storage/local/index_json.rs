@@ -8,15 +8,19 @@
 
 use std::fs;
 use std::io::{self, Read as _};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::LocalStore;
-use super::layout::{INDEX_JSON, Layout, write_atomically};
+use super::files::write_atomically;
 use crate::storage::error::StorageError;
 use crate::storage::oci::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::storage::reference::{Digest, Tag};
+
+/// The image index of a layout: its tagged manifests.
+pub(super) const INDEX_JSON: &str = "index.json";
 
 /// The annotation that names an entry's tag.
 pub(super) const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -58,8 +62,8 @@ impl IndexJson {
 
     /// Reads the `index.json` of `layout`; a missing one is empty. Takes no lock: the file is
     /// only ever replaced whole, by rename.
-    pub(super) fn read(store: &LocalStore, layout: &Layout) -> Result<Self, StorageError> {
-        let path = layout.index_path();
+    pub(super) fn read(store: &LocalStore, dir: &Path) -> Result<Self, StorageError> {
+        let path = dir.join(INDEX_JSON);
         let mut bytes = Vec::new();
         match fs::File::open(&path) {
             Ok(file) => file
@@ -85,12 +89,12 @@ impl IndexJson {
     }
 
     /// Replaces `index.json` atomically. The caller holds the layout's lock.
-    pub(super) fn write(&self, store: &LocalStore, layout: &Layout) -> Result<(), StorageError> {
+    pub(super) fn write(&self, store: &LocalStore, dir: &Path) -> Result<(), StorageError> {
         let bytes = serde_json::to_vec(self).map_err(|error| StorageError::Io {
-            path: store.display_path(&layout.index_path()),
+            path: store.display_path(&dir.join(INDEX_JSON)),
             source: io::Error::other(error),
         })?;
-        write_atomically(store, layout.dir(), INDEX_JSON, &bytes)
+        write_atomically(store, dir, INDEX_JSON, &bytes)
     }
 
     /// The valid tags, in index order, each once.

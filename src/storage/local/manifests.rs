@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use super::LocalStore;
 use super::blobs::store_bytes;
+use super::files;
 use super::index_json::IndexJson;
-use super::layout::{self, Layout};
+use super::layout::Layout;
 use crate::storage::error::StorageError;
 use crate::storage::oci::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, StoredManifest};
 use crate::storage::reference::{Digest, Reference, Repository, Tag};
@@ -31,7 +32,7 @@ impl LocalStore {
         let Some(layout) = self.find_layout(repository)? else {
             return Ok(None);
         };
-        Ok(Some(IndexJson::read(self, &layout)?.tags()))
+        Ok(Some(IndexJson::read(self, layout.dir())?.tags()))
     }
 
     /// A manifest by tag or digest, or `Unchanged` when it has digest `known` (then its blob
@@ -46,7 +47,7 @@ impl LocalStore {
             return Ok(ManifestFetch::Missing);
         };
         let (digest, tagged_media_type) = match reference {
-            Reference::Tag(tag) => match IndexJson::read(self, &layout)?.find(tag) {
+            Reference::Tag(tag) => match IndexJson::read(self, layout.dir())?.find(tag) {
                 Some(tagged) => (tagged.digest, Some(tagged.media_type)),
                 None => return Ok(ManifestFetch::Missing),
             },
@@ -103,9 +104,9 @@ impl LocalStore {
         store_bytes(self, &layout, &digest, body)?;
         let _lock = layout.lock(self)?;
         store_bytes(self, &layout, &digest, body)?;
-        let mut index = IndexJson::read(self, &layout)?;
+        let mut index = IndexJson::read(self, layout.dir())?;
         if index.set_tag(tag, descriptor) {
-            index.write(self, &layout)?;
+            index.write(self, layout.dir())?;
         }
         tracing::debug!(oci.repository = %repository, oci.digest = %digest, "tagged `{repository}:{tag}`");
         Ok(digest)
@@ -121,13 +122,13 @@ impl LocalStore {
             return Ok(());
         };
         let _lock = layout.lock(self)?;
-        let mut index = IndexJson::read(self, &layout)?;
+        let mut index = IndexJson::read(self, layout.dir())?;
         if index.remove_digest(digest) {
-            index.write(self, &layout)?;
+            index.write(self, layout.dir())?;
         }
         let path = layout.blob_path(digest);
         match fs::remove_file(&path) {
-            Ok(()) => layout::sync_dir(self, &layout.blobs_dir()),
+            Ok(()) => files::sync_dir(self, &layout.blobs_dir()),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(self.io_at(&path)(error)),
         }
@@ -144,7 +145,7 @@ impl LocalStore {
             path: self.display_path(&path),
             reason,
         };
-        let Some(size) = layout::file_size(self, &path)? else {
+        let Some(size) = files::file_size(self, &path)? else {
             return Ok(None);
         };
         if size > MAX_MANIFEST_SIZE as u64 {

@@ -17,6 +17,7 @@
 
 mod blobs;
 mod catalog;
+mod files;
 mod index_json;
 mod layout;
 mod manifests;
@@ -71,7 +72,7 @@ impl LocalStore {
             Err(error) => return Err(root_error(error)),
         }
         let store = Self { root };
-        layout::create_dir(&store, &store.uploads_dir())?;
+        files::create_dir(&store, &store.uploads_dir())?;
         let probe = store.temp_path();
         let file = std::fs::File::create_new(&probe).map_err(store.io_at(&probe))?;
         drop(file);

@@ -5,37 +5,14 @@
 //! <https://distribution.github.io/distribution/spec/auth/token/>.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::net::Secret;
+
 /// The longest challenge header parsed.
 const MAX_CHALLENGE_LENGTH: usize = 4096;
-
-/// Secret text whose `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    #[must_use]
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The secret itself; only for building an `Authorization` header.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 /// How we authenticate to a registry on a caller's behalf.
 #[derive(Debug, Clone, PartialEq, Eq)]

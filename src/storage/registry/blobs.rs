@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::{Access, Registry, is_internal_literal};
+use super::{Access, Registry};
+use crate::net::is_internal_literal;
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
 use crate::storage::store::{BlobDownload, BlobRequest};

@@ -5,11 +5,9 @@
 //! One [`RegistryClient`] is shared by the whole server (one connection pool, one token cache);
 //! a [`Registry`] is that client bound to one registry origin and one caller's credentials.
 
-mod address;
 mod auth;
 mod blobs;
 mod manifests;
-mod origin;
 mod store;
 mod tokens;
 
@@ -21,13 +19,12 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tracing::Instrument as _;
 
-pub use address::{PublicOnlyResolver, is_internal_literal, is_public};
-pub use auth::{Challenge, RegistryAuth, Secret, parse_challenge};
+pub use auth::{Challenge, RegistryAuth, parse_challenge};
 pub use blobs::BlobUpload;
-pub use origin::Origin;
 
 use super::error::StorageError;
 use super::reference::Repository;
+use crate::net::{Origin, PublicOnlyResolver, Secret, read_limited};
 use crate::telemetry::Metrics;
 use auth::CachedToken;
 
@@ -429,22 +426,6 @@ fn oci_error_code(body: &[u8]) -> Option<String> {
         && code.len() <= 64
         && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
     plain.then(|| code.to_owned())
-}
-
-/// Reads at most `limit` bytes of a body; longer bodies are cut (and the rest is not read).
-pub(crate) async fn read_limited(
-    mut response: Response,
-    limit: usize,
-) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit.saturating_sub(body.len());
-        body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
-        if body.len() >= limit {
-            break;
-        }
-    }
-    Ok(body)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -143,7 +143,7 @@ impl Registry {
         }
         // Serving any public registry, a realm must be public too: a literal internal IP
         // would bypass the public-only resolver and receive the caller's credentials.
-        if self.client.public_addresses_only && super::is_internal_literal(&url) {
+        if self.client.public_addresses_only && crate::net::is_internal_literal(&url) {
             return Err(self.bad_realm());
         }
         {
@@ -226,7 +226,8 @@ mod tests {
         assert!(tokens.contains_key(&key(0)));
         assert!(!tokens.contains_key(&key(MAX_CACHED_TOKENS)));
     }
-    use crate::storage::registry::{ClientOptions, Origin, RegistryAuth, RegistryClient};
+    use crate::net::Origin;
+    use crate::storage::registry::{ClientOptions, RegistryAuth, RegistryClient};
 
     fn registry(public_addresses_only: bool, origin: &str) -> Registry {
         let client = RegistryClient::new(&ClientOptions {

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use oci_pypi::config::Config;
-use oci_pypi::storage::registry::Origin;
+use oci_pypi::net::Origin;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -1,5 +1,4 @@
-//! General networking helpers, used by every client this server runs (registries, upstream
-//! indexes) and by logging: how a URL may be shown.
+//! How a URL may be shown.
 //!
 //! URLs carry secrets in three places: the userinfo (`https://user:token@host/`, how private
 //! indexes are often configured), the query (presigned object-storage URLs such as S3's

@@ -1,11 +1,19 @@
-//! A registry's origin: scheme, host and port, such as `https://ghcr.io` or
-//! `http://127.0.0.1:5000`.
+//! An origin: scheme, host and port, such as `https://ghcr.io` or `http://127.0.0.1:5000`
+//! (RFC 6454), the unit in which registries are allowed and credentials scoped.
 
 use std::fmt;
 
-use crate::storage::error::StorageError;
+/// Why a text is not an origin; shows the input (escaped) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("registry `{input}` is not allowed: {reason}")]
+pub struct OriginError {
+    /// The refused input, escaped for display.
+    pub input: String,
+    /// Why it was refused.
+    pub reason: String,
+}
 
-/// A registry origin. Only `http` and `https` are accepted; no path, query or credentials.
+/// An origin. Only `http` and `https` are accepted; no path, query or credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
     scheme: &'static str,
@@ -17,11 +25,11 @@ impl Origin {
     /// Parses `scheme://host[:port]` (a trailing `/` is allowed).
     ///
     /// # Errors
-    /// [`StorageError::NotAllowed`] naming the input when the scheme is not http(s), or when it
+    /// [`OriginError`] naming the input when the scheme is not http(s), or when it
     /// has a path, query, fragment, credentials, or no host.
-    pub fn parse(input: &str) -> Result<Self, StorageError> {
-        let refuse = |reason: &str| StorageError::NotAllowed {
-            registry: input.escape_default().to_string(),
+    pub fn parse(input: &str) -> Result<Self, OriginError> {
+        let refuse = |reason: &str| OriginError {
+            input: input.escape_default().to_string(),
             reason: reason.to_owned(),
         };
         let url = reqwest::Url::parse(input.trim())

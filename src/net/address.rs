@@ -1,4 +1,4 @@
-//! Which network addresses a registry may live at when no allow-list names the registries:
+//! Which network addresses a remote party may make us contact when no allow-list names them:
 //! only public ones. Loopback, private (RFC 1918, ULA), link-local (which holds cloud metadata
 //! services such as 169.254.169.254), carrier-grade NAT, multicast and reserved ranges are
 //! refused, after DNS resolution, so that the server cannot be used to reach internal hosts.
