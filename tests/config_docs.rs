@@ -1,12 +1,7 @@
 //! docs/configuration.md is generated from the clap configuration, so it cannot drift: this test
 //! renders it again and compares. Run with `OCI_PYPI_UPDATE_DOCS=1` to rewrite the file.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::pedantic,
-    missing_docs
-)]
+#![expect(clippy::pedantic, reason = "a test")]
 
 use clap::CommandFactory as _;
 use oci_pypi::config::{Cli, Config};

@@ -143,8 +143,11 @@ fn parse_q(value: &str) -> Option<u16> {
     if !(0.0..=1.0).contains(&parsed) {
         return None;
     }
-    // The range check above keeps this within u16.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "the range check above keeps this within u16"
+    )]
     Some((parsed * 1000.0).round() as u16)
 }
 

@@ -222,7 +222,10 @@ fn count_form(total: &mut usize, name: &str, length: usize) -> Result<(), ApiErr
     Ok(())
 }
 
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(body_error)`
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "used as `map_err(body_error)`"
+)]
 fn body_error(error: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::Index(IndexError::BodyIncomplete(error.body_text()))
 }

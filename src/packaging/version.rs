@@ -489,7 +489,6 @@ mod tests {
     use super::*;
     use std::collections::hash_map::DefaultHasher;
 
-    #[allow(clippy::expect_used)] // Test helper: the error (with the input) is the failure message.
     fn v(s: &str) -> Version {
         parse(s).expect("should be a valid version")
     }

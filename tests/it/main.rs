@@ -1,11 +1,11 @@
 //! Integration tests: the real registry (CNCF distribution) in three auth modes, the server,
 //! and the real clients (pip, uv, twine).
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::pedantic,
-    missing_docs
+    reason = "integration tests: a failed step is a failure"
 )]
 
 mod harness;

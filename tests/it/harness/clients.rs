@@ -14,8 +14,6 @@
 //! password in `scheme://user:password@host` URLs, and the values of
 //! secret-looking environment variables given to [`Sandbox::run_with_env`].
 
-#![allow(dead_code)]
-
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -323,12 +321,6 @@ impl Sandbox {
             timeout: DEFAULT_TIMEOUT,
             counter: AtomicUsize::new(0),
         })
-    }
-
-    /// Sets how long one command may run (default [`DEFAULT_TIMEOUT`]).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
     }
 
     /// The sandbox directory (also the clients' working directory).

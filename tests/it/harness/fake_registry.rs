@@ -15,8 +15,6 @@
 //! on `127.0.0.1:<free port>` in its own OS thread with its own tokio runtime, so it outlives
 //! the runtime of any one `#[tokio::test]`; it stops when dropped.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -233,11 +231,6 @@ impl FakeRegistry {
             .get(&endpoint)
             .copied()
             .unwrap_or(0)
-    }
-
-    /// Requests received so far at every endpoint.
-    pub fn total_requests(&self) -> usize {
-        lock(&self.shared.counts).values().sum()
     }
 
     /// From now on, answers every request that has no `Authorization` header with 401 and
@@ -471,13 +464,6 @@ impl Reply {
     fn error(status: StatusCode, code: &str, message: &str) -> Self {
         let body = serde_json::json!({ "errors": [{ "code": code, "message": message }] });
         Self::new(status).body("application/json", Bytes::from(body.to_string()))
-    }
-
-    fn content_type(&self) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(name, _)| name == header::CONTENT_TYPE)
-            .map(|(_, value)| value.as_str())
     }
 
     /// The response; for HEAD the body is left out but its length is still announced.

@@ -8,8 +8,6 @@
 //! JWKS never lists (for bad signatures). Like the token server, it runs in its own thread and
 //! runtime and stops when dropped.
 
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -86,7 +84,7 @@ struct Shared {
 
 pub struct OidcIssuer {
     /// First, so that it stops before anything it uses goes.
-    server: Background,
+    _server: Background,
     shared: Arc<Shared>,
 }
 
@@ -111,7 +109,10 @@ impl OidcIssuer {
             .route(GITHUB_TOKEN_PATH, get(github_token))
             .with_state(shared.clone());
         let server = Background::serve(listener, "oidc-issuer", app)?;
-        Ok(OidcIssuer { shared, server })
+        Ok(OidcIssuer {
+            shared,
+            _server: server,
+        })
     }
 
     /// The issuer URL (`iss`): `http://127.0.0.1:PORT`.

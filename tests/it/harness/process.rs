@@ -1,8 +1,6 @@
 //! The real `oci-pypi` binary as a child process: for tests that need separate processes
 //! (concurrent replicas), signals (graceful shutdown) or the log output.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! Bare TCP conversations with the server, for what an HTTP client library would not send:
 //! half-sent heads and bodies, paths with raw backslashes, connections that say nothing.
 
-#![allow(dead_code)]
-
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};

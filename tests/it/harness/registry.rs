@@ -5,8 +5,6 @@
 //! The binary is `$OCI_PYPI_TEST_REGISTRY_BIN`, else `/usr/bin/docker-registry`
 //! if present, else `docker-registry` from `PATH`.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -120,14 +118,6 @@ impl Registry {
         }
     }
 
-    pub fn mode(&self) -> &AuthMode {
-        &self.mode
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// `127.0.0.1:PORT`
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
@@ -157,11 +147,6 @@ impl Registry {
     /// Everything the registry wrote to stdout/stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-
-    /// Root of the registry's filesystem storage.
-    pub fn storage_dir(&self) -> PathBuf {
-        self.dir.path().join("storage")
     }
 
     /// A client with the main credentials.
@@ -307,10 +292,6 @@ pub struct DirectClient {
 }
 
 impl DirectClient {
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
     /// Fetches a token from the token server for `scope` (token mode only).
     pub async fn token(&self, scope: &str) -> anyhow::Result<String> {
         if let Some(t) = self.tokens.lock().unwrap().get(scope) {

@@ -1,7 +1,5 @@
 //! The oci-pypi server under test, on a free loopback port, in the test's runtime.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 
 use oci_pypi::config::Config;

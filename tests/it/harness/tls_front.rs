@@ -7,8 +7,6 @@
 //! Each connection is decrypted and its bytes copied to the backend as they are. Runs in its
 //! own thread and runtime; stops when dropped.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -11,8 +11,6 @@
 //! verification key through the JWT header `kid`, which must be the libtrust
 //! key id of that key (see [`libtrust_key_id`]).
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -81,7 +79,6 @@ pub struct Access {
 pub struct TokenRequest {
     /// Username from Basic auth, `None` for an anonymous request.
     pub user: Option<String>,
-    pub service: Option<String>,
     pub scopes: Vec<String>,
     /// HTTP status the server answered with.
     pub status: u16,
@@ -146,7 +143,6 @@ pub struct TokenServer {
     /// First, so that it stops before anything it uses goes.
     server: Background,
     shared: Arc<Shared>,
-    cert_pem: String,
     dir: tempfile::TempDir,
 }
 
@@ -185,7 +181,6 @@ impl TokenServer {
         let server = Background::serve(background::bind("the token server")?, "token-server", app)?;
         Ok(TokenServer {
             shared,
-            cert_pem,
             dir,
             server,
         })
@@ -197,10 +192,6 @@ impl TokenServer {
             TokenUser::new("ci-user", ci_password, Grant::All),
             TokenUser::new("reader", reader_password, Grant::PullOnly),
         ])
-    }
-
-    pub fn port(&self) -> u16 {
-        self.server.port()
     }
 
     /// `http://127.0.0.1:PORT/token`, for `auth.token.realm`.
@@ -219,15 +210,6 @@ impl TokenServer {
     /// PEM file with the signing key's certificate, for `auth.token.rootcertbundle`.
     pub fn cert_path(&self) -> PathBuf {
         self.dir.path().join("root.crt")
-    }
-
-    pub fn cert_pem(&self) -> &str {
-        &self.cert_pem
-    }
-
-    /// The JWT `kid` (libtrust key id of the signing key).
-    pub fn key_id(&self) -> &str {
-        &self.shared.signer.kid
     }
 
     /// Number of requests to `/token` so far (successful or not).
@@ -299,7 +281,6 @@ async fn token(
     let record = |status: StatusCode| {
         shared.log.lock().unwrap().push(TokenRequest {
             user: user.clone(),
-            service: service.clone(),
             scopes: scopes.clone(),
             status: status.as_u16(),
         });
