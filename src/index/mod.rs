@@ -17,6 +17,7 @@ mod local_access;
 mod page;
 mod promote;
 mod publisher;
+mod pull_through;
 mod registries;
 mod snapshot;
 mod stripes;
@@ -37,7 +38,7 @@ pub use promote::{Promotion, PromotionReport};
 pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;
 pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
-pub use upstreams::{Listing, UpstreamRoute, Upstreams};
+pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
 
 use crate::layout::Namespace;
 use crate::net::{Origin, Secret};
@@ -164,6 +165,7 @@ pub struct Index {
     locks: Arc<upload::ReleaseLocks>,
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
+    flights: Arc<pull_through::Flights>,
     metrics: Arc<Metrics>,
 }
 
@@ -180,6 +182,7 @@ impl Index {
                 options.listing_cache_memory,
             )),
             documents: Arc::default(),
+            flights: Arc::default(),
             options: Arc::new(options),
         }
     }
