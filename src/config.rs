@@ -207,6 +207,13 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE_PASSWORD", hide_env_values = true)]
     pub upstream_cache_password: Option<String>,
 
+    /// Seconds an upstream project page is reused before it is asked for again (revalidated
+    /// with `If-None-Match` / `If-Modified-Since` when upstream gave an `ETag` or
+    /// `Last-Modified`; 0: every time). With `--upstream-cache`, the last page is also what
+    /// is served, stale, while upstream fails.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_PAGE_TTL", default_value_t = 30)]
+    pub upstream_page_ttl: u64,
+
     /// Send requests to upstream indexes through this HTTP proxy
     /// (`http://user:password@proxy.internal:3128`). None: they go directly, whatever
     /// `HTTP_PROXY`, `HTTPS_PROXY` or `ALL_PROXY` say (no client of this server reads those).
@@ -497,6 +504,7 @@ impl Config {
             upstream_files: UpstreamFiles::Link,
             upstream_proxy: None,
             upstream_cache: Vec::new(),
+            upstream_page_ttl: 30,
             upstream_cache_username: None,
             upstream_cache_password: None,
             trusted_publishers: None,
