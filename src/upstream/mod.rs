@@ -1,7 +1,10 @@
 //! Another Python package index (PyPI, or any PEP 503/691 index) that a namespace falls back
 //! to for names it does not have. Pages are fetched asking for PEP 691 JSON first, so that
 //! `upload-time`, `yanked`, `requires-python` and `core-metadata` pass through intact; HTML
-//! (pypiserver, older indexes) is read too. Pages are kept for a short while.
+//! (pypiserver, older indexes) is read too. Pages are kept for `--upstream-page-ttl`, then
+//! revalidated with `If-None-Match` / `If-Modified-Since` (one fetch of a page at a time); the
+//! last page of a project stays at hand, for a pull-through cache to serve stale while upstream
+//! fails ([`UpstreamIndex::project_or_stale`]).
 //!
 //! The upstream URL is operator configuration, so it is trusted; file URLs from its pages are
 //! only passed to clients (never fetched here) and only when they are http(s).

@@ -173,6 +173,8 @@ async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
         "{:?}",
         upstream.all_requests()
     );
+    // One page fetch too: concurrent lookups of a page wait for the one in progress.
+    assert_eq!(upstream.requests("/simple/popular/"), 1);
 
     // From the registry now: no more upstream fetches.
     for _ in 0..3 {
