@@ -14,6 +14,7 @@ use super::inspect::{self, Sample};
 pub use super::update::ReleaseLocks;
 use super::update::{Plan, read_release, update_release};
 use super::{Caller, Index, IndexError, Location};
+use crate::events::EventKind;
 use crate::layout::{self, FileManifest, NewFile, ReleaseIndex};
 use crate::packaging::{Action, DistFilename, DistKind, UploadForm, UploadMetadata};
 use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_MANIFEST};
@@ -256,6 +257,18 @@ impl PendingUpload {
             size = self.size,
             "stored `{}`",
             self.filename
+        );
+        let (size, filename) = (self.size, self.filename.to_string());
+        self.index.notify(
+            &self.location,
+            EventKind::Upload,
+            (self.filename.name(), &version.to_string()),
+            |event| {
+                event
+                    .with_files(vec![filename])
+                    .with_detail("sha256", digest.hex())
+                    .with_detail("size", size)
+            },
         );
         Ok(UploadOutcome::Created)
     }
