@@ -124,6 +124,7 @@ fn build_state(
             registries,
             bearer_username: config.bearer_username.clone(),
             max_upload_size: config.max_upload_size,
+            max_concurrent_uploads: config.max_concurrent_uploads,
             listing_concurrency: config.listing_concurrency.max(1),
             listing_ttl: std::time::Duration::from_secs(config.listing_cache_ttl),
             listing_cache_memory: usize::try_from(config.listing_cache_memory)
@@ -152,7 +153,6 @@ fn build_state(
             .map(|settings| TrustedPublishing::load(&settings))
             .transpose()?
             .map(Arc::new),
-        uploads: http::UploadSlots::new(config.max_concurrent_uploads),
     })
 }
 

@@ -125,6 +125,17 @@ pub enum IndexError {
     /// The request body could not be read to the end.
     #[error("the upload body could not be read: {0}")]
     BodyIncomplete(String),
+    /// An upload body that is not a usable form (the reason, naming the bad value).
+    #[error("{0}")]
+    BadForm(String),
+    /// Every upload place is taken (`--max-concurrent-uploads`).
+    #[error(
+        "too many uploads in progress (at most {limit} at once, `--max-concurrent-uploads`); try again shortly"
+    )]
+    Busy {
+        /// The limit.
+        limit: usize,
+    },
     /// An upload token from trusted publishing used for another registry or namespace.
     #[error(
         "this upload token (trusted publisher `{publisher}`) may publish only to {allowed}, not to `{requested}`"

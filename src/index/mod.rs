@@ -37,7 +37,7 @@ pub use page::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
 pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;
-pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
+pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
 pub use upstreams::{Listing, UpstreamRoute, Upstreams};
 
 use crate::events::Events;
@@ -118,6 +118,8 @@ pub struct IndexOptions {
     pub bearer_username: Option<String>,
     /// The largest upload accepted, in bytes.
     pub max_upload_size: u64,
+    /// Uploads in progress at once; 0: no bound.
+    pub max_concurrent_uploads: usize,
     /// Registry requests made at once for one listing.
     pub listing_concurrency: usize,
     /// The longest a project page is served without asking the registry (and a caller's
@@ -169,6 +171,7 @@ pub struct Index {
     client: Arc<RegistryClient>,
     options: Arc<IndexOptions>,
     locks: Arc<upload::ReleaseLocks>,
+    uploads: Arc<UploadSlots>,
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
     metrics: Arc<Metrics>,
@@ -181,6 +184,7 @@ impl Index {
         Self {
             client,
             locks: Arc::new(upload::ReleaseLocks::new(Arc::clone(&metrics))),
+            uploads: Arc::new(UploadSlots::new(options.max_concurrent_uploads)),
             metrics,
             cache: Arc::new(cache::ListingCache::new(
                 options.listing_ttl,
