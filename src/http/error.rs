@@ -93,7 +93,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::Retired(_) => StatusCode::GONE,
         E::Contended { .. } | E::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         E::Upstream(crate::upstream::UpstreamError::BadUrl(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-        E::Upstream(_) => StatusCode::BAD_GATEWAY,
+        E::Upstream(_) | E::UpstreamFileMismatch { .. } => StatusCode::BAD_GATEWAY,
         E::PublisherNamespace { .. }
         | E::PublisherProject { .. }
         | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,

@@ -18,6 +18,7 @@ mod notify;
 mod page;
 mod promote;
 mod publisher;
+mod pull_through;
 mod registries;
 mod snapshot;
 mod stripes;
@@ -38,7 +39,7 @@ pub use promote::{Promotion, PromotionReport};
 pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;
 pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
-pub use upstreams::{Listing, UpstreamRoute, Upstreams};
+pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
 
 use crate::events::Events;
 use crate::layout::Namespace;
@@ -174,6 +175,7 @@ pub struct Index {
     uploads: Arc<UploadSlots>,
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
+    flights: Arc<pull_through::Flights>,
     metrics: Arc<Metrics>,
 }
 
@@ -191,6 +193,7 @@ impl Index {
                 options.listing_cache_memory,
             )),
             documents: Arc::default(),
+            flights: Arc::default(),
             options: Arc::new(options),
         }
     }

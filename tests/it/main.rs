@@ -33,6 +33,7 @@ mod telemetry;
 mod trusted_publishing;
 mod upload_inspection;
 mod upstream;
+mod upstream_cache;
 mod urls;
 mod webhooks;
 

@@ -12,6 +12,7 @@ pub mod raw;
 pub mod receiver;
 pub mod registry;
 pub mod server;
+pub mod static_index;
 pub mod tls_front;
 pub mod token_server;
 
