@@ -163,6 +163,11 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPLOAD_TOKEN_LIFETIME", default_value_t = 900)]
     pub upload_token_lifetime: u64,
 
+    /// A TOML file of webhooks told of uploads, yanks, deletes and promotions, per namespace
+    /// (signed, retried, never delaying the change); see docs/events.md. None: no webhooks.
+    #[arg(long, env = "OCI_PYPI_WEBHOOKS")]
+    pub webhooks: Option<std::path::PathBuf>,
+
     /// Upstream indexes for names a namespace does not have, as comma-separated
     /// `<registry>/<namespace>=<simple index URL>` (`ghcr.io/org=https://pypi.org/simple/`).
     /// A name the namespace has is never looked up upstream. An index URL may carry
@@ -511,6 +516,7 @@ impl Config {
             oidc_audience: "oci-pypi".to_owned(),
             token_secret_file: None,
             upload_token_lifetime: 900,
+            webhooks: None,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
             otlp_endpoint: None,
