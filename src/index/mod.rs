@@ -176,6 +176,7 @@ pub struct Index {
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
     flights: Arc<pull_through::Flights>,
+    usages: Arc<pull_through::Usages>,
     metrics: Arc<Metrics>,
 }
 
@@ -194,6 +195,7 @@ impl Index {
             )),
             documents: Arc::default(),
             flights: Arc::default(),
+            usages: Arc::default(),
             options: Arc::new(options),
         }
     }
