@@ -1,12 +1,14 @@
 //! One-off commands run with the server's settings instead of serving: promotion of a release
 //! and copying a whole namespace (how a local store moves to a registry).
 
-use crate::config::{BackfillArgs, Command, Config, CopyNamespaceArgs, Ends, PromoteArgs};
+use crate::config::{
+    BackfillArgs, Command, Config, CopyNamespaceArgs, Ends, ProjectStatusArgs, PromoteArgs,
+};
 use crate::index::{
     BackfillReport, Caller, Index, IndexError, Location, Promotion, PromotionReport,
 };
 use crate::net::Secret;
-use crate::packaging::ProjectName;
+use crate::packaging::{ProjectName, ProjectStatus, StatusMarker};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,7 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
             index.finish_background_work().await;
             return report;
         }
+        Command::ProjectStatus(args) => return set_status(index, args).await,
         Command::Healthcheck => return healthcheck(config).await,
     };
     // The listing documents of what changed are brought up to date before exiting.
@@ -177,6 +180,23 @@ async fn backfill(index: &Index, args: &BackfillArgs) -> Result<String, CommandE
         .map(|(file, reason)| serde_json::json!({ "file": file, "reason": reason }))
         .collect();
     Ok(serde_json::json!({ "updated": total.updated, "skipped": skipped }).to_string())
+}
+
+async fn set_status(index: &Index, args: &ProjectStatusArgs) -> Result<String, CommandError> {
+    let location = locate(index, &args.namespace)?;
+    let caller = caller(args.username.as_ref(), args.password.as_ref());
+    let project = ProjectName::parse(&args.project).map_err(IndexError::from)?;
+    let status = ProjectStatus::parse(&args.status).map_err(IndexError::from)?;
+    let marker = StatusMarker::new(status, &args.reason);
+    index
+        .set_project_status(&caller, &location, &project, &marker)
+        .await?;
+    Ok(serde_json::json!({
+        "project": project.as_str(),
+        "status": marker.status.as_str(),
+        "reason": marker.reason,
+    })
+    .to_string())
 }
 
 /// `<registry>/<namespace>` → a location.

@@ -249,6 +249,9 @@ pub enum Command {
     /// Extract and store the core metadata (PEP 658) of files stored without it (older
     /// uploads, PyOCI's), so that installers can resolve without downloading them.
     BackfillMetadata(BackfillArgs),
+    /// Set a project's status (PEP 792): `active`, `archived` (no new uploads), `quarantined`
+    /// (no uploads, no files offered) or `deprecated`, with an optional reason.
+    ProjectStatus(ProjectStatusArgs),
     /// Exit 0 when the server configured by the same settings (host, port, subpath) answers
     /// `GET /health` with 200 within 3 s, 1 otherwise: a container health check that needs no
     /// shell and no curl.
@@ -264,6 +267,29 @@ pub struct BackfillArgs {
     /// Only this project (default: every project of the namespace).
     #[arg(long)]
     pub project: Option<String>,
+    /// Username for the registry.
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token for the registry.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+/// `oci-pypi project-status`.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectStatusArgs {
+    /// Where: `<registry>/<namespace>` as in index URLs.
+    #[arg(long)]
+    pub namespace: String,
+    /// The project.
+    #[arg(long)]
+    pub project: String,
+    /// `active`, `archived`, `quarantined` or `deprecated`.
+    #[arg(long)]
+    pub status: String,
+    /// Why, shown to users by installers that read it.
+    #[arg(long, default_value = "")]
+    pub reason: String,
     /// Username for the registry.
     #[arg(long, env = "OCI_PYPI_USERNAME")]
     pub username: Option<String>,

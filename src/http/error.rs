@@ -87,6 +87,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         | E::DigestAfterContent { .. }
         | E::MissingContent
         | E::EmptyFile { .. }
+        | E::ProjectClosed { .. }
         | E::InvalidDistribution { .. }
         | E::BodyIncomplete(_) => StatusCode::BAD_REQUEST,
         E::Layout(LayoutError::MalformedIndex { .. }) => StatusCode::BAD_GATEWAY,

@@ -97,9 +97,16 @@ impl Index {
         let repository = layout::repository(&location.namespace, project)?;
         let version = parsed.version();
         let tag = layout::tag_for(version)?;
-        let manifest = registry
-            .get_manifest(&repository, &Reference::Tag(tag))
-            .await?;
+        let (manifest, quarantined) = futures_util::future::join(
+            registry.get_manifest(&repository, &Reference::Tag(tag)),
+            self.quarantined(registry.as_ref(), location, &repository),
+        )
+        .await;
+        if quarantined? {
+            // PEP 792: a quarantined project offers no files.
+            return Err(not_found());
+        }
+        let manifest = manifest?;
         let index = manifest
             .map(|m| ReleaseIndex::parse(&m.media_type, &m.bytes, version))
             .transpose()?
@@ -109,6 +116,22 @@ impl Index {
             .file(project, &version.to_string(), filename)
             .ok_or_else(not_found)?;
         Ok((registry, repository, file))
+    }
+
+    /// Whether the project is quarantined (PEP 792): as its cached page says, else as its
+    /// status tag does.
+    async fn quarantined(
+        &self,
+        store: &dyn Store,
+        location: &Location,
+        repository: &Repository,
+    ) -> Result<bool, IndexError> {
+        let key = (location.target.to_string(), repository.to_string());
+        if let Some(cached) = self.cache.project(&key) {
+            return Ok(cached.page.status.status.hides_files());
+        }
+        let status = super::status::read_status(store, repository).await?;
+        Ok(status.is_some_and(|marker| marker.status.hides_files()))
     }
 
     /// Opens `filename` of `project`, or its core metadata (PEP 658), for reading: from the

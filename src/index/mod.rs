@@ -19,6 +19,7 @@ mod promote;
 mod publisher;
 mod registries;
 mod snapshot;
+mod status;
 mod stripes;
 mod update;
 mod upload;

@@ -92,17 +92,29 @@ impl Index {
             .ok_or_else(not_found)?;
         let listing_tag = layout::listing_tag();
         let has_document = tags.contains(&listing_tag);
+        let has_status = tags.contains(&layout::status_tag());
         let mut versions: Vec<(Tag, Version)> = tags
             .into_iter()
             .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
             .collect();
         let mode = self.options.listing_documents;
-        let document =
+        let read_document = async {
             if has_document && mode != ListingDocuments::Off && !self.distrusted(target.key) {
-                self.read_document(target).await?
+                self.read_document(target).await
             } else {
-                Err(None)
-            };
+                Ok(Err(None))
+            }
+        };
+        // Only a project whose tags show a status pays for reading it, alongside the document.
+        let read_status = async {
+            if has_status {
+                super::status::read_status(target.store, target.repository).await
+            } else {
+                Ok(None)
+            }
+        };
+        let (document, status) = futures_util::future::join(read_document, read_status).await;
+        let (document, status) = (document?, status?.unwrap_or_default());
         let (document, mut outdated) = match document {
             Ok(found) => (Some(found), false),
             // Absent, or unusable but ours to replace: write it.
@@ -174,7 +186,7 @@ impl Index {
         let unknown_sizes = self.fill_sizes(target.key, listing.as_deref(), &mut releases);
         outdated |= !unknown_sizes.is_empty();
         Ok(Snapshot {
-            page: ProjectPage::new(target.project.clone(), releases),
+            page: ProjectPage::new(target.project.clone(), releases).with_status(status),
             document,
             document_outdated: outdated && mode == ListingDocuments::Write,
             unknown_sizes,

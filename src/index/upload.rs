@@ -110,6 +110,8 @@ impl Index {
         layout::tag_for(filename.version())?;
         let repository = layout::repository(&location.namespace, filename.name())?;
         let registry = self.upload_registry(caller, location, filename.name())?;
+        super::status::refuse_closed_project(registry.as_ref(), &repository, filename.name())
+            .await?;
         let session = registry.start_upload(&repository).await?;
         Ok(PendingUpload {
             index: self.clone(),
