@@ -270,3 +270,183 @@ async fn project_status_command() -> anyhow::Result<()> {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     Ok(())
 }
+
+/// `oci-pypi prune <args>` against this test's namespace; the parsed report.
+async fn prune(env: &TestEnv, args: &[&str]) -> anyhow::Result<Value> {
+    let (user, password) = env.credentials().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
+        .args([
+            "prune",
+            "--namespace",
+            &format!("{}/{}", env.segment(), env.namespace),
+        ])
+        .args(args)
+        .env("OCI_PYPI_REGISTRIES", env.registry.origin())
+        .env("OCI_PYPI_USERNAME", user)
+        .env("OCI_PYPI_PASSWORD", password)
+        .env("OCI_PYPI_LOG_LEVEL", "warn")
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "prune {args:?}: {stderr}");
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// `(project, version)` of every entry of a report list, sorted.
+fn entries(report: &Value, key: &str) -> Vec<(String, String)> {
+    let mut list: Vec<(String, String)> = report[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["project"].as_str().unwrap().to_owned(),
+                e["version"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+fn pairs(project: &str, versions: &[&str]) -> Vec<(String, String)> {
+    versions
+        .iter()
+        .map(|v| (project.to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Retention: the dry run lists exactly what two real runs, at the same time, then delete;
+/// pre-releases only, the newest kept, a release yanked with a reason kept, a project's only
+/// release kept; a second run deletes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_what_the_dry_run_lists() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let versions = ["1.0", "1.1.dev1", "1.1.dev2", "1.1rc1", "1.1", "1.2.dev1"];
+    let mut wheels = Vec::new();
+    for version in versions {
+        wheels.push(env.sandbox.wheel(&DistSpec::new("pruned", version)).await?);
+    }
+    wheels.push(
+        env.sandbox
+            .wheel(&DistSpec::new("lonely", "0.1.dev1"))
+            .await?,
+    );
+    let paths: Vec<&std::path::Path> = wheels.iter().map(std::path::PathBuf::as_path).collect();
+    env.twine_upload(&paths).await?.assert_success();
+    let yank = format!("{}/+yank/pruned/1.1.dev2", env.base_path());
+    let response = env
+        .http(Method::POST, &yank, true)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("reason=data+loss")
+        .send()
+        .await?;
+    assert_status(response, StatusCode::OK).await?;
+    let storage = env.storage();
+    let tags_of = |project: &'static str| {
+        let repository = format!("{}/{project}", env.namespace);
+        let storage = &storage;
+        async move {
+            let mut tags = storage.tags(&repository).await?;
+            tags.sort();
+            anyhow::Ok(tags)
+        }
+    };
+    let before = tags_of("pruned").await?;
+
+    let policy = ["--keep-last", "1", "--prereleases-only"];
+    let mut dry = policy.to_vec();
+    dry.push("--dry-run");
+    let planned = prune(&env, &dry).await?;
+    assert_eq!(planned["dry_run"], true);
+    assert_eq!(
+        entries(&planned, "deleted"),
+        pairs("pruned", &["1.1.dev1", "1.1rc1"])
+    );
+    assert_eq!(
+        entries(&planned, "kept_yanked_with_reason"),
+        pairs("pruned", &["1.1.dev2"])
+    );
+    assert_eq!(
+        tags_of("pruned").await?,
+        before,
+        "a dry run deletes nothing"
+    );
+
+    // Two runs at once (two replicas' schedules): both report the plan, the result is it.
+    let (first, second) = tokio::join!(prune(&env, &policy), prune(&env, &policy));
+    for report in [first?, second?] {
+        assert_eq!(report["dry_run"], false);
+        assert_eq!(entries(&report, "deleted"), entries(&planned, "deleted"));
+    }
+    assert_eq!(
+        tags_of("pruned").await?,
+        ["1.0", "1.1", "1.1.dev2", "1.2.dev1"]
+    );
+    assert_eq!(tags_of("lonely").await?, ["0.1.dev1"]);
+    let page = page_json(&env, "pruned").await?;
+    assert_eq!(
+        page["versions"],
+        serde_json::json!(["1.0", "1.1.dev2", "1.1", "1.2.dev1"])
+    );
+    let url = env.index_url_with_credentials();
+    let (out, _) = env.sandbox.pip_install(&url, &["pruned==1.2.dev1"]).await?;
+    out.assert_success();
+
+    // Idempotent: nothing left to delete.
+    let again = prune(&env, &policy).await?;
+    assert_eq!(entries(&again, "deleted"), []);
+
+    // Everything older than now: yanked-with-reason only when asked, and never a project's
+    // only release.
+    let all = [
+        "--keep-days",
+        "0",
+        "--include-yanked-with-reason",
+        "--project",
+        "l*",
+    ];
+    let mut dry = all.to_vec();
+    dry.push("--dry-run");
+    let planned = prune(&env, &dry).await?;
+    assert_eq!(entries(&planned, "deleted"), []);
+    assert_eq!(
+        entries(&planned, "kept_only_release"),
+        pairs("lonely", &["0.1.dev1"])
+    );
+    let all = [
+        "--keep-days",
+        "0",
+        "--include-yanked-with-reason",
+        "--versions",
+        "1.1*",
+    ];
+    let mut dry = all.to_vec();
+    dry.push("--dry-run");
+    let planned = prune(&env, &dry).await?;
+    let done = prune(&env, &all).await?;
+    assert_eq!(entries(&done, "deleted"), entries(&planned, "deleted"));
+    assert_eq!(
+        entries(&done, "deleted"),
+        pairs("pruned", &["1.1", "1.1.dev2"])
+    );
+    assert_eq!(tags_of("pruned").await?, ["1.0", "1.2.dev1"]);
+    assert_eq!(tags_of("lonely").await?, ["0.1.dev1"]);
+    Ok(())
+}
+
+/// A prune without anything to keep is refused before it reads anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_needs_a_policy() -> anyhow::Result<()> {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
+        .args(["prune", "--namespace", "local/team", "--prereleases-only"])
+        .env("OCI_PYPI_LOG_LEVEL", "warn")
+        .current_dir(tempfile::tempdir()?.path())
+        .output()
+        .await?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--keep-last"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    Ok(())
+}
