@@ -188,6 +188,25 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPSTREAM_FILES", value_enum, default_value_t = UpstreamFiles::Link)]
     pub upstream_files: UpstreamFiles,
 
+    /// Namespaces whose upstream files are kept in the registry (a pull-through cache), as
+    /// comma-separated `<registry>/<namespace>`, each one of `--upstreams`. The first request
+    /// for a file streams it from upstream while storing it, checked against upstream's
+    /// sha256, under `<namespace>/oci-pypi.cache/<project>`; later requests, and installs
+    /// while upstream is down, are served from the registry. Their files are proxied whatever
+    /// `--upstream-files` says.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE", value_delimiter = ',')]
+    pub upstream_cache: Vec<String>,
+
+    /// Username the pull-through cache writes to the registry with (with
+    /// `--upstream-cache-password`). None: each request's own credentials, so that only
+    /// callers allowed to push fill the cache.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE_USERNAME")]
+    pub upstream_cache_username: Option<String>,
+
+    /// Password or token of `--upstream-cache-username`.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE_PASSWORD", hide_env_values = true)]
+    pub upstream_cache_password: Option<String>,
+
     /// Send requests to upstream indexes through this HTTP proxy
     /// (`http://user:password@proxy.internal:3128`). None: they go directly, whatever
     /// `HTTP_PROXY`, `HTTPS_PROXY` or `ALL_PROXY` say (no client of this server reads those).
@@ -543,6 +562,9 @@ impl Config {
             upstream_deny: Vec::new(),
             upstream_files: UpstreamFiles::Link,
             upstream_proxy: None,
+            upstream_cache: Vec::new(),
+            upstream_cache_username: None,
+            upstream_cache_password: None,
             trusted_publishers: None,
             oidc_audience: "oci-pypi".to_owned(),
             token_secret_file: None,

@@ -40,14 +40,6 @@ pub enum ApiError {
         "cross-site request refused: {0}; state-changing requests are only taken from this server's own origin or from non-browser clients"
     )]
     CrossSite(String),
-    /// Every upload place is taken (`--max-concurrent-uploads`).
-    #[error(
-        "too many uploads in progress (at most {limit} at once, `--max-concurrent-uploads`); try again shortly"
-    )]
-    Busy {
-        /// The limit.
-        limit: usize,
-    },
 }
 
 impl ApiError {
@@ -63,7 +55,6 @@ impl ApiError {
             Self::TokenExchange(error) => token_exchange_status(error),
             Self::UploadToken(_) => StatusCode::UNAUTHORIZED,
             Self::CrossSite(_) => StatusCode::FORBIDDEN,
-            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -72,7 +63,7 @@ impl ApiError {
             Self::Index(IndexError::Storage(StorageError::RateLimited { retry_after, .. })) => {
                 Some(retry_after.unwrap_or(5))
             }
-            Self::Index(IndexError::Contended { .. }) | Self::Busy { .. } => Some(1),
+            Self::Index(IndexError::Contended { .. } | IndexError::Busy { .. }) => Some(1),
             _ => None,
         }
     }
@@ -89,7 +80,8 @@ fn index_status(error: &IndexError) -> StatusCode {
         | E::EmptyFile { .. }
         | E::ProjectClosed { .. }
         | E::InvalidDistribution { .. }
-        | E::BodyIncomplete(_) => StatusCode::BAD_REQUEST,
+        | E::BodyIncomplete(_)
+        | E::BadForm(_) => StatusCode::BAD_REQUEST,
         E::Layout(LayoutError::MalformedIndex { .. }) => StatusCode::BAD_GATEWAY,
         E::Layout(_) => StatusCode::BAD_REQUEST,
         E::Storage(storage) => storage_status(storage),
@@ -100,9 +92,9 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::FileExists { .. } | E::ForeignTag { .. } => StatusCode::CONFLICT,
         E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         E::Retired(_) => StatusCode::GONE,
-        E::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::Contended { .. } | E::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         E::Upstream(crate::upstream::UpstreamError::BadUrl(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-        E::Upstream(_) => StatusCode::BAD_GATEWAY,
+        E::Upstream(_) | E::UpstreamFileMismatch { .. } => StatusCode::BAD_GATEWAY,
         E::PublisherNamespace { .. }
         | E::PublisherProject { .. }
         | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,

@@ -33,7 +33,6 @@ use error::ApiError;
 use route::Route;
 
 pub use pages::{escape, render_project_html, render_project_json, render_releases_json};
-pub use upload::UploadSlots;
 
 /// What every request handler shares.
 #[derive(Debug, Clone)]
@@ -46,8 +45,6 @@ pub struct AppState {
     pub subpath: String,
     /// Trusted publishing, when trust policies are configured.
     pub publishing: Option<Arc<crate::publishing::TrustedPublishing>>,
-    /// The places for uploads in progress.
-    pub uploads: UploadSlots,
 }
 
 /// The application: one fallback handler routes every path (namespaces have any number of

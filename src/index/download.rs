@@ -95,10 +95,8 @@ impl Index {
         }
         let registry = self.registry(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
-        let version = parsed.version();
-        let tag = layout::tag_for(version)?;
-        let (manifest, quarantined) = futures_util::future::join(
-            registry.get_manifest(&repository, &Reference::Tag(tag)),
+        let (file, quarantined) = futures_util::future::join(
+            stored_file(registry.as_ref(), &repository, &parsed),
             self.quarantined(registry.as_ref(), location, &repository),
         )
         .await;
@@ -106,15 +104,7 @@ impl Index {
             // PEP 792: a quarantined project offers no files.
             return Err(not_found());
         }
-        let manifest = manifest?;
-        let index = manifest
-            .map(|m| ReleaseIndex::parse(&m.media_type, &m.bytes, version))
-            .transpose()?
-            .flatten()
-            .ok_or_else(not_found)?;
-        let file = index
-            .file(project, &version.to_string(), filename)
-            .ok_or_else(not_found)?;
+        let file = file?.ok_or_else(not_found)?;
         Ok((registry, repository, file))
     }
 
@@ -170,7 +160,8 @@ impl Index {
         }
     }
 
-    async fn local_file(
+    /// The stored file's bytes, as `request` asks.
+    pub(super) async fn local_file(
         &self,
         registry: &dyn Store,
         repository: &Repository,
@@ -212,8 +203,30 @@ impl Index {
     }
 }
 
+/// The index record of `filename` in `repository`; `None` when its release or the file is not
+/// there.
+pub(super) async fn stored_file(
+    registry: &dyn Store,
+    repository: &Repository,
+    filename: &DistFilename,
+) -> Result<Option<StoredFile>, IndexError> {
+    let version = filename.version();
+    let tag = layout::tag_for(version)?;
+    let manifest = registry
+        .get_manifest(repository, &Reference::Tag(tag))
+        .await?;
+    let index = manifest
+        .map(|m| ReleaseIndex::parse(&m.media_type, &m.bytes, version))
+        .transpose()?
+        .flatten();
+    Ok(
+        index
+            .and_then(|index| index.file(filename.name(), &version.to_string(), filename.as_str())),
+    )
+}
+
 /// The core metadata of a stored file (PEP 658), when it was stored.
-async fn local_metadata(
+pub(super) async fn local_metadata(
     registry: &dyn Store,
     repository: &Repository,
     file: StoredFile,

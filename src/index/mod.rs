@@ -18,6 +18,7 @@ mod page;
 mod promote;
 mod prune;
 mod publisher;
+mod pull_through;
 mod registries;
 mod snapshot;
 mod status;
@@ -39,8 +40,8 @@ pub use promote::{Promotion, PromotionReport};
 pub use prune::{PruneReport, RetentionPolicy, glob};
 pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;
-pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
-pub use upstreams::{Listing, UpstreamRoute, Upstreams};
+pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
+pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
 
 use crate::layout::Namespace;
 use crate::net::{Origin, Secret};
@@ -116,6 +117,8 @@ pub struct IndexOptions {
     pub bearer_username: Option<String>,
     /// The largest upload accepted, in bytes.
     pub max_upload_size: u64,
+    /// Uploads in progress at once; 0: no bound.
+    pub max_concurrent_uploads: usize,
     /// Registry requests made at once for one listing.
     pub listing_concurrency: usize,
     /// The longest a project page is served without asking the registry (and a caller's
@@ -165,8 +168,10 @@ pub struct Index {
     client: Arc<RegistryClient>,
     options: Arc<IndexOptions>,
     locks: Arc<upload::ReleaseLocks>,
+    uploads: Arc<UploadSlots>,
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
+    flights: Arc<pull_through::Flights>,
     metrics: Arc<Metrics>,
 }
 
@@ -177,12 +182,14 @@ impl Index {
         Self {
             client,
             locks: Arc::new(upload::ReleaseLocks::new(Arc::clone(&metrics))),
+            uploads: Arc::new(UploadSlots::new(options.max_concurrent_uploads)),
             metrics,
             cache: Arc::new(cache::ListingCache::new(
                 options.listing_ttl,
                 options.listing_cache_memory,
             )),
             documents: Arc::default(),
+            flights: Arc::default(),
             options: Arc::new(options),
         }
     }

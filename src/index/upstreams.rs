@@ -27,7 +27,23 @@ pub struct UpstreamRoute {
     pub namespace: Namespace,
     /// Its upstream.
     pub index: Arc<UpstreamIndex>,
+    /// Where its upstream files are kept, when the cache is on for it (the namespace's
+    /// [`cache_namespace`]).
+    pub cache: Option<Namespace>,
 }
+
+/// The namespace a namespace's pull-through cache lives in: `<namespace>/oci-pypi.cache`. No
+/// project repository can be named so (project repositories never contain `.` or `-`), so its
+/// repositories `<namespace>/oci-pypi.cache/<project>` are never taken for published projects.
+///
+/// # Errors
+/// [`crate::layout::LayoutError::InvalidNamespace`] when the namespace already has 16 segments.
+pub fn cache_namespace(namespace: &Namespace) -> Result<Namespace, crate::layout::LayoutError> {
+    Namespace::parse(&format!("{namespace}/{CACHE_SEGMENT}"))
+}
+
+/// The last segment of a pull-through cache's namespace.
+pub const CACHE_SEGMENT: &str = "oci-pypi.cache";
 
 /// The upstreams of a server and which names they may serve.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +55,8 @@ pub struct Upstreams {
     /// Serve upstream files through this server (their URLs in pages are ours) instead of
     /// linking to upstream.
     pub proxy_files: bool,
+    /// The credentials the pull-through cache writes with; `None`: each caller's own.
+    pub cache_credentials: Option<(String, crate::net::Secret)>,
 }
 
 /// What a project page shows: the namespace's own releases, or an upstream's page.
@@ -97,17 +115,30 @@ impl Index {
         let Some(route) = self.upstream_route(location, project) else {
             return local.map(Listing::Local);
         };
-        match route.index.project(project).await? {
+        let page = match (route.index.project(project).await, &route.cache) {
+            (Ok(page), _) => page,
+            (Err(error), Some(cache)) => {
+                return self
+                    .cached_listing(caller, route, cache, project, error)
+                    .await;
+            }
+            (Err(error), None) => return Err(error.into()),
+        };
+        match page {
             Some(page) => Ok(Listing::Upstream {
                 page,
-                proxied: self.options.upstreams.proxy_files,
+                proxied: self.options.upstreams.proxy_files || route.cache.is_some(),
             }),
             None => local.map(Listing::Local),
         }
     }
 
     /// The upstream that may serve `project` in `location`.
-    fn upstream_route(&self, location: &Location, project: &ProjectName) -> Option<&UpstreamRoute> {
+    pub(super) fn upstream_route(
+        &self,
+        location: &Location,
+        project: &ProjectName,
+    ) -> Option<&UpstreamRoute> {
         let upstreams = &self.options.upstreams;
         upstreams
             .routes
@@ -132,13 +163,19 @@ impl Index {
         (metadata, request): (bool, FileRequest<'_>),
     ) -> Result<Option<FileDownload>, IndexError> {
         let route = self.upstream_route(location, project);
-        let Some(route) = route.filter(|_| self.options.upstreams.proxy_files) else {
+        let proxy_files = self.options.upstreams.proxy_files;
+        let Some(route) = route.filter(|route| proxy_files || route.cache.is_some()) else {
             return Ok(None);
         };
         match self.project_page(caller, location, project).await {
             Err(IndexError::ProjectNotFound { .. }) => {}
             Ok(_) => return Ok(None),
             Err(error) => return Err(error),
+        }
+        if let Some(cache) = &route.cache {
+            let wanted = (metadata, request);
+            let opened = self.open_cached(caller, route, cache, project, filename, wanted);
+            return opened.await.map(Some);
         }
         let not_found = || IndexError::FileNotFound {
             filename: filename.escape_default().to_string(),
@@ -149,6 +186,27 @@ impl Index {
             .iter()
             .find(|f| f.filename == filename && Listing::offers_file(f, true))
             .ok_or_else(not_found)?;
+        self.proxy_upstream(route, file, metadata, request)
+            .await
+            .map(Some)
+    }
+
+    /// Streams `file` (or its `.metadata`) from upstream, checking a whole body against the
+    /// sha256 its page gives.
+    ///
+    /// # Errors
+    /// [`IndexError::FileNotFound`] for a `.metadata` the page does not offer; upstream errors.
+    pub(super) async fn proxy_upstream(
+        &self,
+        route: &UpstreamRoute,
+        file: &SimpleFile,
+        metadata: bool,
+        request: FileRequest<'_>,
+    ) -> Result<FileDownload, IndexError> {
+        let filename = file.filename.as_str();
+        let not_found = || IndexError::FileNotFound {
+            filename: filename.escape_default().to_string(),
+        };
         let (url, sha256, content_type) = if metadata {
             let CoreMetadataRef::Sha256(hash) = Listing::offered_core_metadata(file, true) else {
                 return Err(not_found());
@@ -174,7 +232,7 @@ impl Index {
                 reason: crate::net::redact_error(error).to_string(),
             })
         }));
-        Ok(Some(FileDownload {
+        Ok(FileDownload {
             content_type,
             status: download.status,
             redirect: None,
@@ -186,6 +244,6 @@ impl Index {
                 body
             },
             sha256,
-        }))
+        })
     }
 }

@@ -36,7 +36,7 @@ pub struct Metrics {
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 12] = [
+const HELP: [(&str, &str, &str); 13] = [
     (
         "oci_pypi_release_index_merges_total",
         "counter",
@@ -76,6 +76,11 @@ const HELP: [(&str, &str, &str); 12] = [
         "oci_pypi_cache_lookups_total",
         "counter",
         "Listing cache lookups, by cache and result.",
+    ),
+    (
+        "oci_pypi_upstream_cache_total",
+        "counter",
+        "Pull-through cache events, by event: hit (served from the registry), stored (fetched from upstream and kept), joined (waited for another request's fetch), not_stored (streamed but not kept), refused (upstream bytes did not match their sha256), stale_page and stale_file (served while upstream failed), evicted.",
     ),
     (
         "oci_pypi_uploads_in_flight",
@@ -180,6 +185,15 @@ impl Metrics {
     pub fn record_cache(&self, cache: &'static str, result: &'static str) {
         let labels = vec![("cache", cache.to_owned()), ("result", result.to_owned())];
         self.add("oci_pypi_cache_lookups_total", labels, 1);
+    }
+
+    /// Counts a pull-through cache event (see `oci_pypi_upstream_cache_total`).
+    pub fn record_upstream_cache(&self, event: &'static str) {
+        self.add(
+            "oci_pypi_upstream_cache_total",
+            vec![("event", event.to_owned())],
+            1,
+        );
     }
 
     /// Counts a blob copied for a promotion (`method`: `mount` or `stream`).

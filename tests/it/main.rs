@@ -34,6 +34,7 @@ mod telemetry;
 mod trusted_publishing;
 mod upload_inspection;
 mod upstream;
+mod upstream_cache;
 mod urls;
 
 /// Instantiates an `async fn scenario(mode: AuthMode) -> anyhow::Result<()>` as one test per

@@ -11,6 +11,7 @@ pub mod process;
 pub mod raw;
 pub mod registry;
 pub mod server;
+pub mod static_index;
 pub mod tls_front;
 pub mod token_server;
 
