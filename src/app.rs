@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::events::{Events, EventsError};
 use crate::index::{Index, IndexOptions, ListingDocuments, LocalAccess, RegistryPolicy};
 use crate::index::{Target, UpstreamRoute, Upstreams};
 use crate::publishing::{PublishingError, TrustedPublishing};
@@ -15,7 +16,7 @@ use crate::storage::local::LocalStore;
 use crate::storage::registry::{ClientOptions, RegistryClient};
 use crate::telemetry::Metrics;
 use crate::upstream::UpstreamIndex;
-use crate::{config, http, index, layout, net, server, storage, upstream};
+use crate::{config, events, http, index, layout, net, server, storage, upstream};
 
 /// Why the application state cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum StartError {
     /// Trusted publishing: its policy file or token secret.
     #[error(transparent)]
     Publishing(#[from] PublishingError),
+    /// The webhooks file.
+    #[error(transparent)]
+    Events(#[from] EventsError),
     /// A setting that cannot be used.
     #[error("{0}")]
     Config(String),
@@ -106,6 +110,13 @@ fn build_state(
         None => None,
     };
     let upstreams = upstreams(config, &registries)?;
+    let events = match &config.webhooks {
+        Some(path) => {
+            let webhooks = events::hooks::load(path, &|name| std::env::var(name).ok())?;
+            Events::start(webhooks, Arc::clone(&metrics))?
+        }
+        None => Events::default(),
+    };
     let index = Index::new(
         client,
         Arc::clone(&metrics),
@@ -130,6 +141,7 @@ fn build_state(
             local_store,
             local_access,
             upstreams,
+            events,
         },
     );
     Ok(http::AppState {
@@ -187,7 +199,8 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
             namespace,
             index: Arc::new(
                 UpstreamIndex::new(url.trim(), config.upstream_proxy.as_deref())
-                    .map_err(|e| bad(&e.to_string()))?,
+                    .map_err(|e| bad(&e.to_string()))?
+                    .with_page_ttl(std::time::Duration::from_secs(config.upstream_page_ttl)),
             ),
         });
     }

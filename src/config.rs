@@ -163,6 +163,11 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPLOAD_TOKEN_LIFETIME", default_value_t = 900)]
     pub upload_token_lifetime: u64,
 
+    /// A TOML file of webhooks told of uploads, yanks, deletes and promotions, per namespace
+    /// (signed, retried, never delaying the change); see docs/events.md. None: no webhooks.
+    #[arg(long, env = "OCI_PYPI_WEBHOOKS")]
+    pub webhooks: Option<std::path::PathBuf>,
+
     /// Upstream indexes for names a namespace does not have, as comma-separated
     /// `<registry>/<namespace>=<simple index URL>` (`ghcr.io/org=https://pypi.org/simple/`).
     /// A name the namespace has is never looked up upstream. An index URL may carry
@@ -206,6 +211,13 @@ pub struct Config {
     /// Password or token of `--upstream-cache-username`.
     #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE_PASSWORD", hide_env_values = true)]
     pub upstream_cache_password: Option<String>,
+
+    /// Seconds an upstream project page is reused before it is asked for again (revalidated
+    /// with `If-None-Match` / `If-Modified-Since` when upstream gave an `ETag` or
+    /// `Last-Modified`; 0: every time). With `--upstream-cache`, the last page is also what
+    /// is served, stale, while upstream fails.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_PAGE_TTL", default_value_t = 30)]
+    pub upstream_page_ttl: u64,
 
     /// Send requests to upstream indexes through this HTTP proxy
     /// (`http://user:password@proxy.internal:3128`). None: they go directly, whatever
@@ -563,12 +575,14 @@ impl Config {
             upstream_files: UpstreamFiles::Link,
             upstream_proxy: None,
             upstream_cache: Vec::new(),
+            upstream_page_ttl: 30,
             upstream_cache_username: None,
             upstream_cache_password: None,
             trusted_publishers: None,
             oidc_audience: "oci-pypi".to_owned(),
             token_secret_file: None,
             upload_token_lifetime: 900,
+            webhooks: None,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
             otlp_endpoint: None,

@@ -30,6 +30,8 @@ pub struct FileDownload {
     pub content_length: Option<u64>,
     /// `Content-Range` of a 206 or 416.
     pub content_range: Option<String>,
+    /// Served from a pull-through cache while its upstream fails.
+    pub stale: bool,
     /// The bytes; a whole-file body ends with an error if they do not hash to the recorded
     /// sha256, so the client sees a failed download rather than wrong bytes.
     pub body: Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>,
@@ -192,6 +194,7 @@ impl Index {
             blob.body
         };
         Ok(FileDownload {
+            stale: false,
             sha256: file.sha256.clone(),
             content_type: content_type(&file.filename),
             status: blob.status,
@@ -249,6 +252,7 @@ pub(super) async fn local_metadata(
         .ok_or_else(not_found)?;
     let whole = blob.status == 200 && !request.head;
     Ok(FileDownload {
+        stale: false,
         sha256: sha256.clone(),
         content_type: METADATA_CONTENT_TYPE,
         status: blob.status,

@@ -14,6 +14,7 @@ mod error;
 mod inspect;
 mod listing;
 mod local_access;
+mod notify;
 mod page;
 mod promote;
 mod prune;
@@ -43,12 +44,16 @@ pub use registries::RegistryPolicy;
 pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
 pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
 
+use crate::events::Events;
 use crate::layout::Namespace;
 use crate::net::{Origin, Secret};
 use crate::packaging::{DistFilename, PackagingError, ProjectName, Version};
 use crate::storage::Store;
 use crate::storage::registry::{RegistryAuth, RegistryClient};
 use crate::telemetry::Metrics;
+
+/// How long webhook deliveries under way are waited for at shutdown.
+const EVENTS_DRAIN: Duration = Duration::from_secs(10);
 
 /// Who is asking: the credentials of the request, if any.
 #[derive(Debug, Clone, Default)]
@@ -146,6 +151,8 @@ pub struct IndexOptions {
     pub local_access: Arc<LocalAccess>,
     /// Upstream indexes for names a namespace does not have.
     pub upstreams: Upstreams,
+    /// Where the changes made are told (webhooks), once made.
+    pub events: Events,
 }
 
 /// What the server does with per-project listing documents (docs/design.md, "Listing
@@ -194,9 +201,11 @@ impl Index {
         }
     }
 
-    /// Waits for the listing documents being written in the background (at shutdown).
+    /// Waits for the listing documents being written in the background (at shutdown), and
+    /// for the webhook deliveries under way, at most `EVENTS_DRAIN` for those.
     pub async fn finish_background_work(&self) {
         self.documents.finish().await;
+        self.options.events.finish(EVENTS_DRAIN).await;
     }
 
     /// The configured options.

@@ -36,6 +36,7 @@ mod upload_inspection;
 mod upstream;
 mod upstream_cache;
 mod urls;
+mod webhooks;
 
 /// Instantiates an `async fn scenario(mode: AuthMode) -> anyhow::Result<()>` as one test per
 /// registry auth mode: `scenario::anonymous`, `scenario::htpasswd`, `scenario::token`.
