@@ -19,6 +19,8 @@
 //! - [`publishing`]: trusted publishing: trust policies, OIDC token verification, and the
 //!   short-lived upload tokens exchanged for them (used by `http`, uses `storage` types).
 //! - [`upstream`]: the client of upstream Python indexes (PyPI and others).
+//! - [`events`]: what changed (uploads, yanks, deletes, promotions), told to the operator's
+//!   webhooks after the change, signed, retried, never delaying it.
 //! - [`server`]: the connection loop (HTTP/1.1 and HTTP/2, header and body timeouts,
 //!   graceful shutdown).
 //! - [`app`]: assembles the server from the configuration; [`commands`]: one-off commands
@@ -41,7 +43,7 @@
 //! config
 //! http, server
 //! index, publishing
-//! layout, upstream
+//! layout, upstream, events
 //! packaging, storage
 //! telemetry
 //! net
@@ -52,6 +54,7 @@
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod index;
 pub mod layout;

@@ -266,6 +266,19 @@ fn add_slash(uri: &http::Uri) -> Response {
     response
 }
 
+/// The `Warning` of a page or file served from a pull-through cache while its upstream fails
+/// (RFC 7234 section 5.5.1, warn-code 110).
+pub const STALE_WARNING: &str =
+    "110 oci-pypi \"Response is Stale: the upstream index is unavailable\"";
+
+/// Marks `response` as served stale.
+fn warn_stale(response: &mut axum::response::Response) {
+    response.headers_mut().insert(
+        http::header::WARNING,
+        http::HeaderValue::from_static(STALE_WARNING),
+    );
+}
+
 /// Whether an `If-None-Match` value lists `etag`, compared weakly (RFC 9110 section 13.1.2:
 /// a `W/` prefix is ignored).
 fn lists_etag(condition: &str, etag: &str) -> bool {

@@ -27,6 +27,19 @@ pub enum IndexError {
     /// The namespace's upstream index failed.
     #[error(transparent)]
     Upstream(#[from] crate::upstream::UpstreamError),
+    /// An upstream file whose bytes do not hash to the sha256 its upstream page gives: not
+    /// served, not cached.
+    #[error(
+        "upstream sent `{filename}` with sha256 `{computed}`, not the `{expected}` its page lists"
+    )]
+    UpstreamFileMismatch {
+        /// The filename.
+        filename: String,
+        /// The sha256 upstream's page gives.
+        expected: String,
+        /// The sha256 of the bytes received.
+        computed: String,
+    },
     /// The project has no releases in this namespace.
     #[error("project `{project}` was not found in `{namespace}`")]
     ProjectNotFound {

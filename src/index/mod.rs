@@ -14,9 +14,11 @@ mod error;
 mod inspect;
 mod listing;
 mod local_access;
+mod notify;
 mod page;
 mod promote;
 mod publisher;
+mod pull_through;
 mod registries;
 mod snapshot;
 mod stripes;
@@ -37,14 +39,18 @@ pub use promote::{Promotion, PromotionReport};
 pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;
 pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
-pub use upstreams::{Listing, UpstreamRoute, Upstreams};
+pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
 
+use crate::events::Events;
 use crate::layout::Namespace;
 use crate::net::{Origin, Secret};
 use crate::packaging::{DistFilename, PackagingError, ProjectName, Version};
 use crate::storage::Store;
 use crate::storage::registry::{RegistryAuth, RegistryClient};
 use crate::telemetry::Metrics;
+
+/// How long webhook deliveries under way are waited for at shutdown.
+const EVENTS_DRAIN: Duration = Duration::from_secs(10);
 
 /// Who is asking: the credentials of the request, if any.
 #[derive(Debug, Clone, Default)]
@@ -142,6 +148,8 @@ pub struct IndexOptions {
     pub local_access: Arc<LocalAccess>,
     /// Upstream indexes for names a namespace does not have.
     pub upstreams: Upstreams,
+    /// Where the changes made are told (webhooks), once made.
+    pub events: Events,
 }
 
 /// What the server does with per-project listing documents (docs/design.md, "Listing
@@ -167,6 +175,7 @@ pub struct Index {
     uploads: Arc<UploadSlots>,
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
+    flights: Arc<pull_through::Flights>,
     metrics: Arc<Metrics>,
 }
 
@@ -184,13 +193,16 @@ impl Index {
                 options.listing_cache_memory,
             )),
             documents: Arc::default(),
+            flights: Arc::default(),
             options: Arc::new(options),
         }
     }
 
-    /// Waits for the listing documents being written in the background (at shutdown).
+    /// Waits for the listing documents being written in the background (at shutdown), and
+    /// for the webhook deliveries under way, at most `EVENTS_DRAIN` for those.
     pub async fn finish_background_work(&self) {
         self.documents.finish().await;
+        self.options.events.finish(EVENTS_DRAIN).await;
     }
 
     /// The configured options.

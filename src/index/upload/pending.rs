@@ -11,6 +11,7 @@ use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
 use super::{UploadOutcome, now_rfc3339};
+use crate::events::EventKind;
 use crate::index::inspect::{self, Sample};
 use crate::index::update::{Plan, read_release, update_release};
 use crate::index::{Caller, Index, IndexError, Location};
@@ -247,6 +248,18 @@ impl PendingUpload {
             size = self.size,
             "stored `{}`",
             self.filename
+        );
+        let (size, filename) = (self.size, self.filename.to_string());
+        self.index.notify(
+            &self.location,
+            EventKind::Upload,
+            (self.filename.name(), &version.to_string()),
+            |event| {
+                event
+                    .with_files(vec![filename])
+                    .with_detail("sha256", digest.hex())
+                    .with_detail("size", size)
+            },
         );
         Ok(UploadOutcome::Created)
     }
