@@ -2,15 +2,17 @@
 //! and copying a whole namespace (how a local store moves to a registry).
 
 use crate::config::{
-    BackfillArgs, Command, Config, CopyNamespaceArgs, Ends, ProjectStatusArgs, PromoteArgs,
-    PruneArgs,
+    BackfillArgs, Command, Config, CopyNamespaceArgs, Ends, MirrorArgs, ProjectStatusArgs,
+    PromoteArgs, PruneArgs,
 };
 use crate::index::{
     BackfillReport, Caller, Index, IndexError, Location, Promotion, PromotionReport,
     RetentionPolicy, glob,
 };
 use crate::net::Secret;
-use crate::packaging::{ProjectName, ProjectStatus, StatusMarker};
+use crate::packaging::{
+    ProjectName, ProjectStatus, Requirement, StatusMarker, Target, parse_requirements_file,
+};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,11 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
         Command::ProjectStatus(args) => return set_status(index, args).await,
         Command::Prune(args) => {
             let report = prune(index, args).await;
+            index.finish_background_work().await;
+            return report;
+        }
+        Command::Mirror(args) => {
+            let report = mirror(index, args).await;
             index.finish_background_work().await;
             return report;
         }
@@ -248,6 +255,39 @@ async fn prune(index: &Index, args: &PruneArgs) -> Result<String, CommandError> 
 }
 
 /// `<registry>/<namespace>` → a location.
+async fn mirror(index: &Index, args: &MirrorArgs) -> Result<String, CommandError> {
+    let location = locate(index, &args.namespace)?;
+    let caller = caller(args.username.as_ref(), args.password.as_ref());
+    let mut requirements = Vec::new();
+    for path in &args.requirement_files {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            CommandError::Argument(format!("requirements file `{}`: {error}", path.display()))
+        })?;
+        requirements.extend(
+            parse_requirements_file(&text).map_err(|e| CommandError::Argument(e.to_string()))?,
+        );
+    }
+    for text in &args.requirements {
+        requirements
+            .push(Requirement::parse(text).map_err(|e| CommandError::Argument(e.to_string()))?);
+    }
+    if requirements.is_empty() {
+        return Err(CommandError::Argument(
+            "nothing to mirror: give requirements or `-r <file>`".to_owned(),
+        ));
+    }
+    let mut targets = Vec::new();
+    for python in &args.pythons {
+        for platform in &args.platforms {
+            targets.push(Target::new(python, platform).map_err(CommandError::Argument)?);
+        }
+    }
+    let report = index
+        .mirror(&caller, &location, &requirements, &targets)
+        .await?;
+    Ok(serde_json::to_string_pretty(&report).unwrap_or_default())
+}
+
 fn locate(index: &Index, text: &str) -> Result<Location, CommandError> {
     let (registry, namespace) = text.trim_matches('/').split_once('/').ok_or_else(|| {
         CommandError::Argument(format!(

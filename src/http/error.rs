@@ -86,6 +86,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::Layout(_) => StatusCode::BAD_REQUEST,
         E::Storage(storage) => storage_status(storage),
         E::RegistryNotAllowed { .. } => StatusCode::FORBIDDEN,
+        E::NoUpstreamCache { .. } => StatusCode::BAD_REQUEST,
         E::ProjectNotFound { .. } | E::VersionNotFound { .. } | E::FileNotFound { .. } => {
             StatusCode::NOT_FOUND
         }

@@ -40,6 +40,7 @@ pub use page::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
 pub use prune::{PruneReport, RetentionPolicy, glob};
 pub use publisher::PublisherGrant;
+pub use pull_through::MirrorReport;
 pub use registries::RegistryPolicy;
 pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
 pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};

@@ -141,6 +141,23 @@ fn prefix_matches(prefix: &Version, candidate: &Version) -> bool {
     prefix.epoch() == candidate.epoch() && padded(candidate.release(), wanted.len()) == wanted
 }
 
+impl std::fmt::Display for Specifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let symbol = OPERATORS
+            .iter()
+            .find(|(_, operator)| *operator == self.operator)
+            .map_or("", |(symbol, _)| symbol);
+        write!(f, "{symbol}{}", self.version)
+    }
+}
+
+impl std::fmt::Display for Specifiers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let clauses: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&clauses.join(","))
+    }
+}
+
 /// A list of clauses, all of which must hold (`>=1.0,<2`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Specifiers(Vec<Specifier>);
@@ -566,6 +583,10 @@ mod tests {
                 "{candidate} in {specifiers}"
             );
         }
+        assert_eq!(
+            Specifiers::parse(" >=1.0, <2 ").unwrap().to_string(),
+            ">=1.0,<2"
+        );
         assert!(Specifiers::parse(">=x").is_err());
         assert!(Specifiers::parse(">=1.*").is_err());
         assert!(Specifiers::parse("1.0").is_err());

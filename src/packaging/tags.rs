@@ -16,6 +16,16 @@ pub struct Target {
     platform: String,
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Python {}.{} on {}",
+            self.major, self.minor, self.platform
+        )
+    }
+}
+
 impl Target {
     /// A target from `3.12` and a platform tag.
     ///
