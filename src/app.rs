@@ -199,7 +199,8 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
             namespace,
             index: Arc::new(
                 UpstreamIndex::new(url.trim(), config.upstream_proxy.as_deref())
-                    .map_err(|e| bad(&e.to_string()))?,
+                    .map_err(|e| bad(&e.to_string()))?
+                    .with_page_ttl(std::time::Duration::from_secs(config.upstream_page_ttl)),
             ),
         });
     }

@@ -212,6 +212,13 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE_PASSWORD", hide_env_values = true)]
     pub upstream_cache_password: Option<String>,
 
+    /// Seconds an upstream project page is reused before it is asked for again (revalidated
+    /// with `If-None-Match` / `If-Modified-Since` when upstream gave an `ETag` or
+    /// `Last-Modified`; 0: every time). With `--upstream-cache`, the last page is also what
+    /// is served, stale, while upstream fails.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_PAGE_TTL", default_value_t = 30)]
+    pub upstream_page_ttl: u64,
+
     /// Send requests to upstream indexes through this HTTP proxy
     /// (`http://user:password@proxy.internal:3128`). None: they go directly, whatever
     /// `HTTP_PROXY`, `HTTPS_PROXY` or `ALL_PROXY` say (no client of this server reads those).
@@ -292,6 +299,14 @@ pub enum Command {
     /// Extract and store the core metadata (PEP 658) of files stored without it (older
     /// uploads, PyOCI's), so that installers can resolve without downloading them.
     BackfillMetadata(BackfillArgs),
+    /// Set a project's status (PEP 792): `active`, `archived` (no new uploads), `quarantined`
+    /// (no uploads, no files offered) or `deprecated`, with an optional reason.
+    ProjectStatus(ProjectStatusArgs),
+    /// Delete old releases by policy: keep the newest N (`--keep-last`) and/or those uploaded
+    /// in the last D days (`--keep-days`), among the versions matching `--versions` /
+    /// `--prereleases-only`; never a project's only release, never a release yanked with a
+    /// reason unless `--include-yanked-with-reason`. `--dry-run` lists what it would delete.
+    Prune(PruneArgs),
     /// Exit 0 when the server configured by the same settings (host, port, subpath) answers
     /// `GET /health` with 200 within 3 s, 1 otherwise: a container health check that needs no
     /// shell and no curl.
@@ -395,6 +410,64 @@ pub struct BackfillArgs {
     /// Output format.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `oci-pypi project-status`.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectStatusArgs {
+    /// Where: `<registry>/<namespace>` as in index URLs.
+    #[arg(long)]
+    pub namespace: String,
+    /// The project.
+    #[arg(long)]
+    pub project: String,
+    /// `active`, `archived`, `quarantined` or `deprecated`.
+    #[arg(long)]
+    pub status: String,
+    /// Why, shown to users by installers that read it.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Username for the registry.
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token for the registry.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+/// `oci-pypi prune`.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// Where: `<registry>/<namespace>` as in index URLs.
+    #[arg(long)]
+    pub namespace: String,
+    /// Only projects whose normalized name matches this glob (`*`, `?`); default: every project.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Keep the newest N matching releases (PEP 440 order).
+    #[arg(long)]
+    pub keep_last: Option<usize>,
+    /// Keep the matching releases uploaded in the last D days.
+    #[arg(long)]
+    pub keep_days: Option<u64>,
+    /// Only versions matching this glob may be deleted (repeat for several; `*.dev*`).
+    #[arg(long = "versions")]
+    pub versions: Vec<String>,
+    /// Only pre-releases and dev releases may be deleted.
+    #[arg(long)]
+    pub prereleases_only: bool,
+    /// Delete releases yanked with a reason too (kept otherwise).
+    #[arg(long)]
+    pub include_yanked_with_reason: bool,
+    /// List what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Username for the registry.
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token for the registry.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
 }
 
 /// Where a command reads from and writes to, and with which credentials.
@@ -616,6 +689,7 @@ impl Config {
             upstream_files: UpstreamFiles::Link,
             upstream_proxy: None,
             upstream_cache: Vec::new(),
+            upstream_page_ttl: 30,
             upstream_cache_username: None,
             upstream_cache_password: None,
             trusted_publishers: None,

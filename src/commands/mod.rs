@@ -7,6 +7,7 @@
 //! exit code 1 (clap's usage errors exit 2).
 
 mod health;
+mod lifecycle;
 mod manage;
 mod promote;
 
@@ -93,6 +94,8 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
         Command::BackfillMetadata(args) => manage::backfill(index, args)
             .await
             .map(|r| r.render(args.output)),
+        Command::ProjectStatus(args) => lifecycle::set_status(index, args).await,
+        Command::Prune(args) => lifecycle::prune(index, args).await,
         Command::Healthcheck => return health::healthcheck(config).await,
     };
     // The listing documents of what changed are brought up to date, and the webhooks told,

@@ -78,6 +78,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         | E::DigestAfterContent { .. }
         | E::MissingContent
         | E::EmptyFile { .. }
+        | E::ProjectClosed { .. }
         | E::InvalidDistribution { .. }
         | E::BodyIncomplete(_)
         | E::BadForm(_) => StatusCode::BAD_REQUEST,
@@ -93,6 +94,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::Retired(_) => StatusCode::GONE,
         E::Contended { .. } | E::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         E::Upstream(crate::upstream::UpstreamError::BadUrl(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        E::Upstream(crate::upstream::UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
         E::Upstream(_) | E::UpstreamFileMismatch { .. } => StatusCode::BAD_GATEWAY,
         E::PublisherNamespace { .. }
         | E::PublisherProject { .. }
@@ -238,6 +240,27 @@ mod tests {
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+    }
+
+    #[test]
+    fn upstream_failures_are_gateway_errors_with_their_reason() {
+        let mismatch = ApiError::Index(IndexError::UpstreamFileMismatch {
+            filename: "a-1.0-py3-none-any.whl".to_owned(),
+            expected: "aa".to_owned(),
+            computed: "bb".to_owned(),
+        });
+        assert_eq!(mismatch.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            mismatch.to_string(),
+            "upstream sent `a-1.0-py3-none-any.whl` with sha256 `bb`, not the `aa` its page lists"
+        );
+        let status = ApiError::Index(IndexError::Upstream(
+            crate::upstream::UpstreamError::Status {
+                url: "https://pypi.example/simple/".to_owned(),
+                status: 503,
+            },
+        ));
+        assert_eq!(status.status(), StatusCode::BAD_GATEWAY);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod origin;
 mod pages;
 mod promote;
 pub mod route;
+mod status;
 mod upload;
 mod yank;
 
@@ -157,6 +158,9 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
         Route::Yank(scope, project, target) => {
             yank::yank(state, &caller, &scope, &project, &target, request).await
         }
+        Route::Status(scope, project) => {
+            status::set_status(state, &caller, &scope, &project, request).await
+        }
         Route::ReleasesJson(scope, project) => {
             pages::releases_json(state, &caller, &scope, &project, &raw_path, &headers).await
         }
@@ -264,6 +268,19 @@ fn add_slash(uri: &http::Uri) -> Response {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
+}
+
+/// The `Warning` of a page or file served from a pull-through cache while its upstream fails
+/// (RFC 7234 section 5.5.1, warn-code 110).
+pub const STALE_WARNING: &str =
+    "110 oci-pypi \"Response is Stale: the upstream index is unavailable\"";
+
+/// Marks `response` as served stale.
+fn warn_stale(response: &mut axum::response::Response) {
+    response.headers_mut().insert(
+        http::header::WARNING,
+        http::HeaderValue::from_static(STALE_WARNING),
+    );
 }
 
 /// Whether an `If-None-Match` value lists `etag`, compared weakly (RFC 9110 section 13.1.2:

@@ -181,7 +181,7 @@ impl Index {
                     "serving the cached page of `{project}`: {error}"
                 );
                 self.metrics.record_upstream_cache("stale_page");
-                Ok(Listing::Local(page))
+                Ok(Listing::Cached(page))
             }
             Err(IndexError::ProjectNotFound { .. }) => Err(error.into()),
             Err(other) => Err(other),
@@ -219,9 +219,15 @@ impl Index {
         let repository = layout::repository(cache, project)?;
         if let Some(stored) = stored_file(store.as_ref(), &repository, &parsed).await? {
             if !metadata || stored.core_metadata.is_some() {
-                self.metrics.record_upstream_cache("hit");
+                let stale = route.index.is_failing();
+                self.metrics
+                    .record_upstream_cache(if stale { "stale_file" } else { "hit" });
                 let wanted = (metadata, request);
-                return self.serve_stored(&store, &repository, stored, wanted).await;
+                let download = self.serve_stored(&store, &repository, stored, wanted);
+                return download.await.map(|mut download| {
+                    download.stale = stale;
+                    download
+                });
             }
         }
         let page = route.index.project(project).await?.ok_or_else(not_found)?;
@@ -371,6 +377,7 @@ impl Index {
             receiver.recv().await.map(|chunk| (chunk, receiver))
         });
         Ok(FileDownload {
+            stale: false,
             sha256,
             content_type,
             status: 200,

@@ -16,7 +16,7 @@ use super::{Caller, Index, IndexError, Location, ProjectPage, Target};
 use crate::layout::Namespace;
 use crate::packaging::{CoreMetadataRef, ProjectName, SimpleFile};
 use crate::storage::{ByteStream, StorageError};
-use crate::upstream::{NameFilter, UpstreamIndex, UpstreamProject};
+use crate::upstream::{NameFilter, PageLookup, UpstreamIndex, UpstreamProject};
 
 /// A namespace's upstream index.
 #[derive(Debug, Clone)]
@@ -70,7 +70,12 @@ pub enum Listing {
         page: Arc<UpstreamProject>,
         /// Whether its files are served through this server.
         proxied: bool,
+        /// Upstream failed: this is the page it gave last (pull-through cache).
+        stale: bool,
     },
+    /// Upstream failed and its page was never fetched by this process: what the namespace's
+    /// pull-through cache holds of the project (stale).
+    Cached(Arc<ProjectPage>),
 }
 
 /// Core metadata that is not advertised.
@@ -115,21 +120,35 @@ impl Index {
         let Some(route) = self.upstream_route(location, project) else {
             return local.map(Listing::Local);
         };
-        let page = match (route.index.project(project).await, &route.cache) {
-            (Ok(page), _) => page,
-            (Err(error), Some(cache)) => {
-                return self
-                    .cached_listing(caller, route, cache, project, error)
-                    .await;
-            }
-            (Err(error), None) => return Err(error.into()),
+        let proxied = self.options.upstreams.proxy_files || route.cache.is_some();
+        let lookup = match &route.cache {
+            Some(_) => route.index.project_or_stale(project).await,
+            None => route.index.project(project).await.map(PageLookup::Fresh),
         };
-        match page {
-            Some(page) => Ok(Listing::Upstream {
+        match (lookup, &route.cache) {
+            (Ok(PageLookup::Fresh(Some(page))), _) => Ok(Listing::Upstream {
                 page,
-                proxied: self.options.upstreams.proxy_files || route.cache.is_some(),
+                proxied,
+                stale: false,
             }),
-            None => local.map(Listing::Local),
+            (Ok(PageLookup::Fresh(None)), _) => local.map(Listing::Local),
+            (Ok(PageLookup::Stale(page, error)), _) => {
+                tracing::warn!(
+                    project.name = %project,
+                    "serving the last page of `{project}` fetched from upstream: {error}"
+                );
+                self.metrics.record_upstream_cache("stale_page");
+                Ok(Listing::Upstream {
+                    page,
+                    proxied,
+                    stale: true,
+                })
+            }
+            (Err(error), Some(cache)) => {
+                self.cached_listing(caller, route, cache, project, error)
+                    .await
+            }
+            (Err(error), None) => Err(error.into()),
         }
     }
 
@@ -233,6 +252,7 @@ impl Index {
             })
         }));
         Ok(FileDownload {
+            stale: false,
             content_type,
             status: download.status,
             redirect: None,

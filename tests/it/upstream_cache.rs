@@ -20,10 +20,20 @@ fn cache_repository(env: &TestEnv, project: &str) -> String {
 
 /// Configures `upstream` as the namespace's upstream, with the cache on.
 async fn cache_upstream(env: &mut TestEnv, upstream: String) -> anyhow::Result<()> {
+    cache_upstream_with(env, upstream, |_| {}).await
+}
+
+/// Like [`cache_upstream`], with a chance to change more settings.
+async fn cache_upstream_with(
+    env: &mut TestEnv,
+    upstream: String,
+    configure: impl FnOnce(&mut oci_pypi::config::Config),
+) -> anyhow::Result<()> {
     let place = format!("{}/{}", env.segment(), env.namespace);
     env.reconfigure(|config| {
         config.upstreams = vec![format!("{place}={upstream}")];
         config.upstream_cache = vec![place];
+        configure(config);
     })
     .await
 }
@@ -163,6 +173,8 @@ async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
         "{:?}",
         upstream.all_requests()
     );
+    // One page fetch too: concurrent lookups of a page wait for the one in progress.
+    assert_eq!(upstream.requests("/simple/popular/"), 1);
 
     // From the registry now: no more upstream fetches.
     for _ in 0..3 {
@@ -305,4 +317,97 @@ async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
         .unwrap_or_default();
     assert!(tags.is_empty(), "{tags:?}");
     Ok(())
+}
+
+/// Upstream pages are revalidated (`If-None-Match`); while upstream is down, the last page and
+/// the cached files are served with a `Warning` and counted, files never cached are answered
+/// 502 with the reason; after a restart the page comes from the cache itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    let old = DistSpec::new("flaky", "1.0");
+    let new = DistSpec::new("flaky", "2.0");
+    let old_wheel = env.sandbox.wheel_into(&old, &public).await?;
+    env.sandbox.wheel_into(&new, &public).await?;
+    let upstream = StaticIndex::start(&public)?;
+    cache_upstream_with(&mut env, upstream.url(), |config| {
+        config.upstream_page_ttl = 0
+    })
+    .await?;
+
+    let page_path = format!("{}/flaky/", env.base_path());
+    let page = |env: &TestEnv| {
+        env.http(Method::GET, &page_path, false)
+            .header("accept", "application/vnd.pypi.simple.v1+json")
+            .send()
+    };
+    for _ in 0..2 {
+        let response = page(&env).await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get("warning").is_none());
+        let json: Value = response.json().await?;
+        assert_eq!(json["versions"], serde_json::json!(["1.0", "2.0"]));
+    }
+    assert_eq!(upstream.requests("/simple/flaky/"), 2);
+    assert_eq!(upstream.requests("304 /simple/flaky/"), 1, "revalidated");
+    let old_url = format!("{page_path}{}", old.wheel_filename());
+    let new_url = format!("{page_path}{}", new.wheel_filename());
+    let response = env.http(Method::GET, &old_url, false).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await? == std::fs::read(&old_wheel)?);
+
+    drop(upstream);
+    let response = page(&env).await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let warning = response.headers().get("warning").context("no warning")?;
+    assert!(warning.to_str()?.starts_with("110 "), "{warning:?}");
+    let json: Value = response.json().await?;
+    assert_eq!(json["versions"], serde_json::json!(["1.0", "2.0"]));
+    let response = env.http(Method::GET, &old_url, false).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("warning").is_some());
+    assert!(response.bytes().await? == std::fs::read(&old_wheel)?);
+    let response = env.http(Method::GET, &new_url, false).send().await?;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let reason = response.text().await?;
+    assert!(reason.contains("unreachable"), "{reason}");
+    let metrics = env
+        .http(Method::GET, "/metrics", false)
+        .send()
+        .await?
+        .text()
+        .await?;
+    for event in ["stale_page", "stale_file"] {
+        let series = format!("oci_pypi_upstream_cache_total{{event=\"{event}\"}} 1");
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
+
+    // A new process knows no page: the cache's own, with what it holds, and pip installs it.
+    let place = format!("{}/{}", env.segment(), env.namespace);
+    let gone = format!("http://127.0.0.1:{}/simple/", free_port()?);
+    cache_upstream_with(&mut env, gone, |config| config.upstream_cache = vec![place]).await?;
+    let response = page(&env).await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("warning").is_some());
+    let json: Value = response.json().await?;
+    assert_eq!(json["versions"], serde_json::json!(["1.0"]));
+    let (out, target) = env
+        .sandbox
+        .pip_install_with(&env.index_url(), &["flaky"], &["--no-cache-dir"])
+        .await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &old.module()).await?,
+        "1.0"
+    );
+    Ok(())
+}
+
+/// A loopback port nothing listens on.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

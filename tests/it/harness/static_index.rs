@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -58,7 +58,8 @@ impl StaticIndex {
         format!("http://{}/simple/", self.server.address())
     }
 
-    /// Requests made for `path` (`/simple/demo/`, `/files/demo-1.0-py3-none-any.whl`).
+    /// Requests made for `path` (`/simple/demo/`, `/files/demo-1.0-py3-none-any.whl`); those
+    /// of pages answered 304 are also counted under `304 /simple/demo/`.
     pub fn requests(&self, path: &str) -> usize {
         let knobs = self.shared.knobs.lock().unwrap();
         knobs.requests.get(path).copied().unwrap_or(0)
@@ -120,7 +121,11 @@ fn normalize(name: &str) -> String {
     out
 }
 
-async fn page(State(shared): State<Shared>, UrlPath(project): UrlPath<String>) -> Response {
+async fn page(
+    State(shared): State<Shared>,
+    UrlPath(project): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
     count(&shared, format!("/simple/{project}/"));
     let wanted = normalize(&project);
     let yanked = shared.knobs.lock().unwrap().yanked.clone();
@@ -155,14 +160,30 @@ async fn page(State(shared): State<Shared>, UrlPath(project): UrlPath<String>) -
     if files.is_empty() {
         return StatusCode::NOT_FOUND.into_response();
     }
+    files.sort_by_key(|file| file["filename"].as_str().map(str::to_owned));
     let body = json!({
         "meta": { "api-version": "1.1" },
         "name": wanted,
         "files": files,
-    });
+    })
+    .to_string();
+    let etag = format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())));
+    let revalidated = headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|value| value.as_bytes() == etag.as_bytes());
+    if revalidated {
+        count(&shared, format!("304 /simple/{project}/"));
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
     (
-        [(header::CONTENT_TYPE, "application/vnd.pypi.simple.v1+json")],
-        body.to_string(),
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.pypi.simple.v1+json".to_owned(),
+            ),
+            (header::ETAG, etag),
+        ],
+        body,
     )
         .into_response()
 }
