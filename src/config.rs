@@ -202,6 +202,12 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE", value_delimiter = ',')]
     pub upstream_cache: Vec<String>,
 
+    /// The most bytes of upstream files each namespace's pull-through cache keeps (`20GiB`;
+    /// 0: no limit). Past it, the files used least recently (by this process; the others
+    /// first) are evicted; published files never are. Larger files are served, not kept.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE_MAX_SIZE", default_value = "0", value_parser = parse_size)]
+    pub upstream_cache_max_size: u64,
+
     /// Username the pull-through cache writes to the registry with (with
     /// `--upstream-cache-password`). None: each request's own credentials, so that only
     /// callers allowed to push fill the cache.
@@ -689,6 +695,7 @@ impl Config {
             upstream_files: UpstreamFiles::Link,
             upstream_proxy: None,
             upstream_cache: Vec::new(),
+            upstream_cache_max_size: 0,
             upstream_page_ttl: 30,
             upstream_cache_username: None,
             upstream_cache_password: None,
