@@ -31,7 +31,7 @@ pub use metadata::{
     CAPTURE_LIMIT, CoreMetadata, MAX_INFLATE_RATIO, MAX_METADATA_SIZE, MIN_INFLATE_ALLOWANCE,
     MetadataCapture, MetadataError, SdistReader, inspect_sdist, inspect_wheel,
 };
-pub use name::ProjectName;
+pub use name::{NamePattern, ProjectName};
 pub use requirement::{
     Environment, Marker, Requirement, RequirementError, Specifiers, parse_requirements_file,
 };

@@ -561,7 +561,7 @@ async fn mirror_prefetches_a_closure_for_offline_installs() -> anyhow::Result<()
 
     let place = format!("{}/{}", env.segment(), env.namespace);
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
-        .args(["mirror", "--namespace", &place, "mirrored-app"])
+        .args(["mirror", "--json", "--namespace", &place, "mirrored-app"])
         .args(["--python", &python, "--platform"])
         .arg(format!("manylinux_2_28_{arch}"))
         .env("OCI_PYPI_REGISTRIES", env.registry.origin())
