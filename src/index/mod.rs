@@ -8,6 +8,7 @@
 mod backfill;
 mod cache;
 mod delete;
+mod details;
 mod document;
 mod download;
 mod error;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use backfill::BackfillReport;
+pub use details::MAX_DETAILS_SIZE;
 pub use download::{FileDownload, FileRequest, Wanted};
 pub use error::IndexError;
 pub use local_access::{LocalAccess, LocalUse};
@@ -164,6 +166,7 @@ pub struct Index {
     locks: Arc<upload::ReleaseLocks>,
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
+    details: Arc<details::DetailsCache>,
     metrics: Arc<Metrics>,
 }
 
@@ -180,6 +183,7 @@ impl Index {
                 options.listing_cache_memory,
             )),
             documents: Arc::default(),
+            details: Arc::default(),
             options: Arc::new(options),
         }
     }
