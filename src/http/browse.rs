@@ -96,10 +96,18 @@ pub async fn project(
         registry: scope.registry.clone(),
         namespace: format!("{}/{project}", scope.namespace),
     };
-    match namespace(state, caller, &whole, (uri, headers)).await {
-        Ok(response) => Ok(response),
-        Err(_) => Err(missing.into()),
+    let has_projects = match state.index.locate(&whole.registry, &whole.namespace) {
+        Ok(location) => state
+            .index
+            .project_list(caller, &location)
+            .await
+            .is_ok_and(|projects| !projects.is_empty()),
+        Err(_) => false,
+    };
+    if !has_projects {
+        return Err(missing.into());
     }
+    namespace(state, caller, &whole, (uri, headers)).await
 }
 
 fn place(scope: &Scope) -> Place {

@@ -34,6 +34,7 @@ mod trusted_publishing;
 mod upload_inspection;
 mod upstream;
 mod urls;
+mod web_ui;
 
 /// Instantiates an `async fn scenario(mode: AuthMode) -> anyhow::Result<()>` as one test per
 /// registry auth mode: `scenario::anonymous`, `scenario::htpasswd`, `scenario::token`.

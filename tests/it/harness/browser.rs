@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 /// The key of an element reference in WebDriver answers.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735b4cbd2f";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A browser session; the driver (and its browser) end when it is dropped.
 pub struct Browser {
@@ -102,7 +102,12 @@ impl Browser {
         })
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
+    async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let request = self.client.request(method.clone(), url);
         let request = if method == reqwest::Method::GET {
@@ -128,7 +133,9 @@ impl Browser {
 
     /// The URL of the current page.
     pub async fn url(&self) -> anyhow::Result<String> {
-        let value = self.command(reqwest::Method::GET, "/url", Value::Null).await?;
+        let value = self
+            .command(reqwest::Method::GET, "/url", Value::Null)
+            .await?;
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
@@ -139,27 +146,34 @@ impl Browser {
             .command(reqwest::Method::POST, "/element", body)
             .await
             .with_context(|| format!("finding `{selector}`"))?;
-        let id = value[ELEMENT].as_str().context("no element id")?.to_owned();
+        let id = value[ELEMENT]
+            .as_str()
+            .with_context(|| format!("no element id for `{selector}` in {value}"))?
+            .to_owned();
         Ok(Element { browser: self, id })
     }
 
     /// How many elements match the CSS `selector`.
     pub async fn count(&self, selector: &str) -> anyhow::Result<usize> {
         let body = json!({ "using": "css selector", "value": selector });
-        let value = self.command(reqwest::Method::POST, "/elements", body).await?;
+        let value = self
+            .command(reqwest::Method::POST, "/elements", body)
+            .await?;
         Ok(value.as_array().map_or(0, Vec::len))
     }
 
     /// Runs `script` (a function body) in the page and returns its value.
     pub async fn run(&self, script: &str) -> anyhow::Result<Value> {
         let body = json!({ "script": script, "args": [] });
-        self.command(reqwest::Method::POST, "/execute/sync", body).await
+        self.command(reqwest::Method::POST, "/execute/sync", body)
+            .await
     }
 
     /// Runs `script`, whose last argument is the callback to call with the result.
     pub async fn run_async(&self, script: &str) -> anyhow::Result<Value> {
         let body = json!({ "script": script, "args": [] });
-        self.command(reqwest::Method::POST, "/execute/async", body).await
+        self.command(reqwest::Method::POST, "/execute/async", body)
+            .await
     }
 
     /// Grants the page a permission (`clipboard-read`, ...).
@@ -188,14 +202,19 @@ impl Element<'_> {
     /// Its rendered text.
     pub async fn text(&self) -> anyhow::Result<String> {
         let path = format!("/element/{}/text", self.id);
-        let value = self.browser.command(reqwest::Method::GET, &path, Value::Null).await?;
+        let value = self
+            .browser
+            .command(reqwest::Method::GET, &path, Value::Null)
+            .await?;
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
     /// An attribute or property value.
     pub async fn property(&self, name: &str) -> anyhow::Result<Value> {
         let path = format!("/element/{}/property/{name}", self.id);
-        self.browser.command(reqwest::Method::GET, &path, Value::Null).await
+        self.browser
+            .command(reqwest::Method::GET, &path, Value::Null)
+            .await
     }
 
     /// Clicks it.
