@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::events::{Events, EventsError};
 use crate::index::{Index, IndexOptions, ListingDocuments, LocalAccess, RegistryPolicy};
 use crate::index::{Target, UpstreamRoute, Upstreams};
 use crate::publishing::{PublishingError, TrustedPublishing};
@@ -15,7 +16,7 @@ use crate::storage::local::LocalStore;
 use crate::storage::registry::{ClientOptions, RegistryClient};
 use crate::telemetry::Metrics;
 use crate::upstream::UpstreamIndex;
-use crate::{config, http, index, layout, net, server, storage, upstream};
+use crate::{config, events, http, index, layout, net, server, storage, upstream};
 
 /// Why the application state cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum StartError {
     /// Trusted publishing: its policy file or token secret.
     #[error(transparent)]
     Publishing(#[from] PublishingError),
+    /// The webhooks file.
+    #[error(transparent)]
+    Events(#[from] EventsError),
     /// A setting that cannot be used.
     #[error("{0}")]
     Config(String),
@@ -106,6 +110,13 @@ fn build_state(
         None => None,
     };
     let upstreams = upstreams(config, &registries)?;
+    let events = match &config.webhooks {
+        Some(path) => {
+            let webhooks = events::hooks::load(path, &|name| std::env::var(name).ok())?;
+            Events::start(webhooks, Arc::clone(&metrics))?
+        }
+        None => Events::default(),
+    };
     let index = Index::new(
         client,
         Arc::clone(&metrics),
@@ -113,6 +124,7 @@ fn build_state(
             registries,
             bearer_username: config.bearer_username.clone(),
             max_upload_size: config.max_upload_size,
+            max_concurrent_uploads: config.max_concurrent_uploads,
             listing_concurrency: config.listing_concurrency.max(1),
             listing_ttl: std::time::Duration::from_secs(config.listing_cache_ttl),
             listing_cache_memory: usize::try_from(config.listing_cache_memory)
@@ -129,6 +141,7 @@ fn build_state(
             local_store,
             local_access,
             upstreams,
+            events,
         },
     );
     Ok(http::AppState {
@@ -140,7 +153,6 @@ fn build_state(
             .map(|settings| TrustedPublishing::load(&settings))
             .transpose()?
             .map(Arc::new),
-        uploads: http::UploadSlots::new(config.max_concurrent_uploads),
     })
 }
 
@@ -173,20 +185,89 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
                     .map_err(|e| bad(&e.to_string()))?,
             )
         };
+        let namespace = layout::Namespace::parse(namespace).map_err(|e| bad(&e.to_string()))?;
+        let cached = config
+            .upstream_cache
+            .iter()
+            .any(|place| same_place(place, registry, &namespace, registries));
         routes.push(UpstreamRoute {
             target,
-            namespace: layout::Namespace::parse(namespace).map_err(|e| bad(&e.to_string()))?,
+            cache: cached
+                .then(|| index::cache_namespace(&namespace))
+                .transpose()
+                .map_err(|e| bad(&e.to_string()))?,
+            namespace,
             index: Arc::new(
                 UpstreamIndex::new(url.trim(), config.upstream_proxy.as_deref())
-                    .map_err(|e| bad(&e.to_string()))?,
+                    .map_err(|e| bad(&e.to_string()))?
+                    .with_page_ttl(std::time::Duration::from_secs(config.upstream_page_ttl)),
             ),
         });
     }
+    for place in &config.upstream_cache {
+        let known = config
+            .upstreams
+            .iter()
+            .filter_map(|e| e.split_once('='))
+            .any(|(p, _)| {
+                p.trim()
+                    .trim_matches('/')
+                    .split_once('/')
+                    .is_some_and(|(r, n)| {
+                        layout::Namespace::parse(n)
+                            .is_ok_and(|n| same_place(place, r, &n, registries))
+                    })
+            });
+        if !known {
+            return Err(StartError::Config(format!(
+                "upstream cache `{}`: not one of `--upstreams` (expected `<registry>/<namespace>` of an upstream)",
+                place.escape_default()
+            )));
+        }
+    }
+    let cache_credentials = match (
+        &config.upstream_cache_username,
+        &config.upstream_cache_password,
+    ) {
+        (Some(username), Some(password)) => {
+            Some((username.clone(), net::Secret::new(password.clone())))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(StartError::Config(
+                "`--upstream-cache-username` and `--upstream-cache-password` go together"
+                    .to_owned(),
+            ));
+        }
+    };
     Ok(Upstreams {
         routes,
         names: upstream::NameFilter::new(&config.upstream_allow, &config.upstream_deny),
         proxy_files: config.upstream_files == config::UpstreamFiles::Proxy,
+        cache_credentials,
     })
+}
+
+/// Whether `place` (`<registry>/<namespace>` of `--upstream-cache`) names the registry segment
+/// `registry` and `namespace`.
+fn same_place(
+    place: &str,
+    registry: &str,
+    namespace: &layout::Namespace,
+    registries: &RegistryPolicy,
+) -> bool {
+    let Some((other_registry, other_namespace)) = place.trim().trim_matches('/').split_once('/')
+    else {
+        return false;
+    };
+    let same_registry = other_registry == registry
+        || registries
+            .resolve(other_registry)
+            .ok()
+            .zip(registries.resolve(registry).ok())
+            .is_some_and(|(a, b)| a == b);
+    same_registry
+        && layout::Namespace::parse(other_namespace).is_ok_and(|other| other == *namespace)
 }
 
 /// Serves the index on `listener` until `shutdown` completes, then stops accepting and lets

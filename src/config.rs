@@ -163,6 +163,11 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPLOAD_TOKEN_LIFETIME", default_value_t = 900)]
     pub upload_token_lifetime: u64,
 
+    /// A TOML file of webhooks told of uploads, yanks, deletes and promotions, per namespace
+    /// (signed, retried, never delaying the change); see docs/events.md. None: no webhooks.
+    #[arg(long, env = "OCI_PYPI_WEBHOOKS")]
+    pub webhooks: Option<std::path::PathBuf>,
+
     /// Upstream indexes for names a namespace does not have, as comma-separated
     /// `<registry>/<namespace>=<simple index URL>` (`ghcr.io/org=https://pypi.org/simple/`).
     /// A name the namespace has is never looked up upstream. An index URL may carry
@@ -187,6 +192,32 @@ pub struct Config {
     /// point here and the server streams them, checking their sha256).
     #[arg(long, env = "OCI_PYPI_UPSTREAM_FILES", value_enum, default_value_t = UpstreamFiles::Link)]
     pub upstream_files: UpstreamFiles,
+
+    /// Namespaces whose upstream files are kept in the registry (a pull-through cache), as
+    /// comma-separated `<registry>/<namespace>`, each one of `--upstreams`. The first request
+    /// for a file streams it from upstream while storing it, checked against upstream's
+    /// sha256, under `<namespace>/oci-pypi.cache/<project>`; later requests, and installs
+    /// while upstream is down, are served from the registry. Their files are proxied whatever
+    /// `--upstream-files` says.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE", value_delimiter = ',')]
+    pub upstream_cache: Vec<String>,
+
+    /// Username the pull-through cache writes to the registry with (with
+    /// `--upstream-cache-password`). None: each request's own credentials, so that only
+    /// callers allowed to push fill the cache.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE_USERNAME")]
+    pub upstream_cache_username: Option<String>,
+
+    /// Password or token of `--upstream-cache-username`.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE_PASSWORD", hide_env_values = true)]
+    pub upstream_cache_password: Option<String>,
+
+    /// Seconds an upstream project page is reused before it is asked for again (revalidated
+    /// with `If-None-Match` / `If-Modified-Since` when upstream gave an `ETag` or
+    /// `Last-Modified`; 0: every time). With `--upstream-cache`, the last page is also what
+    /// is served, stale, while upstream fails.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_PAGE_TTL", default_value_t = 30)]
+    pub upstream_page_ttl: u64,
 
     /// Send requests to upstream indexes through this HTTP proxy
     /// (`http://user:password@proxy.internal:3128`). None: they go directly, whatever
@@ -477,10 +508,15 @@ impl Config {
             upstream_deny: Vec::new(),
             upstream_files: UpstreamFiles::Link,
             upstream_proxy: None,
+            upstream_cache: Vec::new(),
+            upstream_page_ttl: 30,
+            upstream_cache_username: None,
+            upstream_cache_password: None,
             trusted_publishers: None,
             oidc_audience: "oci-pypi".to_owned(),
             token_secret_file: None,
             upload_token_lifetime: 900,
+            webhooks: None,
             log_level: "info".to_owned(),
             log_format: LogFormat::Text,
             otlp_endpoint: None,

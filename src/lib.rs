@@ -21,6 +21,8 @@
 //! - [`publishing`]: trusted publishing: trust policies, OIDC token verification, and the
 //!   short-lived upload tokens exchanged for them (used by `http`, uses `storage` types).
 //! - [`upstream`]: the client of upstream Python indexes (PyPI and others).
+//! - [`events`]: what changed (uploads, yanks, deletes, promotions), told to the operator's
+//!   webhooks after the change, signed, retried, never delaying it.
 //! - [`server`]: the connection loop (HTTP/1.1 and HTTP/2, header and body timeouts,
 //!   graceful shutdown).
 //! - [`app`]: assembles the server from the configuration; [`commands`]: one-off commands
@@ -44,7 +46,7 @@
 //! http, server
 //! web
 //! index, publishing
-//! layout, upstream
+//! layout, upstream, events
 //! packaging, storage
 //! telemetry
 //! net
@@ -55,6 +57,7 @@
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod index;
 pub mod layout;

@@ -43,14 +43,6 @@ pub enum ApiError {
     /// A web UI page could not be rendered.
     #[error(transparent)]
     Page(crate::web::WebError),
-    /// Every upload place is taken (`--max-concurrent-uploads`).
-    #[error(
-        "too many uploads in progress (at most {limit} at once, `--max-concurrent-uploads`); try again shortly"
-    )]
-    Busy {
-        /// The limit.
-        limit: usize,
-    },
 }
 
 impl ApiError {
@@ -66,7 +58,6 @@ impl ApiError {
             Self::TokenExchange(error) => token_exchange_status(error),
             Self::UploadToken(_) => StatusCode::UNAUTHORIZED,
             Self::CrossSite(_) => StatusCode::FORBIDDEN,
-            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Page(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,7 +67,7 @@ impl ApiError {
             Self::Index(IndexError::Storage(StorageError::RateLimited { retry_after, .. })) => {
                 Some(retry_after.unwrap_or(5))
             }
-            Self::Index(IndexError::Contended { .. }) | Self::Busy { .. } => Some(1),
+            Self::Index(IndexError::Contended { .. } | IndexError::Busy { .. }) => Some(1),
             _ => None,
         }
     }
@@ -101,7 +92,8 @@ fn index_status(error: &IndexError) -> StatusCode {
         | E::MissingContent
         | E::EmptyFile { .. }
         | E::InvalidDistribution { .. }
-        | E::BodyIncomplete(_) => StatusCode::BAD_REQUEST,
+        | E::BodyIncomplete(_)
+        | E::BadForm(_) => StatusCode::BAD_REQUEST,
         E::Layout(LayoutError::MalformedIndex { .. }) => StatusCode::BAD_GATEWAY,
         E::Layout(_) => StatusCode::BAD_REQUEST,
         E::Storage(storage) => storage_status(storage),
@@ -112,9 +104,10 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::FileExists { .. } | E::ForeignTag { .. } => StatusCode::CONFLICT,
         E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         E::Retired(_) => StatusCode::GONE,
-        E::Contended { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::Contended { .. } | E::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         E::Upstream(crate::upstream::UpstreamError::BadUrl(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-        E::Upstream(_) => StatusCode::BAD_GATEWAY,
+        E::Upstream(crate::upstream::UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+        E::Upstream(_) | E::UpstreamFileMismatch { .. } => StatusCode::BAD_GATEWAY,
         E::PublisherNamespace { .. }
         | E::PublisherProject { .. }
         | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,
@@ -259,6 +252,27 @@ mod tests {
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+    }
+
+    #[test]
+    fn upstream_failures_are_gateway_errors_with_their_reason() {
+        let mismatch = ApiError::Index(IndexError::UpstreamFileMismatch {
+            filename: "a-1.0-py3-none-any.whl".to_owned(),
+            expected: "aa".to_owned(),
+            computed: "bb".to_owned(),
+        });
+        assert_eq!(mismatch.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            mismatch.to_string(),
+            "upstream sent `a-1.0-py3-none-any.whl` with sha256 `bb`, not the `aa` its page lists"
+        );
+        let status = ApiError::Index(IndexError::Upstream(
+            crate::upstream::UpstreamError::Status {
+                url: "https://pypi.example/simple/".to_owned(),
+                status: 503,
+            },
+        ));
+        assert_eq!(status.status(), StatusCode::BAD_GATEWAY);
     }
 
     #[test]

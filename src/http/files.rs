@@ -63,14 +63,19 @@ pub async fn download(
     if let Some(range) = &file.content_range {
         builder = builder.header(header::CONTENT_RANGE, range);
     }
+    let served_stale = file.stale;
     let body = if head {
         Body::empty()
     } else {
         Body::from_stream(file.body)
     };
-    builder
+    let mut response = builder
         .body(body)
-        .map_err(|error| ApiError::BadRequest(format!("cannot build the response: {error}")))
+        .map_err(|error| ApiError::BadRequest(format!("cannot build the response: {error}")))?;
+    if served_stale {
+        super::warn_stale(&mut response);
+    }
+    Ok(response)
 }
 
 /// 304 when `If-None-Match` names the file's ETag. Files never change, so a client holding the

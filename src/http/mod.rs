@@ -33,7 +33,6 @@ use error::ApiError;
 use route::Route;
 
 pub use pages::{escape, render_project_html, render_project_json, render_releases_json};
-pub use upload::UploadSlots;
 
 /// What every request handler shares.
 #[derive(Debug, Clone)]
@@ -46,8 +45,6 @@ pub struct AppState {
     pub subpath: String,
     /// Trusted publishing, when trust policies are configured.
     pub publishing: Option<Arc<crate::publishing::TrustedPublishing>>,
-    /// The places for uploads in progress.
-    pub uploads: UploadSlots,
 }
 
 /// The application: one fallback handler routes every path (namespaces have any number of
@@ -274,6 +271,19 @@ fn add_slash(uri: &http::Uri) -> Response {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
+}
+
+/// The `Warning` of a page or file served from a pull-through cache while its upstream fails
+/// (RFC 7234 section 5.5.1, warn-code 110).
+pub const STALE_WARNING: &str =
+    "110 oci-pypi \"Response is Stale: the upstream index is unavailable\"";
+
+/// Marks `response` as served stale.
+fn warn_stale(response: &mut axum::response::Response) {
+    response.headers_mut().insert(
+        http::header::WARNING,
+        http::HeaderValue::from_static(STALE_WARNING),
+    );
 }
 
 /// Whether an `If-None-Match` value lists `etag`, compared weakly (RFC 9110 section 13.1.2:

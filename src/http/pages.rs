@@ -51,14 +51,27 @@ pub async fn project_page(
         (Listing::Local(page), Format::Html | Format::TextHtml) => page
             .renders
             .get_or_render("html", || rendered(render_project_html(page))),
-        (Listing::Upstream { page, proxied }, Format::Json) => Arc::new(rendered(
+        (Listing::Cached(page), Format::Json) => {
+            Arc::new(rendered(render_project_json(page).to_string()))
+        }
+        (Listing::Cached(page), Format::Html | Format::TextHtml) => {
+            Arc::new(rendered(render_project_html(page)))
+        }
+        (Listing::Upstream { page, proxied, .. }, Format::Json) => Arc::new(rendered(
             upstream::render_json(&name, page, *proxied).to_string(),
         )),
-        (Listing::Upstream { page, proxied }, Format::Html | Format::TextHtml) => {
+        (Listing::Upstream { page, proxied, .. }, Format::Html | Format::TextHtml) => {
             Arc::new(rendered(upstream::render_html(&name, page, *proxied)))
         }
     };
-    Ok(cacheable(headers, caller, format.content_type(), &rendered))
+    let mut response = cacheable(headers, caller, format.content_type(), &rendered);
+    if matches!(
+        listing,
+        Listing::Cached(_) | Listing::Upstream { stale: true, .. }
+    ) {
+        super::warn_stale(&mut response);
+    }
+    Ok(response)
 }
 
 /// GET of the project list, in the negotiated format.

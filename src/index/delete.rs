@@ -4,6 +4,7 @@
 
 use super::update::{Plan, read_release, update_release};
 use super::{Caller, Index, IndexError, Location};
+use crate::events::EventKind;
 use crate::layout::{self, ReleaseIndex};
 use crate::packaging::{DistFilename, ProjectName, Version};
 use crate::storage::{Digest, Repository, Store};
@@ -71,6 +72,12 @@ impl Index {
         self.changed(&registry, location, project, Some(&tag))?;
         delete_manifests(registry.as_ref(), &repository, &[file.manifest]).await;
         tracing::info!(oci.repository = %repository, "deleted `{filename}`");
+        self.notify(
+            location,
+            EventKind::Delete,
+            (project, &version.to_string()),
+            |event| event.with_files(vec![filename.to_owned()]),
+        );
         Ok(())
     }
 
@@ -100,6 +107,17 @@ impl Index {
         self.changed(&registry, location, project, Some(&tag))?;
         delete_manifests(registry.as_ref(), &repository, &index.manifest_digests()).await;
         tracing::info!(oci.repository = %repository, oci.tag = %tag, "deleted release `{version}`");
+        let files = index
+            .files(project, &version.to_string())
+            .into_iter()
+            .map(|file| file.filename)
+            .collect();
+        self.notify(
+            location,
+            EventKind::Delete,
+            (project, &version.to_string()),
+            |event| event.with_files(files),
+        );
         Ok(())
     }
 }

@@ -30,6 +30,8 @@ pub struct FileDownload {
     pub content_length: Option<u64>,
     /// `Content-Range` of a 206 or 416.
     pub content_range: Option<String>,
+    /// Served from a pull-through cache while its upstream fails.
+    pub stale: bool,
     /// The bytes; a whole-file body ends with an error if they do not hash to the recorded
     /// sha256, so the client sees a failed download rather than wrong bytes.
     pub body: Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>,
@@ -95,18 +97,8 @@ impl Index {
         }
         let registry = self.registry(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
-        let version = parsed.version();
-        let tag = layout::tag_for(version)?;
-        let manifest = registry
-            .get_manifest(&repository, &Reference::Tag(tag))
-            .await?;
-        let index = manifest
-            .map(|m| ReleaseIndex::parse(&m.media_type, &m.bytes, version))
-            .transpose()?
-            .flatten()
-            .ok_or_else(not_found)?;
-        let file = index
-            .file(project, &version.to_string(), filename)
+        let file = stored_file(registry.as_ref(), &repository, &parsed)
+            .await?
             .ok_or_else(not_found)?;
         Ok((registry, repository, file))
     }
@@ -147,7 +139,8 @@ impl Index {
         }
     }
 
-    async fn local_file(
+    /// The stored file's bytes, as `request` asks.
+    pub(super) async fn local_file(
         &self,
         registry: &dyn Store,
         repository: &Repository,
@@ -178,6 +171,7 @@ impl Index {
             blob.body
         };
         Ok(FileDownload {
+            stale: false,
             sha256: file.sha256.clone(),
             content_type: content_type(&file.filename),
             status: blob.status,
@@ -189,8 +183,30 @@ impl Index {
     }
 }
 
+/// The index record of `filename` in `repository`; `None` when its release or the file is not
+/// there.
+pub(super) async fn stored_file(
+    registry: &dyn Store,
+    repository: &Repository,
+    filename: &DistFilename,
+) -> Result<Option<StoredFile>, IndexError> {
+    let version = filename.version();
+    let tag = layout::tag_for(version)?;
+    let manifest = registry
+        .get_manifest(repository, &Reference::Tag(tag))
+        .await?;
+    let index = manifest
+        .map(|m| ReleaseIndex::parse(&m.media_type, &m.bytes, version))
+        .transpose()?
+        .flatten();
+    Ok(
+        index
+            .and_then(|index| index.file(filename.name(), &version.to_string(), filename.as_str())),
+    )
+}
+
 /// The core metadata of a stored file (PEP 658), when it was stored.
-async fn local_metadata(
+pub(super) async fn local_metadata(
     registry: &dyn Store,
     repository: &Repository,
     file: StoredFile,
@@ -213,6 +229,7 @@ async fn local_metadata(
         .ok_or_else(not_found)?;
     let whole = blob.status == 200 && !request.head;
     Ok(FileDownload {
+        stale: false,
         sha256: sha256.clone(),
         content_type: METADATA_CONTENT_TYPE,
         status: blob.status,

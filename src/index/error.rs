@@ -27,6 +27,19 @@ pub enum IndexError {
     /// The namespace's upstream index failed.
     #[error(transparent)]
     Upstream(#[from] crate::upstream::UpstreamError),
+    /// An upstream file whose bytes do not hash to the sha256 its upstream page gives: not
+    /// served, not cached.
+    #[error(
+        "upstream sent `{filename}` with sha256 `{computed}`, not the `{expected}` its page lists"
+    )]
+    UpstreamFileMismatch {
+        /// The filename.
+        filename: String,
+        /// The sha256 upstream's page gives.
+        expected: String,
+        /// The sha256 of the bytes received.
+        computed: String,
+    },
     /// The project has no releases in this namespace.
     #[error("project `{project}` was not found in `{namespace}`")]
     ProjectNotFound {
@@ -125,6 +138,17 @@ pub enum IndexError {
     /// The request body could not be read to the end.
     #[error("the upload body could not be read: {0}")]
     BodyIncomplete(String),
+    /// An upload body that is not a usable form (the reason, naming the bad value).
+    #[error("{0}")]
+    BadForm(String),
+    /// Every upload place is taken (`--max-concurrent-uploads`).
+    #[error(
+        "too many uploads in progress (at most {limit} at once, `--max-concurrent-uploads`); try again shortly"
+    )]
+    Busy {
+        /// The limit.
+        limit: usize,
+    },
     /// An upload token from trusted publishing used for another registry or namespace.
     #[error(
         "this upload token (trusted publisher `{publisher}`) may publish only to {allowed}, not to `{requested}`"

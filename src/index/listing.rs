@@ -53,6 +53,16 @@ impl Index {
         project: &ProjectName,
     ) -> Result<Arc<ProjectPage>, IndexError> {
         let store = self.registry(caller, location)?;
+        self.project_page_in(store, location, project).await
+    }
+
+    /// [`Index::project_page`] as `store` (with its credentials) sees it.
+    pub(super) async fn project_page_in(
+        &self,
+        store: Arc<dyn Store>,
+        location: &Location,
+        project: &ProjectName,
+    ) -> Result<Arc<ProjectPage>, IndexError> {
         let repository = layout::repository(&location.namespace, project)?;
         let wanted = Wanted {
             caller: store.credentials_fingerprint(),

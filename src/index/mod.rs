@@ -15,9 +15,11 @@ mod error;
 mod inspect;
 mod listing;
 mod local_access;
+mod notify;
 mod page;
 mod promote;
 mod publisher;
+mod pull_through;
 mod registries;
 mod snapshot;
 mod stripes;
@@ -38,15 +40,19 @@ pub use page::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
 pub use publisher::PublisherGrant;
 pub use registries::RegistryPolicy;
-pub use upload::{PendingUpload, UploadOutcome, refuse_without_file};
-pub use upstreams::{Listing, UpstreamRoute, Upstreams};
+pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
+pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
 
+use crate::events::Events;
 use crate::layout::Namespace;
 use crate::net::{Origin, Secret};
 use crate::packaging::{DistFilename, PackagingError, ProjectName, Version};
 use crate::storage::Store;
 use crate::storage::registry::{RegistryAuth, RegistryClient};
 use crate::telemetry::Metrics;
+
+/// How long webhook deliveries under way are waited for at shutdown.
+const EVENTS_DRAIN: Duration = Duration::from_secs(10);
 
 /// Who is asking: the credentials of the request, if any.
 #[derive(Debug, Clone, Default)]
@@ -115,6 +121,8 @@ pub struct IndexOptions {
     pub bearer_username: Option<String>,
     /// The largest upload accepted, in bytes.
     pub max_upload_size: u64,
+    /// Uploads in progress at once; 0: no bound.
+    pub max_concurrent_uploads: usize,
     /// Registry requests made at once for one listing.
     pub listing_concurrency: usize,
     /// The longest a project page is served without asking the registry (and a caller's
@@ -142,6 +150,8 @@ pub struct IndexOptions {
     pub local_access: Arc<LocalAccess>,
     /// Upstream indexes for names a namespace does not have.
     pub upstreams: Upstreams,
+    /// Where the changes made are told (webhooks), once made.
+    pub events: Events,
 }
 
 /// What the server does with per-project listing documents (docs/design.md, "Listing
@@ -164,9 +174,11 @@ pub struct Index {
     client: Arc<RegistryClient>,
     options: Arc<IndexOptions>,
     locks: Arc<upload::ReleaseLocks>,
+    uploads: Arc<UploadSlots>,
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
     details: Arc<details::DetailsCache>,
+    flights: Arc<pull_through::Flights>,
     metrics: Arc<Metrics>,
 }
 
@@ -177,6 +189,7 @@ impl Index {
         Self {
             client,
             locks: Arc::new(upload::ReleaseLocks::new(Arc::clone(&metrics))),
+            uploads: Arc::new(UploadSlots::new(options.max_concurrent_uploads)),
             metrics,
             cache: Arc::new(cache::ListingCache::new(
                 options.listing_ttl,
@@ -184,13 +197,16 @@ impl Index {
             )),
             documents: Arc::default(),
             details: Arc::default(),
+            flights: Arc::default(),
             options: Arc::new(options),
         }
     }
 
-    /// Waits for the listing documents being written in the background (at shutdown).
+    /// Waits for the listing documents being written in the background (at shutdown), and
+    /// for the webhook deliveries under way, at most `EVENTS_DRAIN` for those.
     pub async fn finish_background_work(&self) {
         self.documents.finish().await;
+        self.options.events.finish(EVENTS_DRAIN).await;
     }
 
     /// The configured options.

@@ -8,6 +8,7 @@ use futures_util::StreamExt as _;
 use super::update::{Plan, read_release, update_release};
 use super::upload::now_rfc3339;
 use super::{Caller, Index, IndexError, Location, parse_target};
+use crate::events::EventKind;
 use crate::layout::{self, ReleaseIndex, StoredFile};
 use crate::packaging::{DistFilename, ProjectName, Version};
 use crate::storage::oci::{ImageManifest, MEDIA_TYPE_MANIFEST};
@@ -135,6 +136,24 @@ impl Index {
             "promoted {} file(s) of `{}` {version_text} from {source}",
             report.copied.len(),
             promotion.project
+        );
+        let from = super::notify::place(promotion.from);
+        self.notify(
+            promotion.to,
+            EventKind::Promote,
+            (promotion.project, &version_text),
+            |event| {
+                let files = report.copied.iter().chain(&report.already_there).cloned().collect();
+                event
+                    .with_files(files)
+                    .with_detail(
+                        "from",
+                        serde_json::json!({ "registry": from.registry, "namespace": from.namespace }),
+                    )
+                    .with_detail("copied", report.copied.clone())
+                    .with_detail("already_there", report.already_there.clone())
+                    .with_detail("moved", report.removed_source)
+            },
         );
         Ok(report)
     }

@@ -16,7 +16,7 @@ use super::{Caller, Index, IndexError, Location, ProjectPage, Target};
 use crate::layout::Namespace;
 use crate::packaging::{CoreMetadataRef, ProjectName, SimpleFile};
 use crate::storage::{ByteStream, StorageError};
-use crate::upstream::{NameFilter, UpstreamIndex, UpstreamProject};
+use crate::upstream::{NameFilter, PageLookup, UpstreamIndex, UpstreamProject};
 
 /// A namespace's upstream index.
 #[derive(Debug, Clone)]
@@ -27,7 +27,23 @@ pub struct UpstreamRoute {
     pub namespace: Namespace,
     /// Its upstream.
     pub index: Arc<UpstreamIndex>,
+    /// Where its upstream files are kept, when the cache is on for it (the namespace's
+    /// [`cache_namespace`]).
+    pub cache: Option<Namespace>,
 }
+
+/// The namespace a namespace's pull-through cache lives in: `<namespace>/oci-pypi.cache`. No
+/// project repository can be named so (project repositories never contain `.` or `-`), so its
+/// repositories `<namespace>/oci-pypi.cache/<project>` are never taken for published projects.
+///
+/// # Errors
+/// [`crate::layout::LayoutError::InvalidNamespace`] when the namespace already has 16 segments.
+pub fn cache_namespace(namespace: &Namespace) -> Result<Namespace, crate::layout::LayoutError> {
+    Namespace::parse(&format!("{namespace}/{CACHE_SEGMENT}"))
+}
+
+/// The last segment of a pull-through cache's namespace.
+pub const CACHE_SEGMENT: &str = "oci-pypi.cache";
 
 /// The upstreams of a server and which names they may serve.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +55,8 @@ pub struct Upstreams {
     /// Serve upstream files through this server (their URLs in pages are ours) instead of
     /// linking to upstream.
     pub proxy_files: bool,
+    /// The credentials the pull-through cache writes with; `None`: each caller's own.
+    pub cache_credentials: Option<(String, crate::net::Secret)>,
 }
 
 /// What a project page shows: the namespace's own releases, or an upstream's page.
@@ -52,7 +70,12 @@ pub enum Listing {
         page: Arc<UpstreamProject>,
         /// Whether its files are served through this server.
         proxied: bool,
+        /// Upstream failed: this is the page it gave last (pull-through cache).
+        stale: bool,
     },
+    /// Upstream failed and its page was never fetched by this process: what the namespace's
+    /// pull-through cache holds of the project (stale).
+    Cached(Arc<ProjectPage>),
 }
 
 /// Core metadata that is not advertised.
@@ -97,17 +120,44 @@ impl Index {
         let Some(route) = self.upstream_route(location, project) else {
             return local.map(Listing::Local);
         };
-        match route.index.project(project).await? {
-            Some(page) => Ok(Listing::Upstream {
+        let proxied = self.options.upstreams.proxy_files || route.cache.is_some();
+        let lookup = match &route.cache {
+            Some(_) => route.index.project_or_stale(project).await,
+            None => route.index.project(project).await.map(PageLookup::Fresh),
+        };
+        match (lookup, &route.cache) {
+            (Ok(PageLookup::Fresh(Some(page))), _) => Ok(Listing::Upstream {
                 page,
-                proxied: self.options.upstreams.proxy_files,
+                proxied,
+                stale: false,
             }),
-            None => local.map(Listing::Local),
+            (Ok(PageLookup::Fresh(None)), _) => local.map(Listing::Local),
+            (Ok(PageLookup::Stale(page, error)), _) => {
+                tracing::warn!(
+                    project.name = %project,
+                    "serving the last page of `{project}` fetched from upstream: {error}"
+                );
+                self.metrics.record_upstream_cache("stale_page");
+                Ok(Listing::Upstream {
+                    page,
+                    proxied,
+                    stale: true,
+                })
+            }
+            (Err(error), Some(cache)) => {
+                self.cached_listing(caller, route, cache, project, error)
+                    .await
+            }
+            (Err(error), None) => Err(error.into()),
         }
     }
 
     /// The upstream that may serve `project` in `location`.
-    fn upstream_route(&self, location: &Location, project: &ProjectName) -> Option<&UpstreamRoute> {
+    pub(super) fn upstream_route(
+        &self,
+        location: &Location,
+        project: &ProjectName,
+    ) -> Option<&UpstreamRoute> {
         let upstreams = &self.options.upstreams;
         upstreams
             .routes
@@ -132,13 +182,19 @@ impl Index {
         (metadata, request): (bool, FileRequest<'_>),
     ) -> Result<Option<FileDownload>, IndexError> {
         let route = self.upstream_route(location, project);
-        let Some(route) = route.filter(|_| self.options.upstreams.proxy_files) else {
+        let proxy_files = self.options.upstreams.proxy_files;
+        let Some(route) = route.filter(|route| proxy_files || route.cache.is_some()) else {
             return Ok(None);
         };
         match self.project_page(caller, location, project).await {
             Err(IndexError::ProjectNotFound { .. }) => {}
             Ok(_) => return Ok(None),
             Err(error) => return Err(error),
+        }
+        if let Some(cache) = &route.cache {
+            let wanted = (metadata, request);
+            let opened = self.open_cached(caller, route, cache, project, filename, wanted);
+            return opened.await.map(Some);
         }
         let not_found = || IndexError::FileNotFound {
             filename: filename.escape_default().to_string(),
@@ -149,6 +205,27 @@ impl Index {
             .iter()
             .find(|f| f.filename == filename && Listing::offers_file(f, true))
             .ok_or_else(not_found)?;
+        self.proxy_upstream(route, file, metadata, request)
+            .await
+            .map(Some)
+    }
+
+    /// Streams `file` (or its `.metadata`) from upstream, checking a whole body against the
+    /// sha256 its page gives.
+    ///
+    /// # Errors
+    /// [`IndexError::FileNotFound`] for a `.metadata` the page does not offer; upstream errors.
+    pub(super) async fn proxy_upstream(
+        &self,
+        route: &UpstreamRoute,
+        file: &SimpleFile,
+        metadata: bool,
+        request: FileRequest<'_>,
+    ) -> Result<FileDownload, IndexError> {
+        let filename = file.filename.as_str();
+        let not_found = || IndexError::FileNotFound {
+            filename: filename.escape_default().to_string(),
+        };
         let (url, sha256, content_type) = if metadata {
             let CoreMetadataRef::Sha256(hash) = Listing::offered_core_metadata(file, true) else {
                 return Err(not_found());
@@ -174,7 +251,8 @@ impl Index {
                 reason: crate::net::redact_error(error).to_string(),
             })
         }));
-        Ok(Some(FileDownload {
+        Ok(FileDownload {
+            stale: false,
             content_type,
             status: download.status,
             redirect: None,
@@ -186,6 +264,6 @@ impl Index {
                 body
             },
             sha256,
-        }))
+        })
     }
 }

@@ -5,6 +5,7 @@
 
 use super::update::{Plan, update_release};
 use super::{Caller, Index, IndexError, Location, parse_target};
+use crate::events::EventKind;
 use crate::layout::{self, ReleaseIndex};
 use crate::packaging::ProjectName;
 
@@ -52,8 +53,17 @@ impl Index {
                 },
             }
         };
+        let mut concerned: Vec<String> = filename.iter().cloned().collect();
+        let files = &mut concerned;
         let decide = move |current: Option<&ReleaseIndex>| {
             let mut index = current.cloned().ok_or_else(&not_found)?;
+            if filename.is_none() {
+                *files = index
+                    .files(&owned_project, &version_text)
+                    .into_iter()
+                    .map(|file| file.filename)
+                    .collect();
+            }
             match index.set_yanked(
                 &owned_project,
                 &version_text,
@@ -76,6 +86,18 @@ impl Index {
         .await?;
         self.changed(&registry, location, project, Some(&tag))?;
         tracing::info!(oci.repository = %repository, "{} `{target}`", if yanked.is_some() { "yanked" } else { "un-yanked" });
+        let kind = if yanked.is_some() {
+            EventKind::Yank
+        } else {
+            EventKind::Unyank
+        };
+        self.notify(location, kind, (project, &version.to_string()), |event| {
+            let event = event.with_files(concerned);
+            match yanked {
+                Some(reason) => event.with_detail("reason", reason),
+                None => event,
+            }
+        });
         Ok(())
     }
 }

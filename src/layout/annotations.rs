@@ -28,5 +28,11 @@ pub const ANNOTATION_PROMOTED_AT: &str = "dev.oci-pypi.promoted-at";
 /// Index-entry annotation: present when the file is yanked (PEP 592); the value is the reason,
 /// possibly empty (oci-pypi).
 pub const ANNOTATION_YANKED: &str = "dev.oci-pypi.yanked";
+/// Index-entry annotation on a file of a pull-through cache: the upstream page it was fetched
+/// from, credentials masked (oci-pypi).
+pub const ANNOTATION_CACHED_FROM: &str = "dev.oci-pypi.cached-from";
+/// Index-entry annotation on a file of a pull-through cache: when it was fetched, RFC 3339 UTC
+/// (the upload time, `org.opencontainers.image.created`, is upstream's) (oci-pypi).
+pub const ANNOTATION_CACHED_AT: &str = "dev.oci-pypi.cached-at";
 /// Classifier prefix that becomes a manifest annotation (PyOCI: `PyOCI :: Label :: k :: v`).
 pub const LABEL_CLASSIFIER: &str = "PyOCI :: Label :: ";

@@ -31,12 +31,13 @@ pub struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, Labels), u64>>,
     histograms: Mutex<BTreeMap<(&'static str, Labels), Histogram>>,
     uploads_in_flight: AtomicI64,
+    webhook_deliveries_pending: AtomicI64,
     upload_bytes: AtomicU64,
     download_bytes: AtomicU64,
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 12] = [
+const HELP: [(&str, &str, &str); 16] = [
     (
         "oci_pypi_release_index_merges_total",
         "counter",
@@ -78,6 +79,11 @@ const HELP: [(&str, &str, &str); 12] = [
         "Listing cache lookups, by cache and result.",
     ),
     (
+        "oci_pypi_upstream_cache_total",
+        "counter",
+        "Pull-through cache events, by event: hit (served from the registry), stored (fetched from upstream and kept), joined (waited for another request's fetch), not_stored (streamed but not kept), refused (upstream bytes did not match their sha256), stale_page and stale_file (served while upstream failed), evicted.",
+    ),
+    (
         "oci_pypi_uploads_in_flight",
         "gauge",
         "Uploads being received right now.",
@@ -91,6 +97,21 @@ const HELP: [(&str, &str, &str); 12] = [
         "oci_pypi_download_bytes_total",
         "counter",
         "Bytes of distribution files sent.",
+    ),
+    (
+        "oci_pypi_webhook_deliveries_total",
+        "counter",
+        "Webhook deliveries finished, by webhook and result (delivered, failed, dropped).",
+    ),
+    (
+        "oci_pypi_webhook_attempts_total",
+        "counter",
+        "Webhook delivery attempts, by outcome (2xx, retryable, refused, error).",
+    ),
+    (
+        "oci_pypi_webhook_deliveries_pending",
+        "gauge",
+        "Webhook deliveries waiting, under way or between retries.",
     ),
     (
         "oci_pypi_build_info",
@@ -182,6 +203,15 @@ impl Metrics {
         self.add("oci_pypi_cache_lookups_total", labels, 1);
     }
 
+    /// Counts a pull-through cache event (see `oci_pypi_upstream_cache_total`).
+    pub fn record_upstream_cache(&self, event: &'static str) {
+        self.add(
+            "oci_pypi_upstream_cache_total",
+            vec![("event", event.to_owned())],
+            1,
+        );
+    }
+
     /// Counts a blob copied for a promotion (`method`: `mount` or `stream`).
     pub fn record_blob_copy(&self, method: &'static str) {
         self.add(
@@ -189,6 +219,28 @@ impl Metrics {
             vec![("method", method.to_owned())],
             1,
         );
+    }
+
+    /// Counts a finished webhook delivery (`result`: `delivered`, `failed` or `dropped`);
+    /// `webhook` is a name from the operator's file.
+    pub fn record_webhook_delivery(&self, webhook: &str, result: &'static str) {
+        let labels = vec![
+            ("webhook", webhook.to_owned()),
+            ("result", result.to_owned()),
+        ];
+        self.add("oci_pypi_webhook_deliveries_total", labels, 1);
+    }
+
+    /// Counts a webhook delivery attempt (`outcome`: `2xx`, `retryable`, `refused`, `error`).
+    pub fn record_webhook_attempt(&self, outcome: &'static str) {
+        let labels = vec![("outcome", outcome.to_owned())];
+        self.add("oci_pypi_webhook_attempts_total", labels, 1);
+    }
+
+    /// A webhook delivery was queued (`+1`) or finished (`-1`).
+    pub fn webhook_deliveries_pending(&self, delta: i64) {
+        self.webhook_deliveries_pending
+            .fetch_add(delta, Ordering::Relaxed);
     }
 
     /// An upload started (`+1`) or ended (`-1`).
@@ -224,6 +276,13 @@ impl Metrics {
                         out,
                         "{name} {}",
                         self.uploads_in_flight.load(Ordering::Relaxed)
+                    );
+                }
+                "oci_pypi_webhook_deliveries_pending" => {
+                    let _ = writeln!(
+                        out,
+                        "{name} {}",
+                        self.webhook_deliveries_pending.load(Ordering::Relaxed)
                     );
                 }
                 "oci_pypi_upload_bytes_total" => {

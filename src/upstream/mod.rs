@@ -1,7 +1,10 @@
 //! Another Python package index (PyPI, or any PEP 503/691 index) that a namespace falls back
 //! to for names it does not have. Pages are fetched asking for PEP 691 JSON first, so that
 //! `upload-time`, `yanked`, `requires-python` and `core-metadata` pass through intact; HTML
-//! (pypiserver, older indexes) is read too. Pages are kept for a short while.
+//! (pypiserver, older indexes) is read too. Pages are kept for `--upstream-page-ttl`, then
+//! revalidated with `If-None-Match` / `If-Modified-Since` (one fetch of a page at a time); the
+//! last page of a project stays at hand, for a pull-through cache to serve stale while upstream
+//! fails ([`UpstreamIndex::project_or_stale`]).
 //!
 //! The upstream URL is operator configuration, so it is trusted; file URLs from its pages are
 //! only passed to clients (never fetched here) and only when they are http(s).
@@ -15,8 +18,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{
+    ACCEPT, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+};
 use reqwest::{StatusCode, Url};
+
+mod names;
+
+pub use names::NameFilter;
 
 use crate::net::read_limited;
 use crate::net::{redact_error, redact_url};
@@ -24,10 +33,12 @@ use crate::packaging::{MAX_PAGE_SIZE, ProjectName, SimpleFile, parse_html_page, 
 
 /// What clients of simple indexes send, preferring JSON.
 const ACCEPT_PAGES: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
-/// How long a fetched page is reused.
-const PAGE_TTL: Duration = Duration::from_secs(30);
+/// How long a fetched page is reused before it is revalidated, unless configured otherwise.
+pub const DEFAULT_PAGE_TTL: Duration = Duration::from_secs(30);
 /// Pages kept at most.
 const MAX_CACHED: usize = 4096;
+/// Lock stripes: one fetch of a page at a time.
+const FETCH_STRIPES: usize = 64;
 
 /// Why an upstream index could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +52,15 @@ pub enum UpstreamError {
     /// It could not be reached or did not answer in time.
     #[error("upstream index `{url}` is unreachable")]
     Unreachable {
+        /// The index URL, redacted.
+        url: String,
+        /// The transport error, its URL redacted.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// It did not answer in time.
+    #[error("upstream index `{url}` did not answer in time")]
+    Timeout {
         /// The index URL, redacted.
         url: String,
         /// The transport error, its URL redacted.
@@ -74,7 +94,32 @@ pub struct UpstreamProject {
     pub files: Vec<SimpleFile>,
 }
 
-type Cached = (Instant, Option<Arc<UpstreamProject>>);
+/// A page as last fetched, with what revalidates it.
+#[derive(Debug, Clone)]
+struct Cached {
+    /// When it was fetched or last revalidated.
+    checked: Instant,
+    page: Option<Arc<UpstreamProject>>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+/// A project page as [`UpstreamIndex::project_or_stale`] could get it.
+#[derive(Debug)]
+pub enum PageLookup {
+    /// Upstream's current answer: the page, or `None` when it does not have the project.
+    Fresh(Option<Arc<UpstreamProject>>),
+    /// Upstream failed with the error; this is the page it gave last.
+    Stale(Arc<UpstreamProject>, UpstreamError),
+}
+
+/// What a page fetch brought.
+enum Fetched {
+    /// A new answer.
+    Page(Cached),
+    /// The page held is still current (304).
+    NotModified,
+}
 
 /// A file being fetched from upstream for a client (the proxy mode).
 #[derive(Debug)]
@@ -99,6 +144,10 @@ pub struct UpstreamIndex {
     /// For file URLs on other hosts than the index: public addresses only.
     public_http: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
+    page_ttl: Duration,
+    fetching: Vec<tokio::sync::Mutex<()>>,
+    /// Since when upstream fails (unreachable, timing out, answering 5xx), if it does.
+    failing: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for UpstreamIndex {
@@ -142,7 +191,35 @@ impl UpstreamIndex {
             http,
             public_http,
             cache: Mutex::default(),
+            page_ttl: DEFAULT_PAGE_TTL,
+            fetching: (0..FETCH_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            failing: Mutex::default(),
         })
+    }
+
+    /// Reuses fetched pages for `ttl` before revalidating them (0: every time).
+    #[must_use]
+    pub fn with_page_ttl(mut self, ttl: Duration) -> Self {
+        self.page_ttl = ttl;
+        self
+    }
+
+    /// Whether upstream's last answer was a failure (unreachable, timing out, 5xx).
+    #[must_use]
+    pub fn is_failing(&self) -> bool {
+        lock(&self.failing).is_some()
+    }
+
+    /// Records how a request to upstream went.
+    fn record(&self, failed: bool) {
+        let mut failing = lock(&self.failing);
+        match (failed, failing.is_some()) {
+            (true, false) => *failing = Some(Instant::now()),
+            (false, true) => *failing = None,
+            _ => {}
+        }
     }
 
     /// The index root URL as it may be shown (credentials and query masked).
@@ -159,49 +236,157 @@ impl UpstreamIndex {
         &self,
         name: &ProjectName,
     ) -> Result<Option<Arc<UpstreamProject>>, UpstreamError> {
-        if let Some((fetched, project)) = lock(&self.cache).get(name.as_str()) {
-            if fetched.elapsed() < PAGE_TTL {
-                return Ok(project.clone());
-            }
+        match self.project_or_stale(name).await? {
+            PageLookup::Fresh(page) => Ok(page),
+            PageLookup::Stale(_, error) => Err(error),
         }
-        let project = self.fetch(name).await?.map(Arc::new);
-        let mut cache = lock(&self.cache);
-        if cache.len() >= MAX_CACHED {
-            cache.retain(|_, (fetched, _)| fetched.elapsed() < PAGE_TTL);
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
-        }
-        cache.insert(name.as_str().to_owned(), (Instant::now(), project.clone()));
-        Ok(project)
     }
 
-    async fn fetch(&self, name: &ProjectName) -> Result<Option<UpstreamProject>, UpstreamError> {
+    /// The project's page, revalidated (`If-None-Match`, `If-Modified-Since`) once older than
+    /// the page TTL; when upstream fails and a page was fetched before, that page, stale. One
+    /// fetch of a page at a time: concurrent callers wait for it.
+    ///
+    /// # Errors
+    /// An [`UpstreamError`] when the index fails and no page of the project is held.
+    pub async fn project_or_stale(&self, name: &ProjectName) -> Result<PageLookup, UpstreamError> {
+        if let Some(fresh) = self.fresh(name) {
+            return Ok(fresh);
+        }
+        let stripe = stripe_of(name.as_str(), self.fetching.len());
+        let _fetching = match self.fetching.get(stripe) {
+            Some(mutex) => Some(mutex.lock().await),
+            None => None,
+        };
+        if let Some(fresh) = self.fresh(name) {
+            return Ok(fresh);
+        }
+        let held = lock(&self.cache).get(name.as_str()).cloned();
+        let fetched = self.fetch(name, held.as_ref()).await;
+        let failed = matches!(
+            &fetched,
+            Err(UpstreamError::Unreachable { .. }
+                | UpstreamError::Timeout { .. }
+                | UpstreamError::Status { status: 500.., .. })
+        );
+        self.record(failed);
+        let entry = match (fetched, held) {
+            (Ok(Fetched::Page(entry)), _) => entry,
+            (Ok(Fetched::NotModified), Some(mut held)) => {
+                held.checked = Instant::now();
+                held
+            }
+            (Ok(Fetched::NotModified), None) => {
+                return Err(self.invalid("it answered 304 to an unconditional request"));
+            }
+            (
+                Err(error),
+                Some(Cached {
+                    page: Some(page), ..
+                }),
+            ) if failed => {
+                return Ok(PageLookup::Stale(page, error));
+            }
+            (Err(error), _) => return Err(error),
+        };
+        let page = entry.page.clone();
+        self.keep(name, entry);
+        Ok(PageLookup::Fresh(page))
+    }
+
+    /// The page held for `name` when it is younger than the TTL.
+    fn fresh(&self, name: &ProjectName) -> Option<PageLookup> {
+        let cache = lock(&self.cache);
+        let cached = cache.get(name.as_str())?;
+        (cached.checked.elapsed() < self.page_ttl).then(|| PageLookup::Fresh(cached.page.clone()))
+    }
+
+    /// Keeps a page; when full, drops those past their TTL, then the least recently checked
+    /// quarter (pages past their TTL are kept otherwise: they are what is served stale).
+    fn keep(&self, name: &ProjectName, entry: Cached) {
+        let mut cache = lock(&self.cache);
+        if cache.len() >= MAX_CACHED && !cache.contains_key(name.as_str()) {
+            let ttl = self.page_ttl;
+            cache.retain(|_, cached| cached.checked.elapsed() < ttl);
+            if cache.len() >= MAX_CACHED {
+                let mut ages: Vec<(Instant, String)> = cache
+                    .iter()
+                    .map(|(key, cached)| (cached.checked, key.clone()))
+                    .collect();
+                ages.sort();
+                for (_, key) in ages.into_iter().take(MAX_CACHED / 4) {
+                    cache.remove(&key);
+                }
+            }
+        }
+        cache.insert(name.as_str().to_owned(), entry);
+    }
+
+    async fn fetch(
+        &self,
+        name: &ProjectName,
+        held: Option<&Cached>,
+    ) -> Result<Fetched, UpstreamError> {
         let url = self
             .base
             .join(&format!("{name}/"))
             .map_err(|_| UpstreamError::BadUrl(self.url().to_owned()))?;
-        let unreachable = |source| UpstreamError::Unreachable {
-            url: self.url().to_owned(),
-            source: redact_error(source),
+        let mut request = self.http.get(url).header(ACCEPT, ACCEPT_PAGES);
+        if let Some(held) = held {
+            if let Some(etag) = &held.etag {
+                request = request.header(IF_NONE_MATCH, etag);
+            }
+            if let Some(last_modified) = &held.last_modified {
+                request = request.header(IF_MODIFIED_SINCE, last_modified);
+            }
+        }
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
         };
-        let response = self
-            .http
-            .get(url)
-            .header(ACCEPT, ACCEPT_PAGES)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND | StatusCode::GONE => return Ok(None),
+        let (etag, last_modified) = (header(ETAG), header(LAST_MODIFIED));
+        let page = match response.status() {
+            StatusCode::OK => Some(self.read_page(response).await?),
+            StatusCode::NOT_MODIFIED if held.is_some() => return Ok(Fetched::NotModified),
+            StatusCode::NOT_FOUND | StatusCode::GONE => None,
             status => {
                 return Err(UpstreamError::Status {
                     url: self.url().to_owned(),
                     status: status.as_u16(),
                 });
             }
+        };
+        Ok(Fetched::Page(Cached {
+            checked: Instant::now(),
+            page: page.map(Arc::new),
+            etag,
+            last_modified,
+        }))
+    }
+
+    /// A transport error as an [`UpstreamError`], its URL redacted.
+    fn transport(&self, source: reqwest::Error) -> UpstreamError {
+        let url = self.url().to_owned();
+        if source.is_timeout() {
+            UpstreamError::Timeout {
+                url,
+                source: redact_error(source),
+            }
+        } else {
+            UpstreamError::Unreachable {
+                url,
+                source: redact_error(source),
+            }
         }
+    }
+
+    async fn read_page(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<UpstreamProject, UpstreamError> {
         let page_url = response.url().clone();
         let is_json = response
             .headers()
@@ -217,7 +402,7 @@ impl UpstreamIndex {
         // A page sent without a length is read no further than one byte past the limit.
         let body = read_limited(response, MAX_PAGE_SIZE + 1)
             .await
-            .map_err(unreachable)?;
+            .map_err(|e| self.transport(e))?;
         if body.len() > MAX_PAGE_SIZE {
             return Err(self.invalid("the page is too large"));
         }
@@ -238,10 +423,10 @@ impl UpstreamIndex {
                 })
             })
             .collect();
-        Ok(Some(UpstreamProject {
+        Ok(UpstreamProject {
             page_url: page_url.to_string(),
             files,
-        }))
+        })
     }
 
     /// Fetches a file (or its `.metadata`) that one of this index's pages lists, for a client.
@@ -280,11 +465,13 @@ impl UpstreamIndex {
         if let Some(range) = range {
             request = request.header(reqwest::header::RANGE, range);
         }
-        let unreachable = |source| UpstreamError::Unreachable {
-            url: self.url().to_owned(),
-            source: redact_error(source),
-        };
-        let response = request.send().await.map_err(unreachable)?;
+        let response = request.send().await.map_err(|e| self.transport(e));
+        self.record(
+            response
+                .as_ref()
+                .map_or(true, |r| r.status().is_server_error()),
+        );
+        let response = response?;
         let status = response.status().as_u16();
         if !matches!(status, 200 | 206 | 416) {
             return Err(UpstreamError::Status {
@@ -333,100 +520,20 @@ fn client(proxy: Option<&str>) -> Result<reqwest::ClientBuilder, UpstreamError> 
     Ok(builder.proxy(proxy))
 }
 
+/// The stripe of `key` among `stripes`.
+fn stripe_of(key: &str, stripes: usize) -> usize {
+    use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+    usize::try_from(hash % stripes.max(1) as u64).unwrap_or(0)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Which names may come from upstream: every name unless an allow-list is given, never a
-/// denied one. Patterns are normalized names, with `*` matching any run of characters.
-#[derive(Debug, Clone, Default)]
-pub struct NameFilter {
-    allow: Vec<String>,
-    deny: Vec<String>,
-}
-
-impl NameFilter {
-    /// A filter from allow and deny patterns (normalized on the way in).
-    #[must_use]
-    pub fn new(allow: &[String], deny: &[String]) -> Self {
-        let normalize = |patterns: &[String]| {
-            patterns
-                .iter()
-                .map(|p| p.trim().to_ascii_lowercase().replace(['_', '.'], "-"))
-                .filter(|p| !p.is_empty())
-                .collect()
-        };
-        Self {
-            allow: normalize(allow),
-            deny: normalize(deny),
-        }
-    }
-
-    /// Whether `name` may be served from upstream.
-    #[must_use]
-    pub fn allows(&self, name: &ProjectName) -> bool {
-        let name = name.as_str();
-        let allowed = self.allow.is_empty() || self.allow.iter().any(|p| glob(p, name));
-        allowed && !self.deny.iter().any(|p| glob(p, name))
-    }
-}
-
-/// `*` matches any run of characters; everything else literally.
-fn glob(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let Some(first) = parts.next() else {
-        return false;
-    };
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(position) => rest = rest.get(position + part.len()..).unwrap_or_default(),
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(text: &str) -> ProjectName {
-        ProjectName::parse(text).unwrap()
-    }
-
-    #[test]
-    fn filters_names() {
-        let open = NameFilter::default();
-        assert!(open.allows(&name("requests")));
-        let filter = NameFilter::new(
-            &["requests".to_owned(), "urllib3*".to_owned()],
-            &["internal-*".to_owned()],
-        );
-        assert!(filter.allows(&name("Requests")));
-        assert!(filter.allows(&name("urllib3_secure")));
-        assert!(!filter.allows(&name("numpy")));
-        let deny = NameFilter::new(&[], &["internal_*".to_owned(), "*-private".to_owned()]);
-        assert!(!deny.allows(&name("internal.tools")));
-        assert!(!deny.allows(&name("x-private")));
-        assert!(deny.allows(&name("public")));
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob("a*c", "abc"));
-        assert!(glob("a*", "a"));
-        assert!(glob("*", "anything"));
-        assert!(glob("a*b*c", "axxbyyc"));
-        assert!(!glob("a*b*c", "axxbyy"));
-        assert!(!glob("abc", "abcd"));
-    }
 
     #[test]
     fn refuses_bad_urls() {

@@ -218,6 +218,20 @@ async fn bad_settings_exit_with_one_line_naming_the_value() -> anyhow::Result<()
             vec!["registry.example"],
         ),
     ];
+    let webhooks = dir.path().join("webhooks.toml");
+    std::fs::write(
+        &webhooks,
+        "[[webhook]]\nnamespace = \"*\"\nurl = \"https://hooks.example.com/\"\nevents = [\"uploads\"]\nsecret_env = \"X\"\n",
+    )?;
+    let webhooks = webhooks.display().to_string();
+    let cases: Vec<Case> = cases
+        .into_iter()
+        .chain([(
+            vec!["--store-dir", &store, "--webhooks", &webhooks],
+            vec![],
+            vec![webhooks.as_str(), "line 4", "`events`", "`uploads`"],
+        )])
+        .collect();
     for (args, env, names) in cases {
         let refused = run(&args, &env).await?;
         let line = refused.assert_refused(&names);

@@ -33,8 +33,10 @@ mod telemetry;
 mod trusted_publishing;
 mod upload_inspection;
 mod upstream;
+mod upstream_cache;
 mod urls;
 mod web_ui;
+mod webhooks;
 
 /// Instantiates an `async fn scenario(mode: AuthMode) -> anyhow::Result<()>` as one test per
 /// registry auth mode: `scenario::anonymous`, `scenario::htpasswd`, `scenario::token`.

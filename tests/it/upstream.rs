@@ -10,13 +10,13 @@ use serde_json::Value;
 use crate::harness::{AuthMode, DistSpec, TestEnv};
 
 /// A pypiserver serving a directory, stopped on drop.
-struct PypiServer {
+pub(crate) struct PypiServer {
     child: tokio::process::Child,
     port: u16,
 }
 
 impl PypiServer {
-    async fn start(env: &TestEnv, packages: &std::path::Path) -> anyhow::Result<Self> {
+    pub(crate) async fn start(env: &TestEnv, packages: &std::path::Path) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -52,7 +52,7 @@ impl PypiServer {
         anyhow::bail!("pypi-server did not start")
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/simple/", self.port)
     }
 }

@@ -10,8 +10,10 @@ pub mod oidc_issuer;
 pub mod probe;
 pub mod process;
 pub mod raw;
+pub mod receiver;
 pub mod registry;
 pub mod server;
+pub mod static_index;
 pub mod tls_front;
 pub mod token_server;
 

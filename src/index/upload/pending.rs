@@ -1,6 +1,6 @@
-//! Accepting an upload: the file streams to the registry while it is hashed; only once the
-//! form, the filename and every digest check out is the blob committed, its manifest pushed
-//! and the release index updated. A refused upload leaves the registry as it was.
+//! The file of an upload: it streams to the registry while it is hashed; only once the form,
+//! the filename and every digest check out is the blob committed, its manifest pushed and the
+//! release index updated. A refused upload leaves the registry as it was.
 
 use std::sync::Arc;
 
@@ -10,10 +10,11 @@ use bytes::Bytes;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
-use super::inspect::{self, Sample};
-pub use super::update::ReleaseLocks;
-use super::update::{Plan, read_release, update_release};
-use super::{Caller, Index, IndexError, Location};
+use super::{UploadOutcome, now_rfc3339};
+use crate::events::EventKind;
+use crate::index::inspect::{self, Sample};
+use crate::index::update::{Plan, read_release, update_release};
+use crate::index::{Caller, Index, IndexError, Location};
 use crate::layout::{self, FileManifest, NewFile, ReleaseIndex};
 use crate::packaging::{Action, DistFilename, DistKind, UploadForm, UploadMetadata};
 use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_MANIFEST};
@@ -24,18 +25,9 @@ use crate::telemetry::Metrics;
 /// parallel upload just pushed).
 const MANIFEST_ATTEMPTS: usize = 3;
 
-/// How an accepted upload went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UploadOutcome {
-    /// The file was stored.
-    Created,
-    /// The identical file was already stored; nothing changed.
-    AlreadyExists,
-}
-
 /// An upload whose bytes are being streamed to the registry.
 #[derive(Debug)]
-pub struct PendingUpload {
+pub(super) struct PendingUpload {
     index: Index,
     registry: Arc<dyn Store>,
     location: Location,
@@ -57,12 +49,13 @@ impl Index {
     /// # Errors
     /// [`StorageError::Unauthorized`](crate::storage::StorageError::Unauthorized) (answered
     /// 401 with a challenge, so clients send credentials); the registry unreachable.
-    pub async fn refuse_anonymous_upload(
+    pub(super) async fn refuse_anonymous_upload(
         &self,
         caller: &Caller,
         location: &Location,
     ) -> Result<(), IndexError> {
-        let (Caller::Anonymous, super::Target::Registry(origin)) = (caller, &location.target)
+        let (Caller::Anonymous, crate::index::Target::Registry(origin)) =
+            (caller, &location.target)
         else {
             return Ok(());
         };
@@ -85,7 +78,7 @@ impl Index {
     /// # Errors
     /// Bad filename, bad or mismatching form fields, a version that cannot be a tag, or the
     /// registry refusing to open an upload session.
-    pub async fn begin_upload(
+    pub(super) async fn begin_upload(
         &self,
         caller: &Caller,
         location: &Location,
@@ -129,8 +122,7 @@ impl Index {
 }
 
 /// Why a form without a file part is refused: a bad or retired action, else the missing file.
-#[must_use]
-pub fn refuse_without_file(form: &UploadForm) -> IndexError {
+pub(super) fn refuse_without_file(form: &UploadForm) -> IndexError {
     match check_action(form) {
         Err(error) => error,
         Ok(()) => IndexError::MissingContent,
@@ -149,7 +141,7 @@ impl PendingUpload {
     ///
     /// # Errors
     /// [`IndexError::TooLarge`] past the size limit; storage errors.
-    pub async fn write(&mut self, chunk: Bytes) -> Result<(), IndexError> {
+    pub(super) async fn write(&mut self, chunk: Bytes) -> Result<(), IndexError> {
         self.size += chunk.len() as u64;
         self.index.metrics.upload_bytes(chunk.len() as u64);
         let limit = self.index.options.max_upload_size;
@@ -171,7 +163,7 @@ impl PendingUpload {
     }
 
     /// Abandons the upload; nothing becomes visible.
-    pub async fn abort(mut self) {
+    pub(super) async fn abort(mut self) {
         if let Some(session) = self.session.take() {
             session.cancel().await;
         }
@@ -182,7 +174,7 @@ impl PendingUpload {
     /// # Errors
     /// Every validation failure of the form, filename or digests, an existing different file,
     /// a second sdist, or a registry failure. The upload is abandoned on error.
-    pub async fn finish(mut self, form: &UploadForm) -> Result<UploadOutcome, IndexError> {
+    pub(super) async fn finish(mut self, form: &UploadForm) -> Result<UploadOutcome, IndexError> {
         let result = self.complete(form).await;
         // A refused upload, or one whose identical file was already there, leaves no trace:
         // the session is discarded unless it was committed.
@@ -256,6 +248,18 @@ impl PendingUpload {
             size = self.size,
             "stored `{}`",
             self.filename
+        );
+        let (size, filename) = (self.size, self.filename.to_string());
+        self.index.notify(
+            &self.location,
+            EventKind::Upload,
+            (self.filename.name(), &version.to_string()),
+            |event| {
+                event
+                    .with_files(vec![filename])
+                    .with_detail("sha256", digest.hex())
+                    .with_detail("size", size)
+            },
         );
         Ok(UploadOutcome::Created)
     }
@@ -396,13 +400,4 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.uploads_in_flight(-1);
     }
-}
-
-/// The time now, RFC 3339 UTC with seconds (`2024-11-20T20:23:36Z`).
-#[must_use]
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    now.format(&format).unwrap_or_default()
 }

@@ -1,0 +1,95 @@
+//! Which names may come from an upstream index: `--upstream-allow` / `--upstream-deny`.
+
+use crate::packaging::ProjectName;
+
+/// Which names may come from upstream: every name unless an allow-list is given, never a
+/// denied one. Patterns are normalized names, with `*` matching any run of characters.
+#[derive(Debug, Clone, Default)]
+pub struct NameFilter {
+    allow: Vec<String>,
+    deny: Vec<String>,
+}
+
+impl NameFilter {
+    /// A filter from allow and deny patterns (normalized on the way in).
+    #[must_use]
+    pub fn new(allow: &[String], deny: &[String]) -> Self {
+        let normalize = |patterns: &[String]| {
+            patterns
+                .iter()
+                .map(|p| p.trim().to_ascii_lowercase().replace(['_', '.'], "-"))
+                .filter(|p| !p.is_empty())
+                .collect()
+        };
+        Self {
+            allow: normalize(allow),
+            deny: normalize(deny),
+        }
+    }
+
+    /// Whether `name` may be served from upstream.
+    #[must_use]
+    pub fn allows(&self, name: &ProjectName) -> bool {
+        let name = name.as_str();
+        let allowed = self.allow.is_empty() || self.allow.iter().any(|p| glob(p, name));
+        allowed && !self.deny.iter().any(|p| glob(p, name))
+    }
+}
+
+/// `*` matches any run of characters; everything else literally.
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(position) => rest = rest.get(position + part.len()..).unwrap_or_default(),
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> ProjectName {
+        ProjectName::parse(text).unwrap()
+    }
+
+    #[test]
+    fn filters_names() {
+        let open = NameFilter::default();
+        assert!(open.allows(&name("requests")));
+        let filter = NameFilter::new(
+            &["requests".to_owned(), "urllib3*".to_owned()],
+            &["internal-*".to_owned()],
+        );
+        assert!(filter.allows(&name("Requests")));
+        assert!(filter.allows(&name("urllib3_secure")));
+        assert!(!filter.allows(&name("numpy")));
+        let deny = NameFilter::new(&[], &["internal_*".to_owned(), "*-private".to_owned()]);
+        assert!(!deny.allows(&name("internal.tools")));
+        assert!(!deny.allows(&name("x-private")));
+        assert!(deny.allows(&name("public")));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("a*c", "abc"));
+        assert!(glob("a*", "a"));
+        assert!(glob("*", "anything"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "axxbyy"));
+        assert!(!glob("abc", "abcd"));
+    }
+}

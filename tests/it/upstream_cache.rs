@@ -1,0 +1,413 @@
+//! The pull-through cache (`--upstream-cache`): upstream files kept in the real registry, with a
+//! real upstream on loopback (pypiserver, or the harness's static index, which counts requests
+//! and can tamper with a file).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::static_index::StaticIndex;
+use crate::harness::{AuthMode, DistSpec, TestEnv};
+use crate::upstream::PypiServer;
+
+/// The repository of `project` (normalized, `_` form) in the namespace's cache.
+fn cache_repository(env: &TestEnv, project: &str) -> String {
+    format!("{}/oci-pypi.cache/{project}", env.namespace)
+}
+
+/// Configures `upstream` as the namespace's upstream, with the cache on.
+async fn cache_upstream(env: &mut TestEnv, upstream: String) -> anyhow::Result<()> {
+    cache_upstream_with(env, upstream, |_| {}).await
+}
+
+/// Like [`cache_upstream`], with a chance to change more settings.
+async fn cache_upstream_with(
+    env: &mut TestEnv,
+    upstream: String,
+    configure: impl FnOnce(&mut oci_pypi::config::Config),
+) -> anyhow::Result<()> {
+    let place = format!("{}/{}", env.segment(), env.namespace);
+    env.reconfigure(|config| {
+        config.upstreams = vec![format!("{place}={upstream}")];
+        config.upstream_cache = vec![place];
+        configure(config);
+    })
+    .await
+}
+
+/// The release index under `tag` of `repository`, as stored.
+async fn stored_index(env: &TestEnv, repository: &str, tag: &str) -> anyhow::Result<Value> {
+    let (_, _, bytes) = env
+        .storage()
+        .manifest(repository, tag)
+        .await?
+        .with_context(|| format!("no {repository}:{tag}"))?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// pip installs a private package with its public dependency through the server; upstream
+/// stops; a fresh install (no client cache) still works, from the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    let dependency = DistSpec::new("cached-dep", "3.1");
+    let wheel = env.sandbox.wheel_into(&dependency, &public).await?;
+    let upstream = PypiServer::start(&env, &public).await?;
+    cache_upstream(&mut env, upstream.url()).await?;
+    let app = DistSpec::new("outage-app", "1.0").requires("cached-dep>=3");
+    let app_wheel = env.sandbox.wheel(&app).await?;
+    env.twine_upload(&[&app_wheel]).await?.assert_success();
+
+    let url = env.index_url_with_credentials();
+    let (out, target) = env.sandbox.pip_install(&url, &["outage-app"]).await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox
+            .import_version(&target, &dependency.module())
+            .await?,
+        "3.1"
+    );
+
+    // Stored in the namespace's cache, byte for byte, with what upstream said of it.
+    let repository = cache_repository(&env, "cached_dep");
+    let index = stored_index(&env, &repository, "3.1").await?;
+    let entry = &index["manifests"][0];
+    let annotations = &entry["annotations"];
+    let sha256 = hex::encode(Sha256::digest(std::fs::read(&wheel)?));
+    assert_eq!(annotations["com.pyoci.sha256_digest"], sha256.as_str());
+    assert_eq!(
+        annotations["org.opencontainers.image.title"],
+        dependency.wheel_filename().as_str()
+    );
+    assert!(
+        annotations["dev.oci-pypi.cached-from"]
+            .as_str()
+            .is_some_and(|from| from.starts_with(&upstream.url())),
+        "{annotations}"
+    );
+    assert_eq!(
+        annotations["dev.oci-pypi.core-metadata.sha256"]
+            .as_str()
+            .map(str::len),
+        Some(64)
+    );
+    let blob = env
+        .storage()
+        .blob(&repository, &format!("sha256:{sha256}"))
+        .await?;
+    assert_eq!(blob, std::fs::read(&wheel)?);
+
+    let upstream_url = upstream.url();
+    drop(upstream);
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    for attempt in 0.. {
+        // pypiserver is gone once its port refuses connections.
+        let gone = client.get(&upstream_url).send().await.is_err();
+        assert!(attempt < 100, "pypiserver does not stop");
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (out, target) = env
+        .sandbox
+        .pip_install_with(&url, &["outage-app"], &["--no-cache-dir"])
+        .await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox
+            .import_version(&target, &dependency.module())
+            .await?,
+        "3.1"
+    );
+    let (out, target) = env
+        .sandbox
+        .uv_install_with(&url, &["outage-app"], &["--no-cache"])
+        .await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox
+            .import_version(&target, &dependency.module())
+            .await?,
+        "3.1"
+    );
+    Ok(())
+}
+
+/// Sixteen concurrent first requests for one file: one upstream fetch, sixteen identical
+/// bodies; later requests come from the registry; what upstream said of the file is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    let spec = DistSpec::new("popular", "2.0").payload_bytes(3 << 20);
+    let wheel = env.sandbox.wheel_into(&spec, &public).await?;
+    let expected = std::fs::read(&wheel)?;
+    let upstream = StaticIndex::start(&public)?;
+    upstream.pause_files(Duration::from_millis(700));
+    upstream.yank(&spec.wheel_filename(), "broken build");
+    cache_upstream(&mut env, upstream.url()).await?;
+
+    let file_url = format!("{}/popular/{}", env.base_path(), spec.wheel_filename());
+    let requests = (0..16).map(|_| {
+        let request = env.http(Method::GET, &file_url, false);
+        async move {
+            let response = request.send().await?;
+            anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
+            Ok::<_, anyhow::Error>(response.bytes().await?)
+        }
+    });
+    for body in futures_util::future::join_all(requests).await {
+        assert!(body? == expected, "a body differs from the file");
+    }
+    let fetched = format!("/files/{}", spec.wheel_filename());
+    assert_eq!(
+        upstream.requests(&fetched),
+        1,
+        "{:?}",
+        upstream.all_requests()
+    );
+    // One page fetch too: concurrent lookups of a page wait for the one in progress.
+    assert_eq!(upstream.requests("/simple/popular/"), 1);
+
+    // From the registry now: no more upstream fetches.
+    for _ in 0..3 {
+        let response = env.http(Method::GET, &file_url, false).send().await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.bytes().await? == expected);
+    }
+    assert_eq!(upstream.requests(&fetched), 1);
+
+    let index = stored_index(&env, &cache_repository(&env, "popular"), "2.0").await?;
+    let annotations = &index["manifests"][0]["annotations"];
+    assert_eq!(
+        annotations["org.opencontainers.image.created"],
+        "2025-03-04T05:06:07Z"
+    );
+    assert_eq!(annotations["dev.oci-pypi.requires-python"], ">=3.8");
+    assert_eq!(annotations["dev.oci-pypi.yanked"], "broken build");
+    // Its core metadata is kept and served (PEP 658).
+    let metadata = env
+        .http(Method::GET, &format!("{file_url}.metadata"), false)
+        .send()
+        .await?;
+    assert_eq!(metadata.status(), StatusCode::OK);
+    assert!(metadata.text().await?.contains("Name: popular"));
+    Ok(())
+}
+
+/// A file whose bytes do not match upstream's sha256 is refused (the first client's body ends
+/// in an error, the others get a 502 naming the file) and nothing is cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_upstream_files_are_refused_and_not_cached() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    let spec = DistSpec::new("tampered", "1.0");
+    let wheel = env.sandbox.wheel_into(&spec, &public).await?;
+    let expected = std::fs::read(&wheel)?;
+    let upstream = StaticIndex::start(&public)?;
+    upstream.tamper(&spec.wheel_filename());
+    upstream.pause_files(Duration::from_millis(500));
+    cache_upstream(&mut env, upstream.url()).await?;
+
+    let file_url = format!("{}/tampered/{}", env.base_path(), spec.wheel_filename());
+    let requests = (0..4).map(|_| {
+        let request = env.http(Method::GET, &file_url, false);
+        async move {
+            let response = request.send().await?;
+            let status = response.status();
+            let body = response.bytes().await;
+            Ok::<_, anyhow::Error>((status, body))
+        }
+    });
+    let mut refused = 0;
+    for outcome in futures_util::future::join_all(requests).await {
+        let (status, body) = outcome?;
+        if status == StatusCode::BAD_GATEWAY {
+            let text = String::from_utf8_lossy(&body?).into_owned();
+            assert!(text.contains(&spec.wheel_filename()), "{text}");
+            refused += 1;
+        } else {
+            assert_eq!(status, StatusCode::OK);
+            // The leader: never the whole (wrong) file.
+            assert!(body.map_or(true, |b| b.len() < expected.len()));
+        }
+    }
+    assert_eq!(refused, 3, "the followers are answered 502");
+    let fetched = format!("/files/{}", spec.wheel_filename());
+    assert_eq!(upstream.requests(&fetched), 1);
+    let tags = env
+        .storage()
+        .tags(&cache_repository(&env, "tampered"))
+        .await
+        .unwrap_or_default();
+    assert!(tags.is_empty(), "{tags:?}");
+
+    // Not cached: the next request asks upstream again, and is refused again.
+    let response = env.http(Method::GET, &file_url, false).send().await?;
+    let complete = response.bytes().await.is_ok_and(|b| b == expected);
+    assert!(!complete);
+    assert_eq!(upstream.requests(&fetched), 2);
+    Ok(())
+}
+
+/// A name the namespace publishes never reaches upstream: not its page, not its files, and
+/// nothing of it is cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    let upstream_copy = DistSpec::new("internal-tool", "9.0");
+    env.sandbox.wheel_into(&upstream_copy, &public).await?;
+    let upstream = StaticIndex::start(&public)?;
+    cache_upstream(&mut env, upstream.url()).await?;
+    let private = DistSpec::new("internal-tool", "1.0");
+    let wheel = env.sandbox.wheel(&private).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+
+    let (out, target) = env
+        .sandbox
+        .pip_install(&env.index_url(), &["internal-tool"])
+        .await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox
+            .import_version(&target, &private.module())
+            .await?,
+        "1.0"
+    );
+    let base = env.base_path();
+    let page = env
+        .http(Method::GET, &format!("{base}/internal-tool/"), false)
+        .send()
+        .await?;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await?;
+    assert!(
+        page.contains(&private.wheel_filename()) && !page.contains("9.0"),
+        "{page}"
+    );
+    for path in [
+        format!("{base}/internal-tool/{}", upstream_copy.wheel_filename()),
+        format!(
+            "{base}/internal-tool/{}.metadata",
+            upstream_copy.wheel_filename()
+        ),
+    ] {
+        let response = env.http(Method::GET, &path, false).send().await?;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert!(
+        upstream.all_requests().is_empty(),
+        "{:?}",
+        upstream.all_requests()
+    );
+    let tags = env
+        .storage()
+        .tags(&cache_repository(&env, "internal_tool"))
+        .await
+        .unwrap_or_default();
+    assert!(tags.is_empty(), "{tags:?}");
+    Ok(())
+}
+
+/// Upstream pages are revalidated (`If-None-Match`); while upstream is down, the last page and
+/// the cached files are served with a `Warning` and counted, files never cached are answered
+/// 502 with the reason; after a restart the page comes from the cache itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    let old = DistSpec::new("flaky", "1.0");
+    let new = DistSpec::new("flaky", "2.0");
+    let old_wheel = env.sandbox.wheel_into(&old, &public).await?;
+    env.sandbox.wheel_into(&new, &public).await?;
+    let upstream = StaticIndex::start(&public)?;
+    cache_upstream_with(&mut env, upstream.url(), |config| {
+        config.upstream_page_ttl = 0
+    })
+    .await?;
+
+    let page_path = format!("{}/flaky/", env.base_path());
+    let page = |env: &TestEnv| {
+        env.http(Method::GET, &page_path, false)
+            .header("accept", "application/vnd.pypi.simple.v1+json")
+            .send()
+    };
+    for _ in 0..2 {
+        let response = page(&env).await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get("warning").is_none());
+        let json: Value = response.json().await?;
+        assert_eq!(json["versions"], serde_json::json!(["1.0", "2.0"]));
+    }
+    assert_eq!(upstream.requests("/simple/flaky/"), 2);
+    assert_eq!(upstream.requests("304 /simple/flaky/"), 1, "revalidated");
+    let old_url = format!("{page_path}{}", old.wheel_filename());
+    let new_url = format!("{page_path}{}", new.wheel_filename());
+    let response = env.http(Method::GET, &old_url, false).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await? == std::fs::read(&old_wheel)?);
+
+    drop(upstream);
+    let response = page(&env).await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let warning = response.headers().get("warning").context("no warning")?;
+    assert!(warning.to_str()?.starts_with("110 "), "{warning:?}");
+    let json: Value = response.json().await?;
+    assert_eq!(json["versions"], serde_json::json!(["1.0", "2.0"]));
+    let response = env.http(Method::GET, &old_url, false).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("warning").is_some());
+    assert!(response.bytes().await? == std::fs::read(&old_wheel)?);
+    let response = env.http(Method::GET, &new_url, false).send().await?;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let reason = response.text().await?;
+    assert!(reason.contains("unreachable"), "{reason}");
+    let metrics = env
+        .http(Method::GET, "/metrics", false)
+        .send()
+        .await?
+        .text()
+        .await?;
+    for event in ["stale_page", "stale_file"] {
+        let series = format!("oci_pypi_upstream_cache_total{{event=\"{event}\"}} 1");
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
+
+    // A new process knows no page: the cache's own, with what it holds, and pip installs it.
+    let place = format!("{}/{}", env.segment(), env.namespace);
+    let gone = format!("http://127.0.0.1:{}/simple/", free_port()?);
+    cache_upstream_with(&mut env, gone, |config| config.upstream_cache = vec![place]).await?;
+    let response = page(&env).await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("warning").is_some());
+    let json: Value = response.json().await?;
+    assert_eq!(json["versions"], serde_json::json!(["1.0"]));
+    let (out, target) = env
+        .sandbox
+        .pip_install_with(&env.index_url(), &["flaky"], &["--no-cache-dir"])
+        .await?;
+    out.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &old.module()).await?,
+        "1.0"
+    );
+    Ok(())
+}
+
+/// A loopback port nothing listens on.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

@@ -1,0 +1,362 @@
+//! Webhooks (issue 16): a change to a namespace is told, signed, to the receivers the
+//! operator configures, after it succeeded, without delaying it; retried while the receiver
+//! is down or slow; and what a receiver does with it (promote to production) works end to end
+//! against the real registry and real clients.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use oci_pypi::events::signature::{
+    DEFAULT_TOLERANCE, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
+use oci_pypi::events::{Verifier, VerifyError};
+use reqwest::{Method, StatusCode};
+use sha2::Digest as _;
+
+use crate::harness::receiver::{Delivery, Receiver, Reply};
+use crate::harness::{AuthMode, DistSpec, TestEnv};
+
+const SECRET: &str = "whsec-integration-test";
+
+/// Writes the webhooks file and the secret it names into `dir`; returns the file.
+fn write_webhooks(dir: &Path, text: &str) -> anyhow::Result<PathBuf> {
+    std::fs::write(dir.join("secret"), format!("{SECRET}\n"))?;
+    let path = dir.join("webhooks.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The receiver's check, as docs/events.md describes it.
+fn verify(verifier: &Verifier, delivery: &Delivery) -> Result<(), VerifyError> {
+    verifier.verify(
+        delivery.header(DELIVERY_HEADER),
+        delivery.header(TIMESTAMP_HEADER),
+        delivery.header(SIGNATURE_HEADER),
+        &delivery.body,
+        now(),
+    )
+}
+
+async fn metrics(env: &TestEnv) -> anyhow::Result<String> {
+    Ok(env
+        .http(Method::GET, "/metrics", false)
+        .send()
+        .await?
+        .text()
+        .await?)
+}
+
+fn counter(metrics: &str, line: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(line))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until the metric line reaches `at_least` (deliveries are counted once answered).
+async fn wait_for_counter(env: &TestEnv, line: &str, at_least: u64) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = metrics(env).await?;
+        if counter(&text, line) >= at_least {
+            return Ok(text);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "`{line}` < {at_least}:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// staging → webhook → promotion → production: twine uploads to `staging`; the receiver gets
+/// the signed `upload` event, verifies it, and promotes what it names to `production`
+/// through the promotion API; pip installs it from `production`. A forged, altered, stale or
+/// replayed delivery fails the same verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_to_staging_triggers_a_verified_promotion_to_production() -> anyhow::Result<()> {
+    let mut receiver = Receiver::start().await?;
+    let dir = tempfile::tempdir()?;
+    let webhooks = write_webhooks(
+        dir.path(),
+        &format!(
+            r#"
+[delivery]
+allow_origins = ["{origin}"]
+
+[[webhook]]
+name = "staging"
+namespace = "*/webhooks/staging"
+events = ["upload"]
+url = "{origin}/hooks/oci-pypi"
+secret_file = "secret"
+"#,
+            origin = receiver.origin()
+        ),
+    )?;
+    let mut env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
+        config.webhooks = Some(webhooks);
+    })
+    .await?;
+    env.namespace = "webhooks/staging".to_owned();
+    let spec = DistSpec::new("hooked", "1.2.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+
+    let delivery = receiver.next(Duration::from_secs(30)).await?;
+    assert_eq!(delivery.path, "/hooks/oci-pypi");
+    assert_eq!(delivery.header("content-type"), "application/json");
+    assert_eq!(delivery.header(EVENT_HEADER), "upload");
+    let verifier = Verifier::new(SECRET.as_bytes(), DEFAULT_TOLERANCE);
+    verify(&verifier, &delivery)?;
+    let event = delivery.json();
+    assert_eq!(event["schema"], 1, "{event}");
+    assert_eq!(event["event"], "upload");
+    assert_eq!(event["id"], delivery.header(DELIVERY_HEADER));
+    assert_eq!(event["registry"], env.segment());
+    assert_eq!(event["namespace"], "webhooks/staging");
+    assert_eq!(event["project"], "hooked");
+    assert_eq!(event["version"], "1.2.0");
+    assert_eq!(event["files"], serde_json::json!([spec.wheel_filename()]));
+    assert_eq!(
+        event["detail"]["sha256"],
+        hex::encode(sha2::Sha256::digest(std::fs::read(&wheel)?))
+    );
+
+    // What a forger or an eavesdropper could send does not pass.
+    assert_eq!(verify(&verifier, &delivery), Err(VerifyError::Replayed));
+    let mut altered = delivery.clone();
+    altered.body = delivery
+        .body
+        .iter()
+        .map(|&b| if b == b'1' { b'9' } else { b })
+        .collect::<Vec<u8>>()
+        .into();
+    assert_eq!(verify(&verifier, &altered), Err(VerifyError::Mismatch));
+    let forger = Verifier::new(b"a guessed secret", DEFAULT_TOLERANCE);
+    assert_eq!(verify(&forger, &delivery), Err(VerifyError::Mismatch));
+    let later = Verifier::new(SECRET.as_bytes(), DEFAULT_TOLERANCE);
+    let stale = later.verify(
+        delivery.header(DELIVERY_HEADER),
+        delivery.header(TIMESTAMP_HEADER),
+        delivery.header(SIGNATURE_HEADER),
+        &delivery.body,
+        now() + 600,
+    );
+    assert!(
+        matches!(stale, Err(VerifyError::OutsideWindow(_))),
+        "{stale:?}"
+    );
+
+    // The receiver's workflow: promote what the event names.
+    let path = format!(
+        "/{}/{}/+promote/{}/{}",
+        event["registry"].as_str().unwrap(),
+        event["namespace"].as_str().unwrap(),
+        event["project"].as_str().unwrap(),
+        event["version"].as_str().unwrap()
+    );
+    let to = format!(
+        "{}/webhooks/production",
+        event["registry"].as_str().unwrap()
+    );
+    let response = env
+        .http(Method::POST, &path, true)
+        .query(&[("to", to.as_str())])
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await?
+    );
+
+    env.namespace = "webhooks/production".to_owned();
+    let (output, target) = env
+        .sandbox
+        .pip_install(&env.index_url_with_credentials(), &["hooked"])
+        .await?;
+    output.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &spec.module()).await?,
+        "1.2.0"
+    );
+    // The promotion to production is not an upload to staging: nothing more is sent.
+    assert!(receiver.maybe_next(Duration::from_secs(1)).await.is_none());
+    let text = wait_for_counter(
+        &env,
+        "oci_pypi_webhook_deliveries_total{webhook=\"staging\",result=\"delivered\"}",
+        1,
+    )
+    .await?;
+    assert!(!text.contains(SECRET));
+    Ok(())
+}
+
+/// A receiver that is down, then slow, changes nothing for the writer: the upload and the yank
+/// return at once, and each event arrives on a later attempt (same id, signed anew).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_or_slow_gets_the_delivery_on_retry() -> anyhow::Result<()> {
+    let address = Receiver::unused_address().await?;
+    let origin = format!("http://{address}");
+    let dir = tempfile::tempdir()?;
+    let webhooks = write_webhooks(
+        dir.path(),
+        &format!(
+            r#"
+[delivery]
+allow_origins = ["{origin}"]
+attempts = 10
+backoff_seconds = 1
+timeout_seconds = 2
+
+[[webhook]]
+name = "flaky"
+namespace = "*"
+url = "{origin}/hook"
+secret_file = "secret"
+"#
+        ),
+    )?;
+    let mut env = TestEnv::start_with(AuthMode::Anonymous, |config| {
+        config.webhooks = Some(webhooks);
+    })
+    .await?;
+    env.namespace = "webhooks/flaky".to_owned();
+    let spec = DistSpec::new("flaky-receiver", "0.1");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    // Down: the yank is answered at once all the same.
+    let started = Instant::now();
+    let yank = format!("{}/+yank/flaky-receiver/0.1", env.base_path());
+    let response = env.http(Method::POST, &yank, true).send().await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await?
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = wait_for_counter(
+        &env,
+        "oci_pypi_webhook_attempts_total{outcome=\"error\"}",
+        2,
+    )
+    .await?;
+    assert_eq!(
+        counter(
+            &text,
+            "oci_pypi_webhook_deliveries_total{webhook=\"flaky\",result=\"delivered\"}"
+        ),
+        0
+    );
+
+    // Up, but the first request it gets takes longer than the attempt's limit, and the
+    // second is a 503.
+    let mut receiver = Receiver::start_on(address).await?;
+    receiver.plan(&[
+        Reply {
+            delay: Duration::from_secs(5),
+            status: 204,
+        },
+        Reply {
+            delay: Duration::ZERO,
+            status: 503,
+        },
+    ]);
+    let first = receiver.next(Duration::from_secs(30)).await?;
+    // While it hangs, another write is not held up.
+    let started = Instant::now();
+    let response = env.http(Method::DELETE, &yank, true).send().await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{}",
+        response.text().await?
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let text = wait_for_counter(
+        &env,
+        "oci_pypi_webhook_deliveries_total{webhook=\"flaky\",result=\"delivered\"}",
+        3,
+    )
+    .await?;
+    let mut attempts = vec![first];
+    while let Some(delivery) = receiver.maybe_next(Duration::from_millis(500)).await {
+        attempts.push(delivery);
+    }
+    // The slow one, the 503, and one success per event at least.
+    assert!(attempts.len() >= 5, "{attempts:#?}");
+    let verifier = Verifier::new(SECRET.as_bytes(), DEFAULT_TOLERANCE);
+    let mut ids = std::collections::BTreeMap::new();
+    for delivery in &attempts {
+        verify(&verifier, delivery)?;
+        let kind = delivery.json()["event"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let id = delivery.header(DELIVERY_HEADER).to_owned();
+        // Each event keeps its id through its attempts.
+        assert_eq!(ids.entry(kind).or_insert_with(|| id.clone()), &id);
+    }
+    assert_eq!(
+        ids.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["unyank", "upload", "yank"]
+    );
+    assert!(
+        counter(
+            &text,
+            "oci_pypi_webhook_attempts_total{outcome=\"retryable\"}"
+        ) >= 1,
+        "{text}"
+    );
+    assert_eq!(
+        counter(
+            &text,
+            "oci_pypi_webhook_deliveries_total{webhook=\"flaky\",result=\"failed\"}"
+        ),
+        0,
+        "{text}"
+    );
+    Ok(())
+}
+
+/// A malformed webhooks file stops the server before it listens, naming the line and field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_webhooks_file_is_refused_at_startup() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = write_webhooks(
+        dir.path(),
+        "[[webhook]]\nnamespace = \"*\"\nurl = \"http://10.0.0.8/hook\"\nsecret_file = \"secret\"\n",
+    )?;
+    let mut config = oci_pypi::config::Config::for_registries(Vec::new());
+    config.store_dir = Some(dir.path().join("store"));
+    config.webhooks = Some(path.clone());
+    let error = match oci_pypi::state(&config) {
+        Ok(_) => anyhow::bail!("a webhook to a private address was accepted"),
+        Err(error) => error.to_string(),
+    };
+    assert_eq!(
+        error,
+        format!(
+            "webhooks file `{}`: line 3: `url`: `http://10.0.0.8/hook` must be https (or its origin listed in `[delivery] allow_origins`)",
+            path.display()
+        )
+    );
+    Ok(())
+}
