@@ -280,6 +280,14 @@ pub enum Command {
     /// Extract and store the core metadata (PEP 658) of files stored without it (older
     /// uploads, PyOCI's), so that installers can resolve without downloading them.
     BackfillMetadata(BackfillArgs),
+    /// Set a project's status (PEP 792): `active`, `archived` (no new uploads), `quarantined`
+    /// (no uploads, no files offered) or `deprecated`, with an optional reason.
+    ProjectStatus(ProjectStatusArgs),
+    /// Delete old releases by policy: keep the newest N (`--keep-last`) and/or those uploaded
+    /// in the last D days (`--keep-days`), among the versions matching `--versions` /
+    /// `--prereleases-only`; never a project's only release, never a release yanked with a
+    /// reason unless `--include-yanked-with-reason`. `--dry-run` lists what it would delete.
+    Prune(PruneArgs),
     /// Exit 0 when the server configured by the same settings (host, port, subpath) answers
     /// `GET /health` with 200 within 3 s, 1 otherwise: a container health check that needs no
     /// shell and no curl.
@@ -295,6 +303,64 @@ pub struct BackfillArgs {
     /// Only this project (default: every project of the namespace).
     #[arg(long)]
     pub project: Option<String>,
+    /// Username for the registry.
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token for the registry.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+/// `oci-pypi project-status`.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectStatusArgs {
+    /// Where: `<registry>/<namespace>` as in index URLs.
+    #[arg(long)]
+    pub namespace: String,
+    /// The project.
+    #[arg(long)]
+    pub project: String,
+    /// `active`, `archived`, `quarantined` or `deprecated`.
+    #[arg(long)]
+    pub status: String,
+    /// Why, shown to users by installers that read it.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+    /// Username for the registry.
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token for the registry.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+/// `oci-pypi prune`.
+#[derive(Debug, Clone, Args)]
+pub struct PruneArgs {
+    /// Where: `<registry>/<namespace>` as in index URLs.
+    #[arg(long)]
+    pub namespace: String,
+    /// Only projects whose normalized name matches this glob (`*`, `?`); default: every project.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Keep the newest N matching releases (PEP 440 order).
+    #[arg(long)]
+    pub keep_last: Option<usize>,
+    /// Keep the matching releases uploaded in the last D days.
+    #[arg(long)]
+    pub keep_days: Option<u64>,
+    /// Only versions matching this glob may be deleted (repeat for several; `*.dev*`).
+    #[arg(long = "versions")]
+    pub versions: Vec<String>,
+    /// Only pre-releases and dev releases may be deleted.
+    #[arg(long)]
+    pub prereleases_only: bool,
+    /// Delete releases yanked with a reason too (kept otherwise).
+    #[arg(long)]
+    pub include_yanked_with_reason: bool,
+    /// List what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Username for the registry.
     #[arg(long, env = "OCI_PYPI_USERNAME")]
     pub username: Option<String>,

@@ -91,6 +91,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         | E::DigestAfterContent { .. }
         | E::MissingContent
         | E::EmptyFile { .. }
+        | E::ProjectClosed { .. }
         | E::InvalidDistribution { .. }
         | E::BodyIncomplete(_)
         | E::BadForm(_) => StatusCode::BAD_REQUEST,

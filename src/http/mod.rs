@@ -11,6 +11,7 @@ mod origin;
 mod pages;
 mod promote;
 pub mod route;
+mod status;
 mod upload;
 mod yank;
 
@@ -163,6 +164,9 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
         }
         Route::Yank(scope, project, target) => {
             yank::yank(state, &caller, &scope, &project, &target, request).await
+        }
+        Route::Status(scope, project) => {
+            status::set_status(state, &caller, &scope, &project, request).await
         }
         Route::ReleasesJson(scope, project) => {
             pages::releases_json(state, &caller, &scope, &project, &raw_path, &headers).await

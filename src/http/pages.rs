@@ -21,10 +21,11 @@ use super::negotiate::Format;
 use super::route::Scope;
 use crate::index::{Caller, IndexError, Listing, ProjectPage, Rendered};
 use crate::layout::StoredFile;
-use crate::packaging::{DistFilename, ProjectName};
+use crate::packaging::{DistFilename, ProjectName, StatusMarker};
 
-/// The simple API version our pages follow (PEP 629): 1.1 has `versions`, `size`, `upload-time`.
-const API_VERSION: &str = "1.1";
+/// The simple API version our pages follow (PEP 629): 1.1 has `versions`, `size`,
+/// `upload-time`; 1.4 the project status (PEP 792).
+const API_VERSION: &str = "1.4";
 /// How long clients may reuse a page before asking again.
 const PAGE_MAX_AGE: u32 = 30;
 
@@ -124,9 +125,10 @@ pub async fn releases_json(
     ))
 }
 
-fn page_head(title: &str) -> String {
+/// The page up to its `<h1>`; `meta` (whole lines) goes into the head.
+fn page_head(title: &str, meta: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">\n    <title>{title}</title>\n  </head>\n  <body>\n    <h1>{title}</h1>\n"
+        "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">\n{meta}    <title>{title}</title>\n  </head>\n  <body>\n    <h1>{title}</h1>\n"
     )
 }
 
@@ -136,8 +138,9 @@ fn page_head(title: &str) -> String {
 /// stored, plus `data-size` and `data-upload-time`, which uv reads.
 #[must_use]
 pub fn render_project_html(page: &ProjectPage) -> String {
-    let mut body = page_head(&format!("Links for {}", escape(page.name.as_str())));
-    for file in page.releases.iter().flat_map(|r| &r.files) {
+    let title = format!("Links for {}", escape(page.name.as_str()));
+    let mut body = page_head(&title, &status_meta(&page.status));
+    for file in page.files() {
         let filename = escape(&file.filename);
         let href = escape(&encode_path_segment(&file.filename));
         let _ = write!(body, "    <a href=\"{href}#sha256={}\"", file.sha256);
@@ -198,9 +201,7 @@ fn write_data_attributes(
 #[must_use]
 pub fn render_project_json(page: &ProjectPage) -> serde_json::Value {
     let files: Vec<serde_json::Value> = page
-        .releases
-        .iter()
-        .flat_map(|r| &r.files)
+        .files()
         .map(|file| {
             let mut object = json!({
                 "filename": file.filename,
@@ -225,13 +226,45 @@ pub fn render_project_json(page: &ProjectPage) -> serde_json::Value {
         "name": page.name.as_str(),
         "versions": page.releases.iter().map(|r| r.version.to_string()).collect::<Vec<_>>(),
         "files": files,
+        "project-status": status_json(&page.status),
     })
+}
+
+/// PEP 792's `project-status` object: `status`, and `reason` when there is one.
+fn status_json(marker: &StatusMarker) -> serde_json::Value {
+    let mut object = json!({ "status": marker.status.as_str() });
+    if !marker.reason.is_empty() {
+        object["reason"] = json!(marker.reason);
+    }
+    object
+}
+
+/// PEP 792's meta tags: the status when it is not the default, and its reason when there is
+/// one.
+fn status_meta(marker: &StatusMarker) -> String {
+    let mut meta = String::new();
+    if marker.is_default() {
+        return meta;
+    }
+    let _ = writeln!(
+        meta,
+        "    <meta name=\"pypi:project-status\" content=\"{}\">",
+        marker.status.as_str()
+    );
+    if !marker.reason.is_empty() {
+        let _ = writeln!(
+            meta,
+            "    <meta name=\"pypi:project-status-reason\" content=\"{}\">",
+            escape(&marker.reason)
+        );
+    }
+    meta
 }
 
 /// The HTML project list (PEP 503): one anchor per project, relative to the list's URL.
 #[must_use]
 pub fn render_list_html(projects: &[ProjectName]) -> String {
-    let mut body = page_head("Simple index");
+    let mut body = page_head("Simple index", "");
     for project in projects {
         let name = escape(project.as_str());
         let _ = writeln!(body, "    <a href=\"{name}/\">{name}</a><br>");
@@ -281,14 +314,14 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value
             "yanked_reason": file.yanked.as_deref().filter(|r| !r.is_empty()),
         })
     };
+    // A quarantined project offers no files (PEP 792), here either.
+    let hidden = page.status.status.hides_files();
     let releases: BTreeMap<String, Vec<serde_json::Value>> = page
         .releases
         .iter()
         .map(|r| {
-            (
-                r.version.to_string(),
-                r.files.iter().map(file_json).collect(),
-            )
+            let files = r.files.iter().filter(|_| !hidden);
+            (r.version.to_string(), files.map(file_json).collect())
         })
         .collect();
     let latest = page.latest();
@@ -302,7 +335,7 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value
             "yanked": latest.is_some_and(|r| r.files.iter().all(|f| f.yanked.is_some())),
         },
         "releases": releases,
-        "urls": latest.map(|r| r.files.iter().map(file_json).collect::<Vec<_>>()).unwrap_or_default(),
+        "urls": latest.map(|r| r.files.iter().filter(|_| !hidden).map(file_json).collect::<Vec<_>>()).unwrap_or_default(),
         "vulnerabilities": [],
     })
 }

@@ -13,6 +13,7 @@
 //! | GET | `/<registry>/<namespace>/+simple/<project>/` | project page, under that root |
 //!
 //! | POST, DELETE | `/<registry>/<namespace>/+yank/<project>/<version or filename>` | yank, un-yank (PEP 592) |
+//! | POST | `/<registry>/<namespace>/+status/<project>` | set the project status (PEP 792; `status`, `reason`) |
 //! | POST | `/<registry>/<namespace>/+promote/<project>/<version or filename>` | promote (`to=<registry>/<namespace>`) |
 //! | GET | `/_/oidc/audience` | trusted publishing audience |
 //! | POST | `/_/oidc/mint-token` | OIDC token → upload token (trusted publishing) |
@@ -27,6 +28,8 @@ use http::Method;
 pub const SIMPLE_SEGMENT: &str = "+simple";
 /// The reserved segment of the yank API.
 pub const YANK_SEGMENT: &str = "+yank";
+/// The reserved segment of the project status API.
+pub const STATUS_SEGMENT: &str = "+status";
 /// The reserved segment of the promotion API.
 pub const PROMOTE_SEGMENT: &str = "+promote";
 /// Where the trusted publishing endpoints live, at the host root and under the subpath.
@@ -67,6 +70,8 @@ pub enum Route {
     Yank(Scope, String, String),
     /// Promote a release or a file (POST).
     Promote(Scope, String, String),
+    /// Set a project's status (POST; PEP 792).
+    Status(Scope, String),
 }
 
 impl Route {
@@ -90,6 +95,7 @@ impl Route {
             Self::Upload(_) => "upload",
             Self::Yank(..) => "yank",
             Self::Promote(..) => "promote",
+            Self::Status(..) => "status",
         }
     }
 }
@@ -107,7 +113,8 @@ impl Route {
             | Self::Version(scope, ..)
             | Self::Upload(scope)
             | Self::Yank(scope, ..)
-            | Self::Promote(scope, ..) => Some(scope),
+            | Self::Promote(scope, ..)
+            | Self::Status(scope, _) => Some(scope),
             Self::Root
             | Self::Health
             | Self::Ready
@@ -170,7 +177,7 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
     if segments.len() < 2 {
         return Err(not_found());
     }
-    let is_action = |s: &String| s == YANK_SEGMENT || s == PROMOTE_SEGMENT;
+    let is_action = |s: &String| s == YANK_SEGMENT || s == PROMOTE_SEGMENT || s == STATUS_SEGMENT;
     if let Some(position) = segments.iter().position(is_action) {
         return action(method, &segments, position).ok_or_else(not_found);
     }
@@ -224,6 +231,13 @@ fn upload_scope(segments: &[String]) -> Scope {
 
 /// `/<registry>/<namespace>/+yank|+promote/<project>/<target>`.
 fn action(method: &Method, segments: &[String], position: usize) -> Option<Route> {
+    if segments.get(position)? == STATUS_SEGMENT {
+        // `/<registry>/<namespace>/+status/<project>`
+        let project = segments.get(position + 1)?.clone();
+        let valid = position >= 2 && segments.len() == position + 2 && method == Method::POST;
+        return valid
+            .then(|| Route::Status(scope(segments.get(..position).unwrap_or_default()), project));
+    }
     if position < 2 || segments.len() != position + 3 {
         return None;
     }

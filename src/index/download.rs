@@ -97,10 +97,33 @@ impl Index {
         }
         let registry = self.registry(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
-        let file = stored_file(registry.as_ref(), &repository, &parsed)
-            .await?
-            .ok_or_else(not_found)?;
+        let (file, quarantined) = futures_util::future::join(
+            stored_file(registry.as_ref(), &repository, &parsed),
+            self.quarantined(registry.as_ref(), location, &repository),
+        )
+        .await;
+        if quarantined? {
+            // PEP 792: a quarantined project offers no files.
+            return Err(not_found());
+        }
+        let file = file?.ok_or_else(not_found)?;
         Ok((registry, repository, file))
+    }
+
+    /// Whether the project is quarantined (PEP 792): as its cached page says, else as its
+    /// status tag does.
+    async fn quarantined(
+        &self,
+        store: &dyn Store,
+        location: &Location,
+        repository: &Repository,
+    ) -> Result<bool, IndexError> {
+        let key = (location.target.to_string(), repository.to_string());
+        if let Some(cached) = self.cache.project(&key) {
+            return Ok(cached.page.status.status.hides_files());
+        }
+        let status = super::status::read_status(store, repository).await?;
+        Ok(status.is_some_and(|marker| marker.status.hides_files()))
     }
 
     /// Opens `filename` of `project`, or its core metadata (PEP 658), for reading: from the

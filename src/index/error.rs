@@ -48,6 +48,19 @@ pub enum IndexError {
         /// The namespace.
         namespace: String,
     },
+    /// The project's status (PEP 792) forbids new files.
+    #[error(
+        "project `{project}` is {status} and takes no new files{}",
+        reason_suffix(reason)
+    )]
+    ProjectClosed {
+        /// The project.
+        project: String,
+        /// Its status (`archived`, `quarantined`).
+        status: &'static str,
+        /// Why, as its maintainers wrote it (possibly empty).
+        reason: String,
+    },
     /// The release does not exist.
     #[error("version `{version}` of `{project}` was not found")]
     VersionNotFound {
@@ -204,4 +217,13 @@ pub enum IndexError {
         /// The release.
         version: String,
     },
+}
+
+/// `: <reason>` when there is one.
+fn reason_suffix(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", crate::packaging::shown(reason))
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::layout::StoredFile;
-use crate::packaging::{ProjectName, Version};
+use crate::packaging::{ProjectName, StatusMarker, Version};
 
 /// One release and its files.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct ProjectPage {
     pub name: ProjectName,
     /// Its releases, oldest first (PEP 440 order).
     pub releases: Vec<Release>,
+    /// Its status (PEP 792); active unless a maintainer set another.
+    pub status: StatusMarker,
     /// Serializations of this page made so far, kept with it while it is reused.
     pub renders: Renders,
 }
@@ -61,8 +63,26 @@ impl ProjectPage {
         Self {
             name,
             releases,
+            status: StatusMarker::default(),
             renders: Renders::default(),
         }
+    }
+
+    /// The page with `status`.
+    #[must_use]
+    pub fn with_status(mut self, status: StatusMarker) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The files offered for download: every file of every release, oldest release first;
+    /// none for a quarantined project (PEP 792).
+    pub fn files(&self) -> impl Iterator<Item = &StoredFile> {
+        let hidden = self.status.status.hides_files();
+        self.releases
+            .iter()
+            .filter(move |_| !hidden)
+            .flat_map(|release| &release.files)
     }
 
     /// The newest release that is not a pre-release and not wholly yanked, else the newest.

@@ -100,6 +100,14 @@ impl Index {
         .map(|(current, _)| current);
         let (to_copy, already_there) =
             check_destination(current.as_ref(), promotion.project, &version_text, files)?;
+        if !to_copy.is_empty() {
+            super::status::refuse_closed_project(
+                ends.destination.as_ref(),
+                &ends.destination_repository,
+                promotion.project,
+            )
+            .await?;
+        }
         let mut report = PromotionReport {
             already_there,
             ..PromotionReport::default()

@@ -14,7 +14,7 @@ use super::cache::{CachedTag, ProjectKey};
 use super::page::{ProjectPage, Release};
 use super::{Index, IndexError, ListingDocuments};
 use crate::layout::{self, ListedTag, ListingProblem, ProjectListing, ReleaseIndex};
-use crate::packaging::{ProjectName, Version};
+use crate::packaging::{ProjectName, StatusMarker, Version};
 use crate::storage::oci::MEDIA_TYPE_INDEX;
 use crate::storage::{
     BlobRequest, Digest, ManifestFetch, Reference, Repository, StorageError, Store, Tag,
@@ -61,6 +61,10 @@ pub(super) struct Snapshot {
     pub drifted: Vec<Tag>,
 }
 
+/// A listing document as read: `Err(None)` when there is none, `Err(Some(problem))` when it
+/// cannot be used.
+type DocumentRead = Result<(Digest, Arc<ProjectListing>), Option<ListingProblem>>;
+
 /// How one release tag was read.
 enum Read {
     /// As the document records it.
@@ -92,17 +96,15 @@ impl Index {
             .ok_or_else(not_found)?;
         let listing_tag = layout::listing_tag();
         let has_document = tags.contains(&listing_tag);
+        let has_status = tags.contains(&layout::status_tag());
         let mut versions: Vec<(Tag, Version)> = tags
             .into_iter()
             .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
             .collect();
         let mode = self.options.listing_documents;
-        let document =
-            if has_document && mode != ListingDocuments::Off && !self.distrusted(target.key) {
-                self.read_document(target).await?
-            } else {
-                Err(None)
-            };
+        let (document, status) = self
+            .read_document_and_status(target, has_document, has_status)
+            .await?;
         let (document, mut outdated) = match document {
             Ok(found) => (Some(found), false),
             // Absent, or unusable but ours to replace: write it.
@@ -174,12 +176,39 @@ impl Index {
         let unknown_sizes = self.fill_sizes(target.key, listing.as_deref(), &mut releases);
         outdated |= !unknown_sizes.is_empty();
         Ok(Snapshot {
-            page: ProjectPage::new(target.project.clone(), releases),
+            page: ProjectPage::new(target.project.clone(), releases).with_status(status),
             document,
             document_outdated: outdated && mode == ListingDocuments::Write,
             unknown_sizes,
             drifted,
         })
+    }
+
+    /// The listing document (when the tags have one and documents are read) and the status
+    /// (only when the tags have one: projects without it pay nothing), read at once.
+    async fn read_document_and_status(
+        &self,
+        target: ProjectRef<'_>,
+        has_document: bool,
+        has_status: bool,
+    ) -> Result<(DocumentRead, StatusMarker), IndexError> {
+        let mode = self.options.listing_documents;
+        let read_document = async {
+            if has_document && mode != ListingDocuments::Off && !self.distrusted(target.key) {
+                self.read_document(target).await
+            } else {
+                Ok(Err(None))
+            }
+        };
+        let read_status = async {
+            if has_status {
+                super::status::read_status(target.store, target.repository).await
+            } else {
+                Ok(None)
+            }
+        };
+        let (document, status) = futures_util::future::join(read_document, read_status).await;
+        Ok((document?, status?.unwrap_or_default()))
     }
 
     /// The listing document under the listing tag: `Err(None)` when there is none,

@@ -12,6 +12,7 @@ mod file;
 mod listing;
 mod naming;
 mod release;
+mod status;
 
 pub use annotations::*;
 pub use error::LayoutError;
@@ -23,3 +24,7 @@ pub use listing::{
 };
 pub use naming::{Namespace, namespace_of, project_of, repository, tag_for, version_of};
 pub use release::{ReleaseIndex, StoredFile};
+pub use status::{
+    ANNOTATION_STATUS, ANNOTATION_STATUS_REASON, ARTIFACT_TYPE_STATUS, STATUS_TAG,
+    read_status_manifest, status_manifest, status_tag,
+};

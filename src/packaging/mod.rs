@@ -8,12 +8,14 @@
 //! - <https://packaging.python.org/en/latest/specifications/binary-distribution-format/>
 //! - <https://packaging.python.org/en/latest/specifications/source-distribution-format/>
 //! - <https://docs.pypi.org/api/upload/>
+//! - <https://packaging.python.org/en/latest/specifications/project-status-markers/>
 
 mod error;
 mod filename;
 mod metadata;
 mod name;
 mod simple;
+mod status;
 mod upload;
 pub mod version;
 
@@ -29,5 +31,6 @@ pub use name::ProjectName;
 pub use simple::{
     CoreMetadataRef, MAX_PAGE_SIZE, SimpleFile, SimplePage, parse_html_page, parse_json_page,
 };
+pub use status::{MAX_STATUS_REASON, ProjectStatus, StatusMarker};
 pub use upload::{Action, UploadForm, UploadMetadata};
 pub use version::{Version, VersionError};

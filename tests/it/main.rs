@@ -20,6 +20,7 @@ mod downloads;
 mod examples;
 mod exposure;
 mod faults;
+mod lifecycle;
 mod listing_documents;
 mod local_store;
 mod promotion;

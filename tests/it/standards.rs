@@ -102,11 +102,11 @@ async fn assert_negotiates(env: &TestEnv, url: &str) -> anyhow::Result<()> {
         .text()
         .await?;
     assert!(
-        html.contains(r#"<meta name="pypi:repository-version" content="1.1">"#),
+        html.contains(r#"<meta name="pypi:repository-version" content="1.4">"#),
         "{html}"
     );
     let json = get_pep691(env, url, true).await?;
-    assert_eq!(json["meta"]["api-version"], "1.1", "{json}");
+    assert_eq!(json["meta"]["api-version"], "1.4", "{json}");
     Ok(())
 }
 

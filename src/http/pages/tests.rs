@@ -28,6 +28,7 @@ fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> 
 fn page() -> ProjectPage {
     ProjectPage {
         renders: crate::index::Renders::default(),
+        status: StatusMarker::default(),
         name: ProjectName::parse("Hello_World").unwrap(),
         releases: vec![
             Release {
@@ -54,7 +55,7 @@ fn html_snapshot() {
         r#"<!DOCTYPE html>
 <html>
   <head>
-    <meta name="pypi:repository-version" content="1.1">
+    <meta name="pypi:repository-version" content="1.4">
     <title>Links for hello-world</title>
   </head>
   <body>
@@ -72,7 +73,7 @@ fn html_snapshot() {
 fn json_snapshot() {
     let sha = "ab".repeat(32);
     let expected = json!({
-        "meta": { "api-version": "1.1" },
+        "meta": { "api-version": "1.4" },
         "name": "hello-world",
         "versions": ["1.0", "2.0+local.1"],
         "files": [
@@ -97,8 +98,47 @@ fn json_snapshot() {
                 "core-metadata": { "sha256": "cd".repeat(32) },
             },
         ],
+        "project-status": { "status": "active" },
     });
     assert_eq!(render_project_json(&page()), expected);
+}
+
+#[test]
+fn status_snapshots() {
+    use crate::packaging::ProjectStatus;
+    let archived = page().with_status(StatusMarker::new(ProjectStatus::Archived, "moved to <b>"));
+    let html = render_project_html(&archived);
+    assert!(
+        html.contains(concat!(
+            "    <meta name=\"pypi:repository-version\" content=\"1.4\">\n",
+            "    <meta name=\"pypi:project-status\" content=\"archived\">\n",
+            "    <meta name=\"pypi:project-status-reason\" content=\"moved to &lt;b&gt;\">\n",
+            "    <title>"
+        )),
+        "{html}"
+    );
+    assert_eq!(html.matches("<a href=").count(), 2, "{html}");
+    let json = render_project_json(&archived);
+    assert_eq!(
+        json["project-status"],
+        json!({ "status": "archived", "reason": "moved to <b>" })
+    );
+    assert_eq!(json["files"].as_array().unwrap().len(), 2);
+
+    let quarantined = page().with_status(StatusMarker::new(ProjectStatus::Quarantined, ""));
+    let html = render_project_html(&quarantined);
+    assert!(html.contains("<meta name=\"pypi:project-status\" content=\"quarantined\">"));
+    assert!(!html.contains("pypi:project-status-reason"), "{html}");
+    assert!(!html.contains("<a "), "{html}");
+    let json = render_project_json(&quarantined);
+    assert_eq!(json["project-status"], json!({ "status": "quarantined" }));
+    assert_eq!(json["files"], json!([]));
+    assert_eq!(json["versions"], json!(["1.0", "2.0+local.1"]));
+    let releases = render_releases_json(&quarantined, "/x/");
+    assert_eq!(releases["releases"]["1.0"], json!([]));
+    assert_eq!(releases["urls"], json!([]));
+    // The default status adds no meta tag.
+    assert!(!render_project_html(&page()).contains("project-status"));
 }
 
 fn projects() -> Vec<ProjectName> {
@@ -113,7 +153,7 @@ fn list_html_snapshot() {
     let expected = r#"<!DOCTYPE html>
 <html>
   <head>
-    <meta name="pypi:repository-version" content="1.1">
+    <meta name="pypi:repository-version" content="1.4">
     <title>Simple index</title>
   </head>
   <body>
@@ -129,7 +169,7 @@ fn list_html_snapshot() {
 #[test]
 fn list_json_snapshot() {
     let expected = json!({
-        "meta": { "api-version": "1.1" },
+        "meta": { "api-version": "1.4" },
         "projects": [{ "name": "hello-world" }, { "name": "zope-interface" }],
     });
     assert_eq!(render_list_json(&projects()), expected);
@@ -140,7 +180,7 @@ fn empty_list_snapshots() {
     assert!(render_list_html(&[]).ends_with("<h1>Simple index</h1>\n  </body>\n</html>\n"));
     assert_eq!(
         render_list_json(&[]),
-        json!({ "meta": { "api-version": "1.1" }, "projects": [] })
+        json!({ "meta": { "api-version": "1.4" }, "projects": [] })
     );
 }
 

@@ -33,7 +33,7 @@ fn file_url(file: &SimpleFile, proxied: bool) -> String {
 /// The HTML page.
 #[must_use]
 pub fn render_html(name: &ProjectName, project: &UpstreamProject, proxied: bool) -> String {
-    let mut body = page_head(&format!("Links for {}", escape(name.as_str())));
+    let mut body = page_head(&format!("Links for {}", escape(name.as_str())), "");
     let tracks = format!(
         "    <meta name=\"pypi:tracks\" content=\"{}\">\n",
         escape(&project.page_url)
@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn json_links_pass_everything_through() {
         let expected = json!({
-            "meta": { "api-version": "1.1", "tracks": [PAGE_URL] },
+            "meta": { "api-version": "1.4", "tracks": [PAGE_URL] },
             "name": "demo",
             "versions": ["0.9", "1.0"],
             "files": [
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn json_proxied_offers_only_what_is_served() {
         let expected = json!({
-            "meta": { "api-version": "1.1", "tracks": [PAGE_URL] },
+            "meta": { "api-version": "1.4", "tracks": [PAGE_URL] },
             "name": "demo",
             "versions": ["1.0"],
             "files": [
@@ -239,7 +239,7 @@ mod tests {
 
     fn html(anchors: &[String]) -> String {
         let mut page = format!(
-            "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.1\">\n    <title>Links for demo</title>\n    <meta name=\"pypi:tracks\" content=\"{PAGE_URL}\">\n  </head>\n  <body>\n    <h1>Links for demo</h1>\n"
+            "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.4\">\n    <title>Links for demo</title>\n    <meta name=\"pypi:tracks\" content=\"{PAGE_URL}\">\n  </head>\n  <body>\n    <h1>Links for demo</h1>\n"
         );
         for anchor in anchors {
             let _ = writeln!(page, "    {anchor}<br>");

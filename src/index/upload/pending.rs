@@ -103,7 +103,23 @@ impl Index {
         layout::tag_for(filename.version())?;
         let repository = layout::repository(&location.namespace, filename.name())?;
         let registry = self.upload_registry(caller, location, filename.name())?;
-        let session = registry.start_upload(&repository).await?;
+        // The project's status is read while the session opens: no time is lost for it.
+        let (session, open) = futures_util::future::join(
+            registry.start_upload(&repository),
+            super::super::status::refuse_closed_project(
+                registry.as_ref(),
+                &repository,
+                filename.name(),
+            ),
+        )
+        .await;
+        if let Err(refused) = open {
+            if let Ok(session) = session {
+                session.cancel().await;
+            }
+            return Err(refused);
+        }
+        let session = session?;
         Ok(PendingUpload {
             index: self.clone(),
             registry,
