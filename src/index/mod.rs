@@ -182,6 +182,7 @@ pub struct Index {
     documents: Arc<document::Documents>,
     details: Arc<details::DetailsCache>,
     flights: Arc<pull_through::Flights>,
+    usages: Arc<pull_through::Usages>,
     metrics: Arc<Metrics>,
 }
 
@@ -201,6 +202,7 @@ impl Index {
             documents: Arc::default(),
             details: Arc::default(),
             flights: Arc::default(),
+            usages: Arc::default(),
             options: Arc::new(options),
         }
     }
