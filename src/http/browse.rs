@@ -51,8 +51,8 @@ pub async fn namespace(
     let location = state.index.locate(&scope.registry, &scope.namespace)?;
     let query = uri.query().unwrap_or_default();
     let query = NamespaceQuery::new(
-        super::form_field(query, "q").as_deref(),
-        super::form_field(query, "page").as_deref(),
+        super::params::form_field(query, "q").as_deref(),
+        super::params::form_field(query, "page").as_deref(),
     );
     let place = place(scope);
     let site = site(&state.subpath, headers);
