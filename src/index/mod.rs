@@ -179,6 +179,7 @@ pub struct Index {
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
     flights: Arc<pull_through::Flights>,
+    usages: Arc<pull_through::Usages>,
     metrics: Arc<Metrics>,
 }
 
@@ -197,6 +198,7 @@ impl Index {
             )),
             documents: Arc::default(),
             flights: Arc::default(),
+            usages: Arc::default(),
             options: Arc::new(options),
         }
     }
