@@ -296,6 +296,10 @@ pub enum Command {
     Yank(YankArgs),
     /// Undo a yank.
     Unyank(TargetArgs),
+    /// Write the configuration of pip, uv, twine or poetry (or print environment variables)
+    /// for an index URL of this server, with credentials from the flags or from the docker
+    /// credential store (`~/.docker/config.json`, credential helpers).
+    Login(LoginArgs),
     /// Copy a release, or one file of it, to another namespace or registry (promotion); with
     /// `--query`, every project whose name matches.
     Promote(PromoteArgs),
@@ -396,6 +400,57 @@ pub struct YankArgs {
     /// Why, shown by installers that pick it anyway.
     #[arg(long, default_value = "")]
     pub reason: String,
+}
+
+/// Which client `oci-pypi login` configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoginTool {
+    /// pip: `index-url` in the user's `pip.conf`.
+    Pip,
+    /// uv: the default `[[index]]` in the user's `uv.toml`.
+    Uv,
+    /// twine: a repository in `~/.pypirc` (`twine upload -r <name>`).
+    Twine,
+    /// poetry: a repository and its credentials in poetry's `config.toml` and `auth.toml`.
+    Poetry,
+    /// Print `export` lines for all of them instead of writing files.
+    Env,
+}
+
+/// `oci-pypi login`.
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// The client to configure.
+    #[arg(long, value_enum)]
+    pub tool: LoginTool,
+    /// The index URL: this server's `http(s)://HOST[:PORT][/subpath]/<registry>/<namespace>/`.
+    #[arg(long)]
+    pub index_url: String,
+    /// The registry whose credentials are looked up in the docker credential store (default:
+    /// the index URL's registry segment).
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Username (with `--password`; without both, the docker credential store is asked).
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// The name of the repository in `.pypirc`, uv and poetry.
+    #[arg(long, default_value = "oci-pypi")]
+    pub name: String,
+    /// The home directory whose configuration is written.
+    #[arg(long, env = "HOME")]
+    pub home: Option<std::path::PathBuf>,
+    /// Where per-user configuration lives (default: `<home>/.config`).
+    #[arg(long, env = "XDG_CONFIG_HOME")]
+    pub config_dir: Option<std::path::PathBuf>,
+    /// The docker configuration directory holding `config.json` (default: `<home>/.docker`).
+    #[arg(long, env = "DOCKER_CONFIG")]
+    pub docker_config: Option<std::path::PathBuf>,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `oci-pypi backfill-metadata`.

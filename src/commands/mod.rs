@@ -8,6 +8,7 @@
 
 mod health;
 mod lifecycle;
+mod login;
 mod manage;
 mod promote;
 
@@ -63,8 +64,11 @@ impl Report {
 /// # Errors
 /// Bad arguments, setup failures, and what the index refuses.
 pub async fn run(command: &Command, config: &Config) -> Result<String, CommandError> {
-    if let Command::Healthcheck = command {
-        return health::healthcheck(config).await;
+    match command {
+        Command::Healthcheck => return health::healthcheck(config).await,
+        // Configures clients on this machine: needs no store, no registry.
+        Command::Login(args) => return login::login(args).await.map(|r| r.render(args.output)),
+        _ => {}
     }
     let state = crate::app::operator_state(config)
         .map_err(|error| CommandError::Setup(error.to_string()))?;
@@ -97,6 +101,7 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
         Command::ProjectStatus(args) => lifecycle::set_status(index, args).await,
         Command::Prune(args) => lifecycle::prune(index, args).await,
         Command::Healthcheck => return health::healthcheck(config).await,
+        Command::Login(args) => return login::login(args).await.map(|r| r.render(args.output)),
     };
     // The listing documents of what changed are brought up to date, and the webhooks told,
     // before exiting.
