@@ -29,7 +29,7 @@ pub use filename::{DistFilename, DistKind};
 pub(crate) use metadata::testkit;
 pub use metadata::{
     CAPTURE_LIMIT, CoreMetadata, MAX_INFLATE_RATIO, MAX_METADATA_SIZE, MIN_INFLATE_ALLOWANCE,
-    MetadataCapture, MetadataError, SdistReader, inspect_sdist, inspect_wheel,
+    MetadataCapture, MetadataError, ReleaseDetails, SdistReader, inspect_sdist, inspect_wheel,
 };
 pub use name::{NamePattern, ProjectName};
 pub use requirement::{
