@@ -7,6 +7,7 @@
 
 mod backfill;
 mod cache;
+mod clock;
 mod delete;
 mod document;
 mod download;
@@ -17,6 +18,7 @@ mod local_access;
 mod notify;
 mod page;
 mod promote;
+mod provenance;
 mod prune;
 mod publisher;
 mod pull_through;
@@ -151,6 +153,9 @@ pub struct IndexOptions {
     pub local_access: Arc<LocalAccess>,
     /// Upstream indexes for names a namespace does not have.
     pub upstreams: Upstreams,
+    /// What the certificates of PEP 740 attestations must chain to; `None`: attestations are
+    /// ignored.
+    pub attestation_trust: Option<Arc<crate::packaging::attestation::TrustRoot>>,
     /// Where the changes made are told (webhooks), once made.
     pub events: Events,
 }
