@@ -265,6 +265,7 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
         names: upstream::NameFilter::new(&config.upstream_allow, &config.upstream_deny),
         proxy_files: config.upstream_files == config::UpstreamFiles::Proxy,
         cache_credentials,
+        cache_max_size: config.upstream_cache_max_size,
     })
 }
 

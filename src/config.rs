@@ -210,6 +210,12 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE", value_delimiter = ',')]
     pub upstream_cache: Vec<String>,
 
+    /// The most bytes of upstream files each namespace's pull-through cache keeps (`20GiB`;
+    /// 0: no limit). Past it, the files used least recently (by this process; the others
+    /// first) are evicted; published files never are. Larger files are served, not kept.
+    #[arg(long, env = "OCI_PYPI_UPSTREAM_CACHE_MAX_SIZE", default_value = "0", value_parser = parse_size)]
+    pub upstream_cache_max_size: u64,
+
     /// Username the pull-through cache writes to the registry with (with
     /// `--upstream-cache-password`). None: each request's own credentials, so that only
     /// callers allowed to push fill the cache.
@@ -264,10 +270,18 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Parses the command line and the environment; `PORT` fills in a missing port.
+    /// Parses the command line and the environment; `PORT` fills in a missing port. A
+    /// command logs warnings only, unless a log level is given.
     #[must_use]
     pub fn load() -> Self {
-        let mut cli = Self::parse();
+        let matches = <Self as clap::CommandFactory>::command().get_matches();
+        let mut cli = <Self as clap::FromArgMatches>::from_arg_matches(&matches)
+            .unwrap_or_else(|error| error.exit());
+        let log_level_given =
+            matches.value_source("log_level") != Some(clap::parser::ValueSource::DefaultValue);
+        if cli.command.is_some() && !log_level_given {
+            "warn".clone_into(&mut cli.config.log_level);
+        }
         if cli.config.port.is_none() {
             cli.config.port = std::env::var("PORT")
                 .ok()
@@ -280,7 +294,22 @@ impl Cli {
 /// One-off commands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Copy a release, or one file of it, to another namespace or registry (promotion).
+    /// List the projects of a namespace, optionally only those whose name matches a pattern.
+    List(ListArgs),
+    /// List the releases of a project: their files, upload times and yanks.
+    Versions(VersionsArgs),
+    /// Delete a release (every file of it) or one file.
+    Delete(TargetArgs),
+    /// Yank a release or one file (PEP 592): installers skip it unless pinned to it.
+    Yank(YankArgs),
+    /// Undo a yank.
+    Unyank(TargetArgs),
+    /// Write the configuration of pip, uv, twine or poetry (or print environment variables)
+    /// for an index URL of this server, with credentials from the flags or from the docker
+    /// credential store (`~/.docker/config.json`, credential helpers).
+    Login(LoginArgs),
+    /// Copy a release, or one file of it, to another namespace or registry (promotion); with
+    /// `--query`, every project whose name matches.
     Promote(PromoteArgs),
     /// Copy every release of every project of a namespace to another namespace or registry,
     /// for instance from the local store (`local/<namespace>`) to a registry.
@@ -302,6 +331,136 @@ pub enum Command {
     Healthcheck,
 }
 
+/// The namespace a command is about, and the credentials used with it.
+#[derive(Debug, Clone, Args)]
+pub struct NamespaceArgs {
+    /// Where: `<registry>/<namespace>` as in index URLs (`ghcr.io/org/python`, `local/team`).
+    #[arg(long)]
+    pub namespace: String,
+    /// Username for the registry.
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token for the registry.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// Print the result as one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `oci-pypi list`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// The namespace and credentials.
+    #[command(flatten)]
+    pub namespace: NamespaceArgs,
+    /// Only the projects whose normalized name matches this pattern (`*` wildcards:
+    /// `acme-*`).
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `oci-pypi versions`.
+#[derive(Debug, Clone, Args)]
+pub struct VersionsArgs {
+    /// The namespace and credentials.
+    #[command(flatten)]
+    pub namespace: NamespaceArgs,
+    /// The project.
+    #[arg(long)]
+    pub project: String,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `oci-pypi delete` and `oci-pypi unyank`: one release or file of a project.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// The namespace and credentials.
+    #[command(flatten)]
+    pub namespace: NamespaceArgs,
+    /// The project.
+    #[arg(long)]
+    pub project: String,
+    /// A version (every file of the release) or one filename.
+    #[arg(long)]
+    pub target: String,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `oci-pypi yank`.
+#[derive(Debug, Clone, Args)]
+pub struct YankArgs {
+    /// The release or file.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Why, shown by installers that pick it anyway.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// Which client `oci-pypi login` configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoginTool {
+    /// pip: `index-url` in the user's `pip.conf`.
+    Pip,
+    /// uv: the default `[[index]]` in the user's `uv.toml`.
+    Uv,
+    /// twine: a repository in `~/.pypirc` (`twine upload -r <name>`).
+    Twine,
+    /// poetry: a repository and its credentials in poetry's `config.toml` and `auth.toml`.
+    Poetry,
+    /// Print `export` lines for all of them instead of writing files.
+    Env,
+}
+
+/// `oci-pypi login`.
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// The client to configure.
+    #[arg(long, value_enum)]
+    pub tool: LoginTool,
+    /// The index URL: this server's `http(s)://HOST[:PORT][/subpath]/<registry>/<namespace>/`.
+    #[arg(long)]
+    pub index_url: String,
+    /// The registry whose credentials are looked up in the docker credential store (default:
+    /// the index URL's registry segment).
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Username (with `--password`; without both, the docker credential store is asked).
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// The name of the repository in `.pypirc`, uv and poetry.
+    #[arg(long, default_value = "oci-pypi")]
+    pub name: String,
+    /// The home directory whose configuration is written.
+    #[arg(long, env = "HOME")]
+    pub home: Option<std::path::PathBuf>,
+    /// Where per-user configuration lives (default: `<home>/.config`).
+    #[arg(long, env = "XDG_CONFIG_HOME")]
+    pub config_dir: Option<std::path::PathBuf>,
+    /// The docker configuration directory holding `config.json` (default: `<home>/.docker`).
+    #[arg(long, env = "DOCKER_CONFIG")]
+    pub docker_config: Option<std::path::PathBuf>,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 /// `oci-pypi backfill-metadata`.
 #[derive(Debug, Clone, Args)]
 pub struct BackfillArgs {
@@ -317,6 +476,9 @@ pub struct BackfillArgs {
     /// Password or token for the registry.
     #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `oci-pypi project-status`.
@@ -405,16 +567,25 @@ pub struct Ends {
 
 /// `oci-pypi promote`.
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("projects").required(true).args(["project", "query"])))]
 pub struct PromoteArgs {
     /// Source, destination and credentials.
     #[command(flatten)]
     pub ends: Ends,
     /// The project.
+    #[arg(long, requires = "target")]
+    pub project: Option<String>,
+    /// Every project of the source whose normalized name matches this pattern (`*`
+    /// wildcards: `acme-*`); with `--target`, only that version of each (those without it
+    /// are skipped), else every release.
     #[arg(long)]
-    pub project: String,
+    pub query: Option<String>,
     /// A version (every file of the release) or one filename.
     #[arg(long)]
-    pub target: String,
+    pub target: Option<String>,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `oci-pypi copy-namespace`.
@@ -423,6 +594,9 @@ pub struct CopyNamespaceArgs {
     /// Source, destination and credentials.
     #[command(flatten)]
     pub ends: Ends,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// How registry redirects of file downloads are handled.
@@ -518,6 +692,7 @@ impl Config {
             log_format: self.log_format,
             otlp_endpoint: self.otlp_endpoint.clone(),
             otlp_service_name: self.otlp_service_name.clone(),
+            to_stderr: false,
         }
     }
 
@@ -584,6 +759,7 @@ impl Config {
             upstream_files: UpstreamFiles::Link,
             upstream_proxy: None,
             upstream_cache: Vec::new(),
+            upstream_cache_max_size: 0,
             upstream_page_ttl: 30,
             upstream_cache_username: None,
             upstream_cache_password: None,

@@ -9,7 +9,11 @@ use oci_pypi::config::Cli;
 async fn main() -> ExitCode {
     let Cli { config, command } = Cli::load();
     // Dropped last, on every return: sends the traces not yet exported.
-    let _telemetry = oci_pypi::telemetry::init(&config.telemetry());
+    // A command's result is its stdout: its log lines go to stderr.
+    let _telemetry = oci_pypi::telemetry::init(&oci_pypi::telemetry::TelemetryOptions {
+        to_stderr: command.is_some(),
+        ..config.telemetry()
+    });
     if let Some(command) = command {
         return match oci_pypi::commands::run(&command, &config).await {
             Ok(report) => {

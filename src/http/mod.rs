@@ -8,6 +8,7 @@ pub mod negotiate;
 mod oidc;
 mod origin;
 mod pages;
+mod params;
 mod promote;
 pub mod route;
 mod status;
@@ -216,19 +217,6 @@ fn count_bytes(response: Response, metrics: &Arc<Metrics>) -> Response {
         }
     });
     Response::from_parts(parts, Body::from_stream(counted))
-}
-
-/// A field of an `application/x-www-form-urlencoded` string.
-pub(crate) fn form_field(encoded: &str, name: &str) -> Option<String> {
-    encoded.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| {
-            let spaced = value.replace('+', " ");
-            percent_encoding::percent_decode_str(&spaced)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
 }
 
 /// The simple-API format a page request asks for (`?format=` or `Accept`).

@@ -3,7 +3,6 @@
 //! optionally `move=true` to delete from the source once copied. The caller's credentials are
 //! used on both sides; for different credentials per side, use `oci-pypi promote`.
 
-use axum::body::to_bytes;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -11,12 +10,10 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
+use super::params::Params;
 use super::route::Scope;
 use crate::index::{Caller, IndexError, Promotion};
 use crate::packaging::ProjectName;
-
-/// The largest request body read.
-const MAX_BODY: usize = 16 * 1024;
 
 /// POST of a promotion.
 ///
@@ -65,37 +62,11 @@ pub async fn promote(
 
 /// `to` and `move`, from the query, a form body or a JSON body.
 async fn parameters(request: Request) -> Result<(String, bool), ApiError> {
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    let body = to_bytes(request.into_body(), MAX_BODY).await.map_err(|_| {
-        ApiError::BadRequest(format!("the request body is larger than {MAX_BODY} bytes"))
-    })?;
-    let (mut to, mut remove) = (
-        super::form_field(&query, "to"),
-        super::form_field(&query, "move"),
-    );
-    if is_json && !body.is_empty() {
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
-            ApiError::BadRequest(
-                "the body is not JSON like {\"to\": \"<registry>/<namespace>\"}".to_owned(),
-            )
-        })?;
-        to = to.or_else(|| value.get("to").and_then(|v| v.as_str()).map(str::to_owned));
-        remove = remove.or_else(|| value.get("move").map(ToString::to_string));
-    } else if !body.is_empty() {
-        let text = std::str::from_utf8(&body)
-            .map_err(|_| ApiError::BadRequest("the body is not UTF-8".to_owned()))?;
-        to = to.or_else(|| super::form_field(text, "to"));
-        remove = remove.or_else(|| super::form_field(text, "move"));
-    }
-    let to = to.filter(|t| !t.is_empty()).ok_or_else(|| {
+    let params = Params::read(request, r#"{"to": "<registry>/<namespace>"}"#).await?;
+    let to = params.get("to").filter(|t| !t.is_empty()).ok_or_else(|| {
         ApiError::BadRequest("missing `to`: the destination `<registry>/<namespace>`".to_owned())
     })?;
-    let remove = match remove.as_deref().map(str::trim) {
+    let remove = match params.get("move").as_deref().map(str::trim) {
         None | Some("" | "false" | "0" | "no") => false,
         Some("true" | "1" | "yes") => true,
         Some(other) => {

@@ -2,6 +2,8 @@
 //! tag, so indexes and manifests are deleted by digest; removing a file rewrites the release
 //! index without it, and removing the last file removes the index (and with it the tag).
 
+use std::sync::Arc;
+
 use super::update::{Plan, read_release, update_release};
 use super::{Caller, Index, IndexError, Location};
 use crate::events::EventKind;
@@ -29,8 +31,35 @@ impl Index {
             return Err(not_found());
         }
         let registry = self.writable(caller, location)?;
+        let version = parsed.version().to_string();
+        self.remove_file(&registry, location, &parsed).await?;
+        tracing::info!(
+            oci.repository = %layout::repository(&location.namespace, project)?,
+            "deleted `{filename}`"
+        );
+        self.notify(location, EventKind::Delete, (project, &version), |event| {
+            event.with_files(vec![filename.to_owned()])
+        });
+        Ok(())
+    }
+
+    /// Removes `filename` from its release (and the release when it was its last file), then
+    /// deletes its manifest (best effort).
+    ///
+    /// # Errors
+    /// [`IndexError::FileNotFound`] when the release has no such file; storage errors.
+    pub(super) async fn remove_file(
+        &self,
+        registry: &Arc<dyn Store>,
+        location: &Location,
+        filename: &DistFilename,
+    ) -> Result<(), IndexError> {
+        let not_found = || IndexError::FileNotFound {
+            filename: filename.to_string(),
+        };
+        let project = filename.name();
         let repository = layout::repository(&location.namespace, project)?;
-        let version = parsed.version().clone();
+        let version = filename.version().clone();
         let tag = layout::tag_for(&version)?;
         let version_text = version.to_string();
         let Some((current, _)) =
@@ -39,10 +68,10 @@ impl Index {
             return Err(not_found());
         };
         let file = current
-            .file(project, &version_text, filename)
+            .file(project, &version_text, filename.as_str())
             .ok_or_else(not_found)?;
         let owned_project = project.clone();
-        let owned_filename = filename.to_owned();
+        let owned_filename = filename.as_str().to_owned();
         let decide = move |current: Option<&ReleaseIndex>| {
             let Some(index) = current else {
                 return Ok(Plan::Done);
@@ -69,7 +98,7 @@ impl Index {
             decide,
         )
         .await?;
-        self.changed(&registry, location, project, Some(&tag))?;
+        self.changed(registry, location, project, Some(&tag))?;
         delete_manifests(
             registry.as_ref(),
             &repository,
@@ -80,13 +109,6 @@ impl Index {
             super::provenance::remove_provenance(registry.as_ref(), &repository, &file.manifest)
                 .await;
         }
-        tracing::info!(oci.repository = %repository, "deleted `{filename}`");
-        self.notify(
-            location,
-            EventKind::Delete,
-            (project, &version.to_string()),
-            |event| event.with_files(vec![filename.to_owned()]),
-        );
         Ok(())
     }
 

@@ -184,6 +184,7 @@ pub struct Index {
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
     flights: Arc<pull_through::Flights>,
+    usages: Arc<pull_through::Usages>,
     metrics: Arc<Metrics>,
 }
 
@@ -202,6 +203,7 @@ impl Index {
             )),
             documents: Arc::default(),
             flights: Arc::default(),
+            usages: Arc::default(),
             options: Arc::new(options),
         }
     }

@@ -57,6 +57,8 @@ pub struct Upstreams {
     pub proxy_files: bool,
     /// The credentials the pull-through cache writes with; `None`: each caller's own.
     pub cache_credentials: Option<(String, crate::net::Secret)>,
+    /// The most bytes of files each namespace's pull-through cache holds; 0: no limit.
+    pub cache_max_size: u64,
 }
 
 /// What a project page shows: the namespace's own releases, or an upstream's page.

@@ -29,7 +29,7 @@ pub use metadata::{
     CAPTURE_LIMIT, CoreMetadata, MAX_INFLATE_RATIO, MAX_METADATA_SIZE, MIN_INFLATE_ALLOWANCE,
     MetadataCapture, MetadataError, SdistReader, inspect_sdist, inspect_wheel,
 };
-pub use name::ProjectName;
+pub use name::{NamePattern, ProjectName};
 pub use simple::{
     CoreMetadataRef, MAX_PAGE_SIZE, SimpleFile, SimplePage, parse_html_page, parse_json_page,
 };

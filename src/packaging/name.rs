@@ -68,6 +68,59 @@ impl fmt::Display for ProjectName {
     }
 }
 
+/// A pattern over project names: a name where `*` stands for any run of characters
+/// (`acme-*`, `*-plugin`, `*`), compared in normalized form, so that `Acme_*` matches
+/// `acme-tools`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePattern(String);
+
+impl NamePattern {
+    /// Validates and normalizes a pattern.
+    ///
+    /// # Errors
+    /// [`PackagingError::InvalidName`] when it is empty, too long, or has characters other
+    /// than those of names and `*`.
+    pub fn parse(input: &str) -> Result<Self, PackagingError> {
+        let invalid = |reason: &'static str| PackagingError::InvalidName {
+            input: super::error::shown(input),
+            reason,
+        };
+        if input.is_empty() || input.len() > MAX_NAME_LENGTH {
+            return Err(invalid("a name pattern is 1 to 200 characters"));
+        }
+        if !input
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'*'))
+        {
+            return Err(invalid(
+                "a name pattern has only ASCII letters, digits, `.`, `-`, `_` and `*`",
+            ));
+        }
+        Ok(Self(normalize(input)))
+    }
+
+    /// Whether `name` matches.
+    #[must_use]
+    pub fn matches(&self, name: &ProjectName) -> bool {
+        let mut parts = self.0.split('*');
+        let first = parts.next().unwrap_or_default();
+        let Some(mut rest) = name.as_str().strip_prefix(first) else {
+            return false;
+        };
+        let parts: Vec<&str> = parts.collect();
+        let Some((last, middle)) = parts.split_last() else {
+            return rest.is_empty();
+        };
+        for part in middle {
+            match rest.find(part) {
+                Some(position) => rest = rest.get(position + part.len()..).unwrap_or_default(),
+                None => return false,
+            }
+        }
+        rest.ends_with(last)
+    }
+}
+
 /// Lowercases and collapses every run of `.`, `-`, `_` into one `-`.
 fn normalize(input: &str) -> String {
     let mut normalized = String::with_capacity(input.len());
@@ -89,6 +142,30 @@ fn normalize(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_patterns_match_normalized_names() {
+        let name = |text: &str| ProjectName::parse(text).unwrap();
+        for (pattern, text, expected) in [
+            ("*", "anything", true),
+            ("acme-*", "acme-tools", true),
+            ("Acme_*", "ACME.tools", true),
+            ("acme-*", "acme", false),
+            ("*-plugin", "pytest-plugin", true),
+            ("*-plugin", "pytest-plugins", false),
+            ("a*b*c", "a-x-b-y-c", true),
+            ("demo", "demo", true),
+            ("demo", "demo2", false),
+        ] {
+            let pattern = NamePattern::parse(pattern).unwrap();
+            assert_eq!(pattern.matches(&name(text)), expected, "{pattern:?} {text}");
+        }
+        assert_eq!(
+            NamePattern::parse("acme/*").unwrap_err().to_string(),
+            "invalid project name `acme/*`: a name pattern has only ASCII letters, digits, `.`, `-`, `_` and `*`"
+        );
+        assert!(NamePattern::parse("").is_err());
+    }
 
     #[test]
     fn normalizes_case_and_separator_runs() {

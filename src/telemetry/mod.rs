@@ -127,13 +127,23 @@ pub struct TelemetryOptions {
     pub otlp_endpoint: Option<url::Url>,
     /// The `service.name` exported traces carry.
     pub otlp_service_name: String,
+    /// Write log lines to stderr instead of stdout (one-off commands, whose stdout is their
+    /// result).
+    pub to_stderr: bool,
 }
 
 /// Installs the global subscriber, with trace export when an OTLP endpoint is set. Safe to
 /// call more than once (later calls do nothing).
 pub fn init(config: &TelemetryOptions) -> Telemetry {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let format = tracing_subscriber::fmt::layer().with_target(false);
+    let writer = if config.to_stderr {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    } else {
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout)
+    };
+    let format = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_writer(writer);
     let format = match config.log_format {
         LogFormat::Text => format.boxed(),
         LogFormat::Json => format.json().flatten_event(true).boxed(),

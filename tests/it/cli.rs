@@ -16,6 +16,7 @@ fn is_clap_hint(line: &str) -> bool {
     line == "For more information, try '--help'."
         || line.starts_with("[possible values: ")
         || line.starts_with("tip: ")
+        || line.starts_with("Usage: ")
 }
 
 /// What one run of the binary did.
@@ -381,5 +382,346 @@ async fn healthcheck_command_follows_the_server_settings() -> anyhow::Result<()>
         &format!("http://127.0.0.1:{nothing}/health"),
         "cannot connect",
     ]);
+    Ok(())
+}
+
+/// The environment of a command against the test's registry, with its credentials.
+fn registry_env(env: &crate::harness::TestEnv) -> Vec<(String, String)> {
+    let mut vars = vec![("OCI_PYPI_REGISTRIES".to_owned(), env.registry.origin())];
+    if let Some((user, password)) = env.credentials() {
+        vars.push(("OCI_PYPI_USERNAME".to_owned(), user.clone()));
+        vars.push(("OCI_PYPI_PASSWORD".to_owned(), password.clone()));
+        for side in ["FROM", "TO"] {
+            vars.push((format!("OCI_PYPI_{side}_USERNAME"), user.clone()));
+            vars.push((format!("OCI_PYPI_{side}_PASSWORD"), password.clone()));
+        }
+    }
+    vars
+}
+
+async fn run_against(env: &crate::harness::TestEnv, args: &[&str]) -> anyhow::Result<Run> {
+    let vars = registry_env(env);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run(args, &vars).await
+}
+
+fn json_of(run: &Run) -> serde_json::Value {
+    run.assert_success();
+    serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|error| panic!("{}: not JSON ({error}): {}", run.what, run.stdout))
+}
+
+/// A namespace managed from a terminal against the real registry: `list` (with a query),
+/// `versions` (upload times, yanks), `yank`/`unyank`, `delete` of a file and of a release,
+/// and `promote --query` of every matching project, in text and `--json`; pip installs what
+/// was promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manages_a_namespace_from_the_command_line() -> anyhow::Result<()> {
+    use crate::harness::{AuthMode, DistSpec, TestEnv};
+    let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
+    env.namespace = "cli/staging".to_owned();
+    let staging = format!("{}/cli/staging", env.segment());
+    let production = format!("{}/cli/production", env.segment());
+    let mut files = Vec::new();
+    for (name, version) in [
+        ("acme-one", "1.0"),
+        ("acme-one", "1.1"),
+        ("acme-two", "2.0"),
+        ("other", "0.1"),
+    ] {
+        let spec = DistSpec::new(name, version);
+        files.push(env.sandbox.wheel(&spec).await?);
+        files.push(env.sandbox.sdist(&spec).await?);
+    }
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    env.twine_upload(&refs).await?.assert_success();
+
+    let listed = run_against(&env, &["list", "--namespace", &staging]).await?;
+    listed.assert_success();
+    assert_eq!(listed.stdout.trim(), "acme-one\nacme-two\nother");
+    let queried = json_of(
+        &run_against(
+            &env,
+            &[
+                "list",
+                "--namespace",
+                &staging,
+                "--query",
+                "Acme_*",
+                "--json",
+            ],
+        )
+        .await?,
+    );
+    assert_eq!(
+        queried["projects"],
+        serde_json::json!(["acme-one", "acme-two"])
+    );
+
+    let yanked = run_against(
+        &env,
+        &[
+            "yank",
+            "--namespace",
+            &staging,
+            "--project",
+            "acme-one",
+            "--target",
+            "1.0",
+            "--reason",
+            "broken build",
+        ],
+    )
+    .await?;
+    yanked.assert_success();
+    assert_eq!(yanked.stdout.trim(), "yanked acme-one 1.0");
+    let versions = run_against(
+        &env,
+        &["versions", "--namespace", &staging, "--project", "acme-one"],
+    )
+    .await?;
+    versions.assert_success();
+    let text = versions.stdout.clone();
+    assert!(
+        text.starts_with("1.0\n  acme_one-1.0-py3-none-any.whl  20"),
+        "{text}"
+    );
+    assert!(text.contains("yanked: broken build"), "{text}");
+    let report = json_of(
+        &run_against(
+            &env,
+            &[
+                "versions",
+                "--namespace",
+                &staging,
+                "--project",
+                "acme-one",
+                "--json",
+            ],
+        )
+        .await?,
+    );
+    assert_eq!(report["project"], "acme-one");
+    let releases = report["releases"].as_array().unwrap();
+    assert_eq!(releases.len(), 2, "{report}");
+    assert_eq!(releases[0]["version"], "1.0");
+    assert_eq!(releases[0]["yanked"], true);
+    assert_eq!(releases[0]["files"][0]["yanked_reason"], "broken build");
+    assert_eq!(releases[1]["yanked"], false);
+    assert!(
+        releases[1]["files"][0]["uploaded"]
+            .as_str()
+            .unwrap()
+            .starts_with("20")
+    );
+    assert_eq!(releases[1]["files"].as_array().unwrap().len(), 2);
+
+    let unyanked = json_of(
+        &run_against(
+            &env,
+            &[
+                "unyank",
+                "--namespace",
+                &staging,
+                "--project",
+                "acme-one",
+                "--target",
+                "1.0",
+                "--json",
+            ],
+        )
+        .await?,
+    );
+    assert_eq!(unyanked["action"], "unyanked");
+    let deleted = run_against(
+        &env,
+        &[
+            "delete",
+            "--namespace",
+            &staging,
+            "--project",
+            "acme-one",
+            "--target",
+            "acme_one-1.1.tar.gz",
+        ],
+    )
+    .await?;
+    deleted.assert_success();
+    run_against(
+        &env,
+        &[
+            "delete",
+            "--namespace",
+            &staging,
+            "--project",
+            "other",
+            "--target",
+            "0.1",
+        ],
+    )
+    .await?
+    .assert_success();
+    let report = json_of(
+        &run_against(
+            &env,
+            &[
+                "versions",
+                "--namespace",
+                &staging,
+                "--project",
+                "acme-one",
+                "--json",
+            ],
+        )
+        .await?,
+    );
+    assert_eq!(report["releases"][0]["yanked"], false, "{report}");
+    assert_eq!(
+        report["releases"][1]["files"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    // The registry's catalog may keep the emptied repository; the project has no release.
+    let gone = run_against(
+        &env,
+        &["versions", "--namespace", &staging, "--project", "other"],
+    )
+    .await?;
+    gone.assert_refused(&["other"]);
+    assert_eq!(gone.code, Some(1));
+
+    let promoted = json_of(
+        &run_against(
+            &env,
+            &[
+                "promote",
+                "--from",
+                &staging,
+                "--to",
+                &production,
+                "--query",
+                "acme-*",
+                "--json",
+            ],
+        )
+        .await?,
+    );
+    let each: Vec<(String, String)> = promoted["promoted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["project"].as_str().unwrap().to_owned(),
+                p["target"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        each,
+        [
+            ("acme-one".to_owned(), "1.0".to_owned()),
+            ("acme-one".to_owned(), "1.1".to_owned()),
+            ("acme-two".to_owned(), "2.0".to_owned())
+        ]
+    );
+    assert_eq!(
+        promoted["copied"].as_array().unwrap().len(),
+        5,
+        "{promoted}"
+    );
+    // Again, with a version: only the projects that have it; all already there.
+    let again = run_against(
+        &env,
+        &[
+            "promote",
+            "--from",
+            &staging,
+            "--to",
+            &production,
+            "--query",
+            "acme-*",
+            "--target",
+            "2.0",
+        ],
+    )
+    .await?;
+    again.assert_success();
+    assert_eq!(
+        again.stdout.trim(),
+        "acme-two 2.0: 0 copied, 2 already there"
+    );
+    let listed = run_against(&env, &["list", "--namespace", &production]).await?;
+    assert_eq!(listed.stdout.trim(), "acme-one\nacme-two");
+    env.namespace = "cli/production".to_owned();
+    let (out, _) = env
+        .sandbox
+        .pip_install(&env.index_url_with_credentials(), &["acme-two"])
+        .await?;
+    out.assert_success();
+    Ok(())
+}
+
+/// Command mistakes: unknown arguments and missing choices (exit 2, clap), and what the
+/// registry or the index refuses or cannot answer (exit 1), each one line naming the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_commands_fail_with_one_line() -> anyhow::Result<()> {
+    let unknown = run(&["list", "--namespace", "ghcr.io/x", "--bogus"], &[]).await?;
+    unknown.assert_refused(&["--bogus"]);
+    assert_eq!(unknown.code, Some(2));
+    // clap lists what is missing under its error line.
+    let neither = run(&["promote", "--from", "a/b", "--to", "c/d"], &[]).await?;
+    assert_eq!(neither.code, Some(2));
+    assert!(
+        neither.stderr.contains("--project") && neither.stderr.contains("--query"),
+        "{}",
+        neither.stderr
+    );
+    let no_target = run(
+        &["promote", "--from", "a/b", "--to", "c/d", "--project", "x"],
+        &[],
+    )
+    .await?;
+    assert_eq!(no_target.code, Some(2));
+    assert!(
+        no_target.stderr.contains("--target"),
+        "{}",
+        no_target.stderr
+    );
+
+    let nothing = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let origin = format!("http://{nothing}");
+    let unreachable = run(
+        &["list", "--namespace", &format!("{nothing}/team")],
+        &[("OCI_PYPI_REGISTRIES", &origin)],
+    )
+    .await?;
+    let line = unreachable.assert_refused(&[&nothing.to_string()]);
+    assert_eq!(unreachable.code, Some(1), "{line}");
+
+    let not_served = run(
+        &["versions", "--namespace", "ghcr.io/team", "--project", "x"],
+        &[("OCI_PYPI_REGISTRIES", &origin)],
+    )
+    .await?;
+    not_served.assert_refused(&["ghcr.io"]);
+    let bad_namespace = run(
+        &["list", "--namespace", "ghcr.io"],
+        &[("OCI_PYPI_REGISTRIES", &origin)],
+    )
+    .await?;
+    bad_namespace.assert_refused(&["`ghcr.io` is not `<registry>/<namespace>`"]);
+    let bad_query = run(
+        &[
+            "list",
+            "--namespace",
+            &format!("{nothing}/team"),
+            "--query",
+            "a/b",
+        ],
+        &[("OCI_PYPI_REGISTRIES", &origin)],
+    )
+    .await?;
+    bad_query.assert_refused(&["a/b"]);
     Ok(())
 }

@@ -601,6 +601,7 @@ async fn backfill_gives_pyoci_files_their_metadata() -> anyhow::Result<()> {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
             .args([
                 "backfill-metadata",
+                "--json",
                 "--namespace",
                 &format!("{}/team/python", env.registry.host()),
             ])

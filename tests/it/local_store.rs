@@ -304,7 +304,7 @@ async fn moves_to_a_registry_with_copy_namespace() -> anyhow::Result<()> {
         unreachable!()
     };
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
-        .args(["copy-namespace", "--from", "local/team/python"])
+        .args(["copy-namespace", "--json", "--from", "local/team/python"])
         .args(["--to", &format!("{}/team/python", registry.host())])
         .env("OCI_PYPI_REGISTRIES", registry.origin())
         .env("OCI_PYPI_STORE_DIR", &root)

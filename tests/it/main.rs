@@ -24,6 +24,7 @@ mod faults;
 mod lifecycle;
 mod listing_documents;
 mod local_store;
+mod login;
 mod promotion;
 mod publish;
 mod redirects;

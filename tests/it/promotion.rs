@@ -251,7 +251,14 @@ async fn promote_command(
     let (from_user, from_password) = env.credentials().unwrap();
     let (to_user, _) = destination.credentials().unwrap();
     Ok(tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
-        .args(["promote", "--project", "travelling", "--target", "1.0"])
+        .args([
+            "promote",
+            "--json",
+            "--project",
+            "travelling",
+            "--target",
+            "1.0",
+        ])
         .args(["--from", &format!("{}/{}", env.segment(), env.namespace)])
         .args(["--to", &format!("{}/{to}", destination.host())])
         .args(extra)

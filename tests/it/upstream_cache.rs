@@ -411,3 +411,111 @@ fn free_port() -> anyhow::Result<u16> {
         .local_addr()?
         .port())
 }
+
+/// Past `--upstream-cache-max-size`, the least recently used cached file is evicted (never a
+/// published one, never the file just stored); a file larger than the cap is served, not kept;
+/// a name denied later is neither fetched nor served from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    let specs = [
+        DistSpec::new("first", "1.0").payload_bytes(1 << 20),
+        DistSpec::new("second", "1.0").payload_bytes(1 << 20),
+        DistSpec::new("third", "1.0").payload_bytes(1 << 20),
+        DistSpec::new("huge", "1.0").payload_bytes(3 << 20),
+    ];
+    for spec in &specs {
+        env.sandbox.wheel_into(spec, &public).await?;
+    }
+    let upstream = StaticIndex::start(&public)?;
+    let cap = (5 << 20) / 2;
+    cache_upstream_with(&mut env, upstream.url(), |config| {
+        config.upstream_cache_max_size = cap;
+    })
+    .await?;
+    let private = DistSpec::new("private-thing", "1.0").payload_bytes(1 << 20);
+    let private_wheel = env.sandbox.wheel(&private).await?;
+    env.twine_upload(&[&private_wheel]).await?.assert_success();
+
+    let [first, second, third, huge] = &specs;
+    get_file(&env, first).await?;
+    get_file(&env, second).await?;
+    get_file(&env, first).await?; // from the cache: `first` is now the most recently used
+    get_file(&env, third).await?; // over the cap: `second` goes
+    crate::harness::listing::eventually("second evicted", || async {
+        let metrics = env
+            .http(Method::GET, "/metrics", false)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let counted = metrics.contains("oci_pypi_upstream_cache_total{event=\"evicted\"} 1");
+        Ok(counted && cached_tags(&env, "second").await?.is_empty())
+    })
+    .await?;
+    assert!(
+        cached_tags(&env, "first")
+            .await?
+            .contains(&"1.0".to_owned())
+    );
+    assert!(
+        cached_tags(&env, "third")
+            .await?
+            .contains(&"1.0".to_owned())
+    );
+    let published = env
+        .storage()
+        .tags(&format!("{}/private_thing", env.namespace))
+        .await?;
+    assert!(published.contains(&"1.0".to_owned()), "{published:?}");
+
+    // Evicted: fetched from upstream again.
+    let fetched = format!("/files/{}", second.wheel_filename());
+    assert_eq!(upstream.requests(&fetched), 1);
+    get_file(&env, second).await?;
+    assert_eq!(upstream.requests(&fetched), 2);
+
+    // Larger than the cap: served, not kept.
+    assert!(get_file(&env, huge).await? > cap as usize);
+    assert!(cached_tags(&env, "huge").await?.is_empty());
+
+    // A name denied now is neither served from the cache nor fetched.
+    let place = format!("{}/{}", env.segment(), env.namespace);
+    let url = upstream.url();
+    env.reconfigure(|config| {
+        config.upstreams = vec![format!("{place}={url}")];
+        config.upstream_cache = vec![place];
+        config.upstream_deny = vec!["fir*".to_owned()];
+    })
+    .await?;
+    let before = upstream.all_requests();
+    let page = env
+        .http(Method::GET, &format!("{}/first/", env.base_path()), false)
+        .send()
+        .await?;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(get_file(&env, first).await.is_err());
+    assert_eq!(upstream.all_requests(), before);
+    Ok(())
+}
+
+/// GET of `spec`'s wheel through the server: its length, or an error unless 200.
+async fn get_file(env: &TestEnv, spec: &DistSpec) -> anyhow::Result<usize> {
+    let path = format!(
+        "{}/{}/{}",
+        env.base_path(),
+        spec.project_name(),
+        spec.wheel_filename()
+    );
+    let response = env.http(Method::GET, &path, false).send().await?;
+    anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
+    Ok(response.bytes().await?.len())
+}
+
+/// The tags of `project`'s repository in the namespace's cache (none when it has none).
+async fn cached_tags(env: &TestEnv, project: &str) -> anyhow::Result<Vec<String>> {
+    let repository = cache_repository(env, project);
+    Ok(env.storage().tags(&repository).await.unwrap_or_default())
+}

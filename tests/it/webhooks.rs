@@ -360,3 +360,220 @@ async fn a_malformed_webhooks_file_is_refused_at_startup() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+/// The GitHub preset speaks `repository_dispatch` (bearer token, `event_type`, the event as
+/// `client_payload`); the dispatched "workflow" promotes with the `oci-pypi promote` command,
+/// which tells its own `promote` event before exiting. The GitLab preset posts a pipeline
+/// trigger form with the event as variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_dispatch_and_gitlab_trigger_presets_drive_a_promotion() -> anyhow::Result<()> {
+    let mut receiver = Receiver::start().await?;
+    let origin = receiver.origin();
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("github-token"), "ghp-test-token\n")?;
+    std::fs::write(dir.path().join("gitlab-token"), "glptt-test-token\n")?;
+    let webhooks = write_webhooks(
+        dir.path(),
+        &format!(
+            r#"
+[delivery]
+allow_origins = ["{origin}"]
+
+[[webhook]]
+name = "dispatch"
+namespace = "*/presets/staging"
+events = ["upload"]
+preset = "github"
+url = "{origin}/repos/acme/app/dispatches"
+token_file = "github-token"
+event_type = "promote-package"
+
+[[webhook]]
+name = "pipeline"
+namespace = "*/presets/staging"
+events = ["upload"]
+preset = "gitlab"
+url = "{origin}/api/v4/projects/7/trigger/pipeline"
+token_file = "gitlab-token"
+ref = "main"
+
+[[webhook]]
+name = "released"
+namespace = "*/presets/production"
+events = ["promote"]
+url = "{origin}/released"
+secret_file = "secret"
+"#
+        ),
+    )?;
+    let webhooks_for_command = webhooks.clone();
+    let mut env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
+        config.webhooks = Some(webhooks);
+    })
+    .await?;
+    env.namespace = "presets/staging".to_owned();
+    let spec = DistSpec::new("dispatched", "3.1");
+    let sdist = env.sandbox.sdist(&spec).await?;
+    env.twine_upload(&[&sdist]).await?.assert_success();
+
+    let mut by_path = std::collections::BTreeMap::new();
+    for _ in 0..2 {
+        let delivery = receiver.next(Duration::from_secs(30)).await?;
+        by_path.insert(delivery.path.clone(), delivery);
+    }
+    let dispatch = &by_path["/repos/acme/app/dispatches"];
+    assert_eq!(dispatch.header("authorization"), "Bearer ghp-test-token");
+    assert_eq!(dispatch.header("accept"), "application/vnd.github+json");
+    assert_eq!(dispatch.header("x-github-api-version"), "2022-11-28");
+    let body = dispatch.json();
+    assert_eq!(body["event_type"], "promote-package", "{body}");
+    let payload = &body["client_payload"];
+    assert_eq!(payload["event"], "upload");
+    assert_eq!(payload["project"], "dispatched");
+    assert_eq!(payload["files"], serde_json::json!([spec.sdist_filename()]));
+
+    let trigger = &by_path["/api/v4/projects/7/trigger/pipeline"];
+    assert_eq!(
+        trigger.header("content-type"),
+        "application/x-www-form-urlencoded"
+    );
+    let form: std::collections::BTreeMap<String, String> =
+        url::form_urlencoded::parse(&trigger.body)
+            .into_owned()
+            .collect();
+    assert_eq!(form["token"], "glptt-test-token");
+    assert_eq!(form["ref"], "main");
+    assert_eq!(form["variables[OCI_PYPI_EVENT]"], "upload");
+    assert_eq!(form["variables[OCI_PYPI_PROJECT]"], "dispatched");
+    assert_eq!(form["variables[OCI_PYPI_VERSION]"], "3.1");
+    assert_eq!(form["variables[OCI_PYPI_NAMESPACE]"], "presets/staging");
+    let carried: serde_json::Value = serde_json::from_str(&form["variables[OCI_PYPI_PAYLOAD]"])?;
+    assert_eq!(carried["id"], payload["id"]);
+
+    // The dispatched workflow: `oci-pypi promote` of what the payload names.
+    let registry = payload["registry"].as_str().unwrap();
+    let (user, password) = env.credentials().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
+        .args(["promote", "--project", payload["project"].as_str().unwrap()])
+        .args(["--target", payload["version"].as_str().unwrap()])
+        .args([
+            "--from",
+            &format!("{registry}/{}", payload["namespace"].as_str().unwrap()),
+        ])
+        .args(["--to", &format!("{registry}/presets/production")])
+        .env("OCI_PYPI_REGISTRIES", env.registry.origin())
+        .env("OCI_PYPI_WEBHOOKS", &webhooks_for_command)
+        .env("OCI_PYPI_FROM_USERNAME", &user)
+        .env("OCI_PYPI_FROM_PASSWORD", &password)
+        .env("OCI_PYPI_TO_USERNAME", &user)
+        .env("OCI_PYPI_TO_PASSWORD", &password)
+        .env("OCI_PYPI_LOG_LEVEL", "warn")
+        .output()
+        .await?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The command waited for its delivery before exiting: it is already here.
+    let released = receiver.next(Duration::from_secs(1)).await?;
+    assert_eq!(released.path, "/released");
+    verify(
+        &Verifier::new(SECRET.as_bytes(), DEFAULT_TOLERANCE),
+        &released,
+    )?;
+    let event = released.json();
+    assert_eq!(event["event"], "promote");
+    assert_eq!(event["namespace"], "presets/production");
+    assert_eq!(event["detail"]["from"]["namespace"], "presets/staging");
+    assert_eq!(
+        event["detail"]["copied"],
+        serde_json::json!([spec.sdist_filename()])
+    );
+    assert_eq!(event["detail"]["moved"], false);
+
+    env.namespace = "presets/production".to_owned();
+    let (output, target) = env
+        .sandbox
+        .pip_install(&env.index_url_with_credentials(), &["dispatched"])
+        .await?;
+    output.assert_success();
+    assert_eq!(
+        env.sandbox.import_version(&target, &spec.module()).await?,
+        "3.1"
+    );
+    Ok(())
+}
+
+/// The queue is bounded: with room for one delivery and a receiver that takes its time, the
+/// events beyond are dropped (counted, logged), and the writes are not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_beyond_the_queue_are_dropped_and_counted() -> anyhow::Result<()> {
+    let mut receiver = Receiver::start().await?;
+    receiver.plan(&[Reply {
+        delay: Duration::from_secs(4),
+        status: 204,
+    }]);
+    let dir = tempfile::tempdir()?;
+    let webhooks = write_webhooks(
+        dir.path(),
+        &format!(
+            r#"
+[delivery]
+queue = 1
+timeout_seconds = 10
+allow_origins = ["{origin}"]
+
+[[webhook]]
+name = "narrow"
+namespace = "*"
+url = "{origin}/hook"
+secret_file = "secret"
+"#,
+            origin = receiver.origin()
+        ),
+    )?;
+    let mut env = TestEnv::start_with(AuthMode::Anonymous, |config| {
+        config.webhooks = Some(webhooks);
+    })
+    .await?;
+    env.namespace = "webhooks/narrow".to_owned();
+    let spec = DistSpec::new("narrow", "1.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let first = receiver.next(Duration::from_secs(30)).await?;
+    assert_eq!(first.header(EVENT_HEADER), "upload");
+    // While the upload's delivery hangs, three more changes.
+    let yank = format!("{}/+yank/narrow/1.0", env.base_path());
+    let started = Instant::now();
+    for method in [Method::POST, Method::DELETE, Method::POST] {
+        let response = env.http(method, &yank, true).send().await?;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = wait_for_counter(
+        &env,
+        "oci_pypi_webhook_deliveries_total{webhook=\"narrow\",result=\"delivered\"}",
+        1,
+    )
+    .await?;
+    assert_eq!(
+        counter(
+            &text,
+            "oci_pypi_webhook_deliveries_total{webhook=\"narrow\",result=\"dropped\"}"
+        ),
+        3,
+        "{text}"
+    );
+    assert!(
+        receiver
+            .maybe_next(Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+    Ok(())
+}

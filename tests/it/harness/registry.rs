@@ -366,7 +366,21 @@ impl DirectClient {
             map.insert(name.clone(), HeaderValue::from_str(value)?);
         }
         let what = format!("{method} {url}");
-        let resp = self.send(method, url, scope, map, body).await?;
+        // Distribution answers a read 500 ("unknown error") when it races a write of the same
+        // tag (the link file is replaced under it): reads are retried a few times.
+        let reads = method == Method::GET || method == Method::HEAD;
+        let mut attempt = 0;
+        let resp = loop {
+            attempt += 1;
+            let resp = self
+                .send(method.clone(), url, scope, map.clone(), body.clone())
+                .await?;
+            if reads && resp.status() == StatusCode::INTERNAL_SERVER_ERROR && attempt < 5 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            break resp;
+        };
         match resp.status() {
             s if s == ok => Ok(Some(resp)),
             StatusCode::NOT_FOUND => Ok(None),

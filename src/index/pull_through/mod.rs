@@ -12,6 +12,10 @@
 //! registry's upload session and to the leader, the last chunk held back until the sha256 is
 //! known (a mismatch: the leader's body ends with an error, nothing is stored).
 
+mod usage;
+
+pub use usage::Usages;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -122,7 +126,7 @@ impl Drop for Landing {
 
 /// One upstream file on its way into the cache.
 #[derive(Clone)]
-struct Job {
+pub(super) struct Job {
     store: Arc<dyn Store>,
     location: Location,
     repository: Repository,
@@ -219,6 +223,8 @@ impl Index {
         let repository = layout::repository(cache, project)?;
         if let Some(stored) = stored_file(store.as_ref(), &repository, &parsed).await? {
             if !metadata || stored.core_metadata.is_some() {
+                let key = usage::usage_key(store.as_ref(), &location);
+                self.usages.touch(&key, filename);
                 let stale = route.index.is_failing();
                 self.metrics
                     .record_upstream_cache(if stale { "stale_file" } else { "hit" });
@@ -339,15 +345,25 @@ impl Index {
             }
             .into());
         }
-        let session = match job.store.start_upload(&job.repository).await {
-            Ok(session) => Some(session),
-            Err(error) => {
-                tracing::warn!(
-                    oci.repository = %job.repository,
-                    "not caching `{}`: {error}",
-                    job.filename
-                );
-                None
+        let limit = match self.options.upstreams.cache_max_size {
+            0 => self.options.max_upload_size,
+            cap => cap,
+        };
+        let too_large = job.file.size.is_some_and(|size| size > limit);
+        let session = if too_large {
+            tracing::info!("not caching `{}`: larger than {limit} bytes", job.filename);
+            None
+        } else {
+            match job.store.start_upload(&job.repository).await {
+                Ok(session) => Some(session),
+                Err(error) => {
+                    tracing::warn!(
+                        oci.repository = %job.repository,
+                        "not caching `{}`: {error}",
+                        job.filename
+                    );
+                    None
+                }
             }
         };
         let (sender, receiver) = mpsc::channel(LEADER_QUEUE);
@@ -365,13 +381,18 @@ impl Index {
         tokio::spawn(async move {
             let fill = Fill {
                 session,
+                limit,
                 sample: Sample::for_file(&job.filename),
                 hasher: Sha256::new(),
                 size: 0,
                 leader: sender,
             };
-            let outcome = index.fill(&job, fill, Box::pin(body)).await;
+            let (outcome, size) = index.fill(&job, fill, Box::pin(body)).await;
+            let stored = outcome == Outcome::Stored;
             landing.finish(outcome);
+            if stored {
+                index.account(&job, size).await;
+            }
         });
         let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|chunk| (chunk, receiver))
@@ -395,7 +416,7 @@ impl Index {
         job: &Job,
         mut fill: Fill,
         mut body: crate::storage::ByteStream,
-    ) -> Outcome {
+    ) -> (Outcome, u64) {
         let mut held: Option<Bytes> = None;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
@@ -404,7 +425,7 @@ impl Index {
                     tracing::warn!("fetching `{}` from upstream failed: {error}", job.filename);
                     fill.cancel().await;
                     let _ = fill.leader.send(Err(error)).await;
-                    return Outcome::NotStored;
+                    return (Outcome::NotStored, fill.size);
                 }
             };
             fill.take(&job.filename, &chunk).await;
@@ -432,7 +453,7 @@ impl Index {
                 ),
             };
             let _ = fill.leader.send(Err(error)).await;
-            return Outcome::Refused(job.sha256.clone(), computed);
+            return (Outcome::Refused(job.sha256.clone(), computed), fill.size);
         }
         let outcome = match fill.session.take() {
             Some(session) => match self
@@ -458,7 +479,7 @@ impl Index {
         if let Some(last) = held {
             let _ = fill.leader.send(Ok(last)).await;
         }
-        outcome
+        (outcome, fill.size)
     }
 
     /// Commits the verified blob, pushes its core metadata and manifest, and adds it to its
@@ -559,6 +580,8 @@ impl Index {
 /// The state of one fetch: what is hashed, sampled and sent on.
 struct Fill {
     session: Option<Box<dyn BlobWriter>>,
+    /// The largest file kept: past it the session is given up.
+    limit: u64,
     sample: Sample,
     hasher: Sha256,
     size: u64,
@@ -572,6 +595,12 @@ impl Fill {
         self.hasher.update(chunk);
         self.sample.push(chunk);
         self.size += chunk.len() as u64;
+        if self.size > self.limit {
+            if self.session.is_some() {
+                tracing::info!("not caching `{filename}`: larger than {} bytes", self.limit);
+            }
+            self.cancel().await;
+        }
         let Some(session) = &mut self.session else {
             return;
         };
