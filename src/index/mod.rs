@@ -9,6 +9,7 @@ mod backfill;
 mod cache;
 mod clock;
 mod delete;
+mod details;
 mod document;
 mod download;
 mod error;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use backfill::BackfillReport;
+pub use details::MAX_DETAILS_SIZE;
 pub use download::{FileDownload, FileRequest, Wanted};
 pub use error::IndexError;
 pub use local_access::{LocalAccess, LocalUse};
@@ -42,6 +44,7 @@ pub use page::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
 pub use prune::{PruneReport, RetentionPolicy, glob};
 pub use publisher::PublisherGrant;
+pub use pull_through::MirrorReport;
 pub use registries::RegistryPolicy;
 pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
 pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
@@ -183,6 +186,7 @@ pub struct Index {
     uploads: Arc<UploadSlots>,
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
+    details: Arc<details::DetailsCache>,
     flights: Arc<pull_through::Flights>,
     usages: Arc<pull_through::Usages>,
     metrics: Arc<Metrics>,
@@ -202,6 +206,7 @@ impl Index {
                 options.listing_cache_memory,
             )),
             documents: Arc::default(),
+            details: Arc::default(),
             flights: Arc::default(),
             usages: Arc::default(),
             options: Arc::new(options),
