@@ -41,6 +41,7 @@ pub fn authenticate(
         projects: scope.projects,
         username: scope.credential.username,
         password: scope.credential.password,
+        signer: scope.signer,
     }))
 }
 
