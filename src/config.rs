@@ -317,6 +317,12 @@ pub enum Command {
     /// `--prereleases-only`; never a project's only release, never a release yanked with a
     /// reason unless `--include-yanked-with-reason`. `--dry-run` lists what it would delete.
     Prune(PruneArgs),
+    /// Fill a namespace's pull-through cache (`--upstream-cache`) with requirements and
+    /// everything they require, for the given Python versions and platforms (markers and
+    /// wheel tags evaluated for each), so that installs work without upstream (air-gapped
+    /// sites): `oci-pypi mirror --namespace ghcr.io/org -r requirements.txt --python 3.12
+    /// --platform manylinux_2_28_x86_64`.
+    Mirror(MirrorArgs),
     /// Exit 0 when the server configured by the same settings (host, port, subpath) answers
     /// `GET /health` with 200 within 3 s, 1 otherwise: a container health check that needs no
     /// shell and no curl.
@@ -462,6 +468,35 @@ pub struct BackfillArgs {
     /// Only this project (default: every project of the namespace).
     #[arg(long)]
     pub project: Option<String>,
+    /// Username for the registry.
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token for the registry.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `oci-pypi mirror`.
+#[derive(Debug, Clone, Args)]
+pub struct MirrorArgs {
+    /// Where: `<registry>/<namespace>` as in index URLs, one of `--upstream-cache`.
+    #[arg(long)]
+    pub namespace: String,
+    /// Requirements files, pip's format (one PEP 508 requirement a line; `--hash` ignored).
+    #[arg(long = "requirement", short = 'r')]
+    pub requirement_files: Vec<std::path::PathBuf>,
+    /// Requirements (`requests>=2.31`, `"numpy<2; python_version < '3.13'"`).
+    pub requirements: Vec<String>,
+    /// Python versions installs will use (`3.12`; repeat or comma-separate).
+    #[arg(long = "python", value_delimiter = ',', required = true)]
+    pub pythons: Vec<String>,
+    /// Platform tags installs will use (`manylinux_2_28_x86_64`, `win_amd64`,
+    /// `macosx_14_0_arm64`; repeat or comma-separate).
+    #[arg(long = "platform", value_delimiter = ',', required = true)]
+    pub platforms: Vec<String>,
     /// Username for the registry.
     #[arg(long, env = "OCI_PYPI_USERNAME")]
     pub username: Option<String>,

@@ -6,10 +6,12 @@
 //!
 //! # Layout
 //!
-//! Dependencies point one way: `http → index → layout → {packaging, storage}`.
+//! Dependencies point one way: `http → web → index → layout → {packaging, storage}`.
 //!
 //! - [`http`]: thin axum adapters: parse the URL, extract the caller, call one index method,
 //!   render. The only place a status code is chosen is `http::error`.
+//! - [`web`]: the web UI: namespace and project pages for people (askama templates,
+//!   READMEs rendered and sanitized), built from the index.
 //! - [`index`]: what a Python index means on OCI: listings, downloads, uploads, deletes.
 //! - [`layout`]: the mapping between the two worlds (project → repository, version → tag,
 //!   release → image index, file → manifest and layer); the only module speaking both.
@@ -42,6 +44,7 @@
 //! app
 //! config
 //! http, server
+//! web
 //! index, publishing
 //! layout, upstream, events
 //! packaging, storage
@@ -65,5 +68,6 @@ pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod upstream;
+pub mod web;
 
 pub use app::{ServeOptions, StartError, operator_state, serve, serve_state, state};

@@ -40,6 +40,9 @@ pub enum ApiError {
         "cross-site request refused: {0}; state-changing requests are only taken from this server's own origin or from non-browser clients"
     )]
     CrossSite(String),
+    /// A web UI page could not be rendered.
+    #[error(transparent)]
+    Page(crate::web::WebError),
 }
 
 impl ApiError {
@@ -55,6 +58,7 @@ impl ApiError {
             Self::TokenExchange(error) => token_exchange_status(error),
             Self::UploadToken(_) => StatusCode::UNAUTHORIZED,
             Self::CrossSite(_) => StatusCode::FORBIDDEN,
+            Self::Page(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -65,6 +69,15 @@ impl ApiError {
             }
             Self::Index(IndexError::Contended { .. } | IndexError::Busy { .. }) => Some(1),
             _ => None,
+        }
+    }
+}
+
+impl From<crate::web::WebError> for ApiError {
+    fn from(error: crate::web::WebError) -> Self {
+        match error {
+            crate::web::WebError::Index(error) => Self::Index(error),
+            other @ crate::web::WebError::Render(_) => Self::Page(other),
         }
     }
 }
@@ -86,6 +99,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::Layout(_) => StatusCode::BAD_REQUEST,
         E::Storage(storage) => storage_status(storage),
         E::RegistryNotAllowed { .. } => StatusCode::FORBIDDEN,
+        E::NoUpstreamCache { .. } => StatusCode::BAD_REQUEST,
         E::ProjectNotFound { .. } | E::VersionNotFound { .. } | E::FileNotFound { .. } => {
             StatusCode::NOT_FOUND
         }

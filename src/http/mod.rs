@@ -2,6 +2,7 @@
 //! index method, render. No OCI vocabulary here; statuses are chosen in [`error`] only.
 
 pub mod auth;
+mod browse;
 pub mod error;
 mod files;
 pub mod negotiate;
@@ -145,6 +146,12 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
         Route::AddSlash => Ok(add_slash(request.uri())),
         Route::OidcAudience => oidc::audience(state),
         Route::MintToken => oidc::mint_token(state, request).await,
+        Route::ProjectList(scope) if browse::wanted(request.uri(), &headers) => {
+            browse::namespace(state, &caller, &scope, (request.uri(), &headers)).await
+        }
+        Route::ProjectPage(scope, project) if browse::wanted(request.uri(), &headers) => {
+            browse::project(state, &caller, &scope, &project, (request.uri(), &headers)).await
+        }
         Route::ProjectList(scope) => {
             let format = page_format(&request)?;
             pages::project_list(state, &caller, &scope, &headers, format).await

@@ -40,6 +40,12 @@ pub enum IndexError {
         /// The sha256 of the bytes received.
         computed: String,
     },
+    /// A pull-through cache was asked of a namespace that has none.
+    #[error("`{namespace}` has no upstream cache: give it in `--upstreams` and `--upstream-cache`")]
+    NoUpstreamCache {
+        /// `<registry>/<namespace>`.
+        namespace: String,
+    },
     /// The project has no releases in this namespace.
     #[error("project `{project}` was not found in `{namespace}`")]
     ProjectNotFound {

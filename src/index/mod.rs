@@ -8,6 +8,7 @@
 mod backfill;
 mod cache;
 mod delete;
+mod details;
 mod document;
 mod download;
 mod error;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use backfill::BackfillReport;
+pub use details::MAX_DETAILS_SIZE;
 pub use download::{FileDownload, FileRequest, Wanted};
 pub use error::IndexError;
 pub use local_access::{LocalAccess, LocalUse};
@@ -40,6 +42,7 @@ pub use page::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
 pub use prune::{PruneReport, RetentionPolicy, glob};
 pub use publisher::PublisherGrant;
+pub use pull_through::MirrorReport;
 pub use registries::RegistryPolicy;
 pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
 pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
@@ -178,6 +181,7 @@ pub struct Index {
     uploads: Arc<UploadSlots>,
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
+    details: Arc<details::DetailsCache>,
     flights: Arc<pull_through::Flights>,
     usages: Arc<pull_through::Usages>,
     metrics: Arc<Metrics>,
@@ -197,6 +201,7 @@ impl Index {
                 options.listing_cache_memory,
             )),
             documents: Arc::default(),
+            details: Arc::default(),
             flights: Arc::default(),
             usages: Arc::default(),
             options: Arc::new(options),

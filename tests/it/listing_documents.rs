@@ -96,27 +96,9 @@ async fn seeded_with_listing(
     let stored = direct.wait_for_listing(&repository, &tags).await?;
     // The server may still be learning sizes and rewriting the document: a test that then
     // changes the tags behind its back wants that work over, or it would catch up at once.
-    settled(&env.server).await?;
+    env.server.settled().await?;
     let stored = direct.listing(&repository).await?.unwrap_or(stored);
     Ok((repository, path, stored))
-}
-
-/// Waits (up to 20 s) until `server` has made no background registry request for 300 ms.
-async fn settled(server: &Server) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    let mut last = registry_requests(server).await?.1;
-    loop {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let now = registry_requests(server).await?.1;
-        if now == last {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(20),
-            "the server's background work never settled"
-        );
-        last = now;
-    }
 }
 
 fn wheels(project: &str, versions: impl IntoIterator<Item = usize>) -> Vec<String> {

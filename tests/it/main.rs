@@ -37,6 +37,7 @@ mod upload_inspection;
 mod upstream;
 mod upstream_cache;
 mod urls;
+mod web_ui;
 mod webhooks;
 
 /// Instantiates an `async fn scenario(mode: AuthMode) -> anyhow::Result<()>` as one test per

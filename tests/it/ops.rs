@@ -51,6 +51,7 @@ async fn metrics_count_traffic() -> anyhow::Result<()> {
         .direct()
         .wait_for_listing(&repository, &["1.0"])
         .await?;
+    env.server.settled().await?;
     let cold = metrics().await?;
     let mut seen = Vec::new();
     for _ in 0..3 {

@@ -20,6 +20,7 @@
 
 mod capture;
 mod core;
+mod details;
 mod gzip;
 mod tar;
 #[cfg(test)]
@@ -30,6 +31,7 @@ mod zip_window;
 
 pub use self::capture::{CAPTURE_LIMIT, MetadataCapture};
 pub use self::core::CoreMetadata;
+pub use self::details::ReleaseDetails;
 pub use self::tar::{MAX_INFLATE_RATIO, MIN_INFLATE_ALLOWANCE, SdistReader, inspect_sdist};
 pub use self::zip::inspect_wheel;
 

@@ -164,6 +164,8 @@ pub struct DistSpec {
     /// Seed of the payload (0 when `None`); another seed gives another file
     /// under the same file name, payload or not.
     pub seed: Option<u64>,
+    /// The README (long description) file and its `Description-Content-Type`.
+    pub readme: Option<(PathBuf, String)>,
 }
 
 impl DistSpec {
@@ -200,6 +202,10 @@ impl DistSpec {
     }
     pub fn seed(mut self, s: u64) -> Self {
         self.seed = Some(s);
+        self
+    }
+    pub fn readme(mut self, file: &Path, content_type: &str) -> Self {
+        self.readme = Some((file.to_owned(), content_type.to_owned()));
         self
     }
 
@@ -273,6 +279,12 @@ impl DistSpec {
         if let Some(s) = self.seed {
             a.push("--seed".into());
             a.push(s.to_string());
+        }
+        if let Some((file, content_type)) = &self.readme {
+            a.push("--readme-file".into());
+            a.push(file.display().to_string());
+            a.push("--readme-type".into());
+            a.push(content_type.clone());
         }
         a
     }

@@ -2,6 +2,7 @@
 //! port, and the real Python clients in an isolated sandbox.
 
 pub mod background;
+pub mod browser;
 pub mod clients;
 pub mod fake_registry;
 pub mod listing;

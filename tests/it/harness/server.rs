@@ -49,6 +49,42 @@ impl Server {
         format!("http://{}", self.address)
     }
 
+    /// Waits (up to 20 s) until the server has made no background registry request for
+    /// 300 ms: after an upload or a first page it learns sizes and writes listing documents
+    /// in the background, which a test counting requests, or changing tags behind the
+    /// server's back, wants over.
+    pub async fn settled(&self) -> anyhow::Result<()> {
+        let client = reqwest::Client::builder().no_proxy().build()?;
+        let background = || async {
+            let text = client
+                .get(format!("{}/metrics", self.url()))
+                .send()
+                .await?
+                .text()
+                .await?;
+            anyhow::Ok(
+                text.lines()
+                    .filter(|line| line.starts_with("oci_pypi_background_registry_requests_total"))
+                    .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum::<f64>(),
+            )
+        };
+        let started = std::time::Instant::now();
+        let mut last = background().await?;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let now = background().await?;
+            if now == last {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "the server's background work never settled"
+            );
+            last = now;
+        }
+    }
+
     /// `127.0.0.1:PORT`
     pub fn authority(&self) -> String {
         self.address.to_string()

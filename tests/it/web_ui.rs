@@ -1,0 +1,434 @@
+//! The web UI in a real headless Chromium against the real registry: browse a namespace,
+//! filter it, open a project, read its README, copy an install command, see a yanked release
+//! with its reason; a hostile README stays inert. Installers keep getting the simple pages,
+//! byte for byte; the pages follow `--subpath` and proxies; a registry that needs credentials
+//! makes the browser prompt; hostile input ends in a clean page or a clear 4xx.
+
+use std::path::PathBuf;
+
+use reqwest::header::{ACCEPT, CONTENT_SECURITY_POLICY, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+
+use crate::harness::browser::Browser;
+use crate::harness::{AuthMode, DistSpec, TestEnv, assert_status};
+
+/// What Chromium sends when it navigates.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8";
+
+/// The `Accept` headers of installers (index-standards.md, section 3).
+const INSTALLER_ACCEPTS: [Option<&str>; 6] = [
+    // pip, and Renovate's simple mode
+    Some(
+        "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01",
+    ),
+    // uv
+    Some(
+        "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01",
+    ),
+    // pip before 22.2
+    Some("text/html"),
+    // curl, poetry's legacy source
+    Some("*/*"),
+    Some("application/vnd.pypi.simple.v1+html"),
+    // Renovate's retry after a 406
+    None,
+];
+
+fn readme_file(env: &TestEnv, name: &str, text: &[u8]) -> anyhow::Result<PathBuf> {
+    let path = env.sandbox.fresh_path(name);
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// Uploads `demo` 1.0 (a Markdown README) and 2.0 (yanked: "broken build"), and `other-tool`.
+async fn publish_demo(env: &TestEnv) -> anyhow::Result<()> {
+    let readme = readme_file(
+        env,
+        "readme",
+        b"# Demo README\n\nSome **bold** words and a [link](https://example.org/docs).\n\n```\ncode block\n```\n",
+    )?;
+    let first = DistSpec::new("demo", "1.0")
+        .requires("requests>=2")
+        .requires_python(">=3.9")
+        .readme(&readme, "text/markdown");
+    let second = DistSpec::new("demo", "2.0");
+    let other = DistSpec::new("other-tool", "0.1");
+    for spec in [&first, &second, &other] {
+        let wheel = env.sandbox.wheel(spec).await?;
+        env.twine_upload(&[&wheel]).await?.assert_success();
+    }
+    let yank = format!("{}/+yank/demo/2.0?reason=broken%20build", env.base_path());
+    let response = env.http(Method::POST, &yank, true).send().await?;
+    assert_status(response, StatusCode::OK).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_browses_searches_and_copies_an_install_command() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    publish_demo(&env).await?;
+    let browser = Browser::start().await?;
+    let namespace_page = format!("{}{}/+simple/", env.server.url(), env.base_path());
+    browser.open(&namespace_page).await?;
+    assert_eq!(browser.find("h1").await?.text().await?, env.namespace);
+    assert_eq!(browser.count("tr.project").await?, 2);
+    assert_eq!(
+        browser.run("return document.documentElement.lang").await?,
+        "en"
+    );
+
+    // Search, with the plain GET form.
+    browser.find("#q").await?.type_text("DEMO").await?;
+    browser.find("form.search button").await?.click().await?;
+    assert!(browser.url().await?.contains("q=DEMO"));
+    assert_eq!(browser.count("tr.project").await?, 1);
+    let row = browser.find("tr.project").await?.text().await?;
+    assert!(row.contains("demo") && row.contains("1.0"), "{row}");
+    assert!(row.contains("Test package demo 1.0"), "the summary: {row}");
+
+    // The project, its README, its yanked release.
+    browser.find("a.project-link").await?.click().await?;
+    assert_eq!(browser.find("h1").await?.text().await?, "demo 1.0");
+    assert_eq!(
+        browser.find(".readme h1").await?.text().await?,
+        "Demo README"
+    );
+    assert_eq!(browser.find(".readme strong").await?.text().await?, "bold");
+    assert_eq!(
+        browser.find(".readme pre").await?.text().await?,
+        "code block"
+    );
+    let yanked = browser
+        .find("details.release .yanked")
+        .await?
+        .text()
+        .await?;
+    assert_eq!(yanked, "yanked: broken build");
+    let history = browser
+        .find("details.release summary")
+        .await?
+        .text()
+        .await?;
+    assert!(history.starts_with("2.0"), "newest first: {history}");
+    let meta = browser.find("aside").await?.text().await?;
+    assert!(
+        meta.contains(">=3.9") && meta.contains("requests>=2"),
+        "{meta}"
+    );
+
+    // Copy the pip command; the clipboard holds it.
+    browser.grant("clipboard-read").await?;
+    browser.grant("clipboard-write").await?;
+    let expected = format!("pip install --index-url {} demo==1.0", env.index_url());
+    assert_eq!(browser.find("#install-pip").await?.text().await?, expected);
+    let button = browser
+        .find("button[aria-label='Copy the pip command']")
+        .await?;
+    button.click().await?;
+    let copied = browser
+        .run_async(
+            "navigator.clipboard.readText().then(arguments[0], e => arguments[0]('error: ' + e))",
+        )
+        .await?;
+    assert_eq!(copied, expected);
+    assert_eq!(button.text().await?, "Copied");
+
+    // The file links download the files.
+    let href = browser.find("tr.file a").await?.property("href").await?;
+    let href = href.as_str().unwrap_or_default().to_owned();
+    let response = reqwest::get(&href).await?;
+    assert_status(response, StatusCode::OK).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_readme_renders_inert() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let hostile = br#"# Hostile README
+
+<script>window.pwned = "script";</script>
+<img src="/nothing.png" onerror="window.pwned = 'onerror'">
+<a href="javascript:window.pwned='link'" id="raw-link">raw link</a>
+[markdown link](javascript:window.pwned='md')
+<iframe src="javascript:parent.pwned='iframe'"></iframe>
+<div onmouseover="window.pwned='hover'" style="position:fixed;inset:0">cover</div>
+<style>body { display: none }</style>
+<svg><script>window.pwned = "svg";</script></svg>
+<object data="javascript:window.pwned='object'"></object>
+<form action="javascript:window.pwned='form'"><button id="submit">go</button></form>
+"#;
+    let readme = readme_file(&env, "hostile", hostile)?;
+    let spec = DistSpec::new("hostile", "1.0").readme(&readme, "text/markdown");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+
+    let browser = Browser::start().await?;
+    let page = format!("{}{}/hostile/", env.server.url(), env.base_path());
+    browser.open(&page).await?;
+    assert_eq!(
+        browser.find(".readme h1").await?.text().await?,
+        "Hostile README"
+    );
+    for selector in [".readme a", ".readme div"] {
+        browser.find(selector).await?.click().await?;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pwned = browser
+        .run("return window.pwned === undefined ? null : window.pwned")
+        .await?;
+    assert_eq!(pwned, serde_json::Value::Null, "a script ran");
+    for selector in [
+        ".readme script",
+        ".readme iframe",
+        ".readme object",
+        ".readme form",
+        ".readme style",
+        ".readme svg",
+    ] {
+        assert_eq!(browser.count(selector).await?, 0, "{selector}");
+    }
+    let visible = browser
+        .run("return getComputedStyle(document.body).display")
+        .await?;
+    assert_eq!(visible, "block");
+
+    let response = env
+        .http(Method::GET, &format!("{}/hostile/", env.base_path()), false)
+        .header(ACCEPT, BROWSER_ACCEPT)
+        .send()
+        .await?;
+    let policy = response.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()?
+        .to_owned();
+    assert!(
+        policy.contains("script-src 'sha256-") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let body = response.text().await?;
+    assert!(!body.contains("pwned = \"script\""), "{body}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installers_get_the_simple_pages_byte_for_byte() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    publish_demo(&env).await?;
+    for path in [
+        format!("{}/demo/", env.base_path()),
+        format!("{}/+simple/", env.base_path()),
+    ] {
+        let browser_page = env
+            .http(Method::GET, &path, false)
+            .header(ACCEPT, BROWSER_ACCEPT)
+            .send()
+            .await?;
+        assert!(browser_page.headers().contains_key(CONTENT_SECURITY_POLICY));
+        for accept in INSTALLER_ACCEPTS {
+            let mut request = env.http(Method::GET, &path, false);
+            if let Some(accept) = accept {
+                request = request.header(ACCEPT, accept);
+            }
+            let response = request.send().await?;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert!(
+                !response.headers().contains_key(CONTENT_SECURITY_POLICY),
+                "{accept:?}"
+            );
+            let content_type = response.headers()[CONTENT_TYPE].to_str()?.to_owned();
+            let body = response.bytes().await?;
+            // The same page asked for by `?format=`, which never reaches the UI.
+            let format = content_type.split(';').next().unwrap_or_default();
+            let reference = env
+                .http(Method::GET, &format!("{path}?format={format}"), false)
+                .send()
+                .await?
+                .bytes()
+                .await?;
+            assert_eq!(body, reference, "{path} with {accept:?}");
+            assert!(
+                !String::from_utf8_lossy(&body).contains("<script"),
+                "{accept:?}"
+            );
+        }
+    }
+    // And the real clients install from it.
+    let output = env
+        .sandbox
+        .pip(&[
+            "download",
+            "--no-deps",
+            "--index-url",
+            &env.index_url(),
+            "-d",
+            &env.sandbox.fresh_path("dl").display().to_string(),
+            "demo==1.0",
+        ])
+        .await?;
+    output.assert_success();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_follow_the_subpath_and_proxies() -> anyhow::Result<()> {
+    let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
+        config.subpath = "/pypi".to_owned();
+    })
+    .await?;
+    let spec = DistSpec::new("demo", "1.0");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    let index = format!("{}/pypi{}/", env.server.url(), env.base_path());
+    env.twine_upload_to(&index, &[&wheel])
+        .await?
+        .assert_success();
+
+    let browser = Browser::start().await?;
+    browser.open(&format!("{index}+simple/")).await?;
+    browser.find("a.project-link").await?.click().await?;
+    assert_eq!(browser.url().await?, format!("{index}demo/"));
+    let pip = browser.find("#install-pip").await?.text().await?;
+    assert_eq!(pip, format!("pip install --index-url {index} demo==1.0"));
+
+    let response = env
+        .http(
+            Method::GET,
+            &format!("/pypi{}/demo/", env.base_path()),
+            false,
+        )
+        .header(ACCEPT, BROWSER_ACCEPT)
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "packages.example")
+        .header("x-forwarded-prefix", "/python")
+        .send()
+        .await?;
+    let body = response.text().await?;
+    let public = format!("https://packages.example/python/pypi{}/", env.base_path());
+    assert!(
+        body.contains(&format!("pip install --index-url {public} demo==1.0")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "href=\"/python/pypi{}/+simple/\"",
+            env.base_path()
+        )),
+        "{body}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_with_credentials_makes_the_browser_prompt() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    publish_demo(&env).await?;
+    for path in [
+        format!("{}/+simple/", env.base_path()),
+        format!("{}/demo/", env.base_path()),
+    ] {
+        let response = env
+            .http(Method::GET, &path, false)
+            .header(ACCEPT, BROWSER_ACCEPT)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let challenge = response.headers()[WWW_AUTHENTICATE].to_str()?;
+        assert!(challenge.starts_with("Basic "), "{challenge}");
+        let response = env
+            .http(Method::GET, &path, true)
+            .header(ACCEPT, BROWSER_ACCEPT)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(response.text().await?.contains("demo"));
+    }
+    // The browser, given the credentials in the URL, shows what the registry lets it read.
+    let (user, password) = env.credentials().expect("htpasswd credentials");
+    let browser = Browser::start().await?;
+    let url = format!(
+        "http://{user}:{password}@{}{}/+simple/",
+        env.server.authority(),
+        env.base_path()
+    );
+    browser.open(&url).await?;
+    assert_eq!(browser.count("tr.project").await?, 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_gets_a_clean_page_or_a_clear_refusal() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    // A README of 3 MiB: the page shows its start and says it was cut.
+    let huge = format!(
+        "# Huge\n\n{}",
+        "lorem ipsum dolor sit amet\n\n".repeat(3 << 20 >> 5)
+    );
+    let readme = readme_file(&env, "huge", huge.as_bytes())?;
+    let spec = DistSpec::new("huge", "1.0").readme(&readme, "text/markdown");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let page = |path: String| {
+        env.http(Method::GET, &path, false)
+            .header(ACCEPT, BROWSER_ACCEPT)
+            .send()
+    };
+    let response = page(format!("{}/huge/", env.base_path())).await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await?;
+    assert!(body.contains("the rest is not shown"), "cut");
+    assert!(body.len() < 2 << 20, "{} bytes", body.len());
+
+    // A README that is not UTF-8 is refused at upload, with the reason.
+    let readme = readme_file(&env, "latin1", b"caf\xe9 \xff\xfe")?;
+    let spec = DistSpec::new("latin", "1.0").readme(&readme, "text/plain");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    let form = reqwest::multipart::Form::new()
+        .text(":action", "file_upload")
+        .text("protocol_version", "1")
+        .text("name", "latin")
+        .text("version", "1.0")
+        .part(
+            "content",
+            reqwest::multipart::Part::bytes(std::fs::read(&wheel)?)
+                .file_name(spec.wheel_filename()),
+        );
+    let response = env
+        .http(Method::POST, &format!("{}/", env.base_path()), true)
+        .multipart(form)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let reason = response.text().await?;
+    assert!(reason.contains("UTF-8"), "{reason}");
+
+    // Odd names: a clear 4xx, never a 500.
+    for (path, expected) in [
+        (format!("{}/%FF/", env.base_path()), StatusCode::BAD_REQUEST),
+        (
+            format!("{}/-bad-/", env.base_path()),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{}/{}/", env.base_path(), "a".repeat(300)),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("{}/nothing-here/", env.base_path()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!(
+                "{}/+simple/?q=%3Cscript%3E&page=99999999999999999999",
+                env.base_path()
+            ),
+            StatusCode::OK,
+        ),
+    ] {
+        let response = page(path.clone()).await?;
+        let status = response.status();
+        let body = response.text().await?;
+        assert_eq!(status, expected, "{path}: {body}");
+        // Only the page's own script.
+        assert!(body.matches("<script").count() <= 1, "{path}: {body}");
+    }
+    Ok(())
+}
