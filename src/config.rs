@@ -113,6 +113,14 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_VERIFY_DOWNLOADS")]
     pub verify_downloads: bool,
 
+    /// The trust root of PEP 740 attestations: a PEM file of CA certificates, or a Sigstore
+    /// `trusted_root.json`. With it, every attestation sent with an upload must chain to it,
+    /// be signed for the file's name and sha256, and (for an upload token from trusted
+    /// publishing) name the token's publisher, or the upload is refused; the provenance is
+    /// stored and served. Without it, attestations are ignored (nothing unverified is served).
+    #[arg(long, env = "OCI_PYPI_ATTESTATION_TRUST_ROOT")]
+    pub attestation_trust_root: Option<std::path::PathBuf>,
+
     /// Keep only the newest N releases of a project in listings (PEP 440 order); 0 lists all.
     #[arg(long, env = "OCI_PYPI_MAX_VERSIONS", default_value_t = 0)]
     pub max_versions: usize,
@@ -773,6 +781,7 @@ impl Config {
             listing_documents: ListingDocumentsMode::Write,
             listing_audit_interval: 600,
             verify_downloads: false,
+            attestation_trust_root: None,
             max_versions: 0,
             blob_redirects: BlobRedirects::Stream,
             max_concurrent_uploads: 16,

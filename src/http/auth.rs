@@ -42,6 +42,7 @@ pub fn authenticate(
         promotions: scope.promotions,
         password: scope.credential.password(),
         username: scope.credential.username,
+        signer: scope.signer,
     }))
 }
 

@@ -92,6 +92,8 @@ fn index_status(error: &IndexError) -> StatusCode {
         | E::MissingContent
         | E::EmptyFile { .. }
         | E::ProjectClosed { .. }
+        | E::Attestation(_)
+        | E::AttestationSigner { .. }
         | E::InvalidDistribution { .. }
         | E::BodyIncomplete(_)
         | E::BadForm(_) => StatusCode::BAD_REQUEST,

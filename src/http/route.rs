@@ -5,6 +5,7 @@
 //! | GET | `/<registry>/<namespace>/<project>/` | project page (PEP 503) |
 //! | GET | `/<registry>/<namespace>/<project>/<filename>` | file |
 //! | GET | `/<registry>/<namespace>/<project>/<filename>.metadata` | core metadata (PEP 658) |
+//! | GET | `/<registry>/<namespace>/<project>/<filename>.provenance` | provenance (PEP 740) |
 //! | GET | `/<registry>/<namespace>/<project>/json` | releases JSON (PyPI JSON API shape) |
 //! | DELETE | `/<registry>/<namespace>/<project>/<filename>` | delete a file |
 //! | DELETE | `/<registry>/<namespace>/<project>/<version>` | delete a release |
@@ -63,6 +64,8 @@ pub enum Route {
     File(Scope, String, String),
     /// The core metadata of one file (PEP 658): `<filename>.metadata`.
     Metadata(Scope, String, String),
+    /// The provenance of one file (PEP 740): `<filename>.provenance`.
+    Provenance(Scope, String, String),
     /// One release of a project (DELETE only).
     Version(Scope, String, String),
     /// An upload.
@@ -92,6 +95,7 @@ impl Route {
             Self::ReleasesJson(..) => "releases_json",
             Self::File(..) => "file",
             Self::Metadata(..) => "metadata",
+            Self::Provenance(..) => "provenance",
             Self::Version(..) => "version",
             Self::Upload(_) => "upload",
             Self::Yank(..) => "yank",
@@ -111,6 +115,7 @@ impl Route {
             | Self::ReleasesJson(scope, _)
             | Self::File(scope, ..)
             | Self::Metadata(scope, ..)
+            | Self::Provenance(scope, ..)
             | Self::Version(scope, ..)
             | Self::Upload(scope)
             | Self::Yank(scope, ..)
@@ -299,6 +304,12 @@ fn leaf(segments: &[String], delete: bool) -> Option<Route> {
         .filter(|f| is_distribution_filename(f))
     {
         return (!delete).then(|| Route::Metadata(scope, project, file.to_owned()));
+    }
+    if let Some(file) = last
+        .strip_suffix(".provenance")
+        .filter(|f| is_distribution_filename(f))
+    {
+        return (!delete).then(|| Route::Provenance(scope, project, file.to_owned()));
     }
     if delete {
         return Some(Route::Version(scope, project, last));

@@ -67,6 +67,17 @@ pub enum IndexError {
         /// Why, as its maintainers wrote it (possibly empty).
         reason: String,
     },
+    /// Attestations (PEP 740) that do not check out.
+    #[error(transparent)]
+    Attestation(#[from] crate::packaging::attestation::AttestationError),
+    /// Attestations signed by someone else than the trusted publisher of the upload token.
+    #[error("invalid attestations: signed by {found}, but this upload token is for {expected}")]
+    AttestationSigner {
+        /// Who signed.
+        found: String,
+        /// Who minted the upload token.
+        expected: String,
+    },
     /// The release does not exist.
     #[error("version `{version}` of `{project}` was not found")]
     VersionNotFound {

@@ -186,7 +186,7 @@ impl Index {
         for blob in std::iter::once(&parsed.config).chain(&parsed.layers) {
             copy_blob(ends, &Digest::parse(&blob.digest)?, &self.metrics).await?;
         }
-        let reference = Reference::Digest(manifest_digest);
+        let reference = Reference::Digest(manifest_digest.clone());
         destination
             .put_manifest(
                 repository,
@@ -195,6 +195,18 @@ impl Index {
                 manifest.bytes.clone(),
             )
             .await?;
+        if entry
+            .annotations
+            .contains_key(layout::ANNOTATION_PROVENANCE)
+        {
+            // The attestations go along: the same object, referring to the same manifest.
+            super::provenance::copy_provenance(
+                (ends.source.as_ref(), &ends.source_repository),
+                (destination, repository),
+                &manifest_digest,
+            )
+            .await?;
+        }
         let owned = (filename.to_owned(), sha256.to_owned());
         let project = DistFilename::parse(filename)?.name().clone();
         let version_text = version.to_string();

@@ -29,6 +29,9 @@ pub struct PublisherGrant {
     pub username: String,
     /// The registry password of the policy's credential.
     pub password: Secret,
+    /// The OIDC issuer and signing identity of the CI job that minted the token: PEP 740
+    /// attestations of its uploads must be signed by certificates naming them.
+    pub signer: Option<(String, String)>,
 }
 
 impl Index {
@@ -183,6 +186,7 @@ mod tests {
             promotions: Vec::new(),
             username: "bot".to_owned(),
             password: Secret::new("pw".to_owned()),
+            signer: None,
         }
     }
 

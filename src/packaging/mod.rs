@@ -11,7 +11,9 @@
 //! - <https://packaging.python.org/en/latest/specifications/source-distribution-format/>
 //! - <https://docs.pypi.org/api/upload/>
 //! - <https://packaging.python.org/en/latest/specifications/project-status-markers/>
+//! - <https://peps.python.org/pep-0740/>
 
+pub mod attestation;
 mod error;
 mod filename;
 mod metadata;

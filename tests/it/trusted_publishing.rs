@@ -956,3 +956,75 @@ async fn upload_tokens_promote_where_their_policy_allows() -> anyhow::Result<()>
     assert_eq!(direct.tags("team/python/other_project").await?, ["1.0"]);
     Ok(())
 }
+
+/// PEP 740 with trusted publishing: an upload token's uploads carry attestations only when
+/// their certificate names the CI job that minted the token (its workflow as GitHub's
+/// signing identity, and its issuer); any other signer is refused with 400 and nothing is
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attestations_must_be_signed_by_the_trusted_publisher() -> anyhow::Result<()> {
+    let keys = tempfile::tempdir()?;
+    let ca = keys.path().join("ca");
+    crate::attestations::make(&["ca", ca.to_str().unwrap()]).await?;
+    let trust_root = ca.join("ca.pem");
+    let setup = Setup::start(|config| config.attestation_trust_root = Some(trust_root)).await?;
+    let workflow = "acme/app/.github/workflows/release.yml@refs/tags/v1.0";
+    let claims = with(good_claims(), json!({ "job_workflow_ref": workflow }));
+    let (status, body) = setup.mint(&setup.issuer.mint(claims)).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let identity = format!("https://github.com/{workflow}");
+    let issuer = setup.issuer.url();
+
+    let upload = |version: &'static str, signer: (String, String)| {
+        let (setup, token, ca) = (&setup, token.clone(), ca.clone());
+        async move {
+            let spec = DistSpec::new("tp-attested", version);
+            let wheel = setup.sandbox.wheel(&spec).await?;
+            let (identity, issuer) = signer;
+            let extra = ["--identity", identity.as_str(), "--issuer", issuer.as_str()];
+            let attestation = crate::attestations::attest(&ca, &wheel, &extra).await?;
+            let content = reqwest::multipart::Part::bytes(std::fs::read(&wheel)?)
+                .file_name(wheel.file_name().unwrap().to_string_lossy().into_owned());
+            let form = reqwest::multipart::Form::new()
+                .text(":action", "file_upload")
+                .text("protocol_version", "1")
+                .text("name", spec.project_name())
+                .text("version", spec.version.clone())
+                .part("content", content)
+                .text("attestations", format!("[{attestation}]"));
+            let path = format!("/{}/{NAMESPACE}/", setup.registry.host());
+            let response = setup
+                .request(Method::POST, &path, "__token__", &token)
+                .multipart(form)
+                .send()
+                .await?;
+            anyhow::Ok((response.status(), response.text().await?))
+        }
+    };
+    let (status, body) = upload("1.0", (identity.clone(), issuer.clone())).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let evil = "https://github.com/evil/app/.github/workflows/release.yml@refs/tags/v1.0";
+    let (status, body) = upload("1.1", (evil.to_owned(), issuer.clone())).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("signed by https://github.com/evil/app"),
+        "{body}"
+    );
+    let github = "https://token.actions.githubusercontent.com".to_owned();
+    let (status, body) = upload("1.2", (identity.clone(), github)).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("issuer"), "{body}");
+
+    let mut tags = setup
+        .registry
+        .direct()
+        .tags("team/python/tp_attested")
+        .await?;
+    tags.retain(|tag| tag != "oci-pypi.listing");
+    tags.sort();
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    assert_eq!(tags[0], "1.0");
+    assert!(tags[1].starts_with("sha256-"), "{tags:?}");
+    Ok(())
+}
