@@ -603,6 +603,24 @@ async fn endpoints_live_at_the_root_and_under_the_subpath() -> anyhow::Result<()
     .await?;
     let client = Setup::client();
     for prefix in ["", "/pypi"] {
+        // PyPI's URL, where gh-action-pypi-publish and pdm exchange their tokens.
+        let token = setup
+            .issuer
+            .mint(with(good_claims(), json!({"aud": "pypi.example.org"})));
+        let response = client
+            .post(format!(
+                "{}{prefix}/_/oidc/github/mint-token",
+                setup.server.url()
+            ))
+            .json(&json!({ "token": token }))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK, "{prefix}");
+        let minted: Value = response.json().await?;
+        assert!(
+            minted["token"].as_str().unwrap().starts_with("oci-pypi."),
+            "{minted}"
+        );
         let url = format!("{}{prefix}/_/oidc/audience", setup.server.url());
         let response = client.get(&url).send().await?;
         assert_eq!(response.status(), StatusCode::OK, "{url}");
@@ -866,6 +884,76 @@ async fn issuer_failures_are_not_refetched_for_every_exchange() -> anyhow::Resul
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert!(first_error(&body).1.contains("retried"), "{body}");
     assert_eq!(issuer.discovery_requests(), 1);
+    Ok(())
+}
+
+/// A policy with `promotions` lets its tokens promote, from CI with no stored secret, between
+/// the namespaces it names (of its projects, never a move), with its registry credential; a
+/// password file rewritten with a rotated token is read again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_tokens_promote_where_their_policy_allows() -> anyhow::Result<()> {
+    let fields = format!(
+        "{CLAIMS}\nprojects = [\"promoted-by-ci\", \"other-project\"]\npromotions = [{{ from = \"{NAMESPACE}\", to = \"team/production\" }}]"
+    );
+    let setup = Setup::start_with_policy(&fields, |_| {}).await?;
+    let token = setup.upload_token().await?;
+    let spec = DistSpec::new("promoted-by-ci", "1.0");
+    let wheel = setup.sandbox.wheel(&spec).await?;
+    let (status, body) = setup
+        .upload(NAMESPACE, &spec, &wheel, "__token__", &token)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let promote = |to: &str, extra: &str| {
+        let path = format!(
+            "/{}/{NAMESPACE}/+promote/promoted-by-ci/1.0?to={}/{to}{extra}",
+            setup.registry.host(),
+            setup.registry.host()
+        );
+        setup
+            .request(Method::POST, &path, "__token__", &token)
+            .send()
+    };
+    let response = promote("team/production", "").await?;
+    let status = response.status();
+    let body = response.text().await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let direct = setup.registry.direct();
+    assert_eq!(
+        direct.tags("team/production/promoted_by_ci").await?,
+        ["1.0"]
+    );
+
+    for (to, extra, named) in [
+        ("team/other", "", "team/other"),
+        ("team/production", "&move=true", "a move"),
+    ] {
+        let response = promote(to, extra).await?;
+        let status = response.status();
+        let body = response.text().await?;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{to}{extra}: {body}");
+        assert!(body.contains(named), "{body}");
+        assert!(body.contains("`team/python` → `team/production`"), "{body}");
+    }
+    assert!(direct.tags("team/other/promoted_by_ci").await?.is_empty());
+    assert_eq!(direct.tags("team/python/promoted_by_ci").await?, ["1.0"]);
+
+    // The registry token rotates: a wrong one first, then the right one, no restart.
+    let password_file = setup.dir.path().join("registry-password");
+    let (_, password) = setup.registry.credentials().unwrap();
+    std::fs::write(&password_file, "expired-token-of-another-length\n")?;
+    let next = DistSpec::new("other-project", "1.0");
+    let file = setup.sandbox.wheel(&next).await?;
+    let (status, body) = setup
+        .upload(NAMESPACE, &next, &file, "__token__", &token)
+        .await?;
+    assert!(status.is_client_error(), "{status}: {body}");
+    std::fs::write(&password_file, format!("{password}\n"))?;
+    let (status, body) = setup
+        .upload(NAMESPACE, &next, &file, "__token__", &token)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(direct.tags("team/python/other_project").await?, ["1.0"]);
     Ok(())
 }
 
