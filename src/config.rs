@@ -566,6 +566,10 @@ pub struct PruneArgs {
     /// List what would be deleted; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run again every this many seconds until stopped (SIGINT/SIGTERM), logging each run's
+    /// report, instead of once: a schedule without cron. Replicas may each run one.
+    #[arg(long, value_name = "SECONDS")]
+    pub every: Option<u64>,
     /// Username for the registry.
     #[arg(long, env = "OCI_PYPI_USERNAME")]
     pub username: Option<String>,

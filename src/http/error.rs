@@ -114,6 +114,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::Upstream(_) | E::UpstreamFileMismatch { .. } => StatusCode::BAD_GATEWAY,
         E::PublisherNamespace { .. }
         | E::PublisherProject { .. }
+        | E::PublisherPromotion { .. }
         | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,
         E::LocalWritesRefused { .. } => StatusCode::FORBIDDEN,
         E::LocalCredentials { .. } => StatusCode::UNAUTHORIZED,

@@ -18,6 +18,7 @@
 //! | POST | `/<registry>/<namespace>/+promote/<project>/<version or filename>` | promote (`to=<registry>/<namespace>`) |
 //! | GET | `/_/oidc/audience` | trusted publishing audience |
 //! | POST | `/_/oidc/mint-token` | OIDC token → upload token (trusted publishing) |
+//! | POST | `/_/oidc/github/mint-token` | the same (PyPI's URL, used by gh-action-pypi-publish and pdm) |
 //!
 //! `<namespace>` has one or more segments. `+simple` cannot be a project name, so the project
 //! list never collides with a project page. Every segment is percent-decoded; the registry
@@ -176,6 +177,11 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
         [underscore, oidc, endpoint] if underscore == "_" && oidc == "oidc" => {
             return oidc_route(method, endpoint, raw_path);
         }
+        [underscore, oidc, github, endpoint]
+            if underscore == "_" && oidc == "oidc" && github == "github" =>
+        {
+            return oidc_route(method, &format!("github/{endpoint}"), raw_path);
+        }
         _ => {}
     }
     let not_found = || RouteError::NotFound(raw_path.chars().take(200).collect());
@@ -195,12 +201,16 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
     }
 }
 
-/// `/_/oidc/audience` (GET) and `/_/oidc/mint-token` (POST).
+/// `/_/oidc/audience` (GET) and `/_/oidc/mint-token` (POST), also as
+/// `/_/oidc/github/mint-token`, where pypa/gh-action-pypi-publish and pdm exchange tokens
+/// (PyPI's URL).
 fn oidc_route(method: &Method, endpoint: &str, raw_path: &str) -> Result<Route, RouteError> {
     match (endpoint, method) {
         ("audience", &Method::GET | &Method::HEAD) => Ok(Route::OidcAudience),
-        ("mint-token", &Method::POST) => Ok(Route::MintToken),
-        ("audience" | "mint-token", _) => Err(RouteError::MethodNotAllowed(method.clone())),
+        ("mint-token" | "github/mint-token", &Method::POST) => Ok(Route::MintToken),
+        ("audience" | "mint-token" | "github/mint-token", _) => {
+            Err(RouteError::MethodNotAllowed(method.clone()))
+        }
         _ => Err(RouteError::NotFound(raw_path.chars().take(200).collect())),
     }
 }
@@ -442,6 +452,14 @@ mod tests {
         );
         assert_eq!(
             parse(&Method::GET, "/_/oidc/mint-token"),
+            Err(RouteError::MethodNotAllowed(Method::GET))
+        );
+        assert_eq!(
+            parse(&Method::POST, "/_/oidc/github/mint-token").unwrap(),
+            Route::MintToken
+        );
+        assert_eq!(
+            parse(&Method::GET, "/_/oidc/github/mint-token"),
             Err(RouteError::MethodNotAllowed(Method::GET))
         );
         assert!(matches!(

@@ -203,6 +203,19 @@ pub enum IndexError {
         /// The projects it may publish.
         allowed: String,
     },
+    /// An upload token from trusted publishing used for a promotion its policy does not
+    /// allow.
+    #[error(
+        "this upload token (trusted publisher `{publisher}`) may not make {requested}: its policy's `promotions` allow {allowed} (never a move)"
+    )]
+    PublisherPromotion {
+        /// The trust policy.
+        publisher: String,
+        /// What was asked.
+        requested: String,
+        /// The promotions allowed.
+        allowed: String,
+    },
     /// An upload token from trusted publishing used for anything but an upload.
     #[error(
         "this upload token (trusted publisher `{publisher}`) allows uploads only; use registry credentials to read, delete or yank"

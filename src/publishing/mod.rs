@@ -10,6 +10,7 @@
 //! `/_/oidc/mint-token`); tokens are OpenID Connect ID tokens (RFC 7519, RFC 7517).
 
 mod claims;
+mod credential;
 mod error;
 mod keys;
 mod oidc;
@@ -20,8 +21,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use credential::Credential;
 pub use error::PublishingError;
-pub use policy::{Credential, Policies, TrustPolicy};
+pub use policy::{Policies, TrustPolicy};
 pub use token::{TOKEN_PREFIX, TokenClaims, TokenSigner};
 
 use crate::net::{Origin, Secret};
@@ -79,6 +81,9 @@ pub struct UploadScope {
     pub namespaces: Vec<String>,
     /// The projects it may publish, or `None` for any project of the namespaces.
     pub projects: Option<Vec<ProjectName>>,
+    /// The promotions it may make (source and destination namespaces), as its policy says
+    /// now.
+    pub promotions: Vec<(String, String)>,
     /// The registry credential for the upload.
     pub credential: Credential,
     /// The OIDC issuer and signing identity of the CI job that minted the token (see
@@ -322,6 +327,7 @@ impl TrustedPublishing {
             registry: policy.registry.clone(),
             namespaces,
             projects: allowed_projects(claims.projects, policy.projects.as_ref()),
+            promotions: policy.promotions.clone(),
             credential: policy.credential.clone(),
             signer: claims.oidc_issuer.zip(claims.signing_identity),
         })
@@ -411,7 +417,7 @@ mod tests {
         assert_eq!(scope.policy, "app");
         assert_eq!(scope.namespaces, vec!["acme/python".to_owned()]);
         assert!(scope.projects.is_none());
-        assert_eq!(scope.credential.password.expose(), "registry-password");
+        assert_eq!(scope.credential.password().expose(), "registry-password");
         let error = service
             .verify(&upload_token(&service, "gone", &["acme/python"]))
             .unwrap_err();

@@ -427,6 +427,13 @@ impl UpstreamIndex {
                 let absolute = page_url.join(&file.url).ok()?;
                 matches!(absolute.scheme(), "http" | "https").then(|| {
                     file.url = absolute.to_string();
+                    // PEP 740 provenance passes through, as an absolute http(s) URL.
+                    file.provenance = file
+                        .provenance
+                        .as_deref()
+                        .and_then(|url| page_url.join(url).ok())
+                        .filter(|url| matches!(url.scheme(), "http" | "https"))
+                        .map(|url| url.to_string());
                     file
                 })
             })

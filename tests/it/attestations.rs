@@ -20,7 +20,7 @@ fn script() -> PathBuf {
 }
 
 /// Runs the fixture script with the venv's Python.
-async fn make(args: &[&str]) -> anyhow::Result<()> {
+pub(crate) async fn make(args: &[&str]) -> anyhow::Result<()> {
     let python = clients::venv()?.join("bin/python");
     let output = tokio::process::Command::new(python)
         .arg(script())
@@ -36,7 +36,7 @@ async fn make(args: &[&str]) -> anyhow::Result<()> {
 }
 
 /// An attestation of `dist` signed under the CA in `ca`, with `extra` arguments.
-async fn attest(ca: &Path, dist: &Path, extra: &[&str]) -> anyhow::Result<String> {
+pub(crate) async fn attest(ca: &Path, dist: &Path, extra: &[&str]) -> anyhow::Result<String> {
     let out = dist.with_extension(format!("{}.json", extra.len()));
     let mut args = vec![
         "sign",
