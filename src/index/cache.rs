@@ -347,6 +347,7 @@ mod tests {
             core_metadata: None,
             manifest: Digest::of(b"m"),
             kind: crate::packaging::DistKind::Sdist,
+            promoted: None,
         };
         Arc::new(ProjectPage::new(
             ProjectName::parse("a").unwrap(),

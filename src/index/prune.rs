@@ -209,6 +209,7 @@ mod tests {
                 core_metadata: None,
                 manifest: Digest::of(version.as_bytes()),
                 kind: DistKind::Sdist,
+                promoted: None,
             }],
         }
     }

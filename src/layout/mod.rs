@@ -23,7 +23,7 @@ pub use listing::{
     listing_tag, read_listing_manifest,
 };
 pub use naming::{Namespace, namespace_of, project_of, repository, tag_for, version_of};
-pub use release::{ReleaseIndex, StoredFile};
+pub use release::{Promotion, ReleaseIndex, StoredFile};
 pub use status::{
     ANNOTATION_STATUS, ANNOTATION_STATUS_REASON, ARTIFACT_TYPE_STATUS, STATUS_TAG,
     read_status_manifest, status_manifest, status_tag,

@@ -3,6 +3,7 @@
 
 use crate::index::Release;
 use crate::layout::StoredFile;
+use crate::packaging::{ProjectStatus, StatusMarker};
 
 use super::{Place, Site};
 
@@ -150,6 +151,12 @@ pub fn safe_link(url: &str) -> Option<String> {
     matches!(parsed.scheme(), "http" | "https").then(|| parsed.to_string())
 }
 
+/// A project status other than active (PEP 792), for a banner: `(status, reason)`.
+pub fn status_note(marker: &StatusMarker) -> Option<(String, String)> {
+    (marker.status != ProjectStatus::Active)
+        .then(|| (marker.status.as_str().to_owned(), marker.reason.clone()))
+}
+
 /// One file, as a table row shows it.
 #[derive(Debug, Clone)]
 pub struct FileRow {
@@ -161,6 +168,8 @@ pub struct FileRow {
     pub uploaded: Option<When>,
     pub yanked: Option<String>,
     pub requires_python: Option<String>,
+    /// Where it was promoted from, and when.
+    pub promoted: Option<(String, Option<When>)>,
 }
 
 impl FileRow {
@@ -174,6 +183,12 @@ impl FileRow {
             uploaded: file.uploaded.as_deref().map(When::new),
             yanked: file.yanked.clone(),
             requires_python: file.requires_python.clone(),
+            promoted: file.promoted.as_ref().map(|promotion| {
+                (
+                    promotion.from.clone(),
+                    promotion.at.as_deref().map(When::new),
+                )
+            }),
         }
     }
 }
