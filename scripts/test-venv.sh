@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (idempotently) the Python virtualenv holding the real package
-# clients used by the integration tests: pip, twine, uv and poetry.
+# clients used by the integration tests: pip, twine, uv and poetry (plus
+# cryptography and pypi-attestations, which build PEP 740 attestations offline).
 #
 #   scripts/test-venv.sh [DIR]
 #
@@ -19,6 +20,9 @@ TWINE_VERSION="7.0.0"
 UV_VERSION="0.13.9"
 POETRY_VERSION="2.5.1"
 PYPISERVER_VERSION="2.4.2"
+# Building PEP 740 attestations offline in the tests (tests/fixtures/make_attestation.py).
+CRYPTOGRAPHY_VERSION="50.0.2"
+PYPI_ATTESTATIONS_VERSION="0.0.31"
 
 PYTHON="${PYTHON:-python3}"
 
@@ -40,7 +44,7 @@ unset VIRTUAL_ENV PYTHONHOME PYTHONPATH
 
 py_version="$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
     || die "cannot run '$PYTHON'"
-wanted="python=$py_version pip=$PIP_VERSION twine=$TWINE_VERSION uv=$UV_VERSION poetry=$POETRY_VERSION pypiserver=$PYPISERVER_VERSION"
+wanted="python=$py_version pip=$PIP_VERSION twine=$TWINE_VERSION uv=$UV_VERSION poetry=$POETRY_VERSION pypiserver=$PYPISERVER_VERSION cryptography=$CRYPTOGRAPHY_VERSION pypi-attestations=$PYPI_ATTESTATIONS_VERSION"
 
 venv_python="$venv_dir/bin/python"
 
@@ -79,11 +83,17 @@ log "installing twine==$TWINE_VERSION uv==$UV_VERSION poetry==$POETRY_VERSION py
     "poetry==$POETRY_VERSION" "pypiserver==$PYPISERVER_VERSION" \
     || die "could not install twine/uv/poetry/pypiserver from PyPI"
 
+log "installing cryptography==$CRYPTOGRAPHY_VERSION pypi-attestations==$PYPI_ATTESTATIONS_VERSION"
+"$venv_python" -m pip install --no-cache-dir --quiet "cryptography==$CRYPTOGRAPHY_VERSION" \
+    "pypi-attestations==$PYPI_ATTESTATIONS_VERSION" \
+    || die "could not install cryptography/pypi-attestations from PyPI"
+
 # Sanity check: every client runs.
 "$venv_dir/bin/pip" --version >/dev/null || die "pip does not run"
 "$venv_dir/bin/twine" --version >/dev/null || die "twine does not run"
 "$venv_dir/bin/uv" --version >/dev/null || die "uv does not run"
 "$venv_dir/bin/poetry" --version >/dev/null || die "poetry does not run"
+"$venv_python" -c 'import cryptography, pypi_attestations' || die "pypi-attestations does not import"
 
 printf '%s\n' "$wanted" > "$marker"
 log "ready: $venv_dir ($wanted)"

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::events::{Events, EventsError};
 use crate::index::{Index, IndexOptions, ListingDocuments, LocalAccess, RegistryPolicy};
 use crate::index::{Target, UpstreamRoute, Upstreams};
+use crate::packaging::attestation::TrustRoot;
 use crate::publishing::{PublishingError, TrustedPublishing};
 use crate::storage::StorageError;
 use crate::storage::local::LocalStore;
@@ -110,6 +111,24 @@ fn build_state(
         None => None,
     };
     let upstreams = upstreams(config, &registries)?;
+    let attestation_trust = match &config.attestation_trust_root {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|error| {
+                StartError::Config(format!(
+                    "attestation trust root `{}`: {error}",
+                    path.display()
+                ))
+            })?;
+            let root = TrustRoot::parse(&bytes).map_err(|error| {
+                StartError::Config(format!(
+                    "attestation trust root `{}`: {error}",
+                    path.display()
+                ))
+            })?;
+            Some(Arc::new(root))
+        }
+        None => None,
+    };
     let events = match &config.webhooks {
         Some(path) => {
             let webhooks = events::hooks::load(path, &|name| std::env::var(name).ok())?;
@@ -142,6 +161,7 @@ fn build_state(
             local_access,
             upstreams,
             events,
+            attestation_trust,
         },
     );
     Ok(http::AppState {

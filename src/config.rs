@@ -113,6 +113,14 @@ pub struct Config {
     #[arg(long, env = "OCI_PYPI_VERIFY_DOWNLOADS")]
     pub verify_downloads: bool,
 
+    /// The trust root of PEP 740 attestations: a PEM file of CA certificates, or a Sigstore
+    /// `trusted_root.json`. With it, every attestation sent with an upload must chain to it,
+    /// be signed for the file's name and sha256, and (for an upload token from trusted
+    /// publishing) name the token's publisher, or the upload is refused; the provenance is
+    /// stored and served. Without it, attestations are ignored (nothing unverified is served).
+    #[arg(long, env = "OCI_PYPI_ATTESTATION_TRUST_ROOT")]
+    pub attestation_trust_root: Option<std::path::PathBuf>,
+
     /// Keep only the newest N releases of a project in listings (PEP 440 order); 0 lists all.
     #[arg(long, env = "OCI_PYPI_MAX_VERSIONS", default_value_t = 0)]
     pub max_versions: usize,
@@ -317,6 +325,12 @@ pub enum Command {
     /// `--prereleases-only`; never a project's only release, never a release yanked with a
     /// reason unless `--include-yanked-with-reason`. `--dry-run` lists what it would delete.
     Prune(PruneArgs),
+    /// Fill a namespace's pull-through cache (`--upstream-cache`) with requirements and
+    /// everything they require, for the given Python versions and platforms (markers and
+    /// wheel tags evaluated for each), so that installs work without upstream (air-gapped
+    /// sites): `oci-pypi mirror --namespace ghcr.io/org -r requirements.txt --python 3.12
+    /// --platform manylinux_2_28_x86_64`.
+    Mirror(MirrorArgs),
     /// Exit 0 when the server configured by the same settings (host, port, subpath) answers
     /// `GET /health` with 200 within 3 s, 1 otherwise: a container health check that needs no
     /// shell and no curl.
@@ -473,6 +487,35 @@ pub struct BackfillArgs {
     pub output: OutputArgs,
 }
 
+/// `oci-pypi mirror`.
+#[derive(Debug, Clone, Args)]
+pub struct MirrorArgs {
+    /// Where: `<registry>/<namespace>` as in index URLs, one of `--upstream-cache`.
+    #[arg(long)]
+    pub namespace: String,
+    /// Requirements files, pip's format (one PEP 508 requirement a line; `--hash` ignored).
+    #[arg(long = "requirement", short = 'r')]
+    pub requirement_files: Vec<std::path::PathBuf>,
+    /// Requirements (`requests>=2.31`, `"numpy<2; python_version < '3.13'"`).
+    pub requirements: Vec<String>,
+    /// Python versions installs will use (`3.12`; repeat or comma-separate).
+    #[arg(long = "python", value_delimiter = ',', required = true)]
+    pub pythons: Vec<String>,
+    /// Platform tags installs will use (`manylinux_2_28_x86_64`, `win_amd64`,
+    /// `macosx_14_0_arm64`; repeat or comma-separate).
+    #[arg(long = "platform", value_delimiter = ',', required = true)]
+    pub platforms: Vec<String>,
+    /// Username for the registry.
+    #[arg(long, env = "OCI_PYPI_USERNAME")]
+    pub username: Option<String>,
+    /// Password or token for the registry.
+    #[arg(long, env = "OCI_PYPI_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Output format.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 /// `oci-pypi project-status`.
 #[derive(Debug, Clone, Args)]
 pub struct ProjectStatusArgs {
@@ -523,6 +566,10 @@ pub struct PruneArgs {
     /// List what would be deleted; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run again every this many seconds until stopped (SIGINT/SIGTERM), logging each run's
+    /// report, instead of once: a schedule without cron. Replicas may each run one.
+    #[arg(long, value_name = "SECONDS")]
+    pub every: Option<u64>,
     /// Username for the registry.
     #[arg(long, env = "OCI_PYPI_USERNAME")]
     pub username: Option<String>,
@@ -738,6 +785,7 @@ impl Config {
             listing_documents: ListingDocumentsMode::Write,
             listing_audit_interval: 600,
             verify_downloads: false,
+            attestation_trust_root: None,
             max_versions: 0,
             blob_redirects: BlobRedirects::Stream,
             max_concurrent_uploads: 16,

@@ -4,6 +4,7 @@
 //! port) and the release build of the server, in one run:
 //!
 //! 1. large wheels up and down through oci-pypi and straight to the registry (curl for both);
+//!    then a file of a pull-through cache against a published one, through the same server;
 //! 2. the server's peak RSS per transfer phase (a fresh server process per phase);
 //! 3. project-page latency, cold and warm, with the registry requests each page costs, counted
 //!    by a reverse proxy in this process between oci-pypi and the registry;
@@ -11,6 +12,7 @@
 //!
 //! Prints a markdown report. Only 127.0.0.1 is contacted.
 
+mod cached;
 mod curl;
 mod load;
 mod pages;
@@ -95,6 +97,17 @@ async fn main() -> anyhow::Result<()> {
     for path in &args.wheels {
         let wheel = Wheel::open(path)?;
         report.transfers.push(transfers.run(&wheel).await?);
+    }
+
+    let cached = cached::Cached {
+        server_bin: &args.bins.server_bin,
+        work_dir: &args.bins.work_dir,
+        registry: &registry,
+        reps: args.reps,
+    };
+    for path in &args.wheels {
+        let wheel = Wheel::open(path)?;
+        report.cached.push(cached.run(&wheel).await?);
     }
 
     report.note_load("after the transfers");

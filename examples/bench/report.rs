@@ -26,6 +26,7 @@ pub struct LoadRow {
 pub struct Report {
     header: String,
     pub transfers: Vec<TransferResult>,
+    pub cached: Vec<crate::cached::CachedResult>,
     pub pages: Vec<PageResult>,
     pub load: Vec<LoadRow>,
     /// `/proc/loadavg` at moments of the run: other work on the machine skews every figure.
@@ -75,6 +76,7 @@ impl Report {
         Self {
             header,
             transfers: Vec::new(),
+            cached: Vec::new(),
             pages: Vec::new(),
             load: Vec::new(),
             loads: Vec::new(),
@@ -98,6 +100,7 @@ impl Report {
             .collect();
         let _ = writeln!(out, "- load average (1, 5, 15 min) {}", loads.join("; "));
         self.render_transfers(&mut out);
+        self.render_cached(&mut out);
         self.render_memory(&mut out);
         self.render_pages(&mut out);
         self.render_load(&mut out);
@@ -125,6 +128,27 @@ impl Report {
                     verified_ratio(result),
                 );
             }
+        }
+    }
+
+    fn render_cached(&self, out: &mut String) {
+        out.push_str(
+            "\n### 1b. Pull-through cache: a cached file against a published one (downloads \
+             through the same server, alternating; MB/s, median [min–max])\n\n\
+             | file | first download (fills the cache) | cached | published | cached / published | \
+             VmHWM at end |\n|---|---|---|---|---|---|\n",
+        );
+        for row in &self.cached {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {} | {} | {:.2}x | {} |",
+                row.label,
+                row.fill,
+                rates(&row.cached),
+                rates(&row.published),
+                median(&row.cached) / median(&row.published),
+                mib(row.peak_kib),
+            );
         }
     }
 

@@ -26,7 +26,59 @@ pub(super) async fn set_status(
     .to_string())
 }
 
+/// `oci-pypi prune`: once, or with `--every`, again and again until stopped (each run's
+/// report logged; a failed run is logged and the next one tried).
 pub(super) async fn prune(index: &Index, args: &PruneArgs) -> Result<String, CommandError> {
+    let Some(seconds) = args.every.filter(|s| *s > 0) else {
+        return prune_once(index, args).await;
+    };
+    // Listening from the start: a signal that comes during a run ends the schedule after it.
+    let mut stop = Box::pin(stopped());
+    let mut last = String::new();
+    loop {
+        match prune_once(index, args).await {
+            Ok(report) => {
+                tracing::info!(prune.report = %report, "scheduled prune done; next in {seconds} s");
+                last = report;
+            }
+            Err(error @ CommandError::Argument(_)) => return Err(error),
+            Err(error) => tracing::error!("scheduled prune failed; next in {seconds} s: {error}"),
+        }
+        index.finish_background_work().await;
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(seconds)) => {}
+            () = &mut stop => return Ok(last),
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM; the handlers are installed when it is called, so a signal
+/// that comes before it is awaited is not lost.
+fn stopped() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let signals = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        );
+        async move {
+            let (Ok(mut terminate), Ok(mut interrupt)) = signals else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn prune_once(index: &Index, args: &PruneArgs) -> Result<String, CommandError> {
     let policy = RetentionPolicy {
         keep_last: args.keep_last,
         keep_days: args.keep_days,

@@ -10,6 +10,7 @@ mod health;
 mod lifecycle;
 mod login;
 mod manage;
+mod mirror;
 mod promote;
 
 use serde_json::Value;
@@ -100,6 +101,9 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
             .map(|r| r.render(args.output)),
         Command::ProjectStatus(args) => lifecycle::set_status(index, args).await,
         Command::Prune(args) => lifecycle::prune(index, args).await,
+        Command::Mirror(args) => mirror::mirror(index, args)
+            .await
+            .map(|r| r.render(args.output)),
         Command::Healthcheck => return health::healthcheck(config).await,
         Command::Login(args) => return login::login(args).await.map(|r| r.render(args.output)),
     };

@@ -39,8 +39,10 @@ pub fn authenticate(
         registry: scope.registry,
         namespaces: scope.namespaces,
         projects: scope.projects,
+        promotions: scope.promotions,
+        password: scope.credential.password(),
         username: scope.credential.username,
-        password: scope.credential.password,
+        signer: scope.signer,
     }))
 }
 

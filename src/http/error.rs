@@ -92,6 +92,8 @@ fn index_status(error: &IndexError) -> StatusCode {
         | E::MissingContent
         | E::EmptyFile { .. }
         | E::ProjectClosed { .. }
+        | E::Attestation(_)
+        | E::AttestationSigner { .. }
         | E::InvalidDistribution { .. }
         | E::BodyIncomplete(_)
         | E::BadForm(_) => StatusCode::BAD_REQUEST,
@@ -99,6 +101,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::Layout(_) => StatusCode::BAD_REQUEST,
         E::Storage(storage) => storage_status(storage),
         E::RegistryNotAllowed { .. } => StatusCode::FORBIDDEN,
+        E::NoUpstreamCache { .. } => StatusCode::BAD_REQUEST,
         E::ProjectNotFound { .. } | E::VersionNotFound { .. } | E::FileNotFound { .. } => {
             StatusCode::NOT_FOUND
         }
@@ -111,6 +114,7 @@ fn index_status(error: &IndexError) -> StatusCode {
         E::Upstream(_) | E::UpstreamFileMismatch { .. } => StatusCode::BAD_GATEWAY,
         E::PublisherNamespace { .. }
         | E::PublisherProject { .. }
+        | E::PublisherPromotion { .. }
         | E::PublisherUploadOnly { .. } => StatusCode::FORBIDDEN,
         E::LocalWritesRefused { .. } => StatusCode::FORBIDDEN,
         E::LocalCredentials { .. } => StatusCode::UNAUTHORIZED,

@@ -187,6 +187,11 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
             let wanted = crate::index::Wanted::Metadata;
             files::download(state, &caller, target, wanted, &method, &headers).await
         }
+        Route::Provenance(scope, project, filename) => {
+            let target = (&scope, project.as_str(), filename.as_str());
+            let wanted = crate::index::Wanted::Provenance;
+            files::download(state, &caller, target, wanted, &method, &headers).await
+        }
         Route::Version(scope, project, version) => {
             files::delete_version(state, &caller, &scope, &project, &version).await
         }

@@ -155,6 +155,10 @@ pub fn render_project_html(page: &ProjectPage) -> String {
             file.yanked.as_deref(),
             (file.size, file.uploaded.as_deref()),
         );
+        if file.provenance.is_some() {
+            let url = escape(&provenance_url(&file.filename));
+            let _ = write!(body, " data-provenance=\"{url}\"");
+        }
         let _ = writeln!(body, ">{filename}</a><br>");
     }
     body.push_str("  </body>\n</html>\n");
@@ -212,6 +216,7 @@ pub fn render_project_json(page: &ProjectPage) -> serde_json::Value {
                 "upload-time": file.uploaded,
                 "yanked": yanked_json(file.yanked.as_deref()),
                 "core-metadata": file.core_metadata.as_ref().map_or(json!(false), |sha256| json!({ "sha256": sha256 })),
+                "provenance": file.provenance.as_ref().map(|_| provenance_url(&file.filename)),
             });
             if file.size.is_none() {
                 if let Some(map) = object.as_object_mut() {
@@ -228,6 +233,12 @@ pub fn render_project_json(page: &ProjectPage) -> serde_json::Value {
         "files": files,
         "project-status": status_json(&page.status),
     })
+}
+
+/// Where a file's provenance object is served (PEP 740), relative to the page like every
+/// link here.
+fn provenance_url(filename: &str) -> String {
+    format!("{}.provenance", encode_path_segment(filename))
 }
 
 /// PEP 792's `project-status` object: `status`, and `reason` when there is one.

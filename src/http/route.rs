@@ -5,6 +5,7 @@
 //! | GET | `/<registry>/<namespace>/<project>/` | project page (PEP 503) |
 //! | GET | `/<registry>/<namespace>/<project>/<filename>` | file |
 //! | GET | `/<registry>/<namespace>/<project>/<filename>.metadata` | core metadata (PEP 658) |
+//! | GET | `/<registry>/<namespace>/<project>/<filename>.provenance` | provenance (PEP 740) |
 //! | GET | `/<registry>/<namespace>/<project>/json` | releases JSON (PyPI JSON API shape) |
 //! | DELETE | `/<registry>/<namespace>/<project>/<filename>` | delete a file |
 //! | DELETE | `/<registry>/<namespace>/<project>/<version>` | delete a release |
@@ -17,6 +18,7 @@
 //! | POST | `/<registry>/<namespace>/+promote/<project>/<version or filename>` | promote (`to=<registry>/<namespace>`) |
 //! | GET | `/_/oidc/audience` | trusted publishing audience |
 //! | POST | `/_/oidc/mint-token` | OIDC token → upload token (trusted publishing) |
+//! | POST | `/_/oidc/github/mint-token` | the same (PyPI's URL, used by gh-action-pypi-publish and pdm) |
 //!
 //! `<namespace>` has one or more segments. `+simple` cannot be a project name, so the project
 //! list never collides with a project page. Every segment is percent-decoded; the registry
@@ -62,6 +64,8 @@ pub enum Route {
     File(Scope, String, String),
     /// The core metadata of one file (PEP 658): `<filename>.metadata`.
     Metadata(Scope, String, String),
+    /// The provenance of one file (PEP 740): `<filename>.provenance`.
+    Provenance(Scope, String, String),
     /// One release of a project (DELETE only).
     Version(Scope, String, String),
     /// An upload.
@@ -91,6 +95,7 @@ impl Route {
             Self::ReleasesJson(..) => "releases_json",
             Self::File(..) => "file",
             Self::Metadata(..) => "metadata",
+            Self::Provenance(..) => "provenance",
             Self::Version(..) => "version",
             Self::Upload(_) => "upload",
             Self::Yank(..) => "yank",
@@ -110,6 +115,7 @@ impl Route {
             | Self::ReleasesJson(scope, _)
             | Self::File(scope, ..)
             | Self::Metadata(scope, ..)
+            | Self::Provenance(scope, ..)
             | Self::Version(scope, ..)
             | Self::Upload(scope)
             | Self::Yank(scope, ..)
@@ -171,6 +177,11 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
         [underscore, oidc, endpoint] if underscore == "_" && oidc == "oidc" => {
             return oidc_route(method, endpoint, raw_path);
         }
+        [underscore, oidc, github, endpoint]
+            if underscore == "_" && oidc == "oidc" && github == "github" =>
+        {
+            return oidc_route(method, &format!("github/{endpoint}"), raw_path);
+        }
         _ => {}
     }
     let not_found = || RouteError::NotFound(raw_path.chars().take(200).collect());
@@ -190,12 +201,16 @@ pub fn parse(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
     }
 }
 
-/// `/_/oidc/audience` (GET) and `/_/oidc/mint-token` (POST).
+/// `/_/oidc/audience` (GET) and `/_/oidc/mint-token` (POST), also as
+/// `/_/oidc/github/mint-token`, where pypa/gh-action-pypi-publish and pdm exchange tokens
+/// (PyPI's URL).
 fn oidc_route(method: &Method, endpoint: &str, raw_path: &str) -> Result<Route, RouteError> {
     match (endpoint, method) {
         ("audience", &Method::GET | &Method::HEAD) => Ok(Route::OidcAudience),
-        ("mint-token", &Method::POST) => Ok(Route::MintToken),
-        ("audience" | "mint-token", _) => Err(RouteError::MethodNotAllowed(method.clone())),
+        ("mint-token" | "github/mint-token", &Method::POST) => Ok(Route::MintToken),
+        ("audience" | "mint-token" | "github/mint-token", _) => {
+            Err(RouteError::MethodNotAllowed(method.clone()))
+        }
         _ => Err(RouteError::NotFound(raw_path.chars().take(200).collect())),
     }
 }
@@ -289,6 +304,12 @@ fn leaf(segments: &[String], delete: bool) -> Option<Route> {
         .filter(|f| is_distribution_filename(f))
     {
         return (!delete).then(|| Route::Metadata(scope, project, file.to_owned()));
+    }
+    if let Some(file) = last
+        .strip_suffix(".provenance")
+        .filter(|f| is_distribution_filename(f))
+    {
+        return (!delete).then(|| Route::Provenance(scope, project, file.to_owned()));
     }
     if delete {
         return Some(Route::Version(scope, project, last));
@@ -431,6 +452,14 @@ mod tests {
         );
         assert_eq!(
             parse(&Method::GET, "/_/oidc/mint-token"),
+            Err(RouteError::MethodNotAllowed(Method::GET))
+        );
+        assert_eq!(
+            parse(&Method::POST, "/_/oidc/github/mint-token").unwrap(),
+            Route::MintToken
+        );
+        assert_eq!(
+            parse(&Method::GET, "/_/oidc/github/mint-token"),
             Err(RouteError::MethodNotAllowed(Method::GET))
         );
         assert!(matches!(

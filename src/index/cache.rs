@@ -345,6 +345,7 @@ mod tests {
             project_urls: std::collections::BTreeMap::new(),
             yanked: None,
             core_metadata: None,
+            provenance: None,
             manifest: Digest::of(b"m"),
             kind: crate::packaging::DistKind::Sdist,
             promoted: None,

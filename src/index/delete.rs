@@ -99,7 +99,16 @@ impl Index {
         )
         .await?;
         self.changed(registry, location, project, Some(&tag))?;
-        delete_manifests(registry.as_ref(), &repository, &[file.manifest]).await;
+        delete_manifests(
+            registry.as_ref(),
+            &repository,
+            std::slice::from_ref(&file.manifest),
+        )
+        .await;
+        if file.provenance.is_some() {
+            super::provenance::remove_provenance(registry.as_ref(), &repository, &file.manifest)
+                .await;
+        }
         Ok(())
     }
 
@@ -128,6 +137,16 @@ impl Index {
         registry.delete_manifest(&repository, &digest).await?;
         self.changed(&registry, location, project, Some(&tag))?;
         delete_manifests(registry.as_ref(), &repository, &index.manifest_digests()).await;
+        for file in index.files(project, &version.to_string()) {
+            if file.provenance.is_some() {
+                super::provenance::remove_provenance(
+                    registry.as_ref(),
+                    &repository,
+                    &file.manifest,
+                )
+                .await;
+            }
+        }
         tracing::info!(oci.repository = %repository, oci.tag = %tag, "deleted release `{version}`");
         let files = index
             .files(project, &version.to_string())

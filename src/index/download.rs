@@ -68,6 +68,8 @@ pub enum Wanted {
     File,
     /// Its core metadata (PEP 658).
     Metadata,
+    /// Its provenance object (PEP 740).
+    Provenance,
 }
 
 /// How a file is asked for.
@@ -149,7 +151,15 @@ impl Index {
                 Wanted::Metadata => {
                     local_metadata(registry.as_ref(), &repository, file, filename, request).await
                 }
+                Wanted::Provenance => {
+                    local_provenance(registry.as_ref(), &repository, file, request).await
+                }
             },
+            Err(IndexError::FileNotFound { filename: missing }) if wanted == Wanted::Provenance => {
+                Err(IndexError::FileNotFound {
+                    filename: format!("{missing}.provenance"),
+                })
+            }
             Err(IndexError::FileNotFound { filename: missing }) => {
                 let upstream = (wanted == Wanted::Metadata, request);
                 let fallback =
@@ -261,6 +271,52 @@ pub(super) async fn local_metadata(
         content_range: blob.content_range,
         body: if whole {
             verified(blob.body, sha256)
+        } else {
+            blob.body
+        },
+    })
+}
+
+/// The provenance object of a stored file, when it has one.
+///
+/// # Errors
+/// [`IndexError::FileNotFound`] (`<file>.provenance`) when it has none; storage errors.
+async fn local_provenance(
+    store: &dyn Store,
+    repository: &Repository,
+    file: StoredFile,
+    request: FileRequest<'_>,
+) -> Result<FileDownload, IndexError> {
+    let not_found = || IndexError::FileNotFound {
+        filename: format!("{}.provenance", file.filename.escape_default()),
+    };
+    let Some(hex) = file.provenance.clone() else {
+        return Err(not_found());
+    };
+    let digest = Digest::from_sha256_hex(&hex)?;
+    let blob = store
+        .get_blob(
+            repository,
+            &digest,
+            BlobRequest {
+                range: None,
+                head: request.head,
+                pass_redirects: false,
+            },
+        )
+        .await?
+        .ok_or_else(not_found)?;
+    let whole = blob.status == 200 && !request.head;
+    Ok(FileDownload {
+        stale: false,
+        sha256: hex.clone(),
+        content_type: crate::packaging::attestation::MEDIA_TYPE_PROVENANCE,
+        status: blob.status,
+        redirect: None,
+        content_length: blob.content_length,
+        content_range: blob.content_range,
+        body: if whole {
+            verified(blob.body, hex)
         } else {
             blob.body
         },

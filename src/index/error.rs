@@ -40,6 +40,12 @@ pub enum IndexError {
         /// The sha256 of the bytes received.
         computed: String,
     },
+    /// A pull-through cache was asked of a namespace that has none.
+    #[error("`{namespace}` has no upstream cache: give it in `--upstreams` and `--upstream-cache`")]
+    NoUpstreamCache {
+        /// `<registry>/<namespace>`.
+        namespace: String,
+    },
     /// The project has no releases in this namespace.
     #[error("project `{project}` was not found in `{namespace}`")]
     ProjectNotFound {
@@ -60,6 +66,17 @@ pub enum IndexError {
         status: &'static str,
         /// Why, as its maintainers wrote it (possibly empty).
         reason: String,
+    },
+    /// Attestations (PEP 740) that do not check out.
+    #[error(transparent)]
+    Attestation(#[from] crate::packaging::attestation::AttestationError),
+    /// Attestations signed by someone else than the trusted publisher of the upload token.
+    #[error("invalid attestations: signed by {found}, but this upload token is for {expected}")]
+    AttestationSigner {
+        /// Who signed.
+        found: String,
+        /// Who minted the upload token.
+        expected: String,
     },
     /// The release does not exist.
     #[error("version `{version}` of `{project}` was not found")]
@@ -184,6 +201,19 @@ pub enum IndexError {
         /// The project of the upload.
         project: String,
         /// The projects it may publish.
+        allowed: String,
+    },
+    /// An upload token from trusted publishing used for a promotion its policy does not
+    /// allow.
+    #[error(
+        "this upload token (trusted publisher `{publisher}`) may not make {requested}: its policy's `promotions` allow {allowed} (never a move)"
+    )]
+    PublisherPromotion {
+        /// The trust policy.
+        publisher: String,
+        /// What was asked.
+        requested: String,
+        /// The promotions allowed.
         allowed: String,
     },
     /// An upload token from trusted publishing used for anything but an upload.

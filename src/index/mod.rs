@@ -7,6 +7,7 @@
 
 mod backfill;
 mod cache;
+mod clock;
 mod delete;
 mod details;
 mod document;
@@ -18,6 +19,7 @@ mod local_access;
 mod notify;
 mod page;
 mod promote;
+mod provenance;
 mod prune;
 mod publisher;
 mod pull_through;
@@ -42,6 +44,7 @@ pub use page::{ProjectPage, Release, Rendered, Renders};
 pub use promote::{Promotion, PromotionReport};
 pub use prune::{PruneReport, RetentionPolicy, glob};
 pub use publisher::PublisherGrant;
+pub use pull_through::MirrorReport;
 pub use registries::RegistryPolicy;
 pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
 pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
@@ -153,6 +156,9 @@ pub struct IndexOptions {
     pub local_access: Arc<LocalAccess>,
     /// Upstream indexes for names a namespace does not have.
     pub upstreams: Upstreams,
+    /// What the certificates of PEP 740 attestations must chain to; `None`: attestations are
+    /// ignored.
+    pub attestation_trust: Option<Arc<crate::packaging::attestation::TrustRoot>>,
     /// Where the changes made are told (webhooks), once made.
     pub events: Events,
 }

@@ -65,18 +65,7 @@ impl Index {
         promotion: &Promotion<'_>,
     ) -> Result<PromotionReport, IndexError> {
         let (version, filename) = parse_target(promotion.project, promotion.target)?;
-        let ends = Ends {
-            // A move deletes from the source: it must be writable before anything is copied.
-            source: if promotion.remove_source {
-                self.writable(source_caller, promotion.from)?
-            } else {
-                self.registry(source_caller, promotion.from)?
-            },
-            destination: self.writable(destination_caller, promotion.to)?,
-            source_repository: layout::repository(&promotion.from.namespace, promotion.project)?,
-            destination_repository: layout::repository(&promotion.to.namespace, promotion.project)?,
-            same_store: promotion.from.target == promotion.to.target,
-        };
+        let ends = self.ends(source_caller, destination_caller, promotion)?;
         let tag = layout::tag_for(&version)?;
         let version_text = version.to_string();
         let (index, files) = source_files(
@@ -197,7 +186,7 @@ impl Index {
         for blob in std::iter::once(&parsed.config).chain(&parsed.layers) {
             copy_blob(ends, &Digest::parse(&blob.digest)?, &self.metrics).await?;
         }
-        let reference = Reference::Digest(manifest_digest);
+        let reference = Reference::Digest(manifest_digest.clone());
         destination
             .put_manifest(
                 repository,
@@ -206,6 +195,18 @@ impl Index {
                 manifest.bytes.clone(),
             )
             .await?;
+        if entry
+            .annotations
+            .contains_key(layout::ANNOTATION_PROVENANCE)
+        {
+            // The attestations go along: the same object, referring to the same manifest.
+            super::provenance::copy_provenance(
+                (ends.source.as_ref(), &ends.source_repository),
+                (destination, repository),
+                &manifest_digest,
+            )
+            .await?;
+        }
         let owned = (filename.to_owned(), sha256.to_owned());
         let project = DistFilename::parse(filename)?.name().clone();
         let version_text = version.to_string();
@@ -233,6 +234,39 @@ impl Index {
         };
         update_release(&self.locks, destination, repository, tag, version, decide).await?;
         Ok(())
+    }
+
+    /// Both ends of `promotion` as the callers reach them: an upload token's policy
+    /// credential on both sides when its policy allows the promotion; else the source
+    /// readable (writable for a move) and the destination writable.
+    fn ends(
+        &self,
+        source_caller: &Caller,
+        destination_caller: &Caller,
+        promotion: &Promotion<'_>,
+    ) -> Result<Ends, IndexError> {
+        let (source, destination) = match (source_caller, destination_caller) {
+            (Caller::Publisher(grant), _) | (_, Caller::Publisher(grant)) => {
+                let store = self.promotion_stores(grant, promotion)?;
+                (std::sync::Arc::clone(&store), store)
+            }
+            // A move deletes from the source: it must be writable before anything is copied.
+            _ => (
+                if promotion.remove_source {
+                    self.writable(source_caller, promotion.from)?
+                } else {
+                    self.registry(source_caller, promotion.from)?
+                },
+                self.writable(destination_caller, promotion.to)?,
+            ),
+        };
+        Ok(Ends {
+            source,
+            destination,
+            source_repository: layout::repository(&promotion.from.namespace, promotion.project)?,
+            destination_repository: layout::repository(&promotion.to.namespace, promotion.project)?,
+            same_store: promotion.from.target == promotion.to.target,
+        })
     }
 
     /// Deletes what was promoted from the source (a move).

@@ -207,6 +207,7 @@ mod tests {
                 project_urls: std::collections::BTreeMap::new(),
                 yanked: yanked.map(str::to_owned),
                 core_metadata: None,
+                provenance: None,
                 manifest: Digest::of(version.as_bytes()),
                 kind: DistKind::Sdist,
                 promoted: None,

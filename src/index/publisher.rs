@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{Caller, Index, IndexError, Location, Target};
+use super::{Caller, Index, IndexError, Location, Promotion, Target};
 use crate::net::{Origin, Secret};
 use crate::packaging::ProjectName;
 use crate::storage::Store;
@@ -22,10 +22,16 @@ pub struct PublisherGrant {
     pub namespaces: Vec<String>,
     /// The projects it may publish, or `None` for any project of those namespaces.
     pub projects: Option<Vec<ProjectName>>,
+    /// The promotions it may make, of those projects: (source, destination) namespaces of
+    /// its registry, lowercase.
+    pub promotions: Vec<(String, String)>,
     /// The registry username of the policy's credential.
     pub username: String,
     /// The registry password of the policy's credential.
     pub password: Secret,
+    /// The OIDC issuer and signing identity of the CI job that minted the token: PEP 740
+    /// attestations of its uploads must be signed by certificates naming them.
+    pub signer: Option<(String, String)>,
 }
 
 impl Index {
@@ -79,6 +85,61 @@ impl Index {
     }
 }
 
+impl Index {
+    /// The stores of a promotion made with an upload token: its registry with the policy's
+    /// credential on both sides, when its policy allows promotions from the source namespace
+    /// to the destination's, of this project, and it is not a move.
+    pub(super) fn promotion_stores(
+        &self,
+        grant: &PublisherGrant,
+        promotion: &Promotion<'_>,
+    ) -> Result<Arc<dyn Store>, IndexError> {
+        let on_registry =
+            |location: &Location| location.target == Target::Registry(grant.registry.clone());
+        let pair = (
+            promotion.from.namespace.as_str().to_owned(),
+            promotion.to.namespace.as_str().to_owned(),
+        );
+        let allowed = !promotion.remove_source
+            && on_registry(promotion.from)
+            && on_registry(promotion.to)
+            && grant.promotions.contains(&pair);
+        if !allowed {
+            return Err(IndexError::PublisherPromotion {
+                publisher: grant.publisher.clone(),
+                requested: format!(
+                    "{} from `{}/{}` to `{}/{}`",
+                    if promotion.remove_source {
+                        "a move"
+                    } else {
+                        "a promotion"
+                    },
+                    promotion.from.target,
+                    pair.0,
+                    promotion.to.target,
+                    pair.1
+                ),
+                allowed: if grant.promotions.is_empty() {
+                    "none".to_owned()
+                } else {
+                    grant
+                        .promotions
+                        .iter()
+                        .map(|(from, to)| format!("`{from}` → `{to}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            });
+        }
+        authorize_project(grant, promotion.project)?;
+        let auth = RegistryAuth::Basic {
+            username: grant.username.clone(),
+            password: grant.password.clone(),
+        };
+        Ok(Arc::new(self.client.registry(grant.registry.clone(), auth)))
+    }
+}
+
 /// Refuses a project that the upload token does not name, when it names some.
 fn authorize_project(grant: &PublisherGrant, project: &ProjectName) -> Result<(), IndexError> {
     let Some(projects) = &grant.projects else {
@@ -122,8 +183,10 @@ mod tests {
                     .map(|n| ProjectName::parse(n).unwrap())
                     .collect()
             }),
+            promotions: Vec::new(),
             username: "bot".to_owned(),
             password: Secret::new("pw".to_owned()),
+            signer: None,
         }
     }
 

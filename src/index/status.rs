@@ -46,7 +46,7 @@ impl Index {
             store
                 .push_small_blob(&repository, Bytes::from_static(EMPTY_BLOB), false)
                 .await?;
-            let manifest = layout::status_manifest(marker, &set_at());
+            let manifest = layout::status_manifest(marker, &super::clock::now_rfc3339());
             store
                 .put_manifest(
                     &repository,
@@ -104,13 +104,4 @@ pub(super) async fn read_status(
         &manifest.media_type,
         &manifest.bytes,
     ))
-}
-
-/// When a status is set: now, RFC 3339 UTC with seconds, like upload times.
-fn set_at() -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    time::OffsetDateTime::now_utc()
-        .format(&format)
-        .unwrap_or_default()
 }

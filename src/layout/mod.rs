@@ -11,6 +11,7 @@ mod error;
 mod file;
 mod listing;
 mod naming;
+mod provenance;
 mod release;
 mod status;
 
@@ -23,6 +24,11 @@ pub use listing::{
     listing_tag, read_listing_manifest,
 };
 pub use naming::{Namespace, namespace_of, project_of, repository, tag_for, version_of};
+pub use provenance::{
+    ANNOTATION_PROVENANCE, ARTIFACT_TYPE_PROVENANCE, MEDIA_TYPE_PROVENANCE_LAYER,
+    provenance_manifest, provenance_referrers, record_provenance, referrers_tag, subject_of,
+    with_referrer, without_referrer,
+};
 pub use release::{Promotion, ReleaseIndex, StoredFile};
 pub use status::{
     ANNOTATION_STATUS, ANNOTATION_STATUS_REASON, ARTIFACT_TYPE_STATUS, STATUS_TAG,

@@ -38,6 +38,9 @@ pub struct StoredFile {
     pub yanked: Option<String>,
     /// The sha256 of its core metadata, when stored (PEP 658).
     pub core_metadata: Option<String>,
+    /// The sha256 (hex) of its provenance object (PEP 740), when it has verified
+    /// attestations.
+    pub provenance: Option<String>,
     /// The manifest holding it.
     pub manifest: Digest,
     /// Whether it is a wheel or an sdist.
@@ -284,6 +287,10 @@ fn stored_file(
         yanked: annotations.get(ANNOTATION_YANKED).cloned(),
         core_metadata: annotations
             .get(ANNOTATION_CORE_METADATA)
+            .filter(|hex| Digest::from_sha256_hex(hex).is_ok())
+            .cloned(),
+        provenance: annotations
+            .get(super::provenance::ANNOTATION_PROVENANCE)
             .filter(|hex| Digest::from_sha256_hex(hex).is_ok())
             .cloned(),
         manifest: Digest::parse(&entry.digest).ok()?,

@@ -5,17 +5,23 @@
 //! Specifications:
 //! - <https://packaging.python.org/en/latest/specifications/name-normalization/>
 //! - <https://packaging.python.org/en/latest/specifications/version-specifiers/>
+//! - <https://packaging.python.org/en/latest/specifications/dependency-specifiers/>
+//! - <https://packaging.python.org/en/latest/specifications/platform-compatibility-tags/>
 //! - <https://packaging.python.org/en/latest/specifications/binary-distribution-format/>
 //! - <https://packaging.python.org/en/latest/specifications/source-distribution-format/>
 //! - <https://docs.pypi.org/api/upload/>
 //! - <https://packaging.python.org/en/latest/specifications/project-status-markers/>
+//! - <https://peps.python.org/pep-0740/>
 
+pub mod attestation;
 mod error;
 mod filename;
 mod metadata;
 mod name;
+mod requirement;
 mod simple;
 mod status;
+mod tags;
 mod upload;
 pub mod version;
 
@@ -28,9 +34,13 @@ pub use metadata::{
     MetadataCapture, MetadataError, ReleaseDetails, SdistReader, inspect_sdist, inspect_wheel,
 };
 pub use name::{NamePattern, ProjectName};
+pub use requirement::{
+    Environment, Marker, Requirement, RequirementError, Specifiers, parse_requirements_file,
+};
 pub use simple::{
     CoreMetadataRef, MAX_PAGE_SIZE, SimpleFile, SimplePage, parse_html_page, parse_json_page,
 };
 pub use status::{MAX_STATUS_REASON, ProjectStatus, StatusMarker};
+pub use tags::Target;
 pub use upload::{Action, UploadForm, UploadMetadata};
 pub use version::{Version, VersionError};

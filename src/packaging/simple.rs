@@ -49,6 +49,8 @@ pub struct SimpleFile {
     pub size: Option<u64>,
     /// Upload time (PEP 700).
     pub upload_time: Option<String>,
+    /// Where its provenance is served (PEP 740), as written.
+    pub provenance: Option<String>,
 }
 
 fn invalid(reason: &'static str) -> PackagingError {
@@ -113,6 +115,7 @@ fn json_file(file: &serde_json::Value) -> Option<SimpleFile> {
         core_metadata,
         size: file.get("size").and_then(serde_json::Value::as_u64),
         upload_time: text("upload-time"),
+        provenance: text("provenance"),
     })
 }
 
@@ -180,6 +183,7 @@ fn html_file(attributes: &BTreeMap<String, Option<String>>, label: &str) -> Opti
         core_metadata,
         size: value("data-size").and_then(|s| s.parse().ok()),
         upload_time: value("data-upload-time"),
+        provenance: value("data-provenance"),
     })
 }
 
@@ -321,5 +325,19 @@ mod tests {
             unescape("a &lt;b&gt; &amp;&#x27;&#39;&quot; & &bogus;"),
             "a <b> &''\" & &bogus;"
         );
+    }
+
+    #[test]
+    fn provenance_urls_are_read_in_both_forms() {
+        let html = br#"<a href="a-1.0.tar.gz#sha256=00" data-provenance="../integrity/a-1.0.tar.gz">a-1.0.tar.gz</a>"#;
+        let page = parse_html_page(html).unwrap();
+        assert_eq!(
+            page.files[0].provenance.as_deref(),
+            Some("../integrity/a-1.0.tar.gz")
+        );
+        let json = br#"{"files":[{"filename":"a-1.0.tar.gz","url":"a","hashes":{},"provenance":"https://x/p"},{"filename":"b-1.0.tar.gz","url":"b","hashes":{},"provenance":null}]}"#;
+        let page = parse_json_page(json).unwrap();
+        assert_eq!(page.files[0].provenance.as_deref(), Some("https://x/p"));
+        assert_eq!(page.files[1].provenance, None);
     }
 }

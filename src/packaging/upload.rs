@@ -65,6 +65,12 @@ impl UploadForm {
         self.fields.iter().any(|(field, _)| field == name)
     }
 
+    /// The `attestations` field (PEP 740), when sent and not empty.
+    #[must_use]
+    pub fn attestations(&self) -> Option<&str> {
+        self.non_empty("attestations")
+    }
+
     fn first(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()

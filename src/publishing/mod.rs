@@ -10,6 +10,7 @@
 //! `/_/oidc/mint-token`); tokens are OpenID Connect ID tokens (RFC 7519, RFC 7517).
 
 mod claims;
+mod credential;
 mod error;
 mod keys;
 mod oidc;
@@ -20,8 +21,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use credential::Credential;
 pub use error::PublishingError;
-pub use policy::{Credential, Policies, TrustPolicy};
+pub use policy::{Policies, TrustPolicy};
 pub use token::{TOKEN_PREFIX, TokenClaims, TokenSigner};
 
 use crate::net::{Origin, Secret};
@@ -79,8 +81,29 @@ pub struct UploadScope {
     pub namespaces: Vec<String>,
     /// The projects it may publish, or `None` for any project of the namespaces.
     pub projects: Option<Vec<ProjectName>>,
+    /// The promotions it may make (source and destination namespaces), as its policy says
+    /// now.
+    pub promotions: Vec<(String, String)>,
     /// The registry credential for the upload.
     pub credential: Credential,
+    /// The OIDC issuer and signing identity of the CI job that minted the token (see
+    /// [`signing_identity`]), when the token records them.
+    pub signer: Option<(String, String)>,
+}
+
+/// The identity a Sigstore signing certificate issued for an OIDC token with `claims`
+/// names (its subject alternative name): GitHub's `job_workflow_ref` as a URL, GitLab's
+/// `ci_config_ref_uri` as a URL, otherwise the email or the subject.
+#[must_use]
+pub fn signing_identity(claims: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let text = |key: &str| claims.get(key).and_then(serde_json::Value::as_str);
+    if let Some(workflow) = text("job_workflow_ref") {
+        return Some(format!("https://github.com/{workflow}"));
+    }
+    if let Some(config) = text("ci_config_ref_uri") {
+        return Some(format!("https://{config}"));
+    }
+    text("email").or_else(|| text("sub")).map(str::to_owned)
 }
 
 /// What the configuration says about trusted publishing (`--trusted-publishers` and the
@@ -224,6 +247,8 @@ impl TrustedPublishing {
             iat: now,
             exp: expires,
             jti: jti.clone(),
+            oidc_issuer: Some(issuer.clone()),
+            signing_identity: signing_identity(&claims),
         })?;
         tracing::info!(
             publishing.policy = %policy.name,
@@ -302,7 +327,9 @@ impl TrustedPublishing {
             registry: policy.registry.clone(),
             namespaces,
             projects: allowed_projects(claims.projects, policy.projects.as_ref()),
+            promotions: policy.promotions.clone(),
             credential: policy.credential.clone(),
+            signer: claims.oidc_issuer.zip(claims.signing_identity),
         })
     }
 }
@@ -375,6 +402,8 @@ mod tests {
                 iat: unix_now(),
                 exp: unix_now() + 60,
                 jti: "id".to_owned(),
+                oidc_issuer: None,
+                signing_identity: None,
             })
             .unwrap()
     }
@@ -388,7 +417,7 @@ mod tests {
         assert_eq!(scope.policy, "app");
         assert_eq!(scope.namespaces, vec!["acme/python".to_owned()]);
         assert!(scope.projects.is_none());
-        assert_eq!(scope.credential.password.expose(), "registry-password");
+        assert_eq!(scope.credential.password().expose(), "registry-password");
         let error = service
             .verify(&upload_token(&service, "gone", &["acme/python"]))
             .unwrap_err();
@@ -479,6 +508,30 @@ mod tests {
         assert!(
             error.contains("issuer `https://evil.example` is not trusted here"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn signing_identities_follow_fulcio() {
+        let claims = |value: serde_json::Value| value.as_object().unwrap().clone();
+        assert_eq!(
+            signing_identity(&claims(serde_json::json!({
+                "sub": "repo:acme/app:ref:refs/tags/v1",
+                "job_workflow_ref": "acme/app/.github/workflows/release.yml@refs/tags/v1",
+            }))),
+            Some(
+                "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1".to_owned()
+            )
+        );
+        assert_eq!(
+            signing_identity(&claims(serde_json::json!({
+                "ci_config_ref_uri": "gitlab.com/acme/app//.gitlab-ci.yml@refs/heads/main",
+            }))),
+            Some("https://gitlab.com/acme/app//.gitlab-ci.yml@refs/heads/main".to_owned())
+        );
+        assert_eq!(
+            signing_identity(&claims(serde_json::json!({ "sub": "someone" }))),
+            Some("someone".to_owned())
         );
     }
 }

@@ -10,18 +10,20 @@
 //! namespaces = ["acme/python"]
 //! claims = { repository = "acme/app", ref = "refs/tags/*", environment = "release" }
 //! projects = ["acme-app"]
+//! promotions = [{ from = "acme/staging", to = "acme/production" }]
 //! credential = { username = "acme-bot", password_file = "/run/secrets/ghcr-token" }
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::claims::{self, ClaimPattern};
+use super::credential::{Credential, RawCredential, read_credential};
 use super::error::PublishingError;
-use crate::net::{Origin, Secret};
+use crate::net::Origin;
 use crate::packaging::ProjectName;
 use crate::storage::Repository;
 
@@ -54,17 +56,11 @@ pub struct TrustPolicy {
     pub namespaces: Vec<String>,
     /// The projects it may publish, when it names them (else any project of the namespaces).
     pub projects: Option<Vec<ProjectName>>,
-    /// The registry credential used for its uploads.
+    /// The promotions its tokens may make (source namespace, destination namespace, both
+    /// of its registry, lowercase), of its projects when it names them.
+    pub promotions: Vec<(String, String)>,
+    /// The registry credential used for its uploads and promotions.
     pub credential: Credential,
-}
-
-/// A registry username and password, read from a file or the environment.
-#[derive(Debug, Clone)]
-pub struct Credential {
-    /// The username.
-    pub username: String,
-    /// The password or token.
-    pub password: Secret,
 }
 
 impl TrustPolicy {
@@ -108,15 +104,16 @@ struct RawPolicy {
     namespaces: Vec<String>,
     claims: BTreeMap<String, toml::Value>,
     projects: Option<Vec<String>>,
+    #[serde(default)]
+    promotions: Vec<RawPromotion>,
     credential: RawCredential,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCredential {
-    username: String,
-    password_file: Option<PathBuf>,
-    password_env: Option<String>,
+struct RawPromotion {
+    from: String,
+    to: String,
 }
 
 /// Reads and checks the trusted publishers file at `path`; `environment` looks up the
@@ -215,6 +212,7 @@ fn check_policy(
         .map(|projects| parse_projects(&projects))
         .transpose()
         .map_err(|r| field("projects", r))?;
+    let promotions = parse_promotions(&raw.promotions).map_err(|r| field("promotions", r))?;
     let credential = read_credential(raw.credential, directory, environment)
         .map_err(|r| field("credential", r))?;
     Ok(TrustPolicy {
@@ -224,6 +222,7 @@ fn check_policy(
         registry,
         namespaces,
         projects,
+        promotions,
         credential,
     })
 }
@@ -304,51 +303,34 @@ fn parse_projects(raw: &[String]) -> Result<Vec<ProjectName>, String> {
     Ok(projects)
 }
 
+/// `[{ from = "acme/staging", to = "acme/production" }]`: pairs of distinct namespaces.
+fn parse_promotions(raw: &[RawPromotion]) -> Result<Vec<(String, String)>, String> {
+    let mut promotions = Vec::with_capacity(raw.len());
+    for promotion in raw {
+        let from = parse_namespace(&promotion.from)?;
+        let to = parse_namespace(&promotion.to)?;
+        if from == to {
+            return Err(format!("`{from}` to itself is no promotion"));
+        }
+        promotions.push((from, to));
+    }
+    Ok(promotions)
+}
+
+fn parse_namespace(namespace: &str) -> Result<String, String> {
+    let lowered = namespace.trim().trim_matches('/').to_ascii_lowercase();
+    Repository::parse(&lowered)
+        .map(|_| lowered)
+        .map_err(|_| format!("`{}` is not a namespace", namespace.escape_default()))
+}
+
 fn parse_namespaces(raw: &[String]) -> Result<Vec<String>, String> {
     if raw.is_empty() {
         return Err("must list at least one namespace, such as `[\"my-org/python\"]`".to_owned());
     }
     raw.iter()
-        .map(|namespace| {
-            let lowered = namespace.trim().trim_matches('/').to_ascii_lowercase();
-            Repository::parse(&lowered)
-                .map(|_| lowered)
-                .map_err(|_| format!("`{}` is not a namespace", namespace.escape_default()))
-        })
+        .map(|namespace| parse_namespace(namespace))
         .collect()
-}
-
-fn read_credential(
-    raw: RawCredential,
-    directory: &Path,
-    environment: &dyn Fn(&str) -> Option<String>,
-) -> Result<Credential, String> {
-    if raw.username.trim().is_empty() {
-        return Err("needs a `username`".to_owned());
-    }
-    let password = match (raw.password_file, raw.password_env) {
-        (Some(file), None) => {
-            let path = directory.join(file);
-            std::fs::read_to_string(&path)
-                .map_err(|error| format!("`password_file` `{}`: {error}", path.display()))?
-        }
-        (None, Some(variable)) => environment(&variable)
-            .ok_or_else(|| format!("`password_env`: the variable `{variable}` is not set"))?,
-        _ => {
-            return Err(
-                "needs exactly one of `password_file` and `password_env` (never the password itself)"
-                    .to_owned(),
-            );
-        }
-    };
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    if password.is_empty() {
-        return Err("has an empty password".to_owned());
-    }
-    Ok(Credential {
-        username: raw.username.trim().to_owned(),
-        password: Secret::new(password),
-    })
 }
 
 #[cfg(test)]
@@ -385,7 +367,17 @@ mod tests {
         assert_eq!(policy.namespaces, vec!["acme/python".to_owned()]);
         assert_eq!(policy.registry.to_string(), "https://ghcr.io");
         assert_eq!(policy.credential.username, "bot");
-        assert_eq!(policy.credential.password.expose(), "s3cret");
+        assert!(policy.promotions.is_empty());
+        let promoting = parse_text(&GOOD.replace(
+            "credential =",
+            "promotions = [{ from = \"Acme/Staging/\", to = \"acme/production\" }]\ncredential =",
+        ))
+        .unwrap();
+        assert_eq!(
+            promoting.policies[0].promotions,
+            [("acme/staging".to_owned(), "acme/production".to_owned())]
+        );
+        assert_eq!(policy.credential.password().expose(), "s3cret");
         assert!(!format!("{policy:?}").contains("s3cret"));
     }
 
@@ -434,6 +426,20 @@ mod tests {
             (
                 GOOD.replace("[\"Acme/Python\"]", "[\"a//b\"]"),
                 "policy `app`: `namespaces` `a//b` is not a namespace",
+            ),
+            (
+                GOOD.replace(
+                    "credential =",
+                    "promotions = [{ from = \"a/b\", to = \"A/B\" }]\ncredential =",
+                ),
+                "policy `app`: `promotions` `a/b` to itself is no promotion",
+            ),
+            (
+                GOOD.replace(
+                    "credential =",
+                    "promotions = [{ from = \"a/b\" }]\ncredential =",
+                ),
+                "missing field `to`",
             ),
             (
                 GOOD.replace("repository = \"acme/app\", ", ""),

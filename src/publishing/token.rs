@@ -43,6 +43,13 @@ pub struct TokenClaims {
     pub exp: u64,
     /// A random id, for the logs.
     pub jti: String,
+    /// The OIDC issuer of the token it was exchanged for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_issuer: Option<String>,
+    /// The identity a signing certificate for that token names (Fulcio's subject
+    /// alternative name): what PEP 740 attestations of its uploads must be signed by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_identity: Option<String>,
 }
 
 /// Signs and verifies upload tokens with the server's secret.
@@ -166,6 +173,8 @@ mod tests {
             iat: 100,
             exp,
             jti: "abc".to_owned(),
+            oidc_issuer: None,
+            signing_identity: None,
         }
     }
 

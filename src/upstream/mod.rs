@@ -141,6 +141,8 @@ pub struct UpstreamIndex {
     /// The index root as it may be shown.
     shown: String,
     http: reqwest::Client,
+    /// For files on the index's host: an idle timeout, not a total one (large files).
+    files_http: reqwest::Client,
     /// For file URLs on other hosts than the index: public addresses only.
     public_http: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
@@ -179,6 +181,11 @@ impl UpstreamIndex {
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|_| bad_url())?;
+        let files_http = client(proxy)?
+            .read_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|_| bad_url())?;
         let public_http = client(proxy)?
             .read_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
@@ -189,6 +196,7 @@ impl UpstreamIndex {
             shown: redact_url(base.as_str()),
             base,
             http,
+            files_http,
             public_http,
             cache: Mutex::default(),
             page_ttl: DEFAULT_PAGE_TTL,
@@ -419,6 +427,13 @@ impl UpstreamIndex {
                 let absolute = page_url.join(&file.url).ok()?;
                 matches!(absolute.scheme(), "http" | "https").then(|| {
                     file.url = absolute.to_string();
+                    // PEP 740 provenance passes through, as an absolute http(s) URL.
+                    file.provenance = file
+                        .provenance
+                        .as_deref()
+                        .and_then(|url| page_url.join(url).ok())
+                        .filter(|url| matches!(url.scheme(), "http" | "https"))
+                        .map(|url| url.to_string());
                     file
                 })
             })
@@ -452,7 +467,7 @@ impl UpstreamIndex {
             return Err(self.invalid("a file URL points at an internal address"));
         }
         let client = if same_host {
-            &self.http
+            &self.files_http
         } else {
             &self.public_http
         };

@@ -450,3 +450,66 @@ async fn prune_needs_a_policy() -> anyhow::Result<()> {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     Ok(())
 }
+
+/// `oci-pypi prune --every`: runs again on its own (a release uploaded after the first run
+/// is pruned by a later one), and stops cleanly on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_prune_runs_until_stopped() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let stable = env
+        .sandbox
+        .wheel(&DistSpec::new("scheduled", "1.0"))
+        .await?;
+    let dev = env
+        .sandbox
+        .wheel(&DistSpec::new("scheduled", "1.1.dev1"))
+        .await?;
+    env.twine_upload(&[&stable, &dev]).await?.assert_success();
+    let (user, password) = env.credentials().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
+        .args([
+            "prune",
+            "--namespace",
+            &format!("{}/{}", env.segment(), env.namespace),
+        ])
+        .args(["--keep-last", "0", "--prereleases-only", "--every", "1"])
+        .env("OCI_PYPI_REGISTRIES", env.registry.origin())
+        .env("OCI_PYPI_USERNAME", user)
+        .env("OCI_PYPI_PASSWORD", password)
+        .env("OCI_PYPI_LOG_LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let repository = format!("{}/scheduled", env.namespace);
+    let storage = env.storage();
+    let pruned = || async {
+        for _ in 0..60 {
+            if storage.tags(&repository).await? == ["1.0"] {
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        anyhow::bail!("not pruned: {:?}", storage.tags(&repository).await?)
+    };
+    pruned().await?;
+    let later = env
+        .sandbox
+        .wheel(&DistSpec::new("scheduled", "1.2.dev1"))
+        .await?;
+    env.twine_upload(&[&later]).await?.assert_success();
+    pruned().await?;
+    assert!(
+        child.try_wait()?.is_none(),
+        "the schedule stopped by itself"
+    );
+
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()?;
+    assert!(status.success());
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait()).await??;
+    assert!(exit.success(), "{exit:?}");
+    Ok(())
+}

@@ -603,6 +603,24 @@ async fn endpoints_live_at_the_root_and_under_the_subpath() -> anyhow::Result<()
     .await?;
     let client = Setup::client();
     for prefix in ["", "/pypi"] {
+        // PyPI's URL, where gh-action-pypi-publish and pdm exchange their tokens.
+        let token = setup
+            .issuer
+            .mint(with(good_claims(), json!({"aud": "pypi.example.org"})));
+        let response = client
+            .post(format!(
+                "{}{prefix}/_/oidc/github/mint-token",
+                setup.server.url()
+            ))
+            .json(&json!({ "token": token }))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK, "{prefix}");
+        let minted: Value = response.json().await?;
+        assert!(
+            minted["token"].as_str().unwrap().starts_with("oci-pypi."),
+            "{minted}"
+        );
         let url = format!("{}{prefix}/_/oidc/audience", setup.server.url());
         let response = client.get(&url).send().await?;
         assert_eq!(response.status(), StatusCode::OK, "{url}");
@@ -866,5 +884,147 @@ async fn issuer_failures_are_not_refetched_for_every_exchange() -> anyhow::Resul
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert!(first_error(&body).1.contains("retried"), "{body}");
     assert_eq!(issuer.discovery_requests(), 1);
+    Ok(())
+}
+
+/// A policy with `promotions` lets its tokens promote, from CI with no stored secret, between
+/// the namespaces it names (of its projects, never a move), with its registry credential; a
+/// password file rewritten with a rotated token is read again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_tokens_promote_where_their_policy_allows() -> anyhow::Result<()> {
+    let fields = format!(
+        "{CLAIMS}\nprojects = [\"promoted-by-ci\", \"other-project\"]\npromotions = [{{ from = \"{NAMESPACE}\", to = \"team/production\" }}]"
+    );
+    let setup = Setup::start_with_policy(&fields, |_| {}).await?;
+    let token = setup.upload_token().await?;
+    let spec = DistSpec::new("promoted-by-ci", "1.0");
+    let wheel = setup.sandbox.wheel(&spec).await?;
+    let (status, body) = setup
+        .upload(NAMESPACE, &spec, &wheel, "__token__", &token)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let promote = |to: &str, extra: &str| {
+        let path = format!(
+            "/{}/{NAMESPACE}/+promote/promoted-by-ci/1.0?to={}/{to}{extra}",
+            setup.registry.host(),
+            setup.registry.host()
+        );
+        setup
+            .request(Method::POST, &path, "__token__", &token)
+            .send()
+    };
+    let response = promote("team/production", "").await?;
+    let status = response.status();
+    let body = response.text().await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let direct = setup.registry.direct();
+    assert_eq!(
+        direct.tags("team/production/promoted_by_ci").await?,
+        ["1.0"]
+    );
+
+    for (to, extra, named) in [
+        ("team/other", "", "team/other"),
+        ("team/production", "&move=true", "a move"),
+    ] {
+        let response = promote(to, extra).await?;
+        let status = response.status();
+        let body = response.text().await?;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{to}{extra}: {body}");
+        assert!(body.contains(named), "{body}");
+        assert!(body.contains("`team/python` → `team/production`"), "{body}");
+    }
+    assert!(direct.tags("team/other/promoted_by_ci").await?.is_empty());
+    assert_eq!(direct.tags("team/python/promoted_by_ci").await?, ["1.0"]);
+
+    // The registry token rotates: a wrong one first, then the right one, no restart.
+    let password_file = setup.dir.path().join("registry-password");
+    let (_, password) = setup.registry.credentials().unwrap();
+    std::fs::write(&password_file, "expired-token-of-another-length\n")?;
+    let next = DistSpec::new("other-project", "1.0");
+    let file = setup.sandbox.wheel(&next).await?;
+    let (status, body) = setup
+        .upload(NAMESPACE, &next, &file, "__token__", &token)
+        .await?;
+    assert!(status.is_client_error(), "{status}: {body}");
+    std::fs::write(&password_file, format!("{password}\n"))?;
+    let (status, body) = setup
+        .upload(NAMESPACE, &next, &file, "__token__", &token)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(direct.tags("team/python/other_project").await?, ["1.0"]);
+    Ok(())
+}
+
+/// PEP 740 with trusted publishing: an upload token's uploads carry attestations only when
+/// their certificate names the CI job that minted the token (its workflow as GitHub's
+/// signing identity, and its issuer); any other signer is refused with 400 and nothing is
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attestations_must_be_signed_by_the_trusted_publisher() -> anyhow::Result<()> {
+    let keys = tempfile::tempdir()?;
+    let ca = keys.path().join("ca");
+    crate::attestations::make(&["ca", ca.to_str().unwrap()]).await?;
+    let trust_root = ca.join("ca.pem");
+    let setup = Setup::start(|config| config.attestation_trust_root = Some(trust_root)).await?;
+    let workflow = "acme/app/.github/workflows/release.yml@refs/tags/v1.0";
+    let claims = with(good_claims(), json!({ "job_workflow_ref": workflow }));
+    let (status, body) = setup.mint(&setup.issuer.mint(claims)).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let identity = format!("https://github.com/{workflow}");
+    let issuer = setup.issuer.url();
+
+    let upload = |version: &'static str, signer: (String, String)| {
+        let (setup, token, ca) = (&setup, token.clone(), ca.clone());
+        async move {
+            let spec = DistSpec::new("tp-attested", version);
+            let wheel = setup.sandbox.wheel(&spec).await?;
+            let (identity, issuer) = signer;
+            let extra = ["--identity", identity.as_str(), "--issuer", issuer.as_str()];
+            let attestation = crate::attestations::attest(&ca, &wheel, &extra).await?;
+            let content = reqwest::multipart::Part::bytes(std::fs::read(&wheel)?)
+                .file_name(wheel.file_name().unwrap().to_string_lossy().into_owned());
+            let form = reqwest::multipart::Form::new()
+                .text(":action", "file_upload")
+                .text("protocol_version", "1")
+                .text("name", spec.project_name())
+                .text("version", spec.version.clone())
+                .part("content", content)
+                .text("attestations", format!("[{attestation}]"));
+            let path = format!("/{}/{NAMESPACE}/", setup.registry.host());
+            let response = setup
+                .request(Method::POST, &path, "__token__", &token)
+                .multipart(form)
+                .send()
+                .await?;
+            anyhow::Ok((response.status(), response.text().await?))
+        }
+    };
+    let (status, body) = upload("1.0", (identity.clone(), issuer.clone())).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let evil = "https://github.com/evil/app/.github/workflows/release.yml@refs/tags/v1.0";
+    let (status, body) = upload("1.1", (evil.to_owned(), issuer.clone())).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("signed by https://github.com/evil/app"),
+        "{body}"
+    );
+    let github = "https://token.actions.githubusercontent.com".to_owned();
+    let (status, body) = upload("1.2", (identity.clone(), github)).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("issuer"), "{body}");
+
+    let mut tags = setup
+        .registry
+        .direct()
+        .tags("team/python/tp_attested")
+        .await?;
+    tags.retain(|tag| tag != "oci-pypi.listing");
+    tags.sort();
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    assert_eq!(tags[0], "1.0");
+    assert!(tags[1].starts_with("sha256-"), "{tags:?}");
     Ok(())
 }

@@ -519,3 +519,103 @@ async fn cached_tags(env: &TestEnv, project: &str) -> anyhow::Result<Vec<String>
     let repository = cache_repository(env, project);
     Ok(env.storage().tags(&repository).await.unwrap_or_default())
 }
+
+/// `oci-pypi mirror` fills the cache with a requirement's dependency closure for a target
+/// (markers and wheel tags evaluated for it, pre-releases and other platforms left out); with
+/// upstream gone, pip installs it all from the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_prefetches_a_closure_for_offline_installs() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    let arch = std::env::consts::ARCH;
+    let specs = [
+        DistSpec::new("mirrored-app", "1.0")
+            .requires("lib-b>=2")
+            .requires("winonly; sys_platform == 'win32'")
+            .requires("extra-thing; extra == 'full'")
+            .requires("old-py; python_version < '3.8'"),
+        DistSpec::new("lib-b", "1.0"),
+        DistSpec::new("lib-b", "2.0").requires("native"),
+        DistSpec::new("lib-b", "2.1a1"),
+        DistSpec::new("native", "1.0").tag(&format!("py3-none-manylinux_2_17_{arch}")),
+        DistSpec::new("native", "1.0").tag("py3-none-win_amd64"),
+        DistSpec::new("winonly", "1.0"),
+        DistSpec::new("extra-thing", "1.0"),
+        DistSpec::new("old-py", "1.0"),
+    ];
+    for spec in &specs {
+        env.sandbox.wheel_into(spec, &public).await?;
+    }
+    let upstream = StaticIndex::start(&public)?;
+    cache_upstream(&mut env, upstream.url()).await?;
+    let python = env
+        .sandbox
+        .python(&[
+            "-c",
+            "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')",
+        ])
+        .await?;
+    python.assert_success();
+    let python = python.stdout.trim().to_owned();
+
+    let place = format!("{}/{}", env.segment(), env.namespace);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
+        .args(["mirror", "--json", "--namespace", &place, "mirrored-app"])
+        .args(["--python", &python, "--platform"])
+        .arg(format!("manylinux_2_28_{arch}"))
+        .env("OCI_PYPI_REGISTRIES", env.registry.origin())
+        .env("OCI_PYPI_UPSTREAMS", format!("{place}={}", upstream.url()))
+        .env("OCI_PYPI_UPSTREAM_CACHE", &place)
+        .env("OCI_PYPI_LOG_LEVEL", "warn")
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout)?;
+    let mut expected = vec![
+        specs[0].wheel_filename(),
+        specs[2].wheel_filename(),
+        specs[4].wheel_filename(),
+    ];
+    expected.sort();
+    assert_eq!(report["files"], serde_json::json!(expected), "{report}");
+    assert_eq!(report["unresolved"], serde_json::json!([]), "{report}");
+    for left_out in [
+        &specs[1], &specs[3], &specs[5], &specs[6], &specs[7], &specs[8],
+    ] {
+        let path = format!("/files/{}", left_out.wheel_filename());
+        assert_eq!(upstream.requests(&path), 0, "{path}");
+    }
+
+    drop(upstream);
+    let (out, target) = env
+        .sandbox
+        .pip_install_with(&env.index_url(), &["mirrored-app"], &["--no-cache-dir"])
+        .await?;
+    out.assert_success();
+    for (module, version) in [("mirrored_app", "1.0"), ("lib_b", "2.0"), ("native", "1.0")] {
+        assert_eq!(env.sandbox.import_version(&target, module).await?, version);
+    }
+
+    // Bad input is named.
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
+        .args([
+            "mirror",
+            "--namespace",
+            &place,
+            "x @ https://example.org/x.whl",
+        ])
+        .args(["--python", "3.12", "--platform", "win_amd64"])
+        .env("OCI_PYPI_REGISTRIES", env.registry.origin())
+        .output()
+        .await?;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("direct references"), "{stderr}");
+    Ok(())
+}

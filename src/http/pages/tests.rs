@@ -16,6 +16,7 @@ fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> 
         project_urls: BTreeMap::from([("Homepage".to_owned(), "https://x".to_owned())]),
         yanked: yanked.map(str::to_owned),
         core_metadata,
+        provenance: None,
         manifest: Digest::of(b"m"),
         kind: if filename.ends_with(".whl") {
             DistKind::Wheel
@@ -87,6 +88,7 @@ fn json_snapshot() {
                 "upload-time": "2024-11-20T20:23:36Z",
                 "yanked": true,
                 "core-metadata": false,
+                "provenance": null,
             },
             {
                 "filename": "hello_world-2.0+local.1-py3-none-any.whl",
@@ -97,6 +99,7 @@ fn json_snapshot() {
                 "upload-time": "2024-11-20T20:23:36Z",
                 "yanked": "broken <build>",
                 "core-metadata": { "sha256": "cd".repeat(32) },
+                "provenance": null,
             },
         ],
         "project-status": { "status": "active" },

@@ -1,6 +1,6 @@
 //! Project pages of names served from a namespace's upstream index: the upstream's files with
-//! their own absolute URLs, hashes, `requires-python`, yanked state, upload time and core
-//! metadata passed through, plus a PEP 708 `tracks` pointing at the upstream project. In
+//! their own absolute URLs, hashes, `requires-python`, yanked state, upload time, core
+//! metadata and provenance (PEP 740) passed through, plus a PEP 708 `tracks` pointing at the upstream project. In
 //! proxy mode only what the server can serve is offered ([`Listing::offers_file`],
 //! [`Listing::offered_core_metadata`]).
 
@@ -57,6 +57,9 @@ pub fn render_html(name: &ProjectName, project: &UpstreamProject, proxied: bool)
             file.yanked.as_deref(),
             (file.size, file.upload_time.as_deref()),
         );
+        if let Some(provenance) = &file.provenance {
+            let _ = write!(body, " data-provenance=\"{}\"", escape(provenance));
+        }
         let _ = writeln!(body, ">{}</a><br>", escape(&file.filename));
     }
     body.push_str("  </body>\n</html>\n");
@@ -97,6 +100,9 @@ pub fn render_json(
                 if let Some(time) = &file.upload_time {
                     map.insert("upload-time".to_owned(), json!(time));
                 }
+                if let Some(provenance) = &file.provenance {
+                    map.insert("provenance".to_owned(), json!(provenance));
+                }
             }
             object
         })
@@ -123,6 +129,9 @@ mod tests {
     use crate::packaging::parse_json_page;
 
     const PAGE_URL: &str = "https://upstream.example/simple/demo/";
+    /// Where upstream serves the wheel's provenance (PEP 740): passed through as is.
+    const PROVENANCE: &str =
+        "https://upstream.example/integrity/demo/1.0/demo-1.0-py3-none-any.whl/provenance";
 
     /// A PEP 691 page as PyPI serves it: a wheel with everything, an sdist yanked without a
     /// reason whose metadata is a bare `true`, and an old wheel with only an md5.
@@ -141,6 +150,7 @@ mod tests {
                     "size": 1234,
                     "core-metadata": { "sha256": "bb".repeat(32) },
                     "data-dist-info-metadata": { "sha256": "bb".repeat(32) },
+                    "provenance": PROVENANCE,
                 },
                 {
                     "filename": "demo-1.0.tar.gz",
@@ -182,6 +192,7 @@ mod tests {
             "upload-time": "2024-11-20T20:23:36.123456Z",
             "size": 1234,
             "core-metadata": { "sha256": "bb".repeat(32) },
+            "provenance": PROVENANCE,
         })
     }
 
@@ -250,7 +261,7 @@ mod tests {
     fn wheel_html(base: &str) -> String {
         let (sha, meta) = ("aa".repeat(32), "bb".repeat(32));
         format!(
-            r#"<a href="{base}demo-1.0-py3-none-any.whl#sha256={sha}" data-requires-python="&gt;=3.8,&lt;4" data-core-metadata="sha256={meta}" data-dist-info-metadata="sha256={meta}" data-yanked="broken &lt;build&gt;" data-size="1234" data-upload-time="2024-11-20T20:23:36.123456Z">demo-1.0-py3-none-any.whl</a>"#
+            r#"<a href="{base}demo-1.0-py3-none-any.whl#sha256={sha}" data-requires-python="&gt;=3.8,&lt;4" data-core-metadata="sha256={meta}" data-dist-info-metadata="sha256={meta}" data-yanked="broken &lt;build&gt;" data-size="1234" data-upload-time="2024-11-20T20:23:36.123456Z" data-provenance="{PROVENANCE}">demo-1.0-py3-none-any.whl</a>"#
         )
     }
 

@@ -12,8 +12,10 @@
 //! registry's upload session and to the leader, the last chunk held back until the sha256 is
 //! known (a mismatch: the leader's body ends with an error, nothing is stored).
 
+mod mirror;
 mod usage;
 
+pub use mirror::MirrorReport;
 pub use usage::Usages;
 
 use std::collections::HashMap;

@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 use super::{UploadOutcome, now_rfc3339};
 use crate::events::EventKind;
 use crate::index::inspect::{self, Sample};
+use crate::index::provenance::Signer;
 use crate::index::update::{Plan, read_release, update_release};
 use crate::index::{Caller, Index, IndexError, Location};
 use crate::layout::{self, FileManifest, NewFile, ReleaseIndex};
@@ -40,6 +41,8 @@ pub(super) struct PendingUpload {
     md5: Option<Md5>,
     blake2: Option<Blake2b<U32>>,
     size: u64,
+    /// For an upload token: the issuer and identity its attestations must name.
+    signer: Signer,
 }
 
 impl Index {
@@ -120,7 +123,12 @@ impl Index {
             return Err(refused);
         }
         let session = session?;
+        let signer = match caller {
+            Caller::Publisher(grant) => Signer::Publisher(grant.signer.clone()),
+            _ => Signer::Anyone,
+        };
         Ok(PendingUpload {
+            signer,
             index: self.clone(),
             registry,
             location: location.clone(),
@@ -210,10 +218,13 @@ impl PendingUpload {
             });
         }
         let digest = self.check_digests(&metadata)?;
+        let provenance =
+            self.index
+                .check_attestations(form, &self.filename, &digest, &self.signer)?;
         let core = inspect::core_metadata(&self.filename, &mut self.sample, self.size)?;
         let core_digest = core.as_deref().map(Digest::of);
         let created = now_rfc3339();
-        let manifest = layout::file_manifest(&NewFile {
+        let mut manifest = layout::file_manifest(&NewFile {
             filename: &self.filename,
             digest: &digest,
             size: self.size,
@@ -225,6 +236,9 @@ impl PendingUpload {
                 .as_ref()
                 .zip(core.as_ref().map(|c| c.len() as u64)),
         })?;
+        if let Some(provenance) = &provenance {
+            layout::record_provenance(&mut manifest.entry, &provenance.digest);
+        }
         let version = self.filename.version().clone();
         let tag = layout::tag_for(&version)?;
         let current =
@@ -240,6 +254,16 @@ impl PendingUpload {
         session.commit(&digest).await?;
         let config = core.map_or_else(|| Bytes::from_static(EMPTY_BLOB), Bytes::from);
         self.push_file_manifest(&manifest, config).await?;
+        if let Some(provenance) = provenance {
+            super::super::provenance::store_provenance(
+                self.registry.as_ref(),
+                &self.repository,
+                &manifest.entry,
+                self.filename.as_str(),
+                provenance.bytes,
+            )
+            .await?;
+        }
         let locks = &self.index.locks;
         update_release(
             locks,
