@@ -170,13 +170,20 @@ pub struct FileRow {
     pub requires_python: Option<String>,
     /// Where it was promoted from, and when.
     pub promoted: Option<(String, Option<When>)>,
+    /// Its provenance object (PEP 740), when it has verified attestations.
+    pub provenance: Option<String>,
 }
 
 impl FileRow {
     pub fn new(urls: &Urls, project: &str, file: &StoredFile) -> Self {
+        let href = urls.file(project, &file.filename);
         Self {
             filename: file.filename.clone(),
-            href: urls.file(project, &file.filename),
+            provenance: file
+                .provenance
+                .as_ref()
+                .map(|_| format!("{href}.provenance")),
+            href,
             size: file.size.map(human_size),
             bytes: file.size,
             sha256: file.sha256.clone(),

@@ -504,3 +504,47 @@ async fn promotions_and_project_statuses_are_shown() -> anyhow::Result<()> {
     assert_eq!(browser.count("details.release").await?, 2);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attested_files_link_their_provenance() -> anyhow::Result<()> {
+    let keys = tempfile::tempdir()?;
+    let ca = keys.path().join("ca");
+    crate::attestations::make(&["ca", ca.to_str().unwrap()]).await?;
+    let trust_root = ca.join("ca.pem");
+    let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
+        config.attestation_trust_root = Some(trust_root);
+    })
+    .await?;
+    let wheel = env.sandbox.wheel(&DistSpec::new("attested", "1.0")).await?;
+    let attestation = crate::attestations::attest(&ca, &wheel, &[]).await?;
+    let beside = PathBuf::from(format!("{}.publish.attestation", wheel.display()));
+    std::fs::write(&beside, &attestation)?;
+    env.uv_publish(&[&wheel, &beside]).await?.assert_success();
+    let unattested = env.sandbox.sdist(&DistSpec::new("attested", "1.0")).await?;
+    env.twine_upload(&[&unattested]).await?.assert_success();
+
+    let browser = Browser::start().await?;
+    browser
+        .open(&format!(
+            "{}{}/attested/",
+            env.server.url(),
+            env.base_path()
+        ))
+        .await?;
+    assert_eq!(browser.count("tr.file").await?, 2);
+    assert_eq!(browser.count("tr.file a.provenance").await?, 1);
+    let href = browser
+        .find("tr.file a.provenance")
+        .await?
+        .property("href")
+        .await?;
+    let href = href.as_str().unwrap_or_default().to_owned();
+    let filename = wheel.file_name().unwrap().to_str().unwrap();
+    assert!(
+        href.ends_with(&format!("/attested/{filename}.provenance")),
+        "{href}"
+    );
+    let provenance: serde_json::Value = reqwest::get(&href).await?.json().await?;
+    assert!(provenance["attestation_bundles"].is_array(), "{provenance}");
+    Ok(())
+}
