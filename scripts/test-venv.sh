@@ -23,6 +23,8 @@ PYPISERVER_VERSION="2.4.2"
 # Building PEP 740 attestations offline in the tests (tests/fixtures/make_attestation.py).
 CRYPTOGRAPHY_VERSION="50.0.2"
 PYPI_ATTESTATIONS_VERSION="0.0.31"
+# Validating the Kubernetes manifests of deploy/ against the schemas (tests/deploy.rs).
+KUBERNETES_VALIDATE_VERSION="1.37.0"
 
 PYTHON="${PYTHON:-python3}"
 
@@ -44,7 +46,7 @@ unset VIRTUAL_ENV PYTHONHOME PYTHONPATH
 
 py_version="$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
     || die "cannot run '$PYTHON'"
-wanted="python=$py_version pip=$PIP_VERSION twine=$TWINE_VERSION uv=$UV_VERSION poetry=$POETRY_VERSION pypiserver=$PYPISERVER_VERSION cryptography=$CRYPTOGRAPHY_VERSION pypi-attestations=$PYPI_ATTESTATIONS_VERSION"
+wanted="python=$py_version pip=$PIP_VERSION twine=$TWINE_VERSION uv=$UV_VERSION poetry=$POETRY_VERSION pypiserver=$PYPISERVER_VERSION cryptography=$CRYPTOGRAPHY_VERSION pypi-attestations=$PYPI_ATTESTATIONS_VERSION kubernetes-validate=$KUBERNETES_VALIDATE_VERSION"
 
 venv_python="$venv_dir/bin/python"
 
@@ -88,12 +90,17 @@ log "installing cryptography==$CRYPTOGRAPHY_VERSION pypi-attestations==$PYPI_ATT
     "pypi-attestations==$PYPI_ATTESTATIONS_VERSION" \
     || die "could not install cryptography/pypi-attestations from PyPI"
 
+log "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+"$venv_python" -m pip install --no-cache-dir --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+    || die "could not install kubernetes-validate from PyPI"
+
 # Sanity check: every client runs.
 "$venv_dir/bin/pip" --version >/dev/null || die "pip does not run"
 "$venv_dir/bin/twine" --version >/dev/null || die "twine does not run"
 "$venv_dir/bin/uv" --version >/dev/null || die "uv does not run"
 "$venv_dir/bin/poetry" --version >/dev/null || die "poetry does not run"
 "$venv_python" -c 'import cryptography, pypi_attestations' || die "pypi-attestations does not import"
+"$venv_dir/bin/kubernetes-validate" --version >/dev/null || die "kubernetes-validate does not run"
 
 printf '%s\n' "$wanted" > "$marker"
 log "ready: $venv_dir ($wanted)"

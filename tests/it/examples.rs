@@ -5,6 +5,7 @@
 //! datasource requests are replayed and parsed the way Renovate parses them (`renovate`).
 
 mod ci;
+mod oidc;
 mod renovate;
 
 use std::path::{Path, PathBuf};
