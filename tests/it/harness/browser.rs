@@ -176,6 +176,33 @@ impl Browser {
             .await
     }
 
+    /// When `OCI_PYPI_UI_SCREENSHOTS` names a directory, saves the page there as
+    /// `<name>-desktop.png` and `<name>-phone.png` (for people to look at; no assertion).
+    pub async fn save_screenshots(&self, name: &str) -> anyhow::Result<()> {
+        use base64::Engine as _;
+        let Some(dir) = std::env::var_os("OCI_PYPI_UI_SCREENSHOTS") else {
+            return Ok(());
+        };
+        for (size, width, height) in [("desktop", 1200, 900), ("phone", 390, 844)] {
+            let rect = json!({ "width": width, "height": height });
+            self.command(reqwest::Method::POST, "/window/rect", rect)
+                .await?;
+            let png = self
+                .command(reqwest::Method::GET, "/screenshot", Value::Null)
+                .await?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(png.as_str().unwrap_or_default())?;
+            std::fs::write(
+                std::path::Path::new(&dir).join(format!("{name}-{size}.png")),
+                bytes,
+            )?;
+        }
+        let rect = json!({ "width": 1200, "height": 900 });
+        self.command(reqwest::Method::POST, "/window/rect", rect)
+            .await?;
+        Ok(())
+    }
+
     /// Grants the page a permission (`clipboard-read`, ...).
     pub async fn grant(&self, permission: &str) -> anyhow::Result<()> {
         let body = json!({ "descriptor": { "name": permission }, "state": "granted" });
