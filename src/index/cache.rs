@@ -348,6 +348,7 @@ mod tests {
             provenance: None,
             manifest: Digest::of(b"m"),
             kind: crate::packaging::DistKind::Sdist,
+            promoted: None,
         };
         Arc::new(ProjectPage::new(
             ProjectName::parse("a").unwrap(),

@@ -210,6 +210,7 @@ mod tests {
                 provenance: None,
                 manifest: Digest::of(version.as_bytes()),
                 kind: DistKind::Sdist,
+                promoted: None,
             }],
         }
     }

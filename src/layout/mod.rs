@@ -29,7 +29,7 @@ pub use provenance::{
     provenance_manifest, provenance_referrers, record_provenance, referrers_tag, subject_of,
     with_referrer, without_referrer,
 };
-pub use release::{ReleaseIndex, StoredFile};
+pub use release::{Promotion, ReleaseIndex, StoredFile};
 pub use status::{
     ANNOTATION_STATUS, ANNOTATION_STATUS_REASON, ARTIFACT_TYPE_STATUS, STATUS_TAG,
     read_status_manifest, status_manifest, status_tag,

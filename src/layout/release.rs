@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::annotations::{
-    ANNOTATION_CORE_METADATA, ANNOTATION_CREATED, ANNOTATION_PROJECT_URLS,
-    ANNOTATION_REQUIRES_PYTHON, ANNOTATION_SHA256, ANNOTATION_SIZE, ANNOTATION_TITLE,
-    ANNOTATION_YANKED, ARTIFACT_TYPE,
+    ANNOTATION_CORE_METADATA, ANNOTATION_CREATED, ANNOTATION_PROJECT_URLS, ANNOTATION_PROMOTED_AT,
+    ANNOTATION_PROMOTED_FROM, ANNOTATION_REQUIRES_PYTHON, ANNOTATION_SHA256, ANNOTATION_SIZE,
+    ANNOTATION_TITLE, ANNOTATION_YANKED, ARTIFACT_TYPE,
 };
 use super::error::LayoutError;
 use super::file::{malformed, to_json};
@@ -45,6 +45,17 @@ pub struct StoredFile {
     pub manifest: Digest,
     /// Whether it is a wheel or an sdist.
     pub kind: DistKind,
+    /// Where and when it was promoted from, when it came by promotion.
+    pub promoted: Option<Promotion>,
+}
+
+/// Where a promoted file came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    /// The source, `<registry>/<repository>:<tag>`.
+    pub from: String,
+    /// When, RFC 3339 UTC, when recorded.
+    pub at: Option<String>,
 }
 
 /// The image index of one release.
@@ -284,6 +295,12 @@ fn stored_file(
             .cloned(),
         manifest: Digest::parse(&entry.digest).ok()?,
         kind: parsed.kind(),
+        promoted: annotations
+            .get(ANNOTATION_PROMOTED_FROM)
+            .map(|from| Promotion {
+                from: from.clone(),
+                at: annotations.get(ANNOTATION_PROMOTED_AT).cloned(),
+            }),
     })
 }
 

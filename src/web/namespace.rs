@@ -4,7 +4,7 @@
 use askama::Template;
 use futures_util::StreamExt as _;
 
-use super::view::{Urls, When, last_upload};
+use super::view::{Urls, When, last_upload, status_note};
 use super::{Place, Site, WebError, assets};
 use crate::index::{Caller, Index, IndexError, Location};
 use crate::packaging::ProjectName;
@@ -65,6 +65,7 @@ struct ProjectRow {
     latest: Option<String>,
     summary: Option<String>,
     uploaded: Option<When>,
+    status: Option<(String, String)>,
 }
 
 #[derive(Template)]
@@ -155,6 +156,7 @@ async fn project_row(
         latest: None,
         summary: None,
         uploaded: None,
+        status: None,
     };
     let page = match index.project_page(caller, location, &name).await {
         Ok(page) => page,
@@ -164,6 +166,10 @@ async fn project_row(
         }
     };
     row.uploaded = last_upload(&page.releases);
+    row.status = status_note(&page.status);
+    if page.status.status.hides_files() {
+        return row;
+    }
     let Some(latest) = page.latest() else {
         return row;
     };

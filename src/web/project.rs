@@ -7,7 +7,7 @@ use std::sync::Arc;
 use askama::Template;
 
 use super::readme::render_readme;
-use super::view::{FileRow, Urls, When, released, safe_link, yanked};
+use super::view::{FileRow, Urls, When, released, safe_link, status_note, yanked};
 use super::{Place, Site, WebError, assets};
 use crate::index::{Caller, Index, Location, ProjectPage, Release};
 use crate::packaging::{ProjectName, ReleaseDetails};
@@ -49,6 +49,8 @@ struct ProjectTemplate {
     namespace_href: String,
     version: Option<String>,
     latest_yanked: Option<String>,
+    status: Option<(String, String)>,
+    quarantined: bool,
     summary: Option<String>,
     readme: Option<String>,
     requires_python: Option<String>,
@@ -77,7 +79,10 @@ pub async fn project_page(
     let page = index.project_page(caller, location, project).await?;
     let urls = Urls::new(site, place);
     let latest = page.latest();
-    let file = latest.and_then(|release| release.files.iter().find(|f| f.core_metadata.is_some()));
+    // A quarantined project offers nothing of its releases (PEP 792): not even its README.
+    let file = latest
+        .filter(|_| !page.status.status.hides_files())
+        .and_then(|release| release.files.iter().find(|f| f.core_metadata.is_some()));
     let details = match file {
         Some(file) => {
             index
@@ -99,6 +104,7 @@ fn view(
     place: &Place,
 ) -> ProjectTemplate {
     let name = page.name.as_str();
+    let quarantined = page.status.status.hides_files();
     let version = latest.map(|release| release.version.to_string());
     let requires_python = details
         .requires_python
@@ -126,6 +132,7 @@ fn view(
             files: release
                 .files
                 .iter()
+                .filter(|_| !quarantined)
                 .map(|file| FileRow::new(urls, name, file))
                 .collect(),
         })
@@ -138,7 +145,13 @@ fn view(
         registry: place.registry.clone(),
         namespace_href: urls.namespace(),
         latest_yanked: latest.and_then(yanked),
-        snippets: snippets(name, version.as_deref(), &urls.index_url(), place),
+        status: status_note(&page.status),
+        quarantined,
+        snippets: if quarantined {
+            Vec::new()
+        } else {
+            snippets(name, version.as_deref(), &urls.index_url(), place)
+        },
         version,
         summary: details.summary.clone(),
         readme: details

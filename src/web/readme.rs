@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd, html};
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd, html};
 
 /// The longest README rendered; the rest is cut off (with a note).
 pub const MAX_README_SIZE: usize = 512 << 10;
@@ -57,7 +57,8 @@ pub fn render_readme(description: &str, content_type: Option<&str>) -> String {
                 | Options::ENABLE_TASKLISTS
                 | Options::ENABLE_FOOTNOTES;
             let mut rendered = String::with_capacity(text.len() * 3 / 2);
-            html::push_html(&mut rendered, Parser::new_ext(text, options));
+            let events = Parser::new_ext(text, options).map(demote_heading);
+            html::push_html(&mut rendered, events);
             SANITIZER.clean(&rendered).to_string()
         }
         Markup::Plain => {
@@ -75,6 +76,32 @@ pub fn render_readme(description: &str, content_type: Option<&str>) -> String {
         html.push_str("<p><em>This README is longer than 512 KiB; the rest is not shown.</em></p>");
     }
     html
+}
+
+/// README headings sit below the page's own (`h1` the project, `h2` "README"): two levels
+/// down, `h6` at the deepest.
+fn demote_heading(event: Event<'_>) -> Event<'_> {
+    let demoted = |level: HeadingLevel| match level {
+        HeadingLevel::H1 => HeadingLevel::H3,
+        HeadingLevel::H2 => HeadingLevel::H4,
+        HeadingLevel::H3 => HeadingLevel::H5,
+        _ => HeadingLevel::H6,
+    };
+    match event {
+        Event::Start(Tag::Heading {
+            level,
+            id,
+            classes,
+            attrs,
+        }) => Event::Start(Tag::Heading {
+            level: demoted(level),
+            id,
+            classes,
+            attrs,
+        }),
+        Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(demoted(level))),
+        other => other,
+    }
 }
 
 /// The deepest nesting a README may have to be rendered as Markdown: parsing nested block
@@ -150,7 +177,7 @@ mod tests {
     #[test]
     fn markdown_is_rendered_and_sanitized() {
         let html = render_readme(HOSTILE, Some("text/markdown; charset=UTF-8"));
-        assert!(html.contains("<h1>Title</h1>"), "{html}");
+        assert!(html.contains("<h3>Title</h3>"), "{html}");
         for forbidden in [
             "<script",
             "onerror",

@@ -3,6 +3,7 @@
 
 use crate::index::Release;
 use crate::layout::StoredFile;
+use crate::packaging::{ProjectStatus, StatusMarker};
 
 use super::{Place, Site};
 
@@ -150,6 +151,12 @@ pub fn safe_link(url: &str) -> Option<String> {
     matches!(parsed.scheme(), "http" | "https").then(|| parsed.to_string())
 }
 
+/// A project status other than active (PEP 792), for a banner: `(status, reason)`.
+pub fn status_note(marker: &StatusMarker) -> Option<(String, String)> {
+    (marker.status != ProjectStatus::Active)
+        .then(|| (marker.status.as_str().to_owned(), marker.reason.clone()))
+}
+
 /// One file, as a table row shows it.
 #[derive(Debug, Clone)]
 pub struct FileRow {
@@ -161,19 +168,34 @@ pub struct FileRow {
     pub uploaded: Option<When>,
     pub yanked: Option<String>,
     pub requires_python: Option<String>,
+    /// Where it was promoted from, and when.
+    pub promoted: Option<(String, Option<When>)>,
+    /// Its provenance object (PEP 740), when it has verified attestations.
+    pub provenance: Option<String>,
 }
 
 impl FileRow {
     pub fn new(urls: &Urls, project: &str, file: &StoredFile) -> Self {
+        let href = urls.file(project, &file.filename);
         Self {
             filename: file.filename.clone(),
-            href: urls.file(project, &file.filename),
+            provenance: file
+                .provenance
+                .as_ref()
+                .map(|_| format!("{href}.provenance")),
+            href,
             size: file.size.map(human_size),
             bytes: file.size,
             sha256: file.sha256.clone(),
             uploaded: file.uploaded.as_deref().map(When::new),
             yanked: file.yanked.clone(),
             requires_python: file.requires_python.clone(),
+            promoted: file.promoted.as_ref().map(|promotion| {
+                (
+                    promotion.from.clone(),
+                    promotion.at.as_deref().map(When::new),
+                )
+            }),
         }
     }
 }

@@ -725,3 +725,36 @@ async fn management_commands_fail_with_one_line() -> anyhow::Result<()> {
     bad_query.assert_refused(&["a/b"]);
     Ok(())
 }
+
+/// An attestation trust root that cannot be used stops the server before it listens, naming
+/// the file and why: missing, not certificates, a trusted_root.json without authorities.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_attestation_trust_roots_are_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = dir.path().join("store").display().to_string();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, b"no certificate in here\n")?;
+    let json = dir.path().join("trusted_root.json");
+    std::fs::write(&json, br#"{"certificateAuthorities": []}"#)?;
+    let missing = dir.path().join("missing.pem");
+    let cases = [
+        (empty, "no certificate found"),
+        (json, "has no certificate"),
+        (missing, "No such file"),
+    ];
+    for (path, reason) in cases {
+        let path = path.display().to_string();
+        let args = [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--store-dir",
+            &store,
+            "--attestation-trust-root",
+            &path,
+        ];
+        run(&args, &[]).await?.assert_refused(&[&path, reason]);
+    }
+    Ok(())
+}

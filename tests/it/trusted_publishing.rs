@@ -966,7 +966,8 @@ async fn attestations_must_be_signed_by_the_trusted_publisher() -> anyhow::Resul
     let keys = tempfile::tempdir()?;
     let ca = keys.path().join("ca");
     crate::attestations::make(&["ca", ca.to_str().unwrap()]).await?;
-    let trust_root = ca.join("ca.pem");
+    // The trust root as a Sigstore trusted_root.json (the other tests give a PEM file).
+    let trust_root = ca.join("trusted_root.json");
     let setup = Setup::start(|config| config.attestation_trust_root = Some(trust_root)).await?;
     let workflow = "acme/app/.github/workflows/release.yml@refs/tags/v1.0";
     let claims = with(good_claims(), json!({ "job_workflow_ref": workflow }));

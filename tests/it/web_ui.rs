@@ -81,6 +81,7 @@ async fn a_person_browses_searches_and_copies_an_install_command() -> anyhow::Re
     browser.find("form.search button").await?.click().await?;
     assert!(browser.url().await?.contains("q=DEMO"));
     assert_eq!(browser.count("tr.project").await?, 1);
+    browser.save_screenshots("namespace").await?;
     let row = browser.find("tr.project").await?.text().await?;
     assert!(row.contains("demo") && row.contains("1.0"), "{row}");
     assert!(row.contains("Test package demo 1.0"), "the summary: {row}");
@@ -89,7 +90,7 @@ async fn a_person_browses_searches_and_copies_an_install_command() -> anyhow::Re
     browser.find("a.project-link").await?.click().await?;
     assert_eq!(browser.find("h1").await?.text().await?, "demo 1.0");
     assert_eq!(
-        browser.find(".readme h1").await?.text().await?,
+        browser.find(".readme h3").await?.text().await?,
         "Demo README"
     );
     assert_eq!(browser.find(".readme strong").await?.text().await?, "bold");
@@ -132,6 +133,8 @@ async fn a_person_browses_searches_and_copies_an_install_command() -> anyhow::Re
     assert_eq!(copied, expected);
     assert_eq!(button.text().await?, "Copied");
 
+    browser.save_screenshots("project").await?;
+
     // The file links download the files.
     let href = browser.find("tr.file a").await?.property("href").await?;
     let href = href.as_str().unwrap_or_default().to_owned();
@@ -165,7 +168,7 @@ async fn a_hostile_readme_renders_inert() -> anyhow::Result<()> {
     let page = format!("{}{}/hostile/", env.server.url(), env.base_path());
     browser.open(&page).await?;
     assert_eq!(
-        browser.find(".readme h1").await?.text().await?,
+        browser.find(".readme h3").await?.text().await?,
         "Hostile README"
     );
     for selector in [".readme a", ".readme div"] {
@@ -430,5 +433,118 @@ async fn hostile_input_gets_a_clean_page_or_a_clear_refusal() -> anyhow::Result<
         // Only the page's own script.
         assert!(body.matches("<script").count() <= 1, "{path}: {body}");
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_and_project_statuses_are_shown() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    publish_demo(&env).await?;
+    let staging = env.base_path();
+    let production = format!("{}/team/production", env.segment());
+    let promote = format!("{staging}/+promote/demo/1.0");
+    let response = env
+        .http(Method::POST, &promote, true)
+        .query(&[("to", production.as_str())])
+        .send()
+        .await?;
+    assert_status(response, StatusCode::OK).await?;
+    let set_status = |project: &str, body: &'static str| {
+        env.http(Method::POST, &format!("{staging}/+status/{project}"), true)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    assert_status(
+        set_status("other-tool", "status=archived&reason=use+demo").await?,
+        StatusCode::OK,
+    )
+    .await?;
+    assert_status(
+        set_status("demo", "status=quarantined&reason=under+review").await?,
+        StatusCode::OK,
+    )
+    .await?;
+
+    let browser = Browser::start().await?;
+    // The promoted copy says where it came from, and when.
+    browser
+        .open(&format!("{}/{production}/demo/", env.server.url()))
+        .await?;
+    let promoted = browser.find("tr.file .promoted").await?.text().await?;
+    assert!(promoted.starts_with("Promoted from "), "{promoted}");
+    assert!(promoted.contains("team/python/demo:1.0"), "{promoted}");
+
+    // Statuses: on the namespace page, and the project's banner; a quarantined project
+    // offers no file, no README and no install command.
+    browser
+        .open(&format!("{}{staging}/+simple/", env.server.url()))
+        .await?;
+    let rows = browser.find("table.projects tbody").await?.text().await?;
+    assert!(
+        rows.contains("quarantined") && rows.contains("archived"),
+        "{rows}"
+    );
+    browser
+        .open(&format!("{}{staging}/other-tool/", env.server.url()))
+        .await?;
+    let banner = browser.find("p.status").await?.text().await?;
+    assert_eq!(banner, "This project is archived: use demo.");
+    browser
+        .open(&format!("{}{staging}/demo/", env.server.url()))
+        .await?;
+    let banner = browser.find("p.status").await?.text().await?;
+    assert_eq!(
+        banner,
+        "This project is quarantined: under review; its files are not offered."
+    );
+    assert_eq!(browser.count("tr.file").await?, 0);
+    assert_eq!(browser.count(".readme").await?, 0);
+    assert_eq!(browser.count("#install-pip").await?, 0);
+    assert_eq!(browser.count("details.release").await?, 2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attested_files_link_their_provenance() -> anyhow::Result<()> {
+    let keys = tempfile::tempdir()?;
+    let ca = keys.path().join("ca");
+    crate::attestations::make(&["ca", ca.to_str().unwrap()]).await?;
+    let trust_root = ca.join("ca.pem");
+    let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
+        config.attestation_trust_root = Some(trust_root);
+    })
+    .await?;
+    let wheel = env.sandbox.wheel(&DistSpec::new("attested", "1.0")).await?;
+    let attestation = crate::attestations::attest(&ca, &wheel, &[]).await?;
+    let beside = PathBuf::from(format!("{}.publish.attestation", wheel.display()));
+    std::fs::write(&beside, &attestation)?;
+    env.uv_publish(&[&wheel, &beside]).await?.assert_success();
+    let unattested = env.sandbox.sdist(&DistSpec::new("attested", "1.0")).await?;
+    env.twine_upload(&[&unattested]).await?.assert_success();
+
+    let browser = Browser::start().await?;
+    browser
+        .open(&format!(
+            "{}{}/attested/",
+            env.server.url(),
+            env.base_path()
+        ))
+        .await?;
+    assert_eq!(browser.count("tr.file").await?, 2);
+    assert_eq!(browser.count("tr.file a.provenance").await?, 1);
+    let href = browser
+        .find("tr.file a.provenance")
+        .await?
+        .property("href")
+        .await?;
+    let href = href.as_str().unwrap_or_default().to_owned();
+    let filename = wheel.file_name().unwrap().to_str().unwrap();
+    assert!(
+        href.ends_with(&format!("/attested/{filename}.provenance")),
+        "{href}"
+    );
+    let provenance: serde_json::Value = reqwest::get(&href).await?.json().await?;
+    assert!(provenance["attestation_bundles"].is_array(), "{provenance}");
     Ok(())
 }

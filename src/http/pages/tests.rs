@@ -23,6 +23,7 @@ fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> 
         } else {
             DistKind::Sdist
         },
+        promoted: None,
     }
 }
 

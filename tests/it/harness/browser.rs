@@ -17,7 +17,7 @@ pub struct Browser {
     client: reqwest::Client,
     base: String,
     session: String,
-    _driver: Child,
+    driver: Child,
     _profile: tempfile::TempDir,
 }
 
@@ -53,6 +53,8 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Its own process group: the browser it starts goes with it (see `Drop`).
+            .process_group(0)
             .spawn()
             .context("starting chromedriver")?;
         let client = reqwest::Client::builder().no_proxy().build()?;
@@ -97,7 +99,7 @@ impl Browser {
             client,
             base,
             session,
-            _driver: driver,
+            driver,
             _profile: profile,
         })
     }
@@ -176,6 +178,33 @@ impl Browser {
             .await
     }
 
+    /// When `OCI_PYPI_UI_SCREENSHOTS` names a directory, saves the page there as
+    /// `<name>-desktop.png` and `<name>-phone.png` (for people to look at; no assertion).
+    pub async fn save_screenshots(&self, name: &str) -> anyhow::Result<()> {
+        use base64::Engine as _;
+        let Some(dir) = std::env::var_os("OCI_PYPI_UI_SCREENSHOTS") else {
+            return Ok(());
+        };
+        for (size, width, height) in [("desktop", 1200, 900), ("phone", 390, 844)] {
+            let rect = json!({ "width": width, "height": height });
+            self.command(reqwest::Method::POST, "/window/rect", rect)
+                .await?;
+            let png = self
+                .command(reqwest::Method::GET, "/screenshot", Value::Null)
+                .await?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(png.as_str().unwrap_or_default())?;
+            std::fs::write(
+                std::path::Path::new(&dir).join(format!("{name}-{size}.png")),
+                bytes,
+            )?;
+        }
+        let rect = json!({ "width": 1200, "height": 900 });
+        self.command(reqwest::Method::POST, "/window/rect", rect)
+            .await?;
+        Ok(())
+    }
+
     /// Grants the page a permission (`clipboard-read`, ...).
     pub async fn grant(&self, permission: &str) -> anyhow::Result<()> {
         let body = json!({ "descriptor": { "name": permission }, "state": "granted" });
@@ -187,13 +216,14 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Best effort: the driver is killed with it anyway.
-        let url = format!("{}/session/{}", self.base, self.session);
-        let client = self.client.clone();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = client.delete(url).send().await;
-            });
+        // chromedriver and every browser process it started share its process group: end them
+        // all (killing the driver alone would leave the browser running).
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
