@@ -198,14 +198,39 @@ fn the_example_configuration_is_the_servers() {
         .iter()
         .find(|d| d["metadata"]["name"].as_str() == Some("oci-pypi-trusted-publishers"))
         .unwrap();
+    let registry = documents
+        .iter()
+        .find(|d| d["type"].as_str() == Some("kubernetes.io/dockerconfigjson"))
+        .unwrap();
+    // Mounted as in the Deployment: the policies and the registry Secret side by side.
     let dir = tempfile::tempdir().unwrap();
-    for key in ["publishers.toml", "registry-password"] {
-        let value = publishers["stringData"][key].as_str().unwrap();
-        std::fs::write(dir.path().join(key), value).unwrap();
+    for (directory, key, value) in [
+        (
+            "trusted-publishers",
+            "publishers.toml",
+            &publishers["stringData"]["publishers.toml"],
+        ),
+        (
+            "registry",
+            ".dockerconfigjson",
+            &registry["stringData"][".dockerconfigjson"],
+        ),
+    ] {
+        std::fs::create_dir_all(dir.path().join(directory)).unwrap();
+        std::fs::write(
+            dir.path().join(directory).join(key),
+            value.as_str().unwrap(),
+        )
+        .unwrap();
     }
-    let policies =
-        oci_pypi::publishing::policy::load(&dir.path().join("publishers.toml"), &|_| None).unwrap();
-    assert_eq!(policies.policies[0].promotions.len(), 1);
+    let policies = oci_pypi::publishing::policy::load(
+        &dir.path().join("trusted-publishers/publishers.toml"),
+        &|_| None,
+    )
+    .unwrap();
+    let policy = &policies.policies[0];
+    assert_eq!(policy.promotions.len(), 1);
+    assert_eq!(policy.credential.username(), "acme-bot");
 
     let command = <oci_pypi::config::Cli as clap::CommandFactory>::command();
     let known: Vec<String> = command

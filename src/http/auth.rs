@@ -34,14 +34,15 @@ pub fn authenticate(
     let scope = publishing
         .verify(token.expose())
         .map_err(ApiError::UploadToken)?;
+    let credential = scope.credential.current();
     Ok(Caller::Publisher(PublisherGrant {
         publisher: scope.policy,
         registry: scope.registry,
         namespaces: scope.namespaces,
         projects: scope.projects,
         promotions: scope.promotions,
-        password: scope.credential.password(),
-        username: scope.credential.username,
+        username: credential.0,
+        password: credential.1,
         signer: scope.signer,
     }))
 }

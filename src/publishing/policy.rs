@@ -213,7 +213,7 @@ fn check_policy(
         .transpose()
         .map_err(|r| field("projects", r))?;
     let promotions = parse_promotions(&raw.promotions).map_err(|r| field("promotions", r))?;
-    let credential = read_credential(raw.credential, directory, environment)
+    let credential = read_credential(raw.credential, registry.authority(), directory, environment)
         .map_err(|r| field("credential", r))?;
     Ok(TrustPolicy {
         name,
@@ -366,7 +366,7 @@ mod tests {
         assert_eq!(policy.issuer, GITHUB_ISSUER);
         assert_eq!(policy.namespaces, vec!["acme/python".to_owned()]);
         assert_eq!(policy.registry.to_string(), "https://ghcr.io");
-        assert_eq!(policy.credential.username, "bot");
+        assert_eq!(policy.credential.username(), "bot");
         assert!(policy.promotions.is_empty());
         let promoting = parse_text(&GOOD.replace(
             "credential =",

@@ -6,6 +6,7 @@
 //! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md> and image spec
 //! <https://github.com/opencontainers/image-spec/blob/main/spec.md>.
 
+pub mod docker_config;
 mod error;
 pub mod local;
 pub mod oci;

@@ -152,6 +152,7 @@ secret_file = "secret"
         matches!(stale, Err(VerifyError::OutsideWindow(_))),
         "{stale:?}"
     );
+    python_verification_from_the_docs(&env, &delivery).await?;
 
     // The receiver's workflow: promote what the event names.
     let path = format!(
@@ -574,6 +575,68 @@ secret_file = "secret"
             .maybe_next(Duration::from_millis(500))
             .await
             .is_none()
+    );
+    Ok(())
+}
+
+/// The Python verification docs/events.md gives receivers, run on a real delivery: accepted
+/// once, refused when replayed, altered, or checked with another secret.
+async fn python_verification_from_the_docs(
+    env: &TestEnv,
+    delivery: &Delivery,
+) -> anyhow::Result<()> {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/events.md"))?;
+    let code = docs
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .ok_or_else(|| anyhow::anyhow!("docs/events.md has no python block"))?;
+    let dir = env.sandbox.fresh_path("verify");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("body"), &delivery.body)?;
+    let headers: serde_json::Map<String, serde_json::Value> = [
+        "X-OCI-PyPI-Timestamp",
+        "X-OCI-PyPI-Signature",
+        "X-OCI-PyPI-Delivery",
+    ]
+    .iter()
+    .map(|name| {
+        (
+            (*name).to_owned(),
+            delivery.header(&name.to_ascii_lowercase()).into(),
+        )
+    })
+    .collect();
+    std::fs::write(
+        dir.join("headers.json"),
+        serde_json::Value::Object(headers).to_string(),
+    )?;
+    let driver = format!(
+        r#"{code}
+import json, sys
+headers = json.load(open(sys.argv[1] + "/headers.json"))
+body = open(sys.argv[1] + "/body", "rb").read()
+results = []
+for secret, payload in [(b"{SECRET}", body), (b"{SECRET}", body), (b"{SECRET}", body + b" "), (b"guess", body)]:
+    try:
+        verify(secret, headers, payload)
+        results.append("ok")
+    except ValueError as error:
+        results.append(str(error))
+print(json.dumps(results))
+"#
+    );
+    let script = dir.join("verify.py");
+    std::fs::write(&script, driver)?;
+    let output = env
+        .sandbox
+        .python(&[&script.display().to_string(), &dir.display().to_string()])
+        .await?;
+    output.assert_success();
+    let results: Vec<String> = serde_json::from_str(output.stdout.trim())?;
+    assert_eq!(
+        results,
+        ["ok", "replayed", "bad signature", "bad signature"]
     );
     Ok(())
 }

@@ -5,22 +5,18 @@
 //! Format: <https://docs.docker.com/reference/cli/docker/login/#credential-stores> and
 //! <https://github.com/docker/docker-credential-helpers> (the helper protocol).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::net::Secret;
+use crate::storage::docker_config::{DOCKER_HUB, DockerConfig, registry_host};
 
 /// How long a credential helper may take.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Docker Hub's key in `config.json`.
-const DOCKER_HUB: &str = "https://index.docker.io/v1/";
 
 /// A username and password for a registry.
 #[derive(Debug, Clone)]
@@ -33,35 +29,11 @@ pub struct Credentials {
     pub source: String,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct ConfigFile {
-    #[serde(default)]
-    auths: BTreeMap<String, AuthEntry>,
-    #[serde(default)]
-    cred_helpers: BTreeMap<String, String>,
-    creds_store: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct AuthEntry {
-    auth: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    identitytoken: Option<String>,
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct HelperAnswer {
     username: String,
     secret: String,
-}
-
-/// `ghcr.io`, `https://ghcr.io/`, `https://ghcr.io/v2/` → `ghcr.io`.
-fn host_of(key: &str) -> String {
-    let rest = key.split_once("://").map_or(key, |(_, rest)| rest);
-    rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
 }
 
 /// The credentials the docker configuration in `directory` holds for `registry`
@@ -77,34 +49,26 @@ pub async fn lookup(directory: &Path, registry: &str) -> Result<Credentials, Str
             path.display()
         )
     })?;
-    let config: ConfigFile = serde_json::from_str(&text).map_err(|error| {
-        format!(
-            "`{}` is not a docker configuration: {error}",
-            path.display()
-        )
-    })?;
+    let config =
+        DockerConfig::parse(&text).map_err(|reason| format!("`{}`: {reason}", path.display()))?;
     let registry = registry.to_ascii_lowercase();
-    let server = if matches!(
-        registry.as_str(),
-        "docker.io" | "index.docker.io" | "registry-1.docker.io"
-    ) {
+    let server = if registry_host(&registry) == registry_host(DOCKER_HUB) {
         DOCKER_HUB.to_owned()
     } else {
         registry.clone()
     };
-    let wanted = host_of(&server);
-    if let Some(helper) = config
-        .cred_helpers
-        .iter()
-        .find(|(key, _)| host_of(key) == wanted)
-        .map(|(_, helper)| helper)
-    {
+    if let Some(helper) = config.helper_for(&server) {
         return ask_helper(helper, &server).await;
     }
-    if let Some(entry) = config.auths.iter().find(|(key, _)| host_of(key) == wanted) {
-        if let Some(credentials) = from_auth_entry(entry.1, &path)? {
-            return Ok(credentials);
-        }
+    if let Some((username, password)) = config
+        .auth_for(&server)
+        .map_err(|reason| format!("`{}`: {reason}", path.display()))?
+    {
+        return Ok(Credentials {
+            username,
+            password,
+            source: format!("{} auths", path.display()),
+        });
     }
     if let Some(store) = &config.creds_store {
         return ask_helper(store, &server).await;
@@ -113,47 +77,6 @@ pub async fn lookup(directory: &Path, registry: &str) -> Result<Credentials, Str
         "`{}` has no credentials for `{registry}`: `docker login {registry}` first, or pass --username and --password",
         path.display()
     ))
-}
-
-fn from_auth_entry(entry: &AuthEntry, path: &Path) -> Result<Option<Credentials>, String> {
-    let source = format!("{} auths", path.display());
-    if let (Some(username), Some(password)) = (&entry.username, &entry.password) {
-        return Ok(Some(Credentials {
-            username: username.clone(),
-            password: Secret::new(password.clone()),
-            source,
-        }));
-    }
-    if let Some(auth) = &entry.auth {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim())
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| {
-                format!(
-                    "`{}`: an `auth` value is not base64 of `user:password`",
-                    path.display()
-                )
-            })?;
-        let (username, password) = decoded.split_once(':').ok_or_else(|| {
-            format!(
-                "`{}`: an `auth` value is not base64 of `user:password`",
-                path.display()
-            )
-        })?;
-        return Ok(Some(Credentials {
-            username: username.to_owned(),
-            password: Secret::new(password.to_owned()),
-            source,
-        }));
-    }
-    if entry.identitytoken.is_some() {
-        return Err(format!(
-            "`{}` holds an identity token for this registry, which an index cannot use: pass --username and --password",
-            path.display()
-        ));
-    }
-    Ok(None)
 }
 
 /// `docker-credential-<helper> get` with `server` on stdin.
@@ -230,7 +153,7 @@ mod tests {
     #[tokio::test]
     async fn reads_auths_in_both_forms() {
         let dir = tempfile::tempdir().unwrap();
-        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+        let auth = "YWxpY2U6czNjcmV0"; // alice:s3cret
         write_config(
             dir.path(),
             &format!(
@@ -277,13 +200,6 @@ mod tests {
         );
         write_config(dir.path(), "[1, 2]");
         let error = lookup(dir.path(), "ghcr.io").await.unwrap_err();
-        assert!(error.contains("is not a docker configuration"), "{error}");
-    }
-
-    #[test]
-    fn hosts_of_keys() {
-        assert_eq!(host_of("https://index.docker.io/v1/"), "index.docker.io");
-        assert_eq!(host_of("GHCR.io"), "ghcr.io");
-        assert_eq!(host_of("http://127.0.0.1:5000/"), "127.0.0.1:5000");
+        assert!(error.contains("not a docker configuration"), "{error}");
     }
 }

@@ -17,7 +17,7 @@ pub struct Browser {
     client: reqwest::Client,
     base: String,
     session: String,
-    _driver: Child,
+    driver: Child,
     _profile: tempfile::TempDir,
 }
 
@@ -53,6 +53,8 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Its own process group: the browser it starts goes with it (see `Drop`).
+            .process_group(0)
             .spawn()
             .context("starting chromedriver")?;
         let client = reqwest::Client::builder().no_proxy().build()?;
@@ -97,7 +99,7 @@ impl Browser {
             client,
             base,
             session,
-            _driver: driver,
+            driver,
             _profile: profile,
         })
     }
@@ -214,13 +216,14 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Best effort: the driver is killed with it anyway.
-        let url = format!("{}/session/{}", self.base, self.session);
-        let client = self.client.clone();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = client.delete(url).send().await;
-            });
+        // chromedriver and every browser process it started share its process group: end them
+        // all (killing the driver alone would leave the browser running).
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
