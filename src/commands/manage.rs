@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{CommandError, Report, caller, locate};
 use crate::config::{BackfillArgs, ListArgs, NamespaceArgs, TargetArgs, VersionsArgs};
-use crate::index::{BackfillReport, Caller, Index, IndexError, Location, parse_target};
+use crate::index::{BackfillReport, Caller, Index, IndexError, Location, ReleaseRef};
 use crate::packaging::{NamePattern, ProjectName};
 
 fn open(index: &Index, args: &NamespaceArgs) -> Result<(Location, Caller), CommandError> {
@@ -82,19 +82,8 @@ pub(super) async fn versions(index: &Index, args: &VersionsArgs) -> Result<Repor
 pub(super) async fn delete(index: &Index, args: &TargetArgs) -> Result<Report, CommandError> {
     let (location, caller) = open(index, &args.namespace)?;
     let project = project(&args.project)?;
-    let (version, filename) = parse_target(&project, &args.target)?;
-    match &filename {
-        Some(filename) => {
-            index
-                .delete_file(&caller, &location, &project, filename)
-                .await?;
-        }
-        None => {
-            index
-                .delete_version(&caller, &location, &project, &version)
-                .await?;
-        }
-    }
+    let release = ReleaseRef::parse(&project, &args.target)?;
+    index.delete(&caller, &location, &release).await?;
     Ok(done("deleted", &project, &args.target))
 }
 
@@ -106,8 +95,9 @@ pub(super) async fn yank(
 ) -> Result<Report, CommandError> {
     let (location, caller) = open(index, &args.namespace)?;
     let project = project(&args.project)?;
+    let release = ReleaseRef::parse(&project, &args.target)?;
     index
-        .set_yanked(&caller, &location, &project, &args.target, reason)
+        .set_yanked(&caller, &location, &release, reason)
         .await?;
     Ok(done(
         if reason.is_some() {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{CommandError, Report, caller, locate};
 use crate::config::{CopyNamespaceArgs, Ends, PromoteArgs};
-use crate::index::{Caller, Index, IndexError, Location, Promotion, PromotionReport};
+use crate::index::{Caller, Index, IndexError, Location, Promotion, PromotionReport, ReleaseRef};
 use crate::packaging::{NamePattern, ProjectName, Version};
 
 /// What was promoted, per project.
@@ -81,11 +81,11 @@ impl Sides {
         project: &ProjectName,
         target: &str,
     ) -> Result<PromotionReport, IndexError> {
+        let release = ReleaseRef::parse(project, target)?;
         let promotion = Promotion {
             from: &self.from,
             to: &self.to,
-            project,
-            target,
+            release: &release,
             remove_source: self.remove_source,
         };
         index

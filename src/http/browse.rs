@@ -14,9 +14,8 @@ use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use super::AppState;
 use super::error::ApiError;
 use super::negotiate::Format;
-use super::route::Scope;
+use super::route::{ProjectPath, Scope};
 use crate::index::{Caller, IndexError};
-use crate::packaging::ProjectName;
 use crate::web::{self, NamespaceQuery, Place, Site, WebError};
 
 /// Whether the request is a browser's navigation that gets the UI.
@@ -70,13 +69,11 @@ pub async fn namespace(
 pub async fn project(
     state: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    project: &str,
+    path: &ProjectPath,
     (uri, headers): (&Uri, &HeaderMap),
 ) -> Result<Response, ApiError> {
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let name = ProjectName::parse(project).map_err(IndexError::from)?;
-    let place = place(scope);
+    let (location, name) = path.resolve(&state.index)?;
+    let place = place(&path.scope);
     let site = site(&state.subpath, headers);
     let missing =
         match web::project_page(&state.index, caller, &location, (&place, &site), &name).await {
@@ -84,8 +81,7 @@ pub async fn project(
             Err(WebError::Index(missing @ IndexError::ProjectNotFound { .. })) => missing,
             Err(error) => return Err(error.into()),
         };
-    let simple =
-        super::pages::project_page(state, caller, scope, project, headers, Format::TextHtml).await;
+    let simple = super::pages::project_page(state, caller, path, headers, Format::TextHtml).await;
     if !matches!(
         &simple,
         Err(ApiError::Index(IndexError::ProjectNotFound { .. }))
@@ -93,8 +89,8 @@ pub async fn project(
         return simple;
     }
     let whole = Scope {
-        registry: scope.registry.clone(),
-        namespace: format!("{}/{project}", scope.namespace),
+        registry: path.scope.registry.clone(),
+        namespace: format!("{}/{}", path.scope.namespace, path.project),
     };
     let has_projects = match state.index.locate(&whole.registry, &whole.namespace) {
         Ok(location) => state

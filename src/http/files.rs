@@ -6,9 +6,9 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use super::AppState;
 use super::error::ApiError;
-use super::route::Scope;
-use crate::index::{Caller, FileRequest, IndexError, Location, Wanted};
-use crate::packaging::{ProjectName, Version};
+use super::route::FilePath;
+use crate::index::{Caller, FileRequest, Location, ReleaseRef, Wanted};
+use crate::packaging::ProjectName;
 
 /// Files never change once stored (overwrites are refused): let clients keep them.
 const FILE_CACHE_CONTROL: &str = "max-age=365000000, immutable";
@@ -20,14 +20,13 @@ const FILE_CACHE_CONTROL: &str = "max-age=365000000, immutable";
 pub async fn download(
     state: &AppState,
     caller: &Caller,
-    target: (&Scope, &str, &str),
+    path: &FilePath,
     wanted: Wanted,
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (scope, project, filename) = target;
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let project = ProjectName::parse(project).map_err(IndexError::from)?;
+    let (location, project) = path.resolve(&state.index)?;
+    let filename = path.filename.as_str();
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let head = method == Method::HEAD;
     let cache_control = if caller.is_authenticated() {
@@ -133,46 +132,17 @@ fn not_modified(sha256: &str, cache_control: &str) -> Response {
     response
 }
 
-/// DELETE of a file.
+/// DELETE of a file or of a whole release.
 ///
 /// # Errors
-/// What locating or deleting fails with.
-pub async fn delete_file(
+/// What deleting fails with.
+pub async fn delete(
     state: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    project: &str,
-    filename: &str,
+    location: &Location,
+    release: &ReleaseRef,
 ) -> Result<Response, ApiError> {
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let project = ProjectName::parse(project).map_err(IndexError::from)?;
-    state
-        .index
-        .delete_file(caller, &location, &project, filename)
-        .await?;
-    Ok(deleted())
-}
-
-/// DELETE of a release.
-///
-/// # Errors
-/// What locating, parsing the version or deleting fails with.
-pub async fn delete_version(
-    state: &AppState,
-    caller: &Caller,
-    scope: &Scope,
-    project: &str,
-    version: &str,
-) -> Result<Response, ApiError> {
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let project = ProjectName::parse(project).map_err(IndexError::from)?;
-    let version = Version::parse(version)
-        .map_err(crate::packaging::PackagingError::from)
-        .map_err(IndexError::from)?;
-    state
-        .index
-        .delete_version(caller, &location, &project, &version)
-        .await?;
+    state.index.delete(caller, location, release).await?;
     Ok(deleted())
 }
 

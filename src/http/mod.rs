@@ -149,51 +149,44 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
         Route::ProjectList(scope) if browse::wanted(request.uri(), &headers) => {
             browse::namespace(state, &caller, &scope, (request.uri(), &headers)).await
         }
-        Route::ProjectPage(scope, project) if browse::wanted(request.uri(), &headers) => {
-            browse::project(state, &caller, &scope, &project, (request.uri(), &headers)).await
+        Route::ProjectPage(path) if browse::wanted(request.uri(), &headers) => {
+            browse::project(state, &caller, &path, (request.uri(), &headers)).await
         }
         Route::ProjectList(scope) => {
             let format = page_format(&request)?;
             pages::project_list(state, &caller, &scope, &headers, format).await
         }
-        Route::ProjectPage(scope, project) => {
+        Route::ProjectPage(path) => {
             let format = page_format(&request)?;
-            pages::project_page(state, &caller, &scope, &project, &headers, format).await
+            pages::project_page(state, &caller, &path, &headers, format).await
         }
-        Route::Promote(scope, project, target) => {
-            promote::promote(state, &caller, &scope, &project, &target, request).await
+        Route::Promote(path) => promote::promote(state, &caller, &path, request).await,
+        Route::Yank(path) => yank::yank(state, &caller, &path, request).await,
+        Route::Status(path) => status::set_status(state, &caller, &path, request).await,
+        Route::ReleasesJson(path) => {
+            pages::releases_json(state, &caller, &path, &raw_path, &headers).await
         }
-        Route::Yank(scope, project, target) => {
-            yank::yank(state, &caller, &scope, &project, &target, request).await
+        Route::File(path) if method == Method::DELETE => {
+            let (location, release) = path.release(&state.index)?;
+            files::delete(state, &caller, &location, &release).await
         }
-        Route::Status(scope, project) => {
-            status::set_status(state, &caller, &scope, &project, request).await
+        Route::Version(path) => {
+            let (location, release) = path.release(&state.index)?;
+            files::delete(state, &caller, &location, &release).await
         }
-        Route::ReleasesJson(scope, project) => {
-            pages::releases_json(state, &caller, &scope, &project, &raw_path, &headers).await
-        }
-        Route::File(scope, project, filename) if method == Method::DELETE => {
-            files::delete_file(state, &caller, &scope, &project, &filename).await
-        }
-        Route::File(scope, project, filename) => {
-            let target = (&scope, project.as_str(), filename.as_str());
+        Route::File(path) => {
             let wanted = crate::index::Wanted::File;
             let response =
-                files::download(state, &caller, target, wanted, &method, &headers).await?;
+                files::download(state, &caller, &path, wanted, &method, &headers).await?;
             Ok(count_bytes(response, &state.metrics))
         }
-        Route::Metadata(scope, project, filename) => {
-            let target = (&scope, project.as_str(), filename.as_str());
+        Route::Metadata(path) => {
             let wanted = crate::index::Wanted::Metadata;
-            files::download(state, &caller, target, wanted, &method, &headers).await
+            files::download(state, &caller, &path, wanted, &method, &headers).await
         }
-        Route::Provenance(scope, project, filename) => {
-            let target = (&scope, project.as_str(), filename.as_str());
+        Route::Provenance(path) => {
             let wanted = crate::index::Wanted::Provenance;
-            files::download(state, &caller, target, wanted, &method, &headers).await
-        }
-        Route::Version(scope, project, version) => {
-            files::delete_version(state, &caller, &scope, &project, &version).await
+            files::download(state, &caller, &path, wanted, &method, &headers).await
         }
         Route::Upload(scope) => upload::upload(state, &caller, &scope, request).await,
     }

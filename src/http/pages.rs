@@ -18,8 +18,8 @@ use sha2::{Digest as _, Sha256};
 use super::AppState;
 use super::error::ApiError;
 use super::negotiate::Format;
-use super::route::Scope;
-use crate::index::{Caller, IndexError, Listing, ProjectPage, Rendered};
+use super::route::{ProjectPath, Scope};
+use crate::index::{Caller, Listing, ProjectPage, Rendered};
 use crate::layout::StoredFile;
 use crate::packaging::{DistFilename, ProjectName, StatusMarker};
 
@@ -36,13 +36,11 @@ const PAGE_MAX_AGE: u32 = 30;
 pub async fn project_page(
     state: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    project: &str,
+    path: &ProjectPath,
     headers: &HeaderMap,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let name = ProjectName::parse(project).map_err(IndexError::from)?;
+    let (location, name) = path.resolve(&state.index)?;
     let listing = state.index.listing(caller, &location, &name).await?;
     let rendered = match (&listing, format) {
         // A local page is rendered once per snapshot and format, then reused while fresh.
@@ -107,13 +105,11 @@ pub async fn project_list(
 pub async fn releases_json(
     state: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    project: &str,
+    path: &ProjectPath,
     request_path: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let name = ProjectName::parse(project).map_err(IndexError::from)?;
+    let (location, name) = path.resolve(&state.index)?;
     let page = state.index.project_page(caller, &location, &name).await?;
     let base = request_path.strip_suffix("json").unwrap_or(request_path);
     let body = render_releases_json(&page, base).to_string();

@@ -11,9 +11,8 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiError;
 use super::params::Params;
-use super::route::Scope;
-use crate::index::{Caller, IndexError, Promotion};
-use crate::packaging::ProjectName;
+use super::route::TargetPath;
+use crate::index::{Caller, Promotion};
 
 /// POST of a promotion.
 ///
@@ -22,13 +21,10 @@ use crate::packaging::ProjectName;
 pub async fn promote(
     state: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    project: &str,
-    target: &str,
+    path: &TargetPath,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let from = state.index.locate(&scope.registry, &scope.namespace)?;
-    let project = ProjectName::parse(project).map_err(IndexError::from)?;
+    let (from, release) = path.release(&state.index)?;
     let (to, remove_source) = parameters(request).await?;
     let (registry, namespace) = to.split_once('/').ok_or_else(|| {
         ApiError::BadRequest(format!(
@@ -37,14 +33,10 @@ pub async fn promote(
         ))
     })?;
     let to = state.index.locate(registry, namespace)?;
-    if to.target == crate::index::Target::Local {
-        state.index.verify_local_user(caller).await;
-    }
     let promotion = Promotion {
         from: &from,
         to: &to,
-        project: &project,
-        target,
+        release: &release,
         remove_source,
     };
     let report = state.index.promote(caller, caller, &promotion).await?;

@@ -26,6 +26,9 @@
 
 use http::Method;
 
+use crate::index::{Index, IndexError, Location, ReleaseRef};
+use crate::packaging::{DistFilename, ProjectName};
+
 /// The reserved segment of the project list (never a valid project name).
 pub const SIMPLE_SEGMENT: &str = "+simple";
 /// The reserved segment of the yank API.
@@ -55,27 +58,27 @@ pub enum Route {
     /// All projects of a namespace.
     ProjectList(Scope),
     /// One project's page.
-    ProjectPage(Scope, String),
+    ProjectPage(ProjectPath),
     /// A project page asked for without its trailing slash.
     AddSlash,
     /// A project's releases as JSON.
-    ReleasesJson(Scope, String),
+    ReleasesJson(ProjectPath),
     /// One file of a project.
-    File(Scope, String, String),
+    File(FilePath),
     /// The core metadata of one file (PEP 658): `<filename>.metadata`.
-    Metadata(Scope, String, String),
+    Metadata(FilePath),
     /// The provenance of one file (PEP 740): `<filename>.provenance`.
-    Provenance(Scope, String, String),
+    Provenance(FilePath),
     /// One release of a project (DELETE only).
-    Version(Scope, String, String),
+    Version(TargetPath),
     /// An upload.
     Upload(Scope),
     /// Yank (POST) or un-yank (DELETE) a release or a file.
-    Yank(Scope, String, String),
+    Yank(TargetPath),
     /// Promote a release or a file (POST).
-    Promote(Scope, String, String),
+    Promote(TargetPath),
     /// Set a project's status (POST; PEP 792).
-    Status(Scope, String),
+    Status(ProjectPath),
 }
 
 impl Route {
@@ -110,17 +113,12 @@ impl Route {
     #[must_use]
     pub fn scope(&self) -> Option<&Scope> {
         match self {
-            Self::ProjectList(scope)
-            | Self::ProjectPage(scope, _)
-            | Self::ReleasesJson(scope, _)
-            | Self::File(scope, ..)
-            | Self::Metadata(scope, ..)
-            | Self::Provenance(scope, ..)
-            | Self::Version(scope, ..)
-            | Self::Upload(scope)
-            | Self::Yank(scope, ..)
-            | Self::Promote(scope, ..)
-            | Self::Status(scope, _) => Some(scope),
+            Self::ProjectList(scope) | Self::Upload(scope) => Some(scope),
+            Self::ProjectPage(path) | Self::ReleasesJson(path) | Self::Status(path) => {
+                Some(&path.scope)
+            }
+            Self::File(path) | Self::Metadata(path) | Self::Provenance(path) => Some(&path.scope),
+            Self::Version(path) | Self::Yank(path) | Self::Promote(path) => Some(&path.scope),
             Self::Root
             | Self::Health
             | Self::Ready
@@ -139,6 +137,94 @@ pub struct Scope {
     pub registry: String,
     /// The namespace, segments joined with `/`.
     pub namespace: String,
+}
+
+/// A project of a namespace, as the URL names it (decoded, not yet checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectPath {
+    /// Registry and namespace.
+    pub scope: Scope,
+    /// The project name.
+    pub project: String,
+}
+
+/// One file of a project, as the URL names it (decoded, not yet checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePath {
+    /// Registry and namespace.
+    pub scope: Scope,
+    /// The project name.
+    pub project: String,
+    /// The distribution filename.
+    pub filename: String,
+}
+
+/// A release or one file of a project, as the URL names it after the project (a version or
+/// a filename; decoded, not yet checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetPath {
+    /// Registry and namespace.
+    pub scope: Scope,
+    /// The project name.
+    pub project: String,
+    /// A version, or a filename.
+    pub target: String,
+}
+
+impl Scope {
+    /// The namespace the scope names, located.
+    ///
+    /// # Errors
+    /// A registry that may not be reached; an invalid namespace.
+    pub fn locate(&self, index: &Index) -> Result<Location, IndexError> {
+        index.locate(&self.registry, &self.namespace)
+    }
+}
+
+impl ProjectPath {
+    /// The namespace located and the project name checked.
+    ///
+    /// # Errors
+    /// As [`Scope::locate`]; an invalid project name.
+    pub fn resolve(&self, index: &Index) -> Result<(Location, ProjectName), IndexError> {
+        let location = self.scope.locate(index)?;
+        Ok((location, ProjectName::parse(&self.project)?))
+    }
+}
+
+impl FilePath {
+    /// The namespace located and the project name checked (the filename is the index's to
+    /// check: an upstream may offer names this server would not parse).
+    ///
+    /// # Errors
+    /// As [`Scope::locate`]; an invalid project name.
+    pub fn resolve(&self, index: &Index) -> Result<(Location, ProjectName), IndexError> {
+        let location = self.scope.locate(index)?;
+        Ok((location, ProjectName::parse(&self.project)?))
+    }
+
+    /// The namespace located and the file as a release reference.
+    ///
+    /// # Errors
+    /// As [`FilePath::resolve`]; a malformed filename or one of another project.
+    pub fn release(&self, index: &Index) -> Result<(Location, ReleaseRef), IndexError> {
+        let (location, project) = self.resolve(index)?;
+        let filename = DistFilename::parse(&self.filename)?;
+        Ok((location, ReleaseRef::file(&project, filename)?))
+    }
+}
+
+impl TargetPath {
+    /// The namespace located and the target (a version or a filename) as a release
+    /// reference.
+    ///
+    /// # Errors
+    /// As [`Scope::locate`]; an invalid project name, version or filename.
+    pub fn release(&self, index: &Index) -> Result<(Location, ReleaseRef), IndexError> {
+        let location = self.scope.locate(index)?;
+        let project = ProjectName::parse(&self.project)?;
+        Ok((location, ReleaseRef::parse(&project, &self.target)?))
+    }
 }
 
 /// Why a path does not route.
@@ -250,8 +336,8 @@ fn action(method: &Method, segments: &[String], position: usize) -> Option<Route
         // `/<registry>/<namespace>/+status/<project>`
         let project = segments.get(position + 1)?.clone();
         let valid = position >= 2 && segments.len() == position + 2 && method == Method::POST;
-        return valid
-            .then(|| Route::Status(scope(segments.get(..position).unwrap_or_default()), project));
+        let scope = scope(segments.get(..position).unwrap_or_default());
+        return valid.then_some(Route::Status(ProjectPath { scope, project }));
     }
     if position < 2 || segments.len() != position + 3 {
         return None;
@@ -259,11 +345,14 @@ fn action(method: &Method, segments: &[String], position: usize) -> Option<Route
     let project = segments.get(position + 1)?.clone();
     let target = segments.get(position + 2)?.clone();
     let scope = scope(segments.get(..position)?);
+    let path = TargetPath {
+        scope,
+        project,
+        target,
+    };
     match (segments.get(position)?.as_str(), method) {
-        (YANK_SEGMENT, &Method::POST | &Method::DELETE) => {
-            Some(Route::Yank(scope, project, target))
-        }
-        (PROMOTE_SEGMENT, &Method::POST) => Some(Route::Promote(scope, project, target)),
+        (YANK_SEGMENT, &Method::POST | &Method::DELETE) => Some(Route::Yank(path)),
+        (PROMOTE_SEGMENT, &Method::POST) => Some(Route::Promote(path)),
         _ => None,
     }
 }
@@ -282,7 +371,10 @@ fn page(segments: &[String]) -> Route {
     } else {
         n - 1
     };
-    Route::ProjectPage(scope(segments.get(..end).unwrap_or_default()), last)
+    Route::ProjectPage(ProjectPath {
+        scope: scope(segments.get(..end).unwrap_or_default()),
+        project: last,
+    })
 }
 
 /// Paths without a trailing `/`: a file, the JSON, a release (DELETE), or a page to redirect.
@@ -296,26 +388,35 @@ fn leaf(segments: &[String], delete: bool) -> Option<Route> {
     let simple_root = n >= 5 && segments.get(n - 3).is_some_and(|s| s == SIMPLE_SEGMENT);
     let end = if simple_root { n - 3 } else { n - 2 };
     let scope = scope(segments.get(..end)?);
+    let file = |filename: String| FilePath {
+        scope: scope.clone(),
+        project: project.clone(),
+        filename,
+    };
     if is_distribution_filename(&last) {
-        return Some(Route::File(scope, project, last));
+        return Some(Route::File(file(last)));
     }
-    if let Some(file) = last
+    if let Some(name) = last
         .strip_suffix(".metadata")
         .filter(|f| is_distribution_filename(f))
     {
-        return (!delete).then(|| Route::Metadata(scope, project, file.to_owned()));
+        return (!delete).then(|| Route::Metadata(file(name.to_owned())));
     }
-    if let Some(file) = last
+    if let Some(name) = last
         .strip_suffix(".provenance")
         .filter(|f| is_distribution_filename(f))
     {
-        return (!delete).then(|| Route::Provenance(scope, project, file.to_owned()));
+        return (!delete).then(|| Route::Provenance(file(name.to_owned())));
     }
     if delete {
-        return Some(Route::Version(scope, project, last));
+        return Some(Route::Version(TargetPath {
+            scope,
+            project,
+            target: last,
+        }));
     }
     if last == "json" {
-        return Some(Route::ReleasesJson(scope, project));
+        return Some(Route::ReleasesJson(ProjectPath { scope, project }));
     }
     Some(Route::AddSlash)
 }
@@ -357,6 +458,29 @@ mod tests {
         }
     }
 
+    fn project_path(scope: Scope, project: &str) -> ProjectPath {
+        ProjectPath {
+            scope,
+            project: project.to_owned(),
+        }
+    }
+
+    fn file_path(scope: Scope, project: &str, filename: &str) -> FilePath {
+        FilePath {
+            scope,
+            project: project.to_owned(),
+            filename: filename.to_owned(),
+        }
+    }
+
+    fn target_path(scope: Scope, project: &str, target: &str) -> TargetPath {
+        TargetPath {
+            scope,
+            project: project.to_owned(),
+            target: target.to_owned(),
+        }
+    }
+
     fn get(path: &str) -> Route {
         parse(&Method::GET, path).unwrap()
     }
@@ -379,18 +503,18 @@ mod tests {
         );
         assert_eq!(
             get("/ghcr.io/org/hello/"),
-            Route::ProjectPage(scope("ghcr.io", "org"), "hello".to_owned())
+            Route::ProjectPage(project_path(scope("ghcr.io", "org"), "hello"))
         );
         assert_eq!(
             get("/ghcr.io/org/team1/python/hello-world/"),
-            Route::ProjectPage(
+            Route::ProjectPage(project_path(
                 scope("ghcr.io", "org/team1/python"),
-                "hello-world".to_owned()
-            )
+                "hello-world"
+            ))
         );
         assert_eq!(
             get("/ghcr.io/org/+simple/hello/"),
-            Route::ProjectPage(scope("ghcr.io", "org"), "hello".to_owned())
+            Route::ProjectPage(project_path(scope("ghcr.io", "org"), "hello"))
         );
         assert_eq!(get("/ghcr.io/org/hello"), Route::AddSlash);
         assert_eq!(get("/ghcr.io/org"), Route::AddSlash);
@@ -400,35 +524,35 @@ mod tests {
     fn files_and_json() {
         assert_eq!(
             get("/ghcr.io/org/hello/hello-1.0.tar.gz"),
-            Route::File(
+            Route::File(file_path(
                 scope("ghcr.io", "org"),
-                "hello".to_owned(),
-                "hello-1.0.tar.gz".to_owned()
-            )
+                "hello",
+                "hello-1.0.tar.gz"
+            ))
         );
         assert_eq!(
             get("/ghcr.io/a/b/hello/hello-1.0-py3-none-any.whl"),
-            Route::File(
+            Route::File(file_path(
                 scope("ghcr.io", "a/b"),
-                "hello".to_owned(),
-                "hello-1.0-py3-none-any.whl".to_owned()
-            )
+                "hello",
+                "hello-1.0-py3-none-any.whl"
+            ))
         );
         assert_eq!(
             get("/ghcr.io/org/+simple/hello/hello-1.0.tar.gz"),
-            Route::File(
+            Route::File(file_path(
                 scope("ghcr.io", "org"),
-                "hello".to_owned(),
-                "hello-1.0.tar.gz".to_owned()
-            )
+                "hello",
+                "hello-1.0.tar.gz"
+            ))
         );
         assert_eq!(
             get("/ghcr.io/org/hello/hello-1.0-py3-none-any.whl.metadata"),
-            Route::Metadata(
+            Route::Metadata(file_path(
                 scope("ghcr.io", "org"),
-                "hello".to_owned(),
-                "hello-1.0-py3-none-any.whl".to_owned()
-            )
+                "hello",
+                "hello-1.0-py3-none-any.whl"
+            ))
         );
         assert!(
             parse(
@@ -439,7 +563,7 @@ mod tests {
         );
         assert_eq!(
             get("/ghcr.io/org/hello/json"),
-            Route::ReleasesJson(scope("ghcr.io", "org"), "hello".to_owned())
+            Route::ReleasesJson(project_path(scope("ghcr.io", "org"), "hello"))
         );
     }
 
@@ -472,15 +596,15 @@ mod tests {
     fn registry_segment_forms() {
         assert_eq!(
             get("/http%3A%2F%2F127.0.0.1%3A5000/org/hello/"),
-            Route::ProjectPage(scope("http://127.0.0.1:5000", "org"), "hello".to_owned())
+            Route::ProjectPage(project_path(scope("http://127.0.0.1:5000", "org"), "hello"))
         );
         assert_eq!(
             get("/http://127.0.0.1:5000/org/hello/"),
-            Route::ProjectPage(scope("http://127.0.0.1:5000", "org"), "hello".to_owned())
+            Route::ProjectPage(project_path(scope("http://127.0.0.1:5000", "org"), "hello"))
         );
         assert_eq!(
             get("/127.0.0.1:5000/org/hello/"),
-            Route::ProjectPage(scope("127.0.0.1:5000", "org"), "hello".to_owned())
+            Route::ProjectPage(project_path(scope("127.0.0.1:5000", "org"), "hello"))
         );
     }
 
@@ -503,43 +627,35 @@ mod tests {
         let delete = |path| parse(&Method::DELETE, path).unwrap();
         assert_eq!(
             delete("/ghcr.io/org/hello/1.0"),
-            Route::Version(
-                scope("ghcr.io", "org"),
-                "hello".to_owned(),
-                "1.0".to_owned()
-            )
+            Route::Version(target_path(scope("ghcr.io", "org"), "hello", "1.0"))
         );
         assert_eq!(
             delete("/ghcr.io/org/hello/hello-1.0.tar.gz"),
-            Route::File(
+            Route::File(file_path(
                 scope("ghcr.io", "org"),
-                "hello".to_owned(),
-                "hello-1.0.tar.gz".to_owned()
-            )
+                "hello",
+                "hello-1.0.tar.gz"
+            ))
         );
         assert!(parse(&Method::DELETE, "/ghcr.io/org").is_err());
         assert_eq!(
             parse(&Method::POST, "/ghcr.io/a/b/+yank/hello/1.0").unwrap(),
-            Route::Yank(
-                scope("ghcr.io", "a/b"),
-                "hello".to_owned(),
-                "1.0".to_owned()
-            )
+            Route::Yank(target_path(scope("ghcr.io", "a/b"), "hello", "1.0"))
         );
         assert_eq!(
             delete("/ghcr.io/a/+yank/hello/hello-1.0.tar.gz"),
-            Route::Yank(
+            Route::Yank(target_path(
                 scope("ghcr.io", "a"),
-                "hello".to_owned(),
-                "hello-1.0.tar.gz".to_owned()
-            )
+                "hello",
+                "hello-1.0.tar.gz"
+            ))
         );
         assert!(parse(&Method::GET, "/ghcr.io/a/+yank/hello/1.0").is_err());
         assert!(parse(&Method::POST, "/ghcr.io/+yank/hello/1.0").is_err());
         assert!(parse(&Method::POST, "/ghcr.io/a/+yank/hello").is_err());
         assert_eq!(
             parse(&Method::POST, "/ghcr.io/a/+promote/hello/1.0").unwrap(),
-            Route::Promote(scope("ghcr.io", "a"), "hello".to_owned(), "1.0".to_owned())
+            Route::Promote(target_path(scope("ghcr.io", "a"), "hello", "1.0"))
         );
         assert!(parse(&Method::DELETE, "/ghcr.io/a/+promote/hello/1.0").is_err());
     }

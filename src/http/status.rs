@@ -11,9 +11,9 @@ use http::{HeaderValue, StatusCode, header};
 use super::AppState;
 use super::error::ApiError;
 use super::params::Params;
-use super::route::Scope;
+use super::route::ProjectPath;
 use crate::index::{Caller, IndexError};
-use crate::packaging::{PackagingError, ProjectName, ProjectStatus, StatusMarker};
+use crate::packaging::{PackagingError, ProjectStatus, StatusMarker};
 
 /// POST: sets the project's status.
 ///
@@ -22,12 +22,10 @@ use crate::packaging::{PackagingError, ProjectName, ProjectStatus, StatusMarker}
 pub async fn set_status(
     state: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    project: &str,
+    path: &ProjectPath,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let project = ProjectName::parse(project).map_err(IndexError::from)?;
+    let (location, project) = path.resolve(&state.index)?;
     let params = Params::read(request, r#"{"status": "archived", "reason": "..."}"#).await?;
     let (status, reason) = (params.get("status"), params.get("reason"));
     let status = status.ok_or(IndexError::Packaging(PackagingError::MissingField(

@@ -10,9 +10,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 use super::AppState;
 use super::error::ApiError;
 use super::params::Params;
-use super::route::Scope;
-use crate::index::{Caller, IndexError};
-use crate::packaging::ProjectName;
+use super::route::TargetPath;
+use crate::index::Caller;
 
 /// POST (yank) or DELETE (un-yank).
 ///
@@ -21,13 +20,10 @@ use crate::packaging::ProjectName;
 pub async fn yank(
     state: &AppState,
     caller: &Caller,
-    scope: &Scope,
-    project: &str,
-    target: &str,
+    path: &TargetPath,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
-    let project = ProjectName::parse(project).map_err(IndexError::from)?;
+    let (location, release) = path.release(&state.index)?;
     let yanking = request.method() == Method::POST;
     let reason = if yanking {
         let params = Params::read(request, r#"{"reason": "..."}"#).await?;
@@ -37,7 +33,7 @@ pub async fn yank(
     };
     state
         .index
-        .set_yanked(caller, &location, &project, target, reason.as_deref())
+        .set_yanked(caller, &location, &release, reason.as_deref())
         .await?;
     let mut response = (
         StatusCode::OK,

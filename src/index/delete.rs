@@ -2,76 +2,73 @@
 //! tag, so indexes and manifests are deleted by digest; removing a file rewrites the release
 //! index without it, and removing the last file removes the index (and with it the tag).
 
-use std::sync::Arc;
-
-use super::update::{Plan, read_release, update_release};
+use super::release::{Access, Reached, ReleaseRef};
+use super::update::Plan;
 use super::{Caller, Index, IndexError, Location};
 use crate::events::EventKind;
-use crate::layout::{self, ReleaseIndex};
-use crate::packaging::{DistFilename, ProjectName, Version};
-use crate::storage::{Digest, Repository, Store};
+use crate::layout::{ReleaseIndex, StoredFile};
 
 impl Index {
-    /// Deletes one file of a release.
+    /// Deletes one file of a release, or the whole release.
     ///
     /// # Errors
-    /// [`IndexError::FileNotFound`] when the release has no such file; storage errors.
-    pub async fn delete_file(
+    /// [`IndexError::FileNotFound`] / [`IndexError::VersionNotFound`] when the store lacks
+    /// it; storage errors.
+    pub async fn delete(
         &self,
         caller: &Caller,
         location: &Location,
-        project: &ProjectName,
-        filename: &str,
+        release: &ReleaseRef,
     ) -> Result<(), IndexError> {
-        let not_found = || IndexError::FileNotFound {
-            filename: filename.escape_default().to_string(),
+        let reached = self.reach(caller, location, release, Access::Write)?;
+        let version = release.version.to_string();
+        let files = if let Some(filename) = &release.filename {
+            self.remove_file(&reached, location, release).await?;
+            tracing::info!(oci.repository = %reached.repository, "deleted `{filename}`");
+            vec![filename.to_string()]
+        } else {
+            let index = self.remove_release(&reached, location, release).await?;
+            tracing::info!(
+                oci.repository = %reached.repository,
+                oci.tag = %reached.tag,
+                "deleted release `{version}`"
+            );
+            index
+                .files(&release.project, &version)
+                .into_iter()
+                .map(|file| file.filename)
+                .collect()
         };
-        let parsed = DistFilename::parse(filename)?;
-        if parsed.name() != project {
-            return Err(not_found());
-        }
-        let registry = self.writable(caller, location)?;
-        let version = parsed.version().to_string();
-        self.remove_file(&registry, location, &parsed).await?;
-        tracing::info!(
-            oci.repository = %layout::repository(&location.namespace, project)?,
-            "deleted `{filename}`"
+        self.notify(
+            location,
+            EventKind::Delete,
+            (&release.project, &version),
+            |event| event.with_files(files),
         );
-        self.notify(location, EventKind::Delete, (project, &version), |event| {
-            event.with_files(vec![filename.to_owned()])
-        });
         Ok(())
     }
 
-    /// Removes `filename` from its release (and the release when it was its last file), then
-    /// deletes its manifest (best effort).
+    /// Removes the file `release` names from its release (and the release when it was its
+    /// last file), then deletes its manifest and provenance (best effort).
     ///
     /// # Errors
     /// [`IndexError::FileNotFound`] when the release has no such file; storage errors.
     pub(super) async fn remove_file(
         &self,
-        registry: &Arc<dyn Store>,
+        reached: &Reached,
         location: &Location,
-        filename: &DistFilename,
+        release: &ReleaseRef,
     ) -> Result<(), IndexError> {
-        let not_found = || IndexError::FileNotFound {
-            filename: filename.to_string(),
-        };
-        let project = filename.name();
-        let repository = layout::repository(&location.namespace, project)?;
-        let version = filename.version().clone();
-        let tag = layout::tag_for(&version)?;
-        let version_text = version.to_string();
-        let Some((current, _)) =
-            read_release(registry.as_ref(), &repository, &tag, &version).await?
-        else {
-            return Err(not_found());
+        let filename = release.filename().ok_or_else(|| release.not_found())?;
+        let version_text = release.version.to_string();
+        let Some((current, _)) = reached.read(release).await? else {
+            return Err(release.not_found());
         };
         let file = current
-            .file(project, &version_text, filename.as_str())
-            .ok_or_else(not_found)?;
-        let owned_project = project.clone();
-        let owned_filename = filename.as_str().to_owned();
+            .file(&release.project, &version_text, filename)
+            .ok_or_else(|| release.not_found())?;
+        let owned_project = release.project.clone();
+        let owned_filename = filename.to_owned();
         let decide = move |current: Option<&ReleaseIndex>| {
             let Some(index) = current else {
                 return Ok(Plan::Done);
@@ -89,90 +86,56 @@ impl Index {
                 Plan::Put(index)
             })
         };
-        update_release(
-            &self.locks,
-            registry.as_ref(),
-            &repository,
-            &tag,
-            &version,
-            decide,
-        )
-        .await?;
-        self.changed(registry, location, project, Some(&tag))?;
-        delete_manifests(
-            registry.as_ref(),
-            &repository,
-            std::slice::from_ref(&file.manifest),
-        )
-        .await;
-        if file.provenance.is_some() {
-            super::provenance::remove_provenance(registry.as_ref(), &repository, &file.manifest)
-                .await;
-        }
+        self.rewrite(reached, location, release, decide).await?;
+        delete_manifests(reached, std::slice::from_ref(&file)).await;
         Ok(())
     }
 
-    /// Deletes a whole release: its index and its files' manifests.
+    /// Removes a whole release: its index, then its files' manifests and provenance (best
+    /// effort). Returns the index removed.
     ///
     /// # Errors
     /// [`IndexError::VersionNotFound`] when there is no such release; storage errors.
-    pub async fn delete_version(
+    async fn remove_release(
         &self,
-        caller: &Caller,
+        reached: &Reached,
         location: &Location,
-        project: &ProjectName,
-        version: &Version,
-    ) -> Result<(), IndexError> {
-        let registry = self.writable(caller, location)?;
-        let repository = layout::repository(&location.namespace, project)?;
-        let tag = layout::tag_for(version)?;
-        let Some((index, digest)) =
-            read_release(registry.as_ref(), &repository, &tag, version).await?
-        else {
-            return Err(IndexError::VersionNotFound {
-                project: project.to_string(),
-                version: version.to_string(),
-            });
+        release: &ReleaseRef,
+    ) -> Result<ReleaseIndex, IndexError> {
+        let Some((index, digest)) = reached.read(release).await? else {
+            return Err(release.not_found());
         };
-        registry.delete_manifest(&repository, &digest).await?;
-        self.changed(&registry, location, project, Some(&tag))?;
-        delete_manifests(registry.as_ref(), &repository, &index.manifest_digests()).await;
-        for file in index.files(project, &version.to_string()) {
-            if file.provenance.is_some() {
-                super::provenance::remove_provenance(
-                    registry.as_ref(),
-                    &repository,
-                    &file.manifest,
-                )
-                .await;
-            }
-        }
-        tracing::info!(oci.repository = %repository, oci.tag = %tag, "deleted release `{version}`");
-        let files = index
-            .files(project, &version.to_string())
-            .into_iter()
-            .map(|file| file.filename)
-            .collect();
-        self.notify(
+        reached
+            .store
+            .delete_manifest(&reached.repository, &digest)
+            .await?;
+        self.changed(
+            &reached.store,
             location,
-            EventKind::Delete,
-            (project, &version.to_string()),
-            |event| event.with_files(files),
-        );
-        Ok(())
+            &release.project,
+            Some(&reached.tag),
+        )?;
+        let files = index.files(&release.project, &release.version.to_string());
+        delete_manifests(reached, &files).await;
+        Ok(index)
     }
 }
 
-/// Deletes file manifests that no index lists any more. Best effort: a leftover manifest is
-/// invisible garbage, not an error worth failing a delete for.
-async fn delete_manifests(registry: &dyn Store, repository: &Repository, digests: &[Digest]) {
-    for digest in digests {
-        if let Err(error) = registry.delete_manifest(repository, digest).await {
+/// Deletes the manifests (and provenance) of files that no index lists any more. Best effort:
+/// a leftover manifest is invisible garbage, not an error worth failing a delete for.
+async fn delete_manifests(reached: &Reached, files: &[StoredFile]) {
+    let store = reached.store.as_ref();
+    let repository = &reached.repository;
+    for file in files {
+        if let Err(error) = store.delete_manifest(repository, &file.manifest).await {
             tracing::warn!(
                 oci.repository = %repository,
-                oci.digest = %digest,
+                oci.digest = %file.manifest,
                 "could not delete a file manifest: {error}"
             );
+        }
+        if file.provenance.is_some() {
+            super::provenance::remove_provenance(store, repository, &file.manifest).await;
         }
     }
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 use sha2::{Digest as _, Sha256};
 
+use super::release::{Access, Reached, ReleaseRef};
 use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex, StoredFile};
 use crate::packaging::{DistFilename, ProjectName};
@@ -90,17 +91,16 @@ impl Index {
         project: &ProjectName,
         filename: &str,
     ) -> Result<(Arc<dyn Store>, Repository, StoredFile), IndexError> {
-        let not_found = || IndexError::FileNotFound {
-            filename: filename.escape_default().to_string(),
-        };
-        let parsed = DistFilename::parse(filename)?;
-        if parsed.name() != project {
-            return Err(not_found());
-        }
-        let registry = self.registry(caller, location)?;
-        let repository = layout::repository(&location.namespace, project)?;
+        let release = ReleaseRef::file(project, DistFilename::parse(filename)?)?;
+        let not_found = || release.not_found();
+        let Reached {
+            store: registry,
+            repository,
+            ..
+        } = self.reach(caller, location, &release, Access::Read)?;
+        let parsed = release.filename.as_ref().ok_or_else(not_found)?;
         let (file, quarantined) = futures_util::future::join(
-            stored_file(registry.as_ref(), &repository, &parsed),
+            stored_file(registry.as_ref(), &repository, parsed),
             self.quarantined(registry.as_ref(), location, &repository),
         )
         .await;

@@ -4,6 +4,29 @@
 //!
 //! Standards served: PEP 503 (simple repository API), the legacy upload API
 //! (<https://docs.pypi.org/api/upload/>), and PyPI's JSON API shape for Renovate.
+//!
+//! Where each service call of [`Index`] lives:
+//!
+//! | call | file |
+//! |---|---|
+//! | `locate`, `unreachable_registries`, `verify_local_user`, `authorize_local_write` | `mod.rs` |
+//! | `project_page`, `project_list` (pages, cached: `cache`, `snapshot`, `document`) | `listing.rs` |
+//! | `listing`, `open_upstream_file` (names the namespace lacks) | `upstreams.rs` |
+//! | `open` (a file, its `.metadata` or `.provenance`) | `download.rs` |
+//! | `release_details` (a release's metadata for the web UI) | `details.rs` |
+//! | `upload` (checks, slots, finish or abort) | `upload/` |
+//! | `delete` (a file or a release) | `delete.rs` |
+//! | `set_yanked` | `yank.rs` |
+//! | `promote` | `promote.rs` |
+//! | `set_project_status` | `status.rs` |
+//! | `prune_project` | `prune.rs` |
+//! | `backfill_metadata` | `backfill.rs` |
+//! | `mirror` (filling the pull-through cache) | `pull_through/` |
+//!
+//! What they share: [`ReleaseRef`] and reaching a release with a caller's rights
+//! (`release.rs`), the safe release-index update loop (`update.rs`), events (`notify.rs`),
+//! trusted publishers' rights (`publisher.rs`), PEP 740 attestations (`provenance.rs`), the
+//! page types (`page.rs`).
 
 mod backfill;
 mod cache;
@@ -24,6 +47,7 @@ mod prune;
 mod publisher;
 mod pull_through;
 mod registries;
+mod release;
 mod snapshot;
 mod status;
 mod stripes;
@@ -46,13 +70,13 @@ pub use prune::{PruneReport, RetentionPolicy, glob};
 pub use publisher::PublisherGrant;
 pub use pull_through::MirrorReport;
 pub use registries::RegistryPolicy;
+pub use release::ReleaseRef;
 pub use upload::{PartHead, UploadOutcome, UploadParts, UploadRequest, UploadSlots};
 pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_namespace};
 
 use crate::events::Events;
 use crate::layout::Namespace;
 use crate::net::{Origin, Secret};
-use crate::packaging::{DistFilename, PackagingError, ProjectName, Version};
 use crate::storage::Store;
 use crate::storage::registry::{RegistryAuth, RegistryClient};
 use crate::telemetry::Metrics;
@@ -333,21 +357,4 @@ impl Index {
         };
         Ok(Arc::new(self.client.registry(origin, auth)))
     }
-}
-
-/// A filename (with its version) or a bare version.
-pub(crate) fn parse_target(
-    project: &ProjectName,
-    target: &str,
-) -> Result<(Version, Option<String>), IndexError> {
-    if let Ok(filename) = DistFilename::parse(target) {
-        if filename.name() != project {
-            return Err(IndexError::FileNotFound {
-                filename: target.escape_default().to_string(),
-            });
-        }
-        return Ok((filename.version().clone(), Some(target.to_owned())));
-    }
-    let version = Version::parse(target).map_err(PackagingError::from)?;
-    Ok((version, None))
 }

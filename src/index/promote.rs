@@ -5,9 +5,10 @@
 
 use futures_util::StreamExt as _;
 
+use super::release::ReleaseRef;
 use super::update::{Plan, read_release, update_release};
 use super::upload::now_rfc3339;
-use super::{Caller, Index, IndexError, Location, parse_target};
+use super::{Caller, Index, IndexError, Location, Target};
 use crate::events::EventKind;
 use crate::layout::{self, ReleaseIndex, StoredFile};
 use crate::packaging::{DistFilename, ProjectName, Version};
@@ -22,10 +23,8 @@ pub struct Promotion<'a> {
     pub from: &'a Location,
     /// Where it goes.
     pub to: &'a Location,
-    /// The project.
-    pub project: &'a ProjectName,
-    /// A version (every file of the release) or one filename.
-    pub target: &'a str,
+    /// The release, or the one file of it, to promote.
+    pub release: &'a ReleaseRef,
     /// Delete from the source once copied.
     pub remove_source: bool,
 }
@@ -64,18 +63,15 @@ impl Index {
         destination_caller: &Caller,
         promotion: &Promotion<'_>,
     ) -> Result<PromotionReport, IndexError> {
-        let (version, filename) = parse_target(promotion.project, promotion.target)?;
+        let release = promotion.release;
+        let (version, filename) = (&release.version, release.filename());
+        if promotion.to.target == Target::Local {
+            self.verify_local_user(destination_caller).await;
+        }
         let ends = self.ends(source_caller, destination_caller, promotion)?;
-        let tag = layout::tag_for(&version)?;
+        let tag = layout::tag_for(version)?;
         let version_text = version.to_string();
-        let (index, files) = source_files(
-            &ends,
-            &tag,
-            &version,
-            promotion.project,
-            filename.as_deref(),
-        )
-        .await?;
+        let (index, files) = source_files(&ends, &tag, version, &release.project, filename).await?;
         let source = format!("{}/{}:{tag}", promotion.from.target, ends.source_repository);
         // Every file is checked against the destination before anything is copied, so that a
         // refusal leaves the destination as it was.
@@ -83,17 +79,17 @@ impl Index {
             ends.destination.as_ref(),
             &ends.destination_repository,
             &tag,
-            &version,
+            version,
         )
         .await?
         .map(|(current, _)| current);
         let (to_copy, already_there) =
-            check_destination(current.as_ref(), promotion.project, &version_text, files)?;
+            check_destination(current.as_ref(), &release.project, &version_text, files)?;
         if !to_copy.is_empty() {
             super::status::refuse_closed_project(
                 ends.destination.as_ref(),
                 &ends.destination_repository,
-                promotion.project,
+                &release.project,
             )
             .await?;
         }
@@ -103,14 +99,14 @@ impl Index {
         };
         for file in &to_copy {
             let entry = index
-                .entry(promotion.project, &version_text, &file.filename)
+                .entry(&release.project, &version_text, &file.filename)
                 .ok_or_else(|| IndexError::FileNotFound {
                     filename: file.filename.clone(),
                 })?;
             self.promote_file(
                 &ends,
                 &tag,
-                &version,
+                version,
                 (&file.filename, &file.sha256),
                 layout::promoted_entry(entry, &source, &now_rfc3339()),
             )
@@ -120,25 +116,24 @@ impl Index {
         self.changed(
             &ends.destination,
             promotion.to,
-            promotion.project,
+            &release.project,
             Some(&tag),
         )?;
         if promotion.remove_source {
-            self.remove_promoted(source_caller, promotion, &version, filename.as_deref())
-                .await?;
+            self.delete(source_caller, promotion.from, release).await?;
             report.removed_source = true;
         }
         tracing::info!(
             oci.repository = %ends.destination_repository,
             "promoted {} file(s) of `{}` {version_text} from {source}",
             report.copied.len(),
-            promotion.project
+            &release.project
         );
         let from = super::notify::place(promotion.from);
         self.notify(
             promotion.to,
             EventKind::Promote,
-            (promotion.project, &version_text),
+            (&release.project, &version_text),
             |event| {
                 let files = report.copied.iter().chain(&report.already_there).cloned().collect();
                 event
@@ -263,30 +258,16 @@ impl Index {
         Ok(Ends {
             source,
             destination,
-            source_repository: layout::repository(&promotion.from.namespace, promotion.project)?,
-            destination_repository: layout::repository(&promotion.to.namespace, promotion.project)?,
+            source_repository: layout::repository(
+                &promotion.from.namespace,
+                &promotion.release.project,
+            )?,
+            destination_repository: layout::repository(
+                &promotion.to.namespace,
+                &promotion.release.project,
+            )?,
             same_store: promotion.from.target == promotion.to.target,
         })
-    }
-
-    /// Deletes what was promoted from the source (a move).
-    async fn remove_promoted(
-        &self,
-        caller: &Caller,
-        promotion: &Promotion<'_>,
-        version: &Version,
-        filename: Option<&str>,
-    ) -> Result<(), IndexError> {
-        match filename {
-            Some(name) => {
-                self.delete_file(caller, promotion.from, promotion.project, name)
-                    .await
-            }
-            None => {
-                self.delete_version(caller, promotion.from, promotion.project, version)
-                    .await
-            }
-        }
     }
 }
 

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::page::{ProjectPage, Release};
+use super::release::ReleaseRef;
 use super::snapshot::{ProjectRef, Trust};
 use super::{Caller, Index, IndexError, Location};
 use crate::packaging::{ProjectName, Version};
@@ -79,10 +80,8 @@ impl Index {
             return Ok(report);
         }
         for version in &report.deleted {
-            match self
-                .delete_version(caller, location, project, version)
-                .await
-            {
+            let release = ReleaseRef::release(project.clone(), version.clone());
+            match self.delete(caller, location, &release).await {
                 // Deleted by another run at the same time: the outcome is the same.
                 Ok(()) | Err(IndexError::VersionNotFound { .. }) => {}
                 Err(error) => return Err(error),

@@ -131,7 +131,7 @@ impl Index {
                 },
             });
         }
-        authorize_project(grant, promotion.project)?;
+        authorize_project(grant, &promotion.release.project)?;
         let auth = RegistryAuth::Basic {
             username: grant.username.clone(),
             password: grant.password.clone(),

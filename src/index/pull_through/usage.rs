@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::Job;
+use crate::index::release::{Reached, ReleaseRef};
 use crate::index::{Index, IndexError, Location};
 use crate::layout;
 use crate::packaging::DistFilename;
@@ -131,7 +132,7 @@ impl Index {
             let Some(coldest) = usage.coldest(&keep) else {
                 break;
             };
-            match self.remove_file(&job.store, &job.location, &coldest).await {
+            match self.evict(job, &coldest).await {
                 Ok(()) | Err(IndexError::FileNotFound { .. }) => {
                     self.metrics.record_upstream_cache("evicted");
                     tracing::info!(
@@ -147,6 +148,13 @@ impl Index {
                 }
             }
         }
+    }
+
+    /// Deletes `filename` from `job`'s cache.
+    async fn evict(&self, job: &Job, filename: &DistFilename) -> Result<(), IndexError> {
+        let release = ReleaseRef::file(filename.name(), filename.clone())?;
+        let reached = Reached::new(Arc::clone(&job.store), &job.location, &release)?;
+        self.remove_file(&reached, &job.location, &release).await
     }
 
     /// Every file the cache holds, with its size (from the cache's project pages).
