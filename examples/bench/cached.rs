@@ -3,14 +3,9 @@
 //! the namespace the transfer phase published the wheel in; the cache is filled by a first
 //! download (timed too), then cached and published downloads alternate.
 
-use std::path::Path;
-
-use anyhow::ensure;
-
-use crate::curl;
-use crate::procs::{self, Process};
+use crate::procs;
 use crate::stats::mb_per_s;
-use crate::transfers::Wheel;
+use crate::transfers::{Transfers, Wheel};
 
 /// The namespace the transfer phase leaves the wheel in (its upstream here).
 const PUBLISHED: &str = "bench";
@@ -30,17 +25,10 @@ pub struct CachedResult {
     pub peak_kib: u64,
 }
 
-/// What the phase needs.
-pub struct Cached<'a> {
-    pub server_bin: &'a Path,
-    pub work_dir: &'a Path,
-    pub registry: &'a Process,
-    pub reps: usize,
-}
-
-impl Cached<'_> {
+/// The phase runs with what the transfer phases need.
+impl Transfers<'_> {
     /// Fills the cache with `wheel`, then alternates cached and published downloads.
-    pub async fn run(&self, wheel: &Wheel) -> anyhow::Result<CachedResult> {
+    pub async fn run_cached(&self, wheel: &Wheel) -> anyhow::Result<CachedResult> {
         eprintln!("bench: pull-through cache of {}", wheel.filename);
         let registry = self.registry.origin();
         let host = self.registry.host();
@@ -79,23 +67,5 @@ impl Cached<'_> {
         }
         result.peak_kib = server.peak_rss_kib()?;
         Ok(result)
-    }
-
-    /// GETs `url` to /dev/null; the seconds it took.
-    async fn download(&self, url: &str, wheel: &Wheel) -> anyhow::Result<f64> {
-        let out = curl::run(
-            self.work_dir,
-            &[url.to_owned()],
-            Some(Path::new("/dev/null")),
-        )
-        .await?;
-        out.expect(200, url)?;
-        ensure!(
-            out.downloaded == wheel.size,
-            "{url}: got {} of {} bytes",
-            out.downloaded,
-            wheel.size
-        );
-        Ok(out.seconds)
     }
 }

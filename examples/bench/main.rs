@@ -99,15 +99,9 @@ async fn main() -> anyhow::Result<()> {
         report.transfers.push(transfers.run(&wheel).await?);
     }
 
-    let cached = cached::Cached {
-        server_bin: &args.bins.server_bin,
-        work_dir: &args.bins.work_dir,
-        registry: &registry,
-        reps: args.reps,
-    };
     for path in &args.wheels {
         let wheel = Wheel::open(path)?;
-        report.cached.push(cached.run(&wheel).await?);
+        report.cached.push(transfers.run_cached(&wheel).await?);
     }
 
     report.note_load("after the transfers");

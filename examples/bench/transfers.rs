@@ -302,8 +302,8 @@ impl Transfers<'_> {
         self.download(&url, wheel).await
     }
 
-    /// GETs `url` to /dev/null.
-    async fn download(&self, url: &str, wheel: &Wheel) -> anyhow::Result<f64> {
+    /// GETs `url` to /dev/null; the seconds it took.
+    pub(crate) async fn download(&self, url: &str, wheel: &Wheel) -> anyhow::Result<f64> {
         let args = vec![url.to_owned()];
         let out = curl::run(self.work_dir, &args, Some(Path::new("/dev/null"))).await?;
         out.expect(200, url)?;

@@ -47,7 +47,7 @@ pub async fn namespace(
     scope: &Scope,
     (uri, headers): (&Uri, &HeaderMap),
 ) -> Result<Response, ApiError> {
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
+    let location = scope.locate(&state.index)?;
     let query = uri.query().unwrap_or_default();
     let query = NamespaceQuery::new(
         super::params::form_field(query, "q").as_deref(),
@@ -92,7 +92,7 @@ pub async fn project(
         registry: path.scope.registry.clone(),
         namespace: format!("{}/{}", path.scope.namespace, path.project),
     };
-    let has_projects = match state.index.locate(&whole.registry, &whole.namespace) {
+    let has_projects = match whole.locate(&state.index) {
         Ok(location) => state
             .index
             .project_list(caller, &location)

@@ -84,7 +84,7 @@ pub async fn project_list(
     headers: &HeaderMap,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let location = state.index.locate(&scope.registry, &scope.namespace)?;
+    let location = scope.locate(&state.index)?;
     let projects = state.index.project_list(caller, &location).await?;
     let body = match format {
         Format::Json => render_list_json(&projects).to_string(),

@@ -179,6 +179,18 @@ impl Scope {
     pub fn locate(&self, index: &Index) -> Result<Location, IndexError> {
         index.locate(&self.registry, &self.namespace)
     }
+
+    /// The namespace located and `project` checked.
+    ///
+    /// # Errors
+    /// As [`Scope::locate`]; an invalid project name.
+    fn locate_project(
+        &self,
+        index: &Index,
+        project: &str,
+    ) -> Result<(Location, ProjectName), IndexError> {
+        Ok((self.locate(index)?, ProjectName::parse(project)?))
+    }
 }
 
 impl ProjectPath {
@@ -187,8 +199,7 @@ impl ProjectPath {
     /// # Errors
     /// As [`Scope::locate`]; an invalid project name.
     pub fn resolve(&self, index: &Index) -> Result<(Location, ProjectName), IndexError> {
-        let location = self.scope.locate(index)?;
-        Ok((location, ProjectName::parse(&self.project)?))
+        self.scope.locate_project(index, &self.project)
     }
 }
 
@@ -199,8 +210,7 @@ impl FilePath {
     /// # Errors
     /// As [`Scope::locate`]; an invalid project name.
     pub fn resolve(&self, index: &Index) -> Result<(Location, ProjectName), IndexError> {
-        let location = self.scope.locate(index)?;
-        Ok((location, ProjectName::parse(&self.project)?))
+        self.scope.locate_project(index, &self.project)
     }
 
     /// The namespace located and the file as a release reference.
@@ -221,8 +231,7 @@ impl TargetPath {
     /// # Errors
     /// As [`Scope::locate`]; an invalid project name, version or filename.
     pub fn release(&self, index: &Index) -> Result<(Location, ReleaseRef), IndexError> {
-        let location = self.scope.locate(index)?;
-        let project = ProjectName::parse(&self.project)?;
+        let (location, project) = self.scope.locate_project(index, &self.project)?;
         Ok((location, ReleaseRef::parse(&project, &self.target)?))
     }
 }

@@ -250,34 +250,11 @@ pub(super) async fn local_metadata(
         filename: format!("{}.metadata", filename.escape_default()),
     };
     let sha256 = file.core_metadata.ok_or_else(not_found)?;
-    let digest = Digest::from_sha256_hex(&sha256)?;
-    let blob_request = BlobRequest {
-        range: request.range,
-        head: request.head,
-        pass_redirects: false,
-    };
-    let blob = registry
-        .get_blob(repository, &digest, blob_request)
-        .await?
-        .ok_or_else(not_found)?;
-    let whole = blob.status == 200 && !request.head;
-    Ok(FileDownload {
-        stale: false,
-        sha256: sha256.clone(),
-        content_type: METADATA_CONTENT_TYPE,
-        status: blob.status,
-        redirect: None,
-        content_length: blob.content_length,
-        content_range: blob.content_range,
-        body: if whole {
-            verified(blob.body, sha256)
-        } else {
-            blob.body
-        },
-    })
+    let blob = (sha256, METADATA_CONTENT_TYPE);
+    side_blob(registry, repository, blob, request, not_found).await
 }
 
-/// The provenance object of a stored file, when it has one.
+/// The provenance object of a stored file, when it has one (whole: no ranges).
 ///
 /// # Errors
 /// [`IndexError::FileNotFound`] (`<file>.provenance`) when it has none; storage errors.
@@ -290,33 +267,45 @@ async fn local_provenance(
     let not_found = || IndexError::FileNotFound {
         filename: format!("{}.provenance", file.filename.escape_default()),
     };
-    let Some(hex) = file.provenance.clone() else {
-        return Err(not_found());
+    let sha256 = file.provenance.clone().ok_or_else(not_found)?;
+    let blob = (sha256, crate::packaging::attestation::MEDIA_TYPE_PROVENANCE);
+    let whole = FileRequest {
+        range: None,
+        head: request.head,
     };
-    let digest = Digest::from_sha256_hex(&hex)?;
+    side_blob(store, repository, blob, whole, not_found).await
+}
+
+/// A small blob stored beside a file under its sha256 (core metadata, provenance), as
+/// `request` asks; checked against the sha256 on the way when sent whole.
+async fn side_blob(
+    store: &dyn Store,
+    repository: &Repository,
+    (sha256, content_type): (String, &'static str),
+    request: FileRequest<'_>,
+    not_found: impl Fn() -> IndexError,
+) -> Result<FileDownload, IndexError> {
+    let digest = Digest::from_sha256_hex(&sha256)?;
+    let blob_request = BlobRequest {
+        range: request.range,
+        head: request.head,
+        pass_redirects: false,
+    };
     let blob = store
-        .get_blob(
-            repository,
-            &digest,
-            BlobRequest {
-                range: None,
-                head: request.head,
-                pass_redirects: false,
-            },
-        )
+        .get_blob(repository, &digest, blob_request)
         .await?
         .ok_or_else(not_found)?;
     let whole = blob.status == 200 && !request.head;
     Ok(FileDownload {
         stale: false,
-        sha256: hex.clone(),
-        content_type: crate::packaging::attestation::MEDIA_TYPE_PROVENANCE,
+        sha256: sha256.clone(),
+        content_type,
         status: blob.status,
         redirect: None,
         content_length: blob.content_length,
         content_range: blob.content_range,
         body: if whole {
-            verified(blob.body, hex)
+            verified(blob.body, sha256)
         } else {
             blob.body
         },

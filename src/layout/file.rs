@@ -79,6 +79,7 @@ pub fn file_manifest(file: &NewFile<'_>) -> Result<FileManifest, LayoutError> {
             None => Descriptor::empty(),
         },
         layers: vec![layer],
+        subject: None,
         annotations,
     };
     let bytes = to_json(&manifest, file.filename.version())?;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::annotations::{ANNOTATION_CREATED, ANNOTATION_TITLE};
-use crate::storage::oci::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use crate::storage::oci::{Descriptor, ImageManifest, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::storage::{Digest, Tag};
 
 /// Index-entry annotation: the sha256 (hex) of the file's provenance object.
@@ -21,18 +21,6 @@ pub const ANNOTATION_PROVENANCE: &str = "dev.oci-pypi.provenance.sha256";
 pub const ARTIFACT_TYPE_PROVENANCE: &str = "application/vnd.oci-pypi.provenance.v1";
 /// Media type of the provenance layer: the object as PyPI's integrity API serves it.
 pub const MEDIA_TYPE_PROVENANCE_LAYER: &str = "application/vnd.pypi.integrity.v1+json";
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    schema_version: u32,
-    media_type: String,
-    artifact_type: String,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-    subject: Descriptor,
-    annotations: BTreeMap<String, String>,
-}
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,13 +57,13 @@ pub fn provenance_manifest(
         ANNOTATION_TITLE.to_owned(),
         format!("{filename}.provenance"),
     );
-    let manifest = Manifest {
+    let manifest = ImageManifest {
         schema_version: 2,
-        media_type: MEDIA_TYPE_MANIFEST.to_owned(),
-        artifact_type: ARTIFACT_TYPE_PROVENANCE.to_owned(),
+        media_type: Some(MEDIA_TYPE_MANIFEST.to_owned()),
+        artifact_type: Some(ARTIFACT_TYPE_PROVENANCE.to_owned()),
         config: Descriptor::empty(),
         layers: vec![layer],
-        subject,
+        subject: Some(subject),
         annotations: BTreeMap::from([
             (ANNOTATION_CREATED.to_owned(), created.to_owned()),
             (ANNOTATION_TITLE.to_owned(), filename.to_owned()),

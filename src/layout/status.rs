@@ -7,12 +7,11 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 
 use super::annotations::ANNOTATION_CREATED;
 use crate::packaging::{ProjectStatus, StatusMarker};
 use crate::storage::Tag;
-use crate::storage::oci::{Descriptor, MEDIA_TYPE_MANIFEST};
+use crate::storage::oci::{Descriptor, ImageManifest, MEDIA_TYPE_MANIFEST};
 
 /// The tag the status manifest lives under.
 pub const STATUS_TAG: &str = "oci-pypi.status";
@@ -32,28 +31,17 @@ pub fn status_tag() -> Tag {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    schema_version: u32,
-    media_type: String,
-    artifact_type: String,
-    config: Descriptor,
-    layers: Vec<Descriptor>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-}
-
 /// The manifest recording `marker`: the empty config, the empty blob as its only layer (what
 /// the image spec asks of artifacts without content), the status in annotations.
 #[must_use]
 pub fn status_manifest(marker: &StatusMarker, created: &str) -> Bytes {
-    let manifest = Manifest {
+    let manifest = ImageManifest {
         schema_version: 2,
-        media_type: MEDIA_TYPE_MANIFEST.to_owned(),
-        artifact_type: ARTIFACT_TYPE_STATUS.to_owned(),
+        media_type: Some(MEDIA_TYPE_MANIFEST.to_owned()),
+        artifact_type: Some(ARTIFACT_TYPE_STATUS.to_owned()),
         config: Descriptor::empty(),
         layers: vec![Descriptor::empty()],
+        subject: None,
         annotations: BTreeMap::from([
             (ANNOTATION_CREATED.to_owned(), created.to_owned()),
             (
@@ -73,8 +61,8 @@ pub fn read_status_manifest(media_type: &str, bytes: &[u8]) -> Option<StatusMark
     if !(media_type == MEDIA_TYPE_MANIFEST || media_type.is_empty()) {
         return None;
     }
-    let manifest: Manifest = serde_json::from_slice(bytes).ok()?;
-    if manifest.artifact_type != ARTIFACT_TYPE_STATUS {
+    let manifest: ImageManifest = serde_json::from_slice(bytes).ok()?;
+    if manifest.artifact_type.as_deref() != Some(ARTIFACT_TYPE_STATUS) {
         return None;
     }
     let status = ProjectStatus::parse(manifest.annotations.get(ANNOTATION_STATUS)?).ok()?;

@@ -95,6 +95,9 @@ pub struct ImageManifest {
     pub config: Descriptor,
     /// The layers.
     pub layers: Vec<Descriptor>,
+    /// The manifest this one refers to (OCI referrers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
     /// Arbitrary metadata.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,

@@ -39,6 +39,7 @@ fn manifest(note: &str) -> Bytes {
         artifact_type: Some("application/pyoci.package.v1".to_owned()),
         config: Descriptor::empty(),
         layers: vec![Descriptor::of("application/pyoci.package.v1", b"file")],
+        subject: None,
         annotations: std::collections::BTreeMap::new(),
     };
     manifest
