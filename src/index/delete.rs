@@ -109,12 +109,7 @@ impl Index {
             .store
             .delete_manifest(&reached.repository, &digest)
             .await?;
-        self.changed(
-            &reached.store,
-            location,
-            &release.project,
-            Some(&reached.tag),
-        )?;
+        self.release_changed(reached, location, release)?;
         let files = index.files(&release.project, &release.version.to_string());
         delete_manifests(reached, &files).await;
         Ok(index)

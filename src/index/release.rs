@@ -155,12 +155,21 @@ impl Index {
             decide,
         )
         .await?;
-        self.changed(
-            &reached.store,
-            location,
-            &release.project,
-            Some(&reached.tag),
-        )
+        self.release_changed(reached, location, release)
+    }
+
+    /// Tells the listings that the reached release changed.
+    ///
+    /// # Errors
+    /// A project that makes no repository.
+    pub(super) fn release_changed(
+        &self,
+        reached: &Reached,
+        location: &Location,
+        release: &ReleaseRef,
+    ) -> Result<(), IndexError> {
+        let tag = Some(&reached.tag);
+        self.changed(&reached.store, location, &release.project, tag)
     }
 }
 
