@@ -171,6 +171,31 @@ fn token_exchange_response(
     response
 }
 
+/// Why a request was answered with an error, carried on the response to [`log_errors`], which
+/// logs it once with the request's span (method, path, request id) around it.
+#[derive(Debug, Clone)]
+enum LoggedError {
+    /// A 4xx: the caller's mistake, logged at `info` with the message the caller got.
+    Refused(String),
+    /// A 5xx: the whole chain of causes, logged at `error`.
+    Failed(String),
+}
+
+/// Middleware: logs the error a response was made from, once. 5xx bodies stay short; the
+/// cause (every `#[source]` in the chain) goes to the log here, and only here.
+pub async fn log_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    let status = response.status().as_u16();
+    match response.extensions_mut().remove::<LoggedError>() {
+        Some(LoggedError::Failed(chain)) => tracing::error!(http.status = status, "{chain}"),
+        Some(LoggedError::Refused(message)) => {
+            tracing::info!(http.status = status, "refused: {message}");
+        }
+        None => {}
+    }
+    response
+}
+
 fn storage_status(error: &StorageError) -> StatusCode {
     use StorageError as S;
     match error {
@@ -194,19 +219,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = self.to_string();
-        if status.is_server_error() {
-            tracing::error!(
-                http.status = status.as_u16(),
-                "{}",
-                crate::telemetry::error_chain(&self)
-            );
+        let logged = if status.is_server_error() {
+            LoggedError::Failed(crate::telemetry::error_chain(&self))
         } else {
-            tracing::info!(http.status = status.as_u16(), "refused: {message}");
-        }
+            LoggedError::Refused(message.clone())
+        };
         if let Self::TokenExchange(error) = &self {
-            return token_exchange_response(status, error, message);
+            let mut response = token_exchange_response(status, error, message);
+            response.extensions_mut().insert(logged);
+            return response;
         }
         let mut response = (status, format!("{message}\n")).into_response();
+        response.extensions_mut().insert(logged);
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

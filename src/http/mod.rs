@@ -21,6 +21,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -67,8 +68,21 @@ pub fn router(state: AppState) -> Router {
         crate::telemetry::follow_remote_parent(&span, request.headers());
         span
     });
+    // A failed response is logged once, by `error::log_errors`; the trace layer logs only
+    // bodies that fail while streaming.
+    let trace = trace.on_failure(
+        |failure: ServerErrorsFailureClass, latency: std::time::Duration, _: &tracing::Span| {
+            if let ServerErrorsFailureClass::Error(error) = failure {
+                tracing::error!(
+                    duration_ms = latency.as_millis(),
+                    "the response body failed: {error}"
+                );
+            }
+        },
+    );
     Router::new()
         .fallback(dispatch)
+        .layer(axum::middleware::from_fn(error::log_errors))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)

@@ -68,9 +68,12 @@ pub fn outgoing_headers() -> http::HeaderMap {
     headers
 }
 
+use std::io::IsTerminal as _;
+
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -136,13 +139,17 @@ pub struct TelemetryOptions {
 /// call more than once (later calls do nothing).
 pub fn init(config: &TelemetryOptions) -> Telemetry {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let writer = if config.to_stderr {
-        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    let (writer, terminal) = if config.to_stderr {
+        let terminal = std::io::stderr().is_terminal();
+        (BoxMakeWriter::new(std::io::stderr), terminal)
     } else {
-        tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout)
+        let terminal = std::io::stdout().is_terminal();
+        (BoxMakeWriter::new(std::io::stdout), terminal)
     };
+    // Colours for a person at a terminal only: a log file or collector gets plain lines.
     let format = tracing_subscriber::fmt::layer()
         .with_target(false)
+        .with_ansi(terminal)
         .with_writer(writer);
     let format = match config.log_format {
         LogFormat::Text => format.boxed(),

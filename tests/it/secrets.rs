@@ -125,6 +125,15 @@ async fn upstream_credentials_stay_out_of_errors_and_logs() -> anyhow::Result<()
             "{namespace}: the body does not name the upstream: {body}"
         );
         assert_hidden_but_named(namespace, &body, &server.log(), UPSTREAM_TOKEN, host);
+        // Logged once, with its cause and the request's path (the span), not once per layer.
+        let path = format!("/local/{namespace}/requests/");
+        let log = server.log();
+        let errors: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains("ERROR") && line.contains(&path))
+            .collect();
+        assert_eq!(errors.len(), 1, "{namespace}: {errors:#?}");
+        assert!(errors[0].contains(host.as_str()), "{errors:#?}");
     }
     assert!(
         !failing.targets().is_empty(),
