@@ -61,7 +61,7 @@ impl Dispatcher {
                 .connect_timeout(CONNECT_TIMEOUT.min(webhooks.delivery.timeout))
                 .no_proxy()
         };
-        let build_error = |error: reqwest::Error| EventsError::Client(error.to_string());
+        let build_error = EventsError::Client;
         let public = builder()
             .dns_resolver(Arc::new(PublicOnlyResolver))
             .build()

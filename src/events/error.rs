@@ -21,6 +21,6 @@ pub enum EventsError {
         reason: String,
     },
     /// The HTTP client cannot be built (no TLS roots, ...).
-    #[error("cannot build the webhook client: {0}")]
-    Client(String),
+    #[error("cannot build the webhook client")]
+    Client(#[source] reqwest::Error),
 }

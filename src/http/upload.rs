@@ -105,20 +105,5 @@ impl UploadParts for MultipartParts {
     reason = "used as `map_err(form_error)`"
 )]
 fn form_error(error: multer::Error) -> IndexError {
-    IndexError::BodyIncomplete(with_causes(&error))
-}
-
-/// An error's message followed by its causes', one line.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.replace(['\r', '\n'], " ")
+    IndexError::BodyIncomplete(crate::telemetry::error_chain(&error))
 }

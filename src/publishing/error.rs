@@ -64,6 +64,9 @@ pub enum PublishingError {
         /// Why.
         reason: String,
     },
+    /// The HTTP client that fetches issuers' keys cannot be built (no TLS roots, ...).
+    #[error("cannot build the HTTP client of the OIDC issuers")]
+    ClientSetup(#[source] reqwest::Error),
     /// An upload token that is malformed, tampered with, or signed by another server.
     #[error("the upload token is not valid: {0}")]
     InvalidUploadToken(&'static str),

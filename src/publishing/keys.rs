@@ -106,7 +106,7 @@ impl KeyCache {
     /// A cache for these issuers (URLs without a trailing `/`); no other is ever contacted.
     ///
     /// # Errors
-    /// [`PublishingError::IssuerUnavailable`] when the HTTP client cannot be built.
+    /// [`PublishingError::ClientSetup`] when the HTTP client cannot be built.
     pub fn new(issuers: impl IntoIterator<Item = String>) -> Result<Self, PublishingError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("oci-pypi/", env!("CARGO_PKG_VERSION")))
@@ -115,10 +115,7 @@ impl KeyCache {
             .timeout(FETCH_TIMEOUT)
             .no_proxy()
             .build()
-            .map_err(|error| PublishingError::IssuerUnavailable {
-                issuer: String::new(),
-                reason: format!("cannot build the HTTP client: {error}"),
-            })?;
+            .map_err(PublishingError::ClientSetup)?;
         Ok(Self {
             http,
             issuers: issuers

@@ -179,7 +179,7 @@ impl TrustedPublishing {
     /// The service with these options.
     ///
     /// # Errors
-    /// [`PublishingError::IssuerUnavailable`] when the HTTP client cannot be built.
+    /// [`PublishingError::ClientSetup`] when the HTTP client cannot be built.
     pub fn new(options: PublishingOptions) -> Result<Self, PublishingError> {
         let issuers = options
             .policies

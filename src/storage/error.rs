@@ -78,6 +78,9 @@ pub enum StorageError {
         /// Why.
         reason: String,
     },
+    /// The HTTP client cannot be built (no TLS roots, ...).
+    #[error("cannot build the HTTP client of the registries")]
+    ClientSetup(#[source] reqwest::Error),
     /// The upload session failed on our side (the body stream ended with an error).
     #[error("the upload was interrupted: {0}")]
     UploadAborted(String),

@@ -84,11 +84,15 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // Some errors repeat their cause in their own message: say it once.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
-    crate::net::redact(&text)
+    crate::net::redact(&text).replace(['\r', '\n'], " ")
 }
 
 /// Keeps trace export running: dropping it sends the spans not yet exported (waiting for the

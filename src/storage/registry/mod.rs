@@ -115,12 +115,7 @@ impl RegistryClient {
         if options.public_addresses_only {
             builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
         }
-        let http = builder
-            .build()
-            .map_err(|error| StorageError::InvalidResponse {
-                registry: String::new(),
-                reason: format!("cannot build the HTTP client: {error}"),
-            })?;
+        let http = builder.build().map_err(StorageError::ClientSetup)?;
         Ok(Arc::new(Self {
             http,
             metrics: Arc::clone(&options.metrics),
