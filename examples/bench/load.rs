@@ -83,7 +83,11 @@ async fn run_wrk(
                     .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
                     .sum()
             });
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a count or duration printed by a tool, non-negative and in range"
+    )]
     let non_2xx = number_after("Non-2xx or 3xx responses:").unwrap_or(0.0) as u64;
     Ok(LoadResult {
         tool: format!("wrk, {threads} threads, {connections} connections"),
@@ -149,7 +153,10 @@ async fn run_builtin(url: &str, connections: usize, seconds: u64) -> anyhow::Res
         errors += failed;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "counts and sizes far below 2^52: exact enough as f64"
+    )]
     let requests_per_second = latencies.len() as f64 / elapsed;
     Ok(LoadResult {
         tool: format!("built-in closed loop, {connections} reqwest clients"),

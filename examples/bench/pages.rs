@@ -309,7 +309,10 @@ impl PageRow {
 
     /// Turns CPU totals into per-page figures.
     fn per_page(&mut self, pages: usize) {
-        #[allow(clippy::cast_precision_loss)]
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "counts and sizes far below 2^52: exact enough as f64"
+        )]
         let pages = pages.max(1) as f64;
         self.cpu_ms = (
             self.cpu_ms.0 / pages,
@@ -362,7 +365,11 @@ async fn request_path_requests(server: &Process) -> anyhow::Result<usize> {
     };
     let all = sum("oci_pypi_registry_requests_total");
     let background = sum("oci_pypi_background_registry_requests_total");
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a count or duration printed by a tool, non-negative and in range"
+    )]
     Ok((all - background).max(0.0) as usize)
 }
 

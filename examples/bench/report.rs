@@ -160,7 +160,10 @@ impl Report {
              |---|---|---|---|---|---|---|\n",
         );
         for transfer in &self.transfers {
-            #[allow(clippy::cast_precision_loss)]
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "counts and sizes far below 2^52: exact enough as f64"
+            )]
             let gib = transfer.size as f64 / f64::from(1 << 30)
                 * transfer.upload.proxy.len().max(1) as f64;
             for (direction, result) in directions(transfer) {
@@ -251,7 +254,10 @@ impl Report {
         );
         for row in &self.load {
             let r = &row.result;
-            #[allow(clippy::cast_precision_loss)]
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "counts and sizes far below 2^52: exact enough as f64"
+            )]
             let cpu_per_thousand = row.server_cpu * 1e6 / r.requests.max(1) as f64;
             let _ = writeln!(
                 out,
@@ -312,7 +318,10 @@ fn rates(values: &[f64]) -> String {
 fn requests_per_page(row: &PageRow) -> String {
     if row.requests.is_empty() {
         if row.mode.starts_with("warm") {
-            #[allow(clippy::cast_precision_loss)]
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "counts and sizes far below 2^52: exact enough as f64"
+            )]
             let value = row.total_requests as f64 / row.latencies.len().max(1) as f64;
             return format!("{value:.2} ({} in all)", row.total_requests);
         }
@@ -328,7 +337,10 @@ fn requests_per_page(row: &PageRow) -> String {
 }
 
 fn not_modified_per_page(row: &PageRow) -> String {
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "counts and sizes far below 2^52: exact enough as f64"
+    )]
     let value = row.not_modified as f64 / row.latencies.len().max(1) as f64;
     format!("{value:.1}")
 }

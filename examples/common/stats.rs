@@ -11,10 +11,11 @@ pub fn percentile(samples: &[Duration], q: f64) -> Duration {
     }
     let mut sorted = samples.to_vec();
     sorted.sort();
-    #[allow(
+    #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
-        clippy::cast_precision_loss
+        clippy::cast_precision_loss,
+        reason = "percentile index and values in range: non-negative, below 2^52"
     )]
     let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
@@ -44,14 +45,20 @@ pub fn ms(duration: Duration) -> String {
 
 /// KiB as MiB with one decimal.
 pub fn mib(kib: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "counts and sizes far below 2^52: exact enough as f64"
+    )]
     let value = kib as f64 / 1024.0;
     format!("{value:.1} MiB")
 }
 
 /// Bytes per second as MB/s (10^6 bytes).
 pub fn mb_per_s(bytes: u64, seconds: f64) -> f64 {
-    #[allow(clippy::cast_precision_loss)]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "counts and sizes far below 2^52: exact enough as f64"
+    )]
     let bytes = bytes as f64;
     bytes / seconds / 1e6
 }
