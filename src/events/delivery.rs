@@ -1,25 +1,32 @@
 //! Delivering events to webhooks: each delivery is a task of its own, at most `queue` of
-//! them held in memory (more are dropped and counted), at most `concurrency` attempts at once,
-//! retried with exponential backoff on timeouts, connection failures, 408, 429 and 5xx. The
-//! write that caused an event never waits for its deliveries.
+//! them held in memory (more wait in the spool when there is one, else are dropped and
+//! counted), at most `concurrency` attempts at once, retried with exponential backoff on
+//! timeouts, connection failures, 408, 429 and 5xx. The write that caused an event never
+//! waits for its deliveries. With a spool ([`super::spool`]) each delivery is on disk until
+//! it ends, and resumes after a shutdown or a crash.
 //!
 //! Egress: a destination whose origin the operator lists in `allow_origins` is reached as is;
 //! any other is https on public addresses only (names resolved by
 //! [`PublicOnlyResolver`](crate::net::PublicOnlyResolver), literals checked at startup), and
 //! redirects are never followed, so that deliveries cannot be pointed at internal hosts.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header;
 use serde::Serialize;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::error::EventsError;
 use super::event::Event;
 use super::hooks::{DeliverySettings, MAX_BACKOFF, Preset, Webhook, Webhooks};
 use super::signature::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use super::spool::{Spool, Spooled};
 use crate::net::{PublicOnlyResolver, redact_error, redact_url};
 use crate::telemetry::Metrics;
 
@@ -36,6 +43,23 @@ pub struct Dispatcher {
     permits: Arc<Semaphore>,
     tasks: TaskTracker,
     metrics: Arc<Metrics>,
+    /// Deliveries held in memory (tasks), at most `settings.queue`.
+    in_memory: AtomicUsize,
+    /// Where deliveries are kept until they end, if configured.
+    spool: Option<Spool>,
+    /// Deliveries in the spool waiting for room in memory (their files), oldest first.
+    backlog: Mutex<VecDeque<PathBuf>>,
+    /// Cancelled at shutdown when there is a spool: deliveries waiting for their next attempt
+    /// stop at once and resume at the next start.
+    stopping: CancellationToken,
+}
+
+/// How a delivery task came to an end.
+enum Ended {
+    /// Delivered, refused, or out of attempts: its file goes.
+    Finished,
+    /// Stopped by the shutdown: its file stays for the next start.
+    Stopped,
 }
 
 /// What one attempt came to.
@@ -67,7 +91,16 @@ impl Dispatcher {
             .build()
             .map_err(build_error)?;
         let direct = builder().build().map_err(build_error)?;
-        Ok(Self {
+        let spool = match &webhooks.delivery.spool {
+            None => None,
+            Some(directory) => {
+                Some(Spool::open(directory).map_err(|source| EventsError::Spool {
+                    path: directory.display().to_string(),
+                    source,
+                })?)
+            }
+        };
+        let dispatcher = Self {
             permits: Arc::new(Semaphore::new(webhooks.delivery.concurrency.max(1))),
             hooks: webhooks.hooks.into_iter().map(Arc::new).collect(),
             settings: webhooks.delivery,
@@ -75,7 +108,133 @@ impl Dispatcher {
             direct,
             tasks: TaskTracker::new(),
             metrics,
-        })
+            in_memory: AtomicUsize::new(0),
+            spool,
+            backlog: Mutex::new(VecDeque::new()),
+            stopping: CancellationToken::new(),
+        };
+        dispatcher.load_spool()?;
+        Ok(dispatcher)
+    }
+
+    /// Queues the deliveries a previous run left in the spool (they start with [`Self::refill`]).
+    fn load_spool(&self) -> Result<(), EventsError> {
+        let Some(spool) = &self.spool else {
+            return Ok(());
+        };
+        let shown = spool.directory().display().to_string();
+        let files = spool.list().map_err(|source| EventsError::Spool {
+            path: shown.clone(),
+            source,
+        })?;
+        let mut backlog = self.backlog();
+        for file in files {
+            match Spool::read(&file) {
+                Ok(delivery) if self.hook(&delivery.webhook).is_some() => backlog.push_back(file),
+                Ok(delivery) => {
+                    tracing::warn!(
+                        webhook.name = %delivery.webhook,
+                        event.id = %delivery.event.id,
+                        "webhooks: a spooled delivery to `{}`, a webhook no longer configured, is dropped",
+                        delivery.webhook
+                    );
+                    let _ = Spool::remove(&file);
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        "webhooks: spool file `{}` set aside (.bad): {reason}",
+                        file.display()
+                    );
+                    Spool::set_aside(&file);
+                }
+            }
+        }
+        if !backlog.is_empty() {
+            tracing::info!(
+                "webhooks: {} deliveries resumed from the spool `{shown}`",
+                backlog.len()
+            );
+            self.metrics
+                .webhook_deliveries_pending(i64::try_from(backlog.len()).unwrap_or(i64::MAX));
+        }
+        Ok(())
+    }
+
+    fn backlog(&self) -> std::sync::MutexGuard<'_, VecDeque<PathBuf>> {
+        self.backlog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn hook(&self, name: &str) -> Option<&Arc<Webhook>> {
+        self.hooks.iter().find(|hook| hook.name == name)
+    }
+
+    /// Takes a place in memory for one more delivery, if there is one.
+    fn reserve(&self) -> bool {
+        self.in_memory
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < self.settings.queue).then_some(held + 1)
+            })
+            .is_ok()
+    }
+
+    /// Starts spooled deliveries while there is room in memory.
+    pub fn refill(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        while !self.stopping.is_cancelled() && self.reserve() {
+            let Some(file) = self.backlog().pop_front() else {
+                self.in_memory.fetch_sub(1, Ordering::AcqRel);
+                return;
+            };
+            let started = Spool::read(&file).inspect_err(|reason| {
+                tracing::warn!(
+                    "webhooks: spool file `{}` set aside (.bad): {reason}",
+                    file.display()
+                );
+                Spool::set_aside(&file);
+            });
+            let hook = started
+                .as_ref()
+                .ok()
+                .and_then(|d| self.hook(&d.webhook).cloned());
+            if let (Some(hook), Ok(delivery)) = (hook, started) {
+                self.spawn(&runtime, hook, delivery, Some(file));
+            } else {
+                self.in_memory.fetch_sub(1, Ordering::AcqRel);
+                self.metrics.webhook_deliveries_pending(-1);
+            }
+        }
+    }
+
+    /// Runs one delivery in a task of its own (its place in memory is reserved already).
+    fn spawn(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        hook: Arc<Webhook>,
+        mut delivery: Spooled,
+        file: Option<PathBuf>,
+    ) {
+        let dispatcher = Arc::clone(self);
+        self.tasks.spawn_on(
+            async move {
+                let ended = dispatcher.deliver(&hook, &mut delivery, file.as_deref()).await;
+                if let (Ended::Finished, Some(file)) = (ended, &file) {
+                    if let Err(error) = Spool::remove(file) {
+                        tracing::warn!(
+                            "webhooks: cannot remove the spool file `{}` of a finished delivery: {error}",
+                            file.display()
+                        );
+                    }
+                }
+                dispatcher.in_memory.fetch_sub(1, Ordering::AcqRel);
+                dispatcher.metrics.webhook_deliveries_pending(-1);
+                dispatcher.refill();
+            },
+            runtime,
+        );
     }
 
     /// Queues `event` for every webhook that wants it; returns at once.
@@ -86,61 +245,98 @@ impl Dispatcher {
             .iter()
             .filter(|hook| hook.wants(event.event, &place))
         {
-            let runtime = tokio::runtime::Handle::try_current();
-            let Ok(runtime) = runtime.map_err(|_| ()).and_then(|runtime| {
-                if self.tasks.len() < self.settings.queue {
-                    Ok(runtime)
-                } else {
-                    Err(())
+            let delivery = Spooled::new(&hook.name, event);
+            let file = self.spool.as_ref().and_then(|spool| {
+                spool
+                    .write(&delivery)
+                    .map_err(|error| {
+                        tracing::warn!(
+                            webhook.name = %hook.name,
+                            event.id = %event.id,
+                            "webhook `{}`: cannot keep the delivery in the spool `{}`: {error}",
+                            hook.name,
+                            spool.directory().display()
+                        );
+                    })
+                    .ok()
+            });
+            let runtime = tokio::runtime::Handle::try_current().ok();
+            match runtime {
+                Some(runtime) if self.reserve() => {
+                    self.metrics.webhook_deliveries_pending(1);
+                    self.spawn(&runtime, Arc::clone(hook), delivery, file);
                 }
-            }) else {
-                self.metrics.record_webhook_delivery(&hook.name, "dropped");
-                tracing::warn!(
-                    webhook.name = %hook.name,
-                    event.id = %event.id,
-                    "webhook `{}`: {} of `{}` {} dropped: {} deliveries are waiting already",
-                    hook.name, event.event, event.project, event.version, self.settings.queue
-                );
-                continue;
-            };
-            let dispatcher = Arc::clone(self);
-            let hook = Arc::clone(hook);
-            let event = event.clone();
-            self.metrics.webhook_deliveries_pending(1);
-            self.tasks.spawn_on(
-                async move {
-                    dispatcher.deliver(&hook, &event).await;
-                    dispatcher.metrics.webhook_deliveries_pending(-1);
-                },
-                &runtime,
-            );
+                _ => {
+                    if let Some(file) = file {
+                        self.metrics.webhook_deliveries_pending(1);
+                        self.backlog().push_back(file);
+                        tracing::info!(
+                            webhook.name = %hook.name,
+                            event.id = %event.id,
+                            "webhook `{}`: {} deliveries are in memory; this one waits in the spool",
+                            hook.name,
+                            self.settings.queue
+                        );
+                    } else {
+                        self.metrics.record_webhook_delivery(&hook.name, "dropped");
+                        tracing::warn!(
+                            webhook.name = %hook.name,
+                            event.id = %event.id,
+                            "webhook `{}`: {} of `{}` {} dropped: {} deliveries are waiting already",
+                            hook.name, event.event, event.project, event.version, self.settings.queue
+                        );
+                    }
+                }
+            }
         }
+        self.refill();
     }
 
     /// Waits for the deliveries under way, for at most `limit`; those left are abandoned.
     pub async fn finish(&self, limit: Duration) {
+        if self.spool.is_some() {
+            // Those waiting for their next attempt stop now; they are on disk.
+            self.stopping.cancel();
+        }
         self.tasks.close();
-        if tokio::time::timeout(limit, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
+        let drained = tokio::time::timeout(limit, self.tasks.wait()).await.is_ok();
+        match &self.spool {
+            Some(spool) => {
+                let left = spool.list().map_or(0, |files| files.len());
+                if left > 0 {
+                    tracing::info!(
+                        "webhooks: {left} deliveries kept in the spool `{}` for the next start",
+                        spool.directory().display()
+                    );
+                }
+            }
+            None if !drained => tracing::warn!(
                 "{} webhook deliveries abandoned at shutdown, still unanswered after {} s",
                 self.tasks.len(),
                 limit.as_secs()
-            );
+            ),
+            None => {}
         }
         self.tasks.reopen();
     }
 
-    async fn deliver(&self, hook: &Webhook, event: &Event) {
+    /// Makes the attempts `delivery` has left; with a spool, records each in its `file` and
+    /// stops between two when the server shuts down.
+    async fn deliver(&self, hook: &Webhook, delivery: &mut Spooled, file: Option<&Path>) -> Ended {
         let attempts = self.settings.attempts.max(1);
         let started = std::time::Instant::now();
-        for attempt in 1..=attempts {
+        let event = delivery.event.clone();
+        let event = &event;
+        let first = delivery.attempts_made.saturating_add(1).min(attempts);
+        for attempt in first..=attempts {
             let outcome = {
-                let _permit = self.permits.acquire().await;
+                let _permit = tokio::select! {
+                    permit = self.permits.acquire() => permit,
+                    () = self.stopping.cancelled() => return Ended::Stopped,
+                };
                 self.attempt(hook, event).await
             };
+            delivery.attempts_made = attempt;
             let shown = redact_url(hook.url.as_str());
             match outcome {
                 Outcome::Delivered(status) => {
@@ -155,7 +351,7 @@ impl Dispatcher {
                         "webhook `{}`: delivered {} of `{}` {} to {shown}",
                         hook.name, event.event, event.project, event.version
                     );
-                    return;
+                    return Ended::Finished;
                 }
                 Outcome::Refused(reason) => {
                     self.metrics.record_webhook_delivery(&hook.name, "failed");
@@ -166,7 +362,7 @@ impl Dispatcher {
                         "webhook `{}`: {} of `{}` {} refused by {shown}: {reason}; not retried",
                         hook.name, event.event, event.project, event.version
                     );
-                    return;
+                    return Ended::Finished;
                 }
                 Outcome::Retry { reason, after } if attempt < attempts => {
                     let wait =
@@ -179,7 +375,11 @@ impl Dispatcher {
                         hook.name,
                         wait.as_millis()
                     );
-                    tokio::time::sleep(wait).await;
+                    self.record_attempts(delivery, file);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.stopping.cancelled() => return Ended::Stopped,
+                    }
                 }
                 Outcome::Retry { reason, .. } => {
                     self.metrics.record_webhook_delivery(&hook.name, "failed");
@@ -191,6 +391,21 @@ impl Dispatcher {
                         hook.name, event.event, event.project, event.version
                     );
                 }
+            }
+        }
+        Ended::Finished
+    }
+
+    /// Writes the attempts made so far into the delivery's spool file (a resumed delivery makes
+    /// only those left).
+    fn record_attempts(&self, delivery: &Spooled, file: Option<&Path>) {
+        if let (Some(spool), Some(_)) = (&self.spool, file) {
+            if let Err(error) = spool.write(delivery) {
+                tracing::warn!(
+                    webhook.name = %delivery.webhook,
+                    "webhook `{}`: cannot update the spool: {error}",
+                    delivery.webhook
+                );
             }
         }
     }

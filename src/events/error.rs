@@ -20,6 +20,15 @@ pub enum EventsError {
         /// What is wrong, where.
         reason: String,
     },
+    /// The spool directory cannot be created, written or read.
+    #[error("cannot use the webhooks spool `{path}`")]
+    Spool {
+        /// The directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The HTTP client cannot be built (no TLS roots, ...).
     #[error("cannot build the webhook client")]
     Client(#[source] reqwest::Error),

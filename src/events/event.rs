@@ -3,14 +3,14 @@
 //! ever added, inside `detail`, and at most ten are at the top level (GitHub's limit for a
 //! `repository_dispatch` `client_payload`, which carries the document as is).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The schema version of [`Event`] documents.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
     /// A file was stored.
@@ -79,7 +79,7 @@ impl Place {
 }
 
 /// One change, as delivered (schema version [`SCHEMA_VERSION`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// The schema version.
     pub schema: u32,

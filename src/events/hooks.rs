@@ -59,6 +59,9 @@ pub struct DeliverySettings {
     pub concurrency: usize,
     /// Destinations reached although they are not public https.
     pub allow_origins: Vec<Origin>,
+    /// A directory where every delivery is kept until it ends, so that none is lost to a
+    /// shutdown, a crash or a full queue (`spool`); none: deliveries live in memory only.
+    pub spool: Option<PathBuf>,
 }
 
 impl Default for DeliverySettings {
@@ -70,6 +73,7 @@ impl Default for DeliverySettings {
             timeout: Duration::from_secs(10),
             concurrency: 8,
             allow_origins: Vec::new(),
+            spool: None,
         }
     }
 }
@@ -171,6 +175,7 @@ struct RawDelivery {
     concurrency: Option<Spanned<i64>>,
     #[serde(default)]
     allow_origins: Vec<Spanned<String>>,
+    spool: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -227,7 +232,8 @@ pub fn parse(
         })
     })?;
     let at = Lines { text };
-    let delivery = check_delivery(file.delivery, &at).map_err(&invalid)?;
+    let directory = path.parent().unwrap_or_else(|| Path::new("."));
+    let delivery = check_delivery(file.delivery, &at, directory).map_err(&invalid)?;
     if file.webhook.is_empty() {
         return Err(invalid(
             "it has no `[[webhook]]`: add at least one, or remove --webhooks".to_owned(),
@@ -235,7 +241,7 @@ pub fn parse(
     }
     let context = Context {
         at,
-        directory: path.parent().unwrap_or_else(|| Path::new(".")),
+        directory,
         environment,
         allow_origins: &delivery.allow_origins,
     };
@@ -284,7 +290,11 @@ struct Context<'a> {
     allow_origins: &'a [Origin],
 }
 
-fn check_delivery(raw: Option<RawDelivery>, at: &Lines<'_>) -> Result<DeliverySettings, String> {
+fn check_delivery(
+    raw: Option<RawDelivery>,
+    at: &Lines<'_>,
+    directory: &Path,
+) -> Result<DeliverySettings, String> {
     let mut settings = DeliverySettings::default();
     let Some(raw) = raw else {
         return Ok(settings);
@@ -333,6 +343,12 @@ fn check_delivery(raw: Option<RawDelivery>, at: &Lines<'_>) -> Result<DeliverySe
             )
         })?;
         settings.allow_origins.push(parsed);
+    }
+    if let Some(spool) = &raw.spool {
+        if spool.get_ref().as_os_str().is_empty() {
+            return Err(at.error(spool, "spool", "the directory is empty"));
+        }
+        settings.spool = Some(directory.join(spool.get_ref()));
     }
     Ok(settings)
 }

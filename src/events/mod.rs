@@ -6,13 +6,15 @@
 //! - [`event`]: the JSON document delivered (schema version 1, docs/events.md);
 //! - [`hooks`]: the webhooks file;
 //! - [`signature`]: HMAC-SHA256 signatures over `<timestamp>.<body>`, and their check;
-//! - `delivery`: the bounded set of deliveries under way, retries and egress rules.
+//! - `delivery`: the bounded set of deliveries under way, retries and egress rules;
+//! - `spool`: deliveries kept on disk until they end (none lost to a restart or a crash).
 
 mod delivery;
 mod error;
 pub mod event;
 pub mod hooks;
 pub mod signature;
+mod spool;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +38,11 @@ impl Events {
     /// # Errors
     /// [`EventsError::Client`] when no HTTP client can be built.
     pub fn start(webhooks: Webhooks, metrics: Arc<Metrics>) -> Result<Self, EventsError> {
+        let dispatcher = Arc::new(delivery::Dispatcher::new(webhooks, metrics)?);
+        // Deliveries a previous run left in the spool start now.
+        dispatcher.refill();
         Ok(Self {
-            dispatcher: Some(Arc::new(delivery::Dispatcher::new(webhooks, metrics)?)),
+            dispatcher: Some(dispatcher),
         })
     }
 

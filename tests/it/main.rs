@@ -39,6 +39,7 @@ mod upstream;
 mod upstream_cache;
 mod urls;
 mod web_ui;
+mod webhook_spool;
 mod webhooks;
 
 /// Instantiates an `async fn scenario(mode: AuthMode) -> anyhow::Result<()>` as one test per

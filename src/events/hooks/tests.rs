@@ -226,3 +226,24 @@ fn globs() {
         assert_eq!(glob_matches(pattern, text), expected, "{pattern} {text}");
     }
 }
+
+#[test]
+fn the_spool_is_a_directory_next_to_the_file_unless_absolute() {
+    let spooled = |spool: &str| {
+        parse_text(&format!("[delivery]\nspool = \"{spool}\"\n{PLAIN}"))
+            .map(|hooks| hooks.delivery.spool)
+    };
+    assert_eq!(
+        spooled("spool").unwrap(),
+        Some(PathBuf::from("/etc/oci-pypi/spool"))
+    );
+    assert_eq!(
+        spooled("/var/lib/oci-pypi/webhooks").unwrap(),
+        Some(PathBuf::from("/var/lib/oci-pypi/webhooks"))
+    );
+    assert_eq!(
+        spooled("").unwrap_err(),
+        "webhooks file `/etc/oci-pypi/webhooks.toml`: line 2: `spool`: the directory is empty"
+    );
+    assert_eq!(parse_text(PLAIN).unwrap().delivery.spool, None);
+}
