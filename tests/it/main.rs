@@ -37,6 +37,7 @@ mod trusted_publishing;
 mod upload_inspection;
 mod upstream;
 mod upstream_cache;
+mod upstream_followers;
 mod urls;
 mod web_ui;
 mod webhook_spool;

@@ -202,8 +202,9 @@ async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A file whose bytes do not match upstream's sha256 is refused (the first client's body ends
-/// in an error, the others get a 502 naming the file) and nothing is cached.
+/// A file whose bytes do not match upstream's sha256 is refused and nothing is cached: the
+/// clients that joined the fetch see their body end in an error before its last bytes, one
+/// that came after it ended gets a 502 naming the file; none gets the whole (wrong) file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_upstream_files_are_refused_and_not_cached() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
@@ -227,20 +228,17 @@ async fn tampered_upstream_files_are_refused_and_not_cached() -> anyhow::Result<
             Ok::<_, anyhow::Error>((status, body))
         }
     });
-    let mut refused = 0;
     for outcome in futures_util::future::join_all(requests).await {
         let (status, body) = outcome?;
         if status == StatusCode::BAD_GATEWAY {
             let text = String::from_utf8_lossy(&body?).into_owned();
             assert!(text.contains(&spec.wheel_filename()), "{text}");
-            refused += 1;
         } else {
             assert_eq!(status, StatusCode::OK);
-            // The leader: never the whole (wrong) file.
+            // Cut short: never the whole (wrong) file.
             assert!(body.map_or(true, |b| b.len() < expected.len()));
         }
     }
-    assert_eq!(refused, 3, "the followers are answered 502");
     let fetched = format!("/files/{}", spec.wheel_filename());
     assert_eq!(upstream.requests(&fetched), 1);
     let tags = env

@@ -6,13 +6,15 @@
 //! never gets here (private names first).
 //!
 //! One upstream fetch serves every concurrent requester of a file: the first one leads (its
-//! body comes straight from the fetch), the others wait for the file to be stored and are then
+//! body comes straight from the fetch); the others join it and receive the same bytes as they
+//! come ([`tee`]), or, past its first 16 MiB, wait for the file to be stored and are then
 //! served from the registry. The fetch runs in a task of its own, so a leader that goes away
 //! does not stop it. Bytes are never gathered in memory: they flow from upstream to the
 //! registry's upload session and to the leader, the last chunk held back until the sha256 is
 //! known (a mismatch: the leader's body ends with an error, nothing is stored).
 
 mod mirror;
+mod tee;
 mod usage;
 
 pub use mirror::MirrorReport;
@@ -24,7 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::download::{FileDownload, FileRequest, content_type, local_metadata, stored_file};
 use super::inspect::{self, Sample};
@@ -39,16 +41,16 @@ use crate::storage::registry::RegistryAuth;
 use crate::storage::{BlobWriter, Digest, Reference, Repository, StorageError, Store};
 use crate::upstream::UpstreamError;
 
-/// Chunks queued between the fetch and its leader's response.
-const LEADER_QUEUE: usize = 16;
 /// Rounds a request makes at joining or leading a fetch before it proxies the file itself.
 const MAX_ROUNDS: usize = 3;
 
 /// How a fetch into the cache ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
-    /// Still fetching.
+    /// Asking upstream.
     Running,
+    /// Upstream's bytes are flowing: followers may join the [`tee::Tee`].
+    Streaming,
     /// The file is in the cache.
     Stored,
     /// The file was served but not kept (the registry refused or failed, the fetch failed).
@@ -57,33 +59,44 @@ enum Outcome {
     Refused(String, String),
 }
 
+impl Outcome {
+    fn in_progress(&self) -> bool {
+        matches!(self, Self::Running | Self::Streaming)
+    }
+}
+
+/// A fetch in progress: how it is going, and its readers.
+type Flight = (watch::Receiver<Outcome>, Arc<tee::Tee>);
+
 /// The fetches in progress, by `<store>/<repository>/<filename>`.
 #[derive(Debug, Default)]
-pub struct Flights(Mutex<HashMap<String, watch::Receiver<Outcome>>>);
+pub struct Flights(Mutex<HashMap<String, Flight>>);
 
 /// What a request does about a file being fetched.
 enum Role {
     /// Fetch it; announce the outcome through the landing.
     Lead(Landing),
-    /// Wait for another request's fetch.
-    Follow(watch::Receiver<Outcome>),
+    /// Join another request's fetch.
+    Follow(Flight),
 }
 
 impl Flights {
     fn join(self: &Arc<Self>, key: &str) -> Role {
         let mut flights = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(running) = flights.get(key) {
-            if *running.borrow() == Outcome::Running {
-                return Role::Follow(running.clone());
+        if let Some((outcome, tee)) = flights.get(key) {
+            if outcome.borrow().in_progress() {
+                return Role::Follow((outcome.clone(), Arc::clone(tee)));
             }
         }
         let (sender, receiver) = watch::channel(Outcome::Running);
-        flights.insert(key.to_owned(), receiver.clone());
+        let tee = Arc::new(tee::Tee::default());
+        flights.insert(key.to_owned(), (receiver.clone(), Arc::clone(&tee)));
         Role::Lead(Landing {
             flights: Arc::clone(self),
             key: key.to_owned(),
             sender,
             receiver,
+            tee,
         })
     }
 }
@@ -95,9 +108,17 @@ struct Landing {
     key: String,
     sender: watch::Sender<Outcome>,
     receiver: watch::Receiver<Outcome>,
+    tee: Arc<tee::Tee>,
 }
 
 impl Landing {
+    /// Upstream's bytes start flowing: returns the leader's body; followers may join now.
+    fn stream(&self, content_length: Option<u64>) -> crate::storage::ByteStream {
+        let body = self.tee.open(content_length);
+        self.sender.send_replace(Outcome::Streaming);
+        body
+    }
+
     fn finish(self, outcome: Outcome) {
         self.sender.send_replace(outcome);
     }
@@ -105,8 +126,9 @@ impl Landing {
 
 impl Drop for Landing {
     fn drop(&mut self) {
+        drop(self.tee.close());
         self.sender.send_if_modified(|outcome| {
-            let running = *outcome == Outcome::Running;
+            let running = outcome.in_progress();
             if running {
                 *outcome = Outcome::NotStored;
             }
@@ -119,7 +141,7 @@ impl Drop for Landing {
             .unwrap_or_else(PoisonError::into_inner);
         if flights
             .get(&self.key)
-            .is_some_and(|current| current.same_channel(&self.receiver))
+            .is_some_and(|(current, _)| current.same_channel(&self.receiver))
         {
             flights.remove(&self.key);
         }
@@ -288,13 +310,29 @@ impl Index {
             job.filename
         );
         for _ in 0..MAX_ROUNDS {
-            let mut outcome = match self.flights.join(&key) {
+            let (mut outcome, tee) = match self.flights.join(&key) {
                 Role::Lead(landing) => return self.lead(route, job, landing).await,
-                Role::Follow(outcome) => outcome,
+                Role::Follow(flight) => flight,
             };
             self.metrics.record_upstream_cache("joined");
-            let ended = outcome
+            let streaming = outcome
                 .wait_for(|outcome| *outcome != Outcome::Running)
+                .await
+                .is_ok_and(|outcome| *outcome == Outcome::Streaming);
+            if let Some((body, content_length)) = streaming.then(|| tee.join()).flatten() {
+                return Ok(FileDownload {
+                    stale: false,
+                    sha256: job.sha256.clone(),
+                    content_type: content_type(job.filename.as_str()),
+                    status: 200,
+                    redirect: None,
+                    content_length,
+                    content_range: None,
+                    body,
+                });
+            }
+            let ended = outcome
+                .wait_for(|outcome| !outcome.in_progress())
                 .await
                 .map(|outcome| outcome.clone());
             match ended {
@@ -368,8 +406,8 @@ impl Index {
                 }
             }
         };
-        let (sender, receiver) = mpsc::channel(LEADER_QUEUE);
         let content_length = download.content_length;
+        let leader = landing.stream(content_length);
         let sha256 = job.sha256.clone();
         let content_type = content_type(job.filename.as_str());
         let index = self.clone();
@@ -380,6 +418,7 @@ impl Index {
                 reason: crate::net::redact_error(error).to_string(),
             })
         });
+        let tee = Arc::clone(&landing.tee);
         tokio::spawn(async move {
             let fill = Fill {
                 session,
@@ -387,7 +426,7 @@ impl Index {
                 sample: Sample::for_file(&job.filename),
                 hasher: Sha256::new(),
                 size: 0,
-                leader: sender,
+                tee,
             };
             let (outcome, size) = index.fill(&job, fill, Box::pin(body)).await;
             let stored = outcome == Outcome::Stored;
@@ -395,9 +434,6 @@ impl Index {
             if stored {
                 index.account(&job, size).await;
             }
-        });
-        let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|chunk| (chunk, receiver))
         });
         Ok(FileDownload {
             stale: false,
@@ -407,11 +443,11 @@ impl Index {
             redirect: None,
             content_length,
             content_range: None,
-            body: Box::pin(body),
+            body: leader,
         })
     }
 
-    /// Copies the upstream body to the leader and the upload session, then stores the file
+    /// Copies the upstream body to its readers and the upload session, then stores the file
     /// when its sha256 checks out.
     async fn fill(
         &self,
@@ -426,14 +462,20 @@ impl Index {
                 Err(error) => {
                     tracing::warn!("fetching `{}` from upstream failed: {error}", job.filename);
                     fill.cancel().await;
-                    let _ = fill.leader.send(Err(error)).await;
+                    let reason = error.to_string();
+                    fill.tee
+                        .fail(|| StorageError::InvalidResponse {
+                            registry: job.source.clone(),
+                            reason: reason.clone(),
+                        })
+                        .await;
                     return (Outcome::NotStored, fill.size);
                 }
             };
             fill.take(&job.filename, &chunk).await;
             if let Some(previous) = held.replace(chunk) {
-                // A leader gone away does not stop the fetch: the file is still stored.
-                let _ = fill.leader.send(Ok(previous)).await;
+                // Readers gone away do not stop the fetch: the file is still stored.
+                fill.tee.send(&previous).await;
             }
         }
         let computed = hex::encode(fill.hasher.clone().finalize());
@@ -447,14 +489,16 @@ impl Index {
                 job.source,
                 job.sha256
             );
-            let error = StorageError::InvalidResponse {
-                registry: job.source.clone(),
-                reason: format!(
-                    "`{}` does not match its sha256 `{}`",
-                    job.filename, job.sha256
-                ),
-            };
-            let _ = fill.leader.send(Err(error)).await;
+            let reason = format!(
+                "`{}` does not match its sha256 `{}`",
+                job.filename, job.sha256
+            );
+            fill.tee
+                .fail(|| StorageError::InvalidResponse {
+                    registry: job.source.clone(),
+                    reason: reason.clone(),
+                })
+                .await;
             return (Outcome::Refused(job.sha256.clone(), computed), fill.size);
         }
         let outcome = match fill.session.take() {
@@ -479,8 +523,9 @@ impl Index {
             _ => "not_stored",
         });
         if let Some(last) = held {
-            let _ = fill.leader.send(Ok(last)).await;
+            fill.tee.send(&last).await;
         }
+        drop(fill.tee.close());
         (outcome, fill.size)
     }
 
@@ -587,7 +632,8 @@ struct Fill {
     sample: Sample,
     hasher: Sha256,
     size: u64,
-    leader: mpsc::Sender<Result<Bytes, StorageError>>,
+    /// The leader and the followers that joined.
+    tee: Arc<tee::Tee>,
 }
 
 impl Fill {
@@ -653,7 +699,7 @@ mod tests {
         let Role::Lead(landing) = flights.join("k") else {
             panic!("the first request leads");
         };
-        let Role::Follow(mut follower) = flights.join("k") else {
+        let Role::Follow((mut follower, _)) = flights.join("k") else {
             panic!("the second request follows");
         };
         landing.finish(Outcome::Stored);
@@ -667,7 +713,7 @@ mod tests {
         let Role::Lead(dropped) = flights.join("k") else {
             panic!("a finished fetch is not joined");
         };
-        let Role::Follow(mut follower) = flights.join("k") else {
+        let Role::Follow((mut follower, tee)) = flights.join("k") else {
             panic!("follows");
         };
         drop(dropped);
@@ -677,6 +723,27 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(seen, Outcome::NotStored);
+        assert!(
+            tee.join().is_none(),
+            "a fetch that ended takes no followers"
+        );
         assert!(flights.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_streaming_fetch_is_joined_and_still_counts_as_running() {
+        let flights = Arc::new(Flights::default());
+        let Role::Lead(landing) = flights.join("k") else {
+            panic!("the first request leads");
+        };
+        let _leader = landing.stream(Some(3));
+        let Role::Follow((outcome, tee)) = flights.join("k") else {
+            panic!("a streaming fetch is followed");
+        };
+        assert_eq!(*outcome.borrow(), Outcome::Streaming);
+        assert_eq!(tee.join().map(|(_, length)| length), Some(Some(3)));
+        drop(landing);
+        assert_eq!(*outcome.borrow(), Outcome::NotStored);
+        assert!(tee.join().is_none());
     }
 }

@@ -13,6 +13,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::StreamExt as _;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -24,6 +25,8 @@ struct Knobs {
     tampered: Vec<String>,
     pause: Duration,
     yanked: BTreeMap<String, String>,
+    /// Files are sent in two halves, the second once this says `true`.
+    midway: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 #[derive(Clone)]
@@ -83,6 +86,13 @@ impl StaticIndex {
     /// Waits this long before sending a file.
     pub fn pause_files(&self, pause: Duration) {
         self.shared.knobs.lock().unwrap().pause = pause;
+    }
+
+    /// Sends files in two halves, the second only once the returned sender says `true`.
+    pub fn hold_files_midway(&self) -> tokio::sync::watch::Sender<bool> {
+        let (release, held) = tokio::sync::watch::channel(false);
+        self.shared.knobs.lock().unwrap().midway = Some(held);
+        release
     }
 
     /// Lists `filename` as yanked for `reason`.
@@ -190,9 +200,13 @@ async fn page(
 
 async fn file(State(shared): State<Shared>, UrlPath(filename): UrlPath<String>) -> Response {
     count(&shared, format!("/files/{filename}"));
-    let (pause, tampered) = {
+    let (pause, tampered, midway) = {
         let knobs = shared.knobs.lock().unwrap();
-        (knobs.pause, knobs.tampered.contains(&filename))
+        (
+            knobs.pause,
+            knobs.tampered.contains(&filename),
+            knobs.midway.clone(),
+        )
     };
     let Ok(mut bytes) = std::fs::read(shared.dir.join(&filename)) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -203,5 +217,20 @@ async fn file(State(shared): State<Shared>, UrlPath(filename): UrlPath<String>) 
             *byte ^= 0xff;
         }
     }
-    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_LENGTH, bytes.len().to_string()),
+    ];
+    let Some(mut midway) = midway else {
+        return (headers, bytes).into_response();
+    };
+    let mut second = bytes::Bytes::from(bytes);
+    let first = second.split_to(second.len() / 2);
+    let halves = futures_util::stream::iter([Ok::<_, std::io::Error>(first)]).chain(
+        futures_util::stream::once(async move {
+            let _ = midway.wait_for(|released| *released).await;
+            Ok(second)
+        }),
+    );
+    (headers, axum::body::Body::from_stream(halves)).into_response()
 }
