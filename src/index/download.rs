@@ -156,7 +156,9 @@ impl Index {
                 }
             },
             Err(IndexError::FileNotFound { filename: missing }) if wanted == Wanted::Provenance => {
-                Err(IndexError::FileNotFound {
+                let cached =
+                    self.open_upstream_provenance(caller, location, project, filename, request);
+                cached.await?.ok_or(IndexError::FileNotFound {
                     filename: format!("{missing}.provenance"),
                 })
             }
@@ -258,7 +260,7 @@ pub(super) async fn local_metadata(
 ///
 /// # Errors
 /// [`IndexError::FileNotFound`] (`<file>.provenance`) when it has none; storage errors.
-async fn local_provenance(
+pub(super) async fn local_provenance(
     store: &dyn Store,
     repository: &Repository,
     file: StoredFile,

@@ -212,6 +212,36 @@ impl Index {
             .map(Some)
     }
 
+    /// The provenance (PEP 740) kept in the pull-through cache with an upstream file, when the
+    /// namespace caches its upstream and does not have the project itself. Upstream's own is
+    /// linked from upstream's pages, not served here.
+    ///
+    /// # Errors
+    /// [`IndexError::FileNotFound`] when the cache has the file without provenance; storage
+    /// errors.
+    pub async fn open_upstream_provenance(
+        &self,
+        caller: &Caller,
+        location: &Location,
+        project: &ProjectName,
+        filename: &str,
+        request: FileRequest<'_>,
+    ) -> Result<Option<FileDownload>, IndexError> {
+        let Some(route) = self.upstream_route(location, project) else {
+            return Ok(None);
+        };
+        let Some(cache) = &route.cache else {
+            return Ok(None);
+        };
+        match self.project_page(caller, location, project).await {
+            Err(IndexError::ProjectNotFound { .. }) => {}
+            Ok(_) => return Ok(None),
+            Err(error) => return Err(error),
+        }
+        self.cached_provenance(caller, route, cache, project, (filename, request))
+            .await
+    }
+
     /// Streams `file` (or its `.metadata`) from upstream, checking a whole body against the
     /// sha256 its page gives.
     ///

@@ -509,6 +509,32 @@ impl UpstreamIndex {
         })
     }
 
+    /// A small document upstream links to (a PEP 740 provenance object), read whole up to
+    /// `limit` bytes.
+    ///
+    /// # Errors
+    /// Upstream errors, and [`UpstreamError::Invalid`] for a body over `limit` bytes.
+    pub async fn fetch_document(
+        &self,
+        url: &str,
+        limit: usize,
+    ) -> Result<bytes::Bytes, UpstreamError> {
+        let download = self.download(url, None, false).await?;
+        if download.status != 200 {
+            return Err(UpstreamError::Status {
+                url: self.url().to_owned(),
+                status: download.status,
+            });
+        }
+        let body = read_limited(download.response, limit.saturating_add(1))
+            .await
+            .map_err(|error| self.transport(error))?;
+        if body.len() > limit {
+            return Err(self.invalid(&format!("a document larger than {limit} bytes")));
+        }
+        Ok(bytes::Bytes::from(body))
+    }
+
     fn invalid(&self, reason: &str) -> UpstreamError {
         UpstreamError::Invalid {
             url: self.url().to_owned(),

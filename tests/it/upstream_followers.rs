@@ -1,4 +1,4 @@
-//! Followers of a pull-through fetch (issue 19): a request for an upstream file that another
+//! Followers of a pull-through fetch, and upstream provenance kept in the cache (issue 19): a request for an upstream file that another
 //! request is already fetching into the cache receives the bytes as they come, instead of
 //! waiting, silent, until the whole file is stored (an installer's read timeout would end it
 //! on a large file or a slow upstream).
@@ -85,4 +85,68 @@ async fn followers_receive_bytes_while_the_file_is_fetched() -> anyhow::Result<(
     assert!(again.bytes().await? == expected);
     assert_eq!(upstream.requests(&fetched), 1);
     Ok(())
+}
+
+/// Upstream's PEP 740 provenance of a cached file is kept with it: a server that starts while
+/// upstream is down serves the cached page with a provenance URL of its own, which answers
+/// upstream's provenance object as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_provenance_is_cached_with_the_file() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
+    let public = env.sandbox.fresh_path("public");
+    std::fs::create_dir_all(&public)?;
+    let spec = DistSpec::new("attested", "1.0");
+    env.sandbox.wheel_into(&spec, &public).await?;
+    let upstream = StaticIndex::start(&public)?;
+    let provenance = serde_json::json!({
+        "version": 1,
+        "attestation_bundles": [{
+            "publisher": {"kind": "GitHub", "repository": "acme/attested", "workflow": "release.yml"},
+            "attestations": [{"version": 1, "envelope": {"statement": "e30=", "signature": "c2ln"}}],
+        }],
+    });
+    upstream.provide_provenance(&spec.wheel_filename(), &provenance.to_string());
+    let place = format!("{}/{}", env.segment(), env.namespace);
+    let upstream_url = upstream.url();
+    let configure = move |config: &mut oci_pypi::config::Config| {
+        config.upstreams = vec![format!("{place}={upstream_url}")];
+        config.upstream_cache = vec![place];
+    };
+    env.reconfigure(configure.clone()).await?;
+
+    let page_url = format!("{}/attested/", env.base_path());
+    let file_url = format!("{page_url}{}", spec.wheel_filename());
+    let page = json_page(&env, &page_url).await?;
+    let linked = page["files"][0]["provenance"].as_str().unwrap_or_default();
+    assert!(
+        linked.starts_with(&upstream.url().replace("/simple/", "/files/")),
+        "{page}"
+    );
+    let response = env.http(Method::GET, &file_url, false).send().await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.bytes().await?;
+
+    drop(upstream);
+    env.reconfigure(configure).await?;
+    let page = json_page(&env, &page_url).await?;
+    let own = page["files"][0]["provenance"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the cached page has no provenance: {page}"))?;
+    assert!(own.ends_with(".provenance"), "{own}");
+    let url = reqwest::Url::parse(&format!("{}{page_url}", env.server.url()))?.join(own)?;
+    let served = env.http(Method::GET, url.path(), false).send().await?;
+    assert_eq!(served.status(), StatusCode::OK);
+    let served: serde_json::Value = served.json().await?;
+    assert_eq!(served, provenance);
+    Ok(())
+}
+
+async fn json_page(env: &TestEnv, path: &str) -> anyhow::Result<serde_json::Value> {
+    let response = env
+        .http(Method::GET, path, false)
+        .header("accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await?;
+    anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
+    Ok(response.json().await?)
 }

@@ -28,7 +28,9 @@ use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 
-use super::download::{FileDownload, FileRequest, content_type, local_metadata, stored_file};
+use super::download::{
+    FileDownload, FileRequest, content_type, local_metadata, local_provenance, stored_file,
+};
 use super::inspect::{self, Sample};
 use super::update::{Plan, update_release};
 use super::upload::now_rfc3339;
@@ -41,6 +43,8 @@ use crate::storage::registry::RegistryAuth;
 use crate::storage::{BlobWriter, Digest, Reference, Repository, StorageError, Store};
 use crate::upstream::UpstreamError;
 
+/// The largest upstream provenance object kept.
+const MAX_UPSTREAM_PROVENANCE: usize = 4 << 20;
 /// Rounds a request makes at joining or leading a fetch before it proxies the file itself.
 const MAX_ROUNDS: usize = 3;
 
@@ -159,6 +163,8 @@ pub(super) struct Job {
     sha256: String,
     /// Where it comes from, as it may be shown.
     source: String,
+    /// The upstream it comes from (for its provenance).
+    upstream: Arc<crate::upstream::UpstreamIndex>,
 }
 
 impl Index {
@@ -277,8 +283,39 @@ impl Index {
             sha256: file.hashes.get("sha256").cloned().ok_or_else(not_found)?,
             file: file.clone(),
             source: page.page_url.clone(),
+            upstream: Arc::clone(&route.index),
         };
         self.fetch_once(route, job).await
+    }
+
+    /// The provenance kept with a cached upstream file, if the cache has the file.
+    ///
+    /// # Errors
+    /// [`IndexError::FileNotFound`] when it has the file without provenance; storage errors.
+    pub(super) async fn cached_provenance(
+        &self,
+        caller: &Caller,
+        route: &UpstreamRoute,
+        cache: &Namespace,
+        project: &ProjectName,
+        (filename, request): (&str, FileRequest<'_>),
+    ) -> Result<Option<FileDownload>, IndexError> {
+        let parsed = DistFilename::parse(filename)?;
+        if parsed.name() != project {
+            return Ok(None);
+        }
+        let location = Location {
+            target: route.target.clone(),
+            namespace: cache.clone(),
+        };
+        let store = self.cache_store(caller, &location)?;
+        let repository = layout::repository(cache, project)?;
+        let Some(stored) = stored_file(store.as_ref(), &repository, &parsed).await? else {
+            return Ok(None);
+        };
+        local_provenance(store.as_ref(), &repository, stored, request)
+            .await
+            .map(Some)
     }
 
     async fn serve_stored(
@@ -529,6 +566,60 @@ impl Index {
         (outcome, fill.size)
     }
 
+    /// Stores upstream's provenance of `job`'s file, if any, beside the file manifest `entry`
+    /// describes, and records it on the entry.
+    async fn keep_upstream_provenance(
+        &self,
+        job: &Job,
+        entry: &mut crate::storage::oci::Descriptor,
+    ) {
+        let Some(provenance) = self.upstream_provenance(job).await else {
+            return;
+        };
+        let digest = Digest::of(&provenance);
+        let filename = job.filename.as_str();
+        let store = job.store.as_ref();
+        let stored = super::provenance::store_provenance(
+            store,
+            &job.repository,
+            entry,
+            filename,
+            provenance,
+        );
+        match stored.await {
+            Ok(()) => layout::record_provenance(entry, &digest),
+            Err(error) => tracing::warn!(
+                oci.repository = %job.repository,
+                "`{}` is cached without its provenance: {error}",
+                job.filename
+            ),
+        }
+    }
+
+    /// Upstream's PEP 740 provenance of `job`'s file, when its page links one that has the
+    /// shape of a provenance object: kept as upstream served it (clients verify attestations
+    /// themselves, as they would have from upstream), so that it is still there when upstream
+    /// is not. Nothing when there is none or it cannot be had (the file is cached anyway).
+    async fn upstream_provenance(&self, job: &Job) -> Option<Bytes> {
+        let url = job.file.provenance.as_deref()?;
+        let fetched = job
+            .upstream
+            .fetch_document(url, MAX_UPSTREAM_PROVENANCE)
+            .await;
+        let reason = match fetched {
+            Ok(bytes) if crate::packaging::attestation::is_provenance_object(&bytes) => {
+                return Some(bytes);
+            }
+            Ok(_) => "upstream's is not a PEP 740 provenance object".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        tracing::info!(
+            "`{}` is cached without its provenance: {reason}",
+            job.filename
+        );
+        None
+    }
+
     /// Commits the verified blob, pushes its core metadata and manifest, and adds it to its
     /// release index in the cache.
     async fn store_cached(
@@ -589,6 +680,8 @@ impl Index {
                 manifest.bytes.clone(),
             )
             .await?;
+        self.keep_upstream_provenance(job, &mut manifest.entry)
+            .await;
         let version = job.filename.version().clone();
         let tag = layout::tag_for(&version)?;
         let entry = manifest.entry;

@@ -119,6 +119,29 @@ pub fn publisher_of(verified: &Verified) -> serde_json::Value {
     })
 }
 
+/// Whether `bytes` have the shape of a PEP 740 provenance object (`version` 1 and a list of
+/// `attestation_bundles`, each with a `publisher` object and a list of `attestations`): what
+/// is kept of an upstream's provenance, unverified, as upstream served it.
+#[must_use]
+pub fn is_provenance_object(bytes: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return false;
+    };
+    let bundles = value.get("attestation_bundles").and_then(|b| b.as_array());
+    value.get("version").and_then(serde_json::Value::as_u64) == Some(1)
+        && bundles.is_some_and(|bundles| {
+            !bundles.is_empty()
+                && bundles.iter().all(|bundle| {
+                    bundle
+                        .get("publisher")
+                        .is_some_and(serde_json::Value::is_object)
+                        && bundle
+                            .get("attestations")
+                            .is_some_and(serde_json::Value::is_array)
+                })
+        })
+}
+
 /// The provenance object of a file (PEP 740): one bundle of its attestations, with the
 /// publisher their certificates name.
 #[must_use]
@@ -133,4 +156,30 @@ pub fn provenance_object(verified: &[Verified]) -> serde_json::Value {
             "attestations": verified.iter().map(|v| v.attestation.clone()).collect::<Vec<_>>(),
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provenance_objects_are_told_by_their_shape() {
+        let good = br#"{"version": 1, "attestation_bundles": [{"publisher": {"kind": "GitHub"}, "attestations": []}]}"#;
+        assert!(is_provenance_object(good));
+        for bad in [
+            &b"not json"[..],
+            br"[]",
+            br#"{"version": 2, "attestation_bundles": [{"publisher": {}, "attestations": []}]}"#,
+            br#"{"version": 1, "attestation_bundles": []}"#,
+            br#"{"version": 1, "attestation_bundles": [{"attestations": []}]}"#,
+            br#"{"version": 1, "attestation_bundles": [{"publisher": {}, "attestations": {}}]}"#,
+            br"<html>Not Found</html>",
+        ] {
+            assert!(
+                !is_provenance_object(bad),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 }

@@ -25,6 +25,8 @@ struct Knobs {
     tampered: Vec<String>,
     pause: Duration,
     yanked: BTreeMap<String, String>,
+    /// PEP 740 provenance objects, by the filename they are of.
+    provenance: BTreeMap<String, String>,
     /// Files are sent in two halves, the second once this says `true`.
     midway: Option<tokio::sync::watch::Receiver<bool>>,
 }
@@ -95,6 +97,17 @@ impl StaticIndex {
         release
     }
 
+    /// Links `provenance` (a PEP 740 provenance object) as `filename`'s, served at
+    /// `/files/<filename>.provenance`.
+    pub fn provide_provenance(&self, filename: &str, provenance: &str) {
+        self.shared
+            .knobs
+            .lock()
+            .unwrap()
+            .provenance
+            .insert(filename.to_owned(), provenance.to_owned());
+    }
+
     /// Lists `filename` as yanked for `reason`.
     pub fn yank(&self, filename: &str, reason: &str) {
         self.shared
@@ -138,7 +151,10 @@ async fn page(
 ) -> Response {
     count(&shared, format!("/simple/{project}/"));
     let wanted = normalize(&project);
-    let yanked = shared.knobs.lock().unwrap().yanked.clone();
+    let (yanked, provenance) = {
+        let knobs = shared.knobs.lock().unwrap();
+        (knobs.yanked.clone(), knobs.provenance.clone())
+    };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&shared.dir)
         .into_iter()
@@ -164,6 +180,9 @@ async fn page(
         });
         if let Some(reason) = yanked.get(&filename) {
             file["yanked"] = json!(reason);
+        }
+        if provenance.contains_key(&filename) {
+            file["provenance"] = json!(format!("../../files/{filename}.provenance"));
         }
         files.push(file);
     }
@@ -200,6 +219,13 @@ async fn page(
 
 async fn file(State(shared): State<Shared>, UrlPath(filename): UrlPath<String>) -> Response {
     count(&shared, format!("/files/{filename}"));
+    if let Some(of) = filename.strip_suffix(".provenance") {
+        let provenance = shared.knobs.lock().unwrap().provenance.get(of).cloned();
+        return match provenance {
+            Some(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
     let (pause, tampered, midway) = {
         let knobs = shared.knobs.lock().unwrap();
         (
