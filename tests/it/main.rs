@@ -12,6 +12,7 @@ mod harness;
 
 mod ops;
 
+mod attestation_tlog;
 mod attestations;
 mod auth;
 mod bad_input;

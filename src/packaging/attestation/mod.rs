@@ -14,6 +14,7 @@
 //! <https://packaging.python.org/en/latest/specifications/index-hosted-attestations/>,
 //! DSSE <https://github.com/secure-systems-lab/dsse/blob/master/protocol.md>.
 
+mod tlog;
 mod trust;
 mod verify;
 
@@ -67,6 +68,16 @@ pub enum AttestationError {
         found: String,
         /// What the file is.
         expected: String,
+    },
+    /// No transparency log entry of a log the trust root names checks out.
+    #[error(
+        "invalid attestations: attestation {index} is not in a trusted transparency log: {reason}"
+    )]
+    Unlogged {
+        /// Which attestation.
+        index: usize,
+        /// Why.
+        reason: String,
     },
     /// The server has no trust root: attestations cannot be checked, so none are taken.
     #[error(

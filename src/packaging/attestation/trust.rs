@@ -1,6 +1,7 @@
 //! The trust root attestation certificates must chain to: a PEM file of CA certificates
 //! (each one a trust anchor), or a Sigstore `trusted_root.json` (every certificate authority's
-//! chain: its last certificate the anchor, the others intermediates).
+//! chain: its last certificate the anchor, the others intermediates; and its transparency
+//! logs, `tlogs`, whose entries then date each signature).
 
 use base64::Engine as _;
 use rustls_pki_types::CertificateDer;
@@ -8,12 +9,16 @@ use rustls_pki_types::TrustAnchor;
 use rustls_pki_types::pem::PemObject as _;
 
 use super::AttestationError;
+use super::tlog::TransparencyLog;
 
 /// Trust anchors and intermediate certificates.
 #[derive(Debug, Clone)]
 pub struct TrustRoot {
     pub(super) anchors: Vec<TrustAnchor<'static>>,
     pub(super) intermediates: Vec<CertificateDer<'static>>,
+    /// The transparency logs whose entries are checked (a `trusted_root.json`'s `tlogs`);
+    /// none for a PEM bundle.
+    pub(super) logs: Vec<TransparencyLog>,
 }
 
 fn unusable(reason: impl Into<String>) -> AttestationError {
@@ -41,6 +46,7 @@ impl TrustRoot {
         Ok(Self {
             anchors: anchors(&certificates)?,
             intermediates: Vec::new(),
+            logs: Vec::new(),
         })
     }
 
@@ -76,9 +82,18 @@ impl TrustRoot {
         if roots.is_empty() {
             return Err(unusable("the trusted_root.json has no certificate"));
         }
+        let logs = root
+            .get("tlogs")
+            .and_then(serde_json::Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(TransparencyLog::from_trusted_root)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             anchors: anchors(&roots)?,
             intermediates,
+            logs,
         })
     }
 }

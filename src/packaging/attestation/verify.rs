@@ -7,7 +7,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Deserialize;
 use webpki::EndEntityCert;
 
-use super::{AttestationError, MAX_ATTESTATIONS, PREDICATE_TYPES, TrustRoot};
+use super::{AttestationError, MAX_ATTESTATIONS, PREDICATE_TYPES, TrustRoot, tlog};
 
 /// DSSE payload type of in-toto statements.
 const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -152,7 +152,18 @@ fn verify_one(
             index,
             reason: format!("not an X.509 certificate ({error})"),
         })?;
-    let at = signing_time(&attestation.verification_material.transparency_entries).unwrap_or(now);
+    let signed = tlog::Signed {
+        statement: &statement,
+        signature: &signature,
+        certificate: der.as_ref(),
+    };
+    let at = signing_time(
+        index,
+        &attestation.verification_material,
+        trust,
+        &signed,
+        now,
+    )?;
     certificate
         .verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
@@ -207,11 +218,21 @@ fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     encoded
 }
 
-/// When the first transparency log entry says the signature was logged.
-fn signing_time(entries: &[serde_json::Value]) -> Option<u64> {
-    let time = entries.first()?.get("integratedTime")?;
-    time.as_u64()
-        .or_else(|| time.as_str().and_then(|text| text.parse().ok()))
+/// The time the certificate must be valid at: when a transparency log the trust root names
+/// says the signature was logged (an entry that checks out is then required); with no such
+/// log (a PEM trust root), now: an entry's time is not taken unverified.
+fn signing_time(
+    index: usize,
+    material: &VerificationMaterial,
+    trust: &TrustRoot,
+    signed: &tlog::Signed<'_>,
+    now: u64,
+) -> Result<u64, AttestationError> {
+    if trust.logs.is_empty() {
+        return Ok(now);
+    }
+    tlog::verified_time(&material.transparency_entries, &trust.logs, signed)
+        .map_err(|reason| AttestationError::Unlogged { index, reason })
 }
 
 /// Checks the statement is about this file; returns its predicate type.
