@@ -64,7 +64,7 @@ async fn log_entries_are_verified_and_date_the_certificate() -> anyhow::Result<(
     })
     .await?;
 
-    let cases: [(&str, &Path, &[&str], Option<&str>); 6] = [
+    let cases: [(&str, &Path, &[&str], Option<&str>); 8] = [
         ("1.0", &ca, &[], None),
         // Expired an hour ago, but logged while it was valid: the log's time counts.
         ("1.1", &ca, &["--backdate"], None),
@@ -91,6 +91,18 @@ async fn log_entries_are_verified_and_date_the_certificate() -> anyhow::Result<(
             &rogue,
             &[],
             Some("which the trust root does not name"),
+        ),
+        (
+            "1.6",
+            &ca,
+            &["--bad-proof"],
+            Some("inclusion proof does not lead to its root hash"),
+        ),
+        (
+            "1.7",
+            &ca,
+            &["--bad-checkpoint"],
+            Some("has a checkpoint the log did not sign"),
         ),
     ];
     for (version, signer, extra, refusal) in cases {

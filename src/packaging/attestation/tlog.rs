@@ -143,7 +143,136 @@ fn verify_entry(
             "its log entry's signed entry timestamp does not verify with the log's key".to_owned()
         })?;
     check_body(&body, signed)?;
+    if let Some(proof) = entry.get("inclusionProof") {
+        check_inclusion(proof, &body, log)?;
+    }
     Ok(time)
+}
+
+/// Checks an entry's inclusion proof (RFC 9162, 2.1.3.2): the path from the entry's leaf
+/// leads to the root hash, and the checkpoint (a signed note, signed by the same log) commits
+/// to that root at that tree size.
+fn check_inclusion(
+    proof: &serde_json::Value,
+    body: &[u8],
+    log: &TransparencyLog,
+) -> Result<(), String> {
+    let refused = |what: &str| format!("its log entry's inclusion proof {what}");
+    let number = |field: &str| {
+        let value = proof.get(field);
+        value
+            .and_then(serde_json::Value::as_u64)
+            .or_else(|| value?.as_str()?.parse().ok())
+            .ok_or_else(|| refused(&format!("has no number `{field}`")))
+    };
+    let decode = |text: Option<&str>| {
+        text.and_then(|t| {
+            base64::engine::general_purpose::STANDARD
+                .decode(t.trim())
+                .ok()
+        })
+    };
+    let index = number("logIndex")?;
+    let size = number("treeSize")?;
+    let root = decode(proof.get("rootHash").and_then(serde_json::Value::as_str))
+        .ok_or_else(|| refused("has no base64 `rootHash`"))?;
+    let path = proof
+        .get("hashes")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|hash| decode(hash.as_str()).filter(|h| h.len() == 32))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| refused("has a hash that is not 32 bytes of base64"))?;
+    let leaf = Sha256::new_with_prefix([0u8]).chain_update(body).finalize();
+    if root_from_path(index, size, leaf.into(), &path).map(Vec::from) != Some(root.clone()) {
+        return Err(refused("does not lead to its root hash"));
+    }
+    let note = proof
+        .pointer("/checkpoint/envelope")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| refused("has no checkpoint"))?;
+    check_checkpoint(note, size, &root, log).map_err(|why| refused(&why))
+}
+
+/// The root hash an inclusion path leads to from `leaf` at `index` in a tree of `size`.
+fn root_from_path(index: u64, size: u64, leaf: [u8; 32], path: &[Vec<u8>]) -> Option<[u8; 32]> {
+    if index >= size {
+        return None;
+    }
+    let node = |left: &[u8], right: &[u8]| -> [u8; 32] {
+        Sha256::new_with_prefix([1u8])
+            .chain_update(left)
+            .chain_update(right)
+            .finalize()
+            .into()
+    };
+    let (mut position, mut last, mut hash) = (index, size - 1, leaf);
+    for sibling in path {
+        if last == 0 {
+            return None;
+        }
+        if position & 1 == 1 || position == last {
+            hash = node(sibling, &hash);
+            while position & 1 == 0 && position != 0 {
+                position >>= 1;
+                last >>= 1;
+            }
+        } else {
+            hash = node(&hash, sibling);
+        }
+        position >>= 1;
+        last >>= 1;
+    }
+    (last == 0).then_some(hash)
+}
+
+/// Checks a checkpoint: a signed note (origin, tree size, base64 root hash, then a blank line
+/// and `— <name> <base64 of key hint and signature>` lines) of this size and root, with a
+/// signature of `log` (its hint: the first 4 bytes of its id) over the text before the blank
+/// line.
+fn check_checkpoint(
+    note: &str,
+    size: u64,
+    root: &[u8],
+    log: &TransparencyLog,
+) -> Result<(), String> {
+    let (text, signatures) = note
+        .split_once("\n\n")
+        .ok_or_else(|| "has a checkpoint that is not a signed note".to_owned())?;
+    let mut lines = text.lines();
+    let (_origin, noted_size, noted_root) = (lines.next(), lines.next(), lines.next());
+    if noted_size.and_then(|s| s.parse::<u64>().ok()) != Some(size)
+        || noted_root.and_then(|r| base64::engine::general_purpose::STANDARD.decode(r).ok())
+            != Some(root.to_vec())
+    {
+        return Err("has a checkpoint of another tree".to_owned());
+    }
+    let signed = format!("{text}\n");
+    let hint = log.key_id.get(..4).unwrap_or_default();
+    let verifies = signatures.lines().any(|line| {
+        let Some(rest) = line.strip_prefix("\u{2014} ") else {
+            return false;
+        };
+        let Some((_name, encoded)) = rest.rsplit_once(' ') else {
+            return false;
+        };
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
+            return false;
+        };
+        bytes.len() > 4
+            && &bytes[..4] == hint
+            && log
+                .algorithm
+                .verify_signature(&log.public_key, signed.as_bytes(), &bytes[4..])
+                .is_ok()
+    });
+    if verifies {
+        Ok(())
+    } else {
+        Err("has a checkpoint the log did not sign".to_owned())
+    }
 }
 
 /// The bytes a signed entry timestamp signs: canonical JSON, keys in order.
@@ -212,6 +341,74 @@ fn pem_is(pem: &[u8], der: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn leaf(data: &[u8]) -> [u8; 32] {
+        Sha256::new_with_prefix([0u8])
+            .chain_update(data)
+            .finalize()
+            .into()
+    }
+
+    /// RFC 6962's MTH, as the definition reads.
+    fn tree_hash(leaves: &[[u8; 32]]) -> [u8; 32] {
+        if leaves.len() == 1 {
+            return leaves[0];
+        }
+        let split = leaves.len().next_power_of_two() / 2;
+        Sha256::new_with_prefix([1u8])
+            .chain_update(tree_hash(&leaves[..split]))
+            .chain_update(tree_hash(&leaves[split..]))
+            .finalize()
+            .into()
+    }
+
+    /// RFC 6962's PATH, as the definition reads.
+    fn path(index: usize, leaves: &[[u8; 32]]) -> Vec<Vec<u8>> {
+        if leaves.len() == 1 {
+            return Vec::new();
+        }
+        let split = leaves.len().next_power_of_two() / 2;
+        if index < split {
+            let mut path = path(index, &leaves[..split]);
+            path.push(tree_hash(&leaves[split..]).to_vec());
+            path
+        } else {
+            let mut path = path(index - split, &leaves[split..]);
+            path.push(tree_hash(&leaves[..split]).to_vec());
+            path
+        }
+    }
+
+    #[test]
+    fn inclusion_paths_lead_to_the_root_of_every_tree_shape() {
+        for size in 1..=17usize {
+            let leaves: Vec<[u8; 32]> = (0..size)
+                .map(|i| leaf(&[u8::try_from(i).unwrap()]))
+                .collect();
+            let root = tree_hash(&leaves);
+            for index in 0..size {
+                let proof = path(index, &leaves);
+                let (at, of) = (index as u64, size as u64);
+                assert_eq!(
+                    root_from_path(at, of, leaves[index], &proof),
+                    Some(root),
+                    "{index}/{size}"
+                );
+                let other = leaf(b"another entry");
+                assert_ne!(root_from_path(at, of, other, &proof), Some(root));
+                if !proof.is_empty() {
+                    let mut broken = proof.clone();
+                    broken[0][0] ^= 1;
+                    assert_ne!(root_from_path(at, of, leaves[index], &broken), Some(root));
+                    assert_ne!(
+                        root_from_path(at, of, leaves[index], &proof[1..]),
+                        Some(root)
+                    );
+                }
+                assert_eq!(root_from_path(of, of, leaves[index], &proof), None);
+            }
+        }
+    }
 
     #[test]
     fn the_signed_payload_is_canonical_json() {
