@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{
+    Config, EventOptions, LocalStoreOptions, PublishingOptions, ServerOptions, UpstreamOptions,
+};
 use crate::events::{Events, EventsError};
 use crate::index::{Index, IndexOptions, ListingDocuments, LocalAccess, RegistryPolicy};
 use crate::index::{Target, UpstreamRoute, Upstreams};
@@ -43,11 +45,11 @@ pub enum StartError {
 /// [`StartError`] when the HTTP client cannot be built, or the trusted publishers file, the
 /// token secret or the local users file cannot be used.
 pub fn state(config: &Config) -> Result<http::AppState, StartError> {
-    let access = Arc::new(local_access(config)?);
+    let access = Arc::new(local_access(&config.local_store, config.server.host)?);
     let state = build_state(config, Arc::clone(&access))?;
     if let Some(dir) = config.local_store_dir() {
         let (description, open_to_strangers) = access.describe();
-        let address = format!("{}:{}", config.host, config.port());
+        let address = format!("{}:{}", config.server.host, config.server.port());
         if open_to_strangers {
             tracing::warn!(listen.address = %address, "{description} (`{}`)", dir.display());
         } else {
@@ -67,31 +69,34 @@ pub fn operator_state(config: &Config) -> Result<http::AppState, StartError> {
 }
 
 /// Who may use the local store: `--local-users`, or loopback and `--local-allow-anonymous-writes`.
-fn local_access(config: &Config) -> Result<LocalAccess, StartError> {
-    if config.local_users.is_some() && config.local_allow_anonymous_writes {
+fn local_access(
+    options: &LocalStoreOptions,
+    host: std::net::IpAddr,
+) -> Result<LocalAccess, StartError> {
+    if options.local_users.is_some() && options.local_allow_anonymous_writes {
         return Err(StartError::Config(
             "`--local-users` and `--local-allow-anonymous-writes` contradict each other: \
              give writers, or let anyone write"
                 .to_owned(),
         ));
     }
-    let Some(path) = &config.local_users else {
-        if config.local_public_reads {
+    let Some(path) = &options.local_users else {
+        if options.local_public_reads {
             return Err(StartError::Config(
                 "`--local-public-reads` needs `--local-users` (without users, reads are public)"
                     .to_owned(),
             ));
         }
         return Ok(LocalAccess::without_users(
-            config.host,
-            config.local_allow_anonymous_writes,
+            host,
+            options.local_allow_anonymous_writes,
         ));
     };
     let bad = |reason: String| {
         StartError::Config(format!("local users file `{}`: {reason}", path.display()))
     };
     let text = std::fs::read_to_string(path).map_err(|error| bad(error.to_string()))?;
-    LocalAccess::with_users(&text, config.local_public_reads).map_err(bad)
+    LocalAccess::with_users(&text, options.local_public_reads).map_err(bad)
 }
 
 fn build_state(
@@ -99,75 +104,51 @@ fn build_state(
     local_access: Arc<LocalAccess>,
 ) -> Result<http::AppState, StartError> {
     let metrics = Arc::new(Metrics::default());
+    let registry = &config.registry;
     let client = RegistryClient::new(&ClientOptions {
-        public_addresses_only: config.any_public_registry(),
-        connect_timeout: config.connect_timeout(),
-        read_timeout: config.read_timeout(),
+        public_addresses_only: registry.any_public(),
+        connect_timeout: registry.connect_timeout(),
+        read_timeout: registry.read_timeout(),
         metrics: Arc::clone(&metrics),
     })?;
-    let registries = RegistryPolicy::new(config.registry_origins(), config.any_public_registry());
+    let registries = RegistryPolicy::new(registry.origins(), registry.any_public());
     let local_store = match config.local_store_dir() {
         Some(dir) => Some(Arc::new(LocalStore::open(dir)?) as Arc<dyn storage::Store>),
         None => None,
     };
-    let upstreams = upstreams(config, &registries)?;
-    let attestation_trust = match &config.attestation_trust_root {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|error| {
-                StartError::Config(format!(
-                    "attestation trust root `{}`: {error}",
-                    path.display()
-                ))
-            })?;
-            let root = TrustRoot::parse(&bytes).map_err(|error| {
-                StartError::Config(format!(
-                    "attestation trust root `{}`: {error}",
-                    path.display()
-                ))
-            })?;
-            Some(Arc::new(root))
-        }
-        None => None,
-    };
-    let events = match &config.webhooks {
-        Some(path) => {
-            let webhooks = events::hooks::load(path, &|name| std::env::var(name).ok())?;
-            Events::start(webhooks, Arc::clone(&metrics))?
-        }
-        None => Events::default(),
-    };
+    let listing = &config.listing;
     let index = Index::new(
         client,
         Arc::clone(&metrics),
         IndexOptions {
+            upstreams: upstreams(&config.upstream, &registries)?,
             registries,
-            bearer_username: config.bearer_username.clone(),
-            max_upload_size: config.max_upload_size,
-            max_concurrent_uploads: config.max_concurrent_uploads,
-            listing_concurrency: config.listing_concurrency.max(1),
-            listing_ttl: std::time::Duration::from_secs(config.listing_cache_ttl),
-            listing_cache_memory: usize::try_from(config.listing_cache_memory)
+            bearer_username: registry.bearer_username.clone(),
+            max_upload_size: config.publishing.max_upload_size,
+            max_concurrent_uploads: config.publishing.max_concurrent_uploads,
+            listing_concurrency: listing.listing_concurrency.max(1),
+            listing_ttl: std::time::Duration::from_secs(listing.listing_cache_ttl),
+            listing_cache_memory: usize::try_from(listing.listing_cache_memory)
                 .unwrap_or(usize::MAX),
-            listing_documents: match config.listing_documents {
+            listing_documents: match listing.listing_documents {
                 config::ListingDocumentsMode::Off => ListingDocuments::Off,
                 config::ListingDocumentsMode::Read => ListingDocuments::Read,
                 config::ListingDocumentsMode::Write => ListingDocuments::Write,
             },
-            listing_audit_interval: std::time::Duration::from_secs(config.listing_audit_interval),
-            verify_downloads: config.verify_downloads,
-            max_versions: config.max_versions,
-            pass_blob_redirects: config.blob_redirects == config::BlobRedirects::Redirect,
+            listing_audit_interval: std::time::Duration::from_secs(listing.listing_audit_interval),
+            verify_downloads: registry.verify_downloads,
+            max_versions: listing.max_versions,
+            pass_blob_redirects: registry.blob_redirects == config::BlobRedirects::Redirect,
             local_store,
             local_access,
-            upstreams,
-            events,
-            attestation_trust,
+            attestation_trust: attestation_trust(&config.publishing)?,
+            events: events(&config.events, &metrics)?,
         },
     );
     Ok(http::AppState {
         index,
         metrics,
-        subpath: config.subpath.clone(),
+        subpath: config.server.subpath.clone(),
         publishing: config
             .trusted_publishing()
             .map(|settings| TrustedPublishing::load(&settings))
@@ -176,10 +157,40 @@ fn build_state(
     })
 }
 
+/// The `--attestation-trust-root`, read and parsed.
+fn attestation_trust(options: &PublishingOptions) -> Result<Option<Arc<TrustRoot>>, StartError> {
+    let Some(path) = &options.attestation_trust_root else {
+        return Ok(None);
+    };
+    let bad = |reason: String| {
+        StartError::Config(format!(
+            "attestation trust root `{}`: {reason}",
+            path.display()
+        ))
+    };
+    let bytes = std::fs::read(path).map_err(|error| bad(error.to_string()))?;
+    let root = TrustRoot::parse(&bytes).map_err(|error| bad(error.to_string()))?;
+    Ok(Some(Arc::new(root)))
+}
+
+/// The webhooks of `--webhooks`, delivering in the background; none without it.
+fn events(options: &EventOptions, metrics: &Arc<Metrics>) -> Result<Events, StartError> {
+    Ok(match &options.webhooks {
+        Some(path) => {
+            let webhooks = events::hooks::load(path, &|name| std::env::var(name).ok())?;
+            Events::start(webhooks, Arc::clone(metrics))?
+        }
+        None => Events::default(),
+    })
+}
+
 /// The `--upstreams` entries: `<registry>/<namespace>=<simple index URL>`.
-fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, StartError> {
+fn upstreams(
+    options: &UpstreamOptions,
+    registries: &RegistryPolicy,
+) -> Result<Upstreams, StartError> {
     let mut routes = Vec::new();
-    for entry in &config.upstreams {
+    for entry in &options.upstreams {
         let bad = |reason: &str| {
             // The URL may carry credentials, with or without a scheme.
             let shown = match entry.split_once('=') {
@@ -206,7 +217,7 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
             )
         };
         let namespace = layout::Namespace::parse(namespace).map_err(|e| bad(&e.to_string()))?;
-        let cached = config
+        let cached = options
             .upstream_cache
             .iter()
             .any(|place| same_place(place, registry, &namespace, registries));
@@ -218,14 +229,14 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
                 .map_err(|e| bad(&e.to_string()))?,
             namespace,
             index: Arc::new(
-                UpstreamIndex::new(url.trim(), config.upstream_proxy.as_deref())
+                UpstreamIndex::new(url.trim(), options.upstream_proxy.as_deref())
                     .map_err(|e| bad(&e.to_string()))?
-                    .with_page_ttl(std::time::Duration::from_secs(config.upstream_page_ttl)),
+                    .with_page_ttl(options.page_ttl()),
             ),
         });
     }
-    for place in &config.upstream_cache {
-        let known = config
+    for place in &options.upstream_cache {
+        let known = options
             .upstreams
             .iter()
             .filter_map(|e| e.split_once('='))
@@ -246,8 +257,8 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
         }
     }
     let cache_credentials = match (
-        &config.upstream_cache_username,
-        &config.upstream_cache_password,
+        &options.upstream_cache_username,
+        &options.upstream_cache_password,
     ) {
         (Some(username), Some(password)) => {
             Some((username.clone(), net::Secret::new(password.clone())))
@@ -262,10 +273,10 @@ fn upstreams(config: &Config, registries: &RegistryPolicy) -> Result<Upstreams, 
     };
     Ok(Upstreams {
         routes,
-        names: upstream::NameFilter::new(&config.upstream_allow, &config.upstream_deny),
-        proxy_files: config.upstream_files == config::UpstreamFiles::Proxy,
+        names: upstream::NameFilter::new(&options.upstream_allow, &options.upstream_deny),
+        proxy_files: options.upstream_files == config::UpstreamFiles::Proxy,
         cache_credentials,
-        cache_max_size: config.upstream_cache_max_size,
+        cache_max_size: options.upstream_cache_max_size,
     })
 }
 
@@ -302,7 +313,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let state = state(config).map_err(std::io::Error::other)?;
-    serve_state(listener, state, ServeOptions::from_config(config), shutdown).await
+    serve_state(listener, state, ServeOptions::new(&config.server), shutdown).await
 }
 
 /// How connections are served: the settings of [`serve_state`].
@@ -315,14 +326,14 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// The options the configuration sets.
+    /// The options the server section of the configuration sets.
     #[must_use]
-    pub fn from_config(config: &Config) -> Self {
+    pub fn new(options: &ServerOptions) -> Self {
         Self {
-            grace: config.shutdown_grace(),
+            grace: options.shutdown_grace(),
             timeouts: server::Timeouts {
-                header: config.header_timeout(),
-                body: config.body_timeout(),
+                header: options.header_timeout(),
+                body: options.body_timeout(),
             },
         }
     }

@@ -27,8 +27,10 @@
 //!   graceful shutdown).
 //! - [`app`]: assembles the server from the configuration; [`commands`]: one-off commands
 //!   (promotion, copying a namespace) run with the same settings.
-//! - [`config`]: the settings, read once at startup; the only module that knows [`Config`]
-//!   (it hands the others their own option structs).
+//! - [`config`]: the settings, read once at startup, in one section per concern (server,
+//!   registries, local store, listings, uploads, upstreams, events, telemetry); below the
+//!   assembly, the only module that knows [`Config`] (its sections hand the others their own
+//!   settings).
 //! - [`telemetry`]: logging, traces and metrics.
 //! - [`net`]: general networking helpers (origins, secrets, which addresses may be contacted,
 //!   bounded body reads, how a URL is shown without its secrets).

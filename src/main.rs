@@ -10,9 +10,9 @@ async fn main() -> ExitCode {
     let Cli { config, command } = Cli::load();
     // Dropped last, on every return: sends the traces not yet exported.
     // A command's result is its stdout: its log lines go to stderr.
-    let _telemetry = oci_pypi::telemetry::init(&oci_pypi::telemetry::TelemetryOptions {
+    let _telemetry = oci_pypi::telemetry::init(&oci_pypi::telemetry::TelemetrySettings {
         to_stderr: command.is_some(),
-        ..config.telemetry()
+        ..config.telemetry.settings()
     });
     if let Some(command) = command {
         return match oci_pypi::commands::run(&command, &config).await {
@@ -34,14 +34,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let address = (config.host, config.port());
+    let server = &config.server;
+    let address = (server.host, server.port());
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!(
                 "oci-pypi: cannot listen on {}:{}: {error}",
-                config.host,
-                config.port()
+                server.host,
+                server.port()
             );
             return ExitCode::FAILURE;
         }
@@ -49,7 +50,7 @@ async fn main() -> ExitCode {
     if let Ok(local) = listener.local_addr() {
         tracing::info!(listen.address = %local, "oci-pypi {} listening on http://{local}", env!("CARGO_PKG_VERSION"));
     }
-    let options = oci_pypi::ServeOptions::from_config(&config);
+    let options = oci_pypi::ServeOptions::new(server);
     match oci_pypi::serve_state(listener, state, options, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -4,7 +4,7 @@
 #![expect(clippy::pedantic, reason = "a test")]
 
 use clap::CommandFactory as _;
-use oci_pypi::config::{Cli, Config};
+use oci_pypi::config::{Cli, Config, DEFAULT_PORT};
 
 fn render() -> String {
     let command = Config::command();
@@ -12,13 +12,21 @@ fn render() -> String {
         "# Configuration reference\n\n\
          Generated from the server's clap configuration by `tests/config_docs.rs` (run\n\
          `OCI_PYPI_UPDATE_DOCS=1 cargo test --test config_docs` after changing an option).\n\
-         Every option is a command-line flag and an environment variable; flags win.\n\n\
-         | flag | environment | default | description |\n|---|---|---|---|\n",
+         Every option is a command-line flag and an environment variable; flags win.\n",
     );
+    // The options come section by section, each under its `--help` heading.
+    let mut section = None;
     for argument in command.get_arguments() {
         let id = argument.get_id().as_str();
         if id == "help" || id == "version" {
             continue;
+        }
+        if argument.get_help_heading() != section {
+            section = argument.get_help_heading();
+            out.push_str(&format!(
+                "\n## {}\n\n| flag | environment | default | description |\n|---|---|---|---|\n",
+                section.unwrap_or("Options")
+            ));
         }
         let (flag, env) = flag_and_env(argument);
         let env = if id == "port" {
@@ -32,7 +40,7 @@ fn render() -> String {
             .map(|v| v.to_string_lossy().into_owned())
             .collect();
         let default = match defaults.join(",") {
-            d if d.is_empty() && id == "port" => "`8080`".to_owned(),
+            d if d.is_empty() && id == "port" => format!("`{DEFAULT_PORT}`"),
             d if d.is_empty() => "(none)".to_owned(),
             d => format!("`{d}`"),
         };
@@ -116,6 +124,10 @@ fn every_option_has_an_environment_variable_and_help() {
             .unwrap_or_else(|| panic!("--{id} has no environment variable"));
         assert!(env.to_string_lossy().starts_with("OCI_PYPI_"), "{id}");
         assert!(argument.get_help().is_some(), "--{id} has no help");
+        assert!(
+            argument.get_help_heading().is_some(),
+            "--{id} is in no section of the configuration"
+        );
     }
 }
 

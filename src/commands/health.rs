@@ -1,18 +1,18 @@
 //! `oci-pypi healthcheck`: the container health check.
 
 use super::CommandError;
-use crate::config::Config;
+use crate::config::ServerOptions;
 
 /// `GET /health` of the server these settings describe, over loopback when it listens on
 /// every address. Builds no state: a health check must not open stores or read secrets.
-pub(super) async fn healthcheck(config: &Config) -> Result<String, CommandError> {
-    let host = match config.host {
+pub(super) async fn healthcheck(server: &ServerOptions) -> Result<String, CommandError> {
+    let host = match server.host {
         std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
         std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
         ip => ip,
     };
-    let address = std::net::SocketAddr::new(host, config.port());
-    let url = format!("http://{address}{}/health", config.subpath);
+    let address = std::net::SocketAddr::new(host, server.port());
+    let url = format!("http://{address}{}/health", server.subpath);
     let unhealthy = |reason: String| CommandError::Unhealthy {
         url: url.clone(),
         reason,

@@ -1,7 +1,7 @@
 //! A project's lifecycle: its status (`oci-pypi project-status`) and retention
 //! (`oci-pypi prune`).
 
-use super::{CommandError, caller, locate};
+use super::{CommandError, caller_with, locate};
 use crate::config::{ProjectStatusArgs, PruneArgs};
 use crate::index::{Index, IndexError, RetentionPolicy, glob};
 use crate::packaging::{ProjectName, ProjectStatus, StatusMarker};
@@ -11,7 +11,7 @@ pub(super) async fn set_status(
     args: &ProjectStatusArgs,
 ) -> Result<String, CommandError> {
     let location = locate(index, &args.namespace)?;
-    let caller = caller(args.username.as_ref(), args.password.as_ref());
+    let caller = caller_with(&args.credentials);
     let project = ProjectName::parse(&args.project).map_err(IndexError::from)?;
     let status = ProjectStatus::parse(&args.status).map_err(IndexError::from)?;
     let marker = StatusMarker::new(status, &args.reason);
@@ -92,7 +92,7 @@ async fn prune_once(index: &Index, args: &PruneArgs) -> Result<String, CommandEr
         ));
     }
     let location = locate(index, &args.namespace)?;
-    let caller = caller(args.username.as_ref(), args.password.as_ref());
+    let caller = caller_with(&args.credentials);
     let pattern = args.project.as_deref().unwrap_or("*").to_ascii_lowercase();
     let projects = index.project_list(&caller, &location).await?;
     let (mut deleted, mut kept_yanked, mut kept_last) = (Vec::new(), Vec::new(), Vec::new());

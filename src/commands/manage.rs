@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::{CommandError, Report, caller, locate};
+use super::{CommandError, Report, caller_with, locate};
 use crate::config::{BackfillArgs, ListArgs, NamespaceArgs, TargetArgs, VersionsArgs};
 use crate::index::{BackfillReport, Caller, Index, IndexError, Location, ReleaseRef};
 use crate::packaging::{NamePattern, ProjectName};
@@ -13,7 +13,7 @@ use crate::packaging::{NamePattern, ProjectName};
 fn open(index: &Index, args: &NamespaceArgs) -> Result<(Location, Caller), CommandError> {
     Ok((
         locate(index, &args.namespace)?,
-        caller(args.username.as_ref(), args.password.as_ref()),
+        caller_with(&args.credentials),
     ))
 }
 
@@ -119,7 +119,7 @@ fn done(action: &str, project: &ProjectName, target: &str) -> Report {
 
 pub(super) async fn backfill(index: &Index, args: &BackfillArgs) -> Result<Report, CommandError> {
     let location = locate(index, &args.namespace)?;
-    let caller = caller(args.username.as_ref(), args.password.as_ref());
+    let caller = caller_with(&args.credentials);
     let projects = match &args.project {
         Some(name) => vec![project(name)?],
         None => index.project_list(&caller, &location).await?,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{CommandError, Report, caller, locate};
+use super::{CommandError, Report, caller_with, locate};
 use crate::config::MirrorArgs;
 use crate::index::Index;
 use crate::packaging::{Requirement, Target, parse_requirements_file};
@@ -10,7 +10,7 @@ use crate::packaging::{Requirement, Target, parse_requirements_file};
 /// Fetches the requirements of `args`, with their dependencies, for every target.
 pub(super) async fn mirror(index: &Index, args: &MirrorArgs) -> Result<Report, CommandError> {
     let location = locate(index, &args.namespace)?;
-    let caller = caller(args.username.as_ref(), args.password.as_ref());
+    let caller = caller_with(&args.credentials);
     let mut requirements = Vec::new();
     for path in &args.requirement_files {
         let text = std::fs::read_to_string(path).map_err(|error| {

@@ -15,7 +15,7 @@ mod promote;
 
 use serde_json::Value;
 
-use crate::config::{Command, Config, OutputArgs};
+use crate::config::{Command, Config, Credentials, OutputArgs};
 use crate::index::{Caller, Index, IndexError, Location};
 use crate::net::Secret;
 
@@ -66,7 +66,7 @@ impl Report {
 /// Bad arguments, setup failures, and what the index refuses.
 pub async fn run(command: &Command, config: &Config) -> Result<String, CommandError> {
     match command {
-        Command::Healthcheck => return health::healthcheck(config).await,
+        Command::Healthcheck => return health::healthcheck(&config.server).await,
         // Configures clients on this machine: needs no store, no registry.
         Command::Login(args) => return login::login(args).await.map(|r| r.render(args.output)),
         _ => {}
@@ -104,7 +104,7 @@ pub async fn run(command: &Command, config: &Config) -> Result<String, CommandEr
         Command::Mirror(args) => mirror::mirror(index, args)
             .await
             .map(|r| r.render(args.output)),
-        Command::Healthcheck => return health::healthcheck(config).await,
+        Command::Healthcheck => return health::healthcheck(&config.server).await,
         Command::Login(args) => return login::login(args).await.map(|r| r.render(args.output)),
     };
     // The listing documents of what changed are brought up to date, and the webhooks told,
@@ -122,6 +122,11 @@ fn locate(index: &Index, text: &str) -> Result<Location, CommandError> {
         ))
     })?;
     Ok(index.locate(registry, namespace)?)
+}
+
+/// The caller that `--username` and `--password` make.
+fn caller_with(credentials: &Credentials) -> Caller {
+    caller(credentials.username.as_ref(), credentials.password.as_ref())
 }
 
 fn caller(username: Option<&String>, password: Option<&String>) -> Caller {

@@ -31,10 +31,12 @@ use crate::packaging::ProjectName;
 
 /// The audience announced when none is configured.
 pub const DEFAULT_AUDIENCE: &str = "oci-pypi";
+/// How long a minted upload token lives when not configured otherwise.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(900);
 
-/// How the service is set up.
+/// What the service is made of (what [`TrustedPublishing::load`] reads from its settings).
 #[derive(Debug)]
-pub struct PublishingOptions {
+pub struct PublishingParts {
     /// The `aud` that OIDC tokens must carry.
     pub audience: String,
     /// The trust policies.
@@ -156,7 +158,7 @@ impl TrustedPublishing {
             );
             TokenSigner::random()?
         };
-        let service = Self::new(PublishingOptions {
+        let service = Self::new(PublishingParts {
             audience: settings.audience.clone(),
             policies,
             signer,
@@ -176,22 +178,22 @@ impl TrustedPublishing {
         Ok(service)
     }
 
-    /// The service with these options.
+    /// The service made of these parts.
     ///
     /// # Errors
     /// [`PublishingError::ClientSetup`] when the HTTP client cannot be built.
-    pub fn new(options: PublishingOptions) -> Result<Self, PublishingError> {
-        let issuers = options
+    pub fn new(parts: PublishingParts) -> Result<Self, PublishingError> {
+        let issuers = parts
             .policies
             .policies
             .iter()
             .map(|policy| policy.issuer.clone());
         Ok(Self {
-            audience: options.audience,
+            audience: parts.audience,
             keys: keys::KeyCache::new(issuers)?,
-            policies: options.policies.policies,
-            signer: options.signer,
-            lifetime: options.lifetime,
+            policies: parts.policies.policies,
+            signer: parts.signer,
+            lifetime: parts.lifetime,
             exchanged: std::sync::Mutex::default(),
         })
     }
@@ -382,7 +384,7 @@ mod tests {
         "#;
         let environment = |_: &str| Some("registry-password".to_owned());
         let policies = policy::parse(text, std::path::Path::new("p.toml"), &environment).unwrap();
-        TrustedPublishing::new(PublishingOptions {
+        TrustedPublishing::new(PublishingParts {
             audience: DEFAULT_AUDIENCE.to_owned(),
             policies,
             signer: TokenSigner::new(vec![1; 32]),
@@ -478,7 +480,7 @@ mod tests {
             policies_file: path.clone(),
             token_secret_file: None,
             audience: DEFAULT_AUDIENCE.to_owned(),
-            token_lifetime: Duration::from_secs(900),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
             registries: vec![Origin::parse("http://127.0.0.1:5000").unwrap()],
             any_public_registry: false,
         };

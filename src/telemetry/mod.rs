@@ -113,6 +113,9 @@ impl Drop for Telemetry {
     }
 }
 
+/// The log filter when none is configured, and the one used instead of an invalid one.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -125,7 +128,7 @@ pub enum LogFormat {
 /// What logging and tracing are set up with (from the configuration's `--log-*` and
 /// `--otlp-*` settings).
 #[derive(Debug, Clone)]
-pub struct TelemetryOptions {
+pub struct TelemetrySettings {
     /// Log filter: a level or tracing directives; an invalid one falls back to `info`.
     pub log_level: String,
     /// How log lines are written.
@@ -141,9 +144,10 @@ pub struct TelemetryOptions {
 
 /// Installs the global subscriber, with trace export when an OTLP endpoint is set. Safe to
 /// call more than once (later calls do nothing).
-pub fn init(config: &TelemetryOptions) -> Telemetry {
-    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, terminal) = if config.to_stderr {
+pub fn init(settings: &TelemetrySettings) -> Telemetry {
+    let filter = EnvFilter::try_new(&settings.log_level)
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_LEVEL));
+    let (writer, terminal) = if settings.to_stderr {
         let terminal = std::io::stderr().is_terminal();
         (BoxMakeWriter::new(std::io::stderr), terminal)
     } else {
@@ -155,13 +159,13 @@ pub fn init(config: &TelemetryOptions) -> Telemetry {
         .with_target(false)
         .with_ansi(terminal)
         .with_writer(writer);
-    let format = match config.log_format {
+    let format = match settings.log_format {
         LogFormat::Text => format.boxed(),
         LogFormat::Json => format.json().flatten_event(true).boxed(),
     };
-    let (provider, export_error) = match &config.otlp_endpoint {
+    let (provider, export_error) = match &settings.otlp_endpoint {
         None => (None, None),
-        Some(endpoint) => match otlp::start(endpoint, &config.otlp_service_name) {
+        Some(endpoint) => match otlp::start(endpoint, &settings.otlp_service_name) {
             Ok(provider) => (Some(provider), None),
             Err(error) => (None, Some(error)),
         },
@@ -174,7 +178,7 @@ pub fn init(config: &TelemetryOptions) -> Telemetry {
     if let Some(error) = export_error {
         tracing::warn!("traces are not exported: {error}");
     }
-    if let (Some(endpoint), true) = (&config.otlp_endpoint, installed && provider.is_some()) {
+    if let (Some(endpoint), true) = (&settings.otlp_endpoint, installed && provider.is_some()) {
         let host = endpoint.host_str().unwrap_or_default();
         tracing::info!(otlp.host = %host, "exporting traces to the collector at {host}");
     }

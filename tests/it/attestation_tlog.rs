@@ -60,7 +60,7 @@ async fn log_entries_are_verified_and_date_the_certificate() -> anyhow::Result<(
     make(&["ca", rogue.to_str().unwrap()]).await?;
     let trust_root = ca.join("trusted_root.json");
     let env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
-        config.attestation_trust_root = Some(trust_root);
+        config.publishing.attestation_trust_root = Some(trust_root);
     })
     .await?;
 
@@ -138,7 +138,7 @@ async fn without_a_log_an_entrys_time_is_not_believed() -> anyhow::Result<()> {
     make(&["ca", ca.to_str().unwrap()]).await?;
     let trust_root = ca.join("ca.pem");
     let env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
-        config.attestation_trust_root = Some(trust_root);
+        config.publishing.attestation_trust_root = Some(trust_root);
     })
     .await?;
     let wheel = env.sandbox.wheel(&DistSpec::new("dated", "1.0")).await?;

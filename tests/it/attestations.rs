@@ -95,7 +95,7 @@ async fn attestations_are_verified_stored_and_served() -> anyhow::Result<()> {
     make(&["ca", rogue.to_str().unwrap()]).await?;
     let trust_root = ca.join("ca.pem");
     let env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
-        config.attestation_trust_root = Some(trust_root);
+        config.publishing.attestation_trust_root = Some(trust_root);
     })
     .await?;
 

@@ -148,7 +148,7 @@ async fn registry_tokens_are_cached() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_username_passes_a_ready_token() -> anyhow::Result<()> {
     let env = TestEnv::start_with(AuthMode::Token, |config| {
-        config.bearer_username = Some("oauth2accesstoken".to_owned());
+        config.registry.bearer_username = Some("oauth2accesstoken".to_owned());
     })
     .await?;
     let spec = publish_one(&env, "tokened").await?;
@@ -302,7 +302,7 @@ crate::in_every_auth_mode!(cached_pages_are_never_shown_to_another_caller);
 /// on the repository is refused too. Pages for authenticated callers are `private`; on an
 /// anonymous registry an anonymous caller's page is not.
 async fn cached_pages_are_never_shown_to_another_caller(mode: AuthMode) -> anyhow::Result<()> {
-    let env = TestEnv::start_with(mode, |config| config.listing_cache_ttl = 300).await?;
+    let env = TestEnv::start_with(mode, |config| config.listing.listing_cache_ttl = 300).await?;
     let spec = publish_one(&env, "cached-page").await?;
     let base = env.base_path();
     let paths = [

@@ -232,7 +232,7 @@ async fn snapshot(env: &TestEnv) -> anyhow::Result<Snapshot> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::Result<()> {
     let env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
-        config.max_upload_size = LIMIT;
+        config.publishing.max_upload_size = LIMIT;
     })
     .await?;
     let spec = DistSpec::new(PROJECT, "1.0");
@@ -645,7 +645,7 @@ async fn check_rows(env: &TestEnv, rows: Vec<Row>) -> anyhow::Result<()> {
 /// A server with the same limits as the main table, and a small valid wheel of `x` 1.0.
 async fn start_with_wheel() -> anyhow::Result<(TestEnv, Upload)> {
     let env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
-        config.max_upload_size = LIMIT;
+        config.publishing.max_upload_size = LIMIT;
     })
     .await?;
     let spec = DistSpec::new(PROJECT, "1.0");

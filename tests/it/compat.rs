@@ -163,7 +163,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 /// dependencies, described by the JSON, and local versions come back with their `+`.
 async fn pyoci_written_packages_are_served(mode: AuthMode) -> anyhow::Result<()> {
     // The registry is changed behind the server's back: no page reuse.
-    let env = TestEnv::start_with(mode, |config| config.listing_cache_ttl = 0).await?;
+    let env = TestEnv::start_with(mode, |config| config.listing.listing_cache_ttl = 0).await?;
     let direct = env.registry.direct();
     let urls = r#"{"Homepage":"https://example.org"}"#;
 
@@ -583,8 +583,10 @@ async fn names_are_normalized(backend: Backend) -> anyhow::Result<()> {
 /// 658 metadata; the file manifests keep exactly one layer, as PyOCI reads them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_gives_pyoci_files_their_metadata() -> anyhow::Result<()> {
-    let env =
-        TestEnv::start_with(AuthMode::Htpasswd, |config| config.listing_cache_ttl = 0).await?;
+    let env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
+        config.listing.listing_cache_ttl = 0
+    })
+    .await?;
     let direct = env.registry.direct();
     let pkg = DistSpec::new("legacy-meta", "0.1.0");
     let wheel = std::fs::read(env.sandbox.wheel(&pkg).await?)?;

@@ -46,7 +46,7 @@ fn htpasswd(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
 }
 
 fn every_interface(config: &mut oci_pypi::config::Config) {
-    config.host = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    config.server.host = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 }
 
 /// An upload whose head announces a large body of which only the first field is sent: the
@@ -185,7 +185,7 @@ async fn exposed_local_store_refuses_anonymous_writes() -> anyhow::Result<()> {
     // The explicit opt-in gives anonymous writes back.
     env.reconfigure(|config| {
         every_interface(config);
-        config.local_allow_anonymous_writes = true;
+        config.local_store.local_allow_anonymous_writes = true;
     })
     .await?;
     let second = DistSpec::new("exposed", "2.0");
@@ -208,7 +208,7 @@ async fn local_users_guard_writes_and_reads() -> anyhow::Result<()> {
     let configured = users.clone();
     let mut env = TestEnv::start_backend_with(Backend::Local, move |config| {
         every_interface(config);
-        config.local_users = Some(configured);
+        config.local_store.local_users = Some(configured);
     })
     .await?;
     let spec = DistSpec::new("guarded", "1.0");
@@ -244,8 +244,8 @@ async fn local_users_guard_writes_and_reads() -> anyhow::Result<()> {
 
     env.reconfigure(move |config| {
         every_interface(config);
-        config.local_users = Some(users);
-        config.local_public_reads = true;
+        config.local_store.local_users = Some(users);
+        config.local_store.local_public_reads = true;
     })
     .await?;
     let listing = listed(&env, &spec, None).await?;

@@ -386,7 +386,7 @@ async fn registry_down_is_502_naming_the_registry() -> anyhow::Result<()> {
         FakeRegistry::start()?,
         &format!("http://{dead}"),
         |config| {
-            config.connect_timeout = 1;
+            config.registry.connect_timeout = 1;
         },
     )
     .await?;
@@ -553,8 +553,8 @@ async fn slow_blob_and_upload_steps_are_504() -> anyhow::Result<()> {
 
 /// One-second timeouts towards the registry, for the slow cases.
 fn fast_timeouts(config: &mut Config) {
-    config.read_timeout = 1;
-    config.connect_timeout = 1;
+    config.registry.read_timeout = 1;
+    config.registry.connect_timeout = 1;
 }
 
 /// A registry that stalls is given one read timeout, not one per retry: a stall is not a
@@ -639,7 +639,7 @@ async fn truncated_bodies_fail_visibly() -> anyhow::Result<()> {
 /// `#sha256=` is what lets the client refuse them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_blob_is_not_served_as_complete() -> anyhow::Result<()> {
-    let rig = Rig::start_with(|config| config.verify_downloads = true).await?;
+    let rig = Rig::start_with(|config| config.registry.verify_downloads = true).await?;
     rig.fake
         .set_fault(Endpoint::BlobGet, Fault::WrongDigestBlob);
     // The last bytes are held back until the digest is checked: the client sees an error

@@ -156,7 +156,8 @@ async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> an
     );
 
     // A server that keeps no page still revalidates the document instead of reading it again.
-    let uncached = Server::start_for(&env.registry, |config| config.listing_cache_ttl = 0).await?;
+    let uncached =
+        Server::start_for(&env.registry, |config| config.listing.listing_cache_ttl = 0).await?;
     for _ in 0..3 {
         assert_eq!(listed(&uncached, &path).await?, wheels("many", 0..12));
     }
@@ -305,8 +306,8 @@ async fn put_listing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_changed_behind_the_documents_back_is_found_by_the_audit() -> anyhow::Result<()> {
     let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
-        config.listing_cache_ttl = 1;
-        config.listing_audit_interval = 1;
+        config.listing.listing_cache_ttl = 1;
+        config.listing.listing_audit_interval = 1;
     })
     .await?;
     let direct = env.registry.direct();
@@ -349,7 +350,7 @@ async fn a_registry_that_refuses_the_listing_tag_still_serves_pages() -> anyhow:
     let mut config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
         &fake.origin(),
     )?]);
-    config.listing_cache_ttl = 0;
+    config.listing.listing_cache_ttl = 0;
     let server = Server::start(config).await?;
     let path = format!(
         "/{}/{}/{}/",
@@ -431,7 +432,7 @@ async fn requests_never_wait_for_a_refresh() -> anyhow::Result<()> {
     let mut config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
         &fake.origin(),
     )?]);
-    config.listing_cache_ttl = 4;
+    config.listing.listing_cache_ttl = 4;
     let server = Server::start(config).await?;
     let path = format!(
         "/{}/{}/{}/",

@@ -114,9 +114,9 @@ impl Rig {
             fake.set_fault(endpoint, Fault::RedirectBlob(location.to_owned()));
         }
         let mut config = Config::for_registries(vec![Origin::parse(&fake.origin())?]);
-        config.blob_redirects = redirects;
-        config.connect_timeout = 2;
-        config.read_timeout = 5;
+        config.registry.blob_redirects = redirects;
+        config.registry.connect_timeout = 2;
+        config.registry.read_timeout = 5;
         let server = Server::start(config).await?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -18,8 +18,8 @@ const TIMEOUT: u64 = 1;
 const SLACK: Duration = Duration::from_secs(3);
 
 fn short_timeouts(config: &mut oci_pypi::config::Config) {
-    config.header_timeout = TIMEOUT;
-    config.body_timeout = TIMEOUT;
+    config.server.header_timeout = TIMEOUT;
+    config.server.body_timeout = TIMEOUT;
 }
 
 /// Asserts that the server closes `stream` after about [`TIMEOUT`] (not long before, as that
@@ -207,7 +207,7 @@ async fn anonymous_uploads_are_refused_before_the_body() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_uploads_are_bounded() -> anyhow::Result<()> {
     let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
-        config.max_concurrent_uploads = 1;
+        config.publishing.max_concurrent_uploads = 1;
     })
     .await?;
     let head = format!(

@@ -632,7 +632,8 @@ async fn release_cap_keeps_the_newest() -> anyhow::Result<()> {
     };
     let json = get_pep691(&env, &page, false).await?;
     assert_eq!(listed(&json), ["0.1", "1.2", "1.9", "1.10", "2.0rc1"]);
-    env.reconfigure(|config| config.max_versions = 2).await?;
+    env.reconfigure(|config| config.listing.max_versions = 2)
+        .await?;
     let json = get_pep691(&env, &page, false).await?;
     assert_eq!(listed(&json), ["1.10", "2.0rc1"]);
     Ok(())

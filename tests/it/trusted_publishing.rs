@@ -49,7 +49,7 @@ impl Setup {
             policy_file(&issuer.url(), &registry.origin(), fields),
         )?;
         let server = Server::start_for(&registry, |config| {
-            config.trusted_publishers = Some(path);
+            config.publishing.trusted_publishers = Some(path);
             configure(config);
         })
         .await?;
@@ -523,7 +523,7 @@ async fn upload_tokens_publish_to_their_namespace_only() -> anyhow::Result<()> {
 /// An upload token stops working when it expires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_tokens_expire() -> anyhow::Result<()> {
-    let setup = Setup::start(|config| config.upload_token_lifetime = 1).await?;
+    let setup = Setup::start(|config| config.publishing.upload_token_lifetime = 1).await?;
     let (status, body) = setup.mint(&setup.issuer.mint(good_claims())).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
@@ -558,17 +558,18 @@ async fn upload_tokens_work_on_replicas_sharing_the_secret() -> anyhow::Result<(
     let secret = secrets.path().join("token-secret");
     std::fs::write(&secret, format!("{}\n", "s".repeat(48)))?;
     let shared = secret.clone();
-    let setup = Setup::start(move |config| config.token_secret_file = Some(shared)).await?;
+    let setup =
+        Setup::start(move |config| config.publishing.token_secret_file = Some(shared)).await?;
     let token = setup.upload_token().await?;
     let policies = setup.dir.path().join("publishers.toml");
     let (replica_policies, replica_secret) = (policies.clone(), secret.clone());
     let replica = Server::start_for(&setup.registry, move |config| {
-        config.trusted_publishers = Some(replica_policies);
-        config.token_secret_file = Some(replica_secret);
+        config.publishing.trusted_publishers = Some(replica_policies);
+        config.publishing.token_secret_file = Some(replica_secret);
     })
     .await?;
     let stranger = Server::start_for(&setup.registry, move |config| {
-        config.trusted_publishers = Some(policies);
+        config.publishing.trusted_publishers = Some(policies);
     })
     .await?;
 
@@ -597,8 +598,8 @@ async fn upload_tokens_work_on_replicas_sharing_the_secret() -> anyhow::Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_live_at_the_root_and_under_the_subpath() -> anyhow::Result<()> {
     let setup = Setup::start(|config| {
-        config.subpath = "/pypi".to_owned();
-        config.oidc_audience = "pypi.example.org".to_owned();
+        config.server.subpath = "/pypi".to_owned();
+        config.publishing.oidc_audience = "pypi.example.org".to_owned();
     })
     .await?;
     let client = Setup::client();
@@ -691,7 +692,7 @@ async fn upload_tokens_publish_only_the_projects_of_their_policy() -> anyhow::Re
     let shared = secret.clone();
     let fields = format!("{CLAIMS}\nprojects = [\"TP.Listed\"]");
     let setup = Setup::start_with_policy(&fields, move |config| {
-        config.token_secret_file = Some(shared);
+        config.publishing.token_secret_file = Some(shared);
     })
     .await?;
     let token = setup.upload_token().await?;
@@ -732,8 +733,8 @@ async fn upload_tokens_publish_only_the_projects_of_their_policy() -> anyhow::Re
     let policies = policy_file(&setup.issuer.url(), &origin, CLAIMS);
     std::fs::write(dir.join("publishers.toml"), policies)?;
     let replica = Server::start_for(&setup.registry, move |config| {
-        config.trusted_publishers = Some(dir.join("publishers.toml"));
-        config.token_secret_file = Some(secret);
+        config.publishing.trusted_publishers = Some(dir.join("publishers.toml"));
+        config.publishing.token_secret_file = Some(secret);
     })
     .await?;
     let url = format!("{}/{}/{NAMESPACE}/", replica.url(), setup.registry.host());
@@ -757,7 +758,7 @@ async fn startup_refusal(fields: &str) -> anyhow::Result<String> {
     std::fs::write(&path, policy_file("http://127.0.0.1:9", registry, fields))?;
     let mut config =
         oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(registry)?]);
-    config.trusted_publishers = Some(path);
+    config.publishing.trusted_publishers = Some(path);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let serving = oci_pypi::serve(listener, &config, std::future::pending());
     match tokio::time::timeout(std::time::Duration::from_secs(5), serving).await {
@@ -968,7 +969,8 @@ async fn attestations_must_be_signed_by_the_trusted_publisher() -> anyhow::Resul
     crate::attestations::make(&["ca", ca.to_str().unwrap()]).await?;
     // The trust root as a Sigstore trusted_root.json (the other tests give a PEM file).
     let trust_root = ca.join("trusted_root.json");
-    let setup = Setup::start(|config| config.attestation_trust_root = Some(trust_root)).await?;
+    let setup =
+        Setup::start(|config| config.publishing.attestation_trust_root = Some(trust_root)).await?;
     let workflow = "acme/app/.github/workflows/release.yml@refs/tags/v1.0";
     let claims = with(good_claims(), json!({ "job_workflow_ref": workflow }));
     let (status, body) = setup.mint(&setup.issuer.mint(claims)).await?;

@@ -82,8 +82,8 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
     let place = format!("{}/{}", env.registry.host(), env.namespace);
     let upstreams = vec![format!("{place}={}", upstream.url())];
     env.reconfigure(|config| {
-        config.upstreams = upstreams;
-        config.upstream_deny = vec!["denied-*".to_owned()];
+        config.upstream.upstreams = upstreams;
+        config.upstream.upstream_deny = vec!["denied-*".to_owned()];
     })
     .await?;
 
@@ -210,8 +210,8 @@ async fn upstream_files_can_be_proxied() -> anyhow::Result<()> {
         upstream.url()
     )];
     env.reconfigure(|config| {
-        config.upstreams = upstreams;
-        config.upstream_files = oci_pypi::config::UpstreamFiles::Proxy;
+        config.upstream.upstreams = upstreams;
+        config.upstream.upstream_files = oci_pypi::config::UpstreamFiles::Proxy;
     })
     .await?;
     let app = DistSpec::new("proxy-app", "1.0").requires("proxied-dep");

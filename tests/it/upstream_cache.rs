@@ -31,8 +31,8 @@ async fn cache_upstream_with(
 ) -> anyhow::Result<()> {
     let place = format!("{}/{}", env.segment(), env.namespace);
     env.reconfigure(|config| {
-        config.upstreams = vec![format!("{place}={upstream}")];
-        config.upstream_cache = vec![place];
+        config.upstream.upstreams = vec![format!("{place}={upstream}")];
+        config.upstream.upstream_cache = vec![place];
         configure(config);
     })
     .await
@@ -331,7 +331,7 @@ async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     env.sandbox.wheel_into(&new, &public).await?;
     let upstream = StaticIndex::start(&public)?;
     cache_upstream_with(&mut env, upstream.url(), |config| {
-        config.upstream_page_ttl = 0
+        config.upstream.upstream_page_ttl = 0
     })
     .await?;
 
@@ -385,7 +385,10 @@ async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     // A new process knows no page: the cache's own, with what it holds, and pip installs it.
     let place = format!("{}/{}", env.segment(), env.namespace);
     let gone = format!("http://127.0.0.1:{}/simple/", free_port()?);
-    cache_upstream_with(&mut env, gone, |config| config.upstream_cache = vec![place]).await?;
+    cache_upstream_with(&mut env, gone, |config| {
+        config.upstream.upstream_cache = vec![place]
+    })
+    .await?;
     let response = page(&env).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("warning").is_some());
@@ -430,7 +433,7 @@ async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> 
     let upstream = StaticIndex::start(&public)?;
     let cap = (5 << 20) / 2;
     cache_upstream_with(&mut env, upstream.url(), |config| {
-        config.upstream_cache_max_size = cap;
+        config.upstream.upstream_cache_max_size = cap;
     })
     .await?;
     let private = DistSpec::new("private-thing", "1.0").payload_bytes(1 << 20);
@@ -483,9 +486,9 @@ async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> 
     let place = format!("{}/{}", env.segment(), env.namespace);
     let url = upstream.url();
     env.reconfigure(|config| {
-        config.upstreams = vec![format!("{place}={url}")];
-        config.upstream_cache = vec![place];
-        config.upstream_deny = vec!["fir*".to_owned()];
+        config.upstream.upstreams = vec![format!("{place}={url}")];
+        config.upstream.upstream_cache = vec![place];
+        config.upstream.upstream_deny = vec!["fir*".to_owned()];
     })
     .await?;
     let before = upstream.all_requests();

@@ -34,8 +34,8 @@ async fn followers_receive_bytes_while_the_file_is_fetched() -> anyhow::Result<(
     let place = format!("{}/{}", env.segment(), env.namespace);
     let upstream_url = upstream.url();
     env.reconfigure(|config| {
-        config.upstreams = vec![format!("{place}={upstream_url}")];
-        config.upstream_cache = vec![place];
+        config.upstream.upstreams = vec![format!("{place}={upstream_url}")];
+        config.upstream.upstream_cache = vec![place];
     })
     .await?;
 
@@ -109,8 +109,8 @@ async fn upstream_provenance_is_cached_with_the_file() -> anyhow::Result<()> {
     let place = format!("{}/{}", env.segment(), env.namespace);
     let upstream_url = upstream.url();
     let configure = move |config: &mut oci_pypi::config::Config| {
-        config.upstreams = vec![format!("{place}={upstream_url}")];
-        config.upstream_cache = vec![place];
+        config.upstream.upstreams = vec![format!("{place}={upstream_url}")];
+        config.upstream.upstream_cache = vec![place];
     };
     env.reconfigure(configure.clone()).await?;
 

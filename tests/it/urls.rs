@@ -215,7 +215,7 @@ async fn refuses_registries_off_the_list_and_bad_paths() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_under_a_subpath() -> anyhow::Result<()> {
     let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
-        config.subpath = "/pypi".to_owned();
+        config.server.subpath = "/pypi".to_owned();
     })
     .await?;
     let spec = DistSpec::new("nested", "1.0");

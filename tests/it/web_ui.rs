@@ -275,7 +275,7 @@ async fn installers_get_the_simple_pages_byte_for_byte() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_follow_the_subpath_and_proxies() -> anyhow::Result<()> {
     let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
-        config.subpath = "/pypi".to_owned();
+        config.server.subpath = "/pypi".to_owned();
     })
     .await?;
     let spec = DistSpec::new("demo", "1.0");
@@ -512,7 +512,7 @@ async fn attested_files_link_their_provenance() -> anyhow::Result<()> {
     crate::attestations::make(&["ca", ca.to_str().unwrap()]).await?;
     let trust_root = ca.join("ca.pem");
     let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
-        config.attestation_trust_root = Some(trust_root);
+        config.publishing.attestation_trust_root = Some(trust_root);
     })
     .await?;
     let wheel = env.sandbox.wheel(&DistSpec::new("attested", "1.0")).await?;

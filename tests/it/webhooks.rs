@@ -100,7 +100,7 @@ secret_file = "secret"
         ),
     )?;
     let mut env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
-        config.webhooks = Some(webhooks);
+        config.events.webhooks = Some(webhooks);
     })
     .await?;
     env.namespace = "webhooks/staging".to_owned();
@@ -226,7 +226,7 @@ secret_file = "secret"
         ),
     )?;
     let mut env = TestEnv::start_with(AuthMode::Anonymous, |config| {
-        config.webhooks = Some(webhooks);
+        config.events.webhooks = Some(webhooks);
     })
     .await?;
     env.namespace = "webhooks/flaky".to_owned();
@@ -346,8 +346,8 @@ async fn a_malformed_webhooks_file_is_refused_at_startup() -> anyhow::Result<()>
         "[[webhook]]\nnamespace = \"*\"\nurl = \"http://10.0.0.8/hook\"\nsecret_file = \"secret\"\n",
     )?;
     let mut config = oci_pypi::config::Config::for_registries(Vec::new());
-    config.store_dir = Some(dir.path().join("store"));
-    config.webhooks = Some(path.clone());
+    config.local_store.store_dir = Some(dir.path().join("store"));
+    config.events.webhooks = Some(path.clone());
     let error = match oci_pypi::state(&config) {
         Ok(_) => anyhow::bail!("a webhook to a private address was accepted"),
         Err(error) => error.to_string(),
@@ -409,7 +409,7 @@ secret_file = "secret"
     )?;
     let webhooks_for_command = webhooks.clone();
     let mut env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
-        config.webhooks = Some(webhooks);
+        config.events.webhooks = Some(webhooks);
     })
     .await?;
     env.namespace = "presets/staging".to_owned();
@@ -535,7 +535,7 @@ secret_file = "secret"
         ),
     )?;
     let mut env = TestEnv::start_with(AuthMode::Anonymous, |config| {
-        config.webhooks = Some(webhooks);
+        config.events.webhooks = Some(webhooks);
     })
     .await?;
     env.namespace = "webhooks/narrow".to_owned();

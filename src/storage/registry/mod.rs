@@ -33,6 +33,11 @@ const READ_ATTEMPTS: u32 = 3;
 /// The longest error body read from a registry (only its OCI error code is kept).
 const MAX_ERROR_BODY: usize = 8 * 1024;
 
+/// Time allowed to open a connection to a registry, unless configured otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a registry may stay silent in an answer, unless configured otherwise.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How the shared client is built.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -50,8 +55,8 @@ impl Default for ClientOptions {
     fn default() -> Self {
         Self {
             public_addresses_only: false,
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(60),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             metrics: Arc::default(),
         }
     }

@@ -48,7 +48,7 @@ credential = {{ username = "{user}", password_file = "registry-password" }}
     }
     let path = dir.join("publishers.toml");
     std::fs::write(&path, policies)?;
-    env.reconfigure(|config| config.trusted_publishers = Some(path))
+    env.reconfigure(|config| config.publishing.trusted_publishers = Some(path))
         .await?;
     Ok(env)
 }

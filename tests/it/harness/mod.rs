@@ -86,7 +86,7 @@ impl TestEnv {
         };
         let store_dir = store.as_ref().map(|dir| dir.path().join("store"));
         let server = Server::start_for(&registry, |config| {
-            config.store_dir = store_dir;
+            config.local_store.store_dir = store_dir;
             configure(config);
         })
         .await?;
@@ -107,7 +107,7 @@ impl TestEnv {
     ) -> anyhow::Result<()> {
         let store_dir = self.store.as_ref().map(|dir| dir.path().join("store"));
         self.server = Server::start_for(&self.registry, |config| {
-            config.store_dir = store_dir;
+            config.local_store.store_dir = store_dir;
             configure(config);
         })
         .await?;
