@@ -77,8 +77,7 @@ async fn login_configures_pip_uv_twine_and_poetry() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
     env.namespace = "login/python".to_owned();
     let spec = DistSpec::new("logged-in", "1.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
     let dir = tempfile::tempdir()?;
     let (docker, bin) = docker_store(&env, dir.path())?;
     let index_url = env.index_url();
@@ -177,15 +176,13 @@ async fn login_configures_pip_uv_twine_and_poetry() -> anyhow::Result<()> {
         .twine(&["upload", "--non-interactive", "-r", "oci-pypi", &wheel_s])
         .await?
         .assert_success();
-    let (output, target) = env
-        .sandbox
-        .pip_install(&env.index_url_with_credentials(), &["logged-in==1.1"])
+    env.sandbox
+        .assert_pip_installs(
+            &env.index_url_with_credentials(),
+            &["logged-in==1.1"],
+            &[(&next.module(), "1.1")],
+        )
         .await?;
-    output.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &next.module()).await?,
-        "1.1"
-    );
 
     // poetry
     let (code, _, stderr) = login(

@@ -7,15 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::harness::{AuthMode, DistSpec, Registry, TestEnv};
-
-fn counter(metrics: &str, line: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(line))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
-}
+use crate::harness::{AuthMode, DistSpec, Registry, TestEnv, metric_value};
 
 /// The entries of a release index (one per file), in order.
 fn entries(index: &[u8]) -> anyhow::Result<Vec<Value>> {
@@ -103,31 +95,23 @@ async fn promotes_within_a_registry() -> anyhow::Result<()> {
     assert_eq!(status, StatusCode::OK, "{body}");
     let report: Value = serde_json::from_str(&body)?;
     assert_eq!(report["copied"].as_array().unwrap().len(), 2, "{report}");
-    let metrics = env
-        .http(Method::GET, "/metrics", false)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = env.metrics().await?;
     assert!(
-        counter(&metrics, "oci_pypi_blob_copies_total{method=\"mount\"}") >= 2,
+        metric_value(&metrics, "oci_pypi_blob_copies_total{method=\"mount\"}") >= 2.0,
         "{metrics}"
     );
     assert_eq!(
-        counter(&metrics, "oci_pypi_blob_copies_total{method=\"stream\"}"),
-        0,
+        metric_value(&metrics, "oci_pypi_blob_copies_total{method=\"stream\"}"),
+        0.0,
         "{metrics}"
     );
 
     // Installable from production; digests, upload time and metadata are the source's.
     let (user, password) = env.credentials().unwrap();
     let prod = format!("http://{user}:{password}@{}/{to}/", env.server.authority());
-    let (out, target) = env.sandbox.pip_install(&prod, &["promoted"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "2.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&prod, &["promoted"], &[(&spec.module(), "2.0")])
+        .await?;
     let (_, _, produced) = storage
         .manifest("team/prod/promoted", "2.0")
         .await?
@@ -341,11 +325,8 @@ async fn promotes_across_registries_with_the_command() -> anyhow::Result<()> {
         server.authority(),
         destination.host()
     );
-    let (out, target) = env.sandbox.pip_install(&url, &["travelling"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&url, &["travelling"], &[(&spec.module(), "1.0")])
+        .await?;
     Ok(())
 }

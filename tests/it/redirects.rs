@@ -4,7 +4,6 @@
 //! to internal addresses or to other schemes are refused before any connection.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -14,11 +13,11 @@ use oci_pypi::net::Origin;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, HeaderMap, LOCATION};
 
-use crate::harness::Server;
 use crate::harness::background::{self, Background};
 use crate::harness::fake_registry::{
     self, Endpoint, FILENAME, FakeRegistry, Fault, NAMESPACE, PROJECT,
 };
+use crate::harness::{Server, impatient_client};
 
 const USERNAME: &str = "redirect-tester";
 /// The caller's password: it may go to the registry, never to object storage.
@@ -117,16 +116,10 @@ impl Rig {
         config.blob_redirects = redirects;
         config.connect_timeout = 2;
         config.read_timeout = 5;
-        let server = Server::start(config).await?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(Duration::from_secs(20))
-            .build()?;
         Ok(Rig {
             fake,
-            server,
-            client,
+            server: Server::start(config).await?,
+            client: impatient_client()?,
         })
     }
 

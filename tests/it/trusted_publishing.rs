@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::harness::oidc_issuer::{KEY_ID, OidcIssuer, unix_now};
 use crate::harness::registry::CI_USER;
 use crate::harness::tls_front::TlsFront;
-use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, Server};
+use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, Server, UploadForm};
 
 const NAMESPACE: &str = "team/python";
 const OTHER_NAMESPACE: &str = "team/other";
@@ -160,18 +160,25 @@ impl Setup {
         username: &str,
         password: &str,
     ) -> anyhow::Result<(StatusCode, String)> {
-        let content = reqwest::multipart::Part::bytes(std::fs::read(file)?)
-            .file_name(file.file_name().unwrap().to_string_lossy().into_owned());
-        let form = reqwest::multipart::Form::new()
-            .text(":action", "file_upload")
-            .text("protocol_version", "1")
-            .text("name", spec.project_name())
-            .text("version", spec.version.clone())
-            .part("content", content);
+        let filename = file.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(file)?;
+        let upload = UploadForm::new(&spec.project_name(), &spec.version, &filename, &bytes);
+        self.send_upload(namespace, &upload, username, password)
+            .await
+    }
+
+    /// POSTs `upload` to `namespace` as `username`: the status and the body.
+    async fn send_upload(
+        &self,
+        namespace: &str,
+        upload: &UploadForm,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<(StatusCode, String)> {
         let path = format!("/{}/{namespace}/", self.registry.host());
         let response = self
             .request(Method::POST, &path, username, password)
-            .multipart(form)
+            .multipart(upload.form())
             .send()
             .await?;
         Ok((response.status(), response.text().await?))
@@ -253,15 +260,10 @@ async fn uv_publishes_with_trusted_publishing() -> anyhow::Result<()> {
         setup.server.authority(),
         setup.registry.host()
     );
-    let (out, target) = setup.sandbox.pip_install(&index, &["tp-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        setup
-            .sandbox
-            .import_version(&target, &spec.module())
-            .await?,
-        "1.0"
-    );
+    setup
+        .sandbox
+        .assert_pip_installs(&index, &["tp-app"], &[(&spec.module(), "1.0")])
+        .await?;
 
     // On GitLab CI, uv reads the ID token that `id_tokens:` put in `<AUDIENCE>_ID_TOKEN`.
     let gitlab = setup.sandbox.wheel(&DistSpec::new("tp-app", "1.1")).await?;
@@ -985,22 +987,13 @@ async fn attestations_must_be_signed_by_the_trusted_publisher() -> anyhow::Resul
             let (identity, issuer) = signer;
             let extra = ["--identity", identity.as_str(), "--issuer", issuer.as_str()];
             let attestation = crate::attestations::attest(&ca, &wheel, &extra).await?;
-            let content = reqwest::multipart::Part::bytes(std::fs::read(&wheel)?)
-                .file_name(wheel.file_name().unwrap().to_string_lossy().into_owned());
-            let form = reqwest::multipart::Form::new()
-                .text(":action", "file_upload")
-                .text("protocol_version", "1")
-                .text("name", spec.project_name())
-                .text("version", spec.version.clone())
-                .part("content", content)
-                .text("attestations", format!("[{attestation}]"));
-            let path = format!("/{}/{NAMESPACE}/", setup.registry.host());
-            let response = setup
-                .request(Method::POST, &path, "__token__", &token)
-                .multipart(form)
-                .send()
-                .await?;
-            anyhow::Ok((response.status(), response.text().await?))
+            let filename = wheel.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&wheel)?;
+            let upload = UploadForm::new(&spec.project_name(), &spec.version, &filename, &bytes)
+                .after_file("attestations", format!("[{attestation}]"));
+            setup
+                .send_upload(NAMESPACE, &upload, "__token__", &token)
+                .await
         }
     };
     let (status, body) = upload("1.0", (identity.clone(), issuer.clone())).await?;

@@ -92,33 +92,24 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
         .requires("shadowed");
     let shadowed = DistSpec::new("shadowed", "1.0");
     for spec in [&app, &shadowed] {
-        let wheel = env.sandbox.wheel(spec).await?;
-        env.twine_upload(&[&wheel]).await?.assert_success();
+        env.publish_wheel(spec).await?;
     }
 
     let url = env.index_url_with_credentials();
-    let (out, target) = env.sandbox.pip_install(&url, &["private-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &app.module()).await?,
-        "1.0"
-    );
-    assert_eq!(
-        env.sandbox.import_version(&target, "public_dep").await?,
-        "3.1"
-    );
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &shadowed.module())
-            .await?,
-        "1.0"
-    );
-    let (out, target) = env.sandbox.uv_install(&url, &["private-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, "public_dep").await?,
-        "3.1"
-    );
+    env.sandbox
+        .assert_pip_installs(
+            &url,
+            &["private-app"],
+            &[
+                (&app.module(), "1.0"),
+                ("public_dep", "3.1"),
+                (&shadowed.module(), "1.0"),
+            ],
+        )
+        .await?;
+    env.sandbox
+        .assert_uv_installs(&url, &["private-app"], &[("public_dep", "3.1")])
+        .await?;
 
     // The upstream page passes data through and says where it comes from.
     let page = format!("{}/public-dep/", env.base_path());
@@ -161,34 +152,25 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
 
     // A name the namespace has: never the upstream version, even the newer 9.0.
     let html = env
-        .http(Method::GET, &format!("{}/shadowed/", env.base_path()), true)
-        .send()
-        .await?
-        .text()
+        .get_text(&format!("{}/shadowed/", env.base_path()), true)
         .await?;
     assert!(
         html.contains("shadowed-1.0-py3-none-any.whl") && !html.contains("9.0"),
         "{html}"
     );
-    let (out, target) = env.sandbox.pip_install(&url, &["shadowed"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &shadowed.module())
-            .await?,
-        "1.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&url, &["shadowed"], &[(&shadowed.module(), "1.0")])
+        .await?;
 
     // Denied names and names upstream lacks: 404.
     for name in ["denied-thing", "nowhere-at-all"] {
         let response = env
-            .http(Method::GET, &format!("{}/{name}/", env.base_path()), true)
-            .send()
+            .get(&format!("{}/{name}/", env.base_path()), true)
             .await?;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}");
     }
     // Without credentials the registry answers first: no upstream page for anonymous callers.
-    let anonymous = env.http(Method::GET, &page, false).send().await?;
+    let anonymous = env.get(&page, false).await?;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     Ok(())
 }
@@ -215,8 +197,7 @@ async fn upstream_files_can_be_proxied() -> anyhow::Result<()> {
     })
     .await?;
     let app = DistSpec::new("proxy-app", "1.0").requires("proxied-dep");
-    let app_wheel = env.sandbox.wheel(&app).await?;
-    env.twine_upload(&[&app_wheel]).await?.assert_success();
+    env.publish_wheel(&app).await?;
 
     let page = format!("{}/proxied-dep/", env.base_path());
     let json: Value = env
@@ -230,42 +211,27 @@ async fn upstream_files_can_be_proxied() -> anyhow::Result<()> {
     assert_eq!(url, dependency.wheel_filename(), "{json}");
     // pypiserver offers no core metadata: none is advertised, and none is served.
     assert_eq!(json["files"][0]["core-metadata"], false, "{json}");
-    let metadata = env
-        .http(Method::GET, &format!("{page}{url}.metadata"), false)
-        .send()
-        .await?;
+    let metadata = env.get(&format!("{page}{url}.metadata"), false).await?;
     assert_eq!(metadata.status(), StatusCode::NOT_FOUND);
-    let response = env
-        .http(Method::GET, &format!("{page}{url}"), false)
-        .send()
-        .await?;
+    let response = env.get(&format!("{page}{url}"), false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.bytes().await?.as_ref(),
         std::fs::read(&wheel)?.as_slice()
     );
     let missing = env
-        .http(
-            Method::GET,
-            &format!("{page}proxied_dep-9.9-py3-none-any.whl"),
-            false,
-        )
-        .send()
+        .get(&format!("{page}proxied_dep-9.9-py3-none-any.whl"), false)
         .await?;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
     // pip sees only this server: stop pypiserver's direct use by checking the install works
     // through the proxied URLs.
-    let (out, target) = env
-        .sandbox
-        .pip_install(&env.index_url(), &["proxy-app"])
+    env.sandbox
+        .assert_pip_installs(
+            &env.index_url(),
+            &["proxy-app"],
+            &[(&dependency.module(), "2.0")],
+        )
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &dependency.module())
-            .await?,
-        "2.0"
-    );
     Ok(())
 }

@@ -60,18 +60,12 @@ async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
     let upstream = PypiServer::start(&env, &public).await?;
     cache_upstream(&mut env, upstream.url()).await?;
     let app = DistSpec::new("outage-app", "1.0").requires("cached-dep>=3");
-    let app_wheel = env.sandbox.wheel(&app).await?;
-    env.twine_upload(&[&app_wheel]).await?.assert_success();
+    env.publish_wheel(&app).await?;
 
     let url = env.index_url_with_credentials();
-    let (out, target) = env.sandbox.pip_install(&url, &["outage-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &dependency.module())
-            .await?,
-        "3.1"
-    );
+    env.sandbox
+        .assert_pip_installs(&url, &["outage-app"], &[(&dependency.module(), "3.1")])
+        .await?;
 
     // Stored in the namespace's cache, byte for byte, with what upstream said of it.
     let repository = cache_repository(&env, "cached_dep");
@@ -114,28 +108,12 @@ async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (out, target) = env
-        .sandbox
-        .pip_install_with(&url, &["outage-app"], &["--no-cache-dir"])
+    env.sandbox
+        .assert_pip_installs_uncached(&url, &["outage-app"], &[(&dependency.module(), "3.1")])
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &dependency.module())
-            .await?,
-        "3.1"
-    );
-    let (out, target) = env
-        .sandbox
-        .uv_install_with(&url, &["outage-app"], &["--no-cache"])
+    env.sandbox
+        .assert_uv_installs_uncached(&url, &["outage-app"], &[(&dependency.module(), "3.1")])
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &dependency.module())
-            .await?,
-        "3.1"
-    );
     Ok(())
 }
 
@@ -178,7 +156,7 @@ async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
 
     // From the registry now: no more upstream fetches.
     for _ in 0..3 {
-        let response = env.http(Method::GET, &file_url, false).send().await?;
+        let response = env.get(&file_url, false).await?;
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.bytes().await? == expected);
     }
@@ -193,10 +171,7 @@ async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
     assert_eq!(annotations["dev.oci-pypi.requires-python"], ">=3.8");
     assert_eq!(annotations["dev.oci-pypi.yanked"], "broken build");
     // Its core metadata is kept and served (PEP 658).
-    let metadata = env
-        .http(Method::GET, &format!("{file_url}.metadata"), false)
-        .send()
-        .await?;
+    let metadata = env.get(&format!("{file_url}.metadata"), false).await?;
     assert_eq!(metadata.status(), StatusCode::OK);
     assert!(metadata.text().await?.contains("Name: popular"));
     Ok(())
@@ -251,7 +226,7 @@ async fn tampered_upstream_files_are_refused_and_not_cached() -> anyhow::Result<
     assert!(tags.is_empty(), "{tags:?}");
 
     // Not cached: the next request asks upstream again, and is refused again.
-    let response = env.http(Method::GET, &file_url, false).send().await?;
+    let response = env.get(&file_url, false).await?;
     let complete = response.bytes().await.is_ok_and(|b| b == expected);
     assert!(!complete);
     assert_eq!(upstream.requests(&fetched), 2);
@@ -270,25 +245,17 @@ async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
     let upstream = StaticIndex::start(&public)?;
     cache_upstream(&mut env, upstream.url()).await?;
     let private = DistSpec::new("internal-tool", "1.0");
-    let wheel = env.sandbox.wheel(&private).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&private).await?;
 
-    let (out, target) = env
-        .sandbox
-        .pip_install(&env.index_url(), &["internal-tool"])
+    env.sandbox
+        .assert_pip_installs(
+            &env.index_url(),
+            &["internal-tool"],
+            &[(&private.module(), "1.0")],
+        )
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &private.module())
-            .await?,
-        "1.0"
-    );
     let base = env.base_path();
-    let page = env
-        .http(Method::GET, &format!("{base}/internal-tool/"), false)
-        .send()
-        .await?;
+    let page = env.get(&format!("{base}/internal-tool/"), false).await?;
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await?;
     assert!(
@@ -302,7 +269,7 @@ async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
             upstream_copy.wheel_filename()
         ),
     ] {
-        let response = env.http(Method::GET, &path, false).send().await?;
+        let response = env.get(&path, false).await?;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
     assert!(
@@ -354,7 +321,7 @@ async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     assert_eq!(upstream.requests("304 /simple/flaky/"), 1, "revalidated");
     let old_url = format!("{page_path}{}", old.wheel_filename());
     let new_url = format!("{page_path}{}", new.wheel_filename());
-    let response = env.http(Method::GET, &old_url, false).send().await?;
+    let response = env.get(&old_url, false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.bytes().await? == std::fs::read(&old_wheel)?);
 
@@ -365,20 +332,15 @@ async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     assert!(warning.to_str()?.starts_with("110 "), "{warning:?}");
     let json: Value = response.json().await?;
     assert_eq!(json["versions"], serde_json::json!(["1.0", "2.0"]));
-    let response = env.http(Method::GET, &old_url, false).send().await?;
+    let response = env.get(&old_url, false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("warning").is_some());
     assert!(response.bytes().await? == std::fs::read(&old_wheel)?);
-    let response = env.http(Method::GET, &new_url, false).send().await?;
+    let response = env.get(&new_url, false).await?;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let reason = response.text().await?;
     assert!(reason.contains("unreachable"), "{reason}");
-    let metrics = env
-        .http(Method::GET, "/metrics", false)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = env.get_text("/metrics", false).await?;
     for event in ["stale_page", "stale_file"] {
         let series = format!("oci_pypi_upstream_cache_total{{event=\"{event}\"}} 1");
         assert!(metrics.contains(&series), "{series} in {metrics}");
@@ -393,15 +355,9 @@ async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     assert!(response.headers().get("warning").is_some());
     let json: Value = response.json().await?;
     assert_eq!(json["versions"], serde_json::json!(["1.0"]));
-    let (out, target) = env
-        .sandbox
-        .pip_install_with(&env.index_url(), &["flaky"], &["--no-cache-dir"])
+    env.sandbox
+        .assert_pip_installs_uncached(&env.index_url(), &["flaky"], &[(&old.module(), "1.0")])
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &old.module()).await?,
-        "1.0"
-    );
     Ok(())
 }
 
@@ -436,8 +392,7 @@ async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> 
     })
     .await?;
     let private = DistSpec::new("private-thing", "1.0").payload_bytes(1 << 20);
-    let private_wheel = env.sandbox.wheel(&private).await?;
-    env.twine_upload(&[&private_wheel]).await?.assert_success();
+    env.publish_wheel(&private).await?;
 
     let [first, second, third, huge] = &specs;
     get_file(&env, first).await?;
@@ -445,12 +400,7 @@ async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> 
     get_file(&env, first).await?; // from the cache: `first` is now the most recently used
     get_file(&env, third).await?; // over the cap: `second` goes
     crate::harness::listing::eventually("second evicted", || async {
-        let metrics = env
-            .http(Method::GET, "/metrics", false)
-            .send()
-            .await?
-            .text()
-            .await?;
+        let metrics = env.get_text("/metrics", false).await?;
         let counted = metrics.contains("oci_pypi_upstream_cache_total{event=\"evicted\"} 1");
         Ok(counted && cached_tags(&env, "second").await?.is_empty())
     })
@@ -492,8 +442,7 @@ async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> 
     .await?;
     let before = upstream.all_requests();
     let page = env
-        .http(Method::GET, &format!("{}/first/", env.base_path()), false)
-        .send()
+        .get(&format!("{}/first/", env.base_path()), false)
         .await?;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     assert!(get_file(&env, first).await.is_err());
@@ -509,7 +458,7 @@ async fn get_file(env: &TestEnv, spec: &DistSpec) -> anyhow::Result<usize> {
         spec.project_name(),
         spec.wheel_filename()
     );
-    let response = env.http(Method::GET, &path, false).send().await?;
+    let response = env.get(&path, false).await?;
     anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
     Ok(response.bytes().await?.len())
 }
@@ -593,14 +542,13 @@ async fn mirror_prefetches_a_closure_for_offline_installs() -> anyhow::Result<()
     }
 
     drop(upstream);
-    let (out, target) = env
-        .sandbox
-        .pip_install_with(&env.index_url(), &["mirrored-app"], &["--no-cache-dir"])
+    env.sandbox
+        .assert_pip_installs_uncached(
+            &env.index_url(),
+            &["mirrored-app"],
+            &[("mirrored_app", "1.0"), ("lib_b", "2.0"), ("native", "1.0")],
+        )
         .await?;
-    out.assert_success();
-    for (module, version) in [("mirrored_app", "1.0"), ("lib_b", "2.0"), ("native", "1.0")] {
-        assert_eq!(env.sandbox.import_version(&target, module).await?, version);
-    }
 
     // Bad input is named.
     let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))

@@ -10,7 +10,7 @@ use reqwest::header::{ACCEPT, CONTENT_SECURITY_POLICY, CONTENT_TYPE, WWW_AUTHENT
 use reqwest::{Method, StatusCode};
 
 use crate::harness::browser::Browser;
-use crate::harness::{AuthMode, DistSpec, TestEnv, assert_status};
+use crate::harness::{AuthMode, DistSpec, TestEnv, UploadForm, assert_status};
 
 /// What Chromium sends when it navigates.
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8";
@@ -54,8 +54,7 @@ async fn publish_demo(env: &TestEnv) -> anyhow::Result<()> {
     let second = DistSpec::new("demo", "2.0");
     let other = DistSpec::new("other-tool", "0.1");
     for spec in [&first, &second, &other] {
-        let wheel = env.sandbox.wheel(spec).await?;
-        env.twine_upload(&[&wheel]).await?.assert_success();
+        env.publish_wheel(spec).await?;
     }
     let yank = format!("{}/+yank/demo/2.0?reason=broken%20build", env.base_path());
     let response = env.http(Method::POST, &yank, true).send().await?;
@@ -161,8 +160,7 @@ async fn a_hostile_readme_renders_inert() -> anyhow::Result<()> {
 "#;
     let readme = readme_file(&env, "hostile", hostile)?;
     let spec = DistSpec::new("hostile", "1.0").readme(&readme, "text/markdown");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
 
     let browser = Browser::start().await?;
     let page = format!("{}{}/hostile/", env.server.url(), env.base_path());
@@ -243,8 +241,7 @@ async fn installers_get_the_simple_pages_byte_for_byte() -> anyhow::Result<()> {
             // The same page asked for by `?format=`, which never reaches the UI.
             let format = content_type.split(';').next().unwrap_or_default();
             let reference = env
-                .http(Method::GET, &format!("{path}?format={format}"), false)
-                .send()
+                .get(&format!("{path}?format={format}"), false)
                 .await?
                 .bytes()
                 .await?;
@@ -367,8 +364,7 @@ async fn hostile_input_gets_a_clean_page_or_a_clear_refusal() -> anyhow::Result<
     );
     let readme = readme_file(&env, "huge", huge.as_bytes())?;
     let spec = DistSpec::new("huge", "1.0").readme(&readme, "text/markdown");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
     let page = |path: String| {
         env.http(Method::GET, &path, false)
             .header(ACCEPT, BROWSER_ACCEPT)
@@ -384,21 +380,8 @@ async fn hostile_input_gets_a_clean_page_or_a_clear_refusal() -> anyhow::Result<
     let readme = readme_file(&env, "latin1", b"caf\xe9 \xff\xfe")?;
     let spec = DistSpec::new("latin", "1.0").readme(&readme, "text/plain");
     let wheel = env.sandbox.wheel(&spec).await?;
-    let form = reqwest::multipart::Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", "latin")
-        .text("version", "1.0")
-        .part(
-            "content",
-            reqwest::multipart::Part::bytes(std::fs::read(&wheel)?)
-                .file_name(spec.wheel_filename()),
-        );
-    let response = env
-        .http(Method::POST, &format!("{}/", env.base_path()), true)
-        .multipart(form)
-        .send()
-        .await?;
+    let upload = UploadForm::wheel(&spec, &std::fs::read(&wheel)?);
+    let response = env.upload(&upload, true).await?;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let reason = response.text().await?;
     assert!(reason.contains("UTF-8"), "{reason}");
