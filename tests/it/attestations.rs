@@ -223,9 +223,7 @@ async fn attestations_are_verified_stored_and_served() -> anyhow::Result<()> {
     let production = format!("{}/{}/production", env.segment(), env.namespace);
     let promote = format!("{}/+promote/attested/1.0", env.base_path());
     let response = env
-        .http(Method::POST, &promote, true)
-        .query(&[("to", production.as_str())])
-        .send()
+        .promote(&promote, &[("to", production.as_str())])
         .await?;
     assert_status(response, StatusCode::OK).await?;
     let promoted = format!("/{production}/attested/{provenance_url}");

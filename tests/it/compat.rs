@@ -210,14 +210,11 @@ async fn pyoci_written_packages_are_served(mode: AuthMode) -> anyhow::Result<()>
     assert_eq!(listed[1].sha256, sha256_hex(&sdist));
 
     // pip verifies those hashes and follows the dependency into the other PyOCI project.
-    let url = env.index_url_with_credentials();
-    env.sandbox
-        .assert_pip_installs(
-            &url,
-            &["legacy-pkg"],
-            &[(&pkg.module(), "0.9.0"), (&dep.module(), "0.2.0")],
-        )
-        .await?;
+    env.assert_pip_installs(
+        &["legacy-pkg"],
+        &[(&pkg.module(), "0.9.0"), (&dep.module(), "0.2.0")],
+    )
+    .await?;
 
     let json = releases_json(&env, "legacy-pkg").await?;
     assert_eq!(json["info"]["version"], "0.9.0", "{json:#}");
@@ -404,9 +401,7 @@ async fn foreign_tags_are_skipped() -> anyhow::Result<()> {
         set(&[&spec.wheel_filename(), &spec.sdist_filename()])
     );
 
-    let url = env.index_url_with_credentials();
-    env.sandbox
-        .assert_pip_installs(&url, &["shared-repo"], &[(&spec.module(), "1.0")])
+    env.assert_pip_installs(&["shared-repo"], &[(&spec.module(), "1.0")])
         .await?;
 
     let json = releases_json(&env, "shared-repo").await?;
@@ -545,9 +540,7 @@ async fn names_are_normalized(backend: Backend) -> anyhow::Result<()> {
         assert_eq!(names, [filename.as_str()], "page of {spelling}");
     }
 
-    let url = env.index_url_with_credentials();
-    env.sandbox
-        .assert_pip_installs(&url, &["mixed_case.NAME"], &[(&spec.module(), "1.0")])
+    env.assert_pip_installs(&["mixed_case.NAME"], &[(&spec.module(), "1.0")])
         .await?;
     Ok(())
 }
@@ -622,12 +615,7 @@ async fn backfill_gives_pyoci_files_their_metadata() -> anyhow::Result<()> {
             "{manifest}"
         );
     }
-    env.sandbox
-        .assert_pip_installs(
-            &env.index_url_with_credentials(),
-            &["legacy-meta"],
-            &[(&pkg.module(), "0.1.0")],
-        )
+    env.assert_pip_installs(&["legacy-meta"], &[(&pkg.module(), "0.1.0")])
         .await?;
 
     // Nothing left to do the second time.

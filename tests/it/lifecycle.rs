@@ -166,8 +166,7 @@ async fn project_status_is_served_and_honoured() -> anyhow::Result<()> {
     let mut tags = storage.tags(&repository).await?;
     tags.sort();
     assert_eq!(tags, ["1.0", "oci-pypi.status"]);
-    env.sandbox
-        .assert_pip_installs(&url, &["statusful"], &[(&first.module(), "1.0")])
+    env.assert_pip_installs(&["statusful"], &[(&first.module(), "1.0")])
         .await?;
 
     // Quarantined: no files offered, in any form, and none served; installs fail.
@@ -197,8 +196,7 @@ async fn project_status_is_served_and_honoured() -> anyhow::Result<()> {
     assert_status(response, StatusCode::OK).await?;
     assert_eq!(storage.tags(&repository).await?, ["1.0"]);
     env.twine_upload(&[&next]).await?.assert_success();
-    env.sandbox
-        .assert_pip_installs(&url, &["statusful"], &[(&first.module(), "1.1")])
+    env.assert_pip_installs(&["statusful"], &[(&first.module(), "1.1")])
         .await?;
     let json = page_json(&env, "statusful").await?;
     assert_eq!(
@@ -393,10 +391,7 @@ async fn prune_deletes_what_the_dry_run_lists() -> anyhow::Result<()> {
         page["versions"],
         serde_json::json!(["1.0", "1.1.dev2", "1.1", "1.2.dev1"])
     );
-    let url = env.index_url_with_credentials();
-    env.sandbox
-        .assert_pip_installs(&url, &["pruned==1.2.dev1"], &[])
-        .await?;
+    env.assert_pip_installs(&["pruned==1.2.dev1"], &[]).await?;
 
     // Idempotent: nothing left to delete.
     let again = prune(&env, &policy).await?;

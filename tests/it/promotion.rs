@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::Digest as _;
 
@@ -60,11 +60,7 @@ async fn promote_over_http(
     query: &[(&str, &str)],
 ) -> anyhow::Result<(StatusCode, String)> {
     let path = format!("{}/+promote/promoted/{target}", env.base_path());
-    let response = env
-        .http(Method::POST, &path, true)
-        .query(query)
-        .send()
-        .await?;
+    let response = env.promote(&path, query).await?;
     Ok((response.status(), response.text().await?))
 }
 
@@ -135,8 +131,7 @@ async fn promotes_within_a_registry() -> anyhow::Result<()> {
     // A different sdist of the same name at the destination (the release's second file):
     // refused before the wheel is copied, the destination is left exactly as it was.
     env.namespace = "team/hotfix".to_owned();
-    let other_dir = env.sandbox.fresh_path("other");
-    std::fs::create_dir_all(&other_dir)?;
+    let other_dir = env.sandbox.fresh_dir("other")?;
     let different = env
         .sandbox
         .sdist_into(&spec.clone().seed(3), &other_dir)

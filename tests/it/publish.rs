@@ -35,13 +35,11 @@ async fn publish_and_install(backend: Backend) -> anyhow::Result<()> {
         .assert_success();
 
     let url = env.index_url_with_credentials();
-    env.sandbox
-        .assert_pip_installs(
-            &url,
-            &["oci-app"],
-            &[(&app.module(), "1.2.0"), (&dep.module(), "0.3.0")],
-        )
-        .await?;
+    env.assert_pip_installs(
+        &["oci-app"],
+        &[(&app.module(), "1.2.0"), (&dep.module(), "0.3.0")],
+    )
+    .await?;
 
     env.sandbox
         .assert_uv_installs(
@@ -215,8 +213,7 @@ async fn reupload_and_conflict(backend: Backend) -> anyhow::Result<()> {
     env.uv_publish(&[&wheel]).await?.assert_success();
 
     // A different file under the same name is refused, and the stored one is kept.
-    let other_dir = env.sandbox.fresh_path("other");
-    std::fs::create_dir_all(&other_dir)?;
+    let other_dir = env.sandbox.fresh_dir("other")?;
     let other = env
         .sandbox
         .wheel_into(&spec.clone().seed(7), &other_dir)

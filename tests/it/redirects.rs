@@ -17,7 +17,7 @@ use crate::harness::background::{self, Background};
 use crate::harness::fake_registry::{
     self, Endpoint, FILENAME, FakeRegistry, Fault, NAMESPACE, PROJECT,
 };
-use crate::harness::{Server, impatient_client};
+use crate::harness::{Server, header, impatient_client};
 
 const USERNAME: &str = "redirect-tester";
 /// The caller's password: it may go to the registry, never to object storage.
@@ -165,9 +165,7 @@ async fn streams_redirected_blobs_without_credentials() -> anyhow::Result<()> {
     let head = rig.file(reqwest::Method::HEAD).await?;
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(
-        head.headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()),
+        header(&head, CONTENT_LENGTH),
         Some(fake_registry::file_bytes().len().to_string().as_str()),
         "HEAD announces the file's length"
     );
@@ -200,15 +198,11 @@ async fn passes_redirects_to_the_client_when_configured() -> anyhow::Result<()> 
 
     let response = rig.file(reqwest::Method::GET).await?;
     assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    assert_eq!(header(LOCATION), Some(storage.file_location()));
-    assert_eq!(header(CACHE_CONTROL).as_deref(), Some("no-store"));
+    assert_eq!(
+        header(&response, LOCATION),
+        Some(storage.file_location().as_str())
+    );
+    assert_eq!(header(&response, CACHE_CONTROL), Some("no-store"));
     assert!(
         storage.requests().is_empty(),
         "the server fetched from object storage itself"

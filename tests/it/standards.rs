@@ -211,11 +211,9 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
     assert_status(response, StatusCode::OK).await?;
 
     let url = env.index_url_with_credentials();
-    env.sandbox
-        .assert_pip_installs(&url, &["yanky"], &[(&new.module(), "1.0")])
+    env.assert_pip_installs(&["yanky"], &[(&new.module(), "1.0")])
         .await?;
-    env.sandbox
-        .assert_pip_installs(&url, &["yanky==1.1"], &[(&new.module(), "1.1")])
+    env.assert_pip_installs(&["yanky==1.1"], &[(&new.module(), "1.1")])
         .await?;
     env.sandbox
         .assert_uv_installs(&url, &["yanky"], &[(&new.module(), "1.0")])
@@ -239,8 +237,7 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(again.status(), StatusCode::OK);
     let unyank = env.http(Method::DELETE, &yank, true).send().await?;
     assert_eq!(unyank.status(), StatusCode::OK);
-    env.sandbox
-        .assert_pip_installs(&url, &["yanky"], &[(&new.module(), "1.1")])
+    env.assert_pip_installs(&["yanky"], &[(&new.module(), "1.1")])
         .await?;
 
     // Yanking one file by name, and a file that does not exist.

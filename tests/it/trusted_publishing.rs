@@ -167,6 +167,18 @@ impl Setup {
             .await
     }
 
+    /// Builds `spec`'s wheel and uploads it to [`NAMESPACE`] as `__token__` with `token`:
+    /// the status and the body.
+    async fn upload_wheel_with_token(
+        &self,
+        spec: &DistSpec,
+        token: &str,
+    ) -> anyhow::Result<(StatusCode, String)> {
+        let wheel = self.sandbox.wheel(spec).await?;
+        self.upload(NAMESPACE, spec, &wheel, "__token__", token)
+            .await
+    }
+
     /// POSTs `upload` to `namespace` as `username`: the status and the body.
     async fn send_upload(
         &self,
@@ -511,10 +523,7 @@ async fn upload_tokens_publish_to_their_namespace_only() -> anyhow::Result<()> {
     let altered = String::from_utf8(altered)?;
     for bad in [altered, token[..token.len() - 3].to_owned()] {
         let third = DistSpec::new("scoped", "3.0");
-        let file = setup.sandbox.wheel(&third).await?;
-        let (status, body) = setup
-            .upload(NAMESPACE, &third, &file, "__token__", &bad)
-            .await?;
+        let (status, body) = setup.upload_wheel_with_token(&third, &bad).await?;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert!(body.contains("upload token is not valid"), "{body}");
         assert!(!body.contains(&bad), "{body}");
@@ -535,10 +544,7 @@ async fn upload_tokens_expire() -> anyhow::Result<()> {
     );
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let spec = DistSpec::new("late", "1.0");
-    let wheel = setup.sandbox.wheel(&spec).await?;
-    let (status, body) = setup
-        .upload(NAMESPACE, &spec, &wheel, "__token__", &token)
-        .await?;
+    let (status, body) = setup.upload_wheel_with_token(&spec, &token).await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("expired"), "{body}");
     assert!(
@@ -704,10 +710,7 @@ async fn upload_tokens_publish_only_the_projects_of_their_policy() -> anyhow::Re
     );
 
     let listed = DistSpec::new("tp_listed", "1.0");
-    let file = setup.sandbox.wheel(&listed).await?;
-    let (status, body) = setup
-        .upload(NAMESPACE, &listed, &file, "__token__", &token)
-        .await?;
+    let (status, body) = setup.upload_wheel_with_token(&listed, &token).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Another project of the same namespace: refused before any byte reaches the registry.

@@ -64,8 +64,7 @@ async fn build(
     (name, meta_version): (&str, &str),
     (payload, layout): (&str, &str),
 ) -> anyhow::Result<PathBuf> {
-    let directory = env.sandbox.fresh_path("padded");
-    std::fs::create_dir_all(&directory)?;
+    let directory = env.sandbox.fresh_dir("padded")?;
     let path = directory.join(filename);
     let path_text = path.display().to_string();
     let arguments = [

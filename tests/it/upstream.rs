@@ -69,8 +69,7 @@ impl Drop for PypiServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     for spec in [
         DistSpec::new("public-dep", "3.1").requires_python(">=3.8"),
         DistSpec::new("shadowed", "9.0"),
@@ -96,17 +95,15 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
     }
 
     let url = env.index_url_with_credentials();
-    env.sandbox
-        .assert_pip_installs(
-            &url,
-            &["private-app"],
-            &[
-                (&app.module(), "1.0"),
-                ("public_dep", "3.1"),
-                (&shadowed.module(), "1.0"),
-            ],
-        )
-        .await?;
+    env.assert_pip_installs(
+        &["private-app"],
+        &[
+            (&app.module(), "1.0"),
+            ("public_dep", "3.1"),
+            (&shadowed.module(), "1.0"),
+        ],
+    )
+    .await?;
     env.sandbox
         .assert_uv_installs(&url, &["private-app"], &[("public_dep", "3.1")])
         .await?;
@@ -158,8 +155,7 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
         html.contains("shadowed-1.0-py3-none-any.whl") && !html.contains("9.0"),
         "{html}"
     );
-    env.sandbox
-        .assert_pip_installs(&url, &["shadowed"], &[(&shadowed.module(), "1.0")])
+    env.assert_pip_installs(&["shadowed"], &[(&shadowed.module(), "1.0")])
         .await?;
 
     // Denied names and names upstream lacks: 404.
@@ -180,8 +176,7 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_files_can_be_proxied() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let dependency = DistSpec::new("proxied-dep", "2.0");
     let wheel = env.sandbox.wheel_into(&dependency, &public).await?;
     let upstream = PypiServer::start(&env, &public).await?;
@@ -226,12 +221,7 @@ async fn upstream_files_can_be_proxied() -> anyhow::Result<()> {
 
     // pip sees only this server: stop pypiserver's direct use by checking the install works
     // through the proxied URLs.
-    env.sandbox
-        .assert_pip_installs(
-            &env.index_url(),
-            &["proxy-app"],
-            &[(&dependency.module(), "2.0")],
-        )
+    env.assert_pip_installs(&["proxy-app"], &[(&dependency.module(), "2.0")])
         .await?;
     Ok(())
 }

@@ -53,8 +53,7 @@ async fn stored_index(env: &TestEnv, repository: &str, tag: &str) -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let dependency = DistSpec::new("cached-dep", "3.1");
     let wheel = env.sandbox.wheel_into(&dependency, &public).await?;
     let upstream = PypiServer::start(&env, &public).await?;
@@ -63,8 +62,7 @@ async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
     env.publish_wheel(&app).await?;
 
     let url = env.index_url_with_credentials();
-    env.sandbox
-        .assert_pip_installs(&url, &["outage-app"], &[(&dependency.module(), "3.1")])
+    env.assert_pip_installs(&["outage-app"], &[(&dependency.module(), "3.1")])
         .await?;
 
     // Stored in the namespace's cache, byte for byte, with what upstream said of it.
@@ -122,8 +120,7 @@ async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let spec = DistSpec::new("popular", "2.0").payload_bytes(3 << 20);
     let wheel = env.sandbox.wheel_into(&spec, &public).await?;
     let expected = std::fs::read(&wheel)?;
@@ -182,8 +179,7 @@ async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_upstream_files_are_refused_and_not_cached() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let spec = DistSpec::new("tampered", "1.0");
     let wheel = env.sandbox.wheel_into(&spec, &public).await?;
     let expected = std::fs::read(&wheel)?;
@@ -238,8 +234,7 @@ async fn tampered_upstream_files_are_refused_and_not_cached() -> anyhow::Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let upstream_copy = DistSpec::new("internal-tool", "9.0");
     env.sandbox.wheel_into(&upstream_copy, &public).await?;
     let upstream = StaticIndex::start(&public)?;
@@ -247,12 +242,7 @@ async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
     let private = DistSpec::new("internal-tool", "1.0");
     env.publish_wheel(&private).await?;
 
-    env.sandbox
-        .assert_pip_installs(
-            &env.index_url(),
-            &["internal-tool"],
-            &[(&private.module(), "1.0")],
-        )
+    env.assert_pip_installs(&["internal-tool"], &[(&private.module(), "1.0")])
         .await?;
     let base = env.base_path();
     let page = env.get(&format!("{base}/internal-tool/"), false).await?;
@@ -292,8 +282,7 @@ async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let old = DistSpec::new("flaky", "1.0");
     let new = DistSpec::new("flaky", "2.0");
     let old_wheel = env.sandbox.wheel_into(&old, &public).await?;
@@ -374,8 +363,7 @@ fn free_port() -> anyhow::Result<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let specs = [
         DistSpec::new("first", "1.0").payload_bytes(1 << 20),
         DistSpec::new("second", "1.0").payload_bytes(1 << 20),
@@ -475,8 +463,7 @@ async fn cached_tags(env: &TestEnv, project: &str) -> anyhow::Result<Vec<String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mirror_prefetches_a_closure_for_offline_installs() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let arch = std::env::consts::ARCH;
     let specs = [
         DistSpec::new("mirrored-app", "1.0")

@@ -15,6 +15,20 @@ use crate::harness::{AuthMode, DistSpec, TestEnv, UploadForm, assert_status};
 /// What Chromium sends when it navigates.
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8";
 
+/// A GET of `path` as a browser asks for it (its `Accept`), with the main credentials when
+/// `authenticated`.
+async fn browse(
+    env: &TestEnv,
+    path: &str,
+    authenticated: bool,
+) -> anyhow::Result<reqwest::Response> {
+    Ok(env
+        .http(Method::GET, path, authenticated)
+        .header(ACCEPT, BROWSER_ACCEPT)
+        .send()
+        .await?)
+}
+
 /// The `Accept` headers of installers (index-standards.md, section 3).
 const INSTALLER_ACCEPTS: [Option<&str>; 6] = [
     // pip, and Renovate's simple mode
@@ -192,11 +206,7 @@ async fn a_hostile_readme_renders_inert() -> anyhow::Result<()> {
         .await?;
     assert_eq!(visible, "block");
 
-    let response = env
-        .http(Method::GET, &format!("{}/hostile/", env.base_path()), false)
-        .header(ACCEPT, BROWSER_ACCEPT)
-        .send()
-        .await?;
+    let response = browse(&env, &format!("{}/hostile/", env.base_path()), false).await?;
     let policy = response.headers()[CONTENT_SECURITY_POLICY]
         .to_str()?
         .to_owned();
@@ -219,11 +229,7 @@ async fn installers_get_the_simple_pages_byte_for_byte() -> anyhow::Result<()> {
         format!("{}/demo/", env.base_path()),
         format!("{}/+simple/", env.base_path()),
     ] {
-        let browser_page = env
-            .http(Method::GET, &path, false)
-            .header(ACCEPT, BROWSER_ACCEPT)
-            .send()
-            .await?;
+        let browser_page = browse(&env, &path, false).await?;
         assert!(browser_page.headers().contains_key(CONTENT_SECURITY_POLICY));
         for accept in INSTALLER_ACCEPTS {
             let mut request = env.http(Method::GET, &path, false);
@@ -325,19 +331,11 @@ async fn a_registry_with_credentials_makes_the_browser_prompt() -> anyhow::Resul
         format!("{}/+simple/", env.base_path()),
         format!("{}/demo/", env.base_path()),
     ] {
-        let response = env
-            .http(Method::GET, &path, false)
-            .header(ACCEPT, BROWSER_ACCEPT)
-            .send()
-            .await?;
+        let response = browse(&env, &path, false).await?;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
         let challenge = response.headers()[WWW_AUTHENTICATE].to_str()?;
         assert!(challenge.starts_with("Basic "), "{challenge}");
-        let response = env
-            .http(Method::GET, &path, true)
-            .header(ACCEPT, BROWSER_ACCEPT)
-            .send()
-            .await?;
+        let response = browse(&env, &path, true).await?;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert!(response.text().await?.contains("demo"));
     }
@@ -365,12 +363,7 @@ async fn hostile_input_gets_a_clean_page_or_a_clear_refusal() -> anyhow::Result<
     let readme = readme_file(&env, "huge", huge.as_bytes())?;
     let spec = DistSpec::new("huge", "1.0").readme(&readme, "text/markdown");
     env.publish_wheel(&spec).await?;
-    let page = |path: String| {
-        env.http(Method::GET, &path, false)
-            .header(ACCEPT, BROWSER_ACCEPT)
-            .send()
-    };
-    let response = page(format!("{}/huge/", env.base_path())).await?;
+    let response = browse(&env, &format!("{}/huge/", env.base_path()), false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     let body = response.text().await?;
     assert!(body.contains("the rest is not shown"), "cut");
@@ -409,7 +402,7 @@ async fn hostile_input_gets_a_clean_page_or_a_clear_refusal() -> anyhow::Result<
             StatusCode::OK,
         ),
     ] {
-        let response = page(path.clone()).await?;
+        let response = browse(&env, &path, false).await?;
         let status = response.status();
         let body = response.text().await?;
         assert_eq!(status, expected, "{path}: {body}");
@@ -427,9 +420,7 @@ async fn promotions_and_project_statuses_are_shown() -> anyhow::Result<()> {
     let production = format!("{}/team/production", env.segment());
     let promote = format!("{staging}/+promote/demo/1.0");
     let response = env
-        .http(Method::POST, &promote, true)
-        .query(&[("to", production.as_str())])
-        .send()
+        .promote(&promote, &[("to", production.as_str())])
         .await?;
     assert_status(response, StatusCode::OK).await?;
     let set_status = |project: &str, body: &'static str| {

@@ -166,20 +166,11 @@ secret_file = "secret"
         "{}/webhooks/production",
         event["registry"].as_str().unwrap()
     );
-    let response = env
-        .http(Method::POST, &path, true)
-        .query(&[("to", to.as_str())])
-        .send()
-        .await?;
+    let response = env.promote(&path, &[("to", to.as_str())]).await?;
     assert_status(response, StatusCode::OK).await?;
 
     env.namespace = "webhooks/production".to_owned();
-    env.sandbox
-        .assert_pip_installs(
-            &env.index_url_with_credentials(),
-            &["hooked"],
-            &[(&spec.module(), "1.2.0")],
-        )
+    env.assert_pip_installs(&["hooked"], &[(&spec.module(), "1.2.0")])
         .await?;
     // The promotion to production is not an upload to staging: nothing more is sent.
     assert!(receiver.maybe_next(Duration::from_secs(1)).await.is_none());
@@ -451,12 +442,7 @@ secret_file = "secret"
     assert_eq!(event["detail"]["moved"], false);
 
     env.namespace = "presets/production".to_owned();
-    env.sandbox
-        .assert_pip_installs(
-            &env.index_url_with_credentials(),
-            &["dispatched"],
-            &[(&spec.module(), "3.1")],
-        )
+    env.assert_pip_installs(&["dispatched"], &[(&spec.module(), "3.1")])
         .await?;
     Ok(())
 }
@@ -535,8 +521,7 @@ async fn python_verification_from_the_docs(
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .ok_or_else(|| anyhow::anyhow!("docs/events.md has no python block"))?;
-    let dir = env.sandbox.fresh_path("verify");
-    std::fs::create_dir_all(&dir)?;
+    let dir = env.sandbox.fresh_dir("verify")?;
     std::fs::write(dir.join("body"), &delivery.body)?;
     let headers: serde_json::Map<String, serde_json::Value> = [
         "X-OCI-PyPI-Timestamp",

@@ -151,12 +151,7 @@ async fn github_oidc_publish_then_dispatch_promotion() -> anyhow::Result<()> {
     run(&env, script, &evil).await?.assert_failure();
 
     env.namespace = PRODUCTION.to_owned();
-    env.sandbox
-        .assert_pip_installs(
-            &env.index_url_with_credentials(),
-            &["acme-app"],
-            &[(&spec.module(), "1.4.0")],
-        )
+    env.assert_pip_installs(&["acme-app"], &[(&spec.module(), "1.4.0")])
         .await?;
 
     // The webhooks file that starts promote.yml.

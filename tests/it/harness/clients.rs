@@ -362,6 +362,13 @@ impl Sandbox {
         self.path().join(format!("{prefix}-{n}"))
     }
 
+    /// A new, empty directory `<sandbox>/<prefix>-N`.
+    pub fn fresh_dir(&self, prefix: &str) -> anyhow::Result<PathBuf> {
+        let dir = self.fresh_path(prefix);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
+    }
+
     /// Runs `<venv>/bin/pip ARGS`.
     pub async fn pip(&self, args: &[&str]) -> anyhow::Result<Output> {
         self.run_with_env("pip", args, &[]).await

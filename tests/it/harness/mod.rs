@@ -190,6 +190,18 @@ impl TestEnv {
             .await
     }
 
+    /// [`Sandbox::assert_pip_installs`] from [`TestEnv::index_url_with_credentials`].
+    pub async fn assert_pip_installs(
+        &self,
+        names: &[&str],
+        expected: &[(&str, &str)],
+    ) -> anyhow::Result<std::path::PathBuf> {
+        let url = self.index_url_with_credentials();
+        self.sandbox
+            .assert_pip_installs(&url, names, expected)
+            .await
+    }
+
     /// `uv publish` of `files` with the main credentials.
     pub async fn uv_publish(&self, files: &[&Path]) -> anyhow::Result<Output> {
         let url = self.index_url();
@@ -257,6 +269,20 @@ impl TestEnv {
             .await?)
     }
 
+    /// A POST of `path` (a `+promote/...` URL) with the query `query` (`to`, maybe `move`),
+    /// with the main credentials.
+    pub async fn promote(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .http(reqwest::Method::POST, path, true)
+            .query(query)
+            .send()
+            .await?)
+    }
+
     /// The body of a GET of `path`, whatever the status.
     pub async fn get_text(&self, path: &str, authenticated: bool) -> anyhow::Result<String> {
         Ok(self.get(path, authenticated).await?.text().await?)
@@ -302,6 +328,11 @@ pub fn metric_sum(metrics: &str, prefix: &str) -> f64 {
         .filter(|line| line.starts_with(prefix))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The value of header `name` of `response`, if it has one that is text.
+pub fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<&str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Asserts that `response` answered `expected`, with its body in the message when not.
