@@ -12,8 +12,6 @@ use sha2::Digest as _;
 
 use crate::harness::{AuthMode, DistSpec, TestEnv, UploadForm, assert_status, clients};
 
-const JSON: &str = "application/vnd.pypi.simple.v1+json";
-
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_attestation.py")
 }
@@ -98,13 +96,7 @@ async fn attestations_are_verified_stored_and_served() -> anyhow::Result<()> {
     // Served: `provenance` in JSON, `data-provenance` in HTML, and the object at that URL.
     let filename = wheel.file_name().unwrap().to_str().unwrap().to_owned();
     let page = format!("{}/attested/", env.base_path());
-    let json: Value = env
-        .http(Method::GET, &page, true)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json: Value = env.get_pep691(&page, true).await?;
     let provenance_url = format!("{filename}.provenance");
     assert_eq!(
         json["files"][0]["provenance"],

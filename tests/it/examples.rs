@@ -53,6 +53,15 @@ impl Examples {
         Self::start_in(AuthMode::Htpasswd).await
     }
 
+    /// [`Examples::start`], with version 1.0.0 of the package published to the test's
+    /// namespace.
+    pub async fn start_published() -> anyhow::Result<Examples> {
+        let ex = Self::start().await?;
+        ex.publish(&DistSpec::new(PACKAGE, "1.0.0"), &ex.env.namespace)
+            .await?;
+        Ok(ex)
+    }
+
     /// The same in another authentication mode (one with credentials).
     pub async fn start_in(mode: AuthMode) -> anyhow::Result<Examples> {
         let env = TestEnv::start(mode).await?;
@@ -369,9 +378,7 @@ async fn poetry_publish() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_install() -> anyhow::Result<()> {
-    let ex = Examples::start().await?;
-    ex.publish(&DistSpec::new(PACKAGE, "1.0.0"), &ex.env.namespace)
-        .await?;
+    let ex = Examples::start_published().await?;
     let venv = ex.env.sandbox.fresh_path("venv");
     let venv_text = path_str(&venv);
 
@@ -439,9 +446,7 @@ async fn pip_extra_index() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uv_install() -> anyhow::Result<()> {
-    let ex = Examples::start().await?;
-    ex.publish(&DistSpec::new(PACKAGE, "1.0.0"), &ex.env.namespace)
-        .await?;
+    let ex = Examples::start_published().await?;
     // The default index (PyPI, here another namespace) offers a higher version of the private
     // name: the explicit index pinned in [tool.uv.sources] keeps it out.
     ex.publish(&DistSpec::new(PACKAGE, "99.0"), "team/public")
@@ -468,9 +473,7 @@ async fn uv_install() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poetry_install() -> anyhow::Result<()> {
-    let ex = Examples::start().await?;
-    ex.publish(&DistSpec::new(PACKAGE, "1.0.0"), &ex.env.namespace)
-        .await?;
+    let ex = Examples::start_published().await?;
     let project = ex.env.sandbox.fresh_path("project");
     let project_text = path_str(&project);
 

@@ -154,15 +154,9 @@ async fn project_status_is_served_and_honoured() -> anyhow::Result<()> {
         .await?;
     assert_status(response, StatusCode::OK).await?;
     let out = env.twine_upload(&[&next]).await?;
-    out.assert_failure();
-    assert!(out.combined().contains("archived"), "{}", out.dump());
+    out.assert_failure_saying("archived");
     let out = env.uv_publish(&[&next]).await?;
-    out.assert_failure();
-    assert!(
-        out.combined().contains("statusful` is archived"),
-        "{}",
-        out.dump()
-    );
+    out.assert_failure_saying("statusful` is archived");
     let mut tags = storage.tags(&repository).await?;
     tags.sort();
     assert_eq!(tags, ["1.0", "oci-pypi.status"]);
@@ -188,8 +182,7 @@ async fn project_status_is_served_and_honoured() -> anyhow::Result<()> {
     let (out, _) = env.sandbox.uv_install(&url, &["statusful"]).await?;
     out.assert_failure();
     let out = env.twine_upload(&[&next]).await?;
-    out.assert_failure();
-    assert!(out.combined().contains("quarantined"), "{}", out.dump());
+    out.assert_failure_saying("quarantined");
 
     // Active again: the status is gone from the registry, and everything works.
     let response = post_status(&env, "statusful", "status=active", true).await?;

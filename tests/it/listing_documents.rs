@@ -91,28 +91,16 @@ async fn seeded_with_listing(
     Ok((repository, path, stored))
 }
 
-/// A test's environment (anonymous registry) after [`seeded_with_listing`].
-struct Seeded {
-    env: TestEnv,
-    direct: DirectClient,
-    repository: String,
-    /// The project page's path.
-    path: String,
-    stored: StoredListing,
-}
-
-/// [`seeded_with_listing`] in a new environment with an anonymous registry.
-async fn seeded(name: &str, count: usize) -> anyhow::Result<Seeded> {
+/// [`seeded_with_listing`] in a new environment with an anonymous registry: the environment,
+/// a client of its registry, and what [`seeded_with_listing`] returns.
+async fn seeded(
+    name: &str,
+    count: usize,
+) -> anyhow::Result<(TestEnv, DirectClient, String, String, StoredListing)> {
     let env = TestEnv::start(AuthMode::Anonymous).await?;
     let direct = env.registry.direct();
     let (repository, path, stored) = seeded_with_listing(&env, name, count).await?;
-    Ok(Seeded {
-        env,
-        direct,
-        repository,
-        path,
-        stored,
-    })
+    Ok((env, direct, repository, path, stored))
 }
 
 fn wheels(project: &str, versions: impl IntoIterator<Item = usize>) -> Vec<String> {
@@ -131,13 +119,7 @@ fn wheels(project: &str, versions: impl IntoIterator<Item = usize>) -> Vec<Strin
 /// its tag.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> anyhow::Result<()> {
-    let Seeded {
-        env,
-        direct,
-        repository,
-        path,
-        stored,
-    } = seeded("many", 12).await?;
+    let (env, direct, repository, path, stored) = seeded("many", 12).await?;
     let tags = tags(12);
     assert!(
         stored.inline,
@@ -183,13 +165,7 @@ async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> an
 /// read; the document then catches up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_document_behind_the_tags_is_caught_up() -> anyhow::Result<()> {
-    let Seeded {
-        env,
-        direct,
-        repository,
-        path,
-        ..
-    } = seeded("moving", 4).await?;
+    let (env, direct, repository, path, _) = seeded("moving", 4).await?;
 
     // Behind its back: 1.0.1 deleted, 1.0.4 added.
     let (_, digest, _) = direct.manifest(&repository, "1.0.1").await?.unwrap();
@@ -224,13 +200,7 @@ async fn a_listing_document_behind_the_tags_is_caught_up() -> anyhow::Result<()>
 /// a newer server's document and another tool's content under the tag are left alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_listing_documents_are_not_trusted() -> anyhow::Result<()> {
-    let Seeded {
-        env,
-        direct,
-        repository,
-        path,
-        stored: good,
-    } = seeded("guarded", 2).await?;
+    let (env, direct, repository, path, good) = seeded("guarded", 2).await?;
     let expected = wheels("guarded", 0..2);
 
     // A release index recorded with a file that is not in the registry, its digest unchanged.
@@ -352,6 +322,25 @@ async fn a_release_changed_behind_the_documents_back_is_found_by_the_audit() -> 
     Ok(())
 }
 
+/// A server in front of `fake` keeping pages `listing_cache_ttl` seconds, and the path of the
+/// fake's project page.
+async fn serve_fake(
+    fake: &FakeRegistry,
+    listing_cache_ttl: u64,
+) -> anyhow::Result<(Server, String)> {
+    let origin = oci_pypi::net::Origin::parse(&fake.origin())?;
+    let mut config = oci_pypi::config::Config::for_registries(vec![origin]);
+    config.listing_cache_ttl = listing_cache_ttl;
+    let server = Server::start(config).await?;
+    let path = format!(
+        "/{}/{}/{}/",
+        fake.host(),
+        fake_registry::NAMESPACE,
+        fake_registry::PROJECT
+    );
+    Ok((server, path))
+}
+
 /// A registry that refuses the listing document's tag still serves pages, from the tags; the
 /// refusal is remembered instead of being tried again on every page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,17 +350,7 @@ async fn a_registry_that_refuses_the_listing_tag_still_serves_pages() -> anyhow:
         Endpoint::ManifestPut,
         Fault::Status(403, r#"{"errors":[{"code":"DENIED"}]}"#.to_owned()),
     );
-    let mut config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
-        &fake.origin(),
-    )?]);
-    config.listing_cache_ttl = 0;
-    let server = Server::start(config).await?;
-    let path = format!(
-        "/{}/{}/{}/",
-        fake.host(),
-        fake_registry::NAMESPACE,
-        fake_registry::PROJECT
-    );
+    let (server, path) = serve_fake(&fake, 0).await?;
     for _ in 0..5 {
         assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -442,17 +421,7 @@ async fn one_page_serves_every_caller_the_registry_lets_read_it() -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_never_wait_for_a_refresh() -> anyhow::Result<()> {
     let fake = FakeRegistry::start()?;
-    let mut config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
-        &fake.origin(),
-    )?]);
-    config.listing_cache_ttl = 4;
-    let server = Server::start(config).await?;
-    let path = format!(
-        "/{}/{}/{}/",
-        fake.host(),
-        fake_registry::NAMESPACE,
-        fake_registry::PROJECT
-    );
+    let (server, path) = serve_fake(&fake, 4).await?;
     assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
     // The listing document that first page leaves behind is written by then.
     tokio::time::sleep(Duration::from_millis(1000)).await;

@@ -200,18 +200,16 @@ async fn login_failures_are_one_line() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (docker, bin) = docker_store(&env, dir.path())?;
     let index_url = env.index_url();
+    let for_quay = [
+        "--tool",
+        "pip",
+        "--index-url",
+        &index_url,
+        "--registry",
+        "quay.io",
+    ];
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
-        (
-            vec![
-                "--tool",
-                "pip",
-                "--index-url",
-                &index_url,
-                "--registry",
-                "quay.io",
-            ],
-            vec!["has no credentials for `quay.io`"],
-        ),
+        (for_quay.to_vec(), vec!["has no credentials for `quay.io`"]),
         (
             vec!["--tool", "pip", "--index-url", "ftp://x/y/"],
             vec!["ftp://x/y/", "http(s)"],
@@ -242,20 +240,7 @@ async fn login_failures_are_one_line() -> anyhow::Result<()> {
         docker.join("config.json"),
         r#"{"credsStore": "ocipypitest"}"#,
     )?;
-    let (code, _, stderr) = login(
-        &env,
-        &docker,
-        &bin,
-        &[
-            "--tool",
-            "pip",
-            "--index-url",
-            &index_url,
-            "--registry",
-            "quay.io",
-        ],
-    )
-    .await?;
+    let (code, _, stderr) = login(&env, &docker, &bin, &for_quay).await?;
     assert_eq!(code, Some(1));
     assert!(
         stderr.trim()

@@ -163,11 +163,7 @@ async fn check_stored_layout(
         );
         assert!(entry["annotations"]["org.opencontainers.image.created"].is_string());
         let digest = entry["digest"].as_str().context("digest")?;
-        let (_, _, manifest) = direct
-            .manifest(repository, digest)
-            .await?
-            .context("manifest")?;
-        let manifest: Value = serde_json::from_slice(&manifest)?;
+        let manifest = direct.manifest_json(repository, digest).await?;
         assert_eq!(manifest["artifactType"], "application/pyoci.package.v1");
         // The config is the core metadata (wheels, reliable sdist PKG-INFO) or empty.
         let config = &manifest["config"];
@@ -220,12 +216,7 @@ async fn reupload_and_conflict(backend: Backend) -> anyhow::Result<()> {
         .await?;
     assert_ne!(std::fs::read(&other)?, std::fs::read(&wheel)?);
     let out = env.twine_upload(&[&other]).await?;
-    out.assert_failure();
-    assert!(
-        out.combined().contains("File already exists"),
-        "{}",
-        out.dump()
-    );
+    out.assert_failure_saying("File already exists");
 
     let upload = UploadForm::wheel(&spec, &std::fs::read(&other)?);
     let response = env.upload(&upload, true).await?;

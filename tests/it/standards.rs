@@ -10,12 +10,6 @@ use crate::harness::{AuthMode, Backend, DistSpec, TestEnv, UploadForm, assert_st
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 const HTML: &str = "application/vnd.pypi.simple.v1+html";
 
-/// GET `url` as PEP 691 JSON.
-async fn get_pep691(env: &TestEnv, url: &str, authenticated: bool) -> anyhow::Result<Value> {
-    let request = env.http(Method::GET, url, authenticated);
-    Ok(request.header("accept", JSON).send().await?.json().await?)
-}
-
 /// GET `url` without an `Accept` header; the body as JSON (the releases JSON).
 async fn get_json(env: &TestEnv, url: &str, authenticated: bool) -> anyhow::Result<Value> {
     Ok(env.get(url, authenticated).await?.json().await?)
@@ -90,7 +84,7 @@ async fn assert_negotiates(env: &TestEnv, url: &str) -> anyhow::Result<()> {
         html.contains(r#"<meta name="pypi:repository-version" content="1.4">"#),
         "{html}"
     );
-    let json = get_pep691(env, url, true).await?;
+    let json = env.get_pep691(url, true).await?;
     assert_eq!(json["meta"]["api-version"], "1.4", "{json}");
     Ok(())
 }
@@ -107,7 +101,7 @@ async fn content_negotiation() -> anyhow::Result<()> {
     let page = format!("{}/negotiated/", env.base_path());
     assert_negotiates(&env, &page).await?;
 
-    let json = get_pep691(&env, &page, true).await?;
+    let json = env.get_pep691(&page, true).await?;
     assert_eq!(json["name"], "negotiated");
     assert_eq!(json["versions"], serde_json::json!(["1.0"]));
     let files = json["files"].as_array().unwrap();
@@ -145,7 +139,7 @@ async fn project_list_content_negotiation() -> anyhow::Result<()> {
     let list = format!("{}/+simple/", env.base_path());
     assert_negotiates(&env, &list).await?;
 
-    let projects = get_pep691(&env, &list, true).await?;
+    let projects = env.get_pep691(&list, true).await?;
     assert_eq!(
         projects["projects"],
         serde_json::json!([{ "name": "listed-one" }, { "name": "listed-two" }])
@@ -225,7 +219,7 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
         html.contains("data-yanked=\"broken &lt;build&gt;\""),
         "{html}"
     );
-    let json = get_pep691(&env, &page, true).await?;
+    let json = env.get_pep691(&page, true).await?;
     assert_eq!(json["files"][1]["yanked"], "broken <build>");
     assert_eq!(json["files"][0]["yanked"], false);
     let releases = get_json(&env, &format!("{page}json"), true).await?;
@@ -244,7 +238,7 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
     let by_file = format!("{}/+yank/yanky/{}", env.base_path(), old.wheel_filename());
     let response = env.http(Method::POST, &by_file, true).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
-    let json = get_pep691(&env, &page, true).await?;
+    let json = env.get_pep691(&page, true).await?;
     assert_eq!(json["files"][0]["yanked"], true);
     let missing = format!("{}/+yank/yanky/9.9", env.base_path());
     assert_eq!(
@@ -301,7 +295,7 @@ async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
         env.publish_wheel(spec).await?;
     }
     let page = format!("{}/meta-lib-a/", env.base_path());
-    let json = get_pep691(&env, &page, true).await?;
+    let json = env.get_pep691(&page, true).await?;
     let advertised = json["files"][0]["core-metadata"]["sha256"]
         .as_str()
         .unwrap()
@@ -383,7 +377,7 @@ async fn sdist_metadata_from_pkg_info() -> anyhow::Result<()> {
         .await?
         .assert_success();
     let page = format!("{}/sdist-meta/", env.base_path());
-    let json = get_pep691(&env, &page, false).await?;
+    let json = env.get_pep691(&page, false).await?;
     let file = |filename: String| {
         json["files"]
             .as_array()
@@ -547,10 +541,10 @@ async fn release_cap_keeps_the_newest() -> anyhow::Result<()> {
             .map(|v| v.as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    let json = get_pep691(&env, &page, false).await?;
+    let json = env.get_pep691(&page, false).await?;
     assert_eq!(listed(&json), ["0.1", "1.2", "1.9", "1.10", "2.0rc1"]);
     env.reconfigure(|config| config.max_versions = 2).await?;
-    let json = get_pep691(&env, &page, false).await?;
+    let json = env.get_pep691(&page, false).await?;
     assert_eq!(listed(&json), ["1.10", "2.0rc1"]);
     Ok(())
 }

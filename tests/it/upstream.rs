@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::harness::{AuthMode, DistSpec, TestEnv};
@@ -110,13 +110,7 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
 
     // The upstream page passes data through and says where it comes from.
     let page = format!("{}/public-dep/", env.base_path());
-    let json: Value = env
-        .http(Method::GET, &page, true)
-        .header("accept", "application/vnd.pypi.simple.v1+json")
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json: Value = env.get_pep691(&page, true).await?;
     assert_eq!(json["versions"], serde_json::json!(["3.1"]));
     assert_eq!(
         json["meta"]["tracks"][0],
@@ -195,13 +189,7 @@ async fn upstream_files_can_be_proxied() -> anyhow::Result<()> {
     env.publish_wheel(&app).await?;
 
     let page = format!("{}/proxied-dep/", env.base_path());
-    let json: Value = env
-        .http(Method::GET, &page, false)
-        .header("accept", "application/vnd.pypi.simple.v1+json")
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json: Value = env.get_pep691(&page, false).await?;
     let url = json["files"][0]["url"].as_str().context("url")?;
     assert_eq!(url, dependency.wheel_filename(), "{json}");
     // pypiserver offers no core metadata: none is advertised, and none is served.

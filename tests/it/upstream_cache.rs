@@ -40,12 +40,7 @@ async fn cache_upstream_with(
 
 /// The release index under `tag` of `repository`, as stored.
 async fn stored_index(env: &TestEnv, repository: &str, tag: &str) -> anyhow::Result<Value> {
-    let (_, _, bytes) = env
-        .storage()
-        .manifest(repository, tag)
-        .await?
-        .with_context(|| format!("no {repository}:{tag}"))?;
-    Ok(serde_json::from_slice(&bytes)?)
+    env.storage().manifest_json(repository, tag).await
 }
 
 /// pip installs a private package with its public dependency through the server; upstream

@@ -101,6 +101,19 @@ impl Output {
         self
     }
 
+    /// Panics with a readable dump unless the command failed saying `text` (in stdout or
+    /// stderr).
+    #[track_caller]
+    pub fn assert_failure_saying(&self, text: &str) -> &Self {
+        self.assert_failure();
+        assert!(
+            self.combined().contains(text),
+            "the output does not say `{text}`\n{}",
+            self.dump()
+        );
+        self
+    }
+
     /// stdout followed by stderr. Both have terminal escapes removed.
     pub fn combined(&self) -> String {
         let mut s = String::with_capacity(self.stdout.len() + self.stderr.len() + 1);

@@ -288,6 +288,25 @@ impl TestEnv {
         Ok(self.get(path, authenticated).await?.text().await?)
     }
 
+    /// The body of a GET of `path` as PEP 691 JSON (asked for with its `Accept`), whatever
+    /// the status.
+    pub async fn get_pep691(
+        &self,
+        path: &str,
+        authenticated: bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        Ok(self
+            .http(reqwest::Method::GET, path, authenticated)
+            .header(
+                reqwest::header::ACCEPT,
+                "application/vnd.pypi.simple.v1+json",
+            )
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
     /// The server's `/metrics` text.
     pub async fn metrics(&self) -> anyhow::Result<String> {
         self.get_text("/metrics", false).await
