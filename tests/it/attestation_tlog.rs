@@ -7,11 +7,10 @@
 
 use std::path::Path;
 
-use reqwest::multipart::{Form, Part};
-use reqwest::{Method, StatusCode};
-use sha2::Digest as _;
+use reqwest::StatusCode;
 
 use crate::attestations::{attest, make};
+use crate::harness::upload::UploadForm;
 use crate::harness::{AuthMode, DistSpec, TestEnv};
 
 /// Uploads `dist` with the one attestation `attestation`; (status, body).
@@ -24,19 +23,10 @@ async fn upload(
     let filename = dist.file_name().unwrap().to_string_lossy().into_owned();
     let (name, rest) = filename.split_once('-').unwrap();
     let version = rest.split('-').next().unwrap();
-    let form = Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", name.to_owned())
-        .text("version", version.to_owned())
-        .text("sha256_digest", hex::encode(sha2::Sha256::digest(&bytes)))
-        .part("content", Part::bytes(bytes).file_name(filename))
-        .text("attestations", format!("[{attestation}]"));
-    let response = env
-        .http(Method::POST, &format!("{}/", env.base_path()), true)
-        .multipart(form)
-        .send()
-        .await?;
+    let form = UploadForm::new(name, version, &filename, &bytes)
+        .sha256()
+        .field("attestations", format!("[{attestation}]"));
+    let response = env.upload(&form, true).await?;
     Ok((response.status(), response.text().await?))
 }
 

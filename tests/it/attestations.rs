@@ -6,14 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::harness::{AuthMode, DistSpec, TestEnv, assert_status, clients};
-
-const JSON: &str = "application/vnd.pypi.simple.v1+json";
+use crate::harness::{AuthMode, DistSpec, TestEnv, UploadForm, assert_status, clients};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make_attestation.py")
@@ -59,22 +56,12 @@ async fn upload(
     let filename = dist.file_name().unwrap().to_str().unwrap().to_owned();
     let (name, rest) = filename.split_once('-').unwrap();
     let version = rest.split('-').next().unwrap();
-    let form = Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", name.to_owned())
-        .text("version", version.to_owned())
-        .text("filetype", "bdist_wheel")
-        .text("metadata_version", "2.1")
-        .text("sha256_digest", hex::encode(sha2::Sha256::digest(&bytes)))
-        .part("content", Part::bytes(bytes).file_name(filename))
-        .text("attestations", attestations.to_owned());
-    let path = format!("{}/", env.base_path());
-    Ok(env
-        .http(Method::POST, &path, true)
-        .multipart(form)
-        .send()
-        .await?)
+    let upload = UploadForm::new(name, version, &filename, &bytes)
+        .field("filetype", "bdist_wheel")
+        .field("metadata_version", "2.1")
+        .sha256()
+        .after_file("attestations", attestations);
+    env.upload(&upload, true).await
 }
 
 /// The tags of the project's repository (without the listing document's), sorted.
@@ -109,33 +96,19 @@ async fn attestations_are_verified_stored_and_served() -> anyhow::Result<()> {
     // Served: `provenance` in JSON, `data-provenance` in HTML, and the object at that URL.
     let filename = wheel.file_name().unwrap().to_str().unwrap().to_owned();
     let page = format!("{}/attested/", env.base_path());
-    let json: Value = env
-        .http(Method::GET, &page, true)
-        .header("accept", JSON)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json: Value = env.get_pep691(&page, true).await?;
     let provenance_url = format!("{filename}.provenance");
     assert_eq!(
         json["files"][0]["provenance"],
         provenance_url.as_str(),
         "{json}"
     );
-    let html = env
-        .http(Method::GET, &page, true)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = env.get_text(&page, true).await?;
     assert!(
         html.contains(&format!("data-provenance=\"{provenance_url}\"")),
         "{html}"
     );
-    let response = env
-        .http(Method::GET, &format!("{page}{provenance_url}"), true)
-        .send()
-        .await?;
+    let response = env.get(&format!("{page}{provenance_url}"), true).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.headers()["content-type"],
@@ -242,13 +215,11 @@ async fn attestations_are_verified_stored_and_served() -> anyhow::Result<()> {
     let production = format!("{}/{}/production", env.segment(), env.namespace);
     let promote = format!("{}/+promote/attested/1.0", env.base_path());
     let response = env
-        .http(Method::POST, &promote, true)
-        .query(&[("to", production.as_str())])
-        .send()
+        .promote(&promote, &[("to", production.as_str())])
         .await?;
     assert_status(response, StatusCode::OK).await?;
     let promoted = format!("/{production}/attested/{provenance_url}");
-    let response = env.http(Method::GET, &promoted, true).send().await?;
+    let response = env.get(&promoted, true).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await?, provenance);
     let destination = format!("{}/production/attested", env.namespace);
@@ -259,10 +230,7 @@ async fn attestations_are_verified_stored_and_served() -> anyhow::Result<()> {
     assert_status(response, StatusCode::OK).await?;
     assert!(!tags(&env, "attested").await?.contains(&referrers_tag));
     assert!(storage.manifest(&repository, referrer).await?.is_none());
-    let response = env
-        .http(Method::GET, &format!("{page}{provenance_url}"), true)
-        .send()
-        .await?;
+    let response = env.get(&format!("{page}{provenance_url}"), true).await?;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     Ok(())
 }

@@ -11,8 +11,7 @@ use crate::harness::{AuthMode, Backend, DistSpec, Output, TestEnv};
 /// Publishes one wheel of `name` 1.0 and returns its spec.
 async fn publish_one(env: &TestEnv, name: &str) -> anyhow::Result<DistSpec> {
     let spec = DistSpec::new(name, "1.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
     Ok(spec)
 }
 
@@ -35,7 +34,7 @@ async fn refusals_are_401_with_a_challenge(mode: AuthMode) -> anyhow::Result<()>
     publish_one(&env, "private-pkg").await?;
     let page = format!("{}/private-pkg/", env.base_path());
 
-    let anonymous = env.http(Method::GET, &page, false).send().await?;
+    let anonymous = env.get(&page, false).await?;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     let challenge = anonymous.headers().get("www-authenticate").cloned();
     assert_eq!(challenge.unwrap(), "Basic realm=\"oci-pypi\"");
@@ -60,8 +59,7 @@ async fn refusals_are_401_with_a_challenge(mode: AuthMode) -> anyhow::Result<()>
     let spec = DistSpec::new("private-pkg", "2.0");
     let wheel = env.sandbox.wheel(&spec).await?;
     let out = twine_upload_as(&env, "ci-user", "wrong", &wheel).await?;
-    out.assert_failure();
-    assert!(out.combined().contains("401"), "{}", out.dump());
+    out.assert_failure_saying("401");
     assert!(
         env.registry
             .direct()
@@ -90,18 +88,14 @@ async fn read_only_user_gets_403_on_writes() -> anyhow::Result<()> {
     let spec = publish_one(&env, "guarded").await?;
     let (reader, password) = env.registry.reader_credentials().unwrap();
     let url = env.index_url_as(&reader, &password);
-    let (out, target) = env.sandbox.pip_install(&url, &["guarded"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&url, &["guarded"], &[(&spec.module(), "1.0")])
+        .await?;
 
     let other = DistSpec::new("guarded", "2.0");
     let wheel = env.sandbox.wheel(&other).await?;
     let out = twine_upload_as(&env, &reader, &password, &wheel).await?;
-    out.assert_failure();
-    assert!(out.combined().contains("403"), "{}", out.dump());
+    out.assert_failure_saying("403");
 
     let file = format!("{}/guarded/{}", env.base_path(), spec.wheel_filename());
     let delete = env
@@ -123,11 +117,11 @@ async fn registry_tokens_are_cached() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Token).await?;
     publish_one(&env, "cached").await?;
     let page = format!("{}/cached/", env.base_path());
-    let first = env.http(Method::GET, &page, true).send().await?;
+    let first = env.get(&page, true).await?;
     assert_eq!(first.status(), StatusCode::OK);
     let tokens = env.registry.token_server().unwrap().requests();
     for _ in 0..5 {
-        let again = env.http(Method::GET, &page, true).send().await?;
+        let again = env.get(&page, true).await?;
         assert_eq!(again.status(), StatusCode::OK);
     }
     assert_eq!(env.registry.token_server().unwrap().requests(), tokens);
@@ -158,12 +152,9 @@ async fn bearer_username_passes_a_ready_token() -> anyhow::Result<()> {
         .token("repository:team/python/tokened:pull")
         .await?;
     let url = env.index_url_as("oauth2accesstoken", &token);
-    let (out, target) = env.sandbox.pip_install(&url, &["tokened"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&url, &["tokened"], &[(&spec.module(), "1.0")])
+        .await?;
     // Uploads go through with a push token; a pull token may not push.
     let push = env
         .registry
@@ -218,7 +209,7 @@ async fn unknown_project_is_404(backend: Backend) -> anyhow::Result<()> {
         ),
         format!("{}/known/known-9.9.tar.gz", env.base_path()),
     ] {
-        let response = env.http(Method::GET, &path, true).send().await?;
+        let response = env.get(&path, true).await?;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
     let (out, _) = env
@@ -275,19 +266,17 @@ async fn a_token_as_password_works_with_any_username() -> anyhow::Result<()> {
         .token("repository:team/python/pat_pkg:pull")
         .await?;
     let url = env.index_url_as("whoever", &pull);
-    let (out, target) = env.sandbox.pip_install(&url, &["pat-pkg"]).await?;
-    out.assert_success();
-    assert_eq!(env.sandbox.import_version(&target, "pat_pkg").await?, "2.0");
+    env.sandbox
+        .assert_pip_installs(&url, &["pat-pkg"], &[("pat_pkg", "2.0")])
+        .await?;
     let three = env.sandbox.wheel(&DistSpec::new("pat-pkg", "3.0")).await?;
     let out = twine_upload_as(&env, "whoever", &pull, &three).await?;
-    out.assert_failure();
-    assert!(out.combined().contains("403"), "{}", out.dump());
+    out.assert_failure_saying("403");
 
     // An unknown secret is refused under any username.
     for username in ["__token__", ""] {
         let out = twine_upload_as(&env, username, "pat_not-issued", &three).await?;
-        out.assert_failure();
-        assert!(out.combined().contains("401"), "{}", out.dump());
+        out.assert_failure_saying("401");
     }
     let mut tags = env.storage().tags("team/python/pat_pkg").await?;
     tags.sort();
@@ -321,7 +310,7 @@ async fn cached_pages_are_never_shown_to_another_caller(mode: AuthMode) -> anyho
     let authenticated = mode != AuthMode::Anonymous;
     for (path, marker) in paths.iter().zip(markers) {
         for _ in 0..2 {
-            let good = env.http(Method::GET, path, authenticated).send().await?;
+            let good = env.get(path, authenticated).await?;
             assert_eq!(good.status(), StatusCode::OK, "{path}");
             let cache_control = good.headers()["cache-control"].to_str()?.to_owned();
             assert_eq!(
@@ -371,7 +360,7 @@ async fn cached_pages_are_never_shown_to_another_caller(mode: AuthMode) -> anyho
         }
     }
     // The first caller still gets its page.
-    let good = env.http(Method::GET, &paths[0], true).send().await?;
+    let good = env.get(&paths[0], true).await?;
     assert_eq!(good.status(), StatusCode::OK);
     Ok(())
 }

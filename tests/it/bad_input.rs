@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
-use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
-use crate::harness::{AuthMode, DistSpec, TestEnv};
+use crate::harness::raw;
+use crate::harness::upload::BOUNDARY;
+use crate::harness::{AuthMode, DistSpec, TestEnv, UploadForm};
 
 /// The server's `max_upload_size` in this test: small, so that oversized bodies are cheap.
 const LIMIT: u64 = 1 << 20;
@@ -20,148 +21,14 @@ const LIMIT: u64 = 1 << 20;
 const FIELD_LIMIT: usize = 256 * 1024;
 /// The server's limit of all the form's parts but the file (`MAX_FORM_SIZE`).
 const FORM_LIMIT: usize = 4 * 1024 * 1024;
-/// The boundary of hand-built multipart bodies.
-const BOUNDARY: &str = "oci-pypi-bad-input-3f9a1c";
 /// The project every row uploads to.
 const PROJECT: &str = "x";
 
-/// The upload fields and file part of one request, before encoding.
-#[derive(Clone)]
-struct Upload {
-    fields: Vec<(String, String)>,
-    file: Option<FilePart>,
-    /// Fields sent after the file part.
-    trailing: Vec<(String, String)>,
-}
-
-#[derive(Clone)]
-struct FilePart {
-    /// `None`: a `content` part without a filename.
-    filename: Option<String>,
-    bytes: Vec<u8>,
-}
-
-impl Upload {
-    /// A complete, valid-looking upload of `filename` as twine sends it.
-    fn new(version: &str, filename: &str, bytes: &[u8]) -> Upload {
-        let fields = [
-            (":action", "file_upload"),
-            ("protocol_version", "1"),
-            ("metadata_version", "2.1"),
-            ("name", PROJECT),
-            ("version", version),
-        ];
-        Upload {
-            fields: fields
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect(),
-            file: Some(FilePart {
-                filename: Some(filename.to_owned()),
-                bytes: bytes.to_vec(),
-            }),
-            trailing: Vec::new(),
-        }
-    }
-
-    /// Sends a field after the file part instead of before it.
-    fn after_file(mut self, name: &str, value: &str) -> Upload {
-        self.fields.retain(|(field, _)| field != name);
-        self.trailing.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    /// Sets a field (replacing any value it had).
-    fn set(mut self, name: &str, value: &str) -> Upload {
-        self.fields.retain(|(field, _)| field != name);
-        self.fields.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    /// Leaves a field out.
-    fn without(mut self, name: &str) -> Upload {
-        self.fields.retain(|(field, _)| field != name);
-        self
-    }
-
-    /// Replaces the file part.
-    fn file(mut self, filename: Option<&str>, bytes: &[u8]) -> Upload {
-        self.file = Some(FilePart {
-            filename: filename.map(str::to_owned),
-            bytes: bytes.to_vec(),
-        });
-        self
-    }
-
-    /// Leaves the file part out.
-    fn no_file(mut self) -> Upload {
-        self.file = None;
-        self
-    }
-
-    /// As reqwest's multipart encoder sends it; filenames verbatim (reqwest would otherwise
-    /// send `filename*=` for a `/`, which the server's parser does not read as a filename).
-    fn form(&self) -> Form {
-        let mut form = Form::new().percent_encode_noop();
-        for (name, value) in &self.fields {
-            form = form.text(name.clone(), value.clone());
-        }
-        if let Some(file) = &self.file {
-            let mut part = Part::bytes(file.bytes.clone());
-            if let Some(filename) = &file.filename {
-                part = part.file_name(filename.clone());
-            }
-            form = form.part("content", part);
-        }
-        for (name, value) in &self.trailing {
-            form = form.text(name.clone(), value.clone());
-        }
-        form
-    }
-
-    /// Encoded by hand with [`BOUNDARY`]: every byte of names and filenames as given.
-    fn raw(&self) -> Vec<u8> {
-        let mut body = self.raw_head();
-        if let Some(file) = &self.file {
-            body.extend_from_slice(&file.bytes);
-            body.extend_from_slice(b"\r\n");
-        }
-        for (name, value) in &self.trailing {
-            body.extend_from_slice(&raw_field(name, value));
-        }
-        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-        body
-    }
-
-    /// The text fields and, if any, the file part's headers: everything before the file's
-    /// bytes.
-    fn raw_head(&self) -> Vec<u8> {
-        let mut body = Vec::new();
-        for (name, value) in &self.fields {
-            body.extend_from_slice(&raw_field(name, value));
-        }
-        if let Some(file) = &self.file {
-            let filename = file
-                .filename
-                .as_ref()
-                .map(|filename| format!("; filename=\"{filename}\""))
-                .unwrap_or_default();
-            body.extend_from_slice(
-                format!(
-                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"content\"{filename}\r\n\
-                     Content-Type: application/octet-stream\r\n\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        body
-    }
-}
-
-/// One text field of a hand-built multipart body.
-fn raw_field(name: &str, value: &str) -> Vec<u8> {
-    format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
-        .into_bytes()
+/// A complete, valid-looking upload of `filename` as twine sends it, filenames sent verbatim.
+fn upload(version: &str, filename: &str, bytes: &[u8]) -> UploadForm {
+    UploadForm::new(PROJECT, version, filename, bytes)
+        .field("metadata_version", "2.1")
+        .verbatim_filenames()
 }
 
 /// How a row's request is sent.
@@ -195,7 +62,7 @@ struct Row {
 }
 
 /// A row's request: `upload` as reqwest's multipart encoder sends it.
-fn form(upload: Upload) -> Request {
+fn form(upload: UploadForm) -> Request {
     Request::Form(upload.form())
 }
 
@@ -248,8 +115,7 @@ async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::R
     assert_eq!(spec.sdist_filename(), "x-1.0.tar.gz");
 
     // A release that the rows could damage: `x` 1.0 with its sdist.
-    let sha256 = hex::encode(Sha256::digest(&sdist));
-    let first = Upload::new("1.0", "x-1.0.tar.gz", &sdist).set("sha256_digest", &sha256);
+    let first = upload("1.0", "x-1.0.tar.gz", &sdist).sha256();
     let (status, body) = send(&env, Request::Form(first.form())).await?;
     assert_eq!(status, StatusCode::OK, "uploading the sdist: {body}");
     let initial = snapshot(&env).await?;
@@ -260,7 +126,7 @@ async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::R
         "{initial:?}"
     );
 
-    let good = Upload::new("1.0", &wheel_name, &wheel);
+    let good = upload("1.0", &wheel_name, &wheel);
     let zeros = |n: usize| "0".repeat(n);
     let bad = StatusCode::BAD_REQUEST;
     let rows = vec![
@@ -382,31 +248,31 @@ async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::R
         ),
         row(
             "sha256 digest mismatch",
-            form(good.clone().set("sha256_digest", &zeros(64))),
+            form(good.clone().set("sha256_digest", zeros(64))),
             bad,
             &format!("`sha256_digest` sent (`{}`)", zeros(64)),
         ),
         row(
             "blake2_256 digest mismatch",
-            form(good.clone().set("blake2_256_digest", &zeros(64))),
+            form(good.clone().set("blake2_256_digest", zeros(64))),
             bad,
             &format!("`blake2_256_digest` sent (`{}`)", zeros(64)),
         ),
         row(
             "an md5 digest sent after the file, when it can no longer be checked",
-            form(good.clone().after_file("md5_digest", &zeros(32))),
+            form(good.clone().after_file("md5_digest", zeros(32))),
             bad,
             "the `md5_digest` field came after the file content",
         ),
         row(
             "md5 digest mismatch",
-            form(good.clone().set("md5_digest", &zeros(32))),
+            form(good.clone().set("md5_digest", zeros(32))),
             bad,
             &format!("`md5_digest` sent (`{}`)", zeros(32)),
         ),
         row(
             "a second sdist for the release (`X-1.0.tar.gz` after `x-1.0.tar.gz`)",
-            form(Upload::new("1.0", "X-1.0.tar.gz", &sdist)),
+            form(upload("1.0", "X-1.0.tar.gz", &sdist)),
             bad,
             "already has the sdist `x-1.0.tar.gz`: only one sdist",
         ),
@@ -421,7 +287,7 @@ async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::R
         ),
         row(
             "a `.tar.gz` that is not gzip",
-            form(Upload::new("2.0", "x-2.0.tar.gz", b"plain text, not gzip")),
+            form(upload("2.0", "x-2.0.tar.gz", b"plain text, not gzip")),
             bad,
             "`x-2.0.tar.gz` is not a valid distribution",
         ),
@@ -433,19 +299,19 @@ async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::R
         ),
         row(
             "an sdist of another version under this name",
-            form(Upload::new("2.0", "x-2.0.tar.gz", &other_sdist)),
+            form(upload("2.0", "x-2.0.tar.gz", &other_sdist)),
             bad,
             "`x-2.0.tar.gz` is not a valid distribution",
         ),
         row(
             "a wheel whose METADATA inflates to 17 MiB (zip bomb)",
-            form(Upload::new("4.0", "x-4.0-py3-none-any.whl", &wheel_bomb)),
+            form(upload("4.0", "x-4.0-py3-none-any.whl", &wheel_bomb)),
             bad,
             "`x-4.0-py3-none-any.whl` is not a valid distribution",
         ),
         row(
             "an sdist whose PKG-INFO inflates to 70 MiB (gzip bomb)",
-            form(Upload::new("5.0", "x-5.0.tar.gz", &sdist_bomb)),
+            form(upload("5.0", "x-5.0.tar.gz", &sdist_bomb)),
             bad,
             "`x-5.0.tar.gz` is not a valid distribution",
         ),
@@ -458,7 +324,7 @@ async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::R
         row(
             "chunked body growing over the limit",
             Request::Chunked({
-                let upload = Upload::new("3.0", "x-3.0-py3-none-any.whl", b"");
+                let upload = upload("3.0", "x-3.0-py3-none-any.whl", b"");
                 let mut bytes = upload.raw_head();
                 bytes.resize(bytes.len() + usize::try_from(LIMIT)? + (64 << 10), b'z');
                 bytes
@@ -568,20 +434,20 @@ async fn bad_uploads_are_refused_with_a_reason_and_change_nothing() -> anyhow::R
         row(
             "a field over the field limit",
             // Fields go before the file, as twine sends them.
-            form(good.clone().set("summary", &"d".repeat(FIELD_LIMIT + 1))),
+            form(good.clone().set("summary", "d".repeat(FIELD_LIMIT + 1))),
             bad,
             &format!("form field `summary` is larger than {FIELD_LIMIT} bytes (256 KiB)"),
         ),
         row(
             "fields over the form limit (the long description is not kept, but counted)",
-            form(good.clone().set("description", &"d".repeat(FORM_LIMIT + 1))),
+            form(good.clone().set("description", "d".repeat(FORM_LIMIT + 1))),
             bad,
             &format!("the form fields (at `description`) exceed {FORM_LIMIT} bytes (4 MiB)"),
         ),
         row(
             "kept fields over their total limit, in small parts",
             form((0..5).fold(good.clone(), |upload, i| {
-                upload.set(&format!("field{i}"), &"c".repeat(FIELD_LIMIT - 10))
+                upload.set(&format!("field{i}"), "c".repeat(FIELD_LIMIT - 10))
             })),
             bad,
             "the form fields kept in memory (at `field4`) exceed 1048576 bytes (1 MiB)",
@@ -643,14 +509,14 @@ async fn check_rows(env: &TestEnv, rows: Vec<Row>) -> anyhow::Result<()> {
 }
 
 /// A server with the same limits as the main table, and a small valid wheel of `x` 1.0.
-async fn start_with_wheel() -> anyhow::Result<(TestEnv, Upload)> {
+async fn start_with_wheel() -> anyhow::Result<(TestEnv, UploadForm)> {
     let env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
         config.publishing.max_upload_size = LIMIT;
     })
     .await?;
     let spec = DistSpec::new(PROJECT, "1.0");
     let wheel = std::fs::read(env.sandbox.wheel(&spec).await?)?;
-    let good = Upload::new("1.0", &spec.wheel_filename(), &wheel);
+    let good = upload("1.0", &spec.wheel_filename(), &wheel);
     Ok((env, good))
 }
 
@@ -663,13 +529,13 @@ async fn zip_sdists_are_checked_like_other_files() -> anyhow::Result<()> {
     let rows = vec![
         row(
             "a `.zip` sdist that is not a zip",
-            form(Upload::new("7.0", "x-7.0.zip", b"plain text, not a zip")),
+            form(upload("7.0", "x-7.0.zip", b"plain text, not a zip")),
             StatusCode::BAD_REQUEST,
             "`x-7.0.zip` is not a valid distribution: a source distribution must be a `.tar.gz` (PEP 625)",
         ),
         row(
             "a `.zip` sdist of another version (`x` 1.0) under this name",
-            form(Upload::new("8.0", "x-8.0.zip", &other)),
+            form(upload("8.0", "x-8.0.zip", &other)),
             StatusCode::BAD_REQUEST,
             "`x-8.0.zip` is not a valid distribution",
         ),
@@ -704,11 +570,7 @@ async fn quoted_name_and_version_stay_on_one_line() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn framing_errors_name_the_bad_value() -> anyhow::Result<()> {
     let (env, good) = start_with_wheel().await?;
-    let bytes = good
-        .file
-        .as_ref()
-        .map(|f| f.bytes.clone())
-        .unwrap_or_default();
+    let bytes = good.bytes().to_vec();
     let rows = vec![
         row(
             "a body that is not multipart",
@@ -840,20 +702,11 @@ async fn send(env: &TestEnv, request: Request) -> anyhow::Result<(StatusCode, St
 /// An upload request's head with the main credentials and `framing` (the body's length or
 /// transfer encoding).
 fn request_head(env: &TestEnv, path: &str, framing: &str) -> String {
-    use base64::Engine as _;
-    let authorization = env
-        .credentials()
-        .map(|(user, password)| {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            format!("Authorization: Basic {token}\r\n")
-        })
-        .unwrap_or_default();
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\n{authorization}\
-         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n{framing}\r\n\r\n",
-        env.server.authority()
-    )
+    let credentials = env.credentials();
+    let credentials = credentials
+        .as_ref()
+        .map(|(user, password)| (user.as_str(), password.as_str()));
+    raw::multipart_head(&env.server.authority(), path, credentials, framing)
 }
 
 /// Writes `head` and then `chunks` (stopping at the first write the server does not take
@@ -872,52 +725,10 @@ async fn tcp_exchange(
             Ok(Err(_)) | Err(_) => break,
         }
     }
-    let mut received = Vec::new();
-    let mut buffer = vec![0_u8; 16 << 10];
-    loop {
-        if let Some(answer) = parse_response(&received)? {
-            return Ok(answer);
-        }
-        let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buffer))
-            .await
-            .context("no complete answer within 20 s (is the server waiting for the body?)")?;
-        match read {
-            Ok(0) | Err(_) => break,
-            Ok(n) => received.extend_from_slice(&buffer[..n]),
-        }
-    }
-    parse_response(&received)?.with_context(|| {
-        format!(
-            "the connection ended before a complete answer: {:?}",
-            String::from_utf8_lossy(&received)
-        )
-    })
-}
-
-/// A complete HTTP/1.1 response (with `Content-Length`) from `bytes`, if they hold one.
-fn parse_response(bytes: &[u8]) -> anyhow::Result<Option<(StatusCode, String)>> {
-    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let head = String::from_utf8_lossy(&bytes[..end]);
-    let mut lines = head.lines();
-    let status_line = lines.next().unwrap_or_default();
-    let Some(code) = status_line.split_whitespace().nth(1) else {
-        bail!("not an HTTP status line: {status_line:?}");
-    };
-    let status = StatusCode::from_u16(code.parse()?)?;
-    let length = lines
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .map(|(_, value)| value.trim().parse::<usize>())
-        .transpose()?
-        .context("an answer without Content-Length")?;
-    let body = &bytes[end + 4..];
-    if body.len() < length {
-        return Ok(None);
-    }
-    Ok(Some((
-        status,
-        String::from_utf8_lossy(&body[..length]).into_owned(),
-    )))
+    let answer = raw::read_response(&mut stream, Duration::from_secs(20)).await?;
+    anyhow::ensure!(
+        answer.header("content-length").is_some(),
+        "an answer without Content-Length: {answer:?}"
+    );
+    Ok((answer.status, answer.body))
 }

@@ -405,6 +405,19 @@ async fn run_against(env: &crate::harness::TestEnv, args: &[&str]) -> anyhow::Re
     run(args, &vars).await
 }
 
+/// `oci-pypi <command> --namespace <namespace> --project <project> <rest>` against the test's
+/// registry.
+async fn run_on_project(
+    env: &crate::harness::TestEnv,
+    command: &str,
+    (namespace, project): (&str, &str),
+    rest: &[&str],
+) -> anyhow::Result<Run> {
+    let mut args = vec![command, "--namespace", namespace, "--project", project];
+    args.extend_from_slice(rest);
+    run_against(env, &args).await
+}
+
 fn json_of(run: &Run) -> serde_json::Value {
     run.assert_success();
     serde_json::from_str(run.stdout.trim())
@@ -458,28 +471,16 @@ async fn manages_a_namespace_from_the_command_line() -> anyhow::Result<()> {
         serde_json::json!(["acme-one", "acme-two"])
     );
 
-    let yanked = run_against(
+    let yanked = run_on_project(
         &env,
-        &[
-            "yank",
-            "--namespace",
-            &staging,
-            "--project",
-            "acme-one",
-            "--target",
-            "1.0",
-            "--reason",
-            "broken build",
-        ],
+        "yank",
+        (&staging, "acme-one"),
+        &["--target", "1.0", "--reason", "broken build"],
     )
     .await?;
     yanked.assert_success();
     assert_eq!(yanked.stdout.trim(), "yanked acme-one 1.0");
-    let versions = run_against(
-        &env,
-        &["versions", "--namespace", &staging, "--project", "acme-one"],
-    )
-    .await?;
+    let versions = run_on_project(&env, "versions", (&staging, "acme-one"), &[]).await?;
     versions.assert_success();
     let text = versions.stdout.clone();
     assert!(
@@ -487,20 +488,8 @@ async fn manages_a_namespace_from_the_command_line() -> anyhow::Result<()> {
         "{text}"
     );
     assert!(text.contains("yanked: broken build"), "{text}");
-    let report = json_of(
-        &run_against(
-            &env,
-            &[
-                "versions",
-                "--namespace",
-                &staging,
-                "--project",
-                "acme-one",
-                "--json",
-            ],
-        )
-        .await?,
-    );
+    let report =
+        json_of(&run_on_project(&env, "versions", (&staging, "acme-one"), &["--json"]).await?);
     assert_eq!(report["project"], "acme-one");
     let releases = report["releases"].as_array().unwrap();
     assert_eq!(releases.len(), 2, "{report}");
@@ -517,64 +506,28 @@ async fn manages_a_namespace_from_the_command_line() -> anyhow::Result<()> {
     assert_eq!(releases[1]["files"].as_array().unwrap().len(), 2);
 
     let unyanked = json_of(
-        &run_against(
+        &run_on_project(
             &env,
-            &[
-                "unyank",
-                "--namespace",
-                &staging,
-                "--project",
-                "acme-one",
-                "--target",
-                "1.0",
-                "--json",
-            ],
+            "unyank",
+            (&staging, "acme-one"),
+            &["--target", "1.0", "--json"],
         )
         .await?,
     );
     assert_eq!(unyanked["action"], "unyanked");
-    let deleted = run_against(
+    let deleted = run_on_project(
         &env,
-        &[
-            "delete",
-            "--namespace",
-            &staging,
-            "--project",
-            "acme-one",
-            "--target",
-            "acme_one-1.1.tar.gz",
-        ],
+        "delete",
+        (&staging, "acme-one"),
+        &["--target", "acme_one-1.1.tar.gz"],
     )
     .await?;
     deleted.assert_success();
-    run_against(
-        &env,
-        &[
-            "delete",
-            "--namespace",
-            &staging,
-            "--project",
-            "other",
-            "--target",
-            "0.1",
-        ],
-    )
-    .await?
-    .assert_success();
-    let report = json_of(
-        &run_against(
-            &env,
-            &[
-                "versions",
-                "--namespace",
-                &staging,
-                "--project",
-                "acme-one",
-                "--json",
-            ],
-        )
-        .await?,
-    );
+    run_on_project(&env, "delete", (&staging, "other"), &["--target", "0.1"])
+        .await?
+        .assert_success();
+    let report =
+        json_of(&run_on_project(&env, "versions", (&staging, "acme-one"), &["--json"]).await?);
     assert_eq!(report["releases"][0]["yanked"], false, "{report}");
     assert_eq!(
         report["releases"][1]["files"].as_array().unwrap().len(),
@@ -582,11 +535,7 @@ async fn manages_a_namespace_from_the_command_line() -> anyhow::Result<()> {
         "{report}"
     );
     // The registry's catalog may keep the emptied repository; the project has no release.
-    let gone = run_against(
-        &env,
-        &["versions", "--namespace", &staging, "--project", "other"],
-    )
-    .await?;
+    let gone = run_on_project(&env, "versions", (&staging, "other"), &[]).await?;
     gone.assert_refused(&["other"]);
     assert_eq!(gone.code, Some(1));
 
@@ -654,11 +603,7 @@ async fn manages_a_namespace_from_the_command_line() -> anyhow::Result<()> {
     let listed = run_against(&env, &["list", "--namespace", &production]).await?;
     assert_eq!(listed.stdout.trim(), "acme-one\nacme-two");
     env.namespace = "cli/production".to_owned();
-    let (out, _) = env
-        .sandbox
-        .pip_install(&env.index_url_with_credentials(), &["acme-two"])
-        .await?;
-    out.assert_success();
+    env.assert_pip_installs(&["acme-two"], &[]).await?;
     Ok(())
 }
 

@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 
 use anyhow::Context as _;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::harness::registry::{DirectClient, sha256_digest};
-use crate::harness::{AuthMode, Backend, DistSpec, TestEnv};
+use crate::harness::{AuthMode, Backend, DistSpec, TestEnv, UploadForm, assert_status_text};
 use crate::{in_every_auth_mode, in_every_backend};
 
 in_every_auth_mode!(pyoci_written_packages_are_served);
@@ -129,7 +129,7 @@ fn links(html: &str) -> Vec<Link> {
 
 /// GET a page of the server (authenticated); its status and body.
 async fn get_text(env: &TestEnv, path: &str) -> anyhow::Result<(StatusCode, String)> {
-    let response = env.http(Method::GET, path, true).send().await?;
+    let response = env.get(path, true).await?;
     Ok((response.status(), response.text().await?))
 }
 
@@ -210,17 +210,11 @@ async fn pyoci_written_packages_are_served(mode: AuthMode) -> anyhow::Result<()>
     assert_eq!(listed[1].sha256, sha256_hex(&sdist));
 
     // pip verifies those hashes and follows the dependency into the other PyOCI project.
-    let url = env.index_url_with_credentials();
-    let (out, target) = env.sandbox.pip_install(&url, &["legacy-pkg"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &pkg.module()).await?,
-        "0.9.0"
-    );
-    assert_eq!(
-        env.sandbox.import_version(&target, &dep.module()).await?,
-        "0.2.0"
-    );
+    env.assert_pip_installs(
+        &["legacy-pkg"],
+        &[(&pkg.module(), "0.9.0"), (&dep.module(), "0.2.0")],
+    )
+    .await?;
 
     let json = releases_json(&env, "legacy-pkg").await?;
     assert_eq!(json["info"]["version"], "0.9.0", "{json:#}");
@@ -267,7 +261,7 @@ async fn pyoci_written_packages_are_served(mode: AuthMode) -> anyhow::Result<()>
     // Downloaded through the page's own href, and by its plain name.
     for href in [link.href.clone(), local_name.to_owned()] {
         let path = format!("{}/legacy-pkg/{href}", env.base_path());
-        let response = env.http(Method::GET, &path, true).send().await?;
+        let response = env.get(&path, true).await?;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         assert_eq!(
             response.bytes().await?.as_ref(),
@@ -407,13 +401,8 @@ async fn foreign_tags_are_skipped() -> anyhow::Result<()> {
         set(&[&spec.wheel_filename(), &spec.sdist_filename()])
     );
 
-    let url = env.index_url_with_credentials();
-    let (out, target) = env.sandbox.pip_install(&url, &["shared-repo"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    env.assert_pip_installs(&["shared-repo"], &[(&spec.module(), "1.0")])
+        .await?;
 
     let json = releases_json(&env, "shared-repo").await?;
     assert_eq!(release_keys(&json)?, set(&["1.0"]), "{json:#}");
@@ -422,37 +411,15 @@ async fn foreign_tags_are_skipped() -> anyhow::Result<()> {
     // `3.0` is a valid version, but its tag holds a container image: refuse, do not clobber.
     let three = DistSpec::new("shared-repo", "3.0");
     let three_wheel = env.sandbox.wheel(&three).await?;
-    let form = reqwest::multipart::Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", "shared-repo")
-        .text("version", "3.0")
-        .text("sha256_digest", sha256_hex(&std::fs::read(&three_wheel)?))
-        .part(
-            "content",
-            reqwest::multipart::Part::bytes(std::fs::read(&three_wheel)?)
-                .file_name(three.wheel_filename()),
-        );
-    let path = format!("{}/", env.base_path());
-    let response = env
-        .http(Method::POST, &path, true)
-        .multipart(form)
-        .send()
-        .await?;
-    let status = response.status();
-    let body = response.text().await?;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let upload = UploadForm::wheel(&three, &std::fs::read(&three_wheel)?).sha256();
+    let response = env.upload(&upload, true).await?;
+    let body = assert_status_text(response, StatusCode::CONFLICT).await?;
     assert!(body.contains("not a Python release"), "{body}");
     assert!(body.contains("3.0"), "{body}");
 
     // twine reports the refusal too.
     let out = env.twine_upload(&[&three_wheel]).await?;
-    out.assert_failure();
-    assert!(
-        out.combined().contains("not a Python release"),
-        "{}",
-        out.dump()
-    );
+    out.assert_failure_saying("not a Python release");
 
     let (media_type, digest, bytes) = direct
         .manifest(repository, "3.0")
@@ -550,8 +517,7 @@ async fn pep440_versions_round_trip_and_order(backend: Backend) -> anyhow::Resul
 async fn names_are_normalized(backend: Backend) -> anyhow::Result<()> {
     let env = TestEnv::start_backend(backend).await?;
     let spec = DistSpec::new("Mixed.Case_Name", "1.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
 
     let storage = env.storage();
     let catalog = storage.catalog().await?;
@@ -569,13 +535,8 @@ async fn names_are_normalized(backend: Backend) -> anyhow::Result<()> {
         assert_eq!(names, [filename.as_str()], "page of {spelling}");
     }
 
-    let url = env.index_url_with_credentials();
-    let (out, target) = env.sandbox.pip_install(&url, &["mixed_case.NAME"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    env.assert_pip_installs(&["mixed_case.NAME"], &[(&spec.module(), "1.0")])
+        .await?;
     Ok(())
 }
 
@@ -633,33 +594,19 @@ async fn backfill_gives_pyoci_files_their_metadata() -> anyhow::Result<()> {
         "{metadata}"
     );
 
-    let (_, _, index) = direct
-        .manifest(repository, "0.1.0")
-        .await?
-        .context("index")?;
-    let index: Value = serde_json::from_slice(&index)?;
+    let storage = env.storage();
+    let index = storage.manifest_json(repository, "0.1.0").await?;
     for entry in index["manifests"].as_array().context("entries")? {
         let digest = entry["digest"].as_str().context("digest")?;
-        let (_, _, manifest) = direct
-            .manifest(repository, digest)
-            .await?
-            .context("manifest")?;
-        let manifest: Value = serde_json::from_slice(&manifest)?;
+        let manifest = storage.manifest_json(repository, digest).await?;
         assert_eq!(
             manifest["layers"].as_array().map(Vec::len),
             Some(1),
             "{manifest}"
         );
     }
-    let (out, target) = env
-        .sandbox
-        .pip_install(&env.index_url_with_credentials(), &["legacy-meta"])
+    env.assert_pip_installs(&["legacy-meta"], &[(&pkg.module(), "0.1.0")])
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &pkg.module()).await?,
-        "0.1.0"
-    );
 
     // Nothing left to do the second time.
     let output = run().await?;

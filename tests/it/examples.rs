@@ -53,6 +53,15 @@ impl Examples {
         Self::start_in(AuthMode::Htpasswd).await
     }
 
+    /// [`Examples::start`], with version 1.0.0 of the package published to the test's
+    /// namespace.
+    pub async fn start_published() -> anyhow::Result<Examples> {
+        let ex = Self::start().await?;
+        ex.publish(&DistSpec::new(PACKAGE, "1.0.0"), &ex.env.namespace)
+            .await?;
+        Ok(ex)
+    }
+
     /// The same in another authentication mode (one with credentials).
     pub async fn start_in(mode: AuthMode) -> anyhow::Result<Examples> {
         let env = TestEnv::start(mode).await?;
@@ -165,6 +174,46 @@ impl Examples {
         Ok(())
     }
 
+    /// Asserts that the package's page in `namespace` lists exactly `files`.
+    pub async fn assert_listed(&self, namespace: &str, files: &[String]) -> anyhow::Result<()> {
+        assert_eq!(self.listed(namespace, PACKAGE).await?, files, "{namespace}");
+        Ok(())
+    }
+
+    /// Builds the package and publishes it with `examples/<name>/run.sh` (`DIST_DIR`), which
+    /// must succeed and leave every file listed; its file names and their directory.
+    pub async fn publish_built(&self, name: &str) -> anyhow::Result<(Vec<String>, String)> {
+        let (files, dist) = self.build_package().await?;
+        self.run(name, &[("DIST_DIR", &dist)])
+            .await?
+            .assert_success();
+        self.assert_listed(&self.env.namespace, &files).await?;
+        Ok((files, dist))
+    }
+
+    /// Asserts what an install example (`out`) into `project` did: it succeeded, reporting
+    /// and installing the package's 1.0.0, and the lock file `lock_file` does not hold the
+    /// password; the lock file's text.
+    pub async fn assert_project_installed(
+        &self,
+        out: &Output,
+        project: &Path,
+        lock_file: &str,
+    ) -> anyhow::Result<String> {
+        out.assert_success();
+        assert!(out.stdout.contains("acme-greeting 1.0.0"), "{out}");
+        assert_eq!(
+            version_in(&project.join(".venv/bin/python"), "acme_greeting").await?,
+            "1.0.0"
+        );
+        let lock = std::fs::read_to_string(project.join(lock_file))?;
+        assert!(
+            !lock.contains(&self.password),
+            "the lock file holds the password"
+        );
+        Ok(lock)
+    }
+
     /// The file names the project page of `project` in `namespace` lists (empty for a 404).
     pub async fn listed(&self, namespace: &str, project: &str) -> anyhow::Result<Vec<String>> {
         let path = format!("/{}/{namespace}/{project}/", self.env.segment());
@@ -238,7 +287,7 @@ async fn twine_publish() -> anyhow::Result<()> {
         )
         .await?;
     out.assert_failure();
-    assert!(ex.listed(&ex.env.namespace, PACKAGE).await?.is_empty());
+    ex.assert_listed(&ex.env.namespace, &[]).await?;
 
     // TOKEN (with USERNAME, as this registry wants a real user name).
     let out = ex
@@ -252,7 +301,7 @@ async fn twine_publish() -> anyhow::Result<()> {
         )
         .await?;
     out.assert_success();
-    assert_eq!(ex.listed(&ex.env.namespace, PACKAGE).await?, files);
+    ex.assert_listed(&ex.env.namespace, &files).await?;
     Ok(())
 }
 
@@ -277,7 +326,7 @@ async fn twine_publish_with_a_token_as_token_user() -> anyhow::Result<()> {
         )
         .await?;
     out.assert_success();
-    assert_eq!(ex.listed(&ex.env.namespace, PACKAGE).await?, files);
+    ex.assert_listed(&ex.env.namespace, &files).await?;
     let users: Vec<Option<String>> = token_server
         .request_log()
         .split_off(before)
@@ -294,12 +343,7 @@ async fn twine_publish_with_a_token_as_token_user() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uv_publish() -> anyhow::Result<()> {
     let ex = Examples::start().await?;
-    let (files, dist) = ex.build_package().await?;
-
-    ex.run("uv-publish", &[("DIST_DIR", &dist)])
-        .await?
-        .assert_success();
-    assert_eq!(ex.listed(&ex.env.namespace, PACKAGE).await?, files);
+    let (files, dist) = ex.publish_built("uv-publish").await?;
 
     // Again: the check URL (the index `url`) finds every file there already.
     let out = ex.run("uv-publish", &[("DIST_DIR", &dist)]).await?;
@@ -310,25 +354,20 @@ async fn uv_publish() -> anyhow::Result<()> {
     ex.run_on_project("uv-publish", &[("DIST_DIR", "")])
         .await?
         .assert_success();
-    assert_eq!(ex.listed(BUILT, PACKAGE).await?, files);
+    ex.assert_listed(BUILT, &files).await?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poetry_publish() -> anyhow::Result<()> {
     let ex = Examples::start().await?;
-    let (files, dist) = ex.build_package().await?;
-
-    ex.run("poetry-publish", &[("DIST_DIR", &dist)])
-        .await?
-        .assert_success();
-    assert_eq!(ex.listed(&ex.env.namespace, PACKAGE).await?, files);
+    let (files, _) = ex.publish_built("poetry-publish").await?;
 
     // Without DIST_DIR: `poetry publish --build`.
     ex.run_on_project("poetry-publish", &[])
         .await?
         .assert_success();
-    assert_eq!(ex.listed(BUILT, PACKAGE).await?, files);
+    ex.assert_listed(BUILT, &files).await?;
 
     // poetry wrote its configuration inside the sandbox, not in the machine's.
     let config = std::fs::read_to_string(ex.env.sandbox.path().join("poetry-config/config.toml"))?;
@@ -339,9 +378,7 @@ async fn poetry_publish() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pip_install() -> anyhow::Result<()> {
-    let ex = Examples::start().await?;
-    ex.publish(&DistSpec::new(PACKAGE, "1.0.0"), &ex.env.namespace)
-        .await?;
+    let ex = Examples::start_published().await?;
     let venv = ex.env.sandbox.fresh_path("venv");
     let venv_text = path_str(&venv);
 
@@ -409,9 +446,7 @@ async fn pip_extra_index() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uv_install() -> anyhow::Result<()> {
-    let ex = Examples::start().await?;
-    ex.publish(&DistSpec::new(PACKAGE, "1.0.0"), &ex.env.namespace)
-        .await?;
+    let ex = Examples::start_published().await?;
     // The default index (PyPI, here another namespace) offers a higher version of the private
     // name: the explicit index pinned in [tool.uv.sources] keeps it out.
     ex.publish(&DistSpec::new(PACKAGE, "99.0"), "team/public")
@@ -429,44 +464,26 @@ async fn uv_install() -> anyhow::Result<()> {
             ],
         )
         .await?;
-    out.assert_success();
-    assert!(out.stdout.contains("acme-greeting 1.0.0"), "{out}");
-    assert_eq!(
-        version_in(&project.join(".venv/bin/python"), "acme_greeting").await?,
-        "1.0.0"
-    );
-    let lock = std::fs::read_to_string(project.join("uv.lock"))?;
+    let lock = ex
+        .assert_project_installed(&out, &project, "uv.lock")
+        .await?;
     assert!(lock.contains(&ex.index_url(&ex.env.namespace)), "{lock}");
-    assert!(
-        !lock.contains(&ex.password),
-        "the lock file holds the password"
-    );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poetry_install() -> anyhow::Result<()> {
-    let ex = Examples::start().await?;
-    ex.publish(&DistSpec::new(PACKAGE, "1.0.0"), &ex.env.namespace)
-        .await?;
+    let ex = Examples::start_published().await?;
     let project = ex.env.sandbox.fresh_path("project");
     let project_text = path_str(&project);
 
     let out = ex
         .run("poetry-install", &[("PROJECT_DIR", &project_text)])
         .await?;
-    out.assert_success();
-    assert!(out.stdout.contains("acme-greeting 1.0.0"), "{out}");
-    assert_eq!(
-        version_in(&project.join(".venv/bin/python"), "acme_greeting").await?,
-        "1.0.0"
-    );
-    let lock = std::fs::read_to_string(project.join("poetry.lock"))?;
+    let lock = ex
+        .assert_project_installed(&out, &project, "poetry.lock")
+        .await?;
     assert!(lock.contains("name = \"acme-greeting\""), "{lock}");
-    assert!(
-        !lock.contains(&ex.password),
-        "the lock file holds the password"
-    );
     Ok(())
 }
 

@@ -9,29 +9,15 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 
 use crate::harness::raw;
-use crate::harness::{Backend, DistSpec, TestEnv, assert_status};
+use crate::harness::{Backend, DistSpec, TestEnv, UploadForm, assert_status};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery";
 /// How long an answer given from the request head alone may take.
 const PROMPT: Duration = Duration::from_secs(10);
-
-/// The legacy upload form of one wheel.
-fn upload_form(spec: &DistSpec, bytes: Vec<u8>) -> Form {
-    Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", spec.name.clone())
-        .text("version", spec.version.clone())
-        .part(
-            "content",
-            Part::bytes(bytes).file_name(spec.wheel_filename()),
-        )
-}
 
 async fn wheel(env: &TestEnv, spec: &DistSpec) -> anyhow::Result<Vec<u8>> {
     Ok(std::fs::read(env.sandbox.wheel(spec).await?)?)
@@ -49,27 +35,6 @@ fn every_interface(config: &mut oci_pypi::config::Config) {
     config.server.host = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 }
 
-/// An upload whose head announces a large body of which only the first field is sent: the
-/// answer can only come from the head.
-fn half_sent_upload(env: &TestEnv, authorization: Option<(&str, &str)>) -> Vec<u8> {
-    use base64::Engine as _;
-    let authorization = authorization
-        .map(|(user, password)| {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            format!("Authorization: Basic {token}\r\n")
-        })
-        .unwrap_or_default();
-    format!(
-        "POST {}/ HTTP/1.1\r\nHost: {}\r\n{authorization}\
-         Content-Type: multipart/form-data; boundary=b0undary\r\nContent-Length: 10485760\r\n\r\n\
-         --b0undary\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n",
-        env.base_path(),
-        env.server.authority()
-    )
-    .into_bytes()
-}
-
 /// Every kind of write the API has, anonymous; their statuses and bodies.
 async fn every_write(
     env: &TestEnv,
@@ -83,7 +48,7 @@ async fn every_write(
         (
             "upload",
             env.http(Method::POST, &format!("{base}/"), false)
-                .multipart(upload_form(&other, wheel(env, &other).await?)),
+                .multipart(UploadForm::wheel(&other, &wheel(env, &other).await?).form()),
         ),
         (
             "delete file",
@@ -148,15 +113,15 @@ async fn exposed_local_store_refuses_anonymous_writes() -> anyhow::Result<()> {
     let spec = DistSpec::new("exposed", "1.0");
     let bytes = wheel(&env, &spec).await?;
     // On loopback (the default), anonymous writes work as they always did.
-    let response = env
-        .http(Method::POST, &format!("{}/", env.base_path()), false)
-        .multipart(upload_form(&spec, bytes.clone()))
-        .send()
-        .await?;
+    let response = env.upload(&UploadForm::wheel(&spec, &bytes), false).await?;
     assert_status(response, StatusCode::OK).await?;
 
     env.reconfigure(every_interface).await?;
-    let mut stream = raw::send(&env.server.authority(), &half_sent_upload(&env, None)).await?;
+    let mut stream = raw::send(
+        &env.server.authority(),
+        &raw::announced_upload(&env, 10 << 20, None),
+    )
+    .await?;
     let answer = raw::read_response(&mut stream, PROMPT).await?;
     assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
     for advice in ["--local-users", "--local-allow-anonymous-writes"] {
@@ -178,7 +143,7 @@ async fn exposed_local_store_refuses_anonymous_writes() -> anyhow::Result<()> {
         spec.project_name(),
         spec.wheel_filename()
     );
-    let response = env.http(Method::GET, &file, false).send().await?;
+    let response = env.get(&file, false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.bytes().await?.as_ref(), bytes.as_slice());
 
@@ -189,11 +154,8 @@ async fn exposed_local_store_refuses_anonymous_writes() -> anyhow::Result<()> {
     })
     .await?;
     let second = DistSpec::new("exposed", "2.0");
-    let response = env
-        .http(Method::POST, &format!("{}/", env.base_path()), false)
-        .multipart(upload_form(&second, wheel(&env, &second).await?))
-        .send()
-        .await?;
+    let upload = UploadForm::wheel(&second, &wheel(&env, &second).await?);
+    let response = env.upload(&upload, false).await?;
     assert_status(response, StatusCode::OK).await
 }
 
@@ -213,14 +175,18 @@ async fn local_users_guard_writes_and_reads() -> anyhow::Result<()> {
     .await?;
     let spec = DistSpec::new("guarded", "1.0");
 
-    let mut stream = raw::send(&env.server.authority(), &half_sent_upload(&env, None)).await?;
+    let mut stream = raw::send(
+        &env.server.authority(),
+        &raw::announced_upload(&env, 10 << 20, None),
+    )
+    .await?;
     let answer = raw::read_response(&mut stream, PROMPT).await?;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
     assert_eq!(
         answer.header("www-authenticate"),
         Some("Basic realm=\"oci-pypi\"")
     );
-    let wrong = half_sent_upload(&env, Some((USER, "wrong password")));
+    let wrong = raw::announced_upload(&env, 10 << 20, Some((USER, "wrong password")));
     let mut stream = raw::send(&env.server.authority(), &wrong).await?;
     let answer = raw::read_response(&mut stream, PROMPT).await?;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
@@ -234,13 +200,11 @@ async fn local_users_guard_writes_and_reads() -> anyhow::Result<()> {
         .await?
         .assert_success();
     let page = format!("{}/{}/", env.base_path(), spec.project_name());
-    let anonymous = env.http(Method::GET, &page, false).send().await?;
+    let anonymous = env.get(&page, false).await?;
     assert_status(anonymous, StatusCode::UNAUTHORIZED).await?;
-    let (output, _) = env
-        .sandbox
-        .pip_install(&env.index_url_as(USER, PASSWORD), &["guarded==1.0"])
+    env.sandbox
+        .assert_pip_installs(&env.index_url_as(USER, PASSWORD), &["guarded==1.0"], &[])
         .await?;
-    output.assert_success();
 
     env.reconfigure(move |config| {
         every_interface(config);
@@ -288,7 +252,7 @@ async fn cross_site_writes_are_refused() -> anyhow::Result<()> {
         let response = env
             .http(Method::POST, &upload_path, false)
             .header(header, value)
-            .multipart(upload_form(&spec, bytes.clone()))
+            .multipart(UploadForm::wheel(&spec, &bytes).form())
             .send()
             .await?;
         assert_eq!(
@@ -300,7 +264,7 @@ async fn cross_site_writes_are_refused() -> anyhow::Result<()> {
         assert!(body.contains(value), "{header}: {value}: {body}");
     }
     let page = format!("{}/{project}/", env.base_path());
-    let response = env.http(Method::GET, &page, false).send().await?;
+    let response = env.get(&page, false).await?;
     assert_eq!(
         response.status(),
         StatusCode::NOT_FOUND,
@@ -312,7 +276,7 @@ async fn cross_site_writes_are_refused() -> anyhow::Result<()> {
     let response = env
         .http(Method::POST, &upload_path, false)
         .header("origin", own_origin.as_str())
-        .multipart(upload_form(&spec, bytes.clone()))
+        .multipart(UploadForm::wheel(&spec, &bytes).form())
         .send()
         .await?;
     assert_status(response, StatusCode::OK).await?;

@@ -20,7 +20,7 @@ use crate::harness::fake_registry::{
     self, Endpoint, FILENAME, FakeRegistry, Fault, NAMESPACE, PROJECT, REPOSITORY, SECRET_MARKER,
     TAG,
 };
-use crate::harness::{DistSpec, Sandbox, Server};
+use crate::harness::{DistSpec, Sandbox, Server, UploadForm, impatient_client};
 
 const USERNAME: &str = "fault-tester";
 /// The caller's password: it must never come back in an answer.
@@ -58,17 +58,11 @@ impl Rig {
     ) -> anyhow::Result<Rig> {
         let mut config = Config::for_registries(vec![Origin::parse(origin)?]);
         configure(&mut config);
-        let server = Server::start(config).await?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(Duration::from_secs(20))
-            .build()?;
         Ok(Rig {
             fake,
-            server,
+            server: Server::start(config).await?,
             host: origin.trim_start_matches("http://").to_owned(),
-            client,
+            client: impatient_client()?,
         })
     }
 
@@ -117,24 +111,15 @@ impl Rig {
 
     async fn upload_as(&self, version: &str, authenticated: bool) -> anyhow::Result<Answer> {
         let (filename, bytes) = wheel(version).await?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        let form = reqwest::multipart::Form::new()
-            .text(":action", "file_upload")
-            .text("protocol_version", "1")
-            .text("metadata_version", "2.1")
-            .text("name", PROJECT)
-            .text("version", version.to_owned())
-            .text("filetype", "bdist_wheel")
-            .text("pyversion", "py3")
-            .text("sha256_digest", sha256)
-            .part(
-                "content",
-                reqwest::multipart::Part::bytes(bytes).file_name(filename.clone()),
-            );
+        let upload = UploadForm::new(PROJECT, version, &filename, &bytes)
+            .field("metadata_version", "2.1")
+            .field("filetype", "bdist_wheel")
+            .field("pyversion", "py3")
+            .sha256();
         let request = self
             .client
             .post(self.url(&format!("{NAMESPACE}/")))
-            .multipart(form);
+            .multipart(upload.form());
         let what = format!("upload of `{filename}`");
         self.send(&what, Self::authenticate(request, authenticated))
             .await

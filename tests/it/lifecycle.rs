@@ -62,12 +62,7 @@ async fn page_json(env: &TestEnv, project: &str) -> anyhow::Result<Value> {
 
 async fn page_html(env: &TestEnv, project: &str) -> anyhow::Result<String> {
     let url = format!("{}/{project}/", env.base_path());
-    Ok(env
-        .http(Method::GET, &url, true)
-        .send()
-        .await?
-        .text()
-        .await?)
+    env.get_text(&url, true).await
 }
 
 /// Every status through the HTTP API, against the real registry with pip, uv and twine.
@@ -159,24 +154,14 @@ async fn project_status_is_served_and_honoured() -> anyhow::Result<()> {
         .await?;
     assert_status(response, StatusCode::OK).await?;
     let out = env.twine_upload(&[&next]).await?;
-    out.assert_failure();
-    assert!(out.combined().contains("archived"), "{}", out.dump());
+    out.assert_failure_saying("archived");
     let out = env.uv_publish(&[&next]).await?;
-    out.assert_failure();
-    assert!(
-        out.combined().contains("statusful` is archived"),
-        "{}",
-        out.dump()
-    );
+    out.assert_failure_saying("statusful` is archived");
     let mut tags = storage.tags(&repository).await?;
     tags.sort();
     assert_eq!(tags, ["1.0", "oci-pypi.status"]);
-    let (out, target) = env.sandbox.pip_install(&url, &["statusful"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &first.module()).await?,
-        "1.0"
-    );
+    env.assert_pip_installs(&["statusful"], &[(&first.module(), "1.0")])
+        .await?;
 
     // Quarantined: no files offered, in any form, and none served; installs fail.
     let response = post_status(&env, "statusful", "status=quarantined", true).await?;
@@ -190,27 +175,22 @@ async fn project_status_is_served_and_honoured() -> anyhow::Result<()> {
     assert_eq!(json["versions"], serde_json::json!(["1.0"]));
     assert!(!page_html(&env, "statusful").await?.contains("<a "));
     let file = format!("{}/statusful/{}", env.base_path(), first.wheel_filename());
-    let download = env.http(Method::GET, &file, true).send().await?;
+    let download = env.get(&file, true).await?;
     assert_eq!(download.status(), StatusCode::NOT_FOUND);
     let (out, _) = env.sandbox.pip_install(&url, &["statusful"]).await?;
     out.assert_failure();
     let (out, _) = env.sandbox.uv_install(&url, &["statusful"]).await?;
     out.assert_failure();
     let out = env.twine_upload(&[&next]).await?;
-    out.assert_failure();
-    assert!(out.combined().contains("quarantined"), "{}", out.dump());
+    out.assert_failure_saying("quarantined");
 
     // Active again: the status is gone from the registry, and everything works.
     let response = post_status(&env, "statusful", "status=active", true).await?;
     assert_status(response, StatusCode::OK).await?;
     assert_eq!(storage.tags(&repository).await?, ["1.0"]);
     env.twine_upload(&[&next]).await?.assert_success();
-    let (out, target) = env.sandbox.pip_install(&url, &["statusful"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &first.module()).await?,
-        "1.1"
-    );
+    env.assert_pip_installs(&["statusful"], &[(&first.module(), "1.1")])
+        .await?;
     let json = page_json(&env, "statusful").await?;
     assert_eq!(
         json["project-status"],
@@ -404,9 +384,7 @@ async fn prune_deletes_what_the_dry_run_lists() -> anyhow::Result<()> {
         page["versions"],
         serde_json::json!(["1.0", "1.1.dev2", "1.1", "1.2.dev1"])
     );
-    let url = env.index_url_with_credentials();
-    let (out, _) = env.sandbox.pip_install(&url, &["pruned==1.2.dev1"]).await?;
-    out.assert_success();
+    env.assert_pip_installs(&["pruned==1.2.dev1"], &[]).await?;
 
     // Idempotent: nothing left to delete.
     let again = prune(&env, &policy).await?;

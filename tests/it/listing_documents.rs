@@ -14,7 +14,7 @@ use crate::compat::push_pyoci_release;
 use crate::harness::fake_registry::{self, Endpoint, FakeRegistry, Fault};
 use crate::harness::listing::{StoredListing, eventually};
 use crate::harness::registry::{DirectClient, sha256_digest};
-use crate::harness::{AuthMode, Server, TestEnv};
+use crate::harness::{AuthMode, Server, TestEnv, client, metric_sum};
 
 const LISTING: &str = oci_pypi::layout::LISTING_TAG;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -22,29 +22,19 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Registry requests the server has made so far, from `/metrics`: all of them, and those
 /// its background work made.
 async fn registry_requests(server: &Server) -> anyhow::Result<(f64, f64)> {
-    let client = reqwest::Client::builder().no_proxy().build()?;
-    let text = client
-        .get(format!("{}/metrics", server.url()))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let sum = |prefix: &str| -> f64 {
-        text.lines()
-            .filter(|line| line.starts_with(prefix))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let text = server.metrics().await?;
     Ok((
-        sum("oci_pypi_registry_requests_total"),
-        sum("oci_pypi_background_registry_requests_total"),
+        metric_sum(&text, "oci_pypi_registry_requests_total"),
+        metric_sum(&text, "oci_pypi_background_registry_requests_total"),
     ))
 }
 
 /// The filenames a project page lists (HTML anchors' text).
 async fn listed(server: &Server, path: &str) -> anyhow::Result<Vec<String>> {
-    let client = reqwest::Client::builder().no_proxy().build()?;
-    let response = client.get(format!("{}{path}", server.url())).send().await?;
+    let response = client()
+        .get(format!("{}{path}", server.url()))
+        .send()
+        .await?;
     let status = response.status();
     let body = response.text().await?;
     anyhow::ensure!(status == StatusCode::OK, "GET {path}: {status}: {body}");
@@ -101,6 +91,18 @@ async fn seeded_with_listing(
     Ok((repository, path, stored))
 }
 
+/// [`seeded_with_listing`] in a new environment with an anonymous registry: the environment,
+/// a client of its registry, and what [`seeded_with_listing`] returns.
+async fn seeded(
+    name: &str,
+    count: usize,
+) -> anyhow::Result<(TestEnv, DirectClient, String, String, StoredListing)> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let direct = env.registry.direct();
+    let (repository, path, stored) = seeded_with_listing(&env, name, count).await?;
+    Ok((env, direct, repository, path, stored))
+}
+
 fn wheels(project: &str, versions: impl IntoIterator<Item = usize>) -> Vec<String> {
     let mut names: Vec<String> = versions
         .into_iter()
@@ -117,9 +119,7 @@ fn wheels(project: &str, versions: impl IntoIterator<Item = usize>) -> Vec<Strin
 /// its tag.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> anyhow::Result<()> {
-    let env = TestEnv::start(AuthMode::Anonymous).await?;
-    let direct = env.registry.direct();
-    let (repository, path, stored) = seeded_with_listing(&env, "many", 12).await?;
+    let (env, direct, repository, path, stored) = seeded("many", 12).await?;
     let tags = tags(12);
     assert!(
         stored.inline,
@@ -140,13 +140,7 @@ async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> an
 
     let cold = Server::start_for(&env.registry, |_| {}).await?;
     let (before, _) = registry_requests(&cold).await?;
-    let client = reqwest::Client::builder().no_proxy().build()?;
-    let page = client
-        .get(format!("{}{path}", cold.url()))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let page = cold.get_text(&path).await?;
     assert_eq!(page.matches("data-size=").count(), 12, "{page}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -161,12 +155,7 @@ async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> an
     for _ in 0..3 {
         assert_eq!(listed(&uncached, &path).await?, wheels("many", 0..12));
     }
-    let metrics = client
-        .get(format!("{}/metrics", uncached.url()))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = uncached.metrics().await?;
     let unchanged = "oci_pypi_cache_lookups_total{cache=\"document\",result=\"unchanged\"} 2";
     assert!(metrics.contains(unchanged), "{metrics}");
     Ok(())
@@ -177,9 +166,7 @@ async fn pages_read_the_listing_document_whatever_the_number_of_releases() -> an
 /// read; the document then catches up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listing_document_behind_the_tags_is_caught_up() -> anyhow::Result<()> {
-    let env = TestEnv::start(AuthMode::Anonymous).await?;
-    let direct = env.registry.direct();
-    let (repository, path, _) = seeded_with_listing(&env, "moving", 4).await?;
+    let (env, direct, repository, path, _) = seeded("moving", 4).await?;
 
     // Behind its back: 1.0.1 deleted, 1.0.4 added.
     let (_, digest, _) = direct.manifest(&repository, "1.0.1").await?.unwrap();
@@ -214,9 +201,7 @@ async fn a_listing_document_behind_the_tags_is_caught_up() -> anyhow::Result<()>
 /// a newer server's document and another tool's content under the tag are left alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_listing_documents_are_not_trusted() -> anyhow::Result<()> {
-    let env = TestEnv::start(AuthMode::Anonymous).await?;
-    let direct = env.registry.direct();
-    let (repository, path, good) = seeded_with_listing(&env, "guarded", 2).await?;
+    let (env, direct, repository, path, good) = seeded("guarded", 2).await?;
     let expected = wheels("guarded", 0..2);
 
     // A release index recorded with a file that is not in the registry, its digest unchanged.
@@ -338,6 +323,25 @@ async fn a_release_changed_behind_the_documents_back_is_found_by_the_audit() -> 
     Ok(())
 }
 
+/// A server in front of `fake` keeping pages `listing_cache_ttl` seconds, and the path of the
+/// fake's project page.
+async fn serve_fake(
+    fake: &FakeRegistry,
+    listing_cache_ttl: u64,
+) -> anyhow::Result<(Server, String)> {
+    let origin = oci_pypi::net::Origin::parse(&fake.origin())?;
+    let mut config = oci_pypi::config::Config::for_registries(vec![origin]);
+    config.listing.listing_cache_ttl = listing_cache_ttl;
+    let server = Server::start(config).await?;
+    let path = format!(
+        "/{}/{}/{}/",
+        fake.host(),
+        fake_registry::NAMESPACE,
+        fake_registry::PROJECT
+    );
+    Ok((server, path))
+}
+
 /// A registry that refuses the listing document's tag still serves pages, from the tags; the
 /// refusal is remembered instead of being tried again on every page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,17 +351,7 @@ async fn a_registry_that_refuses_the_listing_tag_still_serves_pages() -> anyhow:
         Endpoint::ManifestPut,
         Fault::Status(403, r#"{"errors":[{"code":"DENIED"}]}"#.to_owned()),
     );
-    let mut config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
-        &fake.origin(),
-    )?]);
-    config.listing.listing_cache_ttl = 0;
-    let server = Server::start(config).await?;
-    let path = format!(
-        "/{}/{}/{}/",
-        fake.host(),
-        fake_registry::NAMESPACE,
-        fake_registry::PROJECT
-    );
+    let (server, path) = serve_fake(&fake, 0).await?;
     for _ in 0..5 {
         assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -397,10 +391,9 @@ async fn one_page_serves_every_caller_the_registry_lets_read_it() -> anyhow::Res
     let env = TestEnv::start(AuthMode::Htpasswd).await?;
     let (user, password) = env.credentials().unwrap();
     let spec = crate::harness::DistSpec::new("private", "1.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
     let path = format!("{}/private/", env.base_path());
-    let page = env.http(Method::GET, &path, true).send().await?;
+    let page = env.get(&path, true).await?;
     assert_eq!(page.status(), StatusCode::OK);
     for (name, credentials) in [
         ("anonymous", None),
@@ -429,17 +422,7 @@ async fn one_page_serves_every_caller_the_registry_lets_read_it() -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_never_wait_for_a_refresh() -> anyhow::Result<()> {
     let fake = FakeRegistry::start()?;
-    let mut config = oci_pypi::config::Config::for_registries(vec![oci_pypi::net::Origin::parse(
-        &fake.origin(),
-    )?]);
-    config.listing.listing_cache_ttl = 4;
-    let server = Server::start(config).await?;
-    let path = format!(
-        "/{}/{}/{}/",
-        fake.host(),
-        fake_registry::NAMESPACE,
-        fake_registry::PROJECT
-    );
+    let (server, path) = serve_fake(&fake, 4).await?;
     assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
     // The listing document that first page leaves behind is written by then.
     tokio::time::sleep(Duration::from_millis(1000)).await;

@@ -6,17 +6,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use reqwest::StatusCode;
-use reqwest::multipart::{Form, Part};
 
 use crate::harness::process::ServerProcess;
-use crate::harness::{AuthMode, Backend, DistSpec, Registry, Sandbox, TestEnv, assert_status};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
-}
+use crate::harness::{
+    AuthMode, Backend, DistSpec, Registry, Sandbox, TestEnv, UploadForm, assert_exited_ok,
+    assert_status, client,
+};
 
 /// Files of every `blobs/sha256` directory under `root`.
 fn blob_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -86,12 +81,9 @@ async fn zero_config_quick_start() -> anyhow::Result<()> {
         .twine_upload(&index, "any", "any", &[&wheel])
         .await?
         .assert_success();
-    let (out, target) = sandbox.pip_install(&index, &["my-package"]).await?;
-    out.assert_success();
-    assert_eq!(
-        sandbox.import_version(&target, &spec.module()).await?,
-        "0.1.0"
-    );
+    sandbox
+        .assert_pip_installs(&index, &["my-package"], &[(&spec.module(), "0.1.0")])
+        .await?;
 
     let data = cwd.path().join("oci-pypi-data");
     let created: Vec<String> = std::fs::read_dir(cwd.path())?
@@ -144,30 +136,12 @@ async fn a_crash_mid_upload_leaves_nothing_visible() -> anyhow::Result<()> {
     let sandbox = Sandbox::new()?;
     let spec = DistSpec::new("crashy", "1.0").payload_bytes(4 * 1024 * 1024);
     let bytes = std::fs::read(sandbox.wheel(&spec).await?)?;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        bytes.chunks(256 * 1024).map(|c| Ok(c.to_vec())).collect();
-    let body = futures_util::StreamExt::then(futures_util::stream::iter(chunks), |chunk| async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        chunk
-    });
-    let form = |body: reqwest::Body| {
-        Form::new()
-            .text(":action", "file_upload")
-            .text("protocol_version", "1")
-            .text("name", "crashy")
-            .text("version", "1.0")
-            .part(
-                "content",
-                Part::stream_with_length(body, bytes.len() as u64).file_name(spec.wheel_filename()),
-            )
-    };
+    let upload = UploadForm::wheel(&spec, &bytes);
     let url = format!("{}/local/team/", server.url());
-    let upload = tokio::spawn(
-        client()
-            .post(&url)
-            .multipart(form(reqwest::Body::wrap_stream(body)))
-            .send(),
-    );
+    let trickled = upload
+        .clone()
+        .trickle(256 * 1024, Duration::from_millis(100));
+    let upload_task = tokio::spawn(client().post(&url).multipart(trickled.form()).send());
     // Kill only once bytes of the wheel have been streamed to disk, well before its end.
     let uploads = store.join(".uploads");
     let streamed = wait_for(Duration::from_secs(20), || {
@@ -183,7 +157,10 @@ async fn a_crash_mid_upload_leaves_nothing_visible() -> anyhow::Result<()> {
     server.kill().await?;
     let streamed = streamed.context("no upload bytes reached <store>/.uploads/")?;
     assert!(streamed < bytes.len() as u64, "{streamed} bytes streamed");
-    assert!(upload.await?.is_err(), "the upload cannot have completed");
+    assert!(
+        upload_task.await?.is_err(),
+        "the upload cannot have completed"
+    );
 
     let layout = store.join("team/crashy");
     if layout.join("index.json").exists() {
@@ -199,11 +176,7 @@ async fn a_crash_mid_upload_leaves_nothing_visible() -> anyhow::Result<()> {
 
     let server = ServerProcess::start(&registry.origin(), &settings).await?;
     let url = format!("{}/local/team/", server.url());
-    let response = client()
-        .post(&url)
-        .multipart(form(reqwest::Body::from(bytes.clone())))
-        .send()
-        .await?;
+    let response = client().post(&url).multipart(upload.form()).send().await?;
     assert_status(response, StatusCode::OK).await?;
     let file = format!(
         "{}/local/team/crashy/{}",
@@ -215,65 +188,89 @@ async fn a_crash_mid_upload_leaves_nothing_visible() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Publishes into the local store, then returns the environment and what was published.
-async fn published_locally() -> anyhow::Result<(TestEnv, DistSpec, Vec<u8>)> {
-    let env = TestEnv::start_backend(Backend::Local).await?;
-    let spec = DistSpec::new("movable", "1.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    let sdist = env.sandbox.sdist(&spec).await?;
-    env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
-    let bytes = std::fs::read(&wheel)?;
-    Ok((env, spec, bytes))
+/// A release published into the local store, and the registry it is to move to.
+struct Move {
+    env: TestEnv,
+    spec: DistSpec,
+    /// The wheel's bytes.
+    wheel: Vec<u8>,
+    registry: Registry,
+    user: String,
+    password: String,
+    /// The local store's directory.
+    root: std::path::PathBuf,
 }
 
-/// After the move, the registry serves the packages through the registry backend.
-async fn check_served_from(
-    registry: &Registry,
-    spec: &DistSpec,
-    wheel: &[u8],
-    sandbox: &Sandbox,
-) -> anyhow::Result<()> {
-    let server = crate::harness::Server::start_for(registry, |_| {}).await?;
-    let (user, password) = registry.credentials().unwrap();
-    let url = format!(
-        "http://{user}:{password}@{}/{}/team/python/",
-        server.authority(),
-        registry.host()
-    );
-    let (out, target) = sandbox.pip_install(&url, &["movable"]).await?;
-    out.assert_success();
-    assert_eq!(
-        sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
-    let file = format!(
-        "{}/{}/team/python/movable/{}",
-        server.url(),
-        registry.host(),
-        spec.wheel_filename()
-    );
-    let served = client()
-        .get(file)
-        .basic_auth(&user, Some(&password))
-        .send()
-        .await?
-        .bytes()
-        .await?;
-    assert_eq!(served.as_ref(), wheel);
-    Ok(())
+impl Move {
+    /// Publishes a wheel and an sdist of `movable` 1.0 into the local store, and starts an
+    /// htpasswd registry.
+    async fn prepare() -> anyhow::Result<Move> {
+        let env = TestEnv::start_backend(Backend::Local).await?;
+        let spec = DistSpec::new("movable", "1.0");
+        let wheel = env.sandbox.wheel(&spec).await?;
+        let sdist = env.sandbox.sdist(&spec).await?;
+        env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
+        let wheel = std::fs::read(&wheel)?;
+        let registry = Registry::start(AuthMode::Htpasswd).await?;
+        let (user, password) = registry.credentials().unwrap();
+        let crate::harness::probe::Probe::Local(root) = env.storage() else {
+            unreachable!()
+        };
+        Ok(Move {
+            env,
+            spec,
+            wheel,
+            registry,
+            user,
+            password,
+            root,
+        })
+    }
+
+    /// After the move, the registry serves the packages through the registry backend.
+    async fn check_served(&self) -> anyhow::Result<()> {
+        let (registry, user, password) = (&self.registry, &self.user, &self.password);
+        let server = crate::harness::Server::start_for(registry, |_| {}).await?;
+        let url = format!(
+            "http://{user}:{password}@{}/{}/team/python/",
+            server.authority(),
+            registry.host()
+        );
+        self.env
+            .sandbox
+            .assert_pip_installs(&url, &["movable"], &[(&self.spec.module(), "1.0")])
+            .await?;
+        let file = format!(
+            "{}/{}/team/python/movable/{}",
+            server.url(),
+            registry.host(),
+            self.spec.wheel_filename()
+        );
+        let served = client()
+            .get(file)
+            .basic_auth(user, Some(password))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        assert_eq!(served.as_ref(), self.wheel.as_slice());
+        Ok(())
+    }
 }
 
 /// `skopeo copy --all oci:<layout>:<tag> docker://...`, a standard tool, moves a release.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moves_to_a_registry_with_skopeo() -> anyhow::Result<()> {
-    let (env, spec, wheel) = published_locally().await?;
-    let registry = Registry::start(AuthMode::Htpasswd).await?;
-    let (user, password) = registry.credentials().unwrap();
-    let crate::harness::probe::Probe::Local(root) = env.storage() else {
-        unreachable!()
-    };
-    let source = format!("oci:{}:1.0", root.join("team/python/movable").display());
-    let destination = format!("docker://{}/team/python/movable:1.0", registry.host());
+    let moving = Move::prepare().await?;
+    let (user, password) = (&moving.user, &moving.password);
+    let source = format!(
+        "oci:{}:1.0",
+        moving.root.join("team/python/movable").display()
+    );
+    let destination = format!(
+        "docker://{}/team/python/movable:1.0",
+        moving.registry.host()
+    );
     let output = tokio::process::Command::new("skopeo")
         .args([
             "copy",
@@ -285,41 +282,28 @@ async fn moves_to_a_registry_with_skopeo() -> anyhow::Result<()> {
         .args([&source, &destination])
         .output()
         .await?;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    check_served_from(&registry, &spec, &wheel, &env.sandbox).await
+    assert_exited_ok(&output);
+    moving.check_served().await
 }
 
 /// `oci-pypi copy-namespace --from local/<namespace> --to <registry>/<namespace>` moves every
 /// release of every project.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moves_to_a_registry_with_copy_namespace() -> anyhow::Result<()> {
-    let (env, spec, wheel) = published_locally().await?;
-    let registry = Registry::start(AuthMode::Htpasswd).await?;
-    let (user, password) = registry.credentials().unwrap();
-    let crate::harness::probe::Probe::Local(root) = env.storage() else {
-        unreachable!()
-    };
+    let moving = Move::prepare().await?;
+    let registry = &moving.registry;
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))
         .args(["copy-namespace", "--json", "--from", "local/team/python"])
         .args(["--to", &format!("{}/team/python", registry.host())])
         .env("OCI_PYPI_REGISTRIES", registry.origin())
-        .env("OCI_PYPI_STORE_DIR", &root)
-        .env("OCI_PYPI_TO_USERNAME", &user)
-        .env("OCI_PYPI_TO_PASSWORD", &password)
+        .env("OCI_PYPI_STORE_DIR", &moving.root)
+        .env("OCI_PYPI_TO_USERNAME", &moving.user)
+        .env("OCI_PYPI_TO_PASSWORD", &moving.password)
         .env("OCI_PYPI_LOG_LEVEL", "warn")
         .output()
         .await?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = assert_exited_ok(&output);
     let report: serde_json::Value = serde_json::from_str(stdout.trim())?;
     assert_eq!(report["copied"].as_array().unwrap().len(), 2, "{report}");
-    check_served_from(&registry, &spec, &wheel, &env.sandbox).await
+    moving.check_served().await
 }

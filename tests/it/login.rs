@@ -41,6 +41,42 @@ async fn login(
     ))
 }
 
+/// [`login`] with `--tool <tool> --index-url <index_url>` and `extra`, which must succeed;
+/// its stdout and stderr.
+async fn login_ok(
+    env: &TestEnv,
+    (docker, bin): (&Path, &Path),
+    tool: &str,
+    extra: &[&str],
+) -> anyhow::Result<(String, String)> {
+    let index_url = env.index_url();
+    let mut args = vec!["--tool", tool, "--index-url", index_url.as_str()];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = login(env, docker, bin, &args).await?;
+    assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    Ok((stdout, stderr))
+}
+
+/// Runs `client` (`pip` or `uv`) with `args`, `--target <fresh target>` and `requirement`, in
+/// `environment`, which must succeed; the target.
+async fn install_into_fresh_target(
+    env: &TestEnv,
+    client: &str,
+    args: &[&str],
+    requirement: &str,
+    environment: &[(&str, &str)],
+) -> anyhow::Result<PathBuf> {
+    let target = env.sandbox.fresh_path("site");
+    let target_s = target.display().to_string();
+    let mut args = args.to_vec();
+    args.extend(["--target", target_s.as_str(), requirement]);
+    env.sandbox
+        .run_with_env(client, &args, environment)
+        .await?
+        .assert_success();
+    Ok(target)
+}
+
 /// A docker configuration whose credential helper `ocipypitest` knows the registry's
 /// credentials (and nothing else).
 fn docker_store(env: &TestEnv, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
@@ -77,22 +113,15 @@ async fn login_configures_pip_uv_twine_and_poetry() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
     env.namespace = "login/python".to_owned();
     let spec = DistSpec::new("logged-in", "1.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
     let dir = tempfile::tempdir()?;
     let (docker, bin) = docker_store(&env, dir.path())?;
+    let store = (docker.as_path(), bin.as_path());
     let index_url = env.index_url();
     let home = env.sandbox.home();
 
     // pip
-    let (code, stdout, stderr) = login(
-        &env,
-        &docker,
-        &bin,
-        &["--tool", "pip", "--index-url", &index_url],
-    )
-    .await?;
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, stderr) = login_ok(&env, store, "pip", &[]).await?;
     let pip_conf = home.join(".config/pip/pip.conf");
     assert!(stdout.contains("docker-credential-ocipypitest"), "{stdout}");
     assert!(stdout.contains(&pip_conf.display().to_string()), "{stdout}");
@@ -103,73 +132,33 @@ async fn login_configures_pip_uv_twine_and_poetry() -> anyhow::Result<()> {
         std::fs::metadata(&pip_conf)?.permissions().mode() & 0o777,
         0o600
     );
-    let target = env.sandbox.fresh_path("site");
-    let target_s = target.display().to_string();
     let pip_conf_s = pip_conf.display().to_string();
-    env.sandbox
-        .run_with_env(
-            "pip",
-            &["install", "--target", &target_s, "logged-in"],
-            &[("PIP_CONFIG_FILE", &pip_conf_s)],
-        )
-        .await?
-        .assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    let environment = [("PIP_CONFIG_FILE", pip_conf_s.as_str())];
+    let target =
+        install_into_fresh_target(&env, "pip", &["install"], "logged-in", &environment).await?;
+    let module = spec.module();
+    let expected = [(module.as_str(), "1.0")];
+    env.sandbox.assert_imports(&target, &expected).await?;
 
     // uv
-    let (code, _, stderr) = login(
-        &env,
-        &docker,
-        &bin,
-        &["--tool", "uv", "--index-url", &index_url],
-    )
-    .await?;
-    assert_eq!(code, Some(0), "{stderr}");
+    login_ok(&env, store, "uv", &[]).await?;
     let uv_toml = home.join(".config/uv/uv.toml").display().to_string();
-    let target = env.sandbox.fresh_path("site");
-    let target_s = target.display().to_string();
     let python = env.sandbox.venv().join("bin/python").display().to_string();
-    env.sandbox
-        .uv(&[
-            "pip",
-            "install",
-            "--config-file",
-            &uv_toml,
-            "--python",
-            &python,
-            "--target",
-            &target_s,
-            "logged-in",
-        ])
-        .await?
-        .assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    let args = [
+        "pip",
+        "install",
+        "--config-file",
+        &uv_toml,
+        "--python",
+        &python,
+    ];
+    let target = install_into_fresh_target(&env, "uv", &args, "logged-in", &[]).await?;
+    env.sandbox.assert_imports(&target, &expected).await?;
 
     // twine, credentials from the flags this time
     let (user, password) = env.credentials().unwrap();
-    let (code, _, stderr) = login(
-        &env,
-        &docker,
-        &bin,
-        &[
-            "--tool",
-            "twine",
-            "--index-url",
-            &index_url,
-            "--username",
-            &user,
-            "--password",
-            &password,
-        ],
-    )
-    .await?;
-    assert_eq!(code, Some(0), "{stderr}");
+    let flags = ["--username", &user, "--password", &password];
+    login_ok(&env, store, "twine", &flags).await?;
     let next = DistSpec::new("logged-in", "1.1");
     let wheel = env.sandbox.wheel(&next).await?;
     let wheel_s = wheel.display().to_string();
@@ -177,25 +166,11 @@ async fn login_configures_pip_uv_twine_and_poetry() -> anyhow::Result<()> {
         .twine(&["upload", "--non-interactive", "-r", "oci-pypi", &wheel_s])
         .await?
         .assert_success();
-    let (output, target) = env
-        .sandbox
-        .pip_install(&env.index_url_with_credentials(), &["logged-in==1.1"])
+    env.assert_pip_installs(&["logged-in==1.1"], &[(&next.module(), "1.1")])
         .await?;
-    output.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &next.module()).await?,
-        "1.1"
-    );
 
     // poetry
-    let (code, _, stderr) = login(
-        &env,
-        &docker,
-        &bin,
-        &["--tool", "poetry", "--index-url", &index_url],
-    )
-    .await?;
-    assert_eq!(code, Some(0), "{stderr}");
+    login_ok(&env, store, "poetry", &[]).await?;
     let shown = env
         .sandbox
         .python(&["-m", "poetry", "config", "repositories.oci-pypi.url"])
@@ -210,26 +185,11 @@ async fn login_configures_pip_uv_twine_and_poetry() -> anyhow::Result<()> {
     );
 
     // env
-    let (code, stdout, stderr) = login(
-        &env,
-        &docker,
-        &bin,
-        &["--tool", "env", "--json", "--index-url", &index_url],
-    )
-    .await?;
-    assert_eq!(code, Some(0), "{stderr}");
+    let (stdout, _) = login_ok(&env, store, "env", &["--json"]).await?;
     let variables: serde_json::Value = serde_json::from_str(stdout.trim())?;
     let pip_index = variables["PIP_INDEX_URL"].as_str().unwrap().to_owned();
-    let target = env.sandbox.fresh_path("site");
-    let target_s = target.display().to_string();
-    env.sandbox
-        .run_with_env(
-            "pip",
-            &["install", "--target", &target_s, "logged-in==1.0"],
-            &[("PIP_INDEX_URL", &pip_index)],
-        )
-        .await?
-        .assert_success();
+    let environment = [("PIP_INDEX_URL", pip_index.as_str())];
+    install_into_fresh_target(&env, "pip", &["install"], "logged-in==1.0", &environment).await?;
     Ok(())
 }
 
@@ -240,18 +200,16 @@ async fn login_failures_are_one_line() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (docker, bin) = docker_store(&env, dir.path())?;
     let index_url = env.index_url();
+    let for_quay = [
+        "--tool",
+        "pip",
+        "--index-url",
+        &index_url,
+        "--registry",
+        "quay.io",
+    ];
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
-        (
-            vec![
-                "--tool",
-                "pip",
-                "--index-url",
-                &index_url,
-                "--registry",
-                "quay.io",
-            ],
-            vec!["has no credentials for `quay.io`"],
-        ),
+        (for_quay.to_vec(), vec!["has no credentials for `quay.io`"]),
         (
             vec!["--tool", "pip", "--index-url", "ftp://x/y/"],
             vec!["ftp://x/y/", "http(s)"],
@@ -282,20 +240,7 @@ async fn login_failures_are_one_line() -> anyhow::Result<()> {
         docker.join("config.json"),
         r#"{"credsStore": "ocipypitest"}"#,
     )?;
-    let (code, _, stderr) = login(
-        &env,
-        &docker,
-        &bin,
-        &[
-            "--tool",
-            "pip",
-            "--index-url",
-            &index_url,
-            "--registry",
-            "quay.io",
-        ],
-    )
-    .await?;
+    let (code, _, stderr) = login(&env, &docker, &bin, &for_quay).await?;
     assert_eq!(code, Some(1));
     assert!(
         stderr.trim()

@@ -3,42 +3,25 @@
 
 use std::time::Duration;
 
-use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::harness::process::ServerProcess;
-use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, Server, TestEnv, assert_status};
-
-fn value(metrics: &str, line_start: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|line| line.starts_with(line_start))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use crate::harness::{
+    AuthMode, DistSpec, Registry, Sandbox, Server, TestEnv, UploadForm, assert_status, metric_value,
+};
 
 /// `/metrics` is Prometheus text whose counters move with uploads, pages, downloads and
 /// registry requests, and that never carries a credential.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_traffic() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Htpasswd).await?;
-    let before = env
-        .http(Method::GET, "/metrics", false)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let before = env.metrics().await?;
     let spec = DistSpec::new("metered", "1.0");
     let wheel = env.sandbox.wheel(&spec).await?;
     let size = std::fs::metadata(&wheel)?.len() as f64;
     env.twine_upload(&[&wheel]).await?.assert_success();
     let page = format!("{}/metered/", env.base_path());
-    let metrics = || async {
-        let response = env.http(Method::GET, "/metrics", false).send().await?;
-        anyhow::Ok(response.text().await?)
-    };
     let page_miss = "oci_pypi_cache_lookups_total{cache=\"page\",result=\"miss\"}";
     let page_hit = "oci_pypi_cache_lookups_total{cache=\"page\",result=\"hit\"}";
     let release_miss = "oci_pypi_cache_lookups_total{cache=\"release\",result=\"miss\"}";
@@ -52,59 +35,52 @@ async fn metrics_count_traffic() -> anyhow::Result<()> {
         .wait_for_listing(&repository, &["1.0"])
         .await?;
     env.server.settled().await?;
-    let cold = metrics().await?;
+    let cold = env.metrics().await?;
     let mut seen = Vec::new();
     for _ in 0..3 {
-        assert_eq!(
-            env.http(Method::GET, &page, true).send().await?.status(),
-            StatusCode::OK
-        );
-        seen.push(metrics().await?);
+        assert_eq!(env.get(&page, true).await?.status(), StatusCode::OK);
+        seen.push(env.metrics().await?);
     }
     assert_eq!(
-        value(&seen[0], page_miss) - value(&cold, page_miss),
+        metric_value(&seen[0], page_miss) - metric_value(&cold, page_miss),
         1.0,
         "{}",
         seen[0]
     );
     assert_eq!(
-        value(&seen[0], page_hit) - value(&cold, page_hit),
+        metric_value(&seen[0], page_hit) - metric_value(&cold, page_hit),
         0.0,
         "{}",
         seen[0]
     );
     assert_eq!(
-        value(&seen[0], document_fetched) - value(&cold, document_fetched),
+        metric_value(&seen[0], document_fetched) - metric_value(&cold, document_fetched),
         1.0,
         "{}",
         seen[0]
     );
     assert_eq!(
-        value(&seen[0], release_miss) - value(&cold, release_miss),
+        metric_value(&seen[0], release_miss) - metric_value(&cold, release_miss),
         0.0,
         "{}",
         seen[0]
     );
     assert_eq!(
-        value(&seen[2], page_miss),
-        value(&seen[0], page_miss),
+        metric_value(&seen[2], page_miss),
+        metric_value(&seen[0], page_miss),
         "{}",
         seen[2]
     );
     assert_eq!(
-        value(&seen[2], page_hit) - value(&seen[0], page_hit),
+        metric_value(&seen[2], page_hit) - metric_value(&seen[0], page_hit),
         2.0,
         "{}",
         seen[2]
     );
     let file = format!("{page}{}", spec.wheel_filename());
-    env.http(Method::GET, &file, true)
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    env.get(&file, true).await?.bytes().await?;
 
-    let response = env.http(Method::GET, "/metrics", false).send().await?;
+    let response = env.get("/metrics", false).await?;
     assert!(
         response.headers()["content-type"]
             .to_str()?
@@ -113,18 +89,22 @@ async fn metrics_count_traffic() -> anyhow::Result<()> {
     let after = response.text().await?;
     let pages =
         "oci_pypi_http_requests_total{route=\"project_page\",method=\"GET\",status=\"200\"}";
-    assert_eq!(value(&after, pages) - value(&before, pages), 3.0, "{after}");
+    assert_eq!(
+        metric_value(&after, pages) - metric_value(&before, pages),
+        3.0,
+        "{after}"
+    );
     let uploads = "oci_pypi_http_requests_total{route=\"upload\",method=\"POST\",status=\"200\"}";
-    assert_eq!(value(&after, uploads), 1.0, "{after}");
-    assert_eq!(value(&after, "oci_pypi_upload_bytes_total"), size);
-    assert_eq!(value(&after, "oci_pypi_download_bytes_total"), size);
-    assert_eq!(value(&after, "oci_pypi_uploads_in_flight"), 0.0);
+    assert_eq!(metric_value(&after, uploads), 1.0, "{after}");
+    assert_eq!(metric_value(&after, "oci_pypi_upload_bytes_total"), size);
+    assert_eq!(metric_value(&after, "oci_pypi_download_bytes_total"), size);
+    assert_eq!(metric_value(&after, "oci_pypi_uploads_in_flight"), 0.0);
     assert!(
-        value(&after, "oci_pypi_registry_requests_total{outcome=\"2xx\"}")
-            > value(&before, "oci_pypi_registry_requests_total{outcome=\"2xx\"}")
+        metric_value(&after, "oci_pypi_registry_requests_total{outcome=\"2xx\"}")
+            > metric_value(&before, "oci_pypi_registry_requests_total{outcome=\"2xx\"}")
     );
     assert!(
-        value(
+        metric_value(
             &after,
             "oci_pypi_http_request_duration_seconds_count{route=\"project_page\"}"
         ) >= 3.0
@@ -139,7 +119,7 @@ async fn metrics_count_traffic() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_registry() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Token).await?;
-    let ready = env.http(Method::GET, "/ready", false).send().await?;
+    let ready = env.get("/ready", false).await?;
     assert_eq!(ready.status(), StatusCode::OK);
     let TestEnv {
         registry, server, ..
@@ -163,7 +143,7 @@ async fn readiness_follows_the_registry() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_propagated() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Anonymous).await?;
-    let response = env.http(Method::GET, "/health", false).send().await?;
+    let response = env.get("/health", false).await?;
     let generated = response.headers()["x-request-id"].to_str()?.to_owned();
     assert_eq!(generated.len(), 36, "{generated}");
     let response = env
@@ -214,15 +194,7 @@ async fn request_ids_reach_the_registry() -> anyhow::Result<()> {
     let sandbox = Sandbox::new()?;
     let spec = DistSpec::new(PROJECT, "2.0");
     let wheel = std::fs::read(sandbox.wheel(&spec).await?)?;
-    let form = Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", PROJECT)
-        .text("version", "2.0")
-        .part(
-            "content",
-            Part::bytes(wheel).file_name(spec.wheel_filename()),
-        );
+    let form = UploadForm::wheel(&spec, &wheel).form();
     let before = fake.request_ids().len();
     let before_patches = fake.requests(crate::harness::fake_registry::Endpoint::UploadPatch);
     let response = client
@@ -272,15 +244,7 @@ async fn json_logs_are_objects_carrying_request_ids() -> anyhow::Result<()> {
     let wheel = std::fs::read(sandbox.wheel(&spec).await?)?;
     let client = reqwest::Client::builder().no_proxy().build()?;
     let base = format!("{}/{}/ci", server.url(), registry.host());
-    let form = Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", "journaled")
-        .text("version", "1.0")
-        .part(
-            "content",
-            Part::bytes(wheel).file_name(spec.wheel_filename()),
-        );
+    let form = UploadForm::wheel(&spec, &wheel).form();
     let requests = [
         (
             "ops-upload-1",

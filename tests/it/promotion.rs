@@ -3,19 +3,11 @@
 
 use std::path::Path;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::harness::{AuthMode, DistSpec, Registry, TestEnv};
-
-fn counter(metrics: &str, line: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(line))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
-}
+use crate::harness::{AuthMode, DistSpec, Registry, TestEnv, metric_value};
 
 /// The entries of a release index (one per file), in order.
 fn entries(index: &[u8]) -> anyhow::Result<Vec<Value>> {
@@ -68,11 +60,7 @@ async fn promote_over_http(
     query: &[(&str, &str)],
 ) -> anyhow::Result<(StatusCode, String)> {
     let path = format!("{}/+promote/promoted/{target}", env.base_path());
-    let response = env
-        .http(Method::POST, &path, true)
-        .query(query)
-        .send()
-        .await?;
+    let response = env.promote(&path, query).await?;
     Ok((response.status(), response.text().await?))
 }
 
@@ -103,31 +91,23 @@ async fn promotes_within_a_registry() -> anyhow::Result<()> {
     assert_eq!(status, StatusCode::OK, "{body}");
     let report: Value = serde_json::from_str(&body)?;
     assert_eq!(report["copied"].as_array().unwrap().len(), 2, "{report}");
-    let metrics = env
-        .http(Method::GET, "/metrics", false)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = env.metrics().await?;
     assert!(
-        counter(&metrics, "oci_pypi_blob_copies_total{method=\"mount\"}") >= 2,
+        metric_value(&metrics, "oci_pypi_blob_copies_total{method=\"mount\"}") >= 2.0,
         "{metrics}"
     );
     assert_eq!(
-        counter(&metrics, "oci_pypi_blob_copies_total{method=\"stream\"}"),
-        0,
+        metric_value(&metrics, "oci_pypi_blob_copies_total{method=\"stream\"}"),
+        0.0,
         "{metrics}"
     );
 
     // Installable from production; digests, upload time and metadata are the source's.
     let (user, password) = env.credentials().unwrap();
     let prod = format!("http://{user}:{password}@{}/{to}/", env.server.authority());
-    let (out, target) = env.sandbox.pip_install(&prod, &["promoted"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "2.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&prod, &["promoted"], &[(&spec.module(), "2.0")])
+        .await?;
     let (_, _, produced) = storage
         .manifest("team/prod/promoted", "2.0")
         .await?
@@ -151,8 +131,7 @@ async fn promotes_within_a_registry() -> anyhow::Result<()> {
     // A different sdist of the same name at the destination (the release's second file):
     // refused before the wheel is copied, the destination is left exactly as it was.
     env.namespace = "team/hotfix".to_owned();
-    let other_dir = env.sandbox.fresh_path("other");
-    std::fs::create_dir_all(&other_dir)?;
+    let other_dir = env.sandbox.fresh_dir("other")?;
     let different = env
         .sandbox
         .sdist_into(&spec.clone().seed(3), &other_dir)
@@ -341,11 +320,8 @@ async fn promotes_across_registries_with_the_command() -> anyhow::Result<()> {
         server.authority(),
         destination.host()
     );
-    let (out, target) = env.sandbox.pip_install(&url, &["travelling"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&url, &["travelling"], &[(&spec.module(), "1.0")])
+        .await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::harness::{Backend, DistSpec, TestEnv};
+use crate::harness::{Backend, DistSpec, TestEnv, UploadForm};
 use crate::in_every_backend;
 
 in_every_backend!(
@@ -35,27 +35,19 @@ async fn publish_and_install(backend: Backend) -> anyhow::Result<()> {
         .assert_success();
 
     let url = env.index_url_with_credentials();
-    let (out, target) = env.sandbox.pip_install(&url, &["oci-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &app.module()).await?,
-        "1.2.0"
-    );
-    assert_eq!(
-        env.sandbox.import_version(&target, &dep.module()).await?,
-        "0.3.0"
-    );
+    env.assert_pip_installs(
+        &["oci-app"],
+        &[(&app.module(), "1.2.0"), (&dep.module(), "0.3.0")],
+    )
+    .await?;
 
-    let (out, target) = env.sandbox.uv_install(&url, &["oci-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &app.module()).await?,
-        "1.2.0"
-    );
-    assert_eq!(
-        env.sandbox.import_version(&target, &dep.module()).await?,
-        "0.3.0"
-    );
+    env.sandbox
+        .assert_uv_installs(
+            &url,
+            &["oci-app"],
+            &[(&app.module(), "1.2.0"), (&dep.module(), "0.3.0")],
+        )
+        .await?;
 
     // pip download verifies the page's #sha256= and must get the exact bytes.
     let dest = env.sandbox.fresh_path("download");
@@ -75,7 +67,7 @@ async fn publish_and_install(backend: Backend) -> anyhow::Result<()> {
 
     // The sdist is served byte for byte too.
     let path = format!("{}/oci-app/{}", env.base_path(), app.sdist_filename());
-    let response = env.http(Method::GET, &path, true).send().await?;
+    let response = env.get(&path, true).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.bytes().await?.as_ref(),
@@ -106,7 +98,7 @@ async fn check_page_hashes(
         })
         .collect::<anyhow::Result<_>>()?;
     let page = format!("{}/{project}/", env.base_path());
-    let response = env.http(Method::GET, &page, true).send().await?;
+    let response = env.get(&page, true).await?;
     assert_eq!(response.status(), StatusCode::OK, "{page}");
     let html = response.text().await?;
     let mut listed = BTreeMap::new();
@@ -171,11 +163,7 @@ async fn check_stored_layout(
         );
         assert!(entry["annotations"]["org.opencontainers.image.created"].is_string());
         let digest = entry["digest"].as_str().context("digest")?;
-        let (_, _, manifest) = direct
-            .manifest(repository, digest)
-            .await?
-            .context("manifest")?;
-        let manifest: Value = serde_json::from_slice(&manifest)?;
+        let manifest = direct.manifest_json(repository, digest).await?;
         assert_eq!(manifest["artifactType"], "application/pyoci.package.v1");
         // The config is the core metadata (wheels, reliable sdist PKG-INFO) or empty.
         let config = &manifest["config"];
@@ -215,54 +203,28 @@ async fn check_stored_layout(
 async fn reupload_and_conflict(backend: Backend) -> anyhow::Result<()> {
     let env = TestEnv::start_backend(backend).await?;
     let spec = DistSpec::new("conflicted", "1.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    let wheel = env.publish_wheel(&spec).await?;
     // Identical re-uploads succeed: twine retries and uv publish rely on it.
     env.twine_upload(&[&wheel]).await?.assert_success();
     env.uv_publish(&[&wheel]).await?.assert_success();
 
     // A different file under the same name is refused, and the stored one is kept.
-    let other_dir = env.sandbox.fresh_path("other");
-    std::fs::create_dir_all(&other_dir)?;
+    let other_dir = env.sandbox.fresh_dir("other")?;
     let other = env
         .sandbox
         .wheel_into(&spec.clone().seed(7), &other_dir)
         .await?;
     assert_ne!(std::fs::read(&other)?, std::fs::read(&wheel)?);
     let out = env.twine_upload(&[&other]).await?;
-    out.assert_failure();
-    assert!(
-        out.combined().contains("File already exists"),
-        "{}",
-        out.dump()
-    );
+    out.assert_failure_saying("File already exists");
 
-    let form = reqwest::multipart::Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", "conflicted")
-        .text("version", "1.0")
-        .part(
-            "content",
-            reqwest::multipart::Part::bytes(std::fs::read(&other)?)
-                .file_name(spec.wheel_filename()),
-        );
-    let path = format!("{}/", env.base_path());
-    let response = env
-        .http(Method::POST, &path, true)
-        .multipart(form)
-        .send()
-        .await?;
+    let upload = UploadForm::wheel(&spec, &std::fs::read(&other)?);
+    let response = env.upload(&upload, true).await?;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(response.text().await?.starts_with("File already exists"));
 
     let path = format!("{}/conflicted/{}", env.base_path(), spec.wheel_filename());
-    let stored = env
-        .http(Method::GET, &path, true)
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let stored = env.get(&path, true).await?.bytes().await?;
     assert_eq!(stored.as_ref(), std::fs::read(&wheel)?.as_slice());
     assert_eq!(
         env.storage().tags("team/python/conflicted").await?,

@@ -4,7 +4,6 @@
 //! to internal addresses or to other schemes are refused before any connection.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -14,11 +13,11 @@ use oci_pypi::net::Origin;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, HeaderMap, LOCATION};
 
-use crate::harness::Server;
 use crate::harness::background::{self, Background};
 use crate::harness::fake_registry::{
     self, Endpoint, FILENAME, FakeRegistry, Fault, NAMESPACE, PROJECT,
 };
+use crate::harness::{Server, header, impatient_client};
 
 const USERNAME: &str = "redirect-tester";
 /// The caller's password: it may go to the registry, never to object storage.
@@ -117,16 +116,10 @@ impl Rig {
         config.registry.blob_redirects = redirects;
         config.registry.connect_timeout = 2;
         config.registry.read_timeout = 5;
-        let server = Server::start(config).await?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(Duration::from_secs(20))
-            .build()?;
         Ok(Rig {
             fake,
-            server,
-            client,
+            server: Server::start(config).await?,
+            client: impatient_client()?,
         })
     }
 
@@ -172,9 +165,7 @@ async fn streams_redirected_blobs_without_credentials() -> anyhow::Result<()> {
     let head = rig.file(reqwest::Method::HEAD).await?;
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(
-        head.headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()),
+        header(&head, CONTENT_LENGTH),
         Some(fake_registry::file_bytes().len().to_string().as_str()),
         "HEAD announces the file's length"
     );
@@ -207,15 +198,11 @@ async fn passes_redirects_to_the_client_when_configured() -> anyhow::Result<()> 
 
     let response = rig.file(reqwest::Method::GET).await?;
     assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    assert_eq!(header(LOCATION), Some(storage.file_location()));
-    assert_eq!(header(CACHE_CONTROL).as_deref(), Some("no-store"));
+    assert_eq!(
+        header(&response, LOCATION),
+        Some(storage.file_location().as_str())
+    );
+    assert_eq!(header(&response, CACHE_CONTROL), Some("no-store"));
     assert!(
         storage.requests().is_empty(),
         "the server fetched from object storage itself"

@@ -4,30 +4,12 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use reqwest::multipart::{Form, Part};
 use sha2::{Digest as _, Sha256};
 
 use crate::harness::listing::eventually;
 use crate::harness::process::ServerProcess;
-use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, assert_status};
-
-fn upload_form(name: &str, version: &str, filename: &str, bytes: Vec<u8>) -> Form {
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", name.to_owned())
-        .text("version", version.to_owned())
-        .text("sha256_digest", sha256)
-        .part("content", Part::bytes(bytes).file_name(filename.to_owned()))
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
-}
+use crate::harness::raw;
+use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, UploadForm, assert_status, client};
 
 /// 16 CI jobs upload 16 different wheels of one version at the same moment, through two
 /// server processes: every one is listed and downloadable afterwards.
@@ -92,8 +74,8 @@ async fn race_sixteen_uploads(
     let base = format!("/{segment}/ci/racy");
     let uploads = wheels.iter().enumerate().map(|(i, (filename, bytes))| {
         let url = format!("{}/{segment}/ci/", servers[i % 2].url());
-        let form = upload_form("racy", "1.0", filename, bytes.clone());
-        let request = authenticate(client().post(url)).multipart(form);
+        let form = UploadForm::new("racy", "1.0", filename, bytes).sha256();
+        let request = authenticate(client().post(url)).multipart(form.form());
         async move { request.send().await }
     });
     for response in futures_util::future::join_all(uploads).await {
@@ -129,20 +111,9 @@ async fn shutdown_lets_an_upload_finish() -> anyhow::Result<()> {
     let spec = DistSpec::new("graceful", "1.0").payload_bytes(2 * 1024 * 1024);
     let bytes = std::fs::read(sandbox.wheel(&spec).await?)?;
     // A body that trickles in over about three seconds.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        bytes.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
-    let body = futures_util::StreamExt::then(futures_util::stream::iter(chunks), |chunk| async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        chunk
-    });
-    let part = Part::stream_with_length(reqwest::Body::wrap_stream(body), bytes.len() as u64)
-        .file_name(spec.wheel_filename());
-    let form = Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", "graceful")
-        .text("version", "1.0")
-        .part("content", part);
+    let form = UploadForm::wheel(&spec, &bytes)
+        .trickle(64 * 1024, Duration::from_millis(100))
+        .form();
     let url = format!("{}/{}/ci/", server.url(), registry.host());
     let upload = tokio::spawn(client().post(url).multipart(form).send());
     wait_for_uploads_in_flight(&server).await?;
@@ -221,38 +192,11 @@ async fn send_half_an_upload(
     bytes: &[u8],
 ) -> anyhow::Result<tokio::net::TcpStream> {
     use tokio::io::AsyncWriteExt as _;
-    let boundary = "stalled-upload-boundary";
-    let mut body = Vec::new();
-    for (name, value) in [
-        (":action", "file_upload"),
-        ("protocol_version", "1"),
-        ("name", "stalled"),
-        ("version", "1.0"),
-    ] {
-        body.extend(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .into_bytes(),
-        );
-    }
-    body.extend(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; \
-             filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .into_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let body = UploadForm::new("stalled", "1.0", filename, bytes).raw();
     let authority = server.url().trim_start_matches("http://").to_owned();
-    let head = format!(
-        "POST /{}/ci/ HTTP/1.1\r\nHost: {authority}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\n\
-         Content-Length: {}\r\n\r\n",
-        registry.host(),
-        body.len()
-    );
+    let path = format!("/{}/ci/", registry.host());
+    let framing = format!("Content-Length: {}", body.len());
+    let head = raw::multipart_head(&authority, &path, None, &framing);
     let mut stream = tokio::net::TcpStream::connect(&authority).await?;
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(&body[..body.len() / 2]).await?;
@@ -310,11 +254,11 @@ async fn logs_never_carry_credentials() -> anyhow::Result<()> {
     let spec = DistSpec::new("secretive", "1.0");
     let bytes = std::fs::read(sandbox.wheel(&spec).await?)?;
     let base = format!("{}/{}/ci", server.url(), registry.host());
-    let form = upload_form("secretive", "1.0", &spec.wheel_filename(), bytes);
+    let form = UploadForm::wheel(&spec, &bytes).sha256();
     let ok = client()
         .post(format!("{base}/"))
         .basic_auth(&user, Some(&password))
-        .multipart(form)
+        .multipart(form.form())
         .send()
         .await?;
     assert_eq!(ok.status(), StatusCode::OK);

@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::response::IntoResponse;
 use reqwest::StatusCode;
 
+use crate::harness::assert_status;
 use crate::harness::background::{self, Background};
 use crate::harness::fake_registry::{self, Endpoint, FILENAME, FakeRegistry, Fault, NAMESPACE};
 use crate::harness::process::ServerProcess;
@@ -203,12 +204,8 @@ async fn upstream_ignores_proxy_environment_variables() -> anyhow::Result<()> {
     let upstream = Answering::start(StatusCode::NOT_FOUND)?;
     let proxy_url = format!("http://{}", proxy.server.address());
     let store = tempfile::tempdir()?;
-    let store_dir = store.path().join("store").display().to_string();
-    let upstreams = format!("local/team=http://{}/simple/", upstream.server.address());
-    let mut settings = vec![
-        ("OCI_PYPI_STORE_DIR", store_dir.as_str()),
-        ("OCI_PYPI_UPSTREAMS", upstreams.as_str()),
-    ];
+    let upstream_url = format!("http://{}/simple/", upstream.server.address());
+    let mut settings = Vec::new();
     for name in [
         "HTTP_PROXY",
         "HTTPS_PROXY",
@@ -219,17 +216,7 @@ async fn upstream_ignores_proxy_environment_variables() -> anyhow::Result<()> {
     ] {
         settings.push((name, proxy_url.as_str()));
     }
-    let server = ServerProcess::start(UNUSED_REGISTRY, &settings).await?;
-    let response = client()
-        .get(format!("{}/local/team/requests/", server.url()))
-        .send()
-        .await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::NOT_FOUND,
-        "{}",
-        response.text().await?
-    );
+    ask_upstream_for_a_page(store.path(), &upstream_url, &settings).await?;
     assert_eq!(proxy.targets(), Vec::<String>::new(), "the proxy was used");
     assert_eq!(upstream.targets(), vec!["/simple/requests/".to_owned()]);
     Ok(())
@@ -242,24 +229,9 @@ async fn upstream_uses_the_configured_proxy() -> anyhow::Result<()> {
     let upstream = closed_port()?;
     let proxy_url = format!("http://proxy-user:proxy-secret@{}", proxy.server.address());
     let store = tempfile::tempdir()?;
-    let store_dir = store.path().join("store").display().to_string();
-    let upstreams = format!("local/team=http://127.0.0.1:{upstream}/simple/");
-    let settings = [
-        ("OCI_PYPI_STORE_DIR", store_dir.as_str()),
-        ("OCI_PYPI_UPSTREAMS", upstreams.as_str()),
-        ("OCI_PYPI_UPSTREAM_PROXY", proxy_url.as_str()),
-    ];
-    let server = ServerProcess::start(UNUSED_REGISTRY, &settings).await?;
-    let response = client()
-        .get(format!("{}/local/team/requests/", server.url()))
-        .send()
-        .await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::NOT_FOUND,
-        "{}",
-        response.text().await?
-    );
+    let upstream_url = format!("http://127.0.0.1:{upstream}/simple/");
+    let settings = [("OCI_PYPI_UPSTREAM_PROXY", proxy_url.as_str())];
+    let server = ask_upstream_for_a_page(store.path(), &upstream_url, &settings).await?;
     // An HTTP proxy is sent the absolute URL.
     assert_eq!(
         proxy.targets(),
@@ -267,6 +239,30 @@ async fn upstream_uses_the_configured_proxy() -> anyhow::Result<()> {
     );
     assert!(!server.log().contains("proxy-secret"), "{}", server.log());
     Ok(())
+}
+
+/// Starts the server with a local store in `store` whose `local/team` has the upstream index
+/// `upstream`, and `settings`; asks it for the page of `requests`, which upstream does not
+/// have: 404. The server.
+async fn ask_upstream_for_a_page(
+    store: &std::path::Path,
+    upstream: &str,
+    settings: &[(&str, &str)],
+) -> anyhow::Result<ServerProcess> {
+    let store_dir = store.join("store").display().to_string();
+    let upstreams = format!("local/team={upstream}");
+    let mut settings = settings.to_vec();
+    settings.extend([
+        ("OCI_PYPI_STORE_DIR", store_dir.as_str()),
+        ("OCI_PYPI_UPSTREAMS", upstreams.as_str()),
+    ]);
+    let server = ServerProcess::start(UNUSED_REGISTRY, &settings).await?;
+    let response = client()
+        .get(format!("{}/local/team/requests/", server.url()))
+        .send()
+        .await?;
+    assert_status(response, StatusCode::NOT_FOUND).await?;
+    Ok(server)
 }
 
 /// The binary run once with `args` and `env` (no other `OCI_PYPI_*`): its exit status, stdout

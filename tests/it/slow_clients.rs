@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt as _;
 
 use crate::harness::fake_registry::{Endpoint, FakeRegistry, Fault};
 use crate::harness::raw;
-use crate::harness::{AuthMode, Server, TestEnv};
+use crate::harness::{AuthMode, Server, TestEnv, UploadForm, assert_status};
 
 /// The timeouts configured in these tests, in seconds.
 const TIMEOUT: u64 = 1;
@@ -72,7 +72,7 @@ async fn headers_sent_byte_by_byte_are_cut_off() -> anyhow::Result<()> {
     assert!(closed_at >= Duration::from_millis(500), "{closed_at:?}");
 
     // The server still serves everyone else.
-    let response = env.http(Method::GET, "/health", false).send().await?;
+    let response = env.get("/health", false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     Ok(())
 }
@@ -117,14 +117,8 @@ async fn silent_and_idle_connections_are_closed() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_upload_bodies_are_cut_off() -> anyhow::Result<()> {
     let env = TestEnv::start_with(AuthMode::Anonymous, short_timeouts).await?;
-    let head = format!(
-        "POST {}/ HTTP/1.1\r\nHost: {}\r\n\
-         Content-Type: multipart/form-data; boundary=b0undary\r\nContent-Length: 1048576\r\n\r\n\
-         --b0undary\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n",
-        env.base_path(),
-        env.server.authority()
-    );
-    let mut stream = raw::send(&env.server.authority(), head.as_bytes()).await?;
+    let head = raw::announced_upload(&env, 1 << 20, None);
+    let mut stream = raw::send(&env.server.authority(), &head).await?;
     let started = Instant::now();
     let closed = raw::closed_within(&mut stream, Duration::from_secs(TIMEOUT) + SLACK).await;
     assert!(
@@ -156,18 +150,8 @@ async fn slow_answers_outlive_the_header_timeout() -> anyhow::Result<()> {
         crate::harness::fake_registry::REPOSITORY
     );
     let started = Instant::now();
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()?
-        .get(url)
-        .send()
-        .await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await?
-    );
+    let response = crate::harness::client().get(url).send().await?;
+    assert_status(response, StatusCode::OK).await?;
     assert!(started.elapsed() >= Duration::from_secs(2));
     Ok(())
 }
@@ -178,14 +162,8 @@ async fn slow_answers_outlive_the_header_timeout() -> anyhow::Result<()> {
 async fn anonymous_uploads_are_refused_before_the_body() -> anyhow::Result<()> {
     for mode in [AuthMode::Htpasswd, AuthMode::Token] {
         let env = TestEnv::start(mode).await?;
-        let head = format!(
-            "POST {}/ HTTP/1.1\r\nHost: {}\r\n\
-             Content-Type: multipart/form-data; boundary=b0undary\r\nContent-Length: 10485760\r\n\r\n\
-             --b0undary\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n",
-            env.base_path(),
-            env.server.authority()
-        );
-        let mut stream = raw::send(&env.server.authority(), head.as_bytes()).await?;
+        let head = raw::announced_upload(&env, 10 << 20, None);
+        let mut stream = raw::send(&env.server.authority(), &head).await?;
         let answer = raw::read_response(&mut stream, Duration::from_secs(10)).await?;
         assert_eq!(
             answer.status,
@@ -210,23 +188,16 @@ async fn concurrent_uploads_are_bounded() -> anyhow::Result<()> {
         config.publishing.max_concurrent_uploads = 1;
     })
     .await?;
-    let head = format!(
-        "POST {}/ HTTP/1.1\r\nHost: {}\r\n\
-         Content-Type: multipart/form-data; boundary=b0undary\r\nContent-Length: 1048576\r\n\r\n\
-         --b0undary\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n",
-        env.base_path(),
-        env.server.authority()
-    );
     // An upload in progress, whose body never ends.
-    let held = raw::send(&env.server.authority(), head.as_bytes()).await?;
+    let held = raw::send(
+        &env.server.authority(),
+        &raw::announced_upload(&env, 1 << 20, None),
+    )
+    .await?;
     // A form without a file: refused with 400 when it gets a place, 503 while none is free.
     let probe = || async {
-        let form = reqwest::multipart::Form::new().text(":action", "file_upload");
-        let response = env
-            .http(Method::POST, &format!("{}/", env.base_path()), false)
-            .multipart(form)
-            .send()
-            .await?;
+        let form = UploadForm::empty().field(":action", "file_upload");
+        let response = env.upload(&form, false).await?;
         let retry_after = response.headers().get("retry-after").cloned();
         anyhow::Ok((response.status(), retry_after, response.text().await?))
     };

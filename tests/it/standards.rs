@@ -5,35 +5,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::harness::{AuthMode, Backend, DistSpec, TestEnv, assert_status};
+use crate::harness::{AuthMode, Backend, DistSpec, TestEnv, UploadForm, assert_status, metric_sum};
 
 const JSON: &str = "application/vnd.pypi.simple.v1+json";
 const HTML: &str = "application/vnd.pypi.simple.v1+html";
 
-/// GET `url` as PEP 691 JSON.
-async fn get_pep691(env: &TestEnv, url: &str, authenticated: bool) -> anyhow::Result<Value> {
-    let request = env.http(Method::GET, url, authenticated);
-    Ok(request.header("accept", JSON).send().await?.json().await?)
-}
-
 /// GET `url` without an `Accept` header; the body as JSON (the releases JSON).
 async fn get_json(env: &TestEnv, url: &str, authenticated: bool) -> anyhow::Result<Value> {
-    Ok(env
-        .http(Method::GET, url, authenticated)
-        .send()
-        .await?
-        .json()
-        .await?)
-}
-
-/// GET `url` without an `Accept` header; the body as text (HTML for a page).
-async fn get_text(env: &TestEnv, url: &str, authenticated: bool) -> anyhow::Result<String> {
-    Ok(env
-        .http(Method::GET, url, authenticated)
-        .send()
-        .await?
-        .text()
-        .await?)
+    Ok(env.get(url, authenticated).await?.json().await?)
 }
 
 /// POSTs to `yank` (a `+yank/...` URL) with the reason `broken <build>`, authenticated.
@@ -105,7 +84,7 @@ async fn assert_negotiates(env: &TestEnv, url: &str) -> anyhow::Result<()> {
         html.contains(r#"<meta name="pypi:repository-version" content="1.4">"#),
         "{html}"
     );
-    let json = get_pep691(env, url, true).await?;
+    let json = env.get_pep691(url, true).await?;
     assert_eq!(json["meta"]["api-version"], "1.4", "{json}");
     Ok(())
 }
@@ -122,7 +101,7 @@ async fn content_negotiation() -> anyhow::Result<()> {
     let page = format!("{}/negotiated/", env.base_path());
     assert_negotiates(&env, &page).await?;
 
-    let json = get_pep691(&env, &page, true).await?;
+    let json = env.get_pep691(&page, true).await?;
     assert_eq!(json["name"], "negotiated");
     assert_eq!(json["versions"], serde_json::json!(["1.0"]));
     let files = json["files"].as_array().unwrap();
@@ -140,7 +119,7 @@ async fn content_negotiation() -> anyhow::Result<()> {
             "{upload_time}"
         );
         let url = format!("{page}{}", file["url"].as_str().unwrap());
-        let download = env.http(Method::GET, &url, true).send().await?;
+        let download = env.get(&url, true).await?;
         assert_eq!(download.bytes().await?.as_ref(), bytes.as_slice());
     }
     Ok(())
@@ -155,18 +134,17 @@ async fn project_list_content_negotiation() -> anyhow::Result<()> {
         DistSpec::new("Listed.One", "1.0"),
         DistSpec::new("listed-two", "1.0"),
     ] {
-        let wheel = env.sandbox.wheel(&spec).await?;
-        env.twine_upload(&[&wheel]).await?.assert_success();
+        env.publish_wheel(&spec).await?;
     }
     let list = format!("{}/+simple/", env.base_path());
     assert_negotiates(&env, &list).await?;
 
-    let projects = get_pep691(&env, &list, true).await?;
+    let projects = env.get_pep691(&list, true).await?;
     assert_eq!(
         projects["projects"],
         serde_json::json!([{ "name": "listed-one" }, { "name": "listed-two" }])
     );
-    let html = get_text(&env, &list, true).await?;
+    let html = env.get_text(&list, true).await?;
     for name in ["listed-one", "listed-two"] {
         assert!(
             html.contains(&format!("<a href=\"{name}/\">{name}</a>")),
@@ -183,7 +161,7 @@ async fn pages_revalidate_with_etags() -> anyhow::Result<()> {
     let wheel = env.sandbox.wheel(&DistSpec::new("tagged", "1.0")).await?;
     env.twine_upload(&[&wheel]).await?.assert_success();
     let page = format!("{}/tagged/", env.base_path());
-    let first = env.http(Method::GET, &page, false).send().await?;
+    let first = env.get(&page, false).await?;
     let etag = first.headers()["etag"].to_str()?.to_owned();
     assert!(
         first.headers()["cache-control"]
@@ -216,8 +194,7 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
     let old = DistSpec::new("yanky", "1.0");
     let new = DistSpec::new("yanky", "1.1");
     for spec in [&old, &new] {
-        let wheel = env.sandbox.wheel(spec).await?;
-        env.twine_upload(&[&wheel]).await?.assert_success();
+        env.publish_wheel(spec).await?;
     }
     let yank = format!("{}/+yank/yanky/1.1", env.base_path());
     if backend.needs_credentials() {
@@ -228,32 +205,21 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
     assert_status(response, StatusCode::OK).await?;
 
     let url = env.index_url_with_credentials();
-    let (out, target) = env.sandbox.pip_install(&url, &["yanky"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &new.module()).await?,
-        "1.0"
-    );
-    let (out, target) = env.sandbox.pip_install(&url, &["yanky==1.1"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &new.module()).await?,
-        "1.1"
-    );
-    let (out, target) = env.sandbox.uv_install(&url, &["yanky"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &new.module()).await?,
-        "1.0"
-    );
+    env.assert_pip_installs(&["yanky"], &[(&new.module(), "1.0")])
+        .await?;
+    env.assert_pip_installs(&["yanky==1.1"], &[(&new.module(), "1.1")])
+        .await?;
+    env.sandbox
+        .assert_uv_installs(&url, &["yanky"], &[(&new.module(), "1.0")])
+        .await?;
 
     let page = format!("{}/yanky/", env.base_path());
-    let html = get_text(&env, &page, true).await?;
+    let html = env.get_text(&page, true).await?;
     assert!(
         html.contains("data-yanked=\"broken &lt;build&gt;\""),
         "{html}"
     );
-    let json = get_pep691(&env, &page, true).await?;
+    let json = env.get_pep691(&page, true).await?;
     assert_eq!(json["files"][1]["yanked"], "broken <build>");
     assert_eq!(json["files"][0]["yanked"], false);
     let releases = get_json(&env, &format!("{page}json"), true).await?;
@@ -265,18 +231,14 @@ async fn yanked_releases_are_skipped(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(again.status(), StatusCode::OK);
     let unyank = env.http(Method::DELETE, &yank, true).send().await?;
     assert_eq!(unyank.status(), StatusCode::OK);
-    let (out, target) = env.sandbox.pip_install(&url, &["yanky"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &new.module()).await?,
-        "1.1"
-    );
+    env.assert_pip_installs(&["yanky"], &[(&new.module(), "1.1")])
+        .await?;
 
     // Yanking one file by name, and a file that does not exist.
     let by_file = format!("{}/+yank/yanky/{}", env.base_path(), old.wheel_filename());
     let response = env.http(Method::POST, &by_file, true).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
-    let json = get_pep691(&env, &page, true).await?;
+    let json = env.get_pep691(&page, true).await?;
     assert_eq!(json["files"][0]["yanked"], true);
     let missing = format!("{}/+yank/yanky/9.9", env.base_path());
     assert_eq!(
@@ -301,34 +263,18 @@ async fn requires_python_is_honoured() -> anyhow::Result<()> {
         let wheel = env.sandbox.wheel(spec).await?;
         env.uv_publish(&[&wheel]).await?.assert_success();
     }
-    let html = get_text(&env, &format!("{}/pyreq/", env.base_path()), false).await?;
+    let html = env
+        .get_text(&format!("{}/pyreq/", env.base_path()), false)
+        .await?;
     assert!(html.contains("data-requires-python=\"&gt;=4\""), "{html}");
     let url = env.index_url();
-    let (out, target) = env.sandbox.pip_install(&url, &["pyreq"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &usable.module())
-            .await?,
-        "1.0"
-    );
-    let (out, target) = env.sandbox.uv_install(&url, &["pyreq"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &usable.module())
-            .await?,
-        "1.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&url, &["pyreq"], &[(&usable.module(), "1.0")])
+        .await?;
+    env.sandbox
+        .assert_uv_installs(&url, &["pyreq"], &[(&usable.module(), "1.0")])
+        .await?;
     Ok(())
-}
-
-fn counter(metrics: &str, line_start: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|line| line.starts_with(line_start))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// uv resolves a tree of private dependencies from the PEP 658 metadata files alone: the
@@ -346,16 +292,15 @@ async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
         DistSpec::new("meta-lib-c", "0.5"),
     ];
     for spec in &specs {
-        let wheel = env.sandbox.wheel(spec).await?;
-        env.twine_upload(&[&wheel]).await?.assert_success();
+        env.publish_wheel(spec).await?;
     }
     let page = format!("{}/meta-lib-a/", env.base_path());
-    let json = get_pep691(&env, &page, true).await?;
+    let json = env.get_pep691(&page, true).await?;
     let advertised = json["files"][0]["core-metadata"]["sha256"]
         .as_str()
         .unwrap()
         .to_owned();
-    let html = get_text(&env, &page, true).await?;
+    let html = env.get_text(&page, true).await?;
     assert!(
         html.contains(&format!("data-core-metadata=\"sha256={advertised}\"")),
         "{html}"
@@ -365,12 +310,7 @@ async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
         "{html}"
     );
     let metadata_url = format!("{page}{}.metadata", specs[1].wheel_filename());
-    let metadata = env
-        .http(Method::GET, &metadata_url, true)
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let metadata = env.get(&metadata_url, true).await?.bytes().await?;
     assert_eq!(hex::encode(sha2::Sha256::digest(&metadata)), advertised);
     let text = String::from_utf8(metadata.to_vec())?;
     assert!(
@@ -378,7 +318,7 @@ async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
         "{text}"
     );
 
-    let before = get_text(&env, "/metrics", false).await?;
+    let before = env.metrics().await?;
     let requirements = env.sandbox.path().join("requirements.in");
     std::fs::write(&requirements, "meta-app\n")?;
     let requirements = requirements.display().to_string();
@@ -405,16 +345,16 @@ async fn resolution_uses_metadata_files_only() -> anyhow::Result<()> {
     ] {
         assert!(out.stdout.contains(pin), "{pin} missing:\n{}", out.dump());
     }
-    let after = get_text(&env, "/metrics", false).await?;
+    let after = env.metrics().await?;
     let files = "oci_pypi_http_requests_total{route=\"file\"";
     let metadata = "oci_pypi_http_requests_total{route=\"metadata\"";
     assert_eq!(
-        counter(&after, files) - counter(&before, files),
-        0,
+        metric_sum(&after, files) - metric_sum(&before, files),
+        0.0,
         "uv downloaded wheels:\n{after}"
     );
     assert!(
-        counter(&after, metadata) - counter(&before, metadata) >= 4,
+        metric_sum(&after, metadata) - metric_sum(&before, metadata) >= 4.0,
         "{after}"
     );
     Ok(())
@@ -437,7 +377,7 @@ async fn sdist_metadata_from_pkg_info() -> anyhow::Result<()> {
         .await?
         .assert_success();
     let page = format!("{}/sdist-meta/", env.base_path());
-    let json = get_pep691(&env, &page, false).await?;
+    let json = env.get_pep691(&page, false).await?;
     let file = |filename: String| {
         json["files"]
             .as_array()
@@ -451,7 +391,7 @@ async fn sdist_metadata_from_pkg_info() -> anyhow::Result<()> {
         .to_owned();
     assert_eq!(file(legacy.sdist_filename())["core-metadata"], false);
 
-    let html = get_text(&env, &page, false).await?;
+    let html = env.get_text(&page, false).await?;
     let anchor = |filename: String| {
         html.lines()
             .find(|line| line.contains(&format!(">{filename}</a>")))
@@ -471,12 +411,10 @@ async fn sdist_metadata_from_pkg_info() -> anyhow::Result<()> {
     }
 
     let response = env
-        .http(
-            Method::GET,
+        .get(
             &format!("{page}{}.metadata", reliable.sdist_filename()),
             false,
         )
-        .send()
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
     let metadata = response.bytes().await?;
@@ -489,12 +427,10 @@ async fn sdist_metadata_from_pkg_info() -> anyhow::Result<()> {
         "{text}"
     );
     let missing = env
-        .http(
-            Method::GET,
+        .get(
             &format!("{page}{}.metadata", legacy.sdist_filename()),
             false,
         )
-        .send()
         .await?;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     Ok(())
@@ -525,20 +461,8 @@ async fn invalid_distributions_are_refused() -> anyhow::Result<()> {
         ),
     ];
     for (filename, bytes, reason) in cases {
-        let form = reqwest::multipart::Form::new()
-            .text(":action", "file_upload")
-            .text("protocol_version", "1")
-            .text("name", "victim")
-            .text("version", "1.0")
-            .part(
-                "content",
-                reqwest::multipart::Part::bytes(bytes).file_name(filename),
-            );
-        let response = env
-            .http(Method::POST, &format!("{}/", env.base_path()), false)
-            .multipart(form)
-            .send()
-            .await?;
+        let upload = UploadForm::new("victim", "1.0", filename, &bytes);
+        let response = env.upload(&upload, false).await?;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{filename}");
         let body = response.text().await?;
         assert!(
@@ -557,24 +481,19 @@ async fn uploads_accept_every_field_clients_send() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Anonymous).await?;
     let spec = DistSpec::new("fieldy", "1.0").requires_python(">=3.9");
     let sdist = std::fs::read(env.sandbox.sdist(&spec).await?)?;
-    let sha256 = hex::encode(sha2::Sha256::digest(&sdist));
-    let mut form = reqwest::multipart::Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("metadata_version", "2.5")
-        .text("name", "Fieldy")
-        .text("version", "1.0")
-        .text("filetype", "sdist")
-        .text("sha256_digest", sha256)
-        .text("requires_python", ">=3.9")
-        .text("summary", "A package with every field")
-        .text("description", "# Fieldy\n\nLong text.")
-        .text("description_content_type", "text/markdown")
-        .text("license_expression", "MIT")
-        .text("attestations", "[]")
-        .text("comment", "uploaded by a test")
-        .text("Description-Content-Type", "ignored by PyPI")
-        .text("some_future_field", "whatever");
+    let mut upload = UploadForm::new("Fieldy", "1.0", &spec.sdist_filename(), &sdist)
+        .field("metadata_version", "2.5")
+        .field("filetype", "sdist")
+        .sha256()
+        .field("requires_python", ">=3.9")
+        .field("summary", "A package with every field")
+        .field("description", "# Fieldy\n\nLong text.")
+        .field("description_content_type", "text/markdown")
+        .field("license_expression", "MIT")
+        .field("attestations", "[]")
+        .field("comment", "uploaded by a test")
+        .field("Description-Content-Type", "ignored by PyPI")
+        .field("some_future_field", "whatever");
     for (field, value) in [
         ("classifiers", "Programming Language :: Python :: 3"),
         ("classifiers", "License :: OSI Approved :: MIT License"),
@@ -587,17 +506,9 @@ async fn uploads_accept_every_field_clients_send() -> anyhow::Result<()> {
         ("dynamic", "Classifier"),
         ("license_file", "LICENSE"),
     ] {
-        form = form.text(field, value);
+        upload = upload.field(field, value);
     }
-    let form = form.part(
-        "content",
-        reqwest::multipart::Part::bytes(sdist).file_name(spec.sdist_filename()),
-    );
-    let response = env
-        .http(Method::POST, &format!("{}/", env.base_path()), false)
-        .multipart(form)
-        .send()
-        .await?;
+    let response = env.upload(&upload, false).await?;
     assert_status(response, StatusCode::OK).await?;
     let json = get_json(&env, &format!("{}/fieldy/json", env.base_path()), false).await?;
     assert_eq!(
@@ -630,11 +541,11 @@ async fn release_cap_keeps_the_newest() -> anyhow::Result<()> {
             .map(|v| v.as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    let json = get_pep691(&env, &page, false).await?;
+    let json = env.get_pep691(&page, false).await?;
     assert_eq!(listed(&json), ["0.1", "1.2", "1.9", "1.10", "2.0rc1"]);
     env.reconfigure(|config| config.listing.max_versions = 2)
         .await?;
-    let json = get_pep691(&env, &page, false).await?;
+    let json = env.get_pep691(&page, false).await?;
     assert_eq!(listed(&json), ["1.10", "2.0rc1"]);
     Ok(())
 }

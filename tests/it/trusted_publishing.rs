@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::harness::oidc_issuer::{KEY_ID, OidcIssuer, unix_now};
 use crate::harness::registry::CI_USER;
 use crate::harness::tls_front::TlsFront;
-use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, Server};
+use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, Server, UploadForm};
 
 const NAMESPACE: &str = "team/python";
 const OTHER_NAMESPACE: &str = "team/other";
@@ -160,18 +160,37 @@ impl Setup {
         username: &str,
         password: &str,
     ) -> anyhow::Result<(StatusCode, String)> {
-        let content = reqwest::multipart::Part::bytes(std::fs::read(file)?)
-            .file_name(file.file_name().unwrap().to_string_lossy().into_owned());
-        let form = reqwest::multipart::Form::new()
-            .text(":action", "file_upload")
-            .text("protocol_version", "1")
-            .text("name", spec.project_name())
-            .text("version", spec.version.clone())
-            .part("content", content);
+        let filename = file.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(file)?;
+        let upload = UploadForm::new(&spec.project_name(), &spec.version, &filename, &bytes);
+        self.send_upload(namespace, &upload, username, password)
+            .await
+    }
+
+    /// Builds `spec`'s wheel and uploads it to [`NAMESPACE`] as `__token__` with `token`:
+    /// the status and the body.
+    async fn upload_wheel_with_token(
+        &self,
+        spec: &DistSpec,
+        token: &str,
+    ) -> anyhow::Result<(StatusCode, String)> {
+        let wheel = self.sandbox.wheel(spec).await?;
+        self.upload(NAMESPACE, spec, &wheel, "__token__", token)
+            .await
+    }
+
+    /// POSTs `upload` to `namespace` as `username`: the status and the body.
+    async fn send_upload(
+        &self,
+        namespace: &str,
+        upload: &UploadForm,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<(StatusCode, String)> {
         let path = format!("/{}/{namespace}/", self.registry.host());
         let response = self
             .request(Method::POST, &path, username, password)
-            .multipart(form)
+            .multipart(upload.form())
             .send()
             .await?;
         Ok((response.status(), response.text().await?))
@@ -253,15 +272,10 @@ async fn uv_publishes_with_trusted_publishing() -> anyhow::Result<()> {
         setup.server.authority(),
         setup.registry.host()
     );
-    let (out, target) = setup.sandbox.pip_install(&index, &["tp-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        setup
-            .sandbox
-            .import_version(&target, &spec.module())
-            .await?,
-        "1.0"
-    );
+    setup
+        .sandbox
+        .assert_pip_installs(&index, &["tp-app"], &[(&spec.module(), "1.0")])
+        .await?;
 
     // On GitLab CI, uv reads the ID token that `id_tokens:` put in `<AUDIENCE>_ID_TOKEN`.
     let gitlab = setup.sandbox.wheel(&DistSpec::new("tp-app", "1.1")).await?;
@@ -281,12 +295,7 @@ async fn uv_publishes_with_trusted_publishing() -> anyhow::Result<()> {
         .set_github_claims(with(good_claims(), json!({"ref": "refs/heads/main"})));
     let other = setup.sandbox.wheel(&DistSpec::new("tp-app", "2.0")).await?;
     let out = setup.uv_publish(&tls, &other).await?;
-    out.assert_failure();
-    assert!(
-        out.combined().contains("invalid-publisher"),
-        "{}",
-        out.dump()
-    );
+    out.assert_failure_saying("invalid-publisher");
     let tags = direct.tags("team/python/tp_app").await?;
     assert!(!tags.contains(&"2.0".to_owned()), "{tags:?}");
     Ok(())
@@ -509,10 +518,7 @@ async fn upload_tokens_publish_to_their_namespace_only() -> anyhow::Result<()> {
     let altered = String::from_utf8(altered)?;
     for bad in [altered, token[..token.len() - 3].to_owned()] {
         let third = DistSpec::new("scoped", "3.0");
-        let file = setup.sandbox.wheel(&third).await?;
-        let (status, body) = setup
-            .upload(NAMESPACE, &third, &file, "__token__", &bad)
-            .await?;
+        let (status, body) = setup.upload_wheel_with_token(&third, &bad).await?;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert!(body.contains("upload token is not valid"), "{body}");
         assert!(!body.contains(&bad), "{body}");
@@ -533,10 +539,7 @@ async fn upload_tokens_expire() -> anyhow::Result<()> {
     );
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let spec = DistSpec::new("late", "1.0");
-    let wheel = setup.sandbox.wheel(&spec).await?;
-    let (status, body) = setup
-        .upload(NAMESPACE, &spec, &wheel, "__token__", &token)
-        .await?;
+    let (status, body) = setup.upload_wheel_with_token(&spec, &token).await?;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("expired"), "{body}");
     assert!(
@@ -584,8 +587,7 @@ async fn upload_tokens_work_on_replicas_sharing_the_secret() -> anyhow::Result<(
         if accepted {
             out.assert_success();
         } else {
-            out.assert_failure();
-            assert!(out.combined().contains("401"), "{}", out.dump());
+            out.assert_failure_saying("401");
         }
     }
     let direct = setup.registry.direct();
@@ -703,10 +705,7 @@ async fn upload_tokens_publish_only_the_projects_of_their_policy() -> anyhow::Re
     );
 
     let listed = DistSpec::new("tp_listed", "1.0");
-    let file = setup.sandbox.wheel(&listed).await?;
-    let (status, body) = setup
-        .upload(NAMESPACE, &listed, &file, "__token__", &token)
-        .await?;
+    let (status, body) = setup.upload_wheel_with_token(&listed, &token).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Another project of the same namespace: refused before any byte reaches the registry.
@@ -742,8 +741,7 @@ async fn upload_tokens_publish_only_the_projects_of_their_policy() -> anyhow::Re
         .sandbox
         .twine_upload(&url, "__token__", &token, &[&file])
         .await?;
-    out.assert_failure();
-    assert!(out.combined().contains("403"), "{}", out.dump());
+    out.assert_failure_saying("403");
     assert!(direct.tags("team/python/tp_unlisted").await?.is_empty());
     Ok(())
 }
@@ -987,22 +985,13 @@ async fn attestations_must_be_signed_by_the_trusted_publisher() -> anyhow::Resul
             let (identity, issuer) = signer;
             let extra = ["--identity", identity.as_str(), "--issuer", issuer.as_str()];
             let attestation = crate::attestations::attest(&ca, &wheel, &extra).await?;
-            let content = reqwest::multipart::Part::bytes(std::fs::read(&wheel)?)
-                .file_name(wheel.file_name().unwrap().to_string_lossy().into_owned());
-            let form = reqwest::multipart::Form::new()
-                .text(":action", "file_upload")
-                .text("protocol_version", "1")
-                .text("name", spec.project_name())
-                .text("version", spec.version.clone())
-                .part("content", content)
-                .text("attestations", format!("[{attestation}]"));
-            let path = format!("/{}/{NAMESPACE}/", setup.registry.host());
-            let response = setup
-                .request(Method::POST, &path, "__token__", &token)
-                .multipart(form)
-                .send()
-                .await?;
-            anyhow::Ok((response.status(), response.text().await?))
+            let filename = wheel.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&wheel)?;
+            let upload = UploadForm::new(&spec.project_name(), &spec.version, &filename, &bytes)
+                .after_file("attestations", format!("[{attestation}]"));
+            setup
+                .send_upload(NAMESPACE, &upload, "__token__", &token)
+                .await
         }
     };
     let (status, body) = upload("1.0", (identity.clone(), issuer.clone())).await?;

@@ -6,9 +6,9 @@
 
 use std::path::PathBuf;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 
-use crate::harness::{AuthMode, TestEnv};
+use crate::harness::{AuthMode, TestEnv, UploadForm};
 
 /// Bytes of incompressible payload: more than the last 8 MiB of a wheel the server keeps.
 const WHEEL_PAYLOAD: &str = "9437184";
@@ -64,8 +64,7 @@ async fn build(
     (name, meta_version): (&str, &str),
     (payload, layout): (&str, &str),
 ) -> anyhow::Result<PathBuf> {
-    let directory = env.sandbox.fresh_path("padded");
-    std::fs::create_dir_all(&directory)?;
+    let directory = env.sandbox.fresh_dir("padded")?;
     let path = directory.join(filename);
     let path_text = path.display().to_string();
     let arguments = [
@@ -92,20 +91,8 @@ async fn upload_as_evil(
     version: &str,
 ) -> anyhow::Result<(StatusCode, String)> {
     let filename = path.file_name().unwrap().to_string_lossy().into_owned();
-    let form = reqwest::multipart::Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", "evil")
-        .text("version", version.to_owned())
-        .part(
-            "content",
-            reqwest::multipart::Part::bytes(std::fs::read(path)?).file_name(filename),
-        );
-    let response = env
-        .http(Method::POST, &format!("{}/", env.base_path()), false)
-        .multipart(form)
-        .send()
-        .await?;
+    let upload = UploadForm::new("evil", version, &filename, &std::fs::read(path)?);
+    let response = env.upload(&upload, false).await?;
     Ok((response.status(), response.text().await?))
 }
 
@@ -147,8 +134,7 @@ async fn lying_metadata_outside_the_sample_is_refused() -> anyhow::Result<()> {
     }
     assert!(env.storage().catalog().await?.is_empty());
     let page = env
-        .http(Method::GET, &format!("{}/evil/", env.base_path()), false)
-        .send()
+        .get(&format!("{}/evil/", env.base_path()), false)
         .await?;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     Ok(())
@@ -186,7 +172,7 @@ async fn honest_metadata_outside_the_sample_is_accepted_and_served() -> anyhow::
     env.twine_upload(&paths).await?.assert_success();
     for (filename, _, version, _, _) in cases {
         let url = format!("{}/big/{filename}.metadata", env.base_path());
-        let response = env.http(Method::GET, &url, false).send().await?;
+        let response = env.get(&url, false).await?;
         assert_eq!(response.status(), StatusCode::OK, "{filename}");
         assert_eq!(
             response.text().await?,

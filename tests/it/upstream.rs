@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::harness::{AuthMode, DistSpec, TestEnv};
@@ -69,8 +69,7 @@ impl Drop for PypiServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     for spec in [
         DistSpec::new("public-dep", "3.1").requires_python(">=3.8"),
         DistSpec::new("shadowed", "9.0"),
@@ -92,43 +91,26 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
         .requires("shadowed");
     let shadowed = DistSpec::new("shadowed", "1.0");
     for spec in [&app, &shadowed] {
-        let wheel = env.sandbox.wheel(spec).await?;
-        env.twine_upload(&[&wheel]).await?.assert_success();
+        env.publish_wheel(spec).await?;
     }
 
     let url = env.index_url_with_credentials();
-    let (out, target) = env.sandbox.pip_install(&url, &["private-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &app.module()).await?,
-        "1.0"
-    );
-    assert_eq!(
-        env.sandbox.import_version(&target, "public_dep").await?,
-        "3.1"
-    );
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &shadowed.module())
-            .await?,
-        "1.0"
-    );
-    let (out, target) = env.sandbox.uv_install(&url, &["private-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, "public_dep").await?,
-        "3.1"
-    );
+    env.assert_pip_installs(
+        &["private-app"],
+        &[
+            (&app.module(), "1.0"),
+            ("public_dep", "3.1"),
+            (&shadowed.module(), "1.0"),
+        ],
+    )
+    .await?;
+    env.sandbox
+        .assert_uv_installs(&url, &["private-app"], &[("public_dep", "3.1")])
+        .await?;
 
     // The upstream page passes data through and says where it comes from.
     let page = format!("{}/public-dep/", env.base_path());
-    let json: Value = env
-        .http(Method::GET, &page, true)
-        .header("accept", "application/vnd.pypi.simple.v1+json")
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json: Value = env.get_pep691(&page, true).await?;
     assert_eq!(json["versions"], serde_json::json!(["3.1"]));
     assert_eq!(
         json["meta"]["tracks"][0],
@@ -161,34 +143,24 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
 
     // A name the namespace has: never the upstream version, even the newer 9.0.
     let html = env
-        .http(Method::GET, &format!("{}/shadowed/", env.base_path()), true)
-        .send()
-        .await?
-        .text()
+        .get_text(&format!("{}/shadowed/", env.base_path()), true)
         .await?;
     assert!(
         html.contains("shadowed-1.0-py3-none-any.whl") && !html.contains("9.0"),
         "{html}"
     );
-    let (out, target) = env.sandbox.pip_install(&url, &["shadowed"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &shadowed.module())
-            .await?,
-        "1.0"
-    );
+    env.assert_pip_installs(&["shadowed"], &[(&shadowed.module(), "1.0")])
+        .await?;
 
     // Denied names and names upstream lacks: 404.
     for name in ["denied-thing", "nowhere-at-all"] {
         let response = env
-            .http(Method::GET, &format!("{}/{name}/", env.base_path()), true)
-            .send()
+            .get(&format!("{}/{name}/", env.base_path()), true)
             .await?;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}");
     }
     // Without credentials the registry answers first: no upstream page for anonymous callers.
-    let anonymous = env.http(Method::GET, &page, false).send().await?;
+    let anonymous = env.get(&page, false).await?;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     Ok(())
 }
@@ -198,8 +170,7 @@ async fn private_packages_with_public_dependencies() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_files_can_be_proxied() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let dependency = DistSpec::new("proxied-dep", "2.0");
     let wheel = env.sandbox.wheel_into(&dependency, &public).await?;
     let upstream = PypiServer::start(&env, &public).await?;
@@ -215,57 +186,30 @@ async fn upstream_files_can_be_proxied() -> anyhow::Result<()> {
     })
     .await?;
     let app = DistSpec::new("proxy-app", "1.0").requires("proxied-dep");
-    let app_wheel = env.sandbox.wheel(&app).await?;
-    env.twine_upload(&[&app_wheel]).await?.assert_success();
+    env.publish_wheel(&app).await?;
 
     let page = format!("{}/proxied-dep/", env.base_path());
-    let json: Value = env
-        .http(Method::GET, &page, false)
-        .header("accept", "application/vnd.pypi.simple.v1+json")
-        .send()
-        .await?
-        .json()
-        .await?;
+    let json: Value = env.get_pep691(&page, false).await?;
     let url = json["files"][0]["url"].as_str().context("url")?;
     assert_eq!(url, dependency.wheel_filename(), "{json}");
     // pypiserver offers no core metadata: none is advertised, and none is served.
     assert_eq!(json["files"][0]["core-metadata"], false, "{json}");
-    let metadata = env
-        .http(Method::GET, &format!("{page}{url}.metadata"), false)
-        .send()
-        .await?;
+    let metadata = env.get(&format!("{page}{url}.metadata"), false).await?;
     assert_eq!(metadata.status(), StatusCode::NOT_FOUND);
-    let response = env
-        .http(Method::GET, &format!("{page}{url}"), false)
-        .send()
-        .await?;
+    let response = env.get(&format!("{page}{url}"), false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.bytes().await?.as_ref(),
         std::fs::read(&wheel)?.as_slice()
     );
     let missing = env
-        .http(
-            Method::GET,
-            &format!("{page}proxied_dep-9.9-py3-none-any.whl"),
-            false,
-        )
-        .send()
+        .get(&format!("{page}proxied_dep-9.9-py3-none-any.whl"), false)
         .await?;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 
     // pip sees only this server: stop pypiserver's direct use by checking the install works
     // through the proxied URLs.
-    let (out, target) = env
-        .sandbox
-        .pip_install(&env.index_url(), &["proxy-app"])
+    env.assert_pip_installs(&["proxy-app"], &[(&dependency.module(), "2.0")])
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &dependency.module())
-            .await?,
-        "2.0"
-    );
     Ok(())
 }

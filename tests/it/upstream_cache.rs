@@ -40,12 +40,7 @@ async fn cache_upstream_with(
 
 /// The release index under `tag` of `repository`, as stored.
 async fn stored_index(env: &TestEnv, repository: &str, tag: &str) -> anyhow::Result<Value> {
-    let (_, _, bytes) = env
-        .storage()
-        .manifest(repository, tag)
-        .await?
-        .with_context(|| format!("no {repository}:{tag}"))?;
-    Ok(serde_json::from_slice(&bytes)?)
+    env.storage().manifest_json(repository, tag).await
 }
 
 /// pip installs a private package with its public dependency through the server; upstream
@@ -53,25 +48,17 @@ async fn stored_index(env: &TestEnv, repository: &str, tag: &str) -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let dependency = DistSpec::new("cached-dep", "3.1");
     let wheel = env.sandbox.wheel_into(&dependency, &public).await?;
     let upstream = PypiServer::start(&env, &public).await?;
     cache_upstream(&mut env, upstream.url()).await?;
     let app = DistSpec::new("outage-app", "1.0").requires("cached-dep>=3");
-    let app_wheel = env.sandbox.wheel(&app).await?;
-    env.twine_upload(&[&app_wheel]).await?.assert_success();
+    env.publish_wheel(&app).await?;
 
     let url = env.index_url_with_credentials();
-    let (out, target) = env.sandbox.pip_install(&url, &["outage-app"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &dependency.module())
-            .await?,
-        "3.1"
-    );
+    env.assert_pip_installs(&["outage-app"], &[(&dependency.module(), "3.1")])
+        .await?;
 
     // Stored in the namespace's cache, byte for byte, with what upstream said of it.
     let repository = cache_repository(&env, "cached_dep");
@@ -114,28 +101,12 @@ async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (out, target) = env
-        .sandbox
-        .pip_install_with(&url, &["outage-app"], &["--no-cache-dir"])
+    env.sandbox
+        .assert_pip_installs_uncached(&url, &["outage-app"], &[(&dependency.module(), "3.1")])
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &dependency.module())
-            .await?,
-        "3.1"
-    );
-    let (out, target) = env
-        .sandbox
-        .uv_install_with(&url, &["outage-app"], &["--no-cache"])
+    env.sandbox
+        .assert_uv_installs_uncached(&url, &["outage-app"], &[(&dependency.module(), "3.1")])
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &dependency.module())
-            .await?,
-        "3.1"
-    );
     Ok(())
 }
 
@@ -144,8 +115,7 @@ async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let spec = DistSpec::new("popular", "2.0").payload_bytes(3 << 20);
     let wheel = env.sandbox.wheel_into(&spec, &public).await?;
     let expected = std::fs::read(&wheel)?;
@@ -178,7 +148,7 @@ async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
 
     // From the registry now: no more upstream fetches.
     for _ in 0..3 {
-        let response = env.http(Method::GET, &file_url, false).send().await?;
+        let response = env.get(&file_url, false).await?;
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.bytes().await? == expected);
     }
@@ -193,10 +163,7 @@ async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
     assert_eq!(annotations["dev.oci-pypi.requires-python"], ">=3.8");
     assert_eq!(annotations["dev.oci-pypi.yanked"], "broken build");
     // Its core metadata is kept and served (PEP 658).
-    let metadata = env
-        .http(Method::GET, &format!("{file_url}.metadata"), false)
-        .send()
-        .await?;
+    let metadata = env.get(&format!("{file_url}.metadata"), false).await?;
     assert_eq!(metadata.status(), StatusCode::OK);
     assert!(metadata.text().await?.contains("Name: popular"));
     Ok(())
@@ -208,8 +175,7 @@ async fn concurrent_first_requests_fetch_once() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_upstream_files_are_refused_and_not_cached() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let spec = DistSpec::new("tampered", "1.0");
     let wheel = env.sandbox.wheel_into(&spec, &public).await?;
     let expected = std::fs::read(&wheel)?;
@@ -249,7 +215,7 @@ async fn tampered_upstream_files_are_refused_and_not_cached() -> anyhow::Result<
     assert!(tags.is_empty(), "{tags:?}");
 
     // Not cached: the next request asks upstream again, and is refused again.
-    let response = env.http(Method::GET, &file_url, false).send().await?;
+    let response = env.get(&file_url, false).await?;
     let complete = response.bytes().await.is_ok_and(|b| b == expected);
     assert!(!complete);
     assert_eq!(upstream.requests(&fetched), 2);
@@ -261,32 +227,18 @@ async fn tampered_upstream_files_are_refused_and_not_cached() -> anyhow::Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let upstream_copy = DistSpec::new("internal-tool", "9.0");
     env.sandbox.wheel_into(&upstream_copy, &public).await?;
     let upstream = StaticIndex::start(&public)?;
     cache_upstream(&mut env, upstream.url()).await?;
     let private = DistSpec::new("internal-tool", "1.0");
-    let wheel = env.sandbox.wheel(&private).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&private).await?;
 
-    let (out, target) = env
-        .sandbox
-        .pip_install(&env.index_url(), &["internal-tool"])
+    env.assert_pip_installs(&["internal-tool"], &[(&private.module(), "1.0")])
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox
-            .import_version(&target, &private.module())
-            .await?,
-        "1.0"
-    );
     let base = env.base_path();
-    let page = env
-        .http(Method::GET, &format!("{base}/internal-tool/"), false)
-        .send()
-        .await?;
+    let page = env.get(&format!("{base}/internal-tool/"), false).await?;
     assert_eq!(page.status(), StatusCode::OK);
     let page = page.text().await?;
     assert!(
@@ -300,7 +252,7 @@ async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
             upstream_copy.wheel_filename()
         ),
     ] {
-        let response = env.http(Method::GET, &path, false).send().await?;
+        let response = env.get(&path, false).await?;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
     assert!(
@@ -323,8 +275,7 @@ async fn private_names_never_reach_upstream() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let old = DistSpec::new("flaky", "1.0");
     let new = DistSpec::new("flaky", "2.0");
     let old_wheel = env.sandbox.wheel_into(&old, &public).await?;
@@ -352,7 +303,7 @@ async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     assert_eq!(upstream.requests("304 /simple/flaky/"), 1, "revalidated");
     let old_url = format!("{page_path}{}", old.wheel_filename());
     let new_url = format!("{page_path}{}", new.wheel_filename());
-    let response = env.http(Method::GET, &old_url, false).send().await?;
+    let response = env.get(&old_url, false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.bytes().await? == std::fs::read(&old_wheel)?);
 
@@ -363,20 +314,15 @@ async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     assert!(warning.to_str()?.starts_with("110 "), "{warning:?}");
     let json: Value = response.json().await?;
     assert_eq!(json["versions"], serde_json::json!(["1.0", "2.0"]));
-    let response = env.http(Method::GET, &old_url, false).send().await?;
+    let response = env.get(&old_url, false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().get("warning").is_some());
     assert!(response.bytes().await? == std::fs::read(&old_wheel)?);
-    let response = env.http(Method::GET, &new_url, false).send().await?;
+    let response = env.get(&new_url, false).await?;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let reason = response.text().await?;
     assert!(reason.contains("unreachable"), "{reason}");
-    let metrics = env
-        .http(Method::GET, "/metrics", false)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = env.get_text("/metrics", false).await?;
     for event in ["stale_page", "stale_file"] {
         let series = format!("oci_pypi_upstream_cache_total{{event=\"{event}\"}} 1");
         assert!(metrics.contains(&series), "{series} in {metrics}");
@@ -394,15 +340,9 @@ async fn stale_pages_and_files_while_upstream_is_down() -> anyhow::Result<()> {
     assert!(response.headers().get("warning").is_some());
     let json: Value = response.json().await?;
     assert_eq!(json["versions"], serde_json::json!(["1.0"]));
-    let (out, target) = env
-        .sandbox
-        .pip_install_with(&env.index_url(), &["flaky"], &["--no-cache-dir"])
+    env.sandbox
+        .assert_pip_installs_uncached(&env.index_url(), &["flaky"], &[(&old.module(), "1.0")])
         .await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &old.module()).await?,
-        "1.0"
-    );
     Ok(())
 }
 
@@ -419,8 +359,7 @@ fn free_port() -> anyhow::Result<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let specs = [
         DistSpec::new("first", "1.0").payload_bytes(1 << 20),
         DistSpec::new("second", "1.0").payload_bytes(1 << 20),
@@ -437,8 +376,7 @@ async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> 
     })
     .await?;
     let private = DistSpec::new("private-thing", "1.0").payload_bytes(1 << 20);
-    let private_wheel = env.sandbox.wheel(&private).await?;
-    env.twine_upload(&[&private_wheel]).await?.assert_success();
+    env.publish_wheel(&private).await?;
 
     let [first, second, third, huge] = &specs;
     get_file(&env, first).await?;
@@ -446,12 +384,7 @@ async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> 
     get_file(&env, first).await?; // from the cache: `first` is now the most recently used
     get_file(&env, third).await?; // over the cap: `second` goes
     crate::harness::listing::eventually("second evicted", || async {
-        let metrics = env
-            .http(Method::GET, "/metrics", false)
-            .send()
-            .await?
-            .text()
-            .await?;
+        let metrics = env.get_text("/metrics", false).await?;
         let counted = metrics.contains("oci_pypi_upstream_cache_total{event=\"evicted\"} 1");
         Ok(counted && cached_tags(&env, "second").await?.is_empty())
     })
@@ -493,8 +426,7 @@ async fn the_cache_keeps_to_its_size_and_the_name_lists() -> anyhow::Result<()> 
     .await?;
     let before = upstream.all_requests();
     let page = env
-        .http(Method::GET, &format!("{}/first/", env.base_path()), false)
-        .send()
+        .get(&format!("{}/first/", env.base_path()), false)
         .await?;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     assert!(get_file(&env, first).await.is_err());
@@ -510,7 +442,7 @@ async fn get_file(env: &TestEnv, spec: &DistSpec) -> anyhow::Result<usize> {
         spec.project_name(),
         spec.wheel_filename()
     );
-    let response = env.http(Method::GET, &path, false).send().await?;
+    let response = env.get(&path, false).await?;
     anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
     Ok(response.bytes().await?.len())
 }
@@ -527,8 +459,7 @@ async fn cached_tags(env: &TestEnv, project: &str) -> anyhow::Result<Vec<String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mirror_prefetches_a_closure_for_offline_installs() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Anonymous).await?;
-    let public = env.sandbox.fresh_path("public");
-    std::fs::create_dir_all(&public)?;
+    let public = env.sandbox.fresh_dir("public")?;
     let arch = std::env::consts::ARCH;
     let specs = [
         DistSpec::new("mirrored-app", "1.0")
@@ -594,14 +525,13 @@ async fn mirror_prefetches_a_closure_for_offline_installs() -> anyhow::Result<()
     }
 
     drop(upstream);
-    let (out, target) = env
-        .sandbox
-        .pip_install_with(&env.index_url(), &["mirrored-app"], &["--no-cache-dir"])
+    env.sandbox
+        .assert_pip_installs_uncached(
+            &env.index_url(),
+            &["mirrored-app"],
+            &[("mirrored_app", "1.0"), ("lib_b", "2.0"), ("native", "1.0")],
+        )
         .await?;
-    out.assert_success();
-    for (module, version) in [("mirrored_app", "1.0"), ("lib_b", "2.0"), ("native", "1.0")] {
-        assert_eq!(env.sandbox.import_version(&target, module).await?, version);
-    }
 
     // Bad input is named.
     let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_oci-pypi"))

@@ -116,7 +116,7 @@ async fn upstream_provenance_is_cached_with_the_file() -> anyhow::Result<()> {
 
     let page_url = format!("{}/attested/", env.base_path());
     let file_url = format!("{page_url}{}", spec.wheel_filename());
-    let page = json_page(&env, &page_url).await?;
+    let page = env.get_pep691(&page_url, false).await?;
     let linked = page["files"][0]["provenance"].as_str().unwrap_or_default();
     assert!(
         linked.starts_with(&upstream.url().replace("/simple/", "/files/")),
@@ -128,7 +128,7 @@ async fn upstream_provenance_is_cached_with_the_file() -> anyhow::Result<()> {
 
     drop(upstream);
     env.reconfigure(configure).await?;
-    let page = json_page(&env, &page_url).await?;
+    let page = env.get_pep691(&page_url, false).await?;
     let own = page["files"][0]["provenance"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the cached page has no provenance: {page}"))?;
@@ -139,14 +139,4 @@ async fn upstream_provenance_is_cached_with_the_file() -> anyhow::Result<()> {
     let served: serde_json::Value = served.json().await?;
     assert_eq!(served, provenance);
     Ok(())
-}
-
-async fn json_page(env: &TestEnv, path: &str) -> anyhow::Result<serde_json::Value> {
-    let response = env
-        .http(Method::GET, path, false)
-        .header("accept", "application/vnd.pypi.simple.v1+json")
-        .send()
-        .await?;
-    anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
-    Ok(response.json().await?)
 }

@@ -1,12 +1,12 @@
 //! The URL scheme: PyOCI-compatible paths, the project list, the releases JSON, redirects,
 //! registry segments, the subpath, and refusals of what the server must not serve.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::harness::{AuthMode, Backend, DistSpec, TestEnv, assert_status};
+use crate::harness::{AuthMode, Backend, DistSpec, TestEnv, UploadForm, assert_status};
 
 crate::in_every_backend!(
     redirects_pages_but_never_uploads,
@@ -32,22 +32,14 @@ async fn redirects_pages_but_never_uploads(backend: Backend) -> anyhow::Result<(
         .assert_success();
 
     let page = format!("{}/slashy", env.base_path());
-    let response = env.http(Method::GET, &page, false).send().await?;
+    let response = env.get(&page, false).await?;
     assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
     assert_eq!(response.headers()["location"], format!("{page}/").as_str());
-    let listed = env
-        .http(Method::GET, &format!("{page}/"), true)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let listed = env.get_text(&format!("{page}/"), true).await?;
     assert!(listed.contains(&spec.wheel_filename()) && listed.contains(&spec.sdist_filename()));
 
     // A path starting with `//` must not redirect to another host.
-    let response = env
-        .http(Method::GET, "//evil.example/x", false)
-        .send()
-        .await?;
+    let response = env.get("//evil.example/x", false).await?;
     if response.status() == StatusCode::MOVED_PERMANENTLY {
         let location = response.headers()["location"].to_str()?.to_owned();
         assert!(!location.starts_with("//"), "{location}");
@@ -99,7 +91,7 @@ async fn project_list_and_simple_root(backend: Backend) -> anyhow::Result<()> {
     );
 
     let list = format!("{}/+simple/", env.base_path());
-    let response = env.http(Method::GET, &list, true).send().await?;
+    let response = env.get(&list, true).await?;
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await?;
     assert!(html.contains("<a href=\"alpha/\">alpha</a>"), "{html}");
@@ -110,7 +102,7 @@ async fn project_list_and_simple_root(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(hrefs(&html), ["alpha/", "beta-two/"], "{html}");
     for (namespace, project) in others {
         let list = format!("/{}/{namespace}/+simple/", env.segment());
-        let response = env.http(Method::GET, &list, true).send().await?;
+        let response = env.get(&list, true).await?;
         assert_eq!(response.status(), StatusCode::OK, "{list}");
         let html = response.text().await?;
         assert_eq!(hrefs(&html), [format!("{project}/")], "{list}: {html}");
@@ -132,8 +124,7 @@ async fn project_list_and_simple_root(backend: Backend) -> anyhow::Result<()> {
 async fn registry_segment_as_encoded_origin() -> anyhow::Result<()> {
     let env = TestEnv::start(AuthMode::Htpasswd).await?;
     let spec = DistSpec::new("encoded", "1.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
     let encoded = env
         .registry
         .origin()
@@ -145,14 +136,11 @@ async fn registry_segment_as_encoded_origin() -> anyhow::Result<()> {
         env.server.authority(),
         env.namespace
     );
-    let (out, target) = env.sandbox.pip_install(&url, &["encoded"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&url, &["encoded"], &[(&spec.module(), "1.0")])
+        .await?;
     let decoded = format!("/{}/{}/encoded/", env.registry.origin(), env.namespace);
-    let response = env.http(Method::GET, &decoded, true).send().await?;
+    let response = env.get(&decoded, true).await?;
     assert_eq!(response.status(), StatusCode::OK);
     Ok(())
 }
@@ -168,7 +156,7 @@ async fn refuses_registries_off_the_list_and_bad_paths() -> anyhow::Result<()> {
         "169.254.169.254",
     ] {
         let path = format!("/{registry}/ns/pkg/");
-        let response = env.http(Method::GET, &path, false).send().await?;
+        let response = env.get(&path, false).await?;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{registry}");
         let body = response.text().await?;
         assert!(body.contains("is not served here"), "{body}");
@@ -196,18 +184,12 @@ async fn refuses_registries_off_the_list_and_bad_paths() -> anyhow::Result<()> {
         ),
     ];
     for (path, status, message) in cases {
-        let response = env.http(Method::GET, &path, false).send().await?;
+        let response = env.get(&path, false).await?;
         assert_eq!(response.status(), status, "{path}");
         let body = response.text().await?;
         assert!(body.contains(message), "{path}: {body}");
     }
-    assert_eq!(
-        env.http(Method::GET, "/health", false)
-            .send()
-            .await?
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(env.get("/health", false).await?.status(), StatusCode::OK);
     Ok(())
 }
 
@@ -222,15 +204,11 @@ async fn serves_under_a_subpath() -> anyhow::Result<()> {
     let wheel = env.sandbox.wheel(&spec).await?;
     let url = format!("{}/pypi{}/", env.server.url(), env.base_path());
     env.twine_upload_to(&url, &[&wheel]).await?.assert_success();
-    let (out, target) = env.sandbox.pip_install(&url, &["nested"]).await?;
-    out.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.0"
-    );
+    env.sandbox
+        .assert_pip_installs(&url, &["nested"], &[(&spec.module(), "1.0")])
+        .await?;
     let outside = env
-        .http(Method::GET, &format!("{}/nested/", env.base_path()), false)
-        .send()
+        .get(&format!("{}/nested/", env.base_path()), false)
         .await?;
     assert_eq!(outside.status(), StatusCode::NOT_FOUND);
     Ok(())
@@ -245,31 +223,18 @@ async fn releases_json_for_renovate(backend: Backend) -> anyhow::Result<()> {
         let wheel = env.sandbox.wheel(&spec).await?;
         let bytes = std::fs::read(&wheel)?;
         uploaded.insert(version, bytes.clone());
-        let form = reqwest::multipart::Form::new()
-            .text(":action", "file_upload")
-            .text("protocol_version", "1")
-            .text("metadata_version", "2.4")
-            .text("name", "renovated")
-            .text("version", version)
-            .text("filetype", "bdist_wheel")
-            .text("pyversion", "py3")
-            .text("requires_python", ">=3.9")
-            .text("project_urls", "Source, https://example.org/renovated")
-            .text("project_urls", "Changelog, https://example.org/changes")
-            .part(
-                "content",
-                reqwest::multipart::Part::bytes(bytes).file_name(spec.wheel_filename()),
-            );
-        let path = format!("{}/", env.base_path());
-        let response = env
-            .http(Method::POST, &path, true)
-            .multipart(form)
-            .send()
-            .await?;
+        let upload = UploadForm::wheel(&spec, &bytes)
+            .field("metadata_version", "2.4")
+            .field("filetype", "bdist_wheel")
+            .field("pyversion", "py3")
+            .field("requires_python", ">=3.9")
+            .field("project_urls", "Source, https://example.org/renovated")
+            .field("project_urls", "Changelog, https://example.org/changes");
+        let response = env.upload(&upload, true).await?;
         assert_status(response, StatusCode::OK).await?;
     }
     let path = format!("{}/renovated/json", env.base_path());
-    let response = env.http(Method::GET, &path, true).send().await?;
+    let response = env.get(&path, true).await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()["content-type"]
@@ -302,13 +267,13 @@ async fn releases_json_for_renovate(backend: Backend) -> anyhow::Result<()> {
         hex::encode(Sha256::digest(wheel))
     );
     let url = file["url"].as_str().unwrap();
-    let download = env.http(Method::GET, url, true).send().await?;
+    let download = env.get(url, true).await?;
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(download.bytes().await?.as_ref(), wheel.as_slice());
 
     // PEP 658: the wheel's core metadata, served next to it with the hash the page advertises.
     let metadata_url = format!("{url}.metadata");
-    let response = env.http(Method::GET, &metadata_url, true).send().await?;
+    let response = env.get(&metadata_url, true).await?;
     assert_eq!(response.status(), StatusCode::OK, "{metadata_url}");
     let metadata = response.bytes().await?;
     let text = String::from_utf8_lossy(&metadata);
@@ -317,12 +282,7 @@ async fn releases_json_for_renovate(backend: Backend) -> anyhow::Result<()> {
         "{text}"
     );
     let page = format!("{}/renovated/", env.base_path());
-    let html = env
-        .http(Method::GET, &page, true)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = env.get_text(&page, true).await?;
     let advertised = format!(
         "renovated-2.0b1-py3-none-any.whl#sha256={}\" data-requires-python=\"&gt;=3.9\" data-core-metadata=\"sha256={}\"",
         hex::encode(Sha256::digest(wheel)),
@@ -337,95 +297,61 @@ async fn malformed_uploads_are_refused_and_store_nothing(backend: Backend) -> an
     let env = TestEnv::start_backend(backend).await?;
     let spec = DistSpec::new("strict", "1.0");
     let wheel = std::fs::read(env.sandbox.wheel(&spec).await?)?;
-    let good = |form: reqwest::multipart::Form| {
-        form.text(":action", "file_upload")
-            .text("protocol_version", "1")
-    };
-    let content =
-        |name: &str| reqwest::multipart::Part::bytes(wheel.clone()).file_name(name.to_owned());
-    let cases: Vec<(reqwest::multipart::Form, StatusCode, &str)> = vec![
+    let good = UploadForm::new("strict", "1.0", &spec.wheel_filename(), &wheel);
+    let cases: Vec<(UploadForm, StatusCode, &str)> = vec![
         (
-            good(reqwest::multipart::Form::new())
-                .text("name", "strict")
-                .text("version", "1.0"),
+            good.clone().no_file(),
             StatusCode::BAD_REQUEST,
             "the upload has no file",
         ),
         (
-            reqwest::multipart::Form::new()
-                .text(":action", "frobnicate")
-                .text("name", "strict")
-                .text("version", "1.0")
-                .part("content", content(&spec.wheel_filename())),
+            good.clone()
+                .set(":action", "frobnicate")
+                .without("protocol_version"),
             StatusCode::BAD_REQUEST,
             "`frobnicate`",
         ),
         (
-            reqwest::multipart::Form::new()
-                .text(":action", "file_upload")
-                .text("protocol_version", "2")
-                .text("name", "strict")
-                .text("version", "1.0")
-                .part("content", content(&spec.wheel_filename())),
+            good.clone().set("protocol_version", "2"),
             StatusCode::BAD_REQUEST,
             "`protocol_version`",
         ),
         (
-            good(reqwest::multipart::Form::new())
-                .text("name", "other")
-                .text("version", "1.0")
-                .part("content", content(&spec.wheel_filename())),
+            good.clone().set("name", "other"),
             StatusCode::BAD_REQUEST,
             "does not match form field `name`",
         ),
         (
-            good(reqwest::multipart::Form::new())
-                .text("name", "strict")
-                .text("version", "1.1")
-                .part("content", content(&spec.wheel_filename())),
+            good.clone().set("version", "1.1"),
             StatusCode::BAD_REQUEST,
             "does not match form field `version`",
         ),
         (
-            good(reqwest::multipart::Form::new())
-                .text("name", "strict")
-                .text("version", "1.0")
-                .part("content", content("../strict-1.0-py3-none-any.whl")),
+            good.clone()
+                .file(Some("../strict-1.0-py3-none-any.whl"), &wheel),
             StatusCode::BAD_REQUEST,
             "cannot contain `/`",
         ),
         (
-            good(reqwest::multipart::Form::new())
-                .text("name", "strict")
-                .text("version", "1.0")
-                .text("sha256_digest", "0".repeat(64))
-                .part("content", content(&spec.wheel_filename())),
+            good.clone().field("sha256_digest", "0".repeat(64)),
             StatusCode::BAD_REQUEST,
             "does not match the uploaded file",
         ),
         (
-            good(reqwest::multipart::Form::new())
-                .text("name", "strict")
-                .text("version", "1.0")
-                .part("content", content("strict-1.0.exe")),
+            good.clone().file(Some("strict-1.0.exe"), &wheel),
             StatusCode::BAD_REQUEST,
             "`strict-1.0.exe`",
         ),
         (
-            reqwest::multipart::Form::new()
-                .text(":action", "submit")
-                .text("name", "strict"),
+            UploadForm::empty()
+                .field(":action", "submit")
+                .field("name", "strict"),
             StatusCode::GONE,
             "no longer supported",
         ),
     ];
-    let path = format!("{}/", env.base_path());
-    for (form, status, message) in cases {
-        let response = env
-            .http(Method::POST, &path, true)
-            .multipart(form)
-            .send()
-            .await?;
+    for (upload, status, message) in cases {
+        let response = env.upload(&upload, true).await?;
         assert_eq!(response.status(), status, "{message}");
         let body = response.text().await?;
         assert!(body.contains(message), "expected `{message}` in: {body}");

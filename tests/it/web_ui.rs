@@ -10,10 +10,24 @@ use reqwest::header::{ACCEPT, CONTENT_SECURITY_POLICY, CONTENT_TYPE, WWW_AUTHENT
 use reqwest::{Method, StatusCode};
 
 use crate::harness::browser::Browser;
-use crate::harness::{AuthMode, DistSpec, TestEnv, assert_status};
+use crate::harness::{AuthMode, DistSpec, TestEnv, UploadForm, assert_status};
 
 /// What Chromium sends when it navigates.
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8";
+
+/// A GET of `path` as a browser asks for it (its `Accept`), with the main credentials when
+/// `authenticated`.
+async fn browse(
+    env: &TestEnv,
+    path: &str,
+    authenticated: bool,
+) -> anyhow::Result<reqwest::Response> {
+    Ok(env
+        .http(Method::GET, path, authenticated)
+        .header(ACCEPT, BROWSER_ACCEPT)
+        .send()
+        .await?)
+}
 
 /// The `Accept` headers of installers (index-standards.md, section 3).
 const INSTALLER_ACCEPTS: [Option<&str>; 6] = [
@@ -54,8 +68,7 @@ async fn publish_demo(env: &TestEnv) -> anyhow::Result<()> {
     let second = DistSpec::new("demo", "2.0");
     let other = DistSpec::new("other-tool", "0.1");
     for spec in [&first, &second, &other] {
-        let wheel = env.sandbox.wheel(spec).await?;
-        env.twine_upload(&[&wheel]).await?.assert_success();
+        env.publish_wheel(spec).await?;
     }
     let yank = format!("{}/+yank/demo/2.0?reason=broken%20build", env.base_path());
     let response = env.http(Method::POST, &yank, true).send().await?;
@@ -161,8 +174,7 @@ async fn a_hostile_readme_renders_inert() -> anyhow::Result<()> {
 "#;
     let readme = readme_file(&env, "hostile", hostile)?;
     let spec = DistSpec::new("hostile", "1.0").readme(&readme, "text/markdown");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
 
     let browser = Browser::start().await?;
     let page = format!("{}{}/hostile/", env.server.url(), env.base_path());
@@ -194,11 +206,7 @@ async fn a_hostile_readme_renders_inert() -> anyhow::Result<()> {
         .await?;
     assert_eq!(visible, "block");
 
-    let response = env
-        .http(Method::GET, &format!("{}/hostile/", env.base_path()), false)
-        .header(ACCEPT, BROWSER_ACCEPT)
-        .send()
-        .await?;
+    let response = browse(&env, &format!("{}/hostile/", env.base_path()), false).await?;
     let policy = response.headers()[CONTENT_SECURITY_POLICY]
         .to_str()?
         .to_owned();
@@ -221,11 +229,7 @@ async fn installers_get_the_simple_pages_byte_for_byte() -> anyhow::Result<()> {
         format!("{}/demo/", env.base_path()),
         format!("{}/+simple/", env.base_path()),
     ] {
-        let browser_page = env
-            .http(Method::GET, &path, false)
-            .header(ACCEPT, BROWSER_ACCEPT)
-            .send()
-            .await?;
+        let browser_page = browse(&env, &path, false).await?;
         assert!(browser_page.headers().contains_key(CONTENT_SECURITY_POLICY));
         for accept in INSTALLER_ACCEPTS {
             let mut request = env.http(Method::GET, &path, false);
@@ -243,8 +247,7 @@ async fn installers_get_the_simple_pages_byte_for_byte() -> anyhow::Result<()> {
             // The same page asked for by `?format=`, which never reaches the UI.
             let format = content_type.split(';').next().unwrap_or_default();
             let reference = env
-                .http(Method::GET, &format!("{path}?format={format}"), false)
-                .send()
+                .get(&format!("{path}?format={format}"), false)
                 .await?
                 .bytes()
                 .await?;
@@ -328,19 +331,11 @@ async fn a_registry_with_credentials_makes_the_browser_prompt() -> anyhow::Resul
         format!("{}/+simple/", env.base_path()),
         format!("{}/demo/", env.base_path()),
     ] {
-        let response = env
-            .http(Method::GET, &path, false)
-            .header(ACCEPT, BROWSER_ACCEPT)
-            .send()
-            .await?;
+        let response = browse(&env, &path, false).await?;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
         let challenge = response.headers()[WWW_AUTHENTICATE].to_str()?;
         assert!(challenge.starts_with("Basic "), "{challenge}");
-        let response = env
-            .http(Method::GET, &path, true)
-            .header(ACCEPT, BROWSER_ACCEPT)
-            .send()
-            .await?;
+        let response = browse(&env, &path, true).await?;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert!(response.text().await?.contains("demo"));
     }
@@ -367,14 +362,8 @@ async fn hostile_input_gets_a_clean_page_or_a_clear_refusal() -> anyhow::Result<
     );
     let readme = readme_file(&env, "huge", huge.as_bytes())?;
     let spec = DistSpec::new("huge", "1.0").readme(&readme, "text/markdown");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
-    let page = |path: String| {
-        env.http(Method::GET, &path, false)
-            .header(ACCEPT, BROWSER_ACCEPT)
-            .send()
-    };
-    let response = page(format!("{}/huge/", env.base_path())).await?;
+    env.publish_wheel(&spec).await?;
+    let response = browse(&env, &format!("{}/huge/", env.base_path()), false).await?;
     assert_eq!(response.status(), StatusCode::OK);
     let body = response.text().await?;
     assert!(body.contains("the rest is not shown"), "cut");
@@ -384,21 +373,8 @@ async fn hostile_input_gets_a_clean_page_or_a_clear_refusal() -> anyhow::Result<
     let readme = readme_file(&env, "latin1", b"caf\xe9 \xff\xfe")?;
     let spec = DistSpec::new("latin", "1.0").readme(&readme, "text/plain");
     let wheel = env.sandbox.wheel(&spec).await?;
-    let form = reqwest::multipart::Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", "latin")
-        .text("version", "1.0")
-        .part(
-            "content",
-            reqwest::multipart::Part::bytes(std::fs::read(&wheel)?)
-                .file_name(spec.wheel_filename()),
-        );
-    let response = env
-        .http(Method::POST, &format!("{}/", env.base_path()), true)
-        .multipart(form)
-        .send()
-        .await?;
+    let upload = UploadForm::wheel(&spec, &std::fs::read(&wheel)?);
+    let response = env.upload(&upload, true).await?;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let reason = response.text().await?;
     assert!(reason.contains("UTF-8"), "{reason}");
@@ -426,7 +402,7 @@ async fn hostile_input_gets_a_clean_page_or_a_clear_refusal() -> anyhow::Result<
             StatusCode::OK,
         ),
     ] {
-        let response = page(path.clone()).await?;
+        let response = browse(&env, &path, false).await?;
         let status = response.status();
         let body = response.text().await?;
         assert_eq!(status, expected, "{path}: {body}");
@@ -444,9 +420,7 @@ async fn promotions_and_project_statuses_are_shown() -> anyhow::Result<()> {
     let production = format!("{}/team/production", env.segment());
     let promote = format!("{staging}/+promote/demo/1.0");
     let response = env
-        .http(Method::POST, &promote, true)
-        .query(&[("to", production.as_str())])
-        .send()
+        .promote(&promote, &[("to", production.as_str())])
         .await?;
     assert_status(response, StatusCode::OK).await?;
     let set_status = |project: &str, body: &'static str| {

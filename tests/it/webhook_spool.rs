@@ -7,12 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::multipart::{Form, Part};
-use sha2::{Digest as _, Sha256};
 
 use crate::harness::process::ServerProcess;
 use crate::harness::receiver::{Receiver, Reply};
-use crate::harness::{AuthMode, DistSpec, Registry, Sandbox};
+use crate::harness::upload::UploadForm;
+use crate::harness::{AuthMode, DistSpec, Registry, Sandbox, client};
 
 /// A webhooks file in `dir` sending uploads of every namespace to `receiver`, spooled in
 /// `dir/spool`, retrying after `backoff_seconds`.
@@ -36,24 +35,9 @@ async fn upload(server: &ServerProcess, registry: &Registry, project: &str) -> a
     let sandbox = Sandbox::new()?;
     let spec = DistSpec::new(project, "1.0");
     let bytes = std::fs::read(sandbox.wheel(&spec).await?)?;
-    let form = Form::new()
-        .text(":action", "file_upload")
-        .text("protocol_version", "1")
-        .text("name", project.to_owned())
-        .text("version", "1.0")
-        .text("sha256_digest", hex::encode(Sha256::digest(&bytes)))
-        .part(
-            "content",
-            Part::bytes(bytes).file_name(spec.wheel_filename()),
-        );
+    let form = UploadForm::wheel(&spec, &bytes).sha256().form();
     let url = format!("{}/{}/spooled/", server.url(), registry.host());
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()?
-        .post(url)
-        .multipart(form)
-        .send()
-        .await?;
+    let response = client().post(url).multipart(form).send().await?;
     anyhow::ensure!(
         response.status() == StatusCode::OK,
         "upload of {project}: {}",

@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use sha2::Digest as _;
 
 use crate::harness::receiver::{Delivery, Receiver, Reply};
-use crate::harness::{AuthMode, DistSpec, TestEnv};
+use crate::harness::{AuthMode, DistSpec, TestEnv, assert_exited_ok, assert_status, metric_value};
 
 const SECRET: &str = "whsec-integration-test";
 
@@ -44,34 +44,41 @@ fn verify(verifier: &Verifier, delivery: &Delivery) -> Result<(), VerifyError> {
     )
 }
 
-async fn metrics(env: &TestEnv) -> anyhow::Result<String> {
-    Ok(env
-        .http(Method::GET, "/metrics", false)
-        .send()
-        .await?
-        .text()
-        .await?)
-}
-
-fn counter(metrics: &str, line: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(line))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
+/// A server (auth `mode`) told of the webhooks in `text` (written into `dir` with the secret),
+/// with `namespace` as the test's namespace.
+async fn start_with_webhooks(
+    mode: AuthMode,
+    dir: &Path,
+    text: &str,
+    namespace: &str,
+) -> anyhow::Result<TestEnv> {
+    let webhooks = write_webhooks(dir, text)?;
+    let mut env = TestEnv::start_with(mode, |config| {
+        config.events.webhooks = Some(webhooks);
+    })
+    .await?;
+    env.namespace = namespace.to_owned();
+    Ok(env)
 }
 
 /// Waits until the metric line reaches `at_least` (deliveries are counted once answered).
-async fn wait_for_counter(env: &TestEnv, line: &str, at_least: u64) -> anyhow::Result<String> {
+async fn wait_for_counter(env: &TestEnv, line: &str, at_least: f64) -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let text = metrics(env).await?;
-        if counter(&text, line) >= at_least {
+        let text = env.metrics().await?;
+        if metric_value(&text, line) >= at_least {
             return Ok(text);
         }
         anyhow::ensure!(Instant::now() < deadline, "`{line}` < {at_least}:\n{text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Asserts that less than `limit` has passed since `started` (a write was not held up).
+#[track_caller]
+fn assert_prompt(started: Instant, limit: Duration) {
+    let elapsed = started.elapsed();
+    assert!(elapsed < limit, "{elapsed:?}");
 }
 
 /// staging → webhook → promotion → production: twine uploads to `staging`; the receiver gets
@@ -82,10 +89,8 @@ async fn wait_for_counter(env: &TestEnv, line: &str, at_least: u64) -> anyhow::R
 async fn upload_to_staging_triggers_a_verified_promotion_to_production() -> anyhow::Result<()> {
     let mut receiver = Receiver::start().await?;
     let dir = tempfile::tempdir()?;
-    let webhooks = write_webhooks(
-        dir.path(),
-        &format!(
-            r#"
+    let text = format!(
+        r#"
 [delivery]
 allow_origins = ["{origin}"]
 
@@ -96,17 +101,12 @@ events = ["upload"]
 url = "{origin}/hooks/oci-pypi"
 secret_file = "secret"
 "#,
-            origin = receiver.origin()
-        ),
-    )?;
-    let mut env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
-        config.events.webhooks = Some(webhooks);
-    })
-    .await?;
-    env.namespace = "webhooks/staging".to_owned();
+        origin = receiver.origin()
+    );
+    let mut env =
+        start_with_webhooks(AuthMode::Htpasswd, dir.path(), &text, "webhooks/staging").await?;
     let spec = DistSpec::new("hooked", "1.2.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    let wheel = env.publish_wheel(&spec).await?;
 
     let delivery = receiver.next(Duration::from_secs(30)).await?;
     assert_eq!(delivery.path, "/hooks/oci-pypi");
@@ -166,34 +166,18 @@ secret_file = "secret"
         "{}/webhooks/production",
         event["registry"].as_str().unwrap()
     );
-    let response = env
-        .http(Method::POST, &path, true)
-        .query(&[("to", to.as_str())])
-        .send()
-        .await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await?
-    );
+    let response = env.promote(&path, &[("to", to.as_str())]).await?;
+    assert_status(response, StatusCode::OK).await?;
 
     env.namespace = "webhooks/production".to_owned();
-    let (output, target) = env
-        .sandbox
-        .pip_install(&env.index_url_with_credentials(), &["hooked"])
+    env.assert_pip_installs(&["hooked"], &[(&spec.module(), "1.2.0")])
         .await?;
-    output.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.2.0"
-    );
     // The promotion to production is not an upload to staging: nothing more is sent.
     assert!(receiver.maybe_next(Duration::from_secs(1)).await.is_none());
     let text = wait_for_counter(
         &env,
         "oci_pypi_webhook_deliveries_total{webhook=\"staging\",result=\"delivered\"}",
-        1,
+        1.0,
     )
     .await?;
     assert!(!text.contains(SECRET));
@@ -207,10 +191,8 @@ async fn a_receiver_down_or_slow_gets_the_delivery_on_retry() -> anyhow::Result<
     let address = Receiver::unused_address().await?;
     let origin = format!("http://{address}");
     let dir = tempfile::tempdir()?;
-    let webhooks = write_webhooks(
-        dir.path(),
-        &format!(
-            r#"
+    let text = format!(
+        r#"
 [delivery]
 allow_origins = ["{origin}"]
 attempts = 10
@@ -223,43 +205,28 @@ namespace = "*"
 url = "{origin}/hook"
 secret_file = "secret"
 "#
-        ),
-    )?;
-    let mut env = TestEnv::start_with(AuthMode::Anonymous, |config| {
-        config.events.webhooks = Some(webhooks);
-    })
-    .await?;
-    env.namespace = "webhooks/flaky".to_owned();
+    );
+    let env = start_with_webhooks(AuthMode::Anonymous, dir.path(), &text, "webhooks/flaky").await?;
     let spec = DistSpec::new("flaky-receiver", "0.1");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
     // Down: the yank is answered at once all the same.
     let started = Instant::now();
     let yank = format!("{}/+yank/flaky-receiver/0.1", env.base_path());
     let response = env.http(Method::POST, &yank, true).send().await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await?
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_status(response, StatusCode::OK).await?;
+    assert_prompt(started, Duration::from_secs(2));
     let text = wait_for_counter(
         &env,
         "oci_pypi_webhook_attempts_total{outcome=\"error\"}",
-        2,
+        2.0,
     )
     .await?;
     assert_eq!(
-        counter(
+        metric_value(
             &text,
             "oci_pypi_webhook_deliveries_total{webhook=\"flaky\",result=\"delivered\"}"
         ),
-        0
+        0.0
     );
 
     // Up, but the first request it gets takes longer than the attempt's limit, and the
@@ -279,22 +246,13 @@ secret_file = "secret"
     // While it hangs, another write is not held up.
     let started = Instant::now();
     let response = env.http(Method::DELETE, &yank, true).send().await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{}",
-        response.text().await?
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_status(response, StatusCode::OK).await?;
+    assert_prompt(started, Duration::from_secs(2));
 
     let text = wait_for_counter(
         &env,
         "oci_pypi_webhook_deliveries_total{webhook=\"flaky\",result=\"delivered\"}",
-        3,
+        3.0,
     )
     .await?;
     let mut attempts = vec![first];
@@ -320,18 +278,18 @@ secret_file = "secret"
         ["unyank", "upload", "yank"]
     );
     assert!(
-        counter(
+        metric_value(
             &text,
             "oci_pypi_webhook_attempts_total{outcome=\"retryable\"}"
-        ) >= 1,
+        ) >= 1.0,
         "{text}"
     );
     assert_eq!(
-        counter(
+        metric_value(
             &text,
             "oci_pypi_webhook_deliveries_total{webhook=\"flaky\",result=\"failed\"}"
         ),
-        0,
+        0.0,
         "{text}"
     );
     Ok(())
@@ -373,10 +331,8 @@ async fn github_dispatch_and_gitlab_trigger_presets_drive_a_promotion() -> anyho
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("github-token"), "ghp-test-token\n")?;
     std::fs::write(dir.path().join("gitlab-token"), "glptt-test-token\n")?;
-    let webhooks = write_webhooks(
-        dir.path(),
-        &format!(
-            r#"
+    let text = format!(
+        r#"
 [delivery]
 allow_origins = ["{origin}"]
 
@@ -405,14 +361,10 @@ events = ["promote"]
 url = "{origin}/released"
 secret_file = "secret"
 "#
-        ),
-    )?;
-    let webhooks_for_command = webhooks.clone();
-    let mut env = TestEnv::start_with(AuthMode::Htpasswd, |config| {
-        config.events.webhooks = Some(webhooks);
-    })
-    .await?;
-    env.namespace = "presets/staging".to_owned();
+    );
+    let mut env =
+        start_with_webhooks(AuthMode::Htpasswd, dir.path(), &text, "presets/staging").await?;
+    let webhooks_for_command = dir.path().join("webhooks.toml");
     let spec = DistSpec::new("dispatched", "3.1");
     let sdist = env.sandbox.sdist(&spec).await?;
     env.twine_upload(&[&sdist]).await?.assert_success();
@@ -471,11 +423,7 @@ secret_file = "secret"
         .env("OCI_PYPI_LOG_LEVEL", "warn")
         .output()
         .await?;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exited_ok(&output);
     // The command waited for its delivery before exiting: it is already here.
     let released = receiver.next(Duration::from_secs(1)).await?;
     assert_eq!(released.path, "/released");
@@ -494,15 +442,8 @@ secret_file = "secret"
     assert_eq!(event["detail"]["moved"], false);
 
     env.namespace = "presets/production".to_owned();
-    let (output, target) = env
-        .sandbox
-        .pip_install(&env.index_url_with_credentials(), &["dispatched"])
+    env.assert_pip_installs(&["dispatched"], &[(&spec.module(), "3.1")])
         .await?;
-    output.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "3.1"
-    );
     Ok(())
 }
 
@@ -516,10 +457,8 @@ async fn deliveries_beyond_the_queue_are_dropped_and_counted() -> anyhow::Result
         status: 204,
     }]);
     let dir = tempfile::tempdir()?;
-    let webhooks = write_webhooks(
-        dir.path(),
-        &format!(
-            r#"
+    let text = format!(
+        r#"
 [delivery]
 queue = 1
 timeout_seconds = 10
@@ -531,17 +470,12 @@ namespace = "*"
 url = "{origin}/hook"
 secret_file = "secret"
 "#,
-            origin = receiver.origin()
-        ),
-    )?;
-    let mut env = TestEnv::start_with(AuthMode::Anonymous, |config| {
-        config.events.webhooks = Some(webhooks);
-    })
-    .await?;
-    env.namespace = "webhooks/narrow".to_owned();
+        origin = receiver.origin()
+    );
+    let env =
+        start_with_webhooks(AuthMode::Anonymous, dir.path(), &text, "webhooks/narrow").await?;
     let spec = DistSpec::new("narrow", "1.0");
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
+    env.publish_wheel(&spec).await?;
     let first = receiver.next(Duration::from_secs(30)).await?;
     assert_eq!(first.header(EVENT_HEADER), "upload");
     // While the upload's delivery hangs, three more changes.
@@ -551,23 +485,19 @@ secret_file = "secret"
         let response = env.http(method, &yank, true).send().await?;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_prompt(started, Duration::from_secs(3));
     let text = wait_for_counter(
         &env,
         "oci_pypi_webhook_deliveries_total{webhook=\"narrow\",result=\"delivered\"}",
-        1,
+        1.0,
     )
     .await?;
     assert_eq!(
-        counter(
+        metric_value(
             &text,
             "oci_pypi_webhook_deliveries_total{webhook=\"narrow\",result=\"dropped\"}"
         ),
-        3,
+        3.0,
         "{text}"
     );
     assert!(
@@ -591,8 +521,7 @@ async fn python_verification_from_the_docs(
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .ok_or_else(|| anyhow::anyhow!("docs/events.md has no python block"))?;
-    let dir = env.sandbox.fresh_path("verify");
-    std::fs::create_dir_all(&dir)?;
+    let dir = env.sandbox.fresh_dir("verify")?;
     std::fs::write(dir.join("body"), &delivery.body)?;
     let headers: serde_json::Map<String, serde_json::Value> = [
         "X-OCI-PyPI-Timestamp",

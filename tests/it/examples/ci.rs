@@ -73,7 +73,7 @@ async fn github_actions_publish() -> anyhow::Result<()> {
         )
         .await?;
     out.assert_success();
-    assert_eq!(ex.listed(&ex.env.namespace, PACKAGE).await?, files);
+    ex.assert_listed(&ex.env.namespace, &files).await?;
     Ok(())
 }
 
@@ -129,6 +129,6 @@ async fn gitlab_ci_publish() -> anyhow::Result<()> {
         )
         .await?;
     out.assert_success();
-    assert_eq!(ex.listed(&ex.env.namespace, PACKAGE).await?, files);
+    ex.assert_listed(&ex.env.namespace, &files).await?;
     Ok(())
 }

@@ -151,15 +151,8 @@ async fn github_oidc_publish_then_dispatch_promotion() -> anyhow::Result<()> {
     run(&env, script, &evil).await?.assert_failure();
 
     env.namespace = PRODUCTION.to_owned();
-    let (output, target) = env
-        .sandbox
-        .pip_install(&env.index_url_with_credentials(), &["acme-app"])
+    env.assert_pip_installs(&["acme-app"], &[(&spec.module(), "1.4.0")])
         .await?;
-    output.assert_success();
-    assert_eq!(
-        env.sandbox.import_version(&target, &spec.module()).await?,
-        "1.4.0"
-    );
 
     // The webhooks file that starts promote.yml.
     let hooks =

@@ -35,17 +35,7 @@ struct Release {
 
 /// `normalizePythonDepName`: lowercase, runs of `-`, `_`, `.` become `-`.
 fn normalize(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
+    crate::harness::clients::normalize_name(name, '-')
 }
 
 /// `extractVersionFromLinkText`: the version in a distribution's file name.

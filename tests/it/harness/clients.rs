@@ -101,6 +101,19 @@ impl Output {
         self
     }
 
+    /// Panics with a readable dump unless the command failed saying `text` (in stdout or
+    /// stderr).
+    #[track_caller]
+    pub fn assert_failure_saying(&self, text: &str) -> &Self {
+        self.assert_failure();
+        assert!(
+            self.combined().contains(text),
+            "the output does not say `{text}`\n{}",
+            self.dump()
+        );
+        self
+    }
+
     /// stdout followed by stderr. Both have terminal escapes removed.
     pub fn combined(&self) -> String {
         let mut s = String::with_capacity(self.stdout.len() + self.stderr.len() + 1);
@@ -290,7 +303,8 @@ impl DistSpec {
     }
 }
 
-fn normalize_name(name: &str, sep: char) -> String {
+/// `name` lowercased, with each run of `-`, `_` and `.` replaced by `sep` (PEP 503 with `-`).
+pub fn normalize_name(name: &str, sep: char) -> String {
     let mut out = String::with_capacity(name.len());
     let mut in_run = false;
     for c in name.chars() {
@@ -359,6 +373,13 @@ impl Sandbox {
     pub fn fresh_path(&self, prefix: &str) -> PathBuf {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         self.path().join(format!("{prefix}-{n}"))
+    }
+
+    /// A new, empty directory `<sandbox>/<prefix>-N`.
+    pub fn fresh_dir(&self, prefix: &str) -> anyhow::Result<PathBuf> {
+        let dir = self.fresh_path(prefix);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(dir)
     }
 
     /// Runs `<venv>/bin/pip ARGS`.
@@ -602,98 +623,6 @@ impl Sandbox {
             );
         }
         Ok(path)
-    }
-
-    /// `pip install --target <sandbox>/site-N --index-url INDEX_URL NAMES...`
-    /// (dependencies included). Returns the output and the target; check the
-    /// output yourself (`.assert_success()`).
-    pub async fn pip_install(
-        &self,
-        index_url: &str,
-        names: &[&str],
-    ) -> anyhow::Result<(Output, PathBuf)> {
-        self.pip_install_with(index_url, names, &[]).await
-    }
-
-    /// Like [`Sandbox::pip_install`], with extra pip arguments before the names.
-    pub async fn pip_install_with(
-        &self,
-        index_url: &str,
-        names: &[&str],
-        extra: &[&str],
-    ) -> anyhow::Result<(Output, PathBuf)> {
-        let target = self.fresh_path("site");
-        let target_s = target.display().to_string();
-        let mut args = vec!["install", "--target", &target_s, "--index-url", index_url];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(names);
-        let out = self.pip(&args).await?;
-        Ok((out, target))
-    }
-
-    /// `uv pip install --target <sandbox>/site-N --index-url INDEX_URL NAMES...`
-    /// with the venv's Python. Returns the output and the target.
-    pub async fn uv_install(
-        &self,
-        index_url: &str,
-        names: &[&str],
-    ) -> anyhow::Result<(Output, PathBuf)> {
-        self.uv_install_with(index_url, names, &[]).await
-    }
-
-    /// Like [`Sandbox::uv_install`], with extra uv arguments before the names.
-    pub async fn uv_install_with(
-        &self,
-        index_url: &str,
-        names: &[&str],
-        extra: &[&str],
-    ) -> anyhow::Result<(Output, PathBuf)> {
-        let target = self.fresh_path("site");
-        let target_s = target.display().to_string();
-        let python = self.venv.join("bin/python").display().to_string();
-        let mut args = vec![
-            "pip",
-            "install",
-            "--python",
-            &python,
-            "--target",
-            &target_s,
-            "--index-url",
-            index_url,
-        ];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(names);
-        let out = self.uv(&args).await?;
-        Ok((out, target))
-    }
-
-    /// Imports `module` from `target` alone (not from the venv) and returns
-    /// its `__version__`. Errors if the import fails or the module came from
-    /// elsewhere.
-    pub async fn import_version(&self, target: &Path, module: &str) -> anyhow::Result<String> {
-        const CODE: &str = "\
-import importlib, os, sys
-target, name = os.path.realpath(sys.argv[1]), sys.argv[2]
-sys.path.insert(0, target)
-m = importlib.import_module(name)
-origin = os.path.realpath(m.__file__)
-if not origin.startswith(target + os.sep):
-    sys.exit('imported %s from %s, not from %s' % (name, origin, target))
-print(m.__version__)
-";
-        let target_s = target.display().to_string();
-        // -I: ignore PYTHON* and the user site; -S: no venv site-packages.
-        let out = self
-            .python(&["-I", "-S", "-c", CODE, &target_s, module])
-            .await?;
-        if !out.success() {
-            bail!(
-                "cannot import {module} from {}\n{}",
-                target.display(),
-                out.dump()
-            );
-        }
-        Ok(out.stdout.trim().to_owned())
     }
 }
 

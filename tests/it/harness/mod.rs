@@ -5,6 +5,7 @@ pub mod background;
 pub mod browser;
 pub mod clients;
 pub mod fake_registry;
+pub mod install;
 pub mod listing;
 pub mod oidc_issuer;
 pub mod probe;
@@ -16,12 +17,14 @@ pub mod server;
 pub mod static_index;
 pub mod tls_front;
 pub mod token_server;
+pub mod upload;
 
 use std::path::Path;
 
 pub use clients::{DistSpec, Output, Sandbox};
 pub use registry::{AuthMode, Registry};
 pub use server::Server;
+pub use upload::UploadForm;
 
 /// Where the server under test keeps packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +173,13 @@ impl TestEnv {
         self.twine_upload_to(&self.index_url(), files).await
     }
 
+    /// Builds `spec`'s wheel and uploads it with twine, which must succeed; the wheel.
+    pub async fn publish_wheel(&self, spec: &DistSpec) -> anyhow::Result<std::path::PathBuf> {
+        let wheel = self.sandbox.wheel(spec).await?;
+        self.twine_upload(&[&wheel]).await?.assert_success();
+        Ok(wheel)
+    }
+
     /// `twine upload` to a given repository URL.
     pub async fn twine_upload_to(&self, url: &str, files: &[&Path]) -> anyhow::Result<Output> {
         let (user, password) = self
@@ -177,6 +187,18 @@ impl TestEnv {
             .unwrap_or_else(|| ("anonymous".to_owned(), "none".to_owned()));
         self.sandbox
             .twine_upload(url, &user, &password, files)
+            .await
+    }
+
+    /// [`Sandbox::assert_pip_installs`] from [`TestEnv::index_url_with_credentials`].
+    pub async fn assert_pip_installs(
+        &self,
+        names: &[&str],
+        expected: &[(&str, &str)],
+    ) -> anyhow::Result<std::path::PathBuf> {
+        let url = self.index_url_with_credentials();
+        self.sandbox
+            .assert_pip_installs(&url, names, expected)
             .await
     }
 
@@ -223,6 +245,113 @@ impl TestEnv {
     pub fn base_path(&self) -> String {
         format!("/{}/{}", self.segment(), self.namespace)
     }
+
+    /// POSTs `upload` to the namespace's upload URL, with the main credentials when
+    /// `authenticated`.
+    pub async fn upload(
+        &self,
+        upload: &UploadForm,
+        authenticated: bool,
+    ) -> anyhow::Result<reqwest::Response> {
+        let path = format!("{}/", self.base_path());
+        Ok(self
+            .http(reqwest::Method::POST, &path, authenticated)
+            .multipart(upload.form())
+            .send()
+            .await?)
+    }
+
+    /// A GET of `path`, with the main credentials when `authenticated`.
+    pub async fn get(&self, path: &str, authenticated: bool) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .http(reqwest::Method::GET, path, authenticated)
+            .send()
+            .await?)
+    }
+
+    /// A POST of `path` (a `+promote/...` URL) with the query `query` (`to`, maybe `move`),
+    /// with the main credentials.
+    pub async fn promote(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .http(reqwest::Method::POST, path, true)
+            .query(query)
+            .send()
+            .await?)
+    }
+
+    /// The body of a GET of `path`, whatever the status.
+    pub async fn get_text(&self, path: &str, authenticated: bool) -> anyhow::Result<String> {
+        Ok(self.get(path, authenticated).await?.text().await?)
+    }
+
+    /// The body of a GET of `path` as PEP 691 JSON (asked for with its `Accept`), whatever
+    /// the status.
+    pub async fn get_pep691(
+        &self,
+        path: &str,
+        authenticated: bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        Ok(self
+            .http(reqwest::Method::GET, path, authenticated)
+            .header(
+                reqwest::header::ACCEPT,
+                "application/vnd.pypi.simple.v1+json",
+            )
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// The server's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        self.get_text("/metrics", false).await
+    }
+}
+
+/// A client for servers on loopback: no proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// A client that sees redirects instead of following them, and gives up on an answer after
+/// 20 s: for servers in front of a registry that may stall.
+pub fn impatient_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()?)
+}
+
+/// The value of the first line of Prometheus `metrics` that starts with `line` (0 if none).
+pub fn metric_value(metrics: &str, line: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(line))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The sum of the values of every line of Prometheus `metrics` that starts with `prefix`.
+pub fn metric_sum(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The value of header `name` of `response`, if it has one that is text.
+pub fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<&str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Asserts that `response` answered `expected`, with its body in the message when not.
@@ -232,4 +361,30 @@ pub async fn assert_status(
 ) -> anyhow::Result<()> {
     assert_eq!(response.status(), expected, "{}", response.text().await?);
     Ok(())
+}
+
+/// Asserts that `response` answered `expected`, with its body in the message when not; the
+/// body.
+pub async fn assert_status_text(
+    response: reqwest::Response,
+    expected: reqwest::StatusCode,
+) -> anyhow::Result<String> {
+    let status = response.status();
+    let body = response.text().await?;
+    assert_eq!(status, expected, "{body}");
+    Ok(body)
+}
+
+/// Asserts that a finished command (`oci-pypi`, skopeo) exited 0, with its output in the
+/// message when not; its stdout.
+#[track_caller]
+pub fn assert_exited_ok(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{}: {stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }

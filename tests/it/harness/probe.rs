@@ -92,6 +92,19 @@ impl Probe {
         }
     }
 
+    /// The manifest (or index) under a tag or digest, as JSON; an error if there is none.
+    pub async fn manifest_json(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (_, _, bytes) = self
+            .manifest(repository, reference)
+            .await?
+            .with_context(|| format!("no manifest {repository}:{reference}"))?;
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
     /// A blob's bytes.
     pub async fn blob(&self, repository: &str, digest: &str) -> anyhow::Result<Vec<u8>> {
         match self {

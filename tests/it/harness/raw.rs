@@ -8,6 +8,9 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use super::TestEnv;
+use super::upload::{self, UploadForm};
+
 /// One HTTP/1.1 answer read off a bare connection.
 #[derive(Debug)]
 pub struct RawResponse {
@@ -25,6 +28,45 @@ impl RawResponse {
             .find(|(header, _)| header == name)
             .map(|(_, value)| value.as_str())
     }
+}
+
+/// The head of a `multipart/form-data` POST (with [`upload::BOUNDARY`]) of `path` to
+/// `authority`: Basic `credentials` when given, and `framing`, the line that says how long the
+/// body is (`Content-Length: N` or `Transfer-Encoding: chunked`).
+pub fn multipart_head(
+    authority: &str,
+    path: &str,
+    credentials: Option<(&str, &str)>,
+    framing: &str,
+) -> String {
+    use base64::Engine as _;
+    let authorization = credentials
+        .map(|(user, password)| {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            format!("Authorization: Basic {token}\r\n")
+        })
+        .unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\n{authorization}\
+         Content-Type: multipart/form-data; boundary={}\r\n{framing}\r\n\r\n",
+        upload::BOUNDARY
+    )
+}
+
+/// The start of an upload to `env`'s namespace that announces `length` bytes (a large body,
+/// with Basic `credentials` when given) of which only the first field, `:action`, follows.
+pub fn announced_upload(env: &TestEnv, length: u64, credentials: Option<(&str, &str)>) -> Vec<u8> {
+    let path = format!("{}/", env.base_path());
+    let framing = format!("Content-Length: {length}");
+    let mut bytes =
+        multipart_head(&env.server.authority(), &path, credentials, &framing).into_bytes();
+    bytes.extend(
+        UploadForm::empty()
+            .field(":action", "file_upload")
+            .raw_head(),
+    );
+    bytes
 }
 
 /// Connects to `authority` (`127.0.0.1:PORT`) and writes `bytes`.

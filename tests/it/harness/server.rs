@@ -49,25 +49,32 @@ impl Server {
         format!("http://{}", self.address)
     }
 
+    /// The body of a GET of `path` (`/...`), whatever the status.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        Ok(super::client()
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// The server's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        self.get_text("/metrics").await
+    }
+
     /// Waits (up to 20 s) until the server has made no background registry request for
     /// 300 ms: after an upload or a first page it learns sizes and writes listing documents
     /// in the background, which a test counting requests, or changing tags behind the
     /// server's back, wants over.
     pub async fn settled(&self) -> anyhow::Result<()> {
-        let client = reqwest::Client::builder().no_proxy().build()?;
         let background = || async {
-            let text = client
-                .get(format!("{}/metrics", self.url()))
-                .send()
-                .await?
-                .text()
-                .await?;
-            anyhow::Ok(
-                text.lines()
-                    .filter(|line| line.starts_with("oci_pypi_background_registry_requests_total"))
-                    .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-                    .sum::<f64>(),
-            )
+            let text = self.metrics().await?;
+            anyhow::Ok(super::metric_sum(
+                &text,
+                "oci_pypi_background_registry_requests_total",
+            ))
         };
         let started = std::time::Instant::now();
         let mut last = background().await?;

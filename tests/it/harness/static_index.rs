@@ -131,17 +131,7 @@ fn count(shared: &Shared, path: String) {
 
 /// PEP 503 normalization.
 fn normalize(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+    super::clients::normalize_name(name, '-')
 }
 
 async fn page(
