@@ -10,7 +10,6 @@ use std::path::Path;
 use reqwest::StatusCode;
 
 use crate::attestations::{attest, make};
-use crate::harness::upload::UploadForm;
 use crate::harness::{AuthMode, DistSpec, TestEnv};
 
 /// Uploads `dist` with the one attestation `attestation`; (status, body).
@@ -19,14 +18,7 @@ async fn upload(
     dist: &Path,
     attestation: &str,
 ) -> anyhow::Result<(StatusCode, String)> {
-    let bytes = std::fs::read(dist)?;
-    let filename = dist.file_name().unwrap().to_string_lossy().into_owned();
-    let (name, rest) = filename.split_once('-').unwrap();
-    let version = rest.split('-').next().unwrap();
-    let form = UploadForm::new(name, version, &filename, &bytes)
-        .sha256()
-        .field("attestations", format!("[{attestation}]"));
-    let response = env.upload(&form, true).await?;
+    let response = crate::attestations::upload(env, dist, &format!("[{attestation}]")).await?;
     Ok((response.status(), response.text().await?))
 }
 

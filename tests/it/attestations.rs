@@ -47,7 +47,7 @@ pub(crate) async fn attest(ca: &Path, dist: &Path, extra: &[&str]) -> anyhow::Re
 }
 
 /// A legacy-API upload of `dist` with `attestations` (the field's raw value), as uv sends it.
-async fn upload(
+pub(crate) async fn upload(
     env: &TestEnv,
     dist: &Path,
     attestations: &str,
