@@ -61,7 +61,7 @@ impl Index {
         if let Some(details) = self.details.get(sha256) {
             return Ok(Some(details));
         }
-        let store = self.registry(caller, location)?;
+        let store = self.store(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
         let digest = Digest::from_sha256_hex(sha256)?;
         let request = BlobRequest {

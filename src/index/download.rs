@@ -94,14 +94,12 @@ impl Index {
         let release = ReleaseRef::file(project, DistFilename::parse(filename)?)?;
         let not_found = || release.not_found();
         let Reached {
-            store: registry,
-            repository,
-            ..
+            store, repository, ..
         } = self.reach(caller, location, &release, Access::Read)?;
         let parsed = release.filename.as_ref().ok_or_else(not_found)?;
         let (file, quarantined) = futures_util::future::join(
-            stored_file(registry.as_ref(), &repository, parsed),
-            self.quarantined(registry.as_ref(), location, &repository),
+            stored_file(store.as_ref(), &repository, parsed),
+            self.quarantined(store.as_ref(), location, &repository),
         )
         .await;
         if quarantined? {
@@ -109,7 +107,7 @@ impl Index {
             return Err(not_found());
         }
         let file = file?.ok_or_else(not_found)?;
-        Ok((registry, repository, file))
+        Ok((store, repository, file))
     }
 
     /// Whether the project is quarantined (PEP 792): as its cached page says, else as its
@@ -143,16 +141,16 @@ impl Index {
         (wanted, request): (Wanted, FileRequest<'_>),
     ) -> Result<FileDownload, IndexError> {
         match self.find_file(caller, location, project, filename).await {
-            Ok((registry, repository, file)) => match wanted {
+            Ok((store, repository, file)) => match wanted {
                 Wanted::File => {
-                    self.local_file(registry.as_ref(), &repository, file, filename, request)
+                    self.open_stored_file(store.as_ref(), &repository, file, filename, request)
                         .await
                 }
                 Wanted::Metadata => {
-                    local_metadata(registry.as_ref(), &repository, file, filename, request).await
+                    open_stored_metadata(store.as_ref(), &repository, file, filename, request).await
                 }
                 Wanted::Provenance => {
-                    local_provenance(registry.as_ref(), &repository, file, request).await
+                    open_stored_provenance(store.as_ref(), &repository, file, request).await
                 }
             },
             Err(IndexError::FileNotFound { filename: missing }) if wanted == Wanted::Provenance => {
@@ -175,9 +173,9 @@ impl Index {
     }
 
     /// The stored file's bytes, as `request` asks.
-    pub(super) async fn local_file(
+    pub(super) async fn open_stored_file(
         &self,
-        registry: &dyn Store,
+        store: &dyn Store,
         repository: &Repository,
         file: StoredFile,
         filename: &str,
@@ -191,7 +189,7 @@ impl Index {
             head: request.head,
             pass_redirects: self.options.pass_blob_redirects,
         };
-        let (blob, by_file_digest) = fetch_layer(registry, repository, &file, blob_request)
+        let (blob, by_file_digest) = fetch_layer(store, repository, &file, blob_request)
             .await?
             .ok_or_else(not_found)?;
         let whole = blob.status == 200 && !request.head && blob.redirect.is_none();
@@ -221,15 +219,13 @@ impl Index {
 /// The index record of `filename` in `repository`; `None` when its release or the file is not
 /// there.
 pub(super) async fn stored_file(
-    registry: &dyn Store,
+    store: &dyn Store,
     repository: &Repository,
     filename: &DistFilename,
 ) -> Result<Option<StoredFile>, IndexError> {
     let version = filename.version();
     let tag = layout::tag_for(version)?;
-    let manifest = registry
-        .get_manifest(repository, &Reference::Tag(tag))
-        .await?;
+    let manifest = store.get_manifest(repository, &Reference::Tag(tag)).await?;
     let index = manifest
         .map(|m| ReleaseIndex::parse(&m.media_type, &m.bytes, version))
         .transpose()?
@@ -241,8 +237,8 @@ pub(super) async fn stored_file(
 }
 
 /// The core metadata of a stored file (PEP 658), when it was stored.
-pub(super) async fn local_metadata(
-    registry: &dyn Store,
+pub(super) async fn open_stored_metadata(
+    store: &dyn Store,
     repository: &Repository,
     file: StoredFile,
     filename: &str,
@@ -253,14 +249,14 @@ pub(super) async fn local_metadata(
     };
     let sha256 = file.core_metadata.ok_or_else(not_found)?;
     let blob = (sha256, METADATA_CONTENT_TYPE);
-    side_blob(registry, repository, blob, request, not_found).await
+    side_blob(store, repository, blob, request, not_found).await
 }
 
 /// The provenance object of a stored file, when it has one (whole: no ranges).
 ///
 /// # Errors
 /// [`IndexError::FileNotFound`] (`<file>.provenance`) when it has none; storage errors.
-pub(super) async fn local_provenance(
+pub(super) async fn open_stored_provenance(
     store: &dyn Store,
     repository: &Repository,
     file: StoredFile,
@@ -318,17 +314,17 @@ async fn side_blob(
 /// under that name, the manifest says where the layer really is. Also tells whether the blob
 /// was fetched by the file's sha256.
 async fn fetch_layer(
-    registry: &dyn Store,
+    store: &dyn Store,
     repository: &Repository,
     file: &StoredFile,
     request: BlobRequest<'_>,
 ) -> Result<Option<(BlobDownload, bool)>, IndexError> {
     let digest = Digest::from_sha256_hex(&file.sha256)?;
-    if let Some(blob) = registry.get_blob(repository, &digest, request).await? {
+    if let Some(blob) = store.get_blob(repository, &digest, request).await? {
         return Ok(Some((blob, true)));
     }
     let reference = Reference::Digest(file.manifest.clone());
-    let Some(manifest) = registry.get_manifest(repository, &reference).await? else {
+    let Some(manifest) = store.get_manifest(repository, &reference).await? else {
         return Ok(None);
     };
     let Ok(parsed) = serde_json::from_slice::<ImageManifest>(&manifest.bytes) else {
@@ -338,9 +334,7 @@ async fn fetch_layer(
         return Ok(None);
     };
     let layer_digest = Digest::parse(&layer.digest)?;
-    let blob = registry
-        .get_blob(repository, &layer_digest, request)
-        .await?;
+    let blob = store.get_blob(repository, &layer_digest, request).await?;
     Ok(blob.map(|blob| (blob, layer_digest == digest)))
 }
 

@@ -52,7 +52,7 @@ impl Index {
         location: &Location,
         project: &ProjectName,
     ) -> Result<Arc<ProjectPage>, IndexError> {
-        let store = self.registry(caller, location)?;
+        let store = self.store(caller, location)?;
         self.project_page_in(store, location, project).await
     }
 
@@ -280,8 +280,8 @@ impl Index {
         caller: &Caller,
         location: &Location,
     ) -> Result<Vec<ProjectName>, IndexError> {
-        let registry = self.registry(caller, location)?;
-        let repositories = registry.catalog().await?;
+        let store = self.store(caller, location)?;
+        let repositories = store.catalog().await?;
         let mut projects: Vec<ProjectName> = repositories
             .iter()
             .filter_map(|repository| layout::project_of(&location.namespace, repository))

@@ -309,14 +309,14 @@ impl Index {
         }
     }
 
-    /// The store as `caller` sees it, for a change: [`Index::registry`] after the write check
+    /// The store as `caller` sees it, for a change: [`Index::store`] after the write check
     /// of the local store.
     ///
     /// # Errors
-    /// As [`Index::authorize_local_write`] and [`Index::registry`].
+    /// As [`Index::authorize_local_write`] and [`Index::store`].
     fn writable(&self, caller: &Caller, location: &Location) -> Result<Arc<dyn Store>, IndexError> {
         self.authorize_local_write(caller, location)?;
-        self.registry(caller, location)
+        self.store(caller, location)
     }
 
     /// The store as `caller` sees it, for reading (the local store checks the caller may).
@@ -324,7 +324,7 @@ impl Index {
     /// # Errors
     /// [`IndexError::RegistryNotAllowed`] for the local store when none is configured;
     /// [`IndexError::LocalCredentials`] when its reads need a user.
-    fn registry(&self, caller: &Caller, location: &Location) -> Result<Arc<dyn Store>, IndexError> {
+    fn store(&self, caller: &Caller, location: &Location) -> Result<Arc<dyn Store>, IndexError> {
         if let Caller::Publisher(grant) = caller {
             return Err(publisher::upload_only(grant));
         }

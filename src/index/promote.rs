@@ -250,7 +250,7 @@ impl Index {
                 if promotion.remove_source {
                     self.writable(source_caller, promotion.from)?
                 } else {
-                    self.registry(source_caller, promotion.from)?
+                    self.store(source_caller, promotion.from)?
                 },
                 self.writable(destination_caller, promotion.to)?,
             ),

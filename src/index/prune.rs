@@ -65,7 +65,7 @@ impl Index {
     ) -> Result<PruneReport, IndexError> {
         // Every release tag read again: a yank that the listing document does not record yet
         // must still keep its release.
-        let store = self.registry(caller, location)?;
+        let store = self.store(caller, location)?;
         let repository = crate::layout::repository(&location.namespace, project)?;
         let key = (location.target.to_string(), repository.to_string());
         let target = ProjectRef {

@@ -66,7 +66,7 @@ impl Index {
 
     /// The store an upload of `project` writes to: for an upload token, the policy's
     /// registry with the policy's credential, after the namespace and project checks.
-    pub(super) fn upload_registry(
+    pub(super) fn upload_store(
         &self,
         caller: &Caller,
         location: &Location,

@@ -115,7 +115,7 @@ impl Index {
     /// Reaches `release` of the namespace at `location` as `caller`, for `access`.
     ///
     /// # Errors
-    /// As [`Index::writable`] / [`Index::registry`]; a project or version that makes no
+    /// As [`Index::writable`] / [`Index::store`]; a project or version that makes no
     /// repository or tag.
     pub(super) fn reach(
         &self,
@@ -125,7 +125,7 @@ impl Index {
         access: Access,
     ) -> Result<Reached, IndexError> {
         let store = match access {
-            Access::Read => self.registry(caller, location)?,
+            Access::Read => self.store(caller, location)?,
             Access::Write => self.writable(caller, location)?,
         };
         Reached::new(store, location, release)

@@ -79,13 +79,13 @@ pub enum Plan {
 /// # Errors
 /// [`IndexError::ForeignTag`] when the tag holds something else; storage errors.
 pub async fn read_release(
-    registry: &dyn Store,
+    store: &dyn Store,
     repository: &Repository,
     tag: &Tag,
     version: &Version,
 ) -> Result<Option<(ReleaseIndex, Digest)>, IndexError> {
     let reference = Reference::Tag(tag.clone());
-    let Some(manifest) = registry.get_manifest(repository, &reference).await? else {
+    let Some(manifest) = store.get_manifest(repository, &reference).await? else {
         return Ok(None);
     };
     match ReleaseIndex::parse(&manifest.media_type, &manifest.bytes, version)? {
@@ -104,7 +104,7 @@ pub async fn read_release(
 /// errors.
 pub async fn update_release<F>(
     locks: &ReleaseLocks,
-    registry: &dyn Store,
+    store: &dyn Store,
     repository: &Repository,
     tag: &Tag,
     version: &Version,
@@ -113,13 +113,13 @@ pub async fn update_release<F>(
 where
     F: FnMut(Option<&ReleaseIndex>) -> Result<Plan, IndexError> + Send,
 {
-    let key = format!("{}/{repository}:{tag}", registry.location());
+    let key = format!("{}/{repository}:{tag}", store.location());
     let _guard = locks.stripes.get(&key).lock().await;
     let mut confirmations = 0;
     let mut wrote = false;
     let mut backed_off = false;
     for round in 0..MAX_ROUNDS {
-        let current = read_release(registry, repository, tag, version).await?;
+        let current = read_release(store, repository, tag, version).await?;
         let plan = decide(current.as_ref().map(|(index, _)| index))?;
         if wrote && !backed_off && !matches!(plan, Plan::Done) {
             // Our change was overwritten: back off (with jitter), then read again and merge
@@ -145,7 +145,7 @@ where
                 wrote = true;
                 let bytes = index.to_bytes(version)?;
                 let reference = Reference::Tag(tag.clone());
-                registry
+                store
                     .put_manifest(repository, &reference, MEDIA_TYPE_INDEX, bytes)
                     .await?;
             }
@@ -153,7 +153,7 @@ where
                 confirmations = 0;
                 wrote = true;
                 if let Some((_, digest)) = current {
-                    registry.delete_manifest(repository, &digest).await?;
+                    store.delete_manifest(repository, &digest).await?;
                 }
             }
         }

@@ -29,7 +29,8 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 
 use super::download::{
-    FileDownload, FileRequest, content_type, local_metadata, local_provenance, stored_file,
+    FileDownload, FileRequest, content_type, open_stored_metadata, open_stored_provenance,
+    stored_file,
 };
 use super::inspect::{self, Sample};
 use super::update::{Plan, update_release};
@@ -172,7 +173,7 @@ impl Index {
     /// cache credentials on a registry, otherwise the caller's.
     ///
     /// # Errors
-    /// As [`Index::registry`].
+    /// As [`Index::store`].
     pub(super) fn cache_store(
         &self,
         caller: &Caller,
@@ -186,7 +187,7 @@ impl Index {
                 };
                 Ok(Arc::new(self.client.registry(origin.clone(), auth)))
             }
-            _ => self.registry(caller, location),
+            _ => self.store(caller, location),
         }
     }
 
@@ -313,7 +314,7 @@ impl Index {
         let Some(stored) = stored_file(store.as_ref(), &repository, &parsed).await? else {
             return Ok(None);
         };
-        local_provenance(store.as_ref(), &repository, stored, request)
+        open_stored_provenance(store.as_ref(), &repository, stored, request)
             .await
             .map(Some)
     }
@@ -327,9 +328,9 @@ impl Index {
     ) -> Result<FileDownload, IndexError> {
         let filename = stored.filename.clone();
         if metadata {
-            local_metadata(store.as_ref(), repository, stored, &filename, request).await
+            open_stored_metadata(store.as_ref(), repository, stored, &filename, request).await
         } else {
-            self.local_file(store.as_ref(), repository, stored, &filename, request)
+            self.open_stored_file(store.as_ref(), repository, stored, &filename, request)
                 .await
         }
     }

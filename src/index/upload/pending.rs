@@ -30,7 +30,7 @@ const MANIFEST_ATTEMPTS: usize = 3;
 #[derive(Debug)]
 pub(super) struct PendingUpload {
     index: Index,
-    registry: Arc<dyn Store>,
+    store: Arc<dyn Store>,
     location: Location,
     repository: Repository,
     filename: DistFilename,
@@ -105,12 +105,12 @@ impl Index {
         }
         layout::tag_for(filename.version())?;
         let repository = layout::repository(&location.namespace, filename.name())?;
-        let registry = self.upload_registry(caller, location, filename.name())?;
+        let store = self.upload_store(caller, location, filename.name())?;
         // The project's status is read while the session opens: no time is lost for it.
         let (session, open) = futures_util::future::join(
-            registry.start_upload(&repository),
+            store.start_upload(&repository),
             super::super::status::refuse_closed_project(
-                registry.as_ref(),
+                store.as_ref(),
                 &repository,
                 filename.name(),
             ),
@@ -130,7 +130,7 @@ impl Index {
         Ok(PendingUpload {
             signer,
             index: self.clone(),
-            registry,
+            store,
             location: location.clone(),
             repository,
             filename,
@@ -241,8 +241,7 @@ impl PendingUpload {
         }
         let version = self.filename.version().clone();
         let tag = layout::tag_for(&version)?;
-        let current =
-            read_release(self.registry.as_ref(), &self.repository, &tag, &version).await?;
+        let current = read_release(self.store.as_ref(), &self.repository, &tag, &version).await?;
         let mut decide = self.planner(&manifest, &digest);
         if let Plan::Done = decide(current.as_ref().map(|(index, _)| index))? {
             return Ok(UploadOutcome::AlreadyExists);
@@ -256,7 +255,7 @@ impl PendingUpload {
         self.push_file_manifest(&manifest, config).await?;
         if let Some(provenance) = provenance {
             super::super::provenance::store_provenance(
-                self.registry.as_ref(),
+                self.store.as_ref(),
                 &self.repository,
                 &manifest.entry,
                 self.filename.as_str(),
@@ -267,7 +266,7 @@ impl PendingUpload {
         let locks = &self.index.locks;
         update_release(
             locks,
-            self.registry.as_ref(),
+            self.store.as_ref(),
             &self.repository,
             &tag,
             &version,
@@ -275,7 +274,7 @@ impl PendingUpload {
         )
         .await?;
         self.index.changed(
-            &self.registry,
+            &self.store,
             &self.location,
             self.filename.name(),
             Some(&tag),
@@ -402,11 +401,11 @@ impl PendingUpload {
         loop {
             attempt += 1;
             let force = attempt > 1;
-            self.registry
+            self.store
                 .push_small_blob(repository, config.clone(), force)
                 .await?;
             let pushed = self
-                .registry
+                .store
                 .put_manifest(
                     repository,
                     &reference,
