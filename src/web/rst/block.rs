@@ -148,7 +148,7 @@ impl Parser {
             if mark != first_mark {
                 break;
             }
-            let (item, item_end) = lines.item(next, rest);
+            let (item, item_end) = lines.list_item(next, rest);
             items.push(self.parse(item, depth + 1));
             end = item_end;
             next = lines.skip_blank(end);
@@ -180,7 +180,7 @@ impl Parser {
             if !ends {
                 break;
             }
-            let (body, item_end) = lines.item(next, item.rest);
+            let (body, item_end) = lines.list_item(next, item.rest);
             items.push(self.parse(body, depth + 1));
             end = item_end;
             next = lines.skip_blank(end);

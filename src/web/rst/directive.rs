@@ -5,7 +5,7 @@ use super::block::Parser;
 use super::lines::Lines;
 use super::markers::field_marker;
 use super::references::{normalize, unescape};
-use super::{Block, Cell, Image, Substitution, Table, Target};
+use super::{Block, Image, Substitution, Target};
 
 /// Directives that render nothing: they include, configure or generate what a README page
 /// cannot show, or (`raw`) would put the author's own HTML into the page.
@@ -150,7 +150,27 @@ impl Parser {
                 Block::Container(self.parse(content, depth + 1))
             }
             "epigraph" | "highlights" | "pull-quote" => Block::Quote(self.body(directive, depth)),
-            "list-table" => list_table(directive, self.parse(content, depth + 1)),
+            "list-table" | "csv-table" => {
+                let caption = Some(directive.arguments.clone()).filter(|text| !text.is_empty());
+                let head_rows = directive
+                    .option("header-rows")
+                    .and_then(|rows| rows.parse().ok());
+                let table = if name == "list-table" {
+                    self.list_table(content, depth)
+                } else {
+                    self.csv_table(content, directive.option("header"), depth)
+                };
+                match table {
+                    Some(mut table) => {
+                        let rows = head_rows.unwrap_or(0).min(table.body.len());
+                        let mut head: Vec<_> = table.body.drain(..rows).collect();
+                        table.head.append(&mut head);
+                        table.caption = caption;
+                        Block::Table(table)
+                    }
+                    None => Block::Literal(content.literal(0, content.len())),
+                }
+            }
             _ => {
                 if let Some((class, title)) = ADMONITIONS.iter().find(|(known, _)| *known == name) {
                     Block::Admonition {
@@ -264,50 +284,15 @@ fn image(directive: &Directive<'_>) -> Image {
         width: size("width"),
         height: size("height"),
         align: align.map(str::to_owned),
-        target: directive
-            .option("target")
-            .map(|target| target.split_whitespace().collect()),
+        // A URI (its whitespace dropped), or a reference (`name_`, `` `a name`_ ``).
+        target: directive.option("target").map(|target| {
+            if target.ends_with('_') {
+                target.to_owned()
+            } else {
+                target.split_whitespace().collect()
+            }
+        }),
     }
-}
-
-fn list_table(directive: &Directive<'_>, blocks: Vec<Block>) -> Block {
-    let rows = table_rows(blocks);
-    let Some(mut rows) = rows else {
-        return Block::Literal(directive.content.literal(0, directive.content.len()));
-    };
-    let head_rows = directive
-        .option("header-rows")
-        .and_then(|value| value.parse::<usize>().ok())
-        .unwrap_or(0)
-        .min(rows.len());
-    let head = rows.drain(..head_rows).collect();
-    let caption = Some(directive.arguments.clone()).filter(|text| !text.is_empty());
-    Block::Table(Table {
-        caption,
-        head,
-        body: rows,
-    })
-}
-
-/// The rows of a `list-table`: a bullet list of bullet lists.
-fn table_rows(blocks: Vec<Block>) -> Option<Vec<Vec<Cell>>> {
-    let mut blocks = blocks.into_iter();
-    let (Some(Block::Bullets(items)), None) = (blocks.next(), blocks.next()) else {
-        return None;
-    };
-    let cell = |blocks| Cell {
-        rows: 1,
-        columns: 1,
-        blocks,
-    };
-    let row = |item: Vec<Block>| {
-        let mut item = item.into_iter();
-        match (item.next(), item.next()) {
-            (Some(Block::Bullets(cells)), None) => Some(cells.into_iter().map(cell).collect()),
-            _ => None,
-        }
-    };
-    items.into_iter().map(row).collect()
 }
 
 /// A hyperlink target, from what follows `.. _`.

@@ -448,7 +448,11 @@ impl<'t> Inline<'t, '_> {
             let shown = if label.is_empty() { alias } else { label };
             return link(href.as_deref(), &shown, self.out);
         }
-        let uri = unescape(&target);
+        let mut uri = unescape(&target);
+        // An e-mail address alone is a `mailto:` link, as in docutils.
+        if !uri.contains(':') && !uri.contains('/') && uri.contains('@') {
+            uri.insert_str(0, "mailto:");
+        }
         if !anonymous && !label.is_empty() {
             self.references
                 .define(Some(&normalize(&label)), &Target::Uri(uri.clone()));

@@ -201,6 +201,29 @@ impl<'a> Lines<'a> {
         (self.dedent(start, end, by, Some(first)), end)
     }
 
+    /// A list item starting at `start` whose text after the bullet or enumerator is `first`:
+    /// as in docutils, the column that text starts at is the item's indentation, and a line
+    /// indented less ends the item (an item without text on its first line is an [`item`]).
+    ///
+    /// [`item`]: Self::item
+    pub(super) fn list_item(&self, start: usize, first: &'a str) -> (Self, usize) {
+        if first.is_empty() {
+            return self.item(start, first);
+        }
+        let text = self.text(start);
+        let column = text.chars().count() - first.chars().count();
+        let mut end = start + 1;
+        for index in start + 1..self.len() {
+            if !self.is_blank(index) {
+                if self.indent(index) < column {
+                    break;
+                }
+                end = index + 1;
+            }
+        }
+        (self.dedent(start, end, column, Some(first)), end)
+    }
+
     /// Lines `start..end` as preformatted text: dedented by their least indentation, blank
     /// lines at either end left out, each line ended by a newline.
     pub(super) fn literal(&self, start: usize, end: usize) -> String {

@@ -2,27 +2,31 @@
 //! leniently. Nothing fails: what is not understood is shown as text (an unknown directive's
 //! content as a literal block), an unknown role's text as code, a reference to nothing as its
 //! text. Every character of the input is escaped; the caller sanitizes the HTML all the same.
+//! Work is linear in the input (nesting deeper than 24 levels is shown as written, grid
+//! tables have a step budget), so a hostile README of the largest size renders quickly.
 //!
-//! - Blocks ([`block`]): section titles (underlined, or over- and underlined; levels in order
-//!   of first appearance), paragraphs, transitions, literal blocks (`::`, indented or quoted),
-//!   doctest blocks, line blocks, block quotes, bullet and enumerated lists (nested),
-//!   definition lists, field lists, grid and simple tables ([`table`]).
+//! - Blocks ([`block`], [`markers`]): section titles (underlined, or over- and underlined;
+//!   levels in order of first appearance), paragraphs, transitions, literal blocks (`::`,
+//!   indented or quoted), doctest blocks, line blocks, block quotes, bullet and enumerated
+//!   lists (nested), definition lists, field lists, grid and simple tables ([`table`],
+//!   [`grid`]).
 //! - Explicit markup ([`directive`]): comments (dropped), hyperlink targets (named, anonymous,
 //!   indirect), substitution definitions (`image`, `replace`, `unicode`), footnotes and
-//!   citations, and the directives `code`/`code-block`/`sourcecode`, `image`, `figure`,
-//!   the admonitions (`note`, `warning`, …), `topic`, `rubric`, `list-table`, `container`,
-//!   `parsed-literal`; `raw` and the directives that make no sense in a README (`contents`,
-//!   `include`, `meta`, …) render nothing.
-//! - Inline markup ([`inline`], [`roles`]): emphasis, strong, literals, interpreted text with roles,
-//!   hyperlink references (embedded URIs, named and anonymous targets, aliases),
-//!   substitution references, footnote references, standalone URIs and e-mail addresses,
-//!   backslash escapes.
+//!   citations, and the directives `code`/`code-block`/`sourcecode`, `image`, `figure`, the
+//!   admonitions (`note`, `warning`, …), `topic`, `rubric`, `list-table`, `csv-table`,
+//!   `container`, `parsed-literal`; `raw` and the directives that make no sense in a README
+//!   (`contents`, `include`, `meta`, …) render nothing.
+//! - Inline markup ([`inline`], [`roles`], [`scan`]): emphasis, strong, literals, interpreted
+//!   text with roles, hyperlink references (embedded URIs, named and anonymous targets,
+//!   aliases), substitution references, footnote references, standalone URIs and e-mail
+//!   addresses, backslash escapes; links only to http, https and mailto URIs ([`html`]).
 //!
 //! Specification: <https://docutils.sourceforge.io/docs/ref/rst/restructuredtext.html>,
 //! directives <https://docutils.sourceforge.io/docs/ref/rst/directives.html>.
 
 mod block;
 mod directive;
+mod grid;
 mod html;
 mod inline;
 mod lines;

@@ -2,15 +2,10 @@
 //! docutils finds them) and simple tables (columns marked by runs of `=`). A grid table whose
 //! lines do not make cells is shown as written.
 
-use std::collections::BTreeSet;
-
 use super::block::Parser;
+use super::grid::Grid;
 use super::lines::{Lines, Source};
 use super::{Block, Cell, Table};
-
-/// The most steps finding a grid table's cells may take; past it the table is shown as
-/// written (the search is quadratic on hostile tables).
-const MAX_STEPS: usize = 1_000_000;
 
 impl Parser {
     /// A grid table at `index`; where it ends.
@@ -141,11 +136,7 @@ impl Parser {
             rows.into_iter()
                 .map(|row| {
                     row.into_iter()
-                        .map(|text| Cell {
-                            rows: 1,
-                            columns: 1,
-                            blocks: self.cell_blocks(text, depth),
-                        })
+                        .map(|text| cell(self.cell_blocks(text, depth)))
                         .collect()
                 })
                 .collect()
@@ -159,6 +150,54 @@ impl Parser {
         Some(end)
     }
 
+    /// A `list-table`'s rows: a bullet list of rows, each a bullet list of cells.
+    pub(super) fn list_table(&mut self, content: Lines<'_>, depth: usize) -> Option<Table> {
+        let mut blocks = self.parse(content, depth + 1).into_iter();
+        let (Some(Block::Bullets(items)), None) = (blocks.next(), blocks.next()) else {
+            return None;
+        };
+        let row = |item: Vec<Block>| {
+            let mut item = item.into_iter();
+            match (item.next(), item.next()) {
+                (Some(Block::Bullets(cells)), None) => Some(cells.into_iter().map(cell).collect()),
+                _ => None,
+            }
+        };
+        let body = items.into_iter().map(row).collect::<Option<_>>()?;
+        Some(Table {
+            body,
+            ..Table::default()
+        })
+    }
+
+    /// A `csv-table`'s rows: values separated by commas, quoted with `"` (`""` a quote
+    /// within), and the `header` row if any.
+    pub(super) fn csv_table(
+        &mut self,
+        content: Lines<'_>,
+        header: Option<&str>,
+        depth: usize,
+    ) -> Option<Table> {
+        let mut cells = |rows: Vec<Vec<String>>| -> Vec<Vec<Cell>> {
+            rows.into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .map(|text| {
+                            cell(self.cell_blocks(text.lines().map(str::to_owned).collect(), depth))
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let body = cells(csv_rows(&content.literal(0, content.len())));
+        let head = cells(header.map(csv_rows).unwrap_or_default());
+        (!body.is_empty()).then_some(Table {
+            caption: None,
+            head,
+            body,
+        })
+    }
+
     /// A cell's lines, dedented, as blocks.
     fn cell_blocks(&mut self, text: Vec<String>, depth: usize) -> Vec<Block> {
         let source = Source::from_lines(text);
@@ -167,6 +206,53 @@ impl Parser {
         let by = view.min_indent(0, view.len());
         self.parse(view.dedent(0, view.len(), by, None), depth + 1)
     }
+}
+
+/// A cell of one row and column.
+fn cell(blocks: Vec<Block>) -> Cell {
+    Cell {
+        rows: 1,
+        columns: 1,
+        blocks,
+    }
+}
+
+/// Rows of comma-separated values (docutils reads them with Python's `csv`, spaces after a
+/// comma skipped).
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' if quoted => quoted = false,
+            '"' if field.trim().is_empty() => {
+                field.clear();
+                quoted = true;
+            }
+            ',' if !quoted => {
+                row.push(std::mem::take(&mut field));
+                while chars.next_if_eq(&' ').is_some() {}
+            }
+            '\n' if !quoted => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            c => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows.retain(|row: &Vec<String>| row.iter().any(|field| !field.trim().is_empty()));
+    rows
 }
 
 /// The columns of a simple table's border (`=====  =====`): character ranges, two at least.
@@ -229,155 +315,4 @@ fn simple_rows(
         }
     }
     rows
-}
-
-/// A cell of a grid table, by the lines and columns of its corners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Rect {
-    top: usize,
-    left: usize,
-    bottom: usize,
-    right: usize,
-}
-
-/// A grid table's characters, padded to a rectangle.
-struct Grid {
-    rows: Vec<Vec<char>>,
-    width: usize,
-    steps: usize,
-}
-
-impl Grid {
-    fn new(mut rows: Vec<Vec<char>>) -> Self {
-        let width = rows.iter().map(Vec::len).max().unwrap_or(0);
-        for row in &mut rows {
-            row.resize(width, ' ');
-        }
-        Self {
-            rows,
-            width,
-            steps: 0,
-        }
-    }
-
-    fn at(&self, row: usize, column: usize) -> char {
-        self.rows
-            .get(row)
-            .and_then(|line| line.get(column))
-            .copied()
-            .unwrap_or(' ')
-    }
-
-    /// Counts a step; whether the budget allows it.
-    fn step(&mut self) -> bool {
-        self.steps += 1;
-        self.steps <= MAX_STEPS
-    }
-
-    /// The cells, from the top left corner on: each found by following its borders from
-    /// its top left corner (docutils' `GridTableParser`); `None` if they do not tile the
-    /// table.
-    fn cells(&mut self) -> Option<Vec<Rect>> {
-        let bottom = self
-            .rows
-            .len()
-            .checked_sub(1)
-            .filter(|bottom| *bottom > 0)?;
-        let right = self.width.checked_sub(1).filter(|right| *right > 0)?;
-        // Per column: the last line of the cells found so far.
-        let mut done: Vec<Option<usize>> = vec![None; self.width];
-        let mut corners = BTreeSet::from([(0, 0)]);
-        let mut cells = Vec::new();
-        while let Some((top, left)) = corners.pop_first() {
-            let finished = done
-                .get(left)
-                .copied()
-                .flatten()
-                .is_some_and(|last| top <= last);
-            if top == bottom || left == right || finished {
-                continue;
-            }
-            let Some((cell_bottom, cell_right)) = self.scan_cell(top, left) else {
-                continue;
-            };
-            for column in done.get_mut(left..cell_right)? {
-                if *column != top.checked_sub(1) {
-                    return None;
-                }
-                *column = Some(cell_bottom - 1);
-            }
-            cells.push(Rect {
-                top,
-                left,
-                bottom: cell_bottom,
-                right: cell_right,
-            });
-            corners.insert((top, cell_right));
-            corners.insert((cell_bottom, left));
-        }
-        let complete = done
-            .iter()
-            .take(right)
-            .all(|last| *last == Some(bottom - 1));
-        (complete && self.steps <= MAX_STEPS).then_some(cells)
-    }
-
-    /// The bottom right corner of the cell whose top left corner is at (`top`, `left`).
-    fn scan_cell(&mut self, top: usize, left: usize) -> Option<(usize, usize)> {
-        if self.at(top, left) != '+' {
-            return None;
-        }
-        for column in left + 1..self.width {
-            if !self.step() {
-                return None;
-            }
-            match self.at(top, column) {
-                '+' => {
-                    if let Some(bottom) = self.scan_down(top, left, column) {
-                        return Some((bottom, column));
-                    }
-                }
-                '-' => {}
-                _ => return None,
-            }
-        }
-        None
-    }
-
-    fn scan_down(&mut self, top: usize, left: usize, right: usize) -> Option<usize> {
-        for row in top + 1..self.rows.len() {
-            if !self.step() {
-                return None;
-            }
-            match self.at(row, right) {
-                '+' => {
-                    if self.scan_left(top, left, row, right) {
-                        return Some(row);
-                    }
-                }
-                '|' => {}
-                _ => return None,
-            }
-        }
-        None
-    }
-
-    /// Whether the bottom border from `right` back to `left`, and the left border up to
-    /// `top`, close the cell.
-    fn scan_left(&mut self, top: usize, left: usize, bottom: usize, right: usize) -> bool {
-        for column in (left + 1..right).rev() {
-            if !self.step() || !matches!(self.at(bottom, column), '+' | '-') {
-                return false;
-            }
-        }
-        if self.at(bottom, left) != '+' {
-            return false;
-        }
-        for row in (top + 1..bottom).rev() {
-            if !self.step() || !matches!(self.at(row, left), '+' | '|') {
-                return false;
-            }
-        }
-        true
-    }
 }

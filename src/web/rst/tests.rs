@@ -126,6 +126,10 @@ fn hyperlinks() {
             "<p><a href=\"https://example.org/very/long\">docs</a> and <a href=\"https://example.org/very/long\">alias</a></p>\n",
         ),
         (
+            "Mail `me <me@example.org>`_.",
+            "<p>Mail <a href=\"mailto:me@example.org\">me</a>.</p>\n",
+        ),
+        (
             "`<https://only.example/uri>`_",
             "<p><a href=\"https://only.example/uri\">https://only.example/uri</a></p>\n",
         ),
@@ -251,6 +255,16 @@ fn lists() {
             "1. first\n\n   - inner\n",
             "<ol>\n<li>first\n<ul>\n<li>inner</li>\n</ul>\n</li>\n</ol>\n",
         ),
+        // An item's text sets its indentation: more is a definition, less ends the item.
+        (
+            "- `a <https://x/>`_\n   - nested\n",
+            "<ul>\n<li><dl>\n<dt><a href=\"https://x/\">a</a></dt>\n<dd><ul>\n<li>nested</li>\n</ul>\n</dd>\n</dl>\n</li>\n</ul>\n",
+        ),
+        (
+            "- item\n continued\n",
+            "<ul>\n<li>item</li>\n</ul>\n<blockquote>\n<p>continued</p>\n</blockquote>\n",
+        ),
+        ("-\n   text below\n", "<ul>\n<li>text below</li>\n</ul>\n"),
     ]);
 }
 
@@ -296,6 +310,10 @@ fn images_figures_and_substitutions() {
             "<p><a href=\"https://ci.example/\"><img src=\"https://img.example/b.svg\" alt=\"https://img.example/b.svg\"></a> <a href=\"https://docs.example/\"><img src=\"https://img.example/d.svg\" alt=\"https://img.example/d.svg\"></a> <em>Demo</em> project ™</p>\n",
         ),
         ("|undefined| stays", "<p>|undefined| stays</p>\n"),
+        (
+            ".. image:: https://img.example/i.svg\n   :target: `PyPI link`_\n\n.. _PyPI link: https://pypi.org/p/x\n",
+            "<a href=\"https://pypi.org/p/x\"><img src=\"https://img.example/i.svg\" alt=\"https://img.example/i.svg\"></a>\n",
+        ),
     ]);
 }
 
@@ -364,6 +382,10 @@ fn tables() {
         (
             ".. list-table:: Caption\n   :header-rows: 1\n\n   * - H1\n     - H2\n   * - a\n     - b\n",
             "<table>\n<caption>Caption</caption>\n<thead>\n<tr><th>H1</th><th>H2</th></tr>\n</thead>\n<tbody>\n<tr><td>a</td><td>b</td></tr>\n</tbody>\n</table>\n",
+        ),
+        (
+            ".. csv-table:: Versions\n   :header: \"Name\", \"Since\"\n\n   \"a, b\", **1.0**\n   \"say \"\"hi\"\"\",2\n",
+            "<table>\n<caption>Versions</caption>\n<thead>\n<tr><th>Name</th><th>Since</th></tr>\n</thead>\n<tbody>\n<tr><td>a, b</td><td><strong>1.0</strong></td></tr>\n<tr><td>say &quot;hi&quot;</td><td>2</td></tr>\n</tbody>\n</table>\n",
         ),
         // A broken grid table is shown as written.
         (
