@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use super::Block;
-use super::directive::anonymous_target;
 use super::lines::Lines;
 use super::markers::{bullet, enumerator, field_marker};
 
@@ -68,7 +67,7 @@ impl Parser {
             return self.explicit(lines, index, depth, out);
         }
         if text == "__" || text.starts_with("__ ") {
-            return anonymous_target(lines, index, out);
+            return Self::anonymous_target(lines, index, out);
         }
         if let Some(end) = self.bullet_list(lines, index, depth, out) {
             return end;

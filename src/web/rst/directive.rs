@@ -97,6 +97,17 @@ impl Parser {
         end
     }
 
+    /// An anonymous target (`__ uri`) at `index`.
+    pub(super) fn anonymous_target(lines: Lines<'_>, index: usize, out: &mut Vec<Block>) -> usize {
+        let rest = lines.text(index).get(2..).unwrap_or_default().trim_start();
+        let (view, end) = lines.item(index, rest);
+        out.push(Block::Target {
+            name: None,
+            target: link_of(view, rest),
+        });
+        end
+    }
+
     fn directive(&mut self, directive: &Directive<'_>, depth: usize, out: &mut Vec<Block>) {
         let name = directive.name.as_str();
         let content = directive.content;
@@ -200,17 +211,6 @@ impl Parser {
         body.extend(self.parse(directive.content, depth + 1));
         body
     }
-}
-
-/// An anonymous target (`__ uri`) at `index`.
-pub(super) fn anonymous_target(lines: Lines<'_>, index: usize, out: &mut Vec<Block>) -> usize {
-    let rest = lines.text(index).get(2..).unwrap_or_default().trim_start();
-    let (view, end) = lines.item(index, rest);
-    out.push(Block::Target {
-        name: None,
-        target: link_of(view, rest),
-    });
-    end
 }
 
 /// A directive's name and what follows `::` on its line: `name:: arguments`.
