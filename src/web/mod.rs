@@ -4,18 +4,23 @@
 //! (the `http` module decides when a browser gets these pages and sends the headers).
 //!
 //! What it promises: every value from the registry is escaped by the templates; a README is
-//! rendered (Markdown with pulldown-cmark) and then sanitized with ammonia (no script, no event
-//! handler, no `javascript:` URL survives); the only script is the constant copy-button script
-//! whose hash the Content-Security-Policy names ([`CONTENT_SECURITY_POLICY`]).
+//! rendered (Markdown with pulldown-cmark, reStructuredText with [`rst`]) and then sanitized
+//! with ammonia (no script, no event handler, no `javascript:` URL survives), once per
+//! distinct README while it stays in a bounded in-memory cache ([`readme_cache`]); the only
+//! script is the constant copy-button script whose hash the Content-Security-Policy names
+//! ([`CONTENT_SECURITY_POLICY`]).
 //!
 //! Specifications: core metadata's `Description-Content-Type`
-//! (<https://packaging.python.org/en/latest/specifications/core-metadata/>), CSP level 3
+//! (<https://packaging.python.org/en/latest/specifications/core-metadata/>), reStructuredText
+//! (<https://docutils.sourceforge.io/docs/ref/rst/restructuredtext.html>), CSP level 3
 //! (<https://www.w3.org/TR/CSP3/>).
 
 mod assets;
 mod namespace;
 mod project;
 mod readme;
+mod readme_cache;
+mod rst;
 mod view;
 
 use std::sync::LazyLock;

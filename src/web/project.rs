@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use askama::Template;
 
-use super::readme::render_readme;
+use super::readme_cache::READMES;
 use super::view::{FileRow, Urls, When, released, safe_link, status_note, yanked};
 use super::{Place, Site, WebError, assets};
 use crate::index::{Caller, Index, Location, ProjectPage, Release};
@@ -52,7 +52,7 @@ struct ProjectTemplate {
     status: Option<(String, String)>,
     quarantined: bool,
     summary: Option<String>,
-    readme: Option<String>,
+    readme: Option<Arc<str>>,
     requires_python: Option<String>,
     dependencies: Vec<String>,
     extras: Vec<String>,
@@ -157,7 +157,7 @@ fn view(
         readme: details
             .description
             .as_deref()
-            .map(|text| render_readme(text, details.description_content_type.as_deref())),
+            .map(|text| READMES.render(text, details.description_content_type.as_deref())),
         requires_python,
         dependencies: details.requires_dist.clone(),
         extras: details.provides_extra.clone(),

@@ -1,8 +1,9 @@
 //! The web UI in a real headless Chromium against the real registry: browse a namespace,
 //! filter it, open a project, read its README, copy an install command, see a yanked release
-//! with its reason; a hostile README stays inert. Installers keep getting the simple pages,
-//! byte for byte; the pages follow `--subpath` and proxies; a registry that needs credentials
-//! makes the browser prompt; hostile input ends in a clean page or a clear 4xx.
+//! with its reason; a hostile README (Markdown or reStructuredText) stays inert. Installers
+//! keep getting the simple pages, byte for byte; the pages follow `--subpath` and proxies; a
+//! registry that needs credentials makes the browser prompt; hostile input ends in a clean
+//! page or a clear 4xx.
 
 use std::path::PathBuf;
 
@@ -218,6 +219,99 @@ async fn a_hostile_readme_renders_inert() -> anyhow::Result<()> {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let body = response.text().await?;
     assert!(!body.contains("pwned = \"script\""), "{body}");
+    Ok(())
+}
+
+/// A reStructuredText README (the core metadata default): rendered (its heading, link and
+/// note), and whatever it tries (a `raw` directive, event handlers, `javascript:` links and
+/// images, a role with HTML in it) stays inert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restructured_text_readme_is_rendered_and_inert() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let readme = br#"Hostile RST
+===========
+
+A `safe link <https://example.org/rst>`_ and `bad link <javascript:window.pwned='link'>`_.
+
+.. raw:: html
+
+   <script>window.pwned = "raw";</script>
+   <img src="/nothing.png" onerror="window.pwned = 'raw-onerror'">
+
+<script>window.pwned = "text";</script>
+
+.. image:: /nothing.png
+   :alt: x" onerror="window.pwned='alt'
+   :target: javascript:window.pwned='target'
+
+.. |evil| image:: javascript:window.pwned='substitution'
+
+|evil| :raw-html:`<img src=x onerror="window.pwned='role'">`
+
+.. note:: <svg onload="window.pwned='svg'"></svg>
+
+Usage
+-----
+
+::
+
+    pip install hostile-rst
+"#;
+    let readme = readme_file(&env, "hostile-rst", readme)?;
+    let spec = DistSpec::new("hostile-rst", "1.0").readme(&readme, "text/x-rst");
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+
+    let browser = Browser::start().await?;
+    let page = format!("{}{}/hostile-rst/", env.server.url(), env.base_path());
+    browser.open(&page).await?;
+    assert_eq!(
+        browser.find(".readme h3").await?.text().await?,
+        "Hostile RST"
+    );
+    assert_eq!(browser.find(".readme h4").await?.text().await?, "Usage");
+    let link = browser.find(".readme a").await?;
+    assert_eq!(link.text().await?, "safe link");
+    assert_eq!(link.property("href").await?, "https://example.org/rst");
+    assert_eq!(
+        browser
+            .find(".readme .admonition-title")
+            .await?
+            .text()
+            .await?,
+        "Note"
+    );
+    assert_eq!(
+        browser.find(".readme pre").await?.text().await?,
+        "pip install hostile-rst"
+    );
+    let text = browser.find(".readme").await?.text().await?;
+    assert!(text.contains("bad link"), "{text}");
+    assert!(
+        text.contains("<script>window.pwned = \"text\";</script>"),
+        "{text}"
+    );
+    for image in 0..browser.count(".readme img").await? {
+        let script = format!("document.querySelectorAll('.readme img')[{image}].click()");
+        browser.run(&script).await?;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pwned = browser
+        .run("return window.pwned === undefined ? null : window.pwned")
+        .await?;
+    assert_eq!(pwned, serde_json::Value::Null, "a script ran");
+    for selector in [
+        ".readme script",
+        ".readme svg",
+        ".readme iframe",
+        ".readme [onerror]",
+        ".readme [onload]",
+        ".readme a[href^='javascript']",
+        ".readme img[src^='javascript']",
+    ] {
+        assert_eq!(browser.count(selector).await?, 0, "{selector}");
+    }
+    browser.save_screenshots("readme-rst").await?;
     Ok(())
 }
 
