@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use oci_pypi::packaging::{Action, DistFilename, UploadForm, Version};
+use oci_pypi::packaging::{Action, DistFilename, Sha256, UploadForm, Version};
 
 const NAMES: [&str; 16] = [
     ":action",
@@ -90,9 +90,9 @@ fuzz_target!(|input: Input| {
     let normalized = metadata.version.to_string();
     assert_eq!(Version::parse(&normalized).as_ref(), Ok(&metadata.version));
     for (digest, length) in [
-        (&metadata.sha256, 64),
-        (&metadata.blake2_256, 64),
-        (&metadata.md5, 32),
+        (metadata.sha256.as_ref().map(Sha256::as_str), 64),
+        (metadata.blake2_256.as_deref(), 64),
+        (metadata.md5.as_deref(), 32),
     ] {
         if let Some(digest) = digest {
             assert_eq!(digest.len(), length, "digest `{digest}`");

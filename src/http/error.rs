@@ -285,15 +285,18 @@ mod tests {
 
     #[test]
     fn upstream_failures_are_gateway_errors_with_their_reason() {
+        let (aa, bb) = ("aa".repeat(32), "bb".repeat(32));
         let mismatch = ApiError::Index(IndexError::UpstreamFileMismatch {
             filename: "a-1.0-py3-none-any.whl".to_owned(),
-            expected: "aa".to_owned(),
-            computed: "bb".to_owned(),
+            expected: crate::packaging::Sha256::parse(&aa).unwrap(),
+            computed: crate::packaging::Sha256::parse(&bb).unwrap(),
         });
         assert_eq!(mismatch.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(
             mismatch.to_string(),
-            "upstream sent `a-1.0-py3-none-any.whl` with sha256 `bb`, not the `aa` its page lists"
+            format!(
+                "upstream sent `a-1.0-py3-none-any.whl` with sha256 `{bb}`, not the `{aa}` its page lists"
+            )
         );
         let status = ApiError::Index(IndexError::Upstream(
             crate::upstream::UpstreamError::Status {
@@ -308,7 +311,7 @@ mod tests {
     fn conflicts_start_with_file_already_exists() {
         let error = ApiError::Index(IndexError::FileExists {
             filename: "a-1.0.tar.gz".to_owned(),
-            existing_sha256: "ab".to_owned(),
+            existing_sha256: crate::packaging::Sha256::of(b"ab"),
         });
         assert!(error.to_string().starts_with("File already exists"));
         assert_eq!(error.into_response().status(), StatusCode::CONFLICT);

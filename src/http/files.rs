@@ -8,7 +8,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::route::FilePath;
 use crate::index::{Caller, FileRequest, Location, ReleaseRef, Wanted};
-use crate::packaging::ProjectName;
+use crate::packaging::{ProjectName, Sha256};
 
 /// Files never change once stored (overwrites are refused): let clients keep them.
 const FILE_CACHE_CONTROL: &str = "max-age=365000000, immutable";
@@ -107,7 +107,7 @@ async fn unchanged(
 }
 
 /// The strong ETag of a file: its sha256.
-fn etag(sha256: &str) -> String {
+fn etag(sha256: &Sha256) -> String {
     format!("\"sha256:{sha256}\"")
 }
 
@@ -118,7 +118,7 @@ fn none_match(condition: &str, etag: &str) -> bool {
 }
 
 /// 304 with the headers a 200 would carry that let the client keep using its copy.
-fn not_modified(sha256: &str, cache_control: &str) -> Response {
+fn not_modified(sha256: &Sha256, cache_control: &str) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
     let headers = response.headers_mut();
     for (name, value) in [
@@ -173,18 +173,20 @@ mod tests {
 
     #[test]
     fn if_none_match_compares_weakly() {
-        let etag = etag("ab12");
-        assert_eq!(etag, "\"sha256:ab12\"");
+        let ab = "ab".repeat(32);
+        let etag = etag(&Sha256::parse(&ab).unwrap());
+        assert_eq!(etag, format!("\"sha256:{ab}\""));
+        let other = "ac".repeat(32);
         for (condition, expected) in [
-            ("\"sha256:ab12\"", true),
-            ("W/\"sha256:ab12\"", true),
-            ("\"other\", \"sha256:ab12\"", true),
-            (" * ", true),
-            ("\"sha256:ab13\"", false),
-            ("sha256:ab12", false),
-            ("", false),
+            (format!("\"sha256:{ab}\""), true),
+            (format!("W/\"sha256:{ab}\""), true),
+            (format!("\"other\", \"sha256:{ab}\""), true),
+            (" * ".to_owned(), true),
+            (format!("\"sha256:{other}\""), false),
+            (format!("sha256:{ab}"), false),
+            (String::new(), false),
         ] {
-            assert_eq!(none_match(condition, &etag), expected, "{condition}");
+            assert_eq!(none_match(&condition, &etag), expected, "{condition}");
         }
     }
 }

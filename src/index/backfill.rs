@@ -129,7 +129,7 @@ async fn read_metadata(
     file: &StoredFile,
     filename: &DistFilename,
 ) -> Result<Option<Vec<u8>>, IndexError> {
-    let digest = Digest::from_sha256_hex(&file.sha256)?;
+    let digest = Digest::from(&file.sha256);
     let Some(download) = store
         .get_blob(repository, &digest, BlobRequest::default())
         .await?

@@ -338,7 +338,7 @@ mod tests {
     fn page(files: usize) -> Arc<ProjectPage> {
         let file = crate::layout::StoredFile {
             filename: "a-1.0.tar.gz".to_owned(),
-            sha256: "0".repeat(64),
+            sha256: crate::packaging::Sha256::of(b""),
             size: Some(1),
             uploaded: None,
             requires_python: None,

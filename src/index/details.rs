@@ -10,7 +10,7 @@ use futures_util::StreamExt as _;
 
 use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, StoredFile};
-use crate::packaging::{ProjectName, ReleaseDetails};
+use crate::packaging::{ProjectName, ReleaseDetails, Sha256};
 use crate::storage::{BlobRequest, Digest};
 
 /// The most of a METADATA file read for a page (longer READMEs are cut there).
@@ -21,16 +21,16 @@ const CACHE_BYTES: usize = 32 << 20;
 /// Parsed metadata by the sha256 of its bytes.
 #[derive(Debug, Default)]
 pub(super) struct DetailsCache {
-    entries: Mutex<(HashMap<String, Arc<ReleaseDetails>>, usize)>,
+    entries: Mutex<(HashMap<Sha256, Arc<ReleaseDetails>>, usize)>,
 }
 
 impl DetailsCache {
-    fn get(&self, sha256: &str) -> Option<Arc<ReleaseDetails>> {
+    fn get(&self, sha256: &Sha256) -> Option<Arc<ReleaseDetails>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.0.get(sha256).cloned()
     }
 
-    fn put(&self, sha256: String, details: Arc<ReleaseDetails>, size: usize) {
+    fn put(&self, sha256: Sha256, details: Arc<ReleaseDetails>, size: usize) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.1 + size > CACHE_BYTES {
             entries.0.clear();
@@ -55,7 +55,7 @@ impl Index {
         project: &ProjectName,
         file: &StoredFile,
     ) -> Result<Option<Arc<ReleaseDetails>>, IndexError> {
-        let Some(sha256) = file.core_metadata.as_deref() else {
+        let Some(sha256) = &file.core_metadata else {
             return Ok(None);
         };
         if let Some(details) = self.details.get(sha256) {
@@ -63,7 +63,7 @@ impl Index {
         }
         let store = self.store(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
-        let digest = Digest::from_sha256_hex(sha256)?;
+        let digest = Digest::from(sha256);
         let request = BlobRequest {
             range: None,
             head: false,
@@ -84,7 +84,7 @@ impl Index {
         }
         let details = Arc::new(ReleaseDetails::parse(&bytes));
         self.details
-            .put(sha256.to_owned(), Arc::clone(&details), bytes.len());
+            .put(sha256.clone(), Arc::clone(&details), bytes.len());
         Ok(Some(details))
     }
 }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256 as Sha256Hasher};
 
 use super::release::{Access, Reached, ReleaseRef};
 use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex, StoredFile};
-use crate::packaging::{DistFilename, ProjectName};
+use crate::packaging::{DistFilename, ProjectName, Sha256};
 use crate::storage::oci::ImageManifest;
 use crate::storage::{
     BlobDownload, BlobRequest, ByteStream, Digest, Reference, Repository, StorageError, Store,
@@ -19,8 +19,8 @@ use crate::storage::{
 
 /// A file on its way to the client.
 pub struct FileDownload {
-    /// The file's sha256 (hex), as recorded.
-    pub sha256: String,
+    /// The file's sha256, as recorded.
+    pub sha256: Sha256,
     /// The media type to serve it with (never a compressed encoding).
     pub content_type: &'static str,
     /// 200, 206, 416, or 307 with [`FileDownload::redirect`].
@@ -279,11 +279,11 @@ pub(super) async fn open_stored_provenance(
 async fn side_blob(
     store: &dyn Store,
     repository: &Repository,
-    (sha256, content_type): (String, &'static str),
+    (sha256, content_type): (Sha256, &'static str),
     request: FileRequest<'_>,
     not_found: impl Fn() -> IndexError,
 ) -> Result<FileDownload, IndexError> {
-    let digest = Digest::from_sha256_hex(&sha256)?;
+    let digest = Digest::from(&sha256);
     let blob_request = BlobRequest {
         range: request.range,
         head: request.head,
@@ -319,7 +319,7 @@ async fn fetch_layer(
     file: &StoredFile,
     request: BlobRequest<'_>,
 ) -> Result<Option<(BlobDownload, bool)>, IndexError> {
-    let digest = Digest::from_sha256_hex(&file.sha256)?;
+    let digest = Digest::from(&file.sha256);
     if let Some(blob) = store.get_blob(repository, &digest, request).await? {
         return Ok(Some((blob, true)));
     }
@@ -343,14 +343,14 @@ async fn fetch_layer(
 /// back until the next one arrives, and the last one until the whole body is known to hash to
 /// `sha256`: on a mismatch the client gets an error and a body shorter than announced, never a
 /// complete response with wrong bytes.
-pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
+pub(super) fn verified(body: ByteStream, sha256: Sha256) -> ByteStream {
     struct State {
         body: ByteStream,
         to_hasher: Option<tokio::sync::mpsc::Sender<Vec<Bytes>>>,
         batch: Vec<Bytes>,
         batched: usize,
-        hashed: Option<tokio::task::JoinHandle<String>>,
-        expected: String,
+        hashed: Option<tokio::task::JoinHandle<Sha256>>,
+        expected: Sha256,
         held: Option<Bytes>,
         done: bool,
     }
@@ -366,13 +366,13 @@ pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
     }
     let (to_hasher, mut batches) = tokio::sync::mpsc::channel::<Vec<Bytes>>(HASH_QUEUE);
     let hashed = tokio::task::spawn_blocking(move || {
-        let mut hasher = Sha256::new();
+        let mut hasher = Sha256Hasher::new();
         while let Some(batch) = batches.blocking_recv() {
             for chunk in batch {
                 hasher.update(&chunk);
             }
         }
-        hex::encode(hasher.finalize())
+        Sha256::from_hasher(hasher)
     });
     let state = State {
         body,
@@ -411,15 +411,16 @@ pub(super) fn verified(body: ByteStream, sha256: String) -> ByteStream {
                         state.send_batch().await;
                         state.to_hasher = None;
                         let computed = match state.hashed.take() {
-                            Some(task) => task.await.unwrap_or_default(),
-                            None => String::new(),
+                            Some(task) => task.await.ok(),
+                            None => None,
                         };
-                        if computed == state.expected {
+                        if computed.as_ref() == Some(&state.expected) {
                             return state.held.take().map(|last| (Ok(last), state));
                         }
                         tracing::error!(
                             oci.digest = %state.expected,
-                            "the store sent bytes hashing to {computed}: download aborted"
+                            "the store sent bytes hashing to {}: download aborted",
+                            computed.as_ref().map_or("(the hashing failed)", Sha256::as_str)
                         );
                         let error = StorageError::InvalidResponse {
                             registry: String::new(),
@@ -464,7 +465,7 @@ mod tests {
 
     #[tokio::test]
     async fn matching_bytes_pass_through() {
-        let expected = hex::encode(Sha256::digest(b"hello world"));
+        let expected = Sha256::of(b"hello world");
         let body = verified(stream_of(&[b"hello ", b"world"]), expected);
         let items: Vec<_> = body.collect().await;
         assert_eq!(items.len(), 2);
@@ -473,7 +474,7 @@ mod tests {
 
     #[tokio::test]
     async fn wrong_bytes_end_with_an_error() {
-        let expected = hex::encode(Sha256::digest(b"hello world"));
+        let expected = Sha256::of(b"hello world");
         let body = verified(stream_of(&[b"hello ", b"w0rld"]), expected);
         let items: Vec<_> = body.collect().await;
         // The last chunk is withheld: the client never receives the complete wrong body.

@@ -1,7 +1,7 @@
 //! The errors of the index layer: what went wrong, in terms a package-index user understands.
 
 use crate::layout::LayoutError;
-use crate::packaging::PackagingError;
+use crate::packaging::{PackagingError, Sha256};
 use crate::storage::StorageError;
 
 /// Why an index operation failed.
@@ -36,9 +36,9 @@ pub enum IndexError {
         /// The filename.
         filename: String,
         /// The sha256 upstream's page gives.
-        expected: String,
+        expected: Sha256,
         /// The sha256 of the bytes received.
-        computed: String,
+        computed: Sha256,
     },
     /// A pull-through cache was asked of a namespace that has none.
     #[error("`{namespace}` has no upstream cache: give it in `--upstreams` and `--upstream-cache`")]
@@ -100,7 +100,7 @@ pub enum IndexError {
         /// The filename.
         filename: String,
         /// The sha256 of the stored file.
-        existing_sha256: String,
+        existing_sha256: Sha256,
     },
     /// The release already has a different sdist.
     #[error(

@@ -11,7 +11,7 @@ use super::upload::now_rfc3339;
 use super::{Caller, Index, IndexError, Location, Target};
 use crate::events::EventKind;
 use crate::layout::{self, ReleaseIndex, StoredFile};
-use crate::packaging::{DistFilename, ProjectName, Version};
+use crate::packaging::{DistFilename, ProjectName, Sha256, Version};
 use crate::storage::oci::{ImageManifest, MEDIA_TYPE_MANIFEST};
 use crate::storage::{BlobRequest, Digest, Reference, Repository, StorageError, Store};
 use crate::telemetry::Metrics;
@@ -157,7 +157,7 @@ impl Index {
         ends: &Ends,
         tag: &crate::storage::Tag,
         version: &Version,
-        (filename, sha256): (&str, &str),
+        (filename, sha256): (&str, &Sha256),
         entry: crate::storage::oci::Descriptor,
     ) -> Result<(), IndexError> {
         let destination = ends.destination.as_ref();
@@ -202,7 +202,7 @@ impl Index {
             )
             .await?;
         }
-        let owned = (filename.to_owned(), sha256.to_owned());
+        let owned = (filename.to_owned(), sha256.clone());
         let project = DistFilename::parse(filename)?.name().clone();
         let version_text = version.to_string();
         let decide = move |current: Option<&ReleaseIndex>| {

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::{Index, IndexError};
 use crate::layout;
 use crate::packaging::attestation::{Verified, provenance_object, verify_attestations};
-use crate::packaging::{DistFilename, UploadForm};
+use crate::packaging::{DistFilename, Sha256, UploadForm};
 use crate::storage::oci::{Descriptor, EMPTY_BLOB, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::storage::{BlobRequest, Digest, Reference, Repository, Store};
 
@@ -42,7 +42,7 @@ impl Index {
         &self,
         form: &UploadForm,
         filename: &DistFilename,
-        sha256: &Digest,
+        sha256: &Sha256,
         signer: &Signer,
     ) -> Result<Option<Provenance>, IndexError> {
         let Some(field) = form.attestations() else {
@@ -56,7 +56,7 @@ impl Index {
         let verified = verify_attestations(
             field,
             filename.as_str(),
-            sha256.hex(),
+            sha256,
             Some(trust),
             u64::try_from(now).unwrap_or_default(),
         )?;

@@ -199,7 +199,7 @@ mod tests {
             version: Version::parse(version).unwrap(),
             files: vec![StoredFile {
                 filename: format!("demo-{version}.tar.gz"),
-                sha256: "0".repeat(64),
+                sha256: crate::packaging::Sha256::of(b""),
                 size: Some(1),
                 uploaded: Some(uploaded.to_owned()),
                 requires_python: None,

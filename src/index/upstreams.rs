@@ -4,8 +4,9 @@
 //!
 //! Pages never advertise what cannot be served (PEP 658: a `.metadata` that 404s breaks pip).
 //! In proxy mode every file and `.metadata` is checked against its upstream sha256 on the way
-//! through, so only what comes with one is offered: a file without a sha256 is not listed, and
-//! core metadata given as a bare `true` is not advertised (clients then read the wheel).
+//! through, so only what comes with one is offered: a file without a sha256 (or with a hash
+//! that is not 64 hex digits) is not listed, and core metadata given as a bare `true` is not
+//! advertised (clients then read the wheel).
 
 use std::sync::Arc;
 
@@ -88,7 +89,7 @@ impl Listing {
     /// when upstream gives its sha256, which every proxied download is checked against.
     #[must_use]
     pub fn offers_file(file: &SimpleFile, proxied: bool) -> bool {
-        !proxied || file.hashes.contains_key("sha256")
+        !proxied || file.sha256().is_some()
     }
 
     /// The core metadata advertised for an upstream `file`: upstream's own when linking (the
@@ -268,7 +269,7 @@ impl Index {
                 METADATA_CONTENT_TYPE,
             )
         } else {
-            let hash = file.hashes.get("sha256").cloned().ok_or_else(not_found)?;
+            let hash = file.sha256().ok_or_else(not_found)?;
             (file.url.clone(), hash, content_type(filename))
         };
         let download = route

@@ -5,6 +5,10 @@
 //! The layout is PyOCI's (so registries holding PyOCI-published packages are served as they
 //! are, and PyOCI can read what we write), with PEP 503 names and reversible tags for every
 //! PEP 440 version. docs/design.md is the contract.
+//!
+//! A file's sha256 ([`Sha256`](crate::packaging::Sha256), hex) and the OCI digest of its blob
+//! ([`Digest`](crate::storage::Digest), `sha256:<hex>`) convert into each other with `From`
+//! (implemented here, the only module that knows both).
 
 mod annotations;
 mod error;
@@ -13,6 +17,7 @@ mod listing;
 mod naming;
 mod provenance;
 mod release;
+mod sha256;
 mod status;
 
 pub use annotations::*;

@@ -15,7 +15,7 @@ use super::annotations::{
 };
 use super::error::LayoutError;
 use super::file::{malformed, to_json};
-use crate::packaging::{DistFilename, DistKind, ProjectName, Version};
+use crate::packaging::{DistFilename, DistKind, ProjectName, Sha256, Version};
 use crate::storage::Digest;
 use crate::storage::oci::{Descriptor, ImageIndex, MEDIA_TYPE_INDEX};
 
@@ -24,8 +24,8 @@ use crate::storage::oci::{Descriptor, ImageIndex, MEDIA_TYPE_INDEX};
 pub struct StoredFile {
     /// The file's name.
     pub filename: String,
-    /// Its sha256, lowercase hex.
-    pub sha256: String,
+    /// Its sha256.
+    pub sha256: Sha256,
     /// Its size, when recorded.
     pub size: Option<u64>,
     /// When it was uploaded (RFC 3339), when recorded.
@@ -37,10 +37,9 @@ pub struct StoredFile {
     /// `Some(reason)` when yanked (the reason may be empty).
     pub yanked: Option<String>,
     /// The sha256 of its core metadata, when stored (PEP 658).
-    pub core_metadata: Option<String>,
-    /// The sha256 (hex) of its provenance object (PEP 740), when it has verified
-    /// attestations.
-    pub provenance: Option<String>,
+    pub core_metadata: Option<Sha256>,
+    /// The sha256 of its provenance object (PEP 740), when it has verified attestations.
+    pub provenance: Option<Sha256>,
     /// The manifest holding it.
     pub manifest: Digest,
     /// Whether it is a wheel or an sdist.
@@ -258,8 +257,7 @@ fn stored_file(
     version_text: &str,
 ) -> Option<StoredFile> {
     let annotations = &entry.annotations;
-    let sha256 = annotations.get(ANNOTATION_SHA256)?.to_ascii_lowercase();
-    Digest::from_sha256_hex(&sha256).ok()?;
+    let sha256 = Sha256::parse(annotations.get(ANNOTATION_SHA256)?).ok()?;
     let filename = if let Some(title) = annotations.get(ANNOTATION_TITLE) {
         title.clone()
     } else {
@@ -287,12 +285,10 @@ fn stored_file(
         yanked: annotations.get(ANNOTATION_YANKED).cloned(),
         core_metadata: annotations
             .get(ANNOTATION_CORE_METADATA)
-            .filter(|hex| Digest::from_sha256_hex(hex).is_ok())
-            .cloned(),
+            .and_then(|hex| Sha256::parse(hex).ok()),
         provenance: annotations
             .get(super::provenance::ANNOTATION_PROVENANCE)
-            .filter(|hex| Digest::from_sha256_hex(hex).is_ok())
-            .cloned(),
+            .and_then(|hex| Sha256::parse(hex).ok()),
         manifest: Digest::parse(&entry.digest).ok()?,
         kind: parsed.kind(),
         promoted: annotations
@@ -435,7 +431,7 @@ mod tests {
         assert_eq!(read, index);
         let files = read.files(&project(), "2.0");
         assert_eq!(files.len(), 2);
-        assert_eq!(files[1].sha256, "cc".repeat(32));
+        assert_eq!(files[1].sha256.as_str(), "cc".repeat(32));
         assert_eq!(files[1].requires_python.as_deref(), Some(">=3.9"));
 
         assert_eq!(
@@ -462,7 +458,10 @@ mod tests {
 
         let replacement = new_entry("hello_world-2.0.tar.gz", "dd");
         assert!(read.replace(&project(), "2.0", "hello_world-2.0.tar.gz", replacement));
-        assert_eq!(read.files(&project(), "2.0")[0].sha256, "dd".repeat(32));
+        assert_eq!(
+            read.files(&project(), "2.0")[0].sha256.as_str(),
+            "dd".repeat(32)
+        );
 
         let removed = read.remove(&project(), "2.0", "hello_world-2.0.tar.gz");
         assert!(removed.is_some());

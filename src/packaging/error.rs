@@ -43,6 +43,12 @@ pub enum PackagingError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A sha256 that is not 64 hex digits.
+    #[error("invalid sha256 `{input}`: is not 64 hex digits")]
+    InvalidSha256 {
+        /// The value as given (control characters escaped).
+        input: String,
+    },
     /// A required upload form field is absent.
     #[error("missing form field `{0}`")]
     MissingField(&'static str),

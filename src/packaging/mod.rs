@@ -1,6 +1,6 @@
 //! Pure Python packaging: project names (PEP 503), versions (PEP 440), distribution filenames
-//! (wheel and sdist), and the upload form's metadata. Synchronous, no I/O, and knows nothing of
-//! OCI or HTTP.
+//! (wheel and sdist), file sha256s, and the upload form's metadata. Synchronous, no I/O, and
+//! knows nothing of OCI or HTTP.
 //!
 //! Specifications:
 //! - <https://packaging.python.org/en/latest/specifications/name-normalization/>
@@ -19,6 +19,7 @@ mod filename;
 mod metadata;
 mod name;
 mod requirement;
+mod sha256;
 mod simple;
 mod status;
 mod tags;
@@ -37,6 +38,7 @@ pub use name::{NamePattern, ProjectName};
 pub use requirement::{
     Environment, Marker, Requirement, RequirementError, Specifiers, parse_requirements_file,
 };
+pub use sha256::Sha256;
 pub use simple::{
     CoreMetadataRef, MAX_PAGE_SIZE, SimpleFile, SimplePage, parse_html_page, parse_json_page,
 };

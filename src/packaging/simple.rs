@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::error::PackagingError;
+use super::sha256::Sha256;
 
 /// The largest page accepted.
 pub const MAX_PAGE_SIZE: usize = 32 << 20;
@@ -27,7 +28,7 @@ pub enum CoreMetadataRef {
     /// Advertised without a hash.
     Present,
     /// Advertised with its sha256.
-    Sha256(String),
+    Sha256(Sha256),
 }
 
 /// One file of a project page.
@@ -37,7 +38,7 @@ pub struct SimpleFile {
     pub filename: String,
     /// Its URL as written (relative or absolute), without the hash fragment.
     pub url: String,
-    /// Hashes by lowercase algorithm name.
+    /// Hashes by lowercase algorithm name, lowercase, as given (see [`SimpleFile::sha256`]).
     pub hashes: BTreeMap<String, String>,
     /// `Requires-Python`.
     pub requires_python: Option<String>,
@@ -51,6 +52,22 @@ pub struct SimpleFile {
     pub upload_time: Option<String>,
     /// Where its provenance is served (PEP 740), as written.
     pub provenance: Option<String>,
+}
+
+impl SimpleFile {
+    /// Its sha256, when the page gives one that is 64 hex digits.
+    #[must_use]
+    pub fn sha256(&self) -> Option<Sha256> {
+        self.hashes
+            .get("sha256")
+            .and_then(|hex| Sha256::parse(hex).ok())
+    }
+}
+
+/// Core metadata advertised with `hash` as its sha256: without a usable hash when it is not
+/// 64 hex digits.
+fn core_metadata_hashed(hash: &str) -> CoreMetadataRef {
+    Sha256::parse(hash).map_or(CoreMetadataRef::Present, CoreMetadataRef::Sha256)
 }
 
 fn invalid(reason: &'static str) -> PackagingError {
@@ -101,7 +118,7 @@ fn json_file(file: &serde_json::Value) -> Option<SimpleFile> {
     let core_metadata = match metadata {
         Some(serde_json::Value::Bool(true)) => CoreMetadataRef::Present,
         Some(serde_json::Value::Object(map)) => match map.get("sha256").and_then(|v| v.as_str()) {
-            Some(hash) => CoreMetadataRef::Sha256(hash.to_ascii_lowercase()),
+            Some(hash) => core_metadata_hashed(hash),
             None => CoreMetadataRef::Present,
         },
         _ => CoreMetadataRef::Absent,
@@ -166,7 +183,7 @@ fn html_file(attributes: &BTreeMap<String, Option<String>>, label: &str) -> Opti
     let core_metadata = match metadata {
         None => CoreMetadataRef::Absent,
         Some(value) => match value.as_deref().and_then(|v| v.split_once('=')) {
-            Some(("sha256", hash)) => CoreMetadataRef::Sha256(hash.to_ascii_lowercase()),
+            Some(("sha256", hash)) => core_metadata_hashed(hash),
             _ if value.as_deref() == Some("false") => CoreMetadataRef::Absent,
             _ => CoreMetadataRef::Present,
         },
@@ -273,21 +290,24 @@ mod tests {
     #[test]
     fn reads_pep_503_html() {
         let html = br#"<!DOCTYPE html><html><body>
-<a href="/packages/pub-1.0-py3-none-any.whl#sha256=ABCD" data-requires-python="&gt;=3.8" data-core-metadata="sha256=ef01">pub-1.0-py3-none-any.whl</a><br>
+<a href="/packages/pub-1.0-py3-none-any.whl#sha256=ABCD" data-requires-python="&gt;=3.8" data-core-metadata="sha256=EF01EF01EF01EF01EF01EF01EF01EF01EF01EF01EF01EF01EF01EF01EF01EF01">pub-1.0-py3-none-any.whl</a><br>
 <A HREF='pub-0.9.tar.gz#md5=12' data-yanked>pub-0.9.tar.gz</A>
 <a href="../x/pub-0.8.tar.gz" data-yanked="bad &amp; broken" data-dist-info-metadata="true"></a>
+<a href="pub-0.7.tar.gz" data-core-metadata="sha256=ef01">pub-0.7.tar.gz</a>
 <abbr>not a link</abbr>
 </body></html>"#;
         let page = parse_html_page(html).unwrap();
-        assert_eq!(page.files.len(), 3);
+        assert_eq!(page.files.len(), 4);
         let first = &page.files[0];
         assert_eq!(first.filename, "pub-1.0-py3-none-any.whl");
         assert_eq!(first.url, "/packages/pub-1.0-py3-none-any.whl");
         assert_eq!(first.hashes["sha256"], "abcd");
+        // Not a sha256: the page lists the file, without one.
+        assert_eq!(first.sha256(), None);
         assert_eq!(first.requires_python.as_deref(), Some(">=3.8"));
         assert_eq!(
             first.core_metadata,
-            CoreMetadataRef::Sha256("ef01".to_owned())
+            CoreMetadataRef::Sha256(Sha256::parse(&"ef01".repeat(16)).unwrap())
         );
         assert_eq!(first.yanked, None);
         assert_eq!(page.files[1].yanked.as_deref(), Some(""));
@@ -295,23 +315,29 @@ mod tests {
         assert_eq!(page.files[2].filename, "pub-0.8.tar.gz");
         assert_eq!(page.files[2].yanked.as_deref(), Some("bad & broken"));
         assert_eq!(page.files[2].core_metadata, CoreMetadataRef::Present);
+        // Advertised with a hash that is not a sha256: as good as advertised without one.
+        assert_eq!(page.files[3].core_metadata, CoreMetadataRef::Present);
     }
 
     #[test]
     fn reads_pep_691_json() {
         let json = br#"{"meta":{"api-version":"1.1"},"name":"pub","versions":["1.0"],"files":[
-            {"filename":"pub-1.0.tar.gz","url":"https://files.example/pub-1.0.tar.gz","hashes":{"sha256":"AB"},
-             "requires-python":">=3.9","yanked":"oops","core-metadata":{"sha256":"cd"},"size":10,"upload-time":"2024-01-01T00:00:00Z"},
+            {"filename":"pub-1.0.tar.gz","url":"https://files.example/pub-1.0.tar.gz","hashes":{"sha256":"ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB"},
+             "requires-python":">=3.9","yanked":"oops","core-metadata":{"sha256":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"},"size":10,"upload-time":"2024-01-01T00:00:00Z"},
             {"filename":"pub-0.9.tar.gz","url":"pub-0.9.tar.gz","hashes":{},"yanked":false,"data-dist-info-metadata":true},
             {"url":"no-filename"}]}"#;
         let page = parse_json_page(json).unwrap();
         assert_eq!(page.files.len(), 2);
-        assert_eq!(page.files[0].hashes["sha256"], "ab");
+        assert_eq!(page.files[0].hashes["sha256"], "ab".repeat(32));
+        assert_eq!(
+            page.files[0].sha256(),
+            Some(Sha256::parse(&"ab".repeat(32)).unwrap())
+        );
         assert_eq!(page.files[0].yanked.as_deref(), Some("oops"));
         assert_eq!(page.files[0].size, Some(10));
         assert_eq!(
             page.files[0].core_metadata,
-            CoreMetadataRef::Sha256("cd".to_owned())
+            CoreMetadataRef::Sha256(Sha256::parse(&"cd".repeat(32)).unwrap())
         );
         assert_eq!(page.files[1].core_metadata, CoreMetadataRef::Present);
         assert_eq!(page.files[1].yanked, None);

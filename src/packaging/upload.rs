@@ -10,6 +10,7 @@ use base64::Engine as _;
 use super::error::PackagingError;
 use super::filename::DistFilename;
 use super::name::ProjectName;
+use super::sha256::Sha256;
 use super::version::Version;
 
 /// The longest field value echoed back in an error message.
@@ -28,8 +29,8 @@ pub struct UploadMetadata {
     pub name: ProjectName,
     /// The `version` field.
     pub version: Version,
-    /// `sha256_digest`, lowercase hex, when sent.
-    pub sha256: Option<String>,
+    /// `sha256_digest`, when sent.
+    pub sha256: Option<Sha256>,
     /// `blake2_256_digest`, lowercase hex, when sent.
     pub blake2_256: Option<String>,
     /// `md5_digest`, lowercase hex, when sent.
@@ -130,7 +131,10 @@ impl UploadForm {
         Ok(UploadMetadata {
             name: ProjectName::parse(name)?,
             version: Version::parse(version)?,
-            sha256: self.digest("sha256_digest", 32)?,
+            sha256: self
+                .digest("sha256_digest", 32)?
+                .map(|hex| Sha256::parse(&hex))
+                .transpose()?,
             blake2_256: self.digest("blake2_256_digest", 32)?,
             md5: self.digest("md5_digest", 16)?,
             requires_python: self.non_empty("requires_python").map(str::to_owned),
@@ -242,7 +246,7 @@ mod tests {
         assert_eq!(form.action().unwrap(), Action::FileUpload);
         let metadata = form.finish().unwrap();
         assert_eq!(metadata.name.as_str(), "foo-bar");
-        assert_eq!(metadata.sha256.as_deref(), Some(SHA));
+        assert_eq!(metadata.sha256.as_ref().map(Sha256::as_str), Some(SHA));
         assert_eq!(
             metadata.md5.as_deref(),
             Some("098f6bcd4621d373cade4e832627b4f6")

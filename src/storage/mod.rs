@@ -1,5 +1,6 @@
 //! Where OCI content lives: a remote registry spoken to over the OCI distribution API, or a
-//! local OCI image-layout directory, both behind one trait ([`Store`]).
+//! local OCI image-layout directory, both behind one trait ([`Store`], made of [`Manifests`]
+//! and [`Blobs`]).
 //! Knows manifests, indexes, tags, blobs and digests; knows nothing of Python.
 //!
 //! Specifications: the OCI distribution spec
@@ -16,4 +17,6 @@ mod store;
 
 pub use error::StorageError;
 pub use reference::{Digest, Reference, Repository, Tag, is_path_component};
-pub use store::{BlobDownload, BlobRequest, BlobWriter, ByteStream, ManifestFetch, Store};
+pub use store::{
+    BlobDownload, BlobRequest, BlobWriter, Blobs, ByteStream, ManifestFetch, Manifests, Store,
+};

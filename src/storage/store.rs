@@ -1,5 +1,6 @@
 //! The one interface to OCI content, whatever holds it: a remote registry (the distribution
-//! API) or a local OCI image-layout directory. The index layer talks only to this trait.
+//! API) or a local OCI image-layout directory. The index layer talks only to [`Store`], made of
+//! one trait per concern ([`Manifests`], [`Blobs`]), each implemented where its bodies are.
 
 use std::fmt;
 use std::pin::Pin;
@@ -72,9 +73,11 @@ pub trait BlobWriter: Send + Sync + fmt::Debug {
     async fn cancel(self: Box<Self>);
 }
 
-/// Where OCI content lives, as seen by one caller.
+/// Where OCI content lives, as seen by one caller: its repositories, tags and manifests
+/// ([`Manifests`]) and its blobs ([`Blobs`]), and how it is named. On a `dyn Store` every method
+/// is at hand; on a concrete store (`Registry`, `LocalStore`), import the trait that has it.
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: Manifests + Blobs {
     /// A short description for logs and errors (`http://127.0.0.1:5000`, `local store`).
     fn location(&self) -> String;
 
@@ -83,7 +86,11 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Whether the store answers at all.
     async fn ping(&self) -> Result<(), StorageError>;
+}
 
+/// The repositories of a store, their tags and manifests.
+#[async_trait]
+pub trait Manifests: Send + Sync + fmt::Debug {
     /// Every tag of `repository`; `None` when the repository does not exist.
     async fn list_tags(&self, repository: &Repository) -> Result<Option<Vec<Tag>>, StorageError>;
 
@@ -130,7 +137,11 @@ pub trait Store: Send + Sync + fmt::Debug {
         repository: &Repository,
         digest: &Digest,
     ) -> Result<(), StorageError>;
+}
 
+/// The blobs of a store's repositories.
+#[async_trait]
+pub trait Blobs: Send + Sync + fmt::Debug {
     /// Whether `repository` holds the blob `digest`.
     async fn blob_exists(
         &self,

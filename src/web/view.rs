@@ -3,7 +3,7 @@
 
 use crate::index::Release;
 use crate::layout::StoredFile;
-use crate::packaging::{ProjectStatus, StatusMarker};
+use crate::packaging::{ProjectStatus, Sha256, StatusMarker};
 
 use super::{Place, Site};
 
@@ -164,7 +164,7 @@ pub struct FileRow {
     pub href: String,
     pub size: Option<String>,
     pub bytes: Option<u64>,
-    pub sha256: String,
+    pub sha256: Sha256,
     pub uploaded: Option<When>,
     pub yanked: Option<String>,
     pub requires_python: Option<String>,

@@ -2,14 +2,16 @@
 
 use super::*;
 use crate::index::Release;
-use crate::packaging::{DistKind, Version};
+use crate::packaging::{DistKind, Sha256, Version};
 use crate::storage::Digest;
 
 fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> StoredFile {
-    let core_metadata = filename.ends_with(".whl").then(|| "cd".repeat(32));
+    let core_metadata = filename
+        .ends_with(".whl")
+        .then(|| Sha256::parse(&"cd".repeat(32)).unwrap());
     StoredFile {
         filename: filename.to_owned(),
-        sha256: "ab".repeat(32),
+        sha256: Sha256::parse(&"ab".repeat(32)).unwrap(),
         size: Some(10),
         uploaded: Some("2024-11-20T20:23:36Z".to_owned()),
         requires_python: requires_python.map(str::to_owned),

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256 as Sha256Hasher};
 use tokio::sync::watch;
 
 use super::download::{
@@ -38,7 +38,7 @@ use super::upload::now_rfc3339;
 use super::upstreams::{Listing, UpstreamRoute};
 use super::{Caller, Index, IndexError, Location, Target};
 use crate::layout::{self, Namespace, NewFile, ReleaseIndex, StoredFile};
-use crate::packaging::{DistFilename, ProjectName, SimpleFile};
+use crate::packaging::{DistFilename, ProjectName, Sha256, SimpleFile};
 use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_MANIFEST};
 use crate::storage::registry::RegistryAuth;
 use crate::storage::{BlobWriter, Digest, Reference, Repository, StorageError, Store};
@@ -61,7 +61,7 @@ enum Outcome {
     /// The file was served but not kept (the registry refused or failed, the fetch failed).
     NotStored,
     /// Upstream's bytes did not match its sha256: `(expected, computed)`.
-    Refused(String, String),
+    Refused(Sha256, Sha256),
 }
 
 impl Outcome {
@@ -161,7 +161,7 @@ pub(super) struct Job {
     repository: Repository,
     filename: DistFilename,
     file: SimpleFile,
-    sha256: String,
+    sha256: Sha256,
     /// Where it comes from, as it may be shown.
     source: String,
     /// The upstream it comes from (for its provenance).
@@ -281,7 +281,7 @@ impl Index {
             location,
             repository,
             filename: parsed,
-            sha256: file.hashes.get("sha256").cloned().ok_or_else(not_found)?,
+            sha256: file.sha256().ok_or_else(not_found)?,
             file: file.clone(),
             source: page.page_url.clone(),
             upstream: Arc::clone(&route.index),
@@ -462,7 +462,7 @@ impl Index {
                 session,
                 limit,
                 sample: Sample::for_file(&job.filename),
-                hasher: Sha256::new(),
+                hasher: Sha256Hasher::new(),
                 size: 0,
                 tee,
             };
@@ -516,7 +516,7 @@ impl Index {
                 fill.tee.send(&previous).await;
             }
         }
-        let computed = hex::encode(fill.hasher.clone().finalize());
+        let computed = Sha256::from_hasher(fill.hasher.clone());
         if computed != job.sha256 {
             fill.cancel().await;
             self.metrics.record_upstream_cache("refused");
@@ -630,7 +630,7 @@ impl Index {
         sample: &mut Sample,
         size: u64,
     ) -> Result<(), IndexError> {
-        let digest = Digest::from_sha256_hex(&job.sha256)?;
+        let digest = Digest::from(&job.sha256);
         session.commit(&digest).await?;
         let core = inspect::core_metadata(&job.filename, sample, size).unwrap_or_else(|error| {
             tracing::info!(
@@ -724,7 +724,7 @@ struct Fill {
     /// The largest file kept: past it the session is given up.
     limit: u64,
     sample: Sample,
-    hasher: Sha256,
+    hasher: Sha256Hasher,
     size: u64,
     /// The leader and the followers that joined.
     tee: Arc<tee::Tee>,

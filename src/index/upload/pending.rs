@@ -8,7 +8,7 @@ use blake2::Blake2b;
 use blake2::digest::consts::U32;
 use bytes::Bytes;
 use md5::Md5;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256 as Sha256Hasher};
 
 use super::{UploadOutcome, now_rfc3339};
 use crate::events::EventKind;
@@ -17,7 +17,7 @@ use crate::index::provenance::Signer;
 use crate::index::update::{Plan, read_release, update_release};
 use crate::index::{Caller, Index, IndexError, Location};
 use crate::layout::{self, FileManifest, NewFile, ReleaseIndex};
-use crate::packaging::{Action, DistFilename, DistKind, UploadForm, UploadMetadata};
+use crate::packaging::{Action, DistFilename, DistKind, Sha256, UploadForm, UploadMetadata};
 use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_MANIFEST};
 use crate::storage::{BlobWriter, Digest, Reference, Repository, StorageError, Store};
 use crate::telemetry::Metrics;
@@ -37,7 +37,7 @@ pub(super) struct PendingUpload {
     session: Option<Box<dyn BlobWriter>>,
     _in_flight: InFlight,
     sample: Sample,
-    sha256: Sha256,
+    sha256: Sha256Hasher,
     md5: Option<Md5>,
     blake2: Option<Blake2b<U32>>,
     size: u64,
@@ -137,7 +137,7 @@ impl Index {
             session: Some(session),
             _in_flight: InFlight::start(&self.metrics),
             sample,
-            sha256: Sha256::new(),
+            sha256: Sha256Hasher::new(),
             md5: form.has("md5_digest").then(Md5::new),
             blake2: form.has("blake2_256_digest").then(Blake2b::<U32>::new),
             size: 0,
@@ -217,10 +217,11 @@ impl PendingUpload {
                 filename: self.filename.to_string(),
             });
         }
-        let digest = self.check_digests(&metadata)?;
+        let sha256 = self.check_digests(&metadata)?;
+        let digest = Digest::from(&sha256);
         let provenance =
             self.index
-                .check_attestations(form, &self.filename, &digest, &self.signer)?;
+                .check_attestations(form, &self.filename, &sha256, &self.signer)?;
         let core = inspect::core_metadata(&self.filename, &mut self.sample, self.size)?;
         let core_digest = core.as_deref().map(Digest::of);
         let created = now_rfc3339();
@@ -242,7 +243,7 @@ impl PendingUpload {
         let version = self.filename.version().clone();
         let tag = layout::tag_for(&version)?;
         let current = read_release(self.store.as_ref(), &self.repository, &tag, &version).await?;
-        let mut decide = self.planner(&manifest, &digest);
+        let mut decide = self.planner(&manifest, sha256);
         if let Plan::Done = decide(current.as_ref().map(|(index, _)| index))? {
             return Ok(UploadOutcome::AlreadyExists);
         }
@@ -303,14 +304,14 @@ impl PendingUpload {
         Ok(UploadOutcome::Created)
     }
 
-    /// Compares the digests the form sent with those computed; returns the blob digest.
-    fn check_digests(&self, metadata: &UploadMetadata) -> Result<Digest, IndexError> {
-        let sha256 = hex::encode(self.sha256.clone().finalize());
+    /// Compares the digests the form sent with those computed; returns the file's sha256.
+    fn check_digests(&self, metadata: &UploadMetadata) -> Result<Sha256, IndexError> {
+        let sha256 = Sha256::from_hasher(self.sha256.clone());
         let computed = [
             (
                 "sha256_digest",
-                metadata.sha256.as_deref(),
-                Some(sha256.clone()),
+                metadata.sha256.as_ref().map(Sha256::as_str),
+                Some(sha256.to_string()),
             ),
             (
                 "md5_digest",
@@ -337,7 +338,7 @@ impl PendingUpload {
                 }
             }
         }
-        Ok(Digest::from_sha256_hex(&sha256)?)
+        Ok(sha256)
     }
 
     /// The idempotent decision for this file: present with the same content → done; present
@@ -345,11 +346,10 @@ impl PendingUpload {
     fn planner(
         &self,
         manifest: &FileManifest,
-        digest: &Digest,
+        sha256: Sha256,
     ) -> impl FnMut(Option<&ReleaseIndex>) -> Result<Plan, IndexError> + Send + use<> {
         let filename = self.filename.clone();
         let entry = manifest.entry.clone();
-        let sha256 = digest.hex().to_owned();
         let created = manifest
             .entry
             .annotations

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use webpki::EndEntityCert;
 
 use super::{AttestationError, MAX_ATTESTATIONS, PREDICATE_TYPES, TrustRoot, tlog};
+use crate::packaging::Sha256;
 
 /// DSSE payload type of in-toto statements.
 const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -83,14 +84,14 @@ fn malformed(reason: impl Into<String>) -> AttestationError {
 }
 
 /// Checks the `attestations` form field of the upload of `filename` (whose sha256 is
-/// `sha256`, hex) against `trust` at `now` (seconds since the epoch).
+/// `sha256`) against `trust` at `now` (seconds since the epoch).
 ///
 /// # Errors
 /// An [`AttestationError`] naming the first problem found.
 pub fn verify_attestations(
     field: &str,
     filename: &str,
-    sha256: &str,
+    sha256: &Sha256,
     trust: Option<&TrustRoot>,
     now: u64,
 ) -> Result<Vec<Verified>, AttestationError> {
@@ -124,7 +125,7 @@ fn verify_one(
     index: usize,
     value: serde_json::Value,
     filename: &str,
-    sha256: &str,
+    sha256: &Sha256,
     trust: &TrustRoot,
     now: u64,
 ) -> Result<Verified, AttestationError> {
@@ -240,7 +241,7 @@ fn check_statement(
     index: usize,
     statement: &[u8],
     filename: &str,
-    sha256: &str,
+    sha256: &Sha256,
 ) -> Result<String, AttestationError> {
     let statement: Statement = serde_json::from_slice(statement).map_err(|error| {
         malformed(format!(
@@ -268,12 +269,12 @@ fn check_statement(
         });
     }
     let digest = subject.digest.get("sha256").map(|d| d.to_ascii_lowercase());
-    if digest.as_deref() != Some(sha256) {
+    if digest.as_deref() != Some(sha256.as_str()) {
         return Err(AttestationError::WrongSubject {
             index,
             what: "sha256",
             found: crate::packaging::shown(digest.as_deref().unwrap_or("(none)")),
-            expected: sha256.to_owned(),
+            expected: sha256.to_string(),
         });
     }
     if !PREDICATE_TYPES.contains(&statement.predicate_type.as_str()) {
@@ -328,19 +329,20 @@ mod tests {
 
     #[test]
     fn malformed_fields_are_named() {
-        let error = verify_attestations("{", "a-1.0.tar.gz", "00", None, 0).unwrap_err();
+        let sha256 = &Sha256::parse(&"00".repeat(32)).unwrap();
+        let error = verify_attestations("{", "a-1.0.tar.gz", sha256, None, 0).unwrap_err();
         assert!(
             error
                 .to_string()
                 .starts_with("invalid attestations: the field is not a JSON array"),
             "{error}"
         );
-        let error = verify_attestations("[]", "a-1.0.tar.gz", "00", None, 0).unwrap_err();
+        let error = verify_attestations("[]", "a-1.0.tar.gz", sha256, None, 0).unwrap_err();
         assert_eq!(
             error.to_string(),
             "invalid attestations: 0 attestations sent; send 1 to 2 (one per predicate type)"
         );
-        let error = verify_attestations("[{}]", "a-1.0.tar.gz", "00", None, 0).unwrap_err();
+        let error = verify_attestations("[{}]", "a-1.0.tar.gz", sha256, None, 0).unwrap_err();
         assert_eq!(error, AttestationError::NoTrustRoot);
     }
 
@@ -355,27 +357,29 @@ mod tests {
             })
             .to_string()
         };
-        let good = statement("a-1.0.tar.gz", "ab", PREDICATE_TYPES[0]);
+        let ab = &"ab".repeat(32);
+        let sha256 = &Sha256::parse(ab).unwrap();
+        let good = statement("a-1.0.tar.gz", &ab.to_uppercase(), PREDICATE_TYPES[0]);
         assert_eq!(
-            check_statement(0, good.as_bytes(), "a-1.0.tar.gz", "ab").unwrap(),
+            check_statement(0, good.as_bytes(), "a-1.0.tar.gz", sha256).unwrap(),
             PREDICATE_TYPES[0]
         );
-        let other = statement("b-1.0.tar.gz", "ab", PREDICATE_TYPES[0]);
+        let other = statement("b-1.0.tar.gz", ab, PREDICATE_TYPES[0]);
         assert_eq!(
-            check_statement(0, other.as_bytes(), "a-1.0.tar.gz", "ab")
+            check_statement(0, other.as_bytes(), "a-1.0.tar.gz", sha256)
                 .unwrap_err()
                 .to_string(),
             "invalid attestations: attestation 0 is about file `b-1.0.tar.gz`, not `a-1.0.tar.gz`"
         );
         let digest = statement("a-1.0.tar.gz", "cd", PREDICATE_TYPES[0]);
         assert_eq!(
-            check_statement(0, digest.as_bytes(), "a-1.0.tar.gz", "ab")
+            check_statement(0, digest.as_bytes(), "a-1.0.tar.gz", sha256)
                 .unwrap_err()
                 .to_string(),
-            "invalid attestations: attestation 0 is about sha256 `cd`, not `ab`"
+            format!("invalid attestations: attestation 0 is about sha256 `cd`, not `{ab}`")
         );
-        let predicate = statement("a-1.0.tar.gz", "ab", "https://example.com/x");
-        assert!(check_statement(0, predicate.as_bytes(), "a-1.0.tar.gz", "ab").is_err());
+        let predicate = statement("a-1.0.tar.gz", ab, "https://example.com/x");
+        assert!(check_statement(0, predicate.as_bytes(), "a-1.0.tar.gz", sha256).is_err());
     }
 
     #[test]

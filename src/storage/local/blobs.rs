@@ -22,7 +22,7 @@ use super::range::{ByteRange, parse_range};
 use super::{LocalStore, blocking};
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
-use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter};
+use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs};
 
 /// Size of the chunks read from a blob file, and of the upload write buffer.
 const CHUNK_SIZE: usize = 64 * 1024;
@@ -214,17 +214,87 @@ pub(super) fn store_bytes(
     placed
 }
 
-impl LocalStore {
-    /// Whether `repository` holds the blob `digest`.
-    pub(super) fn blob_exists_blocking(
+/// File-system work runs off the async threads.
+#[async_trait]
+impl Blobs for LocalStore {
+    async fn blob_exists(
         &self,
         repository: &Repository,
         digest: &Digest,
     ) -> Result<bool, StorageError> {
-        match self.find_layout(repository)? {
-            Some(layout) => Ok(files::file_size(self, &layout.blob_path(digest))?.is_some()),
+        let (store, repository, digest) = (self.clone(), repository.clone(), digest.clone());
+        blocking(move || match store.find_layout(&repository)? {
+            Some(layout) => Ok(files::file_size(&store, &layout.blob_path(&digest))?.is_some()),
             None => Ok(false),
-        }
+        })
+        .await
+    }
+
+    async fn mount_blob(
+        &self,
+        repository: &Repository,
+        from: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, StorageError> {
+        let (store, repository) = (self.clone(), repository.clone());
+        let (from, digest) = (from.clone(), digest.clone());
+        blocking(move || store.mount_blob_blocking(&repository, &from, &digest)).await
+    }
+
+    async fn start_upload(
+        &self,
+        repository: &Repository,
+    ) -> Result<Box<dyn BlobWriter>, StorageError> {
+        Ok(Box::new(LocalUpload::start(self, repository).await?))
+    }
+
+    /// Streams the blob `digest` of `repository` as `request` says; `None` when absent.
+    async fn get_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        request: BlobRequest<'_>,
+    ) -> Result<Option<BlobDownload>, StorageError> {
+        let (owned, repository, owned_digest) = (self.clone(), repository.clone(), digest.clone());
+        let found = blocking(move || {
+            let Some(layout) = owned.find_layout(&repository)? else {
+                return Ok(None);
+            };
+            let path = layout.blob_path(&owned_digest);
+            Ok(files::file_size(&owned, &path)?.map(|size| (path, size)))
+        })
+        .await?;
+        let Some((path, size)) = found else {
+            return Ok(None);
+        };
+        let range = request
+            .range
+            .map_or(ByteRange::Whole, |header| parse_range(header, size));
+        let (status, start, length, content_range) = match range {
+            ByteRange::Whole => (200, 0, size, None),
+            ByteRange::Partial { start, end } => (
+                206,
+                start,
+                end - start + 1,
+                Some(format!("bytes {start}-{end}/{size}")),
+            ),
+            ByteRange::Unsatisfiable => (416, 0, 0, Some(format!("bytes */{size}"))),
+        };
+        let body: crate::storage::ByteStream = if request.head || length == 0 {
+            Box::pin(futures_util::stream::empty())
+        } else {
+            let Some(stream) = stream_file(self, &path, start, length).await? else {
+                return Ok(None);
+            };
+            stream
+        };
+        Ok(Some(BlobDownload {
+            status,
+            redirect: None,
+            content_length: Some(length),
+            content_range,
+            body,
+        }))
     }
 }
 
@@ -273,55 +343,6 @@ impl LocalStore {
         }
         placed.map(|()| true)
     }
-}
-
-/// Streams the blob `digest` of `repository` as `request` says; `None` when absent.
-pub(super) async fn get_blob(
-    store: &LocalStore,
-    repository: &Repository,
-    digest: &Digest,
-    request: BlobRequest<'_>,
-) -> Result<Option<BlobDownload>, StorageError> {
-    let (owned, repository, owned_digest) = (store.clone(), repository.clone(), digest.clone());
-    let found = blocking(move || {
-        let Some(layout) = owned.find_layout(&repository)? else {
-            return Ok(None);
-        };
-        let path = layout.blob_path(&owned_digest);
-        Ok(files::file_size(&owned, &path)?.map(|size| (path, size)))
-    })
-    .await?;
-    let Some((path, size)) = found else {
-        return Ok(None);
-    };
-    let range = request
-        .range
-        .map_or(ByteRange::Whole, |header| parse_range(header, size));
-    let (status, start, length, content_range) = match range {
-        ByteRange::Whole => (200, 0, size, None),
-        ByteRange::Partial { start, end } => (
-            206,
-            start,
-            end - start + 1,
-            Some(format!("bytes {start}-{end}/{size}")),
-        ),
-        ByteRange::Unsatisfiable => (416, 0, 0, Some(format!("bytes */{size}"))),
-    };
-    let body: crate::storage::ByteStream = if request.head || length == 0 {
-        Box::pin(futures_util::stream::empty())
-    } else {
-        let Some(stream) = stream_file(store, &path, start, length).await? else {
-            return Ok(None);
-        };
-        stream
-    };
-    Ok(Some(BlobDownload {
-        status,
-        redirect: None,
-        content_length: Some(length),
-        content_range,
-        body,
-    }))
 }
 
 /// `length` bytes of the file at `path` from `start`, in 64 KiB chunks; `None` when the file

@@ -7,34 +7,77 @@
 use std::fs;
 use std::io::{self, Read as _};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::LocalStore;
 use super::blobs::store_bytes;
 use super::files;
 use super::index_json::IndexJson;
 use super::layout::Layout;
+use super::{LocalStore, blocking};
 use crate::storage::error::StorageError;
 use crate::storage::oci::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, StoredManifest};
 use crate::storage::reference::{Digest, Reference, Repository, Tag};
-use crate::storage::store::ManifestFetch;
+use crate::storage::store::{ManifestFetch, Manifests};
 
 /// The largest manifest stored or read (the distribution spec's suggested minimum limit).
 const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
 
-impl LocalStore {
-    /// The tags of `repository`; `None` when it does not exist.
-    pub(super) fn list_tags_blocking(
-        &self,
-        repository: &Repository,
-    ) -> Result<Option<Vec<Tag>>, StorageError> {
-        let Some(layout) = self.find_layout(repository)? else {
-            return Ok(None);
-        };
-        Ok(Some(IndexJson::read(self, layout.dir())?.tags()))
+/// Each operation runs off the async threads; the bodies below do the file-system work.
+#[async_trait]
+impl Manifests for LocalStore {
+    async fn list_tags(&self, repository: &Repository) -> Result<Option<Vec<Tag>>, StorageError> {
+        let (store, repository) = (self.clone(), repository.clone());
+        blocking(move || {
+            let Some(layout) = store.find_layout(&repository)? else {
+                return Ok(None);
+            };
+            Ok(Some(IndexJson::read(&store, layout.dir())?.tags()))
+        })
+        .await
     }
 
+    async fn catalog(&self) -> Result<Vec<Repository>, StorageError> {
+        let store = self.clone();
+        blocking(move || store.catalog_blocking()).await
+    }
+
+    async fn get_manifest_if_changed(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        known: Option<&Digest>,
+    ) -> Result<ManifestFetch, StorageError> {
+        let (store, repository) = (self.clone(), repository.clone());
+        let (reference, known) = (reference.clone(), known.cloned());
+        blocking(move || store.get_manifest_blocking(&repository, &reference, known.as_ref())).await
+    }
+
+    async fn put_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        media_type: &str,
+        body: Bytes,
+    ) -> Result<Digest, StorageError> {
+        let (store, repository) = (self.clone(), repository.clone());
+        let (reference, media_type) = (reference.clone(), media_type.to_owned());
+        blocking(move || store.put_manifest_blocking(&repository, &reference, &media_type, &body))
+            .await
+    }
+
+    async fn delete_manifest(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        let (store, repository, digest) = (self.clone(), repository.clone(), digest.clone());
+        blocking(move || store.delete_manifest_blocking(&repository, &digest)).await
+    }
+}
+
+impl LocalStore {
     /// A manifest by tag or digest, or `Unchanged` when it has digest `known` (then its blob
     /// is not read).
     pub(super) fn get_manifest_blocking(

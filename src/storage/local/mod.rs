@@ -31,13 +31,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 
 pub use blobs::LocalUpload;
 
 use super::error::StorageError;
-use super::reference::{Digest, Reference, Repository, Tag};
-use super::store::{BlobDownload, BlobRequest, BlobWriter, ManifestFetch, Store};
+use super::store::Store;
 
 /// The directory of in-progress uploads, under the root.
 const UPLOADS_DIR: &str = ".uploads";
@@ -157,6 +155,8 @@ where
     })
 }
 
+/// The local store as a [`Store`]; its manifests and blobs are in `manifests.rs` and
+/// `blobs.rs`.
 #[async_trait]
 impl Store for LocalStore {
     fn location(&self) -> String {
@@ -175,84 +175,5 @@ impl Store for LocalStore {
                 .map_err(store.io_at(&store.root))
         })
         .await
-    }
-
-    async fn list_tags(&self, repository: &Repository) -> Result<Option<Vec<Tag>>, StorageError> {
-        let (store, repository) = (self.clone(), repository.clone());
-        blocking(move || store.list_tags_blocking(&repository)).await
-    }
-
-    async fn catalog(&self) -> Result<Vec<Repository>, StorageError> {
-        let store = self.clone();
-        blocking(move || store.catalog_blocking()).await
-    }
-
-    async fn get_manifest_if_changed(
-        &self,
-        repository: &Repository,
-        reference: &Reference,
-        known: Option<&Digest>,
-    ) -> Result<ManifestFetch, StorageError> {
-        let (store, repository) = (self.clone(), repository.clone());
-        let (reference, known) = (reference.clone(), known.cloned());
-        blocking(move || store.get_manifest_blocking(&repository, &reference, known.as_ref())).await
-    }
-
-    async fn put_manifest(
-        &self,
-        repository: &Repository,
-        reference: &Reference,
-        media_type: &str,
-        body: Bytes,
-    ) -> Result<Digest, StorageError> {
-        let (store, repository) = (self.clone(), repository.clone());
-        let (reference, media_type) = (reference.clone(), media_type.to_owned());
-        blocking(move || store.put_manifest_blocking(&repository, &reference, &media_type, &body))
-            .await
-    }
-
-    async fn delete_manifest(
-        &self,
-        repository: &Repository,
-        digest: &Digest,
-    ) -> Result<(), StorageError> {
-        let (store, repository, digest) = (self.clone(), repository.clone(), digest.clone());
-        blocking(move || store.delete_manifest_blocking(&repository, &digest)).await
-    }
-
-    async fn blob_exists(
-        &self,
-        repository: &Repository,
-        digest: &Digest,
-    ) -> Result<bool, StorageError> {
-        let (store, repository, digest) = (self.clone(), repository.clone(), digest.clone());
-        blocking(move || store.blob_exists_blocking(&repository, &digest)).await
-    }
-
-    async fn mount_blob(
-        &self,
-        repository: &Repository,
-        from: &Repository,
-        digest: &Digest,
-    ) -> Result<bool, StorageError> {
-        let (store, repository) = (self.clone(), repository.clone());
-        let (from, digest) = (from.clone(), digest.clone());
-        blocking(move || store.mount_blob_blocking(&repository, &from, &digest)).await
-    }
-
-    async fn start_upload(
-        &self,
-        repository: &Repository,
-    ) -> Result<Box<dyn BlobWriter>, StorageError> {
-        Ok(Box::new(LocalUpload::start(self, repository).await?))
-    }
-
-    async fn get_blob(
-        &self,
-        repository: &Repository,
-        digest: &Digest,
-        request: BlobRequest<'_>,
-    ) -> Result<Option<BlobDownload>, StorageError> {
-        blobs::get_blob(self, repository, digest, request).await
     }
 }

@@ -9,8 +9,8 @@ use futures_util::TryStreamExt as _;
 use super::LocalStore;
 use crate::storage::oci::{Descriptor, ImageManifest, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::storage::{
-    BlobDownload, BlobRequest, Digest, ManifestFetch, Reference, Repository, StorageError, Store,
-    Tag,
+    BlobDownload, BlobRequest, Blobs, Digest, ManifestFetch, Manifests, Reference, Repository,
+    StorageError, Store, Tag,
 };
 
 fn repository(name: &str) -> Repository {

@@ -4,6 +4,7 @@
 //! Spec sections "Pushing blobs" (chunked/streamed upload) and "Pulling blobs" of
 //! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
@@ -16,7 +17,7 @@ use super::{Access, Registry};
 use crate::net::is_internal_literal;
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
-use crate::storage::store::{BlobDownload, BlobRequest};
+use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs};
 
 /// Chunks buffered between the caller and the registry during an upload.
 const UPLOAD_CHANNEL_CHUNKS: usize = 8;
@@ -26,7 +27,7 @@ const MAX_REDIRECTS: usize = 5;
 type ChunkSender = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
 /// An open upload session: bytes written go to the registry as they come; nothing is visible
-/// until [`BlobUpload::commit`]; [`BlobUpload::cancel`] discards it.
+/// until [`BlobWriter::commit`]; [`BlobWriter::cancel`] discards it.
 #[derive(Debug)]
 pub struct BlobUpload {
     registry: Registry,
@@ -37,12 +38,16 @@ pub struct BlobUpload {
     written: u64,
 }
 
-impl Registry {
+#[async_trait]
+impl Blobs for Registry {
     /// Opens an upload session in `repository`.
     ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses or fails.
-    pub async fn start_upload(&self, repository: &Repository) -> Result<BlobUpload, StorageError> {
+    async fn start_upload(
+        &self,
+        repository: &Repository,
+    ) -> Result<Box<dyn BlobWriter>, StorageError> {
         let url = self.url(&format!("/v2/{repository}/blobs/uploads/"));
         let make = || self.http().post(&url).header(CONTENT_LENGTH, "0");
         let response = self.send(Access::Push, Some(repository), &make).await?;
@@ -50,14 +55,14 @@ impl Registry {
             return Err(self.unexpected("upload start", response).await);
         }
         let location = self.upload_location(&response)?;
-        Ok(BlobUpload {
+        Ok(Box::new(BlobUpload {
             registry: self.clone(),
             repository: repository.clone(),
             location,
             sender: None,
             patch: None,
             written: 0,
-        })
+        }))
     }
 
     /// Cross-repository blob mount ("Mounting a blob from another repository"): 201 means the
@@ -66,7 +71,7 @@ impl Registry {
     ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses or fails.
-    pub async fn mount_blob(
+    async fn mount_blob(
         &self,
         repository: &Repository,
         from: &Repository,
@@ -94,7 +99,7 @@ impl Registry {
     ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses or fails.
-    pub async fn blob_exists(
+    async fn blob_exists(
         &self,
         repository: &Repository,
         digest: &Digest,
@@ -115,7 +120,7 @@ impl Registry {
     ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses, fails, or redirects somewhere unsafe.
-    pub async fn get_blob(
+    async fn get_blob(
         &self,
         repository: &Repository,
         digest: &Digest,
@@ -192,7 +197,9 @@ impl Registry {
             ),
         }))
     }
+}
 
+impl Registry {
     /// Where a redirect points, refusing schemes other than http(s) and internal addresses
     /// other than the registry's own host.
     fn redirect_target(
@@ -237,12 +244,13 @@ impl Registry {
     }
 }
 
-impl BlobUpload {
+#[async_trait]
+impl BlobWriter for BlobUpload {
     /// Sends the next bytes of the blob.
     ///
     /// # Errors
     /// A [`StorageError`] when the registry stopped accepting the upload.
-    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
         if chunk.is_empty() {
             return Ok(());
         }
@@ -260,6 +268,50 @@ impl BlobUpload {
         Ok(())
     }
 
+    /// Completes the upload: the registry checks the bytes against `digest` and only then
+    /// makes the blob visible.
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the registry refuses (for example a digest mismatch).
+    async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StorageError> {
+        self.close_body().await?;
+        let mut url = self.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let request = self
+            .registry
+            .http()
+            .put(url)
+            .header(CONTENT_LENGTH, "0")
+            .header(CONTENT_TYPE, "application/octet-stream");
+        let response = self
+            .registry
+            .send_once(Access::Push, &self.repository, request)
+            .await?;
+        if response.status() != StatusCode::CREATED && !response.status().is_success() {
+            return Err(self.registry.unexpected("blob commit", response).await);
+        }
+        Ok(())
+    }
+
+    /// Abandons the upload; the registry discards what it received. Best effort.
+    async fn cancel(mut self: Box<Self>) {
+        if let Some(sender) = self.sender.take() {
+            let _ = sender
+                .send(Err(std::io::Error::other("upload cancelled")))
+                .await;
+        }
+        if let Some(patch) = self.patch.take() {
+            patch.abort();
+        }
+        let request = self.registry.http().delete(self.location.clone());
+        let _ = self
+            .registry
+            .send_once(Access::Push, &self.repository, request)
+            .await;
+    }
+}
+
+impl BlobUpload {
     /// Bytes written so far.
     #[must_use]
     pub fn written(&self) -> u64 {
@@ -305,47 +357,5 @@ impl BlobUpload {
             self.location = self.registry.upload_location(&response)?;
         }
         Ok(())
-    }
-
-    /// Completes the upload: the registry checks the bytes against `digest` and only then
-    /// makes the blob visible.
-    ///
-    /// # Errors
-    /// A [`StorageError`] when the registry refuses (for example a digest mismatch).
-    pub async fn commit(mut self, digest: &Digest) -> Result<(), StorageError> {
-        self.close_body().await?;
-        let mut url = self.location.clone();
-        url.query_pairs_mut().append_pair("digest", digest.as_str());
-        let request = self
-            .registry
-            .http()
-            .put(url)
-            .header(CONTENT_LENGTH, "0")
-            .header(CONTENT_TYPE, "application/octet-stream");
-        let response = self
-            .registry
-            .send_once(Access::Push, &self.repository, request)
-            .await?;
-        if response.status() != StatusCode::CREATED && !response.status().is_success() {
-            return Err(self.registry.unexpected("blob commit", response).await);
-        }
-        Ok(())
-    }
-
-    /// Abandons the upload; the registry discards what it received. Best effort.
-    pub async fn cancel(mut self) {
-        if let Some(sender) = self.sender.take() {
-            let _ = sender
-                .send(Err(std::io::Error::other("upload cancelled")))
-                .await;
-        }
-        if let Some(patch) = self.patch.take() {
-            patch.abort();
-        }
-        let request = self.registry.http().delete(self.location.clone());
-        let _ = self
-            .registry
-            .send_once(Access::Push, &self.repository, request)
-            .await;
     }
 }

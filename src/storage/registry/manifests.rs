@@ -4,6 +4,7 @@
 //! manifests" of <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>, and
 //! the catalog API of CNCF distribution.
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, IF_NONE_MATCH, LINK};
@@ -15,7 +16,7 @@ use crate::storage::oci::{
     StoredManifest,
 };
 use crate::storage::reference::{Digest, Reference, Repository, Tag};
-use crate::storage::store::ManifestFetch;
+use crate::storage::store::{ManifestFetch, Manifests};
 
 /// The largest manifest read (the distribution spec suggests registries accept at least 4 MiB).
 const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
@@ -48,16 +49,14 @@ struct Catalog {
     repositories: Option<Vec<String>>,
 }
 
-impl Registry {
+#[async_trait]
+impl Manifests for Registry {
     /// Every tag of `repository`; `None` when the repository does not exist. Tags that are not
     /// valid OCI tags are skipped. Follows `Link` pagination.
     ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses or fails.
-    pub async fn list_tags(
-        &self,
-        repository: &Repository,
-    ) -> Result<Option<Vec<Tag>>, StorageError> {
+    async fn list_tags(&self, repository: &Repository) -> Result<Option<Vec<Tag>>, StorageError> {
         let first = format!("/v2/{repository}/tags/list?n={PAGE_SIZE}");
         let pages = self
             .paginate(Access::Pull, Some(repository), first, "tag list")
@@ -81,7 +80,7 @@ impl Registry {
     ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses, fails, or has no catalog.
-    pub async fn catalog(&self) -> Result<Vec<Repository>, StorageError> {
+    async fn catalog(&self) -> Result<Vec<Repository>, StorageError> {
         let first = format!("/v2/_catalog?n={PAGE_SIZE}");
         let pages = self
             .paginate(Access::Catalog, None, first, "catalog")
@@ -99,42 +98,6 @@ impl Registry {
         Ok(repositories)
     }
 
-    /// Fetches every page of a paginated list; `None` on 404.
-    async fn paginate(
-        &self,
-        access: Access,
-        repository: Option<&Repository>,
-        first: String,
-        operation: &str,
-    ) -> Result<Option<Vec<Bytes>>, StorageError> {
-        let mut pages = Vec::new();
-        let mut next = Some(first);
-        while let Some(path) = next.take() {
-            if pages.len() >= MAX_PAGES {
-                return Err(self.invalid("the registry paginates without end"));
-            }
-            let url = self.url(&path);
-            let response = self
-                .send(access, repository, &|| self.http().get(&url))
-                .await?;
-            match response.status() {
-                StatusCode::OK => {}
-                StatusCode::NOT_FOUND => return Ok(None),
-                _ => return Err(self.unexpected(operation, response).await),
-            }
-            next = response
-                .headers()
-                .get(LINK)
-                .and_then(|value| value.to_str().ok())
-                .and_then(next_link);
-            let body = read_limited(response, MAX_MANIFEST_SIZE * 4)
-                .await
-                .map_err(|error| self.transport(error))?;
-            pages.push(Bytes::from(body));
-        }
-        Ok(Some(pages))
-    }
-
     /// A manifest by tag or digest (checked against the digest when fetched by digest). When the caller already holds the manifest with
     /// digest `known`, asks the registry with `If-None-Match` and gets
     /// [`ManifestFetch::Unchanged`] back (no body) if it still is the same. Registries that
@@ -143,7 +106,7 @@ impl Registry {
     /// # Errors
     /// A [`StorageError`] when the registry refuses, fails, or sends something too big or not
     /// matching its digest.
-    pub async fn get_manifest_if_changed(
+    async fn get_manifest_if_changed(
         &self,
         repository: &Repository,
         reference: &Reference,
@@ -195,39 +158,11 @@ impl Registry {
         }))
     }
 
-    /// The digest a tag points at, without fetching the manifest; `None` when absent.
-    ///
-    /// # Errors
-    /// A [`StorageError`] when the registry refuses or fails.
-    pub async fn resolve_tag(
-        &self,
-        repository: &Repository,
-        tag: &Tag,
-    ) -> Result<Option<Digest>, StorageError> {
-        let url = self.url(&format!("/v2/{repository}/manifests/{tag}"));
-        let accept = accept_manifests();
-        let make = || self.http().head(&url).header(ACCEPT, &accept);
-        let response = self.send(Access::Pull, Some(repository), &make).await?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            _ => return Err(self.unexpected("manifest lookup", response).await),
-        }
-        let header = response
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|value| value.to_str().ok())
-            .ok_or_else(|| self.invalid("no Docker-Content-Digest on a manifest HEAD"))?;
-        Digest::parse(header)
-            .map(Some)
-            .map_err(|_| self.invalid("a malformed Docker-Content-Digest"))
-    }
-
     /// Stores a manifest under a tag or its digest; returns its digest.
     ///
     /// # Errors
     /// A [`StorageError`] when the registry refuses or fails.
-    pub async fn put_manifest(
+    async fn put_manifest(
         &self,
         repository: &Repository,
         reference: &Reference,
@@ -261,7 +196,7 @@ impl Registry {
     /// # Errors
     /// A [`StorageError`] when the registry refuses or fails (some registries do not allow
     /// deletes at all: that is an `Upstream` 405).
-    pub async fn delete_manifest(
+    async fn delete_manifest(
         &self,
         repository: &Repository,
         digest: &Digest,
@@ -303,6 +238,72 @@ impl Registry {
             )
             .await?;
         }
+    }
+}
+
+impl Registry {
+    /// Fetches every page of a paginated list; `None` on 404.
+    async fn paginate(
+        &self,
+        access: Access,
+        repository: Option<&Repository>,
+        first: String,
+        operation: &str,
+    ) -> Result<Option<Vec<Bytes>>, StorageError> {
+        let mut pages = Vec::new();
+        let mut next = Some(first);
+        while let Some(path) = next.take() {
+            if pages.len() >= MAX_PAGES {
+                return Err(self.invalid("the registry paginates without end"));
+            }
+            let url = self.url(&path);
+            let response = self
+                .send(access, repository, &|| self.http().get(&url))
+                .await?;
+            match response.status() {
+                StatusCode::OK => {}
+                StatusCode::NOT_FOUND => return Ok(None),
+                _ => return Err(self.unexpected(operation, response).await),
+            }
+            next = response
+                .headers()
+                .get(LINK)
+                .and_then(|value| value.to_str().ok())
+                .and_then(next_link);
+            let body = read_limited(response, MAX_MANIFEST_SIZE * 4)
+                .await
+                .map_err(|error| self.transport(error))?;
+            pages.push(Bytes::from(body));
+        }
+        Ok(Some(pages))
+    }
+
+    /// The digest a tag points at, without fetching the manifest; `None` when absent.
+    ///
+    /// # Errors
+    /// A [`StorageError`] when the registry refuses or fails.
+    pub async fn resolve_tag(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+    ) -> Result<Option<Digest>, StorageError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{tag}"));
+        let accept = accept_manifests();
+        let make = || self.http().head(&url).header(ACCEPT, &accept);
+        let response = self.send(Access::Pull, Some(repository), &make).await?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            _ => return Err(self.unexpected("manifest lookup", response).await),
+        }
+        let header = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| self.invalid("no Docker-Content-Digest on a manifest HEAD"))?;
+        Digest::parse(header)
+            .map(Some)
+            .map_err(|_| self.invalid("a malformed Docker-Content-Digest"))
     }
 }
 

@@ -8,13 +8,13 @@
 mod auth;
 mod blobs;
 mod manifests;
-mod store;
 mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tracing::Instrument as _;
@@ -24,6 +24,7 @@ pub use blobs::BlobUpload;
 
 use super::error::StorageError;
 use super::reference::Repository;
+use super::store::Store;
 use crate::net::{Origin, PublicOnlyResolver, Secret, read_limited};
 use crate::telemetry::Metrics;
 use auth::CachedToken;
@@ -149,17 +150,33 @@ pub struct Registry {
     auth: RegistryAuth,
 }
 
+/// The registry as a [`Store`]; its manifests and blobs are in `manifests.rs` and `blobs.rs`.
+#[async_trait]
+impl Store for Registry {
+    fn location(&self) -> String {
+        self.origin.to_string()
+    }
+
+    fn credentials_fingerprint(&self) -> String {
+        self.auth.fingerprint()
+    }
+
+    /// Whether the registry answers at all (`GET /v2/`; a 401 counts as an answer).
+    async fn ping(&self) -> Result<(), StorageError> {
+        let url = self.url("/v2/");
+        let response = self.observe(self.http().get(&url).send().await)?;
+        if response.status().is_server_error() {
+            return Err(self.unexpected("ping", response).await);
+        }
+        Ok(())
+    }
+}
+
 impl Registry {
     /// The registry's origin.
     #[must_use]
     pub fn origin(&self) -> &Origin {
         &self.origin
-    }
-
-    /// A fingerprint of the caller's credentials, to key per-caller caches.
-    #[must_use]
-    pub fn credentials_fingerprint(&self) -> String {
-        self.auth.fingerprint()
     }
 
     fn url(&self, path: &str) -> String {
@@ -310,19 +327,6 @@ impl Registry {
         };
         self.client.metrics.record_registry_request(outcome);
         result.map_err(|error| self.transport(error))
-    }
-
-    /// Whether the registry answers at all (`GET /v2/`; a 401 counts as an answer).
-    ///
-    /// # Errors
-    /// A [`StorageError`] when it cannot be reached or answers 5xx.
-    pub async fn ping(&self) -> Result<(), StorageError> {
-        let url = self.url("/v2/");
-        let response = self.observe(self.http().get(&url).send().await)?;
-        if response.status().is_server_error() {
-            return Err(self.unexpected("ping", response).await);
-        }
-        Ok(())
     }
 
     /// Whether the registry asks for credentials before anything: `GET /v2/` without them is
