@@ -30,8 +30,8 @@ fuzz_target!(|data: &[u8]| {
     match route::parse(method, path) {
         Ok(route) => {
             let _ = route.name();
-            if let Route::File(_, _, filename) | Route::Metadata(_, _, filename) = &route {
-                assert!(route::is_distribution_filename(filename), "{route:?}");
+            if let Route::File(path) | Route::Metadata(path) | Route::Provenance(path) = &route {
+                assert!(route::is_distribution_filename(&path.filename), "{route:?}");
             }
         }
         Err(error) => {
