@@ -321,8 +321,8 @@ pub async fn serve(
 pub struct ServeOptions {
     /// How long requests in flight may take to finish after shutdown.
     pub grace: std::time::Duration,
-    /// The header and body timeouts of client connections.
-    pub timeouts: server::Timeouts,
+    /// How client connections are served (timeouts, splicing).
+    pub connections: server::ConnectionOptions,
 }
 
 impl ServeOptions {
@@ -331,9 +331,10 @@ impl ServeOptions {
     pub fn new(options: &ServerOptions) -> Self {
         Self {
             grace: options.shutdown_grace(),
-            timeouts: server::Timeouts {
-                header: options.header_timeout(),
-                body: options.body_timeout(),
+            connections: server::ConnectionOptions {
+                header_timeout: options.header_timeout(),
+                body_timeout: options.body_timeout(),
+                splice: options.download_transfer == config::DownloadTransfer::Splice,
             },
         }
     }
@@ -357,7 +358,7 @@ pub async fn serve_state(
         shutdown.await;
         let _ = stopping.send(true);
     };
-    let server = server::run(listener, app, options.timeouts, signal);
+    let server = server::run(listener, app, options.connections, signal);
     let grace = options.grace;
     // Listing documents being brought up to date after changes are finished too.
     let server = async move {

@@ -32,13 +32,17 @@ use tokio::time::Instant;
 use tower::ServiceExt as _;
 use tower_http::timeout::TimeoutBody;
 
-/// The timeouts applied to client connections.
+use crate::net::{SpliceIo, SpliceSlot};
+
+/// How client connections are served.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
+pub struct ConnectionOptions {
     /// How long a connection may stay without a request in progress.
-    pub header: Duration,
+    pub header_timeout: Duration,
     /// How long a request body may stay silent.
-    pub body: Duration,
+    pub body_timeout: Duration,
+    /// Offer plain HTTP/1.x requests a [`SpliceSlot`], to splice file downloads.
+    pub splice: bool,
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets the connections finish
@@ -49,7 +53,7 @@ pub struct Timeouts {
 pub async fn run(
     listener: TcpListener,
     app: Router,
-    timeouts: Timeouts,
+    options: ConnectionOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stopping, stop) = watch::channel(false);
@@ -63,7 +67,7 @@ pub async fn run(
         };
         match accepted {
             Ok((stream, _)) => {
-                let connection = serve_connection(stream, app.clone(), timeouts, stop.clone());
+                let connection = serve_connection(stream, app.clone(), options, stop.clone());
                 let close = close.clone();
                 tokio::spawn(async move {
                     connection.await;
@@ -98,7 +102,7 @@ fn is_per_connection(error: &std::io::Error) -> bool {
 async fn serve_connection(
     stream: TcpStream,
     app: Router,
-    timeouts: Timeouts,
+    options: ConnectionOptions,
     mut stop: watch::Receiver<bool>,
 ) {
     let (activity, watch_activity) = watch::channel(Activity {
@@ -108,12 +112,14 @@ async fn serve_connection(
     let service = ConnectionService {
         app,
         activity: Arc::new(activity),
-        body_timeout: timeouts.body,
+        body_timeout: options.body_timeout,
+        slot: (options.splice && SpliceSlot::supported()).then(SpliceSlot::default),
     };
+    let stream = SpliceIo::new(stream, service.slot.clone().unwrap_or_default());
     let builder = auto::Builder::new(TokioExecutor::new());
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    let idle = idle_for(watch_activity, timeouts.header);
+    let idle = idle_for(watch_activity, options.header_timeout);
     tokio::pin!(idle);
     let mut stopping = false;
     loop {
@@ -127,7 +133,7 @@ async fn serve_connection(
             () = &mut idle => {
                 tracing::debug!(
                     "closing a connection without a request in progress for {}s",
-                    timeouts.header.as_secs()
+                    options.header_timeout.as_secs()
                 );
                 return;
             }
@@ -175,6 +181,8 @@ struct ConnectionService {
     app: Router,
     activity: Arc<watch::Sender<Activity>>,
     body_timeout: Duration,
+    /// Given to the plain HTTP/1.x requests of this connection.
+    slot: Option<SpliceSlot>,
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
@@ -185,7 +193,15 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnectionService {
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let guard = InFlight::start(&self.activity);
         let timeout = self.body_timeout;
-        let request = request.map(|body| Body::new(TimeoutBody::new(timeout, body)));
+        let mut request = request.map(|body| Body::new(TimeoutBody::new(timeout, body)));
+        // HTTP/2 frames the body's bytes: only HTTP/1.x writes them as they are.
+        let plain = matches!(
+            request.version(),
+            http::Version::HTTP_10 | http::Version::HTTP_11
+        );
+        if let (Some(slot), true) = (&self.slot, plain) {
+            request.extensions_mut().insert(slot.clone());
+        }
         let app = self.app.clone();
         Box::pin(async move {
             let response = app.oneshot(request).await?;

@@ -22,9 +22,9 @@ pub use command_args::{
 };
 pub use parse::RegistryEntry;
 pub use sections::{
-    BlobRedirects, DEFAULT_PORT, EventOptions, ListingDocumentsMode, ListingOptions,
-    LocalStoreOptions, PublishingOptions, RegistryOptions, ServerOptions, TelemetryOptions,
-    UpstreamFiles, UpstreamOptions,
+    BlobRedirects, DEFAULT_PORT, DownloadTransfer, EventOptions, ListingDocumentsMode,
+    ListingOptions, LocalStoreOptions, PublishingOptions, RegistryOptions, ServerOptions,
+    TelemetryOptions, UpstreamFiles, UpstreamOptions,
 };
 
 use crate::net::Origin;

@@ -48,6 +48,22 @@ pub struct ServerOptions {
     /// Seconds to let requests in flight finish after SIGTERM before exiting.
     #[arg(long, env = "OCI_PYPI_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
+
+    /// How whole-file downloads from a registry over plain HTTP reach HTTP/1.x clients:
+    /// `splice` moves the bytes from socket to socket inside the kernel (Linux; elsewhere,
+    /// and for TLS registries, ranges and checked downloads, they are copied), `copy` reads
+    /// them through the server's memory.
+    #[arg(long, env = "OCI_PYPI_DOWNLOAD_TRANSFER", value_enum, default_value_t = DownloadTransfer::Splice)]
+    pub download_transfer: DownloadTransfer,
+}
+
+/// How downloaded bytes cross the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DownloadTransfer {
+    /// splice(2) from the registry's socket to the client's, where possible.
+    Splice,
+    /// Through the server's memory.
+    Copy,
 }
 
 impl ServerOptions {

@@ -206,6 +206,7 @@ fn storage_status(error: &StorageError) -> StatusCode {
         S::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         S::Upstream { .. }
         | S::Unreachable { .. }
+        | S::Interrupted { .. }
         | S::InvalidResponse { .. }
         | S::Corrupted { .. }
         | S::UploadAborted(_) => StatusCode::BAD_GATEWAY,

@@ -8,12 +8,14 @@ use super::AppState;
 use super::error::ApiError;
 use super::route::FilePath;
 use crate::index::{Caller, FileRequest, Location, ReleaseRef, Wanted};
+use crate::net::SpliceSlot;
 use crate::packaging::{ProjectName, Sha256};
 
 /// Files never change once stored (overwrites are refused): let clients keep them.
 const FILE_CACHE_CONTROL: &str = "max-age=365000000, immutable";
 
-/// GET or HEAD of a file, or of its `.metadata`.
+/// GET or HEAD of a file, or of its `.metadata`. With the connection's `slot` (plain
+/// HTTP/1.x), a whole file a registry sends over plain HTTP is spliced to the client.
 ///
 /// # Errors
 /// What locating or opening the file fails with.
@@ -22,8 +24,8 @@ pub async fn download(
     caller: &Caller,
     path: &FilePath,
     wanted: Wanted,
-    method: &Method,
-    headers: &HeaderMap,
+    (method, headers): (&Method, &HeaderMap),
+    slot: Option<&SpliceSlot>,
 ) -> Result<Response, ApiError> {
     let (location, project) = path.resolve(&state.index)?;
     let filename = path.filename.as_str();
@@ -40,7 +42,11 @@ pub async fn download(
     {
         return Ok(response);
     }
-    let request = FileRequest { range, head };
+    let request = FileRequest {
+        range,
+        head,
+        socket: slot.is_some() && wanted == Wanted::File && range.is_none() && !head,
+    };
     let file = state
         .index
         .open(caller, &location, &project, filename, (wanted, request))
@@ -63,10 +69,20 @@ pub async fn download(
         builder = builder.header(header::CONTENT_RANGE, range);
     }
     let served_stale = file.stale;
-    let body = if head {
-        Body::empty()
+    let whole_file = wanted == Wanted::File && status == StatusCode::OK && !head;
+    let transfer = if file.socket.is_some() && slot.is_some() {
+        "splice"
     } else {
-        Body::from_stream(file.body)
+        "copy"
+    };
+    if whole_file {
+        state.metrics.record_download(transfer);
+    }
+    let body = match (file.socket, slot) {
+        _ if head => Body::empty(),
+        (Some(socket), Some(slot)) => Body::new(slot.body(socket)),
+        (Some(socket), None) => Body::from_stream(socket.into_stream()),
+        (None, _) => Body::from_stream(file.body),
     };
     let mut response = builder
         .body(body)
@@ -97,6 +113,7 @@ async fn unchanged(
     let probe = FileRequest {
         range: None,
         head: true,
+        socket: false,
     };
     let sha256 = state
         .index

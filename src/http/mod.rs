@@ -31,6 +31,7 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 
 use crate::index::Index;
+use crate::net::SpliceSlot;
 use crate::telemetry::Metrics;
 use error::ApiError;
 use route::Route;
@@ -190,17 +191,18 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
         }
         Route::File(path) => {
             let wanted = crate::index::Wanted::File;
-            let response =
-                files::download(state, &caller, &path, wanted, &method, &headers).await?;
+            let slot = request.extensions().get::<SpliceSlot>();
+            let asked = (&method, &headers);
+            let response = files::download(state, &caller, &path, wanted, asked, slot).await?;
             Ok(count_bytes(response, &state.metrics))
         }
         Route::Metadata(path) => {
             let wanted = crate::index::Wanted::Metadata;
-            files::download(state, &caller, &path, wanted, &method, &headers).await
+            files::download(state, &caller, &path, wanted, (&method, &headers), None).await
         }
         Route::Provenance(path) => {
             let wanted = crate::index::Wanted::Provenance;
-            files::download(state, &caller, &path, wanted, &method, &headers).await
+            files::download(state, &caller, &path, wanted, (&method, &headers), None).await
         }
         Route::Upload(scope) => upload::upload(state, &caller, &scope, request).await,
     }

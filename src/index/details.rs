@@ -64,11 +64,7 @@ impl Index {
         let store = self.store(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
         let digest = Digest::from(sha256);
-        let request = BlobRequest {
-            range: None,
-            head: false,
-            pass_redirects: false,
-        };
+        let request = BlobRequest::default();
         let Some(blob) = store.get_blob(&repository, &digest, request).await? else {
             return Ok(None);
         };

@@ -11,10 +11,12 @@ use sha2::{Digest as _, Sha256 as Sha256Hasher};
 use super::release::{Access, Reached, ReleaseRef};
 use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex, StoredFile};
+use crate::net::SocketBody;
 use crate::packaging::{DistFilename, ProjectName, Sha256};
 use crate::storage::oci::ImageManifest;
 use crate::storage::{
     BlobDownload, BlobRequest, ByteStream, Digest, Reference, Repository, StorageError, Store,
+    socket_stream,
 };
 
 /// A file on its way to the client.
@@ -34,8 +36,12 @@ pub struct FileDownload {
     /// Served from a pull-through cache while its upstream fails.
     pub stale: bool,
     /// The bytes; a whole-file body ends with an error if they do not hash to the recorded
-    /// sha256, so the client sees a failed download rather than wrong bytes.
+    /// sha256, so the client sees a failed download rather than wrong bytes. Empty when they
+    /// are on [`FileDownload::socket`].
     pub body: Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>,
+    /// The bytes still on the registry's connection, when [`FileRequest::socket`] asked for
+    /// them so (never checked here: they are fetched by their sha256).
+    pub socket: Option<SocketBody>,
 }
 
 impl std::fmt::Debug for FileDownload {
@@ -80,6 +86,9 @@ pub struct FileRequest<'a> {
     pub range: Option<&'a str>,
     /// Headers only.
     pub head: bool,
+    /// The caller can splice a body still on the registry's connection
+    /// ([`FileDownload::socket`]).
+    pub socket: bool,
 }
 
 impl Index {
@@ -188,6 +197,7 @@ impl Index {
             range: request.range,
             head: request.head,
             pass_redirects: self.options.pass_blob_redirects,
+            socket: request.socket && !self.options.verify_downloads,
         };
         let (blob, by_file_digest) = fetch_layer(store, repository, &file, blob_request)
             .await?
@@ -198,19 +208,31 @@ impl Index {
         // would cost a core per GiB/s. A blob found through the manifest under another
         // digest is checked.
         let check = self.options.verify_downloads || !by_file_digest;
-        let body = if whole && check {
-            verified(blob.body, file.sha256.clone())
-        } else {
-            blob.body
+        let BlobDownload {
+            status,
+            redirect,
+            content_length,
+            content_range,
+            body,
+            socket,
+        } = blob;
+        let (body, socket) = match socket {
+            Some(socket) if whole && check => {
+                let bytes = socket_stream(socket, &store.location());
+                (verified(bytes, file.sha256.clone()), None)
+            }
+            None if whole && check => (verified(body, file.sha256.clone()), None),
+            socket => (body, socket),
         };
         Ok(FileDownload {
+            socket,
             stale: false,
             sha256: file.sha256.clone(),
             content_type: content_type(&file.filename),
-            status: blob.status,
-            redirect: blob.redirect,
-            content_length: blob.content_length,
-            content_range: blob.content_range,
+            status,
+            redirect,
+            content_length,
+            content_range,
             body,
         })
     }
@@ -270,6 +292,7 @@ pub(super) async fn open_stored_provenance(
     let whole = FileRequest {
         range: None,
         head: request.head,
+        socket: false,
     };
     side_blob(store, repository, blob, whole, not_found).await
 }
@@ -287,7 +310,7 @@ async fn side_blob(
     let blob_request = BlobRequest {
         range: request.range,
         head: request.head,
-        pass_redirects: false,
+        ..BlobRequest::default()
     };
     let blob = store
         .get_blob(repository, &digest, blob_request)
@@ -295,6 +318,7 @@ async fn side_blob(
         .ok_or_else(not_found)?;
     let whole = blob.status == 200 && !request.head;
     Ok(FileDownload {
+        socket: None,
         stale: false,
         sha256: sha256.clone(),
         content_type,
@@ -334,6 +358,11 @@ async fn fetch_layer(
         return Ok(None);
     };
     let layer_digest = Digest::parse(&layer.digest)?;
+    // Found under another digest, it will be checked on the way: not on a socket.
+    let request = BlobRequest {
+        socket: false,
+        ..request
+    };
     let blob = store.get_blob(repository, &layer_digest, request).await?;
     Ok(blob.map(|blob| (blob, layer_digest == digest)))
 }

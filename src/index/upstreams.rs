@@ -285,6 +285,7 @@ impl Index {
             })
         }));
         Ok(FileDownload {
+            socket: None,
             stale: false,
             content_type,
             status: download.status,

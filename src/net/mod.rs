@@ -6,16 +6,22 @@
 //! - [`is_public`], [`is_internal_literal`], [`PublicOnlyResolver`]: which addresses a
 //!   remote party may make us contact (no SSRF into private, link-local or metadata ranges);
 //! - [`read_limited`]: a body read up to a limit the server chooses;
-//! - [`redact_url`], [`redact`], [`redact_error`]: how a URL is shown without its secrets.
+//! - [`redact_url`], [`redact`], [`redact_error`]: how a URL is shown without its secrets;
+//! - [`plain_get`], [`SpliceIo`], [`SpliceSlot`]: a plain-HTTP body moved from socket to
+//!   socket in the kernel (splice(2)) instead of through this process.
 
 mod address;
 mod body;
 mod origin;
+mod plain_get;
 mod redact;
 mod secret;
+mod splice;
 
 pub use address::{PublicOnlyResolver, is_internal_literal, is_public};
 pub use body::read_limited;
 pub use origin::{Origin, OriginError};
+pub use plain_get::{PlainAnswer, PlainGet, plain_get};
 pub use redact::{redact, redact_error, redact_url};
 pub use secret::Secret;
+pub use splice::{SocketBody, SpliceIo, SpliceSlot, SplicedBody};

@@ -56,6 +56,15 @@ pub enum StorageError {
         #[source]
         source: reqwest::Error,
     },
+    /// The registry stopped sending a body it had started (closed early, went silent).
+    #[error("registry `{registry}` stopped sending")]
+    Interrupted {
+        /// The registry's origin.
+        registry: String,
+        /// What the connection said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The registry did not answer in time.
     #[error("registry `{registry}` timed out")]
     Timeout {

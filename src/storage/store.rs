@@ -12,6 +12,7 @@ use futures_util::Stream;
 use super::error::StorageError;
 use super::oci::StoredManifest;
 use super::reference::{Digest, Reference, Repository, Tag};
+use crate::net::SocketBody;
 
 /// The answer to a conditional manifest fetch.
 #[derive(Debug, Clone)]
@@ -34,6 +35,10 @@ pub struct BlobRequest<'a> {
     /// When the content lives on another host (object storage behind a registry), hand that
     /// location back instead of streaming the bytes through.
     pub pass_redirects: bool,
+    /// The caller can take the body still on its socket ([`BlobDownload::socket`]), to splice
+    /// it to its client: a store that can (a registry over plain HTTP, for a whole blob)
+    /// then answers on a connection of its own and reads nothing of the body.
+    pub socket: bool,
 }
 
 /// A stream of blob bytes.
@@ -49,8 +54,24 @@ pub struct BlobDownload {
     pub content_length: Option<u64>,
     /// `Content-Range` of a 206 or 416.
     pub content_range: Option<String>,
-    /// The bytes.
+    /// The bytes (empty when they are on [`BlobDownload::socket`]).
     pub body: ByteStream,
+    /// The bytes still on the registry's connection, when [`BlobRequest::socket`] asked for
+    /// them so.
+    pub socket: Option<SocketBody>,
+}
+
+/// The bytes of `socket` as a stream (read through memory).
+#[must_use]
+pub fn socket_stream(socket: SocketBody, registry: &str) -> ByteStream {
+    use futures_util::StreamExt as _;
+    let registry = registry.to_owned();
+    Box::pin(socket.into_stream().map(move |chunk| {
+        chunk.map_err(|source| StorageError::Interrupted {
+            registry: registry.clone(),
+            source,
+        })
+    }))
 }
 
 impl fmt::Debug for BlobDownload {

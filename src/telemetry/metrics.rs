@@ -37,7 +37,7 @@ pub struct Metrics {
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 16] = [
+const HELP: [(&str, &str, &str); 17] = [
     (
         "oci_pypi_release_index_merges_total",
         "counter",
@@ -92,6 +92,11 @@ const HELP: [(&str, &str, &str); 16] = [
         "oci_pypi_upload_bytes_total",
         "counter",
         "Bytes of distribution files received.",
+    ),
+    (
+        "oci_pypi_downloads_total",
+        "counter",
+        "Whole distribution files sent, by how their bytes crossed the server: splice (from the registry's socket to the client's inside the kernel) or copy (through memory).",
     ),
     (
         "oci_pypi_download_bytes_total",
@@ -208,6 +213,15 @@ impl Metrics {
         self.add(
             "oci_pypi_upstream_cache_total",
             vec![("event", event.to_owned())],
+            1,
+        );
+    }
+
+    /// Counts a whole distribution file sent (`transfer`: `splice` or `copy`).
+    pub fn record_download(&self, transfer: &'static str) {
+        self.add(
+            "oci_pypi_downloads_total",
+            vec![("transfer", transfer.to_owned())],
             1,
         );
     }

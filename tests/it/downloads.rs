@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 use crate::harness::fake_registry::{
     self, Endpoint, FakeRegistry, NAMESPACE, PROJECT, TAG, TAG_PAGE_SIZE,
 };
-use crate::harness::{Backend, DistSpec, Server, TestEnv};
+use crate::harness::{Backend, DistSpec, Server, TestEnv, metric_value};
 use crate::in_every_backend;
 
 in_every_backend!(downloads_are_cacheable_and_ranged);
@@ -33,7 +33,17 @@ async fn downloads_are_cacheable_and_ranged(backend: Backend) -> anyhow::Result<
     let sdist = env.sandbox.sdist(&spec).await?;
     env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
     check_file(&env, &wheel, "application/octet-stream").await?;
-    check_file(&env, &sdist, "application/gzip").await
+    check_file(&env, &sdist, "application/gzip").await?;
+    // A registry over plain HTTP: whole files are spliced from its socket to the client's
+    // (and were checked byte for byte above); the local store's are copied.
+    let metrics = env.server.metrics().await?;
+    let spliced = metric_value(&metrics, "oci_pypi_downloads_total{transfer=\"splice\"}");
+    let copied = metric_value(&metrics, "oci_pypi_downloads_total{transfer=\"copy\"}");
+    match backend {
+        Backend::Registry(_) => assert!(spliced >= 2.0 && copied == 0.0, "{metrics}"),
+        Backend::Local => assert!(spliced == 0.0 && copied >= 2.0, "{metrics}"),
+    }
+    Ok(())
 }
 
 /// Every header and status of one file's downloads.

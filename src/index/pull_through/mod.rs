@@ -359,6 +359,7 @@ impl Index {
                 .is_ok_and(|outcome| *outcome == Outcome::Streaming);
             if let Some((body, content_length)) = streaming.then(|| tee.join()).flatten() {
                 return Ok(FileDownload {
+                    socket: None,
                     stale: false,
                     sha256: job.sha256.clone(),
                     content_type: content_type(job.filename.as_str()),
@@ -474,6 +475,7 @@ impl Index {
             }
         });
         Ok(FileDownload {
+            socket: None,
             stale: false,
             sha256,
             content_type,

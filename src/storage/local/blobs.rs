@@ -294,6 +294,7 @@ impl Blobs for LocalStore {
             content_length: Some(length),
             content_range,
             body,
+            socket: None,
         }))
     }
 }

@@ -80,6 +80,7 @@ async fn fetch(
         range,
         head,
         pass_redirects: true,
+        socket: false,
     };
     store
         .get_blob(repository, digest, request)

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::{Access, Registry};
-use crate::net::is_internal_literal;
+use crate::net::{PlainAnswer, PlainGet, is_internal_literal, plain_get};
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
 use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs};
@@ -130,7 +130,13 @@ impl Blobs for Registry {
             range,
             head,
             pass_redirects,
+            socket,
         } = request;
+        if socket && range.is_none() && !head {
+            if let Some(download) = self.get_blob_on_socket(repository, digest).await {
+                return download.map(Some);
+            }
+        }
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let method = if head {
             reqwest::Method::HEAD
@@ -159,6 +165,7 @@ impl Blobs for Registry {
                     content_length: None,
                     content_range: None,
                     body: Box::pin(futures_util::stream::empty()),
+                    socket: None,
                 }));
             }
             let mut request = self.http().request(method.clone(), current.clone());
@@ -195,7 +202,87 @@ impl Blobs for Registry {
                     .bytes_stream()
                     .map(move |chunk| chunk.map_err(|error| registry.transport(error))),
             ),
+            socket: None,
         }))
+    }
+}
+
+impl Registry {
+    /// The whole blob `digest`, its body left on a connection of its own for the caller to
+    /// splice, when the registry speaks plain HTTP and answers 200 with a plain body; a
+    /// timeout when it does not answer in time. `None` otherwise (any other answer or
+    /// failure): the caller then asks the ordinary way, which also learns challenges and
+    /// reports errors. An origin whose answer cannot be spliced (a
+    /// redirect, a coded body) is not asked this way again.
+    async fn get_blob_on_socket(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Option<Result<BlobDownload, StorageError>> {
+        if self.origin.scheme() != "http" || self.client.unspliceable(&self.origin) {
+            return None;
+        }
+        let key = self.token_key(Access::Pull, Some(repository));
+        let authorization = self.known_authorization(&key).await.ok()?;
+        let mut headers: Vec<(String, String)> = crate::telemetry::outgoing_headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+            .collect();
+        if let Some(value) = authorization {
+            headers.push(("Authorization".to_owned(), value));
+        }
+        let target = format!("/v2/{repository}/blobs/{digest}");
+        let request = PlainGet {
+            authority: self.origin.authority(),
+            target: &target,
+            headers,
+            public_only: self.client.public_addresses_only,
+            connect_timeout: self.client.connect_timeout,
+            read_timeout: self.client.read_timeout,
+        };
+        let span = tracing::info_span!("registry", otel.kind = "client", http.method = "GET", url.path = %target, transfer = "splice", http.status = tracing::field::Empty);
+        let answer = plain_get(&request).instrument(span.clone()).await;
+        let metrics = &self.client.metrics;
+        match answer {
+            Ok(PlainAnswer::Body(body)) => {
+                span.record("http.status", 200);
+                metrics.record_registry_request("2xx");
+                Some(Ok(BlobDownload {
+                    status: StatusCode::OK.as_u16(),
+                    redirect: None,
+                    content_length: Some(body.len()),
+                    content_range: None,
+                    body: Box::pin(futures_util::stream::empty()),
+                    socket: Some(body),
+                }))
+            }
+            Ok(PlainAnswer::Other(status)) => {
+                span.record("http.status", i64::from(status));
+                let outcome = match status {
+                    200..=299 => "2xx",
+                    300..=399 => "3xx",
+                    400..=499 => "4xx",
+                    _ => "5xx",
+                };
+                metrics.record_registry_request(outcome);
+                if (200..400).contains(&status) {
+                    self.client.remember_unspliceable(&self.origin);
+                }
+                None
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                // Asking again would wait as long again.
+                metrics.record_registry_request("timeout");
+                Some(Err(StorageError::Timeout {
+                    registry: self.origin.to_string(),
+                }))
+            }
+            Err(error) => {
+                metrics.record_registry_request("error");
+                tracing::debug!(parent: &span, "blob GET to splice failed, asking again the ordinary way: {error}");
+                None
+            }
+        }
     }
 }
 

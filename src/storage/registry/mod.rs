@@ -10,7 +10,7 @@ mod blobs;
 mod manifests;
 mod tokens;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -101,6 +101,10 @@ pub struct RegistryClient {
     http: reqwest::Client,
     metrics: Arc<Metrics>,
     public_addresses_only: bool,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    /// Origins whose blob answers cannot be spliced (redirects, coded bodies).
+    unspliceable: Mutex<HashSet<Origin>>,
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<TokenKey, CachedToken>>,
 }
@@ -126,9 +130,26 @@ impl RegistryClient {
             http,
             metrics: Arc::clone(&options.metrics),
             public_addresses_only: options.public_addresses_only,
+            connect_timeout: options.connect_timeout,
+            read_timeout: options.read_timeout,
+            unspliceable: Mutex::new(HashSet::new()),
             challenges: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
         }))
+    }
+
+    fn unspliceable(&self, origin: &Origin) -> bool {
+        self.unspliceable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(origin)
+    }
+
+    fn remember_unspliceable(&self, origin: &Origin) {
+        self.unspliceable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(origin.clone());
     }
 
     /// The client bound to one registry and one caller's credentials.
