@@ -112,20 +112,24 @@ impl Report {
         out.push_str(
             "\n## 1. Transfers (MB/s = 10^6 bytes/s; median of the repetitions, [min–max])\n\n\
              | file | direction | through oci-pypi | straight to the registry | ratio | \
-             through oci-pypi with `--verify-downloads` (sha256 checked on the server) | its ratio |\n\
-             |---|---|---|---|---|---|---|\n",
+             through oci-pypi with `--verify-downloads` (sha256 checked on the server) | its ratio | \
+             through oci-pypi with `--download-transfer splice` | its ratio | its oci-pypi CPU s/GiB |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
         );
         for transfer in &self.transfers {
             for (direction, result) in directions(transfer) {
                 let _ = writeln!(
                     out,
-                    "| {} | {direction} | {} | {} | {:.2}x | {} | {} |",
+                    "| {} | {direction} | {} | {} | {:.2}x | {} | {} | {} | {} | {} |",
                     transfer.label,
                     rates(&result.proxy),
                     rates(&result.direct),
                     ratio(result),
-                    verified_rates(result),
-                    verified_ratio(result),
+                    optional_rates(&result.proxy_verified),
+                    optional_ratio(&result.proxy_verified, result),
+                    optional_rates(&result.proxy_spliced),
+                    optional_ratio(&result.proxy_spliced, result),
+                    spliced_cpu(transfer.size, result),
                 );
             }
         }
@@ -290,23 +294,33 @@ pub fn ratio(result: &DirectionResult) -> f64 {
     median(&result.proxy) / median(&result.direct)
 }
 
-fn verified_rates(result: &DirectionResult) -> String {
-    if result.proxy_verified.is_empty() {
+fn optional_rates(values: &[f64]) -> String {
+    if values.is_empty() {
         "–".to_owned()
     } else {
-        rates(&result.proxy_verified)
+        rates(values)
     }
 }
 
-fn verified_ratio(result: &DirectionResult) -> String {
-    if result.proxy_verified.is_empty() {
+fn optional_ratio(values: &[f64], result: &DirectionResult) -> String {
+    if values.is_empty() {
         "–".to_owned()
     } else {
-        format!(
-            "{:.2}x",
-            median(&result.proxy_verified) / median(&result.direct)
-        )
+        format!("{:.2}x", median(values) / median(&result.direct))
     }
+}
+
+/// CPU seconds per GiB the spliced downloads cost their servers.
+fn spliced_cpu(size: u64, result: &DirectionResult) -> String {
+    if result.proxy_spliced.is_empty() {
+        return "–".to_owned();
+    }
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "counts and sizes far below 2^52: exact enough as f64"
+    )]
+    let gib = size as f64 * result.proxy_spliced.len() as f64 / f64::from(1u32 << 30);
+    format!("{:.2}", result.spliced_cpu / gib)
 }
 
 fn rates(values: &[f64]) -> String {

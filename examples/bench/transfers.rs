@@ -78,6 +78,11 @@ pub struct DirectionResult {
     /// MB/s of each download through an oci-pypi started with `--verify-downloads` (the
     /// server hashes the bytes on the way).
     pub proxy_verified: Vec<f64>,
+    /// MB/s of each download through an oci-pypi started with `--download-transfer splice`
+    /// (the bytes go from socket to socket inside the kernel).
+    pub proxy_spliced: Vec<f64>,
+    /// CPU seconds those spliced downloads cost their server.
+    pub spliced_cpu: f64,
     /// The server's VmHWM right after start, KiB.
     pub idle_peak_kib: u64,
     /// The server's VmHWM at the end of the phase, KiB.
@@ -88,6 +93,15 @@ pub struct DirectionResult {
     pub registry_cpu_proxied: f64,
     /// CPU seconds the registry used for the direct transfers.
     pub registry_cpu_direct: f64,
+}
+
+/// The diagnostic downloads of one repetition, each through a server of its own.
+#[derive(Default)]
+pub struct Extras {
+    /// Seconds with `--verify-downloads`.
+    verified: Option<f64>,
+    /// Seconds and server CPU seconds with `--download-transfer splice`.
+    spliced: Option<(f64, f64)>,
 }
 
 /// Both directions of one file.
@@ -127,7 +141,7 @@ impl Transfers<'_> {
                     Ok(seconds)
                 },
                 async || self.direct_upload(wheel).await,
-                async |_server: &Process| Ok(None),
+                async |_server: &Process| Ok(Extras::default()),
             )
             .await?;
         let download = self
@@ -135,7 +149,15 @@ impl Transfers<'_> {
                 wheel,
                 async |server: &Process, _last: bool| self.proxy_download(server, wheel).await,
                 async || self.direct_download(wheel).await,
-                async |_server: &Process| Ok(Some(self.verified_download(wheel).await?)),
+                async |_server: &Process| {
+                    let verified = self.download_with(wheel, &["--verify-downloads"]).await?;
+                    let splice = &["--download-transfer", "splice"];
+                    let spliced = self.download_with(wheel, splice).await?;
+                    Ok(Extras {
+                        verified: Some(verified.0),
+                        spliced: Some(spliced),
+                    })
+                },
             )
             .await?;
         Ok(TransferResult {
@@ -154,7 +176,7 @@ impl Transfers<'_> {
         wheel: &Wheel,
         through: impl AsyncFn(&Process, bool) -> anyhow::Result<f64>,
         straight: impl AsyncFn() -> anyhow::Result<f64>,
-        extra: impl AsyncFn(&Process) -> anyhow::Result<Option<f64>>,
+        extra: impl AsyncFn(&Process) -> anyhow::Result<Extras>,
     ) -> anyhow::Result<DirectionResult> {
         let server = procs::start_server(
             self.server_bin,
@@ -167,6 +189,8 @@ impl Transfers<'_> {
             proxy: Vec::new(),
             direct: Vec::new(),
             proxy_verified: Vec::new(),
+            proxy_spliced: Vec::new(),
+            spliced_cpu: 0.0,
             idle_peak_kib: server.peak_rss_kib()?,
             peak_kib: 0,
             server_cpu: 0.0,
@@ -184,8 +208,13 @@ impl Transfers<'_> {
             let seconds = straight().await?;
             result.direct.push(mb_per_s(wheel.size, seconds));
             result.registry_cpu_direct += self.registry.cpu_seconds()? - registry_between;
-            if let Some(seconds) = extra(&server).await? {
+            let extras = extra(&server).await?;
+            if let Some(seconds) = extras.verified {
                 result.proxy_verified.push(mb_per_s(wheel.size, seconds));
+            }
+            if let Some((seconds, cpu)) = extras.spliced {
+                result.proxy_spliced.push(mb_per_s(wheel.size, seconds));
+                result.spliced_cpu += cpu;
             }
         }
         result.peak_kib = server.peak_rss_kib()?;
@@ -279,18 +308,22 @@ impl Transfers<'_> {
         self.download(&url, wheel).await
     }
 
-    /// The file through a server of its own started with `--verify-downloads`, which hashes
-    /// the bytes on the way (by default it does not: the blob is fetched by its sha256, and
-    /// clients check it), to show what the check costs.
-    async fn verified_download(&self, wheel: &Wheel) -> anyhow::Result<f64> {
+    /// The file through a server of its own started with `flags`: `--verify-downloads`,
+    /// which hashes the bytes on the way (by default it does not: the blob is fetched by its
+    /// sha256, and clients check it), to show what the check costs; `--download-transfer
+    /// splice`, which moves them socket to socket in the kernel. The seconds it took and the
+    /// CPU seconds it cost that server.
+    async fn download_with(&self, wheel: &Wheel, flags: &[&str]) -> anyhow::Result<(f64, f64)> {
         let server = procs::start_server(
             self.server_bin,
             self.work_dir,
             &self.registry.origin(),
-            &["--verify-downloads"],
+            flags,
         )
         .await?;
-        self.proxy_download(&server, wheel).await
+        let before = server.cpu_seconds()?;
+        let seconds = self.proxy_download(&server, wheel).await?;
+        Ok((seconds, server.cpu_seconds()? - before))
     }
 
     async fn direct_download(&self, wheel: &Wheel) -> anyhow::Result<f64> {

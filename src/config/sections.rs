@@ -50,10 +50,11 @@ pub struct ServerOptions {
     pub shutdown_grace: u64,
 
     /// How whole-file downloads from a registry over plain HTTP reach HTTP/1.x clients:
-    /// `splice` moves the bytes from socket to socket inside the kernel (Linux; elsewhere,
-    /// and for TLS registries, ranges and checked downloads, they are copied), `copy` reads
-    /// them through the server's memory.
-    #[arg(long, env = "OCI_PYPI_DOWNLOAD_TRANSFER", value_enum, default_value_t = DownloadTransfer::Splice)]
+    /// `copy` reads them through the server's memory; `splice` moves them from socket to
+    /// socket inside the kernel (Linux only; TLS registries, ranges and checked downloads are
+    /// still copied), which costs the server less CPU but was slower on loopback (see
+    /// docs/benchmarks.md): try it where the server's CPU is what limits downloads.
+    #[arg(long, env = "OCI_PYPI_DOWNLOAD_TRANSFER", value_enum, default_value_t = DownloadTransfer::Copy)]
     pub download_transfer: DownloadTransfer,
 }
 

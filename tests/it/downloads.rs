@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use oci_pypi::config::Config;
+use oci_pypi::config::{Config, DownloadTransfer};
 use oci_pypi::net::Origin;
 use reqwest::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
@@ -21,27 +21,43 @@ use crate::harness::fake_registry::{
 use crate::harness::{Backend, DistSpec, Server, TestEnv, metric_value};
 use crate::in_every_backend;
 
-in_every_backend!(downloads_are_cacheable_and_ranged);
+in_every_backend!(
+    downloads_are_cacheable_and_ranged,
+    spliced_downloads_are_cacheable_and_ranged
+);
 
 /// A year, the least a cache should be allowed to keep an immutable file.
 const YEAR_SECONDS: u64 = 365 * 24 * 3600;
 
 async fn downloads_are_cacheable_and_ranged(backend: Backend) -> anyhow::Result<()> {
-    let env = TestEnv::start_backend(backend).await?;
+    downloads_checked(backend, DownloadTransfer::Copy).await
+}
+
+/// With `--download-transfer splice`, whole files from a registry (plain HTTP here) go from
+/// its socket to the client's inside the kernel: the same bytes and headers.
+async fn spliced_downloads_are_cacheable_and_ranged(backend: Backend) -> anyhow::Result<()> {
+    downloads_checked(backend, DownloadTransfer::Splice).await
+}
+
+async fn downloads_checked(backend: Backend, transfer: DownloadTransfer) -> anyhow::Result<()> {
+    let configure = |config: &mut Config| config.server.download_transfer = transfer;
+    let env = TestEnv::start_backend_with(backend, configure).await?;
     let spec = DistSpec::new("fetched", "1.0").payload_bytes(64 * 1024);
     let wheel = env.sandbox.wheel(&spec).await?;
     let sdist = env.sandbox.sdist(&spec).await?;
     env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
     check_file(&env, &wheel, "application/octet-stream").await?;
     check_file(&env, &sdist, "application/gzip").await?;
-    // A registry over plain HTTP: whole files are spliced from its socket to the client's
-    // (and were checked byte for byte above); the local store's are copied.
+    // Whole files from a registry over plain HTTP are spliced when asked (and were checked
+    // byte for byte above); the local store's are always copied.
     let metrics = env.server.metrics().await?;
     let spliced = metric_value(&metrics, "oci_pypi_downloads_total{transfer=\"splice\"}");
     let copied = metric_value(&metrics, "oci_pypi_downloads_total{transfer=\"copy\"}");
-    match backend {
-        Backend::Registry(_) => assert!(spliced >= 2.0 && copied == 0.0, "{metrics}"),
-        Backend::Local => assert!(spliced == 0.0 && copied >= 2.0, "{metrics}"),
+    let splicing = transfer == DownloadTransfer::Splice && matches!(backend, Backend::Registry(_));
+    if splicing {
+        assert!(spliced >= 2.0 && copied == 0.0, "{metrics}");
+    } else {
+        assert!(spliced == 0.0 && copied >= 2.0, "{metrics}");
     }
     Ok(())
 }

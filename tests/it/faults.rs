@@ -617,6 +617,51 @@ async fn truncated_bodies_fail_visibly() -> anyhow::Result<()> {
     rig.finish().await
 }
 
+/// Downloads spliced from the registry's socket (`--download-transfer splice`) fail as
+/// visibly as copied ones: a blob cut short or stalled half-way never reaches the client as a
+/// complete 200, a registry silent before its answer is 504, and the server serves the next
+/// download whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spliced_downloads_fail_visibly() -> anyhow::Result<()> {
+    let rig = Rig::start_with(|config| {
+        fast_timeouts(config);
+        config.server.download_transfer = oci_pypi::config::DownloadTransfer::Splice;
+    })
+    .await?;
+    let whole = rig.file().await?;
+    whole.expect(StatusCode::OK);
+    assert_eq!(whole.body, fake_registry::file_bytes());
+    let metrics = rig.server.metrics().await?;
+    assert!(
+        metrics.contains("oci_pypi_downloads_total{transfer=\"splice\"} 1"),
+        "{metrics}"
+    );
+    for fault in [Fault::TruncatedBody, Fault::StallMidBody(STALL)] {
+        rig.fake.set_fault(Endpoint::BlobGet, fault.clone());
+        let started = std::time::Instant::now();
+        let file = rig.file().await?;
+        assert!(
+            file.status != StatusCode::OK || !file.is_complete(),
+            "{fault:?}: a cut blob was served as a complete 200 ({} bytes)",
+            file.body.len()
+        );
+        // The stalled registry is given up after its read timeout (1 s), not the stall.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{fault:?}: {:?}",
+            started.elapsed()
+        );
+    }
+    rig.fake.set_fault(Endpoint::BlobGet, Fault::Delay(STALL));
+    rig.file().await?.expect(StatusCode::GATEWAY_TIMEOUT);
+    rig.fake.clear_faults();
+    let again = rig.file().await?;
+    again.expect(StatusCode::OK);
+    assert_eq!(again.body, fake_registry::file_bytes());
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
 /// A blob whose bytes do not match its digest. With `--verify-downloads` the client must not
 /// get a complete 200 with those bytes (under an `ETag` naming the right sha256, cacheable as
 /// immutable). By default the server does not hash downloads fetched by the file's own

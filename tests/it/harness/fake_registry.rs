@@ -120,6 +120,8 @@ pub enum Fault {
     /// The correct headers, `Content-Length` included, but only half of the body before the
     /// connection is cut.
     TruncatedBody,
+    /// The correct headers and half of the body, then silence this long, then the rest.
+    StallMidBody(Duration),
     /// The correct headers (`Docker-Content-Digest` included) with content of the same length
     /// that does not match the digest.
     WrongDigestBlob,
@@ -483,16 +485,28 @@ impl Reply {
     }
 
     /// The response with its full `Content-Length` but half of the body, then a cut.
-    fn into_truncated_response(self) -> Response {
+    /// The first half of the body, then the connection cut, or (with `pause`) the second
+    /// half after that long.
+    fn into_truncated_response(self, pause: Option<Duration>) -> Response {
         let length = self.body.len();
         let half = self.body.slice(..length / 2);
-        let chunks = futures_util::stream::unfold(Some(half), |state| async move {
-            match state {
-                Some(half) => Some((Ok::<Bytes, std::io::Error>(half), None)),
-                None => {
-                    // Let the first half reach the client before the connection is cut.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    Some((Err(std::io::Error::other("truncated on purpose")), None))
+        let rest = self.body.slice(length / 2..);
+        // Stages: 0 the first half, 1 the pause then the rest (or the cut), 2 the end.
+        let chunks = futures_util::stream::unfold(0u8, move |stage| {
+            let (half, rest) = (half.clone(), rest.clone());
+            async move {
+                match (stage, pause) {
+                    (0, _) => Some((Ok::<Bytes, std::io::Error>(half), 1)),
+                    (1, Some(pause)) => {
+                        tokio::time::sleep(pause).await;
+                        Some((Ok(rest), 2))
+                    }
+                    (1, None) => {
+                        // Let the first half reach the client before the connection is cut.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Some((Err(std::io::Error::other("truncated on purpose")), 2))
+                    }
+                    _ => None,
                 }
             }
         });
@@ -584,7 +598,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
     let reply = shared.serve(target, request).await;
     match fault {
-        Fault::TruncatedBody if !head => reply.into_truncated_response(),
+        Fault::TruncatedBody if !head => reply.into_truncated_response(None),
+        Fault::StallMidBody(pause) if !head => reply.into_truncated_response(Some(pause)),
         Fault::WrongDigestBlob if reply.status.is_success() => corrupt(reply).into_response(head),
         Fault::MalformedJson if reply.status.is_success() => malformed(reply).into_response(head),
         Fault::PlainContainerImage if reply.status.is_success() && by_tag => {
