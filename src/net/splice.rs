@@ -407,3 +407,85 @@ fn splice(
 fn splice(_: &impl std::os::fd::AsFd, _: &impl std::os::fd::AsFd, _: usize) -> io::Result<usize> {
     Err(io::ErrorKind::Unsupported.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body::Body as _;
+
+    use super::*;
+
+    /// The frames of `body`, polled to the end.
+    fn frames(mut body: SplicedBody) -> Vec<Bytes> {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut frames = Vec::new();
+        while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
+            frames.push(frame.unwrap().into_data().unwrap());
+        }
+        assert!(body.is_end_stream());
+        frames
+    }
+
+    #[test]
+    fn placeholders_are_known_by_address_only() {
+        assert!(is_placeholder(&PLACEHOLDER[..1]));
+        assert!(is_placeholder(&PLACEHOLDER[PLACEHOLDER_LEN - 10..]));
+        assert!(is_placeholder(&PLACEHOLDER[..]));
+        assert!(!is_placeholder(&PLACEHOLDER[..0]));
+        // Zeros elsewhere are bytes like any others.
+        let zeros = vec![0u8; 64];
+        assert!(!is_placeholder(&zeros));
+        assert!(!is_placeholder(b"HTTP/1.1 200 OK\r\n"));
+    }
+
+    #[tokio::test]
+    async fn a_spliced_body_is_its_prefix_then_placeholders_of_the_rest() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let remaining = 2 * PLACEHOLDER_LEN as u64 + 5;
+        let body = SocketBody::new(
+            socket,
+            Bytes::from_static(b"head"),
+            remaining,
+            Duration::from_secs(1),
+        );
+        assert_eq!(body.len(), remaining + 4);
+        let slot = SpliceSlot::default();
+        let spliced = slot.body(body);
+        assert_eq!(spliced.size_hint().exact(), Some(remaining + 4));
+        let frames = frames(spliced);
+        assert_eq!(frames[0].as_ref(), b"head");
+        let lengths: Vec<usize> = frames[1..].iter().map(Bytes::len).collect();
+        assert_eq!(lengths, [PLACEHOLDER_LEN, PLACEHOLDER_LEN, 5]);
+        assert!(frames[1..].iter().all(|frame| is_placeholder(frame)));
+        // The socket waits in the slot for the connection to take it.
+        assert_eq!(slot.take().map(|body| body.remaining), Some(remaining));
+    }
+
+    #[tokio::test]
+    async fn a_socket_body_read_through_memory_fails_when_cut_short() {
+        use tokio::io::AsyncWriteExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        peer.write_all(b"0123456789").await.unwrap();
+        drop(peer);
+        let body = SocketBody::new(
+            socket,
+            Bytes::from_static(b"ab"),
+            20,
+            Duration::from_secs(5),
+        );
+        let chunks: Vec<io::Result<Bytes>> =
+            futures_util::StreamExt::collect(body.into_stream()).await;
+        let (read, errors): (Vec<_>, Vec<_>) = chunks.into_iter().partition(Result::is_ok);
+        let read: Vec<u8> = read.into_iter().flat_map(|chunk| chunk.unwrap()).collect();
+        assert_eq!(read, b"ab0123456789");
+        let error = errors.into_iter().next().unwrap().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
+    }
+}
