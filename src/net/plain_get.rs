@@ -189,7 +189,13 @@ mod tests {
     #[test]
     fn only_plain_bodies_qualify() {
         let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: x\r\n\r\nab";
-        assert_eq!(parse_head(plain).unwrap(), Head::Body { head: plain.len() - 2, body: 5 });
+        assert_eq!(
+            parse_head(plain).unwrap(),
+            Head::Body {
+                head: plain.len() - 2,
+                body: 5
+            }
+        );
         assert_eq!(
             parse_head(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap(),
             Head::Partial
