@@ -31,6 +31,7 @@ use toml::Spanned;
 use super::error::EventsError;
 use super::event::{EventKind, Place};
 use crate::net::{Origin, Secret, is_internal_literal};
+use crate::packaging::wildcard_matches;
 
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -102,7 +103,7 @@ impl Webhook {
     #[must_use]
     pub fn wants(&self, kind: EventKind, place: &Place) -> bool {
         self.events.contains(&kind)
-            && glob_matches(&self.namespace, &place.path().to_ascii_lowercase())
+            && wildcard_matches(&self.namespace, &place.path().to_ascii_lowercase())
     }
 }
 
@@ -636,26 +637,6 @@ fn check_preset(
             ))
         }
     }
-}
-
-/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
-fn glob_matches(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(position) => rest = &rest[position + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod status;
 mod tags;
 mod upload;
 pub mod version;
+mod wildcard;
 
 pub use error::{PackagingError, shown};
 pub use filename::{DistFilename, DistKind};
@@ -46,3 +47,4 @@ pub use status::{MAX_STATUS_REASON, ProjectStatus, StatusMarker};
 pub use tags::Target;
 pub use upload::{Action, UploadForm, UploadMetadata};
 pub use version::{Version, VersionError};
+pub use wildcard::wildcard_matches;

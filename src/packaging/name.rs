@@ -102,22 +102,7 @@ impl NamePattern {
     /// Whether `name` matches.
     #[must_use]
     pub fn matches(&self, name: &ProjectName) -> bool {
-        let mut parts = self.0.split('*');
-        let first = parts.next().unwrap_or_default();
-        let Some(mut rest) = name.as_str().strip_prefix(first) else {
-            return false;
-        };
-        let parts: Vec<&str> = parts.collect();
-        let Some((last, middle)) = parts.split_last() else {
-            return rest.is_empty();
-        };
-        for part in middle {
-            match rest.find(part) {
-                Some(position) => rest = rest.get(position + part.len()..).unwrap_or_default(),
-                None => return false,
-            }
-        }
-        rest.ends_with(last)
+        super::wildcard_matches(&self.0, name.as_str())
     }
 }
 

@@ -211,7 +211,7 @@ fn secrets_never_show_in_errors_or_debug() {
 }
 
 #[test]
-fn globs() {
+fn webhook_namespaces_are_wildcard_patterns() {
     for (pattern, text, expected) in [
         ("*", "ghcr.io/a/b", true),
         ("ghcr.io/a/*", "ghcr.io/a/b/c", true),
@@ -223,7 +223,11 @@ fn globs() {
         ("exact/ns", "exact/ns", true),
         ("exact/ns", "exact/ns2", false),
     ] {
-        assert_eq!(glob_matches(pattern, text), expected, "{pattern} {text}");
+        assert_eq!(
+            wildcard_matches(pattern, text),
+            expected,
+            "{pattern} {text}"
+        );
     }
 }
 

@@ -139,20 +139,14 @@ impl Parser {
         out: &mut Vec<Block>,
     ) -> Option<usize> {
         let (first_mark, _) = bullet(lines.text(index))?;
-        let mut items = Vec::new();
-        let mut next = index;
-        let mut end = index;
-        while let Some((mark, rest)) = bullet(lines.text(next)).filter(|_| lines.indent(next) == 0)
-        {
-            if mark != first_mark {
-                break;
-            }
-            let (item, item_end) = lines.list_item(next, rest);
-            items.push(self.parse(item, depth + 1));
-            end = item_end;
-            next = lines.skip_blank(end);
-        }
-        out.push(Block::Bullets(items));
+        let start = |at: usize| {
+            let (mark, rest) = bullet(lines.text(at))?;
+            (mark == first_mark).then_some(((), rest))
+        };
+        let (items, end) = self.list_items(lines, (index, depth), start, Lines::list_item);
+        out.push(Block::Bullets(
+            items.into_iter().map(|((), body)| body).collect(),
+        ));
         Some(end)
     }
 
@@ -164,33 +158,22 @@ impl Parser {
         out: &mut Vec<Block>,
     ) -> Option<usize> {
         let first = enumerator(lines.text(index), None)?;
-        let mut items = Vec::new();
-        let mut next = index;
-        let mut end = index;
-        while lines.indent(next) == 0 {
-            let Some(item) = enumerator(lines.text(next), Some(&first)) else {
-                break;
-            };
+        let start = |at: usize| {
+            let item = enumerator(lines.text(at), Some(&first))?;
             // As in docutils: an item's text does not go on unindented on the next line.
-            let following = lines.text(next + 1);
-            let ends = lines.is_blank(next + 1)
-                || lines.indent(next + 1) > 0
-                || enumerator(following, Some(&first)).is_some();
-            if !ends {
-                break;
-            }
-            let (body, item_end) = lines.list_item(next, item.rest);
-            items.push(self.parse(body, depth + 1));
-            end = item_end;
-            next = lines.skip_blank(end);
-        }
+            let ends = lines.is_blank(at + 1)
+                || lines.indent(at + 1) > 0
+                || enumerator(lines.text(at + 1), Some(&first)).is_some();
+            ends.then_some(((), item.rest))
+        };
+        let (items, end) = self.list_items(lines, (index, depth), start, Lines::list_item);
         if items.is_empty() {
             return None;
         }
         out.push(Block::Enumerated {
             numbering: first.numbering,
             start: first.value,
-            items,
+            items: items.into_iter().map(|((), body)| body).collect(),
         });
         Some(end)
     }
@@ -203,20 +186,38 @@ impl Parser {
         out: &mut Vec<Block>,
     ) -> Option<usize> {
         field_marker(lines.text(index))?;
-        let mut fields = Vec::new();
+        let start = |at: usize| {
+            let (name, rest) = field_marker(lines.text(at))?;
+            Some((name.to_owned(), rest))
+        };
+        let (fields, end) = self.list_items(lines, (index, depth), start, Lines::item);
+        out.push(Block::Definitions(fields));
+        Some(end)
+    }
+
+    /// The items of a list from `index`: one per unindented line that `start` accepts
+    /// (giving what the item carries and the text after its marker), its body cut out by
+    /// `body` and parsed one level down. The items, and the line after the last one.
+    fn list_items<'a, T>(
+        &mut self,
+        lines: Lines<'a>,
+        (index, depth): (usize, usize),
+        start: impl Fn(usize) -> Option<(T, &'a str)>,
+        body: fn(&Lines<'a>, usize, &'a str) -> (Lines<'a>, usize),
+    ) -> (Vec<(T, Vec<Block>)>, usize) {
+        let mut items = Vec::new();
         let mut next = index;
         let mut end = index;
         while lines.indent(next) == 0 {
-            let Some((name, rest)) = field_marker(lines.text(next)) else {
+            let Some((carried, rest)) = start(next) else {
                 break;
             };
-            let (body, field_end) = lines.item(next, rest);
-            fields.push((name.to_owned(), self.parse(body, depth + 1)));
-            end = field_end;
+            let (text, item_end) = body(&lines, next, rest);
+            items.push((carried, self.parse(text, depth + 1)));
+            end = item_end;
             next = lines.skip_blank(end);
         }
-        out.push(Block::Definitions(fields));
-        Some(end)
+        (items, end)
     }
 
     /// A paragraph (and the literal block its `::` introduces), or a definition list item.
