@@ -18,7 +18,7 @@ use sha2::{Digest as _, Sha256};
 use crate::harness::fake_registry::{
     self, Endpoint, FakeRegistry, NAMESPACE, PROJECT, TAG, TAG_PAGE_SIZE,
 };
-use crate::harness::{Backend, DistSpec, Server, TestEnv, metric_value};
+use crate::harness::{AuthMode, Backend, DistSpec, Server, TestEnv, metric_value};
 use crate::in_every_backend;
 
 in_every_backend!(
@@ -124,6 +124,32 @@ async fn check_file(env: &TestEnv, file: &Path, content_type: &str) -> anyhow::R
     );
 
     check_revalidation(env, &path, &bytes, &etag).await
+}
+
+/// Real installers get spliced files: pip and uv install a wheel of a few MiB (more than the
+/// first read of the registry's answer holds) through a token-auth registry, the server
+/// splicing both downloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installers_get_spliced_files() -> anyhow::Result<()> {
+    let configure =
+        |config: &mut Config| config.server.download_transfer = DownloadTransfer::Splice;
+    let env = TestEnv::start_backend_with(Backend::Registry(AuthMode::Token), configure).await?;
+    let spec = DistSpec::new("spliced", "1.0").payload_bytes(3 * 1024 * 1024);
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let url = env.index_url_with_credentials();
+    let expected = [(spec.module(), "1.0")];
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(m, v)| (m.as_str(), *v)).collect();
+    env.sandbox
+        .assert_pip_installs(&url, &["spliced"], &expected)
+        .await?;
+    env.sandbox
+        .assert_uv_installs(&url, &["spliced"], &expected)
+        .await?;
+    let metrics = env.server.metrics().await?;
+    let spliced = metric_value(&metrics, "oci_pypi_downloads_total{transfer=\"splice\"}");
+    assert!(spliced >= 2.0, "{metrics}");
+    Ok(())
 }
 
 /// `If-None-Match` with the file's ETag (strong or weak, alone or in a list, with or without a
