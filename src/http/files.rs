@@ -45,7 +45,7 @@ pub async fn download(
     let request = FileRequest {
         range,
         head,
-        socket: slot.is_some() && wanted == Wanted::File && range.is_none() && !head,
+        socket: slot.is_some(),
     };
     let file = state
         .index

@@ -83,6 +83,16 @@ impl Origin {
             _ => &self.authority,
         }
     }
+
+    /// The port: the one written, else the scheme's default (80 for `http`, 443 for `https`).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        let written = self
+            .authority
+            .strip_prefix(self.host())
+            .and_then(|rest| rest.strip_prefix(':')?.parse().ok());
+        written.unwrap_or(if self.scheme == "https" { 443 } else { 80 })
+    }
 }
 
 impl fmt::Display for Origin {
@@ -109,6 +119,10 @@ mod tests {
         );
         let v6 = Origin::parse("http://[::1]:5000").unwrap();
         assert_eq!(v6.authority(), "[::1]:5000");
+        assert_eq!(v6.port(), 5000);
+        assert_eq!(ghcr.port(), 443);
+        assert_eq!(Origin::parse("http://127.0.0.1").unwrap().port(), 80);
+        assert_eq!(Origin::parse("http://[::1]").unwrap().port(), 80);
         assert_eq!(v6.host(), "[::1]");
     }
 

@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use super::address::is_public;
+use super::origin::Origin;
 use super::splice::SocketBody;
 
 /// The longest answer head read.
@@ -23,8 +24,8 @@ const MAX_HEADERS: usize = 64;
 /// What to ask, of whom.
 #[derive(Debug)]
 pub struct PlainGet<'a> {
-    /// `host[:port]` (port 80 when absent), sent as `Host`.
-    pub authority: &'a str,
+    /// Where to (an `http` origin), also sent as `Host`.
+    pub origin: &'a Origin,
     /// The path and query, starting with `/`.
     pub target: &'a str,
     /// Further request headers (`Authorization`, trace context).
@@ -52,7 +53,7 @@ pub enum PlainAnswer {
 /// A connection failure, a timeout, an address not allowed, or a head that is not HTTP/1.x.
 pub async fn plain_get(request: &PlainGet<'_>) -> io::Result<PlainAnswer> {
     let head = request_head(request)?;
-    let addresses = resolve(request.authority, request.public_only).await?;
+    let addresses = resolve(request.origin, request.public_only).await?;
     let connect = TcpStream::connect(&addresses[..]);
     let mut socket = tokio::time::timeout(request.connect_timeout, connect)
         .await
@@ -96,7 +97,7 @@ fn request_head(request: &PlainGet<'_>) -> io::Result<String> {
     let mut head = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: oci-pypi/{}\r\nAccept-Encoding: identity\r\nConnection: close\r\n",
         request.target,
-        request.authority,
+        request.origin.authority(),
         env!("CARGO_PKG_VERSION")
     );
     for (name, value) in &request.headers {
@@ -109,17 +110,10 @@ fn request_head(request: &PlainGet<'_>) -> io::Result<String> {
     Ok(head)
 }
 
-/// The addresses of `authority`, only public ones when `public_only`.
-async fn resolve(authority: &str, public_only: bool) -> io::Result<Vec<SocketAddr>> {
-    let has_port = authority.rsplit_once(':').is_some_and(|(host, port)| {
-        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':')
-    });
-    let target = if has_port {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let found: Vec<SocketAddr> = tokio::net::lookup_host(target)
+/// The addresses of `origin`, only public ones when `public_only`.
+async fn resolve(origin: &Origin, public_only: bool) -> io::Result<Vec<SocketAddr>> {
+    let host = origin.host().trim_start_matches('[').trim_end_matches(']');
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, origin.port()))
         .await?
         .filter(|address| !public_only || is_public(address.ip()))
         .collect();
@@ -232,8 +226,9 @@ mod tests {
 
     #[test]
     fn request_heads_cannot_be_split() {
+        let origin = Origin::parse("http://127.0.0.1:5000").unwrap();
         let request = |target: &'static str, value: &str| PlainGet {
-            authority: "127.0.0.1:5000",
+            origin: &origin,
             target,
             headers: vec![("Authorization".to_owned(), value.to_owned())],
             public_only: false,
@@ -258,14 +253,17 @@ mod tests {
 
     #[tokio::test]
     async fn public_only_refuses_loopback() {
-        let error = resolve("127.0.0.1:5000", true).await.unwrap_err();
+        let origin = |text: &str| Origin::parse(text).unwrap();
+        let error = resolve(&origin("http://127.0.0.1:5000"), true)
+            .await
+            .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::PermissionDenied);
         assert_eq!(
-            resolve("127.0.0.1", false).await.unwrap(),
+            resolve(&origin("http://127.0.0.1"), false).await.unwrap(),
             vec!["127.0.0.1:80".parse().unwrap()]
         );
         assert_eq!(
-            resolve("[::1]:5000", false).await.unwrap(),
+            resolve(&origin("http://[::1]:5000"), false).await.unwrap(),
             vec!["[::1]:5000".parse().unwrap()]
         );
     }

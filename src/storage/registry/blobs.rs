@@ -233,7 +233,7 @@ impl Registry {
         }
         let target = format!("/v2/{repository}/blobs/{digest}");
         let request = PlainGet {
-            authority: self.origin.authority(),
+            origin: &self.origin,
             target: &target,
             headers,
             public_only: self.client.public_addresses_only,
@@ -258,13 +258,8 @@ impl Registry {
             }
             Ok(PlainAnswer::Other(status)) => {
                 span.record("http.status", i64::from(status));
-                let outcome = match status {
-                    200..=299 => "2xx",
-                    300..=399 => "3xx",
-                    400..=499 => "4xx",
-                    _ => "5xx",
-                };
-                metrics.record_registry_request(outcome);
+                let class = StatusCode::from_u16(status).map_or("5xx", super::status_class);
+                metrics.record_registry_request(class);
                 if (200..400).contains(&status) {
                     self.client.remember_unspliceable(&self.origin);
                 }

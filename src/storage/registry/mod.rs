@@ -139,17 +139,11 @@ impl RegistryClient {
     }
 
     fn unspliceable(&self, origin: &Origin) -> bool {
-        self.unspliceable
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(origin)
+        lock(&self.unspliceable).contains(origin)
     }
 
     fn remember_unspliceable(&self, origin: &Origin) {
-        self.unspliceable
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(origin.clone());
+        lock(&self.unspliceable).insert(origin.clone());
     }
 
     /// The client bound to one registry and one caller's credentials.
@@ -339,10 +333,7 @@ impl Registry {
     /// Counts a registry request by outcome and turns transport errors into storage errors.
     fn observe(&self, result: Result<Response, reqwest::Error>) -> Result<Response, StorageError> {
         let outcome = match &result {
-            Ok(response) if response.status().is_success() => "2xx",
-            Ok(response) if response.status().is_redirection() => "3xx",
-            Ok(response) if response.status().is_client_error() => "4xx",
-            Ok(_) => "5xx",
+            Ok(response) => status_class(response.status()),
             Err(error) if error.is_timeout() => "timeout",
             Err(_) => "error",
         };
@@ -451,6 +442,19 @@ fn oci_error_code(body: &[u8]) -> Option<String> {
         && code.len() <= 64
         && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
     plain.then(|| code.to_owned())
+}
+
+/// The class of a registry answer, as `oci_pypi_registry_requests_total` counts it.
+fn status_class(status: StatusCode) -> &'static str {
+    if status.is_success() {
+        "2xx"
+    } else if status.is_redirection() {
+        "3xx"
+    } else if status.is_client_error() {
+        "4xx"
+    } else {
+        "5xx"
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
