@@ -141,6 +141,22 @@ impl Browser {
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
+    /// The URL of the current page once `holds` is true of it (up to 20 s): a click that
+    /// submits a form or follows a link returns before the browser has navigated.
+    pub async fn url_once(&self, holds: impl Fn(&str) -> bool) -> anyhow::Result<String> {
+        let started = Instant::now();
+        loop {
+            let url = self.url().await?;
+            if holds(&url) {
+                return Ok(url);
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                bail!("the browser did not navigate; still at {url}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The first element matching the CSS `selector`.
     pub async fn find(&self, selector: &str) -> anyhow::Result<Element<'_>> {
         let body = json!({ "using": "css selector", "value": selector });
