@@ -15,6 +15,7 @@ use crate::index::{Target, UpstreamRoute, Upstreams};
 use crate::packaging::attestation::TrustRoot;
 use crate::publishing::{PublishingError, TrustedPublishing};
 use crate::storage::StorageError;
+use crate::storage::blob_cache::BlobCache;
 use crate::storage::local::LocalStore;
 use crate::storage::registry::{ClientOptions, RegistryClient};
 use crate::telemetry::Metrics;
@@ -105,11 +106,19 @@ fn build_state(
 ) -> Result<http::AppState, StartError> {
     let metrics = Arc::new(Metrics::default());
     let registry = &config.registry;
+    let blob_cache = match &registry.blob_cache_dir {
+        Some(dir) => {
+            let cache = BlobCache::open(dir, registry.blob_cache_size, Arc::clone(&metrics))?;
+            Some(cache)
+        }
+        None => None,
+    };
     let client = RegistryClient::new(&ClientOptions {
         public_addresses_only: registry.any_public(),
         connect_timeout: registry.connect_timeout(),
         read_timeout: registry.read_timeout(),
         metrics: Arc::clone(&metrics),
+        blob_cache,
     })?;
     let registries = RegistryPolicy::new(registry.origins(), registry.any_public());
     let local_store = match config.local_store_dir() {

@@ -129,6 +129,19 @@ pub struct RegistryOptions {
     /// through its manifest is always checked.
     #[arg(long, env = "OCI_PYPI_VERIFY_DOWNLOADS")]
     pub verify_downloads: bool,
+
+    /// Keep the files downloaded from registries in this directory, and send them from there
+    /// the next time: the registry is still asked (`HEAD`, with the caller's credentials)
+    /// whether the caller may read the file, but its bytes no longer cross the network. Off
+    /// by default: the directory holds copies of private packages (it is created readable by
+    /// this user only).
+    #[arg(long, env = "OCI_PYPI_BLOB_CACHE_DIR")]
+    pub blob_cache_dir: Option<PathBuf>,
+
+    /// With `--blob-cache-dir`: the most the cache may hold, in bytes or with a unit
+    /// (`20GiB`); the files used longest ago are removed first.
+    #[arg(long, env = "OCI_PYPI_BLOB_CACHE_SIZE", default_value = "10GiB", value_parser = parse_size)]
+    pub blob_cache_size: u64,
 }
 
 impl RegistryOptions {

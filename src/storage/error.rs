@@ -93,6 +93,15 @@ pub enum StorageError {
     /// The upload session failed on our side (the body stream ended with an error).
     #[error("the upload was interrupted: {0}")]
     UploadAborted(String),
+    /// The blob cache could not read or write one of its files.
+    #[error("the blob cache cannot use `{path}`")]
+    CacheIo {
+        /// The file or directory.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The local store could not read or write one of its files.
     #[error("the local store cannot use `{path}`")]
     Io {

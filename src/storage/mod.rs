@@ -7,8 +7,10 @@
 //! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md> and image spec
 //! <https://github.com/opencontainers/image-spec/blob/main/spec.md>.
 
+pub mod blob_cache;
 pub mod docker_config;
 mod error;
+mod file_body;
 pub mod local;
 pub mod oci;
 mod reference;

@@ -34,10 +34,11 @@ pub struct Metrics {
     webhook_deliveries_pending: AtomicI64,
     upload_bytes: AtomicU64,
     download_bytes: AtomicU64,
+    blob_cache_bytes: AtomicU64,
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 17] = [
+const HELP: [(&str, &str, &str); 20] = [
     (
         "oci_pypi_release_index_merges_total",
         "counter",
@@ -102,6 +103,21 @@ const HELP: [(&str, &str, &str); 17] = [
         "oci_pypi_download_bytes_total",
         "counter",
         "Bytes of distribution files sent.",
+    ),
+    (
+        "oci_pypi_blob_cache_lookups_total",
+        "counter",
+        "Blob downloads looked up in the blob cache, by result (hit: sent from disk after the registry allowed it; miss).",
+    ),
+    (
+        "oci_pypi_blob_cache_fills_total",
+        "counter",
+        "Blobs copied into the blob cache as they were downloaded, by result (stored, abandoned, mismatch, failed, too_large).",
+    ),
+    (
+        "oci_pypi_blob_cache_bytes",
+        "gauge",
+        "Bytes of the blobs held in the blob cache.",
     ),
     (
         "oci_pypi_webhook_deliveries_total",
@@ -272,6 +288,24 @@ impl Metrics {
         self.download_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Counts a blob cache lookup for a download (`result`: `hit` or `miss`).
+    pub fn record_blob_cache_lookup(&self, result: &'static str) {
+        let labels = vec![("result", result.to_owned())];
+        self.add("oci_pypi_blob_cache_lookups_total", labels, 1);
+    }
+
+    /// Counts a blob cache fill that ended (`result`: `stored`, `abandoned`, `mismatch`,
+    /// `failed` or `too_large`).
+    pub fn record_blob_cache_fill(&self, result: &'static str) {
+        let labels = vec![("result", result.to_owned())];
+        self.add("oci_pypi_blob_cache_fills_total", labels, 1);
+    }
+
+    /// Sets the bytes held in the blob cache.
+    pub fn blob_cache_bytes(&self, bytes: u64) {
+        self.blob_cache_bytes.store(bytes, Ordering::Relaxed);
+    }
+
     fn add(&self, name: &'static str, labels: Labels, value: u64) {
         *lock(&self.counters).entry((name, labels)).or_default() += value;
     }
@@ -307,6 +341,13 @@ impl Metrics {
                         out,
                         "{name} {}",
                         self.download_bytes.load(Ordering::Relaxed)
+                    );
+                }
+                "oci_pypi_blob_cache_bytes" => {
+                    let _ = writeln!(
+                        out,
+                        "{name} {}",
+                        self.blob_cache_bytes.load(Ordering::Relaxed)
                     );
                 }
                 "oci_pypi_build_info" => {

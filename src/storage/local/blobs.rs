@@ -11,16 +11,14 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _, BufWriter};
-use tokio_util::io::ReaderStream;
+use tokio::io::{AsyncWriteExt as _, BufWriter};
 
 use super::files;
 use super::layout::{self, Layout};
-use super::range::{ByteRange, parse_range};
 use super::{LocalStore, blocking};
 use crate::storage::error::StorageError;
+use crate::storage::file_body::file_download;
 use crate::storage::reference::{Digest, Repository};
 use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs};
 
@@ -267,35 +265,8 @@ impl Blobs for LocalStore {
         let Some((path, size)) = found else {
             return Ok(None);
         };
-        let range = request
-            .range
-            .map_or(ByteRange::Whole, |header| parse_range(header, size));
-        let (status, start, length, content_range) = match range {
-            ByteRange::Whole => (200, 0, size, None),
-            ByteRange::Partial { start, end } => (
-                206,
-                start,
-                end - start + 1,
-                Some(format!("bytes {start}-{end}/{size}")),
-            ),
-            ByteRange::Unsatisfiable => (416, 0, 0, Some(format!("bytes */{size}"))),
-        };
-        let body: crate::storage::ByteStream = if request.head || length == 0 {
-            Box::pin(futures_util::stream::empty())
-        } else {
-            let Some(stream) = stream_file(self, &path, start, length).await? else {
-                return Ok(None);
-            };
-            stream
-        };
-        Ok(Some(BlobDownload {
-            status,
-            redirect: None,
-            content_length: Some(length),
-            content_range,
-            body,
-            socket: None,
-        }))
+        let io_error = self.io_error_at(&path);
+        file_download(&path, size, (request.range, request.head), io_error).await
     }
 }
 
@@ -344,33 +315,4 @@ impl LocalStore {
         }
         placed.map(|()| true)
     }
-}
-
-/// `length` bytes of the file at `path` from `start`, in 64 KiB chunks; `None` when the file
-/// is gone (deleted since it was found).
-async fn stream_file(
-    store: &LocalStore,
-    path: &Path,
-    start: u64,
-    length: u64,
-) -> Result<Option<crate::storage::ByteStream>, StorageError> {
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(store.io_at(path)(error)),
-    };
-    if start > 0 {
-        file.seek(io::SeekFrom::Start(start))
-            .await
-            .map_err(store.io_at(path))?;
-    }
-    let shown = store.display_path(path);
-    let reader = tokio::io::AsyncReadExt::take(file, length);
-    let stream = ReaderStream::with_capacity(reader, CHUNK_SIZE).map(move |chunk| {
-        chunk.map_err(|source| StorageError::Io {
-            path: shown.clone(),
-            source,
-        })
-    });
-    Ok(Some(Box::pin(stream)))
 }

@@ -21,7 +21,6 @@ mod files;
 mod index_json;
 mod layout;
 mod manifests;
-mod range;
 #[cfg(test)]
 mod tests;
 
@@ -122,6 +121,15 @@ impl LocalStore {
             .unwrap_or(path)
             .display()
             .to_string()
+    }
+
+    /// What turns any number of I/O errors on `path` into [`StorageError::Io`].
+    fn io_error_at(&self, path: &Path) -> impl Fn(io::Error) -> StorageError + use<> {
+        let path = self.display_path(path);
+        move |source| StorageError::Io {
+            path: path.clone(),
+            source,
+        }
     }
 
     /// Turns an I/O error on `path` into a [`StorageError::Io`].

@@ -17,7 +17,8 @@ use super::{Access, Registry};
 use crate::net::{PlainAnswer, PlainGet, is_internal_literal, plain_get};
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
-use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs};
+use crate::storage::blob_cache::BlobCache;
+use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs, ByteStream};
 
 /// Chunks buffered between the caller and the registry during an upload.
 const UPLOAD_CHANNEL_CHUNKS: usize = 8;
@@ -132,7 +133,17 @@ impl Blobs for Registry {
             pass_redirects,
             socket,
         } = request;
-        if socket && range.is_none() && !head {
+        let cache = self.client.blob_cache.as_ref().filter(|_| !head);
+        if let Some(cache) = cache {
+            match self.cached_blob(cache, repository, digest, range).await? {
+                Cached::Sent(download) => return Ok(Some(download)),
+                Cached::Absent => return Ok(None),
+                Cached::Not => {}
+            }
+        }
+        // A blob the cache may keep comes through memory, where the cache gets its copy.
+        let fill = cache.filter(|_| range.is_none());
+        if socket && range.is_none() && !head && fill.is_none() {
             if let Some(download) = self.get_blob_on_socket(repository, digest).await {
                 return download.map(Some);
             }
@@ -183,27 +194,93 @@ impl Blobs for Registry {
             _ => return Err(self.unexpected("blob fetch", response).await),
         }
         let registry = self.clone();
+        let status = response.status().as_u16();
+        // Read the header itself: for HEAD, reqwest reports the (empty) body's length.
+        let content_length = content_length(&response);
+        let content_range = response
+            .headers()
+            .get(CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut body: ByteStream = Box::pin(
+            response
+                .bytes_stream()
+                .map(move |chunk| chunk.map_err(|error| registry.transport(error))),
+        );
+        if let (Some(cache), 200, Some(size)) = (fill, status, content_length) {
+            body = cache.tee(digest, size, body);
+        }
         Ok(Some(BlobDownload {
-            status: response.status().as_u16(),
+            status,
             redirect: None,
-            // Read the header itself: for HEAD, reqwest reports the (empty) body's length.
-            content_length: response
-                .headers()
-                .get(CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok()),
-            content_range: response
-                .headers()
-                .get(CONTENT_RANGE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            body: Box::pin(
-                response
-                    .bytes_stream()
-                    .map(move |chunk| chunk.map_err(|error| registry.transport(error))),
-            ),
+            content_length,
+            content_range,
+            body,
             socket: None,
         }))
+    }
+}
+
+/// What the blob cache made of a download.
+enum Cached {
+    /// Sent from the cache.
+    Sent(BlobDownload),
+    /// The registry has no such blob in that repository.
+    Absent,
+    /// Not from the cache: ask the registry for the bytes.
+    Not,
+}
+
+/// The `Content-Length` of `response`, as sent.
+fn content_length(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl Registry {
+    /// The blob `digest` from the cache, when it holds it and the registry lets this caller
+    /// read it in `repository` (a `HEAD` with the caller's credentials: the cache never
+    /// decides who may read what, and a blob deleted from the registry is not sent).
+    async fn cached_blob(
+        &self,
+        cache: &BlobCache,
+        repository: &Repository,
+        digest: &Digest,
+        range: Option<&str>,
+    ) -> Result<Cached, StorageError> {
+        let Some(cached) = cache.lookup(digest) else {
+            cache.record_lookup("miss");
+            return Ok(Cached::Not);
+        };
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let response = self
+            .send(Access::Pull, Some(repository), &|| self.http().head(&url))
+            .await?;
+        match response.status() {
+            status if status.is_success() => {
+                if content_length(&response).is_some_and(|size| size != cached.size()) {
+                    cache.forget(digest);
+                    cache.record_lookup("miss");
+                    return Ok(Cached::Not);
+                }
+            }
+            status if status.is_redirection() => {}
+            StatusCode::NOT_FOUND => return Ok(Cached::Absent),
+            _ => return Err(self.unexpected("blob lookup", response).await),
+        }
+        match cache.download(&cached, range).await? {
+            Some(download) => {
+                cache.record_lookup("hit");
+                Ok(Cached::Sent(download))
+            }
+            None => {
+                cache.record_lookup("miss");
+                Ok(Cached::Not)
+            }
+        }
     }
 }
 

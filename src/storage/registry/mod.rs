@@ -22,6 +22,7 @@ use tracing::Instrument as _;
 pub use auth::{Challenge, RegistryAuth, parse_challenge};
 pub use blobs::BlobUpload;
 
+use super::blob_cache::BlobCache;
 use super::error::StorageError;
 use super::reference::Repository;
 use super::store::Store;
@@ -50,6 +51,8 @@ pub struct ClientOptions {
     pub read_timeout: Duration,
     /// Where registry requests are counted.
     pub metrics: Arc<Metrics>,
+    /// Where blobs downloaded whole are kept, to be sent again from disk.
+    pub blob_cache: Option<Arc<BlobCache>>,
 }
 
 impl Default for ClientOptions {
@@ -59,6 +62,7 @@ impl Default for ClientOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
             metrics: Arc::default(),
+            blob_cache: None,
         }
     }
 }
@@ -103,6 +107,7 @@ pub struct RegistryClient {
     public_addresses_only: bool,
     connect_timeout: Duration,
     read_timeout: Duration,
+    blob_cache: Option<Arc<BlobCache>>,
     /// Origins whose blob answers cannot be spliced (redirects, coded bodies).
     unspliceable: Mutex<HashSet<Origin>>,
     challenges: Mutex<HashMap<String, Challenge>>,
@@ -132,6 +137,7 @@ impl RegistryClient {
             public_addresses_only: options.public_addresses_only,
             connect_timeout: options.connect_timeout,
             read_timeout: options.read_timeout,
+            blob_cache: options.blob_cache.clone(),
             unspliceable: Mutex::new(HashSet::new()),
             challenges: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),

@@ -1,8 +1,22 @@
-//! HTTP `Range` requests on a blob of known size: one byte range, as RFC 9110 defines it.
+//! A blob kept in a file of known size, sent as a download: whole, or one byte range of an
+//! HTTP `Range` request as RFC 9110 defines it. Shared by the local store and the blob cache.
 //!
-//! Specification: <https://www.rfc-editor.org/rfc/rfc9110#name-range-requests>. A header this
-//! store does not serve (another unit, several ranges, bad syntax) is ignored, which the RFC
+//! Specification: <https://www.rfc-editor.org/rfc/rfc9110#name-range-requests>. A header
+//! not served here (another unit, several ranges, bad syntax) is ignored, which the RFC
 //! allows: the whole blob is sent.
+
+use std::io;
+use std::path::Path;
+
+use futures_util::StreamExt as _;
+use tokio::io::AsyncSeekExt as _;
+use tokio_util::io::ReaderStream;
+
+use super::error::StorageError;
+use super::store::{BlobDownload, ByteStream};
+
+/// Size of the chunks read from a blob file.
+const CHUNK_SIZE: usize = 256 * 1024;
 
 /// The part of a blob to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +84,74 @@ pub(super) fn parse_range(header: &str, size: u64) -> ByteRange {
             _ => ByteRange::Whole,
         },
     }
+}
+
+/// The download of the file at `path`, `size` bytes long, as `range` (an HTTP `Range` value)
+/// and `head` ask; `None` when the file is gone. `io_error` says which file failed, and whose.
+///
+/// # Errors
+/// What `io_error` makes of a failure to open or read the file.
+pub(super) async fn file_download<E>(
+    path: &Path,
+    size: u64,
+    (range, head): (Option<&str>, bool),
+    io_error: E,
+) -> Result<Option<BlobDownload>, StorageError>
+where
+    E: Fn(io::Error) -> StorageError + Send + Sync + 'static,
+{
+    let range = range.map_or(ByteRange::Whole, |header| parse_range(header, size));
+    let (status, start, length, content_range) = match range {
+        ByteRange::Whole => (200, 0, size, None),
+        ByteRange::Partial { start, end } => (
+            206,
+            start,
+            end - start + 1,
+            Some(format!("bytes {start}-{end}/{size}")),
+        ),
+        ByteRange::Unsatisfiable => (416, 0, 0, Some(format!("bytes */{size}"))),
+    };
+    let body: ByteStream = if head || length == 0 {
+        Box::pin(futures_util::stream::empty())
+    } else {
+        let Some(stream) = stream_file(path, start, length, io_error).await? else {
+            return Ok(None);
+        };
+        stream
+    };
+    Ok(Some(BlobDownload {
+        status,
+        redirect: None,
+        content_length: Some(length),
+        content_range,
+        body,
+        socket: None,
+    }))
+}
+
+/// `length` bytes of the file at `path` from `start`; `None` when it is gone.
+async fn stream_file<E>(
+    path: &Path,
+    start: u64,
+    length: u64,
+    io_error: E,
+) -> Result<Option<ByteStream>, StorageError>
+where
+    E: Fn(io::Error) -> StorageError + Send + Sync + 'static,
+{
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error(error)),
+    };
+    if start > 0 {
+        file.seek(io::SeekFrom::Start(start))
+            .await
+            .map_err(&io_error)?;
+    }
+    let reader = tokio::io::AsyncReadExt::take(file, length);
+    let stream = ReaderStream::with_capacity(reader, CHUNK_SIZE).map(move |chunk| chunk.map_err(&io_error));
+    Ok(Some(Box::pin(stream)))
 }
 
 #[cfg(test)]

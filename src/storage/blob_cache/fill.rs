@@ -1,0 +1,274 @@
+//! Filling the cache from a download on its way to the client: the bytes pass through
+//! unchanged and a copy goes to a writer thread, which keeps the blob only once all of it is
+//! on disk and hashes to its digest. The download never waits for the disk: when the writer
+//! falls [`FILL_QUEUE_BYTES`] behind, this fill is given up (the next download tries again).
+
+use std::fs::{self, File};
+use std::io::{self, Read as _, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::mpsc;
+
+use super::BlobCache;
+use crate::storage::reference::Digest;
+use crate::storage::store::ByteStream;
+
+/// How far (bytes) the writer may fall behind a download before the fill is given up.
+pub const FILL_QUEUE_BYTES: usize = 16 << 20;
+/// Bytes gathered before they go to the writer together.
+const FILL_BATCH: usize = 512 << 10;
+/// Size of the reads that check a filled blob's digest.
+const HASH_READ: usize = 1 << 20;
+
+/// What the download tells the writer.
+pub(super) enum Message {
+    /// The next bytes.
+    Bytes(Vec<Bytes>),
+    /// All the bytes were sent.
+    End,
+}
+
+/// How a fill ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Kept.
+    Stored,
+    /// The download stopped early, failed, or outran the writer.
+    Abandoned,
+    /// The bytes were not those of the digest (or not as many as announced).
+    Mismatch,
+    /// The disk refused.
+    Failed,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Stored => "stored",
+            Self::Abandoned => "abandoned",
+            Self::Mismatch => "mismatch",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The download side of a fill.
+struct Tee {
+    body: ByteStream,
+    to_writer: Option<mpsc::Sender<Message>>,
+    batch: Vec<Bytes>,
+    batched: usize,
+    done: bool,
+}
+
+impl Tee {
+    fn new(body: ByteStream, to_writer: mpsc::Sender<Message>) -> Self {
+        Self {
+            body,
+            to_writer: Some(to_writer),
+            batch: Vec::new(),
+            batched: 0,
+            done: false,
+        }
+    }
+
+    /// Takes a copy of the next bytes for the writer, while it keeps up.
+    fn push(&mut self, chunk: &Bytes) {
+        if self.to_writer.is_some() {
+            self.batched += chunk.len();
+            self.batch.push(chunk.clone());
+            if self.batched >= FILL_BATCH {
+                self.send_batch();
+            }
+        }
+    }
+
+    /// Hands the gathered bytes to the writer, or gives the fill up if it is too far behind.
+    fn send_batch(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        self.batched = 0;
+        if let (Some(sender), false) = (&self.to_writer, batch.is_empty()) {
+            if sender.try_send(Message::Bytes(batch)).is_err() {
+                self.to_writer = None;
+            }
+        }
+    }
+
+    /// Tells the writer all the bytes were sent (waiting for room: they are all out).
+    async fn finish(&mut self) {
+        self.send_batch();
+        if let Some(sender) = self.to_writer.take() {
+            let _ = sender.send(Message::End).await;
+        }
+    }
+}
+
+impl BlobCache {
+    /// `body`, the whole blob `digest` of `size` bytes as a registry sends it, passed through
+    /// unchanged while a copy fills the cache; `body` alone when the cache already holds the
+    /// blob, is filling it, or could never hold it.
+    #[must_use]
+    pub fn tee(self: &Arc<Self>, digest: &Digest, size: u64, body: ByteStream) -> ByteStream {
+        let Some(to_writer) = self.start_fill(digest, size) else {
+            return body;
+        };
+        let tee = Tee::new(body, to_writer);
+        Box::pin(futures_util::stream::unfold(tee, |mut tee| async move {
+            if tee.done {
+                return None;
+            }
+            match tee.body.next().await {
+                Some(Ok(chunk)) => {
+                    tee.push(&chunk);
+                    Some((Ok(chunk), tee))
+                }
+                Some(Err(error)) => {
+                    // Dropping the sender without `End` abandons the fill.
+                    tee.to_writer = None;
+                    tee.done = true;
+                    Some((Err(error), tee))
+                }
+                None => {
+                    tee.finish().await;
+                    None
+                }
+            }
+        }))
+    }
+
+    /// Reserves room for `digest` and starts its writer; `None` when it is not to be filled.
+    pub(super) fn start_fill(
+        self: &Arc<Self>,
+        digest: &Digest,
+        size: u64,
+    ) -> Option<mpsc::Sender<Message>> {
+        let hex = digest.hex().to_owned();
+        if size > self.capacity {
+            self.metrics.record_blob_cache_fill("too_large");
+            return None;
+        }
+        let victims = {
+            let mut state = self.lock();
+            if state.entries.contains_key(&hex) || !state.filling.insert(hex.clone()) {
+                return None;
+            }
+            let victims = state.make_room(size, self.capacity);
+            state.reserved += size;
+            victims
+        };
+        let (to_writer, messages) = mpsc::channel(FILL_QUEUE_BYTES / FILL_BATCH);
+        let cache = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            cache.remove_blobs(&victims);
+            let outcome = cache.write(&hex, size, messages);
+            cache.end_fill(&hex, size, outcome);
+        });
+        Some(to_writer)
+    }
+
+    /// Writes the blob to a temporary file, then checks and keeps it.
+    fn write(&self, hex: &str, size: u64, mut messages: mpsc::Receiver<Message>) -> Outcome {
+        let temp = self
+            .root
+            .join("tmp")
+            .join(format!("{hex}.{}", std::process::id()));
+        let outcome = (|| {
+            let mut file = create_private_file(&temp)?;
+            let mut written = 0_u64;
+            loop {
+                match messages.blocking_recv() {
+                    Some(Message::Bytes(chunks)) => {
+                        for chunk in chunks {
+                            file.write_all(&chunk)?;
+                            written += chunk.len() as u64;
+                        }
+                    }
+                    Some(Message::End) => break,
+                    None => return Ok(Outcome::Abandoned),
+                }
+            }
+            if written != size || !hashes_to(&temp, hex)? {
+                return Ok(Outcome::Mismatch);
+            }
+            file.sync_all()?;
+            fs::rename(&temp, self.blob_path(hex))?;
+            Ok(Outcome::Stored)
+        })();
+        let outcome = outcome.unwrap_or_else(|error: io::Error| {
+            tracing::warn!(path = %temp.display(), "the blob cache could not write a blob: {error}");
+            Outcome::Failed
+        });
+        if outcome != Outcome::Stored {
+            let _ = fs::remove_file(&temp);
+        }
+        if outcome == Outcome::Mismatch {
+            tracing::warn!(
+                oci.digest = %format!("sha256:{hex}"),
+                "a registry sent bytes that are not those of the blob's digest: not cached"
+            );
+        }
+        outcome
+    }
+
+    /// Releases the fill's reservation and records the blob when kept.
+    fn end_fill(&self, hex: &str, size: u64, outcome: Outcome) {
+        {
+            let mut state = self.lock();
+            state.reserved -= size;
+            state.filling.remove(hex);
+            if outcome == Outcome::Stored {
+                state.insert(hex.to_owned(), size);
+            }
+        }
+        self.metrics.record_blob_cache_fill(outcome.label());
+        self.report_size();
+    }
+}
+
+/// Whether the file at `path` hashes to the sha256 `hex`.
+fn hashes_to(path: &Path, hex: &str) -> io::Result<bool> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; HASH_READ];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(buffer.get(..read).unwrap_or_default());
+    }
+    Ok(hex::encode(hasher.finalize()) == hex)
+}
+
+/// Creates a new file readable by this user only.
+fn create_private_file(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_writer_too_far_behind_gives_the_fill_up() {
+        let (sender, mut receiver) = mpsc::channel(1);
+        let mut tee = Tee::new(Box::pin(futures_util::stream::empty()), sender);
+        let batch = Bytes::from(vec![0; FILL_BATCH]);
+        tee.push(&batch);
+        assert!(tee.to_writer.is_some(), "room for one batch");
+        tee.push(&batch);
+        assert!(tee.to_writer.is_none(), "the queue was full: given up");
+        tee.push(&batch);
+        assert!(tee.batch.is_empty(), "nothing more is copied");
+        assert!(matches!(receiver.recv().await, Some(Message::Bytes(_))));
+        assert!(receiver.recv().await.is_none(), "the writer sees it end without End");
+    }
+}

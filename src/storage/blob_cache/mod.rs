@@ -1,0 +1,279 @@
+//! A bounded cache of registry blobs on the server's disk, so that a blob downloaded once is
+//! sent again from a local file instead of crossing the network and the registry again.
+//!
+//! Blobs are content-addressed: the bytes of `sha256:<hex>` are the same in every repository
+//! of every registry, so the cache is keyed by digest alone. It never decides who may read a
+//! blob: before a cached blob is sent, the registry is asked (`HEAD`, with the caller's
+//! credentials) whether that caller may read it in that repository; only the bytes come from
+//! the disk (see `Registry::get_blob`).
+//!
+//! On disk, under its directory: `sha256/<hex>` for each blob, written only after its bytes
+//! were checked against the digest, and `tmp/` for fills in progress (emptied at start).
+//! The least recently used blobs are removed when a new one needs room; the order of use
+//! survives restarts through each file's modification time.
+
+mod fill;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use super::error::StorageError;
+use super::file_body::file_download;
+use super::reference::Digest;
+use super::store::BlobDownload;
+use crate::telemetry::Metrics;
+
+pub use fill::FILL_QUEUE_BYTES;
+
+/// The blob cache of one server.
+#[derive(Debug)]
+pub struct BlobCache {
+    root: PathBuf,
+    capacity: u64,
+    state: Mutex<State>,
+    metrics: Arc<Metrics>,
+}
+
+/// What the cache holds, in memory.
+#[derive(Debug, Default)]
+struct State {
+    /// Stored blobs by hex digest.
+    entries: HashMap<String, Entry>,
+    /// Hex digests by last use, oldest first.
+    order: BTreeMap<u64, String>,
+    /// The clock of [`Entry::used`].
+    tick: u64,
+    /// Bytes of the stored blobs.
+    stored: u64,
+    /// Bytes promised to fills in progress.
+    reserved: u64,
+    /// Hex digests being filled.
+    filling: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    size: u64,
+    used: u64,
+}
+
+/// A blob found in the cache.
+#[derive(Debug, Clone)]
+pub struct CachedBlob {
+    path: PathBuf,
+    size: u64,
+}
+
+impl CachedBlob {
+    /// Its size in bytes.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl BlobCache {
+    /// Opens (creating it if needed) the cache in `root`, holding at most `capacity` bytes:
+    /// fills left by a previous run are removed, and the blobs found are kept, the least
+    /// recently used removed first if they exceed `capacity`.
+    ///
+    /// # Errors
+    /// [`StorageError::CacheIo`] when the directory cannot be created or read.
+    pub fn open(
+        root: impl Into<PathBuf>,
+        capacity: u64,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, StorageError> {
+        let root = root.into();
+        let io_at = |path: &Path| {
+            let shown = path.display().to_string();
+            move |source| StorageError::CacheIo {
+                path: shown,
+                source,
+            }
+        };
+        for dir in [root.clone(), root.join("sha256"), root.join("tmp")] {
+            create_private_dir(&dir).map_err(io_at(&dir))?;
+        }
+        let tmp = root.join("tmp");
+        for entry in fs::read_dir(&tmp).map_err(io_at(&tmp))? {
+            let path = entry.map_err(io_at(&tmp))?.path();
+            let _ = fs::remove_file(&path);
+        }
+        let blobs = root.join("sha256");
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&blobs).map_err(io_at(&blobs))? {
+            let entry = entry.map_err(io_at(&blobs))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if !metadata.is_file() || Digest::from_sha256_hex(&name).is_err() {
+                continue;
+            }
+            let used = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            found.push((used, name, metadata.len()));
+        }
+        found.sort();
+        let cache = Self {
+            root,
+            capacity,
+            state: Mutex::new(State::default()),
+            metrics,
+        };
+        let victims = {
+            let mut state = cache.lock();
+            for (_, hex, size) in found {
+                state.insert(hex, size);
+            }
+            state.make_room(0, capacity)
+        };
+        cache.remove_blobs(&victims);
+        cache.report_size();
+        Ok(Arc::new(cache))
+    }
+
+    /// The blob `digest`, when the cache holds it; counts as a use.
+    #[must_use]
+    pub fn lookup(&self, digest: &Digest) -> Option<CachedBlob> {
+        let hex = digest.hex();
+        let size = self.lock().touch(hex)?;
+        let path = self.blob_path(hex);
+        let touched = path.clone();
+        // The order of use outlives the process through the modification time.
+        tokio::task::spawn_blocking(move || {
+            let _ = fs::File::open(&touched).and_then(|file| file.set_modified(SystemTime::now()));
+        });
+        Some(CachedBlob { path, size })
+    }
+
+    /// Drops `digest`, found not to be what the registry holds under that digest.
+    pub fn forget(&self, digest: &Digest) {
+        let hex = digest.hex();
+        if self.lock().remove(hex).is_some() {
+            tracing::warn!(oci.digest = %digest, "a cached blob did not have the size the registry gives: removed from the blob cache");
+            self.remove_blobs(&[hex.to_owned()]);
+            self.report_size();
+        }
+    }
+
+    /// The download of a cached blob, as `range` (an HTTP `Range` value) asks; `None` when its
+    /// file went away in the meantime (removed to make room).
+    ///
+    /// # Errors
+    /// [`StorageError::CacheIo`] when the file cannot be read.
+    pub async fn download(
+        &self,
+        blob: &CachedBlob,
+        range: Option<&str>,
+    ) -> Result<Option<BlobDownload>, StorageError> {
+        let shown = blob.path.display().to_string();
+        let io_error = move |source| StorageError::CacheIo {
+            path: shown.clone(),
+            source,
+        };
+        file_download(&blob.path, blob.size, (range, false), io_error).await
+    }
+
+    /// Counts a lookup of a download (`hit` or `miss`).
+    pub fn record_lookup(&self, result: &'static str) {
+        self.metrics.record_blob_cache_lookup(result);
+    }
+
+    fn blob_path(&self, hex: &str) -> PathBuf {
+        self.root.join("sha256").join(hex)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Removes the files of blobs already forgotten.
+    fn remove_blobs(&self, hexes: &[String]) {
+        for hex in hexes {
+            let path = self.blob_path(hex);
+            if let Err(error) = fs::remove_file(&path) {
+                if error.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), "the blob cache could not remove a file: {error}");
+                }
+            }
+        }
+    }
+
+    fn report_size(&self) {
+        let stored = self.lock().stored;
+        self.metrics.blob_cache_bytes(stored);
+    }
+}
+
+impl State {
+    /// Records a stored blob as the most recently used.
+    fn insert(&mut self, hex: String, size: u64) {
+        if let Some(old) = self.remove(&hex) {
+            self.stored -= old.size;
+        }
+        self.tick += 1;
+        self.order.insert(self.tick, hex.clone());
+        self.stored += size;
+        self.entries.insert(
+            hex,
+            Entry {
+                size,
+                used: self.tick,
+            },
+        );
+    }
+
+    /// Marks `hex` used now; its size when held.
+    fn touch(&mut self, hex: &str) -> Option<u64> {
+        let entry = self.entries.get_mut(hex)?;
+        self.order.remove(&entry.used);
+        self.tick += 1;
+        entry.used = self.tick;
+        self.order.insert(self.tick, hex.to_owned());
+        Some(entry.size)
+    }
+
+    /// Forgets `hex`.
+    fn remove(&mut self, hex: &str) -> Option<Entry> {
+        let entry = self.entries.remove(hex)?;
+        self.order.remove(&entry.used);
+        self.stored -= entry.size;
+        Some(entry)
+    }
+
+    /// Forgets the least recently used blobs until `more` bytes fit under `capacity`; the
+    /// hex digests forgotten, whose files are to be removed.
+    fn make_room(&mut self, more: u64, capacity: u64) -> Vec<String> {
+        let mut victims = Vec::new();
+        while self.stored + self.reserved + more > capacity {
+            let Some((_, hex)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some(entry) = self.entries.remove(&hex) {
+                self.stored -= entry.size;
+            }
+            victims.push(hex);
+        }
+        victims
+    }
+}
+
+/// Creates `dir` if needed, readable by this user only (it holds private packages).
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests;

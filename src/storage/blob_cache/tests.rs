@@ -1,0 +1,207 @@
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+
+use super::*;
+use crate::storage::store::ByteStream;
+
+const BLOB: &[u8] = b"the bytes of a wheel, in three chunks";
+
+fn chunks(bytes: &'static [u8]) -> Vec<Result<Bytes, StorageError>> {
+    bytes
+        .chunks(13)
+        .map(|chunk| Ok(Bytes::from_static(chunk)))
+        .collect()
+}
+
+fn stream(items: Vec<Result<Bytes, StorageError>>) -> ByteStream {
+    Box::pin(futures_util::stream::iter(items))
+}
+
+fn open(dir: &Path, capacity: u64) -> Arc<BlobCache> {
+    BlobCache::open(dir, capacity, Arc::default()).unwrap()
+}
+
+async fn collect(body: ByteStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut body = body;
+    while let Some(chunk) = body.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    out
+}
+
+/// Waits until `count` fills ended with `result`.
+async fn fills_ended(cache: &BlobCache, result: &str, count: u64) {
+    let line = format!("oci_pypi_blob_cache_fills_total{{result=\"{result}\"}} {count}");
+    for _ in 0..500 {
+        if cache.metrics.render().contains(&line) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no `{line}` in:\n{}", cache.metrics.render());
+}
+
+fn tmp_is_empty(dir: &Path) -> bool {
+    fs::read_dir(dir.join("tmp")).unwrap().next().is_none()
+}
+
+#[tokio::test]
+async fn a_filled_blob_is_sent_again_whole_or_in_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 1 << 20);
+    let digest = Digest::of(BLOB);
+    assert!(cache.lookup(&digest).is_none());
+
+    let body = cache.tee(&digest, BLOB.len() as u64, stream(chunks(BLOB)));
+    assert_eq!(collect(body).await, BLOB, "the download passes through unchanged");
+    fills_ended(&cache, "stored", 1).await;
+
+    let cached = cache.lookup(&digest).expect("kept");
+    assert_eq!(cached.size(), BLOB.len() as u64);
+    let whole = cache.download(&cached, None).await.unwrap().unwrap();
+    assert_eq!((whole.status, whole.content_length), (200, Some(37)));
+    assert_eq!(collect(whole.body).await, BLOB);
+    let part = cache.download(&cached, Some("bytes=4-8")).await.unwrap().unwrap();
+    assert_eq!(part.status, 206);
+    assert_eq!(part.content_range.as_deref(), Some("bytes 4-8/37"));
+    assert_eq!(collect(part.body).await, b"bytes");
+    let beyond = cache.download(&cached, Some("bytes=99-")).await.unwrap().unwrap();
+    assert_eq!(beyond.status, 416);
+    assert!(tmp_is_empty(dir.path()));
+    assert!(cache.metrics.render().contains("oci_pypi_blob_cache_bytes 37"));
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |path: PathBuf| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.path().join("sha256").join(digest.hex())), 0o600);
+        assert_eq!(mode(dir.path().join("sha256")), 0o700);
+    }
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_the_digest_are_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 1 << 20);
+    let claimed = Digest::of(b"something else");
+    let body = cache.tee(&claimed, BLOB.len() as u64, stream(chunks(BLOB)));
+    assert_eq!(collect(body).await, BLOB);
+    fills_ended(&cache, "mismatch", 1).await;
+    assert!(cache.lookup(&claimed).is_none());
+    assert!(tmp_is_empty(dir.path()));
+
+    // Fewer bytes than announced.
+    let digest = Digest::of(BLOB);
+    let body = cache.tee(&digest, BLOB.len() as u64 + 1, stream(chunks(BLOB)));
+    collect(body).await;
+    fills_ended(&cache, "mismatch", 2).await;
+    assert!(cache.lookup(&digest).is_none());
+}
+
+#[tokio::test]
+async fn a_download_that_stops_early_or_fails_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 1 << 20);
+    let digest = Digest::of(BLOB);
+
+    let mut body = cache.tee(&digest, BLOB.len() as u64, stream(chunks(BLOB)));
+    body.next().await.unwrap().unwrap();
+    drop(body);
+    fills_ended(&cache, "abandoned", 1).await;
+
+    let mut items = chunks(BLOB);
+    items.insert(
+        2,
+        Err(StorageError::Timeout {
+            registry: "r".into(),
+        }),
+    );
+    let mut body = cache.tee(&digest, BLOB.len() as u64, stream(items));
+    while body.next().await.is_some() {}
+    fills_ended(&cache, "abandoned", 2).await;
+
+    assert!(cache.lookup(&digest).is_none());
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[tokio::test]
+async fn one_fill_per_blob_and_none_larger_than_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 40);
+    let digest = Digest::of(BLOB);
+    let first = cache.start_fill(&digest, 37).expect("a fill starts");
+    assert!(cache.start_fill(&digest, 37).is_none(), "already filling");
+    drop(first);
+    fills_ended(&cache, "abandoned", 1).await;
+    assert!(cache.start_fill(&digest, 37).is_some(), "free again");
+
+    let body = cache.tee(&Digest::of(b"big"), 41, stream(chunks(BLOB)));
+    assert_eq!(collect(body).await, BLOB);
+    assert!(
+        cache
+            .metrics
+            .render()
+            .contains("oci_pypi_blob_cache_fills_total{result=\"too_large\"} 1")
+    );
+}
+
+#[test]
+fn the_least_recently_used_make_room_first() {
+    let mut state = State::default();
+    state.insert("a".into(), 4);
+    state.insert("b".into(), 4);
+    state.insert("c".into(), 4);
+    assert_eq!(state.touch("a"), Some(4));
+    assert_eq!(state.make_room(0, 12), Vec::<String>::new());
+    assert_eq!(state.make_room(4, 12), vec!["b".to_owned()]);
+    state.reserved = 4;
+    assert_eq!(state.make_room(4, 12), vec!["c".to_owned()]);
+    assert_eq!(state.stored, 4);
+    assert_eq!(state.touch("b"), None);
+    assert!(state.remove("a").is_some());
+    assert_eq!((state.stored, state.entries.len(), state.order.len()), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn opening_keeps_blobs_in_order_of_use_and_clears_what_is_not_a_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), 1 << 20));
+    let old = Digest::of(b"old");
+    let new = Digest::of(b"new!");
+    let write = |digest: &Digest, bytes: &[u8], age: u64| {
+        let path = dir.path().join("sha256").join(digest.hex());
+        fs::write(&path, bytes).unwrap();
+        let when = SystemTime::now() - Duration::from_secs(age);
+        fs::File::open(&path).unwrap().set_modified(when).unwrap();
+    };
+    write(&old, b"old", 100);
+    write(&new, b"new!", 10);
+    fs::write(dir.path().join("sha256").join("not-a-digest"), b"x").unwrap();
+    fs::write(dir.path().join("tmp").join("left.123"), b"half").unwrap();
+
+    let cache = open(dir.path(), 5);
+    assert!(tmp_is_empty(dir.path()));
+    assert!(cache.lookup(&old).is_none(), "the older blob made room");
+    assert!(!dir.path().join("sha256").join(old.hex()).exists());
+    assert_eq!(cache.lookup(&new).map(|blob| blob.size()), Some(4));
+    assert!(dir.path().join("sha256").join("not-a-digest").exists());
+}
+
+#[tokio::test]
+async fn a_blob_removed_under_the_cache_is_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 1 << 20);
+    let digest = Digest::of(BLOB);
+    collect(cache.tee(&digest, 37, stream(chunks(BLOB)))).await;
+    fills_ended(&cache, "stored", 1).await;
+    let cached = cache.lookup(&digest).unwrap();
+    fs::remove_file(dir.path().join("sha256").join(digest.hex())).unwrap();
+    assert!(cache.download(&cached, None).await.unwrap().is_none());
+
+    cache.forget(&digest);
+    assert!(cache.lookup(&digest).is_none());
+    assert!(cache.metrics.render().contains("oci_pypi_blob_cache_bytes 0"));
+}
