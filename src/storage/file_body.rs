@@ -8,15 +8,19 @@
 use std::io;
 use std::path::Path;
 
+use std::io::Read as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
 use futures_util::StreamExt as _;
-use tokio::io::AsyncSeekExt as _;
-use tokio_util::io::ReaderStream;
 
 use super::error::StorageError;
 use super::store::{BlobDownload, ByteStream};
 
 /// Size of the chunks read from a blob file.
-const CHUNK_SIZE: usize = 256 * 1024;
+const CHUNK_SIZE: usize = 1 << 20;
+/// Chunks being read at once for one download.
+const READ_AHEAD: usize = 2;
 
 /// The part of a blob to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +133,9 @@ where
     }))
 }
 
-/// `length` bytes of the file at `path` from `start`; `None` when it is gone.
+/// `length` bytes of the file at `path` from `start`; `None` when it is gone. Chunks are read
+/// by blocking threads straight into the buffers sent on (tokio's `File` would read into its
+/// own buffer first), [`READ_AHEAD`] at a time so that reading overlaps sending.
 async fn stream_file<E>(
     path: &Path,
     start: u64,
@@ -139,19 +145,67 @@ async fn stream_file<E>(
 where
     E: Fn(io::Error) -> StorageError + Send + Sync + 'static,
 {
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(file) => file,
+    let owned = path.to_owned();
+    let opened = tokio::task::spawn_blocking(move || std::fs::File::open(owned))
+        .await
+        .unwrap_or_else(|_| Err(io::Error::other("a file task did not finish")));
+    let file = match opened {
+        Ok(file) => Arc::new(file),
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(io_error(error)),
     };
-    if start > 0 {
-        file.seek(io::SeekFrom::Start(start))
-            .await
-            .map_err(&io_error)?;
+    let chunk = CHUNK_SIZE as u64;
+    let offsets = (0..length.div_ceil(chunk)).map(move |n| {
+        let from = start + n * chunk;
+        (from, chunk.min(start + length - from))
+    });
+    let reads = futures_util::stream::iter(offsets).map(move |(from, len)| {
+        let file = Arc::clone(&file);
+        async move {
+            tokio::task::spawn_blocking(move || read_at(&file, from, len))
+                .await
+                .unwrap_or_else(|_| Err(io::Error::other("a file task did not finish")))
+        }
+    });
+    let chunks = reads.buffered(READ_AHEAD);
+    Ok(Some(Box::pin(chunks.map(move |chunk| chunk.map_err(&io_error)))))
+}
+
+/// `len` bytes of `file` from `offset`; an error when it ends before.
+fn read_at(file: &std::fs::File, offset: u64, len: u64) -> io::Result<Bytes> {
+    let want = usize::try_from(len).map_err(io::Error::other)?;
+    let mut chunk = Vec::with_capacity(want);
+    // `read_to_end` reads into the spare capacity without zeroing it first.
+    let mut from = PositionedReader { file, offset };
+    let read = (&mut from).take(len).read_to_end(&mut chunk)?;
+    if read < want {
+        return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    let reader = tokio::io::AsyncReadExt::take(file, length);
-    let stream = ReaderStream::with_capacity(reader, CHUNK_SIZE).map(move |chunk| chunk.map_err(&io_error));
-    Ok(Some(Box::pin(stream)))
+    Ok(Bytes::from(chunk))
+}
+
+/// Reads of a shared file at a position of their own (pread), leaving its cursor alone.
+struct PositionedReader<'a> {
+    file: &'a std::fs::File,
+    offset: u64,
+}
+
+impl io::Read for PositionedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = read_at_offset(self.file, buf, self.offset)?;
+        self.offset += read as u64;
+        Ok(read)
+    }
+}
+
+#[cfg(unix)]
+fn read_at_offset(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at_offset(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Filling the cache from a download on its way to the client: the bytes pass through
 //! unchanged and a copy goes to a writer thread, which keeps the blob only once all of it is
-//! on disk and hashes to its digest. The download never waits for the disk: when the writer
-//! falls [`FILL_QUEUE_BYTES`] behind, this fill is given up (the next download tries again).
+//! on disk and hashes to its digest (checked after the last byte, off the download's path).
+//! The download waits for the writer when it is [`FILL_QUEUE_BYTES`] behind, so a fill
+//! completes even on a busy machine: the first download of a blob runs at the speed of the
+//! disk's page cache at worst, and every later one is sent from the disk. When the writer
+//! fails, the download goes on without it.
 
 use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
@@ -17,7 +20,7 @@ use super::BlobCache;
 use crate::storage::reference::Digest;
 use crate::storage::store::ByteStream;
 
-/// How far (bytes) the writer may fall behind a download before the fill is given up.
+/// How far (bytes) the writer may fall behind a download before the download waits for it.
 pub const FILL_QUEUE_BYTES: usize = 16 << 20;
 /// Bytes gathered before they go to the writer together.
 const FILL_BATCH: usize = 512 << 10;
@@ -37,7 +40,7 @@ pub(super) enum Message {
 enum Outcome {
     /// Kept.
     Stored,
-    /// The download stopped early, failed, or outran the writer.
+    /// The download stopped early or failed.
     Abandoned,
     /// The bytes were not those of the digest (or not as many as announced).
     Mismatch,
@@ -62,45 +65,58 @@ struct Tee {
     to_writer: Option<mpsc::Sender<Message>>,
     batch: Vec<Bytes>,
     batched: usize,
+    /// Bytes still to come; at zero the writer is told all were sent (the HTTP server stops
+    /// reading a body once it has sent its `Content-Length`, so the end may never be seen).
+    left: u64,
     done: bool,
 }
 
 impl Tee {
-    fn new(body: ByteStream, to_writer: mpsc::Sender<Message>) -> Self {
+    fn new(body: ByteStream, size: u64, to_writer: mpsc::Sender<Message>) -> Self {
         Self {
             body,
             to_writer: Some(to_writer),
             batch: Vec::new(),
             batched: 0,
+            left: size,
             done: false,
         }
     }
 
-    /// Takes a copy of the next bytes for the writer, while it keeps up.
-    fn push(&mut self, chunk: &Bytes) {
-        if self.to_writer.is_some() {
-            self.batched += chunk.len();
-            self.batch.push(chunk.clone());
-            if self.batched >= FILL_BATCH {
-                self.send_batch();
+    /// Takes a copy of the next bytes for the writer, while it works.
+    async fn push(&mut self, chunk: &Bytes) {
+        if self.to_writer.is_none() {
+            return;
+        }
+        self.batched += chunk.len();
+        self.batch.push(chunk.clone());
+        match self.left.checked_sub(chunk.len() as u64) {
+            Some(0) => self.finish().await,
+            Some(left) => {
+                self.left = left;
+                if self.batched >= FILL_BATCH {
+                    self.send_batch().await;
+                }
             }
+            // More than announced: the fill is given up.
+            None => self.to_writer = None,
         }
     }
 
-    /// Hands the gathered bytes to the writer, or gives the fill up if it is too far behind.
-    fn send_batch(&mut self) {
+    /// Hands the gathered bytes to the writer; a writer gone (it failed) is left behind.
+    async fn send_batch(&mut self) {
         let batch = std::mem::take(&mut self.batch);
         self.batched = 0;
         if let (Some(sender), false) = (&self.to_writer, batch.is_empty()) {
-            if sender.try_send(Message::Bytes(batch)).is_err() {
+            if sender.send(Message::Bytes(batch)).await.is_err() {
                 self.to_writer = None;
             }
         }
     }
 
-    /// Tells the writer all the bytes were sent (waiting for room: they are all out).
+    /// Tells the writer all the bytes were sent.
     async fn finish(&mut self) {
-        self.send_batch();
+        self.send_batch().await;
         if let Some(sender) = self.to_writer.take() {
             let _ = sender.send(Message::End).await;
         }
@@ -116,14 +132,14 @@ impl BlobCache {
         let Some(to_writer) = self.start_fill(digest, size) else {
             return body;
         };
-        let tee = Tee::new(body, to_writer);
+        let tee = Tee::new(body, size, to_writer);
         Box::pin(futures_util::stream::unfold(tee, |mut tee| async move {
             if tee.done {
                 return None;
             }
             match tee.body.next().await {
                 Some(Ok(chunk)) => {
-                    tee.push(&chunk);
+                    tee.push(&chunk).await;
                     Some((Ok(chunk), tee))
                 }
                 Some(Err(error)) => {
@@ -258,17 +274,33 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_writer_too_far_behind_gives_the_fill_up() {
-        let (sender, mut receiver) = mpsc::channel(1);
-        let mut tee = Tee::new(Box::pin(futures_util::stream::empty()), sender);
+    async fn a_failed_writer_does_not_stop_the_download() {
+        let (sender, receiver) = mpsc::channel(1);
+        let mut tee = Tee::new(Box::pin(futures_util::stream::empty()), 1 << 30, sender);
         let batch = Bytes::from(vec![0; FILL_BATCH]);
-        tee.push(&batch);
+        tee.push(&batch).await;
         assert!(tee.to_writer.is_some(), "room for one batch");
-        tee.push(&batch);
-        assert!(tee.to_writer.is_none(), "the queue was full: given up");
-        tee.push(&batch);
+        drop(receiver);
+        tee.push(&batch).await;
+        assert!(tee.to_writer.is_none(), "the writer is gone: left behind");
+        tee.push(&batch).await;
         assert!(tee.batch.is_empty(), "nothing more is copied");
-        assert!(matches!(receiver.recv().await, Some(Message::Bytes(_))));
-        assert!(receiver.recv().await.is_none(), "the writer sees it end without End");
+        tee.finish().await;
+    }
+
+    #[tokio::test]
+    async fn the_writer_hears_of_the_end_with_the_last_announced_byte() {
+        let (sender, mut receiver) = mpsc::channel(4);
+        let mut tee = Tee::new(Box::pin(futures_util::stream::empty()), 5, sender);
+        tee.push(&Bytes::from_static(b"abc")).await;
+        tee.push(&Bytes::from_static(b"de")).await;
+        assert!(matches!(receiver.recv().await, Some(Message::Bytes(batch)) if batch.len() == 2));
+        assert!(matches!(receiver.recv().await, Some(Message::End)));
+        assert!(receiver.recv().await.is_none());
+
+        let (sender, mut receiver) = mpsc::channel(4);
+        let mut tee = Tee::new(Box::pin(futures_util::stream::empty()), 2, sender);
+        tee.push(&Bytes::from_static(b"abc")).await;
+        assert!(receiver.recv().await.is_none(), "more than announced: given up");
     }
 }
