@@ -168,7 +168,9 @@ where
         }
     });
     let chunks = reads.buffered(READ_AHEAD);
-    Ok(Some(Box::pin(chunks.map(move |chunk| chunk.map_err(&io_error)))))
+    Ok(Some(Box::pin(
+        chunks.map(move |chunk| chunk.map_err(&io_error)),
+    )))
 }
 
 /// `len` bytes of `file` from `offset`; an error when it ends before.

@@ -16,6 +16,7 @@ mod attestation_tlog;
 mod attestations;
 mod auth;
 mod bad_input;
+mod blob_cache;
 mod cli;
 mod compat;
 mod downloads;

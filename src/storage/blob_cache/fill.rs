@@ -301,6 +301,9 @@ mod tests {
         let (sender, mut receiver) = mpsc::channel(4);
         let mut tee = Tee::new(Box::pin(futures_util::stream::empty()), 2, sender);
         tee.push(&Bytes::from_static(b"abc")).await;
-        assert!(receiver.recv().await.is_none(), "more than announced: given up");
+        assert!(
+            receiver.recv().await.is_none(),
+            "more than announced: given up"
+        );
     }
 }

@@ -56,7 +56,11 @@ async fn a_filled_blob_is_sent_again_whole_or_in_part() {
     assert!(cache.lookup(&digest).is_none());
 
     let body = cache.tee(&digest, BLOB.len() as u64, stream(chunks(BLOB)));
-    assert_eq!(collect(body).await, BLOB, "the download passes through unchanged");
+    assert_eq!(
+        collect(body).await,
+        BLOB,
+        "the download passes through unchanged"
+    );
     fills_ended(&cache, "stored", 1).await;
 
     let cached = cache.lookup(&digest).expect("kept");
@@ -64,14 +68,27 @@ async fn a_filled_blob_is_sent_again_whole_or_in_part() {
     let whole = cache.download(&cached, None).await.unwrap().unwrap();
     assert_eq!((whole.status, whole.content_length), (200, Some(37)));
     assert_eq!(collect(whole.body).await, BLOB);
-    let part = cache.download(&cached, Some("bytes=4-8")).await.unwrap().unwrap();
+    let part = cache
+        .download(&cached, Some("bytes=4-8"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(part.status, 206);
     assert_eq!(part.content_range.as_deref(), Some("bytes 4-8/37"));
     assert_eq!(collect(part.body).await, b"bytes");
-    let beyond = cache.download(&cached, Some("bytes=99-")).await.unwrap().unwrap();
+    let beyond = cache
+        .download(&cached, Some("bytes=99-"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(beyond.status, 416);
     assert!(tmp_is_empty(dir.path()));
-    assert!(cache.metrics.render().contains("oci_pypi_blob_cache_bytes 37"));
+    assert!(
+        cache
+            .metrics
+            .render()
+            .contains("oci_pypi_blob_cache_bytes 37")
+    );
 
     #[cfg(unix)]
     {
@@ -162,7 +179,10 @@ fn the_least_recently_used_make_room_first() {
     assert_eq!(state.stored, 4);
     assert_eq!(state.touch("b"), None);
     assert!(state.remove("a").is_some());
-    assert_eq!((state.stored, state.entries.len(), state.order.len()), (0, 0, 0));
+    assert_eq!(
+        (state.stored, state.entries.len(), state.order.len()),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -203,5 +223,10 @@ async fn a_blob_removed_under_the_cache_is_not_sent() {
 
     cache.forget(&digest);
     assert!(cache.lookup(&digest).is_none());
-    assert!(cache.metrics.render().contains("oci_pypi_blob_cache_bytes 0"));
+    assert!(
+        cache
+            .metrics
+            .render()
+            .contains("oci_pypi_blob_cache_bytes 0")
+    );
 }

@@ -15,9 +15,9 @@ use tracing::Instrument as _;
 
 use super::{Access, Registry};
 use crate::net::{PlainAnswer, PlainGet, is_internal_literal, plain_get};
+use crate::storage::blob_cache::BlobCache;
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
-use crate::storage::blob_cache::BlobCache;
 use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs, ByteStream};
 
 /// Chunks buffered between the caller and the registry during an upload.
@@ -271,16 +271,12 @@ impl Registry {
             StatusCode::NOT_FOUND => return Ok(Cached::Absent),
             _ => return Err(self.unexpected("blob lookup", response).await),
         }
-        match cache.download(&cached, range).await? {
-            Some(download) => {
-                cache.record_lookup("hit");
-                Ok(Cached::Sent(download))
-            }
-            None => {
-                cache.record_lookup("miss");
-                Ok(Cached::Not)
-            }
+        if let Some(download) = cache.download(&cached, range).await? {
+            cache.record_lookup("hit");
+            return Ok(Cached::Sent(download));
         }
+        cache.record_lookup("miss");
+        Ok(Cached::Not)
     }
 }
 

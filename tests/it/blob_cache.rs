@@ -1,0 +1,347 @@
+//! The blob cache (`--blob-cache-dir`): files downloaded once are sent again from the server's
+//! disk, byte for byte and with ranges, to real installers; only to callers the registry lets
+//! read them, and never once the registry no longer has them; bounded, and kept across
+//! restarts.
+
+use std::path::Path;
+
+use oci_pypi::config::Config;
+use oci_pypi::net::{Origin, Secret};
+use oci_pypi::storage::blob_cache::BlobCache;
+use oci_pypi::storage::registry::{ClientOptions, RegistryAuth, RegistryClient};
+use oci_pypi::storage::{BlobRequest, Blobs as _, Digest, Repository, StorageError};
+use oci_pypi::telemetry::Metrics;
+use reqwest::header::RANGE;
+use reqwest::{Method, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+use crate::harness::token_server::{Grant, TokenUser};
+use crate::harness::{AuthMode, DistSpec, TestEnv, metric_value};
+
+/// The server's blob cache in `dir`, holding at most `size` bytes.
+fn cache_in(dir: &Path, size: u64) -> impl FnOnce(&mut Config) + use<> {
+    let dir = dir.to_owned();
+    move |config: &mut Config| {
+        config.registry.blob_cache_dir = Some(dir);
+        config.registry.blob_cache_size = size;
+    }
+}
+
+async fn lookups(env: &TestEnv, result: &str) -> anyhow::Result<f64> {
+    let metrics = env.server.metrics().await?;
+    let line = format!("oci_pypi_blob_cache_lookups_total{{result=\"{result}\"}}");
+    Ok(metric_value(&metrics, &line))
+}
+
+/// Waits (up to 10 s) until `count` blobs were stored by fills.
+async fn stored(env: &TestEnv, count: f64) -> anyhow::Result<()> {
+    let line = "oci_pypi_blob_cache_fills_total{result=\"stored\"}";
+    for _ in 0..200 {
+        if metric_value(&env.server.metrics().await?, line) >= count {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!(
+        "{count} fills were not stored:\n{}",
+        env.server.metrics().await?
+    )
+}
+
+/// The blobs in the cache directory.
+fn cached_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("sha256"))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+async fn download(
+    env: &TestEnv,
+    path: &str,
+    range: Option<&str>,
+) -> anyhow::Result<(StatusCode, Vec<u8>)> {
+    let mut request = env.http(Method::GET, path, true);
+    if let Some(range) = range {
+        request = request.header(RANGE, range);
+    }
+    let response = request.send().await?;
+    Ok((response.status(), response.bytes().await?.to_vec()))
+}
+
+/// A file downloaded once is then sent from the cache, whole and in ranges, byte for byte, in
+/// each authentication mode; pip and uv install from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_sent_again_from_the_cache() -> anyhow::Result<()> {
+    for mode in [AuthMode::Anonymous, AuthMode::Htpasswd, AuthMode::Token] {
+        let dir = tempfile::tempdir()?;
+        let env = TestEnv::start_with(mode, cache_in(dir.path(), 1 << 30)).await?;
+        let spec = DistSpec::new("cached", "1.0").payload_bytes(3 * 1024 * 1024);
+        let wheel = env.sandbox.wheel(&spec).await?;
+        env.twine_upload(&[&wheel]).await?.assert_success();
+        let bytes = std::fs::read(&wheel)?;
+        let path = format!("{}/cached/{}", env.base_path(), spec.wheel_filename());
+
+        assert_eq!(
+            download(&env, &path, None).await?,
+            (StatusCode::OK, bytes.clone())
+        );
+        stored(&env, 1.0).await?;
+        assert_eq!(cached_files(dir.path()), [sha256_hex(&bytes)], "{mode:?}");
+        assert_eq!(lookups(&env, "hit").await?, 0.0);
+
+        assert_eq!(
+            download(&env, &path, None).await?,
+            (StatusCode::OK, bytes.clone())
+        );
+        let (status, part) = download(&env, &path, Some("bytes=1000-1999")).await?;
+        assert_eq!(
+            (status, part.as_slice()),
+            (StatusCode::PARTIAL_CONTENT, &bytes[1000..2000])
+        );
+        let (status, _) = download(&env, &path, Some(&format!("bytes={}-", bytes.len()))).await?;
+        assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(lookups(&env, "hit").await?, 3.0, "{mode:?}");
+
+        if mode == AuthMode::Token {
+            let url = env.index_url_with_credentials();
+            let expected = [(spec.module(), "1.0")];
+            let expected: Vec<(&str, &str)> =
+                expected.iter().map(|(m, v)| (m.as_str(), *v)).collect();
+            env.sandbox
+                .assert_pip_installs(&url, &["cached"], &expected)
+                .await?;
+            env.sandbox
+                .assert_uv_installs(&url, &["cached"], &expected)
+                .await?;
+            assert!(lookups(&env, "hit").await? >= 5.0);
+        }
+    }
+    Ok(())
+}
+
+/// The cache never decides who may read a file: a caller the registry refuses gets the
+/// registry's refusal, not the cached bytes (before each send from the cache the registry is
+/// asked with the caller's own credentials); a pull-only user the registry allows gets them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_file_goes_only_to_callers_the_registry_lets_read_it() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = TestEnv::start_with(AuthMode::Token, cache_in(dir.path(), 1 << 30)).await?;
+    let spec = DistSpec::new("guarded", "1.0").payload_bytes(64 * 1024);
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let bytes = std::fs::read(&wheel)?;
+    let path = format!("{}/guarded/{}", env.base_path(), spec.wheel_filename());
+    assert_eq!(
+        download(&env, &path, None).await?,
+        (StatusCode::OK, bytes.clone())
+    );
+    stored(&env, 1.0).await?;
+
+    let outsider = TokenUser::new(
+        "outsider",
+        "outsider-password",
+        Grant::Within(vec!["elsewhere/".to_owned()]),
+    );
+    env.registry.token_server().unwrap().add_user(outsider);
+    let callers = [
+        ("anonymous", None),
+        ("wrong password", Some(("ci-user", "not-the-password"))),
+        ("outsider", Some(("outsider", "outsider-password"))),
+    ];
+    for (who, credentials) in callers {
+        for range in [None, Some("bytes=0-99")] {
+            let mut request = env.http(Method::GET, &path, false);
+            if let Some((user, password)) = credentials {
+                request = request.basic_auth(user, Some(password));
+            }
+            if let Some(range) = range {
+                request = request.header(RANGE, range);
+            }
+            let response = request.send().await?;
+            let status = response.status();
+            let body = response.bytes().await?;
+            assert!(
+                [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&status),
+                "{who} {range:?}: {status}"
+            );
+            assert!(
+                !body
+                    .windows(64)
+                    .any(|w| bytes.windows(64).next() == Some(w)),
+                "{who} {range:?} got the file's bytes"
+            );
+        }
+    }
+    assert_eq!(
+        lookups(&env, "hit").await?,
+        0.0,
+        "no refused caller was sent from the cache"
+    );
+
+    let (reader, password) = env.registry.reader_credentials().unwrap();
+    let response = env
+        .http(Method::GET, &path, false)
+        .basic_auth(&reader, Some(&password))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await?.as_ref(), bytes.as_slice());
+    assert_eq!(lookups(&env, "hit").await?, 1.0);
+
+    // The same below the index, where no release manifest was read first: the store itself
+    // asks the registry before it sends cached bytes.
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let cache = BlobCache::open(dir.path(), 1 << 30, std::sync::Arc::clone(&metrics))?;
+    let client = RegistryClient::new(&ClientOptions {
+        blob_cache: Some(cache),
+        metrics: std::sync::Arc::clone(&metrics),
+        ..ClientOptions::default()
+    })?;
+    let origin = Origin::parse(&env.registry.origin())?;
+    let repository = Repository::parse(&format!("{}/guarded", env.namespace))?;
+    let digest = Digest::from_sha256_hex(&sha256_hex(&bytes))?;
+    let outsider = RegistryAuth::Basic {
+        username: "outsider".to_owned(),
+        password: Secret::new("outsider-password".to_owned()),
+    };
+    for auth in [RegistryAuth::Anonymous, outsider] {
+        let store = client.registry(origin.clone(), auth);
+        let refused = store
+            .get_blob(&repository, &digest, BlobRequest::default())
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(StorageError::Unauthorized { .. } | StorageError::Forbidden { .. })
+            ),
+            "{refused:?}"
+        );
+    }
+    let reader = RegistryAuth::Basic {
+        username: reader,
+        password: Secret::new(password),
+    };
+    let store = client.registry(origin, reader);
+    let sent = store
+        .get_blob(&repository, &digest, BlobRequest::default())
+        .await?;
+    let body = sent.expect("the reader may read it").body;
+    let chunks: Vec<_> = futures_util::StreamExt::collect(body).await;
+    let sent: Vec<u8> = chunks
+        .into_iter()
+        .flat_map(|chunk| chunk.unwrap())
+        .collect();
+    assert_eq!(sent, bytes);
+    let line = "oci_pypi_blob_cache_lookups_total{result=\"hit\"}";
+    assert_eq!(
+        metric_value(&metrics.render(), line),
+        1.0,
+        "sent from the cache"
+    );
+    Ok(())
+}
+
+/// A blob deleted from the registry behind the server's back is not sent from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_gone_from_the_registry_is_not_sent_from_the_cache() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let env = TestEnv::start_with(AuthMode::Anonymous, cache_in(dir.path(), 1 << 30)).await?;
+    let spec = DistSpec::new("vanishing", "1.0").payload_bytes(64 * 1024);
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let bytes = std::fs::read(&wheel)?;
+    let path = format!("{}/vanishing/{}", env.base_path(), spec.wheel_filename());
+    assert_eq!(
+        download(&env, &path, None).await?,
+        (StatusCode::OK, bytes.clone())
+    );
+    stored(&env, 1.0).await?;
+
+    let repository = format!("{}/vanishing", env.namespace);
+    let url = format!(
+        "{}/v2/{repository}/blobs/sha256:{}",
+        env.registry.origin(),
+        sha256_hex(&bytes)
+    );
+    let deleted = crate::harness::client().delete(&url).send().await?;
+    assert_eq!(deleted.status(), StatusCode::ACCEPTED, "{url}");
+
+    let (status, body) = download(&env, &path, None).await?;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(lookups(&env, "hit").await?, 0.0);
+    Ok(())
+}
+
+/// The cache stays within its size, the least recently used file going first, and what it
+/// holds is used again after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_is_bounded_and_outlives_the_server() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let capacity = 300 * 1024;
+    let mut env = TestEnv::start_with(AuthMode::Anonymous, cache_in(dir.path(), capacity)).await?;
+    let mut files = Vec::new();
+    for name in ["first", "second", "third"] {
+        let spec = DistSpec::new(name, "1.0").payload_bytes(120 * 1024);
+        let wheel = env.sandbox.wheel(&spec).await?;
+        env.twine_upload(&[&wheel]).await?.assert_success();
+        let path = format!("{}/{name}/{}", env.base_path(), spec.wheel_filename());
+        files.push((path, std::fs::read(&wheel)?));
+    }
+    let [first, second, third] = &files[..] else {
+        unreachable!()
+    };
+    for (count, (path, bytes)) in [first, second].into_iter().enumerate() {
+        assert_eq!(
+            download(&env, path, None).await?,
+            (StatusCode::OK, bytes.clone())
+        );
+        stored(&env, count as f64 + 1.0).await?;
+    }
+    // `first` used again: `second` is now the least recently used.
+    assert_eq!(
+        download(&env, &first.0, None).await?,
+        (StatusCode::OK, first.1.clone())
+    );
+    assert_eq!(
+        download(&env, &third.0, None).await?,
+        (StatusCode::OK, third.1.clone())
+    );
+    stored(&env, 3.0).await?;
+    let mut expected = vec![sha256_hex(&first.1), sha256_hex(&third.1)];
+    expected.sort();
+    assert_eq!(cached_files(dir.path()), expected);
+    let metrics = env.server.metrics().await?;
+    let held = metric_value(&metrics, "oci_pypi_blob_cache_bytes");
+    assert!(held > 0.0 && held <= capacity as f64, "{metrics}");
+
+    env.reconfigure(cache_in(dir.path(), capacity)).await?;
+    assert_eq!(
+        download(&env, &third.0, None).await?,
+        (StatusCode::OK, third.1.clone())
+    );
+    assert_eq!(
+        download(&env, &second.0, None).await?,
+        (StatusCode::OK, second.1.clone())
+    );
+    assert_eq!(
+        lookups(&env, "hit").await?,
+        1.0,
+        "the restarted server found `third`"
+    );
+    Ok(())
+}
