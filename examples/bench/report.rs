@@ -100,6 +100,7 @@ impl Report {
             .collect();
         let _ = writeln!(out, "- load average (1, 5, 15 min) {}", loads.join("; "));
         self.render_transfers(&mut out);
+        self.render_blob_cache(&mut out);
         self.render_cached(&mut out);
         self.render_memory(&mut out);
         self.render_pages(&mut out);
@@ -132,6 +133,33 @@ impl Report {
                     spliced_cpu(transfer.size, result),
                 );
             }
+        }
+    }
+
+    fn render_blob_cache(&self, out: &mut String) {
+        out.push_str(
+            "\n### 1a. Downloads with the blob cache (`--blob-cache-dir`; one server over the \
+             phase: its first download fills the cache, one later download per repetition is \
+             sent from it, beside the straight one; MB/s, median [min–max])\n\n\
+             | file | first download (fills the cache) | its oci-pypi CPU s/GiB | later downloads \
+             (from the cache) | straight to the registry | ratio | their oci-pypi CPU s/GiB |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for transfer in &self.transfers {
+            let result = &transfer.download;
+            let Some((fill, fill_cpu)) = result.cache_fill else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {fill:.0} | {} | {} | {} | {} | {} |",
+                transfer.label,
+                cpu_per_gib(transfer.size, 1, fill_cpu),
+                optional_rates(&result.proxy_cached),
+                rates(&result.direct),
+                optional_ratio(&result.proxy_cached, result),
+                cpu_per_gib(transfer.size, result.proxy_cached.len(), result.cached_cpu),
+            );
         }
     }
 
@@ -312,15 +340,20 @@ fn optional_ratio(values: &[f64], result: &DirectionResult) -> String {
 
 /// CPU seconds per GiB the spliced downloads cost their servers.
 fn spliced_cpu(size: u64, result: &DirectionResult) -> String {
-    if result.proxy_spliced.is_empty() {
+    cpu_per_gib(size, result.proxy_spliced.len(), result.spliced_cpu)
+}
+
+/// CPU seconds per GiB of `count` downloads of `size` bytes that cost `cpu` seconds.
+fn cpu_per_gib(size: u64, count: usize, cpu: f64) -> String {
+    if count == 0 {
         return "–".to_owned();
     }
     #[expect(
         clippy::cast_precision_loss,
         reason = "counts and sizes far below 2^52: exact enough as f64"
     )]
-    let gib = size as f64 * result.proxy_spliced.len() as f64 / f64::from(1u32 << 30);
-    format!("{:.2}", result.spliced_cpu / gib)
+    let gib = size as f64 * count as f64 / f64::from(1u32 << 30);
+    format!("{:.2}", cpu / gib)
 }
 
 fn rates(values: &[f64]) -> String {

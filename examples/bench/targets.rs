@@ -38,6 +38,19 @@ pub fn render(report: &Report, out: &mut String) {
             );
         }
     }
+    for transfer in &report.transfers {
+        let result = &transfer.download;
+        if result.proxy_cached.is_empty() {
+            continue;
+        }
+        let value = median(&result.proxy_cached) / median(&result.direct);
+        let _ = writeln!(
+            out,
+            "| download {} from the blob cache (`--blob-cache-dir`, after the first) ≥ {TARGET_RATIO}x direct | {value:.2}x | {} |",
+            transfer.label,
+            verdict(value >= TARGET_RATIO)
+        );
+    }
     if let Some(largest) = report.transfers.iter().max_by_key(|t| t.size) {
         for (direction, result) in directions(largest) {
             let _ = writeln!(

@@ -83,6 +83,13 @@ pub struct DirectionResult {
     pub proxy_spliced: Vec<f64>,
     /// CPU seconds those spliced downloads cost their server.
     pub spliced_cpu: f64,
+    /// MB/s and server CPU seconds of the first download through an oci-pypi started with
+    /// `--blob-cache-dir`, which fills its cache (downloads only).
+    pub cache_fill: Option<(f64, f64)>,
+    /// MB/s of each later download through that server, sent from its cache.
+    pub proxy_cached: Vec<f64>,
+    /// CPU seconds those downloads from the cache cost their server.
+    pub cached_cpu: f64,
     /// The server's VmHWM right after start, KiB.
     pub idle_peak_kib: u64,
     /// The server's VmHWM at the end of the phase, KiB.
@@ -102,6 +109,8 @@ pub struct Extras {
     verified: Option<f64>,
     /// Seconds and server CPU seconds with `--download-transfer splice`.
     spliced: Option<(f64, f64)>,
+    /// Seconds and server CPU seconds from the blob cache of a server with `--blob-cache-dir`.
+    cached: Option<(f64, f64)>,
 }
 
 /// Both directions of one file.
@@ -144,7 +153,24 @@ impl Transfers<'_> {
                 async |_server: &Process| Ok(Extras::default()),
             )
             .await?;
-        let download = self
+        // One server keeps its blob cache over the phase: its first download fills it, the
+        // later ones (one per repetition, beside the others) are sent from it.
+        let cache_dir = self.work_dir.join(format!("blob-cache-{}", wheel.size));
+        let cache_flags = ["--blob-cache-dir", &cache_dir.to_string_lossy()];
+        let caching = procs::start_server(
+            self.server_bin,
+            self.work_dir,
+            &self.registry.origin(),
+            &cache_flags,
+        )
+        .await?;
+        let before = caching.cpu_seconds()?;
+        let (fill_seconds, _) = self.timed_download(&caching, wheel).await?;
+        // The fill ends after the download (the blob is checked, then kept): wait for it, so
+        // that the later downloads are sent from the cache, and count its CPU.
+        wait_for_metric(&caching, "oci_pypi_blob_cache_fills_total{result=\"stored\"}", 1).await?;
+        let fill = (fill_seconds, caching.cpu_seconds()? - before);
+        let mut download = self
             .phase(
                 wheel,
                 async |server: &Process, _last: bool| self.proxy_download(server, wheel).await,
@@ -153,13 +179,20 @@ impl Transfers<'_> {
                     let verified = self.download_with(wheel, &["--verify-downloads"]).await?;
                     let splice = &["--download-transfer", "splice"];
                     let spliced = self.download_with(wheel, splice).await?;
+                    let cached = self.timed_download(&caching, wheel).await?;
                     Ok(Extras {
                         verified: Some(verified.0),
                         spliced: Some(spliced),
+                        cached: Some(cached),
                     })
                 },
             )
             .await?;
+        download.cache_fill = Some((mb_per_s(wheel.size, fill.0), fill.1));
+        let hits = download.proxy_cached.len();
+        wait_for_metric(&caching, "oci_pypi_blob_cache_lookups_total{result=\"hit\"}", hits).await?;
+        drop(caching);
+        let _ = std::fs::remove_dir_all(&cache_dir);
         Ok(TransferResult {
             label: wheel.label(),
             size: wheel.size,
@@ -191,6 +224,9 @@ impl Transfers<'_> {
             proxy_verified: Vec::new(),
             proxy_spliced: Vec::new(),
             spliced_cpu: 0.0,
+            cache_fill: None,
+            proxy_cached: Vec::new(),
+            cached_cpu: 0.0,
             idle_peak_kib: server.peak_rss_kib()?,
             peak_kib: 0,
             server_cpu: 0.0,
@@ -215,6 +251,10 @@ impl Transfers<'_> {
             if let Some((seconds, cpu)) = extras.spliced {
                 result.proxy_spliced.push(mb_per_s(wheel.size, seconds));
                 result.spliced_cpu += cpu;
+            }
+            if let Some((seconds, cpu)) = extras.cached {
+                result.proxy_cached.push(mb_per_s(wheel.size, seconds));
+                result.cached_cpu += cpu;
             }
         }
         result.peak_kib = server.peak_rss_kib()?;
@@ -321,8 +361,13 @@ impl Transfers<'_> {
             flags,
         )
         .await?;
+        self.timed_download(&server, wheel).await
+    }
+
+    /// The file through `server`: the seconds it took and the CPU seconds it cost `server`.
+    async fn timed_download(&self, server: &Process, wheel: &Wheel) -> anyhow::Result<(f64, f64)> {
         let before = server.cpu_seconds()?;
-        let seconds = self.proxy_download(&server, wheel).await?;
+        let seconds = self.proxy_download(server, wheel).await?;
         Ok((seconds, server.cpu_seconds()? - before))
     }
 
@@ -378,6 +423,26 @@ impl Transfers<'_> {
         );
         Ok(())
     }
+}
+
+/// Waits (up to two minutes) until the metric `line` of `server` is at least `count`.
+async fn wait_for_metric(server: &Process, line: &str, count: usize) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let url = format!("{}/metrics", server.origin());
+    let mut text = String::new();
+    for _ in 0..1200 {
+        text = http.get(&url).send().await?.text().await?;
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(line)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        #[expect(clippy::cast_precision_loss, reason = "a handful of downloads")]
+        if value >= count as f64 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("{line} did not reach {count}:\n{text}")
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
