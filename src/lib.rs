@@ -32,6 +32,7 @@
 //!   assembly, the only module that knows [`Config`] (its sections hand the others their own
 //!   settings).
 //! - [`telemetry`]: logging, traces and metrics.
+//! - [`lru`]: a map that lets its least recently used entries go first (the caches' budgets).
 //! - [`net`]: general networking helpers (origins, secrets, which addresses may be contacted,
 //!   bounded body reads, how a URL is shown without its secrets).
 //!
@@ -51,7 +52,7 @@
 //! layout, upstream, events
 //! packaging, storage
 //! telemetry
-//! net
+//! net, lru
 //! ```
 //!
 //! [`Config`]: config::Config
@@ -63,6 +64,7 @@ pub mod events;
 pub mod http;
 pub mod index;
 pub mod layout;
+pub mod lru;
 pub mod net;
 pub mod packaging;
 pub mod publishing;

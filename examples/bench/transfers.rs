@@ -168,7 +168,12 @@ impl Transfers<'_> {
         let (fill_seconds, _) = self.timed_download(&caching, wheel).await?;
         // The fill ends after the download (the blob is checked, then kept): wait for it, so
         // that the later downloads are sent from the cache, and count its CPU.
-        wait_for_metric(&caching, "oci_pypi_blob_cache_fills_total{result=\"stored\"}", 1).await?;
+        wait_for_metric(
+            &caching,
+            "oci_pypi_blob_cache_fills_total{result=\"stored\"}",
+            1,
+        )
+        .await?;
         let fill = (fill_seconds, caching.cpu_seconds()? - before);
         let mut download = self
             .phase(
@@ -190,7 +195,12 @@ impl Transfers<'_> {
             .await?;
         download.cache_fill = Some((mb_per_s(wheel.size, fill.0), fill.1));
         let hits = download.proxy_cached.len();
-        wait_for_metric(&caching, "oci_pypi_blob_cache_lookups_total{result=\"hit\"}", hits).await?;
+        wait_for_metric(
+            &caching,
+            "oci_pypi_blob_cache_lookups_total{result=\"hit\"}",
+            hits,
+        )
+        .await?;
         drop(caching);
         let _ = std::fs::remove_dir_all(&cache_dir);
         Ok(TransferResult {

@@ -5,13 +5,13 @@
 //! it, and what one caller's page rendered is what any other caller's would. Bounded by the
 //! bytes of HTML kept, the least recently used dropped first.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use sha2::{Digest as _, Sha256};
 
 use super::readme::{Markup, markup_of, render_readme};
+use crate::lru::Lru;
 
 /// About how many bytes of rendered READMEs the server keeps.
 const BUDGET: usize = 4 << 20;
@@ -28,25 +28,9 @@ type Key = [u8; 32];
 #[derive(Debug)]
 pub(super) struct ReadmeCache {
     budget: usize,
-    state: Mutex<State>,
+    /// The HTML by key, weighing its bytes and [`OVERHEAD`].
+    state: Mutex<Lru<Key, Arc<str>>>,
     renders: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    entries: HashMap<Key, Entry>,
-    /// Keys by their last use, the least recent first.
-    recency: BTreeMap<u64, Key>,
-    /// Bytes counted for the entries.
-    weight: usize,
-    /// Counts uses.
-    clock: u64,
-}
-
-#[derive(Debug)]
-struct Entry {
-    html: Arc<str>,
-    used: u64,
 }
 
 impl ReadmeCache {
@@ -80,13 +64,7 @@ impl ReadmeCache {
 
     fn get(&self, key: &Key) -> Option<Arc<str>> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let state = &mut *state;
-        let entry = state.entries.get_mut(key)?;
-        state.recency.remove(&entry.used);
-        state.clock += 1;
-        entry.used = state.clock;
-        state.recency.insert(entry.used, *key);
-        Some(Arc::clone(&entry.html))
+        state.get(key).map(Arc::clone)
     }
 
     fn put(&self, key: Key, html: Arc<str>) {
@@ -95,29 +73,13 @@ impl ReadmeCache {
             return;
         }
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let state = &mut *state;
         // Another request may have rendered the same README meanwhile.
-        if state.entries.contains_key(&key) {
+        if state.contains(&key) {
             return;
         }
-        while state.weight + weight > self.budget {
-            let Some((_, oldest)) = state.recency.pop_first() else {
-                break;
-            };
-            if let Some(old) = state.entries.remove(&oldest) {
-                state.weight = state.weight.saturating_sub(old.html.len() + OVERHEAD);
-            }
-        }
-        state.clock += 1;
-        state.recency.insert(state.clock, key);
-        state.entries.insert(
-            key,
-            Entry {
-                html,
-                used: state.clock,
-            },
-        );
-        state.weight += weight;
+        let (weight, budget) = (weight as u64, self.budget as u64);
+        state.make_room(weight, budget);
+        state.insert(key, html, weight);
     }
 }
 
@@ -186,9 +148,8 @@ mod tests {
         cache.render(&text(2), Some("text/plain"));
         assert_eq!(cache.renders(), 6);
         let state = cache.state.lock().unwrap();
-        assert_eq!(state.entries.len(), 4);
-        assert_eq!(state.recency.len(), 4);
-        assert!(state.weight <= cache.budget);
+        assert_eq!(state.len(), 4);
+        assert!(state.weight() <= cache.budget as u64);
     }
 
     #[test]
@@ -198,6 +159,6 @@ mod tests {
         cache.render(&text, Some("text/plain"));
         cache.render(&text, Some("text/plain"));
         assert_eq!(cache.renders(), 2);
-        assert!(cache.state.lock().unwrap().entries.is_empty());
+        assert!(cache.state.lock().unwrap().is_empty());
     }
 }

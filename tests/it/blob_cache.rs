@@ -343,5 +343,22 @@ async fn the_cache_is_bounded_and_outlives_the_server() -> anyhow::Result<()> {
         1.0,
         "the restarted server found `third`"
     );
+
+    // A file removed under the cache (by hand, or by another process sharing the
+    // directory) is fetched from the registry again, and kept again.
+    let third_file = dir.path().join("sha256").join(sha256_hex(&third.1));
+    stored(&env, 1.0).await?;
+    std::fs::remove_file(&third_file)?;
+    assert_eq!(
+        download(&env, &third.0, None).await?,
+        (StatusCode::OK, third.1.clone())
+    );
+    stored(&env, 2.0).await?;
+    assert!(third_file.exists());
+    assert_eq!(
+        download(&env, &third.0, None).await?,
+        (StatusCode::OK, third.1.clone())
+    );
+    assert_eq!(lookups(&env, "hit").await?, 2.0);
     Ok(())
 }

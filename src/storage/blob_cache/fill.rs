@@ -169,7 +169,7 @@ impl BlobCache {
         }
         let victims = {
             let mut state = self.lock();
-            if state.entries.contains_key(&hex) || !state.filling.insert(hex.clone()) {
+            if state.stored.contains(&hex) || !state.filling.insert(hex.clone()) {
                 return None;
             }
             let victims = state.make_room(size, self.capacity);
@@ -237,7 +237,7 @@ impl BlobCache {
             state.reserved -= size;
             state.filling.remove(hex);
             if outcome == Outcome::Stored {
-                state.insert(hex.to_owned(), size);
+                state.stored.insert(hex.to_owned(), size, size);
             }
         }
         self.metrics.record_blob_cache_fill(outcome.label());

@@ -14,7 +14,7 @@
 
 mod fill;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,6 +25,7 @@ use super::error::StorageError;
 use super::file_body::file_download;
 use super::reference::Digest;
 use super::store::BlobDownload;
+use crate::lru::Lru;
 use crate::telemetry::Metrics;
 
 pub use fill::FILL_QUEUE_BYTES;
@@ -41,24 +42,12 @@ pub struct BlobCache {
 /// What the cache holds, in memory.
 #[derive(Debug, Default)]
 struct State {
-    /// Stored blobs by hex digest.
-    entries: HashMap<String, Entry>,
-    /// Hex digests by last use, oldest first.
-    order: BTreeMap<u64, String>,
-    /// The clock of [`Entry::used`].
-    tick: u64,
-    /// Bytes of the stored blobs.
-    stored: u64,
+    /// Stored blobs: their sizes by hex digest, weighing their sizes.
+    stored: Lru<String, u64>,
     /// Bytes promised to fills in progress.
     reserved: u64,
     /// Hex digests being filled.
     filling: HashSet<String>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    size: u64,
-    used: u64,
 }
 
 /// A blob found in the cache.
@@ -128,7 +117,7 @@ impl BlobCache {
         let victims = {
             let mut state = cache.lock();
             for (_, hex, size) in found {
-                state.insert(hex, size);
+                state.stored.insert(hex, size, size);
             }
             state.make_room(0, capacity)
         };
@@ -141,21 +130,26 @@ impl BlobCache {
     #[must_use]
     pub fn lookup(&self, digest: &Digest) -> Option<CachedBlob> {
         let hex = digest.hex();
-        let size = self.lock().touch(hex)?;
+        let size = *self.lock().stored.get(hex)?;
         let path = self.blob_path(hex);
         let touched = path.clone();
         // The order of use outlives the process through the modification time.
-        tokio::task::spawn_blocking(move || {
+        let touch = move || {
             let _ = fs::File::open(&touched).and_then(|file| file.set_modified(SystemTime::now()));
-        });
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(touch);
+        } else {
+            touch();
+        }
         Some(CachedBlob { path, size })
     }
 
-    /// Drops `digest`, found not to be what the registry holds under that digest.
+    /// Drops `digest` and its file: found not to be what the registry holds under that
+    /// digest, or its file gone (another process sharing the directory made room).
     pub fn forget(&self, digest: &Digest) {
         let hex = digest.hex();
-        if self.lock().remove(hex).is_some() {
-            tracing::warn!(oci.digest = %digest, "a cached blob did not have the size the registry gives: removed from the blob cache");
+        if self.lock().stored.remove(hex).is_some() {
             self.remove_blobs(&[hex.to_owned()]);
             self.report_size();
         }
@@ -205,61 +199,17 @@ impl BlobCache {
     }
 
     fn report_size(&self) {
-        let stored = self.lock().stored;
+        let stored = self.lock().stored.weight();
         self.metrics.blob_cache_bytes(stored);
     }
 }
 
 impl State {
-    /// Records a stored blob as the most recently used.
-    fn insert(&mut self, hex: String, size: u64) {
-        if let Some(old) = self.remove(&hex) {
-            self.stored -= old.size;
-        }
-        self.tick += 1;
-        self.order.insert(self.tick, hex.clone());
-        self.stored += size;
-        self.entries.insert(
-            hex,
-            Entry {
-                size,
-                used: self.tick,
-            },
-        );
-    }
-
-    /// Marks `hex` used now; its size when held.
-    fn touch(&mut self, hex: &str) -> Option<u64> {
-        let entry = self.entries.get_mut(hex)?;
-        self.order.remove(&entry.used);
-        self.tick += 1;
-        entry.used = self.tick;
-        self.order.insert(self.tick, hex.to_owned());
-        Some(entry.size)
-    }
-
-    /// Forgets `hex`.
-    fn remove(&mut self, hex: &str) -> Option<Entry> {
-        let entry = self.entries.remove(hex)?;
-        self.order.remove(&entry.used);
-        self.stored -= entry.size;
-        Some(entry)
-    }
-
-    /// Forgets the least recently used blobs until `more` bytes fit under `capacity`; the
-    /// hex digests forgotten, whose files are to be removed.
+    /// Forgets the least recently used blobs until `more` bytes fit under `capacity` beside
+    /// the fills in progress; the hex digests forgotten, whose files are to be removed.
     fn make_room(&mut self, more: u64, capacity: u64) -> Vec<String> {
-        let mut victims = Vec::new();
-        while self.stored + self.reserved + more > capacity {
-            let Some((_, hex)) = self.order.pop_first() else {
-                break;
-            };
-            if let Some(entry) = self.entries.remove(&hex) {
-                self.stored -= entry.size;
-            }
-            victims.push(hex);
-        }
-        victims
+        let gone = self.stored.make_room(self.reserved + more, capacity);
+        gone.into_iter().map(|(hex, _)| hex).collect()
     }
 }
 

@@ -262,6 +262,7 @@ impl Registry {
         match response.status() {
             status if status.is_success() => {
                 if content_length(&response).is_some_and(|size| size != cached.size()) {
+                    tracing::warn!(oci.digest = %digest, "a cached blob did not have the size the registry gives: removed from the blob cache");
                     cache.forget(digest);
                     cache.record_lookup("miss");
                     return Ok(Cached::Not);
@@ -275,6 +276,8 @@ impl Registry {
             cache.record_lookup("hit");
             return Ok(Cached::Sent(download));
         }
+        // Its file went away: fetched (and kept) again.
+        cache.forget(digest);
         cache.record_lookup("miss");
         Ok(Cached::Not)
     }
