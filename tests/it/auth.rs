@@ -168,10 +168,11 @@ async fn bearer_username_passes_a_ready_token() -> anyhow::Result<()> {
     let three = env.sandbox.wheel(&DistSpec::new("tokened", "3.0")).await?;
     let out = twine_upload_as(&env, "oauth2accesstoken", &token, &three).await?;
     out.assert_failure();
-    // The registry answers `insufficient_scope`: valid credentials, not allowed, 403.
+    // The registry answers `insufficient_scope`: valid credentials, not allowed, 403. (The
+    // status with its reason: a bare "401" also matches a port such as 40159.)
     let combined = out.combined();
     assert!(
-        combined.contains("403") && !combined.contains("401"),
+        combined.contains("403 Forbidden") && !combined.contains("401 Unauthorized"),
         "{}",
         out.dump()
     );

@@ -213,16 +213,14 @@ impl State {
     }
 }
 
-/// Creates `dir` if needed, readable by this user only (it holds private packages).
+/// Creates `dir` (and its missing parents) if needed, readable by this user only (it holds
+/// private packages).
 fn create_private_dir(dir: &Path) -> io::Result<()> {
     let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    match builder.create(dir) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        Err(error) => Err(error),
-    }
+    builder.create(dir)
 }
 
 #[cfg(test)]
