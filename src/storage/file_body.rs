@@ -18,7 +18,7 @@ use super::error::StorageError;
 use super::store::{BlobDownload, ByteStream};
 
 /// Size of the chunks read from a blob file.
-const CHUNK_SIZE: usize = 512 << 10;
+const CHUNK_SIZE: usize = 1 << 20;
 /// Chunks being read at once for one download.
 const READ_AHEAD: usize = 2;
 
