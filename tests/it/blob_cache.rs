@@ -78,6 +78,22 @@ async fn download(
     Ok((response.status(), response.bytes().await?.to_vec()))
 }
 
+/// Publishes a 64 KiB wheel of `project` 1.0 and downloads it once, which fills the cache;
+/// its path on the server and its bytes.
+async fn publish_and_cache(env: &TestEnv, project: &str) -> anyhow::Result<(String, Vec<u8>)> {
+    let spec = DistSpec::new(project, "1.0").payload_bytes(64 * 1024);
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let bytes = std::fs::read(&wheel)?;
+    let path = format!("{}/{project}/{}", env.base_path(), spec.wheel_filename());
+    assert_eq!(
+        download(env, &path, None).await?,
+        (StatusCode::OK, bytes.clone())
+    );
+    stored(env, 1.0).await?;
+    Ok((path, bytes))
+}
+
 /// A file downloaded once is then sent from the cache, whole and in ranges, byte for byte, in
 /// each authentication mode; pip and uv install from it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,16 +152,7 @@ async fn files_are_sent_again_from_the_cache() -> anyhow::Result<()> {
 async fn a_cached_file_goes_only_to_callers_the_registry_lets_read_it() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let env = TestEnv::start_with(AuthMode::Token, cache_in(dir.path(), 1 << 30)).await?;
-    let spec = DistSpec::new("guarded", "1.0").payload_bytes(64 * 1024);
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
-    let bytes = std::fs::read(&wheel)?;
-    let path = format!("{}/guarded/{}", env.base_path(), spec.wheel_filename());
-    assert_eq!(
-        download(&env, &path, None).await?,
-        (StatusCode::OK, bytes.clone())
-    );
-    stored(&env, 1.0).await?;
+    let (path, bytes) = publish_and_cache(&env, "guarded").await?;
 
     let outsider = TokenUser::new(
         "outsider",
@@ -256,16 +263,7 @@ async fn a_cached_file_goes_only_to_callers_the_registry_lets_read_it() -> anyho
 async fn a_blob_gone_from_the_registry_is_not_sent_from_the_cache() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let env = TestEnv::start_with(AuthMode::Anonymous, cache_in(dir.path(), 1 << 30)).await?;
-    let spec = DistSpec::new("vanishing", "1.0").payload_bytes(64 * 1024);
-    let wheel = env.sandbox.wheel(&spec).await?;
-    env.twine_upload(&[&wheel]).await?.assert_success();
-    let bytes = std::fs::read(&wheel)?;
-    let path = format!("{}/vanishing/{}", env.base_path(), spec.wheel_filename());
-    assert_eq!(
-        download(&env, &path, None).await?,
-        (StatusCode::OK, bytes.clone())
-    );
-    stored(&env, 1.0).await?;
+    let (path, bytes) = publish_and_cache(&env, "vanishing").await?;
 
     let repository = format!("{}/vanishing", env.namespace);
     let url = format!(

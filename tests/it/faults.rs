@@ -718,6 +718,57 @@ async fn corrupted_blob_is_not_served_as_complete() -> anyhow::Result<()> {
     rig.finish().await
 }
 
+/// With the blob cache, a registry that sends bytes other than the blob's leaves nothing in
+/// the cache: once it sends the right ones, they are kept and sent again from disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_blob_is_not_cached() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cache = dir.path().to_owned();
+    let rig = Rig::start_with(|config| config.registry.blob_cache_dir = Some(cache)).await?;
+    let metric = async |result: &str| -> anyhow::Result<f64> {
+        let line = format!("oci_pypi_blob_cache_fills_total{{result=\"{result}\"}}");
+        Ok(crate::harness::metric_value(
+            &rig.server.metrics().await?,
+            &line,
+        ))
+    };
+    let until = async |result: &str| -> anyhow::Result<()> {
+        for _ in 0..200 {
+            if metric(result).await? >= 1.0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("no fill ended `{result}`")
+    };
+    let kept = || std::fs::read_dir(dir.path().join("sha256")).map(Iterator::count);
+
+    rig.fake
+        .set_fault(Endpoint::BlobGet, Fault::WrongDigestBlob);
+    let wrong = rig.file().await?;
+    assert_ne!(wrong.body, fake_registry::file_bytes(), "{}", wrong.what);
+    until("mismatch").await?;
+    assert_eq!(kept()?, 0, "wrong bytes were kept");
+
+    rig.fake.clear_faults();
+    for _ in 0..2 {
+        let file = rig.file().await?;
+        file.expect(StatusCode::OK);
+        assert_eq!(file.body, fake_registry::file_bytes(), "{}", file.what);
+        until("stored").await?;
+    }
+    assert_eq!(kept()?, 1);
+    let metrics = rig.server.metrics().await?;
+    let hits = "oci_pypi_blob_cache_lookups_total{result=\"hit\"}";
+    assert_eq!(
+        crate::harness::metric_value(&metrics, hits),
+        1.0,
+        "{metrics}"
+    );
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
 /// A release index that is not JSON: skipped on the project page (documented in
 /// docs/design.md, "Malformed release indexes are skipped in listings"), so a project whose only
 /// release it is answers 404; the file download and an upload to that release are 502 (the
