@@ -21,7 +21,7 @@ use crate::storage::reference::Digest;
 use crate::storage::store::ByteStream;
 
 /// How far (bytes) the writer may fall behind a download before the download waits for it.
-pub const FILL_QUEUE_BYTES: usize = 16 << 20;
+const FILL_QUEUE_BYTES: usize = 16 << 20;
 /// Bytes gathered before they go to the writer together.
 const FILL_BATCH: usize = 512 << 10;
 /// Size of the reads that check a filled blob's digest.

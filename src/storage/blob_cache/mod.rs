@@ -10,7 +10,9 @@
 //! On disk, under its directory: `sha256/<hex>` for each blob, written only after its bytes
 //! were checked against the digest, and `tmp/` for fills in progress (emptied at start).
 //! The least recently used blobs are removed when a new one needs room; the order of use
-//! survives restarts through each file's modification time.
+//! survives restarts through each file's modification time. Processes may share a directory
+//! (a blob one of them removed is fetched again by the others), but one that starts empties
+//! `tmp/`, which loses the others' fills in progress: give each process its own.
 
 mod fill;
 
@@ -27,8 +29,6 @@ use super::reference::Digest;
 use super::store::BlobDownload;
 use crate::lru::Lru;
 use crate::telemetry::Metrics;
-
-pub use fill::FILL_QUEUE_BYTES;
 
 /// The blob cache of one server.
 #[derive(Debug)]
