@@ -106,13 +106,11 @@ fn build_state(
 ) -> Result<http::AppState, StartError> {
     let metrics = Arc::new(Metrics::default());
     let registry = &config.registry;
-    let blob_cache = match &registry.blob_cache_dir {
-        Some(dir) => {
-            let cache = BlobCache::open(dir, registry.blob_cache_size, Arc::clone(&metrics))?;
-            Some(cache)
-        }
-        None => None,
-    };
+    let blob_cache = registry
+        .blob_cache_dir
+        .as_ref()
+        .map(|dir| BlobCache::open(dir, registry.blob_cache_size, Arc::clone(&metrics)))
+        .transpose()?;
     let client = RegistryClient::new(&ClientOptions {
         public_addresses_only: registry.any_public(),
         connect_timeout: registry.connect_timeout(),

@@ -351,26 +351,30 @@ impl Cpu {
 /// Registry requests `server` made to answer requests (all of them minus those of its
 /// background work), from its `/metrics`.
 async fn request_path_requests(server: &Process) -> anyhow::Result<usize> {
-    let text = client()?
-        .get(format!("{}/metrics", server.origin()))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let sum = |prefix: &str| -> f64 {
-        text.lines()
-            .filter(|line| line.starts_with(prefix))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    let all = sum("oci_pypi_registry_requests_total");
-    let background = sum("oci_pypi_background_registry_requests_total");
+    let all = metric_sum(server, "oci_pypi_registry_requests_total").await?;
+    let background = metric_sum(server, "oci_pypi_background_registry_requests_total").await?;
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
         reason = "a count or duration printed by a tool, non-negative and in range"
     )]
     Ok((all - background).max(0.0) as usize)
+}
+
+/// The sum of the samples of `server`'s metrics whose lines start with `prefix` (a name, or
+/// a name and its labels).
+pub async fn metric_sum(server: &Process, prefix: &str) -> anyhow::Result<f64> {
+    let text = client()?
+        .get(format!("{}/metrics", server.origin()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
 }
 
 /// A keep-alive client that never goes through a proxy.

@@ -437,22 +437,17 @@ impl Transfers<'_> {
 
 /// Waits (up to two minutes) until the metric `line` of `server` is at least `count`.
 async fn wait_for_metric(server: &Process, line: &str, count: usize) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    let url = format!("{}/metrics", server.origin());
-    let mut text = String::new();
+    #[expect(clippy::cast_precision_loss, reason = "a handful of downloads")]
+    let count = count as f64;
+    let mut value = 0.0;
     for _ in 0..1200 {
-        text = http.get(&url).send().await?.text().await?;
-        let value = text
-            .lines()
-            .find_map(|l| l.strip_prefix(line)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        #[expect(clippy::cast_precision_loss, reason = "a handful of downloads")]
-        if value >= count as f64 {
+        value = crate::pages::metric_sum(server, line).await?;
+        if value >= count {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    anyhow::bail!("{line} did not reach {count}:\n{text}")
+    anyhow::bail!("{line} is {value}, not {count}")
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

@@ -187,37 +187,17 @@ impl BlobCache {
     }
 
     /// Writes the blob to a temporary file, then checks and keeps it.
-    fn write(&self, hex: &str, size: u64, mut messages: mpsc::Receiver<Message>) -> Outcome {
+    fn write(&self, hex: &str, size: u64, messages: mpsc::Receiver<Message>) -> Outcome {
         let temp = self
             .root
             .join("tmp")
             .join(format!("{hex}.{}", std::process::id()));
-        let outcome = (|| {
-            let mut file = create_private_file(&temp)?;
-            let mut written = 0_u64;
-            loop {
-                match messages.blocking_recv() {
-                    Some(Message::Bytes(chunks)) => {
-                        for chunk in chunks {
-                            file.write_all(&chunk)?;
-                            written += chunk.len() as u64;
-                        }
-                    }
-                    Some(Message::End) => break,
-                    None => return Ok(Outcome::Abandoned),
-                }
-            }
-            if written != size || !hashes_to(&temp, hex)? {
-                return Ok(Outcome::Mismatch);
-            }
-            file.sync_all()?;
-            fs::rename(&temp, self.blob_path(hex))?;
-            Ok(Outcome::Stored)
-        })();
-        let outcome = outcome.unwrap_or_else(|error: io::Error| {
-            tracing::warn!(path = %temp.display(), "the blob cache could not write a blob: {error}");
-            Outcome::Failed
-        });
+        let outcome = self
+            .write_to(&temp, hex, size, messages)
+            .unwrap_or_else(|error| {
+                tracing::warn!(path = %temp.display(), "the blob cache could not write a blob: {error}");
+                Outcome::Failed
+            });
         if outcome != Outcome::Stored {
             let _ = fs::remove_file(&temp);
         }
@@ -228,6 +208,37 @@ impl BlobCache {
             );
         }
         outcome
+    }
+
+    /// Writes what `messages` bring to `temp` and, when they end as announced with the
+    /// bytes of `hex`, renames it into place.
+    fn write_to(
+        &self,
+        temp: &Path,
+        hex: &str,
+        size: u64,
+        mut messages: mpsc::Receiver<Message>,
+    ) -> io::Result<Outcome> {
+        let mut file = create_private_file(temp)?;
+        let mut written = 0_u64;
+        loop {
+            match messages.blocking_recv() {
+                Some(Message::Bytes(chunks)) => {
+                    for chunk in chunks {
+                        file.write_all(&chunk)?;
+                        written += chunk.len() as u64;
+                    }
+                }
+                Some(Message::End) => break,
+                None => return Ok(Outcome::Abandoned),
+            }
+        }
+        if written != size || !hashes_to(temp, hex)? {
+            return Ok(Outcome::Mismatch);
+        }
+        file.sync_all()?;
+        fs::rename(temp, self.blob_path(hex))?;
+        Ok(Outcome::Stored)
     }
 
     /// Releases the fill's reservation and records the blob when kept.

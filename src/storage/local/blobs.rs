@@ -265,7 +265,7 @@ impl Blobs for LocalStore {
         let Some((path, size)) = found else {
             return Ok(None);
         };
-        let io_error = self.io_error_at(&path);
+        let io_error = self.io_at(&path);
         file_download(&path, size, (request.range, request.head), io_error).await
     }
 }

@@ -123,19 +123,13 @@ impl LocalStore {
             .to_string()
     }
 
-    /// What turns any number of I/O errors on `path` into [`StorageError::Io`].
-    fn io_error_at(&self, path: &Path) -> impl Fn(io::Error) -> StorageError + use<> {
+    /// Turns I/O errors on `path` into [`StorageError::Io`] (as many as it is called for).
+    fn io_at(&self, path: &Path) -> impl Fn(io::Error) -> StorageError + use<> {
         let path = self.display_path(path);
         move |source| StorageError::Io {
             path: path.clone(),
             source,
         }
-    }
-
-    /// Turns an I/O error on `path` into a [`StorageError::Io`].
-    fn io_at(&self, path: &Path) -> impl FnOnce(io::Error) -> StorageError + use<> {
-        let path = self.display_path(path);
-        move |source| StorageError::Io { path, source }
     }
 }
 

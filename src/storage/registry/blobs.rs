@@ -105,15 +105,7 @@ impl Blobs for Registry {
         repository: &Repository,
         digest: &Digest,
     ) -> Result<bool, StorageError> {
-        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
-        let response = self
-            .send(Access::Pull, Some(repository), &|| self.http().head(&url))
-            .await?;
-        match response.status() {
-            status if status.is_success() || status.is_redirection() => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(self.unexpected("blob lookup", response).await),
-        }
+        Ok(self.head_blob(repository, digest).await?.is_some())
     }
 
     /// Streams the blob `digest` as `request` says; `None` when absent. Redirects are followed
@@ -136,9 +128,12 @@ impl Blobs for Registry {
         let cache = self.client.blob_cache.as_ref().filter(|_| !head);
         if let Some(cache) = cache {
             match self.cached_blob(cache, repository, digest, range).await? {
-                Cached::Sent(download) => return Ok(Some(download)),
+                Cached::Sent(download) => {
+                    cache.record_lookup("hit");
+                    return Ok(Some(download));
+                }
                 Cached::Absent => return Ok(None),
-                Cached::Not => {}
+                Cached::Not => cache.record_lookup("miss"),
             }
         }
         // A blob the cache may keep comes through memory, where the cache gets its copy.
@@ -241,6 +236,25 @@ fn content_length(response: &reqwest::Response) -> Option<u64> {
 }
 
 impl Registry {
+    /// Whether `repository` holds the blob `digest` for this caller (`HEAD`): `None` when
+    /// it does not, else the length the registry gives (none for a redirect).
+    async fn head_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<Option<Option<u64>>, StorageError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
+        let response = self
+            .send(Access::Pull, Some(repository), &|| self.http().head(&url))
+            .await?;
+        match response.status() {
+            status if status.is_success() => Ok(Some(content_length(&response))),
+            status if status.is_redirection() => Ok(Some(None)),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.unexpected("blob lookup", response).await),
+        }
+    }
+
     /// The blob `digest` from the cache, when it holds it and the registry lets this caller
     /// read it in `repository` (a `HEAD` with the caller's credentials: the cache never
     /// decides who may read what, and a blob deleted from the registry is not sent).
@@ -252,33 +266,21 @@ impl Registry {
         range: Option<&str>,
     ) -> Result<Cached, StorageError> {
         let Some(cached) = cache.lookup(digest) else {
-            cache.record_lookup("miss");
             return Ok(Cached::Not);
         };
-        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
-        let response = self
-            .send(Access::Pull, Some(repository), &|| self.http().head(&url))
-            .await?;
-        match response.status() {
-            status if status.is_success() => {
-                if content_length(&response).is_some_and(|size| size != cached.size()) {
-                    tracing::warn!(oci.digest = %digest, "a cached blob did not have the size the registry gives: removed from the blob cache");
-                    cache.forget(digest);
-                    cache.record_lookup("miss");
-                    return Ok(Cached::Not);
-                }
-            }
-            status if status.is_redirection() => {}
-            StatusCode::NOT_FOUND => return Ok(Cached::Absent),
-            _ => return Err(self.unexpected("blob lookup", response).await),
+        let Some(length) = self.head_blob(repository, digest).await? else {
+            return Ok(Cached::Absent);
+        };
+        if length.is_some_and(|size| size != cached.size()) {
+            tracing::warn!(oci.digest = %digest, "a cached blob did not have the size the registry gives: removed from the blob cache");
+            cache.forget(digest);
+            return Ok(Cached::Not);
         }
         if let Some(download) = cache.download(&cached, range).await? {
-            cache.record_lookup("hit");
             return Ok(Cached::Sent(download));
         }
         // Its file went away: fetched (and kept) again.
         cache.forget(digest);
-        cache.record_lookup("miss");
         Ok(Cached::Not)
     }
 }
