@@ -146,10 +146,7 @@ where
     E: Fn(io::Error) -> StorageError + Send + Sync + 'static,
 {
     let owned = path.to_owned();
-    let opened = tokio::task::spawn_blocking(move || std::fs::File::open(owned))
-        .await
-        .unwrap_or_else(|_| Err(io::Error::other("a file task did not finish")));
-    let file = match opened {
+    let file = match on_blocking_thread(move || std::fs::File::open(owned)).await {
         Ok(file) => Arc::new(file),
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(io_error(error)),
@@ -161,16 +158,21 @@ where
     });
     let reads = futures_util::stream::iter(offsets).map(move |(from, len)| {
         let file = Arc::clone(&file);
-        async move {
-            tokio::task::spawn_blocking(move || read_at(&file, from, len))
-                .await
-                .unwrap_or_else(|_| Err(io::Error::other("a file task did not finish")))
-        }
+        on_blocking_thread(move || read_at(&file, from, len))
     });
     let chunks = reads.buffered(READ_AHEAD);
     Ok(Some(Box::pin(
         chunks.map(move |chunk| chunk.map_err(&io_error)),
     )))
+}
+
+/// Runs `work` where blocking is allowed.
+async fn on_blocking_thread<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| Err(io::Error::other("a file task did not finish")))
 }
 
 /// `len` bytes of `file` from `offset`; an error when it ends before.
