@@ -38,7 +38,7 @@ pub struct Metrics {
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 20] = [
+const HELP: [(&str, &str, &str); 21] = [
     (
         "oci_pypi_release_index_merges_total",
         "counter",
@@ -113,6 +113,11 @@ const HELP: [(&str, &str, &str); 20] = [
         "oci_pypi_blob_cache_fills_total",
         "counter",
         "Blobs copied into the blob cache as they were downloaded, by result (stored, abandoned, mismatch, failed, too_large).",
+    ),
+    (
+        "oci_pypi_blob_cache_fetched_bytes_total",
+        "counter",
+        "Bytes the blob cache fetched from registries itself, to complete fills that a download ran ahead of.",
     ),
     (
         "oci_pypi_blob_cache_bytes",
@@ -299,6 +304,11 @@ impl Metrics {
     pub fn record_blob_cache_fill(&self, result: &'static str) {
         let labels = vec![("result", result.to_owned())];
         self.add("oci_pypi_blob_cache_fills_total", labels, 1);
+    }
+
+    /// Counts bytes the blob cache fetched itself to complete a fill.
+    pub fn blob_cache_fetched_bytes(&self, bytes: u64) {
+        self.add("oci_pypi_blob_cache_fetched_bytes_total", Vec::new(), bytes);
     }
 
     /// Sets the bytes held in the blob cache.

@@ -15,6 +15,7 @@ use reqwest::header::RANGE;
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 
+use crate::harness::fake_registry::{self, Endpoint, FakeRegistry, Fault};
 use crate::harness::token_server::{Grant, TokenUser};
 use crate::harness::{AuthMode, DistSpec, TestEnv, metric_value};
 
@@ -359,4 +360,121 @@ async fn the_cache_is_bounded_and_outlives_the_server() -> anyhow::Result<()> {
     );
     assert_eq!(lookups(&env, "hit").await?, 2.0);
     Ok(())
+}
+
+/// A blob too large to be copied as its download passes (here: any, `copied_max` 0) is
+/// fetched by the cache itself once the download is over, from the registry with the
+/// downloading caller's access (a pull-only token user); the download itself is unchanged,
+/// and the blob is then sent from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_blob_is_fetched_by_the_cache_after_its_download() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Token).await?;
+    let spec = DistSpec::new("ahead", "1.0").payload_bytes(3 << 20);
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let bytes = std::fs::read(&wheel)?;
+
+    let dir = tempfile::tempdir()?;
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let cache = BlobCache::open_copying(dir.path(), 1 << 30, 0, std::sync::Arc::clone(&metrics))?;
+    let client = RegistryClient::new(&ClientOptions {
+        blob_cache: Some(cache),
+        metrics: std::sync::Arc::clone(&metrics),
+        ..ClientOptions::default()
+    })?;
+    let (reader, password) = env.registry.reader_credentials().unwrap();
+    let reader = RegistryAuth::Basic {
+        username: reader,
+        password: Secret::new(password),
+    };
+    let store = client.registry(Origin::parse(&env.registry.origin())?, reader);
+    let repository = Repository::parse(&format!("{}/ahead", env.namespace))?;
+    let digest = Digest::from_sha256_hex(&sha256_hex(&bytes))?;
+    let get = async || read_blob(&store, &repository, &digest).await;
+
+    assert!(get().await? == bytes, "the first download is unchanged");
+    fills_ended(&metrics, "stored", 1.0).await?;
+    let rendered = metrics.render();
+    assert_eq!(
+        metric_value(&rendered, "oci_pypi_blob_cache_fetched_bytes_total"),
+        bytes.len() as f64,
+        "the blob came from the cache's own request"
+    );
+    assert_eq!(cached_files(dir.path()), vec![digest.hex().to_owned()]);
+    assert!(std::fs::read(dir.path().join("sha256").join(digest.hex()))? == bytes);
+
+    assert!(get().await? == bytes);
+    let hits = "oci_pypi_blob_cache_lookups_total{result=\"hit\"}";
+    assert_eq!(metric_value(&metrics.render(), hits), 1.0);
+    Ok(())
+}
+
+/// A registry that fails the cache's own fetch of a blob: nothing is kept, the download is
+/// unchanged, and the next download fills the cache again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fetch_by_the_cache_keeps_nothing() -> anyhow::Result<()> {
+    let fake = FakeRegistry::start()?;
+    let bytes = fake_registry::file_bytes();
+    let dir = tempfile::tempdir()?;
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let cache = BlobCache::open_copying(dir.path(), 1 << 30, 0, std::sync::Arc::clone(&metrics))?;
+    let client = RegistryClient::new(&ClientOptions {
+        blob_cache: Some(cache),
+        metrics: std::sync::Arc::clone(&metrics),
+        ..ClientOptions::default()
+    })?;
+    let store = client.registry(Origin::parse(&fake.origin())?, RegistryAuth::Anonymous);
+    let repository = Repository::parse(fake_registry::REPOSITORY)?;
+    let digest = Digest::from_sha256_hex(&fake_registry::file_sha256())?;
+
+    // The download is under way when the registry starts failing: the cache's fetch fails.
+    let download = store
+        .get_blob(&repository, &digest, BlobRequest::default())
+        .await?
+        .expect("the blob is there");
+    fake.set_fault(Endpoint::BlobGet, Fault::Status(500, "{}".to_owned()));
+    let chunks: Vec<_> = futures_util::StreamExt::collect(download.body).await;
+    let sent: Vec<u8> = chunks.into_iter().flat_map(Result::unwrap).collect();
+    assert!(sent == bytes, "the download is unchanged");
+    fills_ended(&metrics, "abandoned", 1.0).await?;
+    assert!(cached_files(dir.path()).is_empty());
+    let asked = fake.requests(Endpoint::BlobGet);
+    assert!(asked > 1, "the cache asked (and asked again): {asked}");
+
+    fake.clear_faults();
+    assert!(read_blob(&store, &repository, &digest).await? == bytes);
+    fills_ended(&metrics, "stored", 1.0).await?;
+    assert_eq!(cached_files(dir.path()), vec![digest.hex().to_owned()]);
+    let fetched = metric_value(&metrics.render(), "oci_pypi_blob_cache_fetched_bytes_total");
+    assert_eq!(fetched, bytes.len() as f64);
+    assert!(read_blob(&store, &repository, &digest).await? == bytes);
+    let hits = "oci_pypi_blob_cache_lookups_total{result=\"hit\"}";
+    assert_eq!(metric_value(&metrics.render(), hits), 1.0);
+    Ok(())
+}
+
+/// The whole blob `digest` read through `store`.
+async fn read_blob(
+    store: &oci_pypi::storage::registry::Registry,
+    repository: &Repository,
+    digest: &Digest,
+) -> anyhow::Result<Vec<u8>> {
+    let sent = store
+        .get_blob(repository, digest, BlobRequest::default())
+        .await?;
+    let body = sent.expect("the blob is there").body;
+    let chunks: Vec<_> = futures_util::StreamExt::collect(body).await;
+    Ok(chunks.into_iter().flat_map(Result::unwrap).collect())
+}
+
+/// Waits (up to 10 s) until `count` fills ended with `result` in `metrics`.
+async fn fills_ended(metrics: &Metrics, result: &str, count: f64) -> anyhow::Result<()> {
+    let line = format!("oci_pypi_blob_cache_fills_total{{result=\"{result}\"}}");
+    for _ in 0..200 {
+        if metric_value(&metrics.render(), &line) >= count {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("{count} fills did not end {result}:\n{}", metrics.render())
 }

@@ -1,10 +1,10 @@
-//! Filling the cache from a download on its way to the client: the bytes pass through
-//! unchanged and a copy goes to a writer thread, which keeps the blob only once all of it is
-//! on disk and hashes to its digest (checked after the last byte, off the download's path).
-//! The download waits for the writer when it is [`FILL_QUEUE_BYTES`] behind, so a fill
-//! completes even on a busy machine: the first download of a blob runs at the speed of the
-//! disk's page cache at worst, and every later one is sent from the disk. When the writer
-//! fails, the download goes on without it.
+//! Filling the cache from downloads. A blob of at most [`COPIED_MAX`] bytes is copied as
+//! its download passes: the bytes go on unchanged and a copy goes to a writer thread, never
+//! making the download wait. A larger blob is fetched again by the cache itself once its
+//! download has passed its last byte (see [`BlobFetch`]): copying it on the way would cost
+//! the download the CPU of a copy into the page cache, which made first downloads of large
+//! files a third slower on a busy 2-core machine (docs/benchmarks.md, "Blob cache"). Either
+//! way the writer keeps the blob only once all of it is on disk and hashes to its digest.
 
 use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
@@ -13,26 +13,34 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use futures_util::future::BoxFuture;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
 use super::BlobCache;
+use crate::storage::error::StorageError;
 use crate::storage::reference::Digest;
 use crate::storage::store::ByteStream;
 
-/// How far (bytes) the writer may fall behind a download before the download waits for it.
-const FILL_QUEUE_BYTES: usize = 16 << 20;
-/// Bytes gathered before they go to the writer together.
-const FILL_BATCH: usize = 512 << 10;
+/// The largest blob (bytes) copied to the cache as its download passes; it is also the most
+/// one fill holds in memory.
+pub(super) const COPIED_MAX: u64 = 16 << 20;
 /// Size of the reads that check a filled blob's digest.
 const HASH_READ: usize = 1 << 20;
+
+/// The whole blob, as a request of the cache's own (with the downloading caller's access)
+/// brings it: how the cache gets a blob too large to be copied as its download passes. It
+/// is run once that download is over, and not at all for a blob copied on the way.
+pub type BlobFetch = BoxFuture<'static, Result<ByteStream, StorageError>>;
 
 /// What the download tells the writer.
 pub(super) enum Message {
     /// The next bytes.
-    Bytes(Vec<Bytes>),
+    Bytes(Bytes),
     /// All the bytes were sent.
     End,
+    /// The download is over: the bytes come from this request instead.
+    Fetch(BlobFetch),
 }
 
 /// How a fill ended.
@@ -40,7 +48,7 @@ pub(super) enum Message {
 enum Outcome {
     /// Kept.
     Stored,
-    /// The download stopped early or failed.
+    /// The download stopped early or failed, or so did the cache's own fetch.
     Abandoned,
     /// The bytes were not those of the digest (or not as many as announced).
     Mismatch,
@@ -62,84 +70,89 @@ impl Outcome {
 /// The download side of a fill.
 struct Tee {
     body: ByteStream,
-    to_writer: Option<mpsc::Sender<Message>>,
-    batch: Vec<Bytes>,
-    batched: usize,
-    /// Bytes still to come; at zero the writer is told all were sent (the HTTP server stops
+    to_writer: Option<mpsc::UnboundedSender<Message>>,
+    /// Set for a blob too large to be copied: sent to the writer once the download is over.
+    fetch: Option<BlobFetch>,
+    /// Bytes still to come; at zero the writer is told all went by (the HTTP server stops
     /// reading a body once it has sent its `Content-Length`, so the end may never be seen).
     left: u64,
     done: bool,
 }
 
 impl Tee {
-    fn new(body: ByteStream, size: u64, to_writer: mpsc::Sender<Message>) -> Self {
+    fn new(
+        body: ByteStream,
+        (size, copied_max): (u64, u64),
+        to_writer: mpsc::UnboundedSender<Message>,
+        fetch: BlobFetch,
+    ) -> Self {
         Self {
             body,
             to_writer: Some(to_writer),
-            batch: Vec::new(),
-            batched: 0,
+            fetch: (size > copied_max).then_some(fetch),
             left: size,
             done: false,
         }
     }
 
-    /// Takes a copy of the next bytes for the writer, while it works.
-    async fn push(&mut self, chunk: &Bytes) {
-        if self.to_writer.is_none() {
+    /// Copies the next bytes to the writer (for a blob copied on the way).
+    fn push(&mut self, chunk: &Bytes) {
+        let Some(sender) = &self.to_writer else {
+            return;
+        };
+        let Some(left) = self.left.checked_sub(chunk.len() as u64) else {
+            // More than announced: the fill is given up.
+            self.to_writer = None;
+            return;
+        };
+        self.left = left;
+        if self.fetch.is_none() && sender.send(Message::Bytes(chunk.clone())).is_err() {
+            // The writer failed: left behind.
+            self.to_writer = None;
             return;
         }
-        self.batched += chunk.len();
-        self.batch.push(chunk.clone());
-        match self.left.checked_sub(chunk.len() as u64) {
-            Some(0) => self.finish().await,
-            Some(left) => {
-                self.left = left;
-                if self.batched >= FILL_BATCH {
-                    self.send_batch().await;
-                }
-            }
-            // More than announced: the fill is given up.
-            None => self.to_writer = None,
+        if left == 0 {
+            self.finish();
         }
     }
 
-    /// Hands the gathered bytes to the writer; a writer gone (it failed) is left behind.
-    async fn send_batch(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
-        self.batched = 0;
-        if let (Some(sender), false) = (&self.to_writer, batch.is_empty()) {
-            if sender.send(Message::Bytes(batch)).await.is_err() {
-                self.to_writer = None;
-            }
-        }
-    }
-
-    /// Tells the writer all the bytes were sent.
-    async fn finish(&mut self) {
-        self.send_batch().await;
-        if let Some(sender) = self.to_writer.take() {
-            let _ = sender.send(Message::End).await;
-        }
+    /// Tells the writer all the bytes went by: that they were all sent, or where to get them.
+    fn finish(&mut self) {
+        let Some(sender) = self.to_writer.take() else {
+            return;
+        };
+        let message = match self.fetch.take() {
+            Some(fetch) => Message::Fetch(fetch),
+            None => Message::End,
+        };
+        let _ = sender.send(message);
     }
 }
 
 impl BlobCache {
     /// `body`, the whole blob `digest` of `size` bytes as a registry sends it, passed through
-    /// unchanged while a copy fills the cache; `body` alone when the cache already holds the
-    /// blob, is filling it, or could never hold it.
+    /// unchanged while the cache fills: from a copy of it, or (a large blob) from `fetch`
+    /// once it is over. `body` alone when the cache already holds the blob, is filling it, or
+    /// could never hold it.
     #[must_use]
-    pub fn tee(self: &Arc<Self>, digest: &Digest, size: u64, body: ByteStream) -> ByteStream {
+    pub fn tee(
+        self: &Arc<Self>,
+        digest: &Digest,
+        size: u64,
+        body: ByteStream,
+        fetch: BlobFetch,
+    ) -> ByteStream {
         let Some(to_writer) = self.start_fill(digest, size) else {
             return body;
         };
-        let tee = Tee::new(body, size, to_writer);
+        let tee = Tee::new(body, (size, self.copied_max), to_writer, fetch);
         Box::pin(futures_util::stream::unfold(tee, |mut tee| async move {
             if tee.done {
                 return None;
             }
             match tee.body.next().await {
                 Some(Ok(chunk)) => {
-                    tee.push(&chunk).await;
+                    tee.push(&chunk);
                     Some((Ok(chunk), tee))
                 }
                 Some(Err(error)) => {
@@ -149,7 +162,7 @@ impl BlobCache {
                     Some((Err(error), tee))
                 }
                 None => {
-                    tee.finish().await;
+                    tee.finish();
                     None
                 }
             }
@@ -161,7 +174,7 @@ impl BlobCache {
         self: &Arc<Self>,
         digest: &Digest,
         size: u64,
-    ) -> Option<mpsc::Sender<Message>> {
+    ) -> Option<mpsc::UnboundedSender<Message>> {
         let hex = digest.hex().to_owned();
         if size > self.capacity {
             self.metrics.record_blob_cache_fill("too_large");
@@ -176,7 +189,7 @@ impl BlobCache {
             state.reserved += size;
             victims
         };
-        let (to_writer, messages) = mpsc::channel(FILL_QUEUE_BYTES / FILL_BATCH);
+        let (to_writer, messages) = mpsc::unbounded_channel();
         let cache = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             cache.remove_blobs(&victims);
@@ -187,7 +200,7 @@ impl BlobCache {
     }
 
     /// Writes the blob to a temporary file, then checks and keeps it.
-    fn write(&self, hex: &str, size: u64, messages: mpsc::Receiver<Message>) -> Outcome {
+    fn write(&self, hex: &str, size: u64, messages: mpsc::UnboundedReceiver<Message>) -> Outcome {
         let temp = self
             .root
             .join("tmp")
@@ -210,26 +223,31 @@ impl BlobCache {
         outcome
     }
 
-    /// Writes what `messages` bring to `temp` and, when they end as announced with the
-    /// bytes of `hex`, renames it into place.
+    /// Writes what `messages` bring (or the blob they say to fetch) to `temp` and, when they
+    /// end as announced with the bytes of `hex`, renames it into place.
     fn write_to(
         &self,
         temp: &Path,
         hex: &str,
         size: u64,
-        mut messages: mpsc::Receiver<Message>,
+        mut messages: mpsc::UnboundedReceiver<Message>,
     ) -> io::Result<Outcome> {
         let mut file = create_private_file(temp)?;
         let mut written = 0_u64;
         loop {
             match messages.blocking_recv() {
-                Some(Message::Bytes(chunks)) => {
-                    for chunk in chunks {
-                        file.write_all(&chunk)?;
-                        written += chunk.len() as u64;
-                    }
+                Some(Message::Bytes(chunk)) => {
+                    file.write_all(&chunk)?;
+                    written += chunk.len() as u64;
                 }
                 Some(Message::End) => break,
+                Some(Message::Fetch(fetch)) => match self.write_fetched(&mut file, fetch, size)? {
+                    Ok(fetched) => {
+                        written = fetched;
+                        break;
+                    }
+                    Err(outcome) => return Ok(outcome),
+                },
                 None => return Ok(Outcome::Abandoned),
             }
         }
@@ -239,6 +257,41 @@ impl BlobCache {
         file.sync_all()?;
         fs::rename(temp, self.blob_path(hex))?;
         Ok(Outcome::Stored)
+    }
+
+    /// Writes the bytes `fetch` brings to `file`: how many, or how the fill ends when it
+    /// cannot go on (more than `size` bytes, or the request failed).
+    fn write_fetched(
+        &self,
+        file: &mut File,
+        fetch: BlobFetch,
+        size: u64,
+    ) -> io::Result<Result<u64, Outcome>> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Ok(Err(Outcome::Abandoned));
+        };
+        let given_up = |error: StorageError| {
+            tracing::info!("the blob cache could not fetch a blob: {error}");
+            Ok(Err(Outcome::Abandoned))
+        };
+        let mut body = match runtime.block_on(fetch) {
+            Ok(body) => body,
+            Err(error) => return given_up(error),
+        };
+        let mut written = 0_u64;
+        while let Some(chunk) = runtime.block_on(body.next()) {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error) => return given_up(error),
+            };
+            written += chunk.len() as u64;
+            if written > size {
+                return Ok(Err(Outcome::Mismatch));
+            }
+            file.write_all(&chunk)?;
+            self.metrics.blob_cache_fetched_bytes(chunk.len() as u64);
+        }
+        Ok(Ok(written))
     }
 
     /// Releases the fill's reservation and records the blob when kept.
@@ -284,37 +337,75 @@ fn create_private_file(path: &Path) -> io::Result<File> {
 mod tests {
     use super::*;
 
+    fn refused() -> BlobFetch {
+        Box::pin(async { Err(StorageError::UploadAborted("fetched".to_owned())) })
+    }
+
+    fn tee_of(size: u64, copied_max: u64) -> (Tee, mpsc::UnboundedReceiver<Message>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let body = Box::pin(futures_util::stream::empty());
+        (
+            Tee::new(body, (size, copied_max), sender, refused()),
+            receiver,
+        )
+    }
+
     #[tokio::test]
     async fn a_failed_writer_does_not_stop_the_download() {
-        let (sender, receiver) = mpsc::channel(1);
-        let mut tee = Tee::new(Box::pin(futures_util::stream::empty()), 1 << 30, sender);
-        let batch = Bytes::from(vec![0; FILL_BATCH]);
-        tee.push(&batch).await;
-        assert!(tee.to_writer.is_some(), "room for one batch");
+        let (mut tee, receiver) = tee_of(1 << 30, 1 << 30);
+        let chunk = Bytes::from(vec![0; 4]);
+        tee.push(&chunk);
+        assert!(tee.to_writer.is_some());
         drop(receiver);
-        tee.push(&batch).await;
+        tee.push(&chunk);
         assert!(tee.to_writer.is_none(), "the writer is gone: left behind");
-        tee.push(&batch).await;
-        assert!(tee.batch.is_empty(), "nothing more is copied");
-        tee.finish().await;
+        tee.push(&chunk);
+        tee.finish();
     }
 
     #[tokio::test]
     async fn the_writer_hears_of_the_end_with_the_last_announced_byte() {
-        let (sender, mut receiver) = mpsc::channel(4);
-        let mut tee = Tee::new(Box::pin(futures_util::stream::empty()), 5, sender);
-        tee.push(&Bytes::from_static(b"abc")).await;
-        tee.push(&Bytes::from_static(b"de")).await;
-        assert!(matches!(receiver.recv().await, Some(Message::Bytes(batch)) if batch.len() == 2));
+        let (mut tee, mut receiver) = tee_of(5, 5);
+        tee.push(&Bytes::from_static(b"abc"));
+        tee.push(&Bytes::from_static(b"de"));
+        assert!(matches!(receiver.recv().await, Some(Message::Bytes(chunk)) if chunk == "abc"));
+        assert!(matches!(receiver.recv().await, Some(Message::Bytes(chunk)) if chunk == "de"));
         assert!(matches!(receiver.recv().await, Some(Message::End)));
         assert!(receiver.recv().await.is_none());
 
-        let (sender, mut receiver) = mpsc::channel(4);
-        let mut tee = Tee::new(Box::pin(futures_util::stream::empty()), 2, sender);
-        tee.push(&Bytes::from_static(b"abc")).await;
+        let (mut tee, mut receiver) = tee_of(2, 5);
+        tee.push(&Bytes::from_static(b"abc"));
         assert!(
             receiver.recv().await.is_none(),
             "more than announced: given up"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_blob_too_large_to_copy_is_fetched_once_its_download_is_over() {
+        let (mut tee, mut receiver) = tee_of(8, 7);
+        tee.push(&Bytes::from_static(b"abcd"));
+        assert!(
+            receiver.try_recv().is_err(),
+            "nothing copied, nothing fetched yet"
+        );
+        tee.push(&Bytes::from_static(b"efgh"));
+        let Some(Message::Fetch(fetch)) = receiver.recv().await else {
+            panic!("the writer is not told to fetch the blob");
+        };
+        assert!(
+            fetch
+                .await
+                .is_err_and(|error| error.to_string().contains("fetched"))
+        );
+        assert!(receiver.recv().await.is_none());
+
+        let (mut tee, mut receiver) = tee_of(8, 7);
+        tee.push(&Bytes::from_static(b"abcd"));
+        drop(tee);
+        assert!(
+            receiver.recv().await.is_none(),
+            "a download cut short: nothing fetched"
         );
     }
 }

@@ -16,6 +16,8 @@
 
 mod fill;
 
+pub use fill::BlobFetch;
+
 use std::collections::HashSet;
 use std::fs;
 use std::io;
@@ -35,6 +37,8 @@ use crate::telemetry::Metrics;
 pub struct BlobCache {
     root: PathBuf,
     capacity: u64,
+    /// The largest blob copied as its download passes (larger ones are fetched apart).
+    copied_max: u64,
     state: Mutex<State>,
     metrics: Arc<Metrics>,
 }
@@ -77,6 +81,21 @@ impl BlobCache {
         capacity: u64,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, StorageError> {
+        Self::open_copying(root, capacity, fill::COPIED_MAX, metrics)
+    }
+
+    /// [`BlobCache::open`], copying blobs of at most `copied_max` bytes as their downloads
+    /// pass (larger ones are fetched by the cache itself once their download is over; with 0,
+    /// every blob is).
+    ///
+    /// # Errors
+    /// [`StorageError::CacheIo`] when the directory cannot be created or read.
+    pub fn open_copying(
+        root: impl Into<PathBuf>,
+        capacity: u64,
+        copied_max: u64,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, StorageError> {
         let root = root.into();
         let io_at = |path: &Path| {
             let shown = path.display().to_string();
@@ -111,6 +130,7 @@ impl BlobCache {
         let cache = Self {
             root,
             capacity,
+            copied_max,
             state: Mutex::new(State::default()),
             metrics,
         };

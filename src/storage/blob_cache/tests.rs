@@ -3,6 +3,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 
+use std::sync::atomic::AtomicUsize;
+
 use super::*;
 use crate::storage::store::ByteStream;
 
@@ -17,6 +19,24 @@ fn chunks(bytes: &'static [u8]) -> Vec<Result<Bytes, StorageError>> {
 
 fn stream(items: Vec<Result<Bytes, StorageError>>) -> ByteStream {
     Box::pin(futures_util::stream::iter(items))
+}
+
+/// A fetch by the cache that must not happen.
+fn no_fetch() -> BlobFetch {
+    Box::pin(async { panic!("the blob was fetched apart") })
+}
+
+/// A fetch by the cache that brings `bytes`, counting itself in `asked`.
+fn fetch_of(bytes: &'static [u8], asked: Arc<AtomicUsize>) -> BlobFetch {
+    Box::pin(async move {
+        asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(stream(chunks(bytes)))
+    })
+}
+
+/// A cache that copies no blob as its download passes: each is fetched apart.
+fn open_fetching(dir: &Path) -> Arc<BlobCache> {
+    BlobCache::open_copying(dir, 1 << 20, 0, Arc::default()).unwrap()
 }
 
 fn open(dir: &Path, capacity: u64) -> Arc<BlobCache> {
@@ -55,7 +75,7 @@ async fn a_filled_blob_is_sent_again_whole_or_in_part() {
     let digest = Digest::of(BLOB);
     assert!(cache.lookup(&digest).is_none());
 
-    let body = cache.tee(&digest, BLOB.len() as u64, stream(chunks(BLOB)));
+    let body = cache.tee(&digest, BLOB.len() as u64, stream(chunks(BLOB)), no_fetch());
     assert_eq!(
         collect(body).await,
         BLOB,
@@ -104,7 +124,12 @@ async fn bytes_that_are_not_the_digest_are_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path(), 1 << 20);
     let claimed = Digest::of(b"something else");
-    let body = cache.tee(&claimed, BLOB.len() as u64, stream(chunks(BLOB)));
+    let body = cache.tee(
+        &claimed,
+        BLOB.len() as u64,
+        stream(chunks(BLOB)),
+        no_fetch(),
+    );
     assert_eq!(collect(body).await, BLOB);
     fills_ended(&cache, "mismatch", 1).await;
     assert!(cache.lookup(&claimed).is_none());
@@ -112,7 +137,12 @@ async fn bytes_that_are_not_the_digest_are_not_kept() {
 
     // Fewer bytes than announced.
     let digest = Digest::of(BLOB);
-    let body = cache.tee(&digest, BLOB.len() as u64 + 1, stream(chunks(BLOB)));
+    let body = cache.tee(
+        &digest,
+        BLOB.len() as u64 + 1,
+        stream(chunks(BLOB)),
+        no_fetch(),
+    );
     collect(body).await;
     fills_ended(&cache, "mismatch", 2).await;
     assert!(cache.lookup(&digest).is_none());
@@ -124,7 +154,7 @@ async fn a_download_that_stops_early_or_fails_is_not_kept() {
     let cache = open(dir.path(), 1 << 20);
     let digest = Digest::of(BLOB);
 
-    let mut body = cache.tee(&digest, BLOB.len() as u64, stream(chunks(BLOB)));
+    let mut body = cache.tee(&digest, BLOB.len() as u64, stream(chunks(BLOB)), no_fetch());
     body.next().await.unwrap().unwrap();
     drop(body);
     fills_ended(&cache, "abandoned", 1).await;
@@ -136,7 +166,7 @@ async fn a_download_that_stops_early_or_fails_is_not_kept() {
             registry: "r".into(),
         }),
     );
-    let mut body = cache.tee(&digest, BLOB.len() as u64, stream(items));
+    let mut body = cache.tee(&digest, BLOB.len() as u64, stream(items), no_fetch());
     while body.next().await.is_some() {}
     fills_ended(&cache, "abandoned", 2).await;
 
@@ -155,7 +185,7 @@ async fn one_fill_per_blob_and_none_larger_than_the_cache() {
     fills_ended(&cache, "abandoned", 1).await;
     assert!(cache.start_fill(&digest, 37).is_some(), "free again");
 
-    let body = cache.tee(&Digest::of(b"big"), 41, stream(chunks(BLOB)));
+    let body = cache.tee(&Digest::of(b"big"), 41, stream(chunks(BLOB)), no_fetch());
     assert_eq!(collect(body).await, BLOB);
     assert!(
         cache
@@ -206,7 +236,7 @@ async fn a_blob_removed_under_the_cache_is_not_sent() {
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path(), 1 << 20);
     let digest = Digest::of(BLOB);
-    collect(cache.tee(&digest, 37, stream(chunks(BLOB)))).await;
+    collect(cache.tee(&digest, 37, stream(chunks(BLOB)), no_fetch())).await;
     fills_ended(&cache, "stored", 1).await;
     let cached = cache.lookup(&digest).unwrap();
     fs::remove_file(dir.path().join("sha256").join(digest.hex())).unwrap();
@@ -220,4 +250,66 @@ async fn a_blob_removed_under_the_cache_is_not_sent() {
             .render()
             .contains("oci_pypi_blob_cache_bytes 0")
     );
+}
+
+#[tokio::test]
+async fn a_blob_too_large_to_copy_is_fetched_apart_after_its_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open_fetching(dir.path());
+    let digest = Digest::of(BLOB);
+    let asked = Arc::default();
+    let fetch = fetch_of(BLOB, Arc::clone(&asked));
+    let body = cache.tee(&digest, 37, stream(chunks(BLOB)), fetch);
+    assert_eq!(
+        collect(body).await,
+        BLOB,
+        "the download passes through unchanged"
+    );
+    fills_ended(&cache, "stored", 1).await;
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let cached = cache.lookup(&digest).expect("kept");
+    let whole = cache.download(&cached, None).await.unwrap().unwrap();
+    assert_eq!(collect(whole.body).await, BLOB);
+    assert!(
+        cache
+            .metrics
+            .render()
+            .contains("oci_pypi_blob_cache_fetched_bytes_total 37")
+    );
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[tokio::test]
+async fn a_fetch_that_fails_or_brings_other_bytes_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open_fetching(dir.path());
+    let digest = Digest::of(BLOB);
+
+    let failing: BlobFetch = Box::pin(async {
+        Err(StorageError::Timeout {
+            registry: "r".into(),
+        })
+    });
+    collect(cache.tee(&digest, 37, stream(chunks(BLOB)), failing)).await;
+    fills_ended(&cache, "abandoned", 1).await;
+
+    let other = fetch_of(b"the bytes of a wheel, in four chunks!", Arc::default());
+    collect(cache.tee(&digest, 37, stream(chunks(BLOB)), other)).await;
+    fills_ended(&cache, "mismatch", 1).await;
+
+    let longer = fetch_of(
+        b"the bytes of a wheel, in three chunks and more",
+        Arc::default(),
+    );
+    collect(cache.tee(&digest, 37, stream(chunks(BLOB)), longer)).await;
+    fills_ended(&cache, "mismatch", 2).await;
+
+    // A download cut short fetches nothing.
+    let mut body = cache.tee(&digest, 37, stream(chunks(BLOB)), no_fetch());
+    body.next().await.unwrap().unwrap();
+    drop(body);
+    fills_ended(&cache, "abandoned", 2).await;
+
+    assert!(cache.lookup(&digest).is_none());
+    assert!(tmp_is_empty(dir.path()));
 }

@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 
 use super::{Access, Registry};
 use crate::net::{PlainAnswer, PlainGet, is_internal_literal, plain_get};
-use crate::storage::blob_cache::BlobCache;
+use crate::storage::blob_cache::{BlobCache, BlobFetch};
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
 use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs, ByteStream};
@@ -122,8 +122,8 @@ impl Blobs for Registry {
         let BlobRequest {
             range,
             head,
-            pass_redirects,
             socket,
+            ..
         } = request;
         let cache = self.client.blob_cache.as_ref().filter(|_| !head);
         if let Some(cache) = cache {
@@ -143,6 +143,32 @@ impl Blobs for Registry {
                 return download.map(Some);
             }
         }
+        let Some(mut download) = self.fetch_blob(repository, digest, request).await? else {
+            return Ok(None);
+        };
+        if let (Some(cache), 200, Some(size)) = (fill, download.status, download.content_length) {
+            let fetch = self.fetch_for_cache(repository, digest);
+            download.body = cache.tee(digest, size, download.body, fetch);
+        }
+        Ok(Some(download))
+    }
+}
+
+impl Registry {
+    /// The blob `digest` as `request` says (its `socket` is not used), from the registry
+    /// itself; `None` when absent.
+    async fn fetch_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        request: BlobRequest<'_>,
+    ) -> Result<Option<BlobDownload>, StorageError> {
+        let BlobRequest {
+            range,
+            head,
+            pass_redirects,
+            ..
+        } = request;
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let method = if head {
             reqwest::Method::HEAD
@@ -197,14 +223,11 @@ impl Blobs for Registry {
             .get(CONTENT_RANGE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut body: ByteStream = Box::pin(
+        let body: ByteStream = Box::pin(
             response
                 .bytes_stream()
                 .map(move |chunk| chunk.map_err(|error| registry.transport(error))),
         );
-        if let (Some(cache), 200, Some(size)) = (fill, status, content_length) {
-            body = cache.tee(digest, size, body);
-        }
         Ok(Some(BlobDownload {
             status,
             redirect: None,
@@ -212,6 +235,25 @@ impl Blobs for Registry {
             content_range,
             body,
             socket: None,
+        }))
+    }
+
+    /// How the blob cache gets the blob `digest` itself, when it is too large to be copied
+    /// as it passes: a request of its own with this caller's access, as background work of
+    /// the request being handled.
+    fn fetch_for_cache(&self, repository: &Repository, digest: &Digest) -> BlobFetch {
+        let registry = self.clone();
+        let repository = repository.clone();
+        let digest = digest.clone();
+        Box::pin(crate::telemetry::background(async move {
+            let download = registry
+                .fetch_blob(&repository, &digest, BlobRequest::default())
+                .await?
+                .ok_or_else(|| registry.invalid("a blob gone while it was being cached"))?;
+            if download.status != StatusCode::OK.as_u16() {
+                return Err(registry.invalid("a blob answered with a status other than 200"));
+            }
+            Ok(download.body)
         }))
     }
 }
