@@ -52,7 +52,7 @@
 //! layout, upstream, events
 //! packaging, storage
 //! telemetry
-//! net, lru
+//! net, lru, toml_text
 //! ```
 //!
 //! [`Config`]: config::Config
@@ -71,6 +71,7 @@ pub mod publishing;
 pub mod server;
 pub mod storage;
 pub mod telemetry;
+pub mod toml_text;
 pub mod upstream;
 pub mod web;
 

@@ -32,6 +32,7 @@ use super::error::EventsError;
 use super::event::{EventKind, Place};
 use crate::net::{Origin, Secret, is_internal_literal};
 use crate::packaging::wildcard_matches;
+use crate::toml_text;
 
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -225,13 +226,7 @@ pub fn parse(
         path: path.display().to_string(),
         reason,
     };
-    let file: RawFile = toml::from_str(text).map_err(|error| {
-        let message = error.message().trim_end().to_owned();
-        invalid(match error.span() {
-            Some(span) => format!("line {}: {message}", line_of(text, span.start)),
-            None => message,
-        })
-    })?;
+    let file: RawFile = toml_text::parse(text).map_err(&invalid)?;
     let at = Lines { text };
     let directory = path.parent().unwrap_or_else(|| Path::new("."));
     let delivery = check_delivery(file.delivery, &at, directory).map_err(&invalid)?;
@@ -262,10 +257,6 @@ pub fn parse(
     Ok(Webhooks { delivery, hooks })
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
-}
-
 /// Turns spans into `line N: `field`: reason`.
 struct Lines<'a> {
     text: &'a str,
@@ -273,7 +264,7 @@ struct Lines<'a> {
 
 impl Lines<'_> {
     fn line(&self, offset: usize) -> usize {
-        line_of(self.text, offset)
+        toml_text::line_of(self.text, offset)
     }
 
     fn error<T>(&self, value: &Spanned<T>, field: &str, reason: &str) -> String {

@@ -147,16 +147,7 @@ pub fn parse(
         path: path.display().to_string(),
         reason,
     };
-    let file: PolicyFile = toml::from_str(text).map_err(|error| {
-        let line = error
-            .span()
-            .map(|span| text.get(..span.start).unwrap_or(text).matches('\n').count() + 1);
-        let message = error.message().trim_end().to_owned();
-        invalid(match line {
-            Some(line) => format!("line {line}: {message}"),
-            None => message,
-        })
-    })?;
+    let file: PolicyFile = crate::toml_text::parse(text).map_err(&invalid)?;
     if file.policy.is_empty() {
         return Err(invalid(
             "it has no `[[policy]]`: add at least one, or remove --trusted-publishers".to_owned(),
