@@ -112,7 +112,7 @@ const HELP: [(&str, &str, &str); 21] = [
     (
         "oci_pypi_blob_cache_fills_total",
         "counter",
-        "Blobs copied into the blob cache as they were downloaded, by result (stored, abandoned, mismatch, failed, too_large).",
+        "Blobs copied into the blob cache as they were downloaded, by result (stored, abandoned, mismatch, failed, too_large, busy: not started, too many fills in progress).",
     ),
     (
         "oci_pypi_blob_cache_fetched_bytes_total",
@@ -300,7 +300,7 @@ impl Metrics {
     }
 
     /// Counts a blob cache fill that ended (`result`: `stored`, `abandoned`, `mismatch`,
-    /// `failed` or `too_large`).
+    /// `failed`, `too_large` or `busy`).
     pub fn record_blob_cache_fill(&self, result: &'static str) {
         let labels = vec![("result", result.to_owned())];
         self.add("oci_pypi_blob_cache_fills_total", labels, 1);

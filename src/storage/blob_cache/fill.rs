@@ -23,8 +23,11 @@ use crate::storage::reference::Digest;
 use crate::storage::store::ByteStream;
 
 /// The largest blob (bytes) copied to the cache as its download passes; it is also the most
-/// one fill holds in memory.
+/// one fill holds in memory, when the disk is slower than the download.
 pub(super) const COPIED_MAX: u64 = 16 << 20;
+/// Fills in progress at most (each has a thread of its own while it writes); downloads
+/// beyond them are not kept.
+pub(super) const FILLS_AT_ONCE: usize = 8;
 /// Size of the reads that check a filled blob's digest.
 const HASH_READ: usize = 1 << 20;
 
@@ -182,9 +185,15 @@ impl BlobCache {
         }
         let victims = {
             let mut state = self.lock();
-            if state.stored.contains(&hex) || !state.filling.insert(hex.clone()) {
+            if state.stored.contains(&hex) || state.filling.contains(&hex) {
                 return None;
             }
+            if state.filling.len() >= FILLS_AT_ONCE {
+                drop(state);
+                self.metrics.record_blob_cache_fill("busy");
+                return None;
+            }
+            state.filling.insert(hex.clone());
             let victims = state.make_room(size, self.capacity);
             state.reserved += size;
             victims

@@ -195,6 +195,31 @@ async fn one_fill_per_blob_and_none_larger_than_the_cache() {
     );
 }
 
+#[tokio::test]
+async fn fills_at_once_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 1 << 20);
+    let digests: Vec<Digest> = (0..=fill::FILLS_AT_ONCE)
+        .map(|n| Digest::of(n.to_string().as_bytes()))
+        .collect();
+    let mut fills: Vec<_> = digests
+        .iter()
+        .take(fill::FILLS_AT_ONCE)
+        .map(|digest| cache.start_fill(digest, 1).expect("a fill starts"))
+        .collect();
+    let last = digests.last().unwrap();
+    assert!(cache.start_fill(last, 1).is_none(), "one too many");
+    assert!(
+        cache
+            .metrics
+            .render()
+            .contains("oci_pypi_blob_cache_fills_total{result=\"busy\"} 1")
+    );
+    drop(fills.pop());
+    fills_ended(&cache, "abandoned", 1).await;
+    assert!(cache.start_fill(last, 1).is_some(), "room again");
+}
+
 #[test]
 fn fills_in_progress_keep_their_room() {
     let mut state = State::default();
