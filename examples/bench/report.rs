@@ -138,23 +138,28 @@ impl Report {
 
     fn render_blob_cache(&self, out: &mut String) {
         out.push_str(
-            "\n### 1a. Downloads with the blob cache (`--blob-cache-dir`; one server over the \
-             phase: its first download fills the cache, one later download per repetition is \
-             sent from it, beside the straight one; MB/s, median [min–max])\n\n\
-             | file | first download (fills the cache) | its oci-pypi CPU s/GiB | later downloads \
-             (from the cache) | straight to the registry | ratio | their oci-pypi CPU s/GiB |\n\
-             |---|---|---|---|---|---|---|\n",
+            "\n### 1a. Downloads with the blob cache (`--blob-cache-dir`; per repetition, a fresh \
+             server with an empty cache: its first download fills the cache, its second is \
+             sent from it; against a first download through a fresh server without the cache, \
+             and straight to the registry; MB/s, median [min–max])\n\n\
+             | file | first download, no cache | first download, filling the cache | ratio | \
+             its oci-pypi CPU s/GiB (the fill included) | second download (from the cache) | \
+             straight to the registry | ratio | its oci-pypi CPU s/GiB |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
         );
         for transfer in &self.transfers {
             let result = &transfer.download;
-            let Some((fill, fill_cpu)) = result.cache_fill else {
+            if result.cache_fills.is_empty() || result.proxy_fresh.is_empty() {
                 continue;
-            };
+            }
             let _ = writeln!(
                 out,
-                "| {} | {fill:.0} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {:.2}x | {} | {} | {} | {} | {} |",
                 transfer.label,
-                cpu_per_gib(transfer.size, 1, fill_cpu),
+                rates(&result.proxy_fresh),
+                rates(&result.cache_fills),
+                median(&result.cache_fills) / median(&result.proxy_fresh),
+                cpu_per_gib(transfer.size, result.cache_fills.len(), result.fill_cpu),
                 optional_rates(&result.proxy_cached),
                 rates(&result.direct),
                 optional_ratio(&result.proxy_cached, result),

@@ -50,6 +50,16 @@ pub fn render(report: &Report, out: &mut String) {
             transfer.label,
             verdict(value >= TARGET_RATIO)
         );
+        if result.cache_fills.is_empty() || result.proxy_fresh.is_empty() {
+            continue;
+        }
+        let value = median(&result.cache_fills) / median(&result.proxy_fresh);
+        let _ = writeln!(
+            out,
+            "| first download {} filling the blob cache ≥ {TARGET_RATIO}x a first download without it (fresh servers; the cache must not slow it) | {value:.2}x | {} |",
+            transfer.label,
+            verdict(value >= TARGET_RATIO)
+        );
     }
     if let Some(largest) = report.transfers.iter().max_by_key(|t| t.size) {
         for (direction, result) in directions(largest) {

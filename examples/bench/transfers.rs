@@ -83,10 +83,15 @@ pub struct DirectionResult {
     pub proxy_spliced: Vec<f64>,
     /// CPU seconds those spliced downloads cost their server.
     pub spliced_cpu: f64,
-    /// MB/s and server CPU seconds of the first download through an oci-pypi started with
-    /// `--blob-cache-dir`, which fills its cache (downloads only).
-    pub cache_fill: Option<(f64, f64)>,
-    /// MB/s of each later download through that server, sent from its cache.
+    /// MB/s of each first download through a fresh oci-pypi (no cache): what the first
+    /// downloads through a fresh server with the blob cache compare with.
+    pub proxy_fresh: Vec<f64>,
+    /// MB/s of each first download through a fresh oci-pypi started with `--blob-cache-dir`
+    /// (an empty one), which fills its cache.
+    pub cache_fills: Vec<f64>,
+    /// CPU seconds those first downloads cost their servers, the fills included.
+    pub fill_cpu: f64,
+    /// MB/s of the second download through each of those servers, sent from its cache.
     pub proxy_cached: Vec<f64>,
     /// CPU seconds those downloads from the cache cost their server.
     pub cached_cpu: f64,
@@ -109,7 +114,12 @@ pub struct Extras {
     verified: Option<f64>,
     /// Seconds and server CPU seconds with `--download-transfer splice`.
     spliced: Option<(f64, f64)>,
-    /// Seconds and server CPU seconds from the blob cache of a server with `--blob-cache-dir`.
+    /// Seconds of a first download through a fresh server without flags.
+    fresh: Option<f64>,
+    /// Seconds and server CPU seconds (until the blob was kept) of a first download through a
+    /// fresh server with `--blob-cache-dir`.
+    filled: Option<(f64, f64)>,
+    /// Seconds and server CPU seconds of the next download through it, from its cache.
     cached: Option<(f64, f64)>,
 }
 
@@ -153,29 +163,7 @@ impl Transfers<'_> {
                 async |_server: &Process| Ok(Extras::default()),
             )
             .await?;
-        // One server keeps its blob cache over the phase: its first download fills it, the
-        // later ones (one per repetition, beside the others) are sent from it.
-        let cache_dir = self.work_dir.join(format!("blob-cache-{}", wheel.size));
-        let cache_flags = ["--blob-cache-dir", &cache_dir.to_string_lossy()];
-        let caching = procs::start_server(
-            self.server_bin,
-            self.work_dir,
-            &self.registry.origin(),
-            &cache_flags,
-        )
-        .await?;
-        let before = caching.cpu_seconds()?;
-        let (fill_seconds, _) = self.timed_download(&caching, wheel).await?;
-        // The fill ends after the download (the blob is checked, then kept): wait for it, so
-        // that the later downloads are sent from the cache, and count its CPU.
-        wait_for_metric(
-            &caching,
-            "oci_pypi_blob_cache_fills_total{result=\"stored\"}",
-            1,
-        )
-        .await?;
-        let fill = (fill_seconds, caching.cpu_seconds()? - before);
-        let mut download = self
+        let download = self
             .phase(
                 wheel,
                 async |server: &Process, _last: bool| self.proxy_download(server, wheel).await,
@@ -184,25 +172,18 @@ impl Transfers<'_> {
                     let verified = self.download_with(wheel, &["--verify-downloads"]).await?;
                     let splice = &["--download-transfer", "splice"];
                     let spliced = self.download_with(wheel, splice).await?;
-                    let cached = self.timed_download(&caching, wheel).await?;
+                    let fresh = self.download_with(wheel, procs::NO_FLAGS).await?;
+                    let (filled, cached) = self.blob_cache_downloads(wheel).await?;
                     Ok(Extras {
                         verified: Some(verified.0),
                         spliced: Some(spliced),
+                        fresh: Some(fresh.0),
+                        filled: Some(filled),
                         cached: Some(cached),
                     })
                 },
             )
             .await?;
-        download.cache_fill = Some((mb_per_s(wheel.size, fill.0), fill.1));
-        let hits = download.proxy_cached.len();
-        wait_for_metric(
-            &caching,
-            "oci_pypi_blob_cache_lookups_total{result=\"hit\"}",
-            hits,
-        )
-        .await?;
-        drop(caching);
-        let _ = std::fs::remove_dir_all(&cache_dir);
         Ok(TransferResult {
             label: wheel.label(),
             size: wheel.size,
@@ -234,7 +215,9 @@ impl Transfers<'_> {
             proxy_verified: Vec::new(),
             proxy_spliced: Vec::new(),
             spliced_cpu: 0.0,
-            cache_fill: None,
+            proxy_fresh: Vec::new(),
+            cache_fills: Vec::new(),
+            fill_cpu: 0.0,
             proxy_cached: Vec::new(),
             cached_cpu: 0.0,
             idle_peak_kib: server.peak_rss_kib()?,
@@ -261,6 +244,13 @@ impl Transfers<'_> {
             if let Some((seconds, cpu)) = extras.spliced {
                 result.proxy_spliced.push(mb_per_s(wheel.size, seconds));
                 result.spliced_cpu += cpu;
+            }
+            if let Some(seconds) = extras.fresh {
+                result.proxy_fresh.push(mb_per_s(wheel.size, seconds));
+            }
+            if let Some((seconds, cpu)) = extras.filled {
+                result.cache_fills.push(mb_per_s(wheel.size, seconds));
+                result.fill_cpu += cpu;
             }
             if let Some((seconds, cpu)) = extras.cached {
                 result.proxy_cached.push(mb_per_s(wheel.size, seconds));
@@ -372,6 +362,46 @@ impl Transfers<'_> {
         )
         .await?;
         self.timed_download(&server, wheel).await
+    }
+
+    /// Two downloads through a fresh server with an empty blob cache: the first, which fills
+    /// it (its seconds, and the CPU seconds it cost the server until the blob was kept), and
+    /// the second, from the cache (its seconds and CPU seconds).
+    async fn blob_cache_downloads(
+        &self,
+        wheel: &Wheel,
+    ) -> anyhow::Result<((f64, f64), (f64, f64))> {
+        let cache_dir = self.work_dir.join(format!("blob-cache-{}", wheel.size));
+        let _ = std::fs::remove_dir_all(&cache_dir);
+        let cache_flags = ["--blob-cache-dir", &cache_dir.to_string_lossy()];
+        let server = procs::start_server(
+            self.server_bin,
+            self.work_dir,
+            &self.registry.origin(),
+            &cache_flags,
+        )
+        .await?;
+        let before = server.cpu_seconds()?;
+        let (fill_seconds, _) = self.timed_download(&server, wheel).await?;
+        // The fill ends after the download (a large blob is fetched again, then checked and
+        // kept): wait for it, and count its CPU.
+        wait_for_metric(
+            &server,
+            "oci_pypi_blob_cache_fills_total{result=\"stored\"}",
+            1,
+        )
+        .await?;
+        let filled = (fill_seconds, server.cpu_seconds()? - before);
+        let cached = self.timed_download(&server, wheel).await?;
+        wait_for_metric(
+            &server,
+            "oci_pypi_blob_cache_lookups_total{result=\"hit\"}",
+            1,
+        )
+        .await?;
+        drop(server);
+        let _ = std::fs::remove_dir_all(&cache_dir);
+        Ok((filled, cached))
     }
 
     /// The file through `server`: the seconds it took and the CPU seconds it cost `server`.
