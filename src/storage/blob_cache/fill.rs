@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use sha2::{Digest as _, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::BlobCache;
 use crate::storage::error::StorageError;
@@ -28,6 +28,8 @@ pub(super) const COPIED_MAX: u64 = 16 << 20;
 /// Fills in progress at most (each has a thread of its own while it writes); downloads
 /// beyond them are not kept.
 pub(super) const FILLS_AT_ONCE: usize = 8;
+/// Bytes of the cache's own fetch that may wait for the writer before the fetch waits.
+const FETCH_AHEAD: u32 = 16 << 20;
 /// Size of the reads that check a filled blob's digest.
 const HASH_READ: usize = 1 << 20;
 
@@ -36,14 +38,15 @@ const HASH_READ: usize = 1 << 20;
 /// is run once that download is over, and not at all for a blob copied on the way.
 pub type BlobFetch = BoxFuture<'static, Result<ByteStream, StorageError>>;
 
-/// What the download tells the writer.
+/// What the download, or the cache's own fetch, tells the writer.
 pub(super) enum Message {
-    /// The next bytes.
+    /// The next bytes, copied from the download.
     Bytes(Bytes),
+    /// The next bytes of the cache's own fetch, and the room they take in its queue (freed
+    /// once they are written).
+    Fetched(Bytes, OwnedSemaphorePermit),
     /// All the bytes were sent.
     End,
-    /// The download is over: the bytes come from this request instead.
-    Fetch(BlobFetch),
 }
 
 /// How a fill ended.
@@ -119,16 +122,48 @@ impl Tee {
         }
     }
 
-    /// Tells the writer all the bytes went by: that they were all sent, or where to get them.
+    /// Tells the writer all the bytes went by, or starts the fetch that sends them.
     fn finish(&mut self) {
         let Some(sender) = self.to_writer.take() else {
             return;
         };
-        let message = match self.fetch.take() {
-            Some(fetch) => Message::Fetch(fetch),
-            None => Message::End,
-        };
-        let _ = sender.send(message);
+        match self.fetch.take() {
+            None => {
+                let _ = sender.send(Message::End);
+            }
+            Some(fetch) => {
+                // Without a runtime, the sender is dropped: the fill is abandoned.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(forward(fetch, sender));
+                }
+            }
+        }
+    }
+}
+
+/// Sends the bytes `fetch` brings to the writer, waiting when [`FETCH_AHEAD`] of them wait
+/// for it, then `End`. A failure (or the runtime shutting down, which drops this task) drops
+/// `sender` without `End`, which abandons the fill.
+async fn forward(fetch: BlobFetch, sender: mpsc::UnboundedSender<Message>) {
+    let room = Arc::new(Semaphore::new(FETCH_AHEAD as usize));
+    let sent = async {
+        let mut body = fetch.await?;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            let needed = u32::try_from(chunk.len()).map_or(FETCH_AHEAD, |n| n.min(FETCH_AHEAD));
+            let Ok(taken) = Arc::clone(&room).acquire_many_owned(needed).await else {
+                return Ok(());
+            };
+            if sender.send(Message::Fetched(chunk, taken)).is_err() {
+                // The writer failed.
+                return Ok(());
+            }
+        }
+        let _ = sender.send(Message::End);
+        Ok::<(), StorageError>(())
+    };
+    if let Err(error) = sent.await {
+        tracing::info!("the blob cache could not fetch a blob: {error}");
     }
 }
 
@@ -232,8 +267,8 @@ impl BlobCache {
         outcome
     }
 
-    /// Writes what `messages` bring (or the blob they say to fetch) to `temp` and, when they
-    /// end as announced with the bytes of `hex`, renames it into place.
+    /// Writes what `messages` bring to `temp` and, when they end as announced with the bytes
+    /// of `hex`, renames it into place.
     fn write_to(
         &self,
         temp: &Path,
@@ -244,21 +279,20 @@ impl BlobCache {
         let mut file = create_private_file(temp)?;
         let mut written = 0_u64;
         loop {
-            match messages.blocking_recv() {
-                Some(Message::Bytes(chunk)) => {
-                    file.write_all(&chunk)?;
-                    written += chunk.len() as u64;
+            let chunk = match messages.blocking_recv() {
+                Some(Message::Bytes(chunk)) => chunk,
+                Some(Message::Fetched(chunk, _room)) => {
+                    self.metrics.blob_cache_fetched_bytes(chunk.len() as u64);
+                    chunk
                 }
                 Some(Message::End) => break,
-                Some(Message::Fetch(fetch)) => match self.write_fetched(&mut file, fetch, size)? {
-                    Ok(fetched) => {
-                        written = fetched;
-                        break;
-                    }
-                    Err(outcome) => return Ok(outcome),
-                },
                 None => return Ok(Outcome::Abandoned),
+            };
+            written += chunk.len() as u64;
+            if written > size {
+                return Ok(Outcome::Mismatch);
             }
+            file.write_all(&chunk)?;
         }
         if written != size || !hashes_to(temp, hex)? {
             return Ok(Outcome::Mismatch);
@@ -266,41 +300,6 @@ impl BlobCache {
         file.sync_all()?;
         fs::rename(temp, self.blob_path(hex))?;
         Ok(Outcome::Stored)
-    }
-
-    /// Writes the bytes `fetch` brings to `file`: how many, or how the fill ends when it
-    /// cannot go on (more than `size` bytes, or the request failed).
-    fn write_fetched(
-        &self,
-        file: &mut File,
-        fetch: BlobFetch,
-        size: u64,
-    ) -> io::Result<Result<u64, Outcome>> {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Ok(Err(Outcome::Abandoned));
-        };
-        let given_up = |error: StorageError| {
-            tracing::info!("the blob cache could not fetch a blob: {error}");
-            Ok(Err(Outcome::Abandoned))
-        };
-        let mut body = match runtime.block_on(fetch) {
-            Ok(body) => body,
-            Err(error) => return given_up(error),
-        };
-        let mut written = 0_u64;
-        while let Some(chunk) = runtime.block_on(body.next()) {
-            let chunk = match chunk {
-                Ok(chunk) => chunk,
-                Err(error) => return given_up(error),
-            };
-            written += chunk.len() as u64;
-            if written > size {
-                return Ok(Err(Outcome::Mismatch));
-            }
-            file.write_all(&chunk)?;
-            self.metrics.blob_cache_fetched_bytes(chunk.len() as u64);
-        }
-        Ok(Ok(written))
     }
 
     /// Releases the fill's reservation and records the blob when kept.
@@ -392,22 +391,38 @@ mod tests {
 
     #[tokio::test]
     async fn a_blob_too_large_to_copy_is_fetched_once_its_download_is_over() {
-        let (mut tee, mut receiver) = tee_of(8, 7);
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&started);
+        let fetch: BlobFetch = Box::pin(async move {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            let chunks = ["abcd", "efgh"].map(|chunk| Ok(Bytes::from_static(chunk.as_bytes())));
+            Ok(Box::pin(futures_util::stream::iter(chunks)) as ByteStream)
+        });
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let body = Box::pin(futures_util::stream::empty());
+        let mut tee = Tee::new(body, (8, 7), sender, fetch);
         tee.push(&Bytes::from_static(b"abcd"));
+        tokio::task::yield_now().await;
+        assert!(receiver.try_recv().is_err(), "nothing copied");
         assert!(
-            receiver.try_recv().is_err(),
-            "nothing copied, nothing fetched yet"
+            !started.load(std::sync::atomic::Ordering::SeqCst),
+            "nothing fetched yet"
         );
         tee.push(&Bytes::from_static(b"efgh"));
-        let Some(Message::Fetch(fetch)) = receiver.recv().await else {
-            panic!("the writer is not told to fetch the blob");
-        };
+        for expected in ["abcd", "efgh"] {
+            let Some(Message::Fetched(chunk, _room)) = receiver.recv().await else {
+                panic!("the fetched bytes do not reach the writer");
+            };
+            assert_eq!(chunk, expected);
+        }
+        assert!(matches!(receiver.recv().await, Some(Message::End)));
+
+        let (mut tee, mut receiver) = tee_of(8, 7);
+        tee.push(&Bytes::from_static(b"abcdefgh"));
         assert!(
-            fetch
-                .await
-                .is_err_and(|error| error.to_string().contains("fetched"))
+            receiver.recv().await.is_none(),
+            "the fetch failed: abandoned, without `End`"
         );
-        assert!(receiver.recv().await.is_none());
 
         let (mut tee, mut receiver) = tee_of(8, 7);
         tee.push(&Bytes::from_static(b"abcd"));

@@ -338,3 +338,39 @@ async fn a_fetch_that_fails_or_brings_other_bytes_is_not_kept() {
     assert!(cache.lookup(&digest).is_none());
     assert!(tmp_is_empty(dir.path()));
 }
+
+/// A fetch under way when the runtime shuts down (the server stopping) is dropped: the fill
+/// is abandoned, leaving nothing in `tmp/` (an earlier build waited for the fetch on the
+/// writer's thread, and panicked there when the fetch's timer met the stopped runtime).
+#[test]
+fn a_fetch_under_way_when_the_runtime_stops_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = open_fetching(dir.path());
+    let slow: BlobFetch = Box::pin(async {
+        let drip = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Some((Ok(Bytes::from_static(b"x")), ()))
+        });
+        Ok(Box::pin(drip) as ByteStream)
+    });
+    let digest = Digest::of(BLOB);
+    runtime.block_on(async {
+        collect(cache.tee(&digest, 37, stream(chunks(BLOB)), slow)).await;
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(!tmp_is_empty(dir.path()), "the fetch is under way");
+    });
+    drop(runtime);
+    for _ in 0..200 {
+        if tmp_is_empty(dir.path()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(tmp_is_empty(dir.path()), "the fill was abandoned");
+    assert!(cache.lookup(&digest).is_none());
+}
