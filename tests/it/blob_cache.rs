@@ -375,13 +375,7 @@ async fn a_large_blob_is_fetched_by_the_cache_after_its_download() -> anyhow::Re
     let bytes = std::fs::read(&wheel)?;
 
     let dir = tempfile::tempdir()?;
-    let metrics = std::sync::Arc::new(Metrics::default());
-    let cache = BlobCache::open_copying(dir.path(), 1 << 30, 0, std::sync::Arc::clone(&metrics))?;
-    let client = RegistryClient::new(&ClientOptions {
-        blob_cache: Some(cache),
-        metrics: std::sync::Arc::clone(&metrics),
-        ..ClientOptions::default()
-    })?;
+    let (client, metrics) = fetching_client(dir.path())?;
     let (reader, password) = env.registry.reader_credentials().unwrap();
     let reader = RegistryAuth::Basic {
         username: reader,
@@ -416,13 +410,7 @@ async fn a_failed_fetch_by_the_cache_keeps_nothing() -> anyhow::Result<()> {
     let fake = FakeRegistry::start()?;
     let bytes = fake_registry::file_bytes();
     let dir = tempfile::tempdir()?;
-    let metrics = std::sync::Arc::new(Metrics::default());
-    let cache = BlobCache::open_copying(dir.path(), 1 << 30, 0, std::sync::Arc::clone(&metrics))?;
-    let client = RegistryClient::new(&ClientOptions {
-        blob_cache: Some(cache),
-        metrics: std::sync::Arc::clone(&metrics),
-        ..ClientOptions::default()
-    })?;
+    let (client, metrics) = fetching_client(dir.path())?;
     let store = client.registry(Origin::parse(&fake.origin())?, RegistryAuth::Anonymous);
     let repository = Repository::parse(fake_registry::REPOSITORY)?;
     let digest = Digest::from_sha256_hex(&fake_registry::file_sha256())?;
@@ -451,6 +439,21 @@ async fn a_failed_fetch_by_the_cache_keeps_nothing() -> anyhow::Result<()> {
     let hits = "oci_pypi_blob_cache_lookups_total{result=\"hit\"}";
     assert_eq!(metric_value(&metrics.render(), hits), 1.0);
     Ok(())
+}
+
+/// A registry client whose blob cache in `dir` copies no blob as its download passes: the
+/// cache fetches each one itself afterwards; and its metrics.
+fn fetching_client(
+    dir: &Path,
+) -> anyhow::Result<(std::sync::Arc<RegistryClient>, std::sync::Arc<Metrics>)> {
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let cache = BlobCache::open_copying(dir, 1 << 30, 0, std::sync::Arc::clone(&metrics))?;
+    let client = RegistryClient::new(&ClientOptions {
+        blob_cache: Some(cache),
+        metrics: std::sync::Arc::clone(&metrics),
+        ..ClientOptions::default()
+    })?;
+    Ok((client, metrics))
 }
 
 /// The whole blob `digest` read through `store`.
