@@ -92,6 +92,10 @@ pub trait BlobWriter: Send + Sync + fmt::Debug {
     async fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StorageError>;
     /// Discards the upload. Best effort.
     async fn cancel(self: Box<Self>);
+    /// Asks for a copy of the bytes in the store's blob cache, if it has one, kept once the
+    /// upload is committed: for blobs worth sending again (distribution files). Before the
+    /// first [`BlobWriter::write`].
+    fn keep_copy(&mut self) {}
 }
 
 /// Where OCI content lives, as seen by one caller: its repositories, tags and manifests

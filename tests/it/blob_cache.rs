@@ -17,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::harness::fake_registry::{self, Endpoint, FakeRegistry, Fault};
 use crate::harness::token_server::{Grant, TokenUser};
-use crate::harness::{AuthMode, DistSpec, TestEnv, metric_value};
+use crate::harness::{AuthMode, DistSpec, TestEnv, UploadForm, metric_value};
 
 /// The server's blob cache in `dir`, holding at most `size` bytes.
 fn cache_in(dir: &Path, size: u64) -> impl FnOnce(&mut Config) + use<> {
@@ -79,20 +79,20 @@ async fn download(
     Ok((response.status(), response.bytes().await?.to_vec()))
 }
 
-/// Publishes a 64 KiB wheel of `project` 1.0 and downloads it once, which fills the cache;
-/// its path on the server and its bytes.
-async fn publish_and_cache(env: &TestEnv, project: &str) -> anyhow::Result<(String, Vec<u8>)> {
+/// Publishes a 64 KiB wheel of `project` 1.0, which the cache keeps, and downloads it once;
+/// its path on the server, its bytes, and the cache hits counted so far.
+async fn publish_and_cache(env: &TestEnv, project: &str) -> anyhow::Result<(String, Vec<u8>, f64)> {
     let spec = DistSpec::new(project, "1.0").payload_bytes(64 * 1024);
     let wheel = env.sandbox.wheel(&spec).await?;
     env.twine_upload(&[&wheel]).await?.assert_success();
+    stored(env, 1.0).await?;
     let bytes = std::fs::read(&wheel)?;
     let path = format!("{}/{project}/{}", env.base_path(), spec.wheel_filename());
     assert_eq!(
         download(env, &path, None).await?,
         (StatusCode::OK, bytes.clone())
     );
-    stored(env, 1.0).await?;
-    Ok((path, bytes))
+    Ok((path, bytes, lookups(env, "hit").await?))
 }
 
 /// A file downloaded once is then sent from the cache, whole and in ranges, byte for byte, in
@@ -101,11 +101,13 @@ async fn publish_and_cache(env: &TestEnv, project: &str) -> anyhow::Result<(Stri
 async fn files_are_sent_again_from_the_cache() -> anyhow::Result<()> {
     for mode in [AuthMode::Anonymous, AuthMode::Htpasswd, AuthMode::Token] {
         let dir = tempfile::tempdir()?;
-        let env = TestEnv::start_with(mode, cache_in(dir.path(), 1 << 30)).await?;
+        let mut env = TestEnv::start(mode).await?;
         let spec = DistSpec::new("cached", "1.0").payload_bytes(3 * 1024 * 1024);
         let wheel = env.sandbox.wheel(&spec).await?;
         env.twine_upload(&[&wheel]).await?.assert_success();
         let bytes = std::fs::read(&wheel)?;
+        // Published before the cache was on: the first download fills it.
+        env.reconfigure(cache_in(dir.path(), 1 << 30)).await?;
         let path = format!("{}/cached/{}", env.base_path(), spec.wheel_filename());
 
         assert_eq!(
@@ -153,7 +155,7 @@ async fn files_are_sent_again_from_the_cache() -> anyhow::Result<()> {
 async fn a_cached_file_goes_only_to_callers_the_registry_lets_read_it() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let env = TestEnv::start_with(AuthMode::Token, cache_in(dir.path(), 1 << 30)).await?;
-    let (path, bytes) = publish_and_cache(&env, "guarded").await?;
+    let (path, bytes, hits) = publish_and_cache(&env, "guarded").await?;
 
     let outsider = TokenUser::new(
         "outsider",
@@ -192,7 +194,7 @@ async fn a_cached_file_goes_only_to_callers_the_registry_lets_read_it() -> anyho
     }
     assert_eq!(
         lookups(&env, "hit").await?,
-        0.0,
+        hits,
         "no refused caller was sent from the cache"
     );
 
@@ -204,7 +206,7 @@ async fn a_cached_file_goes_only_to_callers_the_registry_lets_read_it() -> anyho
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.bytes().await?.as_ref(), bytes.as_slice());
-    assert_eq!(lookups(&env, "hit").await?, 1.0);
+    assert_eq!(lookups(&env, "hit").await?, hits + 1.0);
 
     // The same below the index, where no release manifest was read first: the store itself
     // asks the registry before it sends cached bytes.
@@ -264,7 +266,7 @@ async fn a_cached_file_goes_only_to_callers_the_registry_lets_read_it() -> anyho
 async fn a_blob_gone_from_the_registry_is_not_sent_from_the_cache() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let env = TestEnv::start_with(AuthMode::Anonymous, cache_in(dir.path(), 1 << 30)).await?;
-    let (path, bytes) = publish_and_cache(&env, "vanishing").await?;
+    let (path, bytes, hits) = publish_and_cache(&env, "vanishing").await?;
 
     let repository = format!("{}/vanishing", env.namespace);
     let url = format!(
@@ -282,7 +284,7 @@ async fn a_blob_gone_from_the_registry_is_not_sent_from_the_cache() -> anyhow::R
         "{}",
         String::from_utf8_lossy(&body)
     );
-    assert_eq!(lookups(&env, "hit").await?, 0.0);
+    assert_eq!(lookups(&env, "hit").await?, hits);
     Ok(())
 }
 
@@ -292,7 +294,7 @@ async fn a_blob_gone_from_the_registry_is_not_sent_from_the_cache() -> anyhow::R
 async fn the_cache_is_bounded_and_outlives_the_server() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let capacity = 300 * 1024;
-    let mut env = TestEnv::start_with(AuthMode::Anonymous, cache_in(dir.path(), capacity)).await?;
+    let mut env = TestEnv::start(AuthMode::Anonymous).await?;
     let mut files = Vec::new();
     for name in ["first", "second", "third"] {
         let spec = DistSpec::new(name, "1.0").payload_bytes(120 * 1024);
@@ -304,6 +306,8 @@ async fn the_cache_is_bounded_and_outlives_the_server() -> anyhow::Result<()> {
     let [first, second, third] = &files[..] else {
         unreachable!()
     };
+    // Published before the cache was on: downloads fill it.
+    env.reconfigure(cache_in(dir.path(), capacity)).await?;
     for (count, (path, bytes)) in [first, second].into_iter().enumerate() {
         assert_eq!(
             download(&env, path, None).await?,
@@ -359,6 +363,51 @@ async fn the_cache_is_bounded_and_outlives_the_server() -> anyhow::Result<()> {
         (StatusCode::OK, third.1.clone())
     );
     assert_eq!(lookups(&env, "hit").await?, 2.0);
+    Ok(())
+}
+
+/// A file published through the server is kept in its blob cache as it is uploaded, so its
+/// first download is sent from the disk; an upload the server refuses (a `sha256_digest`
+/// that is not the file's) keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_published_through_the_server_is_sent_from_the_cache_at_once() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let env = TestEnv::start_with(AuthMode::Token, cache_in(dir.path(), 1 << 30)).await?;
+    let spec = DistSpec::new("fresh", "1.0").payload_bytes(3 << 20);
+    let wheel = env.sandbox.wheel(&spec).await?;
+    env.twine_upload(&[&wheel]).await?.assert_success();
+    let bytes = std::fs::read(&wheel)?;
+    stored(&env, 1.0).await?;
+    assert_eq!(cached_files(dir.path()), [sha256_hex(&bytes)]);
+
+    let path = format!("{}/fresh/{}", env.base_path(), spec.wheel_filename());
+    assert_eq!(
+        download(&env, &path, None).await?,
+        (StatusCode::OK, bytes.clone())
+    );
+    assert_eq!(lookups(&env, "hit").await?, 1.0, "the first download");
+    assert_eq!(lookups(&env, "miss").await?, 0.0);
+
+    let other = DistSpec::new("refused", "1.0").payload_bytes(64 * 1024);
+    let other_bytes = std::fs::read(env.sandbox.wheel(&other).await?)?;
+    let form = UploadForm::wheel(&other, &other_bytes).field("sha256_digest", "0".repeat(64));
+    let response = env.upload(&form, true).await?;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    for _ in 0..100 {
+        let dropped = "oci_pypi_blob_cache_fills_total{result=\"abandoned\"}";
+        if metric_value(&env.server.metrics().await?, dropped) >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        cached_files(dir.path()),
+        [sha256_hex(&bytes)],
+        "nothing more kept"
+    );
+    let tmp = std::fs::read_dir(dir.path().join("tmp"))?.count();
+    assert_eq!(tmp, 0, "the refused upload's copy is gone");
     Ok(())
 }
 

@@ -434,7 +434,10 @@ impl Index {
             None
         } else {
             match job.store.start_upload(&job.repository).await {
-                Ok(session) => Some(session),
+                Ok(mut session) => {
+                    session.keep_copy();
+                    Some(session)
+                }
                 Err(error) => {
                     tracing::warn!(
                         oci.repository = %job.repository,

@@ -122,7 +122,9 @@ impl Index {
             }
             return Err(refused);
         }
-        let session = session?;
+        let mut session = session?;
+        // A file published here is sent from the blob cache from its first download on.
+        session.keep_copy();
         let signer = match caller {
             Caller::Publisher(grant) => Signer::Publisher(grant.signer.clone()),
             _ => Signer::Anyone,

@@ -25,8 +25,8 @@ use crate::storage::store::ByteStream;
 /// The largest blob (bytes) copied to the cache as its download passes; it is also the most
 /// one fill holds in memory, when the disk is slower than the download.
 pub(super) const COPIED_MAX: u64 = 16 << 20;
-/// Fills in progress at most (each has a thread of its own while it writes); downloads
-/// beyond them are not kept.
+/// Fills and upload copies in progress at most (each has a thread of its own while it
+/// writes); downloads and uploads beyond them are not kept.
 pub(super) const FILLS_AT_ONCE: usize = 8;
 /// Bytes of the cache's own fetch that may wait for the writer before the fetch waits.
 const FETCH_AHEAD: u32 = 16 << 20;
@@ -51,7 +51,7 @@ pub(super) enum Message {
 
 /// How a fill ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(super) enum Outcome {
     /// Kept.
     Stored,
     /// The download stopped early or failed, or so did the cache's own fetch.
@@ -63,7 +63,7 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Self::Stored => "stored",
             Self::Abandoned => "abandoned",
@@ -223,7 +223,7 @@ impl BlobCache {
             if state.stored.contains(&hex) || state.filling.contains(&hex) {
                 return None;
             }
-            if state.filling.len() >= FILLS_AT_ONCE {
+            if state.filling.len() + state.copies >= FILLS_AT_ONCE {
                 drop(state);
                 self.metrics.record_blob_cache_fill("busy");
                 return None;
@@ -318,7 +318,7 @@ impl BlobCache {
 }
 
 /// Whether the file at `path` hashes to the sha256 `hex`.
-fn hashes_to(path: &Path, hex: &str) -> io::Result<bool> {
+pub(super) fn hashes_to(path: &Path, hex: &str) -> io::Result<bool> {
     let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; HASH_READ];
@@ -333,7 +333,7 @@ fn hashes_to(path: &Path, hex: &str) -> io::Result<bool> {
 }
 
 /// Creates a new file readable by this user only.
-fn create_private_file(path: &Path) -> io::Result<File> {
+pub(super) fn create_private_file(path: &Path) -> io::Result<File> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -15,8 +15,10 @@
 //! `tmp/`, which loses the others' fills in progress: give each process its own.
 
 mod fill;
+mod upload;
 
 pub use fill::BlobFetch;
+pub use upload::UploadCopy;
 
 use std::collections::HashSet;
 use std::fs;
@@ -52,6 +54,8 @@ struct State {
     reserved: u64,
     /// Hex digests being filled.
     filling: HashSet<String>,
+    /// Copies of uploads in progress.
+    copies: usize,
 }
 
 /// A blob found in the cache.

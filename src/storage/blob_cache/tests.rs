@@ -374,3 +374,71 @@ fn a_fetch_under_way_when_the_runtime_stops_keeps_nothing() {
     assert!(tmp_is_empty(dir.path()), "the fill was abandoned");
     assert!(cache.lookup(&digest).is_none());
 }
+
+#[tokio::test]
+async fn an_upload_copy_is_kept_under_the_digest_the_registry_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 1 << 20);
+    let digest = Digest::of(BLOB);
+    let mut copy = cache.copy_upload().expect("a copy starts");
+    for chunk in chunks(BLOB) {
+        copy.push(&chunk.unwrap());
+    }
+    copy.keep(&digest);
+    fills_ended(&cache, "stored", 1).await;
+    let cached = cache.lookup(&digest).expect("kept");
+    let whole = cache.download(&cached, None).await.unwrap().unwrap();
+    assert_eq!(collect(whole.body).await, BLOB);
+    assert!(tmp_is_empty(dir.path()));
+
+    // Held already: the second copy is dropped.
+    let mut again = cache.copy_upload().unwrap();
+    again.push(&Bytes::from_static(BLOB));
+    again.keep(&digest);
+    fills_ended(&cache, "abandoned", 1).await;
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[tokio::test]
+async fn an_upload_copy_of_other_bytes_or_never_accepted_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 40);
+    let claimed = Digest::of(b"something else");
+    let mut copy = cache.copy_upload().unwrap();
+    copy.push(&Bytes::from_static(BLOB));
+    copy.keep(&claimed);
+    fills_ended(&cache, "mismatch", 1).await;
+    assert!(cache.lookup(&claimed).is_none());
+
+    // The upload failed or was cancelled: the copy is dropped without `keep`.
+    let mut copy = cache.copy_upload().unwrap();
+    copy.push(&Bytes::from_static(BLOB));
+    drop(copy);
+    fills_ended(&cache, "abandoned", 1).await;
+
+    // Larger than the cache: given up on the way.
+    let big = [BLOB, b"and more"].concat();
+    let mut copy = cache.copy_upload().unwrap();
+    copy.push(&Bytes::from(big.clone()));
+    copy.keep(&Digest::of(&big));
+    fills_ended(&cache, "abandoned", 2).await;
+    assert!(cache.lookup(&Digest::of(&big)).is_none());
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[tokio::test]
+async fn upload_copies_count_among_the_fills_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), 1 << 20);
+    let mut copies: Vec<_> = (0..fill::FILLS_AT_ONCE)
+        .map(|_| cache.copy_upload().expect("a copy starts"))
+        .collect();
+    assert!(cache.copy_upload().is_none(), "one too many");
+    assert!(
+        cache.start_fill(&Digest::of(BLOB), 37).is_none(),
+        "no fill either"
+    );
+    drop(copies.pop());
+    fills_ended(&cache, "abandoned", 1).await;
+    assert!(cache.copy_upload().is_some(), "room again");
+}

@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 
 use super::{Access, Registry};
 use crate::net::{PlainAnswer, PlainGet, is_internal_literal, plain_get};
-use crate::storage::blob_cache::{BlobCache, BlobFetch};
+use crate::storage::blob_cache::{BlobCache, BlobFetch, UploadCopy};
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
 use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs, ByteStream};
@@ -37,6 +37,8 @@ pub struct BlobUpload {
     sender: Option<ChunkSender>,
     patch: Option<JoinHandle<Result<reqwest::Response, StorageError>>>,
     written: u64,
+    /// The copy for the blob cache, when asked for ([`BlobWriter::keep_copy`]).
+    copy: Option<UploadCopy>,
 }
 
 #[async_trait]
@@ -63,6 +65,7 @@ impl Blobs for Registry {
             sender: None,
             patch: None,
             written: 0,
+            copy: None,
         }))
     }
 
@@ -461,6 +464,9 @@ impl BlobWriter for BlobUpload {
             None => self.open_patch(),
         };
         self.written += chunk.len() as u64;
+        if let Some(copy) = &mut self.copy {
+            copy.push(&chunk);
+        }
         if sender.send(Ok(chunk)).await.is_err() {
             // The request ended early: its result says why.
             return Err(self.close_body().await.err().unwrap_or_else(|| {
@@ -492,7 +498,22 @@ impl BlobWriter for BlobUpload {
         if response.status() != StatusCode::CREATED && !response.status().is_success() {
             return Err(self.registry.unexpected("blob commit", response).await);
         }
+        if let Some(copy) = self.copy.take() {
+            copy.keep(digest);
+        }
         Ok(())
+    }
+
+    /// Copies the bytes to the blob cache as they pass, if the client has one.
+    fn keep_copy(&mut self) {
+        if self.written == 0 && self.copy.is_none() {
+            self.copy = self
+                .registry
+                .client
+                .blob_cache
+                .as_ref()
+                .and_then(BlobCache::copy_upload);
+        }
     }
 
     /// Abandons the upload; the registry discards what it received. Best effort.
