@@ -89,8 +89,8 @@ impl BlobCache {
     }
 
     /// [`BlobCache::open`], copying blobs of at most `copied_max` bytes as their downloads
-    /// pass (larger ones are fetched by the cache itself once their download is over; with 0,
-    /// every blob is).
+    /// or uploads pass (larger ones are fetched by the cache itself once their download is
+    /// over, and not copied from uploads; with 0, no blob is copied).
     ///
     /// # Errors
     /// [`StorageError::CacheIo`] when the directory cannot be created or read.

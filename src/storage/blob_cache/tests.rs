@@ -427,6 +427,18 @@ async fn an_upload_copy_of_other_bytes_or_never_accepted_is_not_kept() {
 }
 
 #[tokio::test]
+async fn an_upload_larger_than_copies_may_be_is_not_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open_fetching(dir.path());
+    let mut copy = cache.copy_upload().unwrap();
+    copy.push(&Bytes::from_static(BLOB));
+    copy.keep(&Digest::of(BLOB));
+    fills_ended(&cache, "abandoned", 1).await;
+    assert!(cache.lookup(&Digest::of(BLOB)).is_none());
+    assert!(tmp_is_empty(dir.path()));
+}
+
+#[tokio::test]
 async fn upload_copies_count_among_the_fills_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path(), 1 << 20);
