@@ -44,7 +44,9 @@ async fn stored_index(env: &TestEnv, repository: &str, tag: &str) -> anyhow::Res
 }
 
 /// pip installs a private package with its public dependency through the server; upstream
-/// stops; a fresh install (no client cache) still works, from the registry.
+/// stops; a fresh install (no client cache) still works, from the registry. With the blob
+/// cache on, the dependency stored by the pull-through cache is also kept on the server's
+/// disk as it is stored, and the installs after the outage are sent from there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
     let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
@@ -52,7 +54,12 @@ async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
     let dependency = DistSpec::new("cached-dep", "3.1");
     let wheel = env.sandbox.wheel_into(&dependency, &public).await?;
     let upstream = PypiServer::start(&env, &public).await?;
-    cache_upstream(&mut env, upstream.url()).await?;
+    let blob_cache = tempfile::tempdir()?;
+    let blob_cache_dir = blob_cache.path().to_owned();
+    cache_upstream_with(&mut env, upstream.url(), move |config| {
+        config.registry.blob_cache_dir = Some(blob_cache_dir);
+    })
+    .await?;
     let app = DistSpec::new("outage-app", "1.0").requires("cached-dep>=3");
     env.publish_wheel(&app).await?;
 
@@ -88,6 +95,18 @@ async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
         .blob(&repository, &format!("sha256:{sha256}"))
         .await?;
     assert_eq!(blob, std::fs::read(&wheel)?);
+    let kept = blob_cache.path().join("sha256").join(&sha256);
+    for _ in 0..200 {
+        if kept.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        std::fs::read(&kept)?,
+        std::fs::read(&wheel)?,
+        "in the blob cache"
+    );
 
     let upstream_url = upstream.url();
     drop(upstream);
@@ -107,6 +126,12 @@ async fn installs_survive_an_upstream_outage() -> anyhow::Result<()> {
     env.sandbox
         .assert_uv_installs_uncached(&url, &["outage-app"], &[(&dependency.module(), "3.1")])
         .await?;
+    let hits = "oci_pypi_blob_cache_lookups_total{result=\"hit\"}";
+    let hits = crate::harness::metric_value(&env.server.metrics().await?, hits);
+    assert!(
+        hits >= 4.0,
+        "both files, for pip and uv, from the blob cache: {hits}"
+    );
     Ok(())
 }
 
