@@ -166,12 +166,7 @@ impl Registry {
         digest: &Digest,
         request: BlobRequest<'_>,
     ) -> Result<Option<BlobDownload>, StorageError> {
-        let BlobRequest {
-            range,
-            head,
-            pass_redirects,
-            ..
-        } = request;
+        let (range, head) = (request.range, request.head);
         let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let method = if head {
             reqwest::Method::HEAD
@@ -193,7 +188,7 @@ impl Registry {
             }
             current = self.redirect_target(&current, &response)?;
             let registry_origin = reqwest::Url::parse(&self.url("/")).map(|u| u.origin()).ok();
-            if pass_redirects && registry_origin != Some(current.origin()) {
+            if request.pass_redirects && registry_origin != Some(current.origin()) {
                 return Ok(Some(BlobDownload {
                     status: StatusCode::TEMPORARY_REDIRECT.as_u16(),
                     redirect: Some(current.to_string()),
