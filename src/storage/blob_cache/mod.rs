@@ -1,5 +1,8 @@
 //! A bounded cache of registry blobs on the server's disk, so that a blob downloaded once is
 //! sent again from a local file instead of crossing the network and the registry again.
+//! It fills from downloads (`fill.rs`: small blobs copied as they pass, large ones fetched
+//! again once their download is over) and from uploads through this server (`upload.rs`:
+//! small blobs, kept once the registry accepted them).
 //!
 //! Blobs are content-addressed: the bytes of `sha256:<hex>` are the same in every repository
 //! of every registry, so the cache is keyed by digest alone. It never decides who may read a
@@ -8,7 +11,8 @@
 //! the disk (see `Registry::get_blob`).
 //!
 //! On disk, under its directory: `sha256/<hex>` for each blob, written only after its bytes
-//! were checked against the digest, and `tmp/` for fills in progress (emptied at start).
+//! were checked against the digest, and `tmp/` for fills and copies in progress (emptied at
+//! start).
 //! The least recently used blobs are removed when a new one needs room; the order of use
 //! survives restarts through each file's modification time. Processes may share a directory
 //! (a blob one of them removed is fetched again by the others), but one that starts empties
