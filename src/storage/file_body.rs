@@ -5,10 +5,8 @@
 //! not served here (another unit, several ranges, bad syntax) is ignored, which the RFC
 //! allows: the whole blob is sent.
 
-use std::io;
+use std::io::{self, Read as _};
 use std::path::Path;
-
-use std::io::Read as _;
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -16,6 +16,7 @@ pub mod oci;
 mod reference;
 pub mod registry;
 mod store;
+mod temp_name;
 
 pub use error::StorageError;
 pub use reference::{Digest, Reference, Repository, Tag, is_path_component};

@@ -6,79 +6,43 @@
 //! files a third slower on a busy 2-core machine (docs/benchmarks.md, "Blob cache"). Either
 //! way the writer keeps the blob only once all of it is on disk and hashes to its digest.
 
-use std::fs::{self, File};
-use std::io::{self, Read as _, Write as _};
-use std::path::Path;
+use std::fs;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
-use sha2::{Digest as _, Sha256};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 use super::BlobCache;
+use super::writer::{Message, Outcome, WRITE_AHEAD, room_for};
 use crate::storage::error::StorageError;
 use crate::storage::reference::Digest;
 use crate::storage::store::ByteStream;
+use crate::telemetry::Metrics;
 
-/// The largest blob (bytes) copied to the cache as its download passes; it is also the most
-/// one fill holds in memory, when the disk is slower than the download.
+/// The largest blob (bytes) copied to the cache as its download (or upload) passes; it is
+/// also the most one fill holds in memory, when the disk is slower than the download.
 pub(super) const COPIED_MAX: u64 = 16 << 20;
 /// Fills and upload copies in progress at most (each has a thread of its own while it
 /// writes); downloads and uploads beyond them are not kept.
 pub(super) const FILLS_AT_ONCE: usize = 8;
-/// Bytes of the cache's own fetch that may wait for the writer before the fetch waits.
-const FETCH_AHEAD: u32 = 16 << 20;
-/// Size of the reads that check a filled blob's digest.
-const HASH_READ: usize = 1 << 20;
 
 /// The whole blob, as a request of the cache's own (with the downloading caller's access)
 /// brings it: how the cache gets a blob too large to be copied as its download passes. It
 /// is run once that download is over, and not at all for a blob copied on the way.
 pub type BlobFetch = BoxFuture<'static, Result<ByteStream, StorageError>>;
 
-/// What the download, or the cache's own fetch, tells the writer.
-pub(super) enum Message {
-    /// The next bytes, copied from the download.
-    Bytes(Bytes),
-    /// The next bytes of the cache's own fetch, and the room they take in its queue (freed
-    /// once they are written).
-    Fetched(Bytes, OwnedSemaphorePermit),
-    /// All the bytes were sent.
-    End,
-}
-
-/// How a fill ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Outcome {
-    /// Kept.
-    Stored,
-    /// The download stopped early or failed, or so did the cache's own fetch.
-    Abandoned,
-    /// The bytes were not those of the digest (or not as many as announced).
-    Mismatch,
-    /// The disk refused.
-    Failed,
-}
-
-impl Outcome {
-    pub(super) fn label(self) -> &'static str {
-        match self {
-            Self::Stored => "stored",
-            Self::Abandoned => "abandoned",
-            Self::Mismatch => "mismatch",
-            Self::Failed => "failed",
-        }
-    }
-}
-
 /// The download side of a fill.
 struct Tee {
     body: ByteStream,
+    /// The blob's hex digest.
+    hex: String,
     to_writer: Option<mpsc::UnboundedSender<Message>>,
-    /// Set for a blob too large to be copied: sent to the writer once the download is over.
+    /// Set for a blob too large to be copied: run once the download is over.
     fetch: Option<BlobFetch>,
+    /// Where the bytes that fetch brings are counted.
+    metrics: Arc<Metrics>,
     /// Bytes still to come; at zero the writer is told all went by (the HTTP server stops
     /// reading a body once it has sent its `Content-Length`, so the end may never be seen).
     left: u64,
@@ -88,14 +52,16 @@ struct Tee {
 impl Tee {
     fn new(
         body: ByteStream,
-        (size, copied_max): (u64, u64),
+        (hex, size): (&str, u64),
         to_writer: mpsc::UnboundedSender<Message>,
-        fetch: BlobFetch,
+        (fetch, metrics): (Option<BlobFetch>, Arc<Metrics>),
     ) -> Self {
         Self {
             body,
+            hex: hex.to_owned(),
             to_writer: Some(to_writer),
-            fetch: (size > copied_max).then_some(fetch),
+            fetch,
+            metrics,
             left: size,
             done: false,
         }
@@ -112,7 +78,7 @@ impl Tee {
             return;
         };
         self.left = left;
-        if self.fetch.is_none() && sender.send(Message::Bytes(chunk.clone())).is_err() {
+        if self.fetch.is_none() && sender.send(Message::Bytes(chunk.clone(), None)).is_err() {
             // The writer failed: left behind.
             self.to_writer = None;
             return;
@@ -127,39 +93,45 @@ impl Tee {
         let Some(sender) = self.to_writer.take() else {
             return;
         };
+        let end = Message::End(std::mem::take(&mut self.hex));
         match self.fetch.take() {
             None => {
-                let _ = sender.send(Message::End);
+                let _ = sender.send(end);
             }
             Some(fetch) => {
                 // Without a runtime, the sender is dropped: the fill is abandoned.
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    runtime.spawn(forward(fetch, sender));
+                    runtime.spawn(forward(fetch, (sender, end), Arc::clone(&self.metrics)));
                 }
             }
         }
     }
 }
 
-/// Sends the bytes `fetch` brings to the writer, waiting when [`FETCH_AHEAD`] of them wait
-/// for it, then `End`. A failure (or the runtime shutting down, which drops this task) drops
-/// `sender` without `End`, which abandons the fill.
-async fn forward(fetch: BlobFetch, sender: mpsc::UnboundedSender<Message>) {
-    let room = Arc::new(Semaphore::new(FETCH_AHEAD as usize));
+/// Sends the bytes `fetch` brings to the writer, waiting when [`WRITE_AHEAD`] of them wait
+/// for it, then `end`. A failure (or the runtime shutting down, which drops this task) drops
+/// `sender` without `end`, which abandons the fill.
+async fn forward(
+    fetch: BlobFetch,
+    (sender, end): (mpsc::UnboundedSender<Message>, Message),
+    metrics: Arc<Metrics>,
+) {
+    let room = Arc::new(Semaphore::new(WRITE_AHEAD as usize));
     let sent = async {
         let mut body = fetch.await?;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
-            let needed = u32::try_from(chunk.len()).map_or(FETCH_AHEAD, |n| n.min(FETCH_AHEAD));
-            let Ok(taken) = Arc::clone(&room).acquire_many_owned(needed).await else {
+            let Ok(taken) = Arc::clone(&room).acquire_many_owned(room_for(&chunk)).await else {
                 return Ok(());
             };
-            if sender.send(Message::Fetched(chunk, taken)).is_err() {
+            let len = chunk.len() as u64;
+            if sender.send(Message::Bytes(chunk, Some(taken))).is_err() {
                 // The writer failed.
                 return Ok(());
             }
+            metrics.blob_cache_fetched_bytes(len);
         }
-        let _ = sender.send(Message::End);
+        let _ = sender.send(end);
         Ok::<(), StorageError>(())
     };
     if let Err(error) = sent.await {
@@ -169,21 +141,27 @@ async fn forward(fetch: BlobFetch, sender: mpsc::UnboundedSender<Message>) {
 
 impl BlobCache {
     /// `body`, the whole blob `digest` of `size` bytes as a registry sends it, passed through
-    /// unchanged while the cache fills: from a copy of it, or (a large blob) from `fetch`
-    /// once it is over. `body` alone when the cache already holds the blob, is filling it, or
-    /// could never hold it.
+    /// unchanged while the cache fills: from a copy of it, or (a large blob) from the fetch
+    /// `fetch` makes, once it is over. `body` alone when the cache already holds the blob, is
+    /// filling it, or could never hold it.
     #[must_use]
     pub fn tee(
         self: &Arc<Self>,
         digest: &Digest,
         size: u64,
         body: ByteStream,
-        fetch: BlobFetch,
+        fetch: impl FnOnce() -> BlobFetch,
     ) -> ByteStream {
         let Some(to_writer) = self.start_fill(digest, size) else {
             return body;
         };
-        let tee = Tee::new(body, (size, self.copied_max), to_writer, fetch);
+        let fetch = (size > self.copied_max).then(fetch);
+        let tee = Tee::new(
+            body,
+            (digest.hex(), size),
+            to_writer,
+            (fetch, Arc::clone(&self.metrics)),
+        );
         Box::pin(futures_util::stream::unfold(tee, |mut tee| async move {
             if tee.done {
                 return None;
@@ -223,7 +201,7 @@ impl BlobCache {
             if state.stored.contains(&hex) || state.filling.contains(&hex) {
                 return None;
             }
-            if state.filling.len() + state.copies >= FILLS_AT_ONCE {
+            if state.writers() >= FILLS_AT_ONCE {
                 drop(state);
                 self.metrics.record_blob_cache_fill("busy");
                 return None;
@@ -237,69 +215,13 @@ impl BlobCache {
         let cache = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             cache.remove_blobs(&victims);
-            let outcome = cache.write(&hex, size, messages);
+            let outcome = cache.write_blob(messages, Some(size), |temp, hex, _| {
+                fs::rename(temp, cache.blob_path(hex))?;
+                Ok(Outcome::Stored)
+            });
             cache.end_fill(&hex, size, outcome);
         });
         Some(to_writer)
-    }
-
-    /// Writes the blob to a temporary file, then checks and keeps it.
-    fn write(&self, hex: &str, size: u64, messages: mpsc::UnboundedReceiver<Message>) -> Outcome {
-        let temp = self
-            .root
-            .join("tmp")
-            .join(format!("{hex}.{}", std::process::id()));
-        let outcome = self
-            .write_to(&temp, hex, size, messages)
-            .unwrap_or_else(|error| {
-                tracing::warn!(path = %temp.display(), "the blob cache could not write a blob: {error}");
-                Outcome::Failed
-            });
-        if outcome != Outcome::Stored {
-            let _ = fs::remove_file(&temp);
-        }
-        if outcome == Outcome::Mismatch {
-            tracing::warn!(
-                oci.digest = %format!("sha256:{hex}"),
-                "a registry sent bytes that are not those of the blob's digest: not cached"
-            );
-        }
-        outcome
-    }
-
-    /// Writes what `messages` bring to `temp` and, when they end as announced with the bytes
-    /// of `hex`, renames it into place.
-    fn write_to(
-        &self,
-        temp: &Path,
-        hex: &str,
-        size: u64,
-        mut messages: mpsc::UnboundedReceiver<Message>,
-    ) -> io::Result<Outcome> {
-        let mut file = create_private_file(temp)?;
-        let mut written = 0_u64;
-        loop {
-            let chunk = match messages.blocking_recv() {
-                Some(Message::Bytes(chunk)) => chunk,
-                Some(Message::Fetched(chunk, _room)) => {
-                    self.metrics.blob_cache_fetched_bytes(chunk.len() as u64);
-                    chunk
-                }
-                Some(Message::End) => break,
-                None => return Ok(Outcome::Abandoned),
-            };
-            written += chunk.len() as u64;
-            if written > size {
-                return Ok(Outcome::Mismatch);
-            }
-            file.write_all(&chunk)?;
-        }
-        if written != size || !hashes_to(temp, hex)? {
-            return Ok(Outcome::Mismatch);
-        }
-        file.sync_all()?;
-        fs::rename(temp, self.blob_path(hex))?;
-        Ok(Outcome::Stored)
     }
 
     /// Releases the fill's reservation and records the blob when kept.
@@ -317,30 +239,6 @@ impl BlobCache {
     }
 }
 
-/// Whether the file at `path` hashes to the sha256 `hex`.
-pub(super) fn hashes_to(path: &Path, hex: &str) -> io::Result<bool> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; HASH_READ];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(buffer.get(..read).unwrap_or_default());
-    }
-    Ok(hex::encode(hasher.finalize()) == hex)
-}
-
-/// Creates a new file readable by this user only.
-pub(super) fn create_private_file(path: &Path) -> io::Result<File> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,8 +250,9 @@ mod tests {
     fn tee_of(size: u64, copied_max: u64) -> (Tee, mpsc::UnboundedReceiver<Message>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let body = Box::pin(futures_util::stream::empty());
+        let fetch = (size > copied_max).then(refused);
         (
-            Tee::new(body, (size, copied_max), sender, refused()),
+            Tee::new(body, ("ab", size), sender, (fetch, Arc::default())),
             receiver,
         )
     }
@@ -376,9 +275,13 @@ mod tests {
         let (mut tee, mut receiver) = tee_of(5, 5);
         tee.push(&Bytes::from_static(b"abc"));
         tee.push(&Bytes::from_static(b"de"));
-        assert!(matches!(receiver.recv().await, Some(Message::Bytes(chunk)) if chunk == "abc"));
-        assert!(matches!(receiver.recv().await, Some(Message::Bytes(chunk)) if chunk == "de"));
-        assert!(matches!(receiver.recv().await, Some(Message::End)));
+        assert!(
+            matches!(receiver.recv().await, Some(Message::Bytes(chunk, None)) if chunk == "abc")
+        );
+        assert!(
+            matches!(receiver.recv().await, Some(Message::Bytes(chunk, None)) if chunk == "de")
+        );
+        assert!(matches!(receiver.recv().await, Some(Message::End(hex)) if hex == "ab"));
         assert!(receiver.recv().await.is_none());
 
         let (mut tee, mut receiver) = tee_of(2, 5);
@@ -400,7 +303,7 @@ mod tests {
         });
         let (sender, mut receiver) = mpsc::unbounded_channel();
         let body = Box::pin(futures_util::stream::empty());
-        let mut tee = Tee::new(body, (8, 7), sender, fetch);
+        let mut tee = Tee::new(body, ("ab", 8), sender, (Some(fetch), Arc::default()));
         tee.push(&Bytes::from_static(b"abcd"));
         tokio::task::yield_now().await;
         assert!(receiver.try_recv().is_err(), "nothing copied");
@@ -410,12 +313,12 @@ mod tests {
         );
         tee.push(&Bytes::from_static(b"efgh"));
         for expected in ["abcd", "efgh"] {
-            let Some(Message::Fetched(chunk, _room)) = receiver.recv().await else {
+            let Some(Message::Bytes(chunk, Some(_room))) = receiver.recv().await else {
                 panic!("the fetched bytes do not reach the writer");
             };
             assert_eq!(chunk, expected);
         }
-        assert!(matches!(receiver.recv().await, Some(Message::End)));
+        assert!(matches!(receiver.recv().await, Some(Message::End(hex)) if hex == "ab"));
 
         let (mut tee, mut receiver) = tee_of(8, 7);
         tee.push(&Bytes::from_static(b"abcdefgh"));

@@ -20,6 +20,7 @@
 
 mod fill;
 mod upload;
+mod writer;
 
 pub use fill::BlobFetch;
 pub use upload::UploadCopy;
@@ -233,6 +234,11 @@ impl BlobCache {
 }
 
 impl State {
+    /// Fills and upload copies in progress (each has a writer).
+    fn writers(&self) -> usize {
+        self.filling.len() + self.copies
+    }
+
     /// Forgets the least recently used blobs until `more` bytes fit under `capacity` beside
     /// the fills in progress; the hex digests forgotten, whose files are to be removed.
     fn make_room(&mut self, more: u64, capacity: u64) -> Vec<String> {

@@ -1,6 +1,6 @@
 //! Keeping blobs uploaded through this server, so that a file published here is sent from
 //! the disk from its first download on. The upload's bytes are copied to a temporary file as
-//! they pass, never making the upload wait: a copy [`COPY_AHEAD`] bytes behind its upload (a
+//! they pass, never making the upload wait: a copy `WRITE_AHEAD` bytes behind its upload (a
 //! stalled disk) is given up. Once the registry has accepted the blob, the file is kept under
 //! the blob's digest if its bytes hash to it.
 //!
@@ -9,36 +9,22 @@
 //! registry's); a larger file is kept by its first download instead.
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 use super::BlobCache;
-use super::fill::{FILLS_AT_ONCE, Outcome, create_private_file, hashes_to};
+use super::fill::FILLS_AT_ONCE;
+use super::writer::{Message, Outcome, WRITE_AHEAD, room_for};
 use crate::storage::reference::Digest;
-
-/// Bytes of an upload that may wait for the disk before its copy is given up.
-const COPY_AHEAD: u32 = 16 << 20;
-
-/// Names the temporary files of the copies of this process.
-static COPIES: AtomicU64 = AtomicU64::new(0);
-
-/// What an upload tells its copy's writer.
-enum Copied {
-    /// The next bytes, and the room they take (freed once they are written).
-    Bytes(Bytes, OwnedSemaphorePermit),
-    /// The registry accepted the blob under this hex digest: keep it if the bytes match.
-    Keep(String),
-}
 
 /// The copy of one upload, on its way to the cache.
 #[derive(Debug)]
 pub struct UploadCopy {
-    to_writer: Option<mpsc::UnboundedSender<Copied>>,
+    to_writer: Option<mpsc::UnboundedSender<Message>>,
     room: Arc<Semaphore>,
     copied: u64,
     /// Past this many bytes, the copy is given up.
@@ -52,7 +38,7 @@ impl BlobCache {
     pub fn copy_upload(self: &Arc<Self>) -> Option<UploadCopy> {
         {
             let mut state = self.lock();
-            if state.filling.len() + state.copies >= FILLS_AT_ONCE {
+            if state.writers() >= FILLS_AT_ONCE {
                 drop(state);
                 self.metrics.record_blob_cache_fill("busy");
                 return None;
@@ -62,58 +48,19 @@ impl BlobCache {
         let (to_writer, messages) = mpsc::unbounded_channel();
         let cache = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let outcome = cache.write_copy(messages);
+            let outcome = cache.write_blob(messages, None, |temp, hex, size| {
+                cache.adopt(temp, hex, size)
+            });
             cache.lock().copies -= 1;
             cache.metrics.record_blob_cache_fill(outcome.label());
             cache.report_size();
         });
         Some(UploadCopy {
             to_writer: Some(to_writer),
-            room: Arc::new(Semaphore::new(COPY_AHEAD as usize)),
+            room: Arc::new(Semaphore::new(WRITE_AHEAD as usize)),
             copied: 0,
             limit: self.capacity.min(self.copied_max),
         })
-    }
-
-    /// Writes a copy to a temporary file, then keeps it (see [`UploadCopy::keep`]).
-    fn write_copy(&self, messages: mpsc::UnboundedReceiver<Copied>) -> Outcome {
-        let serial = COPIES.fetch_add(1, Ordering::Relaxed);
-        let temp = self
-            .root
-            .join("tmp")
-            .join(format!("upload.{}.{serial}", std::process::id()));
-        let outcome = self.write_copy_to(&temp, messages).unwrap_or_else(|error| {
-            tracing::warn!(path = %temp.display(), "the blob cache could not write a blob: {error}");
-            Outcome::Failed
-        });
-        if outcome != Outcome::Stored {
-            let _ = fs::remove_file(&temp);
-        }
-        outcome
-    }
-
-    fn write_copy_to(
-        &self,
-        temp: &Path,
-        mut messages: mpsc::UnboundedReceiver<Copied>,
-    ) -> io::Result<Outcome> {
-        let mut file = create_private_file(temp)?;
-        let mut size = 0_u64;
-        let hex = loop {
-            match messages.blocking_recv() {
-                Some(Copied::Bytes(chunk, _room)) => {
-                    file.write_all(&chunk)?;
-                    size += chunk.len() as u64;
-                }
-                Some(Copied::Keep(hex)) => break hex,
-                None => return Ok(Outcome::Abandoned),
-            }
-        };
-        if !hashes_to(temp, &hex)? {
-            return Ok(Outcome::Mismatch);
-        }
-        file.sync_all()?;
-        self.adopt(temp, &hex, size)
     }
 
     /// Moves the checked file `temp` of `size` bytes into place as `hex`, making room; an
@@ -137,20 +84,25 @@ impl BlobCache {
 
 impl UploadCopy {
     /// Copies the next bytes of the upload, unless the copy was given up: the disk is
-    /// `COPY_AHEAD` bytes behind, the blob outgrew `COPIED_MAX` or the cache, or the writer
+    /// `WRITE_AHEAD` bytes behind, the blob outgrew `COPIED_MAX` or the cache, or the writer
     /// failed.
     pub fn push(&mut self, chunk: &Bytes) {
         let Some(sender) = &self.to_writer else {
             return;
         };
         self.copied += chunk.len() as u64;
-        let needed = u32::try_from(chunk.len()).map_or(COPY_AHEAD, |n| n.min(COPY_AHEAD));
         let room = if self.copied > self.limit {
             None
         } else {
-            Arc::clone(&self.room).try_acquire_many_owned(needed).ok()
+            Arc::clone(&self.room)
+                .try_acquire_many_owned(room_for(chunk))
+                .ok()
         };
-        let sent = room.is_some_and(|room| sender.send(Copied::Bytes(chunk.clone(), room)).is_ok());
+        let sent = room.is_some_and(|room| {
+            sender
+                .send(Message::Bytes(chunk.clone(), Some(room)))
+                .is_ok()
+        });
         if !sent {
             self.to_writer = None;
         }
@@ -160,7 +112,7 @@ impl UploadCopy {
     /// checked against it. Dropping a copy without this abandons it.
     pub fn keep(mut self, digest: &Digest) {
         if let Some(sender) = self.to_writer.take() {
-            let _ = sender.send(Copied::Keep(digest.hex().to_owned()));
+            let _ = sender.send(Message::End(digest.hex().to_owned()));
         }
     }
 }

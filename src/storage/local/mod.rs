@@ -26,8 +26,7 @@ mod tests;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
@@ -35,6 +34,7 @@ pub use blobs::LocalUpload;
 
 use super::error::StorageError;
 use super::store::Store;
+use super::temp_name::unique_name;
 
 /// The directory of in-progress uploads, under the root.
 const UPLOADS_DIR: &str = ".uploads";
@@ -131,16 +131,6 @@ impl LocalStore {
             source,
         }
     }
-}
-
-/// A name unique across processes and calls: process id, time and a counter.
-fn unique_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    format!("{}-{nanos:x}-{count}", std::process::id())
 }
 
 /// Runs blocking file-system work off the async threads.

@@ -150,7 +150,7 @@ impl Blobs for Registry {
             return Ok(None);
         };
         if let (Some(cache), 200, Some(size)) = (fill, download.status, download.content_length) {
-            let fetch = self.fetch_for_cache(repository, digest);
+            let fetch = || self.fetch_for_cache(repository, digest);
             download.body = cache.tee(digest, size, download.body, fetch);
         }
         Ok(Some(download))
