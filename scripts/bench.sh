@@ -8,7 +8,9 @@
 #   3. cold and warm project-page latency for 10, 100 and 500 releases, and the registry
 #      requests each page costs (a counting reverse proxy sits between oci-pypi and the
 #      registry);
-#   4. warm project-page throughput with 64 concurrent clients (wrk).
+#   4. warm project-page throughput with 64 concurrent clients (wrk);
+#   and downloads straight from the registry through HAProxy, a reference proxy: what any
+#   process in between costs on this machine.
 #
 #   scripts/bench.sh            full run (256 MiB and 1 GiB files; about 5 minutes of work)
 #   scripts/bench.sh --quick    smoke test (8 MiB and 32 MiB files, few samples; under a minute)
@@ -33,7 +35,7 @@ while [ "$#" -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --output) output="$2"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) log "unknown argument: $1"; exit 2 ;;
     esac
     shift
@@ -43,11 +45,14 @@ missing=()
 command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+haproxy_bin="$(command -v haproxy || echo /usr/sbin/haproxy)"
+[ -x "$haproxy_bin" ] || missing+=(haproxy)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     apt_get update -qq
-    # wrk is optional: without it the driver's own load generator is used.
+    # wrk and haproxy are optional: without wrk the driver's own load generator is used,
+    # without haproxy the reference-proxy downloads are left out.
     apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || log "could not install every package (${missing[*]}); continuing with what is there"
 fi
@@ -123,6 +128,9 @@ done
 
 if command -v wrk >/dev/null 2>&1; then
     driver_args+=(--wrk "$(command -v wrk)")
+fi
+if [ -x "$haproxy_bin" ]; then
+    driver_args+=(--haproxy "$haproxy_bin")
 fi
 if [ -n "$output" ]; then
     driver_args+=(--output "$output")

@@ -65,6 +65,10 @@ struct Args {
     /// wrk; without it, the built-in load generator is used.
     #[arg(long)]
     wrk: Option<PathBuf>,
+    /// HAProxy, the reference proxy: downloads straight to the registry are also made through
+    /// it, to show what any process in between costs on this machine. Without it, they are not.
+    #[arg(long)]
+    haproxy: Option<PathBuf>,
     /// Also write the report here.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -80,10 +84,17 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     eprintln!("bench: registry on {}", registry.origin());
+    let haproxy = match &args.haproxy {
+        Some(bin) => {
+            Some(procs::start_haproxy(bin, &args.bins.work_dir, &registry.origin()).await?)
+        }
+        None => None,
+    };
     let mut report = Report::new(
         &args.wheels,
         &args.bins.registry_bin,
         args.wrk.as_deref(),
+        args.haproxy.as_deref(),
         args.reps,
     );
 
@@ -92,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         server_bin: &args.bins.server_bin,
         work_dir: &args.bins.work_dir,
         registry: &registry,
+        reference: haproxy.as_ref(),
         reps: args.reps,
     };
     for path in &args.wheels {

@@ -34,7 +34,13 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(wheels: &[PathBuf], registry_bin: &Path, wrk: Option<&Path>, reps: usize) -> Self {
+    pub fn new(
+        wheels: &[PathBuf],
+        registry_bin: &Path,
+        wrk: Option<&Path>,
+        haproxy: Option<&Path>,
+        reps: usize,
+    ) -> Self {
         let mut header = String::new();
         let now = time::OffsetDateTime::now_utc();
         let _ = writeln!(header, "- date (UTC): {now}");
@@ -64,6 +70,13 @@ impl Report {
             |w| command_line(&w.to_string_lossy(), &["-v"]),
         );
         let _ = writeln!(header, "- load generator: {load_tool}");
+        if let Some(haproxy) = haproxy {
+            let _ = writeln!(
+                header,
+                "- reference proxy: {}",
+                command_line(&haproxy.to_string_lossy(), &["-v"])
+            );
+        }
         let names: Vec<String> = wheels
             .iter()
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -100,6 +113,7 @@ impl Report {
             .collect();
         let _ = writeln!(out, "- load average (1, 5, 15 min) {}", loads.join("; "));
         self.render_transfers(&mut out);
+        self.render_reference(&mut out);
         self.render_blob_cache(&mut out);
         self.render_cached(&mut out);
         self.render_memory(&mut out);
@@ -133,6 +147,46 @@ impl Report {
                     spliced_cpu(transfer.size, result),
                 );
             }
+        }
+    }
+
+    fn render_reference(&self, out: &mut String) {
+        if self
+            .transfers
+            .iter()
+            .all(|t| t.download.via_reference.is_empty())
+        {
+            return;
+        }
+        out.push_str(
+            "\n### 1c. Downloads through a reference proxy (HAProxy, its defaults, in front of the \
+             same registry; each repetition right after the downloads through oci-pypi and \
+             straight; MB/s, median [min–max])\n\n\
+             | file | through oci-pypi | through HAProxy | oci-pypi / HAProxy | straight to the \
+             registry | HAProxy / straight | oci-pypi CPU s/GiB | HAProxy CPU s/GiB |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
+        for transfer in &self.transfers {
+            let result = &transfer.download;
+            if result.via_reference.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2}x | {} | {} | {} | {} |",
+                transfer.label,
+                rates(&result.proxy),
+                rates(&result.via_reference),
+                median(&result.proxy) / median(&result.via_reference),
+                rates(&result.direct),
+                optional_ratio(&result.via_reference, result),
+                cpu_per_gib(transfer.size, result.proxy.len(), result.server_cpu),
+                cpu_per_gib(
+                    transfer.size,
+                    result.via_reference.len(),
+                    result.reference_cpu
+                ),
+            );
         }
     }
 

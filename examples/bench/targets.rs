@@ -40,6 +40,19 @@ pub fn render(report: &Report, out: &mut String) {
     }
     for transfer in &report.transfers {
         let result = &transfer.download;
+        if result.via_reference.is_empty() {
+            continue;
+        }
+        let value = median(&result.proxy) / median(&result.via_reference);
+        let _ = writeln!(
+            out,
+            "| download {} through oci-pypi ≥ {TARGET_RATIO}x through HAProxy (a reference proxy on the same machine) | {value:.2}x | {} |",
+            transfer.label,
+            verdict(value >= TARGET_RATIO)
+        );
+    }
+    for transfer in &report.transfers {
+        let result = &transfer.download;
         if result.proxy_cached.is_empty() {
             continue;
         }

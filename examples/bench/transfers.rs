@@ -95,6 +95,11 @@ pub struct DirectionResult {
     pub proxy_cached: Vec<f64>,
     /// CPU seconds those downloads from the cache cost their server.
     pub cached_cpu: f64,
+    /// MB/s of each download through HAProxy (`--haproxy`), the reference proxy: what moving
+    /// the bytes through any process in between costs on this machine.
+    pub via_reference: Vec<f64>,
+    /// CPU seconds those downloads cost HAProxy.
+    pub reference_cpu: f64,
     /// The server's VmHWM right after start, KiB.
     pub idle_peak_kib: u64,
     /// The server's VmHWM at the end of the phase, KiB.
@@ -121,6 +126,8 @@ pub struct Extras {
     filled: Option<(f64, f64)>,
     /// Seconds and server CPU seconds of the next download through it, from its cache.
     cached: Option<(f64, f64)>,
+    /// Seconds and HAProxy CPU seconds of a download through the reference proxy.
+    referenced: Option<(f64, f64)>,
 }
 
 /// Both directions of one file.
@@ -136,6 +143,8 @@ pub struct Transfers<'a> {
     pub server_bin: &'a Path,
     pub work_dir: &'a Path,
     pub registry: &'a Process,
+    /// HAProxy in front of `registry`, when the bench has one.
+    pub reference: Option<&'a Process>,
     pub reps: usize,
 }
 
@@ -169,6 +178,11 @@ impl Transfers<'_> {
                 async |server: &Process, _last: bool| self.proxy_download(server, wheel).await,
                 async || self.direct_download(wheel).await,
                 async |_server: &Process| {
+                    // Right after the two downloads it is compared with.
+                    let referenced = match self.reference {
+                        Some(haproxy) => Some(self.reference_download(haproxy, wheel).await?),
+                        None => None,
+                    };
                     let verified = self.download_with(wheel, &["--verify-downloads"]).await?;
                     let splice = &["--download-transfer", "splice"];
                     let spliced = self.download_with(wheel, splice).await?;
@@ -180,6 +194,7 @@ impl Transfers<'_> {
                         fresh: Some(fresh.0),
                         filled: Some(filled),
                         cached: Some(cached),
+                        referenced,
                     })
                 },
             )
@@ -220,6 +235,8 @@ impl Transfers<'_> {
             fill_cpu: 0.0,
             proxy_cached: Vec::new(),
             cached_cpu: 0.0,
+            via_reference: Vec::new(),
+            reference_cpu: 0.0,
             idle_peak_kib: server.peak_rss_kib()?,
             peak_kib: 0,
             server_cpu: 0.0,
@@ -255,6 +272,10 @@ impl Transfers<'_> {
             if let Some((seconds, cpu)) = extras.cached {
                 result.proxy_cached.push(mb_per_s(wheel.size, seconds));
                 result.cached_cpu += cpu;
+            }
+            if let Some((seconds, cpu)) = extras.referenced {
+                result.via_reference.push(mb_per_s(wheel.size, seconds));
+                result.reference_cpu += cpu;
             }
         }
         result.peak_kib = server.peak_rss_kib()?;
@@ -412,12 +433,19 @@ impl Transfers<'_> {
     }
 
     async fn direct_download(&self, wheel: &Wheel) -> anyhow::Result<f64> {
-        let url = format!(
-            "{}/v2/{DIRECT_REPOSITORY}/blobs/sha256:{}",
-            self.registry.origin(),
-            wheel.sha256
-        );
-        self.download(&url, wheel).await
+        self.download(&blob_url(self.registry, wheel), wheel).await
+    }
+
+    /// The blob of the direct uploads through HAProxy: the seconds it took and the CPU
+    /// seconds it cost HAProxy.
+    async fn reference_download(
+        &self,
+        haproxy: &Process,
+        wheel: &Wheel,
+    ) -> anyhow::Result<(f64, f64)> {
+        let before = haproxy.cpu_seconds()?;
+        let seconds = self.download(&blob_url(haproxy, wheel), wheel).await?;
+        Ok((seconds, haproxy.cpu_seconds()? - before))
     }
 
     /// GETs `url` to /dev/null; the seconds it took.
@@ -478,6 +506,16 @@ async fn wait_for_metric(server: &Process, line: &str, count: usize) -> anyhow::
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     anyhow::bail!("{line} is {value}, not {count}")
+}
+
+/// The URL of `wheel`'s blob in the direct uploads' repository, at `origin` (the registry, or
+/// HAProxy in front of it).
+fn blob_url(origin: &Process, wheel: &Wheel) -> String {
+    format!(
+        "{}/v2/{DIRECT_REPOSITORY}/blobs/sha256:{}",
+        origin.origin(),
+        wheel.sha256
+    )
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

@@ -188,6 +188,46 @@ pub async fn start_registry(
     bail!("could not start the registry on a free port")
 }
 
+/// Starts HAProxy (`bin`) on a free loopback port as a plain HTTP reverse proxy to
+/// `registry_origin` (`http://127.0.0.1:PORT`), with its own defaults otherwise (threads, no
+/// splicing), in the foreground; its config and log are under `<work_dir>/haproxy`. It answers
+/// `/health` itself. The reference the bench compares oci-pypi's downloads with: what a proxy
+/// built for moving bytes costs on the same machine.
+pub async fn start_haproxy(
+    bin: &Path,
+    work_dir: &Path,
+    registry_origin: &str,
+) -> anyhow::Result<Process> {
+    let upstream = registry_origin
+        .strip_prefix("http://")
+        .with_context(|| format!("HAProxy fronts plain HTTP only, not `{registry_origin}`"))?;
+    let dir = work_dir.join("haproxy");
+    std::fs::create_dir_all(&dir)?;
+    for _ in 0..5 {
+        let port = free_port()?;
+        let config = format!(
+            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 120s\n  \
+             timeout server 120s\n\
+             frontend bench\n  bind 127.0.0.1:{port}\n  monitor-uri /health\n  \
+             default_backend registry\n\
+             backend registry\n  server registry {upstream}\n"
+        );
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, config)?;
+        let mut command = Command::new(bin);
+        command.arg("-db").arg("-f").arg(&path).current_dir(&dir);
+        let mut process = spawn(command, port, dir.join("haproxy.log"), work_dir)?;
+        match process.wait_ready("/health").await {
+            Ok(()) => return Ok(process),
+            Err(error) if process.log_text().contains("cannot bind") => {
+                eprintln!("HAProxy port {port} taken, retrying: {error:#}");
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    bail!("could not start HAProxy on a free port")
+}
+
 /// Starts the oci-pypi binary on a free loopback port, allowed to reach `registry_origin`, with
 /// `extra` flags; its log is `<work_dir>/logs/server-<n>.log`.
 pub async fn start_server<S: AsRef<std::ffi::OsStr>>(
