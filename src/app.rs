@@ -109,7 +109,14 @@ fn build_state(
     let blob_cache = registry
         .blob_cache_dir
         .as_ref()
-        .map(|dir| BlobCache::open(dir, registry.blob_cache_size, Arc::clone(&metrics)))
+        .map(|dir| {
+            BlobCache::open_copying(
+                dir,
+                registry.blob_cache_size,
+                registry.blob_cache_copy_max,
+                Arc::clone(&metrics),
+            )
+        })
         .transpose()?;
     let client = RegistryClient::new(&ClientOptions {
         public_addresses_only: registry.any_public(),

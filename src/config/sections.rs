@@ -142,6 +142,15 @@ pub struct RegistryOptions {
     /// (`20GiB`); the files used longest ago are removed first.
     #[arg(long, env = "OCI_PYPI_BLOB_CACHE_SIZE", default_value = "10GiB", value_parser = parse_size)]
     pub blob_cache_size: u64,
+
+    /// With `--blob-cache-dir`: files of up to this size (bytes or with a unit) are copied to
+    /// the cache as their first download passes; a larger one is fetched from the registry
+    /// again once its download is over, so the registry sends it twice and the download keeps
+    /// its speed where CPU is short. Raise it where registry traffic costs more than the
+    /// copy's CPU: a copy that falls 16 MiB behind its download is finished by a fetch. Also
+    /// the largest upload kept as it passes.
+    #[arg(long, env = "OCI_PYPI_BLOB_CACHE_COPY_MAX", default_value = "16MiB", value_parser = parse_size)]
+    pub blob_cache_copy_max: u64,
 }
 
 impl RegistryOptions {

@@ -452,6 +452,75 @@ async fn a_large_blob_is_fetched_by_the_cache_after_its_download() -> anyhow::Re
     Ok(())
 }
 
+/// `--blob-cache-copy-max` reaches the cache: at 0 even a small file is fetched again by the
+/// cache after its first download; raised above a 20 MiB file, that file is copied as its
+/// download passes (where its writer falls 16 MiB behind, the fetch finishes it: the two ways
+/// are told apart by the bytes fetched). Kept byte for byte, then sent from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_limit_is_the_operators() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let small = DistSpec::new("limited", "1.0").payload_bytes(64 * 1024);
+    let large = DistSpec::new("limited", "2.0").payload_bytes(20 << 20);
+    let mut files = Vec::new();
+    for spec in [&small, &large] {
+        let wheel = env.sandbox.wheel(spec).await?;
+        env.twine_upload(&[&wheel]).await?.assert_success();
+        let path = format!("{}/limited/{}", env.base_path(), spec.wheel_filename());
+        files.push((path, std::fs::read(&wheel)?));
+    }
+    let fetched = async |env: &TestEnv| -> anyhow::Result<f64> {
+        let line = "oci_pypi_blob_cache_fetched_bytes_total";
+        Ok(metric_value(&env.server.metrics().await?, line))
+    };
+
+    let dir = tempfile::tempdir()?;
+    let (path, bytes) = &files[0];
+    let cache = cache_in(dir.path(), 1 << 30);
+    env.reconfigure(move |config: &mut Config| {
+        cache(config);
+        config.registry.blob_cache_copy_max = 0;
+    })
+    .await?;
+    assert_eq!(
+        download(&env, path, None).await?,
+        (StatusCode::OK, bytes.clone())
+    );
+    stored(&env, 1.0).await?;
+    assert_eq!(
+        fetched(&env).await?,
+        bytes.len() as f64,
+        "not copied: fetched"
+    );
+    assert_eq!(cached_files(dir.path()), [sha256_hex(bytes)]);
+
+    let dir = tempfile::tempdir()?;
+    let (path, bytes) = &files[1];
+    let cache = cache_in(dir.path(), 1 << 30);
+    env.reconfigure(move |config: &mut Config| {
+        cache(config);
+        config.registry.blob_cache_copy_max = 64 << 20;
+    })
+    .await?;
+    assert_eq!(
+        download(&env, path, None).await?,
+        (StatusCode::OK, bytes.clone())
+    );
+    stored(&env, 1.0).await?;
+    let fetched = fetched(&env).await?;
+    assert!(
+        fetched == 0.0 || fetched == bytes.len() as f64,
+        "copied on the way, or finished by one fetch: {fetched}"
+    );
+    assert_eq!(cached_files(dir.path()), [sha256_hex(bytes)]);
+    assert!(std::fs::read(dir.path().join("sha256").join(sha256_hex(bytes)))? == *bytes);
+    assert_eq!(
+        download(&env, path, None).await?,
+        (StatusCode::OK, bytes.clone())
+    );
+    assert_eq!(lookups(&env, "hit").await?, 1.0);
+    Ok(())
+}
+
 /// A registry that fails the cache's own fetch of a blob: nothing is kept, the download is
 /// unchanged, and the next download fills the cache again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,7 @@ mod fill;
 mod upload;
 mod writer;
 
-pub use fill::BlobFetch;
+pub use fill::{BlobFetch, FetchedBytes};
 pub use upload::UploadCopy;
 
 use std::collections::HashSet;
@@ -95,7 +95,8 @@ impl BlobCache {
 
     /// [`BlobCache::open`], copying blobs of at most `copied_max` bytes as their downloads
     /// or uploads pass (larger ones are fetched by the cache itself once their download is
-    /// over, and not copied from uploads; with 0, no blob is copied).
+    /// over, and not copied from uploads; with 0, no blob is copied). A copy more than 16 MiB
+    /// behind its download is finished by such a fetch, one behind its upload given up.
     ///
     /// # Errors
     /// [`StorageError::CacheIo`] when the directory cannot be created or read.

@@ -26,9 +26,22 @@ fn no_fetch() -> BlobFetch {
     panic!("a fetch was made for a blob copied on the way")
 }
 
+/// A fetch by the cache that brings what `body` does, always from the blob's start (as a
+/// registry that does not send ranges).
+fn whole(
+    body: impl Future<Output = Result<ByteStream, StorageError>> + Send + 'static,
+) -> BlobFetch {
+    Box::new(|_from| {
+        Box::pin(async move {
+            let body = body.await?;
+            Ok(FetchedBytes { start: 0, body })
+        })
+    })
+}
+
 /// A fetch by the cache that brings `bytes`, counting itself in `asked`.
 fn fetch_of(bytes: &'static [u8], asked: Arc<AtomicUsize>) -> BlobFetch {
-    Box::pin(async move {
+    whole(async move {
         asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(stream(chunks(bytes)))
     })
@@ -305,7 +318,7 @@ async fn a_fetch_that_fails_or_brings_other_bytes_is_not_kept() {
     let cache = open_fetching(dir.path());
     let digest = Digest::of(BLOB);
 
-    let failing: BlobFetch = Box::pin(async {
+    let failing = whole(async {
         Err(StorageError::Timeout {
             registry: "r".into(),
         })
@@ -349,7 +362,7 @@ fn a_fetch_under_way_when_the_runtime_stops_keeps_nothing() {
         .build()
         .unwrap();
     let cache = open_fetching(dir.path());
-    let slow: BlobFetch = Box::pin(async {
+    let slow = whole(async {
         let drip = futures_util::stream::unfold((), |()| async {
             tokio::time::sleep(Duration::from_millis(50)).await;
             Some((Ok(Bytes::from_static(b"x")), ()))

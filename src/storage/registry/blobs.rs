@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 
 use super::{Access, Registry};
 use crate::net::{PlainAnswer, PlainGet, is_internal_literal, plain_get};
-use crate::storage::blob_cache::{BlobCache, BlobFetch, UploadCopy};
+use crate::storage::blob_cache::{BlobCache, BlobFetch, FetchedBytes, UploadCopy};
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
 use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs, ByteStream};
@@ -236,24 +236,54 @@ impl Registry {
         }))
     }
 
-    /// How the blob cache gets the blob `digest` itself, when it is too large to be copied
-    /// as it passes: a request of its own with this caller's access, as background work of
-    /// the request being handled.
+    /// How the blob cache gets the bytes of the blob `digest` it did not copy as they
+    /// passed: a request of its own with this caller's access, as background work of the
+    /// request being handled; from the offset it is given on (a `Range` request), or the
+    /// whole blob where the registry answers a range with all of it.
     fn fetch_for_cache(&self, repository: &Repository, digest: &Digest) -> BlobFetch {
         let registry = self.clone();
         let repository = repository.clone();
         let digest = digest.clone();
-        Box::pin(crate::telemetry::background(async move {
-            let download = registry
-                .fetch_blob(&repository, &digest, BlobRequest::default())
-                .await?
-                .ok_or_else(|| registry.invalid("a blob gone while it was being cached"))?;
-            if download.status != StatusCode::OK.as_u16() {
-                return Err(registry.invalid("a blob answered with a status other than 200"));
-            }
-            Ok(download.body)
-        }))
+        Box::new(move |from| {
+            Box::pin(crate::telemetry::background(async move {
+                let range = format!("bytes={from}-");
+                let request = BlobRequest {
+                    range: (from > 0).then_some(range.as_str()),
+                    ..BlobRequest::default()
+                };
+                let download = registry
+                    .fetch_blob(&repository, &digest, request)
+                    .await?
+                    .ok_or_else(|| registry.invalid("a blob gone while it was being cached"))?;
+                let start = match StatusCode::from_u16(download.status) {
+                    Ok(StatusCode::OK) => 0,
+                    Ok(StatusCode::PARTIAL_CONTENT) => download
+                        .content_range
+                        .as_deref()
+                        .and_then(range_start)
+                        .filter(|start| *start == from)
+                        .ok_or_else(|| {
+                            registry.invalid("a blob range other than the one asked for")
+                        })?,
+                    _ => {
+                        return Err(
+                            registry.invalid("a blob answered with a status other than 200 or 206")
+                        );
+                    }
+                };
+                Ok(FetchedBytes {
+                    start,
+                    body: download.body,
+                })
+            }))
+        })
     }
+}
+
+/// The first byte's offset in a `Content-Range` value (`bytes 100-199/200`).
+fn range_start(content_range: &str) -> Option<u64> {
+    let (first, _) = content_range.strip_prefix("bytes ")?.split_once('-')?;
+    first.trim().parse().ok()
 }
 
 /// What the blob cache made of a download.
@@ -575,5 +605,19 @@ impl BlobUpload {
             self.location = self.registry.upload_location(&response)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range_start;
+
+    #[test]
+    fn the_start_of_a_content_range() {
+        assert_eq!(range_start("bytes 100-199/200"), Some(100));
+        assert_eq!(range_start("bytes 0-0/*"), Some(0));
+        assert_eq!(range_start("bytes */200"), None);
+        assert_eq!(range_start("items 1-2/3"), None);
+        assert_eq!(range_start("bytes x-1/2"), None);
     }
 }
