@@ -115,6 +115,7 @@ impl Report {
         self.render_transfers(&mut out);
         self.render_reference(&mut out);
         self.render_blob_cache(&mut out);
+        self.render_copies(&mut out);
         self.render_cached(&mut out);
         self.render_memory(&mut out);
         self.render_pages(&mut out);
@@ -219,6 +220,59 @@ impl Report {
                 optional_ratio(&result.proxy_cached, result),
                 cpu_per_gib(transfer.size, result.proxy_cached.len(), result.cached_cpu),
             );
+        }
+    }
+
+    fn render_copies(&self, out: &mut String) {
+        if self
+            .transfers
+            .iter()
+            .all(|t| t.download.copy_fills.is_empty())
+        {
+            return;
+        }
+        out.push_str(
+            "\nFirst downloads filling the cache, by how it fills (each repetition: a fresh server \
+             with an empty cache each; *fetched after*: the default, a file over 16 MiB fetched \
+             again by the cache once its download is over; *copied on the way*: \
+             `--blob-cache-copy-max` above the file's size):\n\n\
+             | file | fill | first download | ratio to one without the cache | its oci-pypi CPU \
+             s/GiB (the fill included) | bytes the cache fetched again, per download |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for transfer in &self.transfers {
+            let result = &transfer.download;
+            if result.proxy_fresh.is_empty() {
+                continue;
+            }
+            for (fill, rates_of, cpu, fetched) in [
+                (
+                    "fetched after",
+                    &result.cache_fills,
+                    result.fill_cpu,
+                    result.fill_fetched,
+                ),
+                (
+                    "copied on the way",
+                    &result.copy_fills,
+                    result.copy_fill_cpu,
+                    result.copy_fill_fetched,
+                ),
+            ] {
+                if rates_of.is_empty() {
+                    continue;
+                }
+                #[expect(clippy::cast_precision_loss, reason = "a handful of repetitions")]
+                let per_download = fetched / rates_of.len() as f64;
+                let _ = writeln!(
+                    out,
+                    "| {} | {fill} | {} | {:.2}x | {} | {per_download:.0} |",
+                    transfer.label,
+                    rates(rates_of),
+                    median(rates_of) / median(&result.proxy_fresh),
+                    cpu_per_gib(transfer.size, rates_of.len(), cpu),
+                );
+            }
         }
     }
 

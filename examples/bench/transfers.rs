@@ -91,6 +91,15 @@ pub struct DirectionResult {
     pub cache_fills: Vec<f64>,
     /// CPU seconds those first downloads cost their servers, the fills included.
     pub fill_cpu: f64,
+    /// Bytes the caches of those servers fetched again themselves, over all repetitions.
+    pub fill_fetched: f64,
+    /// MB/s of each first download through a fresh oci-pypi whose empty cache copies the file
+    /// as it passes (`--blob-cache-copy-max` above its size).
+    pub copy_fills: Vec<f64>,
+    /// CPU seconds those first downloads cost their servers, the fills included.
+    pub copy_fill_cpu: f64,
+    /// Bytes the caches of those servers fetched themselves (a copy that fell behind).
+    pub copy_fill_fetched: f64,
     /// MB/s of the second download through each of those servers, sent from its cache.
     pub proxy_cached: Vec<f64>,
     /// CPU seconds those downloads from the cache cost their server.
@@ -121,13 +130,23 @@ pub struct Extras {
     spliced: Option<(f64, f64)>,
     /// Seconds of a first download through a fresh server without flags.
     fresh: Option<f64>,
-    /// Seconds and server CPU seconds (until the blob was kept) of a first download through a
-    /// fresh server with `--blob-cache-dir`.
-    filled: Option<(f64, f64)>,
+    /// A first download through a fresh server with `--blob-cache-dir`.
+    filled: Option<Fill>,
+    /// A first download through a fresh server whose cache copies the file as it passes.
+    copied: Option<Fill>,
     /// Seconds and server CPU seconds of the next download through it, from its cache.
     cached: Option<(f64, f64)>,
     /// Seconds and HAProxy CPU seconds of a download through the reference proxy.
     referenced: Option<(f64, f64)>,
+}
+
+/// A first download through a fresh server with an empty blob cache.
+struct Fill {
+    seconds: f64,
+    /// CPU seconds it cost the server until the blob was kept.
+    cpu: f64,
+    /// Bytes the cache fetched itself.
+    fetched: f64,
 }
 
 /// Both directions of one file.
@@ -188,11 +207,16 @@ impl Transfers<'_> {
                     let spliced = self.download_with(wheel, splice).await?;
                     let fresh = self.download_with(wheel, procs::NO_FLAGS).await?;
                     let (filled, cached) = self.blob_cache_downloads(wheel).await?;
+                    let copy_max = (wheel.size + 1).to_string();
+                    let copy_flags = ["--blob-cache-copy-max", copy_max.as_str()];
+                    let (copied, server) = self.first_fill(wheel, &copy_flags).await?;
+                    self.drop_cache(server, wheel);
                     Ok(Extras {
                         verified: Some(verified.0),
                         spliced: Some(spliced),
                         fresh: Some(fresh.0),
                         filled: Some(filled),
+                        copied: Some(copied),
                         cached: Some(cached),
                         referenced,
                     })
@@ -233,6 +257,10 @@ impl Transfers<'_> {
             proxy_fresh: Vec::new(),
             cache_fills: Vec::new(),
             fill_cpu: 0.0,
+            fill_fetched: 0.0,
+            copy_fills: Vec::new(),
+            copy_fill_cpu: 0.0,
+            copy_fill_fetched: 0.0,
             proxy_cached: Vec::new(),
             cached_cpu: 0.0,
             via_reference: Vec::new(),
@@ -265,9 +293,15 @@ impl Transfers<'_> {
             if let Some(seconds) = extras.fresh {
                 result.proxy_fresh.push(mb_per_s(wheel.size, seconds));
             }
-            if let Some((seconds, cpu)) = extras.filled {
-                result.cache_fills.push(mb_per_s(wheel.size, seconds));
-                result.fill_cpu += cpu;
+            if let Some(fill) = extras.filled {
+                result.cache_fills.push(mb_per_s(wheel.size, fill.seconds));
+                result.fill_cpu += fill.cpu;
+                result.fill_fetched += fill.fetched;
+            }
+            if let Some(fill) = extras.copied {
+                result.copy_fills.push(mb_per_s(wheel.size, fill.seconds));
+                result.copy_fill_cpu += fill.cpu;
+                result.copy_fill_fetched += fill.fetched;
             }
             if let Some((seconds, cpu)) = extras.cached {
                 result.proxy_cached.push(mb_per_s(wheel.size, seconds));
@@ -386,33 +420,9 @@ impl Transfers<'_> {
     }
 
     /// Two downloads through a fresh server with an empty blob cache: the first, which fills
-    /// it (its seconds, and the CPU seconds it cost the server until the blob was kept), and
-    /// the second, from the cache (its seconds and CPU seconds).
-    async fn blob_cache_downloads(
-        &self,
-        wheel: &Wheel,
-    ) -> anyhow::Result<((f64, f64), (f64, f64))> {
-        let cache_dir = self.work_dir.join(format!("blob-cache-{}", wheel.size));
-        let _ = std::fs::remove_dir_all(&cache_dir);
-        let cache_flags = ["--blob-cache-dir", &cache_dir.to_string_lossy()];
-        let server = procs::start_server(
-            self.server_bin,
-            self.work_dir,
-            &self.registry.origin(),
-            &cache_flags,
-        )
-        .await?;
-        let before = server.cpu_seconds()?;
-        let (fill_seconds, _) = self.timed_download(&server, wheel).await?;
-        // The fill ends after the download (a large blob is fetched again, then checked and
-        // kept): wait for it, and count its CPU.
-        wait_for_metric(
-            &server,
-            "oci_pypi_blob_cache_fills_total{result=\"stored\"}",
-            1,
-        )
-        .await?;
-        let filled = (fill_seconds, server.cpu_seconds()? - before);
+    /// it, and the second, from the cache (its seconds and CPU seconds).
+    async fn blob_cache_downloads(&self, wheel: &Wheel) -> anyhow::Result<(Fill, (f64, f64))> {
+        let (filled, server) = self.first_fill(wheel, procs::NO_FLAGS).await?;
         let cached = self.timed_download(&server, wheel).await?;
         wait_for_metric(
             &server,
@@ -420,9 +430,56 @@ impl Transfers<'_> {
             1,
         )
         .await?;
-        drop(server);
-        let _ = std::fs::remove_dir_all(&cache_dir);
+        self.drop_cache(server, wheel);
         Ok((filled, cached))
+    }
+
+    /// The directory of the blob cache of a server started by [`Self::first_fill`].
+    fn cache_dir(&self, wheel: &Wheel) -> PathBuf {
+        self.work_dir.join(format!("blob-cache-{}", wheel.size))
+    }
+
+    /// Stops `server` and removes its blob cache.
+    fn drop_cache(&self, server: Process, wheel: &Wheel) {
+        drop(server);
+        let _ = std::fs::remove_dir_all(self.cache_dir(wheel));
+    }
+
+    /// The first download through a fresh server with an empty blob cache and `flags`, once
+    /// the blob is kept; and that server, to be stopped with [`Self::drop_cache`].
+    async fn first_fill(&self, wheel: &Wheel, flags: &[&str]) -> anyhow::Result<(Fill, Process)> {
+        let cache_dir = self.cache_dir(wheel);
+        let _ = std::fs::remove_dir_all(&cache_dir);
+        let mut server_flags = vec!["--blob-cache-dir", cache_dir.to_str().context("a path")?];
+        server_flags.extend_from_slice(flags);
+        let server = procs::start_server(
+            self.server_bin,
+            self.work_dir,
+            &self.registry.origin(),
+            &server_flags,
+        )
+        .await?;
+        let before = server.cpu_seconds()?;
+        let (seconds, _) = self.timed_download(&server, wheel).await?;
+        // The fill may end after the download (a large blob is fetched again, then checked
+        // and kept): wait for it, and count its CPU.
+        wait_for_metric(
+            &server,
+            "oci_pypi_blob_cache_fills_total{result=\"stored\"}",
+            1,
+        )
+        .await?;
+        let cpu = server.cpu_seconds()? - before;
+        let fetched =
+            crate::pages::metric_sum(&server, "oci_pypi_blob_cache_fetched_bytes_total").await?;
+        Ok((
+            Fill {
+                seconds,
+                cpu,
+                fetched,
+            },
+            server,
+        ))
     }
 
     /// The file through `server`: the seconds it took and the CPU seconds it cost `server`.
