@@ -151,12 +151,15 @@ impl Report {
         }
     }
 
-    fn render_reference(&self, out: &mut String) {
-        if self
-            .transfers
+    /// Whether any download has figures in `values`.
+    fn any_download(&self, values: impl Fn(&DirectionResult) -> &Vec<f64>) -> bool {
+        self.transfers
             .iter()
-            .all(|t| t.download.via_reference.is_empty())
-        {
+            .any(|transfer| !values(&transfer.download).is_empty())
+    }
+
+    fn render_reference(&self, out: &mut String) {
+        if !self.any_download(|download| &download.via_reference) {
             return;
         }
         out.push_str(
@@ -224,11 +227,7 @@ impl Report {
     }
 
     fn render_copies(&self, out: &mut String) {
-        if self
-            .transfers
-            .iter()
-            .all(|t| t.download.copy_fills.is_empty())
-        {
+        if !self.any_download(|download| &download.copy_fills) {
             return;
         }
         out.push_str(

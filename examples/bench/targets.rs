@@ -39,39 +39,27 @@ pub fn render(report: &Report, out: &mut String) {
         }
     }
     for transfer in &report.transfers {
-        let result = &transfer.download;
-        if result.via_reference.is_empty() {
-            continue;
-        }
-        let value = median(&result.proxy) / median(&result.via_reference);
-        let _ = writeln!(
+        let (label, result) = (&transfer.label, &transfer.download);
+        ratio_row(
             out,
-            "| download {} through oci-pypi ≥ {TARGET_RATIO}x through HAProxy (a reference proxy on the same machine) | {value:.2}x | {} |",
-            transfer.label,
-            verdict(value >= TARGET_RATIO)
+            &format!(
+                "download {label} through oci-pypi ≥ {TARGET_RATIO}x through HAProxy (a reference proxy on the same machine)"
+            ),
+            (&result.proxy, &result.via_reference),
         );
-    }
-    for transfer in &report.transfers {
-        let result = &transfer.download;
-        if result.proxy_cached.is_empty() {
-            continue;
-        }
-        let value = median(&result.proxy_cached) / median(&result.direct);
-        let _ = writeln!(
+        ratio_row(
             out,
-            "| download {} from the blob cache (`--blob-cache-dir`, after the first) ≥ {TARGET_RATIO}x direct | {value:.2}x | {} |",
-            transfer.label,
-            verdict(value >= TARGET_RATIO)
+            &format!(
+                "download {label} from the blob cache (`--blob-cache-dir`, after the first) ≥ {TARGET_RATIO}x direct"
+            ),
+            (&result.proxy_cached, &result.direct),
         );
-        if result.cache_fills.is_empty() || result.proxy_fresh.is_empty() {
-            continue;
-        }
-        let value = median(&result.cache_fills) / median(&result.proxy_fresh);
-        let _ = writeln!(
+        ratio_row(
             out,
-            "| first download {} filling the blob cache ≥ {TARGET_RATIO}x a first download without it (fresh servers; the cache must not slow it) | {value:.2}x | {} |",
-            transfer.label,
-            verdict(value >= TARGET_RATIO)
+            &format!(
+                "first download {label} filling the blob cache ≥ {TARGET_RATIO}x a first download without it (fresh servers; the cache must not slow it)"
+            ),
+            (&result.cache_fills, &result.proxy_fresh),
         );
     }
     if let Some(largest) = report.transfers.iter().max_by_key(|t| t.size) {
@@ -125,6 +113,20 @@ pub fn render(report: &Report, out: &mut String) {
         }
     }
     render_pages(report, out);
+}
+
+/// The row of a target on the ratio of two medians, `≥ TARGET_RATIO`; none unless both
+/// were measured.
+fn ratio_row(out: &mut String, target: &str, (measured, basis): (&[f64], &[f64])) {
+    if measured.is_empty() || basis.is_empty() {
+        return;
+    }
+    let value = median(measured) / median(basis);
+    let _ = writeln!(
+        out,
+        "| {target} | {value:.2}x | {} |",
+        verdict(value >= TARGET_RATIO)
+    );
 }
 
 /// The page targets: requests per cold page, latency while the cache expires, each cold

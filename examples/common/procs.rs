@@ -154,38 +154,37 @@ pub async fn start_registry(
         }
     };
     let work_dir = dir.parent().unwrap_or(dir);
-    for _ in 0..5 {
-        let port = free_port()?;
-        let config = format!(
-            "version: 0.1\n\
-             log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n\
-             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  \
-             maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: 127.0.0.1:{port}\n  secret: oci-pypi-driver-secret\n\
-             health:\n  storagedriver:\n    enabled: false\n{auth}",
-            serde_json::to_string(&storage.to_string_lossy())?,
-        );
-        std::fs::write(dir.join("config.yml"), config)?;
-        let mut command = Command::new(bin);
-        command
-            .arg("serve")
-            .arg(dir.join("config.yml"))
-            .current_dir(dir);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("REGISTRY_") {
-                command.env_remove(key);
+    let launch = Launch {
+        what: "the registry",
+        ready: "/v2/",
+        taken: "address already in use",
+        work_dir,
+    };
+    launch
+        .start(|port| {
+            let config = format!(
+                "version: 0.1\n\
+                 log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  \
+                 maintenance:\n    uploadpurging:\n      enabled: false\n\
+                 http:\n  addr: 127.0.0.1:{port}\n  secret: oci-pypi-driver-secret\n\
+                 health:\n  storagedriver:\n    enabled: false\n{auth}",
+                serde_json::to_string(&storage.to_string_lossy())?,
+            );
+            std::fs::write(dir.join("config.yml"), config)?;
+            let mut command = Command::new(bin);
+            command
+                .arg("serve")
+                .arg(dir.join("config.yml"))
+                .current_dir(dir);
+            for (key, _) in std::env::vars_os() {
+                if key.to_string_lossy().starts_with("REGISTRY_") {
+                    command.env_remove(key);
+                }
             }
-        }
-        let mut process = spawn(command, port, dir.join("registry.log"), work_dir)?;
-        match process.wait_ready("/v2/").await {
-            Ok(()) => return Ok(process),
-            Err(error) if process.log_text().contains("address already in use") => {
-                eprintln!("registry port {port} taken, retrying: {error:#}");
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    bail!("could not start the registry on a free port")
+            Ok((command, dir.join("registry.log")))
+        })
+        .await
 }
 
 /// Starts HAProxy (`bin`) on a free loopback port as a plain HTTP reverse proxy to
@@ -203,29 +202,28 @@ pub async fn start_haproxy(
         .with_context(|| format!("HAProxy fronts plain HTTP only, not `{registry_origin}`"))?;
     let dir = work_dir.join("haproxy");
     std::fs::create_dir_all(&dir)?;
-    for _ in 0..5 {
-        let port = free_port()?;
-        let config = format!(
-            "defaults\n  mode http\n  timeout connect 5s\n  timeout client 120s\n  \
-             timeout server 120s\n\
-             frontend bench\n  bind 127.0.0.1:{port}\n  monitor-uri /health\n  \
-             default_backend registry\n\
-             backend registry\n  server registry {upstream}\n"
-        );
-        let path = dir.join("haproxy.cfg");
-        std::fs::write(&path, config)?;
-        let mut command = Command::new(bin);
-        command.arg("-db").arg("-f").arg(&path).current_dir(&dir);
-        let mut process = spawn(command, port, dir.join("haproxy.log"), work_dir)?;
-        match process.wait_ready("/health").await {
-            Ok(()) => return Ok(process),
-            Err(error) if process.log_text().contains("cannot bind") => {
-                eprintln!("HAProxy port {port} taken, retrying: {error:#}");
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    bail!("could not start HAProxy on a free port")
+    let launch = Launch {
+        what: "HAProxy",
+        ready: "/health",
+        taken: "cannot bind",
+        work_dir,
+    };
+    launch
+        .start(|port| {
+            let config = format!(
+                "defaults\n  mode http\n  timeout connect 5s\n  timeout client 120s\n  \
+                 timeout server 120s\n\
+                 frontend bench\n  bind 127.0.0.1:{port}\n  monitor-uri /health\n  \
+                 default_backend registry\n\
+                 backend registry\n  server registry {upstream}\n"
+            );
+            let path = dir.join("haproxy.cfg");
+            std::fs::write(&path, config)?;
+            let mut command = Command::new(bin);
+            command.arg("-db").arg("-f").arg(&path).current_dir(&dir);
+            Ok((command, dir.join("haproxy.log")))
+        })
+        .await
 }
 
 /// Starts the oci-pypi binary on a free loopback port, allowed to reach `registry_origin`, with
@@ -238,27 +236,60 @@ pub async fn start_server<S: AsRef<std::ffi::OsStr>>(
 ) -> anyhow::Result<Process> {
     let logs = work_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    for _ in 0..5 {
-        let port = free_port()?;
-        let mut command = Command::new(bin);
-        command
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--registries", registry_origin])
-            .args(extra)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        let number = SERVERS_STARTED.fetch_add(1, Ordering::Relaxed);
-        let log = logs.join(format!("server-{number}.log"));
-        let mut process = spawn(command, port, log, work_dir)?;
-        match process.wait_ready("/health").await {
-            Ok(()) => return Ok(process),
-            Err(error) if process.log_text().contains("cannot listen") => {
-                eprintln!("server port {port} taken, retrying: {error:#}");
+    let launch = Launch {
+        what: "oci-pypi",
+        ready: "/health",
+        taken: "cannot listen",
+        work_dir,
+    };
+    launch
+        .start(|port| {
+            let mut command = Command::new(bin);
+            command
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--registries", registry_origin])
+                .args(extra)
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+            let number = SERVERS_STARTED.fetch_add(1, Ordering::Relaxed);
+            Ok((command, logs.join(format!("server-{number}.log"))))
+        })
+        .await
+}
+
+/// How to start one kind of process on a free port.
+struct Launch<'a> {
+    /// Its name, for messages.
+    what: &'a str,
+    /// The path that answers once it is ready.
+    ready: &'a str,
+    /// What its log says when the port was taken between the check and its bind.
+    taken: &'a str,
+    /// Where the pids file is.
+    work_dir: &'a Path,
+}
+
+impl Launch<'_> {
+    /// Starts the command `make` builds for a free port (with its log file), and waits until
+    /// it is ready; on another port when that one was taken meanwhile, up to five tries.
+    async fn start(
+        &self,
+        mut make: impl FnMut(u16) -> anyhow::Result<(Command, PathBuf)>,
+    ) -> anyhow::Result<Process> {
+        for _ in 0..5 {
+            let port = free_port()?;
+            let (command, log) = make(port)?;
+            let mut process = spawn(command, port, log, self.work_dir)?;
+            match process.wait_ready(self.ready).await {
+                Ok(()) => return Ok(process),
+                Err(error) if process.log_text().contains(self.taken) => {
+                    eprintln!("{} port {port} taken, retrying: {error:#}", self.what);
+                }
+                Err(error) => return Err(error),
             }
-            Err(error) => return Err(error),
         }
+        bail!("could not start {} on a free port", self.what)
     }
-    bail!("could not start oci-pypi on a free port")
 }
 
 fn spawn(
