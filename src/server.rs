@@ -67,6 +67,12 @@ pub async fn run(
         };
         match accepted {
             Ok((stream, _)) => {
+                // Responses are written in several pieces (head, body chunks): without this,
+                // the last small piece of a download on a kept-alive connection waits for
+                // the client's delayed ACK (40 ms on Linux), on every file an installer gets.
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!("cannot set TCP_NODELAY on a connection: {error}");
+                }
                 let connection = serve_connection(stream, app.clone(), options, stop.clone());
                 let close = close.clone();
                 tokio::spawn(async move {
@@ -260,5 +266,84 @@ impl http_body::Body for Tracked {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+#[cfg(target_os = "linux")]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    /// The sockets of this process whose addresses are `local` and `peer`, as copies of
+    /// their descriptors (pidfd_getfd on this process, which needs no privilege).
+    fn sockets_between(local: SocketAddr, peer: SocketAddr) -> Vec<std::net::TcpStream> {
+        let me = rustix::process::pidfd_open(
+            rustix::process::getpid(),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .unwrap();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+            let name = entry.unwrap().file_name();
+            let Ok(number) = name.to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let target = std::fs::read_link(format!("/proc/self/fd/{number}"));
+            if !target.is_ok_and(|t| t.to_string_lossy().starts_with("socket:")) {
+                continue;
+            }
+            let flags = rustix::process::PidfdGetfdFlags::empty();
+            let Ok(copy) = rustix::process::pidfd_getfd(&me, number, flags) else {
+                continue;
+            };
+            let stream = std::net::TcpStream::from(copy);
+            if stream.local_addr().ok() == Some(local) && stream.peer_addr().ok() == Some(peer) {
+                found.push(stream);
+            }
+        }
+        found
+    }
+
+    /// Every accepted connection has Nagle's algorithm off: a download's last small piece
+    /// on a kept-alive connection otherwise waited for the client's delayed ACK (40 ms
+    /// per file on Linux; 500 downloads of a 64 KiB wheel over one connection took 19–22 s
+    /// through the server against 1.6–1.8 s straight, docs/benchmarks.md).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn accepted_connections_send_without_delay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let options = ConnectionOptions {
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            splice: false,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(run(listener, app, options, async {
+            let _ = stopped.await;
+        }));
+
+        let client = tokio::task::spawn_blocking(move || {
+            let mut client = std::net::TcpStream::connect(address).unwrap();
+            client
+                .write_all(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
+                .unwrap();
+            let mut answer = [0; 64];
+            let read = client.read(&mut answer).unwrap();
+            assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+            client
+        })
+        .await
+        .unwrap();
+        let accepted = sockets_between(address, client.local_addr().unwrap());
+        assert_eq!(accepted.len(), 1, "the server's end of the connection");
+        assert!(accepted[0].nodelay().unwrap(), "Nagle's algorithm is on");
+
+        drop((client, accepted));
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
     }
 }
