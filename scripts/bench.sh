@@ -3,7 +3,8 @@
 # distribution 2.8), side by side in one run, and prints a markdown report:
 #
 #   1. upload and download of large wheels through oci-pypi vs. straight to the registry (curl
-#      for both), as MB/s and the ratio proxy/direct;
+#      for both), as MB/s and the ratio proxy/direct; and 500 downloads of a small wheel over
+#      one kept-alive connection, both ways;
 #   2. the server's peak RSS (VmHWM) while it moves each file, one fresh process per phase;
 #   3. cold and warm project-page latency for 10, 100 and 500 releases, and the registry
 #      requests each page costs (a counting reverse proxy sits between oci-pypi and the
@@ -35,7 +36,7 @@ while [ "$#" -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --output) output="$2"; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) log "unknown argument: $1"; exit 2 ;;
     esac
     shift
@@ -118,7 +119,7 @@ else
     driver_args=(--reps 3 --releases 10,100,500 --cold-samples 20 --warm-samples 200 --load-seconds 10)
 fi
 
-wheel_args=()
+wheel_args=(--small-wheel "$(make_wheel benchsmall 1.0.0 $((64 << 10)) "$work")")
 for entry in "${sizes[@]}"; do
     name="${entry%%:*}"
     bytes="${entry#*:}"

@@ -5,6 +5,7 @@
 //!
 //! 1. large wheels up and down through oci-pypi and straight to the registry (curl for both);
 //!    then a file of a pull-through cache against a published one, through the same server;
+//!    then a small wheel downloaded many times over one kept-alive connection;
 //! 2. the server's peak RSS per transfer phase (a fresh server process per phase);
 //! 3. project-page latency, cold and warm, with the registry requests each page costs, counted
 //!    by a reverse proxy in this process between oci-pypi and the registry;
@@ -21,6 +22,7 @@ mod procs;
 mod proxy;
 mod report;
 mod seed;
+mod small;
 #[path = "../common/stats.rs"]
 mod stats;
 mod targets;
@@ -44,6 +46,9 @@ struct Args {
     /// A wheel to move up and down (`<name>-<version>-py3-none-any.whl`); repeatable.
     #[arg(long = "wheel")]
     wheels: Vec<PathBuf>,
+    /// A small wheel downloaded many times over one connection (phase 1d).
+    #[arg(long)]
+    small_wheel: Option<PathBuf>,
     /// Repetitions of each transfer.
     #[arg(long, default_value_t = 3)]
     reps: usize,
@@ -116,8 +121,19 @@ async fn main() -> anyhow::Result<()> {
         report.cached.push(transfers.run_cached(&wheel).await?);
     }
 
-    report.note_load("after the transfers");
     let proxy = CountingProxy::start(&registry.origin()).await?;
+    if let Some(path) = &args.small_wheel {
+        let small = small::Small {
+            server_bin: &args.bins.server_bin,
+            work_dir: &args.bins.work_dir,
+            registry: &registry,
+            proxy: &proxy,
+            reps: args.reps,
+        };
+        report.small = Some(small.run(&Wheel::open(path)?).await?);
+    }
+
+    report.note_load("after the transfers");
     for &releases in &args.releases {
         eprintln!("bench: seeding {releases} releases");
         for (project, writer) in [

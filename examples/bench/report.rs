@@ -27,6 +27,7 @@ pub struct Report {
     header: String,
     pub transfers: Vec<TransferResult>,
     pub cached: Vec<crate::cached::CachedResult>,
+    pub small: Option<crate::small::SmallResult>,
     pub pages: Vec<PageResult>,
     pub load: Vec<LoadRow>,
     /// `/proc/loadavg` at moments of the run: other work on the machine skews every figure.
@@ -90,6 +91,7 @@ impl Report {
             header,
             transfers: Vec::new(),
             cached: Vec::new(),
+            small: None,
             pages: Vec::new(),
             load: Vec::new(),
             loads: Vec::new(),
@@ -117,6 +119,7 @@ impl Report {
         self.render_blob_cache(&mut out);
         self.render_copies(&mut out);
         self.render_cached(&mut out);
+        self.render_small(&mut out);
         self.render_memory(&mut out);
         self.render_pages(&mut out);
         self.render_load(&mut out);
@@ -296,6 +299,37 @@ impl Report {
         }
     }
 
+    fn render_small(&self, out: &mut String) {
+        let Some(small) = &self.small else {
+            return;
+        };
+        let _ = write!(
+            out,
+            "\n### 1d. Small files over one connection ({} downloads of the same wheel by one \
+             curl process, which keeps its connection; seconds for all of them, median \
+             [min–max])\n\n\
+             | file | through oci-pypi | straight to the registry | ratio (rate) | ms per file, \
+             through / straight | connections opened, through / straight | registry requests \
+             per download through oci-pypi |\n|---|---|---|---|---|---|---|\n",
+            crate::small::DOWNLOADS
+        );
+        #[expect(clippy::cast_precision_loss, reason = "a few hundred downloads")]
+        let per_file = |seconds: &[f64]| median(seconds) * 1000.0 / crate::small::DOWNLOADS as f64;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.2}x | {:.2} / {:.2} | {} / {} | {:.2} |",
+            small.label,
+            seconds(&small.through),
+            seconds(&small.straight),
+            median(&small.straight) / median(&small.through),
+            per_file(&small.through),
+            per_file(&small.straight),
+            small.connections.0,
+            small.connections.1,
+            small.registry_requests,
+        );
+    }
+
     fn render_memory(&self, out: &mut String) {
         out.push_str(
             "\n## 2. Server memory and CPU per transfer phase (one fresh server per phase)\n\n\
@@ -466,6 +500,12 @@ fn cpu_per_gib(size: u64, count: usize, cpu: f64) -> String {
     )]
     let gib = size as f64 * count as f64 / f64::from(1u32 << 30);
     format!("{:.2}", cpu / gib)
+}
+
+fn seconds(values: &[f64]) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    format!("{:.2} s [{min:.2}–{max:.2}]", median(values))
 }
 
 fn rates(values: &[f64]) -> String {

@@ -13,7 +13,7 @@ use crate::procs::{self, Process};
 use crate::stats::mb_per_s;
 
 /// Namespace (repository prefix) of the transfer phases.
-const NAMESPACE: &str = "bench";
+pub const NAMESPACE: &str = "bench";
 /// Repository the direct uploads go to.
 const DIRECT_REPOSITORY: &str = "bench/direct";
 
@@ -317,33 +317,7 @@ impl Transfers<'_> {
     }
 
     async fn proxy_upload(&self, server: &Process, wheel: &Wheel) -> anyhow::Result<f64> {
-        let url = format!("{}/{}/{NAMESPACE}/", server.origin(), self.registry.host());
-        let fields = [
-            ":action=file_upload".to_owned(),
-            "protocol_version=1".to_owned(),
-            format!("name={}", wheel.project),
-            format!("version={}", wheel.version),
-            format!("sha256_digest={}", wheel.sha256),
-            format!(
-                "content=@{};filename={};type=application/octet-stream",
-                wheel.path.display(),
-                wheel.filename
-            ),
-        ];
-        let mut args: Vec<String> = Vec::new();
-        for field in fields {
-            args.push("-F".to_owned());
-            args.push(field);
-        }
-        args.push(url);
-        let out = curl::run(self.work_dir, &args, None).await?;
-        out.expect(200, "upload through oci-pypi")?;
-        ensure!(
-            out.uploaded >= wheel.size,
-            "curl sent only {} bytes",
-            out.uploaded
-        );
-        Ok(out.seconds)
+        upload(self.work_dir, server, &self.registry.host(), wheel).await
     }
 
     async fn direct_upload(&self, wheel: &Wheel) -> anyhow::Result<f64> {
@@ -548,6 +522,43 @@ impl Transfers<'_> {
         );
         Ok(())
     }
+}
+
+/// Uploads `wheel` through `server` into namespace `bench` of the registry named `host` (the
+/// legacy upload API, as twine sends it, with curl); the seconds it took.
+pub async fn upload(
+    work_dir: &Path,
+    server: &Process,
+    host: &str,
+    wheel: &Wheel,
+) -> anyhow::Result<f64> {
+    let url = format!("{}/{host}/{NAMESPACE}/", server.origin());
+    let fields = [
+        ":action=file_upload".to_owned(),
+        "protocol_version=1".to_owned(),
+        format!("name={}", wheel.project),
+        format!("version={}", wheel.version),
+        format!("sha256_digest={}", wheel.sha256),
+        format!(
+            "content=@{};filename={};type=application/octet-stream",
+            wheel.path.display(),
+            wheel.filename
+        ),
+    ];
+    let mut args: Vec<String> = Vec::new();
+    for field in fields {
+        args.push("-F".to_owned());
+        args.push(field);
+    }
+    args.push(url);
+    let out = curl::run(work_dir, &args, None).await?;
+    out.expect(200, "upload through oci-pypi")?;
+    ensure!(
+        out.uploaded >= wheel.size,
+        "curl sent only {} bytes",
+        out.uploaded
+    );
+    Ok(out.seconds)
 }
 
 /// Waits (up to two minutes) until the metric `line` of `server` is at least `count`.

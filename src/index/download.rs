@@ -106,6 +106,21 @@ impl Index {
             store, repository, ..
         } = self.reach(caller, location, &release, Access::Read)?;
         let parsed = release.filename.as_ref().ok_or_else(not_found)?;
+        // The project's page, built within the TTL (an installer reads it just before the
+        // files): its records find the file without asking the registry. The registry still
+        // decides who reads the bytes (the blob is fetched with the caller's credentials),
+        // and a file the page does not list is looked up in the registry.
+        let key = (location.target.to_string(), repository.to_string());
+        if let Some(cached) = self.cache.project(&key) {
+            if cached.page.status.status.hides_files() {
+                // PEP 792: a quarantined project offers no files.
+                return Err(not_found());
+            }
+            let listed = cached.page.files().find(|f| f.filename == parsed.as_str());
+            if let Some(file) = listed {
+                return Ok((store, repository, file.clone()));
+            }
+        }
         let (file, quarantined) = futures_util::future::join(
             stored_file(store.as_ref(), &repository, parsed),
             self.quarantined(store.as_ref(), location, &repository),

@@ -14,7 +14,7 @@ use crate::compat::push_pyoci_release;
 use crate::harness::fake_registry::{self, Endpoint, FakeRegistry, Fault};
 use crate::harness::listing::{StoredListing, eventually};
 use crate::harness::registry::{DirectClient, sha256_digest};
-use crate::harness::{AuthMode, Server, TestEnv, client, metric_sum};
+use crate::harness::{AuthMode, DistSpec, Server, TestEnv, client, metric_sum};
 
 const LISTING: &str = oci_pypi::layout::LISTING_TAG;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -437,5 +437,68 @@ async fn requests_never_wait_for_a_refresh() -> anyhow::Result<()> {
     }
     // One refresh asked the registry (and is still waiting for it), not one per request.
     assert_eq!(fake.requests(Endpoint::TagsList) - stalled_from, 1);
+    Ok(())
+}
+
+/// A download right after its project page (what installers do) asks the registry for the
+/// bytes alone: the page's records find the file, where the release index was read for each
+/// download (and the PEP 792 status too, before any page). A file the cached page does not
+/// list (published through another replica since) is looked up in the registry; a caller
+/// the registry refuses gets no bytes, though the page is cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_after_its_page_asks_the_registry_for_the_bytes_alone() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Token).await?;
+    let first = DistSpec::new("fetched", "1.0");
+    let first_wheel = env.sandbox.wheel(&first).await?;
+    env.twine_upload(&[&first_wheel]).await?.assert_success();
+    env.server.settled().await?;
+    let page = format!("{}/fetched/", env.base_path());
+    let file = |spec: &DistSpec| format!("{page}{}", spec.wheel_filename());
+    let get = async |path: &str, authenticated: bool| -> anyhow::Result<(StatusCode, Vec<u8>)> {
+        let response = env.http(Method::GET, path, authenticated).send().await?;
+        Ok((response.status(), response.bytes().await?.to_vec()))
+    };
+
+    // Without a page, a download reads the release index, the status and the blob.
+    let (before, _) = registry_requests(&env.server).await?;
+    assert_eq!(get(&file(&first), true).await?.0, StatusCode::OK);
+    assert_eq!(registry_requests(&env.server).await?.0 - before, 3.0);
+
+    assert_eq!(get(&page, true).await?.0, StatusCode::OK);
+    env.server.settled().await?;
+    let (before, _) = registry_requests(&env.server).await?;
+    for _ in 0..3 {
+        let (status, bytes) = get(&file(&first), true).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert!(bytes == std::fs::read(&first_wheel)?);
+    }
+    assert_eq!(
+        registry_requests(&env.server).await?.0 - before,
+        3.0,
+        "one request per download: the blob"
+    );
+
+    let refused = get(&file(&first), false).await?;
+    assert_eq!(
+        refused.0,
+        StatusCode::UNAUTHORIZED,
+        "the registry still decides"
+    );
+    assert!(refused.1 != std::fs::read(&first_wheel)?);
+
+    let other = Server::start_for(&env.registry, |_| {}).await?;
+    let second = DistSpec::new("fetched", "2.0");
+    let second_wheel = env.sandbox.wheel(&second).await?;
+    let through_other = format!("{}{}/", other.url(), env.base_path());
+    env.twine_upload_to(&through_other, &[&second_wheel])
+        .await?
+        .assert_success();
+    let (status, bytes) = get(&file(&second), true).await?;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "not on the cached page: read from the registry"
+    );
+    assert!(bytes == std::fs::read(&second_wheel)?);
     Ok(())
 }
