@@ -224,7 +224,8 @@ pub struct ListingOptions {
     /// never). From half of it on, a request starts a background refresh and is answered at
     /// once. Changes made through this server are visible at once; changes made elsewhere
     /// (another replica, another tool) within this delay. Each caller's right to read a
-    /// project is also checked with the registry at most this often.
+    /// project is also checked with the registry at most this often. Downloads of files a
+    /// cached page lists find them there (the registry is asked for the bytes alone).
     #[arg(long, env = "OCI_PYPI_LISTING_CACHE_TTL", default_value_t = 5)]
     pub listing_cache_ttl: u64,
 
