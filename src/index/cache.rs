@@ -8,6 +8,10 @@
 //! - Readers: when each caller (a fingerprint of its credentials) was last let read each
 //!   project by the registry. A caller is served a cached page only within the TTL of its
 //!   own last successful registry request for that project.
+//! - Absences: when the registry last told each caller a project does not exist (per caller:
+//!   a registry may answer 404 to a caller it does not let read a private repository). Within
+//!   the TTL, the caller's pages and downloads of that project are answered at once (a
+//!   namespace's upstream then serves it) without asking the registry again.
 //! - Tags: per release tag, the digest of its index, the exact bytes and the release read
 //!   from them: a release is read once and revalidated with `If-None-Match`.
 //! - Sizes: layer sizes of files whose index entry records none (PyOCI's), by manifest digest
@@ -97,6 +101,7 @@ pub struct ListingCache {
     budget: usize,
     projects: Mutex<Projects>,
     readers: Mutex<HashMap<(String, ProjectKey), Instant>>,
+    absent: Mutex<HashMap<(String, ProjectKey), Instant>>,
     tags: Mutex<HashMap<(ProjectKey, String), CachedTag>>,
     sizes: Mutex<HashMap<(String, Digest), u64>>,
     documents: Mutex<HashMap<ProjectKey, CachedDocument>>,
@@ -121,6 +126,7 @@ impl ListingCache {
             budget,
             projects: Mutex::default(),
             readers: Mutex::default(),
+            absent: Mutex::default(),
             tags: Mutex::default(),
             sizes: Mutex::default(),
             documents: Mutex::default(),
@@ -232,6 +238,29 @@ impl ListingCache {
         lock(&self.readers).remove(&(caller.to_owned(), project.clone()));
     }
 
+    /// Whether the registry told `caller`, within the TTL, that `project` does not exist.
+    pub fn absent(&self, caller: &str, project: &ProjectKey) -> bool {
+        let absent = lock(&self.absent);
+        absent
+            .get(&(caller.to_owned(), project.clone()))
+            .is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    /// Remembers that the registry told `caller` that `project` does not exist, having been
+    /// asked after `since`; not if the project changed through this server since then.
+    fn note_absent(&self, caller: &str, project: &ProjectKey, since: Generation) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut absent = lock(&self.absent);
+        // Checked under the lock `forget` clears absences under, after counting the change.
+        if self.generation(project) != since {
+            return;
+        }
+        make_room(&mut absent, MAX_READERS, |at| at.elapsed() >= self.ttl);
+        absent.insert((caller.to_owned(), project.clone()), Instant::now());
+    }
+
     /// Claims the background job `job` for `project`; `None` while another holds it.
     pub fn claim(self: &Arc<Self>, project: &ProjectKey, job: impl Into<String>) -> Option<Claim> {
         let key = (project.clone(), job.into());
@@ -274,15 +303,31 @@ impl ListingCache {
     /// only as good as the registry's answer to `If-None-Match`, which for a tag left behind
     /// by a half-done delete is a 304.
     pub fn forget(&self, project: &ProjectKey, tag: Option<&str>) {
-        self.generations.get(project).fetch_add(1, Ordering::SeqCst);
+        self.forget_from(project, tag);
+    }
+
+    /// Forgets the project as [`ListingCache::forget`] does, after the registry told `caller`
+    /// it does not exist, and remembers that for `caller` unless the project changed through
+    /// this server since `since` (read before the registry was asked).
+    pub fn forget_absent(&self, caller: &str, project: &ProjectKey, since: Generation) {
+        if self.forget_from(project, None) == since {
+            self.note_absent(caller, project, Generation(since.0 + 1));
+        }
+    }
+
+    /// [`ListingCache::forget`]; the generation the project was at before.
+    fn forget_from(&self, project: &ProjectKey, tag: Option<&str>) -> Generation {
+        let before = self.generations.get(project).fetch_add(1, Ordering::SeqCst);
         let mut projects = lock(&self.projects);
         if let Some(old) = projects.map.remove(project) {
             projects.weight = projects.weight.saturating_sub(old.weight);
         }
         drop(projects);
+        lock(&self.absent).retain(|(_, key), _| key != project);
         lock(&self.documents).remove(project);
         lock(&self.tags)
             .retain(|(key, cached), _| key != project || tag.is_some_and(|tag| tag != cached));
+        Generation(before)
     }
 }
 
@@ -477,5 +522,34 @@ mod tests {
         let mut map: HashMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
         make_room(&mut map, 10, |_| false);
         assert!(map.len() < 10);
+    }
+
+    #[test]
+    fn absences_are_per_caller_expire_and_end_with_a_change() {
+        let cache = ListingCache::new(Duration::from_millis(60), 1 << 30);
+        let key = key("a");
+        let since = cache.generation(&key);
+        cache.forget_absent("alice", &key, since);
+        assert!(cache.absent("alice", &key));
+        assert!(!cache.absent("bob", &key), "per caller");
+        assert!(!cache.absent("alice", &self::key("b")));
+        std::thread::sleep(Duration::from_millis(65));
+        assert!(!cache.absent("alice", &key), "for the TTL");
+
+        // An upload through this server ends it at once.
+        let since = cache.generation(&key);
+        cache.forget_absent("alice", &key, since);
+        cache.forget(&key, None);
+        assert!(!cache.absent("alice", &key));
+
+        // Not noted when the project changed after the registry was asked.
+        let since = cache.generation(&key);
+        cache.forget(&key, Some("1.0"));
+        cache.forget_absent("alice", &key, since);
+        assert!(!cache.absent("alice", &key));
+
+        let uncached = ListingCache::new(Duration::ZERO, 1 << 30);
+        uncached.forget_absent("alice", &key, uncached.generation(&key));
+        assert!(!uncached.absent("alice", &key), "ttl 0 keeps nothing");
     }
 }

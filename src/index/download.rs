@@ -111,6 +111,11 @@ impl Index {
         // decides who reads the bytes (the blob is fetched with the caller's credentials),
         // and a file the page does not list is looked up in the registry.
         let key = (location.target.to_string(), repository.to_string());
+        if self.cache.absent(&store.credentials_fingerprint(), &key) {
+            // The registry just told this caller the project does not exist (its page was
+            // asked for): an upstream may serve the file.
+            return Err(not_found());
+        }
         if let Some(cached) = self.cache.project(&key) {
             if cached.page.status.status.hides_files() {
                 // PEP 792: a quarantined project offers no files.

@@ -30,6 +30,14 @@ struct Wanted {
 }
 
 impl Wanted {
+    /// The answer for a project the registry does not have (for this caller).
+    fn not_found(&self) -> IndexError {
+        IndexError::ProjectNotFound {
+            project: self.project.to_string(),
+            namespace: layout::namespace_of(&self.repository),
+        }
+    }
+
     fn target(&self) -> ProjectRef<'_> {
         ProjectRef {
             store: self.store.as_ref(),
@@ -71,6 +79,9 @@ impl Index {
             repository,
             project: project.clone(),
         };
+        if self.cache.absent(&wanted.caller, &wanted.key) {
+            return Err(wanted.not_found());
+        }
         if let Some(page) = self.cached_page(&wanted).await? {
             return Ok(page);
         }
@@ -123,10 +134,7 @@ impl Index {
             }
             Ok(None) => {
                 self.cache.deauthorize(&wanted.caller, &wanted.key);
-                Err(IndexError::ProjectNotFound {
-                    project: wanted.project.to_string(),
-                    namespace: layout::namespace_of(&wanted.repository),
-                })
+                Err(wanted.not_found())
             }
             Err(error) => {
                 self.cache.deauthorize(&wanted.caller, &wanted.key);
@@ -143,7 +151,8 @@ impl Index {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 if matches!(error, IndexError::ProjectNotFound { .. }) {
-                    self.cache.forget(&wanted.key, None);
+                    let (caller, key) = (&wanted.caller, &wanted.key);
+                    self.cache.forget_absent(caller, key, generation);
                 }
                 return Err(error);
             }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::harness::static_index::StaticIndex;
-use crate::harness::{AuthMode, DistSpec, TestEnv};
+use crate::harness::{AuthMode, DistSpec, TestEnv, metric_sum};
 use crate::upstream::PypiServer;
 
 /// The repository of `project` (normalized, `_` form) in the namespace's cache.
@@ -573,5 +573,59 @@ async fn mirror_prefetches_a_closure_for_offline_installs() -> anyhow::Result<()
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("direct references"), "{stderr}");
+    Ok(())
+}
+
+/// After its page, a file of the cache costs the registry two requests, the cache's release
+/// index and the blob: that the namespace itself has no such project, which the page just
+/// learnt for this caller, is not asked again for the TTL (it was: the namespace's status,
+/// release index and tag list on each download). A release published through this server
+/// then is served from the namespace at once: the change ends what was learnt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_file_after_its_page_costs_two_registry_requests() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let public = env.sandbox.fresh_dir("public")?;
+    let dependency = DistSpec::new("counted-dep", "1.0");
+    let wheel = env.sandbox.wheel_into(&dependency, &public).await?;
+    let upstream = PypiServer::start(&env, &public).await?;
+    cache_upstream(&mut env, upstream.url()).await?;
+    let page = format!("{}/counted-dep/", env.base_path());
+    let get = async |path: &str| -> anyhow::Result<(StatusCode, Vec<u8>)> {
+        let response = env.http(Method::GET, path, true).send().await?;
+        Ok((response.status(), response.bytes().await?.to_vec()))
+    };
+    let file = format!("{page}{}", dependency.wheel_filename());
+    assert_eq!(get(&page).await?.0, StatusCode::OK);
+    assert!(
+        get(&file).await?.1 == std::fs::read(&wheel)?,
+        "fills the cache"
+    );
+    env.server.settled().await?;
+
+    let requests = async || -> anyhow::Result<f64> {
+        let metrics = env.server.metrics().await?;
+        Ok(metric_sum(&metrics, "oci_pypi_registry_requests_total"))
+    };
+    assert_eq!(get(&page).await?.0, StatusCode::OK);
+    env.server.settled().await?;
+    let before = requests().await?;
+    for _ in 0..3 {
+        let (status, bytes) = get(&file).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert!(bytes == std::fs::read(&wheel)?);
+    }
+    assert_eq!(requests().await? - before, 6.0, "two per download");
+
+    let own = DistSpec::new("counted-dep", "2.0");
+    env.publish_wheel(&own).await?;
+    let (status, listed) = get(&page).await?;
+    assert_eq!(status, StatusCode::OK);
+    let listed = String::from_utf8(listed)?;
+    assert!(
+        listed.contains(&own.wheel_filename()),
+        "published here, listed at once: {listed}"
+    );
+    let own_file = format!("{page}{}", own.wheel_filename());
+    assert_eq!(get(&own_file).await?.0, StatusCode::OK);
     Ok(())
 }
