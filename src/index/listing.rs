@@ -147,12 +147,18 @@ impl Index {
     /// starts what the read found missing: sizes to learn, the document to rewrite, an audit.
     async fn refresh(&self, wanted: &Wanted, trust: Trust) -> Result<Arc<ProjectPage>, IndexError> {
         let generation = self.cache.generation(&wanted.key);
-        let snapshot = match self.read_project(wanted.target(), trust).await {
-            Ok(snapshot) => snapshot,
+        let snapshot = match self.read_project_or_absent(wanted.target(), trust).await {
+            Ok(Some(snapshot)) => snapshot,
+            Ok(None) => {
+                // No such repository, for this caller: remembered for it (not when the
+                // tags hold no release: that may be a fault that passes).
+                let (caller, key) = (&wanted.caller, &wanted.key);
+                self.cache.forget_absent(caller, key, generation);
+                return Err(wanted.not_found());
+            }
             Err(error) => {
                 if matches!(error, IndexError::ProjectNotFound { .. }) {
-                    let (caller, key) = (&wanted.caller, &wanted.key);
-                    self.cache.forget_absent(caller, key, generation);
+                    self.cache.forget(&wanted.key, None);
                 }
                 return Err(error);
             }

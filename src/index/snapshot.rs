@@ -85,15 +85,25 @@ impl Index {
         target: ProjectRef<'_>,
         trust: Trust,
     ) -> Result<Snapshot, IndexError> {
-        let not_found = || IndexError::ProjectNotFound {
-            project: target.project.to_string(),
-            namespace: layout::namespace_of(target.repository),
-        };
-        let tags = target
-            .store
-            .list_tags(target.repository)
+        self.read_project_or_absent(target, trust)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(|| not_found(target))
+    }
+
+    /// [`Index::read_project`]; `None` when the store has no tag of the repository at all (it
+    /// has no such repository, or does not show it to these credentials), as opposed to
+    /// tags none of which holds a release ([`IndexError::ProjectNotFound`]).
+    ///
+    /// # Errors
+    /// [`IndexError::ProjectNotFound`] when no tag holds a release; storage errors.
+    pub(super) async fn read_project_or_absent(
+        &self,
+        target: ProjectRef<'_>,
+        trust: Trust,
+    ) -> Result<Option<Snapshot>, IndexError> {
+        let Some(tags) = target.store.list_tags(target.repository).await? else {
+            return Ok(None);
+        };
         let listing_tag = layout::listing_tag();
         let has_document = tags.contains(&listing_tag);
         let has_status = tags.contains(&layout::status_tag());
@@ -171,17 +181,17 @@ impl Index {
             releases.extend(release);
         }
         if releases.is_empty() {
-            return Err(not_found());
+            return Err(not_found(target));
         }
         let unknown_sizes = self.fill_sizes(target.key, listing.as_deref(), &mut releases);
         outdated |= !unknown_sizes.is_empty();
-        Ok(Snapshot {
+        Ok(Some(Snapshot {
             page: ProjectPage::new(target.project.clone(), releases).with_status(status),
             document,
             document_outdated: outdated && mode == ListingDocuments::Write,
             unknown_sizes,
             drifted,
-        })
+        }))
     }
 
     /// The listing document (when the tags have one and documents are read) and the status
@@ -462,4 +472,12 @@ pub(super) async fn read_blob(
         bytes.extend_from_slice(&chunk);
     }
     Ok(Some(bytes.into()))
+}
+
+/// The answer for a project without releases in `target`.
+fn not_found(target: ProjectRef<'_>) -> IndexError {
+    IndexError::ProjectNotFound {
+        project: target.project.to_string(),
+        namespace: layout::namespace_of(target.repository),
+    }
 }
