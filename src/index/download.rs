@@ -106,16 +106,16 @@ impl Index {
             store, repository, ..
         } = self.reach(caller, location, &release, Access::Read)?;
         let parsed = release.filename.as_ref().ok_or_else(not_found)?;
-        // The project's page, built within the TTL (an installer reads it just before the
-        // files): its records find the file without asking the registry. The registry still
-        // decides who reads the bytes (the blob is fetched with the caller's credentials),
-        // and a file the page does not list is looked up in the registry.
         let key = (location.target.to_string(), repository.to_string());
         if self.cache.absent(&store.credentials_fingerprint(), &key) {
             // The registry just told this caller the project does not exist (its page was
             // asked for): an upstream may serve the file.
             return Err(not_found());
         }
+        // The project's page, built within the TTL (an installer reads it just before the
+        // files): its records find the file without asking the registry. The registry still
+        // decides who reads the bytes (the blob is fetched with the caller's credentials),
+        // and a file the page does not list is looked up in the registry.
         if let Some(cached) = self.cache.project(&key) {
             if cached.page.status.status.hides_files() {
                 // PEP 792: a quarantined project offers no files.
