@@ -116,19 +116,28 @@ impl Index {
         // files): its records find the file without asking the registry. The registry still
         // decides who reads the bytes (the blob is fetched with the caller's credentials),
         // and a file the page does not list is looked up in the registry.
-        if let Some(cached) = self.cache.project(&key) {
-            if cached.page.status.status.hides_files() {
+        let page = self.cache.project(&key).map(|cached| cached.page);
+        if let Some(page) = &page {
+            if page.status.status.hides_files() {
                 // PEP 792: a quarantined project offers no files.
                 return Err(not_found());
             }
-            let listed = cached.page.files().find(|f| f.filename == parsed.as_str());
-            if let Some(file) = listed {
+            if let Some(file) = page.files().find(|f| f.filename == parsed.as_str()) {
                 return Ok((store, repository, file.clone()));
             }
         }
+        // PEP 792 status: as the cached page says (not quarantined, above), else as the
+        // status tag does.
+        let quarantined = async {
+            if page.is_some() {
+                return Ok(false);
+            }
+            let status = super::status::read_status(store.as_ref(), &repository).await?;
+            Ok::<_, IndexError>(status.is_some_and(|marker| marker.status.hides_files()))
+        };
         let (file, quarantined) = futures_util::future::join(
             stored_file(store.as_ref(), &repository, parsed),
-            self.quarantined(store.as_ref(), location, &repository),
+            quarantined,
         )
         .await;
         if quarantined? {
@@ -137,22 +146,6 @@ impl Index {
         }
         let file = file?.ok_or_else(not_found)?;
         Ok((store, repository, file))
-    }
-
-    /// Whether the project is quarantined (PEP 792): as its cached page says, else as its
-    /// status tag does.
-    async fn quarantined(
-        &self,
-        store: &dyn Store,
-        location: &Location,
-        repository: &Repository,
-    ) -> Result<bool, IndexError> {
-        let key = (location.target.to_string(), repository.to_string());
-        if let Some(cached) = self.cache.project(&key) {
-            return Ok(cached.page.status.status.hides_files());
-        }
-        let status = super::status::read_status(store, repository).await?;
-        Ok(status.is_some_and(|marker| marker.status.hides_files()))
     }
 
     /// Opens `filename` of `project`, or its core metadata (PEP 658), for reading: from the

@@ -30,14 +30,6 @@ struct Wanted {
 }
 
 impl Wanted {
-    /// The answer for a project the registry does not have (for this caller).
-    fn not_found(&self) -> IndexError {
-        IndexError::ProjectNotFound {
-            project: self.project.to_string(),
-            namespace: layout::namespace_of(&self.repository),
-        }
-    }
-
     fn target(&self) -> ProjectRef<'_> {
         ProjectRef {
             store: self.store.as_ref(),
@@ -80,7 +72,7 @@ impl Index {
             project: project.clone(),
         };
         if self.cache.absent(&wanted.caller, &wanted.key) {
-            return Err(wanted.not_found());
+            return Err(wanted.target().not_found());
         }
         if let Some(page) = self.cached_page(&wanted).await? {
             return Ok(page);
@@ -134,7 +126,7 @@ impl Index {
             }
             Ok(None) => {
                 self.cache.deauthorize(&wanted.caller, &wanted.key);
-                Err(wanted.not_found())
+                Err(wanted.target().not_found())
             }
             Err(error) => {
                 self.cache.deauthorize(&wanted.caller, &wanted.key);
@@ -154,7 +146,7 @@ impl Index {
                 // tags hold no release: that may be a fault that passes).
                 let (caller, key) = (&wanted.caller, &wanted.key);
                 self.cache.forget_absent(caller, key, generation);
-                return Err(wanted.not_found());
+                return Err(wanted.target().not_found());
             }
             Err(error) => {
                 if matches!(error, IndexError::ProjectNotFound { .. }) {

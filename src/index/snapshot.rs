@@ -36,6 +36,17 @@ pub(super) struct ProjectRef<'a> {
     pub project: &'a ProjectName,
 }
 
+impl ProjectRef<'_> {
+    /// The answer for this project when the store has no release of it (for these
+    /// credentials).
+    pub(super) fn not_found(&self) -> IndexError {
+        IndexError::ProjectNotFound {
+            project: self.project.to_string(),
+            namespace: layout::namespace_of(self.repository),
+        }
+    }
+}
+
 /// How much of a listing document to trust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Trust {
@@ -87,7 +98,7 @@ impl Index {
     ) -> Result<Snapshot, IndexError> {
         self.read_project_or_absent(target, trust)
             .await?
-            .ok_or_else(|| not_found(target))
+            .ok_or_else(|| target.not_found())
     }
 
     /// [`Index::read_project`]; `None` when the store has no tag of the repository at all (it
@@ -181,7 +192,7 @@ impl Index {
             releases.extend(release);
         }
         if releases.is_empty() {
-            return Err(not_found(target));
+            return Err(target.not_found());
         }
         let unknown_sizes = self.fill_sizes(target.key, listing.as_deref(), &mut releases);
         outdated |= !unknown_sizes.is_empty();
@@ -472,12 +483,4 @@ pub(super) async fn read_blob(
         bytes.extend_from_slice(&chunk);
     }
     Ok(Some(bytes.into()))
-}
-
-/// The answer for a project without releases in `target`.
-fn not_found(target: ProjectRef<'_>) -> IndexError {
-    IndexError::ProjectNotFound {
-        project: target.project.to_string(),
-        namespace: layout::namespace_of(target.repository),
-    }
 }
