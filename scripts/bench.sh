@@ -10,6 +10,8 @@
 #      requests each page costs (a counting reverse proxy sits between oci-pypi and the
 #      registry);
 #   4. warm project-page throughput with 64 concurrent clients (wrk);
+#   5. the same registry 20 ms away (a proxy holds each request): a cold page, a small file
+#      after its page and a small wheel's upload, against their straight equivalents;
 #   and downloads straight from the registry through HAProxy, a reference proxy: what any
 #   process in between costs on this machine.
 #

@@ -9,12 +9,16 @@
 //! 2. the server's peak RSS per transfer phase (a fresh server process per phase);
 //! 3. project-page latency, cold and warm, with the registry requests each page costs, counted
 //!    by a reverse proxy in this process between oci-pypi and the registry;
-//! 4. warm page throughput with concurrent clients (wrk, or a built-in load generator).
+//! 4. warm page throughput with concurrent clients (wrk, or a built-in load generator);
+//! 5. with the registry one round trip away (a proxy holding each request): a cold page, a
+//!    small file after its page and a small wheel's upload, against their straight
+//!    equivalents.
 //!
 //! Prints a markdown report. Only 127.0.0.1 is contacted.
 
 mod cached;
 mod curl;
+mod distance;
 mod load;
 mod pages;
 #[path = "../common/procs.rs"]
@@ -74,6 +78,10 @@ struct Args {
     /// it, to show what any process in between costs on this machine. Without it, they are not.
     #[arg(long)]
     haproxy: Option<PathBuf>,
+    /// How long the proxy of phase 5 holds each request, in milliseconds (a registry one round
+    /// trip away); 0 skips the phase (so does a run without `--small-wheel`).
+    #[arg(long, default_value_t = 20)]
+    distance_ms: u64,
     /// Also write the report here.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -134,23 +142,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     report.note_load("after the transfers");
-    for &releases in &args.releases {
-        eprintln!("bench: seeding {releases} releases");
-        for (project, writer) in [
-            (pages::project_name(releases), seed::Writer::OciPypi),
-            (pages::pyoci_project_name(releases), seed::Writer::Pyoci),
-        ] {
-            seed::seed_project(
-                &registry.origin(),
-                pages::NAMESPACE,
-                &project,
-                releases,
-                writer,
-            )
-            .await
-            .with_context(|| format!("seeding {project}"))?;
-        }
-    }
+    seed_projects(&args, &registry).await?;
     write_listing_documents(&args, &registry, &proxy).await?;
     let pages = Pages {
         server_bin: &args.bins.server_bin,
@@ -177,11 +169,47 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    if let (Some(path), 1..) = (&args.small_wheel, args.distance_ms) {
+        report.note_load("after the load");
+        let distance = distance::Distance {
+            server_bin: &args.bins.server_bin,
+            work_dir: &args.bins.work_dir,
+            registry: &registry,
+            delay: std::time::Duration::from_millis(args.distance_ms),
+            reps: args.reps.max(5),
+            releases: largest,
+        };
+        report.distance = Some(distance.run(&Wheel::open(path)?).await?);
+    }
+
     report.note_load("end");
     let text = report.render();
     println!("{text}");
     if let Some(output) = &args.output {
         std::fs::write(output, &text)?;
+    }
+    Ok(())
+}
+
+/// Seeds every page project twice: as oci-pypi writes it (`project<N>`) and as PyOCI does
+/// (`pyoci<N>`).
+async fn seed_projects(args: &Args, registry: &procs::Process) -> anyhow::Result<()> {
+    for &releases in &args.releases {
+        eprintln!("bench: seeding {releases} releases");
+        for (project, writer) in [
+            (pages::project_name(releases), seed::Writer::OciPypi),
+            (pages::pyoci_project_name(releases), seed::Writer::Pyoci),
+        ] {
+            seed::seed_project(
+                &registry.origin(),
+                pages::NAMESPACE,
+                &project,
+                releases,
+                writer,
+            )
+            .await
+            .with_context(|| format!("seeding {project}"))?;
+        }
     }
     Ok(())
 }

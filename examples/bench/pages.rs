@@ -350,7 +350,7 @@ impl Cpu {
 
 /// Registry requests `server` made to answer requests (all of them minus those of its
 /// background work), from its `/metrics`.
-async fn request_path_requests(server: &Process) -> anyhow::Result<usize> {
+pub async fn request_path_requests(server: &Process) -> anyhow::Result<usize> {
     let all = metric_sum(server, "oci_pypi_registry_requests_total").await?;
     let background = metric_sum(server, "oci_pypi_background_registry_requests_total").await?;
     #[expect(

@@ -1,8 +1,10 @@
 //! A counting HTTP/1.1 reverse proxy between oci-pypi and the registry: it forwards every
 //! request as it is and records its method, path, status and how long the registry took
-//! (from the request's arrival to the end of the registry's response body).
+//! (from the request's arrival to the end of the registry's response body). Started with a
+//! delay, it holds each request that long before forwarding it: a registry one round trip
+//! away (phase 5).
 //!
-//! Bodies are buffered: it sits only in the project-page phases, where every body is small.
+//! Bodies are buffered: it sits only where every body is small (pages, small files).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -32,6 +34,8 @@ pub struct Record {
 
 struct Shared {
     upstream: String,
+    /// How long each request is held before it is forwarded.
+    delay: Duration,
     http: reqwest::Client,
     records: Mutex<Vec<Record>>,
 }
@@ -46,10 +50,16 @@ pub struct CountingProxy {
 impl CountingProxy {
     /// Listens on a free loopback port and forwards to `upstream` (`http://127.0.0.1:PORT`).
     pub async fn start(upstream: &str) -> anyhow::Result<Self> {
+        Self::start_with_delay(upstream, Duration::ZERO).await
+    }
+
+    /// The same, holding each request `delay` before forwarding it.
+    pub async fn start_with_delay(upstream: &str, delay: Duration) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
+            delay,
             http: reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
@@ -139,6 +149,9 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BODY).await else {
         return (StatusCode::BAD_REQUEST, "request body too large").into_response();
     };
+    if !shared.delay.is_zero() {
+        tokio::time::sleep(shared.delay).await;
+    }
     let mut builder = shared
         .http
         .request(parts.method.clone(), format!("{}{path}", shared.upstream))

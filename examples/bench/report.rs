@@ -30,6 +30,7 @@ pub struct Report {
     pub small: Option<crate::small::SmallResult>,
     pub pages: Vec<PageResult>,
     pub load: Vec<LoadRow>,
+    pub distance: Option<crate::distance::DistanceResult>,
     /// `/proc/loadavg` at moments of the run: other work on the machine skews every figure.
     loads: Vec<(&'static str, String)>,
 }
@@ -92,6 +93,7 @@ impl Report {
             transfers: Vec::new(),
             cached: Vec::new(),
             small: None,
+            distance: None,
             pages: Vec::new(),
             load: Vec::new(),
             loads: Vec::new(),
@@ -123,6 +125,7 @@ impl Report {
         self.render_memory(&mut out);
         self.render_pages(&mut out);
         self.render_load(&mut out);
+        self.render_distance(&mut out);
         targets::render(self, &mut out);
         out
     }
@@ -330,6 +333,39 @@ impl Report {
         );
     }
 
+    fn render_distance(&self, out: &mut String) {
+        let Some(distance) = &self.distance else {
+            return;
+        };
+        let _ = write!(
+            out,
+            "\n## 5. A registry one round trip away (every request held {:.0} ms by a proxy \
+             in front of the registry; ms, median [min–max] of {} repetitions)\n\n\
+             | what | through oci-pypi | registry requests | straight | ms | ratio |\n\
+             |---|---|---|---|---|---|\n",
+            distance.delay.as_secs_f64() * 1000.0,
+            distance.rows.first().map_or(0, |row| row.through.len()),
+        );
+        for row in &distance.rows {
+            let requests: Vec<String> = row.requests.iter().map(ToString::to_string).collect();
+            let (straight, straight_ms, ratio) = match &row.straight {
+                Some((what, values)) => (
+                    *what,
+                    millis(values),
+                    format!("{:.2}x", median(values) / median(&row.through)),
+                ),
+                None => ("–", "–".to_owned(), "–".to_owned()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {straight} | {straight_ms} | {ratio} |",
+                row.what,
+                millis(&row.through),
+                requests.join(", "),
+            );
+        }
+    }
+
     fn render_memory(&self, out: &mut String) {
         out.push_str(
             "\n## 2. Server memory and CPU per transfer phase (one fresh server per phase)\n\n\
@@ -506,6 +542,12 @@ fn seconds(values: &[f64]) -> String {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(0.0, f64::max);
     format!("{:.2} s [{min:.2}–{max:.2}]", median(values))
+}
+
+fn millis(values: &[f64]) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(0.0, f64::max);
+    format!("{:.1} [{min:.1}–{max:.1}]", median(values))
 }
 
 fn rates(values: &[f64]) -> String {

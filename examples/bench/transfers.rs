@@ -183,7 +183,7 @@ impl Transfers<'_> {
                     // the upload: let it finish before the next transfer is timed.
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     if !last {
-                        self.delete_release(wheel).await?;
+                        delete_release(&self.registry.origin(), wheel).await?;
                     }
                     Ok(seconds)
                 },
@@ -321,48 +321,7 @@ impl Transfers<'_> {
     }
 
     async fn direct_upload(&self, wheel: &Wheel) -> anyhow::Result<f64> {
-        let registry = self.registry.origin();
-        let start = format!("{registry}/v2/{DIRECT_REPOSITORY}/blobs/uploads/");
-        let post = curl::run(
-            self.work_dir,
-            &strings(&["-X", "POST", "-H", "Content-Length: 0", &start]),
-            None,
-        )
-        .await?;
-        post.expect(202, "upload session")?;
-        let patch_url = post.location(&registry)?;
-        let file = wheel.path.to_string_lossy();
-        let patch = curl::run(
-            self.work_dir,
-            &strings(&[
-                "-X",
-                "PATCH",
-                "-H",
-                "Content-Type: application/octet-stream",
-                "-T",
-                &file,
-                &patch_url,
-            ]),
-            None,
-        )
-        .await?;
-        patch.expect(202, "streamed PATCH")?;
-        ensure!(
-            patch.uploaded >= wheel.size,
-            "curl sent only {} bytes",
-            patch.uploaded
-        );
-        let location = patch.location(&registry)?;
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let put_url = format!("{location}{separator}digest=sha256:{}", wheel.sha256);
-        let put = curl::run(
-            self.work_dir,
-            &strings(&["-X", "PUT", "-H", "Content-Length: 0", &put_url]),
-            None,
-        )
-        .await?;
-        put.expect(201, "commit")?;
-        Ok(post.seconds + patch.seconds + put.seconds)
+        direct_upload(self.work_dir, &self.registry.origin(), wheel).await
     }
 
     /// The file through oci-pypi.
@@ -492,36 +451,85 @@ impl Transfers<'_> {
         );
         Ok(out.seconds)
     }
+}
 
-    /// Removes the release index (and so its tag) so that the next upload stores it again.
-    async fn delete_release(&self, wheel: &Wheel) -> anyhow::Result<()> {
-        let http = reqwest::Client::builder().no_proxy().build()?;
-        let url = format!(
-            "{}/v2/{NAMESPACE}/{}/manifests/{}",
-            self.registry.origin(),
-            wheel.project,
-            wheel.version
-        );
-        let head = http
-            .head(&url)
-            .header("accept", "application/vnd.oci.image.index.v1+json")
-            .send()
-            .await?;
-        let digest = head
-            .headers()
-            .get("docker-content-digest")
-            .and_then(|v| v.to_str().ok())
-            .with_context(|| format!("HEAD {url}: {} without a digest", head.status()))?
-            .to_owned();
-        let manifests = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
-        let deleted = http.delete(format!("{manifests}/{digest}")).send().await?;
-        ensure!(
-            deleted.status() == 202,
-            "DELETE {digest}: {}",
-            deleted.status()
-        );
-        Ok(())
+/// Pushes `wheel`'s bytes as a blob straight to the registry at `registry` (an origin: the
+/// registry, or a proxy in front of it) with curl: `POST`, one streamed `PATCH`, `PUT
+/// ?digest=`; the seconds the three took.
+pub async fn direct_upload(work_dir: &Path, registry: &str, wheel: &Wheel) -> anyhow::Result<f64> {
+    let start = format!("{registry}/v2/{DIRECT_REPOSITORY}/blobs/uploads/");
+    let post = curl::run(
+        work_dir,
+        &strings(&["-X", "POST", "-H", "Content-Length: 0", &start]),
+        None,
+    )
+    .await?;
+    post.expect(202, "upload session")?;
+    let patch_url = post.location(registry)?;
+    let file = wheel.path.to_string_lossy();
+    let patch = curl::run(
+        work_dir,
+        &strings(&[
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "-T",
+            &file,
+            &patch_url,
+        ]),
+        None,
+    )
+    .await?;
+    patch.expect(202, "streamed PATCH")?;
+    ensure!(
+        patch.uploaded >= wheel.size,
+        "curl sent only {} bytes",
+        patch.uploaded
+    );
+    let location = patch.location(registry)?;
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let put_url = format!("{location}{separator}digest=sha256:{}", wheel.sha256);
+    let put = curl::run(
+        work_dir,
+        &strings(&["-X", "PUT", "-H", "Content-Length: 0", &put_url]),
+        None,
+    )
+    .await?;
+    put.expect(201, "commit")?;
+    Ok(post.seconds + patch.seconds + put.seconds)
+}
+
+/// Removes the release index of `wheel` (and so its tag) from the registry at `registry`, so
+/// that the next upload stores it again; nothing when there is none.
+pub async fn delete_release(registry: &str, wheel: &Wheel) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let url = format!(
+        "{registry}/v2/{NAMESPACE}/{}/manifests/{}",
+        wheel.project, wheel.version
+    );
+    let head = http
+        .head(&url)
+        .header("accept", "application/vnd.oci.image.index.v1+json")
+        .send()
+        .await?;
+    if head.status() == 404 {
+        return Ok(());
     }
+    let digest = head
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .with_context(|| format!("HEAD {url}: {} without a digest", head.status()))?
+        .to_owned();
+    let manifests = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+    let deleted = http.delete(format!("{manifests}/{digest}")).send().await?;
+    ensure!(
+        deleted.status() == 202,
+        "DELETE {digest}: {}",
+        deleted.status()
+    );
+    Ok(())
 }
 
 /// Uploads `wheel` through `server` into namespace `bench` of the registry named `host` (the

@@ -108,12 +108,11 @@ pub(super) async fn store_provenance(
     filename: &str,
     provenance: Bytes,
 ) -> Result<(), IndexError> {
-    store
-        .push_small_blob(repository, Bytes::from_static(EMPTY_BLOB), false)
-        .await?;
-    store
-        .push_small_blob(repository, provenance.clone(), false)
-        .await?;
+    futures_util::future::try_join(
+        store.push_small_blob(repository, Bytes::from_static(EMPTY_BLOB), false),
+        store.push_small_blob(repository, provenance.clone(), false),
+    )
+    .await?;
     let created = super::clock::now_rfc3339();
     let manifest =
         layout::provenance_manifest(&provenance, layout::subject_of(entry), filename, &created);

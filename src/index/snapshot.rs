@@ -76,6 +76,9 @@ pub(super) struct Snapshot {
 /// cannot be used.
 type DocumentRead = Result<(Digest, Arc<ProjectListing>), Option<ListingProblem>>;
 
+/// The listing document as read alongside the tag list; `None` when it was not.
+type EarlyDocument = Option<Result<DocumentRead, IndexError>>;
+
 /// How one release tag was read.
 enum Read {
     /// As the document records it.
@@ -112,19 +115,21 @@ impl Index {
         target: ProjectRef<'_>,
         trust: Trust,
     ) -> Result<Option<Snapshot>, IndexError> {
-        let Some(tags) = target.store.list_tags(target.repository).await? else {
+        let mode = self.options.listing_documents;
+        let reads_documents = mode != ListingDocuments::Off && !self.distrusted(target.key);
+        let Some((tags, early_document)) = self.tags_and_document(target, reads_documents).await?
+        else {
             return Ok(None);
         };
         let listing_tag = layout::listing_tag();
-        let has_document = tags.contains(&listing_tag);
+        let has_document = reads_documents && tags.contains(&listing_tag);
         let has_status = tags.contains(&layout::status_tag());
         let mut versions: Vec<(Tag, Version)> = tags
             .into_iter()
             .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
             .collect();
-        let mode = self.options.listing_documents;
         let (document, status) = self
-            .read_document_and_status(target, has_document, has_status)
+            .read_document_and_status(target, (has_document, early_document), has_status)
             .await?;
         let (document, mut outdated) = match document {
             Ok(found) => (Some(found), false),
@@ -205,20 +210,47 @@ impl Index {
         }))
     }
 
-    /// The listing document (when the tags have one and documents are read) and the status
-    /// (only when the tags have one: projects without it pay nothing), read at once.
+    /// The tag list (`None` when the repository has none), and the document when one was read
+    /// before: a document known from an earlier read is asked for with the tag list, not
+    /// after it, so a page whose cache expired waits one round trip to the registry, not two
+    /// (and the document usually answers 304). Unknown projects (PyOCI's data among them)
+    /// pay no request for a document they may not have.
+    async fn tags_and_document(
+        &self,
+        target: ProjectRef<'_>,
+        reads_documents: bool,
+    ) -> Result<Option<(Vec<Tag>, EarlyDocument)>, IndexError> {
+        let early = reads_documents && self.cache.document(target.key).is_some();
+        let (tags, document) =
+            futures_util::future::join(target.store.list_tags(target.repository), async {
+                if early {
+                    Some(self.read_document(target).await)
+                } else {
+                    None
+                }
+            })
+            .await;
+        Ok(tags?.map(|tags| (tags, document)))
+    }
+
+    /// The listing document when the tags have one (`has_document`, documents being read),
+    /// taken from `early` when it was read alongside the tags, and the status (only when the
+    /// tags have one: projects without it pay nothing), read at once.
     async fn read_document_and_status(
         &self,
         target: ProjectRef<'_>,
-        has_document: bool,
+        (has_document, early): (bool, EarlyDocument),
         has_status: bool,
     ) -> Result<(DocumentRead, StatusMarker), IndexError> {
-        let mode = self.options.listing_documents;
         let read_document = async {
-            if has_document && mode != ListingDocuments::Off && !self.distrusted(target.key) {
-                self.read_document(target).await
-            } else {
-                Ok(Err(None))
+            if !has_document {
+                return Ok(Err(None));
+            }
+            match early {
+                // Not read alongside the tags, or missing then though the tags have it
+                // (written between the two reads): read it now.
+                None | Some(Ok(Err(None))) => self.read_document(target).await,
+                Some(early) => early,
             }
         };
         let read_status = async {

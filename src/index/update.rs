@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use super::IndexError;
 use super::stripes::Stripes;
@@ -25,9 +26,16 @@ const STRIPES: usize = 64;
 pub(super) const MAX_ROUNDS: usize = 12;
 /// Consecutive confirmations needed after a write: one at once, one after a pause.
 pub(super) const CONFIRMATIONS: usize = 2;
-/// The pause before the second confirmation: longer than another writer takes from reading
-/// the index to having its write land, so a write that raced ours is seen and merged.
+/// How long after a write lands the second confirmation looks: longer than another writer
+/// takes from reading the index to having its write land, so a write that raced ours is seen
+/// and merged.
 pub(super) const CONFIRMATION_PAUSE: Duration = Duration::from_millis(300);
+
+/// Waits for the second confirmation's look: [`CONFIRMATION_PAUSE`] after the write landed
+/// (`written`), the first look's own time included.
+pub(super) async fn second_look(written: Instant) {
+    tokio::time::sleep_until(written + CONFIRMATION_PAUSE).await;
+}
 
 /// Striped locks keyed by registry, repository and tag, and where merges are counted.
 #[derive(Debug)]
@@ -116,10 +124,11 @@ where
     let key = format!("{}/{repository}:{tag}", store.location());
     let _guard = locks.stripes.get(&key).lock().await;
     let mut confirmations = 0;
-    let mut wrote = false;
+    let mut written = None;
     let mut backed_off = false;
     for round in 0..MAX_ROUNDS {
         let current = read_release(store, repository, tag, version).await?;
+        let wrote = written.is_some();
         let plan = decide(current.as_ref().map(|(index, _)| index))?;
         if wrote && !backed_off && !matches!(plan, Plan::Done) {
             // Our change was overwritten: back off (with jitter), then read again and merge
@@ -137,24 +146,27 @@ where
                 if confirmations >= CONFIRMATIONS {
                     return Ok(());
                 }
-                // The second look comes after another writer's read-to-write time has passed.
-                tokio::time::sleep(CONFIRMATION_PAUSE).await;
+                // The second look comes after another writer's read-to-write time has passed
+                // since ours landed.
+                if let Some(written) = written {
+                    second_look(written).await;
+                }
             }
             Plan::Put(index) => {
                 confirmations = 0;
-                wrote = true;
                 let bytes = index.to_bytes(version)?;
                 let reference = Reference::Tag(tag.clone());
                 store
                     .put_manifest(repository, &reference, MEDIA_TYPE_INDEX, bytes)
                     .await?;
+                written = Some(Instant::now());
             }
             Plan::Remove => {
                 confirmations = 0;
-                wrote = true;
                 if let Some((_, digest)) = current {
                     store.delete_manifest(repository, &digest).await?;
                 }
+                written = Some(Instant::now());
             }
         }
     }
@@ -174,6 +186,158 @@ pub(super) fn pause(round: usize, key: &str) -> Duration {
 mod tests {
     use super::*;
     use crate::storage::local::LocalStore;
+    use crate::storage::{
+        BlobDownload, BlobRequest, BlobWriter, Blobs, ManifestFetch, Manifests, StorageError,
+    };
+    use async_trait::async_trait;
+    use bytes::Bytes;
+
+    /// A store whose manifest reads take [`SlowReads::DELAY`] (a registry far away), and
+    /// which notes when each read starts and each write lands.
+    #[derive(Debug)]
+    struct SlowReads {
+        inner: LocalStore,
+        reads: std::sync::Mutex<Vec<Instant>>,
+        writes: std::sync::Mutex<Vec<Instant>>,
+    }
+
+    impl SlowReads {
+        const DELAY: Duration = Duration::from_millis(120);
+    }
+
+    #[async_trait]
+    impl Manifests for SlowReads {
+        async fn list_tags(
+            &self,
+            repository: &Repository,
+        ) -> Result<Option<Vec<Tag>>, StorageError> {
+            self.inner.list_tags(repository).await
+        }
+        async fn catalog(&self) -> Result<Vec<Repository>, StorageError> {
+            self.inner.catalog().await
+        }
+        async fn get_manifest_if_changed(
+            &self,
+            repository: &Repository,
+            reference: &Reference,
+            known: Option<&Digest>,
+        ) -> Result<ManifestFetch, StorageError> {
+            self.reads.lock().unwrap().push(Instant::now());
+            tokio::time::sleep(Self::DELAY).await;
+            let fetch = self
+                .inner
+                .get_manifest_if_changed(repository, reference, known);
+            fetch.await
+        }
+        async fn put_manifest(
+            &self,
+            repository: &Repository,
+            reference: &Reference,
+            media_type: &str,
+            body: Bytes,
+        ) -> Result<Digest, StorageError> {
+            let put = self
+                .inner
+                .put_manifest(repository, reference, media_type, body);
+            let digest = put.await?;
+            self.writes.lock().unwrap().push(Instant::now());
+            Ok(digest)
+        }
+        async fn delete_manifest(
+            &self,
+            repository: &Repository,
+            digest: &Digest,
+        ) -> Result<(), StorageError> {
+            self.inner.delete_manifest(repository, digest).await
+        }
+    }
+
+    #[async_trait]
+    impl Blobs for SlowReads {
+        async fn blob_exists(
+            &self,
+            repository: &Repository,
+            digest: &Digest,
+        ) -> Result<bool, StorageError> {
+            self.inner.blob_exists(repository, digest).await
+        }
+        async fn start_upload(
+            &self,
+            repository: &Repository,
+        ) -> Result<Box<dyn BlobWriter>, StorageError> {
+            self.inner.start_upload(repository).await
+        }
+        async fn get_blob(
+            &self,
+            repository: &Repository,
+            digest: &Digest,
+            request: BlobRequest<'_>,
+        ) -> Result<Option<BlobDownload>, StorageError> {
+            self.inner.get_blob(repository, digest, request).await
+        }
+    }
+
+    #[async_trait]
+    impl Store for SlowReads {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn credentials_fingerprint(&self) -> String {
+            self.inner.credentials_fingerprint()
+        }
+        async fn ping(&self) -> Result<(), StorageError> {
+            self.inner.ping().await
+        }
+    }
+
+    /// The second confirmation looks [`CONFIRMATION_PAUSE`] after the write landed, not later:
+    /// the first look's own time counts toward the pause (a far registry's read is not added
+    /// to every upload), and never sooner (the guarantee the pause gives).
+    #[tokio::test(start_paused = true)]
+    async fn the_second_look_comes_a_pause_after_the_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SlowReads {
+            inner: LocalStore::open(dir.path()).unwrap(),
+            reads: std::sync::Mutex::default(),
+            writes: std::sync::Mutex::default(),
+        };
+        let repository = Repository::parse("team/python/pkg").unwrap();
+        let version: Version = "1.0".parse().unwrap();
+        let tag = crate::layout::tag_for(&version).unwrap();
+        let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
+        let started = Instant::now();
+        update_release(
+            &ReleaseLocks::default(),
+            &store,
+            &repository,
+            &tag,
+            &version,
+            |current| {
+                Ok(match current {
+                    Some(index) if *index == wanted => Plan::Done,
+                    _ => Plan::Put(wanted.clone()),
+                })
+            },
+        )
+        .await
+        .unwrap();
+        let reads = store.reads.lock().unwrap().clone();
+        let writes = store.writes.lock().unwrap().clone();
+        // Read, write, look at once, look again.
+        assert_eq!((reads.len(), writes.len()), (3, 1), "{reads:?} {writes:?}");
+        let second_look = reads[2] - writes[0];
+        assert!(
+            second_look >= CONFIRMATION_PAUSE
+                && second_look < CONFIRMATION_PAUSE + SlowReads::DELAY,
+            "second look {second_look:?} after the write"
+        );
+        // Three reads and the pause, the first look inside it.
+        assert!(
+            started.elapsed() < 2 * SlowReads::DELAY + CONFIRMATION_PAUSE + SlowReads::DELAY / 2,
+            "{:?}",
+            started.elapsed()
+        );
+    }
 
     /// A writer whose change never holds (each read shows an index that is not what it wants,
     /// as when other writers keep overwriting the tag) gives up after [`MAX_ROUNDS`] writes with

@@ -502,3 +502,94 @@ async fn a_download_after_its_page_asks_the_registry_for_the_bytes_alone() -> an
     assert!(bytes == std::fs::read(&second_wheel)?);
     Ok(())
 }
+
+/// A page whose cache has expired asks for the document it knows with the tag list, not after
+/// it (one round trip to a far registry, not two): the document's manifest is asked for while
+/// the tag list is still unanswered. A project the server has not read yet (PyOCI's data
+/// among them) pays no request for a document it may not have: nothing but the tag list
+/// until it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_page_asks_for_the_tags_and_the_known_document_at_once() -> anyhow::Result<()> {
+    let stall = Duration::from_secs(4);
+    let fake = FakeRegistry::start()?;
+    let (server, path) = serve_fake(&fake, 1).await?;
+    assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
+    // The document the first page leaves behind is written, and the page has expired: the
+    // next page reads the document and remembers it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(fake.has_tag(
+        &format!("{}/{}", fake_registry::NAMESPACE, fake_registry::PROJECT),
+        LISTING
+    ));
+    assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Tags stalled: the page waits (its cache expired), and the document is asked for
+    // meanwhile.
+    let manifests_before = fake.requests(Endpoint::ManifestGet);
+    fake.set_fault(
+        Endpoint::TagsList,
+        Fault::Once(Box::new(Fault::Delay(stall))),
+    );
+    let started = std::time::Instant::now();
+    let page = tokio::spawn({
+        let (server_url, path) = (server.url(), path.clone());
+        async move {
+            client()
+                .get(format!("{server_url}{path}"))
+                .send()
+                .await?
+                .text()
+                .await
+        }
+    });
+    let mut asked = false;
+    while started.elapsed() < stall / 2 {
+        if fake.requests(Endpoint::ManifestGet) > manifests_before {
+            asked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        asked,
+        "the document was not asked for while the tag list was unanswered"
+    );
+    assert!(
+        !page.is_finished(),
+        "the expired page did not wait for the tags"
+    );
+    let body = page.await??;
+    assert!(body.contains(fake_registry::FILENAME), "{body}");
+
+    // A server that never read the project: the tag list alone until it answers.
+    let (fresh, path) = serve_fake(&fake, 1).await?;
+    let manifests_before = fake.requests(Endpoint::ManifestGet);
+    fake.set_fault(
+        Endpoint::TagsList,
+        Fault::Once(Box::new(Fault::Delay(stall))),
+    );
+    let started = std::time::Instant::now();
+    let page = tokio::spawn({
+        let (server_url, path) = (fresh.url(), path.clone());
+        async move {
+            client()
+                .get(format!("{server_url}{path}"))
+                .send()
+                .await?
+                .text()
+                .await
+        }
+    });
+    while started.elapsed() < stall / 2 {
+        assert_eq!(
+            fake.requests(Endpoint::ManifestGet),
+            manifests_before,
+            "a manifest was asked for before the tag list answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = page.await??;
+    assert!(body.contains(fake_registry::FILENAME), "{body}");
+    Ok(())
+}

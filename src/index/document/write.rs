@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
+use tokio::time::Instant;
 
 use super::ChangedTags;
 use crate::index::snapshot::{ProjectRef, read_blob};
-use crate::index::update::{CONFIRMATION_PAUSE, CONFIRMATIONS, MAX_ROUNDS, pause};
+use crate::index::update::{CONFIRMATIONS, MAX_ROUNDS, pause, second_look};
 use crate::index::{Index, IndexError};
 use crate::layout::{self, ListedTag, ProjectListing, ReleaseIndex};
 use crate::packaging::Version;
@@ -37,7 +38,7 @@ impl Index {
         );
         let _guard = self.locks.of(&lock_key).lock().await;
         let mut confirmations = 0;
-        let mut wrote = false;
+        let mut written = None;
         let mut backed_off = false;
         for round in 0..MAX_ROUNDS {
             let Some((current_digest, current)) = self.current_document(target).await? else {
@@ -49,6 +50,7 @@ impl Index {
                 .await?;
             let done =
                 current.as_ref() == Some(&wanted) || (current.is_none() && wanted.tags.is_empty());
+            let wrote = written.is_some();
             if wrote && !backed_off && !done {
                 self.locks.record_merge();
                 tokio::time::sleep(pause(round, &lock_key)).await;
@@ -64,11 +66,12 @@ impl Index {
                 if confirmations >= CONFIRMATIONS {
                     return Ok(true);
                 }
-                tokio::time::sleep(CONFIRMATION_PAUSE).await;
+                if let Some(written) = written {
+                    second_look(written).await;
+                }
                 continue;
             }
             confirmations = 0;
-            wrote = true;
             if wanted.tags.is_empty() {
                 // No release left: the repository keeps nothing of ours.
                 if let Some(digest) = &current_digest {
@@ -77,9 +80,11 @@ impl Index {
                         .delete_manifest(target.repository, digest)
                         .await?;
                 }
+                written = Some(Instant::now());
             } else {
-                let written = self.put_document(target, &wanted).await?;
-                if let Some(old) = current_digest.filter(|old| *old != written) {
+                let new = self.put_document(target, &wanted).await?;
+                written = Some(Instant::now());
+                if let Some(old) = current_digest.filter(|old| *old != new) {
                     // The superseded manifest is untagged garbage (shown as an "untagged
                     // version" by some registries): remove it, best effort.
                     let _ = target.store.delete_manifest(target.repository, &old).await;
@@ -251,12 +256,11 @@ impl Index {
     ) -> Result<Digest, IndexError> {
         let document = listing.to_bytes(target.repository);
         let store = target.store;
-        store
-            .push_small_blob(target.repository, document.clone(), false)
-            .await?;
-        store
-            .push_small_blob(target.repository, Bytes::from_static(EMPTY_BLOB), false)
-            .await?;
+        futures_util::future::try_join(
+            store.push_small_blob(target.repository, document.clone(), false),
+            store.push_small_blob(target.repository, Bytes::from_static(EMPTY_BLOB), false),
+        )
+        .await?;
         let reference = Reference::Tag(layout::listing_tag());
         let created = crate::index::upload::now_rfc3339();
         let manifest = layout::listing_manifest(&document, &created);

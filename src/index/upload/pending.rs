@@ -253,8 +253,9 @@ impl PendingUpload {
             .session
             .take()
             .ok_or_else(|| StorageError::UploadAborted("the session is closed".to_owned()))?;
-        session.commit(&digest).await?;
         let config = core.map_or_else(|| Bytes::from_static(EMPTY_BLOB), Bytes::from);
+        self.commit_with_config(session, &digest, config.clone())
+            .await?;
         self.push_file_manifest(&manifest, config).await?;
         if let Some(provenance) = provenance {
             super::super::provenance::store_provenance(
@@ -389,8 +390,25 @@ impl PendingUpload {
         }
     }
 
-    /// Pushes the config blob (the core metadata, or the shared empty blob) and the file's
-    /// manifest (by digest).
+    /// Commits the file's upload while the config blob (core metadata, or the empty blob)
+    /// goes up: the manifest needs both.
+    async fn commit_with_config(
+        &self,
+        session: Box<dyn BlobWriter>,
+        digest: &Digest,
+        config: Bytes,
+    ) -> Result<(), IndexError> {
+        let config_push = self.store.push_small_blob(&self.repository, config, false);
+        let (committed, config_pushed) =
+            futures_util::future::join(session.commit(digest), config_push).await;
+        committed?;
+        config_pushed?;
+        Ok(())
+    }
+
+    /// Pushes the file's manifest (by digest), its config blob (the core metadata, or the
+    /// shared empty blob) already pushed; a registry that refuses the manifest as if the blob
+    /// were missing is sent the blob again before each retry.
     async fn push_file_manifest(
         &self,
         manifest: &FileManifest,
@@ -402,10 +420,13 @@ impl PendingUpload {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let force = attempt > 1;
-            self.store
-                .push_small_blob(repository, config.clone(), force)
-                .await?;
+            if attempt > 1 {
+                // Pushed before the first attempt; pushed again (not trusting the registry's
+                // "exists") before each retry.
+                self.store
+                    .push_small_blob(repository, config.clone(), true)
+                    .await?;
+            }
             let pushed = self
                 .store
                 .put_manifest(
