@@ -1,7 +1,8 @@
 //! Phase 5: a registry one round trip away. The same registry behind a proxy that holds every
 //! request [`Distance::delay`] before forwarding it (as a registry in another building would),
 //! and what that makes of what an installer and a publisher do: a cold page (the largest
-//! project, as this server writes it and as PyOCI does), a small file right after its page, a
+//! project, as this server writes it and as PyOCI does; as this server writes it again after
+//! a page of another project of its namespace), a small file right after its page, a
 //! small wheel's upload; each through oci-pypi and, where there is one, the nearest straight
 //! equivalent through the same proxy. Registry requests are counted by the server's own
 //! metrics (its background work apart). The phase shows what each request a path costs is
@@ -43,6 +44,8 @@ pub struct Distance<'a> {
     pub reps: usize,
     /// The largest seeded project's releases.
     pub releases: usize,
+    /// The smallest other seeded project's releases, if any: its page comes first in a row.
+    pub neighbour: Option<usize>,
 }
 
 impl Distance<'_> {
@@ -52,17 +55,25 @@ impl Distance<'_> {
             self.delay.as_secs_f64() * 1000.0
         );
         let far = CountingProxy::start_with_delay(&self.registry.origin(), self.delay).await?;
-        let mut rows = vec![
-            self.cold_page(&far, &pages::project_name(self.releases), &[])
-                .await?,
-            self.expired_page(&far).await?,
+        let largest = pages::project_name(self.releases);
+        let mut rows = vec![self.cold_page(&far, &largest, None, &[]).await?];
+        if let Some(neighbour) = self.neighbour {
+            let first = pages::project_name(neighbour);
+            rows.push(
+                self.cold_page(&far, &largest, Some((&first, neighbour)), &[])
+                    .await?,
+            );
+        }
+        rows.push(self.expired_page(&far).await?);
+        rows.push(
             self.cold_page(
                 &far,
                 &pages::pyoci_project_name(self.releases),
+                None,
                 &["--listing-documents", "read"],
             )
             .await?,
-        ];
+        );
         rows.extend(self.small_file(&far, small).await?);
         Ok(DistanceResult {
             delay: self.delay,
@@ -70,16 +81,21 @@ impl Distance<'_> {
         })
     }
 
-    /// The first page of `project` on a fresh server, per repetition; straight: the
-    /// project's tag list.
+    /// The first page of `project` on a fresh server, per repetition, after the page of
+    /// `first` (same namespace, that many releases; not timed) when there is one; straight:
+    /// the project's tag list.
     async fn cold_page(
         &self,
         far: &CountingProxy,
         project: &str,
+        first: Option<(&str, usize)>,
         flags: &[&str],
     ) -> anyhow::Result<DistanceRow> {
+        let after = first.map_or_else(String::new, |(first, _)| {
+            format!(", after the first page of {first}")
+        });
         let mut row = DistanceRow {
-            what: format!("cold page, {project} ({} releases)", self.releases),
+            what: format!("cold page, {project} ({} releases){after}", self.releases),
             through: Vec::new(),
             requests: Vec::new(),
             straight: Some(("the tag list", Vec::new())),
@@ -89,12 +105,19 @@ impl Distance<'_> {
         for _ in 0..self.reps {
             let server =
                 procs::start_server(self.server_bin, self.work_dir, &far.origin(), flags).await?;
-            let page = format!("{}/{}/{NAMESPACE}/{project}/", server.origin(), far.host());
+            let page_of = |project: &str| {
+                format!("{}/{}/{NAMESPACE}/{project}/", server.origin(), far.host())
+            };
+            let mut before = 0;
+            if let Some((first, releases)) = first {
+                pages::fetch(&http, &page_of(first), releases).await?;
+                before = pages::request_path_requests(&server).await?;
+            }
             let started = Instant::now();
-            pages::fetch(&http, &page, self.releases).await?;
+            pages::fetch(&http, &page_of(project), self.releases).await?;
             row.through.push(millis(started));
             row.requests
-                .push(pages::request_path_requests(&server).await?);
+                .push(pages::request_path_requests(&server).await? - before);
             drop(server);
             let started = Instant::now();
             get(&http, &url).await?;

@@ -178,6 +178,12 @@ async fn main() -> anyhow::Result<()> {
             delay: std::time::Duration::from_millis(args.distance_ms),
             reps: args.reps.max(5),
             releases: largest,
+            neighbour: args
+                .releases
+                .iter()
+                .copied()
+                .filter(|&releases| releases != largest)
+                .min(),
         };
         report.distance = Some(distance.run(&Wheel::open(path)?).await?);
     }

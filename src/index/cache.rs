@@ -45,6 +45,8 @@ const MAX_TAGS: usize = 100_000;
 const MAX_SIZES: usize = 200_000;
 /// Listing documents kept at most (their release indexes are shared with the tags kept).
 const MAX_DOCUMENTS: usize = 4096;
+/// Namespaces remembered as holding listing documents, at most.
+const MAX_DOCUMENTED: usize = 1024;
 /// Lock stripes for page builds.
 const BUILD_STRIPES: usize = 64;
 /// Change counters, striped by project.
@@ -104,7 +106,11 @@ pub struct ListingCache {
     absent: Mutex<HashMap<(String, ProjectKey), Instant>>,
     tags: Mutex<HashMap<(ProjectKey, String), CachedTag>>,
     sizes: Mutex<HashMap<(String, Digest), u64>>,
-    documents: Mutex<HashMap<ProjectKey, CachedDocument>>,
+    /// What each project was last read with: its listing document, or `None` (it had none).
+    documents: Mutex<HashMap<ProjectKey, Option<CachedDocument>>>,
+    /// Namespaces (registry origin, repository up to its last `/`) where a project was read
+    /// with a listing document.
+    documented: Mutex<HashSet<ProjectKey>>,
     background: Mutex<HashSet<(ProjectKey, String)>>,
     builds: Stripes<tokio::sync::Mutex<()>>,
     generations: Stripes<AtomicU64>,
@@ -130,6 +136,7 @@ impl ListingCache {
             tags: Mutex::default(),
             sizes: Mutex::default(),
             documents: Mutex::default(),
+            documented: Mutex::default(),
             background: Mutex::default(),
             builds: Stripes::new(BUILD_STRIPES, || tokio::sync::Mutex::new(())),
             generations: Stripes::new(GENERATION_STRIPES, AtomicU64::default),
@@ -159,21 +166,34 @@ impl ListingCache {
     /// The listing document the project was last read with, whatever its age and the TTL:
     /// what the next read revalidates with `If-None-Match`.
     pub fn document(&self, project: &ProjectKey) -> Option<CachedDocument> {
-        lock(&self.documents).get(project).cloned()
+        lock(&self.documents).get(project).cloned().flatten()
+    }
+
+    /// Whether a read of `project` may ask for its listing document before the tag list says
+    /// it has one: it had one when last read or, not read since this server started (or since
+    /// it changed through it), another project of its namespace had one. A project read
+    /// without one, and every project of a namespace where none has one (PyOCI's data), is
+    /// not asked for a document it may not have.
+    pub fn expects_document(&self, project: &ProjectKey) -> bool {
+        if let Some(last) = lock(&self.documents).get(project) {
+            return last.is_some();
+        }
+        lock(&self.documented).contains(&namespace_of(project))
     }
 
     /// Remembers the listing document a project was read with (`None`: it has none).
     pub fn store_document(&self, project: &ProjectKey, document: Option<CachedDocument>) {
-        let mut documents = lock(&self.documents);
-        match document {
-            Some(document) => {
-                make_room(&mut documents, MAX_DOCUMENTS, |_| false);
-                documents.insert(project.clone(), document);
+        if document.is_some() {
+            let mut documented = lock(&self.documented);
+            if documented.len() >= MAX_DOCUMENTED {
+                // Learnt again from the next reads.
+                documented.clear();
             }
-            None => {
-                documents.remove(project);
-            }
+            documented.insert(namespace_of(project));
         }
+        let mut documents = lock(&self.documents);
+        make_room(&mut documents, MAX_DOCUMENTS, |_| false);
+        documents.insert(project.clone(), document);
     }
 
     /// Whether a page built at `built` should be refreshed (it is past half the TTL).
@@ -371,6 +391,15 @@ fn make_room<K: Eq + Hash + Clone, V>(
     }
 }
 
+/// The namespace of a project: its registry origin and its repository up to the last `/`
+/// (empty for a repository at the registry's root).
+fn namespace_of((origin, repository): &ProjectKey) -> ProjectKey {
+    let namespace = repository
+        .rsplit_once('/')
+        .map_or("", |(namespace, _)| namespace);
+    (origin.clone(), namespace.to_owned())
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -551,5 +580,36 @@ mod tests {
         let uncached = ListingCache::new(Duration::ZERO, 1 << 30);
         uncached.forget_absent("alice", &key, uncached.generation(&key));
         assert!(!uncached.absent("alice", &key), "ttl 0 keeps nothing");
+    }
+
+    #[test]
+    fn a_document_is_expected_where_one_was_read_and_not_where_none_was() {
+        let cache = ListingCache::new(Duration::from_secs(5), 1 << 30);
+        let document = || Some((Digest::of(b"listing"), Arc::new(ProjectListing::default())));
+        // A fresh server expects none anywhere (PyOCI's data has none).
+        assert!(!cache.expects_document(&key("a")));
+        cache.store_document(&key("a"), None);
+        assert!(!cache.expects_document(&key("a")));
+        assert!(!cache.expects_document(&key("b")));
+
+        // One read with a document: that project, and the unread projects of its namespace.
+        cache.store_document(&key("c"), document());
+        assert!(cache.expects_document(&key("c")));
+        assert!(cache.expects_document(&key("b")));
+        assert!(!cache.expects_document(&key("a")), "read without one");
+        let elsewhere = ("http://r".to_owned(), "other/b".to_owned());
+        assert!(!cache.expects_document(&elsewhere), "another namespace");
+        let other_registry = ("http://s".to_owned(), "ns/b".to_owned());
+        assert!(!cache.expects_document(&other_registry), "another registry");
+        let root = ("http://r".to_owned(), "b".to_owned());
+        assert!(!cache.expects_document(&root), "the registry's root");
+
+        // Read without one since: not asked for again.
+        cache.store_document(&key("c"), None);
+        assert!(!cache.expects_document(&key("c")));
+        assert!(cache.document(&key("c")).is_none());
+        // Changed through this server: unread again, so its namespace decides.
+        cache.forget(&key("a"), None);
+        assert!(cache.expects_document(&key("a")));
     }
 }

@@ -210,17 +210,18 @@ impl Index {
         }))
     }
 
-    /// The tag list (`None` when the repository has none), and the document when one was read
-    /// before: a document known from an earlier read is asked for with the tag list, not
-    /// after it, so a page whose cache expired waits one round trip to the registry, not two
-    /// (and the document usually answers 304). Unknown projects (PyOCI's data among them)
-    /// pay no request for a document they may not have.
+    /// The tag list (`None` when the repository has none), and the document when one is
+    /// expected ([`super::cache::ListingCache::expects_document`]): it is asked for with the
+    /// tag list, not after it, so a page waits one round trip to a far registry, not two (and
+    /// a document read before usually answers 304). Projects read without one, and the
+    /// projects of a namespace where none has one (PyOCI's data), pay no request for a
+    /// document they may not have.
     async fn tags_and_document(
         &self,
         target: ProjectRef<'_>,
         reads_documents: bool,
     ) -> Result<Option<(Vec<Tag>, EarlyDocument)>, IndexError> {
-        let early = reads_documents && self.cache.document(target.key).is_some();
+        let early = reads_documents && self.cache.expects_document(target.key);
         let (tags, document) =
             futures_util::future::join(target.store.list_tags(target.repository), async {
                 if early {

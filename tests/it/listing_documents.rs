@@ -505,27 +505,65 @@ async fn a_download_after_its_page_asks_the_registry_for_the_bytes_alone() -> an
 
 /// A page whose cache has expired asks for the document it knows with the tag list, not after
 /// it (one round trip to a far registry, not two): the document's manifest is asked for while
-/// the tag list is still unanswered. A project the server has not read yet (PyOCI's data
-/// among them) pays no request for a document it may not have: nothing but the tag list
-/// until it answers.
+/// the tag list is still unanswered. A server that has read no document yet (PyOCI's data has
+/// none) pays no request for a document a project may not have: nothing but the tag list
+/// until it answers. Once a project of a namespace was read with a document, the first page
+/// of another project there asks for both at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_page_asks_for_the_tags_and_the_known_document_at_once() -> anyhow::Result<()> {
-    let stall = Duration::from_secs(4);
+async fn a_page_asks_for_the_tags_and_an_expected_document_at_once() -> anyhow::Result<()> {
     let fake = FakeRegistry::start()?;
+    fake.add_project("second")?;
     let (server, path) = serve_fake(&fake, 1).await?;
+    let second_path = path.replace(fake_registry::PROJECT, "second");
     assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
-    // The document the first page leaves behind is written, and the page has expired: the
-    // next page reads the document and remembers it.
+    assert_eq!(
+        listed(&server, &second_path).await?,
+        [fake_registry::wheel_filename("second", fake_registry::TAG)]
+    );
+    // The documents the first pages leave behind are written, and the pages have expired:
+    // the next page reads the document and remembers it.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(fake.has_tag(
-        &format!("{}/{}", fake_registry::NAMESPACE, fake_registry::PROJECT),
-        LISTING
-    ));
+    for project in [fake_registry::PROJECT, "second"] {
+        let repository = format!("{}/{project}", fake_registry::NAMESPACE);
+        assert!(fake.has_tag(&repository, LISTING), "{repository}");
+    }
     assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // Tags stalled: the page waits (its cache expired), and the document is asked for
     // meanwhile.
+    let asked = manifests_asked_while_tags_stall(&fake, &server, &path).await?;
+    assert!(
+        asked,
+        "the document was not asked for while the tag list was unanswered"
+    );
+
+    // A server that never read a document: the tag list alone until it answers.
+    let (fresh, path) = serve_fake(&fake, 1).await?;
+    let asked = manifests_asked_while_tags_stall(&fake, &fresh, &path).await?;
+    assert!(
+        !asked,
+        "a manifest was asked for before the tag list answered"
+    );
+    // It read that project's document: another project of the namespace is asked for its
+    // document with its tags.
+    let asked = manifests_asked_while_tags_stall(&fake, &fresh, &second_path).await?;
+    assert!(
+        asked,
+        "a project of a namespace with documents waited for its tags before its document"
+    );
+    Ok(())
+}
+
+/// Fetches `path` from `server` while the fake's tag list stalls 4 s once; whether a manifest
+/// was asked for during the first 2 s (the page must still be waiting then, and list
+/// [`fake_registry`]'s one file of its project).
+async fn manifests_asked_while_tags_stall(
+    fake: &FakeRegistry,
+    server: &Server,
+    path: &str,
+) -> anyhow::Result<bool> {
+    let stall = Duration::from_secs(4);
     let manifests_before = fake.requests(Endpoint::ManifestGet);
     fake.set_fault(
         Endpoint::TagsList,
@@ -533,15 +571,8 @@ async fn an_expired_page_asks_for_the_tags_and_the_known_document_at_once() -> a
     );
     let started = std::time::Instant::now();
     let page = tokio::spawn({
-        let (server_url, path) = (server.url(), path.clone());
-        async move {
-            client()
-                .get(format!("{server_url}{path}"))
-                .send()
-                .await?
-                .text()
-                .await
-        }
+        let url = format!("{}{path}", server.url());
+        async move { client().get(url).send().await?.text().await }
     });
     let mut asked = false;
     while started.elapsed() < stall / 2 {
@@ -551,45 +582,11 @@ async fn an_expired_page_asks_for_the_tags_and_the_known_document_at_once() -> a
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        asked,
-        "the document was not asked for while the tag list was unanswered"
-    );
-    assert!(
-        !page.is_finished(),
-        "the expired page did not wait for the tags"
-    );
+    anyhow::ensure!(!page.is_finished(), "{path} did not wait for the tags");
     let body = page.await??;
-    assert!(body.contains(fake_registry::FILENAME), "{body}");
-
-    // A server that never read the project: the tag list alone until it answers.
-    let (fresh, path) = serve_fake(&fake, 1).await?;
-    let manifests_before = fake.requests(Endpoint::ManifestGet);
-    fake.set_fault(
-        Endpoint::TagsList,
-        Fault::Once(Box::new(Fault::Delay(stall))),
+    anyhow::ensure!(
+        body.contains("-py3-none-any.whl"),
+        "{path} lists no file: {body}"
     );
-    let started = std::time::Instant::now();
-    let page = tokio::spawn({
-        let (server_url, path) = (fresh.url(), path.clone());
-        async move {
-            client()
-                .get(format!("{server_url}{path}"))
-                .send()
-                .await?
-                .text()
-                .await
-        }
-    });
-    while started.elapsed() < stall / 2 {
-        assert_eq!(
-            fake.requests(Endpoint::ManifestGet),
-            manifests_before,
-            "a manifest was asked for before the tag list answered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let body = page.await??;
-    assert!(body.contains(fake_registry::FILENAME), "{body}");
-    Ok(())
+    Ok(asked)
 }

@@ -69,7 +69,12 @@ pub fn release_file_bytes(version: &str) -> Bytes {
 
 /// The filename of the wheel of [`PROJECT`] `version` ([`FILENAME`] for [`TAG`]).
 pub fn release_filename(version: &str) -> String {
-    format!("{PROJECT}-{version}-py3-none-any.whl")
+    wheel_filename(PROJECT, version)
+}
+
+/// The filename of the wheel of `project` `version`.
+pub fn wheel_filename(project: &str, version: &str) -> String {
+    format!("{project}-{version}-py3-none-any.whl")
 }
 
 /// The sha256 of [`file_bytes`], hex.
@@ -265,7 +270,13 @@ impl FakeRegistry {
     /// Adds a release of [`PROJECT`] tagged `version`, laid out like the first one, with one
     /// wheel ([`release_filename`], bytes [`release_file_bytes`]).
     pub fn add_release(&self, version: &str) -> anyhow::Result<()> {
-        insert_release(&mut lock(&self.shared.store), version)
+        insert_release(&mut lock(&self.shared.store), PROJECT, version)
+    }
+
+    /// Adds project `project` in [`NAMESPACE`], with release [`TAG`] laid out like the first
+    /// project's ([`wheel_filename`], bytes [`file_bytes`]).
+    pub fn add_project(&self, project: &str) -> anyhow::Result<()> {
+        insert_release(&mut lock(&self.shared.store), project, TAG)
     }
 
     /// Whether `repository` has `tag` (for checking what an upload left behind).
@@ -291,15 +302,15 @@ fn compact(value: &serde_json::Value) -> anyhow::Result<Bytes> {
 /// The store with its one release.
 fn initial_store() -> anyhow::Result<Store> {
     let mut store = Store::default();
-    insert_release(&mut store, TAG)?;
+    insert_release(&mut store, PROJECT, TAG)?;
     Ok(store)
 }
 
-/// A release of [`PROJECT`]: the wheel blob, the empty config, the file manifest, the index (by
-/// tag and by digest).
-fn insert_release(store: &mut Store, version: &str) -> anyhow::Result<()> {
+/// A release of `project` in [`NAMESPACE`]: the wheel blob, the empty config, the file
+/// manifest, the index (by tag and by digest).
+fn insert_release(store: &mut Store, project: &str, version: &str) -> anyhow::Result<()> {
     let created = "2026-01-02T03:04:05Z";
-    let filename = release_filename(version);
+    let filename = wheel_filename(project, version);
     let file = release_file_bytes(version);
     let file_digest = digest_of(&file);
     let file_sha256 = hex::encode(Sha256::digest(&file));
@@ -336,7 +347,7 @@ fn insert_release(store: &mut Store, version: &str) -> anyhow::Result<()> {
         }],
         "annotations": { "org.opencontainers.image.created": created },
     }))?;
-    let repository = REPOSITORY.to_owned();
+    let repository = format!("{NAMESPACE}/{project}");
     for blob in [file, empty] {
         store
             .blobs
