@@ -29,6 +29,9 @@ const PASSWORD: &str = "pw-FAULTS-never-echo-8d2f61";
 const STALL: Duration = Duration::from_secs(30);
 /// The challenge the server answers 401 with.
 const OUR_CHALLENGE: &str = "Basic realm=\"oci-pypi\"";
+/// Payload of a wheel that streams: more than the server holds back before it opens the
+/// upload's `PATCH` (1 MiB; a smaller file goes up with the `PUT` that commits it).
+const STREAMED_PAYLOAD: u64 = 3 << 19;
 
 /// A fake registry and the server in front of it.
 struct Rig {
@@ -109,8 +112,23 @@ impl Rig {
         self.upload_as(version, true).await
     }
 
+    /// [`Rig::upload`] of a wheel large enough to stream (a `PATCH` before the commit).
+    async fn upload_streamed(&self, version: &str) -> anyhow::Result<Answer> {
+        let built = wheel(version, Some(STREAMED_PAYLOAD)).await?;
+        self.upload_wheel(version, built, true).await
+    }
+
     async fn upload_as(&self, version: &str, authenticated: bool) -> anyhow::Result<Answer> {
-        let (filename, bytes) = wheel(version).await?;
+        let built = wheel(version, None).await?;
+        self.upload_wheel(version, built, authenticated).await
+    }
+
+    async fn upload_wheel(
+        &self,
+        version: &str,
+        (filename, bytes): (String, Vec<u8>),
+        authenticated: bool,
+    ) -> anyhow::Result<Answer> {
         let upload = UploadForm::new(PROJECT, version, &filename, &bytes)
             .field("metadata_version", "2.1")
             .field("filetype", "bdist_wheel")
@@ -210,6 +228,7 @@ enum Operation {
     Page,
     File,
     Upload,
+    StreamedUpload,
 }
 
 /// What the server answered.
@@ -315,19 +334,21 @@ impl Answer {
 
 /// A small valid wheel of `demo` (built once per version by `make_dist.py`): its filename and
 /// bytes.
-async fn wheel(version: &str) -> anyhow::Result<(String, Vec<u8>)> {
-    static WHEELS: Mutex<BTreeMap<String, (String, Vec<u8>)>> = Mutex::new(BTreeMap::new());
-    if let Some(hit) = WHEELS.lock().unwrap().get(version).cloned() {
+async fn wheel(version: &str, payload: Option<u64>) -> anyhow::Result<(String, Vec<u8>)> {
+    type Built = (String, Vec<u8>);
+    static WHEELS: Mutex<BTreeMap<(String, Option<u64>), Built>> = Mutex::new(BTreeMap::new());
+    let key = (version.to_owned(), payload);
+    if let Some(hit) = WHEELS.lock().unwrap().get(&key).cloned() {
         return Ok(hit);
     }
     let sandbox = Sandbox::new()?;
-    let spec = DistSpec::new(PROJECT, version);
+    let mut spec = DistSpec::new(PROJECT, version);
+    if let Some(payload) = payload {
+        spec = spec.payload_bytes(payload);
+    }
     let path = sandbox.wheel(&spec).await?;
     let built = (spec.wheel_filename(), std::fs::read(path)?);
-    WHEELS
-        .lock()
-        .unwrap()
-        .insert(version.to_owned(), built.clone());
+    WHEELS.lock().unwrap().insert(key, built.clone());
     Ok(built)
 }
 
@@ -360,6 +381,41 @@ async fn healthy_fake_registry_serves_page_file_and_upload() -> anyhow::Result<(
         .await?
         .expect(StatusCode::CONFLICT)
         .mentions("File already exists");
+    rig.finish().await
+}
+
+/// A file no larger than what the server holds back goes up with the `PUT` that commits it
+/// (no `PATCH`: one round trip fewer); a larger one streams in a `PATCH` as it arrives. Both
+/// are served back intact, and an upload of a file already stored commits nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_file_goes_up_with_its_commit_and_a_large_one_streams() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    for (version, payload, patches) in [("2.0", None, 0), ("3.0", Some(STREAMED_PAYLOAD), 1)] {
+        let (filename, bytes) = wheel(version, payload).await?;
+        let patched = rig.fake.requests(Endpoint::UploadPatch);
+        rig.upload_wheel(version, (filename.clone(), bytes.clone()), true)
+            .await?
+            .expect(StatusCode::OK);
+        assert_eq!(
+            rig.fake.requests(Endpoint::UploadPatch) - patched,
+            patches,
+            "PATCHes for {} bytes",
+            bytes.len()
+        );
+        let request = rig
+            .client
+            .get(rig.url(&format!("{NAMESPACE}/{PROJECT}/{filename}")))
+            .basic_auth(USERNAME, Some(PASSWORD));
+        let file = rig.send(&filename, request).await?;
+        file.expect(StatusCode::OK);
+        assert!(file.body == bytes, "{}: other bytes served", file.what);
+    }
+    let committed = rig.fake.requests(Endpoint::UploadPut);
+    rig.upload("2.0")
+        .await?
+        .expect(StatusCode::OK)
+        .mentions("already stored");
+    assert_eq!(rig.fake.requests(Endpoint::UploadPut), committed);
     rig.finish().await
 }
 
@@ -417,12 +473,14 @@ async fn registry_500_is_502_without_its_body() -> anyhow::Result<()> {
     }
 
     // Later steps: a release index behind a good tag list (a release must not silently
-    // vanish from the page), the blob, the streamed upload, its commit, the file manifest.
+    // vanish from the page), the blob, the streamed upload, its commit (with the bytes of a
+    // small file, after those of a large one), the file manifest.
     let later = [
         (Endpoint::ManifestGet, Operation::Page),
         (Endpoint::BlobGet, Operation::File),
-        (Endpoint::UploadPatch, Operation::Upload),
+        (Endpoint::UploadPatch, Operation::StreamedUpload),
         (Endpoint::UploadPut, Operation::Upload),
+        (Endpoint::UploadPut, Operation::StreamedUpload),
         (Endpoint::ManifestPut, Operation::Upload),
     ];
     for (endpoint, operation) in later {
@@ -433,6 +491,7 @@ async fn registry_500_is_502_without_its_body() -> anyhow::Result<()> {
             Operation::Page => rig.page().await?,
             Operation::File => rig.file().await?,
             Operation::Upload => rig.upload("2.0").await?,
+            Operation::StreamedUpload => rig.upload_streamed("2.0").await?,
         };
         answer.expect(StatusCode::BAD_GATEWAY).mentions(&host);
         assert!(
@@ -491,7 +550,8 @@ async fn registry_statuses_map_to_ours() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_registry_is_504() -> anyhow::Result<()> {
     let rig = Rig::start_with(fast_timeouts).await?;
-    wheel("2.0").await?;
+    wheel("2.0", None).await?;
+    wheel("2.0", Some(STREAMED_PAYLOAD)).await?;
     rig.fail_first_steps(&Fault::Delay(STALL));
     let started = Instant::now();
     let (page, file, upload) = tokio::join!(rig.page(), rig.file(), rig.upload("2.0"));
@@ -514,12 +574,13 @@ async fn slow_registry_is_504() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_blob_and_upload_steps_are_504() -> anyhow::Result<()> {
     let rig = Rig::start_with(fast_timeouts).await?;
-    wheel("2.0").await?;
+    wheel("2.0", None).await?;
+    wheel("2.0", Some(STREAMED_PAYLOAD)).await?;
     rig.fake.set_fault(Endpoint::BlobGet, Fault::Delay(STALL));
     rig.fake
         .set_fault(Endpoint::UploadPatch, Fault::Delay(STALL));
     let uploads = async {
-        let stalled_patch = rig.upload("2.0").await?;
+        let stalled_patch = rig.upload_streamed("2.0").await?;
         rig.fake.set_fault(Endpoint::UploadPatch, Fault::None);
         rig.fake.set_fault(Endpoint::UploadPut, Fault::Delay(STALL));
         let stalled_commit = rig.upload("2.0").await?;
@@ -574,7 +635,7 @@ async fn rate_limit_is_503_with_retry_after() -> anyhow::Result<()> {
     rig.fake.set_fault(Endpoint::BlobGet, Fault::RetryAfter(7));
     rig.fake
         .set_fault(Endpoint::UploadPatch, Fault::RetryAfter(7));
-    let later = [rig.file().await?, rig.upload("2.0").await?];
+    let later = [rig.file().await?, rig.upload_streamed("2.0").await?];
     for answer in first.iter().chain(&later) {
         answer.expect(StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(answer.header(RETRY_AFTER), Some("7"), "{}", answer.what);

@@ -192,7 +192,8 @@ async fn request_ids_reach_the_registry() -> anyhow::Result<()> {
     }
     // An upload: the blob PATCH streams from a task of its own, and carries the id too.
     let sandbox = Sandbox::new()?;
-    let spec = DistSpec::new(PROJECT, "2.0");
+    // Larger than what the server holds back before the PATCH opens (1 MiB).
+    let spec = DistSpec::new(PROJECT, "2.0").payload_bytes(3 << 19);
     let wheel = std::fs::read(sandbox.wheel(&spec).await?)?;
     let form = UploadForm::wheel(&spec, &wheel).form();
     let before = fake.request_ids().len();

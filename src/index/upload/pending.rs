@@ -43,6 +43,10 @@ pub(super) struct PendingUpload {
     size: u64,
     /// For an upload token: the issuer and identity its attestations must name.
     signer: Signer,
+    /// The release as read when the upload began (while the session opened): whether the
+    /// file is there already is decided from it once the bytes are in. The release index is
+    /// written from a fresh read ([`update_release`]), never from this one.
+    release: Option<(ReleaseIndex, Digest)>,
 }
 
 impl Index {
@@ -103,25 +107,30 @@ impl Index {
         if form.has("name") && form.has("version") {
             form.finish()?.check_filename(&filename)?;
         }
-        layout::tag_for(filename.version())?;
+        let tag = layout::tag_for(filename.version())?;
         let repository = layout::repository(&location.namespace, filename.name())?;
         let store = self.upload_store(caller, location, filename.name())?;
-        // The project's status is read while the session opens: no time is lost for it.
-        let (session, open) = futures_util::future::join(
+        // The project's status and the release are read while the session opens: no time is
+        // lost for them.
+        let (session, open, release) = futures_util::future::join3(
             store.start_upload(&repository),
             super::super::status::refuse_closed_project(
                 store.as_ref(),
                 &repository,
                 filename.name(),
             ),
+            read_release(store.as_ref(), &repository, &tag, filename.version()),
         )
         .await;
-        if let Err(refused) = open {
-            if let Ok(session) = session {
-                session.cancel().await;
+        let release = match (open, release) {
+            (Ok(()), Ok(release)) => release,
+            (Err(refused), _) | (Ok(()), Err(refused)) => {
+                if let Ok(session) = session {
+                    session.cancel().await;
+                }
+                return Err(refused);
             }
-            return Err(refused);
-        }
+        };
         let mut session = session?;
         // A file published here is sent from the blob cache from its first download on.
         session.keep_copy();
@@ -143,6 +152,7 @@ impl Index {
             md5: form.has("md5_digest").then(Md5::new),
             blake2: form.has("blake2_256_digest").then(Blake2b::<U32>::new),
             size: 0,
+            release,
         })
     }
 }
@@ -244,9 +254,8 @@ impl PendingUpload {
         }
         let version = self.filename.version().clone();
         let tag = layout::tag_for(&version)?;
-        let current = read_release(self.store.as_ref(), &self.repository, &tag, &version).await?;
         let mut decide = self.planner(&manifest, sha256);
-        if let Plan::Done = decide(current.as_ref().map(|(index, _)| index))? {
+        if let Plan::Done = decide(self.release.as_ref().map(|(index, _)| index))? {
             return Ok(UploadOutcome::AlreadyExists);
         }
         let session = self
@@ -391,14 +400,19 @@ impl PendingUpload {
     }
 
     /// Commits the file's upload while the config blob (core metadata, or the empty blob)
-    /// goes up: the manifest needs both.
+    /// goes up: the manifest needs both. The empty blob is usually there already, and asked
+    /// for first; a file's core metadata is new (unless the same file came before), and
+    /// pushed without asking.
     async fn commit_with_config(
         &self,
         session: Box<dyn BlobWriter>,
         digest: &Digest,
         config: Bytes,
     ) -> Result<(), IndexError> {
-        let config_push = self.store.push_small_blob(&self.repository, config, false);
+        let is_metadata = config.as_ref() != EMPTY_BLOB;
+        let config_push = self
+            .store
+            .push_small_blob(&self.repository, config, is_metadata);
         let (committed, config_pushed) =
             futures_util::future::join(session.commit(digest), config_push).await;
         committed?;

@@ -22,18 +22,25 @@ use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs, ByteSt
 
 /// Chunks buffered between the caller and the registry during an upload.
 const UPLOAD_CHANNEL_CHUNKS: usize = 8;
+/// Bytes of an upload held back before its `PATCH` opens: a blob no larger goes up with the
+/// `PUT` that commits it, one round trip to the registry fewer.
+const HELD_BYTES: usize = 1 << 20;
 /// Redirects followed for one blob download.
 const MAX_REDIRECTS: usize = 5;
 
 type ChunkSender = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
-/// An open upload session: bytes written go to the registry as they come; nothing is visible
-/// until [`BlobWriter::commit`]; [`BlobWriter::cancel`] discards it.
+/// An open upload session: bytes written go to the registry as they come (the first
+/// [`HELD_BYTES`] are held until there are more, so that a small blob goes up with its
+/// commit); nothing is visible until [`BlobWriter::commit`]; [`BlobWriter::cancel`] discards
+/// it.
 #[derive(Debug)]
 pub struct BlobUpload {
     registry: Registry,
     repository: Repository,
     location: reqwest::Url,
+    /// Bytes written and not sent yet (before the `PATCH` opens).
+    held: Vec<Bytes>,
     sender: Option<ChunkSender>,
     patch: Option<JoinHandle<Result<reqwest::Response, StorageError>>>,
     written: u64,
@@ -62,6 +69,7 @@ impl Blobs for Registry {
             registry: self.clone(),
             repository: repository.clone(),
             location,
+            held: Vec::new(),
             sender: None,
             patch: None,
             written: 0,
@@ -523,19 +531,28 @@ impl BlobWriter for BlobUpload {
         if chunk.is_empty() {
             return Ok(());
         }
-        let sender = match &self.sender {
-            Some(sender) => sender.clone(),
-            None => self.open_patch(),
-        };
         self.written += chunk.len() as u64;
         if let Some(copy) = &mut self.copy {
             copy.push(&chunk);
         }
-        if sender.send(Ok(chunk)).await.is_err() {
-            // The request ended early: its result says why.
-            return Err(self.close_body().await.err().unwrap_or_else(|| {
-                StorageError::UploadAborted("the registry closed the upload".to_owned())
-            }));
+        let sender = match &self.sender {
+            Some(sender) => sender.clone(),
+            None if self.written <= HELD_BYTES as u64 => {
+                self.held.push(chunk);
+                return Ok(());
+            }
+            None => self.open_patch(),
+        };
+        for chunk in std::mem::take(&mut self.held)
+            .into_iter()
+            .chain(std::iter::once(chunk))
+        {
+            if sender.send(Ok(chunk)).await.is_err() {
+                // The request ended early: its result says why.
+                return Err(self.close_body().await.err().unwrap_or_else(|| {
+                    StorageError::UploadAborted("the registry closed the upload".to_owned())
+                }));
+            }
         }
         Ok(())
     }
@@ -549,12 +566,20 @@ impl BlobWriter for BlobUpload {
         self.close_body().await?;
         let mut url = self.location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
+        // What was held (the whole blob, when it is small) goes with the commit.
+        let held = std::mem::take(&mut self.held);
+        let body: Bytes = match held.as_slice() {
+            [] => Bytes::new(),
+            [one] => one.clone(),
+            _ => held.concat().into(),
+        };
         let request = self
             .registry
             .http()
             .put(url)
-            .header(CONTENT_LENGTH, "0")
-            .header(CONTENT_TYPE, "application/octet-stream");
+            .header(CONTENT_LENGTH, body.len())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(body);
         let response = self
             .registry
             .send_once(Access::Push, &self.repository, request)
