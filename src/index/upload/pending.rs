@@ -35,6 +35,9 @@ pub(super) struct PendingUpload {
     repository: Repository,
     filename: DistFilename,
     session: Option<Box<dyn BlobWriter>>,
+    /// A second session, opened with the first, for the config blob: it then goes up with one
+    /// `PUT`, alongside the file's commit.
+    config_session: Option<Box<dyn BlobWriter>>,
     _in_flight: InFlight,
     sample: Sample,
     sha256: Sha256Hasher,
@@ -110,9 +113,10 @@ impl Index {
         let tag = layout::tag_for(filename.version())?;
         let repository = layout::repository(&location.namespace, filename.name())?;
         let store = self.upload_store(caller, location, filename.name())?;
-        // The project's status and the release are read while the session opens: no time is
+        // The project's status and the release are read while the sessions open: no time is
         // lost for them.
-        let (session, open, release) = futures_util::future::join3(
+        let (file, config, open, release) = futures_util::future::join4(
+            store.start_upload(&repository),
             store.start_upload(&repository),
             super::super::status::refuse_closed_project(
                 store.as_ref(),
@@ -122,16 +126,17 @@ impl Index {
             read_release(store.as_ref(), &repository, &tag, filename.version()),
         )
         .await;
-        let release = match (open, release) {
-            (Ok(()), Ok(release)) => release,
-            (Err(refused), _) | (Ok(()), Err(refused)) => {
-                if let Ok(session) = session {
-                    session.cancel().await;
+        let sessions = both_open(file, config).await;
+        let release = match open.and(release) {
+            Ok(release) => release,
+            Err(refused) => {
+                if let Ok((file, config)) = sessions {
+                    futures_util::future::join(file.cancel(), config.cancel()).await;
                 }
                 return Err(refused);
             }
         };
-        let mut session = session?;
+        let (mut session, config_session) = sessions?;
         // A file published here is sent from the blob cache from its first download on.
         session.keep_copy();
         let signer = match caller {
@@ -146,6 +151,7 @@ impl Index {
             repository,
             filename,
             session: Some(session),
+            config_session: Some(config_session),
             _in_flight: InFlight::start(&self.metrics),
             sample,
             sha256: Sha256Hasher::new(),
@@ -154,6 +160,22 @@ impl Index {
             size: 0,
             release,
         })
+    }
+}
+
+/// Both upload sessions when both opened; otherwise the one that did is cancelled, and the
+/// error is the first one's.
+async fn both_open(
+    file: Result<Box<dyn BlobWriter>, StorageError>,
+    config: Result<Box<dyn BlobWriter>, StorageError>,
+) -> Result<(Box<dyn BlobWriter>, Box<dyn BlobWriter>), StorageError> {
+    match (file, config) {
+        (Ok(file), Ok(config)) => Ok((file, config)),
+        (Ok(open), Err(error)) | (Err(error), Ok(open)) => {
+            open.cancel().await;
+            Err(error)
+        }
+        (Err(error), Err(_)) => Err(error),
     }
 }
 
@@ -200,9 +222,13 @@ impl PendingUpload {
 
     /// Abandons the upload; nothing becomes visible.
     pub(super) async fn abort(mut self) {
-        if let Some(session) = self.session.take() {
-            session.cancel().await;
-        }
+        self.cancel_sessions().await;
+    }
+
+    /// Discards the sessions not committed.
+    async fn cancel_sessions(&mut self) {
+        let open = [self.session.take(), self.config_session.take()];
+        futures_util::future::join_all(open.into_iter().flatten().map(BlobWriter::cancel)).await;
     }
 
     /// Validates the complete form and stores the file.
@@ -213,10 +239,8 @@ impl PendingUpload {
     pub(super) async fn finish(mut self, form: &UploadForm) -> Result<UploadOutcome, IndexError> {
         let result = self.complete(form).await;
         // A refused upload, or one whose identical file was already there, leaves no trace:
-        // the session is discarded unless it was committed.
-        if let Some(session) = self.session.take() {
-            session.cancel().await;
-        }
+        // the sessions are discarded unless they were committed.
+        self.cancel_sessions().await;
         result
     }
 
@@ -258,13 +282,11 @@ impl PendingUpload {
         if let Plan::Done = decide(self.release.as_ref().map(|(index, _)| index))? {
             return Ok(UploadOutcome::AlreadyExists);
         }
-        let session = self
-            .session
-            .take()
-            .ok_or_else(|| StorageError::UploadAborted("the session is closed".to_owned()))?;
+        let closed = || StorageError::UploadAborted("the session is closed".to_owned());
+        let session = self.session.take().ok_or_else(closed)?;
+        let config_session = self.config_session.take().ok_or_else(closed)?;
         let config = core.map_or_else(|| Bytes::from_static(EMPTY_BLOB), Bytes::from);
-        self.commit_with_config(session, &digest, config.clone())
-            .await?;
+        Self::commit_with_config(session, &digest, config_session, config.clone()).await?;
         self.push_file_manifest(&manifest, config).await?;
         if let Some(provenance) = provenance {
             super::super::provenance::store_provenance(
@@ -400,19 +422,21 @@ impl PendingUpload {
     }
 
     /// Commits the file's upload while the config blob (core metadata, or the empty blob)
-    /// goes up: the manifest needs both. The empty blob is usually there already, and asked
-    /// for first; a file's core metadata is new (unless the same file came before), and
-    /// pushed without asking.
+    /// goes up through its own session: the manifest needs both, and each is one `PUT`.
     async fn commit_with_config(
-        &self,
         session: Box<dyn BlobWriter>,
         digest: &Digest,
+        mut config_session: Box<dyn BlobWriter>,
         config: Bytes,
     ) -> Result<(), IndexError> {
-        let is_metadata = config.as_ref() != EMPTY_BLOB;
-        let config_push = self
-            .store
-            .push_small_blob(&self.repository, config, is_metadata);
+        let config_digest = Digest::of(&config);
+        let config_push = async move {
+            if let Err(error) = config_session.write(config).await {
+                config_session.cancel().await;
+                return Err(error);
+            }
+            config_session.commit(&config_digest).await
+        };
         let (committed, config_pushed) =
             futures_util::future::join(session.commit(digest), config_push).await;
         committed?;
