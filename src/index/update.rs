@@ -290,6 +290,38 @@ mod tests {
         }
     }
 
+    /// Release 1.0 of `team/python/pkg`: its repository, version and tag.
+    fn release() -> (Repository, Version, Tag) {
+        let repository = Repository::parse("team/python/pkg").unwrap();
+        let version: Version = "1.0".parse().unwrap();
+        let tag = crate::layout::tag_for(&version).unwrap();
+        (repository, version, tag)
+    }
+
+    /// Makes [`release`] hold `wanted` through the optimistic loop (idempotently: done when
+    /// it does); the decisions that took.
+    async fn store_release(store: &dyn Store, wanted: &ReleaseIndex) -> usize {
+        let (repository, version, tag) = release();
+        let mut decisions = 0;
+        update_release(
+            &ReleaseLocks::default(),
+            store,
+            &repository,
+            &tag,
+            &version,
+            |current| {
+                decisions += 1;
+                Ok(match current {
+                    Some(index) if index == wanted => Plan::Done,
+                    _ => Plan::Put(wanted.clone()),
+                })
+            },
+        )
+        .await
+        .unwrap();
+        decisions
+    }
+
     /// The second confirmation looks [`CONFIRMATION_PAUSE`] after the write landed, not later:
     /// the first look's own time counts toward the pause (a far registry's read is not added
     /// to every upload), and never sooner (the guarantee the pause gives).
@@ -301,26 +333,8 @@ mod tests {
             reads: std::sync::Mutex::default(),
             writes: std::sync::Mutex::default(),
         };
-        let repository = Repository::parse("team/python/pkg").unwrap();
-        let version: Version = "1.0".parse().unwrap();
-        let tag = crate::layout::tag_for(&version).unwrap();
-        let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
         let started = Instant::now();
-        update_release(
-            &ReleaseLocks::default(),
-            &store,
-            &repository,
-            &tag,
-            &version,
-            |current| {
-                Ok(match current {
-                    Some(index) if *index == wanted => Plan::Done,
-                    _ => Plan::Put(wanted.clone()),
-                })
-            },
-        )
-        .await
-        .unwrap();
+        store_release(&store, &ReleaseIndex::new("2026-01-01T00:00:00Z")).await;
         let reads = store.reads.lock().unwrap().clone();
         let writes = store.writes.lock().unwrap().clone();
         // Read, write, look at once, look again.
@@ -346,9 +360,7 @@ mod tests {
     async fn a_change_that_never_holds_gives_up() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::open(dir.path()).unwrap();
-        let repository = Repository::parse("team/python/pkg").unwrap();
-        let version: Version = "1.0".parse().unwrap();
-        let tag = crate::layout::tag_for(&version).unwrap();
+        let (repository, version, tag) = release();
         let mut decisions = 0_u32;
         let metrics = Arc::new(Metrics::default());
         let result = update_release(
@@ -389,29 +401,10 @@ mod tests {
     async fn a_change_that_holds_is_confirmed() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::open(dir.path()).unwrap();
-        let repository = Repository::parse("team/python/pkg").unwrap();
-        let version: Version = "1.0".parse().unwrap();
-        let tag = crate::layout::tag_for(&version).unwrap();
         let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
-        let mut decisions = 0;
-        update_release(
-            &ReleaseLocks::default(),
-            &store,
-            &repository,
-            &tag,
-            &version,
-            |current| {
-                decisions += 1;
-                Ok(match current {
-                    Some(index) if *index == wanted => Plan::Done,
-                    _ => Plan::Put(wanted.clone()),
-                })
-            },
-        )
-        .await
-        .unwrap();
         // Write, confirm at once, confirm after the pause.
-        assert_eq!(decisions, 3);
+        assert_eq!(store_release(&store, &wanted).await, 3);
+        let (repository, version, tag) = release();
         let (stored, _) = read_release(&store, &repository, &tag, &version)
             .await
             .unwrap()

@@ -192,7 +192,9 @@ pub trait Blobs: Send + Sync + fmt::Debug {
         repository: &Repository,
     ) -> Result<Box<dyn BlobWriter>, StorageError>;
 
-    /// Stores a small blob; returns its digest. Skips it when present, unless `force`.
+    /// Stores a small blob; returns its digest. Skips it when present, unless `force`. (On a
+    /// registry: the upload session, then one `PUT ?digest=` with the bytes, as a blob this
+    /// small is held until its commit.)
     async fn push_small_blob(
         &self,
         repository: &Repository,

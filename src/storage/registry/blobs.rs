@@ -77,45 +77,6 @@ impl Blobs for Registry {
         }))
     }
 
-    /// Stores a small blob in two requests, the upload session and one `PUT ?digest=` with the
-    /// bytes (a monolithic upload, which every registry takes); skipped when present, unless
-    /// `force`.
-    ///
-    /// # Errors
-    /// A [`StorageError`] when the registry refuses or fails.
-    async fn push_small_blob(
-        &self,
-        repository: &Repository,
-        bytes: Bytes,
-        force: bool,
-    ) -> Result<Digest, StorageError> {
-        let digest = Digest::of(&bytes);
-        if !force && self.blob_exists(repository, &digest).await? {
-            return Ok(digest);
-        }
-        let url = self.url(&format!("/v2/{repository}/blobs/uploads/"));
-        let make = || self.http().post(&url).header(CONTENT_LENGTH, "0");
-        let response = self.send(Access::Push, Some(repository), &make).await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(self.unexpected("upload start", response).await);
-        }
-        let mut location = self.upload_location(&response)?;
-        location
-            .query_pairs_mut()
-            .append_pair("digest", digest.as_str());
-        let request = self
-            .http()
-            .put(location)
-            .header(CONTENT_LENGTH, bytes.len())
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .body(bytes);
-        let response = self.send_once(Access::Push, repository, request).await?;
-        if !response.status().is_success() {
-            return Err(self.unexpected("blob commit", response).await);
-        }
-        Ok(digest)
-    }
-
     /// Cross-repository blob mount ("Mounting a blob from another repository"): 201 means the
     /// blob is now in `repository`; a registry that answers 202 opened an upload instead,
     /// which is cancelled, and the caller copies the bytes.
