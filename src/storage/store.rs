@@ -92,6 +92,17 @@ pub trait BlobWriter: Send + Sync + fmt::Debug {
     async fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StorageError>;
     /// Discards the upload. Best effort.
     async fn cancel(self: Box<Self>);
+    /// Writes `bytes` as the whole blob and commits it; the session is discarded when the
+    /// write fails. Its digest.
+    async fn write_whole(mut self: Box<Self>, bytes: Bytes) -> Result<Digest, StorageError> {
+        let digest = Digest::of(&bytes);
+        if let Err(error) = self.write(bytes).await {
+            self.cancel().await;
+            return Err(error);
+        }
+        self.commit(&digest).await?;
+        Ok(digest)
+    }
     /// Asks for a copy of the bytes in the store's blob cache, if it has one, kept once the
     /// upload is committed: for blobs worth sending again (distribution files). Before the
     /// first [`BlobWriter::write`].
@@ -205,10 +216,10 @@ pub trait Blobs: Send + Sync + fmt::Debug {
         if !force && self.blob_exists(repository, &digest).await? {
             return Ok(digest);
         }
-        let mut upload = self.start_upload(repository).await?;
-        upload.write(bytes).await?;
-        upload.commit(&digest).await?;
-        Ok(digest)
+        self.start_upload(repository)
+            .await?
+            .write_whole(bytes)
+            .await
     }
 
     /// Reads the blob `digest` as `request` says; `None` when absent.

@@ -49,7 +49,7 @@ pub(super) struct PendingUpload {
     /// The release as read when the upload began (while the session opened): whether the
     /// file is there already is decided from it once the bytes are in. The release index is
     /// written from a fresh read ([`update_release`]), never from this one.
-    release: Option<(ReleaseIndex, Digest)>,
+    release: Option<ReleaseIndex>,
 }
 
 impl Index {
@@ -128,7 +128,7 @@ impl Index {
         .await;
         let sessions = both_open(file, config).await;
         let release = match open.and(release) {
-            Ok(release) => release,
+            Ok(release) => release.map(|(index, _)| index),
             Err(refused) => {
                 if let Ok((file, config)) = sessions {
                     futures_util::future::join(file.cancel(), config.cancel()).await;
@@ -279,7 +279,7 @@ impl PendingUpload {
         let version = self.filename.version().clone();
         let tag = layout::tag_for(&version)?;
         let mut decide = self.planner(&manifest, sha256);
-        if let Plan::Done = decide(self.release.as_ref().map(|(index, _)| index))? {
+        if let Plan::Done = decide(self.release.as_ref())? {
             return Ok(UploadOutcome::AlreadyExists);
         }
         let closed = || StorageError::UploadAborted("the session is closed".to_owned());
@@ -426,19 +426,12 @@ impl PendingUpload {
     async fn commit_with_config(
         session: Box<dyn BlobWriter>,
         digest: &Digest,
-        mut config_session: Box<dyn BlobWriter>,
+        config_session: Box<dyn BlobWriter>,
         config: Bytes,
     ) -> Result<(), IndexError> {
-        let config_digest = Digest::of(&config);
-        let config_push = async move {
-            if let Err(error) = config_session.write(config).await {
-                config_session.cancel().await;
-                return Err(error);
-            }
-            config_session.commit(&config_digest).await
-        };
         let (committed, config_pushed) =
-            futures_util::future::join(session.commit(digest), config_push).await;
+            futures_util::future::join(session.commit(digest), config_session.write_whole(config))
+                .await;
         committed?;
         config_pushed?;
         Ok(())
