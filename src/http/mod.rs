@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod browse;
+mod encoding;
 pub mod error;
 mod files;
 pub mod negotiate;

@@ -70,7 +70,7 @@ pub fn negotiate(accept: Option<&str>, format_query: Option<&str>) -> Result<For
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Ok(Format::TextHtml);
     };
-    let ranges = parse_accept(accept);
+    let ranges = parse_weighted_list(accept);
     let mut best: Option<(u16, bool, Format)> = None;
     for format in FORMATS {
         let Some((quality, explicit)) = quality(&ranges, format) else {
@@ -113,8 +113,9 @@ fn not_acceptable(requested: &str) -> ApiError {
     ))
 }
 
-/// `(media range, q in thousandths)` pairs.
-fn parse_accept(accept: &str) -> Vec<(String, u16)> {
+/// `(item, q in thousandths)` pairs of a list like `Accept` or `Accept-Encoding`, items in
+/// lowercase; an item with an invalid q-value is left out.
+pub(super) fn parse_weighted_list(accept: &str) -> Vec<(String, u16)> {
     accept
         .split(',')
         .take(64)

@@ -16,6 +16,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use super::AppState;
+use super::encoding;
 use super::error::ApiError;
 use super::negotiate::Format;
 use super::route::{ProjectPath, Scope};
@@ -63,7 +64,7 @@ pub async fn project_page(
             Arc::new(rendered(upstream::render_html(&name, page, *proxied)))
         }
     };
-    let mut response = cacheable(headers, caller, format.content_type(), &rendered);
+    let mut response = cacheable(state, (headers, caller), format.content_type(), &rendered).await;
     if matches!(
         listing,
         Listing::Cached(_) | Listing::Upstream { stale: true, .. }
@@ -91,11 +92,12 @@ pub async fn project_list(
         Format::Html | Format::TextHtml => render_list_html(&projects),
     };
     Ok(cacheable(
-        headers,
-        caller,
+        state,
+        (headers, caller),
         format.content_type(),
         &rendered(body),
-    ))
+    )
+    .await)
 }
 
 /// GET of the releases JSON. File URLs are absolute paths next to the JSON's own path.
@@ -114,11 +116,12 @@ pub async fn releases_json(
     let base = request_path.strip_suffix("json").unwrap_or(request_path);
     let body = render_releases_json(&page, base).to_string();
     Ok(cacheable(
-        headers,
-        caller,
+        state,
+        (headers, caller),
         "application/json",
         &rendered(body),
-    ))
+    )
+    .await)
 }
 
 /// The page up to its `<h1>`; `meta` (whole lines) goes into the head.
@@ -350,21 +353,22 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value
 /// A body with its `ETag` (the SHA-256 of the bytes).
 fn rendered(body: String) -> Rendered {
     let etag = format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())));
-    Rendered {
-        body: Bytes::from(body),
-        etag,
-    }
+    Rendered::new(Bytes::from(body), etag)
 }
 
 /// A 200 with an `ETag`, a short `Cache-Control` (private for authenticated callers) and
-/// `Vary: Accept`, or a 304 when the client already has this version.
-fn cacheable(
-    headers: &HeaderMap,
-    caller: &Caller,
+/// `Vary`, gzip-compressed when the client accepts it; or a 304 when the client already has
+/// this version.
+async fn cacheable(
+    state: &AppState,
+    (headers, caller): (&HeaderMap, &Caller),
     content_type: &'static str,
     rendered: &Rendered,
 ) -> Response {
-    let etag = &rendered.etag;
+    let accept_encoding = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let coded = encoding::code(rendered, encoding::accepts_gzip(accept_encoding)).await;
     let cache_control = if caller.is_authenticated() {
         format!("private, max-age={PAGE_MAX_AGE}")
     } else {
@@ -373,19 +377,24 @@ fn cacheable(
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| super::lists_etag(v, etag));
+        .is_some_and(|v| super::lists_etag(v, &coded.etag));
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, rendered.body.clone()).into_response()
+        let coding = coded.coding.unwrap_or("identity");
+        state.metrics.record_page(coding, coded.body.len());
+        (StatusCode::OK, coded.body).into_response()
     };
     let response_headers = response.headers_mut();
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response_headers.insert(
         header::VARY,
-        HeaderValue::from_static("Accept, Authorization"),
+        HeaderValue::from_static("Accept, Accept-Encoding, Authorization"),
     );
-    if let Ok(value) = HeaderValue::from_str(etag) {
+    if let Some(coding) = coded.coding.filter(|_| !matches) {
+        response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
+    if let Ok(value) = HeaderValue::from_str(&coded.etag) {
         response_headers.insert(header::ETAG, value);
     }
     if let Ok(value) = HeaderValue::from_str(&cache_control) {

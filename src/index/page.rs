@@ -41,6 +41,21 @@ pub struct Rendered {
     pub body: bytes::Bytes,
     /// Its strong `ETag` value, quoted.
     pub etag: String,
+    /// The body compressed for transfer, made the first time a client accepts it and kept
+    /// with the body, so that a page is compressed once per snapshot.
+    pub compressed: tokio::sync::OnceCell<bytes::Bytes>,
+}
+
+impl Rendered {
+    /// `body` with its `etag`, not compressed yet.
+    #[must_use]
+    pub fn new(body: bytes::Bytes, etag: String) -> Self {
+        Self {
+            body,
+            etag,
+            compressed: tokio::sync::OnceCell::new(),
+        }
+    }
 }
 
 impl Renders {

@@ -38,7 +38,17 @@ pub struct Metrics {
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 21] = [
+const HELP: [(&str, &str, &str); 23] = [
+    (
+        "oci_pypi_pages_sent_total",
+        "counter",
+        "Index pages, project lists and releases JSON sent in full (not 304), by content coding (gzip, identity).",
+    ),
+    (
+        "oci_pypi_page_bytes_sent_total",
+        "counter",
+        "Bytes of the pages counted by oci_pypi_pages_sent_total, as sent (compressed when coded), by content coding.",
+    ),
     (
         "oci_pypi_release_index_merges_total",
         "counter",
@@ -236,6 +246,14 @@ impl Metrics {
             vec![("event", event.to_owned())],
             1,
         );
+    }
+
+    /// Counts a page sent in full, `bytes` long as sent, with `coding` (`gzip`, `identity`).
+    pub fn record_page(&self, coding: &'static str, bytes: usize) {
+        let labels = vec![("coding", coding.to_owned())];
+        self.add("oci_pypi_pages_sent_total", labels.clone(), 1);
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.add("oci_pypi_page_bytes_sent_total", labels, bytes);
     }
 
     /// Counts a whole distribution file sent (`transfer`: `splice` or `copy`).

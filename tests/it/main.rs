@@ -19,6 +19,7 @@ mod bad_input;
 mod blob_cache;
 mod cli;
 mod compat;
+mod compression;
 mod downloads;
 mod examples;
 mod exposure;
