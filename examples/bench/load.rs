@@ -19,27 +19,31 @@ pub struct LoadResult {
     pub errors: u64,
 }
 
-/// Loads `url` with `connections` clients for `seconds`.
+/// Loads `url` with `connections` clients for `seconds`, each request with `headers`.
 pub async fn run(
     wrk: Option<&Path>,
-    url: &str,
+    (url, headers): (&str, &[(&str, &str)]),
     connections: usize,
     seconds: u64,
 ) -> anyhow::Result<LoadResult> {
     match wrk {
-        Some(wrk) => run_wrk(wrk, url, connections, seconds).await,
-        None => run_builtin(url, connections, seconds).await,
+        Some(wrk) => run_wrk(wrk, (url, headers), connections, seconds).await,
+        None => run_builtin((url, headers), connections, seconds).await,
     }
 }
 
 async fn run_wrk(
     wrk: &Path,
-    url: &str,
+    (url, headers): (&str, &[(&str, &str)]),
     connections: usize,
     seconds: u64,
 ) -> anyhow::Result<LoadResult> {
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    let output = tokio::process::Command::new(wrk)
+    let mut command = tokio::process::Command::new(wrk);
+    for (name, value) in headers {
+        command.args(["-H", &format!("{name}: {value}")]);
+    }
+    let output = command
         .arg(format!("-t{threads}"))
         .arg(format!("-c{connections}"))
         .arg(format!("-d{seconds}s"))
@@ -117,12 +121,20 @@ fn parse_wrk_duration(value: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-async fn run_builtin(url: &str, connections: usize, seconds: u64) -> anyhow::Result<LoadResult> {
+async fn run_builtin(
+    (url, headers): (&str, &[(&str, &str)]),
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<LoadResult> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let url = url.to_owned();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
         let client = reqwest::Client::builder()
             .no_proxy()
             .pool_max_idle_per_host(1)
@@ -132,7 +144,11 @@ async fn run_builtin(url: &str, connections: usize, seconds: u64) -> anyhow::Res
             let mut errors = 0_u64;
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                match client.get(&url).send().await {
+                let mut request = client.get(&url);
+                for (name, value) in &headers {
+                    request = request.header(name, value);
+                }
+                match request.send().await {
                     Ok(response) if response.status().is_success() => {
                         if response.bytes().await.is_err() {
                             errors += 1;

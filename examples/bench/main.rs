@@ -37,7 +37,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 
-use crate::pages::Pages;
+use crate::pages::{Coding, Pages};
 use crate::proxy::CountingProxy;
 use crate::report::{LoadRow, Report};
 use crate::transfers::{Transfers, Wheel};
@@ -158,16 +158,7 @@ async fn main() -> anyhow::Result<()> {
 
     report.note_load("after the pages");
     let largest = args.releases.iter().copied().max().unwrap_or(0);
-    for &releases in &args.releases {
-        report
-            .load
-            .push(load_run(&args, &proxy, releases, None).await?);
-        if releases == largest {
-            report
-                .load
-                .push(load_run(&args, &proxy, releases, Some(3600)).await?);
-        }
-    }
+    report.load = load_runs(&args, &proxy).await?;
 
     if let (Some(path), 1..) = (&args.small_wheel, args.distance_ms) {
         report.note_load("after the load");
@@ -263,15 +254,31 @@ async fn write_listing_documents(
     Ok(())
 }
 
+/// The throughput runs: the warm page of each project size with the default page cache;
+/// for the largest, also with a page cache of an hour, and to clients accepting gzip.
+async fn load_runs(args: &Args, proxy: &CountingProxy) -> anyhow::Result<Vec<LoadRow>> {
+    let largest = args.releases.iter().copied().max().unwrap_or(0);
+    let mut rows = Vec::new();
+    for &releases in &args.releases {
+        rows.push(load_run(args, proxy, releases, (None, Coding::Identity)).await?);
+        if releases == largest {
+            rows.push(load_run(args, proxy, releases, (Some(3600), Coding::Identity)).await?);
+            rows.push(load_run(args, proxy, releases, (None, Coding::Gzip)).await?);
+        }
+    }
+    Ok(rows)
+}
+
 /// Throughput of the warm page of the project with `releases` releases, on a fresh server
-/// (default page cache, or `ttl` seconds), counting the registry requests it makes meanwhile.
+/// (default page cache, or `ttl` seconds), asked for with `coding`, counting the registry
+/// requests it makes meanwhile.
 async fn load_run(
     args: &Args,
     proxy: &CountingProxy,
     releases: usize,
-    ttl: Option<u64>,
+    (ttl, coding): (Option<u64>, Coding),
 ) -> anyhow::Result<LoadRow> {
-    eprintln!("bench: throughput, {releases} releases, ttl {ttl:?}");
+    eprintln!("bench: throughput, {releases} releases, ttl {ttl:?}, {coding:?}");
     let ttl_text = ttl.map(|t| t.to_string());
     let mut extra = Vec::new();
     if let Some(ttl) = &ttl_text {
@@ -285,12 +292,16 @@ async fn load_run(
     )
     .await?;
     let url = Pages::url(&server, &proxy.host(), releases);
-    pages::fetch(&pages::client()?, &url, releases).await?;
+    pages::fetch_as(&pages::client()?, &url, releases, coding).await?;
     proxy.reset();
     let cpu_before = server.cpu_seconds()?;
+    let headers: &[(&str, &str)] = match coding {
+        Coding::Identity => &[],
+        Coding::Gzip => &[("Accept-Encoding", "gzip")],
+    };
     let result = load::run(
         args.wrk.as_deref(),
-        &url,
+        (&url, headers),
         args.load_connections,
         args.load_seconds,
     )
@@ -301,6 +312,7 @@ async fn load_run(
     Ok(LoadRow {
         releases,
         ttl: ttl.map_or_else(|| "5 s (default)".to_owned(), |t| format!("{t} s")),
+        coding,
         result,
         registry_requests,
         peak_kib,

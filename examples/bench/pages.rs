@@ -1,6 +1,7 @@
 //! Phase 3: project-page latency, cold and warm, and the registry requests each page costs
 //! (counted and timed by the proxy between oci-pypi and the registry).
 
+use std::io::Read as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,8 @@ pub struct PageRow {
 pub struct PageResult {
     pub releases: usize,
     pub page_bytes: usize,
+    /// The same page as sent to a client accepting gzip.
+    pub gzip_bytes: usize,
     pub rows: Vec<PageRow>,
     pub warm_peak_kib: u64,
 }
@@ -87,12 +90,16 @@ impl Pages<'_> {
         rows.push(self.cold_restarts(releases, false).await?);
         rows.push(self.pyoci_cold_restarts(releases).await?);
         rows.push(self.revalidations(releases).await?);
-        let (warm, warm_peak_kib, page_bytes) = self.warm(releases).await?;
+        let (warm, warm_peak_kib, page_bytes) = self.warm(releases, Coding::Identity).await?;
         rows.push(warm);
-        rows.push(self.warm_expiring(releases).await?);
+        rows.push(self.warm_expiring(releases, Coding::Identity).await?);
+        let (warm, _, gzip_bytes) = self.warm(releases, Coding::Gzip).await?;
+        rows.push(warm);
+        rows.push(self.warm_expiring(releases, Coding::Gzip).await?);
         Ok(PageResult {
             releases,
             page_bytes,
+            gzip_bytes,
             rows,
             warm_peak_kib,
         })
@@ -183,9 +190,13 @@ impl Pages<'_> {
         Ok(row)
     }
 
-    /// Repeated pages of one server with the default page cache (5 s), after one first load.
-    async fn warm(&self, releases: usize) -> anyhow::Result<(PageRow, u64, usize)> {
-        let mut row = PageRow::new("warm: repeated requests, default ttl (5 s)");
+    /// Repeated pages of one server with the default page cache (5 s), after one first load;
+    /// the row, the server's peak memory and the page's size as sent.
+    async fn warm(&self, releases: usize, coding: Coding) -> anyhow::Result<(PageRow, u64, usize)> {
+        let mut row = PageRow::new(match coding {
+            Coding::Identity => "warm: repeated requests, default ttl (5 s)",
+            Coding::Gzip => "warm, as above, to a client accepting gzip",
+        });
         let server = procs::start_server(
             self.server_bin,
             self.work_dir,
@@ -195,12 +206,12 @@ impl Pages<'_> {
         .await?;
         let url = Pages::url(&server, &self.proxy.host(), releases);
         let client = client()?;
-        let page_bytes = fetch(&client, &url, releases).await?;
+        let page_bytes = fetch_as(&client, &url, releases, coding).await?;
         self.proxy.reset();
         let cpu = Cpu::snapshot(&server, self.registry)?;
         for _ in 0..self.warm_samples {
             let started = Instant::now();
-            fetch(&client, &url, releases).await?;
+            fetch_as(&client, &url, releases, coding).await?;
             row.latencies.push(started.elapsed());
         }
         let records = self.proxy.take();
@@ -213,8 +224,11 @@ impl Pages<'_> {
     /// Sequential requests for three seconds to a server whose pages live one second
     /// (`--listing-cache-ttl 1`): the cache expires (and is refreshed) several times during
     /// the run, and no request should wait for it.
-    async fn warm_expiring(&self, releases: usize) -> anyhow::Result<PageRow> {
-        let mut row = PageRow::new("warm, ttl 1 s expiring during 3 s of requests");
+    async fn warm_expiring(&self, releases: usize, coding: Coding) -> anyhow::Result<PageRow> {
+        let mut row = PageRow::new(match coding {
+            Coding::Identity => "warm, ttl 1 s expiring during 3 s of requests",
+            Coding::Gzip => "warm, ttl 1 s expiring, to a client accepting gzip",
+        });
         let server = procs::start_server(
             self.server_bin,
             self.work_dir,
@@ -224,13 +238,13 @@ impl Pages<'_> {
         .await?;
         let url = Pages::url(&server, &self.proxy.host(), releases);
         let client = client()?;
-        fetch(&client, &url, releases).await?;
+        fetch_as(&client, &url, releases, coding).await?;
         self.proxy.reset();
         let cpu = Cpu::snapshot(&server, self.registry)?;
         let run = Instant::now();
         while run.elapsed() < Duration::from_secs(3) {
             let started = Instant::now();
-            fetch(&client, &url, releases).await?;
+            fetch_as(&client, &url, releases, coding).await?;
             row.latencies.push(started.elapsed());
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -385,16 +399,54 @@ pub fn client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
+/// How a page is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    /// Without `Accept-Encoding`.
+    Identity,
+    /// With `Accept-Encoding: gzip` (the page must come compressed, and is decoded here).
+    Gzip,
+}
+
 /// GETs a project page (HTML, as with no `Accept`), checks it lists `files` files; its size.
 pub async fn fetch(client: &reqwest::Client, url: &str, files: usize) -> anyhow::Result<usize> {
-    let response = client.get(url).send().await?;
+    fetch_as(client, url, files, Coding::Identity).await
+}
+
+/// [`fetch`], asking for `coding`; the page's size as sent.
+pub async fn fetch_as(
+    client: &reqwest::Client,
+    url: &str,
+    files: usize,
+    coding: Coding,
+) -> anyhow::Result<usize> {
+    let mut request = client.get(url);
+    if coding == Coding::Gzip {
+        request = request.header("accept-encoding", "gzip");
+    }
+    let response = request.send().await?;
     let status = response.status();
-    let body = response.text().await?;
+    let coded = response
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|value| value == "gzip");
+    let sent = response.bytes().await?;
+    let body = if coded {
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(&sent[..]).read_to_string(&mut decoded)?;
+        decoded
+    } else {
+        String::from_utf8_lossy(&sent).into_owned()
+    };
     ensure!(status == 200, "GET {url}: {status}: {body}");
+    ensure!(
+        coded == (coding == Coding::Gzip),
+        "GET {url}: asked for {coding:?}, compressed: {coded}"
+    );
     let listed = body.matches("#sha256=").count();
     ensure!(
         listed == files,
         "GET {url}: {listed} files listed, wanted {files}"
     );
-    Ok(body.len())
+    Ok(sent.len())
 }

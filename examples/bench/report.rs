@@ -15,6 +15,8 @@ use crate::transfers::{DirectionResult, TransferResult};
 pub struct LoadRow {
     pub releases: usize,
     pub ttl: String,
+    /// What the clients accepted.
+    pub coding: crate::pages::Coding,
     pub result: LoadResult,
     pub registry_requests: usize,
     pub peak_kib: u64,
@@ -446,14 +448,21 @@ impl Report {
             }
         }
         out.push_str(
-            "\n| releases | page size | server VmHWM after the warm pages |\n|---|---|---|\n",
+            "\n| releases | page size | as sent to a client accepting gzip | server VmHWM after the warm pages |\n|---|---|---|---|\n",
         );
         for page in &self.pages {
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "counts and sizes far below 2^52: exact enough as f64"
+            )]
+            let share = page.gzip_bytes as f64 / page.page_bytes.max(1) as f64;
             let _ = writeln!(
                 out,
-                "| {} | {} bytes | {} |",
+                "| {} | {} bytes | {} bytes ({:.1}%) | {} |",
                 page.releases,
                 page.page_bytes,
+                page.gzip_bytes,
+                share * 100.0,
                 mib(page.warm_peak_kib)
             );
         }
@@ -462,9 +471,9 @@ impl Report {
     fn render_load(&self, out: &mut String) {
         out.push_str(
             "\n## 4. Warm page throughput\n\n\
-             | releases | page cache ttl | tool | req/s | p50 | p99 | requests | errors | \
+             | releases | page cache ttl | Accept-Encoding | tool | req/s | p50 | p99 | requests | errors | \
              registry requests during the run | server VmHWM | oci-pypi CPU s (ms per 1000 requests) |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|\n",
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for row in &self.load {
             let r = &row.result;
@@ -475,9 +484,13 @@ impl Report {
             let cpu_per_thousand = row.server_cpu * 1e6 / r.requests.max(1) as f64;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} ({:.0}) |",
+                "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} ({:.0}) |",
                 row.releases,
                 row.ttl,
+                match row.coding {
+                    crate::pages::Coding::Identity => "–",
+                    crate::pages::Coding::Gzip => "gzip",
+                },
                 r.tool,
                 r.requests_per_second,
                 ms(r.p50),

@@ -90,9 +90,13 @@ pub fn render(report: &Report, out: &mut String) {
             let r = &row.result;
             let _ = writeln!(
                 out,
-                "| warm page, {} releases, ttl {}, ≥ 5,000 req/s with {} | {:.0} req/s (p50 {}) | {} |",
+                "| warm page, {} releases, ttl {}{}, ≥ 5,000 req/s with {} | {:.0} req/s (p50 {}) | {} |",
                 row.releases,
                 row.ttl,
+                match row.coding {
+                    crate::pages::Coding::Identity => "",
+                    crate::pages::Coding::Gzip => ", gzip",
+                },
                 r.tool,
                 r.requests_per_second,
                 ms(r.p50),
@@ -101,7 +105,10 @@ pub fn render(report: &Report, out: &mut String) {
         }
     }
     for row in &report.load {
-        if row.releases == 100 && row.ttl.contains("default") {
+        if row.releases == 100
+            && row.ttl.contains("default")
+            && row.coding == crate::pages::Coding::Identity
+        {
             let r = &row.result;
             let _ = writeln!(
                 out,
