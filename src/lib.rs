@@ -33,6 +33,7 @@
 //!   settings).
 //! - [`telemetry`]: logging, traces and metrics.
 //! - [`lru`]: a map that lets its least recently used entries go first (the caches' budgets).
+//! - [`renders`]: serializations of a page (body, `ETag`, compressed body) kept with the page.
 //! - [`net`]: general networking helpers (origins, secrets, which addresses may be contacted,
 //!   bounded body reads, how a URL is shown without its secrets).
 //!
@@ -52,7 +53,7 @@
 //! layout, upstream, events
 //! packaging, storage
 //! telemetry
-//! net, lru, toml_text
+//! net, lru, renders, toml_text
 //! ```
 //!
 //! [`Config`]: config::Config
@@ -68,6 +69,7 @@ pub mod lru;
 pub mod net;
 pub mod packaging;
 pub mod publishing;
+pub mod renders;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

@@ -17,7 +17,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use super::negotiate::parse_weighted_list;
-use crate::index::Rendered;
+use crate::renders::Rendered;
 
 /// Bodies shorter than this go as they are: a packet or two, where compressing saves
 /// nothing the client would notice.

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -20,9 +19,10 @@ use super::encoding;
 use super::error::ApiError;
 use super::negotiate::Format;
 use super::route::{ProjectPath, Scope};
-use crate::index::{Caller, Listing, ProjectPage, Rendered};
+use crate::index::{Caller, Listing, ProjectPage};
 use crate::layout::StoredFile;
 use crate::packaging::{DistFilename, ProjectName, StatusMarker};
+use crate::renders::Rendered;
 
 /// The simple API version our pages follow (PEP 629): 1.1 has `versions`, `size`,
 /// `upload-time`; 1.4 the project status (PEP 792).
@@ -43,25 +43,25 @@ pub async fn project_page(
 ) -> Result<Response, ApiError> {
     let (location, name) = path.resolve(&state.index)?;
     let listing = state.index.listing(caller, &location, &name).await?;
+    // A page is rendered once per version and format, then reused while fresh.
     let rendered = match (&listing, format) {
-        // A local page is rendered once per snapshot and format, then reused while fresh.
-        (Listing::Local(page), Format::Json) => page
+        (Listing::Local(page) | Listing::Cached(page), Format::Json) => page
             .renders
             .get_or_render("json", || rendered(render_project_json(page).to_string())),
-        (Listing::Local(page), Format::Html | Format::TextHtml) => page
+        (Listing::Local(page) | Listing::Cached(page), Format::Html | Format::TextHtml) => page
             .renders
             .get_or_render("html", || rendered(render_project_html(page))),
-        (Listing::Cached(page), Format::Json) => {
-            Arc::new(rendered(render_project_json(page).to_string()))
+        (Listing::Upstream { page, proxied, .. }, Format::Json) => {
+            let key = if *proxied { "json, proxied" } else { "json" };
+            page.renders.get_or_render(key, || {
+                rendered(upstream::render_json(&name, page, *proxied).to_string())
+            })
         }
-        (Listing::Cached(page), Format::Html | Format::TextHtml) => {
-            Arc::new(rendered(render_project_html(page)))
-        }
-        (Listing::Upstream { page, proxied, .. }, Format::Json) => Arc::new(rendered(
-            upstream::render_json(&name, page, *proxied).to_string(),
-        )),
         (Listing::Upstream { page, proxied, .. }, Format::Html | Format::TextHtml) => {
-            Arc::new(rendered(upstream::render_html(&name, page, *proxied)))
+            let key = if *proxied { "html, proxied" } else { "html" };
+            page.renders.get_or_render(key, || {
+                rendered(upstream::render_html(&name, page, *proxied))
+            })
         }
     };
     let mut response = cacheable(state, (headers, caller), format.content_type(), &rendered).await;

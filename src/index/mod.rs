@@ -64,7 +64,7 @@ pub use details::MAX_DETAILS_SIZE;
 pub use download::{FileDownload, FileRequest, Wanted};
 pub use error::IndexError;
 pub use local_access::{LocalAccess, LocalUse};
-pub use page::{ProjectPage, Release, Rendered, Renders};
+pub use page::{ProjectPage, Release};
 pub use promote::{Promotion, PromotionReport};
 pub use prune::{PruneReport, RetentionPolicy, glob};
 pub use publisher::PublisherGrant;

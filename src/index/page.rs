@@ -1,11 +1,9 @@
 //! What a project page shows: the releases of a project and their files, with the
 //! serializations made of one snapshot so far.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use crate::layout::StoredFile;
 use crate::packaging::{ProjectName, StatusMarker, Version};
+use crate::renders::Renders;
 
 /// One release and its files.
 #[derive(Debug, Clone)]
@@ -27,47 +25,6 @@ pub struct ProjectPage {
     pub status: StatusMarker,
     /// Serializations of this page made so far, kept with it while it is reused.
     pub renders: Renders,
-}
-
-/// Serializations of one page snapshot, by format name: rendering (and hashing for the
-/// `ETag`) happens once per snapshot instead of once per request.
-#[derive(Debug, Default)]
-pub struct Renders(Mutex<HashMap<&'static str, Arc<Rendered>>>);
-
-/// One serialization of a page.
-#[derive(Debug)]
-pub struct Rendered {
-    /// The body.
-    pub body: bytes::Bytes,
-    /// Its strong `ETag` value, quoted.
-    pub etag: String,
-    /// The body compressed for transfer, made the first time a client accepts it and kept
-    /// with the body, so that a page is compressed once per snapshot.
-    pub compressed: tokio::sync::OnceCell<bytes::Bytes>,
-}
-
-impl Rendered {
-    /// `body` with its `etag`, not compressed yet.
-    #[must_use]
-    pub fn new(body: bytes::Bytes, etag: String) -> Self {
-        Self {
-            body,
-            etag,
-            compressed: tokio::sync::OnceCell::new(),
-        }
-    }
-}
-
-impl Renders {
-    /// The serialization `format`, made by `render` the first time.
-    pub fn get_or_render(
-        &self,
-        format: &'static str,
-        render: impl FnOnce() -> Rendered,
-    ) -> Arc<Rendered> {
-        let mut renders = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(renders.entry(format).or_insert_with(|| Arc::new(render())))
-    }
 }
 
 impl ProjectPage {

@@ -30,6 +30,7 @@ pub use names::NameFilter;
 use crate::net::read_limited;
 use crate::net::{redact_error, redact_url};
 use crate::packaging::{MAX_PAGE_SIZE, ProjectName, SimpleFile, parse_html_page, parse_json_page};
+use crate::renders::Renders;
 
 /// What clients of simple indexes send, preferring JSON.
 const ACCEPT_PAGES: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
@@ -92,6 +93,8 @@ pub struct UpstreamProject {
     pub page_url: String,
     /// Its files.
     pub files: Vec<SimpleFile>,
+    /// Serializations of this page made so far, kept with it while it is reused.
+    pub renders: Renders,
 }
 
 /// A page as last fetched, with what revalidates it.
@@ -441,6 +444,7 @@ impl UpstreamIndex {
         Ok(UpstreamProject {
             page_url: page_url.to_string(),
             files,
+            renders: Renders::default(),
         })
     }
 

@@ -157,3 +157,23 @@ async fn pip_and_uv_install_from_compressed_pages() -> anyhow::Result<()> {
     assert!(after_uv > after_pip, "uv got no compressed page");
     Ok(())
 }
+
+/// A project that comes from the namespace's upstream index is compressed the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_pages_go_compressed_too() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(AuthMode::Htpasswd).await?;
+    let public = env.sandbox.fresh_dir("public")?;
+    for version in VERSIONS {
+        let spec = DistSpec::new("public-squeezed", version);
+        env.sandbox.wheel_into(&spec, &public).await?;
+    }
+    let upstream = crate::upstream::PypiServer::start(&env, &public).await?;
+    let place = format!("{}/{}", env.registry.host(), env.namespace);
+    let upstreams = vec![format!("{place}={}", upstream.url())];
+    env.reconfigure(|config| config.upstream.upstreams = upstreams)
+        .await?;
+    let page = format!("{}/public-squeezed/", env.base_path());
+    assert_compresses(&env, &page, JSON).await?;
+    assert_compresses(&env, &page, HTML).await?;
+    Ok(())
+}

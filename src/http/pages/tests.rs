@@ -31,7 +31,7 @@ fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> 
 
 fn page() -> ProjectPage {
     ProjectPage {
-        renders: crate::index::Renders::default(),
+        renders: crate::renders::Renders::default(),
         status: StatusMarker::default(),
         name: ProjectName::parse("Hello_World").unwrap(),
         releases: vec![

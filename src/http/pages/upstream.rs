@@ -175,6 +175,7 @@ mod tests {
         UpstreamProject {
             page_url: PAGE_URL.to_owned(),
             files: parsed.files,
+            renders: crate::renders::Renders::default(),
         }
     }
 
