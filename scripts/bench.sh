@@ -8,8 +8,9 @@
 #   2. the server's peak RSS (VmHWM) while it moves each file, one fresh process per phase;
 #   3. cold and warm project-page latency for 10, 100 and 500 releases, and the registry
 #      requests each page costs (a counting reverse proxy sits between oci-pypi and the
-#      registry);
-#   4. warm project-page throughput with 64 concurrent clients (wrk);
+#      registry); warm pages also to a client accepting gzip, and the page's size both ways;
+#   4. warm project-page throughput with 64 concurrent clients (wrk), at the largest size
+#      also with `Accept-Encoding: gzip`;
 #   5. the same registry 20 ms away (a proxy holds each request): a cold page, a small file
 #      after its page and a small wheel's upload, against their straight equivalents;
 #   and downloads straight from the registry through HAProxy, a reference proxy: what any
@@ -38,7 +39,7 @@ while [ "$#" -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --output) output="$2"; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) log "unknown argument: $1"; exit 2 ;;
     esac
     shift
