@@ -75,6 +75,20 @@ async fn assert_compresses(env: &TestEnv, path: &str, accept: &str) -> anyhow::R
     assert!(coded_body.len() < plain_body.len() / 2, "{path} {accept}");
     assert_eq!(gunzip(&coded_body)?, plain_body.as_ref(), "{path} {accept}");
 
+    let head = env
+        .http(Method::HEAD, path, true)
+        .header("accept", accept)
+        .header("accept-encoding", GZIP)
+        .send()
+        .await?;
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(
+        header(&head, reqwest::header::CONTENT_ENCODING),
+        Some("gzip")
+    );
+    let length = header(&head, reqwest::header::CONTENT_LENGTH).map(str::to_owned);
+    assert_eq!(length, Some(coded_body.len().to_string()), "HEAD {path}");
+
     let revalidated = fetch(env, path, accept, (Some(GZIP), Some(&coded_etag))).await?;
     assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(
