@@ -9,9 +9,11 @@
 //! `-Prefix` (or `Forwarded`), and `--subpath`.
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 
 use super::AppState;
+use super::encoding;
 use super::error::ApiError;
 use super::negotiate::Format;
 use super::route::{ProjectPath, Scope};
@@ -57,7 +59,9 @@ pub async fn namespace(
     let site = site(&state.subpath, headers);
     let body =
         web::namespace_page(&state.index, caller, &location, (&place, &site), &query).await?;
-    Ok(html(body))
+    // Never compressed: the page repeats the search typed into it next to the names of
+    // private projects (BREACH; docs/security.md).
+    Ok(html(Bytes::from(body), None))
 }
 
 /// The project page. For a name the namespace does not have, the simple page (an upstream's
@@ -77,7 +81,14 @@ pub async fn project(
     let site = site(&state.subpath, headers);
     let missing =
         match web::project_page(&state.index, caller, &location, (&place, &site), &name).await {
-            Ok(body) => return Ok(html(body)),
+            Ok(body) => {
+                let accept_encoding = headers
+                    .get(header::ACCEPT_ENCODING)
+                    .and_then(|v| v.to_str().ok());
+                let gzip = encoding::accepts_gzip(accept_encoding);
+                let (body, coding) = encoding::code_once(Bytes::from(body), gzip).await;
+                return Ok(html(body, coding));
+            }
             Err(WebError::Index(missing @ IndexError::ProjectNotFound { .. })) => missing,
             Err(error) => return Err(error.into()),
         };
@@ -113,10 +124,14 @@ fn place(scope: &Scope) -> Place {
     }
 }
 
-/// A UI page with its security headers; never cached by shared caches.
-fn html(body: String) -> Response {
+/// A UI page with its security headers, in the content coding `coding` when it has one;
+/// never cached by shared caches.
+fn html(body: Bytes, coding: Option<&'static str>) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
+    if let Some(coding) = coding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -139,7 +154,7 @@ fn html(body: String) -> Response {
     );
     headers.insert(
         header::VARY,
-        HeaderValue::from_static("Accept, Authorization"),
+        HeaderValue::from_static("Accept, Accept-Encoding, Authorization"),
     );
     response
 }

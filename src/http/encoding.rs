@@ -76,13 +76,7 @@ pub async fn code(rendered: &Rendered, gzip: bool) -> Coded {
     }
     let compressed = rendered
         .compressed
-        .get_or_try_init(|| async {
-            let body = rendered.body.clone();
-            if body.len() <= INLINE_MAX {
-                return Ok(compress(&body));
-            }
-            tokio::task::spawn_blocking(move || compress(&body)).await
-        })
+        .get_or_try_init(|| compressed(rendered.body.clone()))
         .await;
     match compressed {
         Ok(body) => Coded {
@@ -93,6 +87,26 @@ pub async fn code(rendered: &Rendered, gzip: bool) -> Coded {
         // The blocking pool is shutting down: the page goes as it is.
         Err(_) => identity(),
     }
+}
+
+/// `body`, made for one response and not kept (a page for people), as sent to a client that
+/// does (`gzip`) or does not accept gzip; the `Content-Encoding` when coded.
+pub async fn code_once(body: Bytes, gzip: bool) -> (Bytes, Option<&'static str>) {
+    if !gzip || body.len() < MIN_COMPRESSED {
+        return (body, None);
+    }
+    match compressed(body.clone()).await {
+        Ok(coded) => (coded, Some("gzip")),
+        Err(_) => (body, None),
+    }
+}
+
+/// `body` in gzip, on a blocking thread when it is large.
+async fn compressed(body: Bytes) -> Result<Bytes, tokio::task::JoinError> {
+    if body.len() <= INLINE_MAX {
+        return Ok(compress(&body));
+    }
+    tokio::task::spawn_blocking(move || compress(&body)).await
 }
 
 /// `body` in gzip (RFC 1952).
@@ -118,6 +132,12 @@ mod tests {
     use flate2::read::GzDecoder;
 
     use super::*;
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut decoded = Vec::new();
+        GzDecoder::new(bytes).read_to_end(&mut decoded).unwrap();
+        decoded
+    }
 
     fn page(len: usize) -> Rendered {
         let text: String = (0..len)
@@ -156,11 +176,7 @@ mod tests {
         assert_eq!(first.coding, Some("gzip"));
         assert_eq!(first.etag, "\"abc-gzip\"");
         assert!(first.body.len() < rendered.body.len() / 10);
-        let mut decoded = Vec::new();
-        GzDecoder::new(&first.body[..])
-            .read_to_end(&mut decoded)
-            .unwrap();
-        assert_eq!(decoded, rendered.body);
+        assert_eq!(gunzip(&first.body), rendered.body);
         let second = code(&rendered, true).await;
         assert_eq!(
             second.body.as_ptr(),
@@ -179,5 +195,16 @@ mod tests {
         let sent = code(&large, false).await;
         assert_eq!((sent.coding, sent.body.len()), (None, 10_000));
         assert!(large.compressed.get().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_page_made_once_is_compressed_when_accepted() {
+        let body = page(300_000).body;
+        let (sent, coding) = code_once(body.clone(), true).await;
+        assert_eq!(coding, Some("gzip"));
+        assert_eq!(gunzip(&sent), body);
+        assert_eq!(code_once(body.clone(), false).await, (body, None));
+        let small = Bytes::from_static(b"<p>short</p>");
+        assert_eq!(code_once(small.clone(), true).await, (small, None));
     }
 }

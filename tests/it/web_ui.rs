@@ -5,9 +5,13 @@
 //! registry that needs credentials makes the browser prompt; hostile input ends in a clean
 //! page or a clear 4xx.
 
+use std::io::Read as _;
 use std::path::PathBuf;
 
-use reqwest::header::{ACCEPT, CONTENT_SECURITY_POLICY, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::header::{
+    ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+    WWW_AUTHENTICATE,
+};
 use reqwest::{Method, StatusCode};
 
 use crate::harness::browser::Browser;
@@ -313,6 +317,41 @@ Usage
         assert_eq!(browser.count(selector).await?, 0, "{selector}");
     }
     browser.save_screenshots("readme-rst").await?;
+    Ok(())
+}
+
+/// A project's page goes gzip-compressed to a browser that accepts it; the namespace page,
+/// which repeats the search next to the projects' names, never does (BREACH).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_project_page_is_compressed_and_the_searchable_one_never() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    publish_demo(&env).await?;
+    let get = |path: String| {
+        env.http(Method::GET, &path, false)
+            .header(ACCEPT, BROWSER_ACCEPT)
+            .header(ACCEPT_ENCODING, "gzip, deflate, br, zstd")
+            .send()
+    };
+    let project = get(format!("{}/demo/", env.base_path())).await?;
+    assert_eq!(project.status(), StatusCode::OK);
+    assert_eq!(project.headers()[CONTENT_ENCODING], "gzip");
+    assert!(
+        project.headers()["vary"]
+            .to_str()?
+            .contains("Accept-Encoding")
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&project.bytes().await?[..]).read_to_string(&mut text)?;
+    assert!(text.contains("Demo README"), "{text}");
+    for query in ["", "?q=demo"] {
+        let namespace = get(format!("{}/+simple/{query}", env.base_path())).await?;
+        assert_eq!(namespace.status(), StatusCode::OK);
+        assert!(
+            !namespace.headers().contains_key(CONTENT_ENCODING),
+            "{query}"
+        );
+        assert!(namespace.text().await?.contains("demo"));
+    }
     Ok(())
 }
 
