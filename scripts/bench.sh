@@ -14,7 +14,8 @@
 #   5. the same registry 20 ms away (a proxy holds each request): a cold page, a small file
 #      after its page and a small wheel's upload, against their straight equivalents;
 #   and downloads straight from the registry through HAProxy, a reference proxy: what any
-#   process in between costs on this machine.
+#   process in between costs on this machine; and downloads from the registry behind a
+#   1 Gbit/s link (a relay in the driver), through oci-pypi and straight.
 #
 #   scripts/bench.sh            full run (256 MiB and 1 GiB files; about 5 minutes of work)
 #   scripts/bench.sh --quick    smoke test (8 MiB and 32 MiB files, few samples; under a minute)
@@ -39,7 +40,7 @@ while [ "$#" -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --output) output="$2"; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) log "unknown argument: $1"; exit 2 ;;
     esac
     shift
@@ -116,10 +117,12 @@ PY
 
 if [ "$quick" = 1 ]; then
     sizes=("bench8mib:$((8 << 20))" "bench32mib:$((32 << 20))")
-    driver_args=(--reps 1 --releases 10,50 --cold-samples 3 --warm-samples 50 --load-seconds 2)
+    driver_args=(--reps 1 --releases 10,50 --cold-samples 3 --warm-samples 50 --load-seconds 2
+        --link-mbit 1000)
 else
     sizes=("bench256mib:$((256 << 20))" "bench1gib:$((1 << 30))")
-    driver_args=(--reps 3 --releases 10,100,500 --cold-samples 20 --warm-samples 200 --load-seconds 10)
+    driver_args=(--reps 3 --releases 10,100,500 --cold-samples 20 --warm-samples 200 --load-seconds 10
+        --link-mbit 1000)
 fi
 
 wheel_args=(--small-wheel "$(make_wheel benchsmall 1.0.0 $((64 << 10)) "$work")")

@@ -19,6 +19,7 @@
 mod cached;
 mod curl;
 mod distance;
+mod link;
 mod load;
 mod pages;
 #[path = "../common/procs.rs"]
@@ -78,6 +79,10 @@ struct Args {
     /// it, to show what any process in between costs on this machine. Without it, they are not.
     #[arg(long)]
     haproxy: Option<PathBuf>,
+    /// Also download each wheel through a link of this many Mbit/s in front of the registry
+    /// (a TCP relay in this process), through oci-pypi and straight; 0 skips it.
+    #[arg(long, default_value_t = 0)]
+    link_mbit: u64,
     /// How long the proxy of phase 5 holds each request, in milliseconds (a registry one round
     /// trip away); 0 skips the phase (so does a run without `--small-wheel`).
     #[arg(long, default_value_t = 20)]
@@ -112,7 +117,13 @@ async fn main() -> anyhow::Result<()> {
     );
 
     report.note_load("start");
+    report.link_mbit = args.link_mbit;
+    let link = match args.link_mbit {
+        0 => None,
+        mbit => Some(link::Link::start(registry.host().parse()?, mbit * 1_000_000).await?),
+    };
     let transfers = Transfers {
+        link: link.as_ref(),
         server_bin: &args.bins.server_bin,
         work_dir: &args.bins.work_dir,
         registry: &registry,

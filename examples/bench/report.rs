@@ -32,6 +32,8 @@ pub struct Report {
     pub small: Option<crate::small::SmallResult>,
     pub pages: Vec<PageResult>,
     pub load: Vec<LoadRow>,
+    /// The rate of the limited link of section 1e, Mbit/s (0: none).
+    pub link_mbit: u64,
     pub distance: Option<crate::distance::DistanceResult>,
     /// `/proc/loadavg` at moments of the run: other work on the machine skews every figure.
     loads: Vec<(&'static str, String)>,
@@ -98,6 +100,7 @@ impl Report {
             distance: None,
             pages: Vec::new(),
             load: Vec::new(),
+            link_mbit: 0,
             loads: Vec::new(),
         }
     }
@@ -120,6 +123,7 @@ impl Report {
         let _ = writeln!(out, "- load average (1, 5, 15 min) {}", loads.join("; "));
         self.render_transfers(&mut out);
         self.render_reference(&mut out);
+        self.render_link(&mut out);
         self.render_blob_cache(&mut out);
         self.render_copies(&mut out);
         self.render_cached(&mut out);
@@ -198,6 +202,36 @@ impl Report {
                     result.via_reference.len(),
                     result.reference_cpu
                 ),
+            );
+        }
+    }
+
+    fn render_link(&self, out: &mut String) {
+        if !self.any_download(|download| &download.over_link.0) {
+            return;
+        }
+        out.push_str(
+            "\n### 1e. Downloads from a registry behind a limited link (a TCP relay passing \
+             each connection's bytes at a set rate, each way; per repetition a fresh server \
+             behind it, then the blob straight through it; MB/s, median [min–max])\n\n\
+             | file | link | through oci-pypi | straight through the link | ratio | oci-pypi CPU s/GiB |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for transfer in &self.transfers {
+            let result = &transfer.download;
+            let (through, straight) = &result.over_link;
+            if through.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "| {} | {} Mbit/s | {} | {} | {:.2}x | {} |",
+                transfer.label,
+                self.link_mbit,
+                rates(through),
+                rates(straight),
+                median(through) / median(straight),
+                cpu_per_gib(transfer.size, through.len(), result.over_link_cpu),
             );
         }
     }

@@ -109,6 +109,11 @@ pub struct DirectionResult {
     pub via_reference: Vec<f64>,
     /// CPU seconds those downloads cost HAProxy.
     pub reference_cpu: f64,
+    /// MB/s of each download through a fresh oci-pypi whose registry is behind the limited
+    /// link (`--link-mbit`), and of each straight through that link.
+    pub over_link: (Vec<f64>, Vec<f64>),
+    /// CPU seconds the downloads through oci-pypi over the link cost their servers.
+    pub over_link_cpu: f64,
     /// The server's VmHWM right after start, KiB.
     pub idle_peak_kib: u64,
     /// The server's VmHWM at the end of the phase, KiB.
@@ -138,6 +143,9 @@ pub struct Extras {
     cached: Option<(f64, f64)>,
     /// Seconds and HAProxy CPU seconds of a download through the reference proxy.
     referenced: Option<(f64, f64)>,
+    /// Over the limited link: seconds through a fresh oci-pypi and the CPU seconds it cost
+    /// that server, and seconds straight.
+    over_link: Option<(f64, f64, f64)>,
 }
 
 /// A first download through a fresh server with an empty blob cache.
@@ -164,6 +172,8 @@ pub struct Transfers<'a> {
     pub registry: &'a Process,
     /// HAProxy in front of `registry`, when the bench has one.
     pub reference: Option<&'a Process>,
+    /// A link of limited bandwidth in front of `registry`, when the bench has one.
+    pub link: Option<&'a crate::link::Link>,
     pub reps: usize,
 }
 
@@ -211,7 +221,12 @@ impl Transfers<'_> {
                     let copy_flags = ["--blob-cache-copy-max", copy_max.as_str()];
                     let (copied, server) = self.first_fill(wheel, &copy_flags).await?;
                     self.drop_cache(server, wheel);
+                    let over_link = match self.link {
+                        Some(link) => Some(self.link_downloads(link, wheel).await?),
+                        None => None,
+                    };
                     Ok(Extras {
+                        over_link,
                         verified: Some(verified.0),
                         spliced: Some(spliced),
                         fresh: Some(fresh.0),
@@ -265,6 +280,8 @@ impl Transfers<'_> {
             cached_cpu: 0.0,
             via_reference: Vec::new(),
             reference_cpu: 0.0,
+            over_link: (Vec::new(), Vec::new()),
+            over_link_cpu: 0.0,
             idle_peak_kib: server.peak_rss_kib()?,
             peak_kib: 0,
             server_cpu: 0.0,
@@ -310,6 +327,11 @@ impl Transfers<'_> {
             if let Some((seconds, cpu)) = extras.referenced {
                 result.via_reference.push(mb_per_s(wheel.size, seconds));
                 result.reference_cpu += cpu;
+            }
+            if let Some((through, cpu, straight)) = extras.over_link {
+                result.over_link.0.push(mb_per_s(wheel.size, through));
+                result.over_link.1.push(mb_per_s(wheel.size, straight));
+                result.over_link_cpu += cpu;
             }
         }
         result.peak_kib = server.peak_rss_kib()?;
@@ -413,6 +435,39 @@ impl Transfers<'_> {
             },
             server,
         ))
+    }
+
+    /// The file through a fresh server whose registry is behind `link` (its seconds, and the
+    /// CPU seconds it cost that server), then the blob straight through the link (seconds).
+    async fn link_downloads(
+        &self,
+        link: &crate::link::Link,
+        wheel: &Wheel,
+    ) -> anyhow::Result<(f64, f64, f64)> {
+        let server = procs::start_server(
+            self.server_bin,
+            self.work_dir,
+            &link.origin(),
+            procs::NO_FLAGS,
+        )
+        .await?;
+        let before = server.cpu_seconds()?;
+        let url = format!(
+            "{}/{}/{NAMESPACE}/{}/{}",
+            server.origin(),
+            link.host(),
+            wheel.project,
+            wheel.filename
+        );
+        let through = self.download(&url, wheel).await?;
+        let cpu = server.cpu_seconds()? - before;
+        let blob = format!(
+            "{}/v2/{DIRECT_REPOSITORY}/blobs/sha256:{}",
+            link.origin(),
+            wheel.sha256
+        );
+        let straight = self.download(&blob, wheel).await?;
+        Ok((through, cpu, straight))
     }
 
     /// The file through `server`: the seconds it took and the CPU seconds it cost `server`.
