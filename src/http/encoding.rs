@@ -64,6 +64,17 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
     }
 }
 
+/// The strong `ETag` of `rendered` as sent to a client that does (`gzip`) or does not accept
+/// gzip, known without compressing it (a revalidation answered 304 compresses nothing).
+#[must_use]
+pub fn etag(rendered: &Rendered, gzip: bool) -> String {
+    if compresses(&rendered.body, gzip) {
+        gzip_etag(&rendered.etag)
+    } else {
+        rendered.etag.clone()
+    }
+}
+
 /// `rendered` as sent to a client that does (`gzip`) or does not accept gzip.
 pub async fn code(rendered: &Rendered, gzip: bool) -> Coded {
     let identity = || Coded {
@@ -71,7 +82,7 @@ pub async fn code(rendered: &Rendered, gzip: bool) -> Coded {
         etag: rendered.etag.clone(),
         coding: None,
     };
-    if !gzip || rendered.body.len() < MIN_COMPRESSED {
+    if !compresses(&rendered.body, gzip) {
         return identity();
     }
     let compressed = rendered
@@ -92,13 +103,18 @@ pub async fn code(rendered: &Rendered, gzip: bool) -> Coded {
 /// `body`, made for one response and not kept (a page for people), as sent to a client that
 /// does (`gzip`) or does not accept gzip; the `Content-Encoding` when coded.
 pub async fn code_once(body: Bytes, gzip: bool) -> (Bytes, Option<&'static str>) {
-    if !gzip || body.len() < MIN_COMPRESSED {
+    if !compresses(&body, gzip) {
         return (body, None);
     }
     match compressed(body.clone()).await {
         Ok(coded) => (coded, Some("gzip")),
         Err(_) => (body, None),
     }
+}
+
+/// Whether `body` goes compressed to a client that does (`gzip`) or does not accept gzip.
+fn compresses(body: &[u8], gzip: bool) -> bool {
+    gzip && body.len() >= MIN_COMPRESSED
 }
 
 /// `body` in gzip, on a blocking thread when it is large.
@@ -175,6 +191,8 @@ mod tests {
         let first = code(&rendered, true).await;
         assert_eq!(first.coding, Some("gzip"));
         assert_eq!(first.etag, "\"abc-gzip\"");
+        assert_eq!(etag(&rendered, true), first.etag);
+        assert_eq!(etag(&rendered, false), "\"abc\"");
         assert!(first.body.len() < rendered.body.len() / 10);
         assert_eq!(gunzip(&first.body), rendered.body);
         let second = code(&rendered, true).await;
@@ -190,6 +208,7 @@ mod tests {
         let small = page(MIN_COMPRESSED - 1);
         let sent = code(&small, true).await;
         assert_eq!((sent.coding, sent.etag.as_str()), (None, "\"abc\""));
+        assert_eq!(etag(&small, true), "\"abc\"");
         assert_eq!(sent.body, small.body);
         let large = page(10_000);
         let sent = code(&large, false).await;

@@ -368,7 +368,8 @@ async fn cacheable(
     let accept_encoding = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok());
-    let coded = encoding::code(rendered, encoding::accepts_gzip(accept_encoding)).await;
+    let gzip = encoding::accepts_gzip(accept_encoding);
+    let etag = encoding::etag(rendered, gzip);
     let cache_control = if caller.is_authenticated() {
         format!("private, max-age={PAGE_MAX_AGE}")
     } else {
@@ -377,13 +378,15 @@ async fn cacheable(
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| super::lists_etag(v, &coded.etag));
-    let mut response = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
+        .is_some_and(|v| super::lists_etag(v, &etag));
+    let (mut response, etag, coding) = if matches {
+        (StatusCode::NOT_MODIFIED.into_response(), etag, None)
     } else {
-        let coding = coded.coding.unwrap_or("identity");
-        state.metrics.record_page(coding, coded.body.len());
-        (StatusCode::OK, coded.body).into_response()
+        let coded = encoding::code(rendered, gzip).await;
+        let label = coded.coding.unwrap_or("identity");
+        state.metrics.record_page(label, coded.body.len());
+        let response = (StatusCode::OK, coded.body).into_response();
+        (response, coded.etag, coded.coding)
     };
     let response_headers = response.headers_mut();
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -391,10 +394,10 @@ async fn cacheable(
         header::VARY,
         HeaderValue::from_static("Accept, Accept-Encoding, Authorization"),
     );
-    if let Some(coding) = coded.coding.filter(|_| !matches) {
+    if let Some(coding) = coding {
         response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
     }
-    if let Ok(value) = HeaderValue::from_str(&coded.etag) {
+    if let Ok(value) = HeaderValue::from_str(&etag) {
         response_headers.insert(header::ETAG, value);
     }
     if let Ok(value) = HeaderValue::from_str(&cache_control) {
