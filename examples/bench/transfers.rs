@@ -348,13 +348,7 @@ impl Transfers<'_> {
 
     /// The file through oci-pypi.
     async fn proxy_download(&self, server: &Process, wheel: &Wheel) -> anyhow::Result<f64> {
-        let url = format!(
-            "{}/{}/{NAMESPACE}/{}/{}",
-            server.origin(),
-            self.registry.host(),
-            wheel.project,
-            wheel.filename
-        );
+        let url = file_url(server, &self.registry.host(), wheel);
         self.download(&url, wheel).await
     }
 
@@ -452,21 +446,13 @@ impl Transfers<'_> {
         )
         .await?;
         let before = server.cpu_seconds()?;
-        let url = format!(
-            "{}/{}/{NAMESPACE}/{}/{}",
-            server.origin(),
-            link.host(),
-            wheel.project,
-            wheel.filename
-        );
-        let through = self.download(&url, wheel).await?;
+        let through = self
+            .download(&file_url(&server, &link.host(), wheel), wheel)
+            .await?;
         let cpu = server.cpu_seconds()? - before;
-        let blob = format!(
-            "{}/v2/{DIRECT_REPOSITORY}/blobs/sha256:{}",
-            link.origin(),
-            wheel.sha256
-        );
-        let straight = self.download(&blob, wheel).await?;
+        let straight = self
+            .download(&blob_url(&link.origin(), wheel), wheel)
+            .await?;
         Ok((through, cpu, straight))
     }
 
@@ -478,7 +464,8 @@ impl Transfers<'_> {
     }
 
     async fn direct_download(&self, wheel: &Wheel) -> anyhow::Result<f64> {
-        self.download(&blob_url(self.registry, wheel), wheel).await
+        self.download(&blob_url(&self.registry.origin(), wheel), wheel)
+            .await
     }
 
     /// The blob of the direct uploads through HAProxy: the seconds it took and the CPU
@@ -489,7 +476,9 @@ impl Transfers<'_> {
         wheel: &Wheel,
     ) -> anyhow::Result<(f64, f64)> {
         let before = haproxy.cpu_seconds()?;
-        let seconds = self.download(&blob_url(haproxy, wheel), wheel).await?;
+        let seconds = self
+            .download(&blob_url(&haproxy.origin(), wheel), wheel)
+            .await?;
         Ok((seconds, haproxy.cpu_seconds()? - before))
     }
 
@@ -641,11 +630,22 @@ async fn wait_for_metric(server: &Process, line: &str, count: usize) -> anyhow::
 
 /// The URL of `wheel`'s blob in the direct uploads' repository, at `origin` (the registry, or
 /// HAProxy in front of it).
-fn blob_url(origin: &Process, wheel: &Wheel) -> String {
+/// The URL of the blob of the direct uploads at `origin` (the registry, or a proxy or link in
+/// front of it).
+fn blob_url(origin: &str, wheel: &Wheel) -> String {
     format!(
-        "{}/v2/{DIRECT_REPOSITORY}/blobs/sha256:{}",
-        origin.origin(),
+        "{origin}/v2/{DIRECT_REPOSITORY}/blobs/sha256:{}",
         wheel.sha256
+    )
+}
+
+/// The URL of `wheel` through `server`, whose registry is `registry_host`.
+fn file_url(server: &Process, registry_host: &str, wheel: &Wheel) -> String {
+    format!(
+        "{}/{registry_host}/{NAMESPACE}/{}/{}",
+        server.origin(),
+        wheel.project,
+        wheel.filename
     )
 }
 
