@@ -8,10 +8,13 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 use sha2::{Digest as _, Sha256 as Sha256Hasher};
 
+use super::cache::Authorization;
 use super::release::{Access, Reached, ReleaseRef};
+use super::side_blobs;
 use super::{Caller, Index, IndexError, Location};
 use crate::layout::{self, ReleaseIndex, StoredFile};
 use crate::net::SocketBody;
+use crate::packaging::attestation::MEDIA_TYPE_PROVENANCE;
 use crate::packaging::{DistFilename, ProjectName, Sha256};
 use crate::storage::oci::ImageManifest;
 use crate::storage::{
@@ -169,10 +172,16 @@ impl Index {
                         .await
                 }
                 Wanted::Metadata => {
-                    open_stored_metadata(store.as_ref(), &repository, file, filename, request).await
+                    let kept = (file.core_metadata.clone(), METADATA_CONTENT_TYPE);
+                    let read = (store.as_ref(), location, &repository);
+                    let fetch = open_stored_metadata(read.0, &repository, file, filename, request);
+                    self.open_side_blob(read, kept, request, fetch).await
                 }
                 Wanted::Provenance => {
-                    open_stored_provenance(store.as_ref(), &repository, file, request).await
+                    let kept = (file.provenance.clone(), MEDIA_TYPE_PROVENANCE);
+                    let read = (store.as_ref(), location, &repository);
+                    let fetch = open_stored_provenance(read.0, &repository, file, request);
+                    self.open_side_blob(read, kept, request, fetch).await
                 }
             },
             Err(IndexError::FileNotFound { filename: missing }) if wanted == Wanted::Provenance => {
@@ -192,6 +201,44 @@ impl Index {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// A stored file's core metadata or provenance (the blob `sha256`, which `fetch` reads
+    /// from the registry): from memory when it is kept there and the registry let this caller
+    /// read the project within the listing TTL; otherwise fetched, and kept when it came
+    /// whole, small, and hashing to its sha256.
+    async fn open_side_blob(
+        &self,
+        (store, location, repository): (&dyn Store, &Location, &Repository),
+        (sha256, content_type): (Option<Sha256>, &'static str),
+        request: FileRequest<'_>,
+        fetch: impl Future<Output = Result<FileDownload, IndexError>>,
+    ) -> Result<FileDownload, IndexError> {
+        let Some(sha256) = sha256.filter(|_| request.range.is_none()) else {
+            return fetch.await;
+        };
+        let key = (location.target.to_string(), repository.to_string());
+        let caller = store.credentials_fingerprint();
+        let authorized = self.cache.authorization(&caller, &key) != Authorization::Expired;
+        if let Some(bytes) = self.side_blobs.get(&sha256).filter(|_| authorized) {
+            return Ok(from_memory((sha256, content_type), bytes, request.head));
+        }
+        let mut download = fetch.await?;
+        let small = download
+            .content_length
+            .is_some_and(|length| length <= side_blobs::MAX_KEPT);
+        if request.head || download.status != 200 || !small {
+            return Ok(download);
+        }
+        // The body is checked against the sha256 as it is read (`verified`).
+        let mut bytes = Vec::new();
+        while let Some(chunk) = download.body.next().await {
+            bytes.extend_from_slice(&chunk?);
+        }
+        let bytes = Bytes::from(bytes);
+        self.side_blobs.keep(&sha256, bytes.clone());
+        download.body = Box::pin(futures_util::stream::once(async { Ok(bytes) }));
+        Ok(download)
     }
 
     /// The stored file's bytes, as `request` asks.
@@ -271,6 +318,29 @@ pub(super) async fn stored_file(
     )
 }
 
+/// A side blob sent from memory: whole, or its head alone.
+fn from_memory(
+    (sha256, content_type): (Sha256, &'static str),
+    bytes: Bytes,
+    head: bool,
+) -> FileDownload {
+    FileDownload {
+        sha256,
+        content_type,
+        status: 200,
+        redirect: None,
+        content_length: Some(bytes.len() as u64),
+        content_range: None,
+        stale: false,
+        body: if head {
+            Box::pin(futures_util::stream::empty())
+        } else {
+            Box::pin(futures_util::stream::once(async { Ok(bytes) }))
+        },
+        socket: None,
+    }
+}
+
 /// The core metadata of a stored file (PEP 658), when it was stored.
 pub(super) async fn open_stored_metadata(
     store: &dyn Store,
@@ -301,7 +371,7 @@ pub(super) async fn open_stored_provenance(
         filename: format!("{}.provenance", file.filename.escape_default()),
     };
     let sha256 = file.provenance.clone().ok_or_else(not_found)?;
-    let blob = (sha256, crate::packaging::attestation::MEDIA_TYPE_PROVENANCE);
+    let blob = (sha256, MEDIA_TYPE_PROVENANCE);
     let whole = FileRequest {
         range: None,
         head: request.head,

@@ -48,6 +48,7 @@ mod publisher;
 mod pull_through;
 mod registries;
 mod release;
+mod side_blobs;
 mod snapshot;
 mod status;
 mod stripes;
@@ -211,6 +212,7 @@ pub struct Index {
     cache: Arc<cache::ListingCache>,
     documents: Arc<document::Documents>,
     details: Arc<details::DetailsCache>,
+    side_blobs: Arc<side_blobs::SideBlobs>,
     flights: Arc<pull_through::Flights>,
     usages: Arc<pull_through::Usages>,
     metrics: Arc<Metrics>,
@@ -231,6 +233,7 @@ impl Index {
             )),
             documents: Arc::default(),
             details: Arc::default(),
+            side_blobs: Arc::default(),
             flights: Arc::default(),
             usages: Arc::default(),
             options: Arc::new(options),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use sha2::Digest as _;
 
 use crate::compat::push_pyoci_release;
 use crate::harness::fake_registry::{self, Endpoint, FakeRegistry, Fault};
@@ -500,6 +501,83 @@ async fn a_download_after_its_page_asks_the_registry_for_the_bytes_alone() -> an
         "not on the cached page: read from the registry"
     );
     assert!(bytes == std::fs::read(&second_wheel)?);
+    Ok(())
+}
+
+/// A file's core metadata (PEP 658) is read from the registry once: later requests of a
+/// caller the registry let read the project (its page, within the TTL) are answered from
+/// memory, whole or as a `HEAD`. A caller without that is sent to the registry, which
+/// decides: refused without credentials, served with pull-only ones (and from memory once
+/// that caller has read the page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_metadata_is_read_once_and_served_only_to_callers_let_read_it() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Token).await?;
+    let spec = DistSpec::new("described", "1.0");
+    env.publish_wheel(&spec).await?;
+    env.server.settled().await?;
+    let page = format!("{}/described/", env.base_path());
+    let metadata = format!("{page}{}.metadata", spec.wheel_filename());
+    let (reader, reader_password) = env.registry.reader_credentials().unwrap();
+    let send = async |method: Method, path: &str, who: Option<(&str, &str)>| {
+        let request = client().request(method, format!("{}{path}", env.server.url()));
+        let request = match who {
+            Some((user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        };
+        let response = request.send().await?;
+        let status = response.status();
+        // The header itself: for HEAD, reqwest reports the (empty) body's length.
+        let length = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        Ok::<_, anyhow::Error>((status, length, response.bytes().await?.to_vec()))
+    };
+    let (user, password) = env.credentials().unwrap();
+    let main = Some((user.as_str(), password.as_str()));
+    let pull_only = Some((reader.as_str(), reader_password.as_str()));
+    let json = env.get_pep691(&page, true).await?;
+    let advertised = json["files"][0]["core-metadata"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.server.settled().await?;
+
+    let (before, _) = registry_requests(&env.server).await?;
+    for _ in 0..3 {
+        let (status, _, bytes) = send(Method::GET, &metadata, main).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), advertised);
+    }
+    let (status, length, _) = send(Method::HEAD, &metadata, main).await?;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, bytes) = send(Method::GET, &metadata, main).await?;
+    assert_eq!(length, Some(bytes.len() as u64));
+    assert_eq!(
+        registry_requests(&env.server).await?.0 - before,
+        1.0,
+        "one read of the blob for five requests"
+    );
+
+    let (status, _, _) = send(Method::GET, &metadata, None).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the registry decides");
+
+    let (before, _) = registry_requests(&env.server).await?;
+    let (status, _, bytes) = send(Method::GET, &metadata, pull_only).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), advertised);
+    assert!(
+        registry_requests(&env.server).await?.0 - before >= 1.0,
+        "a caller that has not read the page is sent to the registry"
+    );
+    assert_eq!(send(Method::GET, &page, pull_only).await?.0, StatusCode::OK);
+    env.server.settled().await?;
+    let (before, _) = registry_requests(&env.server).await?;
+    assert_eq!(
+        send(Method::GET, &metadata, pull_only).await?.0,
+        StatusCode::OK
+    );
+    assert_eq!(registry_requests(&env.server).await?.0 - before, 0.0);
     Ok(())
 }
 
