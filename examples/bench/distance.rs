@@ -171,12 +171,14 @@ impl Distance<'_> {
 
     /// The small wheel's upload through a server (its release removed between repetitions);
     /// straight: the same bytes pushed as a blob (POST, PATCH, PUT). Then the file right after
-    /// its page, through the same server; straight: the blob's GET.
+    /// its page, through the same server; straight: the blob's GET. Then its core metadata
+    /// (PEP 658), whose bytes are the same at every repetition: read from the registry once,
+    /// then from memory; straight: its blob's GET.
     async fn small_file(
         &self,
         far: &CountingProxy,
         wheel: &Wheel,
-    ) -> anyhow::Result<[DistanceRow; 2]> {
+    ) -> anyhow::Result<[DistanceRow; 3]> {
         let mut upload = DistanceRow {
             what: format!("upload of a {} KiB wheel", wheel.size >> 10),
             through: Vec::new(),
@@ -188,6 +190,12 @@ impl Distance<'_> {
             through: Vec::new(),
             requests: Vec::new(),
             straight: Some(("the blob's GET", Vec::new())),
+        };
+        let mut metadata = DistanceRow {
+            what: "its `.metadata` (PEP 658) right after the wheel".to_owned(),
+            through: Vec::new(),
+            requests: Vec::new(),
+            straight: Some(("the metadata blob's GET", Vec::new())),
         };
         let server = procs::start_server(
             self.server_bin,
@@ -244,8 +252,33 @@ impl Distance<'_> {
                 straight.push(millis(started));
             }
             anyhow::ensure!(bytes == wheel.size, "{blob}: {bytes} bytes");
+
+            let html = http.get(&page).send().await?.text().await?;
+            let marker = "data-core-metadata=\"sha256=";
+            let start = html.find(marker).map(|at| at + marker.len());
+            let sha256 = start
+                .and_then(|start| html.get(start..start + 64))
+                .ok_or_else(|| anyhow::anyhow!("{page} advertises no core metadata"))?;
+            let before = pages::request_path_requests(&server).await?;
+            let started = Instant::now();
+            get(&http, &format!("{file}.metadata")).await?;
+            metadata.through.push(millis(started));
+            metadata
+                .requests
+                .push(pages::request_path_requests(&server).await? - before);
+            let metadata_blob = format!(
+                "{}/v2/{}/{}/blobs/sha256:{sha256}",
+                far.origin(),
+                transfers::NAMESPACE,
+                wheel.project,
+            );
+            let started = Instant::now();
+            get(&http, &metadata_blob).await?;
+            if let Some((_, straight)) = &mut metadata.straight {
+                straight.push(millis(started));
+            }
         }
-        Ok([upload, download])
+        Ok([upload, download, metadata])
     }
 }
 
