@@ -383,8 +383,8 @@ async fn cacheable(
         (StatusCode::NOT_MODIFIED.into_response(), etag, None)
     } else {
         let coded = encoding::code(rendered, gzip).await;
-        let label = coded.coding.unwrap_or("identity");
-        state.metrics.record_page(label, coded.body.len());
+        let compressed = coded.coding.is_some();
+        state.metrics.record_page(compressed, coded.body.len());
         let response = (StatusCode::OK, coded.body).into_response();
         (response, coded.etag, coded.coding)
     };

@@ -34,6 +34,10 @@ pub struct Metrics {
     webhook_deliveries_pending: AtomicI64,
     upload_bytes: AtomicU64,
     download_bytes: AtomicU64,
+    /// Pages sent in full, and their bytes as sent: identity first, then gzip (atomics: a
+    /// page is the hottest path).
+    pages_sent: [AtomicU64; 2],
+    page_bytes_sent: [AtomicU64; 2],
     blob_cache_bytes: AtomicU64,
 }
 
@@ -248,12 +252,12 @@ impl Metrics {
         );
     }
 
-    /// Counts a page sent in full, `bytes` long as sent, with `coding` (`gzip`, `identity`).
-    pub fn record_page(&self, coding: &'static str, bytes: usize) {
-        let labels = vec![("coding", coding.to_owned())];
-        self.add("oci_pypi_pages_sent_total", labels.clone(), 1);
+    /// Counts a page sent in full, `bytes` long as sent, gzip-compressed or not.
+    pub fn record_page(&self, gzip: bool, bytes: usize) {
+        let slot = usize::from(gzip);
+        self.pages_sent[slot].fetch_add(1, Ordering::Relaxed);
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        self.add("oci_pypi_page_bytes_sent_total", labels, bytes);
+        self.page_bytes_sent[slot].fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Counts a whole distribution file sent (`transfer`: `splice` or `copy`).
@@ -371,6 +375,10 @@ impl Metrics {
                         self.download_bytes.load(Ordering::Relaxed)
                     );
                 }
+                "oci_pypi_pages_sent_total" => render_by_coding(&mut out, name, &self.pages_sent),
+                "oci_pypi_page_bytes_sent_total" => {
+                    render_by_coding(&mut out, name, &self.page_bytes_sent);
+                }
                 "oci_pypi_blob_cache_bytes" => {
                     let _ = writeln!(
                         out,
@@ -394,6 +402,14 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// The two samples of a counter by content coding (identity, gzip).
+fn render_by_coding(out: &mut String, name: &str, values: &[AtomicU64; 2]) {
+    for (coding, value) in ["identity", "gzip"].iter().zip(values) {
+        let value = value.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}{{coding=\"{coding}\"}} {value}");
     }
 }
 
@@ -487,7 +503,22 @@ mod tests {
         metrics.record_registry_request("2xx");
         metrics.uploads_in_flight(1);
         metrics.download_bytes(42);
+        metrics.record_page(true, 700);
+        metrics.record_page(true, 300);
+        metrics.record_page(false, 2000);
         let text = metrics.render();
+        assert!(
+            text.contains("oci_pypi_pages_sent_total{coding=\"gzip\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("oci_pypi_pages_sent_total{coding=\"identity\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("oci_pypi_page_bytes_sent_total{coding=\"gzip\"} 1000"),
+            "{text}"
+        );
         assert!(text.contains("oci_pypi_http_requests_total{route=\"project_page\",method=\"GET\",status=\"200\"} 2"), "{text}");
         assert!(text.contains("oci_pypi_http_request_duration_seconds_bucket{route=\"project_page\",le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("oci_pypi_http_request_duration_seconds_bucket{route=\"project_page\",le=\"+Inf\"} 2"), "{text}");
