@@ -82,10 +82,7 @@ pub async fn project(
     let missing =
         match web::project_page(&state.index, caller, &location, (&place, &site), &name).await {
             Ok(body) => {
-                let accept_encoding = headers
-                    .get(header::ACCEPT_ENCODING)
-                    .and_then(|v| v.to_str().ok());
-                let gzip = encoding::accepts_gzip(accept_encoding);
+                let gzip = encoding::request_accepts_gzip(headers);
                 let (body, coding) = encoding::code_once(Bytes::from(body), gzip).await;
                 return Ok(html(body, coding));
             }

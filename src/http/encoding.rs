@@ -15,6 +15,7 @@ use std::io::Write as _;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use http::{HeaderMap, header};
 
 use super::negotiate::parse_weighted_list;
 use crate::renders::Rendered;
@@ -33,16 +34,13 @@ const INLINE_MAX: usize = 64 * 1024;
 /// the 2-core benchmark machine).
 const LEVEL: u32 = 1;
 
-/// A body as it is sent.
-#[derive(Debug)]
-pub struct Coded {
-    /// The bytes sent.
-    pub body: Bytes,
-    /// Their strong `ETag`, quoted: the page's own, or with `-gzip` appended inside the
-    /// quotes when compressed.
-    pub etag: String,
-    /// The `Content-Encoding`, when coded.
-    pub coding: Option<&'static str>,
+/// Whether the request's `Accept-Encoding` lets us send gzip ([`accepts_gzip`]).
+#[must_use]
+pub fn request_accepts_gzip(headers: &HeaderMap) -> bool {
+    let value = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    accepts_gzip(value)
 }
 
 /// Whether an `Accept-Encoding` value lets us send gzip: `gzip` (or its alias `x-gzip`)
@@ -75,28 +73,21 @@ pub fn etag(rendered: &Rendered, gzip: bool) -> String {
     }
 }
 
-/// `rendered` as sent to a client that does (`gzip`) or does not accept gzip.
-pub async fn code(rendered: &Rendered, gzip: bool) -> Coded {
-    let identity = || Coded {
-        body: rendered.body.clone(),
-        etag: rendered.etag.clone(),
-        coding: None,
-    };
+/// `rendered` as sent to a client that does (`gzip`) or does not accept gzip (compressed
+/// once, then kept with it); the `Content-Encoding` when coded. Its `ETag` is
+/// [`etag`]`(rendered, coding.is_some())`.
+pub async fn code(rendered: &Rendered, gzip: bool) -> (Bytes, Option<&'static str>) {
     if !compresses(&rendered.body, gzip) {
-        return identity();
+        return (rendered.body.clone(), None);
     }
     let compressed = rendered
         .compressed
         .get_or_try_init(|| compressed(rendered.body.clone()))
         .await;
     match compressed {
-        Ok(body) => Coded {
-            body: body.clone(),
-            etag: gzip_etag(&rendered.etag),
-            coding: Some("gzip"),
-        },
+        Ok(body) => (body.clone(), Some("gzip")),
         // The blocking pool is shutting down: the page goes as it is.
-        Err(_) => identity(),
+        Err(_) => (rendered.body.clone(), None),
     }
 }
 
@@ -188,31 +179,24 @@ mod tests {
     #[tokio::test]
     async fn a_page_is_compressed_once_and_decodes_to_itself() {
         let rendered = page(200_000);
-        let first = code(&rendered, true).await;
-        assert_eq!(first.coding, Some("gzip"));
-        assert_eq!(first.etag, "\"abc-gzip\"");
-        assert_eq!(etag(&rendered, true), first.etag);
+        let (first, coding) = code(&rendered, true).await;
+        assert_eq!(coding, Some("gzip"));
+        assert_eq!(etag(&rendered, true), "\"abc-gzip\"");
         assert_eq!(etag(&rendered, false), "\"abc\"");
-        assert!(first.body.len() < rendered.body.len() / 10);
-        assert_eq!(gunzip(&first.body), rendered.body);
-        let second = code(&rendered, true).await;
-        assert_eq!(
-            second.body.as_ptr(),
-            first.body.as_ptr(),
-            "compressed again"
-        );
+        assert!(first.len() < rendered.body.len() / 10);
+        assert_eq!(gunzip(&first), rendered.body);
+        let (second, _) = code(&rendered, true).await;
+        assert_eq!(second.as_ptr(), first.as_ptr(), "compressed again");
     }
 
     #[tokio::test]
     async fn small_pages_and_clients_without_gzip_get_the_page_as_it_is() {
         let small = page(MIN_COMPRESSED - 1);
-        let sent = code(&small, true).await;
-        assert_eq!((sent.coding, sent.etag.as_str()), (None, "\"abc\""));
+        assert_eq!(code(&small, true).await, (small.body.clone(), None));
         assert_eq!(etag(&small, true), "\"abc\"");
-        assert_eq!(sent.body, small.body);
         let large = page(10_000);
-        let sent = code(&large, false).await;
-        assert_eq!((sent.coding, sent.body.len()), (None, 10_000));
+        let (sent, coding) = code(&large, false).await;
+        assert_eq!((coding, sent.len()), (None, 10_000));
         assert!(large.compressed.get().is_none());
     }
 

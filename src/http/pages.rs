@@ -365,10 +365,7 @@ async fn cacheable(
     content_type: &'static str,
     rendered: &Rendered,
 ) -> Response {
-    let accept_encoding = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    let gzip = encoding::accepts_gzip(accept_encoding);
+    let gzip = encoding::request_accepts_gzip(headers);
     let etag = encoding::etag(rendered, gzip);
     let cache_control = if caller.is_authenticated() {
         format!("private, max-age={PAGE_MAX_AGE}")
@@ -382,11 +379,10 @@ async fn cacheable(
     let (mut response, etag, coding) = if matches {
         (StatusCode::NOT_MODIFIED.into_response(), etag, None)
     } else {
-        let coded = encoding::code(rendered, gzip).await;
-        let compressed = coded.coding.is_some();
-        state.metrics.record_page(compressed, coded.body.len());
-        let response = (StatusCode::OK, coded.body).into_response();
-        (response, coded.etag, coded.coding)
+        let (body, coding) = encoding::code(rendered, gzip).await;
+        state.metrics.record_page(coding.is_some(), body.len());
+        let etag = encoding::etag(rendered, coding.is_some());
+        ((StatusCode::OK, body).into_response(), etag, coding)
     };
     let response_headers = response.headers_mut();
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use bytes::Bytes;
 use futures_util::StreamExt as _;
 
 use super::{Caller, Index, IndexError, Location};
@@ -61,6 +62,10 @@ impl Index {
         if let Some(details) = self.details.get(sha256) {
             return Ok(Some(details));
         }
+        // The bytes an installer's `.metadata` request already read.
+        if let Some(bytes) = self.side_blobs.get(sha256) {
+            return Ok(Some(self.keep_details(sha256, &bytes)));
+        }
         let store = self.store(caller, location)?;
         let repository = layout::repository(&location.namespace, project)?;
         let digest = Digest::from(sha256);
@@ -78,9 +83,19 @@ impl Index {
                 break;
             }
         }
-        let details = Arc::new(ReleaseDetails::parse(&bytes));
+        let bytes = Bytes::from(bytes);
+        if bytes.len() < MAX_DETAILS_SIZE && Sha256::of(&bytes) == *sha256 {
+            // Whole and checked: an installer's `.metadata` request need not read it again.
+            self.side_blobs.keep(sha256, bytes.clone());
+        }
+        Ok(Some(self.keep_details(sha256, &bytes)))
+    }
+
+    /// Parses the METADATA `bytes` (of `sha256`, maybe cut) and keeps what they say.
+    fn keep_details(&self, sha256: &Sha256, bytes: &[u8]) -> Arc<ReleaseDetails> {
+        let details = Arc::new(ReleaseDetails::parse(bytes));
         self.details
             .put(sha256.clone(), Arc::clone(&details), bytes.len());
-        Ok(Some(details))
+        details
     }
 }

@@ -109,7 +109,7 @@ impl Index {
             store, repository, ..
         } = self.reach(caller, location, &release, Access::Read)?;
         let parsed = release.filename.as_ref().ok_or_else(not_found)?;
-        let key = (location.target.to_string(), repository.to_string());
+        let key = location.project_key(&repository);
         if self.cache.absent(&store.credentials_fingerprint(), &key) {
             // The registry just told this caller the project does not exist (its page was
             // asked for): an upstream may serve the file.
@@ -217,7 +217,7 @@ impl Index {
         let Some(sha256) = sha256.filter(|_| request.range.is_none()) else {
             return fetch.await;
         };
-        let key = (location.target.to_string(), repository.to_string());
+        let key = location.project_key(repository);
         let caller = store.credentials_fingerprint();
         let authorized = self.cache.authorization(&caller, &key) != Authorization::Expired;
         if let Some(bytes) = self.side_blobs.get(&sha256).filter(|_| authorized) {

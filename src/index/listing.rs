@@ -66,7 +66,7 @@ impl Index {
         let repository = layout::repository(&location.namespace, project)?;
         let wanted = Wanted {
             caller: store.credentials_fingerprint(),
-            key: (location.target.to_string(), repository.to_string()),
+            key: location.project_key(&repository),
             store,
             repository,
             project: project.clone(),
@@ -266,7 +266,7 @@ impl Index {
         tag: Option<&Tag>,
     ) -> Result<(), IndexError> {
         let repository = layout::repository(&location.namespace, project)?;
-        let key = (location.target.to_string(), repository.to_string());
+        let key = location.project_key(&repository);
         self.cache.forget(&key, tag.map(Tag::as_str));
         let target = ProjectRef {
             store: store.as_ref(),

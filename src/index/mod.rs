@@ -78,8 +78,8 @@ pub use upstreams::{CACHE_SEGMENT, Listing, UpstreamRoute, Upstreams, cache_name
 use crate::events::Events;
 use crate::layout::Namespace;
 use crate::net::{Origin, Secret};
-use crate::storage::Store;
 use crate::storage::registry::{RegistryAuth, RegistryClient};
+use crate::storage::{Repository, Store};
 use crate::telemetry::Metrics;
 
 /// How long webhook deliveries under way are waited for at shutdown.
@@ -120,6 +120,13 @@ pub struct Location {
     pub target: Target,
     /// The namespace in it.
     pub namespace: Namespace,
+}
+
+impl Location {
+    /// The key of `repository` of this location in the listing caches.
+    fn project_key(&self, repository: &Repository) -> cache::ProjectKey {
+        (self.target.to_string(), repository.to_string())
+    }
 }
 
 /// The URL's registry segment that names the local store.

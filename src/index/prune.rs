@@ -67,7 +67,7 @@ impl Index {
         // must still keep its release.
         let store = self.store(caller, location)?;
         let repository = crate::layout::repository(&location.namespace, project)?;
-        let key = (location.target.to_string(), repository.to_string());
+        let key = location.project_key(&repository);
         let target = ProjectRef {
             store: store.as_ref(),
             key: &key,

@@ -56,7 +56,7 @@ impl Index {
                 )
                 .await?;
         }
-        let key = (location.target.to_string(), repository.to_string());
+        let key = location.project_key(&repository);
         self.cache.forget(&key, Some(layout::STATUS_TAG));
         tracing::info!(
             project.name = %project,
