@@ -20,6 +20,8 @@
 #   scripts/bench.sh            full run (256 MiB and 1 GiB files; about 5 minutes of work)
 #   scripts/bench.sh --quick    smoke test (8 MiB and 32 MiB files, few samples; under a minute)
 #   scripts/bench.sh --output FILE   also write the report to FILE
+#   scripts/bench.sh --pyoci DIR     also measure PyOCI side by side (phase 6): DIR is a
+#                                    checkout of PyOCI built with `cargo build --release`
 #
 # Only 127.0.0.1 is contacted. Everything is started here and stopped on exit; the temporary
 # directory (wheels, registry storage, logs) is deleted unless BENCH_KEEP=1.
@@ -36,11 +38,13 @@ source scripts/lib/driver.sh
 
 quick=0
 output=""
+pyoci_dir=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --quick) quick=1 ;;
         --output) output="$2"; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        --pyoci) pyoci_dir="$2"; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) log "unknown argument: $1"; exit 2 ;;
     esac
     shift
@@ -141,6 +145,10 @@ if [ -x "$haproxy_bin" ]; then
 fi
 if [ -n "$output" ]; then
     driver_args+=(--output "$output")
+fi
+if [ -n "$pyoci_dir" ]; then
+    [ -x "$pyoci_dir/target/release/pyoci" ] || { log "no release build in $pyoci_dir/target/release/pyoci"; exit 2; }
+    driver_args+=(--pyoci-dir "$(cd "$pyoci_dir" && pwd)")
 fi
 
 driver_run "${wheel_args[@]}" "${driver_args[@]}"

@@ -12,7 +12,8 @@
 //! 4. warm page throughput with concurrent clients (wrk, or a built-in load generator);
 //! 5. with the registry one round trip away (a proxy holding each request): a cold page, a
 //!    small file after its page and a small wheel's upload, against their straight
-//!    equivalents.
+//!    equivalents;
+//! 6. with `--pyoci-dir`: PyOCI's pages of the same projects and its uploads of the same wheels.
 //!
 //! Prints a markdown report. Only 127.0.0.1 is contacted.
 
@@ -25,6 +26,7 @@ mod pages;
 #[path = "../common/procs.rs"]
 mod procs;
 mod proxy;
+mod pyoci;
 mod report;
 mod seed;
 mod small;
@@ -87,6 +89,13 @@ struct Args {
     /// trip away); 0 skips the phase (so does a run without `--small-wheel`).
     #[arg(long, default_value_t = 20)]
     distance_ms: u64,
+    /// A checkout of PyOCI built with `cargo build --release`: its pages and uploads are
+    /// measured too (phase 6). Without it, they are not.
+    #[arg(long)]
+    pyoci_dir: Option<PathBuf>,
+    /// The PyOCI binary, when not at `<pyoci-dir>/target/release/pyoci`.
+    #[arg(long)]
+    pyoci_bin: Option<PathBuf>,
     /// Also write the report here.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -188,6 +197,11 @@ async fn main() -> anyhow::Result<()> {
                 .min(),
         };
         report.distance = Some(distance.run(&Wheel::open(path)?).await?);
+    }
+
+    if let Some(dir) = &args.pyoci_dir {
+        report.note_pyoci(dir);
+        report.pyoci = Some(pyoci_runs(&args, dir, &registry, &proxy).await?);
     }
 
     report.note_load("end");
@@ -329,4 +343,32 @@ async fn load_run(
         peak_kib,
         server_cpu,
     })
+}
+
+/// Phase 6: PyOCI's pages and uploads, from its checkout `dir`.
+async fn pyoci_runs(
+    args: &Args,
+    dir: &std::path::Path,
+    registry: &procs::Process,
+    proxy: &CountingProxy,
+) -> anyhow::Result<pyoci::PyociResult> {
+    let bin = args
+        .pyoci_bin
+        .clone()
+        .unwrap_or_else(|| dir.join("target/release/pyoci"));
+    let wheels = args
+        .wheels
+        .iter()
+        .map(|path| Wheel::open(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pyoci = pyoci::Pyoci {
+        bin: &bin,
+        dir,
+        work_dir: &args.bins.work_dir,
+        registry,
+        proxy,
+        samples: args.cold_samples,
+        reps: args.reps,
+    };
+    pyoci.run(&args.releases, &wheels).await
 }

@@ -13,6 +13,9 @@ use crate::proxy::{CountingProxy, Record};
 /// Namespace of the seeded projects.
 pub const NAMESPACE: &str = "pages";
 
+/// The mode of the cold pages of oci-pypi's data, through the counting proxy.
+pub const COLD_COUNTED: &str = "cold: first page after a restart";
+
 /// What one page mode measured.
 pub struct PageRow {
     pub mode: &'static str,
@@ -108,7 +111,7 @@ impl Pages<'_> {
     /// The first page of a freshly started server, `cold_samples` times.
     async fn cold_restarts(&self, releases: usize, counted: bool) -> anyhow::Result<PageRow> {
         let (mode, registry) = if counted {
-            ("cold: first page after a restart", None)
+            (COLD_COUNTED, None)
         } else {
             (
                 "cold: first page after a restart, no counting proxy",

@@ -35,6 +35,8 @@ pub struct Report {
     /// The rate of the limited link of section 1e, Mbit/s (0: none).
     pub link_mbit: u64,
     pub distance: Option<crate::distance::DistanceResult>,
+    /// Phase 6, when PyOCI was given.
+    pub pyoci: Option<crate::pyoci::PyociResult>,
     /// `/proc/loadavg` at moments of the run: other work on the machine skews every figure.
     loads: Vec<(&'static str, String)>,
 }
@@ -98,11 +100,28 @@ impl Report {
             cached: Vec::new(),
             small: None,
             distance: None,
+            pyoci: None,
             pages: Vec::new(),
             load: Vec::new(),
             link_mbit: 0,
             loads: Vec::new(),
         }
+    }
+
+    /// Names the PyOCI build of phase 6 in the header: its directory and the version its
+    /// `Cargo.toml` gives.
+    pub fn note_pyoci(&mut self, dir: &Path) {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        let version = manifest
+            .lines()
+            .find_map(|line| line.strip_prefix("version = "))
+            .unwrap_or("(no version in Cargo.toml)")
+            .trim_matches('"');
+        let _ = writeln!(
+            self.header,
+            "- PyOCI: release build in {} (Cargo.toml version {version})",
+            dir.display()
+        );
     }
 
     /// Notes the machine's load average now.
@@ -132,6 +151,7 @@ impl Report {
         self.render_pages(&mut out);
         self.render_load(&mut out);
         self.render_distance(&mut out);
+        self.render_pyoci(&mut out);
         targets::render(self, &mut out);
         out
     }
@@ -402,6 +422,110 @@ impl Report {
         }
     }
 
+    fn render_pyoci(&self, out: &mut String) {
+        let Some(pyoci) = &self.pyoci else {
+            return;
+        };
+        out.push_str(
+            "\n## 6. Side by side with PyOCI\n\n\
+             The same projects, registry and counting proxy as phase 3. PyOCI keeps no page: \
+             each of its pages is the tag list and one GET per release, all at once \
+             (`PYOCI_MAX_VERSIONS=0`: every release, as oci-pypi lists them). oci-pypi's \
+             columns come from phase 3 of this run: its first page after a restart (PyOCI's \
+             data read without writing a document; its own data with its document), and its \
+             warm page.\n\n\
+             | releases | written by | PyOCI pages | PyOCI p50 / p99 | registry requests per page | \
+             CPU ms per page: PyOCI / registry | oci-pypi cold p50 / p99 | registry requests per page | \
+             PyOCI p50 / oci-pypi cold p50 | oci-pypi warm p50 / p99 |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for row in &pyoci.pages {
+            if let Some(failure) = &row.failure {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | PyOCI failed: `{}` | | | | | | | |",
+                    row.releases,
+                    row.written_by,
+                    failure.replace('|', "\\|")
+                );
+                continue;
+            }
+            let cold = self.cold_row(row.releases, row.written_by);
+            let warm = (row.written_by == "oci-pypi")
+                .then(|| self.page_row(row.releases, |mode| mode.starts_with("warm: ")))
+                .flatten();
+            let p50 = percentile(&row.latencies, 50.0);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} / {} | {} | {:.1} / {:.1} | {} | {} | {} | {} |",
+                row.releases,
+                row.written_by,
+                row.latencies.len(),
+                ms(p50),
+                ms(percentile(&row.latencies, 99.0)),
+                counts(&row.requests),
+                row.cpu_ms.0,
+                row.cpu_ms.1,
+                cold.map_or_else(|| "–".to_owned(), |cold| format!(
+                    "{} / {}",
+                    ms(percentile(&cold.latencies, 50.0)),
+                    ms(percentile(&cold.latencies, 99.0))
+                )),
+                cold.map_or_else(|| "–".to_owned(), requests_per_page),
+                cold.map_or_else(|| "–".to_owned(), |cold| format!(
+                    "{:.2}x",
+                    p50.as_secs_f64() / percentile(&cold.latencies, 50.0).as_secs_f64()
+                )),
+                warm.map_or_else(|| "–".to_owned(), |warm| format!(
+                    "{} / {}",
+                    ms(percentile(&warm.latencies, 50.0)),
+                    ms(percentile(&warm.latencies, 99.0))
+                )),
+            );
+        }
+        out.push_str(
+            "\nUploads through PyOCI (curl, the legacy upload API; each into a repository of its \
+             own, since PyOCI skips a blob the repository holds), against this run's uploads \
+             through oci-pypi and straight (section 1):\n\n\
+             | file | PyOCI MB/s | PyOCI / straight | oci-pypi / straight | PyOCI VmHWM | oci-pypi VmHWM |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for upload in &pyoci.uploads {
+            let ours = self.transfers.iter().find(|t| t.label == upload.label);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                upload.label,
+                rates(&upload.rates),
+                ours.map_or_else(|| "–".to_owned(), |t| format!(
+                    "{:.2}x",
+                    median(&upload.rates) / median(&t.upload.direct)
+                )),
+                ours.map_or_else(|| "–".to_owned(), |t| format!("{:.2}x", ratio(&t.upload))),
+                mib(upload.peak_kib),
+                ours.map_or_else(|| "–".to_owned(), |t| mib(t.upload.peak_kib)),
+            );
+        }
+    }
+
+    /// oci-pypi's cold row of phase 3 for the project of `releases` releases written by
+    /// `written_by` (`"PyOCI"` or `"oci-pypi"`).
+    pub fn cold_row(&self, releases: usize, written_by: &str) -> Option<&PageRow> {
+        if written_by == "PyOCI" {
+            self.page_row(releases, |mode| mode.starts_with("cold, PyOCI's data"))
+        } else {
+            self.page_row(releases, |mode| mode == crate::pages::COLD_COUNTED)
+        }
+    }
+
+    /// The first row of phase 3 for `releases` releases whose mode `matches`.
+    fn page_row(&self, releases: usize, matches: impl Fn(&str) -> bool) -> Option<&PageRow> {
+        self.pages
+            .iter()
+            .find(|page| page.releases == releases)
+            .and_then(|page| page.rows.iter().find(|row| matches(row.mode)))
+    }
+
     fn render_memory(&self, out: &mut String) {
         out.push_str(
             "\n## 2. Server memory and CPU per transfer phase (one fresh server per phase)\n\n\
@@ -615,8 +739,13 @@ fn requests_per_page(row: &PageRow) -> String {
         }
         return "not counted".to_owned();
     }
-    let min = row.requests.iter().min().copied().unwrap_or(0);
-    let max = row.requests.iter().max().copied().unwrap_or(0);
+    counts(&row.requests)
+}
+
+/// "2", or "2–5" when the counts vary.
+fn counts(values: &[usize]) -> String {
+    let min = values.iter().min().copied().unwrap_or(0);
+    let max = values.iter().max().copied().unwrap_or(0);
     if min == max {
         min.to_string()
     } else {

@@ -120,6 +120,34 @@ pub fn render(report: &Report, out: &mut String) {
         }
     }
     render_pages(report, out);
+    render_pyoci(report, out);
+}
+
+/// With phase 6: oci-pypi's cold page of PyOCI's data faster than PyOCI's page of it.
+fn render_pyoci(report: &Report, out: &mut String) {
+    let Some(pyoci) = &report.pyoci else {
+        return;
+    };
+    for row in pyoci
+        .pages
+        .iter()
+        .filter(|row| row.written_by == "PyOCI" && row.failure.is_none())
+    {
+        let Some(cold) = report.cold_row(row.releases, row.written_by) else {
+            continue;
+        };
+        let ours = percentile(&cold.latencies, 50.0);
+        let theirs = percentile(&row.latencies, 50.0);
+        let _ = writeln!(
+            out,
+            "| {} releases, PyOCI's data: oci-pypi's cold page faster than PyOCI's page (p50) | \
+             {} against {} | {} |",
+            row.releases,
+            ms(ours),
+            ms(theirs),
+            verdict(ours < theirs)
+        );
+    }
 }
 
 /// The row of a target on the ratio of two medians, `≥ TARGET_RATIO`; none unless both

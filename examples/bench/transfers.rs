@@ -585,6 +585,17 @@ pub async fn upload(
     wheel: &Wheel,
 ) -> anyhow::Result<f64> {
     let url = format!("{}/{host}/{NAMESPACE}/", server.origin());
+    post_upload(work_dir, &url, wheel, "oci-pypi").await
+}
+
+/// POSTs `wheel` to the upload URL `url` of `server_name` with curl (the legacy upload API,
+/// as twine sends it); the seconds it took.
+pub async fn post_upload(
+    work_dir: &Path,
+    url: &str,
+    wheel: &Wheel,
+    server_name: &str,
+) -> anyhow::Result<f64> {
     let fields = [
         ":action=file_upload".to_owned(),
         "protocol_version=1".to_owned(),
@@ -602,9 +613,9 @@ pub async fn upload(
         args.push("-F".to_owned());
         args.push(field);
     }
-    args.push(url);
+    args.push(url.to_owned());
     let out = curl::run(work_dir, &args, None).await?;
-    out.expect(200, "upload through oci-pypi")?;
+    out.expect(200, &format!("upload through {server_name}"))?;
     ensure!(
         out.uploaded >= wheel.size,
         "curl sent only {} bytes",
@@ -628,8 +639,6 @@ async fn wait_for_metric(server: &Process, line: &str, count: usize) -> anyhow::
     anyhow::bail!("{line} is {value}, not {count}")
 }
 
-/// The URL of `wheel`'s blob in the direct uploads' repository, at `origin` (the registry, or
-/// HAProxy in front of it).
 /// The URL of the blob of the direct uploads at `origin` (the registry, or a proxy or link in
 /// front of it).
 fn blob_url(origin: &str, wheel: &Wheel) -> String {

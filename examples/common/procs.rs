@@ -257,6 +257,37 @@ pub async fn start_server<S: AsRef<std::ffi::OsStr>>(
         .await
 }
 
+/// Starts a release build of PyOCI (`bin`) on a free port, from `dir` (its source directory:
+/// it loads `templates/list-package.html` from there at start), listing every release
+/// (`PYOCI_MAX_VERSIONS=0`; its default is the last 100 tags) and taking uploads up to 4 GiB
+/// (`PYOCI_MAX_BODY`; its default is 50 MB). PyOCI listens on every interface (`[::]`), has no
+/// setting for it; only `127.0.0.1` is asked here. Its log is `<work_dir>/logs/pyoci-<n>.log`.
+pub async fn start_pyoci(bin: &Path, dir: &Path, work_dir: &Path) -> anyhow::Result<Process> {
+    let logs = work_dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let launch = Launch {
+        what: "PyOCI",
+        ready: "/health",
+        taken: "Address already in use",
+        work_dir,
+    };
+    launch
+        .start(|port| {
+            let mut command = Command::new(bin);
+            command
+                .current_dir(dir)
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("PORT", port.to_string())
+                .env("RUST_LOG", "warn")
+                .env("PYOCI_MAX_VERSIONS", "0")
+                .env("PYOCI_MAX_BODY", (4_u64 << 30).to_string());
+            let number = SERVERS_STARTED.fetch_add(1, Ordering::Relaxed);
+            Ok((command, logs.join(format!("pyoci-{number}.log"))))
+        })
+        .await
+}
+
 /// How to start one kind of process on a free port.
 struct Launch<'a> {
     /// Its name, for messages.
