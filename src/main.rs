@@ -34,6 +34,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(target_os = "linux")]
+    if let Some((before, after)) = oci_pypi::server::raise_open_files_limit() {
+        tracing::info!("open files limit raised from {before} to {after}");
+    }
     let server = &config.server;
     let address = (server.host, server.port());
     let listener = match tokio::net::TcpListener::bind(address).await {

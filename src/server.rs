@@ -95,6 +95,42 @@ pub async fn run(
     Ok(())
 }
 
+/// The most open files this process asks for when the hard limit is unlimited: Linux's
+/// default `fs.nr_open`.
+#[cfg(target_os = "linux")]
+const OPEN_FILES_WANTED: u64 = 1 << 20;
+
+/// Raises this process's soft limit on open files to its hard limit (at most
+/// [`OPEN_FILES_WANTED`]), as Go programs do at start: one cold page of a project without a
+/// listing document opens up to `--listing-concurrency` (256) registry connections, and
+/// container runtimes start processes with a soft limit of 1024, which a few such pages at
+/// once could exhaust (accepts and registry connections then failing with `EMFILE`).
+/// Returns the limit before and after when it was raised.
+#[cfg(target_os = "linux")]
+#[must_use]
+pub fn raise_open_files_limit() -> Option<(u64, u64)> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let current = limit.current?;
+    let wanted = limit
+        .maximum
+        .map_or(OPEN_FILES_WANTED, |hard| hard.min(OPEN_FILES_WANTED));
+    if current >= wanted {
+        return None;
+    }
+    let raised = Rlimit {
+        current: Some(wanted),
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => Some((current, wanted)),
+        Err(error) => {
+            tracing::warn!("cannot raise the open files limit from {current}: {error}");
+            None
+        }
+    }
+}
+
 /// Accept errors about one connection only (it went away before it was accepted).
 fn is_per_connection(error: &std::io::Error) -> bool {
     use std::io::ErrorKind as K;

@@ -369,6 +369,7 @@ async fn pyoci_runs(
         proxy,
         samples: args.cold_samples,
         reps: args.reps,
+        delay: std::time::Duration::from_millis(args.distance_ms),
     };
     pyoci.run(&args.releases, &wheels).await
 }

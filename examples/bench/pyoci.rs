@@ -29,6 +29,9 @@ pub struct Pyoci<'a> {
     pub samples: usize,
     /// Uploads per wheel.
     pub reps: usize,
+    /// How long phase 5's proxy holds each request: PyOCI's page of the largest project of
+    /// PyOCI's data is also measured through such a proxy (none when zero).
+    pub delay: Duration,
 }
 
 /// The pages of one project through PyOCI.
@@ -57,6 +60,8 @@ pub struct PyociUploads {
 /// Everything measured through PyOCI.
 pub struct PyociResult {
     pub pages: Vec<PyociPages>,
+    /// The page of the largest project of PyOCI's data with the registry `delay` away.
+    pub far: Option<(Duration, PyociPages)>,
     pub uploads: Vec<PyociUploads>,
 }
 
@@ -65,6 +70,7 @@ impl Pyoci<'_> {
     pub async fn run(&self, releases: &[usize], wheels: &[Wheel]) -> anyhow::Result<PyociResult> {
         let mut result = PyociResult {
             pages: Vec::new(),
+            far: None,
             uploads: Vec::new(),
         };
         for &size in releases {
@@ -74,10 +80,19 @@ impl Pyoci<'_> {
                 ("oci-pypi", pages::project_name(size)),
             ];
             for (written_by, project) in projects {
-                result
-                    .pages
-                    .push(self.pages(size, written_by, &project).await?);
+                let row = self.pages(self.proxy, size, written_by, &project).await?;
+                result.pages.push(row);
             }
+        }
+        if let (false, Some(&largest)) = (self.delay.is_zero(), releases.iter().max()) {
+            eprintln!(
+                "bench: PyOCI's page with the registry {:?} away",
+                self.delay
+            );
+            let far = CountingProxy::start_with_delay(&self.registry.origin(), self.delay).await?;
+            let project = pages::pyoci_project_name(largest);
+            let row = self.pages(&far, largest, "PyOCI", &project).await?;
+            result.far = Some((self.delay, row));
         }
         for wheel in wheels {
             eprintln!("bench: uploads of {} through PyOCI", wheel.filename);
@@ -86,9 +101,10 @@ impl Pyoci<'_> {
         Ok(result)
     }
 
-    /// `samples` pages of `project` through one PyOCI process, its registry behind the proxy.
+    /// `samples` pages of `project` through one PyOCI process, its registry behind `proxy`.
     async fn pages(
         &self,
+        proxy: &CountingProxy,
         releases: usize,
         written_by: &'static str,
         project: &str,
@@ -97,7 +113,7 @@ impl Pyoci<'_> {
         let url = format!(
             "{}/{}/{NAMESPACE}/{project}/",
             server.origin(),
-            registry_segment(&self.proxy.origin())
+            registry_segment(&proxy.origin())
         );
         let client = pages::client()?;
         let mut row = PyociPages {
@@ -110,7 +126,7 @@ impl Pyoci<'_> {
         };
         let cpu_before = (server.cpu_seconds()?, self.registry.cpu_seconds()?);
         for _ in 0..self.samples {
-            self.proxy.reset();
+            proxy.reset();
             let started = Instant::now();
             if let Err(error) = pages::fetch(&client, &url, releases).await {
                 // PyOCI answers 500 for a whole project whose repository holds a tag that
@@ -122,7 +138,7 @@ impl Pyoci<'_> {
                 return Ok(row);
             }
             row.latencies.push(started.elapsed());
-            row.requests.push(self.proxy.take().len());
+            row.requests.push(proxy.take().len());
         }
         #[expect(clippy::cast_precision_loss, reason = "a few dozen pages")]
         let count = self.samples.max(1) as f64;

@@ -466,23 +466,58 @@ impl Report {
                 counts(&row.requests),
                 row.cpu_ms.0,
                 row.cpu_ms.1,
-                cold.map_or_else(|| "–".to_owned(), |cold| format!(
-                    "{} / {}",
-                    ms(percentile(&cold.latencies, 50.0)),
-                    ms(percentile(&cold.latencies, 99.0))
-                )),
+                cold.map_or_else(
+                    || "–".to_owned(),
+                    |cold| format!(
+                        "{} / {}",
+                        ms(percentile(&cold.latencies, 50.0)),
+                        ms(percentile(&cold.latencies, 99.0))
+                    )
+                ),
                 cold.map_or_else(|| "–".to_owned(), requests_per_page),
-                cold.map_or_else(|| "–".to_owned(), |cold| format!(
-                    "{:.2}x",
-                    p50.as_secs_f64() / percentile(&cold.latencies, 50.0).as_secs_f64()
-                )),
-                warm.map_or_else(|| "–".to_owned(), |warm| format!(
-                    "{} / {}",
-                    ms(percentile(&warm.latencies, 50.0)),
-                    ms(percentile(&warm.latencies, 99.0))
-                )),
+                cold.map_or_else(
+                    || "–".to_owned(),
+                    |cold| format!(
+                        "{:.2}x",
+                        p50.as_secs_f64() / percentile(&cold.latencies, 50.0).as_secs_f64()
+                    )
+                ),
+                warm.map_or_else(
+                    || "–".to_owned(),
+                    |warm| format!(
+                        "{} / {}",
+                        ms(percentile(&warm.latencies, 50.0)),
+                        ms(percentile(&warm.latencies, 99.0))
+                    )
+                ),
             );
         }
+        if let Some((delay, row)) = &pyoci.far {
+            let ours = self.distance.as_ref().and_then(|distance| {
+                distance.rows.iter().find(|r| {
+                    r.what
+                        .starts_with(&format!("cold page, pyoci{} ", row.releases))
+                })
+            });
+            let _ = writeln!(
+                out,
+                "\nThe registry {} ms away (phase 5's proxy), {} releases of PyOCI's data: PyOCI \
+                 {} / {} (p50 / p99 of {} pages, {} registry requests each); oci-pypi's first \
+                 page after a restart (phase 5): {} ms.",
+                delay.as_millis(),
+                row.releases,
+                ms(percentile(&row.latencies, 50.0)),
+                ms(percentile(&row.latencies, 99.0)),
+                row.latencies.len(),
+                counts(&row.requests),
+                ours.map_or_else(|| "not measured".to_owned(), |r| millis(&r.through)),
+            );
+        }
+        self.render_pyoci_uploads(&pyoci.uploads, out);
+    }
+
+    /// Phase 6's uploads, against this run's uploads through oci-pypi and straight.
+    fn render_pyoci_uploads(&self, uploads: &[crate::pyoci::PyociUploads], out: &mut String) {
         out.push_str(
             "\nUploads through PyOCI (curl, the legacy upload API; each into a repository of its \
              own, since PyOCI skips a blob the repository holds), against this run's uploads \
@@ -490,17 +525,17 @@ impl Report {
              | file | PyOCI MB/s | PyOCI / straight | oci-pypi / straight | PyOCI VmHWM | oci-pypi VmHWM |\n\
              |---|---|---|---|---|---|\n",
         );
-        for upload in &pyoci.uploads {
+        for upload in uploads {
             let ours = self.transfers.iter().find(|t| t.label == upload.label);
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
                 upload.label,
                 rates(&upload.rates),
-                ours.map_or_else(|| "–".to_owned(), |t| format!(
-                    "{:.2}x",
-                    median(&upload.rates) / median(&t.upload.direct)
-                )),
+                ours.map_or_else(
+                    || "–".to_owned(),
+                    |t| format!("{:.2}x", median(&upload.rates) / median(&t.upload.direct))
+                ),
                 ours.map_or_else(|| "–".to_owned(), |t| format!("{:.2}x", ratio(&t.upload))),
                 mib(upload.peak_kib),
                 ours.map_or_else(|| "–".to_owned(), |t| mib(t.upload.peak_kib)),

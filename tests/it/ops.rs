@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -307,4 +308,65 @@ fn request_id(line: &Value) -> Option<&str> {
         .chain(std::iter::once(&line["span"]))
         .find(|span| span["name"] == "request")
         .map(|span| span["request.id"].as_str().unwrap_or_default())
+}
+
+/// A server started with a soft limit on open files below one page's registry connections
+/// (container runtimes start processes with 1024; here 256, under `--listing-concurrency`'s
+/// 256) raises it to the hard limit at start, and serves the cold page of a PyOCI project of
+/// 300 releases, which asks the registry for 256 release indexes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_open_files_limit_is_raised_for_wide_pages() -> anyhow::Result<()> {
+    let registry = Registry::start(AuthMode::Anonymous).await?;
+    let direct = registry.direct();
+    let repository = "wide/many";
+    let releases = 300;
+    for i in 0..releases {
+        let bytes = format!("wheel {i}").into_bytes();
+        let files = [("py3-none-any.whl", bytes)];
+        crate::compat::push_pyoci_release(&direct, repository, &format!("1.0.{i}"), &files, "{}")
+            .await?;
+    }
+    let hard = open_files_limits(&std::fs::read_to_string("/proc/self/limits")?)?.1;
+    anyhow::ensure!(
+        hard > 512,
+        "this machine's hard limit on open files is {hard}"
+    );
+    let hard_text = if hard == u64::MAX {
+        "unlimited".to_owned()
+    } else {
+        hard.to_string()
+    };
+    let wrapper = ["prlimit", &format!("--nofile=256:{hard_text}"), "--"];
+    let settings = [("OCI_PYPI_LISTING_DOCUMENTS", "read")];
+    let server = ServerProcess::start_under(&wrapper, &registry.origin(), &settings).await?;
+    let pid = server.pid().context("the server exited")?;
+    let limits = open_files_limits(&std::fs::read_to_string(format!("/proc/{pid}/limits"))?)?;
+    assert_eq!(limits, (hard.min(1 << 20), hard), "{}", server.log());
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let url = format!("{}/{}/wide/many/", server.url(), registry.host());
+    let response = client.get(&url).send().await?;
+    let status = response.status();
+    let body = response.text().await?;
+    assert_eq!(status, StatusCode::OK, "{body}\n{}", server.log());
+    assert_eq!(body.matches("#sha256=").count(), releases);
+    Ok(())
+}
+
+/// The soft and hard limits of the `Max open files` line of a `/proc/<pid>/limits`.
+fn open_files_limits(limits: &str) -> anyhow::Result<(u64, u64)> {
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .context("no `Max open files` line")?;
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|field| match field {
+            "unlimited" => Some(u64::MAX),
+            number => number.parse().ok(),
+        })
+        .collect();
+    match numbers[..] {
+        [soft, hard] => Ok((soft, hard)),
+        _ => anyhow::bail!("unexpected line `{line}`"),
+    }
 }

@@ -19,12 +19,30 @@ impl ServerProcess {
     /// Starts the binary allowed to reach `registry_origin`, with extra `OCI_PYPI_*` settings,
     /// and waits until `/health` answers.
     pub async fn start(registry_origin: &str, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_under(&[], registry_origin, settings).await
+    }
+
+    /// [`ServerProcess::start`], the binary run by the command `wrapper` (a program and its
+    /// arguments that end by running the command after them, such as `prlimit --nofile=…`).
+    pub async fn start_under(
+        wrapper: &[&str],
+        registry_origin: &str,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("server.log");
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_oci-pypi"));
+        let binary = env!("CARGO_BIN_EXE_oci-pypi");
+        let mut command = match wrapper.split_first() {
+            None => Command::new(binary),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+        };
         for (key, _) in std::env::vars() {
             if key.starts_with("OCI_PYPI_") || key == "PORT" {
                 command.env_remove(key);
@@ -68,6 +86,11 @@ impl ServerProcess {
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The process id (the wrapper's, which became the server: `exec`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Everything the server logged so far.
