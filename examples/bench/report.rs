@@ -457,23 +457,15 @@ impl Report {
             let p50 = percentile(&row.latencies, 50.0);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} / {} | {} | {:.1} / {:.1} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {:.1} / {:.1} | {} | {} | {} | {} |",
                 row.releases,
                 row.written_by,
                 row.latencies.len(),
-                ms(p50),
-                ms(percentile(&row.latencies, 99.0)),
+                p50_p99(&row.latencies),
                 counts(&row.requests),
                 row.cpu_ms.0,
                 row.cpu_ms.1,
-                cold.map_or_else(
-                    || "–".to_owned(),
-                    |cold| format!(
-                        "{} / {}",
-                        ms(percentile(&cold.latencies, 50.0)),
-                        ms(percentile(&cold.latencies, 99.0))
-                    )
-                ),
+                cold.map_or_else(|| "–".to_owned(), |cold| p50_p99(&cold.latencies)),
                 cold.map_or_else(|| "–".to_owned(), requests_per_page),
                 cold.map_or_else(
                     || "–".to_owned(),
@@ -482,14 +474,7 @@ impl Report {
                         p50.as_secs_f64() / percentile(&cold.latencies, 50.0).as_secs_f64()
                     )
                 ),
-                warm.map_or_else(
-                    || "–".to_owned(),
-                    |warm| format!(
-                        "{} / {}",
-                        ms(percentile(&warm.latencies, 50.0)),
-                        ms(percentile(&warm.latencies, 99.0))
-                    )
-                ),
+                warm.map_or_else(|| "–".to_owned(), |warm| p50_p99(&warm.latencies)),
             );
         }
         if let Some((delay, row)) = &pyoci.far {
@@ -502,12 +487,11 @@ impl Report {
             let _ = writeln!(
                 out,
                 "\nThe registry {} ms away (phase 5's proxy), {} releases of PyOCI's data: PyOCI \
-                 {} / {} (p50 / p99 of {} pages, {} registry requests each); oci-pypi's first \
+                 {} (p50 / p99 of {} pages, {} registry requests each); oci-pypi's first \
                  page after a restart (phase 5): {} ms.",
                 delay.as_millis(),
                 row.releases,
-                ms(percentile(&row.latencies, 50.0)),
-                ms(percentile(&row.latencies, 99.0)),
+                p50_p99(&row.latencies),
                 row.latencies.len(),
                 counts(&row.requests),
                 ours.map_or_else(|| "not measured".to_owned(), |r| millis(&r.through)),
@@ -775,6 +759,15 @@ fn requests_per_page(row: &PageRow) -> String {
         return "not counted".to_owned();
     }
     counts(&row.requests)
+}
+
+/// "p50 / p99" of `samples`.
+fn p50_p99(samples: &[Duration]) -> String {
+    format!(
+        "{} / {}",
+        ms(percentile(samples, 50.0)),
+        ms(percentile(samples, 99.0))
+    )
 }
 
 /// "2", or "2–5" when the counts vary.
