@@ -214,7 +214,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Seeds every page project twice: as oci-pypi writes it (`project<N>`) and as PyOCI does
-/// (`pyoci<N>`).
+/// (`pyoci<N>`); and the one-release PyOCI project the warmed servers read first.
 async fn seed_projects(args: &Args, registry: &procs::Process) -> anyhow::Result<()> {
     for &releases in &args.releases {
         eprintln!("bench: seeding {releases} releases");
@@ -233,6 +233,16 @@ async fn seed_projects(args: &Args, registry: &procs::Process) -> anyhow::Result
             .with_context(|| format!("seeding {project}"))?;
         }
     }
+    let warmup = pages::WARMUP_PROJECT;
+    seed::seed_project(
+        &registry.origin(),
+        pages::NAMESPACE,
+        warmup,
+        1,
+        seed::Writer::Pyoci,
+    )
+    .await
+    .with_context(|| format!("seeding {warmup}"))?;
     Ok(())
 }
 

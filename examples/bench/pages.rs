@@ -13,6 +13,17 @@ use crate::proxy::{CountingProxy, Record};
 /// Namespace of the seeded projects.
 pub const NAMESPACE: &str = "pages";
 
+/// A PyOCI project of one release, in [`NAMESPACE`]: the page a server serves before the
+/// measured one in the warmed mode (its process warmed up, no page of the project kept).
+pub const WARMUP_PROJECT: &str = "pyociwarmup";
+
+/// The mode of the first pages of PyOCI's data on a fresh server.
+pub const PYOCI_COLD: &str = "cold, PyOCI's data (no document, none written)";
+
+/// The mode of the first pages of PyOCI's data on a running server.
+pub const PYOCI_WARMED: &str =
+    "cold, PyOCI's data, on a running server (after another project's page)";
+
 /// The mode of the cold pages of oci-pypi's data, through the counting proxy.
 pub const COLD_COUNTED: &str = "cold: first page after a restart";
 
@@ -92,6 +103,7 @@ impl Pages<'_> {
         rows.push(self.cold_restarts(releases, true).await?);
         rows.push(self.cold_restarts(releases, false).await?);
         rows.push(self.pyoci_cold_restarts(releases).await?);
+        rows.push(self.pyoci_warmed_restarts(releases).await?);
         rows.push(self.revalidations(releases).await?);
         let (warm, warm_peak_kib, page_bytes) = self.warm(releases, Coding::Identity).await?;
         rows.push(warm);
@@ -132,10 +144,42 @@ impl Pages<'_> {
     /// The first page of a freshly started server, on data PyOCI wrote, `cold_samples` times:
     /// no listing document (and none written), so the tag list and one GET per release.
     async fn pyoci_cold_restarts(&self, releases: usize) -> anyhow::Result<PageRow> {
-        let row = PageRow::new("cold, PyOCI's data (no document, none written)");
+        let row = PageRow::new(PYOCI_COLD);
         let project = pyoci_project_name(releases);
         self.restarts(row, &project, releases, None, READ_ONLY_DOCUMENTS)
             .await
+    }
+
+    /// As [`Pages::pyoci_cold_restarts`], each fresh server having first served the page of
+    /// [`WARMUP_PROJECT`] (untimed, then 300 ms for its background work): the first page of a
+    /// project on a running server, without what a new process pays once (its first
+    /// connections, its TLS roots, its threads). This is what compares with PyOCI, whose
+    /// process keeps running and keeps no page.
+    async fn pyoci_warmed_restarts(&self, releases: usize) -> anyhow::Result<PageRow> {
+        let mut row = PageRow::new(PYOCI_WARMED);
+        let project = pyoci_project_name(releases);
+        let host = self.proxy.host();
+        for _ in 0..self.cold_samples {
+            let server = procs::start_server(
+                self.server_bin,
+                self.work_dir,
+                &self.proxy.origin(),
+                READ_ONLY_DOCUMENTS,
+            )
+            .await?;
+            let client = client()?;
+            let warmup = Self::project_url(&server, &host, WARMUP_PROJECT);
+            fetch(&client, &warmup, 1).await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let url = Self::project_url(&server, &host, &project);
+            self.proxy.reset();
+            self.measure(&mut row, &server, true, async || {
+                fetch(&client, &url, releases).await
+            })
+            .await?;
+        }
+        row.per_page(self.cold_samples);
+        Ok(row)
     }
 
     /// The page of `project` (`files` files) on a freshly started server (with `flags`),

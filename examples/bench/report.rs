@@ -436,14 +436,15 @@ impl Report {
              warm page.\n\n\
              | releases | written by | PyOCI pages | PyOCI p50 / p99 | registry requests per page | \
              CPU ms per page: PyOCI / registry | oci-pypi cold p50 / p99 | registry requests per page | \
-             PyOCI p50 / oci-pypi cold p50 | oci-pypi warm p50 / p99 |\n\
-             |---|---|---|---|---|---|---|---|---|---|\n",
+             PyOCI p50 / oci-pypi cold p50 | oci-pypi on a running server, the project's first \
+             page: p50 / p99 | PyOCI p50 / it | oci-pypi warm p50 / p99 |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for row in &pyoci.pages {
             if let Some(failure) = &row.failure {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | PyOCI failed: `{}` | | | | | | | |",
+                    "| {} | {} | PyOCI failed: `{}` | | | | | | | | | |",
                     row.releases,
                     row.written_by,
                     failure.replace('|', "\\|")
@@ -451,13 +452,16 @@ impl Report {
                 continue;
             }
             let cold = self.cold_row(row.releases, row.written_by);
+            let running = (row.written_by == "PyOCI")
+                .then(|| self.page_row(row.releases, |mode| mode == crate::pages::PYOCI_WARMED))
+                .flatten();
             let warm = (row.written_by == "oci-pypi")
                 .then(|| self.page_row(row.releases, |mode| mode.starts_with("warm: ")))
                 .flatten();
             let p50 = percentile(&row.latencies, 50.0);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {:.1} / {:.1} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {:.1} / {:.1} | {} | {} | {} | {} | {} | {} |",
                 row.releases,
                 row.written_by,
                 row.latencies.len(),
@@ -472,6 +476,14 @@ impl Report {
                     |cold| format!(
                         "{:.2}x",
                         p50.as_secs_f64() / percentile(&cold.latencies, 50.0).as_secs_f64()
+                    )
+                ),
+                running.map_or_else(|| "–".to_owned(), |it| p50_p99(&it.latencies)),
+                running.map_or_else(
+                    || "–".to_owned(),
+                    |it| format!(
+                        "{:.2}x",
+                        p50.as_secs_f64() / percentile(&it.latencies, 50.0).as_secs_f64()
                     )
                 ),
                 warm.map_or_else(|| "–".to_owned(), |warm| p50_p99(&warm.latencies)),
@@ -531,7 +543,7 @@ impl Report {
     /// `written_by` (`"PyOCI"` or `"oci-pypi"`).
     pub fn cold_row(&self, releases: usize, written_by: &str) -> Option<&PageRow> {
         if written_by == "PyOCI" {
-            self.page_row(releases, |mode| mode.starts_with("cold, PyOCI's data"))
+            self.page_row(releases, |mode| mode == crate::pages::PYOCI_COLD)
         } else {
             self.page_row(releases, |mode| mode == crate::pages::COLD_COUNTED)
         }
