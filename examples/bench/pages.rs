@@ -137,6 +137,7 @@ impl Pages<'_> {
             releases,
             registry,
             procs::NO_FLAGS,
+            None,
         )
         .await
     }
@@ -146,7 +147,7 @@ impl Pages<'_> {
     async fn pyoci_cold_restarts(&self, releases: usize) -> anyhow::Result<PageRow> {
         let row = PageRow::new(PYOCI_COLD);
         let project = pyoci_project_name(releases);
-        self.restarts(row, &project, releases, None, READ_ONLY_DOCUMENTS)
+        self.restarts(row, &project, releases, None, READ_ONLY_DOCUMENTS, None)
             .await
     }
 
@@ -156,34 +157,17 @@ impl Pages<'_> {
     /// connections, its TLS roots, its threads). This is what compares with PyOCI, whose
     /// process keeps running and keeps no page.
     async fn pyoci_warmed_restarts(&self, releases: usize) -> anyhow::Result<PageRow> {
-        let mut row = PageRow::new(PYOCI_WARMED);
+        let row = PageRow::new(PYOCI_WARMED);
         let project = pyoci_project_name(releases);
-        let host = self.proxy.host();
-        for _ in 0..self.cold_samples {
-            let server = procs::start_server(
-                self.server_bin,
-                self.work_dir,
-                &self.proxy.origin(),
-                READ_ONLY_DOCUMENTS,
-            )
-            .await?;
-            let client = client()?;
-            let warmup = Self::project_url(&server, &host, WARMUP_PROJECT);
-            fetch(&client, &warmup, 1).await?;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let url = Self::project_url(&server, &host, &project);
-            self.proxy.reset();
-            self.measure(&mut row, &server, true, async || {
-                fetch(&client, &url, releases).await
-            })
-            .await?;
-        }
-        row.per_page(self.cold_samples);
-        Ok(row)
+        let warmup = Some(WARMUP_PROJECT);
+        self.restarts(row, &project, releases, None, READ_ONLY_DOCUMENTS, warmup)
+            .await
     }
 
     /// The page of `project` (`files` files) on a freshly started server (with `flags`),
-    /// `cold_samples` times; through the counting proxy unless `registry` is given.
+    /// `cold_samples` times; through the counting proxy unless `registry` is given; each
+    /// server first serving the one-release page of `warmup`, when given (untimed, then
+    /// 300 ms for its background work).
     async fn restarts(
         &self,
         mut row: PageRow,
@@ -191,6 +175,7 @@ impl Pages<'_> {
         files: usize,
         registry: Option<&Process>,
         flags: &[&str],
+        warmup: Option<&str>,
     ) -> anyhow::Result<PageRow> {
         let counted = registry.is_none();
         let (origin, host) = match registry {
@@ -200,8 +185,12 @@ impl Pages<'_> {
         for _ in 0..self.cold_samples {
             let server =
                 procs::start_server(self.server_bin, self.work_dir, &origin, flags).await?;
-            let url = Self::project_url(&server, &host, project);
             let client = client()?;
+            if let Some(warmup) = warmup {
+                fetch(&client, &Self::project_url(&server, &host, warmup), 1).await?;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let url = Self::project_url(&server, &host, project);
             self.proxy.reset();
             self.measure(&mut row, &server, counted, async || {
                 fetch(&client, &url, files).await

@@ -471,21 +471,9 @@ impl Report {
                 row.cpu_ms.1,
                 cold.map_or_else(|| "–".to_owned(), |cold| p50_p99(&cold.latencies)),
                 cold.map_or_else(|| "–".to_owned(), requests_per_page),
-                cold.map_or_else(
-                    || "–".to_owned(),
-                    |cold| format!(
-                        "{:.2}x",
-                        p50.as_secs_f64() / percentile(&cold.latencies, 50.0).as_secs_f64()
-                    )
-                ),
+                p50_ratio(p50, cold),
                 running.map_or_else(|| "–".to_owned(), |it| p50_p99(&it.latencies)),
-                running.map_or_else(
-                    || "–".to_owned(),
-                    |it| format!(
-                        "{:.2}x",
-                        p50.as_secs_f64() / percentile(&it.latencies, 50.0).as_secs_f64()
-                    )
-                ),
+                p50_ratio(p50, running),
                 warm.map_or_else(|| "–".to_owned(), |warm| p50_p99(&warm.latencies)),
             );
         }
@@ -771,6 +759,17 @@ fn requests_per_page(row: &PageRow) -> String {
         return "not counted".to_owned();
     }
     counts(&row.requests)
+}
+
+/// `p50` over the p50 of `row`, as "0.97x"; "–" without the row.
+fn p50_ratio(p50: Duration, row: Option<&PageRow>) -> String {
+    row.map_or_else(
+        || "–".to_owned(),
+        |row| {
+            let theirs = percentile(&row.latencies, 50.0).as_secs_f64();
+            format!("{:.2}x", p50.as_secs_f64() / theirs)
+        },
+    )
 }
 
 /// "p50 / p99" of `samples`.
