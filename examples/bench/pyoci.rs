@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::pages::{self, NAMESPACE};
 use crate::procs::{self, Process};
 use crate::proxy::CountingProxy;
+use crate::seed::Writer;
 use crate::stats::mb_per_s;
 use crate::transfers::{Wheel, post_upload};
 
@@ -38,7 +39,7 @@ pub struct Pyoci<'a> {
 pub struct PyociPages {
     pub releases: usize,
     /// Whose layout the project has: PyOCI's (`pyoci<N>`) or oci-pypi's (`project<N>`).
-    pub written_by: &'static str,
+    pub written_by: Writer,
     pub latencies: Vec<Duration>,
     /// Registry requests per page, counted by the proxy.
     pub requests: Vec<usize>,
@@ -76,8 +77,8 @@ impl Pyoci<'_> {
         for &size in releases {
             eprintln!("bench: PyOCI pages with {size} releases");
             let projects = [
-                ("PyOCI", pages::pyoci_project_name(size)),
-                ("oci-pypi", pages::project_name(size)),
+                (Writer::Pyoci, pages::pyoci_project_name(size)),
+                (Writer::OciPypi, pages::project_name(size)),
             ];
             for (written_by, project) in projects {
                 let row = self.pages(self.proxy, size, written_by, &project).await?;
@@ -91,7 +92,7 @@ impl Pyoci<'_> {
             );
             let far = CountingProxy::start_with_delay(&self.registry.origin(), self.delay).await?;
             let project = pages::pyoci_project_name(largest);
-            let row = self.pages(&far, largest, "PyOCI", &project).await?;
+            let row = self.pages(&far, largest, Writer::Pyoci, &project).await?;
             result.far = Some((self.delay, row));
         }
         for wheel in wheels {
@@ -106,7 +107,7 @@ impl Pyoci<'_> {
         &self,
         proxy: &CountingProxy,
         releases: usize,
-        written_by: &'static str,
+        written_by: Writer,
         project: &str,
     ) -> anyhow::Result<PyociPages> {
         let server = procs::start_pyoci(self.bin, self.dir, self.work_dir).await?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::load::LoadResult;
 use crate::pages::{PageResult, PageRow};
+use crate::seed::Writer;
 use crate::stats::{median, mib, ms, percentile};
 use crate::targets;
 use crate::transfers::{DirectionResult, TransferResult};
@@ -446,16 +447,16 @@ impl Report {
                     out,
                     "| {} | {} | PyOCI failed: `{}` | | | | | | | | | |",
                     row.releases,
-                    row.written_by,
+                    row.written_by.label(),
                     failure.replace('|', "\\|")
                 );
                 continue;
             }
             let cold = self.cold_row(row.releases, row.written_by);
-            let running = (row.written_by == "PyOCI")
+            let running = (row.written_by == Writer::Pyoci)
                 .then(|| self.page_row(row.releases, |mode| mode == crate::pages::PYOCI_WARMED))
                 .flatten();
-            let warm = (row.written_by == "oci-pypi")
+            let warm = (row.written_by == Writer::OciPypi)
                 .then(|| self.page_row(row.releases, |mode| mode.starts_with("warm: ")))
                 .flatten();
             let p50 = percentile(&row.latencies, 50.0);
@@ -463,7 +464,7 @@ impl Report {
                 out,
                 "| {} | {} | {} | {} | {} | {:.1} / {:.1} | {} | {} | {} | {} | {} | {} |",
                 row.releases,
-                row.written_by,
+                row.written_by.label(),
                 row.latencies.len(),
                 p50_p99(&row.latencies),
                 counts(&row.requests),
@@ -528,9 +529,9 @@ impl Report {
     }
 
     /// oci-pypi's cold row of phase 3 for the project of `releases` releases written by
-    /// `written_by` (`"PyOCI"` or `"oci-pypi"`).
-    pub fn cold_row(&self, releases: usize, written_by: &str) -> Option<&PageRow> {
-        if written_by == "PyOCI" {
+    /// `written_by`.
+    pub fn cold_row(&self, releases: usize, written_by: Writer) -> Option<&PageRow> {
+        if written_by == Writer::Pyoci {
             self.page_row(releases, |mode| mode == crate::pages::PYOCI_COLD)
         } else {
             self.page_row(releases, |mode| mode == crate::pages::COLD_COUNTED)
@@ -538,7 +539,7 @@ impl Report {
     }
 
     /// The first row of phase 3 for `releases` releases whose mode `matches`.
-    fn page_row(&self, releases: usize, matches: impl Fn(&str) -> bool) -> Option<&PageRow> {
+    pub fn page_row(&self, releases: usize, matches: impl Fn(&str) -> bool) -> Option<&PageRow> {
         self.pages
             .iter()
             .find(|page| page.releases == releases)

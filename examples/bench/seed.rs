@@ -26,6 +26,16 @@ pub enum Writer {
     Pyoci,
 }
 
+impl Writer {
+    /// Its name in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::OciPypi => "oci-pypi",
+            Self::Pyoci => "PyOCI",
+        }
+    }
+}
+
 /// Pushes `releases` releases (`1.0.0` … `1.0.<releases-1>`) of `project` to
 /// `<origin>/v2/<namespace>/<project>`, as `writer` writes them.
 pub async fn seed_project(

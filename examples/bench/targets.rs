@@ -131,21 +131,13 @@ fn render_pyoci(report: &Report, out: &mut String) {
     for row in pyoci
         .pages
         .iter()
-        .filter(|row| row.written_by == "PyOCI" && row.failure.is_none())
+        .filter(|row| row.written_by == crate::seed::Writer::Pyoci && row.failure.is_none())
     {
         let Some(cold) = report.cold_row(row.releases, row.written_by) else {
             continue;
         };
         let theirs = percentile(&row.latencies, 50.0);
-        let running = report
-            .pages
-            .iter()
-            .find(|page| page.releases == row.releases)
-            .and_then(|page| {
-                page.rows
-                    .iter()
-                    .find(|r| r.mode == crate::pages::PYOCI_WARMED)
-            });
+        let running = report.page_row(row.releases, |mode| mode == crate::pages::PYOCI_WARMED);
         for (what, ours) in [
             ("a fresh server's first page", Some(cold)),
             ("a running server's first page of the project", running),
