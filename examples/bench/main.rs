@@ -274,7 +274,7 @@ async fn write_listing_documents(
         let started = std::time::Instant::now();
         loop {
             let listed = http.get(&tags).send().await?.text().await?;
-            if listed.contains("oci-pypi.listing") {
+            if listed.contains(&format!("\"{}\"", oci_pypi::layout::LISTING_TAG)) {
                 break;
             }
             anyhow::ensure!(

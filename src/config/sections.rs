@@ -236,7 +236,7 @@ pub struct ListingOptions {
     #[arg(long, env = "OCI_PYPI_LISTING_CACHE_MEMORY", default_value = "256MiB", value_parser = parse_size)]
     pub listing_cache_memory: u64,
 
-    /// Per-project listing documents (under the tag `oci-pypi.listing`, see docs/design.md),
+    /// Per-project listing documents (under the tag `0-oci-pypi.listing`, see docs/design.md),
     /// which make a project page cost a few registry requests whatever its number of
     /// releases: `write` reads them and keeps them up to date, `read` only reads them, `off`
     /// reads every release tag instead.

@@ -121,21 +121,29 @@ impl Index {
         else {
             return Ok(None);
         };
-        let listing_tag = layout::listing_tag();
-        let has_document = reads_documents && tags.contains(&listing_tag);
-        let has_status = tags.contains(&layout::status_tag());
+        // The legacy forms are read while there is nothing under the current tags.
+        let document_tag = [layout::listing_tag(), layout::legacy_listing_tag()]
+            .into_iter()
+            .find(|tag| reads_documents && tags.contains(tag));
+        let legacy_document = document_tag
+            .as_ref()
+            .is_some_and(|tag| tag.as_str() == layout::LEGACY_LISTING_TAG);
+        let status_tag = [layout::status_tag(), layout::legacy_status_tag()]
+            .into_iter()
+            .find(|tag| tags.contains(tag));
         let mut versions: Vec<(Tag, Version)> = tags
             .into_iter()
             .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
             .collect();
         let (document, status) = self
-            .read_document_and_status(target, (has_document, early_document), has_status)
+            .read_document_and_status(target, (document_tag, early_document), status_tag)
             .await?;
         let (document, mut outdated) = match document {
-            Ok(found) => (Some(found), false),
+            // A legacy document is moved under the current tag.
+            Ok(found) => (Some(found), legacy_document),
             // Absent, or unusable but ours to replace: write it.
             Err(None) => (None, true),
-            Err(Some(problem)) => (None, problem.replaceable()),
+            Err(Some(problem)) => (None, problem.replaceable() || legacy_document),
         };
         let listing = document.as_ref().map(|(_, listing)| Arc::clone(listing));
         let in_tags: HashSet<&Tag> = versions.iter().map(|(tag, _)| tag).collect();
@@ -225,7 +233,7 @@ impl Index {
         let (tags, document) =
             futures_util::future::join(target.store.list_tags(target.repository), async {
                 if early {
-                    Some(self.read_document(target).await)
+                    Some(self.read_document(target, layout::listing_tag()).await)
                 } else {
                     None
                 }
@@ -234,45 +242,51 @@ impl Index {
         Ok(tags?.map(|tags| (tags, document)))
     }
 
-    /// The listing document when the tags have one (`has_document`, documents being read),
-    /// taken from `early` when it was read alongside the tags, and the status (only when the
-    /// tags have one: projects without it pay nothing), read at once.
+    /// The listing document under `document_tag` (the tag the tags have it under, documents
+    /// being read), taken from `early` when it was read alongside the tags, and the status
+    /// under `status_tag` (only when the tags have one: projects without it pay nothing), read
+    /// at once.
     async fn read_document_and_status(
         &self,
         target: ProjectRef<'_>,
-        (has_document, early): (bool, EarlyDocument),
-        has_status: bool,
+        (document_tag, early): (Option<Tag>, EarlyDocument),
+        status_tag: Option<Tag>,
     ) -> Result<(DocumentRead, StatusMarker), IndexError> {
         let read_document = async {
-            if !has_document {
+            let Some(tag) = document_tag else {
                 return Ok(Err(None));
+            };
+            if tag.as_str() != layout::LISTING_TAG {
+                return self.read_document(target, tag).await;
             }
             match early {
                 // Not read alongside the tags, or missing then though the tags have it
                 // (written between the two reads): read it now.
-                None | Some(Ok(Err(None))) => self.read_document(target).await,
+                None | Some(Ok(Err(None))) => self.read_document(target, tag).await,
                 Some(early) => early,
             }
         };
         let read_status = async {
-            if has_status {
-                super::status::read_status(target.store, target.repository).await
-            } else {
-                Ok(None)
+            match status_tag {
+                Some(tag) => {
+                    super::status::read_status_under(target.store, target.repository, tag).await
+                }
+                None => Ok(None),
             }
         };
         let (document, status) = futures_util::future::join(read_document, read_status).await;
         Ok((document?, status?.unwrap_or_default()))
     }
 
-    /// The listing document under the listing tag: `Err(None)` when there is none,
-    /// `Err(Some(problem))` when it cannot be used.
+    /// The listing document under `tag`: `Err(None)` when there is none, `Err(Some(problem))`
+    /// when it cannot be used.
     async fn read_document(
         &self,
         target: ProjectRef<'_>,
+        tag: Tag,
     ) -> Result<Result<(Digest, Arc<ProjectListing>), Option<ListingProblem>>, IndexError> {
         let known = self.cache.document(target.key);
-        let reference = Reference::Tag(layout::listing_tag());
+        let reference = Reference::Tag(tag);
         let fetched = target
             .store
             .get_manifest_if_changed(

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::{Caller, Index, IndexError, Location};
 use crate::layout;
 use crate::packaging::{ProjectName, StatusMarker};
-use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_MANIFEST};
-use crate::storage::{Reference, Repository, Store};
+use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use crate::storage::{Reference, Repository, StorageError, Store, Tag};
 
 impl Index {
     /// Sets the status of `project` (which must have a release); active without a reason
@@ -34,30 +34,28 @@ impl Index {
                 namespace: layout::namespace_of(&repository),
             });
         }
-        let tag = layout::status_tag();
-        if marker.is_default() {
+        if !marker.is_default() {
+            write_status(store.as_ref(), &repository, marker).await?;
+        }
+        // What else is there goes: the legacy form always, the status when back to active.
+        let mut stale = Vec::new();
+        if tags.contains(&layout::legacy_status_tag()) {
+            stale.push(layout::legacy_status_tag());
+        }
+        if marker.is_default() && tags.contains(&layout::status_tag()) {
+            stale.push(layout::status_tag());
+        }
+        for tag in stale {
             if let Some(current) = store
                 .get_manifest(&repository, &Reference::Tag(tag))
                 .await?
             {
                 store.delete_manifest(&repository, &current.digest).await?;
             }
-        } else {
-            store
-                .push_small_blob(&repository, Bytes::from_static(EMPTY_BLOB), false)
-                .await?;
-            let manifest = layout::status_manifest(marker, &super::clock::now_rfc3339());
-            store
-                .put_manifest(
-                    &repository,
-                    &Reference::Tag(tag),
-                    MEDIA_TYPE_MANIFEST,
-                    manifest,
-                )
-                .await?;
         }
         let key = location.project_key(&repository);
         self.cache.forget(&key, Some(layout::STATUS_TAG));
+        self.cache.forget(&key, Some(layout::LEGACY_STATUS_TAG));
         tracing::info!(
             project.name = %project,
             oci.repository = %repository,
@@ -88,7 +86,36 @@ pub(super) async fn refuse_closed_project(
     }
 }
 
-/// The status stored for `repository`; `None` when there is none (or it is not ours).
+/// Stores `marker` under the status tag: a reserved index, or the legacy manifest form for a
+/// registry that refuses one.
+async fn write_status(
+    store: &dyn Store,
+    repository: &Repository,
+    marker: &StatusMarker,
+) -> Result<(), IndexError> {
+    let reference = Reference::Tag(layout::status_tag());
+    let created = super::clock::now_rfc3339();
+    let index = layout::status_index(marker, &created);
+    match store
+        .put_manifest(repository, &reference, MEDIA_TYPE_INDEX, index)
+        .await
+    {
+        Ok(_) => return Ok(()),
+        Err(StorageError::Upstream { status: 400, .. }) => {}
+        Err(error) => return Err(error.into()),
+    }
+    store
+        .push_small_blob(repository, Bytes::from_static(EMPTY_BLOB), false)
+        .await?;
+    let manifest = layout::status_manifest(marker, &created);
+    store
+        .put_manifest(repository, &reference, MEDIA_TYPE_MANIFEST, manifest)
+        .await?;
+    Ok(())
+}
+
+/// The status stored for `repository` under either tag; `None` when there is none (or it is
+/// not ours).
 ///
 /// # Errors
 /// Storage errors.
@@ -96,8 +123,24 @@ pub(super) async fn read_status(
     store: &dyn Store,
     repository: &Repository,
 ) -> Result<Option<StatusMarker>, IndexError> {
-    let reference = Reference::Tag(layout::status_tag());
-    let Some(manifest) = store.get_manifest(repository, &reference).await? else {
+    let (current, legacy) = futures_util::future::try_join(
+        read_status_under(store, repository, layout::status_tag()),
+        read_status_under(store, repository, layout::legacy_status_tag()),
+    )
+    .await?;
+    Ok(current.or(legacy))
+}
+
+/// The status stored under `tag`; `None` when there is none (or it is not ours).
+///
+/// # Errors
+/// Storage errors.
+pub(super) async fn read_status_under(
+    store: &dyn Store,
+    repository: &Repository,
+    tag: Tag,
+) -> Result<Option<StatusMarker>, IndexError> {
+    let Some(manifest) = store.get_manifest(repository, &Reference::Tag(tag)).await? else {
         return Ok(None);
     };
     Ok(layout::read_status_manifest(

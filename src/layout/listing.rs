@@ -8,22 +8,35 @@
 //! (PyOCI's). It is a cache of what the tags say, never the truth: readers check it against the
 //! tag list and read the releases it lacks from their tags. docs/design.md is the contract.
 //!
-//! Stored as an OCI image manifest (any registry accepts one under a tag) whose single layer is
-//! the document; when small, the layer descriptor also carries the document inline in its
-//! `data` field (OCI image-spec 1.1, "Embedded content"), so one manifest GET reads it.
+//! Stored as a reserved index (see [`super::reserved`]: a release index without files, which
+//! PyOCI lists as nothing) carrying the document gzipped in an annotation, so one manifest GET
+//! reads it. A document too large for that, or a registry that refuses such an index, gets the
+//! earlier form: an image manifest whose single layer is the document, also embedded in the
+//! layer descriptor's `data` field (OCI image-spec 1.1, "Embedded content") when small. PyOCI
+//! fails on that form, but only lists it when told to read every tag.
 
 use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
 
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::annotations::ANNOTATION_CREATED;
-use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_EMPTY, MEDIA_TYPE_MANIFEST};
+use super::reserved::{read_reserved_index, reserved_index};
+use crate::storage::oci::{EMPTY_BLOB, MEDIA_TYPE_EMPTY, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::storage::{Digest, Repository, Tag};
 
-/// The tag the listing document lives under. Not a PEP 440 version, so never a release tag.
-pub const LISTING_TAG: &str = "oci-pypi.listing";
+/// The tag the listing document lives under: a reserved tag (never a release tag, sorted
+/// before every release tag; see [`super::reserved`]).
+pub const LISTING_TAG: &str = "0-oci-pypi.listing";
+/// Where servers before the reserved form kept the document (PyOCI fails on it): read while
+/// there is no document under [`LISTING_TAG`], removed by the next write.
+pub const LEGACY_LISTING_TAG: &str = "oci-pypi.listing";
+/// Annotation of the listing index: the document, gzipped, in base64.
+pub const ANNOTATION_LISTING: &str = "dev.oci-pypi.listing";
+/// Annotation of the listing index: the digest of the (uncompressed) document.
+pub const ANNOTATION_LISTING_DIGEST: &str = "dev.oci-pypi.listing.digest";
 /// `artifactType` of the listing manifest.
 pub const ARTIFACT_TYPE_LISTING: &str = "application/vnd.oci-pypi.listing.v1";
 /// Media type of the listing document (the manifest's layer).
@@ -34,6 +47,11 @@ pub const LISTING_SCHEMA: u32 = 1;
 /// Documents up to this size are also embedded in the manifest (base64 makes the manifest a
 /// third larger; registries accept manifests of 4 MiB).
 const INLINE_LIMIT: usize = 768 << 10;
+/// Documents whose gzipped base64 is larger than this take the manifest form (the index must
+/// stay under the 4 MiB registries accept for a manifest).
+const ENCODED_LIMIT: usize = 3 << 20;
+/// A document larger than this once unzipped is not read (a zip bomb under the tag).
+const DOCUMENT_LIMIT: u64 = 256 << 20;
 
 /// The listing tag.
 #[must_use]
@@ -41,6 +59,15 @@ pub fn listing_tag() -> Tag {
     match Tag::parse(LISTING_TAG) {
         Ok(tag) => tag,
         Err(_) => unreachable!("`{LISTING_TAG}` satisfies the tag grammar (tested)"),
+    }
+}
+
+/// The tag of the legacy form.
+#[must_use]
+pub fn legacy_listing_tag() -> Tag {
+    match Tag::parse(LEGACY_LISTING_TAG) {
+        Ok(tag) => tag,
+        Err(_) => unreachable!("`{LEGACY_LISTING_TAG}` satisfies the tag grammar (tested)"),
     }
 }
 
@@ -222,6 +249,29 @@ struct Layer {
     data: Option<String>,
 }
 
+/// The reserved index holding `document` (gzipped, in an annotation); `None` when the
+/// document is too large for that, to be stored with [`listing_manifest`] instead.
+#[must_use]
+pub fn listing_index(document: &[u8], created: &str) -> Option<Bytes> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(document).ok()?;
+    let zipped = encoder.finish().ok()?;
+    if zipped.len() / 3 * 4 > ENCODED_LIMIT {
+        return None;
+    }
+    Some(reserved_index(BTreeMap::from([
+        (ANNOTATION_CREATED.to_owned(), created.to_owned()),
+        (
+            ANNOTATION_LISTING.to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(zipped),
+        ),
+        (
+            ANNOTATION_LISTING_DIGEST.to_owned(),
+            Digest::of(document).to_string(),
+        ),
+    ])))
+}
+
 /// The manifest to store for a document: an image manifest with the empty config and the
 /// document as its layer, embedded too when it is small.
 #[must_use]
@@ -259,20 +309,60 @@ fn manifest_of(document: &[u8], created: &str, inline: bool) -> Bytes {
     Bytes::from(serde_json::to_vec(&manifest).unwrap_or_default())
 }
 
-/// Reads the manifest under the listing tag.
+/// Reads what is under the listing tag (either form).
 ///
 /// # Errors
-/// [`ListingProblem::Foreign`] when it is not a listing manifest; `Malformed` when it claims
-/// to be one but cannot be read, or embeds a document that does not match its digest.
+/// [`ListingProblem::Foreign`] when it is not a listing; `Malformed` when it claims to be one
+/// but cannot be read, or holds a document that does not match its digest.
 pub fn read_listing_manifest(
     media_type: &str,
     bytes: &[u8],
 ) -> Result<ListingManifest, ListingProblem> {
-    if !(media_type == MEDIA_TYPE_MANIFEST || media_type.is_empty()) {
-        return Err(ListingProblem::Foreign);
-    }
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|_| ListingProblem::Foreign)?;
+    let declared = value.get("mediaType").and_then(serde_json::Value::as_str);
+    let media_type = if media_type.is_empty() {
+        declared.unwrap_or(MEDIA_TYPE_MANIFEST)
+    } else {
+        media_type
+    };
+    match media_type {
+        MEDIA_TYPE_INDEX => read_index_form(bytes),
+        MEDIA_TYPE_MANIFEST => read_manifest_form(value),
+        _ => Err(ListingProblem::Foreign),
+    }
+}
+
+fn read_index_form(bytes: &[u8]) -> Result<ListingManifest, ListingProblem> {
+    let annotations = read_reserved_index(MEDIA_TYPE_INDEX, bytes, ANNOTATION_LISTING)
+        .ok_or(ListingProblem::Foreign)?;
+    let digest = annotations
+        .get(ANNOTATION_LISTING_DIGEST)
+        .ok_or_else(|| malformed("no document digest"))?;
+    let document = Digest::parse(digest).map_err(|error| malformed(error.to_string()))?;
+    let zipped = annotations
+        .get(ANNOTATION_LISTING)
+        .map(|encoded| base64::engine::general_purpose::STANDARD.decode(encoded))
+        .and_then(Result::ok)
+        .ok_or_else(|| malformed("the document is not base64"))?;
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(zipped.as_slice())
+        .take(DOCUMENT_LIMIT + 1)
+        .read_to_end(&mut unzipped)
+        .map_err(|_| malformed("the document is not gzip"))?;
+    if unzipped.len() as u64 > DOCUMENT_LIMIT {
+        return Err(malformed("the document is larger than 256 MiB"));
+    }
+    if Digest::of(&unzipped) != document {
+        return Err(malformed("the document does not match its digest"));
+    }
+    Ok(ListingManifest {
+        document,
+        inline: Some(Bytes::from(unzipped)),
+    })
+}
+
+fn read_manifest_form(value: serde_json::Value) -> Result<ListingManifest, ListingProblem> {
     if value
         .get("artifactType")
         .and_then(serde_json::Value::as_str)
@@ -312,7 +402,6 @@ pub fn read_listing_manifest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::oci::MEDIA_TYPE_INDEX;
 
     fn repository() -> Repository {
         Repository::parse("team/python/demo").unwrap()
@@ -340,10 +429,89 @@ mod tests {
     }
 
     #[test]
-    fn the_listing_tag_is_valid_and_never_a_release_tag() {
-        let tag = listing_tag();
-        assert_eq!(tag.as_str(), LISTING_TAG);
-        assert!(crate::layout::version_of(&tag).is_none());
+    fn the_listing_tags_are_valid_and_never_release_tags() {
+        for (tag, text) in [
+            (listing_tag(), LISTING_TAG),
+            (legacy_listing_tag(), LEGACY_LISTING_TAG),
+        ] {
+            assert_eq!(tag.as_str(), text);
+            assert!(crate::layout::version_of(&tag).is_none());
+        }
+    }
+
+    #[test]
+    fn the_listing_tag_sorts_before_release_tags() {
+        for version in [
+            "0.1", "0a1", "0.dev0", "0.post1", "1!0.1", "1.0", "9", "10.0",
+        ] {
+            let version = crate::packaging::Version::parse(version).unwrap();
+            let tag = crate::layout::tag_for(&version).unwrap();
+            assert!(LISTING_TAG < tag.as_str(), "{tag}");
+        }
+    }
+
+    #[test]
+    fn documents_are_stored_gzipped_in_a_reserved_index() {
+        let document = sample().to_bytes(&repository());
+        let index = listing_index(&document, "2026-12-07T00:00:00Z").unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        assert_eq!(value["artifactType"], crate::layout::ARTIFACT_TYPE);
+        assert_eq!(value["manifests"], serde_json::json!([]));
+        let read = read_listing_manifest(MEDIA_TYPE_INDEX, &index).unwrap();
+        assert_eq!(read.document, Digest::of(&document));
+        assert_eq!(read.inline, Some(document.clone()));
+        assert_eq!(
+            read_listing_manifest("", &index).unwrap().inline,
+            Some(document)
+        );
+    }
+
+    #[test]
+    fn documents_too_large_for_an_index_take_the_manifest_form() {
+        // Random bytes do not compress: 3 MiB of them is over the limit once in base64.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let document: Vec<u8> = (0..(3 << 20))
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect();
+        assert_eq!(listing_index(&document, "t"), None);
+        let compressible = vec![b'a'; 8 << 20];
+        assert!(listing_index(&compressible, "t").is_some());
+    }
+
+    #[test]
+    fn tampered_listing_indexes_are_malformed() {
+        let document = sample().to_bytes(&repository());
+        let index = String::from_utf8(listing_index(&document, "t").unwrap().to_vec()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&index).unwrap();
+        let encoded = value["annotations"][ANNOTATION_LISTING].as_str().unwrap();
+        let other = listing_index(b"{}", "t").unwrap();
+        let other: serde_json::Value = serde_json::from_slice(&other).unwrap();
+        let swapped = index.replace(
+            encoded,
+            other["annotations"][ANNOTATION_LISTING].as_str().unwrap(),
+        );
+        let not_gzip = index.replace(encoded, "bm90IGd6aXA=");
+        let not_base64 = index.replace(encoded, "!!");
+        for (tampered, reason) in [
+            (swapped, "does not match its digest"),
+            (not_gzip, "not gzip"),
+            (not_base64, "not base64"),
+        ] {
+            let problem = read_listing_manifest(MEDIA_TYPE_INDEX, tampered.as_bytes()).unwrap_err();
+            assert!(problem.to_string().contains(reason), "{problem}");
+            assert!(problem.replaceable());
+        }
+        let release =
+            br#"{"schemaVersion":2,"artifactType":"application/pyoci.package.v1","manifests":[]}"#;
+        assert_eq!(
+            read_listing_manifest(MEDIA_TYPE_INDEX, release),
+            Err(ListingProblem::Foreign)
+        );
     }
 
     #[test]
@@ -414,6 +582,10 @@ mod tests {
     fn foreign_and_tampered_manifests_are_refused() {
         assert_eq!(
             read_listing_manifest(MEDIA_TYPE_INDEX, b"{}"),
+            Err(ListingProblem::Foreign)
+        );
+        assert_eq!(
+            read_listing_manifest("application/octet-stream", b"{}"),
             Err(ListingProblem::Foreign)
         );
         let image = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:00","size":1},"layers":[]}"#;

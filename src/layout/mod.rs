@@ -17,6 +17,7 @@ mod listing;
 mod naming;
 mod provenance;
 mod release;
+mod reserved;
 mod sha256;
 mod status;
 
@@ -24,9 +25,10 @@ pub use annotations::*;
 pub use error::LayoutError;
 pub use file::{FileManifest, NewFile, file_manifest, promoted_entry, with_core_metadata};
 pub use listing::{
-    ARTIFACT_TYPE_LISTING, LISTING_SCHEMA, LISTING_TAG, ListedTag, ListingManifest, ListingProblem,
-    MEDIA_TYPE_LISTING, ProjectListing, listing_manifest, listing_manifest_without_data,
-    listing_tag, read_listing_manifest,
+    ANNOTATION_LISTING, ANNOTATION_LISTING_DIGEST, ARTIFACT_TYPE_LISTING, LEGACY_LISTING_TAG,
+    LISTING_SCHEMA, LISTING_TAG, ListedTag, ListingManifest, ListingProblem, MEDIA_TYPE_LISTING,
+    ProjectListing, legacy_listing_tag, listing_index, listing_manifest,
+    listing_manifest_without_data, listing_tag, read_listing_manifest,
 };
 pub use naming::{Namespace, namespace_of, project_of, repository, tag_for, version_of};
 pub use provenance::{
@@ -36,6 +38,6 @@ pub use provenance::{
 };
 pub use release::{Promotion, ReleaseIndex, StoredFile};
 pub use status::{
-    ANNOTATION_STATUS, ANNOTATION_STATUS_REASON, ARTIFACT_TYPE_STATUS, STATUS_TAG,
-    read_status_manifest, status_manifest, status_tag,
+    ANNOTATION_STATUS, ANNOTATION_STATUS_REASON, ARTIFACT_TYPE_STATUS, LEGACY_STATUS_TAG,
+    STATUS_TAG, legacy_status_tag, read_status_manifest, status_index, status_manifest, status_tag,
 };

@@ -1,20 +1,24 @@
-//! Where a project's status (PEP 792) lives: a small image manifest under the reserved tag
-//! [`STATUS_TAG`] of the project's repository, the status and reason in its annotations. Not
-//! a PEP 440 version, so never a release tag (PyOCI and listings skip it). A project without
-//! the tag is active; a page costs nothing more for it (the tag list shows whether there is a
-//! status to read). docs/design.md is the contract.
+//! Where a project's status (PEP 792) lives: a reserved index (see [`super::reserved`]) under
+//! the reserved tag [`STATUS_TAG`] of the project's repository, the status and reason in its
+//! annotations. A project without the tag is active; a page costs nothing more for it (the
+//! tag list shows whether there is a status to read). Servers before the reserved form wrote
+//! an image manifest under [`LEGACY_STATUS_TAG`] (PyOCI fails on it): it is still read, and
+//! setting a status replaces it. docs/design.md is the contract.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
 use super::annotations::ANNOTATION_CREATED;
+use super::reserved::{read_reserved_index, reserved_index};
 use crate::packaging::{ProjectStatus, StatusMarker};
 use crate::storage::Tag;
 use crate::storage::oci::{Descriptor, ImageManifest, MEDIA_TYPE_MANIFEST};
 
-/// The tag the status manifest lives under.
-pub const STATUS_TAG: &str = "oci-pypi.status";
+/// The tag the status lives under.
+pub const STATUS_TAG: &str = "0-oci-pypi.status";
+/// Where servers before the reserved form kept it.
+pub const LEGACY_STATUS_TAG: &str = "oci-pypi.status";
 /// `artifactType` of the status manifest.
 pub const ARTIFACT_TYPE_STATUS: &str = "application/vnd.oci-pypi.project-status.v1";
 /// Annotation: the status, as PEP 792 spells it.
@@ -31,8 +35,35 @@ pub fn status_tag() -> Tag {
     }
 }
 
-/// The manifest recording `marker`: the empty config, the empty blob as its only layer (what
-/// the image spec asks of artifacts without content), the status in annotations.
+/// The tag of the legacy form.
+#[must_use]
+pub fn legacy_status_tag() -> Tag {
+    match Tag::parse(LEGACY_STATUS_TAG) {
+        Ok(tag) => tag,
+        Err(_) => unreachable!("`{LEGACY_STATUS_TAG}` satisfies the tag grammar (tested)"),
+    }
+}
+
+fn status_annotations(marker: &StatusMarker, created: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (ANNOTATION_CREATED.to_owned(), created.to_owned()),
+        (
+            ANNOTATION_STATUS.to_owned(),
+            marker.status.as_str().to_owned(),
+        ),
+        (ANNOTATION_STATUS_REASON.to_owned(), marker.reason.clone()),
+    ])
+}
+
+/// The reserved index recording `marker`, stored with media type `MEDIA_TYPE_INDEX`.
+#[must_use]
+pub fn status_index(marker: &StatusMarker, created: &str) -> Bytes {
+    reserved_index(status_annotations(marker, created))
+}
+
+/// The manifest recording `marker` (the legacy form, for registries that refuse a reserved
+/// index): the empty config, the empty blob as its only layer (what the image spec asks of
+/// artifacts without content), the status in annotations.
 #[must_use]
 pub fn status_manifest(marker: &StatusMarker, created: &str) -> Bytes {
     let manifest = ImageManifest {
@@ -42,32 +73,28 @@ pub fn status_manifest(marker: &StatusMarker, created: &str) -> Bytes {
         config: Descriptor::empty(),
         layers: vec![Descriptor::empty()],
         subject: None,
-        annotations: BTreeMap::from([
-            (ANNOTATION_CREATED.to_owned(), created.to_owned()),
-            (
-                ANNOTATION_STATUS.to_owned(),
-                marker.status.as_str().to_owned(),
-            ),
-            (ANNOTATION_STATUS_REASON.to_owned(), marker.reason.clone()),
-        ]),
+        annotations: status_annotations(marker, created),
     };
     Bytes::from(serde_json::to_vec(&manifest).unwrap_or_default())
 }
 
-/// Reads the manifest under the status tag; `None` when it is not a status manifest we can
+/// Reads what is under a status tag (either form); `None` when it is not a status we can
 /// read (another tool's content, an unknown status: treated as no status).
 #[must_use]
 pub fn read_status_manifest(media_type: &str, bytes: &[u8]) -> Option<StatusMarker> {
-    if !(media_type == MEDIA_TYPE_MANIFEST || media_type.is_empty()) {
-        return None;
-    }
-    let manifest: ImageManifest = serde_json::from_slice(bytes).ok()?;
-    if manifest.artifact_type.as_deref() != Some(ARTIFACT_TYPE_STATUS) {
-        return None;
-    }
-    let status = ProjectStatus::parse(manifest.annotations.get(ANNOTATION_STATUS)?).ok()?;
-    let reason = manifest
-        .annotations
+    let annotations = match read_reserved_index(media_type, bytes, ANNOTATION_STATUS) {
+        Some(annotations) => annotations,
+        None if media_type == MEDIA_TYPE_MANIFEST || media_type.is_empty() => {
+            let manifest: ImageManifest = serde_json::from_slice(bytes).ok()?;
+            if manifest.artifact_type.as_deref() != Some(ARTIFACT_TYPE_STATUS) {
+                return None;
+            }
+            manifest.annotations
+        }
+        None => return None,
+    };
+    let status = ProjectStatus::parse(annotations.get(ANNOTATION_STATUS)?).ok()?;
+    let reason = annotations
         .get(ANNOTATION_STATUS_REASON)
         .map_or("", String::as_str);
     Some(StatusMarker::new(status, reason))
@@ -76,24 +103,47 @@ pub fn read_status_manifest(media_type: &str, bytes: &[u8]) -> Option<StatusMark
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::oci::MEDIA_TYPE_INDEX;
 
     #[test]
-    fn the_tag_is_valid_and_not_a_release_tag() {
-        let tag = status_tag();
-        assert_eq!(tag.as_str(), STATUS_TAG);
-        assert!(super::super::version_of(&tag).is_none());
+    fn the_tags_are_valid_and_not_release_tags() {
+        for (tag, text) in [
+            (status_tag(), STATUS_TAG),
+            (legacy_status_tag(), LEGACY_STATUS_TAG),
+        ] {
+            assert_eq!(tag.as_str(), text);
+            assert!(super::super::version_of(&tag).is_none());
+        }
+        assert!(STATUS_TAG < "0.1");
     }
 
     #[test]
-    fn round_trips_every_status() {
+    fn round_trips_every_status_in_both_forms() {
         for status in ProjectStatus::ALL {
             let marker = StatusMarker::new(status, "see `other` instead");
+            let bytes = status_index(&marker, "2026-12-05T07:00:00Z");
+            assert_eq!(
+                read_status_manifest(MEDIA_TYPE_INDEX, &bytes),
+                Some(marker.clone())
+            );
             let bytes = status_manifest(&marker, "2026-12-05T07:00:00Z");
             assert_eq!(
                 read_status_manifest(MEDIA_TYPE_MANIFEST, &bytes),
                 Some(marker)
             );
         }
+    }
+
+    #[test]
+    fn the_index_is_stable_compact_json() {
+        let marker = StatusMarker::new(ProjectStatus::Archived, "done");
+        let bytes = status_index(&marker, "2026-12-05T07:00:00Z");
+        let expected = concat!(
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","#,
+            r#""artifactType":"application/pyoci.package.v1","manifests":[],"#,
+            r#""annotations":{"dev.oci-pypi.project-status":"archived","dev.oci-pypi.project-status-reason":"done","org.opencontainers.image.created":"2026-12-05T07:00:00Z"}}"#
+        );
+        assert_eq!(std::str::from_utf8(&bytes).unwrap(), expected);
     }
 
     #[test]
@@ -116,5 +166,13 @@ mod tests {
         assert_eq!(read_status_manifest("application/other", b"{}"), None);
         let other = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.oci-pypi.project-status.v1","config":{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[],"annotations":{"dev.oci-pypi.project-status":"gone"}}"#;
         assert_eq!(read_status_manifest(MEDIA_TYPE_MANIFEST, other), None);
+        let unknown = status_index(&StatusMarker::new(ProjectStatus::Archived, ""), "t");
+        let unknown = String::from_utf8(unknown.to_vec())
+            .unwrap()
+            .replace("archived", "gone");
+        assert_eq!(
+            read_status_manifest(MEDIA_TYPE_INDEX, unknown.as_bytes()),
+            None
+        );
     }
 }

@@ -614,3 +614,220 @@ async fn backfill_gives_pyoci_files_their_metadata() -> anyhow::Result<()> {
     assert_eq!(report["updated"], json!([]), "{report}");
     Ok(())
 }
+
+/// Whether PyOCI 0.1.x can list a repository with these tags, each `(tag, media type,
+/// manifest)`: it reads every tag (down to its `PYOCI_MAX_VERSIONS` last in byte order) as a
+/// release and fails the page and `/json` on one that is not an image index typed
+/// `application/pyoci.package.v1`, or that has an entry without a platform; its `/json` reads
+/// the first file of the last tag in byte order (and panics when there is none). `Err` says
+/// which tag it would fail on.
+fn pyoci_lists(tags: &[(String, String, Value)]) -> Result<(), String> {
+    let mut sorted: Vec<&(String, String, Value)> = tags.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (tag, media_type, manifest) in &sorted {
+        if media_type != OCI_INDEX {
+            return Err(format!("`{tag}` holds a {media_type}"));
+        }
+        if manifest["artifactType"] != ARTIFACT_TYPE {
+            return Err(format!(
+                "`{tag}` has artifactType {}",
+                manifest["artifactType"]
+            ));
+        }
+        let entries = manifest["manifests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if entries
+            .iter()
+            .any(|e| !e["platform"]["architecture"].is_string())
+        {
+            return Err(format!("`{tag}` has an entry without a platform"));
+        }
+    }
+    match sorted.last() {
+        Some((tag, _, manifest)) if manifest["manifests"].as_array().is_none_or(Vec::is_empty) => {
+            Err(format!("the last tag `{tag}` has no file for `/json`"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What is under every tag of `repository`.
+async fn every_tag(
+    direct: &DirectClient,
+    repository: &str,
+) -> anyhow::Result<Vec<(String, String, Value)>> {
+    let mut found = Vec::new();
+    for tag in direct.all_tags(repository).await? {
+        let (media_type, _, bytes) = direct
+            .manifest(repository, &tag)
+            .await?
+            .with_context(|| format!("{tag} vanished"))?;
+        found.push((tag, media_type, serde_json::from_slice(&bytes)?));
+    }
+    Ok(found)
+}
+
+/// PyOCI can still list a project oci-pypi keeps: what oci-pypi adds beside the releases
+/// (the listing document, a project status) is an index PyOCI reads as a version without
+/// files, under tags sorted before every release tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyoci_can_list_what_oci_pypi_writes() -> anyhow::Result<()> {
+    let env = TestEnv::start(AuthMode::Anonymous).await?;
+    let first = DistSpec::new("readable", "0.1");
+    let second = DistSpec::new("readable", "1.0");
+    env.publish_wheel(&first).await?;
+    let sdist = env.sandbox.sdist(&second).await?;
+    let wheel = env.sandbox.wheel(&second).await?;
+    env.twine_upload(&[&wheel, &sdist]).await?.assert_success();
+    let direct = env.registry.direct();
+    let repository = "team/python/readable";
+    let stored = direct.wait_for_listing(repository, &["0.1", "1.0"]).await?;
+    assert!(
+        stored.index_form,
+        "the document is in the reserved index form"
+    );
+    let url = format!("{}/+status/readable", env.base_path());
+    let response = env
+        .http(reqwest::Method::POST, &url, true)
+        .form(&[("status", "deprecated"), ("reason", "use `other`")])
+        .send()
+        .await?;
+    assert_status_text(response, StatusCode::OK).await?;
+
+    let tags = every_tag(&direct, repository).await?;
+    let names: BTreeSet<String> = tags.iter().map(|(tag, _, _)| tag.clone()).collect();
+    assert_eq!(
+        names,
+        set(&[
+            oci_pypi::layout::LISTING_TAG,
+            oci_pypi::layout::STATUS_TAG,
+            "0.1",
+            "1.0"
+        ])
+    );
+    pyoci_lists(&tags).map_err(anyhow::Error::msg)?;
+    // The check itself catches what PyOCI fails on: the forms before the reserved one.
+    let mut legacy = tags.clone();
+    legacy.push((
+        "oci-pypi.listing".to_owned(),
+        OCI_MANIFEST.to_owned(),
+        json!({ "schemaVersion": 2, "layers": [] }),
+    ));
+    assert!(
+        pyoci_lists(&legacy)
+            .unwrap_err()
+            .contains("oci-pypi.listing")
+    );
+
+    // And the page is still right for oci-pypi's own readers.
+    let json = releases_json(&env, "readable").await?;
+    assert_eq!(release_keys(&json)?, set(&["0.1", "1.0"]), "{json:#}");
+    Ok(())
+}
+
+/// A status and a listing document written by a server before the reserved form are still
+/// read, and moved under the new tags: the next status set replaces the old one, and the next
+/// reader with push rights rewrites the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_forms_are_read_and_moved() -> anyhow::Result<()> {
+    let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
+        config.listing.listing_cache_ttl = 0;
+    })
+    .await?;
+    let spec = DistSpec::new("moved", "1.0");
+    env.publish_wheel(&spec).await?;
+    let direct = env.registry.direct();
+    let repository = "team/python/moved";
+    let stored = direct.wait_for_listing(repository, &["1.0"]).await?;
+
+    // Turn the project into what an older server left: the document as an image manifest
+    // under `oci-pypi.listing`, an archived status under `oci-pypi.status`.
+    let document = serde_json::to_vec(&stored.document)?;
+    let size = document.len();
+    let blob = direct.push_blob(repository, document).await?;
+    assert_eq!(
+        direct.push_blob(repository, b"{}".to_vec()).await?,
+        EMPTY_DIGEST
+    );
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": oci_pypi::layout::ARTIFACT_TYPE_LISTING,
+        "config": empty_config(),
+        "layers": [{ "mediaType": oci_pypi::layout::MEDIA_TYPE_LISTING, "digest": blob, "size": size }],
+    });
+    direct
+        .put_manifest(
+            repository,
+            "oci-pypi.listing",
+            OCI_MANIFEST,
+            serde_json::to_vec(&manifest)?,
+        )
+        .await?;
+    let status = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": oci_pypi::layout::ARTIFACT_TYPE_STATUS,
+        "config": empty_config(),
+        "layers": [empty_config()],
+        "annotations": { oci_pypi::layout::ANNOTATION_STATUS: "archived", oci_pypi::layout::ANNOTATION_STATUS_REASON: "old" },
+    });
+    direct
+        .put_manifest(
+            repository,
+            "oci-pypi.status",
+            OCI_MANIFEST,
+            serde_json::to_vec(&status)?,
+        )
+        .await?;
+    let (_, current, _) = direct
+        .manifest(repository, oci_pypi::layout::LISTING_TAG)
+        .await?
+        .context("no document")?;
+    direct.delete_manifest(repository, &current).await?;
+
+    // The legacy status holds: the page says archived, uploads are refused.
+    let page: Value = env
+        .http(
+            reqwest::Method::GET,
+            &format!("{}/moved/", env.base_path()),
+            true,
+        )
+        .header("accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    assert_eq!(page["project-status"]["status"], "archived", "{page:#}");
+    let next = DistSpec::new("moved", "2.0");
+    let next_wheel = env.sandbox.wheel(&next).await?;
+    let upload = UploadForm::wheel(&next, &std::fs::read(&next_wheel)?).sha256();
+    let response = env.upload(&upload, true).await?;
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let body = response.text().await?;
+    assert!(body.contains("archived"), "{body}");
+
+    // Setting a status writes it under the new tag and removes the old one.
+    let url = format!("{}/+status/moved", env.base_path());
+    let response = env
+        .http(reqwest::Method::POST, &url, true)
+        .form(&[("status", "active")])
+        .send()
+        .await?;
+    assert_status_text(response, StatusCode::OK).await?;
+    env.upload(&upload, true).await?.error_for_status()?;
+
+    // The document is rewritten under the new tag, the legacy one removed.
+    direct.wait_for_listing(repository, &["1.0", "2.0"]).await?;
+    let (direct_ref, repository_ref) = (&direct, repository);
+    crate::harness::listing::eventually("the legacy tags are gone", || async move {
+        let tags = direct_ref.all_tags(repository_ref).await?;
+        Ok(!tags.iter().any(|tag| tag.starts_with("oci-pypi.")))
+    })
+    .await?;
+    pyoci_lists(&every_tag(&direct, repository).await?).map_err(anyhow::Error::msg)?;
+    Ok(())
+}

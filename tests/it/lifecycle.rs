@@ -107,7 +107,7 @@ async fn project_status_is_served_and_honoured() -> anyhow::Result<()> {
         !storage
             .all_tags(&repository)
             .await?
-            .contains(&"oci-pypi.status".to_owned())
+            .contains(&oci_pypi::layout::STATUS_TAG.to_owned())
     );
 
     // Deprecated: a warning, everything still works.
@@ -142,7 +142,7 @@ async fn project_status_is_served_and_honoured() -> anyhow::Result<()> {
         storage
             .all_tags(&repository)
             .await?
-            .contains(&"oci-pypi.status".to_owned())
+            .contains(&oci_pypi::layout::STATUS_TAG.to_owned())
     );
 
     // Archived (JSON body): downloads work, uploads are refused with a clear 400.
@@ -159,7 +159,7 @@ async fn project_status_is_served_and_honoured() -> anyhow::Result<()> {
     out.assert_failure_saying("statusful` is archived");
     let mut tags = storage.tags(&repository).await?;
     tags.sort();
-    assert_eq!(tags, ["1.0", "oci-pypi.status"]);
+    assert_eq!(tags, [oci_pypi::layout::STATUS_TAG, "1.0"]);
     env.assert_pip_installs(&["statusful"], &[(&first.module(), "1.0")])
         .await?;
 

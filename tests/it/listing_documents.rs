@@ -365,6 +365,32 @@ async fn a_registry_that_refuses_the_listing_tag_still_serves_pages() -> anyhow:
     Ok(())
 }
 
+/// A registry that refuses an index without manifests (the reserved form) gets the document
+/// as an image manifest instead, which pages read as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_refuses_empty_indexes_gets_the_manifest_form() -> anyhow::Result<()> {
+    let fake = FakeRegistry::start()?;
+    fake.refuse_empty_indexes();
+    let (server, path) = serve_fake(&fake, 0).await?;
+    assert_eq!(listed(&server, &path).await?, [fake_registry::FILENAME]);
+    let fake_ref = &fake;
+    eventually("the document is written", || async move {
+        Ok(fake_ref.has_tag(fake_registry::REPOSITORY, LISTING))
+    })
+    .await?;
+    assert_eq!(
+        fake.media_type(fake_registry::REPOSITORY, LISTING)
+            .as_deref(),
+        Some("application/vnd.oci.image.manifest.v1+json")
+    );
+    // A fresh server reads it: the tag list and the document, nothing per release.
+    let (fresh, path) = serve_fake(&fake, 0).await?;
+    let before = fake.requests(Endpoint::ManifestGet);
+    assert_eq!(listed(&fresh, &path).await?, [fake_registry::FILENAME]);
+    assert_eq!(fake.requests(Endpoint::ManifestGet) - before, 1);
+    Ok(())
+}
+
 /// One page is shared by every caller the registry lets read it: 200 callers with made-up
 /// credentials (a registry without auth lets them all read) cost one tag list each, not a
 /// page build each. And a cached page is never shown to a caller the registry refuses.
@@ -460,10 +486,11 @@ async fn a_download_after_its_page_asks_the_registry_for_the_bytes_alone() -> an
         Ok((response.status(), response.bytes().await?.to_vec()))
     };
 
-    // Without a page, a download reads the release index, the status and the blob.
+    // Without a page, a download reads the release index, the status (under its tag and
+    // the legacy one, at once) and the blob.
     let (before, _) = registry_requests(&env.server).await?;
     assert_eq!(get(&file(&first), true).await?.0, StatusCode::OK);
-    assert_eq!(registry_requests(&env.server).await?.0 - before, 3.0);
+    assert_eq!(registry_requests(&env.server).await?.0 - before, 4.0);
 
     assert_eq!(get(&page, true).await?.0, StatusCode::OK);
     env.server.settled().await?;

@@ -1013,7 +1013,7 @@ async fn attestations_must_be_signed_by_the_trusted_publisher() -> anyhow::Resul
         .direct()
         .tags("team/python/tp_attested")
         .await?;
-    tags.retain(|tag| tag != "oci-pypi.listing");
+    tags.retain(|tag| tag != oci_pypi::layout::LISTING_TAG);
     tags.sort();
     assert_eq!(tags.len(), 2, "{tags:?}");
     assert_eq!(tags[0], "1.0");

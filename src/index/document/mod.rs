@@ -294,20 +294,22 @@ impl Index {
             oci.repository = %target.repository,
             "the listing document could not be updated after a change ({error}); removing it so that readers use the tags"
         );
-        let reference = Reference::Tag(layout::listing_tag());
-        let removed = match target
-            .store
-            .get_manifest(target.repository, &reference)
-            .await
-        {
-            Ok(None) => true,
-            Ok(Some(manifest)) => target
+        let mut removed = true;
+        for tag in [layout::listing_tag(), layout::legacy_listing_tag()] {
+            removed &= match target
                 .store
-                .delete_manifest(target.repository, &manifest.digest)
+                .get_manifest(target.repository, &Reference::Tag(tag))
                 .await
-                .is_ok(),
-            Err(_) => false,
-        };
+            {
+                Ok(None) => true,
+                Ok(Some(manifest)) => target
+                    .store
+                    .delete_manifest(target.repository, &manifest.digest)
+                    .await
+                    .is_ok(),
+                Err(_) => false,
+            };
+        }
         if !removed {
             self.distrust(target.key);
         }

@@ -45,11 +45,14 @@ impl Index {
                 // Foreign content or a newer server's document: not ours to replace.
                 return Ok(false);
             };
-            let wanted = self
+            let (wanted, legacy) = self
                 .wanted_document(target, current.as_ref(), changed)
                 .await?;
             let done =
                 current.as_ref() == Some(&wanted) || (current.is_none() && wanted.tags.is_empty());
+            if done && legacy {
+                self.retire_legacy_document(target).await;
+            }
             let wrote = written.is_some();
             if wrote && !backed_off && !done {
                 self.locks.record_merge();
@@ -138,12 +141,13 @@ impl Index {
         target: ProjectRef<'_>,
         current: Option<&ProjectListing>,
         changed: &ChangedTags,
-    ) -> Result<ProjectListing, IndexError> {
+    ) -> Result<(ProjectListing, bool), IndexError> {
         let tags = target
             .store
             .list_tags(target.repository)
             .await?
             .unwrap_or_default();
+        let legacy = tags.contains(&layout::legacy_listing_tag());
         let versions: Vec<(Tag, Version)> = tags
             .into_iter()
             .filter_map(|tag| layout::version_of(&tag).map(|version| (tag, version)))
@@ -178,7 +182,7 @@ impl Index {
             .try_collect()
             .await?;
         let sizes = self.document_sizes(target, current, &tags).await?;
-        Ok(ProjectListing { tags, sizes })
+        Ok((ProjectListing { tags, sizes }, legacy))
     }
 
     /// The layer sizes of the files whose index entry records none: known before, or read
@@ -248,7 +252,9 @@ impl Index {
         Ok(size)
     }
 
-    /// Stores `listing` under the listing tag; returns the manifest's digest.
+    /// Stores `listing` under the listing tag; returns the manifest's digest. The reserved
+    /// index form when the document fits in one and the registry takes it; else the manifest
+    /// form.
     async fn put_document(
         &self,
         target: ProjectRef<'_>,
@@ -256,13 +262,25 @@ impl Index {
     ) -> Result<Digest, IndexError> {
         let document = listing.to_bytes(target.repository);
         let store = target.store;
+        let reference = Reference::Tag(layout::listing_tag());
+        let created = crate::index::upload::now_rfc3339();
+        if let Some(index) = layout::listing_index(&document, &created) {
+            match store
+                .put_manifest(target.repository, &reference, MEDIA_TYPE_INDEX, index)
+                .await
+            {
+                Ok(digest) => return Ok(digest),
+                Err(StorageError::Upstream { status: 400, .. }) => {
+                    tracing::debug!(oci.repository = %target.repository, "the registry refuses the listing index; storing the manifest form");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
         futures_util::future::try_join(
             store.push_small_blob(target.repository, document.clone(), false),
             store.push_small_blob(target.repository, Bytes::from_static(EMPTY_BLOB), false),
         )
         .await?;
-        let reference = Reference::Tag(layout::listing_tag());
-        let created = crate::index::upload::now_rfc3339();
         let manifest = layout::listing_manifest(&document, &created);
         match store
             .put_manifest(target.repository, &reference, MEDIA_TYPE_MANIFEST, manifest)
@@ -278,6 +296,29 @@ impl Index {
                     .await?)
             }
             Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Removes the document under the legacy tag once the current one holds, when it is
+    /// ours (best effort: readers prefer the current tag anyway).
+    async fn retire_legacy_document(&self, target: ProjectRef<'_>) {
+        let reference = Reference::Tag(layout::legacy_listing_tag());
+        let Ok(Some(manifest)) = target
+            .store
+            .get_manifest(target.repository, &reference)
+            .await
+        else {
+            return;
+        };
+        let ours = match layout::read_listing_manifest(&manifest.media_type, &manifest.bytes) {
+            Ok(_) => true,
+            Err(problem) => problem.replaceable(),
+        };
+        if ours {
+            let _ = target
+                .store
+                .delete_manifest(target.repository, &manifest.digest)
+                .await;
         }
     }
 }

@@ -178,6 +178,8 @@ struct Shared {
     next_upload: AtomicUsize,
     /// Whether requests without `Authorization` get a Basic challenge.
     require_auth: AtomicBool,
+    /// Whether an image index without manifests is refused.
+    refuse_empty_indexes: AtomicBool,
     /// Requests per endpoint that carried an `Authorization` header.
     authorized: Mutex<HashMap<Endpoint, usize>>,
     /// The `x-request-id` and `traceparent` of every request (empty when absent), in arrival
@@ -201,6 +203,7 @@ impl FakeRegistry {
             store: Mutex::new(initial_store()?),
             next_upload: AtomicUsize::new(1),
             require_auth: AtomicBool::new(false),
+            refuse_empty_indexes: AtomicBool::new(false),
             authorized: Mutex::new(HashMap::new()),
             correlation: Mutex::new(Vec::new()),
         });
@@ -247,6 +250,14 @@ impl FakeRegistry {
         self.shared.require_auth.store(true, Ordering::Relaxed);
     }
 
+    /// From now on, refuses an image index without manifests (400 `MANIFEST_INVALID`), as a
+    /// registry may that takes an index only as a list of platform images.
+    pub fn refuse_empty_indexes(&self) {
+        self.shared
+            .refuse_empty_indexes
+            .store(true, Ordering::Relaxed);
+    }
+
     /// Requests received so far at `endpoint` that carried an `Authorization` header.
     pub fn authorized_requests(&self, endpoint: Endpoint) -> usize {
         lock(&self.shared.authorized)
@@ -284,6 +295,14 @@ impl FakeRegistry {
         lock(&self.shared.store)
             .manifests
             .contains_key(&(repository.to_owned(), tag.to_owned()))
+    }
+
+    /// The media type the manifest under `tag` of `repository` was stored with.
+    pub fn media_type(&self, repository: &str, tag: &str) -> Option<String> {
+        lock(&self.shared.store)
+            .manifests
+            .get(&(repository.to_owned(), tag.to_owned()))
+            .map(|stored| stored.media_type.clone())
     }
 }
 
@@ -876,6 +895,16 @@ impl Shared {
         let digest = digest_of(&body);
         if reference.starts_with("sha256:") && reference != digest {
             return Reply::error(StatusCode::BAD_REQUEST, "DIGEST_INVALID", "digest mismatch");
+        }
+        let empty_index = media_type == "application/vnd.oci.image.index.v1+json"
+            && serde_json::from_slice::<serde_json::Value>(&body)
+                .is_ok_and(|index| index["manifests"].as_array().is_some_and(Vec::is_empty));
+        if empty_index && self.refuse_empty_indexes.load(Ordering::Relaxed) {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                "MANIFEST_INVALID",
+                "an index must list manifests",
+            );
         }
         let stored = Stored {
             media_type: media_type.to_owned(),

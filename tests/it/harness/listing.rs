@@ -1,6 +1,7 @@
-//! Reading a project's listing document (`oci-pypi.listing`, docs/design.md) straight from the
-//! registry, to check what the server keeps there.
+//! Reading a project's listing document (`0-oci-pypi.listing`, docs/design.md) straight from
+//! the registry, to check what the server keeps there.
 
+use std::io::Read as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -14,8 +15,11 @@ pub struct StoredListing {
     pub digest: String,
     /// The document (JSON).
     pub document: serde_json::Value,
-    /// Whether the manifest embeds the document (`data`).
+    /// Whether the manifest holds the document (the index form, or the manifest form's
+    /// `data`).
     pub inline: bool,
+    /// Whether it is the reserved index form (the document gzipped in an annotation).
+    pub index_form: bool,
 }
 
 impl StoredListing {
@@ -49,21 +53,31 @@ impl DirectClient {
             return Ok(None);
         };
         let manifest: serde_json::Value = serde_json::from_slice(&bytes)?;
-        let layer = &manifest["layers"][0];
-        let (document, inline) = match layer["data"].as_str() {
-            Some(data) => (
-                base64::engine::general_purpose::STANDARD.decode(data)?,
-                true,
-            ),
-            None => {
-                let blob = layer["digest"].as_str().context("no layer digest")?;
-                (self.blob(repository, blob).await?, false)
+        let annotation = &manifest["annotations"][oci_pypi::layout::ANNOTATION_LISTING];
+        let index_form = annotation.is_string();
+        let (document, inline) = if let Some(encoded) = annotation.as_str() {
+            let zipped = base64::engine::general_purpose::STANDARD.decode(encoded)?;
+            let mut document = Vec::new();
+            flate2::read::GzDecoder::new(zipped.as_slice()).read_to_end(&mut document)?;
+            (document, true)
+        } else {
+            let layer = &manifest["layers"][0];
+            match layer["data"].as_str() {
+                Some(data) => (
+                    base64::engine::general_purpose::STANDARD.decode(data)?,
+                    true,
+                ),
+                None => {
+                    let blob = layer["digest"].as_str().context("no layer digest")?;
+                    (self.blob(repository, blob).await?, false)
+                }
             }
         };
         Ok(Some(StoredListing {
             digest,
             document: serde_json::from_slice(&document)?,
             inline,
+            index_form,
         }))
     }
 

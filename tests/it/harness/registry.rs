@@ -393,7 +393,7 @@ impl DirectClient {
             .await
     }
 
-    /// Tags of `repository`, without the listing document's (`oci-pypi.listing`, a cache of
+    /// Tags of `repository`, without the listing document's (`0-oci-pypi.listing`, a cache of
     /// the others, checked by tests of its own: `listing_documents.rs`); empty on 404 or
     /// `"tags": null`.
     pub async fn tags(&self, repository: &str) -> anyhow::Result<Vec<String>> {
