@@ -24,6 +24,13 @@ pub const PYOCI_COLD: &str = "cold, PyOCI's data (no document, none written)";
 pub const PYOCI_WARMED: &str =
     "cold, PyOCI's data, on a running server (after another project's page)";
 
+/// What a client of the registry accepts for a manifest: release indexes and file manifests.
+const ACCEPT_MANIFESTS: &str =
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
+
+/// The mode of the requests of a first page of PyOCI's data made straight by curl.
+pub const PYOCI_STRAIGHT: &str = "PyOCI's data straight: curl makes the same requests (tag list, one GET per release, 256 at a time), no server";
+
 /// The mode of the cold pages of oci-pypi's data, through the counting proxy.
 pub const COLD_COUNTED: &str = "cold: first page after a restart";
 
@@ -104,6 +111,7 @@ impl Pages<'_> {
         rows.push(self.cold_restarts(releases, false).await?);
         rows.push(self.pyoci_cold_restarts(releases).await?);
         rows.push(self.pyoci_warmed_restarts(releases).await?);
+        rows.push(self.pyoci_straight(releases).await?);
         rows.push(self.revalidations(releases).await?);
         let (warm, warm_peak_kib, page_bytes) = self.warm(releases, Coding::Identity).await?;
         rows.push(warm);
@@ -162,6 +170,66 @@ impl Pages<'_> {
         let warmup = Some(WARMUP_PROJECT);
         self.restarts(row, &project, releases, None, READ_ONLY_DOCUMENTS, warmup)
             .await
+    }
+
+    /// The registry requests of a first page of PyOCI's data, made straight by curl through
+    /// the counting proxy, `cold_samples` times: the tag list and every release's index, 256
+    /// at a time. What the registry itself takes to answer them, the floor of such a page
+    /// for any server (curl sends the tag list along with the GETs rather than before them,
+    /// which favours it by one round trip).
+    async fn pyoci_straight(&self, releases: usize) -> anyhow::Result<PageRow> {
+        let mut row = PageRow::new(PYOCI_STRAIGHT);
+        let base = format!(
+            "{}/v2/{NAMESPACE}/{}",
+            self.proxy.origin(),
+            pyoci_project_name(releases)
+        );
+        let listed: serde_json::Value = client()?
+            .get(format!("{base}/tags/list"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let tags: Vec<&str> = listed["tags"]
+            .as_array()
+            .map(|tags| tags.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        ensure!(tags.len() == releases, "{releases} releases, tags {listed}");
+        let urls = std::iter::once(format!("{base}/tags/list"))
+            .chain(tags.iter().map(|tag| format!("{base}/manifests/{tag}")));
+        let config = urls
+            .map(|url| format!("url = \"{url}\"\noutput = \"/dev/null\""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let path = self.work_dir.join("straight-requests.curl");
+        std::fs::write(&path, config)?;
+        for _ in 0..self.cold_samples {
+            self.proxy.reset();
+            let registry_cpu = self.registry.cpu_seconds()?;
+            let started = Instant::now();
+            let output = tokio::process::Command::new("curl")
+                .args(["--noproxy", "*", "-sS", "-Z", "--parallel-max", "256", "-H"])
+                .arg(format!("Accept: {ACCEPT_MANIFESTS}"))
+                .arg("-K")
+                .arg(&path)
+                .output()
+                .await?;
+            row.latencies.push(started.elapsed());
+            ensure!(
+                output.status.success(),
+                "curl: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            row.cpu_ms.1 += (self.registry.cpu_seconds()? - registry_cpu) * 1000.0;
+            let records = self.proxy.take();
+            row.requests.push(records.len());
+            row.slowest
+                .push(records.iter().map(|r| r.duration).max().unwrap_or_default());
+            row.add_records(&records);
+        }
+        row.per_page(self.cold_samples);
+        Ok(row)
     }
 
     /// The page of `project` (`files` files) on a freshly started server (with `flags`),

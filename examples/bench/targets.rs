@@ -138,6 +138,14 @@ fn render_pyoci(report: &Report, out: &mut String) {
         };
         let theirs = percentile(&row.latencies, 50.0);
         let running = report.page_row(row.releases, |mode| mode == crate::pages::PYOCI_WARMED);
+        let straight = report
+            .page_row(row.releases, |mode| mode == crate::pages::PYOCI_STRAIGHT)
+            .map_or_else(String::new, |straight| {
+                format!(
+                    " (the same requests straight from curl: {})",
+                    ms(percentile(&straight.latencies, 50.0))
+                )
+            });
         for (what, ours) in [
             ("a fresh server's first page", Some(cold)),
             ("a running server's first page of the project", running),
@@ -147,7 +155,7 @@ fn render_pyoci(report: &Report, out: &mut String) {
             let _ = writeln!(
                 out,
                 "| {} releases, PyOCI's data: {what} faster than PyOCI's page (p50) | \
-                 {} against {} | {} |",
+                 {} against {}{straight} | {} |",
                 row.releases,
                 ms(ours),
                 ms(theirs),
