@@ -28,8 +28,8 @@ pub const PYOCI_WARMED: &str =
 const ACCEPT_MANIFESTS: &str =
     "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
 
-/// The mode of the requests of a first page of PyOCI's data made straight by curl.
-pub const PYOCI_STRAIGHT: &str = "PyOCI's data straight: curl makes the same requests (tag list, one GET per release, 256 at a time), no server";
+/// The mode of the requests of a first page of PyOCI's data made by curl, no server.
+pub const PYOCI_STRAIGHT: &str = "PyOCI's data, no server: curl makes the same requests (tag list, one GET per release, 256 at a time)";
 
 /// The mode of the cold pages of oci-pypi's data, through the counting proxy.
 pub const COLD_COUNTED: &str = "cold: first page after a restart";
@@ -172,10 +172,10 @@ impl Pages<'_> {
             .await
     }
 
-    /// The registry requests of a first page of PyOCI's data, made straight by curl through
-    /// the counting proxy, `cold_samples` times: the tag list and every release's index, 256
-    /// at a time. What the registry itself takes to answer them, the floor of such a page
-    /// for any server (curl sends the tag list along with the GETs rather than before them,
+    /// The registry requests of a first page of PyOCI's data, made by curl through the
+    /// counting proxy, `cold_samples` times: the tag list and every release's index, 256 at
+    /// a time. What the registry takes to answer them to a plain client that does nothing
+    /// else with them (curl sends the tag list along with the GETs rather than before them,
     /// which favours it by one round trip).
     async fn pyoci_straight(&self, releases: usize) -> anyhow::Result<PageRow> {
         let mut row = PageRow::new(PYOCI_STRAIGHT);
@@ -388,8 +388,10 @@ impl Pages<'_> {
             .filter(|record| record.started >= started && record.started <= ended)
             .collect();
         if counted {
+            // The two counters are read apart: a background request counted in one read
+            // and not the other must not wrap the difference.
             row.requests
-                .push(request_path_requests(server).await? - before);
+                .push(request_path_requests(server).await?.saturating_sub(before));
             row.slowest
                 .push(records.iter().map(|r| r.duration).max().unwrap_or_default());
             row.add_records(&records);
