@@ -274,7 +274,15 @@ async fn write_listing_documents(
         let started = std::time::Instant::now();
         loop {
             let listed = http.get(&tags).send().await?.text().await?;
-            if listed.contains(&format!("\"{}\"", oci_pypi::layout::LISTING_TAG)) {
+            // Under its legacy tag when the server measured predates the reserved form.
+            let tags = [
+                oci_pypi::layout::LISTING_TAG,
+                oci_pypi::layout::LEGACY_LISTING_TAG,
+            ];
+            if tags
+                .iter()
+                .any(|tag| listed.contains(&format!("\"{tag}\"")))
+            {
                 break;
             }
             anyhow::ensure!(
