@@ -14,7 +14,16 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::annotations::ARTIFACT_TYPE;
+use crate::storage::Tag;
 use crate::storage::oci::{ImageIndex, MEDIA_TYPE_INDEX};
+
+/// `text`, one of the reserved tags (constants of the grammar, tested).
+pub(super) fn reserved_tag(text: &str) -> Tag {
+    match Tag::parse(text) {
+        Ok(tag) => tag,
+        Err(_) => unreachable!("`{text}` satisfies the tag grammar (tested)"),
+    }
+}
 
 /// An index with no manifests, `annotations` its content.
 #[must_use]
@@ -57,6 +66,33 @@ mod tests {
 
     fn content() -> BTreeMap<String, String> {
         BTreeMap::from([("dev.oci-pypi.thing".to_owned(), "value".to_owned())])
+    }
+
+    #[test]
+    fn reserved_tags_are_valid_never_release_tags_and_sorted_before_them() {
+        use crate::layout::{
+            LEGACY_LISTING_TAG, LEGACY_STATUS_TAG, LISTING_TAG, STATUS_TAG, tag_for, version_of,
+        };
+        for text in [
+            LISTING_TAG,
+            STATUS_TAG,
+            LEGACY_LISTING_TAG,
+            LEGACY_STATUS_TAG,
+        ] {
+            let tag = Tag::parse(text).unwrap();
+            assert_eq!(reserved_tag(text), tag);
+            assert!(version_of(&tag).is_none(), "{text}");
+        }
+        let releases = [
+            "0.1", "0a1", "0.dev0", "0.post1", "1!0.1", "1.0", "9", "10.0",
+        ];
+        for version in releases {
+            let version = crate::packaging::Version::parse(version).unwrap();
+            let tag = tag_for(&version).unwrap();
+            for reserved in [LISTING_TAG, STATUS_TAG] {
+                assert!(reserved < tag.as_str(), "{reserved} after {tag}");
+            }
+        }
     }
 
     #[test]
