@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sha2::Digest as _;
@@ -18,6 +19,7 @@ use crate::harness::registry::{DirectClient, sha256_digest};
 use crate::harness::{AuthMode, DistSpec, Server, TestEnv, client, metric_sum};
 
 const LISTING: &str = oci_pypi::layout::LISTING_TAG;
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// Registry requests the server has made so far, from `/metrics`: all of them, and those
@@ -243,6 +245,47 @@ async fn unusable_listing_documents_are_not_trusted() -> anyhow::Result<()> {
             let (_, now, _) = direct.manifest(&repository, LISTING).await?.unwrap();
             assert_eq!(now, digest, "{case}: overwritten");
         }
+    }
+
+    // The same in the reserved index form: a document that is not gzip, and one that does
+    // not match its digest, are rewritten.
+    let gzip = |bytes: &[u8]| -> anyhow::Result<String> {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes)?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(encoder.finish()?))
+    };
+    let good_bytes = good.document.to_string().into_bytes();
+    let index_cases = [
+        (
+            "not gzip",
+            "bm90IGd6aXA=".to_owned(),
+            sha256_digest(&good_bytes),
+        ),
+        ("another digest", gzip(&good_bytes)?, sha256_digest(b"{}")),
+    ];
+    for (case, encoded, digest) in index_cases {
+        let index = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "artifactType": "application/pyoci.package.v1",
+            "manifests": [],
+            "annotations": {
+                oci_pypi::layout::ANNOTATION_LISTING: encoded,
+                oci_pypi::layout::ANNOTATION_LISTING_DIGEST: digest,
+            },
+        }))?;
+        let digest = direct
+            .put_manifest(&repository, LISTING, OCI_INDEX, index)
+            .await?;
+        let cold = Server::start_for(&env.registry, |_| {}).await?;
+        assert_eq!(listed(&cold, &path).await?, expected, "{case}");
+        let (direct, repository, good, digest) = (&direct, &repository, &good, &digest);
+        eventually(case, || async move {
+            let now = direct.listing(repository).await.ok().flatten();
+            Ok(now.is_some_and(|now| now.digest != *digest && now.document == good.document))
+        })
+        .await?;
     }
 
     // Another tool's content under the tag: never overwritten, never read as a listing.
