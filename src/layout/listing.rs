@@ -169,6 +169,17 @@ impl ProjectListing {
     /// # Errors
     /// A [`ListingProblem`] when it cannot be used.
     pub fn parse(bytes: &[u8], repository: &Repository) -> Result<Self, ListingProblem> {
+        // The common case in one pass; anything unusual takes the path below, which tells
+        // a newer schema from a malformed document.
+        match serde_json::from_slice::<Document>(bytes) {
+            Ok(document) if document.schema_version == LISTING_SCHEMA => {
+                Self::from_document(document, repository)
+            }
+            _ => Self::parse_slowly(bytes, repository),
+        }
+    }
+
+    fn parse_slowly(bytes: &[u8], repository: &Repository) -> Result<Self, ListingProblem> {
         let value: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|error| malformed(error.to_string()))?;
         let schema = value
@@ -183,6 +194,10 @@ impl ProjectListing {
         }
         let document: Document =
             serde_json::from_value(value).map_err(|error| malformed(error.to_string()))?;
+        Self::from_document(document, repository)
+    }
+
+    fn from_document(document: Document, repository: &Repository) -> Result<Self, ListingProblem> {
         if document.media_type != MEDIA_TYPE_LISTING {
             return Err(malformed(format!("media type `{}`", document.media_type)));
         }
@@ -312,19 +327,30 @@ pub fn read_listing_manifest(
     media_type: &str,
     bytes: &[u8],
 ) -> Result<ListingManifest, ListingProblem> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|_| ListingProblem::Foreign)?;
-    let declared = value.get("mediaType").and_then(serde_json::Value::as_str);
+    let declared;
     let media_type = if media_type.is_empty() {
-        declared.unwrap_or(MEDIA_TYPE_MANIFEST)
+        declared = serde_json::from_slice::<Declared>(bytes)
+            .map_err(|_| ListingProblem::Foreign)?
+            .media_type;
+        declared.as_deref().unwrap_or(MEDIA_TYPE_MANIFEST)
     } else {
         media_type
     };
     match media_type {
         MEDIA_TYPE_INDEX => read_index_form(bytes),
-        MEDIA_TYPE_MANIFEST => read_manifest_form(value),
+        MEDIA_TYPE_MANIFEST => {
+            let value = serde_json::from_slice(bytes).map_err(|_| ListingProblem::Foreign)?;
+            read_manifest_form(value)
+        }
         _ => Err(ListingProblem::Foreign),
     }
+}
+
+/// The media type a manifest declares (read when the registry does not say).
+#[derive(Deserialize)]
+struct Declared {
+    #[serde(rename = "mediaType")]
+    media_type: Option<String>,
 }
 
 fn read_index_form(bytes: &[u8]) -> Result<ListingManifest, ListingProblem> {

@@ -94,6 +94,13 @@ impl ReleaseIndex {
         if !declared_index {
             return Ok(None);
         }
+        // The common case in one pass; anything unusual takes the path below, which tells a
+        // foreign document from a malformed release.
+        if let Ok(index) = serde_json::from_slice::<ImageIndex>(bytes) {
+            return Ok(
+                (index.artifact_type.as_deref() == Some(ARTIFACT_TYPE)).then_some(Self { index })
+            );
+        }
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
             return Err(malformed(version, "not JSON"));
         };
