@@ -124,7 +124,8 @@ impl Index {
         // The legacy forms are read while there is nothing under the current tags.
         let document_tag = [layout::listing_tag(), layout::legacy_listing_tag()]
             .into_iter()
-            .find(|tag| reads_documents && tags.contains(tag));
+            .filter(|_| reads_documents)
+            .find(|tag| tags.contains(tag));
         let legacy_document = document_tag
             .as_ref()
             .is_some_and(|tag| tag.as_str() == layout::LEGACY_LISTING_TAG);

@@ -38,14 +38,11 @@ impl Index {
             write_status(store.as_ref(), &repository, marker).await?;
         }
         // What else is there goes: the legacy form always, the status when back to active.
-        let mut stale = Vec::new();
-        if tags.contains(&layout::legacy_status_tag()) {
-            stale.push(layout::legacy_status_tag());
-        }
-        if marker.is_default() && tags.contains(&layout::status_tag()) {
-            stale.push(layout::status_tag());
-        }
-        for tag in stale {
+        let stale = [
+            Some(layout::legacy_status_tag()),
+            marker.is_default().then(layout::status_tag),
+        ];
+        for tag in stale.into_iter().flatten().filter(|tag| tags.contains(tag)) {
             if let Some(current) = store
                 .get_manifest(&repository, &Reference::Tag(tag))
                 .await?

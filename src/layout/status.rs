@@ -117,29 +117,32 @@ mod tests {
     }
 
     #[test]
-    fn the_index_is_stable_compact_json() {
+    fn both_forms_are_stable_compact_json() {
         let marker = StatusMarker::new(ProjectStatus::Archived, "done");
-        let bytes = status_index(&marker, "2026-12-05T07:00:00Z");
-        let expected = concat!(
+        let created = "2026-12-05T07:00:00Z";
+        let annotations = r#""annotations":{"dev.oci-pypi.project-status":"archived","dev.oci-pypi.project-status-reason":"done","org.opencontainers.image.created":"2026-12-05T07:00:00Z"}}"#;
+        let empty = r#"{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}"#;
+        let index = concat!(
             r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","#,
             r#""artifactType":"application/pyoci.package.v1","manifests":[],"#,
-            r#""annotations":{"dev.oci-pypi.project-status":"archived","dev.oci-pypi.project-status-reason":"done","org.opencontainers.image.created":"2026-12-05T07:00:00Z"}}"#
         );
-        assert_eq!(std::str::from_utf8(&bytes).unwrap(), expected);
-    }
-
-    #[test]
-    fn the_manifest_is_stable_compact_json() {
-        let marker = StatusMarker::new(ProjectStatus::Archived, "done");
-        let bytes = status_manifest(&marker, "2026-12-05T07:00:00Z");
-        let expected = concat!(
-            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","#,
-            r#""artifactType":"application/vnd.oci-pypi.project-status.v1","#,
-            r#""config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"#,
-            r#""layers":[{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}],"#,
-            r#""annotations":{"dev.oci-pypi.project-status":"archived","dev.oci-pypi.project-status-reason":"done","org.opencontainers.image.created":"2026-12-05T07:00:00Z"}}"#
+        let manifest = format!(
+            concat!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","#,
+                r#""artifactType":"application/vnd.oci-pypi.project-status.v1","#,
+                r#""config":{empty},"layers":[{empty}],"#,
+            ),
+            empty = empty
         );
-        assert_eq!(std::str::from_utf8(&bytes).unwrap(), expected);
+        for (bytes, head) in [
+            (status_index(&marker, created), index.to_owned()),
+            (status_manifest(&marker, created), manifest),
+        ] {
+            assert_eq!(
+                std::str::from_utf8(&bytes).unwrap(),
+                format!("{head}{annotations}")
+            );
+        }
     }
 
     #[test]

@@ -744,43 +744,28 @@ async fn the_legacy_forms_are_read_and_moved() -> anyhow::Result<()> {
 
     // Turn the project into what an older server left: the document as an image manifest
     // under `oci-pypi.listing`, an archived status under `oci-pypi.status`.
+    // The legacy forms are what the crate still writes as its fallback: its writers are the
+    // old server's.
     let document = serde_json::to_vec(&stored.document)?;
-    let size = document.len();
-    let blob = direct.push_blob(repository, document).await?;
+    direct.push_blob(repository, document.clone()).await?;
     assert_eq!(
         direct.push_blob(repository, b"{}".to_vec()).await?,
         EMPTY_DIGEST
     );
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": oci_pypi::layout::ARTIFACT_TYPE_LISTING,
-        "config": empty_config(),
-        "layers": [{ "mediaType": oci_pypi::layout::MEDIA_TYPE_LISTING, "digest": blob, "size": size }],
-    });
+    let manifest = oci_pypi::layout::listing_manifest_without_data(&document, CREATED);
     direct
         .put_manifest(
             repository,
             "oci-pypi.listing",
             OCI_MANIFEST,
-            serde_json::to_vec(&manifest)?,
+            manifest.to_vec(),
         )
         .await?;
-    let status = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": oci_pypi::layout::ARTIFACT_TYPE_STATUS,
-        "config": empty_config(),
-        "layers": [empty_config()],
-        "annotations": { oci_pypi::layout::ANNOTATION_STATUS: "archived", oci_pypi::layout::ANNOTATION_STATUS_REASON: "old" },
-    });
+    let archived =
+        oci_pypi::packaging::StatusMarker::new(oci_pypi::packaging::ProjectStatus::Archived, "old");
+    let status = oci_pypi::layout::status_manifest(&archived, CREATED);
     direct
-        .put_manifest(
-            repository,
-            "oci-pypi.status",
-            OCI_MANIFEST,
-            serde_json::to_vec(&status)?,
-        )
+        .put_manifest(repository, "oci-pypi.status", OCI_MANIFEST, status.to_vec())
         .await?;
     let (_, current, _) = direct
         .manifest(repository, oci_pypi::layout::LISTING_TAG)
