@@ -218,7 +218,8 @@ pub struct LocalStoreOptions {
 pub struct ListingOptions {
     /// Registry requests made at once to build one project page. A project without a listing
     /// document (PyOCI's data) costs one request per release: with the registry 100 ms away,
-    /// 500 releases take 16 round trips at 32, 2 at 256.
+    /// 500 releases take 16 round trips at 32, 2 at 256. A registry that answers 429 (too
+    /// many requests) is sent fewer at once for a while (docs/deployment.md, "Sizing").
     #[arg(long, env = "OCI_PYPI_LISTING_CONCURRENCY", default_value_t = 256)]
     pub listing_concurrency: usize,
 

@@ -8,7 +8,8 @@
 //! - [`read_limited`]: a body read up to a limit the server chooses;
 //! - [`redact_url`], [`redact`], [`redact_error`]: how a URL is shown without its secrets;
 //! - [`plain_get`], [`SpliceIo`], [`SpliceSlot`]: a plain-HTTP body moved from socket to
-//!   socket in the kernel (splice(2)) instead of through this process.
+//!   socket in the kernel (splice(2)) instead of through this process;
+//! - [`Throttle`]: how many requests go to one server at once once it answers 429.
 
 mod address;
 mod body;
@@ -17,6 +18,7 @@ mod plain_get;
 mod redact;
 mod secret;
 mod splice;
+mod throttle;
 
 pub use address::{PublicOnlyResolver, is_internal_literal, is_public};
 pub use body::read_limited;
@@ -25,3 +27,4 @@ pub use plain_get::{PlainAnswer, PlainGet, plain_get};
 pub use redact::{redact, redact_error, redact_url};
 pub use secret::Secret;
 pub use splice::{SocketBody, SpliceIo, SpliceSlot, SplicedBody};
+pub use throttle::{LIFT_AFTER, Throttle, ThrottlePermit};

@@ -210,7 +210,8 @@ impl Metrics {
         self.add("oci_pypi_release_index_merges_total", Vec::new(), 1);
     }
 
-    /// Counts one registry request by outcome (`2xx`, `4xx`, `5xx`, `error`, ...).
+    /// Counts one registry request by outcome (`2xx`, `4xx`, `5xx`, `error`, `retried`,
+    /// `rate_limited`: refused with 429 and sent again, ...).
     pub fn record_registry_request(&self, outcome: &'static str) {
         self.add(
             "oci_pypi_registry_requests_total",

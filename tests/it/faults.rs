@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use oci_pypi::config::Config;
+use oci_pypi::config::{Config, ListingDocumentsMode};
 use oci_pypi::net::Origin;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, StatusCode};
@@ -640,6 +640,59 @@ async fn rate_limit_is_503_with_retry_after() -> anyhow::Result<()> {
         answer.expect(StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(answer.header(RETRY_AFTER), Some("7"), "{}", answer.what);
     }
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
+/// A registry that refuses requests beyond a few at once (429 without `Retry-After`, as
+/// registries answer under their rate limits): a page of PyOCI's data, one GET per release and
+/// many at once, is still served whole. The server lowers how many it sends at once, so the
+/// next page meets fewer refusals. A registry that asks for a long wait is not waited for:
+/// 503 with its `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_refusing_crowds_still_gets_whole_pages() -> anyhow::Result<()> {
+    let rig = Rig::start_with(|config| {
+        // One GET per release at every page: no document is written, none kept.
+        config.listing.listing_documents = ListingDocumentsMode::Read;
+        config.listing.listing_cache_ttl = 0;
+    })
+    .await?;
+    let versions: Vec<String> = (1..=40).map(|n| format!("1.{n}")).collect();
+    for version in &versions {
+        rig.fake.add_release(version)?;
+    }
+    let crowded = |retry_after| Fault::Crowded {
+        most: 4,
+        hold: Duration::from_millis(20),
+        retry_after,
+    };
+    rig.fake.set_fault(Endpoint::ManifestGet, crowded(None));
+    let page = rig.page().await?;
+    page.expect(StatusCode::OK).mentions(FILENAME);
+    for version in &versions {
+        page.mentions(&fake_registry::release_filename(version));
+    }
+    let first = rig.fake.refused();
+    assert!(
+        first > 0,
+        "the page's reads went all at once: some were refused"
+    );
+
+    let page = rig.page().await?;
+    page.expect(StatusCode::OK);
+    for version in &versions {
+        page.mentions(&fake_registry::release_filename(version));
+    }
+    let second = rig.fake.refused() - first;
+    assert!(
+        second < first,
+        "the second page met {second} refusals, the first {first}: no fewer at once"
+    );
+
+    rig.fake.set_fault(Endpoint::ManifestGet, crowded(Some(9)));
+    let long = rig.page().await?;
+    long.expect(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(long.header(RETRY_AFTER), Some("9"));
     rig.assert_recovers().await?;
     rig.finish().await
 }

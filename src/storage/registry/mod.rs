@@ -26,12 +26,17 @@ use super::blob_cache::BlobCache;
 use super::error::StorageError;
 use super::reference::Repository;
 use super::store::Store;
-use crate::net::{Origin, PublicOnlyResolver, Secret, read_limited};
+use crate::net::{Origin, PublicOnlyResolver, Secret, Throttle, read_limited};
 use crate::telemetry::Metrics;
 use auth::CachedToken;
 
 /// Attempts for a read that meets a transient failure.
 const READ_ATTEMPTS: u32 = 3;
+/// Times a request answered `429 Too Many Requests` is sent again.
+const RATE_LIMITED_RETRIES: u32 = 3;
+/// The longest `Retry-After` waited for here; a registry asking for longer is answered
+/// `503` with its `Retry-After`, for the client to come back.
+const RATE_LIMITED_WAIT_MAX: Duration = Duration::from_secs(2);
 /// The longest error body read from a registry (only its OCI error code is kept).
 const MAX_ERROR_BODY: usize = 8 * 1024;
 
@@ -112,6 +117,8 @@ pub struct RegistryClient {
     unspliceable: Mutex<HashSet<Origin>>,
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<TokenKey, CachedToken>>,
+    /// Requests at once to each registry that has answered 429.
+    throttles: Mutex<HashMap<Origin, Arc<Throttle>>>,
 }
 
 impl RegistryClient {
@@ -141,6 +148,7 @@ impl RegistryClient {
             unspliceable: Mutex::new(HashSet::new()),
             challenges: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            throttles: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -150,6 +158,11 @@ impl RegistryClient {
 
     fn remember_unspliceable(&self, origin: &Origin) {
         lock(&self.unspliceable).insert(origin.clone());
+    }
+
+    fn throttle(&self, origin: &Origin) -> Arc<Throttle> {
+        let mut throttles = lock(&self.throttles);
+        Arc::clone(throttles.entry(origin.clone()).or_default())
     }
 
     /// The client bound to one registry and one caller's credentials.
@@ -269,11 +282,29 @@ impl Registry {
             Some(value) => request.header(AUTHORIZATION, value),
             None => request,
         };
-        let response = self.observe(request.send().await)?;
+        // Not held back by the registry's throttle: a streamed body holds its request open
+        // as long as it streams, and would hold back every other request with it.
+        let result = request.send().await;
+        if let Ok(response) = &result {
+            self.note_answer(&self.client.throttle(&self.origin), response);
+        }
+        let response = self.observe(result)?;
         if response.status() == StatusCode::UNAUTHORIZED {
             return Err(self.unauthorized());
         }
         self.check_denied(response, Some(repository))
+    }
+
+    /// Tells the registry's throttle how it answered.
+    fn note_answer(&self, throttle: &Throttle, response: &Response) {
+        if response.status() != StatusCode::TOO_MANY_REQUESTS {
+            throttle.passed();
+        } else if let Some(limit) = throttle.throttled() {
+            tracing::info!(
+                registry = %self.origin,
+                "the registry answered 429 (too many requests): at most {limit} requests to it at once for now"
+            );
+        }
     }
 
     /// Sends one request in a `registry` span (method, path without the query, status).
@@ -307,21 +338,44 @@ impl Registry {
 
     /// Sends one request; reads (`idempotent`: GET, HEAD) that meet a transient server error or
     /// a dropped connection are tried again, a bounded number of times, with a growing pause.
-    /// (Manifest deletes have their own repair loop: `delete_manifest`.)
+    /// (Manifest deletes have their own repair loop: `delete_manifest`.) Any request answered
+    /// `429` is sent again after the registry's short `Retry-After` (the registry did nothing
+    /// with it), a bounded number of times, while the registry's [`Throttle`] lowers how many
+    /// go at once.
     async fn execute_with_retries(
         &self,
         make: &(dyn Fn() -> RequestBuilder + Send + Sync),
         authorization: Option<&str>,
         idempotent: bool,
     ) -> Result<Response, StorageError> {
+        let throttle = self.client.throttle(&self.origin);
         let mut attempt = 0;
+        let mut refused = 0;
         loop {
             attempt += 1;
             let mut request = make().headers(crate::telemetry::outgoing_headers());
             if let Some(value) = authorization {
                 request = request.header(AUTHORIZATION, value);
             }
+            let permit = throttle.acquire().await;
             let result = request.send().await;
+            drop(permit);
+            if let Ok(response) = &result {
+                self.note_answer(&throttle, response);
+                if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                    let wait = rate_limited_wait(response, refused);
+                    match wait.filter(|_| refused < RATE_LIMITED_RETRIES) {
+                        Some(wait) => {
+                            refused += 1;
+                            attempt -= 1;
+                            self.client.metrics.record_registry_request("rate_limited");
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        None => return self.observe(result),
+                    }
+                }
+            }
             let transient = match &result {
                 Ok(response) => matches!(response.status().as_u16(), 500 | 502 | 503 | 504),
                 // A timeout is not retried: the registry had its chance, and retrying would
@@ -463,6 +517,27 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
+/// How long to wait before sending again a request answered 429 for the `refused`-th time:
+/// its `Retry-After` in seconds when it has one no longer than [`RATE_LIMITED_WAIT_MAX`]
+/// (`None` beyond: not waited for here), else a pause that doubles, with jitter so that the
+/// requests of one refused burst do not come back together.
+fn rate_limited_wait(response: &Response, refused: u32) -> Option<Duration> {
+    use std::hash::BuildHasher as _;
+    let jitter = std::collections::hash_map::RandomState::new().hash_one(refused) % 100;
+    let asked = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match asked {
+        Some(seconds) => {
+            let wait = Duration::from_secs(seconds);
+            (wait <= RATE_LIMITED_WAIT_MAX).then(|| wait + Duration::from_millis(jitter))
+        }
+        None => Some(Duration::from_millis((200 << refused.min(4)) + jitter)),
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -496,5 +571,41 @@ mod tests {
             "repository:ns/foo:delete"
         );
         assert_eq!(Access::Catalog.scope(None), "registry:catalog:*");
+    }
+
+    fn too_many(retry_after: Option<&str>) -> Response {
+        let mut answer = http::Response::builder().status(StatusCode::TOO_MANY_REQUESTS);
+        if let Some(value) = retry_after {
+            answer = answer.header(reqwest::header::RETRY_AFTER, value);
+        }
+        Response::from(answer.body(Vec::new()).unwrap())
+    }
+
+    #[test]
+    fn a_429_is_waited_out_only_when_the_wait_is_short() {
+        let jitter = Duration::from_millis(100);
+        for (retry_after, refused, from) in [
+            (Some("1"), 0, Duration::from_secs(1)),
+            (Some(" 2 "), 2, Duration::from_secs(2)),
+            (Some("0"), 0, Duration::ZERO),
+            // None named (or a date, not read): a pause that doubles.
+            (None, 0, Duration::from_millis(200)),
+            (None, 1, Duration::from_millis(400)),
+            (
+                Some("Wed, 21 Oct 2026 07:28:00 GMT"),
+                2,
+                Duration::from_millis(800),
+            ),
+        ] {
+            let wait = rate_limited_wait(&too_many(retry_after), refused)
+                .unwrap_or_else(|| panic!("{retry_after:?} is waited for"));
+            assert!(
+                wait >= from && wait < from + jitter,
+                "{retry_after:?}, refused {refused} times: {wait:?}"
+            );
+        }
+        for long in ["3", "60", "86400"] {
+            assert_eq!(rate_limited_wait(&too_many(Some(long)), 0), None, "{long}");
+        }
     }
 }

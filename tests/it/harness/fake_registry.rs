@@ -137,6 +137,14 @@ pub enum Fault {
     PlainContainerImage,
     /// 429 with `Retry-After: <seconds>`.
     RetryAfter(u64),
+    /// A registry with a limit on requests at once: each request is held `hold` before its
+    /// correct answer, and one that comes while `most` are held is answered 429 (with
+    /// `Retry-After: <seconds>` when given).
+    Crowded {
+        most: usize,
+        hold: Duration,
+        retry_after: Option<u64>,
+    },
     /// 401 with this `WWW-Authenticate`.
     Challenge(String),
     /// 500 whose JSON error body (message, detail, a second error code) holds
@@ -180,6 +188,9 @@ struct Shared {
     require_auth: AtomicBool,
     /// Whether an image index without manifests is refused.
     refuse_empty_indexes: AtomicBool,
+    /// Requests held by [`Fault::Crowded`] now, and the 429s it answered.
+    crowded: AtomicUsize,
+    refused: AtomicUsize,
     /// Requests per endpoint that carried an `Authorization` header.
     authorized: Mutex<HashMap<Endpoint, usize>>,
     /// The `x-request-id` and `traceparent` of every request (empty when absent), in arrival
@@ -204,6 +215,8 @@ impl FakeRegistry {
             next_upload: AtomicUsize::new(1),
             require_auth: AtomicBool::new(false),
             refuse_empty_indexes: AtomicBool::new(false),
+            crowded: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
             authorized: Mutex::new(HashMap::new()),
             correlation: Mutex::new(Vec::new()),
         });
@@ -288,6 +301,11 @@ impl FakeRegistry {
     /// project's ([`wheel_filename`], bytes [`file_bytes`]).
     pub fn add_project(&self, project: &str) -> anyhow::Result<()> {
         insert_release(&mut lock(&self.shared.store), project, TAG)
+    }
+
+    /// How many requests [`Fault::Crowded`] answered 429.
+    pub fn refused(&self) -> usize {
+        self.shared.refused.load(Ordering::SeqCst)
     }
 
     /// Whether `repository` has `tag` (for checking what an upload left behind).
@@ -610,6 +628,29 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
     if let Fault::Delay(delay) = &fault {
         tokio::time::sleep(*delay).await;
+    }
+    if let Fault::Crowded {
+        most,
+        hold,
+        retry_after,
+    } = &fault
+    {
+        if shared.crowded.fetch_add(1, Ordering::SeqCst) >= *most {
+            shared.crowded.fetch_sub(1, Ordering::SeqCst);
+            shared.refused.fetch_add(1, Ordering::SeqCst);
+            let refused = Reply::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOOMANYREQUESTS",
+                "too many requests at once",
+            );
+            let refused = match retry_after {
+                Some(seconds) => refused.header(header::RETRY_AFTER, seconds.to_string()),
+                None => refused,
+            };
+            return refused.into_response(head);
+        }
+        tokio::time::sleep(*hold).await;
+        shared.crowded.fetch_sub(1, Ordering::SeqCst);
     }
     if let (
         Fault::HalfDelete,
