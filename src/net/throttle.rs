@@ -72,7 +72,7 @@ impl Throttle {
     }
 
     /// The server answered 429: halves what is in flight, unless it was just lowered.
-    /// Returns the new limit when it moved.
+    /// Returns the new limit when it moved (not when it was one already).
     pub fn throttled(&self) -> Option<usize> {
         let mut state = self.lock();
         let now = Instant::now();
@@ -86,10 +86,11 @@ impl Throttle {
             .limit
             .map_or(state.in_flight, |limit| limit.min(state.in_flight));
         let lowered = (current / 2).max(1);
+        let moved = state.limit != Some(lowered);
         state.limit = Some(lowered);
         state.passed = 0;
         state.lowered_at = Some(now);
-        Some(lowered)
+        moved.then_some(lowered)
     }
 
     /// The server answered without a 429: one step towards a higher limit.
@@ -170,7 +171,8 @@ mod tests {
         tokio::time::advance(SETTLE).await;
         assert_eq!(throttle.throttled(), Some(1));
         tokio::time::advance(SETTLE).await;
-        assert_eq!(throttle.throttled(), Some(1), "never below one");
+        assert_eq!(throttle.throttled(), None, "never below one");
+        assert_eq!(throttle.limit(), Some(1));
         drop(held);
     }
 

@@ -661,12 +661,12 @@ async fn a_registry_refusing_crowds_still_gets_whole_pages() -> anyhow::Result<(
     for version in &versions {
         rig.fake.add_release(version)?;
     }
-    let crowded = |retry_after| Fault::Crowded {
-        most: 4,
+    let crowded = |most, retry_after| Fault::Crowded {
+        most,
         hold: Duration::from_millis(20),
         retry_after,
     };
-    rig.fake.set_fault(Endpoint::ManifestGet, crowded(None));
+    rig.fake.set_fault(Endpoint::ManifestGet, crowded(4, None));
     let page = rig.page().await?;
     page.expect(StatusCode::OK).mentions(FILENAME);
     for version in &versions {
@@ -689,7 +689,8 @@ async fn a_registry_refusing_crowds_still_gets_whole_pages() -> anyhow::Result<(
         "the second page met {second} refusals, the first {first}: no fewer at once"
     );
 
-    rig.fake.set_fault(Endpoint::ManifestGet, crowded(Some(9)));
+    rig.fake
+        .set_fault(Endpoint::ManifestGet, crowded(0, Some(9)));
     let long = rig.page().await?;
     long.expect(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(long.header(RETRY_AFTER), Some("9"));
