@@ -214,7 +214,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Seeds every page project twice: as oci-pypi writes it (`project<N>`) and as PyOCI does
-/// (`pyoci<N>`); and the one-release PyOCI project the warmed servers read first.
+/// (`pyoci<N>`); and the one-release projects the warmed servers read first, one of each.
 async fn seed_projects(args: &Args, registry: &procs::Process) -> anyhow::Result<()> {
     for &releases in &args.releases {
         eprintln!("bench: seeding {releases} releases");
@@ -233,20 +233,19 @@ async fn seed_projects(args: &Args, registry: &procs::Process) -> anyhow::Result
             .with_context(|| format!("seeding {project}"))?;
         }
     }
-    let warmup = pages::WARMUP_PROJECT;
-    seed::seed_project(
-        &registry.origin(),
-        pages::NAMESPACE,
-        warmup,
-        1,
-        seed::Writer::Pyoci,
-    )
-    .await
-    .with_context(|| format!("seeding {warmup}"))?;
+    for (warmup, writer) in [
+        (pages::WARMUP_PROJECT, seed::Writer::Pyoci),
+        (pages::DOCUMENTED_WARMUP_PROJECT, seed::Writer::OciPypi),
+    ] {
+        seed::seed_project(&registry.origin(), pages::NAMESPACE, warmup, 1, writer)
+            .await
+            .with_context(|| format!("seeding {warmup}"))?;
+    }
     Ok(())
 }
 
-/// Has a server write the listing document of each `project<N>` (its first page leaves one
+/// Has a server write the listing document of each `project<N>` and of
+/// [`pages::DOCUMENTED_WARMUP_PROJECT`] (its first page leaves one
 /// behind, in the background), and waits until the registry holds them, so that the page
 /// phases measure projects "written by this server". The `pyoci<N>` projects keep none.
 async fn write_listing_documents(
@@ -262,14 +261,18 @@ async fn write_listing_documents(
     )
     .await?;
     let http = pages::client()?;
-    for &releases in &args.releases {
-        let url = Pages::url(&server, &proxy.host(), releases);
+    let projects = args
+        .releases
+        .iter()
+        .map(|&releases| (pages::project_name(releases), releases))
+        .chain([(pages::DOCUMENTED_WARMUP_PROJECT.to_owned(), 1)]);
+    for (project, releases) in projects {
+        let url = Pages::project_url(&server, &proxy.host(), &project);
         pages::fetch(&http, &url, releases).await?;
         let tags = format!(
-            "{}/v2/{}/{}/tags/list",
+            "{}/v2/{}/{project}/tags/list",
             registry.origin(),
             pages::NAMESPACE,
-            pages::project_name(releases)
         );
         let started = std::time::Instant::now();
         loop {
@@ -287,7 +290,7 @@ async fn write_listing_documents(
             }
             anyhow::ensure!(
                 started.elapsed() < std::time::Duration::from_secs(60),
-                "no listing document for {releases} releases: {listed}"
+                "no listing document for {project}: {listed}"
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }

@@ -17,6 +17,16 @@ pub const NAMESPACE: &str = "pages";
 /// measured one in the warmed mode (its process warmed up, no page of the project kept).
 pub const WARMUP_PROJECT: &str = "pyociwarmup";
 
+/// A project of one release as oci-pypi writes it, with its listing document, in
+/// [`NAMESPACE`]: the page a server serves before the measured one in the running-server
+/// mode of oci-pypi's data (its process warmed up, the namespace known to keep documents,
+/// no page of the project kept).
+pub const DOCUMENTED_WARMUP_PROJECT: &str = "warmup";
+
+/// The mode of the first pages of oci-pypi's data on a running server.
+pub const COLD_WARMED: &str =
+    "cold: a project's first page on a running server (after another project's page)";
+
 /// The mode of the first pages of PyOCI's data on a fresh server.
 pub const PYOCI_COLD: &str = "cold, PyOCI's data (no document, none written)";
 
@@ -99,7 +109,7 @@ impl Pages<'_> {
     }
 
     /// The page URL of any `project` on `server`, registry `registry_host`.
-    fn project_url(server: &Process, registry_host: &str, project: &str) -> String {
+    pub fn project_url(server: &Process, registry_host: &str, project: &str) -> String {
         format!("{}/{registry_host}/{NAMESPACE}/{project}/", server.origin())
     }
 
@@ -109,6 +119,7 @@ impl Pages<'_> {
         let mut rows = Vec::new();
         rows.push(self.cold_restarts(releases, true).await?);
         rows.push(self.cold_restarts(releases, false).await?);
+        rows.push(self.cold_warmed_restarts(releases).await?);
         rows.push(self.pyoci_cold_restarts(releases).await?);
         rows.push(self.pyoci_warmed_restarts(releases).await?);
         rows.push(self.pyoci_straight(releases).await?);
@@ -148,6 +159,19 @@ impl Pages<'_> {
             None,
         )
         .await
+    }
+
+    /// As [`Pages::cold_restarts`] (counted), each fresh server having first served the page
+    /// of [`DOCUMENTED_WARMUP_PROJECT`] (untimed, then 300 ms): a project's first page on a
+    /// running server, which asks for the document alongside the tag list once it has seen
+    /// one in the namespace (docs/design.md, reading rule 2), without what a new process
+    /// pays once.
+    async fn cold_warmed_restarts(&self, releases: usize) -> anyhow::Result<PageRow> {
+        let row = PageRow::new(COLD_WARMED);
+        let project = project_name(releases);
+        let warmup = Some(DOCUMENTED_WARMUP_PROJECT);
+        self.restarts(row, &project, releases, None, procs::NO_FLAGS, warmup)
+            .await
     }
 
     /// The first page of a freshly started server, on data PyOCI wrote, `cold_samples` times:

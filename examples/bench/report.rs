@@ -453,9 +453,11 @@ impl Report {
                 continue;
             }
             let cold = self.cold_row(row.releases, row.written_by);
-            let running = (row.written_by == Writer::Pyoci)
-                .then(|| self.page_row(row.releases, |mode| mode == crate::pages::PYOCI_WARMED))
-                .flatten();
+            let running_mode = match row.written_by {
+                Writer::Pyoci => crate::pages::PYOCI_WARMED,
+                Writer::OciPypi => crate::pages::COLD_WARMED,
+            };
+            let running = self.page_row(row.releases, |mode| mode == running_mode);
             let warm = (row.written_by == Writer::OciPypi)
                 .then(|| self.page_row(row.releases, |mode| mode.starts_with("warm: ")))
                 .flatten();

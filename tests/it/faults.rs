@@ -698,6 +698,52 @@ async fn a_registry_refusing_crowds_still_gets_whole_pages() -> anyhow::Result<(
     rig.finish().await
 }
 
+/// A registry that asks for a short wait (429 with `Retry-After: 1`, once) at every step of an
+/// upload that sends no streamed bytes (the release index read, the upload session, its
+/// commit with the bytes, the file manifest and the release index written): each step is
+/// tried again after the wait, and the upload succeeds, whole. The same 429 to a streamed
+/// chunk cannot be tried again (its bytes are gone): 503 with the registry's `Retry-After`,
+/// and nothing is tagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_rate_limits_during_an_upload_are_waited_out() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    let steps = [
+        Endpoint::ManifestGet,
+        Endpoint::UploadPost,
+        Endpoint::UploadPut,
+        Endpoint::ManifestPut,
+    ];
+    let before: Vec<usize> = steps.iter().map(|&e| rig.fake.requests(e)).collect();
+    for endpoint in steps {
+        rig.fake
+            .set_fault(endpoint, Fault::Once(Box::new(Fault::RetryAfter(1))));
+    }
+    rig.upload("2.0").await?.expect(StatusCode::OK);
+    for (endpoint, before) in steps.iter().zip(before) {
+        let sent = rig.fake.requests(*endpoint) - before;
+        assert!(
+            sent >= 2,
+            "{endpoint:?}: {sent} requests; the 429 was not met and tried again"
+        );
+    }
+    assert!(rig.fake.has_tag(REPOSITORY, "2.0"));
+    let page = rig.page().await?;
+    page.expect(StatusCode::OK)
+        .mentions(&fake_registry::release_filename("2.0"));
+
+    rig.fake.clear_faults();
+    rig.fake.set_fault(
+        Endpoint::UploadPatch,
+        Fault::Once(Box::new(Fault::RetryAfter(1))),
+    );
+    let streamed = rig.upload_streamed("2.1").await?;
+    streamed.expect(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(streamed.header(RETRY_AFTER), Some("1"));
+    assert!(!rig.fake.has_tag(REPOSITORY, "2.1"));
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
 /// A blob cut short: the client must see a failed download, never a complete 200 with the
 /// wrong bytes. Cut tag lists and manifests are 502.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

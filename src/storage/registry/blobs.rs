@@ -534,16 +534,19 @@ impl BlobWriter for BlobUpload {
             [one] => one.clone(),
             _ => held.concat().into(),
         };
-        let request = self
-            .registry
-            .http()
-            .put(url)
-            .header(CONTENT_LENGTH, body.len())
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .body(body);
+        // Its body is at hand, so the commit is sent like any other request: again after a
+        // short 429, and with a new token when a challenge asks for one.
+        let make = || {
+            self.registry
+                .http()
+                .put(url.clone())
+                .header(CONTENT_LENGTH, body.len())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(body.clone())
+        };
         let response = self
             .registry
-            .send_once(Access::Push, &self.repository, request)
+            .send(Access::Push, Some(&self.repository), &make)
             .await?;
         if response.status() != StatusCode::CREATED && !response.status().is_success() {
             return Err(self.registry.unexpected("blob commit", response).await);
