@@ -246,7 +246,9 @@ pub struct ListingOptions {
 
     /// Seconds between background checks of a project served from its listing document
     /// against every release tag, which catch releases changed by tools that do not keep
-    /// the document (0: never).
+    /// the document (0: never). A release with a file uploaded less than this long ago is
+    /// checked at every read instead (one more request a page while it is that young), so
+    /// files added to it in place by such a tool show within the page cache's TTL.
     #[arg(long, env = "OCI_PYPI_LISTING_AUDIT_INTERVAL", default_value_t = 600)]
     pub listing_audit_interval: u64,
 

@@ -1,7 +1,8 @@
 //! Reading a project from its store, at a cost that does not grow with its releases when it
 //! has a listing document: the tag list, then the document (one manifest GET, revalidated
 //! with `If-None-Match`), checked against the tags; only the release tags the document lacks
-//! (or that changed through this server since it was written) are read one by one. Without
+//! (or that changed through this server since it was written, or whose releases are young:
+//! [`Young`]) are read one by one. Without
 //! a document (PyOCI's data, `skopeo copy`), every release tag is read: N+1 requests, each
 //! revalidated against what was read before.
 
@@ -89,6 +90,64 @@ enum Read {
     Drifted(Option<Release>, Tag),
 }
 
+/// When a release counts as young: one of its files was uploaded less than one audit interval
+/// ago (`--listing-audit-interval`). A young release is revalidated at every read instead of
+/// being taken from the listing document, so that files added to it in place by a tool that
+/// does not keep the document (the rest of a build matrix) are seen within the page cache's
+/// TTL rather than at the next audit; older ones are left to the audit.
+struct Young {
+    /// Uploads after this are young; `None`: no release is (audits are off).
+    after: Option<time::OffsetDateTime>,
+    /// The day before `after`'s (`YYYY-MM-DD`): upload times on earlier days are old without
+    /// being parsed (whatever their offset).
+    day_before: String,
+}
+
+impl Young {
+    /// Young releases as of now, for an audit `interval` (zero: none).
+    fn since(interval: std::time::Duration) -> Self {
+        Self::at(time::OffsetDateTime::now_utc(), interval)
+    }
+
+    /// Young releases as of `now`, for an audit `interval` (zero: none).
+    fn at(now: time::OffsetDateTime, interval: std::time::Duration) -> Self {
+        let after = (!interval.is_zero())
+            .then(|| now.checked_sub(interval.try_into().ok()?))
+            .flatten();
+        let day_before = after
+            .and_then(|after| after.checked_sub(time::Duration::DAY))
+            .map(|day| {
+                format!(
+                    "{:04}-{:02}-{:02}",
+                    day.year(),
+                    u8::from(day.month()),
+                    day.day()
+                )
+            })
+            .unwrap_or_default();
+        Self { after, day_before }
+    }
+
+    /// Whether one of `release`'s files was uploaded after [`Young::after`].
+    fn holds(&self, release: &Release) -> bool {
+        let Some(after) = self.after else {
+            return false;
+        };
+        release.files.iter().any(|file| {
+            file.uploaded.as_deref().is_some_and(|uploaded| {
+                uploaded
+                    .get(..10)
+                    .is_some_and(|day| day >= self.day_before.as_str())
+                    && time::OffsetDateTime::parse(
+                        uploaded,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .is_ok_and(|at| at > after)
+            })
+        })
+    }
+}
+
 impl Index {
     /// Reads `target` from its store.
     ///
@@ -156,31 +215,11 @@ impl Index {
             versions.truncate(self.options.max_versions);
         }
         let changed = self.documents.changed_tags(target.key);
+        let young = Young::since(self.options.listing_audit_interval);
         let reads = versions.into_iter().map(|(tag, version)| {
             let listed = listing.as_ref().and_then(|l| l.tags.get(&tag)).cloned();
             let trusted = trust == Trust::Document && !changed.contains(&tag);
-            async move {
-                let Some(listed) = listed else {
-                    // Not in the document (or none): read it, and the document is behind.
-                    let known = self.known_tag(target, &tag, None);
-                    let read = self.read_tag(target, &tag, &version, known).await?;
-                    return Ok::<_, IndexError>(Read::Missing(read.and_then(|c| c.release)));
-                };
-                if trusted {
-                    return Ok(Read::Listed(
-                        self.listed_release(target, &tag, &version, listed),
-                    ));
-                }
-                let known = self.known_tag(target, &tag, Some(&listed));
-                let read = self.read_tag(target, &tag, &version, known).await?;
-                let holds = read.as_ref().is_some_and(|c| c.digest == listed.digest);
-                let release = read.and_then(|cached| cached.release);
-                Ok(if holds {
-                    Read::Listed(release)
-                } else {
-                    Read::Drifted(release, tag)
-                })
-            }
+            self.read_release(target, (tag, version), listed, trusted, &young)
         });
         let read: Vec<Read> = stream::iter(reads)
             .buffer_unordered(self.options.listing_concurrency.max(1))
@@ -217,6 +256,43 @@ impl Index {
             unknown_sizes,
             drifted,
         }))
+    }
+
+    /// One release tag of a page: as the document records it when it is `trusted` for the
+    /// tag and the release is not young, else from the registry (revalidated against what the
+    /// document records, if anything).
+    async fn read_release(
+        &self,
+        target: ProjectRef<'_>,
+        (tag, version): (Tag, Version),
+        listed: Option<ListedTag>,
+        trusted: bool,
+        young: &Young,
+    ) -> Result<Read, IndexError> {
+        let Some(listed) = listed else {
+            // Not in the document (or none): read it, and the document is behind.
+            let known = self.known_tag(target, &tag, None);
+            let read = self.read_tag(target, &tag, &version, known).await?;
+            return Ok(Read::Missing(read.and_then(|c| c.release)));
+        };
+        if trusted {
+            let release = self.listed_release(target, &tag, &version, listed.clone());
+            if !release.as_ref().is_some_and(|release| young.holds(release)) {
+                return Ok(Read::Listed(release));
+            }
+            // Added to lately: the other files of its build may still be coming from a tool
+            // that does not keep the document (same tag, other content, which the tag list
+            // cannot show), so it is revalidated like a changed tag.
+        }
+        let known = self.known_tag(target, &tag, Some(&listed));
+        let read = self.read_tag(target, &tag, &version, known).await?;
+        let holds = read.as_ref().is_some_and(|c| c.digest == listed.digest);
+        let release = read.and_then(|cached| cached.release);
+        Ok(if holds {
+            Read::Listed(release)
+        } else {
+            Read::Drifted(release, tag)
+        })
     }
 
     /// The tag list (`None` when the repository has none), and the document when one is
@@ -531,4 +607,66 @@ pub(super) async fn read_blob(
         bytes.extend_from_slice(&chunk);
     }
     Ok(Some(bytes.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    use super::*;
+    use crate::layout::StoredFile;
+    use crate::packaging::DistKind;
+
+    fn release(uploaded: &[Option<&str>]) -> Release {
+        let files = uploaded
+            .iter()
+            .enumerate()
+            .map(|(n, uploaded)| StoredFile {
+                filename: format!("demo-1.0-{n}-py3-none-any.whl"),
+                sha256: crate::packaging::Sha256::of(b""),
+                size: Some(1),
+                uploaded: uploaded.map(str::to_owned),
+                requires_python: None,
+                project_urls: std::collections::BTreeMap::new(),
+                yanked: None,
+                core_metadata: None,
+                provenance: None,
+                manifest: Digest::of(&[u8::try_from(n).unwrap()]),
+                kind: DistKind::Wheel,
+                promoted: None,
+            })
+            .collect();
+        Release {
+            version: Version::parse("1.0").unwrap(),
+            files,
+        }
+    }
+
+    #[test]
+    fn releases_added_to_within_one_audit_interval_are_young() {
+        let now = OffsetDateTime::parse("2026-12-07T12:00:00Z", &Rfc3339).unwrap();
+        let young = Young::at(now, Duration::from_secs(600));
+        let holds = |uploaded: &[Option<&str>]| young.holds(&release(uploaded));
+        assert!(holds(&[Some("2026-12-07T11:55:00Z")]));
+        assert!(
+            holds(&[Some("2024-01-01T00:00:00Z"), Some("2026-12-07T11:59:59.5Z")]),
+            "its newest file counts"
+        );
+        assert!(holds(&[Some("2026-12-07T13:55:00+02:00")]), "11:55 UTC");
+        assert!(
+            holds(&[Some("2026-12-06T23:59:59-13:00")]),
+            "12:59:59 UTC, on the day before in its own offset"
+        );
+        assert!(!holds(&[Some("2026-12-07T11:49:59Z")]));
+        assert!(!holds(&[Some("2026-12-08T01:00:00+14:00")]), "11:00 UTC");
+        assert!(!holds(&[Some("2026-12-05T23:00:00Z")]));
+        assert!(!holds(&[None]), "no upload time recorded");
+        assert!(!holds(&[Some("yesterday")]));
+        assert!(!holds(&[]));
+        let audits_off = Young::at(now, Duration::ZERO);
+        assert!(!audits_off.holds(&release(&[Some("2026-12-07T11:59:00Z")])));
+    }
 }

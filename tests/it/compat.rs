@@ -45,6 +45,19 @@ pub(crate) async fn push_pyoci_release(
     files: &[(&str, Vec<u8>)],
     project_urls: &str,
 ) -> anyhow::Result<()> {
+    push_pyoci_release_created(direct, repository, tag, files, project_urls, CREATED).await
+}
+
+/// [`push_pyoci_release`] with its timestamps at `created` (RFC 3339) instead of a fixed day
+/// of 2024.
+pub(crate) async fn push_pyoci_release_created(
+    direct: &DirectClient,
+    repository: &str,
+    tag: &str,
+    files: &[(&str, Vec<u8>)],
+    project_urls: &str,
+    created: &str,
+) -> anyhow::Result<()> {
     let mut entries = Vec::new();
     for (architecture, bytes) in files {
         let layer = direct.push_blob(repository, bytes.clone()).await?;
@@ -58,7 +71,7 @@ pub(crate) async fn push_pyoci_release(
             "artifactType": ARTIFACT_TYPE,
             "config": empty_config(),
             "layers": [{ "mediaType": ARTIFACT_TYPE, "digest": layer, "size": bytes.len() }],
-            "annotations": { "org.opencontainers.image.created": CREATED },
+            "annotations": { "org.opencontainers.image.created": created },
         }))?;
         let digest = sha256_digest(&manifest);
         let pushed = direct
@@ -73,7 +86,7 @@ pub(crate) async fn push_pyoci_release(
             "annotations": {
                 "com.pyoci.sha256_digest": sha256_hex(bytes),
                 "com.pyoci.project_urls": project_urls,
-                "org.opencontainers.image.created": CREATED,
+                "org.opencontainers.image.created": created,
             },
         }));
     }
@@ -82,7 +95,7 @@ pub(crate) async fn push_pyoci_release(
         "mediaType": OCI_INDEX,
         "artifactType": ARTIFACT_TYPE,
         "manifests": entries,
-        "annotations": { "org.opencontainers.image.created": CREATED },
+        "annotations": { "org.opencontainers.image.created": created },
     }))?;
     direct
         .put_manifest(repository, tag, OCI_INDEX, index)

@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sha2::Digest as _;
 
-use crate::compat::push_pyoci_release;
+use crate::compat::{push_pyoci_release, push_pyoci_release_created};
 use crate::harness::fake_registry::{self, Endpoint, FakeRegistry, Fault};
 use crate::harness::listing::{StoredListing, eventually};
 use crate::harness::registry::{DirectClient, sha256_digest};
@@ -364,6 +364,73 @@ async fn a_release_changed_behind_the_documents_back_is_found_by_the_audit() -> 
             .is_some_and(|index| index["manifests"].as_array().map(Vec::len) == Some(2)))
     })
     .await?;
+    Ok(())
+}
+
+/// Files added in place to a young release (a file of it uploaded less than one audit interval
+/// ago: the rest of a build matrix) by a tool that does not keep the document are seen within
+/// the page cache's TTL, not at the next audit (600 s, the default, here), and the document
+/// is repaired to record them. Older releases are still taken from the document: a cold page
+/// costs the tag list, the document and one request per young release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_added_in_place_to_a_young_release_are_seen_within_the_ttl() -> anyhow::Result<()> {
+    let env = TestEnv::start_with(AuthMode::Anonymous, |config| {
+        config.listing.listing_cache_ttl = 1;
+    })
+    .await?;
+    let direct = env.registry.direct();
+    let repository = format!("{}/matrix", env.namespace);
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)?
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let linux = (
+        "cp312-cp312-manylinux_2_17_x86_64.whl",
+        b"linux wheel".to_vec(),
+    );
+    let mac = ("cp312-cp312-macosx_14_0_arm64.whl", b"mac wheel".to_vec());
+    let old = [("py3-none-any.whl", b"an old release".to_vec())];
+    push_pyoci_release(&direct, &repository, "1.0.0", &old, "{}").await?;
+    let young = [linux.clone()];
+    push_pyoci_release_created(&direct, &repository, "1.0.1", &young, "{}", &now).await?;
+    let path = format!("{}/matrix/", env.base_path());
+    let mut wanted = vec![
+        "matrix-1.0.0-py3-none-any.whl".to_owned(),
+        "matrix-1.0.1-cp312-cp312-manylinux_2_17_x86_64.whl".to_owned(),
+    ];
+    assert_eq!(listed(&env.server, &path).await?, wanted);
+    direct
+        .wait_for_listing(&repository, &["1.0.0", "1.0.1"])
+        .await?;
+    env.server.settled().await?;
+
+    let matrix = [linux, mac];
+    push_pyoci_release_created(&direct, &repository, "1.0.1", &matrix, "{}", &now).await?;
+    wanted.push("matrix-1.0.1-cp312-cp312-macosx_14_0_arm64.whl".to_owned());
+    wanted.sort();
+    let (server, path_ref, wanted_ref) = (&env.server, &path, &wanted);
+    eventually("the page lists the macOS wheel", || async move {
+        Ok(listed(server, path_ref).await? == *wanted_ref)
+    })
+    .await?;
+    let (direct_ref, repository_ref) = (&direct, &repository);
+    eventually("the document records the macOS wheel", || async move {
+        let stored = direct_ref.listing(repository_ref).await?;
+        Ok(stored
+            .and_then(|s| s.index("1.0.1"))
+            .is_some_and(|index| index["manifests"].as_array().map(Vec::len) == Some(2)))
+    })
+    .await?;
+    env.server.settled().await?;
+
+    let cold = Server::start_for(&env.registry, |_| {}).await?;
+    let (before, _) = registry_requests(&cold).await?;
+    assert_eq!(listed(&cold, &path).await?, wanted);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        registry_requests(&cold).await?.0 - before,
+        3.0,
+        "a cold page costs the tag list, the document and the young release"
+    );
     Ok(())
 }
 
