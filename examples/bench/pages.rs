@@ -495,8 +495,11 @@ impl Cpu {
 /// Registry requests `server` made to answer requests (all of them minus those of its
 /// background work), from its `/metrics`.
 pub async fn request_path_requests(server: &Process) -> anyhow::Result<usize> {
-    let all = metric_sum(server, "oci_pypi_registry_requests_total").await?;
-    let background = metric_sum(server, "oci_pypi_background_registry_requests_total").await?;
+    // Both from one read of the metrics: background work (sizes learnt after a page of
+    // PyOCI's data) counted between two reads would be taken off requests it never added to.
+    let text = metrics_text(server).await?;
+    let all = sum_of(&text, "oci_pypi_registry_requests_total");
+    let background = sum_of(&text, "oci_pypi_background_registry_requests_total");
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -508,17 +511,25 @@ pub async fn request_path_requests(server: &Process) -> anyhow::Result<usize> {
 /// The sum of the samples of `server`'s metrics whose lines start with `prefix` (a name, or
 /// a name and its labels).
 pub async fn metric_sum(server: &Process, prefix: &str) -> anyhow::Result<f64> {
-    let text = client()?
+    Ok(sum_of(&metrics_text(server).await?, prefix))
+}
+
+/// `server`'s metrics, as text.
+async fn metrics_text(server: &Process) -> anyhow::Result<String> {
+    Ok(client()?
         .get(format!("{}/metrics", server.origin()))
         .send()
         .await?
         .text()
-        .await?;
-    Ok(text
-        .lines()
+        .await?)
+}
+
+/// The sum of the samples in `text` whose lines start with `prefix`.
+fn sum_of(text: &str, prefix: &str) -> f64 {
+    text.lines()
         .filter(|line| line.starts_with(prefix))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+        .sum()
 }
 
 /// A keep-alive client that never goes through a proxy.
