@@ -351,20 +351,43 @@ async fn a_release_changed_behind_the_documents_back_is_found_by_the_audit() -> 
         "edited-1.0.0-py3-none-any.whl".to_owned(),
         "edited-1.0.0.tar.gz".to_owned(),
     ];
-    let (server, path, wanted) = (&env.server, &path, &wanted);
-    eventually("the audit finds the sdist", || async move {
-        Ok(listed(server, path).await? == *wanted)
-    })
-    .await?;
-    let (direct, repository) = (&direct, &repository);
-    eventually("the document records the sdist", || async move {
-        let stored = direct.listing(repository).await?;
-        Ok(stored
-            .and_then(|s| s.index("1.0.0"))
-            .is_some_and(|index| index["manifests"].as_array().map(Vec::len) == Some(2)))
-    })
-    .await?;
-    Ok(())
+    let change = Change {
+        path: &path,
+        wanted: &wanted,
+        repository: &repository,
+        tag: "1.0.0",
+        files: 2,
+    };
+    change.seen(&env.server, &direct).await
+}
+
+/// A release changed behind the document's back, as the page and the document should show it.
+struct Change<'a> {
+    /// The project page's path.
+    path: &'a str,
+    /// The filenames the page should list.
+    wanted: &'a [String],
+    repository: &'a str,
+    /// The release changed, and its number of files.
+    tag: &'a str,
+    files: usize,
+}
+
+impl Change<'_> {
+    /// Waits until `server`'s page lists the change, then until the document records it.
+    async fn seen(&self, server: &Server, direct: &DirectClient) -> anyhow::Result<()> {
+        eventually("the page lists the change", || async move {
+            Ok(listed(server, self.path).await? == self.wanted)
+        })
+        .await?;
+        eventually("the document records the change", || async move {
+            let stored = direct.listing(self.repository).await?;
+            Ok(stored.and_then(|s| s.index(self.tag)).is_some_and(|index| {
+                index["manifests"].as_array().map(Vec::len) == Some(self.files)
+            }))
+        })
+        .await
+    }
 }
 
 /// Files added in place to a young release (a file of it uploaded less than one audit interval
@@ -407,19 +430,14 @@ async fn files_added_in_place_to_a_young_release_are_seen_within_the_ttl() -> an
     push_pyoci_release_created(&direct, &repository, "1.0.1", &matrix, "{}", &now).await?;
     wanted.push("matrix-1.0.1-cp312-cp312-macosx_14_0_arm64.whl".to_owned());
     wanted.sort();
-    let (server, path_ref, wanted_ref) = (&env.server, &path, &wanted);
-    eventually("the page lists the macOS wheel", || async move {
-        Ok(listed(server, path_ref).await? == *wanted_ref)
-    })
-    .await?;
-    let (direct_ref, repository_ref) = (&direct, &repository);
-    eventually("the document records the macOS wheel", || async move {
-        let stored = direct_ref.listing(repository_ref).await?;
-        Ok(stored
-            .and_then(|s| s.index("1.0.1"))
-            .is_some_and(|index| index["manifests"].as_array().map(Vec::len) == Some(2)))
-    })
-    .await?;
+    let change = Change {
+        path: &path,
+        wanted: &wanted,
+        repository: &repository,
+        tag: "1.0.1",
+        files: 2,
+    };
+    change.seen(&env.server, &direct).await?;
     env.server.settled().await?;
 
     let cold = Server::start_for(&env.registry, |_| {}).await?;
