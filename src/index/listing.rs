@@ -161,14 +161,16 @@ impl Index {
             document_outdated,
             unknown_sizes,
             drifted,
+            drifted_old,
         } = snapshot;
         if !drifted.is_empty() {
             // Changed behind the document's back: read from the tags until it is rewritten
-            // (or, when this server does not write documents, for a while).
+            // (or, when this server does not write documents and an old release changed, for
+            // a while: young ones are read from the tags at every read anyway).
             for tag in drifted {
                 self.rewrite_document(wanted.target(), &wanted.store, Cause::Changed(Some(tag)));
             }
-            if self.options.listing_documents != super::ListingDocuments::Write {
+            if drifted_old && self.options.listing_documents != super::ListingDocuments::Write {
                 self.distrust(&wanted.key);
             }
         }

@@ -71,6 +71,9 @@ pub(super) struct Snapshot {
     /// Release tags the document records otherwise than the registry holds them now
     /// (changed behind its back, or through this server and not recorded yet).
     pub drifted: Vec<Tag>,
+    /// Whether one of them is an old release (not young: [`Young`]), whose change the
+    /// document alone would have hidden; young releases are read at every read anyway.
+    pub drifted_old: bool,
 }
 
 /// A listing document as read: `Err(None)` when there is none, `Err(Some(problem))` when it
@@ -86,8 +89,9 @@ enum Read {
     Listed(Option<Release>),
     /// From the registry: the document does not record the tag.
     Missing(Option<Release>),
-    /// From the registry, which holds something else than the document records.
-    Drifted(Option<Release>, Tag),
+    /// From the registry, which holds something else than the document records; whether
+    /// the release is young (read from the registry at every read anyway).
+    Drifted(Option<Release>, Tag, bool),
 }
 
 /// When a release counts as young: one of its files was uploaded less than one audit interval
@@ -227,6 +231,7 @@ impl Index {
             .await?;
         let mut releases = Vec::new();
         let mut drifted = Vec::new();
+        let mut drifted_old = false;
         for read in read {
             let release = match read {
                 Read::Listed(release) => release,
@@ -234,9 +239,10 @@ impl Index {
                     outdated = true;
                     release
                 }
-                Read::Drifted(release, tag) => {
+                Read::Drifted(release, tag, young) => {
                     outdated = true;
                     if !changed.contains(&tag) {
+                        drifted_old |= !young;
                         drifted.push(tag);
                     }
                     release
@@ -255,6 +261,7 @@ impl Index {
             document_outdated: outdated && mode == ListingDocuments::Write,
             unknown_sizes,
             drifted,
+            drifted_old,
         }))
     }
 
@@ -291,7 +298,8 @@ impl Index {
         Ok(if holds {
             Read::Listed(release)
         } else {
-            Read::Drifted(release, tag)
+            // Trusted, yet read: young.
+            Read::Drifted(release, tag, trusted)
         })
     }
 
