@@ -33,7 +33,8 @@ use bytes::Bytes;
 use super::page::{ProjectPage, Release};
 use super::stripes::Stripes;
 use crate::layout::ProjectListing;
-use crate::storage::Digest;
+use crate::packaging::Version;
+use crate::storage::{Digest, Tag};
 
 /// Pages kept at most.
 const MAX_PAGES: usize = 4096;
@@ -74,6 +75,10 @@ pub struct CachedProject {
 /// A listing document as last read: the digest of its manifest, and the document.
 type CachedDocument = (Digest, Arc<ProjectListing>);
 
+/// A young release as last read (`super::snapshot::Young`): its tag, its version and its
+/// newest file's upload time.
+pub type YoungTag = (Tag, Version, time::OffsetDateTime);
+
 /// What a release tag held when last read.
 #[derive(Debug, Clone)]
 pub struct CachedTag {
@@ -111,6 +116,9 @@ pub struct ListingCache {
     /// Namespaces (registry origin, repository up to its last `/`) where a project was read
     /// with a listing document.
     documented: Mutex<HashSet<ProjectKey>>,
+    /// The young releases of each project as last read: the next read asks for them
+    /// alongside the tag list.
+    young: Mutex<HashMap<ProjectKey, Vec<YoungTag>>>,
     background: Mutex<HashSet<(ProjectKey, String)>>,
     builds: Stripes<tokio::sync::Mutex<()>>,
     generations: Stripes<AtomicU64>,
@@ -137,6 +145,7 @@ impl ListingCache {
             sizes: Mutex::default(),
             documents: Mutex::default(),
             documented: Mutex::default(),
+            young: Mutex::default(),
             background: Mutex::default(),
             builds: Stripes::new(BUILD_STRIPES, || tokio::sync::Mutex::new(())),
             generations: Stripes::new(GENERATION_STRIPES, AtomicU64::default),
@@ -194,6 +203,22 @@ impl ListingCache {
         let mut documents = lock(&self.documents);
         make_room(&mut documents, MAX_DOCUMENTS, |_| false);
         documents.insert(project.clone(), document);
+    }
+
+    /// The young releases of `project` as last read.
+    pub fn young_tags(&self, project: &ProjectKey) -> Vec<YoungTag> {
+        lock(&self.young).get(project).cloned().unwrap_or_default()
+    }
+
+    /// Remembers the young releases `project` was read with.
+    pub fn store_young_tags(&self, project: &ProjectKey, tags: Vec<YoungTag>) {
+        let mut young = lock(&self.young);
+        if tags.is_empty() {
+            young.remove(project);
+            return;
+        }
+        make_room(&mut young, MAX_DOCUMENTS, |_| false);
+        young.insert(project.clone(), tags);
     }
 
     /// Whether a page built at `built` should be refreshed (it is past half the TTL).

@@ -6,12 +6,12 @@
 //! a document (PyOCI's data, `skopeo copy`), every release tag is read: N+1 requests, each
 //! revalidated against what was read before.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, PoisonError};
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
-use super::cache::{CachedTag, ProjectKey};
+use super::cache::{CachedTag, ProjectKey, YoungTag};
 use super::page::{ProjectPage, Release};
 use super::{Index, IndexError, ListingDocuments};
 use crate::layout::{self, ListedTag, ListingProblem, ProjectListing, ReleaseIndex};
@@ -94,6 +94,72 @@ enum Read {
     Drifted(Option<Release>, Tag, bool),
 }
 
+/// What the reads of one project's release tags share.
+struct Reads {
+    young: Young,
+    /// Release tags read alongside the tag list ([`Index::read_ahead`]), taken by the read
+    /// that would have asked for them.
+    ahead: std::sync::Mutex<HashMap<Tag, Result<Option<CachedTag>, IndexError>>>,
+    /// The young releases found.
+    found: std::sync::Mutex<Vec<YoungTag>>,
+}
+
+impl Reads {
+    fn new(young: Young) -> Self {
+        Self {
+            young,
+            ahead: std::sync::Mutex::default(),
+            found: std::sync::Mutex::default(),
+        }
+    }
+
+    /// What `tag` holds now: as read ahead, or read now (revalidated against what was read
+    /// before, or else against what the document records, `listed`).
+    async fn read_tag(
+        &self,
+        index: &Index,
+        target: ProjectRef<'_>,
+        (tag, version): (&Tag, &Version),
+        listed: Option<&ListedTag>,
+    ) -> Result<Option<CachedTag>, IndexError> {
+        let early = lock(&self.ahead).remove(tag);
+        if let Some(read) = early {
+            return read;
+        }
+        let known = index.known_tag(target, tag, listed);
+        index.read_tag(target, tag, version, known).await
+    }
+
+    /// Notes the release read under `tag`, if young.
+    fn note(&self, tag: Tag, version: Version, release: Option<&Release>) {
+        if let Some(uploaded) = release.and_then(|release| self.young.newest(release)) {
+            lock(&self.found).push((tag, version, uploaded));
+        }
+    }
+
+    /// The young releases found.
+    fn into_young(self) -> Vec<YoungTag> {
+        self.found
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Read {
+    /// The release read, if any.
+    fn release(&self) -> Option<&Release> {
+        match self {
+            Self::Listed(release) | Self::Missing(release) | Self::Drifted(release, ..) => {
+                release.as_ref()
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// When a release counts as young: one of its files was uploaded less than one audit interval
 /// ago (`--listing-audit-interval`). A young release is revalidated at every read instead of
 /// being taken from the listing document, so that files added to it in place by a tool that
@@ -134,21 +200,33 @@ impl Young {
 
     /// Whether one of `release`'s files was uploaded after [`Young::after`].
     fn holds(&self, release: &Release) -> bool {
-        let Some(after) = self.after else {
-            return false;
-        };
-        release.files.iter().any(|file| {
-            file.uploaded.as_deref().is_some_and(|uploaded| {
+        self.newest(release).is_some()
+    }
+
+    /// The newest upload time of `release`'s files, when it is after [`Young::after`].
+    fn newest(&self, release: &Release) -> Option<time::OffsetDateTime> {
+        release
+            .files
+            .iter()
+            .filter_map(|file| {
+                let uploaded = file.uploaded.as_deref()?;
+                // Earlier days are old whatever the time and offset: not parsed.
                 uploaded
                     .get(..10)
-                    .is_some_and(|day| day >= self.day_before.as_str())
-                    && time::OffsetDateTime::parse(
-                        uploaded,
-                        &time::format_description::well_known::Rfc3339,
-                    )
-                    .is_ok_and(|at| at > after)
+                    .filter(|day| *day >= self.day_before.as_str())?;
+                time::OffsetDateTime::parse(
+                    uploaded,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .ok()
             })
-        })
+            .max()
+            .filter(|uploaded| self.includes(*uploaded))
+    }
+
+    /// Whether an upload at `uploaded` is young.
+    fn includes(&self, uploaded: time::OffsetDateTime) -> bool {
+        self.after.is_some_and(|after| uploaded > after)
     }
 }
 
@@ -180,7 +258,10 @@ impl Index {
     ) -> Result<Option<Snapshot>, IndexError> {
         let mode = self.options.listing_documents;
         let reads_documents = mode != ListingDocuments::Off && !self.distrusted(target.key);
-        let Some((tags, early_document)) = self.tags_and_document(target, reads_documents).await?
+        let reads = Reads::new(Young::since(self.options.listing_audit_interval));
+        let early = reads_documents && self.cache.expects_document(target.key);
+        let ahead = (early && trust == Trust::Document).then_some(&reads);
+        let Some((tags, early_document)) = self.tags_and_document(target, early, ahead).await?
         else {
             return Ok(None);
         };
@@ -219,16 +300,16 @@ impl Index {
             versions.truncate(self.options.max_versions);
         }
         let changed = self.documents.changed_tags(target.key);
-        let young = Young::since(self.options.listing_audit_interval);
-        let reads = versions.into_iter().map(|(tag, version)| {
+        let releases = versions.into_iter().map(|(tag, version)| {
             let listed = listing.as_ref().and_then(|l| l.tags.get(&tag)).cloned();
             let trusted = trust == Trust::Document && !changed.contains(&tag);
-            self.read_release(target, (tag, version), listed, trusted, &young)
+            self.read_release(target, (tag, version), listed, trusted, &reads)
         });
-        let read: Vec<Read> = stream::iter(reads)
+        let read: Vec<Read> = stream::iter(releases)
             .buffer_unordered(self.options.listing_concurrency.max(1))
             .try_collect()
             .await?;
+        self.cache.store_young_tags(target.key, reads.into_young());
         let mut releases = Vec::new();
         let mut drifted = Vec::new();
         let mut drifted_old = false;
@@ -274,57 +355,107 @@ impl Index {
         (tag, version): (Tag, Version),
         listed: Option<ListedTag>,
         trusted: bool,
-        young: &Young,
+        reads: &Reads,
     ) -> Result<Read, IndexError> {
-        let Some(listed) = listed else {
+        let read = match listed {
             // Not in the document (or none): read it, and the document is behind.
-            let known = self.known_tag(target, &tag, None);
-            let read = self.read_tag(target, &tag, &version, known).await?;
-            return Ok(Read::Missing(read.and_then(|c| c.release)));
-        };
-        if trusted {
-            let release = self.listed_release(target, &tag, &version, listed.clone());
-            if !release.as_ref().is_some_and(|release| young.holds(release)) {
-                return Ok(Read::Listed(release));
+            None => {
+                let read = reads.read_tag(self, target, (&tag, &version), None).await?;
+                Read::Missing(read.and_then(|c| c.release))
             }
-            // Added to lately: the other files of its build may still be coming from a tool
-            // that does not keep the document (same tag, other content, which the tag list
-            // cannot show), so it is revalidated like a changed tag.
-        }
-        let known = self.known_tag(target, &tag, Some(&listed));
-        let read = self.read_tag(target, &tag, &version, known).await?;
-        let holds = read.as_ref().is_some_and(|c| c.digest == listed.digest);
-        let release = read.and_then(|cached| cached.release);
-        Ok(if holds {
-            Read::Listed(release)
-        } else {
-            // Trusted, yet read: young.
-            Read::Drifted(release, tag, trusted)
-        })
+            Some(listed) => {
+                if trusted {
+                    let release = self.listed_release(target, &tag, &version, listed.clone());
+                    if !release.as_ref().is_some_and(|r| reads.young.holds(r)) {
+                        return Ok(Read::Listed(release));
+                    }
+                    // Added to lately: the other files of its build may still be coming from
+                    // a tool that does not keep the document (same tag, other content, which
+                    // the tag list cannot show), so it is revalidated like a changed tag.
+                }
+                let read = reads
+                    .read_tag(self, target, (&tag, &version), Some(&listed))
+                    .await?;
+                let holds = read.as_ref().is_some_and(|c| c.digest == listed.digest);
+                let release = read.and_then(|cached| cached.release);
+                if holds {
+                    Read::Listed(release)
+                } else {
+                    // Trusted, yet read: young.
+                    Read::Drifted(release, tag.clone(), trusted)
+                }
+            }
+        };
+        reads.note(tag, version, read.release());
+        Ok(read)
     }
 
     /// The tag list (`None` when the repository has none), and the document when one is
-    /// expected ([`super::cache::ListingCache::expects_document`]): it is asked for with the
-    /// tag list, not after it, so a page waits one round trip to a far registry, not two (and
-    /// a document read before usually answers 304). Projects read without one, and the
-    /// projects of a namespace where none has one (PyOCI's data), pay no request for a
-    /// document they may not have.
+    /// expected (`early`: [`super::cache::ListingCache::expects_document`]): it is asked for
+    /// with the tag list, not after it, so a page waits one round trip to a far registry, not
+    /// two (and a document read before usually answers 304). Projects read without one, and
+    /// the projects of a namespace where none has one (PyOCI's data), pay no request for a
+    /// document they may not have. With `ahead`, the release tags that will be read from the
+    /// registry whatever the document says (the young ones as last read, and those changed
+    /// through this server) are read at the same time, into it.
     async fn tags_and_document(
         &self,
         target: ProjectRef<'_>,
-        reads_documents: bool,
+        early: bool,
+        ahead: Option<&Reads>,
     ) -> Result<Option<(Vec<Tag>, EarlyDocument)>, IndexError> {
-        let early = reads_documents && self.cache.expects_document(target.key);
-        let (tags, document) =
-            futures_util::future::join(target.store.list_tags(target.repository), async {
-                if early {
-                    Some(self.read_document(target, layout::listing_tag()).await)
-                } else {
-                    None
-                }
-            })
-            .await;
+        let document = async {
+            if early {
+                Some(self.read_document(target, layout::listing_tag()).await)
+            } else {
+                None
+            }
+        };
+        let releases = async {
+            if let Some(reads) = ahead {
+                self.read_ahead(target, reads).await;
+            }
+        };
+        let (tags, document, ()) = futures_util::future::join3(
+            target.store.list_tags(target.repository),
+            document,
+            releases,
+        )
+        .await;
         Ok(tags?.map(|tags| (tags, document)))
+    }
+
+    /// Reads into `reads` the release tags that will be read from the registry whatever the
+    /// document says: the young releases as last read, and the tags changed through this
+    /// server since the document was written.
+    async fn read_ahead(&self, target: ProjectRef<'_>, reads: &Reads) {
+        let mut wanted: Vec<(Tag, Version)> = self
+            .cache
+            .young_tags(target.key)
+            .into_iter()
+            .filter(|(_, _, uploaded)| reads.young.includes(*uploaded))
+            .map(|(tag, version, _)| (tag, version))
+            .collect();
+        let changed = self.documents.changed_tags(target.key);
+        if let Some(tags) = changed.some() {
+            wanted.extend(
+                tags.filter_map(|tag| {
+                    layout::version_of(tag).map(|version| (tag.clone(), version))
+                }),
+            );
+        }
+        wanted.sort_by(|a, b| a.0.cmp(&b.0));
+        wanted.dedup_by(|a, b| a.0 == b.0);
+        let reads_ahead = wanted.into_iter().map(|(tag, version)| async move {
+            let known = self.cache.tag(target.key, tag.as_str());
+            let read = self.read_tag(target, &tag, &version, known).await;
+            (tag, read)
+        });
+        let read: Vec<_> = stream::iter(reads_ahead)
+            .buffer_unordered(self.options.listing_concurrency.max(1))
+            .collect()
+            .await;
+        lock(&reads.ahead).extend(read);
     }
 
     /// The listing document under `document_tag` (the tag the tags have it under, documents

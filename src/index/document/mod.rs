@@ -92,6 +92,11 @@ impl ChangedTags {
     pub(super) fn contains(&self, tag: &Tag) -> bool {
         self.all || self.tags.contains(tag)
     }
+
+    /// The tags, when they are not every tag of the project.
+    pub(super) fn some(&self) -> Option<impl Iterator<Item = &Tag>> {
+        (!self.all).then(|| self.tags.iter())
+    }
 }
 
 impl Documents {

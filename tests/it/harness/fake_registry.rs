@@ -294,13 +294,18 @@ impl FakeRegistry {
     /// Adds a release of [`PROJECT`] tagged `version`, laid out like the first one, with one
     /// wheel ([`release_filename`], bytes [`release_file_bytes`]).
     pub fn add_release(&self, version: &str) -> anyhow::Result<()> {
-        insert_release(&mut lock(&self.shared.store), PROJECT, version)
+        insert_release(&mut lock(&self.shared.store), PROJECT, version, CREATED)
+    }
+
+    /// [`FakeRegistry::add_release`], its file uploaded at `created` (RFC 3339).
+    pub fn add_release_at(&self, version: &str, created: &str) -> anyhow::Result<()> {
+        insert_release(&mut lock(&self.shared.store), PROJECT, version, created)
     }
 
     /// Adds project `project` in [`NAMESPACE`], with release [`TAG`] laid out like the first
     /// project's ([`wheel_filename`], bytes [`file_bytes`]).
     pub fn add_project(&self, project: &str) -> anyhow::Result<()> {
-        insert_release(&mut lock(&self.shared.store), project, TAG)
+        insert_release(&mut lock(&self.shared.store), project, TAG, CREATED)
     }
 
     /// How many requests [`Fault::Crowded`] answered 429.
@@ -339,14 +344,21 @@ fn compact(value: &serde_json::Value) -> anyhow::Result<Bytes> {
 /// The store with its one release.
 fn initial_store() -> anyhow::Result<Store> {
     let mut store = Store::default();
-    insert_release(&mut store, PROJECT, TAG)?;
+    insert_release(&mut store, PROJECT, TAG, CREATED)?;
     Ok(store)
 }
 
-/// A release of `project` in [`NAMESPACE`]: the wheel blob, the empty config, the file
-/// manifest, the index (by tag and by digest).
-fn insert_release(store: &mut Store, project: &str, version: &str) -> anyhow::Result<()> {
-    let created = "2026-01-02T03:04:05Z";
+/// When the releases of the fake were uploaded, unless told otherwise: long ago.
+const CREATED: &str = "2026-01-02T03:04:05Z";
+
+/// A release of `project` in [`NAMESPACE`], uploaded at `created`: the wheel blob, the empty
+/// config, the file manifest, the index (by tag and by digest).
+fn insert_release(
+    store: &mut Store,
+    project: &str,
+    version: &str,
+    created: &str,
+) -> anyhow::Result<()> {
     let filename = wheel_filename(project, version);
     let file = release_file_bytes(version);
     let file_digest = digest_of(&file);
