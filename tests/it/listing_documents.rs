@@ -450,11 +450,8 @@ async fn files_added_in_place_to_a_young_release_are_seen_within_the_ttl() -> an
     })
     .await?;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (before, _) = registry_requests(&reader).await?;
-    assert_eq!(listed(&reader, &path).await?, wanted);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        registry_requests(&reader).await?.0 - before,
+        requests_for_page(&reader, &path, &wanted).await?,
         3.0,
         "the reader still takes the old releases from the document"
     );
@@ -470,15 +467,21 @@ async fn files_added_in_place_to_a_young_release_are_seen_within_the_ttl() -> an
     env.server.settled().await?;
 
     let cold = Server::start_for(&env.registry, |_| {}).await?;
-    let (before, _) = registry_requests(&cold).await?;
-    assert_eq!(listed(&cold, &path).await?, wanted);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
-        registry_requests(&cold).await?.0 - before,
+        requests_for_page(&cold, &path, &wanted).await?,
         3.0,
         "a cold page costs the tag list, the document and the young release"
     );
     Ok(())
+}
+
+/// The registry requests one page of `path` costs `server` (with what its background work
+/// does within 500 ms), checking that the page lists `wanted`.
+async fn requests_for_page(server: &Server, path: &str, wanted: &[String]) -> anyhow::Result<f64> {
+    let (before, _) = registry_requests(server).await?;
+    assert_eq!(listed(server, path).await?, wanted);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(registry_requests(server).await?.0 - before)
 }
 
 /// A server in front of `fake` keeping pages `listing_cache_ttl` seconds, and the path of the
