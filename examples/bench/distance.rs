@@ -2,7 +2,8 @@
 //! request [`Distance::delay`] before forwarding it (as a registry in another building would),
 //! and what that makes of what an installer and a publisher do: a cold page (the largest
 //! project, as this server writes it and as PyOCI does; as this server writes it again after
-//! a page of another project of its namespace), a small file right after its page, a
+//! a page of another project of its namespace), a page after its cache expired (also of a
+//! project with a young release), a small file right after its page, a
 //! small wheel's upload; each through oci-pypi and, where there is one, the nearest straight
 //! equivalent through the same proxy. Registry requests are counted by the server's own
 //! metrics (its background work apart). The phase shows what each request a path costs is
@@ -64,7 +65,19 @@ impl Distance<'_> {
                     .await?,
             );
         }
-        rows.push(self.expired_page(&far).await?);
+        rows.push(
+            self.expired_page(&far, (&largest, self.releases), &[], "")
+                .await?,
+        );
+        rows.push(
+            self.expired_page(
+                &far,
+                (pages::YOUNG_PROJECT, pages::YOUNG_PROJECT_RELEASES),
+                &["--listing-audit-interval", pages::YOUNG_AUDIT_INTERVAL],
+                ", its newest release young (read from the registry at every read)",
+            )
+            .await?,
+        );
         rows.push(
             self.cold_page(
                 &far,
@@ -128,14 +141,19 @@ impl Distance<'_> {
         Ok(row)
     }
 
-    /// The page of the largest project (as this server writes it) on one server keeping pages
-    /// 1 s, each time after it has expired (as the first page of an install that comes
-    /// after a quiet spell); straight: the tag list.
-    async fn expired_page(&self, far: &CountingProxy) -> anyhow::Result<DistanceRow> {
-        let project = pages::project_name(self.releases);
+    /// The page of `project` (as this server writes it; `releases` releases) on one server
+    /// keeping pages 1 s (and started with `flags`), each time after it has expired (as the
+    /// first page of an install that comes after a quiet spell); straight: the tag list.
+    async fn expired_page(
+        &self,
+        far: &CountingProxy,
+        (project, releases): (&str, usize),
+        flags: &[&str],
+        note: &str,
+    ) -> anyhow::Result<DistanceRow> {
         let mut row = DistanceRow {
             what: format!(
-                "page after its cache expired, {project} (`--listing-cache-ttl 1`, 1.2 s idle)"
+                "page after its cache expired, {project} (`--listing-cache-ttl 1`, 1.2 s idle){note}"
             ),
             through: Vec::new(),
             requests: Vec::new(),
@@ -143,20 +161,17 @@ impl Distance<'_> {
         };
         let http = pages::client()?;
         let tags = format!("{}/v2/{NAMESPACE}/{project}/tags/list", far.origin());
-        let server = procs::start_server(
-            self.server_bin,
-            self.work_dir,
-            &far.origin(),
-            &["--listing-cache-ttl", "1"],
-        )
-        .await?;
+        let mut args = vec!["--listing-cache-ttl", "1"];
+        args.extend_from_slice(flags);
+        let server =
+            procs::start_server(self.server_bin, self.work_dir, &far.origin(), &args).await?;
         let page = format!("{}/{}/{NAMESPACE}/{project}/", server.origin(), far.host());
-        pages::fetch(&http, &page, self.releases).await?;
+        pages::fetch(&http, &page, releases).await?;
         for _ in 0..self.reps {
             tokio::time::sleep(Duration::from_millis(1200)).await;
             let before = pages::request_path_requests(&server).await?;
             let started = Instant::now();
-            pages::fetch(&http, &page, self.releases).await?;
+            pages::fetch(&http, &page, releases).await?;
             row.through.push(millis(started));
             row.requests
                 .push(pages::request_path_requests(&server).await? - before);

@@ -214,7 +214,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Seeds every page project twice: as oci-pypi writes it (`project<N>`) and as PyOCI does
-/// (`pyoci<N>`); and the one-release projects the warmed servers read first, one of each.
+/// (`pyoci<N>`); the one-release projects the warmed servers read first, one of each; and
+/// [`pages::YOUNG_PROJECT`].
 async fn seed_projects(args: &Args, registry: &procs::Process) -> anyhow::Result<()> {
     for &releases in &args.releases {
         eprintln!("bench: seeding {releases} releases");
@@ -241,11 +242,24 @@ async fn seed_projects(args: &Args, registry: &procs::Process) -> anyhow::Result
             .await
             .with_context(|| format!("seeding {warmup}"))?;
     }
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)?
+        .format(&time::format_description::well_known::Rfc3339)?;
+    seed::seed_project_with_young(
+        &registry.origin(),
+        pages::NAMESPACE,
+        pages::YOUNG_PROJECT,
+        pages::YOUNG_PROJECT_RELEASES,
+        seed::Writer::OciPypi,
+        Some(&now),
+    )
+    .await
+    .with_context(|| format!("seeding {}", pages::YOUNG_PROJECT))?;
     Ok(())
 }
 
-/// Has a server write the listing document of each `project<N>` and of
-/// [`pages::DOCUMENTED_WARMUP_PROJECT`] (its first page leaves one
+/// Has a server write the listing document of each `project<N>`, of
+/// [`pages::DOCUMENTED_WARMUP_PROJECT`] and of [`pages::YOUNG_PROJECT`] (its first page leaves one
 /// behind, in the background), and waits until the registry holds them, so that the page
 /// phases measure projects "written by this server". The `pyoci<N>` projects keep none.
 async fn write_listing_documents(
@@ -265,7 +279,13 @@ async fn write_listing_documents(
         .releases
         .iter()
         .map(|&releases| (pages::project_name(releases), releases))
-        .chain([(pages::DOCUMENTED_WARMUP_PROJECT.to_owned(), 1)]);
+        .chain([
+            (pages::DOCUMENTED_WARMUP_PROJECT.to_owned(), 1),
+            (
+                pages::YOUNG_PROJECT.to_owned(),
+                pages::YOUNG_PROJECT_RELEASES,
+            ),
+        ]);
     for (project, releases) in projects {
         let url = Pages::project_url(&server, &proxy.host(), &project);
         pages::fetch(&http, &url, releases).await?;

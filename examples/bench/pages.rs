@@ -23,6 +23,18 @@ pub const WARMUP_PROJECT: &str = "pyociwarmup";
 /// no page of the project kept).
 pub const DOCUMENTED_WARMUP_PROJECT: &str = "warmup";
 
+/// A project of 10 releases as oci-pypi writes them, with its listing document, in
+/// [`NAMESPACE`], whose newest release was uploaded as the run started: young (docs/design.md,
+/// reading rule 6) for the servers started with [`YOUNG_AUDIT_INTERVAL`].
+pub const YOUNG_PROJECT: &str = "recent";
+
+/// Releases of [`YOUNG_PROJECT`].
+pub const YOUNG_PROJECT_RELEASES: usize = 10;
+
+/// `--listing-audit-interval` of the servers that read [`YOUNG_PROJECT`]: its newest release
+/// stays young for the whole run.
+pub const YOUNG_AUDIT_INTERVAL: &str = "3600";
+
 /// The mode of the first pages of oci-pypi's data on a running server.
 pub const COLD_WARMED: &str =
     "cold: a project's first page on a running server (after another project's page)";

@@ -45,11 +45,25 @@ pub async fn seed_project(
     releases: usize,
     writer: Writer,
 ) -> anyhow::Result<()> {
+    seed_project_with_young(origin, namespace, project, releases, writer, None).await
+}
+
+/// [`seed_project`], the newest release (`1.0.<releases-1>`) uploaded at `young` (RFC 3339)
+/// when given, instead of long ago like the others.
+pub async fn seed_project_with_young(
+    origin: &str,
+    namespace: &str,
+    project: &str,
+    releases: usize,
+    writer: Writer,
+    young: Option<&str>,
+) -> anyhow::Result<()> {
     let seeder = Seeder {
         http: reqwest::Client::builder().no_proxy().build()?,
         base: format!("{origin}/v2/{namespace}/{project}"),
         project: project.to_owned(),
         writer,
+        young: young.map(|created| (releases.saturating_sub(1), created.to_owned())),
     };
     // The shared config blob first: parallel pushes of one blob confuse distribution 2.8.
     seeder.push_blob(b"{}".to_vec()).await?;
@@ -65,11 +79,17 @@ struct Seeder {
     base: String,
     project: String,
     writer: Writer,
+    /// The release uploaded at another time, and when.
+    young: Option<(usize, String)>,
 }
 
 impl Seeder {
     async fn push_release(&self, number: usize) -> anyhow::Result<()> {
         let version = format!("1.0.{number}");
+        let created = match &self.young {
+            Some((young, created)) if *young == number => created.as_str(),
+            _ => CREATED,
+        };
         let filename = format!("{}-{version}-py3-none-any.whl", self.project);
         let content = format!("oci-pypi bench: {filename}\n").into_bytes();
         let size = content.len();
@@ -85,7 +105,7 @@ impl Seeder {
                 "size": size,
                 "annotations": { "org.opencontainers.image.title": filename },
             }],
-            "annotations": { "org.opencontainers.image.created": CREATED },
+            "annotations": { "org.opencontainers.image.created": created },
         }))?;
         let manifest_digest = digest_of(&manifest);
         let manifest_size = manifest.len();
@@ -97,13 +117,13 @@ impl Seeder {
                 "com.pyoci.project_urls": "{}",
                 "com.pyoci.sha256_digest": sha256_hex,
                 "dev.oci-pypi.size": size.to_string(),
-                "org.opencontainers.image.created": CREATED,
+                "org.opencontainers.image.created": created,
                 "org.opencontainers.image.title": filename,
             }),
             Writer::Pyoci => json!({
                 "com.pyoci.project_urls": "{}",
                 "com.pyoci.sha256_digest": sha256_hex,
-                "org.opencontainers.image.created": CREATED,
+                "org.opencontainers.image.created": created,
             }),
         };
         let index = serde_json::to_vec(&json!({
@@ -117,7 +137,7 @@ impl Seeder {
                 "platform": { "architecture": "py3-none-any.whl", "os": "any" },
                 "annotations": annotations,
             }],
-            "annotations": { "org.opencontainers.image.created": CREATED },
+            "annotations": { "org.opencontainers.image.created": created },
         }))?;
         self.put_manifest(&version, MEDIA_TYPE_INDEX, index).await
     }
