@@ -14,6 +14,19 @@ pub struct Release {
     pub files: Vec<StoredFile>,
 }
 
+impl Release {
+    /// When the release was last added to: its newest file's upload time; `None` when no
+    /// file records one that reads as RFC 3339.
+    #[must_use]
+    pub fn last_upload(&self) -> Option<time::OffsetDateTime> {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        self.files
+            .iter()
+            .filter_map(|file| time::OffsetDateTime::parse(file.uploaded.as_deref()?, rfc3339).ok())
+            .max()
+    }
+}
+
 /// Everything a project page shows.
 #[derive(Debug)]
 pub struct ProjectPage {

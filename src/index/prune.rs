@@ -5,7 +5,6 @@
 //! already deleted counts as deleted.
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::page::{ProjectPage, Release};
 use super::release::ReleaseRef;
@@ -112,7 +111,9 @@ pub fn plan(page: &ProjectPage, policy: &RetentionPolicy, now: OffsetDateTime) -
         .map(|days| now - time::Duration::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400)));
     for (position, release) in matching.iter().rev().enumerate() {
         let by_count = policy.keep_last.is_some() && position < newest_kept;
-        let by_age = cutoff.is_some_and(|cutoff| uploaded(release).is_none_or(|at| at > cutoff));
+        // A release that records no upload time is never old enough to go by age.
+        let by_age =
+            cutoff.is_some_and(|cutoff| release.last_upload().is_none_or(|at| at > cutoff));
         if by_count || by_age {
             continue;
         }
@@ -141,16 +142,6 @@ fn matches(policy: &RetentionPolicy, version: &Version) -> bool {
     let text = version.to_string();
     (!policy.prereleases_only || version.is_prerelease())
         && (policy.versions.is_empty() || policy.versions.iter().any(|p| glob(p, &text)))
-}
-
-/// When the release was last added to: its newest file's upload time; `None` when no file
-/// records one (such a release is never old enough to go by age).
-fn uploaded(release: &Release) -> Option<OffsetDateTime> {
-    release
-        .files
-        .iter()
-        .filter_map(|file| OffsetDateTime::parse(file.uploaded.as_deref()?, &Rfc3339).ok())
-        .max()
 }
 
 /// Glob matching of `text` against `pattern`: `*` any run of characters, `?` one character,
@@ -189,6 +180,8 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use time::format_description::well_known::Rfc3339;
+
     use super::*;
     use crate::layout::StoredFile;
     use crate::packaging::DistKind;

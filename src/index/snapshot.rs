@@ -205,22 +205,19 @@ impl Young {
 
     /// The newest upload time of `release`'s files, when it is after [`Young::after`].
     fn newest(&self, release: &Release) -> Option<time::OffsetDateTime> {
+        // Upload times on earlier days are old whatever their time and offset: a release
+        // with none later is not parsed (most releases of a page).
+        let recent_day = release.files.iter().any(|file| {
+            file.uploaded
+                .as_deref()
+                .and_then(|uploaded| uploaded.get(..10))
+                .is_some_and(|day| day >= self.day_before.as_str())
+        });
+        if !recent_day {
+            return None;
+        }
         release
-            .files
-            .iter()
-            .filter_map(|file| {
-                let uploaded = file.uploaded.as_deref()?;
-                // Earlier days are old whatever the time and offset: not parsed.
-                uploaded
-                    .get(..10)
-                    .filter(|day| *day >= self.day_before.as_str())?;
-                time::OffsetDateTime::parse(
-                    uploaded,
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .ok()
-            })
-            .max()
+            .last_upload()
             .filter(|uploaded| self.includes(*uploaded))
     }
 
@@ -301,7 +298,7 @@ impl Index {
         }
         let changed = self.documents.changed_tags(target.key);
         let releases = versions.into_iter().map(|(tag, version)| {
-            let listed = listing.as_ref().and_then(|l| l.tags.get(&tag)).cloned();
+            let listed = listing.as_deref().and_then(|l| l.tags.get(&tag));
             let trusted = trust == Trust::Document && !changed.contains(&tag);
             self.read_release(target, (tag, version), listed, trusted, &reads)
         });
@@ -353,7 +350,7 @@ impl Index {
         &self,
         target: ProjectRef<'_>,
         (tag, version): (Tag, Version),
-        listed: Option<ListedTag>,
+        listed: Option<&ListedTag>,
         trusted: bool,
         reads: &Reads,
     ) -> Result<Read, IndexError> {
@@ -365,7 +362,7 @@ impl Index {
             }
             Some(listed) => {
                 if trusted {
-                    let release = self.listed_release(target, &tag, &version, listed.clone());
+                    let release = self.listed_release(target, &tag, &version, listed);
                     if !release.as_ref().is_some_and(|r| reads.young.holds(r)) {
                         return Ok(Read::Listed(release));
                     }
@@ -374,7 +371,7 @@ impl Index {
                     // the tag list cannot show), so it is revalidated like a changed tag.
                 }
                 let read = reads
-                    .read_tag(self, target, (&tag, &version), Some(&listed))
+                    .read_tag(self, target, (&tag, &version), Some(listed))
                     .await?;
                 let holds = read.as_ref().is_some_and(|c| c.digest == listed.digest);
                 let release = read.and_then(|cached| cached.release);
@@ -544,7 +541,7 @@ impl Index {
         target: ProjectRef<'_>,
         tag: &Tag,
         version: &Version,
-        listed: ListedTag,
+        listed: &ListedTag,
     ) -> Option<Release> {
         if let Some(cached) = self.cache.tag(target.key, tag.as_str()) {
             if cached.digest == listed.digest {
@@ -556,8 +553,8 @@ impl Index {
             .as_deref()
             .and_then(|bytes| release_of(target, version, bytes, &listed.digest));
         let cached = CachedTag {
-            digest: listed.digest,
-            index: listed.index,
+            digest: listed.digest.clone(),
+            index: listed.index.clone(),
             release: release.clone(),
         };
         self.cache.store_tag(target.key, tag.as_str(), cached);
