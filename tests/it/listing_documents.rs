@@ -33,6 +33,13 @@ async fn registry_requests(server: &Server) -> anyhow::Result<(f64, f64)> {
     ))
 }
 
+/// The time now, RFC 3339 with seconds: an upload time that makes a release young.
+fn now_rfc3339() -> anyhow::Result<String> {
+    Ok(time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)?
+        .format(&time::format_description::well_known::Rfc3339)?)
+}
+
 /// The filenames a project page lists (HTML anchors' text).
 async fn listed(server: &Server, path: &str) -> anyhow::Result<Vec<String>> {
     let response = client()
@@ -406,9 +413,7 @@ async fn files_added_in_place_to_a_young_release_are_seen_within_the_ttl() -> an
     .await?;
     let direct = env.registry.direct();
     let repository = format!("{}/matrix", env.namespace);
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)?
-        .format(&time::format_description::well_known::Rfc3339)?;
+    let now = now_rfc3339()?;
     let linux = (
         "cp312-cp312-manylinux_2_17_x86_64.whl",
         b"linux wheel".to_vec(),
@@ -827,9 +832,7 @@ async fn a_page_asks_for_the_tags_and_an_expected_document_at_once() -> anyhow::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_young_release_is_asked_for_with_the_tags() -> anyhow::Result<()> {
     let fake = FakeRegistry::start()?;
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)?
-        .format(&time::format_description::well_known::Rfc3339)?;
+    let now = now_rfc3339()?;
     fake.add_release_at("2.0", &now)?;
     let (server, path) = serve_fake(&fake, 1).await?;
     let mut wanted = vec![
