@@ -321,6 +321,10 @@ mod tests {
             rustix::process::PidfdFlags::empty(),
         )
         .unwrap();
+        // A copy made during the walk takes the lowest free number, which the walk may
+        // list later: sockets are told apart by their inode, which a copy shares with its
+        // original, so each is looked at once.
+        let mut seen = std::collections::HashSet::new();
         let mut found = Vec::new();
         for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
             let name = entry.unwrap().file_name();
@@ -335,6 +339,12 @@ mod tests {
             let Ok(copy) = rustix::process::pidfd_getfd(&me, number, flags) else {
                 continue;
             };
+            let Ok(status) = rustix::fs::fstat(&copy) else {
+                continue;
+            };
+            if !seen.insert(status.st_ino) {
+                continue;
+            }
             let stream = std::net::TcpStream::from(copy);
             if stream.local_addr().ok() == Some(local) && stream.peer_addr().ok() == Some(peer) {
                 found.push(stream);
