@@ -32,6 +32,9 @@ const OUR_CHALLENGE: &str = "Basic realm=\"oci-pypi\"";
 /// Payload of a wheel that streams: more than the server holds back before it opens the
 /// upload's `PATCH` (1 MiB; a smaller file goes up with the `PUT` that commits it).
 const STREAMED_PAYLOAD: u64 = 3 << 19;
+/// Payload of a wheel larger than the bytes the server keeps to send a refused `PATCH`
+/// again (4 MiB).
+const UNREPLAYABLE_PAYLOAD: u64 = 6 << 20;
 
 /// A fake registry and the server in front of it.
 struct Rig {
@@ -701,9 +704,9 @@ async fn a_registry_refusing_crowds_still_gets_whole_pages() -> anyhow::Result<(
 /// A registry that asks for a short wait (429 with `Retry-After: 1`, once) at every step of an
 /// upload that sends no streamed bytes (the release index read, the upload session, its
 /// commit with the bytes, the file manifest and the release index written): each step is
-/// tried again after the wait, and the upload succeeds, whole. The same 429 to a streamed
-/// chunk cannot be tried again (its bytes are gone): 503 with the registry's `Retry-After`,
-/// and nothing is tagged.
+/// tried again after the wait, and the upload succeeds, whole. The same 429 to the streamed
+/// `PATCH` of a file of a few MiB is sent again with all its bytes; past the 4 MiB the server
+/// keeps, they are gone: 503 with the registry's `Retry-After`, and nothing is tagged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_rate_limits_during_an_upload_are_waited_out() -> anyhow::Result<()> {
     let rig = Rig::start().await?;
@@ -731,15 +734,31 @@ async fn short_rate_limits_during_an_upload_are_waited_out() -> anyhow::Result<(
     page.expect(StatusCode::OK)
         .mentions(&fake_registry::release_filename("2.0"));
 
+    // A streamed PATCH refused with 429 is sent again whole while the server still has all
+    // its bytes (the fake checks the committed blob against its digest).
     rig.fake.clear_faults();
+    let patches = rig.fake.requests(Endpoint::UploadPatch);
     rig.fake.set_fault(
         Endpoint::UploadPatch,
         Fault::Once(Box::new(Fault::RetryAfter(1))),
     );
-    let streamed = rig.upload_streamed("2.1").await?;
+    rig.upload_streamed("2.1").await?.expect(StatusCode::OK);
+    assert_eq!(rig.fake.requests(Endpoint::UploadPatch) - patches, 2);
+    assert!(rig.fake.has_tag(REPOSITORY, "2.1"));
+
+    // Past what is kept, the bytes are gone: the refusal reaches the client, nothing is
+    // tagged.
+    let patches = rig.fake.requests(Endpoint::UploadPatch);
+    rig.fake.set_fault(
+        Endpoint::UploadPatch,
+        Fault::Once(Box::new(Fault::RetryAfter(1))),
+    );
+    let built = wheel("2.2", Some(UNREPLAYABLE_PAYLOAD)).await?;
+    let streamed = rig.upload_wheel("2.2", built, true).await?;
     streamed.expect(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(streamed.header(RETRY_AFTER), Some("1"));
-    assert!(!rig.fake.has_tag(REPOSITORY, "2.1"));
+    assert_eq!(rig.fake.requests(Endpoint::UploadPatch) - patches, 1);
+    assert!(!rig.fake.has_tag(REPOSITORY, "2.2"));
     rig.assert_recovers().await?;
     rig.finish().await
 }

@@ -1,6 +1,10 @@
 //! Blobs: streamed uploads (POST, one streamed PATCH, PUT with the digest) and streamed
 //! downloads that follow the registry's redirects to object storage without credentials.
 //!
+//! A streamed `PATCH` the registry refuses with a short `429` is sent again from its first
+//! byte when the upload is still small enough for all its bytes to be kept
+//! ([`REPLAYABLE_BYTES`]); beyond that, the bytes are gone and the refusal reaches the caller.
+//!
 //! Spec sections "Pushing blobs" (chunked/streamed upload) and "Pulling blobs" of
 //! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
 
@@ -13,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::{Access, Registry};
+use super::{Access, RATE_LIMITED_RETRIES, Registry, wait_after_refusal};
 use crate::net::{PlainAnswer, PlainGet, is_internal_literal, plain_get};
 use crate::storage::blob_cache::{BlobCache, BlobFetch, FetchedBytes, UploadCopy};
 use crate::storage::error::StorageError;
@@ -25,6 +29,11 @@ const UPLOAD_CHANNEL_CHUNKS: usize = 8;
 /// Bytes of an upload held back before its `PATCH` opens: a blob no larger goes up with the
 /// `PUT` that commits it, one round trip to the registry fewer.
 const HELD_BYTES: usize = 1 << 20;
+/// Bytes of an upload kept until it is committed, so that a `PATCH` refused with `429` can
+/// be sent again whole: a rate limiter answers as the request opens, when at most the held
+/// bytes, the chunk channel and the socket's buffers have gone. An upload that grows past it
+/// stops keeping them (a `429` then fails it with the registry's `Retry-After`).
+const REPLAYABLE_BYTES: u64 = 4 << 20;
 /// Redirects followed for one blob download.
 const MAX_REDIRECTS: usize = 5;
 
@@ -44,6 +53,11 @@ pub struct BlobUpload {
     sender: Option<ChunkSender>,
     patch: Option<JoinHandle<Result<reqwest::Response, StorageError>>>,
     written: u64,
+    /// Every byte written, while there are no more than [`REPLAYABLE_BYTES`] (a `PATCH`
+    /// refused with `429` is sent again with them); `None` beyond.
+    replay: Option<Vec<Bytes>>,
+    /// `PATCH`es refused with `429` so far.
+    refused: u32,
     /// The copy for the blob cache, when asked for ([`BlobWriter::keep_copy`]).
     copy: Option<UploadCopy>,
 }
@@ -73,6 +87,8 @@ impl Blobs for Registry {
             sender: None,
             patch: None,
             written: 0,
+            replay: Some(Vec::new()),
+            refused: 0,
             copy: None,
         }))
     }
@@ -288,6 +304,16 @@ impl Registry {
     }
 }
 
+/// Sends `chunks` into a streamed `PATCH`; `false` when it ended before taking them all.
+async fn send_all(sender: &ChunkSender, chunks: impl IntoIterator<Item = Bytes>) -> bool {
+    for chunk in chunks {
+        if sender.send(Ok(chunk)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 /// The first byte's offset in a `Content-Range` value (`bytes 100-199/200`).
 fn range_start(content_range: &str) -> Option<u64> {
     let (first, _) = content_range.strip_prefix("bytes ")?.split_once('-')?;
@@ -496,6 +522,11 @@ impl BlobWriter for BlobUpload {
         if let Some(copy) = &mut self.copy {
             copy.push(&chunk);
         }
+        if self.written > REPLAYABLE_BYTES {
+            self.replay = None;
+        } else if let Some(replay) = &mut self.replay {
+            replay.push(chunk.clone());
+        }
         let sender = match &self.sender {
             Some(sender) => sender.clone(),
             None if self.written <= HELD_BYTES as u64 => {
@@ -504,18 +535,15 @@ impl BlobWriter for BlobUpload {
             }
             None => self.open_patch(),
         };
-        for chunk in std::mem::take(&mut self.held)
+        let chunks = std::mem::take(&mut self.held)
             .into_iter()
-            .chain(std::iter::once(chunk))
-        {
-            if sender.send(Ok(chunk)).await.is_err() {
-                // The request ended early: its result says why.
-                return Err(self.close_body().await.err().unwrap_or_else(|| {
-                    StorageError::UploadAborted("the registry closed the upload".to_owned())
-                }));
-            }
+            .chain(std::iter::once(chunk));
+        if send_all(&sender, chunks).await {
+            return Ok(());
         }
-        Ok(())
+        // The request ended early: its result says why.
+        let failure = self.patch_failure().await;
+        self.send_again(failure).await
     }
 
     /// Completes the upload: the registry checks the bytes against `digest` and only then
@@ -524,7 +552,10 @@ impl BlobWriter for BlobUpload {
     /// # Errors
     /// A [`StorageError`] when the registry refuses (for example a digest mismatch).
     async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StorageError> {
-        self.close_body().await?;
+        while let Err(failure) = self.close_body().await {
+            self.send_again(failure).await?;
+        }
+        self.replay = None;
         let mut url = self.location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         // What was held (the whole blob, when it is small) goes with the commit.
@@ -615,6 +646,50 @@ impl BlobUpload {
         ));
         self.sender = Some(sender.clone());
         sender
+    }
+
+    /// Why the streamed `PATCH` ended before its body did.
+    async fn patch_failure(&mut self) -> StorageError {
+        self.close_body().await.err().unwrap_or_else(|| {
+            StorageError::UploadAborted("the registry closed the upload".to_owned())
+        })
+    }
+
+    /// After the `PATCH` failed with `failure`: when the registry refused it with a short
+    /// `429` ([`wait_after_refusal`], as for any other request) and every byte written is
+    /// still here, waits and sends them again in a new `PATCH` (the registry kept none of
+    /// the refused one); else `failure`.
+    async fn send_again(&mut self, mut failure: StorageError) -> Result<(), StorageError> {
+        loop {
+            let StorageError::RateLimited { retry_after, .. } = &failure else {
+                return Err(failure);
+            };
+            let wait = wait_after_refusal(*retry_after, self.refused);
+            let (Some(wait), Some(replay), true) = (
+                wait,
+                self.replay.clone(),
+                self.refused < RATE_LIMITED_RETRIES,
+            ) else {
+                return Err(failure);
+            };
+            self.refused += 1;
+            self.registry
+                .client
+                .metrics
+                .record_registry_request("rate_limited");
+            tracing::info!(
+                registry = %self.registry.origin,
+                bytes = self.written,
+                "the registry refused an upload's PATCH with 429: sending it again in {} ms",
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+            let sender = self.open_patch();
+            if send_all(&sender, replay).await {
+                return Ok(());
+            }
+            failure = self.patch_failure().await;
+        }
     }
 
     /// Ends the streamed PATCH and takes the next upload location from its answer.

@@ -522,13 +522,18 @@ fn status_class(status: StatusCode) -> &'static str {
 /// (`None` beyond: not waited for here), else a pause that doubles, with jitter so that the
 /// requests of one refused burst do not come back together.
 fn rate_limited_wait(response: &Response, refused: u32) -> Option<Duration> {
-    use std::hash::BuildHasher as _;
-    let jitter = std::collections::hash_map::RandomState::new().hash_one(refused) % 100;
     let asked = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    wait_after_refusal(asked, refused)
+}
+
+/// [`rate_limited_wait`], from the `Retry-After` seconds the registry `asked` for.
+fn wait_after_refusal(asked: Option<u64>, refused: u32) -> Option<Duration> {
+    use std::hash::BuildHasher as _;
+    let jitter = std::collections::hash_map::RandomState::new().hash_one(refused) % 100;
     match asked {
         Some(seconds) => {
             let wait = Duration::from_secs(seconds);
