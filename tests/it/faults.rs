@@ -763,6 +763,56 @@ async fn short_rate_limits_during_an_upload_are_waited_out() -> anyhow::Result<(
     rig.finish().await
 }
 
+/// A streamed `PATCH` that fails (503, once) is sent again whole in a new upload session
+/// while the upload is small enough for the server to have kept its bytes (4 MiB), and the
+/// failed session is discarded; the fake checks the committed blob against its digest. Past
+/// that, the failure reaches the client (502) and nothing is tagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_upload_patches_are_sent_again_in_a_new_session() -> anyhow::Result<()> {
+    let rig = Rig::start().await?;
+    let unavailable = || {
+        let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}"#;
+        Fault::Once(Box::new(Fault::Status(503, body.to_owned())))
+    };
+    let steps = [
+        Endpoint::UploadPost,
+        Endpoint::UploadPatch,
+        Endpoint::UploadDelete,
+    ];
+    let count = |rig: &Rig| steps.map(|endpoint| rig.fake.requests(endpoint));
+
+    let delta = |before: [usize; 3], after: [usize; 3]| [0, 1, 2].map(|i| after[i] - before[i]);
+    let before = count(&rig);
+    rig.upload_streamed("2.3").await?.expect(StatusCode::OK);
+    let healthy = delta(before, count(&rig));
+    let before = count(&rig);
+    rig.fake.set_fault(Endpoint::UploadPatch, unavailable());
+    rig.upload_streamed("2.1").await?.expect(StatusCode::OK);
+    // One more session and one more PATCH than a healthy upload, and the failed session
+    // discarded.
+    assert_eq!(
+        delta(before, count(&rig)),
+        [healthy[0] + 1, healthy[1] + 1, healthy[2] + 1],
+        "POST, PATCH, DELETE (a healthy upload: {healthy:?})"
+    );
+    assert!(rig.fake.has_tag(REPOSITORY, "2.1"));
+    let page = rig.page().await?;
+    page.expect(StatusCode::OK)
+        .mentions(&fake_registry::release_filename("2.1"));
+
+    let before = count(&rig);
+    rig.fake.set_fault(Endpoint::UploadPatch, unavailable());
+    let built = wheel("2.2", Some(UNREPLAYABLE_PAYLOAD)).await?;
+    let answer = rig.upload_wheel("2.2", built, true).await?;
+    answer
+        .expect(StatusCode::BAD_GATEWAY)
+        .mentions(&rig.fake.host());
+    assert_eq!(rig.fake.requests(Endpoint::UploadPatch) - before[1], 1);
+    assert!(!rig.fake.has_tag(REPOSITORY, "2.2"));
+    rig.assert_recovers().await?;
+    rig.finish().await
+}
+
 /// A blob cut short: the client must see a failed download, never a complete 200 with the
 /// wrong bytes. Cut tag lists and manifests are 502.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,15 @@
 //! Blobs: streamed uploads (POST, one streamed PATCH, PUT with the digest) and streamed
 //! downloads that follow the registry's redirects to object storage without credentials.
 //!
-//! A streamed `PATCH` the registry refuses with a short `429` is sent again from its first
-//! byte when the upload is still small enough for all its bytes to be kept
-//! ([`REPLAYABLE_BYTES`]); beyond that, the bytes are gone and the refusal reaches the caller.
+//! A streamed `PATCH` the registry refuses with a short `429`, or fails with a 5xx or a lost
+//! connection, is sent again from its first byte (in a new upload session after a failure)
+//! when the upload is still small enough for all its bytes to be kept ([`REPLAYABLE_BYTES`]);
+//! beyond that, the bytes are gone and the failure reaches the caller.
 //!
 //! Spec sections "Pushing blobs" (chunked/streamed upload) and "Pulling blobs" of
 //! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,11 +32,13 @@ const UPLOAD_CHANNEL_CHUNKS: usize = 8;
 /// Bytes of an upload held back before its `PATCH` opens: a blob no larger goes up with the
 /// `PUT` that commits it, one round trip to the registry fewer.
 const HELD_BYTES: usize = 1 << 20;
-/// Bytes of an upload kept until it is committed, so that a `PATCH` refused with `429` can
-/// be sent again whole: a rate limiter answers as the request opens, when at most the held
-/// bytes, the chunk channel and the socket's buffers have gone. An upload that grows past it
-/// stops keeping them (a `429` then fails it with the registry's `Retry-After`).
+/// Bytes of an upload kept until it is committed, so that a `PATCH` refused with `429` or
+/// failed can be sent again whole (most wheels are smaller). An upload that grows past it
+/// stops keeping them: a `429` then fails it with the registry's `Retry-After`, a failure
+/// with 502.
 const REPLAYABLE_BYTES: u64 = 4 << 20;
+/// The first pause before a failed `PATCH` is sent again (doubling each time).
+const UPLOAD_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Redirects followed for one blob download.
 const MAX_REDIRECTS: usize = 5;
 
@@ -54,10 +59,10 @@ pub struct BlobUpload {
     patch: Option<JoinHandle<Result<reqwest::Response, StorageError>>>,
     written: u64,
     /// Every byte written, while there are no more than [`REPLAYABLE_BYTES`] (a `PATCH`
-    /// refused with `429` is sent again with them); `None` beyond.
+    /// refused with `429` or failed is sent again with them); `None` beyond.
     replay: Option<Vec<Bytes>>,
-    /// `PATCH`es refused with `429` so far.
-    refused: u32,
+    /// `PATCH`es sent again so far.
+    resent: u32,
     /// The copy for the blob cache, when asked for ([`BlobWriter::keep_copy`]).
     copy: Option<UploadCopy>,
 }
@@ -72,13 +77,7 @@ impl Blobs for Registry {
         &self,
         repository: &Repository,
     ) -> Result<Box<dyn BlobWriter>, StorageError> {
-        let url = self.url(&format!("/v2/{repository}/blobs/uploads/"));
-        let make = || self.http().post(&url).header(CONTENT_LENGTH, "0");
-        let response = self.send(Access::Push, Some(repository), &make).await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(self.unexpected("upload start", response).await);
-        }
-        let location = self.upload_location(&response)?;
+        let location = self.open_upload_session(repository).await?;
         Ok(Box::new(BlobUpload {
             registry: self.clone(),
             repository: repository.clone(),
@@ -88,7 +87,7 @@ impl Blobs for Registry {
             patch: None,
             written: 0,
             replay: Some(Vec::new()),
-            refused: 0,
+            resent: 0,
             copy: None,
         }))
     }
@@ -182,6 +181,20 @@ impl Blobs for Registry {
 }
 
 impl Registry {
+    /// A new upload session in `repository` (`POST`): where its bytes go.
+    async fn open_upload_session(
+        &self,
+        repository: &Repository,
+    ) -> Result<reqwest::Url, StorageError> {
+        let url = self.url(&format!("/v2/{repository}/blobs/uploads/"));
+        let make = || self.http().post(&url).header(CONTENT_LENGTH, "0");
+        let response = self.send(Access::Push, Some(repository), &make).await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.unexpected("upload start", response).await);
+        }
+        self.upload_location(&response)
+    }
+
     /// The blob `digest` as `request` says (its `socket` is not used), from the registry
     /// itself; `None` when absent.
     async fn fetch_blob(
@@ -301,6 +314,17 @@ impl Registry {
                 })
             }))
         })
+    }
+}
+
+/// Whether an upload's `PATCH` failed in a way worth a new try: a 5xx that says the registry
+/// (or a proxy in front of it) failed for now, or a lost connection. Not a timeout: the
+/// registry had its chance.
+fn transient(failure: &StorageError) -> bool {
+    match failure {
+        StorageError::Upstream { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+        StorageError::Unreachable { .. } | StorageError::Interrupted { .. } => true,
+        _ => false,
     }
 }
 
@@ -655,35 +679,58 @@ impl BlobUpload {
         })
     }
 
-    /// After the `PATCH` failed with `failure`: when the registry refused it with a short
-    /// `429` ([`wait_after_refusal`], as for any other request) and every byte written is
-    /// still here, waits and sends them again in a new `PATCH` (the registry kept none of
-    /// the refused one); else `failure`.
+    /// After the `PATCH` failed with `failure`, while every byte written is still here and
+    /// it has been sent again fewer than [`RATE_LIMITED_RETRIES`] times: sends them all again
+    /// in a new `PATCH`.
+    /// - Refused with a short `429` ([`wait_after_refusal`], as for any other request): after
+    ///   the wait, to the same upload session (the registry kept none of the refused bytes).
+    /// - Failed with 500, 502, 503, 504 or a lost connection: after a short pause, to a new
+    ///   upload session (the registry may have kept part of the failed one, which is
+    ///   discarded).
+    ///
+    /// Any other failure, or one past those bounds, is returned.
     async fn send_again(&mut self, mut failure: StorageError) -> Result<(), StorageError> {
         loop {
-            let StorageError::RateLimited { retry_after, .. } = &failure else {
-                return Err(failure);
+            let replay = match &self.replay {
+                Some(replay) if self.resent < RATE_LIMITED_RETRIES => replay.clone(),
+                _ => return Err(failure),
             };
-            let wait = wait_after_refusal(*retry_after, self.refused);
-            let (Some(wait), Some(replay), true) = (
-                wait,
-                self.replay.clone(),
-                self.refused < RATE_LIMITED_RETRIES,
-            ) else {
-                return Err(failure);
+            let (wait, new_session) = match &failure {
+                StorageError::RateLimited { retry_after, .. } => {
+                    match wait_after_refusal(*retry_after, self.resent) {
+                        Some(wait) => (wait, false),
+                        None => return Err(failure),
+                    }
+                }
+                failed if transient(failed) => (UPLOAD_RETRY_PAUSE * (1 << self.resent), true),
+                _ => return Err(failure),
             };
-            self.refused += 1;
+            self.resent += 1;
+            let outcome = if new_session {
+                "retried"
+            } else {
+                "rate_limited"
+            };
             self.registry
                 .client
                 .metrics
-                .record_registry_request("rate_limited");
+                .record_registry_request(outcome);
             tracing::info!(
                 registry = %self.registry.origin,
                 bytes = self.written,
-                "the registry refused an upload's PATCH with 429: sending it again in {} ms",
+                "an upload's PATCH failed ({failure}): sending it again in {} ms",
                 wait.as_millis()
             );
             tokio::time::sleep(wait).await;
+            if new_session {
+                let session = self.registry.open_upload_session(&self.repository).await?;
+                let failed = std::mem::replace(&mut self.location, session);
+                let discard = self.registry.http().delete(failed);
+                let _ = self
+                    .registry
+                    .send_once(Access::Push, &self.repository, discard)
+                    .await;
+            }
             let sender = self.open_patch();
             if send_all(&sender, replay).await {
                 return Ok(());
