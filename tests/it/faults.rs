@@ -763,42 +763,71 @@ async fn short_rate_limits_during_an_upload_are_waited_out() -> anyhow::Result<(
     rig.finish().await
 }
 
-/// A streamed `PATCH` that fails (503, once) is sent again whole in a new upload session
-/// while the upload is small enough for the server to have kept its bytes (4 MiB), and the
-/// failed session is discarded; the fake checks the committed blob against its digest. Past
-/// that, the failure reaches the client (502) and nothing is tagged.
+/// A streamed `PATCH` or a commit that fails (503, once) is sent again whole in a new upload
+/// session while the upload is small enough for the server to have kept its bytes (4 MiB),
+/// and the failed session is discarded; the fake checks the committed blob against its
+/// digest. Past that, the failure reaches the client (502) and nothing is tagged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_upload_patches_are_sent_again_in_a_new_session() -> anyhow::Result<()> {
+async fn failed_upload_patches_and_commits_are_sent_again() -> anyhow::Result<()> {
     let rig = Rig::start().await?;
     let unavailable = || {
         let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}"#;
         Fault::Once(Box::new(Fault::Status(503, body.to_owned())))
     };
+    // POST, PATCH, DELETE and PUT of upload sessions.
     let steps = [
         Endpoint::UploadPost,
         Endpoint::UploadPatch,
         Endpoint::UploadDelete,
+        Endpoint::UploadPut,
     ];
     let count = |rig: &Rig| steps.map(|endpoint| rig.fake.requests(endpoint));
+    let delta = |before: [usize; 4], after: [usize; 4]| [0, 1, 2, 3].map(|i| after[i] - before[i]);
 
-    let delta = |before: [usize; 3], after: [usize; 3]| [0, 1, 2].map(|i| after[i] - before[i]);
-    let before = count(&rig);
-    rig.upload_streamed("2.3").await?.expect(StatusCode::OK);
-    let healthy = delta(before, count(&rig));
+    let mut healthy = BTreeMap::new();
+    for (version, payload) in [("2.3", Some(STREAMED_PAYLOAD)), ("2.6", None)] {
+        let before = count(&rig);
+        let built = wheel(version, payload).await?;
+        rig.upload_wheel(version, built, true)
+            .await?
+            .expect(StatusCode::OK);
+        healthy.insert(payload.is_some(), delta(before, count(&rig)));
+    }
+    let [post, patch, delete, put] = healthy[&true];
+
+    // A failed PATCH: one more session and one more PATCH than a healthy upload, and the
+    // failed session discarded.
     let before = count(&rig);
     rig.fake.set_fault(Endpoint::UploadPatch, unavailable());
     rig.upload_streamed("2.1").await?.expect(StatusCode::OK);
-    // One more session and one more PATCH than a healthy upload, and the failed session
-    // discarded.
     assert_eq!(
         delta(before, count(&rig)),
-        [healthy[0] + 1, healthy[1] + 1, healthy[2] + 1],
-        "POST, PATCH, DELETE (a healthy upload: {healthy:?})"
+        [post + 1, patch + 1, delete + 1, put],
+        "a failed PATCH (a healthy upload: {healthy:?})"
     );
-    assert!(rig.fake.has_tag(REPOSITORY, "2.1"));
+
+    // A failed commit: one more session and one more commit, with the whole blob (a small
+    // file has no PATCH: its bytes go with the commit; a streamed one is committed with none).
+    for (version, payload) in [("2.4", None), ("2.5", Some(STREAMED_PAYLOAD))] {
+        let [post, patch, delete, put] = healthy[&payload.is_some()];
+        let before = count(&rig);
+        let built = wheel(version, payload).await?;
+        rig.fake.set_fault(Endpoint::UploadPut, unavailable());
+        rig.upload_wheel(version, built, true)
+            .await?
+            .expect(StatusCode::OK);
+        assert_eq!(
+            delta(before, count(&rig)),
+            [post + 1, patch, delete + 1, put + 1],
+            "{version}: a failed commit (a healthy upload: {healthy:?})"
+        );
+    }
     let page = rig.page().await?;
-    page.expect(StatusCode::OK)
-        .mentions(&fake_registry::release_filename("2.1"));
+    page.expect(StatusCode::OK);
+    for version in ["2.1", "2.4", "2.5"] {
+        assert!(rig.fake.has_tag(REPOSITORY, version));
+        page.mentions(&fake_registry::release_filename(version));
+    }
 
     let before = count(&rig);
     rig.fake.set_fault(Endpoint::UploadPatch, unavailable());

@@ -2,9 +2,10 @@
 //! downloads that follow the registry's redirects to object storage without credentials.
 //!
 //! A streamed `PATCH` the registry refuses with a short `429`, or fails with a 5xx or a lost
-//! connection, is sent again from its first byte (in a new upload session after a failure)
-//! when the upload is still small enough for all its bytes to be kept ([`REPLAYABLE_BYTES`]);
-//! beyond that, the bytes are gone and the failure reaches the caller.
+//! connection, is sent again from its first byte (in a new upload session after a failure),
+//! and so is a commit that fails that way (the whole blob, to a new session), when the upload
+//! is still small enough for all its bytes to be kept ([`REPLAYABLE_BYTES`]); beyond that,
+//! the bytes are gone and the failure reaches the caller.
 //!
 //! Spec sections "Pushing blobs" (chunked/streamed upload) and "Pulling blobs" of
 //! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
@@ -328,6 +329,15 @@ fn transient(failure: &StorageError) -> bool {
     }
 }
 
+/// `chunks` as one buffer (copied only when there are several).
+fn joined(chunks: &[Bytes]) -> Bytes {
+    match chunks {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        _ => chunks.concat().into(),
+    }
+}
+
 /// Sends `chunks` into a streamed `PATCH`; `false` when it ended before taking them all.
 async fn send_all(sender: &ChunkSender, chunks: impl IntoIterator<Item = Bytes>) -> bool {
     for chunk in chunks {
@@ -579,33 +589,12 @@ impl BlobWriter for BlobUpload {
         while let Err(failure) = self.close_body().await {
             self.send_again(failure).await?;
         }
-        self.replay = None;
-        let mut url = self.location.clone();
-        url.query_pairs_mut().append_pair("digest", digest.as_str());
         // What was held (the whole blob, when it is small) goes with the commit.
-        let held = std::mem::take(&mut self.held);
-        let body: Bytes = match held.as_slice() {
-            [] => Bytes::new(),
-            [one] => one.clone(),
-            _ => held.concat().into(),
-        };
-        // Its body is at hand, so the commit is sent like any other request: again after a
-        // short 429, and with a new token when a challenge asks for one.
-        let make = || {
-            self.registry
-                .http()
-                .put(url.clone())
-                .header(CONTENT_LENGTH, body.len())
-                .header(CONTENT_TYPE, "application/octet-stream")
-                .body(body.clone())
-        };
-        let response = self
-            .registry
-            .send(Access::Push, Some(&self.repository), &make)
-            .await?;
-        if response.status() != StatusCode::CREATED && !response.status().is_success() {
-            return Err(self.registry.unexpected("blob commit", response).await);
+        let mut body = joined(&std::mem::take(&mut self.held));
+        while let Err(failure) = self.send_commit(digest, &body).await {
+            body = self.commit_again(failure).await?;
         }
+        self.replay = None;
         if let Some(copy) = self.copy.take() {
             copy.keep(digest);
         }
@@ -672,6 +661,71 @@ impl BlobUpload {
         sender
     }
 
+    /// The commit (`PUT ?digest=`) with the bytes not sent yet. Its body is at hand, so it is
+    /// sent like any other request: again after a short 429, and with a new token when a
+    /// challenge asks for one.
+    async fn send_commit(&self, digest: &Digest, body: &Bytes) -> Result<(), StorageError> {
+        let mut url = self.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let make = || {
+            self.registry
+                .http()
+                .put(url.clone())
+                .header(CONTENT_LENGTH, body.len())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .body(body.clone())
+        };
+        let response = self
+            .registry
+            .send(Access::Push, Some(&self.repository), &make)
+            .await?;
+        if response.status() != StatusCode::CREATED && !response.status().is_success() {
+            return Err(self.registry.unexpected("blob commit", response).await);
+        }
+        Ok(())
+    }
+
+    /// After the commit failed with `failure`: when it failed for now ([`transient`]), every
+    /// byte written is still here and fewer than [`RATE_LIMITED_RETRIES`] tries were made
+    /// again, a new upload session after a short pause, and the whole blob to commit to it
+    /// (a commit that did land before its answer was lost is harmless to repeat: the blob
+    /// is the same); else `failure`.
+    async fn commit_again(&mut self, failure: StorageError) -> Result<Bytes, StorageError> {
+        let blob = match &self.replay {
+            Some(replay) if self.resent < RATE_LIMITED_RETRIES && transient(&failure) => {
+                joined(replay)
+            }
+            _ => return Err(failure),
+        };
+        let wait = UPLOAD_RETRY_PAUSE * (1 << self.resent);
+        self.resent += 1;
+        self.registry
+            .client
+            .metrics
+            .record_registry_request("retried");
+        tracing::info!(
+            registry = %self.registry.origin,
+            bytes = self.written,
+            "an upload's commit failed ({failure}): committing it again in a new session in {} ms",
+            wait.as_millis()
+        );
+        tokio::time::sleep(wait).await;
+        self.switch_session().await?;
+        Ok(blob)
+    }
+
+    /// Moves the upload to a new session, discarding the current one (best effort).
+    async fn switch_session(&mut self) -> Result<(), StorageError> {
+        let session = self.registry.open_upload_session(&self.repository).await?;
+        let failed = std::mem::replace(&mut self.location, session);
+        let discard = self.registry.http().delete(failed);
+        let _ = self
+            .registry
+            .send_once(Access::Push, &self.repository, discard)
+            .await;
+        Ok(())
+    }
+
     /// Why the streamed `PATCH` ended before its body did.
     async fn patch_failure(&mut self) -> StorageError {
         self.close_body().await.err().unwrap_or_else(|| {
@@ -723,13 +777,7 @@ impl BlobUpload {
             );
             tokio::time::sleep(wait).await;
             if new_session {
-                let session = self.registry.open_upload_session(&self.repository).await?;
-                let failed = std::mem::replace(&mut self.location, session);
-                let discard = self.registry.http().delete(failed);
-                let _ = self
-                    .registry
-                    .send_once(Access::Push, &self.repository, discard)
-                    .await;
+                self.switch_session().await?;
             }
             let sender = self.open_patch();
             if send_all(&sender, replay).await {
