@@ -698,20 +698,33 @@ impl BlobUpload {
             _ => return Err(failure),
         };
         let wait = UPLOAD_RETRY_PAUSE * (1 << self.resent);
+        self.pause_to_resend("commit", &failure, wait, "retried")
+            .await;
+        self.switch_session().await?;
+        Ok(blob)
+    }
+
+    /// Counts (as `outcome`) and logs the `step` of the upload that failed with `failure`
+    /// and is sent again, then waits `wait`.
+    async fn pause_to_resend(
+        &mut self,
+        step: &str,
+        failure: &StorageError,
+        wait: Duration,
+        outcome: &'static str,
+    ) {
         self.resent += 1;
         self.registry
             .client
             .metrics
-            .record_registry_request("retried");
+            .record_registry_request(outcome);
         tracing::info!(
             registry = %self.registry.origin,
             bytes = self.written,
-            "an upload's commit failed ({failure}): committing it again in a new session in {} ms",
+            "an upload's {step} failed ({failure}): sending it again in {} ms",
             wait.as_millis()
         );
         tokio::time::sleep(wait).await;
-        self.switch_session().await?;
-        Ok(blob)
     }
 
     /// Moves the upload to a new session, discarding the current one (best effort).
@@ -759,23 +772,12 @@ impl BlobUpload {
                 failed if transient(failed) => (UPLOAD_RETRY_PAUSE * (1 << self.resent), true),
                 _ => return Err(failure),
             };
-            self.resent += 1;
             let outcome = if new_session {
                 "retried"
             } else {
                 "rate_limited"
             };
-            self.registry
-                .client
-                .metrics
-                .record_registry_request(outcome);
-            tracing::info!(
-                registry = %self.registry.origin,
-                bytes = self.written,
-                "an upload's PATCH failed ({failure}): sending it again in {} ms",
-                wait.as_millis()
-            );
-            tokio::time::sleep(wait).await;
+            self.pause_to_resend("PATCH", &failure, wait, outcome).await;
             if new_session {
                 self.switch_session().await?;
             }
