@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::{Access, RATE_LIMITED_RETRIES, Registry, wait_after_refusal};
+use super::{Access, Registry, retry_pause, transient_status, wait_after_refusal};
 use crate::net::{PlainAnswer, PlainGet, is_internal_literal, plain_get};
 use crate::storage::blob_cache::{BlobCache, BlobFetch, FetchedBytes, UploadCopy};
 use crate::storage::error::StorageError;
@@ -36,10 +36,11 @@ const HELD_BYTES: usize = 1 << 20;
 /// Bytes of an upload kept until it is committed, so that a `PATCH` refused with `429` or
 /// failed can be sent again whole (most wheels are smaller). An upload that grows past it
 /// stops keeping them: a `429` then fails it with the registry's `Retry-After`, a failure
-/// with 502.
+/// with 502. The held bytes are among them.
 const REPLAYABLE_BYTES: u64 = 4 << 20;
-/// The first pause before a failed `PATCH` is sent again (doubling each time).
-const UPLOAD_RETRY_PAUSE: Duration = Duration::from_millis(100);
+const _: () = assert!(HELD_BYTES as u64 <= REPLAYABLE_BYTES);
+/// Times an upload's `PATCH` or commit is sent again, at most.
+const UPLOAD_RESENDS: u32 = 3;
 /// Redirects followed for one blob download.
 const MAX_REDIRECTS: usize = 5;
 
@@ -54,13 +55,12 @@ pub struct BlobUpload {
     registry: Registry,
     repository: Repository,
     location: reqwest::Url,
-    /// Bytes written and not sent yet (before the `PATCH` opens).
-    held: Vec<Bytes>,
     sender: Option<ChunkSender>,
     patch: Option<JoinHandle<Result<reqwest::Response, StorageError>>>,
     written: u64,
-    /// Every byte written, while there are no more than [`REPLAYABLE_BYTES`] (a `PATCH`
-    /// refused with `429` or failed is sent again with them); `None` beyond.
+    /// Every byte written, while there are no more than [`REPLAYABLE_BYTES`]: the bytes held
+    /// before the `PATCH` opens, and those a `PATCH` refused with `429` or failed is sent
+    /// again with; `None` beyond (never before the `PATCH` opened).
     replay: Option<Vec<Bytes>>,
     /// `PATCH`es sent again so far.
     resent: u32,
@@ -83,7 +83,6 @@ impl Blobs for Registry {
             registry: self.clone(),
             repository: repository.clone(),
             location,
-            held: Vec::new(),
             sender: None,
             patch: None,
             written: 0,
@@ -323,7 +322,9 @@ impl Registry {
 /// registry had its chance.
 fn transient(failure: &StorageError) -> bool {
     match failure {
-        StorageError::Upstream { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+        StorageError::Upstream { status, .. } => {
+            StatusCode::from_u16(*status).is_ok_and(transient_status)
+        }
         StorageError::Unreachable { .. } | StorageError::Interrupted { .. } => true,
         _ => false,
     }
@@ -556,22 +557,18 @@ impl BlobWriter for BlobUpload {
         if let Some(copy) = &mut self.copy {
             copy.push(&chunk);
         }
-        if self.written > REPLAYABLE_BYTES {
-            self.replay = None;
-        } else if let Some(replay) = &mut self.replay {
+        if let Some(replay) = &mut self.replay {
             replay.push(chunk.clone());
         }
-        let sender = match &self.sender {
-            Some(sender) => sender.clone(),
-            None if self.written <= HELD_BYTES as u64 => {
-                self.held.push(chunk);
-                return Ok(());
-            }
-            None => self.open_patch(),
+        let (sender, chunks) = match &self.sender {
+            Some(sender) => (sender.clone(), vec![chunk]),
+            None if self.written <= HELD_BYTES as u64 => return Ok(()),
+            // The first bytes past those held: the `PATCH` opens with all of them.
+            None => (self.open_patch(), self.replay.clone().unwrap_or_default()),
         };
-        let chunks = std::mem::take(&mut self.held)
-            .into_iter()
-            .chain(std::iter::once(chunk));
+        if self.written > REPLAYABLE_BYTES {
+            self.replay = None;
+        }
         if send_all(&sender, chunks).await {
             return Ok(());
         }
@@ -590,7 +587,11 @@ impl BlobWriter for BlobUpload {
             self.send_again(failure).await?;
         }
         // What was held (the whole blob, when it is small) goes with the commit.
-        let mut body = joined(&std::mem::take(&mut self.held));
+        let held = self
+            .replay
+            .as_deref()
+            .filter(|_| self.written <= HELD_BYTES as u64);
+        let mut body = joined(held.unwrap_or_default());
         while let Err(failure) = self.send_commit(digest, &body).await {
             body = self.commit_again(failure).await?;
         }
@@ -686,18 +687,16 @@ impl BlobUpload {
     }
 
     /// After the commit failed with `failure`: when it failed for now ([`transient`]), every
-    /// byte written is still here and fewer than [`RATE_LIMITED_RETRIES`] tries were made
+    /// byte written is still here and fewer than [`UPLOAD_RESENDS`] tries were made
     /// again, a new upload session after a short pause, and the whole blob to commit to it
     /// (a commit that did land before its answer was lost is harmless to repeat: the blob
     /// is the same); else `failure`.
     async fn commit_again(&mut self, failure: StorageError) -> Result<Bytes, StorageError> {
         let blob = match &self.replay {
-            Some(replay) if self.resent < RATE_LIMITED_RETRIES && transient(&failure) => {
-                joined(replay)
-            }
+            Some(replay) if self.resent < UPLOAD_RESENDS && transient(&failure) => joined(replay),
             _ => return Err(failure),
         };
-        let wait = UPLOAD_RETRY_PAUSE * (1 << self.resent);
+        let wait = retry_pause(self.resent);
         self.pause_to_resend("commit", &failure, wait, "retried")
             .await;
         self.switch_session().await?;
@@ -747,7 +746,7 @@ impl BlobUpload {
     }
 
     /// After the `PATCH` failed with `failure`, while every byte written is still here and
-    /// it has been sent again fewer than [`RATE_LIMITED_RETRIES`] times: sends them all again
+    /// it has been sent again fewer than [`UPLOAD_RESENDS`] times: sends them all again
     /// in a new `PATCH`.
     /// - Refused with a short `429` ([`wait_after_refusal`], as for any other request): after
     ///   the wait, to the same upload session (the registry kept none of the refused bytes).
@@ -759,7 +758,7 @@ impl BlobUpload {
     async fn send_again(&mut self, mut failure: StorageError) -> Result<(), StorageError> {
         loop {
             let replay = match &self.replay {
-                Some(replay) if self.resent < RATE_LIMITED_RETRIES => replay.clone(),
+                Some(replay) if self.resent < UPLOAD_RESENDS => replay.clone(),
                 _ => return Err(failure),
             };
             let (wait, new_session) = match &failure {
@@ -769,7 +768,7 @@ impl BlobUpload {
                         None => return Err(failure),
                     }
                 }
-                failed if transient(failed) => (UPLOAD_RETRY_PAUSE * (1 << self.resent), true),
+                failed if transient(failed) => (retry_pause(self.resent), true),
                 _ => return Err(failure),
             };
             let outcome = if new_session {

@@ -377,7 +377,7 @@ impl Registry {
                 }
             }
             let transient = match &result {
-                Ok(response) => matches!(response.status().as_u16(), 500 | 502 | 503 | 504),
+                Ok(response) => transient_status(response.status()),
                 // A timeout is not retried: the registry had its chance, and retrying would
                 // multiply the wait.
                 Err(error) => !error.is_timeout() && (error.is_connect() || error.is_request()),
@@ -386,7 +386,7 @@ impl Registry {
                 return self.observe(result);
             }
             self.client.metrics.record_registry_request("retried");
-            tokio::time::sleep(Duration::from_millis(50 * (1 << attempt))).await;
+            tokio::time::sleep(retry_pause(attempt - 1)).await;
         }
     }
 
@@ -515,6 +515,18 @@ fn status_class(status: StatusCode) -> &'static str {
     } else {
         "5xx"
     }
+}
+
+/// Whether a registry's answer says it failed for now (it, or a proxy in front of it): worth
+/// a new try of a request that is safe to send again.
+fn transient_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 500 | 502 | 503 | 504)
+}
+
+/// The pause before the `retry`-th new try (from 0) of a request that failed for now:
+/// 100 ms, doubling.
+fn retry_pause(retry: u32) -> Duration {
+    Duration::from_millis(100 << retry.min(6))
 }
 
 /// How long to wait before sending again a request answered 429 for the `refused`-th time:
