@@ -14,7 +14,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use super::cache::{CachedTag, ProjectKey, YoungTag};
 use super::page::{ProjectPage, Release};
 use super::{Index, IndexError, ListingDocuments};
-use crate::layout::{self, ListedTag, ListingProblem, ProjectListing, ReleaseIndex};
+use crate::layout::{self, ListedTag, ListingProblem, ProjectListing, ReleaseIndex, StoredFile};
 use crate::packaging::{ProjectName, StatusMarker, Version};
 use crate::storage::oci::MEDIA_TYPE_INDEX;
 use crate::storage::{
@@ -608,14 +608,16 @@ impl Index {
             ManifestFetch::Fetched(manifest) => {
                 self.metrics
                     .record_cache("release", if known.is_some() { "changed" } else { "miss" });
-                let parsed = ReleaseIndex::parse(&manifest.media_type, &manifest.bytes, version);
-                let (index, release) = match parsed {
-                    Ok(Some(index)) => (Some(manifest.bytes), files_of(target, version, &index)),
-                    Ok(None) => (None, None),
-                    Err(error) => {
-                        skipped(target, &manifest.digest, &error);
-                        (None, None)
-                    }
+                let files = release_files(
+                    target,
+                    version,
+                    &manifest.media_type,
+                    &manifest.bytes,
+                    &manifest.digest,
+                );
+                let (index, release) = match files {
+                    Some(files) => (Some(manifest.bytes), release_with(version, files)),
+                    None => (None, None),
                 };
                 let cached = CachedTag {
                     digest: manifest.digest,
@@ -674,9 +676,21 @@ fn release_of(
     bytes: &[u8],
     digest: &Digest,
 ) -> Option<Release> {
-    match ReleaseIndex::parse(MEDIA_TYPE_INDEX, bytes, version) {
-        Ok(Some(index)) => files_of(target, version, &index),
-        Ok(None) => None,
+    let files = release_files(target, version, MEDIA_TYPE_INDEX, bytes, digest)?;
+    release_with(version, files)
+}
+
+/// The files of the release index in `bytes` (stored as `media_type`); `None` when they are
+/// not a release index, or an unreadable one (logged).
+fn release_files(
+    target: ProjectRef<'_>,
+    version: &Version,
+    media_type: &str,
+    bytes: &[u8],
+    digest: &Digest,
+) -> Option<Vec<StoredFile>> {
+    match ReleaseIndex::read_files(media_type, bytes, version, target.project) {
+        Ok(files) => files,
         Err(error) => {
             skipped(target, digest, &error);
             None
@@ -684,9 +698,8 @@ fn release_of(
     }
 }
 
-/// The release of a release index, if it has files.
-fn files_of(target: ProjectRef<'_>, version: &Version, index: &ReleaseIndex) -> Option<Release> {
-    let files = index.files(target.project, &version.to_string());
+/// The release of `files`, if there are any.
+fn release_with(version: &Version, files: Vec<StoredFile>) -> Option<Release> {
     (!files.is_empty()).then(|| Release {
         version: version.clone(),
         files,

@@ -11,6 +11,7 @@
 //! (implemented here, the only module that knows both).
 
 mod annotations;
+mod entry;
 mod error;
 mod file;
 mod listing;
@@ -22,6 +23,7 @@ mod sha256;
 mod status;
 
 pub use annotations::*;
+pub use entry::{Promotion, StoredFile};
 pub use error::LayoutError;
 pub use file::{FileManifest, NewFile, file_manifest, promoted_entry, with_core_metadata};
 pub use listing::{
@@ -36,7 +38,7 @@ pub use provenance::{
     provenance_manifest, provenance_referrers, record_provenance, referrers_tag, subject_of,
     with_referrer, without_referrer,
 };
-pub use release::{Promotion, ReleaseIndex, StoredFile};
+pub use release::ReleaseIndex;
 pub use status::{
     ANNOTATION_STATUS, ANNOTATION_STATUS_REASON, ARTIFACT_TYPE_STATUS, LEGACY_STATUS_TAG,
     STATUS_TAG, legacy_status_tag, read_status_manifest, status_index, status_manifest, status_tag,

@@ -8,54 +8,13 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::annotations::{
-    ANNOTATION_CORE_METADATA, ANNOTATION_CREATED, ANNOTATION_PROJECT_URLS, ANNOTATION_PROMOTED_AT,
-    ANNOTATION_PROMOTED_FROM, ANNOTATION_REQUIRES_PYTHON, ANNOTATION_SHA256, ANNOTATION_SIZE,
-    ANNOTATION_TITLE, ANNOTATION_YANKED, ARTIFACT_TYPE,
-};
+use super::annotations::{ANNOTATION_CREATED, ANNOTATION_YANKED, ARTIFACT_TYPE};
+use super::entry::{StoredFile, Viewed, files_in, stored_file};
 use super::error::LayoutError;
 use super::file::{malformed, to_json};
-use crate::packaging::{DistFilename, DistKind, ProjectName, Sha256, Version};
+use crate::packaging::{ProjectName, Version};
 use crate::storage::Digest;
 use crate::storage::oci::{Descriptor, ImageIndex, MEDIA_TYPE_INDEX};
-
-/// One distribution file as recorded in a release index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredFile {
-    /// The file's name.
-    pub filename: String,
-    /// Its sha256.
-    pub sha256: Sha256,
-    /// Its size, when recorded.
-    pub size: Option<u64>,
-    /// When it was uploaded (RFC 3339), when recorded.
-    pub uploaded: Option<String>,
-    /// Its `Requires-Python`, when recorded.
-    pub requires_python: Option<String>,
-    /// Project URLs recorded with it.
-    pub project_urls: BTreeMap<String, String>,
-    /// `Some(reason)` when yanked (the reason may be empty).
-    pub yanked: Option<String>,
-    /// The sha256 of its core metadata, when stored (PEP 658).
-    pub core_metadata: Option<Sha256>,
-    /// The sha256 of its provenance object (PEP 740), when it has verified attestations.
-    pub provenance: Option<Sha256>,
-    /// The manifest holding it.
-    pub manifest: Digest,
-    /// Whether it is a wheel or an sdist.
-    pub kind: DistKind,
-    /// Where and when it was promoted from, when it came by promotion.
-    pub promoted: Option<Promotion>,
-}
-
-/// Where a promoted file came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Promotion {
-    /// The source, `<registry>/<repository>:<tag>`.
-    pub from: String,
-    /// When, RFC 3339 UTC, when recorded.
-    pub at: Option<String>,
-}
 
 /// The image index of one release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +71,31 @@ impl ReleaseIndex {
             .map_err(|error| malformed(version, &error.to_string()))
     }
 
+    /// The files of the release index in `bytes`, as [`ReleaseIndex::parse`] then
+    /// [`ReleaseIndex::files`] give them, without building the index (pages read every
+    /// release of a project this way).
+    ///
+    /// # Errors
+    /// As [`ReleaseIndex::parse`].
+    pub fn read_files(
+        media_type: &str,
+        bytes: &[u8],
+        version: &Version,
+        project: &ProjectName,
+    ) -> Result<Option<Vec<StoredFile>>, LayoutError> {
+        if !(media_type == MEDIA_TYPE_INDEX || media_type.is_empty()) {
+            return Ok(None);
+        }
+        let version_text = version.to_string();
+        match files_in(bytes, project, &version_text) {
+            Viewed::Files(files) => return Ok(Some(files)),
+            Viewed::Foreign => return Ok(None),
+            Viewed::Unread => {}
+        }
+        Ok(Self::parse(media_type, bytes, version)?
+            .map(|index| index.files(project, &version_text)))
+    }
+
     /// The exact bytes to store.
     ///
     /// # Errors
@@ -158,7 +142,7 @@ impl ReleaseIndex {
             .manifests
             .iter()
             .find(|entry| {
-                stored_file(entry, project, version_text).is_some_and(|f| f.filename == filename)
+                stored_file(*entry, project, version_text).is_some_and(|f| f.filename == filename)
             })
             .cloned()
     }
@@ -181,7 +165,7 @@ impl ReleaseIndex {
         entry: Descriptor,
     ) -> bool {
         let slot = self.index.manifests.iter_mut().find(|existing| {
-            stored_file(existing, project, version_text).is_some_and(|f| f.filename == filename)
+            stored_file(&**existing, project, version_text).is_some_and(|f| f.filename == filename)
         });
         match slot {
             Some(slot) => {
@@ -256,61 +240,11 @@ impl ReleaseIndex {
     }
 }
 
-/// Reads one index entry; the filename comes from the title annotation or, for PyOCI's
-/// entries, from `<project>-<version>-<platform.architecture>`.
-fn stored_file(
-    entry: &Descriptor,
-    project: &ProjectName,
-    version_text: &str,
-) -> Option<StoredFile> {
-    let annotations = &entry.annotations;
-    let sha256 = Sha256::parse(annotations.get(ANNOTATION_SHA256)?).ok()?;
-    let filename = if let Some(title) = annotations.get(ANNOTATION_TITLE) {
-        title.clone()
-    } else {
-        let suffix = &entry.platform.as_ref()?.architecture;
-        let stem = format!("{}-{version_text}", project.filename_form());
-        if suffix.starts_with('.') {
-            format!("{stem}{suffix}")
-        } else {
-            format!("{stem}-{suffix}")
-        }
-    };
-    let parsed = DistFilename::parse(&filename).ok()?;
-    Some(StoredFile {
-        filename,
-        sha256,
-        size: annotations
-            .get(ANNOTATION_SIZE)
-            .and_then(|s| s.parse().ok()),
-        uploaded: annotations.get(ANNOTATION_CREATED).cloned(),
-        requires_python: annotations.get(ANNOTATION_REQUIRES_PYTHON).cloned(),
-        project_urls: annotations
-            .get(ANNOTATION_PROJECT_URLS)
-            .and_then(|json| serde_json::from_str(json).ok())
-            .unwrap_or_default(),
-        yanked: annotations.get(ANNOTATION_YANKED).cloned(),
-        core_metadata: annotations
-            .get(ANNOTATION_CORE_METADATA)
-            .and_then(|hex| Sha256::parse(hex).ok()),
-        provenance: annotations
-            .get(super::provenance::ANNOTATION_PROVENANCE)
-            .and_then(|hex| Sha256::parse(hex).ok()),
-        manifest: Digest::parse(&entry.digest).ok()?,
-        kind: parsed.kind(),
-        promoted: annotations
-            .get(ANNOTATION_PROMOTED_FROM)
-            .map(|from| Promotion {
-                from: from.clone(),
-                at: annotations.get(ANNOTATION_PROMOTED_AT).cloned(),
-            }),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layout::file::{NewFile, file_manifest};
+    use crate::packaging::{DistFilename, DistKind};
 
     const CREATED: &str = "2024-11-20T20:23:36Z";
 
@@ -380,6 +314,106 @@ mod tests {
         assert_eq!(wheel.project_urls["Homepage"], "https://example.org");
         assert_eq!(wheel.core_metadata, None);
         assert_eq!(files[1].kind, DistKind::Sdist);
+    }
+
+    /// Index bytes at the edges of what [`ImageIndex`] reads: each is read by
+    /// [`ReleaseIndex::read_files`] exactly as by [`ReleaseIndex::parse`] then `files`, and its
+    /// borrowed view accepts exactly what `ImageIndex` accepts.
+    #[test]
+    fn reading_files_from_bytes_agrees_with_parsing_the_index() {
+        let ours = {
+            let parsed = DistFilename::parse("hello_world-2.0-py3-none-any.whl").unwrap();
+            let digest = Digest::of(b"a wheel");
+            let metadata = Digest::of(b"its metadata");
+            let urls = [("Home \"page\"".to_owned(), "https://e.org/é".to_owned())];
+            let file = NewFile {
+                filename: &parsed,
+                digest: &digest,
+                size: 1234,
+                created: CREATED,
+                requires_python: Some(">=3.9, <4"),
+                project_urls: &urls,
+                classifiers: &[],
+                core_metadata: Some((&metadata, 12)),
+            };
+            let mut index = ReleaseIndex::new(CREATED);
+            index.upsert(file_manifest(&file).unwrap().entry);
+            index.set_yanked(&project(), "2.0", None, Some("broken \"build\"\n"));
+            String::from_utf8(index.to_bytes(&version("2.0")).unwrap().to_vec()).unwrap()
+        };
+        let pyoci = String::from_utf8(pyoci_index()).unwrap();
+        let entry = |extra: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"artifactType":"application/pyoci.package.v1","manifests":[{{"mediaType":"m","digest":"sha256:{}","size":1{extra}}}]}}"#,
+                "01".repeat(32)
+            )
+        };
+        let sha = "ab".repeat(32);
+        let annotated = |annotations: &str| {
+            entry(&format!(
+                r#","platform":{{"architecture":"py3-none-any.whl","os":"any"}},"annotations":{annotations}"#
+            ))
+        };
+        let cases = [
+            ours.clone(),
+            ours.replace("application/pyoci.package.v1", "application/vnd.other"),
+            ours.replace(r#""schemaVersion":2,"#, ""),
+            ours.replace(r#""schemaVersion":2"#, r#""schemaVersion":"2""#),
+            ours.replacen(r#""size":"#, r#""size":-"#, 1),
+            ours.replacen(r#""mediaType":"application/vnd.oci.image.manifest.v1+json","#, "", 1),
+            ours.replace(r#""os":"any""#, r#""os":"any","os.features":["x"],"variant":7"#),
+            ours.replace(r#""os":"any""#, r#""os":null"#),
+            ours.replace(r#""org.opencontainers.image.created""#, r#""org.opencontainers.image.\u0063reated""#),
+            format!("{ours} "),
+            format!("{ours} x"),
+            pyoci.clone(),
+            pyoci.replace("py3-none-any.whl", "py3-none-any.whl\\u0000"),
+            annotated(&format!(r#"{{"com.pyoci.sha256_digest":"{sha}"}}"#)),
+            annotated(&format!(r#"{{"com.pyoci.sha256_digest":"{sha}","com.pyoci.sha256_digest":"{}"}}"#, "CD".repeat(32))),
+            annotated(&format!(r#"{{"com.pyoci.sha256_digest":"{sha}","dev.oci-pypi.size":3}}"#)),
+            annotated(&format!(r#"{{"com.pyoci.sha256_digest":"{sha}","dev.oci-pypi.size":"x"}}"#)),
+            annotated(&format!(r#"{{"com.pyoci.sha256_digest":"{sha}","com.pyoci.project_urls":"not json"}}"#)),
+            annotated(&format!(r#"{{"com.pyoci.sha256_digest":"{sha}","org.opencontainers.image.title":"not a dist"}}"#)),
+            annotated("null"),
+            annotated("[]"),
+            entry(r#","platform":null"#),
+            annotated(&format!(r#"{{"com.pyoci.sha256_digest":"{sha}"}}"#)).replace(r#""size":1,"#, ""),
+            annotated(&format!(r#"{{"com.pyoci.sha256_digest":"{sha}"}}"#)).replace(r#""digest":"#, r#""notDigest":"#),
+            entry(r#","platform":{"architecture":".tar.gz"}"#),
+            r#"{"schemaVersion":2,"artifactType":"application/pyoci.package.v1","manifests":null}"#.to_owned(),
+            r#"{"schemaVersion":2,"artifactType":"application/pyoci.package.v1","manifests":[],"annotations":{"a":1}}"#.to_owned(),
+            r#"{"schemaVersion":2,"artifactType":null,"manifests":[]}"#.to_owned(),
+            "[]".to_owned(),
+            "not json".to_owned(),
+        ];
+        let v = version("2.0");
+        for (number, case) in cases.iter().enumerate() {
+            let bytes = case.as_bytes();
+            let parsed = ReleaseIndex::parse(MEDIA_TYPE_INDEX, bytes, &v)
+                .map(|index| index.map(|index| index.files(&project(), "2.0")));
+            let read = ReleaseIndex::read_files(MEDIA_TYPE_INDEX, bytes, &v, &project());
+            assert_eq!(read, parsed, "case {number}: {case}");
+            assert_eq!(
+                files_in(bytes, &project(), "2.0") != Viewed::Unread,
+                serde_json::from_slice::<ImageIndex>(bytes).is_ok(),
+                "case {number}: {case}"
+            );
+        }
+        let read = |case: &str| {
+            ReleaseIndex::read_files(MEDIA_TYPE_INDEX, case.as_bytes(), &v, &project())
+                .unwrap()
+                .unwrap()
+        };
+        let file = &read(&ours)[0];
+        assert_eq!(file.yanked.as_deref(), Some("broken \"build\"\n"));
+        assert_eq!(file.project_urls["Home \"page\""], "https://e.org/é");
+        assert_eq!(file.requires_python.as_deref(), Some(">=3.9, <4"));
+        assert_eq!(read(&cases[14])[0].sha256.as_str(), "cd".repeat(32));
+        assert_eq!(read(&cases[11]).len(), 2);
+        assert!(matches!(
+            ReleaseIndex::read_files("application/json", ours.as_bytes(), &v, &project()),
+            Ok(None)
+        ));
     }
 
     #[test]
