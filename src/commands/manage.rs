@@ -53,7 +53,7 @@ pub(super) async fn versions(index: &Index, args: &VersionsArgs) -> Result<Repor
         text.push_str(&version);
         text.push('\n');
         let mut files = Vec::new();
-        for file in &release.files {
+        for file in release.files.iter() {
             let uploaded = file.uploaded.as_deref().unwrap_or("-");
             let yanked = match &file.yanked {
                 Some(reason) if reason.is_empty() => "  yanked".to_owned(),

@@ -453,7 +453,7 @@ mod tests {
             ProjectName::parse("a").unwrap(),
             vec![Release {
                 version: "1.0".parse().unwrap(),
-                files: vec![file; files],
+                files: vec![file; files].into(),
             }],
         ))
     }

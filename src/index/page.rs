@@ -1,6 +1,8 @@
 //! What a project page shows: the releases of a project and their files, with the
 //! serializations made of one snapshot so far.
 
+use std::sync::Arc;
+
 use crate::layout::StoredFile;
 use crate::packaging::{ProjectName, StatusMarker, Version};
 use crate::renders::Renders;
@@ -10,8 +12,9 @@ use crate::renders::Renders;
 pub struct Release {
     /// The version.
     pub version: Version,
-    /// Its files, in upload order.
-    pub files: Vec<StoredFile>,
+    /// Its files, in upload order; shared by the pages and the tag cache that hold the
+    /// release, so a page built again from cached releases copies none of them.
+    pub files: Arc<[StoredFile]>,
 }
 
 impl Release {
@@ -67,7 +70,7 @@ impl ProjectPage {
         self.releases
             .iter()
             .filter(move |_| !hidden)
-            .flat_map(|release| &release.files)
+            .flat_map(|release| release.files.iter())
     }
 
     /// The newest release that is not a pre-release and not wholly yanked, else the newest.

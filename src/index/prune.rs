@@ -203,7 +203,8 @@ mod tests {
                 manifest: Digest::of(version.as_bytes()),
                 kind: DistKind::Sdist,
                 promoted: None,
-            }],
+            }]
+            .into(),
         }
     }
 

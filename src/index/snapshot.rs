@@ -652,7 +652,10 @@ impl Index {
     ) -> Vec<Digest> {
         let origin = key.0.as_str();
         let mut unknown = Vec::new();
-        for file in releases.iter_mut().flat_map(|r| &mut r.files) {
+        let sizeless = releases
+            .iter_mut()
+            .filter(|r| r.files.iter().any(|file| file.size.is_none()));
+        for file in sizeless.flat_map(|r| Arc::make_mut(&mut r.files)) {
             if file.size.is_some() {
                 continue;
             }
@@ -702,7 +705,7 @@ fn release_files(
 fn release_with(version: &Version, files: Vec<StoredFile>) -> Option<Release> {
     (!files.is_empty()).then(|| Release {
         version: version.clone(),
-        files,
+        files: files.into(),
     })
 }
 
@@ -770,7 +773,7 @@ mod tests {
     use crate::packaging::DistKind;
 
     fn release(uploaded: &[Option<&str>]) -> Release {
-        let files = uploaded
+        let files: Arc<[StoredFile]> = uploaded
             .iter()
             .enumerate()
             .map(|(n, uploaded)| StoredFile {

@@ -102,7 +102,7 @@ pub fn released(release: &Release) -> Option<When> {
 pub fn last_upload(releases: &[Release]) -> Option<When> {
     releases
         .iter()
-        .flat_map(|release| &release.files)
+        .flat_map(|release| release.files.iter())
         .filter_map(|file| file.uploaded.as_deref())
         .max()
         .map(When::new)

@@ -37,7 +37,7 @@ fn page() -> ProjectPage {
         releases: vec![
             Release {
                 version: Version::parse("1.0").unwrap(),
-                files: vec![file("hello_world-1.0.tar.gz", None, Some(""))],
+                files: vec![file("hello_world-1.0.tar.gz", None, Some(""))].into(),
             },
             Release {
                 version: Version::parse("2.0+local.1").unwrap(),
@@ -45,7 +45,8 @@ fn page() -> ProjectPage {
                     "hello_world-2.0+local.1-py3-none-any.whl",
                     Some(">=3.8,<4"),
                     Some("broken <build>"),
-                )],
+                )]
+                .into(),
             },
         ],
     }

@@ -171,7 +171,11 @@ impl Index {
                 Err(IndexError::ProjectNotFound { .. }) => continue,
                 Err(error) => return Err(error),
             };
-            for file in page.releases.iter().flat_map(|release| &release.files) {
+            for file in page
+                .releases
+                .iter()
+                .flat_map(|release| release.files.iter())
+            {
                 if let Ok(filename) = DistFilename::parse(&file.filename) {
                     usage.add(&filename, file.size.unwrap_or(0), 0);
                 }
