@@ -6,7 +6,7 @@
 //! (PEP 503, 592, 629, 658, 691, 700, 714).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -27,6 +27,11 @@ use crate::renders::Rendered;
 /// The simple API version our pages follow (PEP 629): 1.1 has `versions`, `size`,
 /// `upload-time`; 1.4 the project status (PEP 792).
 const API_VERSION: &str = "1.4";
+
+/// Room made in a project page's HTML for each file at the start (an anchor with its data
+/// attributes is about 300 bytes), so that a page of thousands of files is not copied
+/// again each time it outgrows its buffer.
+const HTML_BYTES_PER_FILE: usize = 320;
 /// How long clients may reuse a page before asking again.
 const PAGE_MAX_AGE: u32 = 30;
 
@@ -47,7 +52,7 @@ pub async fn project_page(
     let rendered = match (&listing, format) {
         (Listing::Local(page) | Listing::Cached(page), Format::Json) => page
             .renders
-            .get_or_render("json", || rendered(render_project_json(page).to_string())),
+            .get_or_render("json", || rendered(render_project_json(page))),
         (Listing::Local(page) | Listing::Cached(page), Format::Html | Format::TextHtml) => page
             .renders
             .get_or_render("html", || rendered(render_project_html(page))),
@@ -139,9 +144,11 @@ fn page_head(title: &str, meta: &str) -> String {
 pub fn render_project_html(page: &ProjectPage) -> String {
     let title = format!("Links for {}", escape(page.name.as_str()));
     let mut body = page_head(&title, &status_meta(&page.status));
+    let files: usize = page.releases.iter().map(|r| r.files.len()).sum();
+    body.reserve(files.saturating_mul(HTML_BYTES_PER_FILE));
     for file in page.files() {
-        let filename = escape(&file.filename);
-        let href = escape(&encode_path_segment(&file.filename));
+        // A percent-encoded segment holds nothing HTML must escape.
+        let href = path_segment(&file.filename);
         let _ = write!(body, "    <a href=\"{href}#sha256={}\"", file.sha256);
         let core_metadata = file
             .core_metadata
@@ -155,10 +162,10 @@ pub fn render_project_html(page: &ProjectPage) -> String {
             (file.size, file.uploaded.as_deref()),
         );
         if file.provenance.is_some() {
-            let url = escape(&provenance_url(&file.filename));
+            let url = provenance_url(&file.filename);
             let _ = write!(body, " data-provenance=\"{url}\"");
         }
-        let _ = writeln!(body, ">{filename}</a><br>");
+        let _ = writeln!(body, ">{}</a><br>", Escaped(&file.filename));
     }
     body.push_str("  </body>\n</html>\n");
     body
@@ -179,74 +186,31 @@ fn write_data_attributes(
         let _ = write!(
             body,
             " data-requires-python=\"{}\"",
-            escape(requires_python)
+            Escaped(requires_python)
         );
     }
     if let Some(metadata) = core_metadata {
-        let value = escape(metadata);
+        let value = Escaped(metadata);
         let _ = write!(
             body,
             " data-core-metadata=\"{value}\" data-dist-info-metadata=\"{value}\""
         );
     }
     if let Some(reason) = yanked {
-        let _ = write!(body, " data-yanked=\"{}\"", escape(reason));
+        let _ = write!(body, " data-yanked=\"{}\"", Escaped(reason));
     }
     if let Some(size) = size {
         let _ = write!(body, " data-size=\"{size}\"");
     }
     if let Some(time) = upload_time {
-        let _ = write!(body, " data-upload-time=\"{}\"", escape(time));
+        let _ = write!(body, " data-upload-time=\"{}\"", Escaped(time));
     }
-}
-
-/// The JSON page of a project (PEP 691, with PEP 700's `versions`, `size`, `upload-time`).
-#[must_use]
-pub fn render_project_json(page: &ProjectPage) -> serde_json::Value {
-    let files: Vec<serde_json::Value> = page
-        .files()
-        .map(|file| {
-            let mut object = json!({
-                "filename": file.filename,
-                "url": encode_path_segment(&file.filename),
-                "hashes": { "sha256": file.sha256 },
-                "requires-python": file.requires_python,
-                "size": file.size,
-                "upload-time": file.uploaded,
-                "yanked": yanked_json(file.yanked.as_deref()),
-                "core-metadata": file.core_metadata.as_ref().map_or(json!(false), |sha256| json!({ "sha256": sha256 })),
-                "provenance": file.provenance.as_ref().map(|_| provenance_url(&file.filename)),
-            });
-            if file.size.is_none() {
-                if let Some(map) = object.as_object_mut() {
-                    map.remove("size");
-                }
-            }
-            object
-        })
-        .collect();
-    json!({
-        "meta": { "api-version": API_VERSION },
-        "name": page.name.as_str(),
-        "versions": page.releases.iter().map(|r| r.version.to_string()).collect::<Vec<_>>(),
-        "files": files,
-        "project-status": status_json(&page.status),
-    })
 }
 
 /// Where a file's provenance object is served (PEP 740), relative to the page like every
 /// link here.
 fn provenance_url(filename: &str) -> String {
     format!("{}.provenance", encode_path_segment(filename))
-}
-
-/// PEP 792's `project-status` object: `status`, and `reason` when there is one.
-fn status_json(marker: &StatusMarker) -> serde_json::Value {
-    let mut object = json!({ "status": marker.status.as_str() });
-    if !marker.reason.is_empty() {
-        object["reason"] = json!(marker.reason);
-    }
-    object
 }
 
 /// PEP 792's meta tags: the status when it is not the default, and its reason when there is
@@ -294,11 +258,7 @@ pub fn render_list_json(projects: &[ProjectName]) -> serde_json::Value {
 
 /// `false`, `true`, or the reason (PEP 691 forbids an empty-string reason).
 fn yanked_json(yanked: Option<&str>) -> serde_json::Value {
-    match yanked {
-        None => json!(false),
-        Some("") => json!(true),
-        Some(reason) => json!(reason),
-    }
+    json!(json::Yanked::of(yanked))
 }
 
 /// The releases JSON, in the shape of PyPI's JSON API.
@@ -406,31 +366,59 @@ async fn cacheable(
 #[must_use]
 pub fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#x27;"),
-            other => escaped.push(other),
-        }
-    }
+    let _ = write!(escaped, "{}", Escaped(text));
     escaped
 }
 
-/// Percent-encodes what cannot appear raw in a path segment (filenames are mostly safe).
-pub(super) fn encode_path_segment(segment: &str) -> String {
-    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'!')
-        .remove(b'+');
-    percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string()
+/// Text that formats HTML-escaped (`&`, `<`, `>`, `"`, `'`), written straight into the page
+/// in runs between the characters it replaces.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0;
+        let mut start = 0;
+        // The five are ASCII, which no byte of a multi-byte UTF-8 character is.
+        for (at, byte) in text.bytes().enumerate() {
+            let entity = match byte {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'\'' => "&#x27;",
+                _ => continue,
+            };
+            formatter.write_str(&text[start..at])?;
+            formatter.write_str(entity)?;
+            start = at + 1;
+        }
+        formatter.write_str(&text[start..])
+    }
 }
 
+/// What a path segment keeps raw: letters, digits and `-._~!+` (filenames are mostly safe);
+/// everything else, every character HTML escapes included, is percent-encoded.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'+');
+
+/// Percent-encodes what cannot appear raw in a path segment.
+pub(super) fn encode_path_segment(segment: &str) -> String {
+    path_segment(segment).to_string()
+}
+
+/// [`encode_path_segment`], formatted where it is written.
+fn path_segment(segment: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(segment, SEGMENT)
+}
+
+mod json;
 #[cfg(test)]
 mod tests;
 mod upstream;
+
+pub use json::render_project_json;

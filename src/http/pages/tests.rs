@@ -107,7 +107,25 @@ fn json_snapshot() {
         ],
         "project-status": { "status": "active" },
     });
-    assert_eq!(render_project_json(&page()), expected);
+    let rendered = render_project_json(&page());
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&rendered).unwrap(),
+        expected
+    );
+    // Byte for byte what a `Value` writes (compact, keys sorted): the same as before the
+    // page was serialized without one, so its ETag did not change.
+    assert_eq!(rendered, expected.to_string());
+}
+
+#[test]
+fn escaping_replaces_the_five_characters_and_keeps_the_rest() {
+    assert_eq!(
+        escape("a&b<c>d\"e'f é—g&&"),
+        "a&amp;b&lt;c&gt;d&quot;e&#x27;f é—g&amp;&amp;"
+    );
+    assert_eq!(escape(""), "");
+    assert_eq!(escape("plain"), "plain");
+    assert_eq!(escape("<"), "&lt;");
 }
 
 #[test]
@@ -125,7 +143,7 @@ fn status_snapshots() {
         "{html}"
     );
     assert_eq!(html.matches("<a href=").count(), 2, "{html}");
-    let json = render_project_json(&archived);
+    let json: serde_json::Value = serde_json::from_str(&render_project_json(&archived)).unwrap();
     assert_eq!(
         json["project-status"],
         json!({ "status": "archived", "reason": "moved to <b>" })
@@ -137,7 +155,7 @@ fn status_snapshots() {
     assert!(html.contains("<meta name=\"pypi:project-status\" content=\"quarantined\">"));
     assert!(!html.contains("pypi:project-status-reason"), "{html}");
     assert!(!html.contains("<a "), "{html}");
-    let json = render_project_json(&quarantined);
+    let json: serde_json::Value = serde_json::from_str(&render_project_json(&quarantined)).unwrap();
     assert_eq!(json["project-status"], json!({ "status": "quarantined" }));
     assert_eq!(json["files"], json!([]));
     assert_eq!(json["versions"], json!(["1.0", "2.0+local.1"]));
