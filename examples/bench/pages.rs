@@ -56,6 +56,18 @@ pub const PYOCI_STRAIGHT: &str = "PyOCI's data, no server: curl makes the same r
 /// The mode of the cold pages of oci-pypi's data, through the counting proxy.
 pub const COLD_COUNTED: &str = "cold: first page after a restart";
 
+/// The same, asked for in PEP 691 JSON, as pip and uv ask for pages.
+pub const COLD_JSON: &str = "cold: first page after a restart, in JSON (as pip and uv ask)";
+
+/// What a page is asked for in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    /// HTML, as with no `Accept`.
+    Html,
+    /// PEP 691 JSON.
+    Json,
+}
+
 /// What one page mode measured.
 pub struct PageRow {
     pub mode: &'static str,
@@ -130,6 +142,7 @@ impl Pages<'_> {
         eprintln!("bench: project pages with {releases} releases");
         let mut rows = Vec::new();
         rows.push(self.cold_restarts(releases, true).await?);
+        rows.push(self.cold_json_restarts(releases).await?);
         rows.push(self.cold_restarts(releases, false).await?);
         rows.push(self.cold_warmed_restarts(releases).await?);
         rows.push(self.pyoci_cold_restarts(releases).await?);
@@ -168,7 +181,22 @@ impl Pages<'_> {
             releases,
             registry,
             procs::NO_FLAGS,
+            (None, Ask::Html),
+        )
+        .await
+    }
+
+    /// As [`Pages::cold_restarts`] (counted), the page asked for in JSON.
+    async fn cold_json_restarts(&self, releases: usize) -> anyhow::Result<PageRow> {
+        let project = project_name(releases);
+        let row = PageRow::new(COLD_JSON);
+        self.restarts(
+            row,
+            &project,
+            releases,
             None,
+            procs::NO_FLAGS,
+            (None, Ask::Json),
         )
         .await
     }
@@ -182,8 +210,15 @@ impl Pages<'_> {
         let row = PageRow::new(COLD_WARMED);
         let project = project_name(releases);
         let warmup = Some(DOCUMENTED_WARMUP_PROJECT);
-        self.restarts(row, &project, releases, None, procs::NO_FLAGS, warmup)
-            .await
+        self.restarts(
+            row,
+            &project,
+            releases,
+            None,
+            procs::NO_FLAGS,
+            (warmup, Ask::Html),
+        )
+        .await
     }
 
     /// The first page of a freshly started server, on data PyOCI wrote, `cold_samples` times:
@@ -191,8 +226,15 @@ impl Pages<'_> {
     async fn pyoci_cold_restarts(&self, releases: usize) -> anyhow::Result<PageRow> {
         let row = PageRow::new(PYOCI_COLD);
         let project = pyoci_project_name(releases);
-        self.restarts(row, &project, releases, None, READ_ONLY_DOCUMENTS, None)
-            .await
+        self.restarts(
+            row,
+            &project,
+            releases,
+            None,
+            READ_ONLY_DOCUMENTS,
+            (None, Ask::Html),
+        )
+        .await
     }
 
     /// As [`Pages::pyoci_cold_restarts`], each fresh server having first served the page of
@@ -204,8 +246,15 @@ impl Pages<'_> {
         let row = PageRow::new(PYOCI_WARMED);
         let project = pyoci_project_name(releases);
         let warmup = Some(WARMUP_PROJECT);
-        self.restarts(row, &project, releases, None, READ_ONLY_DOCUMENTS, warmup)
-            .await
+        self.restarts(
+            row,
+            &project,
+            releases,
+            None,
+            READ_ONLY_DOCUMENTS,
+            (warmup, Ask::Html),
+        )
+        .await
     }
 
     /// The registry requests of a first page of PyOCI's data, made by curl through the
@@ -269,9 +318,9 @@ impl Pages<'_> {
     }
 
     /// The page of `project` (`files` files) on a freshly started server (with `flags`),
-    /// `cold_samples` times; through the counting proxy unless `registry` is given; each
-    /// server first serving the one-release page of `warmup`, when given (untimed, then
-    /// 300 ms for its background work).
+    /// `cold_samples` times, asked for as `ask` says; through the counting proxy unless
+    /// `registry` is given; each server first serving the one-release page of `warmup`, when
+    /// given (untimed, then 300 ms for its background work).
     async fn restarts(
         &self,
         mut row: PageRow,
@@ -279,7 +328,7 @@ impl Pages<'_> {
         files: usize,
         registry: Option<&Process>,
         flags: &[&str],
-        warmup: Option<&str>,
+        (warmup, ask): (Option<&str>, Ask),
     ) -> anyhow::Result<PageRow> {
         let counted = registry.is_none();
         let (origin, host) = match registry {
@@ -296,8 +345,9 @@ impl Pages<'_> {
             }
             let url = Self::project_url(&server, &host, project);
             self.proxy.reset();
-            self.measure(&mut row, &server, counted, async || {
-                fetch(&client, &url, files).await
+            self.measure(&mut row, &server, counted, async || match ask {
+                Ask::Html => fetch(&client, &url, files).await,
+                Ask::Json => fetch_json(&client, &url, files).await,
             })
             .await?;
         }
@@ -564,6 +614,33 @@ pub enum Coding {
 /// GETs a project page (HTML, as with no `Accept`), checks it lists `files` files; its size.
 pub async fn fetch(client: &reqwest::Client, url: &str, files: usize) -> anyhow::Result<usize> {
     fetch_as(client, url, files, Coding::Identity).await
+}
+
+/// GETs a project page in PEP 691 JSON, checks it lists `files` files; its size.
+pub async fn fetch_json(
+    client: &reqwest::Client,
+    url: &str,
+    files: usize,
+) -> anyhow::Result<usize> {
+    let response = client
+        .get(url)
+        .header("accept", "application/vnd.pypi.simple.v1+json")
+        .send()
+        .await?;
+    let status = response.status();
+    let body = response.bytes().await?;
+    ensure!(
+        status == 200,
+        "GET {url} (JSON): {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let page: serde_json::Value = serde_json::from_slice(&body)?;
+    let listed = page["files"].as_array().map_or(0, Vec::len);
+    ensure!(
+        listed == files,
+        "GET {url} (JSON): {listed} files listed, wanted {files}"
+    );
+    Ok(body.len())
 }
 
 /// [`fetch`], asking for `coding`; the page's size as sent.
