@@ -59,7 +59,7 @@ pub async fn project_page(
         (Listing::Upstream { page, proxied, .. }, Format::Json) => {
             let key = if *proxied { "json, proxied" } else { "json" };
             page.renders.get_or_render(key, || {
-                rendered(upstream::render_json(&name, page, *proxied).to_string())
+                rendered(upstream::render_json(&name, page, *proxied))
             })
         }
         (Listing::Upstream { page, proxied, .. }, Format::Html | Format::TextHtml) => {
@@ -254,11 +254,6 @@ pub fn render_list_json(projects: &[ProjectName]) -> serde_json::Value {
         "meta": { "api-version": API_VERSION },
         "projects": projects.iter().map(|p| json!({ "name": p.as_str() })).collect::<Vec<_>>(),
     })
-}
-
-/// `false`, `true`, or the reason (PEP 691 forbids an empty-string reason).
-fn yanked_json(yanked: Option<&str>) -> serde_json::Value {
-    json!(json::Yanked::of(yanked))
 }
 
 /// The releases JSON, in the shape of PyPI's JSON API.

@@ -4,13 +4,15 @@
 //! proxy mode only what the server can serve is offered ([`Listing::offers_file`],
 //! [`Listing::offered_core_metadata`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{API_VERSION, escape, page_head, write_data_attributes, yanked_json};
+use super::json::Yanked;
+use super::{API_VERSION, escape, page_head, write_data_attributes};
 use crate::index::Listing;
-use crate::packaging::{CoreMetadataRef, DistFilename, ProjectName, SimpleFile};
+use crate::packaging::{CoreMetadataRef, DistFilename, ProjectName, Sha256, SimpleFile};
 use crate::upstream::UpstreamProject;
 
 /// The files a page lists.
@@ -66,53 +68,88 @@ pub fn render_html(name: &ProjectName, project: &UpstreamProject, proxied: bool)
     body
 }
 
-/// The JSON page.
+/// The JSON page, serialized straight from the upstream's files (no `serde_json::Value` per
+/// file: a pull-through page may list thousands), keys sorted as a `Value` writes them.
 #[must_use]
-pub fn render_json(
-    name: &ProjectName,
-    project: &UpstreamProject,
-    proxied: bool,
-) -> serde_json::Value {
+pub fn render_json(name: &ProjectName, project: &UpstreamProject, proxied: bool) -> String {
     let mut versions: Vec<_> = offered(project, proxied)
         .filter_map(|f| DistFilename::parse(&f.filename).ok())
         .map(|f| f.version().clone())
         .collect();
     versions.sort();
     versions.dedup();
-    let files: Vec<serde_json::Value> = offered(project, proxied)
-        .map(|file| {
-            let mut object = json!({
-                "filename": file.filename,
-                "url": file_url(file, proxied),
-                "hashes": file.hashes,
-                "requires-python": file.requires_python,
-                "yanked": yanked_json(file.yanked.as_deref()),
-                "core-metadata": match Listing::offered_core_metadata(file, proxied) {
-                    CoreMetadataRef::Absent => json!(false),
-                    CoreMetadataRef::Present => json!(true),
-                    CoreMetadataRef::Sha256(hash) => json!({ "sha256": hash }),
-                },
-            });
-            if let Some(map) = object.as_object_mut() {
-                if let Some(size) = file.size {
-                    map.insert("size".to_owned(), json!(size));
-                }
-                if let Some(time) = &file.upload_time {
-                    map.insert("upload-time".to_owned(), json!(time));
-                }
-                if let Some(provenance) = &file.provenance {
-                    map.insert("provenance".to_owned(), json!(provenance));
-                }
-            }
-            object
+    let files = offered(project, proxied)
+        .map(|file| JsonFile {
+            core_metadata: match Listing::offered_core_metadata(file, proxied) {
+                CoreMetadataRef::Absent => JsonCoreMetadata::Flag(false),
+                CoreMetadataRef::Present => JsonCoreMetadata::Flag(true),
+                CoreMetadataRef::Sha256(hash) => JsonCoreMetadata::Hashes { sha256: hash },
+            },
+            filename: &file.filename,
+            hashes: &file.hashes,
+            provenance: file.provenance.as_deref(),
+            requires_python: file.requires_python.as_deref(),
+            size: file.size,
+            upload_time: file.upload_time.as_deref(),
+            url: file_url(file, proxied),
+            yanked: Yanked::of(file.yanked.as_deref()),
         })
         .collect();
-    json!({
-        "meta": { "api-version": API_VERSION, "tracks": [project.page_url] },
-        "name": name.as_str(),
-        "versions": versions.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "files": files,
-    })
+    let page = JsonPage {
+        files,
+        meta: JsonMeta {
+            api_version: API_VERSION,
+            tracks: [&project.page_url],
+        },
+        name: name.as_str(),
+        versions: versions.iter().map(ToString::to_string).collect(),
+    };
+    // Plain structures of strings, numbers and booleans: serializing them cannot fail.
+    serde_json::to_string(&page).unwrap_or_default()
+}
+
+/// The JSON page (PEP 691, with PEP 708's `tracks`).
+#[derive(Serialize)]
+struct JsonPage<'a> {
+    files: Vec<JsonFile<'a>>,
+    meta: JsonMeta<'a>,
+    name: &'a str,
+    versions: Vec<String>,
+}
+
+/// `meta`: the API version and the upstream project this one tracks (PEP 708).
+#[derive(Serialize)]
+struct JsonMeta<'a> {
+    #[serde(rename = "api-version")]
+    api_version: &'static str,
+    tracks: [&'a str; 1],
+}
+
+/// One file; what upstream left out stays out.
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    #[serde(rename = "core-metadata")]
+    core_metadata: JsonCoreMetadata<'a>,
+    filename: &'a str,
+    hashes: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provenance: Option<&'a str>,
+    #[serde(rename = "requires-python")]
+    requires_python: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(rename = "upload-time", skip_serializing_if = "Option::is_none")]
+    upload_time: Option<&'a str>,
+    url: String,
+    yanked: Yanked<'a>,
+}
+
+/// `core-metadata`: `false`, `true` (upstream gave no hash), or its sha256.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonCoreMetadata<'a> {
+    Flag(bool),
+    Hashes { sha256: &'a Sha256 },
 }
 
 /// The hash for the URL fragment: sha256 when there is one.
@@ -125,6 +162,8 @@ fn preferred_hash(file: &SimpleFile) -> Option<(&str, &str)> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::packaging::parse_json_page;
 
@@ -210,6 +249,14 @@ mod tests {
         })
     }
 
+    /// `rendered` is `expected`, byte for byte as a `Value` writes it (compact, keys sorted):
+    /// as before the page was serialized without one.
+    fn assert_json(rendered: &str, expected: &serde_json::Value) {
+        let value: serde_json::Value = serde_json::from_str(rendered).unwrap();
+        assert_eq!(&value, expected);
+        assert_eq!(rendered, expected.to_string());
+    }
+
     #[test]
     fn json_links_pass_everything_through() {
         let expected = json!({
@@ -230,7 +277,7 @@ mod tests {
                 },
             ],
         });
-        assert_eq!(render_json(&name(), &fixture(), false), expected);
+        assert_json(&render_json(&name(), &fixture(), false), &expected);
     }
 
     /// Proxied: URLs are relative (this server), and only what the server can check against a
@@ -246,7 +293,7 @@ mod tests {
                 sdist_json("demo-1.0.tar.gz", false),
             ],
         });
-        assert_eq!(render_json(&name(), &fixture(), true), expected);
+        assert_json(&render_json(&name(), &fixture(), true), &expected);
     }
 
     fn html(anchors: &[String]) -> String {
@@ -300,7 +347,7 @@ mod tests {
     #[test]
     fn rendered_json_parses_back() {
         let fixture = fixture();
-        let rendered = render_json(&name(), &fixture, false).to_string();
+        let rendered = render_json(&name(), &fixture, false);
         let parsed = parse_json_page(rendered.as_bytes()).unwrap();
         assert_eq!(parsed.files, fixture.files);
     }
