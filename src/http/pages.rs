@@ -5,7 +5,6 @@
 //! Specifications: <https://packaging.python.org/en/latest/specifications/simple-repository-api/>
 //! (PEP 503, 592, 629, 658, 691, 700, 714).
 
-use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use axum::response::{IntoResponse, Response};
@@ -20,8 +19,7 @@ use super::error::ApiError;
 use super::negotiate::Format;
 use super::route::{ProjectPath, Scope};
 use crate::index::{Caller, Listing, ProjectPage};
-use crate::layout::StoredFile;
-use crate::packaging::{DistFilename, ProjectName, StatusMarker};
+use crate::packaging::{ProjectName, StatusMarker};
 use crate::renders::Rendered;
 
 /// The simple API version our pages follow (PEP 629): 1.1 has `versions`, `size`,
@@ -119,7 +117,7 @@ pub async fn releases_json(
     let (location, name) = path.resolve(&state.index)?;
     let page = state.index.project_page(caller, &location, &name).await?;
     let base = request_path.strip_suffix("json").unwrap_or(request_path);
-    let body = render_releases_json(&page, base).to_string();
+    let body = render_releases_json(&page, base);
     Ok(cacheable(
         state,
         (headers, caller),
@@ -256,55 +254,6 @@ pub fn render_list_json(projects: &[ProjectName]) -> serde_json::Value {
     })
 }
 
-/// The releases JSON, in the shape of PyPI's JSON API.
-#[must_use]
-pub fn render_releases_json(page: &ProjectPage, base: &str) -> serde_json::Value {
-    let file_json = |file: &StoredFile| {
-        let upload_time = file
-            .uploaded
-            .as_deref()
-            .map(|t| t.trim_end_matches('Z').to_owned());
-        let parsed = DistFilename::parse(&file.filename).ok();
-        json!({
-            "filename": file.filename,
-            "url": format!("{base}{}", encode_path_segment(&file.filename)),
-            "digests": { "sha256": file.sha256 },
-            "size": file.size,
-            "packagetype": parsed.as_ref().map_or("sdist", DistFilename::packagetype),
-            "python_version": parsed.as_ref().map(|f| f.python_version().to_owned()),
-            "requires_python": file.requires_python,
-            "upload_time": upload_time,
-            "upload_time_iso_8601": file.uploaded,
-            "yanked": file.yanked.is_some(),
-            "yanked_reason": file.yanked.as_deref().filter(|r| !r.is_empty()),
-        })
-    };
-    // A quarantined project offers no files (PEP 792), here either.
-    let hidden = page.status.status.hides_files();
-    let releases: BTreeMap<String, Vec<serde_json::Value>> = page
-        .releases
-        .iter()
-        .map(|r| {
-            let files = r.files.iter().filter(|_| !hidden);
-            (r.version.to_string(), files.map(file_json).collect())
-        })
-        .collect();
-    let latest = page.latest();
-    let latest_file = latest.and_then(|r| r.files.first());
-    json!({
-        "info": {
-            "name": page.name.as_str(),
-            "version": latest.map(|r| r.version.to_string()),
-            "requires_python": latest_file.and_then(|f| f.requires_python.clone()),
-            "project_urls": latest_file.map(|f| f.project_urls.clone()).unwrap_or_default(),
-            "yanked": latest.is_some_and(|r| r.files.iter().all(|f| f.yanked.is_some())),
-        },
-        "releases": releases,
-        "urls": latest.map(|r| r.files.iter().filter(|_| !hidden).map(file_json).collect::<Vec<_>>()).unwrap_or_default(),
-        "vulnerabilities": [],
-    })
-}
-
 /// A body with its `ETag` (the SHA-256 of the bytes).
 fn rendered(body: String) -> Rendered {
     let etag = format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())));
@@ -416,4 +365,4 @@ mod json;
 mod tests;
 mod upstream;
 
-pub use json::render_project_json;
+pub use json::{render_project_json, render_releases_json};

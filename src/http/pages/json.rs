@@ -1,12 +1,16 @@
 //! The JSON page of a project (PEP 691, with PEP 700's `versions`, `size`, `upload-time` and
-//! PEP 792's `project-status`), serialized straight from the page: no `serde_json::Value` is
-//! built for each file. Keys come in sorted order, as a `Value` writes them.
+//! PEP 792's `project-status`), and the releases JSON in the shape of PyPI's JSON API,
+//! serialized straight from the page: no `serde_json::Value` is built for each file. Keys come
+//! in sorted order, as a `Value` writes them.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::{API_VERSION, encode_path_segment, provenance_url};
-use crate::index::ProjectPage;
-use crate::packaging::StatusMarker;
+use crate::index::{ProjectPage, Release};
+use crate::layout::StoredFile;
+use crate::packaging::{DistFilename, StatusMarker};
 
 /// The page.
 #[derive(Serialize)]
@@ -137,4 +141,106 @@ pub fn render_project_json(page: &ProjectPage) -> String {
     };
     // Plain structures of strings, numbers and booleans: serializing them cannot fail.
     serde_json::to_string(&page).unwrap_or_default()
+}
+
+/// The releases JSON, in the shape of PyPI's JSON API (what Renovate's pypi datasource
+/// reads). File URLs are `base` followed by the file's name. Rendered at every request (its
+/// URLs depend on the request's path), so it too is serialized straight from the page, keys
+/// sorted as a `Value` writes them.
+#[must_use]
+pub fn render_releases_json(page: &ProjectPage, base: &str) -> String {
+    // A quarantined project offers no files (PEP 792), here either.
+    let hidden = page.status.status.hides_files();
+    let releases: BTreeMap<String, Vec<ReleaseFile<'_>>> = page
+        .releases
+        .iter()
+        .map(|release| (release.version.to_string(), files_of(release, base, hidden)))
+        .collect();
+    let latest = page.latest();
+    let latest_file = latest.and_then(|r| r.files.first());
+    let releases_page = ReleasesPage {
+        info: Info {
+            name: page.name.as_str(),
+            project_urls: latest_file.map_or(&NO_URLS, |f| &f.project_urls),
+            requires_python: latest_file.and_then(|f| f.requires_python.as_deref()),
+            version: latest.map(|r| r.version.to_string()),
+            yanked: latest.is_some_and(|r| r.files.iter().all(|f| f.yanked.is_some())),
+        },
+        releases,
+        urls: latest.map_or_else(Vec::new, |release| files_of(release, base, hidden)),
+        vulnerabilities: [],
+    };
+    // Plain structures of strings, numbers and booleans: serializing them cannot fail.
+    serde_json::to_string(&releases_page).unwrap_or_default()
+}
+
+/// The files of `release` in the releases JSON; none when `hidden`.
+fn files_of<'a>(release: &'a Release, base: &str, hidden: bool) -> Vec<ReleaseFile<'a>> {
+    if hidden {
+        return Vec::new();
+    }
+    release
+        .files
+        .iter()
+        .map(|file| ReleaseFile::of(file, base))
+        .collect()
+}
+
+/// The project URLs of a project without files: an empty object, not `null`.
+static NO_URLS: BTreeMap<String, String> = BTreeMap::new();
+
+/// The releases JSON.
+#[derive(Serialize)]
+struct ReleasesPage<'a> {
+    info: Info<'a>,
+    releases: BTreeMap<String, Vec<ReleaseFile<'a>>>,
+    urls: Vec<ReleaseFile<'a>>,
+    vulnerabilities: [(); 0],
+}
+
+/// `info`: the latest release's version and what its first file records.
+#[derive(Serialize)]
+struct Info<'a> {
+    name: &'a str,
+    project_urls: &'a BTreeMap<String, String>,
+    requires_python: Option<&'a str>,
+    version: Option<String>,
+    yanked: bool,
+}
+
+/// One file, as PyPI's JSON API describes it.
+#[derive(Serialize)]
+struct ReleaseFile<'a> {
+    digests: Hashes<'a>,
+    filename: &'a str,
+    packagetype: &'static str,
+    python_version: Option<String>,
+    requires_python: Option<&'a str>,
+    size: Option<u64>,
+    upload_time: Option<&'a str>,
+    upload_time_iso_8601: Option<&'a str>,
+    url: String,
+    yanked: bool,
+    yanked_reason: Option<&'a str>,
+}
+
+impl<'a> ReleaseFile<'a> {
+    fn of(file: &'a StoredFile, base: &str) -> Self {
+        let parsed = DistFilename::parse(&file.filename).ok();
+        Self {
+            digests: Hashes {
+                sha256: file.sha256.as_str(),
+            },
+            filename: &file.filename,
+            packagetype: parsed.as_ref().map_or("sdist", DistFilename::packagetype),
+            python_version: parsed.as_ref().map(|f| f.python_version().to_owned()),
+            requires_python: file.requires_python.as_deref(),
+            size: file.size,
+            upload_time: file.uploaded.as_deref().map(|t| t.trim_end_matches('Z')),
+            upload_time_iso_8601: file.uploaded.as_deref(),
+            url: format!("{base}{}", super::path_segment(&file.filename)),
+            yanked: file.yanked.is_some(),
+            yanked_reason: file.yanked.as_deref().filter(|r| !r.is_empty()),
+        }
+    }
 }

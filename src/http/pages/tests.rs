@@ -1,7 +1,10 @@
 //! Snapshot tests of the rendered pages.
 
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::index::Release;
+use crate::layout::StoredFile;
 use crate::packaging::{DistKind, Sha256, Version};
 use crate::storage::Digest;
 
@@ -159,7 +162,8 @@ fn status_snapshots() {
     assert_eq!(json["project-status"], json!({ "status": "quarantined" }));
     assert_eq!(json["files"], json!([]));
     assert_eq!(json["versions"], json!(["1.0", "2.0+local.1"]));
-    let releases = render_releases_json(&quarantined, "/x/");
+    let releases: serde_json::Value =
+        serde_json::from_str(&render_releases_json(&quarantined, "/x/")).unwrap();
     assert_eq!(releases["releases"]["1.0"], json!([]));
     assert_eq!(releases["urls"], json!([]));
     // The default status adds no meta tag.
@@ -211,7 +215,64 @@ fn empty_list_snapshots() {
 
 #[test]
 fn releases_json_shape() {
-    let value = render_releases_json(&page(), "/r/ns/hello-world/");
+    let rendered = render_releases_json(&page(), "/r/ns/hello-world/");
+    let value: serde_json::Value = serde_json::from_str(&rendered).unwrap();
+    // Byte for byte what a `Value` writes (compact, keys sorted), as before it was written
+    // without one.
+    assert_eq!(rendered, value.to_string());
+    assert_eq!(value["vulnerabilities"], json!([]));
+    let keys = |value: &serde_json::Value| {
+        value
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(&value),
+        ["info", "releases", "urls", "vulnerabilities"]
+    );
+    assert_eq!(
+        keys(&value["info"]),
+        [
+            "name",
+            "project_urls",
+            "requires_python",
+            "version",
+            "yanked"
+        ]
+    );
+    assert_eq!(
+        keys(&value["urls"][0]),
+        [
+            "digests",
+            "filename",
+            "packagetype",
+            "python_version",
+            "requires_python",
+            "size",
+            "upload_time",
+            "upload_time_iso_8601",
+            "url",
+            "yanked",
+            "yanked_reason"
+        ]
+    );
+    assert_eq!(value["urls"][0]["size"], 10);
+    assert_eq!(value["urls"][0]["python_version"], "py3");
+    assert_eq!(
+        value["urls"][0]["digests"],
+        json!({ "sha256": "ab".repeat(32) })
+    );
+    assert_eq!(
+        value["releases"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["1.0", "2.0+local.1"]
+    );
     assert_eq!(value["info"]["name"], "hello-world");
     // 2.0+local.1 is the newest but wholly yanked: 1.0 is yanked too, so the newest stays.
     assert_eq!(value["info"]["version"], "2.0+local.1");
