@@ -65,18 +65,19 @@ struct File<'a> {
     yanked: Yanked<'a>,
 }
 
-/// `hashes`: the sha256 only.
+/// `hashes` (and the core metadata's): the sha256 only.
 #[derive(Serialize)]
-struct Hashes<'a> {
-    sha256: &'a str,
+pub(super) struct Hashes<'a> {
+    pub(super) sha256: &'a str,
 }
 
-/// `core-metadata` (PEP 714): `false`, or the metadata file's hashes.
+/// `core-metadata` (PEP 714): `false`, `true` (advertised without a hash, as an upstream may
+/// give it), or the metadata file's hashes.
 #[derive(Serialize)]
 #[serde(untagged)]
-enum CoreMetadata<'a> {
-    Absent(bool),
-    Present(Hashes<'a>),
+pub(super) enum CoreMetadata<'a> {
+    Flag(bool),
+    Hashes(Hashes<'a>),
 }
 
 /// `yanked` (PEP 592, 691): `false`, `true`, or the reason (never an empty string).
@@ -104,9 +105,9 @@ pub fn render_project_json(page: &ProjectPage) -> String {
         .files()
         .map(|file| File {
             core_metadata: file.core_metadata.as_ref().map_or(
-                CoreMetadata::Absent(false),
+                CoreMetadata::Flag(false),
                 |sha256| {
-                    CoreMetadata::Present(Hashes {
+                    CoreMetadata::Hashes(Hashes {
                         sha256: sha256.as_str(),
                     })
                 },

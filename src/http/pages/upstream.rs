@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::json::Yanked;
+use super::json::{CoreMetadata, Hashes, Yanked};
 use super::{API_VERSION, escape, page_head, write_data_attributes};
 use crate::index::Listing;
-use crate::packaging::{CoreMetadataRef, DistFilename, ProjectName, Sha256, SimpleFile};
+use crate::packaging::{CoreMetadataRef, DistFilename, ProjectName, SimpleFile};
 use crate::upstream::UpstreamProject;
 
 /// The files a page lists.
@@ -81,9 +81,11 @@ pub fn render_json(name: &ProjectName, project: &UpstreamProject, proxied: bool)
     let files = offered(project, proxied)
         .map(|file| JsonFile {
             core_metadata: match Listing::offered_core_metadata(file, proxied) {
-                CoreMetadataRef::Absent => JsonCoreMetadata::Flag(false),
-                CoreMetadataRef::Present => JsonCoreMetadata::Flag(true),
-                CoreMetadataRef::Sha256(hash) => JsonCoreMetadata::Hashes { sha256: hash },
+                CoreMetadataRef::Absent => CoreMetadata::Flag(false),
+                CoreMetadataRef::Present => CoreMetadata::Flag(true),
+                CoreMetadataRef::Sha256(hash) => CoreMetadata::Hashes(Hashes {
+                    sha256: hash.as_str(),
+                }),
             },
             filename: &file.filename,
             hashes: &file.hashes,
@@ -129,7 +131,7 @@ struct JsonMeta<'a> {
 #[derive(Serialize)]
 struct JsonFile<'a> {
     #[serde(rename = "core-metadata")]
-    core_metadata: JsonCoreMetadata<'a>,
+    core_metadata: CoreMetadata<'a>,
     filename: &'a str,
     hashes: &'a BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,14 +144,6 @@ struct JsonFile<'a> {
     upload_time: Option<&'a str>,
     url: String,
     yanked: Yanked<'a>,
-}
-
-/// `core-metadata`: `false`, `true` (upstream gave no hash), or its sha256.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum JsonCoreMetadata<'a> {
-    Flag(bool),
-    Hashes { sha256: &'a Sha256 },
 }
 
 /// The hash for the URL fragment: sha256 when there is one.
