@@ -316,31 +316,35 @@ mod tests {
         assert_eq!(files[1].kind, DistKind::Sdist);
     }
 
+    /// An index as this server writes it, with a yank reason and project URLs that need
+    /// escaping.
+    fn our_index() -> String {
+        let parsed = DistFilename::parse("hello_world-2.0-py3-none-any.whl").unwrap();
+        let digest = Digest::of(b"a wheel");
+        let metadata = Digest::of(b"its metadata");
+        let urls = [("Home \"page\"".to_owned(), "https://e.org/é".to_owned())];
+        let file = NewFile {
+            filename: &parsed,
+            digest: &digest,
+            size: 1234,
+            created: CREATED,
+            requires_python: Some(">=3.9, <4"),
+            project_urls: &urls,
+            classifiers: &[],
+            core_metadata: Some((&metadata, 12)),
+        };
+        let mut index = ReleaseIndex::new(CREATED);
+        index.upsert(file_manifest(&file).unwrap().entry);
+        index.set_yanked(&project(), "2.0", None, Some("broken \"build\"\n"));
+        String::from_utf8(index.to_bytes(&version("2.0")).unwrap().to_vec()).unwrap()
+    }
+
     /// Index bytes at the edges of what [`ImageIndex`] reads: each is read by
     /// [`ReleaseIndex::read_files`] exactly as by [`ReleaseIndex::parse`] then `files`, and its
     /// borrowed view accepts exactly what `ImageIndex` accepts.
     #[test]
     fn reading_files_from_bytes_agrees_with_parsing_the_index() {
-        let ours = {
-            let parsed = DistFilename::parse("hello_world-2.0-py3-none-any.whl").unwrap();
-            let digest = Digest::of(b"a wheel");
-            let metadata = Digest::of(b"its metadata");
-            let urls = [("Home \"page\"".to_owned(), "https://e.org/é".to_owned())];
-            let file = NewFile {
-                filename: &parsed,
-                digest: &digest,
-                size: 1234,
-                created: CREATED,
-                requires_python: Some(">=3.9, <4"),
-                project_urls: &urls,
-                classifiers: &[],
-                core_metadata: Some((&metadata, 12)),
-            };
-            let mut index = ReleaseIndex::new(CREATED);
-            index.upsert(file_manifest(&file).unwrap().entry);
-            index.set_yanked(&project(), "2.0", None, Some("broken \"build\"\n"));
-            String::from_utf8(index.to_bytes(&version("2.0")).unwrap().to_vec()).unwrap()
-        };
+        let ours = our_index();
         let pyoci = String::from_utf8(pyoci_index()).unwrap();
         let entry = |extra: &str| {
             format!(
@@ -414,6 +418,60 @@ mod tests {
             ReleaseIndex::read_files("application/json", ours.as_bytes(), &v, &project()),
             Ok(None)
         ));
+    }
+
+    /// Every index one edit away from a real one (a byte changed to each of a few JSON
+    /// characters, removed, doubled, or the rest cut off) is read by
+    /// [`ReleaseIndex::read_files`] exactly as by [`ReleaseIndex::parse`] then `files`, and its
+    /// borrowed view accepts exactly what `ImageIndex` accepts: the view and the parse cannot
+    /// drift apart on input no one wrote a case for.
+    #[test]
+    fn reading_files_agrees_with_parsing_on_every_edit_of_an_index() {
+        let v = version("2.0");
+        let sha = "ab".repeat(32);
+        let pyoci_entry = format!(
+            r#"{{"schemaVersion":2,"artifactType":"application/pyoci.package.v1","manifests":[{{"mediaType":"m","digest":"sha256:{}","size":1,"platform":{{"architecture":"py3-none-any.whl","os":"any"}},"annotations":{{"com.pyoci.sha256_digest":"{sha}","com.pyoci.project_urls":"{{\"a\":\"b\"}}"}}}}]}}"#,
+            "01".repeat(32)
+        );
+        let originals = [
+            our_index(),
+            String::from_utf8(pyoci_index()).unwrap(),
+            pyoci_entry,
+        ];
+        let mut checked = 0;
+        for original in &originals {
+            let original = original.as_bytes();
+            for at in 0..original.len() {
+                let mut edits: Vec<Vec<u8>> =
+                    [b'"', b'\\', b'{', b'}', b'[', b',', b':', b'0', b'n', b' ']
+                        .iter()
+                        .map(|&byte| {
+                            let mut edited = original.to_vec();
+                            edited[at] = byte;
+                            edited
+                        })
+                        .collect();
+                let mut removed = original.to_vec();
+                removed.remove(at);
+                let mut doubled = original.to_vec();
+                doubled.insert(at, original[at]);
+                edits.extend([removed, doubled, original[..at].to_vec()]);
+                for edited in edits.iter().filter(|edited| edited.as_slice() != original) {
+                    let parsed = ReleaseIndex::parse(MEDIA_TYPE_INDEX, edited, &v)
+                        .map(|index| index.map(|index| index.files(&project(), "2.0")));
+                    let read = ReleaseIndex::read_files(MEDIA_TYPE_INDEX, edited, &v, &project());
+                    let shown = String::from_utf8_lossy(edited);
+                    assert_eq!(read, parsed, "byte {at}: {shown}");
+                    assert_eq!(
+                        files_in(edited, &project(), "2.0") != Viewed::Unread,
+                        serde_json::from_slice::<ImageIndex>(edited).is_ok(),
+                        "byte {at}: {shown}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked} edits checked");
     }
 
     #[test]
