@@ -18,6 +18,7 @@ use crate::storage::StorageError;
 use crate::storage::blob_cache::BlobCache;
 use crate::storage::local::LocalStore;
 use crate::storage::registry::{ClientOptions, RegistryClient};
+use crate::storage::spool::SpoolDir;
 use crate::telemetry::Metrics;
 use crate::upstream::UpstreamIndex;
 use crate::{config, events, http, index, layout, net, server, storage, upstream};
@@ -124,6 +125,11 @@ fn build_state(
         read_timeout: registry.read_timeout(),
         metrics: Arc::clone(&metrics),
         blob_cache,
+        upload_spool: registry
+            .upload_spool_dir
+            .as_ref()
+            .map(SpoolDir::open)
+            .transpose()?,
     })?;
     let registries = RegistryPolicy::new(registry.origins(), registry.any_public());
     let local_store = match config.local_store_dir() {

@@ -151,6 +151,16 @@ pub struct RegistryOptions {
     /// the largest upload kept as it passes.
     #[arg(long, env = "OCI_PYPI_BLOB_CACHE_COPY_MAX", default_value = "16MiB", value_parser = parse_size)]
     pub blob_cache_copy_max: u64,
+
+    /// Keep the bytes of each upload larger than 4 MiB in a file in this directory until the
+    /// registry has committed them, so that an upload whose `PATCH` or commit the registry
+    /// refuses with a short 429 or fails (5xx, a lost connection) is sent again whole, in a
+    /// new upload session, instead of failing (smaller uploads are kept in memory and sent
+    /// again without it). Off by default: the directory briefly holds the bytes of private
+    /// packages (each file is unlinked as soon as it is open, in a directory readable by this
+    /// user only), and a large upload then also costs its size in disk writes.
+    #[arg(long, env = "OCI_PYPI_UPLOAD_SPOOL_DIR")]
+    pub upload_spool_dir: Option<PathBuf>,
 }
 
 impl RegistryOptions {

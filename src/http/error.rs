@@ -210,7 +210,9 @@ fn storage_status(error: &StorageError) -> StatusCode {
         | S::InvalidResponse { .. }
         | S::Corrupted { .. }
         | S::UploadAborted(_) => StatusCode::BAD_GATEWAY,
-        S::Io { .. } | S::CacheIo { .. } | S::ClientSetup(_) => StatusCode::SERVICE_UNAVAILABLE,
+        S::Io { .. } | S::CacheIo { .. } | S::SpoolIo { .. } | S::ClientSetup(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         S::DigestMismatch { .. } => StatusCode::BAD_REQUEST,
         S::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
     }

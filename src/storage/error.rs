@@ -102,6 +102,15 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// The upload spool (`--upload-spool-dir`) could not be set up.
+    #[error("the upload spool cannot use `{path}`")]
+    SpoolIo {
+        /// The directory.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The local store could not read or write one of its files.
     #[error("the local store cannot use `{path}`")]
     Io {

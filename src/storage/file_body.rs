@@ -149,6 +149,19 @@ where
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(io_error(error)),
     };
+    Ok(Some(stream_range(file, start, length, io_error)))
+}
+
+/// `length` bytes of the open `file` from `start`, read as [`stream_file`] reads them.
+pub(super) fn stream_range<E>(
+    file: Arc<std::fs::File>,
+    start: u64,
+    length: u64,
+    io_error: E,
+) -> ByteStream
+where
+    E: Fn(io::Error) -> StorageError + Send + Sync + 'static,
+{
     let chunk = CHUNK_SIZE as u64;
     let offsets = (0..length.div_ceil(chunk)).map(move |n| {
         let from = start + n * chunk;
@@ -159,9 +172,7 @@ where
         on_blocking_thread(move || read_at(&file, from, len))
     });
     let chunks = reads.buffered(READ_AHEAD);
-    Ok(Some(Box::pin(
-        chunks.map(move |chunk| chunk.map_err(&io_error)),
-    )))
+    Box::pin(chunks.map(move |chunk| chunk.map_err(&io_error)))
 }
 
 /// Runs `work` where blocking is allowed.

@@ -13,8 +13,10 @@ mod error;
 mod file_body;
 pub mod local;
 pub mod oci;
+mod private_dir;
 mod reference;
 pub mod registry;
+pub mod spool;
 mod store;
 mod temp_name;
 

@@ -42,7 +42,7 @@ pub struct Metrics {
 }
 
 /// What each metric means, for `# HELP`.
-const HELP: [(&str, &str, &str); 23] = [
+const HELP: [(&str, &str, &str); 24] = [
     (
         "oci_pypi_pages_sent_total",
         "counter",
@@ -137,6 +137,11 @@ const HELP: [(&str, &str, &str); 23] = [
         "oci_pypi_blob_cache_bytes",
         "gauge",
         "Bytes of the blobs held in the blob cache.",
+    ),
+    (
+        "oci_pypi_upload_spool_total",
+        "counter",
+        "Uploads kept on disk past the 4 MiB kept in memory (--upload-spool-dir), so that a failed PATCH or commit can be sent again, by result (spooled: started; failed: the spool could not be made, written or read back, and the upload went on without it).",
     ),
     (
         "oci_pypi_webhook_deliveries_total",
@@ -327,6 +332,12 @@ impl Metrics {
     pub fn record_blob_cache_fill(&self, result: &'static str) {
         let labels = vec![("result", result.to_owned())];
         self.add("oci_pypi_blob_cache_fills_total", labels, 1);
+    }
+
+    /// Counts an upload spool started (`spooled`) or lost (`failed`).
+    pub fn record_upload_spool(&self, result: &'static str) {
+        let labels = vec![("result", result.to_owned())];
+        self.add("oci_pypi_upload_spool_total", labels, 1);
     }
 
     /// Counts bytes the blob cache fetched itself to complete a fill.

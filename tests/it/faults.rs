@@ -845,6 +845,100 @@ async fn failed_upload_patches_and_commits_are_sent_again() -> anyhow::Result<()
     rig.finish().await
 }
 
+/// With an upload spool (`--upload-spool-dir`), an upload too large for the server to keep
+/// in memory (past 4 MiB) is kept on disk until committed: a `PATCH` failed (503, once) is
+/// sent again whole in a new session, one refused with a short 429 in the same session, and a
+/// failed commit is followed by the whole blob in a `PATCH` to a new session, then committed.
+/// The fake checks each committed blob against its digest. The spool's files have no name:
+/// the directory stays empty. A registry that keeps failing still ends the upload with 502,
+/// and nothing is tagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_uploads_are_sent_again_from_the_upload_spool() -> anyhow::Result<()> {
+    let spool = tempfile::tempdir()?;
+    let spool_dir = spool.path().join("spool");
+    let configured = spool_dir.clone();
+    let rig = Rig::start_with(|config| config.registry.upload_spool_dir = Some(configured)).await?;
+    let unavailable = || {
+        let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}"#;
+        Fault::Status(503, body.to_owned())
+    };
+    let steps = [
+        Endpoint::UploadPost,
+        Endpoint::UploadPatch,
+        Endpoint::UploadDelete,
+        Endpoint::UploadPut,
+    ];
+    let count = |rig: &Rig| steps.map(|endpoint| rig.fake.requests(endpoint));
+    let delta = |before: [usize; 4], after: [usize; 4]| [0, 1, 2, 3].map(|i| after[i] - before[i]);
+    let owned = rig;
+    let rig = &owned;
+    let upload = |version: &'static str| async move {
+        let built = wheel(version, Some(UNREPLAYABLE_PAYLOAD)).await?;
+        rig.upload_wheel(version, built, true).await
+    };
+
+    let before = count(rig);
+    upload("3.0").await?.expect(StatusCode::OK);
+    let [post, patch, delete, put] = delta(before, count(rig));
+
+    let cases = [
+        (
+            "3.1",
+            Endpoint::UploadPatch,
+            Fault::Once(Box::new(unavailable())),
+            [post + 1, patch + 1, delete + 1, put],
+        ),
+        (
+            "3.2",
+            Endpoint::UploadPatch,
+            Fault::Once(Box::new(Fault::RetryAfter(1))),
+            [post, patch + 1, delete, put],
+        ),
+        (
+            "3.3",
+            Endpoint::UploadPut,
+            // The file's commit, not the config blob's (which goes up alongside).
+            Fault::OnceFor {
+                query: hex::encode(Sha256::digest(
+                    wheel("3.3", Some(UNREPLAYABLE_PAYLOAD)).await?.1,
+                )),
+                fault: Box::new(unavailable()),
+            },
+            [post + 1, patch + 1, delete + 1, put + 1],
+        ),
+    ];
+    for (version, endpoint, fault, expected) in cases {
+        let before = count(rig);
+        rig.fake.set_fault(endpoint, fault);
+        upload(version).await?.expect(StatusCode::OK);
+        assert_eq!(
+            delta(before, count(rig)),
+            expected,
+            "{version}: {endpoint:?} (a healthy upload: {:?})",
+            [post, patch, delete, put]
+        );
+        assert!(rig.fake.has_tag(REPOSITORY, version), "{version}");
+    }
+    let page = rig.page().await?;
+    page.expect(StatusCode::OK);
+    for version in ["3.0", "3.1", "3.2", "3.3"] {
+        page.mentions(&fake_registry::release_filename(version));
+    }
+
+    let before = count(rig);
+    rig.fake.set_fault(Endpoint::UploadPatch, unavailable());
+    upload("3.4")
+        .await?
+        .expect(StatusCode::BAD_GATEWAY)
+        .mentions(&rig.fake.host());
+    assert_eq!(rig.fake.requests(Endpoint::UploadPatch) - before[1], 4);
+    assert!(!rig.fake.has_tag(REPOSITORY, "3.4"));
+    let left: Vec<_> = std::fs::read_dir(&spool_dir)?.collect();
+    assert!(left.is_empty(), "files left in the spool: {left:?}");
+    rig.assert_recovers().await?;
+    owned.finish().await
+}
+
 /// A blob cut short: the client must see a failed download, never a complete 200 with the
 /// wrong bytes. Cut tag lists and manifests are 502.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

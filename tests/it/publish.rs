@@ -303,3 +303,40 @@ async fn delete_files_and_releases(backend: Backend) -> anyhow::Result<()> {
     out.assert_failure();
     Ok(())
 }
+
+/// With an upload spool (`--upload-spool-dir`), large files published by twine and uv to a
+/// real registry (past the 4 MiB kept in memory, so they go through the spool) land whole:
+/// downloaded back byte for byte and installed by pip. The spool's files have no name: the
+/// directory is empty while and after they pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_files_published_through_the_upload_spool_land_whole() -> anyhow::Result<()> {
+    let mut env = TestEnv::start(crate::harness::AuthMode::Htpasswd).await?;
+    let spool = tempfile::tempdir()?;
+    let dir = spool.path().to_owned();
+    env.reconfigure(move |config| config.registry.upload_spool_dir = Some(dir))
+        .await?;
+    let by_twine = DistSpec::new("spooled", "1.0").payload_bytes(12 << 20);
+    let by_uv = DistSpec::new("spooled", "2.0").payload_bytes(9 << 20);
+    let twine_wheel = env.sandbox.wheel(&by_twine).await?;
+    env.twine_upload(&[&twine_wheel]).await?.assert_success();
+    let uv_wheel = env.sandbox.wheel(&by_uv).await?;
+    env.uv_publish(&[&uv_wheel]).await?.assert_success();
+    for (spec, wheel) in [(&by_twine, &twine_wheel), (&by_uv, &uv_wheel)] {
+        let path = format!("{}/spooled/{}", env.base_path(), spec.wheel_filename());
+        let response = env.http(Method::GET, &path, true).send().await?;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let served = response.bytes().await?;
+        assert!(served == std::fs::read(wheel)?, "{path}: other bytes");
+    }
+    let left: Vec<_> = std::fs::read_dir(spool.path())?.collect();
+    assert!(left.is_empty(), "files left in the spool: {left:?}");
+    let metrics = env.server.metrics().await?;
+    assert!(
+        metrics.contains("oci_pypi_upload_spool_total{result=\"spooled\"} 2\n"),
+        "both uploads went through the spool: {metrics}"
+    );
+    let url = env.index_url_with_credentials();
+    let (out, _) = env.sandbox.pip_install(&url, &["spooled==1.0"]).await?;
+    out.assert_success();
+    Ok(())
+}

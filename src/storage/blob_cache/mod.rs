@@ -34,6 +34,7 @@ use std::time::SystemTime;
 
 use super::error::StorageError;
 use super::file_body::file_download;
+use super::private_dir::create_private_dir;
 use super::reference::Digest;
 use super::store::BlobDownload;
 use crate::lru::Lru;
@@ -246,16 +247,6 @@ impl State {
         let gone = self.stored.make_room(self.reserved + more, capacity);
         gone.into_iter().map(|(hex, _)| hex).collect()
     }
-}
-
-/// Creates `dir` (and its missing parents) if needed, readable by this user only (it holds
-/// private packages).
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 //!
 //! A streamed `PATCH` the registry refuses with a short `429`, or fails with a 5xx or a lost
 //! connection, is sent again from its first byte (in a new upload session after a failure),
-//! and so is a commit that fails that way (the whole blob, to a new session), when the upload
-//! is still small enough for all its bytes to be kept ([`REPLAYABLE_BYTES`]); beyond that,
-//! the bytes are gone and the failure reaches the caller.
+//! and so is a commit that fails that way (the whole blob, to a new session), while every byte
+//! of the upload is kept: in memory up to [`REPLAYABLE_BYTES`], beyond that in the upload
+//! spool when there is one (`--upload-spool-dir`). Without it, the bytes of a larger upload
+//! are gone and the failure reaches the caller.
 //!
 //! Spec sections "Pushing blobs" (chunked/streamed upload) and "Pulling blobs" of
 //! <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
@@ -26,6 +27,7 @@ use crate::net::{PlainAnswer, PlainGet, is_internal_literal, plain_get};
 use crate::storage::blob_cache::{BlobCache, BlobFetch, FetchedBytes, UploadCopy};
 use crate::storage::error::StorageError;
 use crate::storage::reference::{Digest, Repository};
+use crate::storage::spool::Spool;
 use crate::storage::store::{BlobDownload, BlobRequest, BlobWriter, Blobs, ByteStream};
 
 /// Chunks buffered between the caller and the registry during an upload.
@@ -33,10 +35,11 @@ const UPLOAD_CHANNEL_CHUNKS: usize = 8;
 /// Bytes of an upload held back before its `PATCH` opens: a blob no larger goes up with the
 /// `PUT` that commits it, one round trip to the registry fewer.
 const HELD_BYTES: usize = 1 << 20;
-/// Bytes of an upload kept until it is committed, so that a `PATCH` refused with `429` or
-/// failed can be sent again whole (most wheels are smaller). An upload that grows past it
-/// stops keeping them: a `429` then fails it with the registry's `Retry-After`, a failure
-/// with 502. The held bytes are among them.
+/// Bytes of an upload kept in memory until it is committed, so that a `PATCH` refused with
+/// `429` or failed can be sent again whole (most wheels are smaller). An upload that grows
+/// past it moves them to the upload spool when there is one; without, it stops keeping them:
+/// a `429` then fails it with the registry's `Retry-After`, a failure with 502. The held
+/// bytes are among them.
 const REPLAYABLE_BYTES: u64 = 4 << 20;
 const _: () = assert!(HELD_BYTES as u64 <= REPLAYABLE_BYTES);
 /// Times an upload's `PATCH` or commit is sent again, at most.
@@ -62,6 +65,9 @@ pub struct BlobUpload {
     /// before the `PATCH` opens, and those a `PATCH` refused with `429` or failed is sent
     /// again with; `None` beyond (never before the `PATCH` opened).
     replay: Option<Vec<Bytes>>,
+    /// Every byte written, on disk, once there are more than [`REPLAYABLE_BYTES`] and the
+    /// client has an upload spool; `None` without one, or once it failed.
+    spool: Option<Spool>,
     /// `PATCH`es sent again so far.
     resent: u32,
     /// The copy for the blob cache, when asked for ([`BlobWriter::keep_copy`]).
@@ -87,6 +93,7 @@ impl Blobs for Registry {
             patch: None,
             written: 0,
             replay: Some(Vec::new()),
+            spool: None,
             resent: 0,
             copy: None,
         }))
@@ -349,6 +356,27 @@ async fn send_all(sender: &ChunkSender, chunks: impl IntoIterator<Item = Bytes>)
     true
 }
 
+/// Sends `kept` (an upload's bytes, from its first) into a streamed `PATCH`: `Ok(false)` when
+/// the `PATCH` ended before taking them all; the error of a spool that cannot be read back
+/// (the `PATCH` is then ended with it).
+async fn send_kept(sender: &ChunkSender, mut kept: ByteStream) -> Result<bool, StorageError> {
+    while let Some(chunk) = kept.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                let _ = sender
+                    .send(Err(std::io::Error::other("the upload spool failed")))
+                    .await;
+                return Err(error);
+            }
+        };
+        if sender.send(Ok(chunk)).await.is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// The first byte's offset in a `Content-Range` value (`bytes 100-199/200`).
 fn range_start(content_range: &str) -> Option<u64> {
     let (first, _) = content_range.strip_prefix("bytes ")?.split_once('-')?;
@@ -561,11 +589,12 @@ impl BlobWriter for BlobUpload {
             replay.push(chunk.clone());
         }
         let (sender, chunks) = match &self.sender {
-            Some(sender) => (sender.clone(), vec![chunk]),
+            Some(sender) => (sender.clone(), vec![chunk.clone()]),
             None if self.written <= HELD_BYTES as u64 => return Ok(()),
             // The first bytes past those held: the `PATCH` opens with all of them.
             None => (self.open_patch(), self.replay.clone().unwrap_or_default()),
         };
+        self.spool_beyond_memory(chunk).await;
         if self.written > REPLAYABLE_BYTES {
             self.replay = None;
         }
@@ -596,6 +625,7 @@ impl BlobWriter for BlobUpload {
             body = self.commit_again(failure).await?;
         }
         self.replay = None;
+        self.spool = None;
         if let Some(copy) = self.copy.take() {
             copy.keep(digest);
         }
@@ -691,16 +721,87 @@ impl BlobUpload {
     /// again, a new upload session after a short pause, and the whole blob to commit to it
     /// (a commit that did land before its answer was lost is harmless to repeat: the blob
     /// is the same); else `failure`.
+    ///
+    /// A blob too large to be kept in memory comes back from the spool: it is sent in a
+    /// `PATCH` to the new session (itself sent again as any other), then committed with no
+    /// bytes.
     async fn commit_again(&mut self, failure: StorageError) -> Result<Bytes, StorageError> {
-        let blob = match &self.replay {
-            Some(replay) if self.resent < UPLOAD_RESENDS && transient(&failure) => joined(replay),
-            _ => return Err(failure),
-        };
+        if self.resent >= UPLOAD_RESENDS || !transient(&failure) || !self.keeps_every_byte() {
+            return Err(failure);
+        }
         let wait = retry_pause(self.resent);
         self.pause_to_resend("commit", &failure, wait, "retried")
             .await;
         self.switch_session().await?;
-        Ok(blob)
+        if let Some(replay) = &self.replay {
+            return Ok(joined(replay));
+        }
+        let Some(kept) = self.kept_bytes().await else {
+            return Err(failure);
+        };
+        let sender = self.open_patch();
+        let sent = send_kept(&sender, kept).await?;
+        // The `PATCH` ends once its last sender is gone.
+        drop(sender);
+        if !sent {
+            let failure = self.patch_failure().await;
+            self.send_again(failure).await?;
+        }
+        while let Err(failure) = self.close_body().await {
+            self.send_again(failure).await?;
+        }
+        Ok(Bytes::new())
+    }
+
+    /// Keeps `chunk` (just written) on disk once the upload is past what memory keeps: the
+    /// first chunk past it starts the spool with every byte kept so far (`chunk` among them).
+    async fn spool_beyond_memory(&mut self, chunk: Bytes) {
+        let metrics = &self.registry.client.metrics;
+        if let Some(spool) = &mut self.spool {
+            if !spool.push(chunk).await {
+                self.spool = None;
+                metrics.record_upload_spool("failed");
+            }
+            return;
+        }
+        if self.written <= REPLAYABLE_BYTES {
+            return;
+        }
+        let (Some(replay), Some(dir)) = (&self.replay, &self.registry.client.upload_spool) else {
+            return;
+        };
+        let Some(mut spool) = dir.spool() else {
+            metrics.record_upload_spool("failed");
+            return;
+        };
+        for kept in replay {
+            if !spool.push(kept.clone()).await {
+                metrics.record_upload_spool("failed");
+                return;
+            }
+        }
+        self.spool = Some(spool);
+        metrics.record_upload_spool("spooled");
+    }
+
+    /// Whether every byte written so far is still here, in memory or in the spool.
+    fn keeps_every_byte(&self) -> bool {
+        self.replay.is_some() || self.spool.is_some()
+    }
+
+    /// Every byte written so far, from the first, to be sent again; `None` when they are
+    /// gone (or the spool cannot give them back).
+    async fn kept_bytes(&mut self) -> Option<ByteStream> {
+        if let Some(replay) = &self.replay {
+            let chunks = replay.clone().into_iter().map(Ok);
+            return Some(Box::pin(futures_util::stream::iter(chunks)));
+        }
+        let kept = self.spool.as_mut()?.read_back().await;
+        if kept.is_none() {
+            self.spool = None;
+            self.registry.client.metrics.record_upload_spool("failed");
+        }
+        kept
     }
 
     /// Counts (as `outcome`) and logs the `step` of the upload that failed with `failure`
@@ -745,9 +846,9 @@ impl BlobUpload {
         })
     }
 
-    /// After the `PATCH` failed with `failure`, while every byte written is still here and
-    /// it has been sent again fewer than [`UPLOAD_RESENDS`] times: sends them all again
-    /// in a new `PATCH`.
+    /// After the `PATCH` failed with `failure`, while every byte written is still here (in
+    /// memory or in the spool) and it has been sent again fewer than [`UPLOAD_RESENDS`]
+    /// times: sends them all again in a new `PATCH`.
     /// - Refused with a short `429` ([`wait_after_refusal`], as for any other request): after
     ///   the wait, to the same upload session (the registry kept none of the refused bytes).
     /// - Failed with 500, 502, 503, 504 or a lost connection: after a short pause, to a new
@@ -757,10 +858,9 @@ impl BlobUpload {
     /// Any other failure, or one past those bounds, is returned.
     async fn send_again(&mut self, mut failure: StorageError) -> Result<(), StorageError> {
         loop {
-            let replay = match &self.replay {
-                Some(replay) if self.resent < UPLOAD_RESENDS => replay.clone(),
-                _ => return Err(failure),
-            };
+            if self.resent >= UPLOAD_RESENDS || !self.keeps_every_byte() {
+                return Err(failure);
+            }
             let (wait, new_session) = match &failure {
                 StorageError::RateLimited { retry_after, .. } => {
                     match wait_after_refusal(*retry_after, self.resent) {
@@ -780,8 +880,11 @@ impl BlobUpload {
             if new_session {
                 self.switch_session().await?;
             }
+            let Some(kept) = self.kept_bytes().await else {
+                return Err(failure);
+            };
             let sender = self.open_patch();
-            if send_all(&sender, replay).await {
+            if send_kept(&sender, kept).await? {
                 return Ok(());
             }
             failure = self.patch_failure().await;

@@ -25,6 +25,7 @@ pub use blobs::BlobUpload;
 use super::blob_cache::BlobCache;
 use super::error::StorageError;
 use super::reference::Repository;
+use super::spool::SpoolDir;
 use super::store::Store;
 use crate::net::{Origin, PublicOnlyResolver, Secret, Throttle, read_limited};
 use crate::telemetry::Metrics;
@@ -58,6 +59,9 @@ pub struct ClientOptions {
     pub metrics: Arc<Metrics>,
     /// Where blobs downloaded whole are kept, to be sent again from disk.
     pub blob_cache: Option<Arc<BlobCache>>,
+    /// Where uploads too large to keep in memory are kept until committed, so that a failed
+    /// `PATCH` or commit can be sent again.
+    pub upload_spool: Option<SpoolDir>,
 }
 
 impl Default for ClientOptions {
@@ -68,6 +72,7 @@ impl Default for ClientOptions {
             read_timeout: DEFAULT_READ_TIMEOUT,
             metrics: Arc::default(),
             blob_cache: None,
+            upload_spool: None,
         }
     }
 }
@@ -113,6 +118,7 @@ pub struct RegistryClient {
     connect_timeout: Duration,
     read_timeout: Duration,
     blob_cache: Option<Arc<BlobCache>>,
+    upload_spool: Option<SpoolDir>,
     /// Origins whose blob answers cannot be spliced (redirects, coded bodies).
     unspliceable: Mutex<HashSet<Origin>>,
     challenges: Mutex<HashMap<String, Challenge>>,
@@ -145,6 +151,7 @@ impl RegistryClient {
             connect_timeout: options.connect_timeout,
             read_timeout: options.read_timeout,
             blob_cache: options.blob_cache.clone(),
+            upload_spool: options.upload_spool.clone(),
             unspliceable: Mutex::new(HashSet::new()),
             challenges: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),

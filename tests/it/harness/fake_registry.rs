@@ -156,6 +156,9 @@ pub enum Fault {
     RedirectBlob(String),
     /// The inner fault for the next request only; then a correct answer.
     Once(Box<Fault>),
+    /// The inner fault for the next request whose query holds `query` (one blob's commit,
+    /// by its `digest=`); other requests are answered correctly meanwhile.
+    OnceFor { query: String, fault: Box<Fault> },
     /// On a manifest DELETE by digest: the manifest goes, but the tags on it stay (pointing at
     /// nothing), and the answer is 500, as distribution answers when its tag lookup fails
     /// half-way through a delete. Such a tag stays listed, answers 404, and 304 to an
@@ -621,6 +624,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             Fault::Once(inner) => {
                 faults.remove(&endpoint);
                 *inner
+            }
+            Fault::OnceFor { query, fault } => {
+                let query_holds = request.uri().query().is_some_and(|q| q.contains(&query));
+                if !query_holds {
+                    Fault::None
+                } else {
+                    faults.remove(&endpoint);
+                    *fault
+                }
             }
             fault => fault,
         }
