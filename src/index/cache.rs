@@ -441,7 +441,7 @@ mod tests {
             size: Some(1),
             uploaded: None,
             requires_python: None,
-            project_urls: std::collections::BTreeMap::new(),
+            project_urls: crate::layout::ProjectUrls::default(),
             yanked: None,
             core_metadata: None,
             provenance: None,

@@ -196,7 +196,7 @@ mod tests {
                 size: Some(1),
                 uploaded: Some(uploaded.to_owned()),
                 requires_python: None,
-                project_urls: std::collections::BTreeMap::new(),
+                project_urls: crate::layout::ProjectUrls::default(),
                 yanked: yanked.map(str::to_owned),
                 core_metadata: None,
                 provenance: None,

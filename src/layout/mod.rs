@@ -23,7 +23,7 @@ mod sha256;
 mod status;
 
 pub use annotations::*;
-pub use entry::{Promotion, StoredFile};
+pub use entry::{ProjectUrls, Promotion, StoredFile};
 pub use error::LayoutError;
 pub use file::{FileManifest, NewFile, file_manifest, promoted_entry, with_core_metadata};
 pub use listing::{

@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(wheel.kind, DistKind::Wheel);
         assert_eq!(wheel.size, None);
         assert_eq!(wheel.uploaded.as_deref(), Some(CREATED));
-        assert_eq!(wheel.project_urls["Homepage"], "https://example.org");
+        assert_eq!(wheel.project_urls.read()["Homepage"], "https://example.org");
         assert_eq!(wheel.core_metadata, None);
         assert_eq!(files[1].kind, DistKind::Sdist);
     }
@@ -410,7 +410,7 @@ mod tests {
         };
         let file = &read(&ours)[0];
         assert_eq!(file.yanked.as_deref(), Some("broken \"build\"\n"));
-        assert_eq!(file.project_urls["Home \"page\""], "https://e.org/é");
+        assert_eq!(file.project_urls.read()["Home \"page\""], "https://e.org/é");
         assert_eq!(file.requires_python.as_deref(), Some(">=3.9, <4"));
         assert_eq!(read(&cases[14])[0].sha256.as_str(), "cd".repeat(32));
         assert_eq!(read(&cases[11]).len(), 2);

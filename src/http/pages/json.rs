@@ -159,10 +159,13 @@ pub fn render_releases_json(page: &ProjectPage, base: &str) -> String {
         .collect();
     let latest = page.latest();
     let latest_file = latest.and_then(|r| r.files.first());
+    let project_urls = latest_file
+        .map(|f| f.project_urls.read())
+        .unwrap_or_default();
     let releases_page = ReleasesPage {
         info: Info {
             name: page.name.as_str(),
-            project_urls: latest_file.map_or(&NO_URLS, |f| &f.project_urls),
+            project_urls: &project_urls,
             requires_python: latest_file.and_then(|f| f.requires_python.as_deref()),
             version: latest.map(|r| r.version.to_string()),
             yanked: latest.is_some_and(|r| r.files.iter().all(|f| f.yanked.is_some())),
@@ -186,9 +189,6 @@ fn files_of<'a>(release: &'a Release, base: &str, hidden: bool) -> Vec<ReleaseFi
         .map(|file| ReleaseFile::of(file, base))
         .collect()
 }
-
-/// The project URLs of a project without files: an empty object, not `null`.
-static NO_URLS: BTreeMap<String, String> = BTreeMap::new();
 
 /// The releases JSON.
 #[derive(Serialize)]

@@ -1,10 +1,8 @@
 //! Snapshot tests of the rendered pages.
 
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::index::Release;
-use crate::layout::StoredFile;
+use crate::layout::{ProjectUrls, StoredFile};
 use crate::packaging::{DistKind, Sha256, Version};
 use crate::storage::Digest;
 
@@ -18,7 +16,7 @@ fn file(filename: &str, requires_python: Option<&str>, yanked: Option<&str>) -> 
         size: Some(10),
         uploaded: Some("2024-11-20T20:23:36Z".to_owned()),
         requires_python: requires_python.map(str::to_owned),
-        project_urls: BTreeMap::from([("Homepage".to_owned(), "https://x".to_owned())]),
+        project_urls: ProjectUrls::recorded(r#"{"Homepage":"https://x"}"#),
         yanked: yanked.map(str::to_owned),
         core_metadata,
         provenance: None,
