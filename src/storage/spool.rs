@@ -202,6 +202,13 @@ mod tests {
 
     use super::*;
 
+    /// Everything `spool` gives back, in one buffer.
+    async fn read_back_all(spool: &mut Spool) -> Vec<u8> {
+        let stream = spool.read_back().await.unwrap();
+        let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+        chunks.concat()
+    }
+
     fn names(dir: &Path) -> Vec<String> {
         fs::read_dir(dir)
             .unwrap()
@@ -223,20 +230,11 @@ mod tests {
             assert!(spool.push(chunk).await);
         }
         for _ in 0..2 {
-            let stream = spool.read_back().await.unwrap();
-            let back: Vec<Bytes> = stream.try_collect().await.unwrap();
-            assert_eq!(back.concat(), expected);
+            assert_eq!(read_back_all(&mut spool).await, expected);
         }
         assert!(spool.push(Bytes::from_static(b"more")).await);
         expected.extend_from_slice(b"more");
-        let back: Vec<Bytes> = spool
-            .read_back()
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        assert_eq!(back.concat(), expected);
+        assert_eq!(read_back_all(&mut spool).await, expected);
         drop(spool);
         assert!(names(&root.path().join("spool")).is_empty());
     }
@@ -245,14 +243,7 @@ mod tests {
     async fn an_empty_spool_reads_back_nothing() {
         let root = tempfile::tempdir().unwrap();
         let mut spool = SpoolDir::open(root.path()).unwrap().spool().unwrap();
-        let back: Vec<Bytes> = spool
-            .read_back()
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        assert!(back.is_empty());
+        assert!(read_back_all(&mut spool).await.is_empty());
     }
 
     #[test]

@@ -36,6 +36,28 @@ const STREAMED_PAYLOAD: u64 = 3 << 19;
 /// again (4 MiB).
 const UNREPLAYABLE_PAYLOAD: u64 = 6 << 20;
 
+/// The upload-session requests the fake received so far: POST, PATCH, DELETE and PUT.
+fn session_requests(rig: &Rig) -> [usize; 4] {
+    [
+        Endpoint::UploadPost,
+        Endpoint::UploadPatch,
+        Endpoint::UploadDelete,
+        Endpoint::UploadPut,
+    ]
+    .map(|endpoint| rig.fake.requests(endpoint))
+}
+
+/// The upload-session requests between two counts of [`session_requests`].
+fn session_delta(before: [usize; 4], after: [usize; 4]) -> [usize; 4] {
+    [0, 1, 2, 3].map(|i| after[i] - before[i])
+}
+
+/// A registry failing for now: 503 `UNAVAILABLE`.
+fn unavailable() -> Fault {
+    let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}"#;
+    Fault::Status(503, body.to_owned())
+}
+
 /// A fake registry and the server in front of it.
 struct Rig {
     fake: FakeRegistry,
@@ -773,19 +795,8 @@ async fn short_rate_limits_during_an_upload_are_waited_out() -> anyhow::Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_upload_patches_and_commits_are_sent_again() -> anyhow::Result<()> {
     let rig = Rig::start().await?;
-    let unavailable = || {
-        let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}"#;
-        Fault::Once(Box::new(Fault::Status(503, body.to_owned())))
-    };
-    // POST, PATCH, DELETE and PUT of upload sessions.
-    let steps = [
-        Endpoint::UploadPost,
-        Endpoint::UploadPatch,
-        Endpoint::UploadDelete,
-        Endpoint::UploadPut,
-    ];
-    let count = |rig: &Rig| steps.map(|endpoint| rig.fake.requests(endpoint));
-    let delta = |before: [usize; 4], after: [usize; 4]| [0, 1, 2, 3].map(|i| after[i] - before[i]);
+    let unavailable_once = || Fault::Once(Box::new(unavailable()));
+    let (count, delta) = (session_requests, session_delta);
 
     let mut healthy = BTreeMap::new();
     for (version, payload) in [("2.3", Some(STREAMED_PAYLOAD)), ("2.6", None)] {
@@ -801,7 +812,8 @@ async fn failed_upload_patches_and_commits_are_sent_again() -> anyhow::Result<()
     // A failed PATCH: one more session and one more PATCH than a healthy upload, and the
     // failed session discarded.
     let before = count(&rig);
-    rig.fake.set_fault(Endpoint::UploadPatch, unavailable());
+    rig.fake
+        .set_fault(Endpoint::UploadPatch, unavailable_once());
     rig.upload_streamed("2.1").await?.expect(StatusCode::OK);
     assert_eq!(
         delta(before, count(&rig)),
@@ -815,7 +827,7 @@ async fn failed_upload_patches_and_commits_are_sent_again() -> anyhow::Result<()
         let [post, patch, delete, put] = healthy[&payload.is_some()];
         let before = count(&rig);
         let built = wheel(version, payload).await?;
-        rig.fake.set_fault(Endpoint::UploadPut, unavailable());
+        rig.fake.set_fault(Endpoint::UploadPut, unavailable_once());
         rig.upload_wheel(version, built, true)
             .await?
             .expect(StatusCode::OK);
@@ -833,7 +845,8 @@ async fn failed_upload_patches_and_commits_are_sent_again() -> anyhow::Result<()
     }
 
     let before = count(&rig);
-    rig.fake.set_fault(Endpoint::UploadPatch, unavailable());
+    rig.fake
+        .set_fault(Endpoint::UploadPatch, unavailable_once());
     let built = wheel("2.2", Some(UNREPLAYABLE_PAYLOAD)).await?;
     let answer = rig.upload_wheel("2.2", built, true).await?;
     answer
@@ -858,18 +871,7 @@ async fn large_uploads_are_sent_again_from_the_upload_spool() -> anyhow::Result<
     let spool_dir = spool.path().join("spool");
     let configured = spool_dir.clone();
     let rig = Rig::start_with(|config| config.registry.upload_spool_dir = Some(configured)).await?;
-    let unavailable = || {
-        let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}"#;
-        Fault::Status(503, body.to_owned())
-    };
-    let steps = [
-        Endpoint::UploadPost,
-        Endpoint::UploadPatch,
-        Endpoint::UploadDelete,
-        Endpoint::UploadPut,
-    ];
-    let count = |rig: &Rig| steps.map(|endpoint| rig.fake.requests(endpoint));
-    let delta = |before: [usize; 4], after: [usize; 4]| [0, 1, 2, 3].map(|i| after[i] - before[i]);
+    let (count, delta) = (session_requests, session_delta);
     let owned = rig;
     let rig = &owned;
     let upload = |version: &'static str| async move {
