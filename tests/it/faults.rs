@@ -861,8 +861,9 @@ async fn failed_upload_patches_and_commits_are_sent_again() -> anyhow::Result<()
 /// With an upload spool (`--upload-spool-dir`), an upload too large for the server to keep
 /// in memory (past 4 MiB) is kept on disk until committed: a `PATCH` failed (503, once) is
 /// sent again whole in a new session, one refused with a short 429 in the same session, and a
-/// failed commit is followed by the whole blob in a `PATCH` to a new session, then committed.
-/// The fake checks each committed blob against its digest. The spool's files have no name:
+/// failed commit is followed by the whole blob in a `PATCH` to a new session, then committed;
+/// a new session the registry fails to open is one more failed try, not the end. The fake
+/// checks each committed blob against its digest. The spool's files have no name:
 /// the directory stays empty. A registry that keeps failing still ends the upload with 502,
 /// and nothing is tagged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -925,6 +926,37 @@ async fn large_uploads_are_sent_again_from_the_upload_spool() -> anyhow::Result<
     page.expect(StatusCode::OK);
     for version in ["3.0", "3.1", "3.2", "3.3"] {
         page.mentions(&fake_registry::release_filename(version));
+    }
+
+    // The session a resend opens fails too (a registry coming back from a restart): that is
+    // one more failed try, and the next one goes through. The upload's own two sessions are
+    // opened before its PATCH.
+    for (version, step) in [("3.5", Endpoint::UploadPatch), ("3.6", Endpoint::UploadPut)] {
+        let before = count(rig);
+        rig.fake.set_fault(
+            Endpoint::UploadPost,
+            Fault::After {
+                skip: 2,
+                fault: Box::new(unavailable()),
+            },
+        );
+        let fault = match step {
+            Endpoint::UploadPut => Fault::OnceFor {
+                query: hex::encode(Sha256::digest(
+                    wheel(version, Some(UNREPLAYABLE_PAYLOAD)).await?.1,
+                )),
+                fault: Box::new(unavailable()),
+            },
+            _ => Fault::Once(Box::new(unavailable())),
+        };
+        rig.fake.set_fault(step, fault);
+        upload(version).await?.expect(StatusCode::OK);
+        let sessions = delta(before, count(rig))[0] - post;
+        assert_eq!(
+            sessions, 2,
+            "{version}: a failed session open, then a good one"
+        );
+        assert!(rig.fake.has_tag(REPOSITORY, version), "{version}");
     }
 
     let before = count(rig);

@@ -725,14 +725,20 @@ impl BlobUpload {
     /// A blob too large to be kept in memory comes back from the spool: it is sent in a
     /// `PATCH` to the new session (itself sent again as any other), then committed with no
     /// bytes.
-    async fn commit_again(&mut self, failure: StorageError) -> Result<Bytes, StorageError> {
-        if self.resent >= UPLOAD_RESENDS || !transient(&failure) || !self.keeps_every_byte() {
-            return Err(failure);
+    async fn commit_again(&mut self, mut failure: StorageError) -> Result<Bytes, StorageError> {
+        loop {
+            if self.resent >= UPLOAD_RESENDS || !transient(&failure) || !self.keeps_every_byte() {
+                return Err(failure);
+            }
+            let wait = retry_pause(self.resent);
+            self.pause_to_resend("commit", &failure, wait, "retried")
+                .await;
+            // A registry that cannot open a session yet (restarting, say) gets the next try.
+            match self.switch_session().await {
+                Ok(()) => break,
+                Err(error) => failure = error,
+            }
         }
-        let wait = retry_pause(self.resent);
-        self.pause_to_resend("commit", &failure, wait, "retried")
-            .await;
-        self.switch_session().await?;
         if let Some(replay) = &self.replay {
             return Ok(joined(replay));
         }
@@ -853,7 +859,8 @@ impl BlobUpload {
     ///   the wait, to the same upload session (the registry kept none of the refused bytes).
     /// - Failed with 500, 502, 503, 504 or a lost connection: after a short pause, to a new
     ///   upload session (the registry may have kept part of the failed one, which is
-    ///   discarded).
+    ///   discarded). A new session the registry fails to open that way counts as one more
+    ///   failed try.
     ///
     /// Any other failure, or one past those bounds, is returned.
     async fn send_again(&mut self, mut failure: StorageError) -> Result<(), StorageError> {
@@ -878,7 +885,16 @@ impl BlobUpload {
             };
             self.pause_to_resend("PATCH", &failure, wait, outcome).await;
             if new_session {
-                self.switch_session().await?;
+                // A registry that cannot open a session yet (restarting, say) gets the next
+                // try, after a longer pause.
+                match self.switch_session().await {
+                    Ok(()) => {}
+                    Err(error) if transient(&error) => {
+                        failure = error;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
             }
             let Some(kept) = self.kept_bytes().await else {
                 return Err(failure);

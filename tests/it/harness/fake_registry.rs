@@ -156,6 +156,9 @@ pub enum Fault {
     RedirectBlob(String),
     /// The inner fault for the next request only; then a correct answer.
     Once(Box<Fault>),
+    /// Correct answers to the next `skip` requests, then the inner fault once (the session
+    /// a resend opens, after the upload's own).
+    After { skip: usize, fault: Box<Fault> },
     /// The inner fault for the next request whose query holds `query` (one blob's commit,
     /// by its `digest=`); other requests are answered correctly meanwhile.
     OnceFor { query: String, fault: Box<Fault> },
@@ -624,6 +627,20 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             Fault::Once(inner) => {
                 faults.remove(&endpoint);
                 *inner
+            }
+            Fault::After { skip: 0, fault } => {
+                faults.remove(&endpoint);
+                *fault
+            }
+            Fault::After { skip, fault } => {
+                faults.insert(
+                    endpoint,
+                    Fault::After {
+                        skip: skip - 1,
+                        fault,
+                    },
+                );
+                Fault::None
             }
             Fault::OnceFor { query, fault } => {
                 let query_holds = request.uri().query().is_some_and(|q| q.contains(&query));
