@@ -5,6 +5,10 @@
 //! one only the central directory says: every signature `PK\x03\x04` is examined, whatever
 //! precedes it, and what is kept is bounded ([`CAPTURE_LIMIT`] bytes in all).
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
 use super::{MAX_METADATA_SIZE, is_top_level_member, to_u64, u16_at, u32_at};
 
 /// Bytes kept of all METADATA candidates together: local headers, names, extra fields, data.
@@ -193,30 +197,13 @@ fn keep_from(bytes: &[u8], scan: Scan) -> usize {
     }
 }
 
-/// The first `PK\x03\x04` at or after `at`. Eight bytes are tested at once for the `0x04`
-/// that ends a signature (the zero-byte test on a word XORed with `0x04` in every byte); only
-/// words that hold one are looked at byte by byte.
-fn find_signature(bytes: &[u8], mut at: usize) -> Option<usize> {
-    const FOURS: u64 = 0x0404_0404_0404_0404;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    while let Some(window) = bytes.get(at..at + LOCAL_SIGNATURE.len()) {
-        let word = bytes
-            .get(at + 3..at + 11)
-            .and_then(|word| <[u8; 8]>::try_from(word).ok());
-        if let Some(word) = word {
-            let x = u64::from_le_bytes(word) ^ FOURS;
-            if x.wrapping_sub(ONES) & !x & HIGHS == 0 {
-                at += 8;
-                continue;
-            }
-        }
-        if window == LOCAL_SIGNATURE {
-            return Some(at);
-        }
-        at += 1;
-    }
-    None
+/// The first `PK\x03\x04` at or after `at`, found by `memchr`'s vectorized substring search
+/// (every byte of a wheel upload passes here; a scan of eight bytes at a time cost an upload
+/// half as much CPU as its sha256).
+fn find_signature(bytes: &[u8], at: usize) -> Option<usize> {
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(&LOCAL_SIGNATURE));
+    let found = FINDER.find(bytes.get(at..)?)?;
+    Some(at + found)
 }
 
 #[cfg(test)]
