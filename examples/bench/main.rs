@@ -5,7 +5,8 @@
 //!
 //! 1. large wheels up and down through oci-pypi and straight to the registry (curl for both);
 //!    then a file of a pull-through cache against a published one, through the same server;
-//!    then a small wheel downloaded many times over one kept-alive connection;
+//!    then a small wheel downloaded many times over one kept-alive connection, and uploaded
+//!    to the registry and to the local store;
 //! 2. the server's peak RSS per transfer phase (a fresh server process per phase);
 //! 3. project-page latency, cold and warm, with the registry requests each page costs, counted
 //!    by a reverse proxy in this process between oci-pypi and the registry;

@@ -148,6 +148,7 @@ impl Report {
         self.render_copies(&mut out);
         self.render_cached(&mut out);
         self.render_small(&mut out);
+        self.render_small_uploads(&mut out);
         self.render_memory(&mut out);
         self.render_pages(&mut out);
         self.render_load(&mut out);
@@ -387,6 +388,29 @@ impl Report {
             small.connections.0,
             small.connections.1,
             small.registry_requests,
+        );
+    }
+
+    fn render_small_uploads(&self, out: &mut String) {
+        let Some(uploads) = self.small.as_ref().map(|small| &small.uploads) else {
+            return;
+        };
+        let _ = write!(
+            out,
+            "\n### 1f. A small wheel uploaded (the legacy upload API, as twine sends it; each \
+             repetition: through oci-pypi to the registry, its release removed before; through \
+             the same server to its local store, a new namespace each time; straight: the same \
+             bytes pushed to the registry as a blob, POST, PATCH and PUT; ms, median [min–max])\n\n\
+             | file | to the registry through oci-pypi | to the local store through oci-pypi | \
+             the blob pushed straight to the registry |\n|---|---|---|---|\n"
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            uploads.label,
+            millis(&uploads.to_registry),
+            millis(&uploads.to_local_store),
+            millis(&uploads.straight),
         );
     }
 

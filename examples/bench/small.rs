@@ -5,15 +5,19 @@
 //! to the registry, alternating; then through a second server that reaches the registry
 //! through the counting proxy, the registry requests each download costs after the page
 //! (untimed: the proxy buffers bodies).
+//!
+//! Phase 1f: the same wheel uploaded through a server (the legacy upload API, as twine sends
+//! it) to the registry and to the local store, and pushed straight to the registry as a blob.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 
 use crate::procs::{self, Process};
 use crate::proxy::CountingProxy;
-use crate::transfers::{NAMESPACE, Wheel, upload};
+use crate::transfers::{NAMESPACE, Wheel, delete_release, direct_upload, post_upload, upload};
 
 /// Downloads per timed run.
 pub const DOWNLOADS: usize = 500;
@@ -31,6 +35,20 @@ pub struct SmallResult {
     pub connections: (u64, u64),
     /// Registry requests per download through oci-pypi, after the project's page.
     pub registry_requests: f64,
+    /// Phase 1f.
+    pub uploads: SmallUploads,
+}
+
+/// A small wheel's uploads (phase 1f), in ms per upload.
+#[derive(Default)]
+pub struct SmallUploads {
+    pub label: String,
+    /// Through oci-pypi to the registry, the release removed before each.
+    pub to_registry: Vec<f64>,
+    /// Through oci-pypi to the local store, each into a namespace of its own.
+    pub to_local_store: Vec<f64>,
+    /// The same bytes pushed straight to the registry as a blob (POST, PATCH, PUT).
+    pub straight: Vec<f64>,
 }
 
 /// What the phase needs.
@@ -77,6 +95,7 @@ impl Small<'_> {
             straight: Vec::new(),
             connections: (0, 0),
             registry_requests: 0.0,
+            uploads: SmallUploads::default(),
         };
         for _ in 0..self.reps {
             self.get_page(&through_page).await?;
@@ -106,6 +125,35 @@ impl Small<'_> {
         #[expect(clippy::cast_precision_loss, reason = "a few hundred requests")]
         let per_download = self.proxy.take().len() as f64 / COUNTED as f64;
         result.registry_requests = per_download;
+        drop(counted);
+        result.uploads = self.uploads(wheel).await?;
+        Ok(result)
+    }
+
+    /// Phase 1f (see the module docs), through one server that has both the registry and a
+    /// local store.
+    async fn uploads(&self, wheel: &Wheel) -> anyhow::Result<SmallUploads> {
+        eprintln!("bench: uploads of {}", wheel.filename);
+        let registry = self.registry.origin();
+        let store = self.work_dir.join("local-store");
+        let flags = [OsStr::new("--store-dir"), store.as_os_str()];
+        let server = procs::start_server(self.server_bin, self.work_dir, &registry, &flags).await?;
+        let mut result = SmallUploads {
+            label: format!("{} KiB", wheel.size >> 10),
+            ..SmallUploads::default()
+        };
+        for rep in 0..self.reps {
+            delete_release(&registry, wheel).await?;
+            // What the last upload left in the background (a listing document) is over.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let seconds = upload(self.work_dir, &server, &self.registry.host(), wheel).await?;
+            result.to_registry.push(seconds * 1000.0);
+            let local = format!("{}/local/{NAMESPACE}-{rep}/", server.origin());
+            let seconds = post_upload(self.work_dir, &local, wheel, "oci-pypi").await?;
+            result.to_local_store.push(seconds * 1000.0);
+            let seconds = direct_upload(self.work_dir, &registry, wheel).await?;
+            result.straight.push(seconds * 1000.0);
+        }
         Ok(result)
     }
 

@@ -2,7 +2,10 @@
 //! replicas) change the same release at once. Registries offer no compare-and-swap on tags, so
 //! each change is an optimistic loop: read the index, decide, write, then read again until the
 //! change is seen twice, once at once and once after a pause; a writer that finds its change overwritten
-//! merges and writes again. Within one process, writers of one release also take a lock.
+//! merges and writes again. Within one process, writers of one release also take a lock. A
+//! store that can change a tag only while it still points where it did (the local store,
+//! under its directory lock) needs no confirmation: the write either lands on what was read
+//! or is refused, and the writer reads and merges again.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
@@ -17,7 +20,7 @@ use super::stripes::Stripes;
 use crate::layout::ReleaseIndex;
 use crate::packaging::Version;
 use crate::storage::oci::MEDIA_TYPE_INDEX;
-use crate::storage::{Digest, Reference, Repository, Store, Tag};
+use crate::storage::{Digest, Reference, Repository, Store, Tag, TagChange};
 use crate::telemetry::Metrics;
 
 /// Lock stripes: writers of one release in this process never race each other.
@@ -104,8 +107,11 @@ pub async fn read_release(
     }
 }
 
-/// Applies `decide` to the release until the registry holds its result. `decide` must be
-/// idempotent: given an index that already reflects the change, it answers [`Plan::Done`].
+/// Applies `decide` to the release until the store holds its result: written only over the
+/// index it was decided on where the store can check that ([`Store::put_tag_if`]), else
+/// written and confirmed by two reads, at once and [`CONFIRMATION_PAUSE`] after. `decide`
+/// must be idempotent: given an index that already reflects the change, it answers
+/// [`Plan::Done`].
 ///
 /// # Errors
 /// What `decide` returns; [`IndexError::Contended`] when the loop does not converge; storage
@@ -155,18 +161,35 @@ where
             Plan::Put(index) => {
                 confirmations = 0;
                 let bytes = index.to_bytes(version)?;
-                let reference = Reference::Tag(tag.clone());
-                store
-                    .put_manifest(repository, &reference, MEDIA_TYPE_INDEX, bytes)
-                    .await?;
-                written = Some(Instant::now());
+                let expected = current.as_ref().map(|(_, digest)| digest);
+                let swap =
+                    store.put_tag_if(repository, tag, expected, MEDIA_TYPE_INDEX, bytes.clone());
+                match swap.await? {
+                    TagChange::Done => return Ok(()),
+                    TagChange::Moved => locks.metrics.record_release_merge(),
+                    TagChange::Unsupported => {
+                        let reference = Reference::Tag(tag.clone());
+                        store
+                            .put_manifest(repository, &reference, MEDIA_TYPE_INDEX, bytes)
+                            .await?;
+                        written = Some(Instant::now());
+                    }
+                }
             }
             Plan::Remove => {
                 confirmations = 0;
-                if let Some((_, digest)) = current {
-                    store.delete_manifest(repository, &digest).await?;
+                let Some((_, digest)) = current else {
+                    written = Some(Instant::now());
+                    continue;
+                };
+                match store.delete_tag_if(repository, tag, &digest).await? {
+                    TagChange::Done => return Ok(()),
+                    TagChange::Moved => locks.metrics.record_release_merge(),
+                    TagChange::Unsupported => {
+                        store.delete_manifest(repository, &digest).await?;
+                        written = Some(Instant::now());
+                    }
                 }
-                written = Some(Instant::now());
             }
         }
     }
@@ -186,11 +209,13 @@ pub(super) fn pause(round: usize, key: &str) -> Duration {
 mod tests {
     use super::*;
     use crate::storage::local::LocalStore;
+    use crate::storage::oci::{Descriptor, MEDIA_TYPE_MANIFEST, Platform};
     use crate::storage::{
         BlobDownload, BlobRequest, BlobWriter, Blobs, ManifestFetch, Manifests, StorageError,
     };
     use async_trait::async_trait;
     use bytes::Bytes;
+    use std::collections::BTreeMap;
 
     /// A store whose manifest reads take [`SlowReads::DELAY`] (a registry far away), and
     /// which notes when each read starts and each write lands.
@@ -290,6 +315,48 @@ mod tests {
         }
     }
 
+    impl SlowReads {
+        /// A store without conditional tag changes, like a registry, over the local store in
+        /// `dir`.
+        fn over(dir: &std::path::Path) -> Self {
+            Self {
+                inner: LocalStore::open(dir).unwrap(),
+                reads: std::sync::Mutex::default(),
+                writes: std::sync::Mutex::default(),
+            }
+        }
+    }
+
+    /// An index entry for a file told apart by `architecture`.
+    fn file_entry(architecture: &str) -> Descriptor {
+        let mut entry = Descriptor::of(MEDIA_TYPE_MANIFEST, architecture.as_bytes());
+        entry.platform = Some(Platform {
+            architecture: architecture.to_owned(),
+            os: "any".to_owned(),
+            other: BTreeMap::new(),
+        });
+        entry
+    }
+
+    /// The architectures of the files of `index`, sorted.
+    fn architectures(index: &ReleaseIndex) -> Vec<String> {
+        let text = index.to_bytes(&release().1).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let mut found: Vec<String> = value["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                entry["platform"]["architecture"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
     /// Release 1.0 of `team/python/pkg`: its repository, version and tag.
     fn release() -> (Repository, Version, Tag) {
         let repository = Repository::parse("team/python/pkg").unwrap();
@@ -328,11 +395,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_second_look_comes_a_pause_after_the_write() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SlowReads {
-            inner: LocalStore::open(dir.path()).unwrap(),
-            reads: std::sync::Mutex::default(),
-            writes: std::sync::Mutex::default(),
-        };
+        let store = SlowReads::over(dir.path());
         let started = Instant::now();
         store_release(&store, &ReleaseIndex::new("2026-01-01T00:00:00Z")).await;
         let reads = store.reads.lock().unwrap().clone();
@@ -359,7 +422,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_change_that_never_holds_gives_up() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path()).unwrap();
+        let store = SlowReads::over(dir.path());
         let (repository, version, tag) = release();
         let mut decisions = 0_u32;
         let metrics = Arc::new(Metrics::default());
@@ -400,7 +463,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_change_that_holds_is_confirmed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path()).unwrap();
+        let store = SlowReads::over(dir.path());
         let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
         // Write, confirm at once, confirm after the pause.
         assert_eq!(store_release(&store, &wanted).await, 3);
@@ -410,5 +473,98 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(stored, wanted);
+    }
+
+    /// On a store that changes a tag only while it points where it did (the local store), a
+    /// change is written once and not confirmed: no second read, no pause.
+    #[tokio::test(start_paused = true)]
+    async fn a_store_that_swaps_tags_stores_a_change_without_confirming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
+        let started = Instant::now();
+        assert_eq!(store_release(&store, &wanted).await, 1);
+        assert!(
+            started.elapsed() < CONFIRMATION_PAUSE,
+            "{:?}",
+            started.elapsed()
+        );
+        let (repository, version, tag) = release();
+        let (stored, _) = read_release(&store, &repository, &tag, &version)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored, wanted);
+    }
+
+    /// Two processes sharing a local store: another one changes the release between this
+    /// writer's read and its write. The write is refused, not made over the other's change;
+    /// the writer reads again and merges, and both files are kept.
+    #[tokio::test]
+    async fn a_write_over_another_processs_change_is_refused_and_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = LocalStore::open(dir.path()).unwrap();
+        let (repository, version, tag) = release();
+        let reference = Reference::Tag(tag.clone());
+        // The other process: its own store over the same directory, on its own runtime.
+        let theirs = |index: &ReleaseIndex| {
+            let bytes = index.to_bytes(&version).unwrap();
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    let store = LocalStore::open(dir.path()).unwrap();
+                    let put = store.put_manifest(&repository, &reference, MEDIA_TYPE_INDEX, bytes);
+                    runtime.block_on(put).unwrap();
+                });
+            });
+        };
+        let mut first = ReleaseIndex::new("2026-01-01T00:00:00Z");
+        first.upsert(file_entry("first.whl"));
+        theirs(&first);
+        let mut raced = false;
+        let mut decisions = 0;
+        let metrics = Arc::new(Metrics::default());
+        update_release(
+            &ReleaseLocks::new(Arc::clone(&metrics)),
+            &ours,
+            &repository,
+            &tag,
+            &version,
+            |current| {
+                decisions += 1;
+                let mut wanted = current.cloned().unwrap();
+                if !raced {
+                    raced = true;
+                    let mut changed = wanted.clone();
+                    changed.upsert(file_entry("theirs.whl"));
+                    theirs(&changed);
+                }
+                if architectures(&wanted).contains(&"ours.whl".to_owned()) {
+                    return Ok(Plan::Done);
+                }
+                wanted.upsert(file_entry("ours.whl"));
+                Ok(Plan::Put(wanted))
+            },
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+        let (stored, _) = read_release(&ours, &repository, &tag, &version)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            architectures(&stored),
+            ["first.whl", "ours.whl", "theirs.whl"]
+        );
+        assert_eq!(decisions, 2);
+        assert!(
+            metrics
+                .render()
+                .contains("oci_pypi_release_index_merges_total 1"),
+            "{}",
+            metrics.render()
+        );
     }
 }

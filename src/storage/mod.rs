@@ -24,5 +24,5 @@ pub use error::StorageError;
 pub use reference::{Digest, Reference, Repository, Tag, is_path_component};
 pub use store::{
     BlobDownload, BlobRequest, BlobWriter, Blobs, ByteStream, ManifestFetch, Manifests, Store,
-    socket_stream,
+    TagChange, socket_stream,
 };

@@ -25,6 +25,19 @@ pub enum ManifestFetch {
     Missing,
 }
 
+/// What a conditional tag change did ([`Manifests::put_tag_if`], [`Manifests::delete_tag_if`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagChange {
+    /// Done, in one atomic step with the check of where the tag pointed.
+    Done,
+    /// Not done: the tag no longer points where the caller expected (another writer moved it).
+    Moved,
+    /// Not done: this store cannot check and change a tag in one step (a registry: the
+    /// distribution API has no conditional write). The caller writes unconditionally and
+    /// confirms by reading back.
+    Unsupported,
+}
+
 /// How to fetch a blob.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BlobRequest<'a> {
@@ -173,6 +186,30 @@ pub trait Manifests: Send + Sync + fmt::Debug {
         repository: &Repository,
         digest: &Digest,
     ) -> Result<(), StorageError>;
+
+    /// Stores a manifest and points `tag` at it, only if `tag` still points at `expected`
+    /// (`None`: only if there is no such tag), checked and changed in one atomic step.
+    async fn put_tag_if(
+        &self,
+        _repository: &Repository,
+        _tag: &Tag,
+        _expected: Option<&Digest>,
+        _media_type: &str,
+        _body: Bytes,
+    ) -> Result<TagChange, StorageError> {
+        Ok(TagChange::Unsupported)
+    }
+
+    /// Deletes the manifest `expected` and every tag pointing at it, only if `tag` still
+    /// points at it, checked and changed in one atomic step.
+    async fn delete_tag_if(
+        &self,
+        _repository: &Repository,
+        _tag: &Tag,
+        _expected: &Digest,
+    ) -> Result<TagChange, StorageError> {
+        Ok(TagChange::Unsupported)
+    }
 }
 
 /// The blobs of a store's repositories.

@@ -19,7 +19,7 @@ use super::{LocalStore, blocking};
 use crate::storage::error::StorageError;
 use crate::storage::oci::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, StoredManifest};
 use crate::storage::reference::{Digest, Reference, Repository, Tag};
-use crate::storage::store::{ManifestFetch, Manifests};
+use crate::storage::store::{ManifestFetch, Manifests, TagChange};
 
 /// The largest manifest stored or read (the distribution spec's suggested minimum limit).
 const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
@@ -73,8 +73,81 @@ impl Manifests for LocalStore {
         digest: &Digest,
     ) -> Result<(), StorageError> {
         let (store, repository, digest) = (self.clone(), repository.clone(), digest.clone());
-        blocking(move || store.delete_manifest_blocking(&repository, &digest)).await
+        blocking(move || store.delete_manifest_blocking(&repository, &digest, None)).await?;
+        Ok(())
     }
+
+    /// Checked and changed under the layout's lock, which every writer of its `index.json`
+    /// takes (other processes sharing the directory included).
+    async fn put_tag_if(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        expected: Option<&Digest>,
+        media_type: &str,
+        body: Bytes,
+    ) -> Result<TagChange, StorageError> {
+        let (store, repository, tag) = (self.clone(), repository.clone(), tag.clone());
+        let (expected, media_type) = (expected.cloned(), media_type.to_owned());
+        let condition = Condition::PointsAt(expected);
+        let (_, tagged) = blocking(move || {
+            store.put_tag_blocking(&repository, &tag, &media_type, &body, &condition)
+        })
+        .await?;
+        Ok(if tagged {
+            TagChange::Done
+        } else {
+            TagChange::Moved
+        })
+    }
+
+    async fn delete_tag_if(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        expected: &Digest,
+    ) -> Result<TagChange, StorageError> {
+        let (store, repository) = (self.clone(), repository.clone());
+        let (tag, expected) = (tag.clone(), expected.clone());
+        let deleted =
+            blocking(move || store.delete_manifest_blocking(&repository, &expected, Some(&tag)))
+                .await?;
+        Ok(if deleted {
+            TagChange::Done
+        } else {
+            TagChange::Moved
+        })
+    }
+}
+
+/// What `tag` points at in `index`, if its manifest is there (a tag whose manifest is
+/// gone, which this store never leaves but a hand-edited directory may, counts as none).
+fn tagged_manifest(layout: &Layout, index: &IndexJson, tag: &Tag) -> Option<Digest> {
+    let tagged = index.find(tag)?;
+    layout
+        .blob_path(&tagged.digest)
+        .is_file()
+        .then_some(tagged.digest)
+}
+
+/// The digest of a manifest no larger than [`MAX_MANIFEST_SIZE`].
+fn checked_digest(body: &[u8]) -> Result<Digest, StorageError> {
+    if body.len() > MAX_MANIFEST_SIZE {
+        return Err(StorageError::ManifestTooLarge {
+            size: body.len(),
+            limit: MAX_MANIFEST_SIZE,
+        });
+    }
+    Ok(Digest::of(body))
+}
+
+/// When a tag may be changed.
+enum Condition {
+    /// Whatever it points at.
+    Always,
+    /// Only while it points at this manifest (`None`: only while there is no such tag, or
+    /// its manifest is gone).
+    PointsAt(Option<Digest>),
 }
 
 impl LocalStore {
@@ -119,62 +192,88 @@ impl LocalStore {
         media_type: &str,
         body: &Bytes,
     ) -> Result<Digest, StorageError> {
-        if body.len() > MAX_MANIFEST_SIZE {
-            return Err(StorageError::ManifestTooLarge {
-                size: body.len(),
-                limit: MAX_MANIFEST_SIZE,
-            });
-        }
-        let digest = Digest::of(body);
-        let layout = self.create_layout(repository)?;
-        let tag = match reference {
-            Reference::Digest(expected) if expected != &digest => {
-                return Err(StorageError::DigestMismatch {
-                    expected: expected.to_string(),
-                    actual: digest.to_string(),
-                });
-            }
-            Reference::Digest(_) => {
-                store_bytes(self, &layout, &digest, body)?;
+        let expected = match reference {
+            Reference::Tag(tag) => {
+                let condition = Condition::Always;
+                let (digest, _) =
+                    self.put_tag_blocking(repository, tag, media_type, body, &condition)?;
                 return Ok(digest);
             }
-            Reference::Tag(tag) => tag,
+            Reference::Digest(expected) => expected,
         };
+        let digest = checked_digest(body)?;
+        if expected != &digest {
+            return Err(StorageError::DigestMismatch {
+                expected: expected.to_string(),
+                actual: digest.to_string(),
+            });
+        }
+        let layout = self.create_layout(repository)?;
+        store_bytes(self, &layout, &digest, body)?;
+        Ok(digest)
+    }
+
+    /// Stores a manifest's blob and points `tag` at it if `condition` holds; its digest, and
+    /// whether the tag now points at it.
+    fn put_tag_blocking(
+        &self,
+        repository: &Repository,
+        tag: &Tag,
+        media_type: &str,
+        body: &Bytes,
+        condition: &Condition,
+    ) -> Result<(Digest, bool), StorageError> {
+        let digest = checked_digest(body)?;
+        let layout = self.create_layout(repository)?;
         let mut descriptor = Descriptor::of(media_type, body);
         descriptor.artifact_type = artifact_type_of(body);
         // Written outside the lock (the slow part), then checked again under it: a concurrent
         // delete of the same digest may have removed it, and a tag must never dangle.
         store_bytes(self, &layout, &digest, body)?;
         let _lock = layout.lock(self)?;
-        store_bytes(self, &layout, &digest, body)?;
         let mut index = IndexJson::read(self, layout.dir())?;
+        if let Condition::PointsAt(expected) = condition {
+            if tagged_manifest(&layout, &index, tag).as_ref() != expected.as_ref() {
+                return Ok((digest, false));
+            }
+        }
+        store_bytes(self, &layout, &digest, body)?;
         if index.set_tag(tag, descriptor) {
             index.write(self, layout.dir())?;
         }
         tracing::debug!(oci.repository = %repository, oci.digest = %digest, "tagged `{repository}:{tag}`");
-        Ok(digest)
+        Ok((digest, true))
     }
 
-    /// Removes every tag pointing at `digest`, then its blob. What is gone already is fine.
+    /// Removes every tag pointing at `digest`, then its blob, if `only_while` (a tag) still
+    /// points at it; whether it did. What is gone already is fine when there is no such
+    /// condition.
     pub(super) fn delete_manifest_blocking(
         &self,
         repository: &Repository,
         digest: &Digest,
-    ) -> Result<(), StorageError> {
+        only_while: Option<&Tag>,
+    ) -> Result<bool, StorageError> {
         let Some(layout) = self.find_layout(repository)? else {
-            return Ok(());
+            return Ok(only_while.is_none());
         };
         let _lock = layout.lock(self)?;
         let mut index = IndexJson::read(self, layout.dir())?;
+        if let Some(tag) = only_while {
+            if tagged_manifest(&layout, &index, tag).as_ref() != Some(digest) {
+                return Ok(false);
+            }
+        }
         if index.remove_digest(digest) {
             index.write(self, layout.dir())?;
         }
         let path = layout.blob_path(digest);
         match fs::remove_file(&path) {
-            Ok(()) => files::sync_dir(self, &layout.blobs_dir()),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(self.io_at(&path)(error)),
+            Ok(()) => files::sync_dir(self, &layout.blobs_dir())?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(self.io_at(&path)(error)),
         }
+        Ok(true)
     }
 
     /// The bytes of manifest `digest`, checked against it; `None` when absent.

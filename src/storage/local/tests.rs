@@ -10,7 +10,7 @@ use super::LocalStore;
 use crate::storage::oci::{Descriptor, ImageManifest, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::storage::{
     BlobDownload, BlobRequest, Blobs, Digest, ManifestFetch, Manifests, Reference, Repository,
-    StorageError, Store, Tag,
+    StorageError, Store, Tag, TagChange,
 };
 
 fn repository(name: &str) -> Repository {
@@ -377,6 +377,95 @@ async fn delete_removes_every_tag_and_the_blob() {
         store.list_tags(&repository).await.unwrap(),
         Some(Vec::new())
     );
+}
+
+/// Tags changed only while they point where the caller read them: in one step under the
+/// layout's lock, refused (and nothing changed) when another writer moved them.
+#[tokio::test]
+async fn tags_change_only_while_they_point_where_they_did() {
+    let (root, store) = open();
+    let repository = repository("ns/app");
+    let release = Tag::parse("1.0").unwrap();
+    let (one, two, three) = (manifest("one"), manifest("two"), manifest("three"));
+    let (one_digest, two_digest) = (Digest::of(&one), Digest::of(&two));
+    let tagged = || async {
+        let found = store.get_manifest(&repository, &tag("1.0")).await.unwrap();
+        found.map(|manifest| manifest.digest)
+    };
+    let put_if = |expected: Option<Digest>, body: Bytes| {
+        let (store, repository, release) = (store.clone(), repository.clone(), release.clone());
+        async move {
+            let change = store.put_tag_if(
+                &repository,
+                &release,
+                expected.as_ref(),
+                MEDIA_TYPE_MANIFEST,
+                body,
+            );
+            change.await.unwrap()
+        }
+    };
+    // Created only where there is no such tag.
+    assert_eq!(put_if(None, one.clone()).await, TagChange::Done);
+    assert_eq!(tagged().await, Some(one_digest.clone()));
+    assert_eq!(put_if(None, two.clone()).await, TagChange::Moved);
+    assert_eq!(tagged().await, Some(one_digest.clone()));
+    // Moved only from where it points.
+    assert_eq!(
+        put_if(Some(two_digest.clone()), three.clone()).await,
+        TagChange::Moved
+    );
+    assert_eq!(
+        put_if(Some(one_digest.clone()), two.clone()).await,
+        TagChange::Done
+    );
+    assert_eq!(tagged().await, Some(two_digest.clone()));
+    // Deleted only from where it points; then the manifest and every tag on it go.
+    let delete_if = |expected: Digest| {
+        let (store, repository, release) = (store.clone(), repository.clone(), release.clone());
+        async move {
+            store
+                .delete_tag_if(&repository, &release, &expected)
+                .await
+                .unwrap()
+        }
+    };
+    store
+        .put_manifest(
+            &repository,
+            &tag("latest"),
+            MEDIA_TYPE_MANIFEST,
+            two.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(delete_if(one_digest.clone()).await, TagChange::Moved);
+    assert_eq!(tagged().await, Some(two_digest.clone()));
+    assert_eq!(delete_if(two_digest.clone()).await, TagChange::Done);
+    assert_eq!(
+        store.list_tags(&repository).await.unwrap(),
+        Some(Vec::new())
+    );
+    assert_eq!(delete_if(two_digest.clone()).await, TagChange::Moved);
+    let absent = self::repository("ns/none");
+    let change = store
+        .delete_tag_if(&absent, &release, &two_digest)
+        .await
+        .unwrap();
+    assert_eq!(change, TagChange::Moved);
+    // A tag whose manifest is gone (a hand-edited directory) counts as no tag.
+    assert_eq!(put_if(None, one.clone()).await, TagChange::Done);
+    let blob = root
+        .path()
+        .join("ns/app/blobs/sha256")
+        .join(one_digest.hex());
+    std::fs::remove_file(blob).unwrap();
+    assert_eq!(
+        put_if(Some(one_digest.clone()), two.clone()).await,
+        TagChange::Moved
+    );
+    assert_eq!(put_if(None, two.clone()).await, TagChange::Done);
+    assert_eq!(tagged().await, Some(two_digest));
 }
 
 #[tokio::test]
