@@ -122,18 +122,67 @@ pub async fn update_release<F>(
     repository: &Repository,
     tag: &Tag,
     version: &Version,
-    mut decide: F,
+    decide: F,
 ) -> Result<(), IndexError>
 where
     F: FnMut(Option<&ReleaseIndex>) -> Result<Plan, IndexError> + Send,
 {
+    let nothing_before = async { Ok(()) };
+    update_release_after(
+        locks,
+        store,
+        repository,
+        tag,
+        version,
+        nothing_before,
+        decide,
+    )
+    .await
+}
+
+/// [`update_release`] for a writer that has something to store first which the index will
+/// refer to (an upload's file manifest): `before` runs alongside the first read of the index,
+/// under the release's lock, and the index is written only once it is done, so the change
+/// costs one round trip to the registry less.
+///
+/// # Errors
+/// What `before` or `decide` returns; as [`update_release`].
+pub async fn update_release_after<B, F>(
+    locks: &ReleaseLocks,
+    store: &dyn Store,
+    repository: &Repository,
+    tag: &Tag,
+    version: &Version,
+    before: B,
+    mut decide: F,
+) -> Result<(), IndexError>
+where
+    B: Future<Output = Result<(), IndexError>> + Send,
+    F: FnMut(Option<&ReleaseIndex>) -> Result<Plan, IndexError> + Send,
+{
     let key = format!("{}/{repository}:{tag}", store.location());
     let _guard = locks.stripes.get(&key).lock().await;
+    let started = Instant::now();
+    let before = async { (before.await, Instant::now()) };
+    let read = async {
+        let read = read_release(store, repository, tag, version).await;
+        (read, Instant::now())
+    };
+    let ((done, before_done), (first, read_done)) = tokio::join!(before, read);
+    done?;
+    // A writer's read-to-write time is what the other writers' second look waits out: the
+    // first read is used only if `before` ended within one more read's time of it, else the
+    // index is read again.
+    let fresh = before_done <= read_done + (read_done - started);
+    let mut first = if fresh { Some(first?) } else { None };
     let mut confirmations = 0;
     let mut written = None;
     let mut backed_off = false;
     for round in 0..MAX_ROUNDS {
-        let current = read_release(store, repository, tag, version).await?;
+        let current = match first.take() {
+            Some(current) => current,
+            None => read_release(store, repository, tag, version).await?,
+        };
         let wrote = written.is_some();
         let plan = decide(current.as_ref().map(|(index, _)| index))?;
         if wrote && !backed_off && !matches!(plan, Plan::Done) {
@@ -566,5 +615,69 @@ mod tests {
             "{}",
             metrics.render()
         );
+    }
+
+    /// Makes [`release`] hold `wanted` after `before`; the reads of the index, in order.
+    async fn store_release_after(store: &SlowReads, wanted: &ReleaseIndex, before: Duration) {
+        let (repository, version, tag) = release();
+        let before = async move {
+            tokio::time::sleep(before).await;
+            Ok(())
+        };
+        update_release_after(
+            &ReleaseLocks::default(),
+            store,
+            &repository,
+            &tag,
+            &version,
+            before,
+            |current| {
+                Ok(match current {
+                    Some(index) if index == wanted => Plan::Done,
+                    _ => Plan::Put(wanted.clone()),
+                })
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    /// What a change refers to is stored while the index is read: a first read that answered
+    /// no more than one read's time before it was done is the one the change is decided on.
+    #[tokio::test(start_paused = true)]
+    async fn the_first_read_goes_alongside_what_the_change_refers_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SlowReads::over(dir.path());
+        let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
+        let started = Instant::now();
+        store_release_after(&store, &wanted, SlowReads::DELAY * 3 / 2).await;
+        let reads = store.reads.lock().unwrap().clone();
+        let writes = store.writes.lock().unwrap().clone();
+        // Read (alongside), write, look at once, look again: no read of its own after `before`.
+        assert_eq!((reads.len(), writes.len()), (3, 1), "{reads:?} {writes:?}");
+        assert_eq!(reads[0], started);
+        assert!(
+            writes[0] - started < SlowReads::DELAY * 2,
+            "{:?}",
+            writes[0] - started
+        );
+    }
+
+    /// A first read that `before` outlasted by more than one read's time is too old to write
+    /// from (other writers' second look waits out a writer's read-to-write time): the index is
+    /// read again once `before` is done.
+    #[tokio::test(start_paused = true)]
+    async fn a_first_read_older_than_another_reads_time_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SlowReads::over(dir.path());
+        let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
+        let started = Instant::now();
+        let before = SlowReads::DELAY * 3;
+        store_release_after(&store, &wanted, before).await;
+        let reads = store.reads.lock().unwrap().clone();
+        let writes = store.writes.lock().unwrap().clone();
+        assert_eq!((reads.len(), writes.len()), (4, 1), "{reads:?} {writes:?}");
+        assert_eq!(reads[0], started);
+        assert!(reads[1] - started >= before, "{:?}", reads[1] - started);
     }
 }

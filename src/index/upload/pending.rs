@@ -14,7 +14,7 @@ use super::{UploadOutcome, now_rfc3339};
 use crate::events::EventKind;
 use crate::index::inspect::{self, Sample};
 use crate::index::provenance::Signer;
-use crate::index::update::{Plan, read_release, update_release};
+use crate::index::update::{Plan, read_release, update_release_after};
 use crate::index::{Caller, Index, IndexError, Location};
 use crate::layout::{self, FileManifest, NewFile, ReleaseIndex};
 use crate::packaging::{Action, DistFilename, DistKind, Sha256, UploadForm, UploadMetadata};
@@ -48,7 +48,7 @@ pub(super) struct PendingUpload {
     signer: Signer,
     /// The release as read when the upload began (while the session opened): whether the
     /// file is there already is decided from it once the bytes are in. The release index is
-    /// written from a fresh read ([`update_release`]), never from this one.
+    /// written from a fresh read ([`update_release_after`]), never from this one.
     release: Option<ReleaseIndex>,
 }
 
@@ -287,24 +287,29 @@ impl PendingUpload {
         let config_session = self.config_session.take().ok_or_else(closed)?;
         let config = core.map_or_else(|| Bytes::from_static(EMPTY_BLOB), Bytes::from);
         Self::commit_with_config(session, &digest, config_session, config.clone()).await?;
-        self.push_file_manifest(&manifest, config).await?;
-        if let Some(provenance) = provenance {
-            super::super::provenance::store_provenance(
-                self.store.as_ref(),
-                &self.repository,
-                &manifest.entry,
-                self.filename.as_str(),
-                provenance.bytes,
-            )
-            .await?;
-        }
+        // What the index entry refers to, stored while the index is read.
+        let referred = async {
+            self.push_file_manifest(&manifest, config).await?;
+            if let Some(provenance) = provenance {
+                super::super::provenance::store_provenance(
+                    self.store.as_ref(),
+                    &self.repository,
+                    &manifest.entry,
+                    self.filename.as_str(),
+                    provenance.bytes,
+                )
+                .await?;
+            }
+            Ok(())
+        };
         let locks = &self.index.locks;
-        update_release(
+        update_release_after(
             locks,
             self.store.as_ref(),
             &self.repository,
             &tag,
             &version,
+            referred,
             decide,
         )
         .await?;
