@@ -414,6 +414,13 @@ mod tests {
         (repository, version, tag)
     }
 
+    /// What [`release`] holds now.
+    async fn stored_release(store: &dyn Store) -> ReleaseIndex {
+        let (repository, version, tag) = release();
+        let read = read_release(store, &repository, &tag, &version).await;
+        read.unwrap().unwrap().0
+    }
+
     /// Makes [`release`] hold `wanted` through the optimistic loop (idempotently: done when
     /// it does); the decisions that took.
     async fn store_release(store: &dyn Store, wanted: &ReleaseIndex) -> usize {
@@ -516,12 +523,7 @@ mod tests {
         let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
         // Write, confirm at once, confirm after the pause.
         assert_eq!(store_release(&store, &wanted).await, 3);
-        let (repository, version, tag) = release();
-        let (stored, _) = read_release(&store, &repository, &tag, &version)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored, wanted);
+        assert_eq!(stored_release(&store).await, wanted);
     }
 
     /// On a store that changes a tag only while it points where it did (the local store), a
@@ -538,12 +540,7 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-        let (repository, version, tag) = release();
-        let (stored, _) = read_release(&store, &repository, &tag, &version)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored, wanted);
+        assert_eq!(stored_release(&store).await, wanted);
     }
 
     /// Two processes sharing a local store: another one changes the release between this
@@ -599,12 +596,8 @@ mod tests {
         )
         .await
         .unwrap_or_else(|error| panic!("{error}"));
-        let (stored, _) = read_release(&ours, &repository, &tag, &version)
-            .await
-            .unwrap()
-            .unwrap();
         assert_eq!(
-            architectures(&stored),
+            architectures(&stored_release(&ours).await),
             ["first.whl", "ours.whl", "theirs.whl"]
         );
         assert_eq!(decisions, 2);
