@@ -2,7 +2,8 @@
 //! replicas) change the same release at once. Registries offer no compare-and-swap on tags, so
 //! each change is an optimistic loop: read the index, decide, write, then read again until the
 //! change is seen twice, once at once and once after a pause; a writer that finds its change overwritten
-//! merges and writes again. Within one process, writers of one release also take a lock. A
+//! merges and writes again. Within one process, writers of one release also take a lock for
+//! their read, decision and write (not for the pause, which they wait out together). A
 //! store that can change a tag only while it still points where it did (the local store,
 //! under its directory lock) needs no confirmation: the write either lands on what was read
 //! or is refused, and the writer reads and merges again.
@@ -161,7 +162,8 @@ where
     F: FnMut(Option<&ReleaseIndex>) -> Result<Plan, IndexError> + Send,
 {
     let key = format!("{}/{repository}:{tag}", store.location());
-    let _guard = locks.stripes.get(&key).lock().await;
+    let lock = locks.stripes.get(&key);
+    let mut guard = lock.lock().await;
     let started = Instant::now();
     let before = async { (before.await, Instant::now()) };
     let read = async {
@@ -202,9 +204,12 @@ where
                     return Ok(());
                 }
                 // The second look comes after another writer's read-to-write time has passed
-                // since ours landed.
+                // since ours landed. Meanwhile the other writers of this release in this
+                // process go on: they read after our write, so what they write keeps it.
                 if let Some(written) = written {
+                    drop(guard);
                     second_look(written).await;
+                    guard = lock.lock().await;
                 }
             }
             Plan::Put(index) => {
@@ -672,5 +677,50 @@ mod tests {
         assert_eq!((reads.len(), writes.len()), (4, 1), "{reads:?} {writes:?}");
         assert_eq!(reads[0], started);
         assert!(reads[1] - started >= before, "{:?}", reads[1] - started);
+    }
+
+    /// Adds a file told apart by `architecture` to [`release`], merging with what is there.
+    async fn add_file(locks: &ReleaseLocks, store: &dyn Store, architecture: &str) {
+        let (repository, version, tag) = release();
+        update_release(locks, store, &repository, &tag, &version, |current| {
+            let mut wanted = current
+                .cloned()
+                .unwrap_or_else(|| ReleaseIndex::new("2026-01-01T00:00:00Z"));
+            if architectures(&wanted)
+                .iter()
+                .any(|found| found == architecture)
+            {
+                return Ok(Plan::Done);
+            }
+            wanted.upsert(file_entry(architecture));
+            Ok(Plan::Put(wanted))
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Writers of one release in one process (wheels of a build matrix uploaded at once) take
+    /// turns to read, decide and write, but wait out their confirmation pauses together:
+    /// both files are kept, in less time than two changes one after the other.
+    #[tokio::test(start_paused = true)]
+    async fn writers_of_one_release_wait_out_their_pauses_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SlowReads::over(dir.path());
+        let locks = ReleaseLocks::default();
+        let started = Instant::now();
+        tokio::join!(
+            add_file(&locks, &store, "a.whl"),
+            add_file(&locks, &store, "b.whl")
+        );
+        let elapsed = started.elapsed();
+        assert_eq!(
+            architectures(&stored_release(&store).await),
+            ["a.whl", "b.whl"]
+        );
+        // One after the other: two pauses and six reads (1,080 ms here).
+        assert!(
+            elapsed < CONFIRMATION_PAUSE * 2 + SlowReads::DELAY * 2,
+            "{elapsed:?}"
+        );
     }
 }
