@@ -439,15 +439,21 @@ mod tests {
             &version,
             |current| {
                 decisions += 1;
-                Ok(match current {
-                    Some(index) if index == wanted => Plan::Done,
-                    _ => Plan::Put(wanted.clone()),
-                })
+                holding(wanted, current)
             },
         )
         .await
         .unwrap();
         decisions
+    }
+
+    /// The decision of a writer that wants `wanted` stored: done once it is.
+    #[expect(clippy::unnecessary_wraps, reason = "the shape `update_release` takes")]
+    fn holding(wanted: &ReleaseIndex, current: Option<&ReleaseIndex>) -> Result<Plan, IndexError> {
+        Ok(match current {
+            Some(index) if index == wanted => Plan::Done,
+            _ => Plan::Put(wanted.clone()),
+        })
     }
 
     /// The second confirmation looks [`CONFIRMATION_PAUSE`] after the write landed, not later:
@@ -629,12 +635,7 @@ mod tests {
             &tag,
             &version,
             before,
-            |current| {
-                Ok(match current {
-                    Some(index) if index == wanted => Plan::Done,
-                    _ => Plan::Put(wanted.clone()),
-                })
-            },
+            |current| holding(wanted, current),
         )
         .await
         .unwrap();

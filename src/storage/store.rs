@@ -38,6 +38,14 @@ pub enum TagChange {
     Unsupported,
 }
 
+impl TagChange {
+    /// [`TagChange::Done`] when the store made the change, else [`TagChange::Moved`].
+    #[must_use]
+    pub fn checked(done: bool) -> Self {
+        if done { Self::Done } else { Self::Moved }
+    }
+}
+
 /// How to fetch a blob.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BlobRequest<'a> {

@@ -94,11 +94,7 @@ impl Manifests for LocalStore {
             store.put_tag_blocking(&repository, &tag, &media_type, &body, &condition)
         })
         .await?;
-        Ok(if tagged {
-            TagChange::Done
-        } else {
-            TagChange::Moved
-        })
+        Ok(TagChange::checked(tagged))
     }
 
     async fn delete_tag_if(
@@ -112,11 +108,7 @@ impl Manifests for LocalStore {
         let deleted =
             blocking(move || store.delete_manifest_blocking(&repository, &expected, Some(&tag)))
                 .await?;
-        Ok(if deleted {
-            TagChange::Done
-        } else {
-            TagChange::Moved
-        })
+        Ok(TagChange::checked(deleted))
     }
 }
 
