@@ -8,6 +8,8 @@
 #   scripts/soak.sh                        20,000 requests, 32 clients, htpasswd registry
 #   scripts/soak.sh --requests 2000        a shorter run
 #   scripts/soak.sh --auth anonymous       a registry without authentication
+#   scripts/soak.sh --replicas 2           two servers on the same registry, clients split
+#   scripts/soak.sh --replicas 2 --store local   two servers sharing one local store directory
 #   scripts/soak.sh --output FILE          also write the report to FILE
 #
 # Every option is passed to the driver (examples/soak/main.rs; `--help` lists them). Only

@@ -13,8 +13,8 @@ use crate::wheel::Wheel;
 
 /// What every client shares.
 pub struct Shared {
-    /// `http://127.0.0.1:PORT/<registry>/<namespace>`
-    pub base: String,
+    /// `http://127.0.0.1:PORT/<registry>/<namespace>`, one per server.
+    pub bases: Vec<String>,
     pub credentials: Option<(String, String)>,
     /// Requests left in the budget.
     pub remaining: AtomicI64,
@@ -95,6 +95,8 @@ pub struct Answer {
 /// One simulated user.
 pub struct Client {
     pub id: usize,
+    /// The server it talks to: an index into [`Shared::bases`].
+    pub replica: usize,
     pub shared: Arc<Shared>,
     http: reqwest::Client,
     rng: u64,
@@ -111,7 +113,18 @@ pub struct Client {
 }
 
 impl Client {
+    /// Client `id`, talking to the servers in turn.
     pub fn new(id: usize, shared: Arc<Shared>, seed: u64) -> anyhow::Result<Self> {
+        let replica = id % shared.bases.len().max(1);
+        Self::on(id, replica, shared, seed)
+    }
+
+    /// The final check's client (an empty ledger), talking to server `replica`.
+    pub fn checker(replica: usize, shared: Arc<Shared>, seed: u64) -> anyhow::Result<Self> {
+        Self::on(usize::MAX, replica, shared, seed)
+    }
+
+    fn on(id: usize, replica: usize, shared: Arc<Shared>, seed: u64) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(120))
@@ -119,6 +132,7 @@ impl Client {
             .build()?;
         Ok(Self {
             id,
+            replica,
             shared,
             http,
             rng: seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -150,9 +164,9 @@ impl Client {
         (0..length).map(|_| self.next().to_le_bytes()[0]).collect()
     }
 
-    /// `base` + `path`.
+    /// This client's server's base + `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("{}/{path}", self.shared.base)
+        format!("{}/{path}", self.shared.bases[self.replica])
     }
 
     pub fn request(&self, method: Method, url: &str) -> RequestBuilder {

@@ -12,16 +12,20 @@ pub struct Report {
     pub requests: i64,
     pub clients: usize,
     pub auth: String,
+    /// `registry` or `local`.
+    pub store: String,
     /// Extra server flags.
     pub server_flags: Vec<String>,
     pub elapsed: Duration,
     pub seen: Observations,
-    pub verdict: Verdict,
-    pub memory_start: Memory,
-    pub memory_after_load: Memory,
-    pub memory_end: Memory,
-    pub server_alive: bool,
-    /// `panicked` in the server's log.
+    /// The final check through each server, in order.
+    pub verdicts: Vec<Verdict>,
+    /// Each server's memory.
+    pub memory_start: Vec<Memory>,
+    pub memory_after_load: Vec<Memory>,
+    pub memory_end: Vec<Memory>,
+    pub servers_alive: bool,
+    /// `panicked` in the servers' logs.
     pub panics: usize,
 }
 
@@ -32,8 +36,9 @@ impl Report {
             && seen.unexpected == 0
             && seen.transport_errors == 0
             && seen.corrupt == 0
-            && self.verdict.passed()
-            && self.server_alive
+            && !self.verdicts.is_empty()
+            && self.verdicts.iter().all(Verdict::passed)
+            && self.servers_alive
             && self.panics == 0
     }
 
@@ -49,11 +54,18 @@ impl Report {
         let _ = writeln!(
             out,
             "### Soak: {verdict}\n\n{} requests (budget {}) from {} clients in {seconds:.1} s \
-             ({throughput:.0} requests/s), registry auth: {}, extra server flags: {}\n",
+             ({throughput:.0} requests/s), registry auth: {}, servers: {} storing to the {}, \
+             extra server flags: {}\n",
             self.seen.requests,
             self.requests,
             self.clients,
             self.auth,
+            self.verdicts.len(),
+            if self.store == "local" {
+                "local store they share"
+            } else {
+                "registry"
+            },
             if self.server_flags.is_empty() {
                 "none".to_owned()
             } else {
@@ -73,19 +85,29 @@ impl Report {
             seen.corrupt,
             seen.stale_pages
         );
-        self.render_verdict(&mut out);
-        let memory = |m: Memory| format!("VmRSS {} / VmHWM {}", mib(m.rss_kib), mib(m.peak_kib));
+        for (replica, verdict) in self.verdicts.iter().enumerate() {
+            render_verdict(&mut out, replica, verdict);
+        }
+        let memory = |m: &Memory| format!("VmRSS {} / VmHWM {}", mib(m.rss_kib), mib(m.peak_kib));
+        for (replica, ((start, after), end)) in self
+            .memory_start
+            .iter()
+            .zip(&self.memory_after_load)
+            .zip(&self.memory_end)
+            .enumerate()
+        {
+            let _ = writeln!(
+                out,
+                "- server {replica} memory: start {}; after the load {}; end {}",
+                memory(start),
+                memory(after),
+                memory(end)
+            );
+        }
+        let alive = if self.servers_alive { "yes" } else { "**no**" };
         let _ = writeln!(
             out,
-            "- server memory: start {}; after the load {}; end {}",
-            memory(self.memory_start),
-            memory(self.memory_after_load),
-            memory(self.memory_end)
-        );
-        let alive = if self.server_alive { "yes" } else { "**no**" };
-        let _ = writeln!(
-            out,
-            "- server still running: {alive}; panics in its log: {}",
+            "- servers still running: {alive}; panics in their logs: {}",
             self.panics
         );
         if !self.seen.notes.is_empty() {
@@ -116,41 +138,40 @@ impl Report {
         }
         row(out, "**all**", &all, "");
     }
+}
 
-    fn render_verdict(&self, out: &mut String) {
-        let v = &self.verdict;
-        let _ = writeln!(
-            out,
-            "- final check ({} requests): {} files stored and not deleted, {} listed with their \
-             sha256 and yank state and downloaded byte-exact with their metadata; lost: {}; \
-             corrupt: {}; yank state wrong: {}; deleted files listed again: {} of {}; refused \
-             uploads listed: {} of {}; unknown files listed: {}; uploads with unknown outcome: {}",
-            v.requests,
-            v.live,
-            v.verified,
-            v.lost.len(),
-            v.corrupt.len(),
-            v.yank_mismatch.len(),
-            v.resurrected.len(),
-            v.deleted,
-            v.refused_listed.len(),
-            v.refused,
-            v.unknown.len(),
-            v.uncertain
-        );
-        for (label, names) in [
-            ("lost", &v.lost),
-            ("corrupt", &v.corrupt),
-            ("yank state wrong", &v.yank_mismatch),
-            ("deleted but listed", &v.resurrected),
-            ("refused but listed", &v.refused_listed),
-            ("unknown", &v.unknown),
-            ("check errors", &v.errors),
-        ] {
-            if !names.is_empty() {
-                let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
-                let _ = writeln!(out, "  - {label}: {}", shown.join(", "));
-            }
+fn render_verdict(out: &mut String, replica: usize, v: &Verdict) {
+    let _ = writeln!(
+        out,
+        "- final check through server {replica} ({} requests): {} files stored and not deleted, {} listed with their \
+         sha256 and yank state and downloaded byte-exact with their metadata; lost: {}; \
+         corrupt: {}; yank state wrong: {}; deleted files listed again: {} of {}; refused \
+         uploads listed: {} of {}; unknown files listed: {}; uploads with unknown outcome: {}",
+        v.requests,
+        v.live,
+        v.verified,
+        v.lost.len(),
+        v.corrupt.len(),
+        v.yank_mismatch.len(),
+        v.resurrected.len(),
+        v.deleted,
+        v.refused_listed.len(),
+        v.refused,
+        v.unknown.len(),
+        v.uncertain
+    );
+    for (label, names) in [
+        ("lost", &v.lost),
+        ("corrupt", &v.corrupt),
+        ("yank state wrong", &v.yank_mismatch),
+        ("deleted but listed", &v.resurrected),
+        ("refused but listed", &v.refused_listed),
+        ("unknown", &v.unknown),
+        ("check errors", &v.errors),
+    ] {
+        if !names.is_empty() {
+            let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
+            let _ = writeln!(out, "  - {label}: {}", shown.join(", "));
         }
     }
 }

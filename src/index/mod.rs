@@ -52,6 +52,8 @@ mod side_blobs;
 mod snapshot;
 mod status;
 mod stripes;
+#[cfg(test)]
+mod test_store;
 mod update;
 mod upload;
 mod upstreams;

@@ -64,7 +64,8 @@ impl ReleaseLocks {
         }
     }
 
-    /// The lock of the document under `key` (`<store>/<repository>:<tag>`).
+    /// The lock of the release under `key` (`<store>/<repository>:<tag>`).
+    #[cfg(test)]
     pub(super) fn of(&self, key: &str) -> &Mutex<()> {
         self.stripes.get(key)
     }
@@ -262,134 +263,17 @@ pub(super) fn pause(round: usize, key: &str) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::test_store::{TestStore, file_entry};
+    use crate::storage::Manifests as _;
     use crate::storage::local::LocalStore;
-    use crate::storage::oci::{Descriptor, MEDIA_TYPE_MANIFEST, Platform};
-    use crate::storage::{
-        BlobDownload, BlobRequest, BlobWriter, Blobs, ManifestFetch, Manifests, StorageError,
-    };
-    use async_trait::async_trait;
-    use bytes::Bytes;
-    use std::collections::BTreeMap;
 
-    /// A store whose manifest reads take [`SlowReads::DELAY`] (a registry far away), and
-    /// which notes when each read starts and each write lands.
-    #[derive(Debug)]
-    struct SlowReads {
-        inner: LocalStore,
-        reads: std::sync::Mutex<Vec<Instant>>,
-        writes: std::sync::Mutex<Vec<Instant>>,
-    }
+    /// How long a manifest read takes in these tests: a registry far away.
+    const FAR: Duration = Duration::from_millis(120);
 
-    impl SlowReads {
-        const DELAY: Duration = Duration::from_millis(120);
-    }
-
-    #[async_trait]
-    impl Manifests for SlowReads {
-        async fn list_tags(
-            &self,
-            repository: &Repository,
-        ) -> Result<Option<Vec<Tag>>, StorageError> {
-            self.inner.list_tags(repository).await
-        }
-        async fn catalog(&self) -> Result<Vec<Repository>, StorageError> {
-            self.inner.catalog().await
-        }
-        async fn get_manifest_if_changed(
-            &self,
-            repository: &Repository,
-            reference: &Reference,
-            known: Option<&Digest>,
-        ) -> Result<ManifestFetch, StorageError> {
-            self.reads.lock().unwrap().push(Instant::now());
-            tokio::time::sleep(Self::DELAY).await;
-            let fetch = self
-                .inner
-                .get_manifest_if_changed(repository, reference, known);
-            fetch.await
-        }
-        async fn put_manifest(
-            &self,
-            repository: &Repository,
-            reference: &Reference,
-            media_type: &str,
-            body: Bytes,
-        ) -> Result<Digest, StorageError> {
-            let put = self
-                .inner
-                .put_manifest(repository, reference, media_type, body);
-            let digest = put.await?;
-            self.writes.lock().unwrap().push(Instant::now());
-            Ok(digest)
-        }
-        async fn delete_manifest(
-            &self,
-            repository: &Repository,
-            digest: &Digest,
-        ) -> Result<(), StorageError> {
-            self.inner.delete_manifest(repository, digest).await
-        }
-    }
-
-    #[async_trait]
-    impl Blobs for SlowReads {
-        async fn blob_exists(
-            &self,
-            repository: &Repository,
-            digest: &Digest,
-        ) -> Result<bool, StorageError> {
-            self.inner.blob_exists(repository, digest).await
-        }
-        async fn start_upload(
-            &self,
-            repository: &Repository,
-        ) -> Result<Box<dyn BlobWriter>, StorageError> {
-            self.inner.start_upload(repository).await
-        }
-        async fn get_blob(
-            &self,
-            repository: &Repository,
-            digest: &Digest,
-            request: BlobRequest<'_>,
-        ) -> Result<Option<BlobDownload>, StorageError> {
-            self.inner.get_blob(repository, digest, request).await
-        }
-    }
-
-    #[async_trait]
-    impl Store for SlowReads {
-        fn location(&self) -> String {
-            self.inner.location()
-        }
-        fn credentials_fingerprint(&self) -> String {
-            self.inner.credentials_fingerprint()
-        }
-        async fn ping(&self) -> Result<(), StorageError> {
-            self.inner.ping().await
-        }
-    }
-
-    impl SlowReads {
-        /// A store without conditional tag changes, like a registry, over the local store in
-        /// `dir`.
-        fn over(dir: &std::path::Path) -> Self {
-            Self {
-                inner: LocalStore::open(dir).unwrap(),
-                reads: std::sync::Mutex::default(),
-                writes: std::sync::Mutex::default(),
-            }
-        }
-    }
-
-    /// An index entry for a file told apart by `architecture`.
-    fn file_entry(architecture: &str) -> Descriptor {
-        let mut entry = Descriptor::of(MEDIA_TYPE_MANIFEST, architecture.as_bytes());
-        entry.platform = Some(Platform {
-            architecture: architecture.to_owned(),
-            os: "any".to_owned(),
-            other: BTreeMap::new(),
-        });
-        entry
+    /// A store without conditional tag changes, like a registry, [`FAR`] away, over the local
+    /// store in `dir`.
+    fn far_registry(dir: &std::path::Path) -> TestStore {
+        TestStore::registry(dir).far(FAR)
     }
 
     /// The architectures of the files of `index`, sorted.
@@ -462,7 +346,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_second_look_comes_a_pause_after_the_write() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SlowReads::over(dir.path());
+        let store = far_registry(dir.path());
         let started = Instant::now();
         store_release(&store, &ReleaseIndex::new("2026-01-01T00:00:00Z")).await;
         let reads = store.reads.lock().unwrap().clone();
@@ -471,13 +355,12 @@ mod tests {
         assert_eq!((reads.len(), writes.len()), (3, 1), "{reads:?} {writes:?}");
         let second_look = reads[2] - writes[0];
         assert!(
-            second_look >= CONFIRMATION_PAUSE
-                && second_look < CONFIRMATION_PAUSE + SlowReads::DELAY,
+            second_look >= CONFIRMATION_PAUSE && second_look < CONFIRMATION_PAUSE + FAR,
             "second look {second_look:?} after the write"
         );
         // Three reads and the pause, the first look inside it.
         assert!(
-            started.elapsed() < 2 * SlowReads::DELAY + CONFIRMATION_PAUSE + SlowReads::DELAY / 2,
+            started.elapsed() < 2 * FAR + CONFIRMATION_PAUSE + FAR / 2,
             "{:?}",
             started.elapsed()
         );
@@ -489,7 +372,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_change_that_never_holds_gives_up() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SlowReads::over(dir.path());
+        let store = far_registry(dir.path());
         let (repository, version, tag) = release();
         let mut decisions = 0_u32;
         let metrics = Arc::new(Metrics::default());
@@ -530,7 +413,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_change_that_holds_is_confirmed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SlowReads::over(dir.path());
+        let store = far_registry(dir.path());
         let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
         // Write, confirm at once, confirm after the pause.
         assert_eq!(store_release(&store, &wanted).await, 3);
@@ -622,7 +505,7 @@ mod tests {
     }
 
     /// Makes [`release`] hold `wanted` after `before`; the reads of the index, in order.
-    async fn store_release_after(store: &SlowReads, wanted: &ReleaseIndex, before: Duration) {
+    async fn store_release_after(store: &TestStore, wanted: &ReleaseIndex, before: Duration) {
         let (repository, version, tag) = release();
         let before = async move {
             tokio::time::sleep(before).await;
@@ -646,20 +529,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_first_read_goes_alongside_what_the_change_refers_to() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SlowReads::over(dir.path());
+        let store = far_registry(dir.path());
         let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
         let started = Instant::now();
-        store_release_after(&store, &wanted, SlowReads::DELAY * 3 / 2).await;
+        store_release_after(&store, &wanted, FAR * 3 / 2).await;
         let reads = store.reads.lock().unwrap().clone();
         let writes = store.writes.lock().unwrap().clone();
         // Read (alongside), write, look at once, look again: no read of its own after `before`.
         assert_eq!((reads.len(), writes.len()), (3, 1), "{reads:?} {writes:?}");
         assert_eq!(reads[0], started);
-        assert!(
-            writes[0] - started < SlowReads::DELAY * 2,
-            "{:?}",
-            writes[0] - started
-        );
+        assert!(writes[0] - started < FAR * 2, "{:?}", writes[0] - started);
     }
 
     /// A first read that `before` outlasted by more than one read's time is too old to write
@@ -668,10 +547,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_first_read_older_than_another_reads_time_is_made_again() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SlowReads::over(dir.path());
+        let store = far_registry(dir.path());
         let wanted = ReleaseIndex::new("2026-01-01T00:00:00Z");
         let started = Instant::now();
-        let before = SlowReads::DELAY * 3;
+        let before = FAR * 3;
         store_release_after(&store, &wanted, before).await;
         let reads = store.reads.lock().unwrap().clone();
         let writes = store.writes.lock().unwrap().clone();
@@ -706,7 +585,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn writers_of_one_release_wait_out_their_pauses_together() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SlowReads::over(dir.path());
+        let store = far_registry(dir.path());
         let locks = ReleaseLocks::default();
         let started = Instant::now();
         tokio::join!(
@@ -719,9 +598,6 @@ mod tests {
             ["a.whl", "b.whl"]
         );
         // One after the other: two pauses and six reads (1,080 ms here).
-        assert!(
-            elapsed < CONFIRMATION_PAUSE * 2 + SlowReads::DELAY * 2,
-            "{elapsed:?}"
-        );
+        assert!(elapsed < CONFIRMATION_PAUSE * 2 + FAR * 2, "{elapsed:?}");
     }
 }

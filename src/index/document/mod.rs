@@ -3,11 +3,15 @@
 //! Every change through this server (upload, yank, delete, promotion, backfill) marks the
 //! release tag it changed, and a reader that finds the document missing, unusable or behind
 //! the tags asks for it to be rewritten. One background job per project then rewrites the
-//! document with the same optimistic protocol as release indexes (read, merge, write, confirm
-//! at once and after a pause; a writer whose change was overwritten merges again), so changes
-//! made at once through several replicas all end up in it. Changed tags are always read again
-//! from the registry at each round, never taken from the document: a confirmation therefore
-//! sees a later change of the same release by another writer.
+//! document with an optimistic protocol like that of release indexes: read, merge, write,
+//! then see the document written still there at once and after a pause, and merge again if
+//! another writer replaced it (on a store that changes tags conditionally, the write is
+//! conditional instead and needs no looks). So changes made at once through several replicas
+//! all end up in it. Changed tags are always read from the registry, never taken from the
+//! document. A release that changes again once the document is decided does not hold the
+//! write up: that change's writer brings it in (in this process, the job's next round). Only
+//! a write that took longer than the pause to land, when another writer's confirmation may
+//! have come and gone meanwhile, also reads the changed tags again at its looks.
 //!
 //! Until the job has confirmed a change, readers of this process read the changed tags
 //! directly (read-your-writes). The job never delays or fails the change that caused it: the
@@ -22,6 +26,8 @@ use std::time::{Duration, Instant};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+#[cfg(test)]
+mod tests;
 mod write;
 
 use super::cache::ProjectKey;

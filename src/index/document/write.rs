@@ -10,16 +10,47 @@ use tokio::time::Instant;
 
 use super::ChangedTags;
 use crate::index::snapshot::{ProjectRef, read_blob};
-use crate::index::update::{CONFIRMATIONS, MAX_ROUNDS, pause, second_look};
+use crate::index::update::{CONFIRMATION_PAUSE, CONFIRMATIONS, MAX_ROUNDS, pause, second_look};
 use crate::index::{Index, IndexError};
 use crate::layout::{self, ListedTag, ProjectListing, ReleaseIndex};
 use crate::packaging::Version;
 use crate::storage::oci::{EMPTY_BLOB, ImageManifest, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
-use crate::storage::{Digest, Reference, StorageError, Tag};
+use crate::storage::{Digest, Reference, StorageError, Tag, TagChange};
+
+/// Our last change of the listing tag, which the next looks confirm.
+struct OurWrite {
+    /// When it landed (the store answered).
+    landed: Instant,
+    /// What the tag points at since (`None`: we removed the document).
+    digest: Option<Digest>,
+    /// It landed more than [`CONFIRMATION_PAUSE`] after the round's first read: another
+    /// writer's confirmation may have come and gone between, so ours also checks that the
+    /// changed tags did not move since.
+    slow: bool,
+}
+
+/// How a change of the listing tag went.
+enum TagWrite {
+    /// Done over what was read, in one step with the check (a store that can check); what
+    /// the tag points at now.
+    Swapped(Option<Digest>),
+    /// Not done: the tag moved since it was read.
+    Moved,
+    /// Done unconditionally (a registry): to be confirmed.
+    Written(Option<Digest>),
+}
 
 impl Index {
     /// Brings the document in step with the tags, re-reading the `changed` tags from the
-    /// registry at every round, until it is seen to hold twice (at once and after a pause).
+    /// registry, then confirms that the document written holds, at once and after a pause;
+    /// when another writer replaced it, merges again.
+    ///
+    /// A release that changes again after the document was decided is not waited for: the
+    /// writer of that change brings it into the document (in this process, the next round of
+    /// [`Index::run_rewrites`]), so a release that keeps changing cannot keep this write from
+    /// ending. Only one job per project writes in this process (`run_rewrites`), so no lock
+    /// is taken: the release locks are for release writers, whose uploads must not wait out
+    /// this job's pauses.
     ///
     /// Whether it wrote anything.
     ///
@@ -30,73 +61,127 @@ impl Index {
         target: ProjectRef<'_>,
         changed: &ChangedTags,
     ) -> Result<bool, IndexError> {
-        let lock_key = format!(
-            "{}/{}:{}",
-            target.store.location(),
-            target.repository,
-            layout::LISTING_TAG
-        );
-        let _guard = self.locks.of(&lock_key).lock().await;
+        let jitter_key = format!("{}:{}", target.repository, layout::LISTING_TAG);
         let mut confirmations = 0;
-        let mut written = None;
+        let mut ours: Option<OurWrite> = None;
         let mut backed_off = false;
+        let mut legacy = false;
         for round in 0..MAX_ROUNDS {
+            let started = Instant::now();
             let Some((current_digest, current)) = self.current_document(target).await? else {
                 // Foreign content or a newer server's document: not ours to replace.
                 return Ok(false);
             };
-            let (wanted, legacy) = self
-                .wanted_document(target, current.as_ref(), changed)
-                .await?;
-            let done =
-                current.as_ref() == Some(&wanted) || (current.is_none() && wanted.tags.is_empty());
-            if done && legacy {
-                self.retire_legacy_document(target).await;
-            }
-            let wrote = written.is_some();
-            if wrote && !backed_off && !done {
+            let current = current.as_ref();
+            let mut wanted = None;
+            if let Some(write) = ours.as_ref().filter(|write| write.digest == current_digest) {
+                if write.slow {
+                    let decided = self.decide(target, current, changed, &mut legacy);
+                    wanted = Some(decided.await?);
+                }
+                if wanted
+                    .as_ref()
+                    .is_none_or(|wanted| settled(current, wanted))
+                {
+                    confirmations += 1;
+                    if confirmations >= CONFIRMATIONS {
+                        return Ok(self.finish(target, legacy, true).await);
+                    }
+                    second_look(write.landed).await;
+                    continue;
+                }
+            } else if ours.is_some() && !backed_off {
+                // Another writer replaced our document: back off (with jitter), then read
+                // again and merge what is there then, so competing writers drift apart.
                 self.locks.record_merge();
-                tokio::time::sleep(pause(round, &lock_key)).await;
+                tokio::time::sleep(pause(round, &jitter_key)).await;
                 backed_off = true;
                 continue;
             }
             backed_off = false;
-            if done {
-                if !wrote {
-                    return Ok(false);
+            confirmations = 0;
+            let wanted = match wanted {
+                Some(wanted) => wanted,
+                None => self.decide(target, current, changed, &mut legacy).await?,
+            };
+            if settled(current, &wanted) {
+                if ours.is_none() {
+                    return Ok(self.finish(target, legacy, false).await);
                 }
-                confirmations += 1;
-                if confirmations >= CONFIRMATIONS {
-                    return Ok(true);
-                }
-                if let Some(written) = written {
-                    second_look(written).await;
-                }
+                // The document another writer left says what ours would: confirm it as ours.
+                confirmations = 1;
+                let landed = Instant::now();
+                ours = Some(OurWrite {
+                    landed,
+                    digest: current_digest,
+                    slow: false,
+                });
+                second_look(landed).await;
                 continue;
             }
-            confirmations = 0;
-            if wanted.tags.is_empty() {
-                // No release left: the repository keeps nothing of ours.
-                if let Some(digest) = &current_digest {
-                    target
-                        .store
-                        .delete_manifest(target.repository, digest)
-                        .await?;
-                }
-                written = Some(Instant::now());
-            } else {
-                let new = self.put_document(target, &wanted).await?;
-                written = Some(Instant::now());
-                if let Some(old) = current_digest.filter(|old| *old != new) {
-                    // The superseded manifest is untagged garbage (shown as an "untagged
-                    // version" by some registries): remove it, best effort.
-                    let _ = target.store.delete_manifest(target.repository, &old).await;
+            match self
+                .store_document(target, &wanted, current_digest.as_ref())
+                .await?
+            {
+                TagWrite::Swapped(_) => return Ok(self.finish(target, legacy, true).await),
+                TagWrite::Moved => self.locks.record_merge(),
+                TagWrite::Written(digest) => {
+                    let landed = Instant::now();
+                    ours = Some(OurWrite {
+                        landed,
+                        digest,
+                        slow: landed - started > CONFIRMATION_PAUSE,
+                    });
                 }
             }
         }
         Err(IndexError::Contended {
             version: layout::LISTING_TAG.to_owned(),
         })
+    }
+
+    /// [`Index::wanted_document`], noting whether a legacy document is there to retire.
+    async fn decide(
+        &self,
+        target: ProjectRef<'_>,
+        current: Option<&ProjectListing>,
+        changed: &ChangedTags,
+        legacy: &mut bool,
+    ) -> Result<ProjectListing, IndexError> {
+        let (wanted, has_legacy) = self.wanted_document(target, current, changed).await?;
+        *legacy = has_legacy;
+        Ok(wanted)
+    }
+
+    /// Ends a rewrite once the document holds (retiring a legacy one); whether it `wrote`.
+    async fn finish(&self, target: ProjectRef<'_>, legacy: bool, wrote: bool) -> bool {
+        if legacy {
+            self.retire_legacy_document(target).await;
+        }
+        wrote
+    }
+
+    /// Writes `wanted` over the document `current` names, or removes that one when no release
+    /// is left; deletes the manifest it replaces.
+    async fn store_document(
+        &self,
+        target: ProjectRef<'_>,
+        wanted: &ProjectListing,
+        current: Option<&Digest>,
+    ) -> Result<TagWrite, IndexError> {
+        if wanted.tags.is_empty() {
+            // No release left: the repository keeps nothing of ours.
+            return self.remove_document(target, current).await;
+        }
+        let written = self.put_document(target, wanted, current).await?;
+        if let TagWrite::Swapped(new) | TagWrite::Written(new) = &written {
+            if let Some(old) = current.filter(|old| Some(*old) != new.as_ref()) {
+                // The superseded manifest is untagged garbage (shown as an "untagged version"
+                // by some registries): remove it, best effort.
+                let _ = target.store.delete_manifest(target.repository, old).await;
+            }
+        }
+        Ok(written)
     }
 
     /// The document now in the registry: `Some((digest, document))` when there is one that
@@ -252,51 +337,66 @@ impl Index {
         Ok(size)
     }
 
-    /// Stores `listing` under the listing tag; returns the manifest's digest. The reserved
-    /// index form when the document fits in one and the registry takes it; else the manifest
-    /// form.
+    /// Stores `listing` under the listing tag, over `expected` (what the tag pointed at when
+    /// read). The reserved index form when the document fits in one and the registry takes
+    /// it; else the manifest form.
     async fn put_document(
         &self,
         target: ProjectRef<'_>,
         listing: &ProjectListing,
-    ) -> Result<Digest, IndexError> {
+        expected: Option<&Digest>,
+    ) -> Result<TagWrite, IndexError> {
         let document = listing.to_bytes(target.repository);
-        let store = target.store;
-        let reference = Reference::Tag(layout::listing_tag());
         let created = crate::index::upload::now_rfc3339();
         if let Some(index) = layout::listing_index(&document, &created) {
-            match store
-                .put_manifest(target.repository, &reference, MEDIA_TYPE_INDEX, index)
-                .await
-            {
-                Ok(digest) => return Ok(digest),
+            match put_listing_tag(target, expected, MEDIA_TYPE_INDEX, index).await {
+                Ok(written) => return Ok(written),
                 Err(StorageError::Upstream { status: 400, .. }) => {
                     tracing::debug!(oci.repository = %target.repository, "the registry refuses the listing index; storing the manifest form");
                 }
                 Err(error) => return Err(error.into()),
             }
         }
+        let store = target.store;
         futures_util::future::try_join(
             store.push_small_blob(target.repository, document.clone(), false),
             store.push_small_blob(target.repository, Bytes::from_static(EMPTY_BLOB), false),
         )
         .await?;
         let manifest = layout::listing_manifest(&document, &created);
-        match store
-            .put_manifest(target.repository, &reference, MEDIA_TYPE_MANIFEST, manifest)
-            .await
-        {
-            Ok(digest) => Ok(digest),
+        match put_listing_tag(target, expected, MEDIA_TYPE_MANIFEST, manifest).await {
+            Ok(written) => Ok(written),
             // A registry that refuses the embedded copy (`data`, OCI 1.1) still takes the
             // manifest without it.
             Err(StorageError::Upstream { status: 400, .. }) => {
                 let plain = layout::listing_manifest_without_data(&document, &created);
-                Ok(store
-                    .put_manifest(target.repository, &reference, MEDIA_TYPE_MANIFEST, plain)
-                    .await?)
+                Ok(put_listing_tag(target, expected, MEDIA_TYPE_MANIFEST, plain).await?)
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Deletes the document `expected` names (none: there is nothing to delete).
+    async fn remove_document(
+        &self,
+        target: ProjectRef<'_>,
+        expected: Option<&Digest>,
+    ) -> Result<TagWrite, IndexError> {
+        let Some(digest) = expected else {
+            return Ok(TagWrite::Written(None));
+        };
+        let tag = layout::listing_tag();
+        let store = target.store;
+        Ok(
+            match store.delete_tag_if(target.repository, &tag, digest).await? {
+                TagChange::Done => TagWrite::Swapped(None),
+                TagChange::Moved => TagWrite::Moved,
+                TagChange::Unsupported => {
+                    store.delete_manifest(target.repository, digest).await?;
+                    TagWrite::Written(None)
+                }
+            },
+        )
     }
 
     /// Removes the document under the legacy tag once the current one holds, when it is
@@ -319,6 +419,35 @@ impl Index {
                 .store
                 .delete_manifest(target.repository, &manifest.digest)
                 .await;
+        }
+    }
+}
+
+/// Whether the document read says what the one decided would.
+fn settled(current: Option<&ProjectListing>, wanted: &ProjectListing) -> bool {
+    current == Some(wanted) || (current.is_none() && wanted.tags.is_empty())
+}
+
+/// Points the listing tag at the manifest `body`: only while it still points at `expected`
+/// where the store can check that in the same step, else unconditionally (to be confirmed).
+async fn put_listing_tag(
+    target: ProjectRef<'_>,
+    expected: Option<&Digest>,
+    media_type: &str,
+    body: Bytes,
+) -> Result<TagWrite, StorageError> {
+    let tag = layout::listing_tag();
+    let store = target.store;
+    let swap = store.put_tag_if(target.repository, &tag, expected, media_type, body.clone());
+    match swap.await? {
+        TagChange::Done => Ok(TagWrite::Swapped(Some(Digest::of(&body)))),
+        TagChange::Moved => Ok(TagWrite::Moved),
+        TagChange::Unsupported => {
+            let reference = Reference::Tag(tag);
+            let digest = store
+                .put_manifest(target.repository, &reference, media_type, body)
+                .await?;
+            Ok(TagWrite::Written(Some(digest)))
         }
     }
 }
