@@ -535,6 +535,22 @@ impl Index {
         }
     }
 
+    /// Whether readers read `tag` from the registry whatever the document records for it
+    /// (`listed`): the release it records is young.
+    pub(super) fn read_past_document(
+        &self,
+        target: ProjectRef<'_>,
+        tag: &Tag,
+        listed: &ListedTag,
+    ) -> bool {
+        let Some(version) = layout::version_of(tag) else {
+            return false;
+        };
+        let young = Young::since(self.options.listing_audit_interval);
+        self.listed_release(target, tag, &version, listed)
+            .is_some_and(|release| young.holds(&release))
+    }
+
     /// The release a listing document records under `tag`.
     fn listed_release(
         &self,

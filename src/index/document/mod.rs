@@ -11,7 +11,9 @@
 //! document. A release that changes again once the document is decided does not hold the
 //! write up: that change's writer brings it in (in this process, the job's next round). Only
 //! a write that took longer than the pause to land, when another writer's confirmation may
-//! have come and gone meanwhile, also reads the changed tags again at its looks.
+//! have come and gone meanwhile, also reads the changed tags again at its looks, and writes
+//! again where one moved and the document records it as an old release (readers read young
+//! ones from the registry anyway).
 //!
 //! Until the job has confirmed a change, readers of this process read the changed tags
 //! directly (read-your-writes). The job never delays or fails the change that caused it: the

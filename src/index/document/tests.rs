@@ -13,9 +13,10 @@ use crate::index::test_store::{Meanwhile, TestStore, file_entry};
 use crate::index::update::{CONFIRMATION_PAUSE, Plan, read_release, update_release};
 use crate::index::{Index, IndexError, IndexOptions, ListingDocuments};
 use crate::layout::{self, ListedTag, ProjectListing, ReleaseIndex};
+use crate::layout::{ANNOTATION_CREATED, ANNOTATION_SHA256, ANNOTATION_TITLE};
 use crate::packaging::{ProjectName, Version};
 use crate::storage::local::LocalStore;
-use crate::storage::oci::MEDIA_TYPE_INDEX;
+use crate::storage::oci::{Descriptor, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
 use crate::storage::registry::{ClientOptions, RegistryClient};
 use crate::storage::{Manifests as _, Reference, Repository, Store, Tag};
 use crate::telemetry::Metrics;
@@ -43,6 +44,7 @@ fn index() -> Index {
         IndexOptions {
             listing_documents: ListingDocuments::Write,
             listing_concurrency: 8,
+            listing_audit_interval: Duration::from_secs(600),
             ..IndexOptions::default()
         },
     )
@@ -72,6 +74,27 @@ async fn write_document(
 
 /// Adds a file to release `version` the way another writer does, straight to the store.
 async fn add_file(store: &LocalStore, version: &str, file: &str) {
+    add_entry(store, version, file_entry(file)).await;
+}
+
+/// Adds the wheel `pkg-1.0-py3-none-linux_<n>.whl`, uploaded now, to release 1.0 the way
+/// another writer does: the release is young.
+async fn upload_wheel(store: &LocalStore, n: usize) {
+    let filename = format!("pkg-1.0-py3-none-linux_{n}.whl");
+    let mut entry = Descriptor::of(MEDIA_TYPE_MANIFEST, filename.as_bytes());
+    let uploaded = crate::index::upload::now_rfc3339();
+    for (key, value) in [
+        (ANNOTATION_TITLE, filename.clone()),
+        (ANNOTATION_SHA256, format!("{n:064x}")),
+        (ANNOTATION_CREATED, uploaded),
+    ] {
+        entry.annotations.insert(key.to_owned(), value);
+    }
+    add_entry(store, "1.0", entry).await;
+}
+
+/// Adds `entry` to release `version`, straight to the store.
+async fn add_entry(store: &LocalStore, version: &str, entry: Descriptor) {
     let repository = repository();
     let (version, tag) = release(version);
     let current = read_release(store, &repository, &tag, &version)
@@ -81,7 +104,7 @@ async fn add_file(store: &LocalStore, version: &str, file: &str) {
         || ReleaseIndex::new("2026-01-01T00:00:00Z"),
         |(index, _)| index,
     );
-    index.upsert(file_entry(file));
+    index.upsert(entry);
     let bytes = index.to_bytes(&version).unwrap();
     let reference = Reference::Tag(tag);
     let put = store.put_manifest(&repository, &reference, MEDIA_TYPE_INDEX, bytes);
@@ -126,14 +149,14 @@ async fn put_document(store: &LocalStore, releases: Vec<(&str, ListedTag)>) {
     put.await.unwrap();
 }
 
-/// A hook that adds a new file to release 1.0 each time, from the `first`-th call on.
+/// A hook that uploads a new wheel to release 1.0 each time, from the `first`-th call on.
 fn uploads_to_one_release(first: usize) -> Meanwhile {
     let calls = Arc::new(AtomicUsize::new(0));
     Box::new(move |store| {
         let call = calls.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move {
             if call >= first {
-                add_file(&store, "1.0", &format!("other-{call}.whl")).await;
+                upload_wheel(&store, call).await;
             }
         })
     })
@@ -277,6 +300,25 @@ async fn a_document_written_slowly_is_checked_against_its_releases_again() {
         document.tags[&release("1.0").1],
         stored_release(&store.inner(), "1.0").await
     );
+}
+
+/// A slow write while uploads keep coming to the changed release: the document written
+/// differs from the release at every look, but only in a young release, which readers read
+/// from the registry whatever the document says. So the write ends, where re-checking the
+/// release at every look would write again until the job gave up and deleted the document.
+#[tokio::test(start_paused = true)]
+async fn a_slow_document_write_ends_while_its_young_release_keeps_changing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TestStore::registry(dir.path())
+        .slow_writes_of(
+            layout::listing_tag(),
+            CONFIRMATION_PAUSE + Duration::from_millis(100),
+        )
+        .before_reads_of(layout::listing_tag(), uploads_to_one_release(0));
+    upload_wheel(&store.inner(), 1_000).await;
+    let written = write_document(&index(), &store, &["1.0"]).await;
+    assert!(matches!(written, Ok(true)), "{written:?}");
+    assert_eq!(store.writes.lock().unwrap().len(), 1);
 }
 
 /// The same later change, after a write that landed at once: the document stays as written

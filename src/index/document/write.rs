@@ -79,10 +79,10 @@ impl Index {
                     let decided = self.decide(target, current, changed, &mut legacy);
                     wanted = Some(decided.await?);
                 }
-                if wanted
-                    .as_ref()
-                    .is_none_or(|wanted| settled(current, wanted))
-                {
+                let holds = wanted.as_ref().is_none_or(|wanted| {
+                    settled(current, wanted) || self.behind_only_where_read(target, current, wanted)
+                });
+                if holds {
                     confirmations += 1;
                     if confirmations >= CONFIRMATIONS {
                         return Ok(self.finish(target, legacy, true).await);
@@ -138,6 +138,28 @@ impl Index {
         Err(IndexError::Contended {
             version: layout::LISTING_TAG.to_owned(),
         })
+    }
+
+    /// Whether `current` lists the releases `wanted` does and differs from it only in
+    /// releases that readers read from the registry whatever it records (young ones): as
+    /// good as `wanted` to any reader until those age, and a release that keeps changing
+    /// (uploads of a build matrix) is young.
+    fn behind_only_where_read(
+        &self,
+        target: ProjectRef<'_>,
+        current: Option<&ProjectListing>,
+        wanted: &ProjectListing,
+    ) -> bool {
+        let Some(current) = current else {
+            return false;
+        };
+        current.tags.len() == wanted.tags.len()
+            && wanted.tags.iter().all(|(tag, want)| {
+                current
+                    .tags
+                    .get(tag)
+                    .is_some_and(|have| have == want || self.read_past_document(target, tag, have))
+            })
     }
 
     /// [`Index::wanted_document`], noting whether a legacy document is there to retire.
