@@ -12,7 +12,9 @@ use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 
 use crate::storage::local::LocalStore;
-use crate::storage::oci::{Descriptor, MEDIA_TYPE_MANIFEST, Platform};
+use crate::storage::oci::{
+    Descriptor, ImageIndex, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Platform,
+};
 use crate::storage::{
     BlobDownload, BlobRequest, BlobWriter, Blobs, Digest, ManifestFetch, Manifests, Reference,
     Repository, StorageError, Store, Tag, TagChange,
@@ -27,6 +29,7 @@ pub(super) struct TestStore {
     swaps: bool,
     read_delay: Duration,
     slow_writes: Option<(Tag, Duration)>,
+    checks_references: bool,
     before_reads: Mutex<Option<(Tag, Meanwhile)>>,
     /// When each manifest read started.
     pub(super) reads: Mutex<Vec<Instant>>,
@@ -51,6 +54,7 @@ impl TestStore {
             swaps: false,
             read_delay: Duration::ZERO,
             slow_writes: None,
+            checks_references: false,
             before_reads: Mutex::default(),
             reads: Mutex::default(),
             writes: Mutex::default(),
@@ -77,6 +81,15 @@ impl TestStore {
     pub(super) fn slow_writes_of(self, tag: Tag, delay: Duration) -> Self {
         Self {
             slow_writes: Some((tag, delay)),
+            ..self
+        }
+    }
+
+    /// Refuses an image index that lists a manifest the store does not have, as CNCF
+    /// distribution does (400, `MANIFEST_BLOB_UNKNOWN`).
+    pub(super) fn checking_references(self) -> Self {
+        Self {
+            checks_references: true,
             ..self
         }
     }
@@ -156,6 +169,25 @@ impl Manifests for TestStore {
         body: Bytes,
     ) -> Result<Digest, StorageError> {
         self.landing(reference).await;
+        if self.checks_references && media_type == MEDIA_TYPE_INDEX {
+            let index: ImageIndex = serde_json::from_slice(&body).unwrap();
+            for entry in &index.manifests {
+                let listed = Reference::Digest(Digest::parse(&entry.digest).unwrap());
+                if self
+                    .inner
+                    .get_manifest(repository, &listed)
+                    .await?
+                    .is_none()
+                {
+                    return Err(StorageError::Upstream {
+                        registry: self.location(),
+                        operation: "manifest push".to_owned(),
+                        status: 400,
+                        code: " (MANIFEST_BLOB_UNKNOWN)".to_owned(),
+                    });
+                }
+            }
+        }
         let put = self
             .inner
             .put_manifest(repository, reference, media_type, body);

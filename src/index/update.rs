@@ -21,7 +21,9 @@ use super::stripes::Stripes;
 use crate::layout::ReleaseIndex;
 use crate::packaging::Version;
 use crate::storage::oci::MEDIA_TYPE_INDEX;
-use crate::storage::{Digest, Reference, Repository, Store, Tag, TagChange};
+use futures_util::{StreamExt as _, TryStreamExt as _};
+
+use crate::storage::{Digest, Reference, Repository, StorageError, Store, Tag, TagChange};
 use crate::telemetry::Metrics;
 
 /// Lock stripes: writers of one release in this process never race each other.
@@ -30,22 +32,76 @@ const STRIPES: usize = 64;
 pub(super) const MAX_ROUNDS: usize = 12;
 /// Consecutive confirmations needed after a write: one at once, one after a pause.
 pub(super) const CONFIRMATIONS: usize = 2;
-/// How long after a write lands the second confirmation looks: longer than another writer
-/// takes from reading the index to having its write land, so a write that raced ours is seen
-/// and merged.
+/// How long after a write lands the second confirmation looks, at least: longer than another
+/// writer takes from reading the index to having its write land, so a write that raced ours
+/// is seen and merged. Twice the longest such window this process saw lately when that is
+/// longer ([`Windows`]).
 pub(super) const CONFIRMATION_PAUSE: Duration = Duration::from_millis(300);
+/// The longest confirmation pause, however slow the registry.
+const MAX_PAUSE: Duration = Duration::from_secs(10);
+/// Read-to-write windows are remembered for between one and two of these.
+const WINDOW_SPAN: Duration = Duration::from_secs(30);
 
-/// Waits for the second confirmation's look: [`CONFIRMATION_PAUSE`] after the write landed
-/// (`written`), the first look's own time included.
-pub(super) async fn second_look(written: Instant) {
-    tokio::time::sleep_until(written + CONFIRMATION_PAUSE).await;
+/// The read-to-write windows of this process's writes lately (from the start of the read a
+/// change was decided on to its write's answer). Other writers of the store (other
+/// replicas) reach it through the same registry at the same time, so theirs are about as
+/// long: under load, or with a registry far away, a window can outlast the fixed pause, and
+/// a write that raced ours would land after our second look. The pause grows with them.
+#[derive(Debug, Default)]
+struct Windows {
+    state: std::sync::Mutex<WindowState>,
 }
 
-/// Striped locks keyed by registry, repository and tag, and where merges are counted.
+#[derive(Debug, Default)]
+struct WindowState {
+    /// When the current span began.
+    since: Option<Instant>,
+    /// The longest window of the current span and of the one before.
+    current: Duration,
+    previous: Duration,
+}
+
+impl Windows {
+    fn record(&self, window: Duration) {
+        let mut state = self.lock();
+        state.current = state.current.max(window);
+    }
+
+    /// [`CONFIRMATION_PAUSE`], or twice the longest recent window, up to [`MAX_PAUSE`].
+    fn pause(&self) -> Duration {
+        let state = self.lock();
+        (state.current.max(state.previous) * 2).clamp(CONFIRMATION_PAUSE, MAX_PAUSE)
+    }
+
+    /// The state, its spans moved on to now.
+    fn lock(&self) -> std::sync::MutexGuard<'_, WindowState> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let since = *state.since.get_or_insert(now);
+        let age = now - since;
+        if age >= WINDOW_SPAN {
+            state.previous = if age >= WINDOW_SPAN * 2 {
+                Duration::ZERO
+            } else {
+                state.current
+            };
+            state.current = Duration::ZERO;
+            state.since = Some(now);
+        }
+        state
+    }
+}
+
+/// Striped locks keyed by registry, repository and tag, where merges are counted, and the
+/// recent read-to-write windows that set the confirmation pause.
 #[derive(Debug)]
 pub struct ReleaseLocks {
     stripes: Stripes<Mutex<()>>,
     metrics: Arc<Metrics>,
+    windows: Windows,
 }
 
 impl Default for ReleaseLocks {
@@ -61,7 +117,22 @@ impl ReleaseLocks {
         Self {
             stripes: Stripes::new(STRIPES, || Mutex::new(())),
             metrics,
+            windows: Windows::default(),
         }
+    }
+
+    /// Notes a write that landed at `landed`, decided on a read that began at `read`; the
+    /// confirmation pause as it was before it (what the other writers go by).
+    pub(super) fn record_window(&self, read: Instant, landed: Instant) -> Duration {
+        let pause = self.windows.pause();
+        self.windows.record(landed - read);
+        pause
+    }
+
+    /// Waits for the second confirmation's look: the confirmation pause after the write
+    /// landed (`written`), the first look's own time included.
+    pub(super) async fn second_look(&self, written: Instant) {
+        tokio::time::sleep_until(written + self.windows.pause()).await;
     }
 
     /// The lock of the release under `key` (`<store>/<repository>:<tag>`).
@@ -181,17 +252,28 @@ where
     let mut confirmations = 0;
     let mut written = None;
     let mut backed_off = false;
+    let mut prune = false;
     for round in 0..MAX_ROUNDS {
-        let current = match first.take() {
+        let read = if first.is_some() {
+            started
+        } else {
+            Instant::now()
+        };
+        let mut current = match first.take() {
             Some(current) => current,
             None => read_release(store, repository, tag, version).await?,
         };
+        if prune {
+            if let Some((index, _)) = &mut current {
+                drop_deleted_files(store, repository, index).await?;
+            }
+        }
         let wrote = written.is_some();
         let plan = decide(current.as_ref().map(|(index, _)| index))?;
         if wrote && !backed_off && !matches!(plan, Plan::Done) {
             // Our change was overwritten: back off (with jitter), then read again and merge
             // what is there then, so competing writers drift apart instead of colliding.
-            locks.metrics.record_release_merge();
+            locks.record_merge();
             tokio::time::sleep(pause(round, &key)).await;
             backed_off = true;
             continue;
@@ -209,25 +291,28 @@ where
                 // process go on: they read after our write, so what they write keeps it.
                 if let Some(written) = written {
                     drop(guard);
-                    second_look(written).await;
+                    locks.second_look(written).await;
                     guard = lock.lock().await;
                 }
             }
             Plan::Put(index) => {
                 confirmations = 0;
-                let bytes = index.to_bytes(version)?;
                 let expected = current.as_ref().map(|(_, digest)| digest);
-                let swap =
-                    store.put_tag_if(repository, tag, expected, MEDIA_TYPE_INDEX, bytes.clone());
-                match swap.await? {
-                    TagChange::Done => return Ok(()),
-                    TagChange::Moved => locks.metrics.record_release_merge(),
-                    TagChange::Unsupported => {
-                        let reference = Reference::Tag(tag.clone());
-                        store
-                            .put_manifest(repository, &reference, MEDIA_TYPE_INDEX, bytes)
-                            .await?;
-                        written = Some(Instant::now());
+                let target = (repository, tag, version);
+                match put_index(store, target, expected, &index).await? {
+                    Put::Swapped => return Ok(()),
+                    Put::Moved => locks.record_merge(),
+                    Put::Landed(landed) => {
+                        locks.record_window(read, landed);
+                        written = Some(landed);
+                    }
+                    Put::ListsDeleted => {
+                        // What we read lists a file whose manifest is gone: a delete another
+                        // writer overwrote after removing the manifest. The registry keeps the
+                        // index from pointing at it; read again and leave such files out.
+                        tracing::warn!(oci.repository = %repository, oci.tag = %tag, "the release lists a file whose manifest was deleted: leaving it out");
+                        locks.record_merge();
+                        prune = true;
                     }
                 }
             }
@@ -239,10 +324,12 @@ where
                 };
                 match store.delete_tag_if(repository, tag, &digest).await? {
                     TagChange::Done => return Ok(()),
-                    TagChange::Moved => locks.metrics.record_release_merge(),
+                    TagChange::Moved => locks.record_merge(),
                     TagChange::Unsupported => {
                         store.delete_manifest(repository, &digest).await?;
-                        written = Some(Instant::now());
+                        let landed = Instant::now();
+                        locks.record_window(read, landed);
+                        written = Some(landed);
                     }
                 }
             }
@@ -251,6 +338,78 @@ where
     Err(IndexError::Contended {
         version: version.to_string(),
     })
+}
+
+/// How a write of a release index went.
+enum Put {
+    /// Done over what was read, checked in the same step (a store that can check).
+    Swapped,
+    /// Not done: the tag moved since it was read.
+    Moved,
+    /// Written unconditionally (a registry), landed then: to be confirmed.
+    Landed(Instant),
+    /// Refused: the index lists a manifest the store does not have.
+    ListsDeleted,
+}
+
+/// Writes `index` under the release's tag, over `expected` (the digest read) where the store
+/// can check that.
+async fn put_index(
+    store: &dyn Store,
+    (repository, tag, version): (&Repository, &Tag, &Version),
+    expected: Option<&Digest>,
+    index: &ReleaseIndex,
+) -> Result<Put, IndexError> {
+    let bytes = index.to_bytes(version)?;
+    let swap = store.put_tag_if(repository, tag, expected, MEDIA_TYPE_INDEX, bytes.clone());
+    Ok(match swap.await? {
+        TagChange::Done => Put::Swapped,
+        TagChange::Moved => Put::Moved,
+        TagChange::Unsupported => {
+            let reference = Reference::Tag(tag.clone());
+            match store
+                .put_manifest(repository, &reference, MEDIA_TYPE_INDEX, bytes)
+                .await
+            {
+                Ok(_) => Put::Landed(Instant::now()),
+                Err(error) if refers_to_deleted_manifest(&error) => Put::ListsDeleted,
+                Err(error) => return Err(error.into()),
+            }
+        }
+    })
+}
+
+/// Whether the registry refused an index because it lists a manifest it does not have
+/// (distribution: `MANIFEST_BLOB_UNKNOWN`).
+fn refers_to_deleted_manifest(error: &StorageError) -> bool {
+    matches!(error, StorageError::Upstream { status: 400, code, .. } if code.contains("MANIFEST_BLOB_UNKNOWN"))
+}
+
+/// Leaves out of `index` the files whose manifest the store no longer has: deleted, their
+/// entry brought back by a writer that read the release before the delete.
+async fn drop_deleted_files(
+    store: &dyn Store,
+    repository: &Repository,
+    index: &mut ReleaseIndex,
+) -> Result<(), IndexError> {
+    let checks = index
+        .manifest_digests()
+        .into_iter()
+        .map(|digest| async move {
+            let reference = Reference::Digest(digest.clone());
+            let found = store.get_manifest(repository, &reference).await?;
+            Ok::<_, StorageError>((digest, found.is_some()))
+        });
+    let found: Vec<(Digest, bool)> = futures_util::stream::iter(checks)
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    let gone: Vec<Digest> = found
+        .into_iter()
+        .filter_map(|(digest, found)| (!found).then_some(digest))
+        .collect();
+    index.retain_manifests(|digest| !gone.contains(digest));
+    Ok(())
 }
 
 /// A pause that grows with the round, with jitter so that competing writers drift apart.
@@ -266,6 +425,8 @@ mod tests {
     use crate::index::test_store::{TestStore, file_entry};
     use crate::storage::Manifests as _;
     use crate::storage::local::LocalStore;
+    use crate::storage::oci::MEDIA_TYPE_MANIFEST;
+    use bytes::Bytes;
 
     /// How long a manifest read takes in these tests: a registry far away.
     const FAR: Duration = Duration::from_millis(120);
@@ -577,6 +738,65 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    /// Two processes (their own locks) add a file to one release at once through a registry
+    /// that takes 600 ms (ours) and 1.1 s (theirs) from a read to a landed write: theirs,
+    /// decided on a read from before our write, lands after a second look made the fixed
+    /// 300 ms after ours. Our pause is twice our own window instead, so that look sees our
+    /// file gone and merges it back: both files are kept.
+    #[tokio::test(start_paused = true)]
+    async fn the_second_look_waits_out_writes_as_slow_as_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let tag = release().2;
+        let ours = TestStore::registry(dir.path())
+            .far(Duration::from_millis(100))
+            .slow_writes_of(tag.clone(), Duration::from_millis(500));
+        let theirs = TestStore::registry(dir.path())
+            .far(Duration::from_millis(100))
+            .slow_writes_of(tag, Duration::from_secs(1));
+        let (our_locks, their_locks) = (ReleaseLocks::default(), ReleaseLocks::default());
+        tokio::join!(
+            add_file(&our_locks, &ours, "a.whl"),
+            add_file(&their_locks, &theirs, "b.whl")
+        );
+        assert_eq!(
+            architectures(&stored_release(&ours).await),
+            ["a.whl", "b.whl"]
+        );
+    }
+
+    /// A release that lists a file whose manifest is gone (a delete, overwritten by a writer
+    /// that read the release before it, after the delete removed the manifest): the
+    /// registry refuses every index listing it. The next writer leaves that file out and
+    /// stores its change, instead of failing as every writer after it would.
+    #[tokio::test(start_paused = true)]
+    async fn a_file_whose_manifest_was_deleted_is_left_out_of_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TestStore::registry(dir.path()).checking_references();
+        let (repository, version, tag) = release();
+        let inner = store.inner();
+        let mut index = ReleaseIndex::new("2026-01-01T00:00:00Z");
+        for name in ["kept.whl", "deleted.whl", "new.whl"] {
+            let body = Bytes::from(name.as_bytes().to_vec());
+            let reference = Reference::Digest(Digest::of(&body));
+            let put = inner.put_manifest(&repository, &reference, MEDIA_TYPE_MANIFEST, body);
+            put.await.unwrap();
+        }
+        index.upsert(file_entry("kept.whl"));
+        index.upsert(file_entry("deleted.whl"));
+        let bytes = index.to_bytes(&version).unwrap();
+        let reference = Reference::Tag(tag);
+        let put = inner.put_manifest(&repository, &reference, MEDIA_TYPE_INDEX, bytes);
+        put.await.unwrap();
+        let deleted = Digest::of(b"deleted.whl");
+        inner.delete_manifest(&repository, &deleted).await.unwrap();
+
+        add_file(&ReleaseLocks::default(), &store, "new.whl").await;
+        assert_eq!(
+            architectures(&stored_release(&store).await),
+            ["kept.whl", "new.whl"]
+        );
     }
 
     /// Writers of one release in one process (wheels of a build matrix uploaded at once) take

@@ -229,6 +229,13 @@ impl ReleaseIndex {
         self.index.manifests.is_empty()
     }
 
+    /// Keeps only the entries whose manifest digest `keep` accepts.
+    pub fn retain_manifests(&mut self, keep: impl Fn(&Digest) -> bool) {
+        self.index
+            .manifests
+            .retain(|entry| Digest::parse(&entry.digest).map_or(true, |digest| keep(&digest)));
+    }
+
     /// The manifest digests of every entry.
     #[must_use]
     pub fn manifest_digests(&self) -> Vec<Digest> {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::ChangedTags;
 use crate::index::snapshot::{ProjectRef, read_blob};
-use crate::index::update::{CONFIRMATION_PAUSE, CONFIRMATIONS, MAX_ROUNDS, pause, second_look};
+use crate::index::update::{CONFIRMATIONS, MAX_ROUNDS, pause};
 use crate::index::{Index, IndexError};
 use crate::layout::{self, ListedTag, ProjectListing, ReleaseIndex};
 use crate::packaging::Version;
@@ -23,7 +23,7 @@ struct OurWrite {
     landed: Instant,
     /// What the tag points at since (`None`: we removed the document).
     digest: Option<Digest>,
-    /// It landed more than [`CONFIRMATION_PAUSE`] after the round's first read: another
+    /// It landed more than the confirmation pause after the round's first read: another
     /// writer's confirmation may have come and gone between, so ours also checks that the
     /// changed tags did not move since.
     slow: bool,
@@ -87,7 +87,7 @@ impl Index {
                     if confirmations >= CONFIRMATIONS {
                         return Ok(self.finish(target, legacy, true).await);
                     }
-                    second_look(write.landed).await;
+                    self.locks.second_look(write.landed).await;
                     continue;
                 }
             } else if ours.is_some() && !backed_off {
@@ -116,7 +116,7 @@ impl Index {
                     digest: current_digest,
                     slow: false,
                 });
-                second_look(landed).await;
+                self.locks.second_look(landed).await;
                 continue;
             }
             match self
@@ -127,10 +127,11 @@ impl Index {
                 TagWrite::Moved => self.locks.record_merge(),
                 TagWrite::Written(digest) => {
                     let landed = Instant::now();
+                    let pause = self.locks.record_window(started, landed);
                     ours = Some(OurWrite {
                         landed,
                         digest,
-                        slow: landed - started > CONFIRMATION_PAUSE,
+                        slow: landed - started > pause,
                     });
                 }
             }
