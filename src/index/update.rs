@@ -48,7 +48,7 @@ const WINDOW_SPAN: Duration = Duration::from_secs(30);
 /// long: under load, or with a registry far away, a window can outlast the fixed pause, and
 /// a write that raced ours would land after our second look. The pause grows with them.
 #[derive(Debug, Default)]
-struct Windows {
+pub(super) struct Windows {
     state: std::sync::Mutex<WindowState>,
 }
 
@@ -62,14 +62,27 @@ struct WindowState {
 }
 
 impl Windows {
-    fn record(&self, window: Duration) {
+    /// Notes a write that landed at `landed`, decided on a read that began at `read`; the
+    /// confirmation pause as it was before it (what the other writers go by).
+    pub(super) fn record(&self, read: Instant, landed: Instant) -> Duration {
         let mut state = self.lock();
-        state.current = state.current.max(window);
+        let pause = Self::pause_of(&state);
+        state.current = state.current.max(landed - read);
+        pause
+    }
+
+    /// Waits for the second confirmation's look: the confirmation pause after the write
+    /// landed (`written`), the first look's own time included.
+    pub(super) async fn second_look(&self, written: Instant) {
+        tokio::time::sleep_until(written + self.pause()).await;
     }
 
     /// [`CONFIRMATION_PAUSE`], or twice the longest recent window, up to [`MAX_PAUSE`].
     fn pause(&self) -> Duration {
-        let state = self.lock();
+        Self::pause_of(&self.lock())
+    }
+
+    fn pause_of(state: &WindowState) -> Duration {
         (state.current.max(state.previous) * 2).clamp(CONFIRMATION_PAUSE, MAX_PAUSE)
     }
 
@@ -119,20 +132,6 @@ impl ReleaseLocks {
             metrics,
             windows: Windows::default(),
         }
-    }
-
-    /// Notes a write that landed at `landed`, decided on a read that began at `read`; the
-    /// confirmation pause as it was before it (what the other writers go by).
-    pub(super) fn record_window(&self, read: Instant, landed: Instant) -> Duration {
-        let pause = self.windows.pause();
-        self.windows.record(landed - read);
-        pause
-    }
-
-    /// Waits for the second confirmation's look: the confirmation pause after the write
-    /// landed (`written`), the first look's own time included.
-    pub(super) async fn second_look(&self, written: Instant) {
-        tokio::time::sleep_until(written + self.windows.pause()).await;
     }
 
     /// The lock of the release under `key` (`<store>/<repository>:<tag>`).
@@ -291,7 +290,7 @@ where
                 // process go on: they read after our write, so what they write keeps it.
                 if let Some(written) = written {
                     drop(guard);
-                    locks.second_look(written).await;
+                    locks.windows.second_look(written).await;
                     guard = lock.lock().await;
                 }
             }
@@ -303,7 +302,7 @@ where
                     Put::Swapped => return Ok(()),
                     Put::Moved => locks.record_merge(),
                     Put::Landed(landed) => {
-                        locks.record_window(read, landed);
+                        locks.windows.record(read, landed);
                         written = Some(landed);
                     }
                     Put::ListsDeleted => {
@@ -328,7 +327,7 @@ where
                     TagChange::Unsupported => {
                         store.delete_manifest(repository, &digest).await?;
                         let landed = Instant::now();
-                        locks.record_window(read, landed);
+                        locks.windows.record(read, landed);
                         written = Some(landed);
                     }
                 }

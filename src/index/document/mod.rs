@@ -12,8 +12,9 @@
 //! write up: that change's writer brings it in (in this process, the job's next round). Only
 //! a write that took longer than the pause to land, when another writer's confirmation may
 //! have come and gone meanwhile, also reads the changed tags again at its looks, and writes
-//! again where one moved and the document records it as an old release (readers read young
-//! ones from the registry anyway).
+//! again where one moved and the document records it as an old release; a young one (which
+//! readers read from the registry anyway, and which may keep moving) is marked changed again
+//! for the job's next round instead.
 //!
 //! Until the job has confirmed a change, readers of this process read the changed tags
 //! directly (read-your-writes). The job never delays or fails the change that caused it: the
@@ -34,6 +35,7 @@ mod write;
 
 use super::cache::ProjectKey;
 use super::snapshot::ProjectRef;
+use super::update::Windows;
 use super::{Index, IndexError, ListingDocuments};
 use crate::layout;
 use crate::packaging::ProjectName;
@@ -54,6 +56,9 @@ pub(super) struct Documents {
     distrusted: Mutex<HashMap<ProjectKey, Instant>>,
     audited: Mutex<HashMap<ProjectKey, Instant>>,
     tasks: TaskTracker,
+    /// The read-to-write windows of this process's document writes, which set their
+    /// confirmation pause (release writes keep their own).
+    windows: Windows,
 }
 
 /// A project whose document is to be rewritten.
@@ -250,11 +255,17 @@ impl Index {
                 tags: changed.keys().cloned().collect(),
             };
             let reconcile_only = changed.is_empty() && all_changed.is_none();
+            let mut again = Vec::new();
             match self.write_document(target, &tags).await {
-                Ok(wrote) => {
-                    let result = if wrote { "written" } else { "unchanged" };
+                Ok(rewrite) => {
+                    let result = if rewrite.wrote {
+                        "written"
+                    } else {
+                        "unchanged"
+                    };
                     self.metrics.record_document_write(result);
                     lock(&self.documents.distrusted).remove(&key);
+                    again = rewrite.again;
                 }
                 Err(error) => {
                     self.write_failed(target, reconcile_only, reconciler, &error)
@@ -268,6 +279,10 @@ impl Index {
             entry
                 .changed
                 .retain(|tag, sequence| changed.get(tag) != Some(sequence));
+            for tag in again {
+                entry.sequence += 1;
+                entry.changed.insert(tag, entry.sequence);
+            }
             if entry.all_changed == all_changed {
                 entry.all_changed = None;
             }

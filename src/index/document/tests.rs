@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ChangedTags;
+use super::write::Rewrite;
 use crate::index::snapshot::ProjectRef;
 use crate::index::test_store::{Meanwhile, TestStore, file_entry};
 use crate::index::update::{CONFIRMATION_PAUSE, Plan, read_release, update_release};
@@ -55,7 +56,7 @@ async fn write_document(
     index: &Index,
     store: &dyn Store,
     changed: &[&str],
-) -> Result<bool, IndexError> {
+) -> Result<Rewrite, IndexError> {
     let repository = repository();
     let project = ProjectName::parse("pkg").unwrap();
     let key = (store.location(), repository.to_string());
@@ -175,7 +176,10 @@ async fn a_release_that_keeps_changing_does_not_keep_its_document_from_being_wri
     add_file(&store.inner(), "1.0", "ours.whl").await;
     let index = index();
     let written = write_document(&index, &store, &["1.0"]).await;
-    assert!(matches!(written, Ok(true)), "{written:?}");
+    assert!(
+        matches!(written, Ok(Rewrite { wrote: true, .. })),
+        "{written:?}"
+    );
     let document = stored_document(&store.inner()).await;
     let listed = &document.tags[&release("1.0").1];
     let index_text = String::from_utf8_lossy(listed.index.as_deref().unwrap()).into_owned();
@@ -222,7 +226,10 @@ async fn a_document_being_written_holds_up_no_release_writer() {
         started.elapsed()
     };
     let (written, took) = tokio::join!(write_document(&index, &store, &["1.0"]), upload);
-    assert!(matches!(written, Ok(true)), "{written:?}");
+    assert!(
+        matches!(written, Ok(Rewrite { wrote: true, .. })),
+        "{written:?}"
+    );
     // Its own write and confirmation pause, not the document's 5 s.
     assert!(took < CONFIRMATION_PAUSE * 2, "{took:?}");
 }
@@ -255,7 +262,10 @@ async fn a_document_written_over_another_processs_is_refused_and_merged() {
     let index = index();
     let started = Instant::now();
     let written = write_document(&index, &store, &["1.0"]).await;
-    assert!(matches!(written, Ok(true)), "{written:?}");
+    assert!(
+        matches!(written, Ok(Rewrite { wrote: true, .. })),
+        "{written:?}"
+    );
     assert!(
         started.elapsed() < CONFIRMATION_PAUSE,
         "{:?}",
@@ -294,7 +304,10 @@ async fn a_document_written_slowly_is_checked_against_its_releases_again() {
         .before_reads_of(layout::listing_tag(), one_later_upload);
     add_file(&store.inner(), "1.0", "ours.whl").await;
     let written = write_document(&index(), &store, &["1.0"]).await;
-    assert!(matches!(written, Ok(true)), "{written:?}");
+    assert!(
+        matches!(written, Ok(Rewrite { wrote: true, .. })),
+        "{written:?}"
+    );
     let document = stored_document(&store.inner()).await;
     assert_eq!(
         document.tags[&release("1.0").1],
@@ -304,8 +317,9 @@ async fn a_document_written_slowly_is_checked_against_its_releases_again() {
 
 /// A slow write while uploads keep coming to the changed release: the document written
 /// differs from the release at every look, but only in a young release, which readers read
-/// from the registry whatever the document says. So the write ends, where re-checking the
-/// release at every look would write again until the job gave up and deleted the document.
+/// from the registry whatever the document says. So the write ends and hands the release to
+/// another rewrite (the job's next round), where re-checking the release at every look
+/// would write again until the job gave up and deleted the document.
 #[tokio::test(start_paused = true)]
 async fn a_slow_document_write_ends_while_its_young_release_keeps_changing() {
     let dir = tempfile::tempdir().unwrap();
@@ -317,7 +331,12 @@ async fn a_slow_document_write_ends_while_its_young_release_keeps_changing() {
         .before_reads_of(layout::listing_tag(), uploads_to_one_release(0));
     upload_wheel(&store.inner(), 1_000).await;
     let written = write_document(&index(), &store, &["1.0"]).await;
-    assert!(matches!(written, Ok(true)), "{written:?}");
+    // Ended, the release left for another rewrite.
+    let wanted = Rewrite {
+        wrote: true,
+        again: vec![release("1.0").1],
+    };
+    assert_eq!(written.unwrap(), wanted);
     assert_eq!(store.writes.lock().unwrap().len(), 1);
 }
 
@@ -330,7 +349,10 @@ async fn a_change_after_a_quick_document_write_is_left_to_its_writer() {
         .before_reads_of(layout::listing_tag(), uploads_to_one_release(1));
     add_file(&store.inner(), "1.0", "ours.whl").await;
     let written = write_document(&index(), &store, &["1.0"]).await;
-    assert!(matches!(written, Ok(true)), "{written:?}");
+    assert!(
+        matches!(written, Ok(Rewrite { wrote: true, .. })),
+        "{written:?}"
+    );
     let listing_writes = store.writes.lock().unwrap().len();
     assert_eq!(listing_writes, 1);
     let document = stored_document(&store.inner()).await;

@@ -29,6 +29,17 @@ struct OurWrite {
     slow: bool,
 }
 
+/// What a rewrite of the document did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Rewrite {
+    /// Whether it wrote anything.
+    pub wrote: bool,
+    /// Changed releases that moved again after the document was decided and that it records
+    /// as they were (young ones, which readers read from the registry anyway): for another
+    /// rewrite.
+    pub again: Vec<Tag>,
+}
+
 /// How a change of the listing tag went.
 enum TagWrite {
     /// Done over what was read, in one step with the check (a store that can check); what
@@ -52,15 +63,13 @@ impl Index {
     /// is taken: the release locks are for release writers, whose uploads must not wait out
     /// this job's pauses.
     ///
-    /// Whether it wrote anything.
-    ///
     /// # Errors
     /// Storage errors; [`IndexError::Contended`] when writers keep overwriting each other.
     pub(super) async fn write_document(
         &self,
         target: ProjectRef<'_>,
         changed: &ChangedTags,
-    ) -> Result<bool, IndexError> {
+    ) -> Result<Rewrite, IndexError> {
         let jitter_key = format!("{}:{}", target.repository, layout::LISTING_TAG);
         let mut confirmations = 0;
         let mut ours: Option<OurWrite> = None;
@@ -70,7 +79,7 @@ impl Index {
             let started = Instant::now();
             let Some((current_digest, current)) = self.current_document(target).await? else {
                 // Foreign content or a newer server's document: not ours to replace.
-                return Ok(false);
+                return Ok(Rewrite::default());
             };
             let current = current.as_ref();
             let mut wanted = None;
@@ -79,15 +88,19 @@ impl Index {
                     let decided = self.decide(target, current, changed, &mut legacy);
                     wanted = Some(decided.await?);
                 }
-                let holds = wanted.as_ref().is_none_or(|wanted| {
-                    settled(current, wanted) || self.behind_only_where_read(target, current, wanted)
-                });
-                if holds {
+                let behind = match &wanted {
+                    None => Some(Vec::new()),
+                    Some(wanted) if settled(current, wanted) => Some(Vec::new()),
+                    Some(wanted) => self.behind_only_where_read(target, current, wanted),
+                };
+                if let Some(behind) = behind {
                     confirmations += 1;
                     if confirmations >= CONFIRMATIONS {
-                        return Ok(self.finish(target, legacy, true).await);
+                        // Releases that moved since our read but are young are not written
+                        // now (they may keep moving): another rewrite brings them in.
+                        return Ok(self.finish(target, legacy, true, behind).await);
                     }
-                    self.locks.second_look(write.landed).await;
+                    self.documents.windows.second_look(write.landed).await;
                     continue;
                 }
             } else if ours.is_some() && !backed_off {
@@ -106,7 +119,7 @@ impl Index {
             };
             if settled(current, &wanted) {
                 if ours.is_none() {
-                    return Ok(self.finish(target, legacy, false).await);
+                    return Ok(self.finish(target, legacy, false, Vec::new()).await);
                 }
                 // The document another writer left says what ours would: confirm it as ours.
                 confirmations = 1;
@@ -116,18 +129,20 @@ impl Index {
                     digest: current_digest,
                     slow: false,
                 });
-                self.locks.second_look(landed).await;
+                self.documents.windows.second_look(landed).await;
                 continue;
             }
             match self
                 .store_document(target, &wanted, current_digest.as_ref())
                 .await?
             {
-                TagWrite::Swapped(_) => return Ok(self.finish(target, legacy, true).await),
+                TagWrite::Swapped(_) => {
+                    return Ok(self.finish(target, legacy, true, Vec::new()).await);
+                }
                 TagWrite::Moved => self.locks.record_merge(),
                 TagWrite::Written(digest) => {
                     let landed = Instant::now();
-                    let pause = self.locks.record_window(started, landed);
+                    let pause = self.documents.windows.record(started, landed);
                     ours = Some(OurWrite {
                         landed,
                         digest,
@@ -141,26 +156,31 @@ impl Index {
         })
     }
 
-    /// Whether `current` lists the releases `wanted` does and differs from it only in
-    /// releases that readers read from the registry whatever it records (young ones): as
-    /// good as `wanted` to any reader until those age, and a release that keeps changing
-    /// (uploads of a build matrix) is young.
+    /// When `current` lists the releases `wanted` does and differs from it only in releases
+    /// that readers read from the registry whatever it records (young ones): those releases.
+    /// Such a document is as good as `wanted` to any reader until they age; a release that
+    /// keeps changing (uploads of a build matrix) is young.
     fn behind_only_where_read(
         &self,
         target: ProjectRef<'_>,
         current: Option<&ProjectListing>,
         wanted: &ProjectListing,
-    ) -> bool {
-        let Some(current) = current else {
-            return false;
-        };
-        current.tags.len() == wanted.tags.len()
-            && wanted.tags.iter().all(|(tag, want)| {
-                current
-                    .tags
-                    .get(tag)
-                    .is_some_and(|have| have == want || self.read_past_document(target, tag, have))
-            })
+    ) -> Option<Vec<Tag>> {
+        let current = current?;
+        if current.tags.len() != wanted.tags.len() {
+            return None;
+        }
+        let mut behind = Vec::new();
+        for (tag, want) in &wanted.tags {
+            let have = current.tags.get(tag)?;
+            if have != want {
+                if !self.read_past_document(target, tag, have) {
+                    return None;
+                }
+                behind.push(tag.clone());
+            }
+        }
+        Some(behind)
     }
 
     /// [`Index::wanted_document`], noting whether a legacy document is there to retire.
@@ -176,12 +196,18 @@ impl Index {
         Ok(wanted)
     }
 
-    /// Ends a rewrite once the document holds (retiring a legacy one); whether it `wrote`.
-    async fn finish(&self, target: ProjectRef<'_>, legacy: bool, wrote: bool) -> bool {
+    /// Ends a rewrite once the document holds (retiring a legacy one).
+    async fn finish(
+        &self,
+        target: ProjectRef<'_>,
+        legacy: bool,
+        wrote: bool,
+        again: Vec<Tag>,
+    ) -> Rewrite {
         if legacy {
             self.retire_legacy_document(target).await;
         }
-        wrote
+        Rewrite { wrote, again }
     }
 
     /// Writes `wanted` over the document `current` names, or removes that one when no release
