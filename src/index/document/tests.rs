@@ -280,6 +280,15 @@ async fn a_document_written_over_another_processs_is_refused_and_merged() {
     );
 }
 
+/// A registry where documents take longer than the confirmation pause to land, and
+/// `meanwhile` runs before each read of the document.
+fn slow_document_writes(dir: &std::path::Path, meanwhile: Meanwhile) -> TestStore {
+    let slow = CONFIRMATION_PAUSE + Duration::from_millis(100);
+    TestStore::registry(dir)
+        .slow_writes_of(layout::listing_tag(), slow)
+        .before_reads_of(layout::listing_tag(), meanwhile)
+}
+
 /// A document write that took longer than the confirmation pause to land may have come
 /// after another writer's confirmation of a later change: its looks also check that the
 /// changed releases did not move since, and write again when one did.
@@ -296,12 +305,7 @@ async fn a_document_written_slowly_is_checked_against_its_releases_again() {
             }
         })
     });
-    let store = TestStore::registry(dir.path())
-        .slow_writes_of(
-            layout::listing_tag(),
-            CONFIRMATION_PAUSE + Duration::from_millis(100),
-        )
-        .before_reads_of(layout::listing_tag(), one_later_upload);
+    let store = slow_document_writes(dir.path(), one_later_upload);
     add_file(&store.inner(), "1.0", "ours.whl").await;
     let written = write_document(&index(), &store, &["1.0"]).await;
     assert!(
@@ -323,12 +327,7 @@ async fn a_document_written_slowly_is_checked_against_its_releases_again() {
 #[tokio::test(start_paused = true)]
 async fn a_slow_document_write_ends_while_its_young_release_keeps_changing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = TestStore::registry(dir.path())
-        .slow_writes_of(
-            layout::listing_tag(),
-            CONFIRMATION_PAUSE + Duration::from_millis(100),
-        )
-        .before_reads_of(layout::listing_tag(), uploads_to_one_release(0));
+    let store = slow_document_writes(dir.path(), uploads_to_one_release(0));
     upload_wheel(&store.inner(), 1_000).await;
     let written = write_document(&index(), &store, &["1.0"]).await;
     // Ended, the release left for another rewrite.
