@@ -14,7 +14,8 @@
 //! have come and gone meanwhile, also reads the changed tags again at its looks, and writes
 //! again where one moved and the document records it as an old release; a young one (which
 //! readers read from the registry anyway, and which may keep moving) is marked changed again
-//! for the job's next round instead.
+//! for the job's next round instead. So is a young release in which another replica's
+//! document, put over ours, is a step behind, when it moved since ours was decided.
 //!
 //! Until the job has confirmed a change, readers of this process read the changed tags
 //! directly (read-your-writes). The job never delays or fails the change that caused it: the

@@ -339,6 +339,40 @@ async fn a_slow_document_write_ends_while_its_young_release_keeps_changing() {
     assert_eq!(store.writes.lock().unwrap().len(), 1);
 }
 
+/// Two replicas' rewrites while uploads keep coming to one release: the other one replaces
+/// our document, a step behind the release (as ours is by then). Its document differs from
+/// what we would write only in that young release, which moved since we decided ours: it is
+/// taken as ours and the release handed to another rewrite, rather than written over and
+/// replaced again, round after round, until one side gives up.
+#[tokio::test(start_paused = true)]
+async fn another_replicas_document_a_step_behind_a_young_release_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let other_replica: Meanwhile = Box::new(move |store| {
+        let call = calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if call >= 1 {
+                upload_wheel(&store, 2 * call).await;
+            }
+            if call == 1 {
+                let theirs = stored_release(&store, "1.0").await;
+                put_document(&store, vec![("1.0", theirs)]).await;
+                upload_wheel(&store, 2 * call + 1).await;
+            }
+        })
+    });
+    let store =
+        TestStore::registry(dir.path()).before_reads_of(layout::listing_tag(), other_replica);
+    upload_wheel(&store.inner(), 1_000).await;
+    let written = write_document(&index(), &store, &["1.0"]).await;
+    let wanted = Rewrite {
+        wrote: true,
+        again: vec![release("1.0").1],
+    };
+    assert_eq!(written.unwrap(), wanted);
+    assert_eq!(store.writes.lock().unwrap().len(), 1);
+}
+
 /// The same later change, after a write that landed at once: the document stays as written
 /// (the change is its own writer's to bring in), and no second write is made.
 #[tokio::test(start_paused = true)]

@@ -27,6 +27,10 @@ struct OurWrite {
     /// writer's confirmation may have come and gone between, so ours also checks that the
     /// changed tags did not move since.
     slow: bool,
+    /// What we wrote (`None`: another writer's document, taken as ours).
+    decided: Option<ProjectListing>,
+    /// Young releases left behind when another writer's document was taken as ours.
+    again: Vec<Tag>,
 }
 
 /// What a rewrite of the document did.
@@ -93,11 +97,12 @@ impl Index {
                     Some(wanted) if settled(current, wanted) => Some(Vec::new()),
                     Some(wanted) => self.behind_only_where_read(target, current, wanted),
                 };
-                if let Some(behind) = behind {
+                if let Some(mut behind) = behind {
                     confirmations += 1;
                     if confirmations >= CONFIRMATIONS {
                         // Releases that moved since our read but are young are not written
                         // now (they may keep moving): another rewrite brings them in.
+                        behind.extend(write.again.iter().cloned());
                         return Ok(self.finish(target, legacy, true, behind).await);
                     }
                     self.documents.windows.second_look(write.landed).await;
@@ -117,17 +122,27 @@ impl Index {
                 Some(wanted) => wanted,
                 None => self.decide(target, current, changed, &mut legacy).await?,
             };
-            if settled(current, &wanted) {
+            let taken = if settled(current, &wanted) {
+                Some(Vec::new())
+            } else {
+                let decided = ours.as_ref().and_then(|write| write.decided.as_ref());
+                decided.and_then(|decided| self.moved_on(target, current, &wanted, decided))
+            };
+            if let Some(again) = taken {
                 if ours.is_none() {
                     return Ok(self.finish(target, legacy, false, Vec::new()).await);
                 }
-                // The document another writer left says what ours would: confirm it as ours.
+                // The document another writer left says what ours would, or differs only in
+                // young releases that moved since we decided (uploads still coming, which
+                // another rewrite brings in): confirm it as ours.
                 confirmations = 1;
                 let landed = Instant::now();
                 ours = Some(OurWrite {
                     landed,
                     digest: current_digest,
                     slow: false,
+                    decided: None,
+                    again,
                 });
                 self.documents.windows.second_look(landed).await;
                 continue;
@@ -147,6 +162,8 @@ impl Index {
                         landed,
                         digest,
                         slow: landed - started > pause,
+                        decided: Some(wanted),
+                        again: Vec::new(),
                     });
                 }
             }
@@ -181,6 +198,22 @@ impl Index {
             }
         }
         Some(behind)
+    }
+
+    /// When another writer's document (`current`) differs from `wanted` only in young
+    /// releases that also moved since we `decided` ours (uploads still coming to them, the
+    /// two writers each a step behind): those releases. Writing again would only start the
+    /// same race with the next upload.
+    fn moved_on(
+        &self,
+        target: ProjectRef<'_>,
+        current: Option<&ProjectListing>,
+        wanted: &ProjectListing,
+        decided: &ProjectListing,
+    ) -> Option<Vec<Tag>> {
+        let behind = self.behind_only_where_read(target, current, wanted)?;
+        let moved = |tag: &Tag| decided.tags.get(tag) != wanted.tags.get(tag);
+        behind.iter().all(moved).then_some(behind)
     }
 
     /// [`Index::wanted_document`], noting whether a legacy document is there to retire.
