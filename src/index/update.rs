@@ -6,13 +6,17 @@
 //! their read, decision and write (not for the pause, which they wait out together). A
 //! store that can change a tag only while it still points where it did (the local store,
 //! under its directory lock) needs no confirmation: the write either lands on what was read
-//! or is refused, and the writer reads and merges again.
+//! or is refused, and the writer reads and merges again. The pause outlasts twice the
+//! read-to-write windows this process measured lately ([`Windows`]), and a release that lists
+//! a file whose manifest was deleted (a delete overwritten by a stale writer) is written
+//! again without it.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -21,8 +25,6 @@ use super::stripes::Stripes;
 use crate::layout::ReleaseIndex;
 use crate::packaging::Version;
 use crate::storage::oci::MEDIA_TYPE_INDEX;
-use futures_util::{StreamExt as _, TryStreamExt as _};
-
 use crate::storage::{Digest, Reference, Repository, StorageError, Store, Tag, TagChange};
 use crate::telemetry::Metrics;
 
@@ -262,7 +264,7 @@ where
             Some(current) => current,
             None => read_release(store, repository, tag, version).await?,
         };
-        if prune {
+        if std::mem::take(&mut prune) {
             if let Some((index, _)) = &mut current {
                 drop_deleted_files(store, repository, index).await?;
             }
