@@ -319,6 +319,19 @@ async fn a_document_written_slowly_is_checked_against_its_releases_again() {
     );
 }
 
+/// The rewrite ended after one write of the document, release 1.0 left for another rewrite.
+fn assert_wrote_once_leaving_a_young_release(
+    store: &TestStore,
+    written: Result<Rewrite, IndexError>,
+) {
+    let wanted = Rewrite {
+        wrote: true,
+        again: vec![release("1.0").1],
+    };
+    assert_eq!(written.unwrap(), wanted);
+    assert_eq!(store.writes.lock().unwrap().len(), 1);
+}
+
 /// A slow write while uploads keep coming to the changed release: the document written
 /// differs from the release at every look, but only in a young release, which readers read
 /// from the registry whatever the document says. So the write ends and hands the release to
@@ -330,13 +343,7 @@ async fn a_slow_document_write_ends_while_its_young_release_keeps_changing() {
     let store = slow_document_writes(dir.path(), uploads_to_one_release(0));
     upload_wheel(&store.inner(), 1_000).await;
     let written = write_document(&index(), &store, &["1.0"]).await;
-    // Ended, the release left for another rewrite.
-    let wanted = Rewrite {
-        wrote: true,
-        again: vec![release("1.0").1],
-    };
-    assert_eq!(written.unwrap(), wanted);
-    assert_eq!(store.writes.lock().unwrap().len(), 1);
+    assert_wrote_once_leaving_a_young_release(&store, written);
 }
 
 /// Two replicas' rewrites while uploads keep coming to one release: the other one replaces
@@ -365,12 +372,7 @@ async fn another_replicas_document_a_step_behind_a_young_release_is_taken() {
         TestStore::registry(dir.path()).before_reads_of(layout::listing_tag(), other_replica);
     upload_wheel(&store.inner(), 1_000).await;
     let written = write_document(&index(), &store, &["1.0"]).await;
-    let wanted = Rewrite {
-        wrote: true,
-        again: vec![release("1.0").1],
-    };
-    assert_eq!(written.unwrap(), wanted);
-    assert_eq!(store.writes.lock().unwrap().len(), 1);
+    assert_wrote_once_leaving_a_young_release(&store, written);
 }
 
 /// The same later change, after a write that landed at once: the document stays as written
