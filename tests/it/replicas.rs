@@ -308,3 +308,55 @@ async fn logs_never_carry_credentials() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A release that lists a file whose manifest is gone: what a delete leaves when a writer
+/// that read the release before it overwrites it after the delete removed the manifest (two
+/// replicas under load). CNCF distribution refuses every index that lists the missing
+/// manifest (`400 MANIFEST_BLOB_UNKNOWN`), so every later upload to the release failed with
+/// 502. The next upload now leaves that file out and is stored; the deleted file stays
+/// deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_listing_a_deleted_files_manifest_takes_new_uploads() -> anyhow::Result<()> {
+    let env = crate::harness::TestEnv::start(AuthMode::Anonymous).await?;
+    let mut wheels = Vec::new();
+    for platform in ["kept", "deleted", "new"] {
+        let spec = DistSpec::new("mended", "1.0").tag(&format!("py3-none-{platform}"));
+        let bytes = std::fs::read(env.sandbox.wheel(&spec).await?)?;
+        wheels.push((spec.wheel_filename(), bytes));
+    }
+    let env = &env;
+    let upload = |(filename, bytes): &(String, Vec<u8>)| {
+        let form = UploadForm::new("mended", "1.0", filename, bytes).sha256();
+        async move { env.upload(&form, true).await }
+    };
+    for wheel in &wheels[..2] {
+        assert_status(upload(wheel).await?, StatusCode::OK).await?;
+    }
+
+    // The deleted file's manifest goes, its entry stays.
+    let repository = "team/python/mended";
+    let direct = env.registry.direct();
+    let (_, _, index) = direct
+        .manifest(repository, "1.0")
+        .await?
+        .expect("the release index");
+    let index: serde_json::Value = serde_json::from_slice(&index)?;
+    let deleted = &wheels[1].0;
+    let entry = index["manifests"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|entry| entry["annotations"]["org.opencontainers.image.title"] == deleted.as_str())
+        .expect("the deleted file's entry");
+    let digest = entry["digest"].as_str().expect("a digest");
+    assert!(direct.delete_manifest(repository, digest).await?);
+
+    assert_status(upload(&wheels[2]).await?, StatusCode::OK).await?;
+    let page = env
+        .get_text(&format!("{}/mended/", env.base_path()), true)
+        .await?;
+    assert!(page.contains(wheels[0].0.as_str()), "{page}");
+    assert!(page.contains(wheels[2].0.as_str()), "{page}");
+    assert!(!page.contains(deleted.as_str()), "{page}");
+    Ok(())
+}
